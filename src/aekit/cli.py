@@ -1,0 +1,161 @@
+"""The ``aekit`` command line: one sub-command per task, each a thin layer over the Python API.
+
+Heavy modules are imported inside each command so ``aekit --help`` stays instant.
+Every ``AekitError`` is printed as one line (no traceback) with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from aekit.errors import AekitError
+
+
+def _cmd_datasets(args: argparse.Namespace) -> None:
+    from aekit.data import describe_datasets
+
+    print(describe_datasets())
+
+
+def _cmd_models(args: argparse.Namespace) -> None:
+    from aekit.models import describe_models
+
+    print(describe_models())
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from aekit.config import config_from_cli
+    from aekit.train import train
+
+    run = train(config_from_cli(args))
+    print(f"run saved in {run.dir}")
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from aekit.evaluate import evaluate_run, format_metrics
+
+    metrics = evaluate_run(Path(args.run_dir), iwae_k=args.iwae_k, max_images=args.max_images, quiet=args.quiet)
+    print(format_metrics(metrics))
+
+
+def _cmd_report(args: argparse.Namespace) -> None:
+    from aekit.report import write_report
+
+    print(f"report written to {write_report(Path(args.run_dir))}")
+
+
+def _cmd_tour(args: argparse.Namespace) -> None:
+    from aekit.tour import run_tour
+
+    run_tour(Path(args.out), quick=args.quick, dataset=args.dataset)
+
+
+def _cmd_bench(args: argparse.Namespace) -> None:
+    from aekit.bench import bench_command
+
+    bench_command(run_dir=args.run_dir, model=args.model, dataset=args.dataset, batch_size=args.batch_size)
+
+
+def _cmd_make_documents(args: argparse.Namespace) -> None:
+    from aekit.data.synthetic_documents import synthesize
+
+    out = synthesize(args.pages, Path(args.out), seed=args.seed)
+    print(f"wrote {args.pages} page pairs to {out}")
+
+
+def _cmd_export(args: argparse.Namespace) -> None:
+    from aekit.export import export_run
+
+    for path in export_run(Path(args.run_dir), Path(args.out), fmt=args.format):
+        print(f"wrote {path}")
+
+
+def _cmd_serve(args: argparse.Namespace) -> None:
+    from aekit.serve import serve
+
+    serve(Path(args.run_dir), host=args.host, port=args.port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aekit", description="Autoencoders and VAEs: compress, denoise, generate.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Callable[[argparse.Namespace], None], help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(handler=handler)
+        return p
+
+    command("datasets", _cmd_datasets, "list every dataset, whether it is available here and from where")
+    command("models", _cmd_models, "list the models, one line each")
+
+    p = command("train", _cmd_train, "train a model; writes weights, config, metrics and a checkpoint to --out")
+    p.add_argument("--config", help="TOML file with the same keys as the options below")
+    p.add_argument("--model", help="model name (see `aekit models`)")
+    p.add_argument("--dataset", help="dataset name (see `aekit datasets`), or folder:PATH")
+    p.add_argument("--out", help="run folder")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="learning rate")
+    p.add_argument("--latent-dim", type=int)
+    p.add_argument("--noise", help="train as a denoiser: salt-pepper:AMOUNT, gaussian:SIGMA or masking:P")
+    p.add_argument("--beta", type=float, help="KL weight of a VAE")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="auto (CUDA when present, else CPU), cpu or cuda")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = command("evaluate", _cmd_evaluate, "measure a run on its test split (with baselines); writes RUN_DIR/eval.json")
+    p.add_argument("run_dir")
+    p.add_argument("--iwae-k", type=int, default=1000, help="importance samples for the VAE likelihood bound")
+    p.add_argument("--max-images", type=int, default=None, help="evaluate on the first N test images only")
+    p.add_argument("--quiet", action="store_true")
+
+    p = command("report", _cmd_report, "write RUN_DIR/report.html: config, metrics and every picture")
+    p.add_argument("run_dir")
+
+    p = command("tour", _cmd_tour, "the tutorial end to end: train, evaluate and report every experiment")
+    p.add_argument("--out", default="runs/tour")
+    p.add_argument("--quick", action="store_true", help="a short preset (minutes on 2 CPU cores)")
+    p.add_argument("--dataset", default=None, help="default: fashion-mnist, else mnist, else digits")
+
+    p = command("bench", _cmd_bench, "cost of a model: parameters, FLOPs per image, img/s, s/epoch, peak memory")
+    p.add_argument("run_dir", nargs="?", help="a run folder (or use --model and --dataset)")
+    p.add_argument("--model")
+    p.add_argument("--dataset")
+    p.add_argument("--batch-size", type=int, default=None)
+
+    p = command("make-documents", _cmd_make_documents, "synthesise paired dirty/clean document pages")
+    p.add_argument("--pages", type=int, default=24)
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+
+    p = command("export", _cmd_export, "export a run's decoder/encoder for use outside Python")
+    p.add_argument("run_dir")
+    p.add_argument("--format", default="onnx", choices=["onnx"])
+    p.add_argument("--out", required=True)
+
+    p = command("serve", _cmd_serve, "a local web page to explore a model's latent space")
+    p.add_argument("run_dir")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except AekitError as exc:
+        print(f"aekit: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("aekit: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

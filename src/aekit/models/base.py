@@ -1,0 +1,121 @@
+"""The interface every aekit model shares.
+
+A model is a plain ``nn.Module`` built from a config dataclass and the data's shape.
+Trainer, evaluator, plots, export and the web explorer only use the methods below, so a
+new model family is one file (a config dataclass + a subclass) plus one registry line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from aekit.errors import ConfigError
+
+
+class Autoencoder(nn.Module):
+    """Base class: ``encode``/``decode``/``reconstruct``/``loss`` (+ ``sample`` if generative).
+
+    Conventions
+    - images are float tensors ``B x C x H x W`` in [0, 1]; ``decode`` returns images in [0, 1];
+    - ``loss`` returns a dict of named scalar terms; ``"loss"`` is the total to minimise,
+      averaged over the batch (per image, summed over pixels for VAEs: nats per image);
+    - ``condition`` is an int64 label tensor ``B`` or an image tensor ``B x C' x H x W``
+      for conditional models, ``None`` otherwise.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    Config: ClassVar[type] = object
+    generative: ClassVar[bool] = False
+    conditional: ClassVar[bool] = False
+
+    def __init__(self, config: Any, input_shape: tuple[int, int, int], num_classes: int | None = None):
+        super().__init__()
+        self.config = config
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.num_classes = num_classes
+
+    # --- the interface -------------------------------------------------------------
+    @property
+    def latent_dim(self) -> int:
+        return int(self.config.latent_dim)
+
+    def encode(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """The code of ``x`` (for VAEs: the posterior mean)."""
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """Images in [0, 1] from codes."""
+        raise NotImplementedError
+
+    def reconstruct(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decode(self.encode(x, condition), condition)
+
+    def loss(
+        self,
+        x: torch.Tensor,
+        target: torch.Tensor | None = None,
+        condition: torch.Tensor | None = None,
+        step: int = 0,
+    ) -> dict[str, torch.Tensor]:
+        """Named loss terms; ``target`` defaults to ``x`` (denoising passes the clean image)."""
+        raise NotImplementedError
+
+    def sample(
+        self, n: int, condition: torch.Tensor | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        raise NotImplementedError(f"{self.name} is not a generative model")
+
+    # --- helpers shared by all models ---------------------------------------------
+    def config_dict(self) -> dict[str, Any]:
+        return asdict(self.config)
+
+    @classmethod
+    def make_config(cls, options: dict[str, Any]) -> Any:
+        """Build this model's config from a plain dict, refusing unknown keys and wrong types."""
+        return config_from_dict(cls.Config, options, where=f"model '{cls.name}'")
+
+
+def config_from_dict(config_type: type, options: dict[str, Any], where: str) -> Any:
+    """Validate ``options`` against a dataclass and build it (lists become tuples where declared)."""
+    known = {f.name: f for f in fields(config_type)}
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    defaults = config_type()
+    values = {}
+    for key, value in options.items():
+        expected = getattr(defaults, key)
+        values[key] = _coerce(value, expected, f"{where}: option '{key}'")
+    return config_type(**values)
+
+
+def _coerce(value: Any, expected: Any, where: str) -> Any:
+    if expected is None or value is None:
+        return value
+    if isinstance(expected, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if isinstance(expected, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        return value
+    if isinstance(expected, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if isinstance(expected, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return value
+    if isinstance(expected, (tuple, list)):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        item = expected[0] if expected else None
+        return tuple(_coerce(v, item, where) for v in value)
+    return value
