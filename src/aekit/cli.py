@@ -30,8 +30,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     from aekit.config import config_from_cli
     from aekit.train import train
 
-    run = train(config_from_cli(args))
-    print(f"run saved in {run.dir}")
+    train(config_from_cli(args))
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
@@ -104,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beta", type=float, help="KL weight of a VAE")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto (CUDA when present, else CPU), cpu or cuda")
+    p.add_argument("--optimizer", help="adam or adamw")
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--patience", type=int, help="stop after this many epochs without a better validation loss")
+    p.add_argument("--grad-clip", type=float, help="clip the gradient norm to this value")
+    p.add_argument("--val-fraction", type=float, help="share of the training split held out for validation")
+    p.add_argument("--max-train-images", type=int, help="train on the first N images only (quick runs)")
+    p.add_argument("--image-size", type=int, help="resize folder datasets to this size")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -1,0 +1,185 @@
+"""Scanned document pages paired with clean versions (Kaggle "Denoising Dirty Documents" layout).
+
+A folder holds ``train/`` (noisy pages), ``train_cleaned/`` (same file names, clean), ``test/``
+and optionally ``test_cleaned/``. Pages keep their full resolution: training draws aligned
+random patches (``PageSet.random_patches``), inference runs on whole pages.
+
+The Kaggle set reuses each clean page under several kinds of dirt, so pages are grouped by the
+content of their clean page and every split keeps a group on one side; otherwise a test page's
+text would have been seen in training. Without ``test_cleaned/`` the splits ``train``/``test``
+are a fixed seeded grouped split of the paired train pages and ``kaggle-test`` is the unpaired
+``test/`` folder (``clean`` is None).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from aekit.data.folder import IMAGE_EXTENSIONS, read_image
+from aekit.errors import DataError
+
+TEST_FRACTION = 0.2
+SPLIT_SEED = 0
+
+
+@dataclass
+class PageSet:
+    """Full-size pages: ``noisy`` (and ``clean``) lists of ``1 x H x W`` float tensors in [0, 1].
+
+    ``groups[i]`` is shared by pages whose clean page is identical; splits never cut a group.
+    """
+
+    noisy: list[torch.Tensor]
+    clean: list[torch.Tensor] | None
+    names: list[str]
+    groups: list[int]
+    source: str
+    name: str = "documents"
+
+    def __len__(self) -> int:
+        return len(self.noisy)
+
+    def subset(self, indices: Sequence[int]) -> PageSet:
+        idx = [int(i) for i in indices]
+        return PageSet(
+            noisy=[self.noisy[i] for i in idx],
+            clean=None if self.clean is None else [self.clean[i] for i in idx],
+            names=[self.names[i] for i in idx],
+            groups=[self.groups[i] for i in idx],
+            source=self.source,
+            name=self.name,
+        )
+
+    def random_patches(
+        self, n: int, size: int, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` aligned ``(noisy, clean)`` patches ``n x 1 x size x size``, uniform over page area.
+
+        A page smaller than ``size`` in either side is an error (no padding: padded borders would
+        teach the model an edge that no real page has); pick a smaller patch size instead.
+        """
+        if self.clean is None:
+            raise DataError("these pages have no clean targets to pair patches with", self.source)
+        if not self.noisy:
+            raise DataError("no pages to draw patches from", self.source)
+        heights = torch.tensor([p.shape[-2] for p in self.noisy])
+        widths = torch.tensor([p.shape[-1] for p in self.noisy])
+        small = torch.nonzero((heights < size) | (widths < size)).flatten()
+        if len(small):
+            i = int(small[0])
+            raise DataError(
+                f"page {self.names[i]} is {int(widths[i])}x{int(heights[i])} px, smaller than the patch size {size}",
+                self.source,
+            )
+        spans_y, spans_x = heights - size + 1, widths - size + 1
+        pages = torch.multinomial((spans_y * spans_x).double(), n, replacement=True, generator=generator)
+        ys = (torch.rand(n, generator=generator) * spans_y[pages]).long()
+        xs = (torch.rand(n, generator=generator) * spans_x[pages]).long()
+        noisy, clean = [], []
+        for page, y, x in zip(pages.tolist(), ys.tolist(), xs.tolist()):
+            noisy.append(self.noisy[page][:, y : y + size, x : x + size])
+            clean.append(self.clean[page][:, y : y + size, x : x + size])
+        return torch.stack(noisy), torch.stack(clean)
+
+
+def natural_key(name: str) -> list[int | str]:
+    """Sort key putting ``2.png`` before ``10.png``."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def page_files(folder: Path) -> list[Path]:
+    """The page images of ``folder``, naturally sorted; any other visible file is an error."""
+    if not folder.is_dir():
+        raise DataError("page folder not found", folder)
+    files = []
+    for path in folder.iterdir():
+        if path.name.startswith(".") or path.is_dir():
+            continue
+        if path.suffix.lower() not in IMAGE_EXTENSIONS:
+            raise DataError(f"not an image file (expected {', '.join(IMAGE_EXTENSIONS)})", path)
+        files.append(path)
+    if not files:
+        raise DataError("no page images found", folder)
+    return sorted(files, key=lambda p: natural_key(p.name))
+
+
+def read_page(path: Path) -> torch.Tensor:
+    return torch.from_numpy(read_image(path, 1, None))
+
+
+def read_pairs(noisy_dir: Path, clean_dir: Path) -> tuple[list[torch.Tensor], list[torch.Tensor], list[str]]:
+    """Every noisy page with its same-named clean partner (same size required)."""
+    if not clean_dir.is_dir():
+        raise DataError(f"clean page folder not found (needed to pair {noisy_dir.name}/)", clean_dir)
+    noisy, clean, names = [], [], []
+    for path in page_files(noisy_dir):
+        partner = clean_dir / path.name
+        if not partner.is_file():
+            raise DataError(f"noisy page has no clean partner {clean_dir.name}/{path.name}", path)
+        page, target = read_page(path), read_page(partner)
+        if page.shape != target.shape:
+            raise DataError(
+                f"page is {page.shape[-1]}x{page.shape[-2]} px but its clean partner {partner} is "
+                f"{target.shape[-1]}x{target.shape[-2]} px",
+                path,
+            )
+        noisy.append(page)
+        clean.append(target)
+        names.append(path.name)
+    return noisy, clean, names
+
+
+def content_groups(pages: Sequence[torch.Tensor]) -> list[int]:
+    """Group ids by identical pixel content, numbered in order of first appearance."""
+    ids: dict[bytes, int] = {}
+    groups = []
+    for page in pages:
+        digest = hashlib.sha1(np.ascontiguousarray(page.numpy()).tobytes() + str(tuple(page.shape)).encode()).digest()
+        groups.append(ids.setdefault(digest, len(ids)))
+    return groups
+
+
+def grouped_split(
+    groups: Sequence[int], fraction: float, seed: int, where: str | Path | None = None
+) -> tuple[list[int], list[int]]:
+    """Indices ``(kept, held_out)``: about ``fraction`` of the groups, whole, go to ``held_out``."""
+    distinct = sorted(set(groups))
+    if len(distinct) < 2:
+        raise DataError(f"needs at least 2 distinct clean pages to split, found {len(distinct)}", where)
+    n_out = min(len(distinct) - 1, max(1, round(fraction * len(distinct))))
+    order = np.random.default_rng(seed).permutation(len(distinct))
+    out = {distinct[i] for i in order[:n_out]}
+    kept = [i for i, g in enumerate(groups) if g not in out]
+    held = [i for i, g in enumerate(groups) if g in out]
+    return kept, held
+
+
+def load_pages(root: Path, split: str, name: str = "documents") -> PageSet:
+    """One split of a documents folder (see the module docstring for the layouts)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError("documents folder not found", root)
+    paired_test = (root / "test_cleaned").is_dir()
+    splits = ("train", "test") if paired_test else ("train", "test", "kaggle-test")
+    if split not in splits:
+        raise DataError(f"unknown split {split!r} for this documents folder ({', '.join(splits)})", root)
+    if split == "kaggle-test":
+        files = page_files(root / "test")
+        pages = [read_page(p) for p in files]
+        return PageSet(pages, None, [p.name for p in files], list(range(len(files))), str(root / "test"), name)
+    if paired_test:
+        folder = "train" if split == "train" else "test"
+        noisy, clean, names = read_pairs(root / folder, root / f"{folder}_cleaned")
+        return PageSet(noisy, clean, names, content_groups(clean), str(root / folder), name)
+    noisy, clean, names = read_pairs(root / "train", root / "train_cleaned")
+    groups = content_groups(clean)
+    kept, held = grouped_split(groups, TEST_FRACTION, SPLIT_SEED, root / "train")
+    pages = PageSet(noisy, clean, names, groups, str(root / "train"), name)
+    return pages.subset(kept if split == "train" else held)

@@ -1,0 +1,343 @@
+"""Measure a trained run on its test split, with baselines beside every number -> ``eval.json``.
+
+Which metrics apply is decided from the run: denoising when it was trained with noise (fixed,
+seeded corruption of the test images), documents metrics for page datasets, likelihood bounds
+and sample quality for generative models, a linear probe when the data has labels, and the
+angle to PCA for the linear autoencoder. ``eval.json`` holds ``sections``: for each section a
+dict ``metric -> {column -> value}``, where column ``"model"`` is the run and the others are
+its references (noisy input, median filter, PCA, chance, ...).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from aekit import metrics
+from aekit.io import atomic_write_json
+
+EVAL_FILE = "eval.json"
+SEED = 0
+MAX_REFERENCE_IMAGES = 10_000  # training images used for PCA, probes and the feature classifier
+MAX_SAMPLE_IMAGES = 5_000  # generated images for the Frechet distance
+BATCH = 512
+
+LABELS = {
+    "mse": "MSE",
+    "psnr": "PSNR (dB)",
+    "ssim": "SSIM",
+    "rmse": "RMSE (pixel intensity)",
+    "nll_iwae": "NLL, IWAE bound (nats/image)",
+    "nll_elbo": "NLL, ELBO bound (nats/image)",
+    "iwae_images_per_s": "IWAE throughput (images/s)",
+    "frechet": "Frechet distance (classifier features)",
+    "confidence": "classifier confidence",
+    "coverage": "class coverage (entropy / log C)",
+    "probe_test": "linear probe accuracy, test",
+    "probe_train": "linear probe accuracy, train",
+    "angle_to_pca": "max principal angle to PCA (degrees)",
+}
+LOWER_IS_BETTER = {"mse", "rmse", "nll_iwae", "nll_elbo", "frechet", "angle_to_pca"}
+
+
+@dataclass
+class RunData:
+    """A run's model, config and data, as evaluation and plots need them."""
+
+    dir: Path
+    meta: dict[str, Any]
+    model: torch.nn.Module
+    test: Any  # ImageSet or PageSet
+    train: Any  # the training split minus the validation hold-out
+    heldout: Any  # the validation hold-out (never trained on)
+    noise: Any  # a noise model, or None
+
+    @property
+    def pages(self) -> bool:
+        from aekit.data import PageSet
+
+        return isinstance(self.test, PageSet)
+
+    def condition(self, data: Any, images: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The condition tensor of a conditional model for ``data`` (computed from ``images`` if given)."""
+        if not getattr(self.model, "conditional", False):
+            return None
+        from aekit.data.conditions import make_condition
+
+        return make_condition(self.model.condition_kind, data.images if images is None else images, data.labels)
+
+
+def load_run(run_dir: str | Path, max_images: int | None = None) -> RunData:
+    """Model (eval mode, CPU), config, test split (first ``max_images``), train split and hold-out."""
+    from aekit.data import load, train_val_split
+    from aekit.data.noise import parse_noise
+    from aekit.train import load_model, read_run_config
+
+    run_dir = Path(run_dir)
+    meta = read_run_config(run_dir)
+    config = meta["train"]
+    model = load_model(run_dir).cpu().eval()
+    test = load(config.dataset, "test", image_size=config.image_size)
+    train, heldout = train_val_split(load(config.dataset, "train", image_size=config.image_size), config.val_fraction, config.seed)
+    if max_images is not None:
+        test = test.subset(list(range(min(max_images, len(test)))))
+    noise = parse_noise(config.noise) if config.noise else None
+    return RunData(run_dir, meta, model, test, train, heldout, noise)
+
+
+def _map(fn, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+    """``fn(x, condition)`` in batches, without autograd."""
+    with torch.inference_mode():
+        return torch.cat(
+            [fn(x[i : i + BATCH], None if condition is None else condition[i : i + BATCH]) for i in range(0, len(x), BATCH)]
+        )
+
+
+def _first(data: Any, n: int) -> Any:
+    return data.subset(list(range(min(n, len(data)))))
+
+
+def fixed_noise(run: RunData, images: torch.Tensor) -> torch.Tensor:
+    """The run's noise applied with a fixed seed, so every evaluation sees the same corruption."""
+    return run.noise(images, generator=torch.Generator().manual_seed(SEED))
+
+
+def reconstruction_section(run: RunData, train_x: torch.Tensor) -> dict[str, dict[str, float]]:
+    """MSE/PSNR/SSIM of reconstructions (or of denoised noisy inputs) with baselines."""
+    x = run.test.images
+    condition = run.condition(run.test)
+    pca = metrics.fit_pca(train_x, run.model.latent_dim)
+    pca_name = f"PCA ({pca.n_components_} components)"
+    inputs = x if run.noise is None else fixed_noise(run, x)
+    columns = {"model": _map(run.model.reconstruct, inputs, condition), pca_name: metrics.pca_reconstruct(pca, inputs)}
+    if run.noise is not None:
+        columns = {"model": columns["model"], "noisy input": inputs, "median 3x3": metrics.median_filter(inputs), pca_name: columns[pca_name]}
+    scores = {name: metrics.image_metrics(out, x) for name, out in columns.items()}
+    return {m: {name: scores[name][m] for name in columns} for m in ("mse", "psnr", "ssim")}
+
+
+def documents_section(run: RunData) -> dict[str, dict[str, float]]:
+    """RMSE over whole held-out pages: the model against identity, median and background subtraction."""
+    if run.test.clean is None:
+        return {}
+    noisy, clean = run.test.noisy, run.test.clean
+    with torch.inference_mode():
+        cleaned = [run.model.reconstruct(page.unsqueeze(0))[0] for page in noisy]
+    columns = {
+        "model": cleaned,
+        "identity (noisy page)": noisy,
+        "median 3x3": [metrics.median_filter(p.unsqueeze(0))[0] for p in noisy],
+        "background subtraction": [metrics.background_subtraction(p) for p in noisy],
+    }
+    return {"rmse": {name: metrics.page_rmse(pages, clean) for name, pages in columns.items()}}
+
+
+def likelihood_section(run: RunData, k: int, quiet: bool) -> tuple[dict[str, dict[str, float]], str]:
+    """Test ELBO and IWAE-k NLL (nats/image) and a note saying on what data they were computed."""
+    x = run.test.images
+    generator = torch.Generator().manual_seed(SEED)
+    bernoulli = getattr(run.model, "likelihood", "") == "bernoulli"
+    if bernoulli:
+        x = torch.bernoulli(x, generator=generator)
+    condition = run.condition(run.test, x)
+    per_pass = 8192
+    step = max(1, per_pass // k)
+    elbo, iwae = [], []
+    start = time.perf_counter()
+    for i in tqdm(range(0, len(x), step), desc=f"IWAE k={k}", unit="batch", disable=quiet, leave=False):
+        cond = None if condition is None else condition[i : i + step]
+        e, w = metrics.nll_bounds(run.model, x[i : i + step], k, cond, generator, samples_per_pass=per_pass)
+        elbo.append(e)
+        iwae.append(w)
+    seconds = time.perf_counter() - start
+    data = (
+        f"dynamically binarised test images (torch.bernoulli, seed {SEED})"
+        if bernoulli
+        else f"{getattr(run.model, 'likelihood', 'continuous')} likelihood on the test images as they are"
+    )
+    note = f"NLL in nats per image on {len(x)} {data}; IWAE with k={k}, ELBO estimated from the same samples"
+    section = {
+        "nll_iwae": {"model": float(torch.cat(iwae).mean())},
+        "nll_elbo": {"model": float(torch.cat(elbo).mean())},
+        "iwae_images_per_s": {"model": len(x) / seconds},
+    }
+    return section, note
+
+
+def samples_section(run: RunData, train_x: torch.Tensor, quiet: bool) -> tuple[dict[str, dict[str, float]], str]:
+    """Frechet distance, confidence and coverage of samples against the held-out floor and PCA-Gaussian."""
+    from aekit.quality import classifier_accuracy, get_classifier, sample_quality
+
+    train = _first(run.train, MAX_REFERENCE_IMAGES)
+    classifier = get_classifier(run.meta["dataset"], train.images, train.labels, run.test.num_classes, quiet=quiet)
+    accuracy = classifier_accuracy(run.meta["dataset"], train.images, train.labels)
+    real = run.test.images[:MAX_SAMPLE_IMAGES]
+    n = len(real)
+    generator = torch.Generator().manual_seed(SEED)
+    condition = run.condition(_first(run.test, n))
+    with torch.inference_mode():
+        samples = torch.cat([
+            run.model.sample(min(BATCH, n - i), None if condition is None else condition[i : i + BATCH], generator=generator)
+            for i in range(0, n, BATCH)
+        ])
+    pca = metrics.fit_pca(train_x, run.model.latent_dim)
+    columns = {
+        "model": samples,
+        "held-out real images (floor)": run.heldout.images[:n],
+        f"PCA-Gaussian ({pca.n_components_} components)": metrics.pca_gaussian_samples(pca, n, tuple(real.shape[1:]), SEED),
+    }
+    scores = {name: sample_quality(classifier, images, real) for name, images in columns.items()}
+    note = (
+        f"sample quality: {n} samples vs {n} test images in the 128-d features of aekit's own classifier for "
+        f"{run.meta['dataset']} (hold-out accuracy {accuracy:.3f}); Frechet distances compare runs on this dataset only"
+    )
+    return {m: {name: scores[name][m] for name in columns} for m in ("frechet", "confidence", "coverage")}, note
+
+
+def latent_codes(run: RunData, data: Any) -> torch.Tensor:
+    """Latent codes (posterior means for VAEs) of an ImageSet."""
+    return _map(run.model.encode, data.images, run.condition(data))
+
+
+def latent_section(run: RunData, train_x: torch.Tensor) -> dict[str, dict[str, float]]:
+    """Linear-probe accuracy on latent codes, beside chance and PCA codes of the same size."""
+    train = _first(run.train, MAX_REFERENCE_IMAGES)
+    z_train, z_test = latent_codes(run, train).numpy(), latent_codes(run, run.test).numpy()
+    y_train, y_test = train.labels.numpy(), run.test.labels.numpy()
+    pca = metrics.fit_pca(train_x, run.model.latent_dim)
+    flat = lambda images: images.reshape(len(images), -1).numpy()  # noqa: E731
+    model_acc = metrics.linear_probe(z_train, y_train, z_test, y_test)
+    pca_acc = metrics.linear_probe(pca.transform(flat(train.images)), y_train, pca.transform(flat(run.test.images)), y_test)
+    chance = float(np.bincount(y_test).max() / len(y_test))
+    pca_name = f"PCA codes ({pca.n_components_})"
+    section = {
+        "probe_test": {"model": model_acc[1], pca_name: pca_acc[1], "chance (majority class)": chance},
+        "probe_train": {"model": model_acc[0], pca_name: pca_acc[0]},
+    }
+    if getattr(run.model, "name", "") == "linear":
+        section["angle_to_pca"] = {"model": angle_to_pca(run.model, train_x, pca)}
+    return section
+
+
+def angle_to_pca(model: torch.nn.Module, images: torch.Tensor, pca) -> float:
+    """Largest principal angle between the decoder's image subspace and the PCA subspace.
+
+    The decoder's subspace is read off its outputs: decoding the zero code and the unit codes
+    gives the columns of the (affine) decoder, which is exact for a linear decoder.
+    """
+    d = model.latent_dim
+    with torch.inference_mode():
+        outputs = model.decode(torch.cat([torch.zeros(1, d), torch.eye(d)]))
+    columns = (outputs[1:] - outputs[:1]).reshape(d, -1).T.double().numpy()
+    return metrics.max_principal_angle(columns, pca.components_.T)
+
+
+def evaluate_run(run_dir: str | Path, iwae_k: int = 1000, max_images: int | None = None, quiet: bool = False) -> dict:
+    """Every metric that applies to this run, with baselines; written to ``RUN_DIR/eval.json``."""
+    torch.manual_seed(SEED)
+    start = time.perf_counter()
+    run = load_run(run_dir, max_images)
+    config = run.meta["train"]
+    result: dict[str, Any] = {
+        "run": str(run.dir),
+        "model": run.meta["model"],
+        "dataset": run.meta["dataset"],
+        "split": "test",
+        "test_items": len(run.test),
+        "noise": config.noise,
+        "notes": [],
+        "sections": {},
+    }
+    sections = result["sections"]
+
+    def log(message: str) -> None:
+        if not quiet:
+            print(f"  {message} ({time.perf_counter() - start:.1f} s)")
+
+    if run.pages:
+        sections["documents"] = documents_section(run)
+        result["notes"].append("documents: RMSE over every pixel of whole held-out pages (the Kaggle metric)")
+        log("documents")
+    else:
+        train_x = _first(run.train, MAX_REFERENCE_IMAGES).images
+        name = "denoising" if run.noise is not None else "reconstruction"
+        sections[name] = reconstruction_section(run, train_x)
+        if run.noise is not None:
+            result["notes"].append(f"denoising: test images corrupted once with {run.noise.spec} (seed {SEED})")
+        log(name)
+        if getattr(run.model, "generative", False) and hasattr(run.model, "posterior"):
+            sections["likelihood"], note = likelihood_section(run, iwae_k, quiet)
+            result["notes"].append(note)
+            log("likelihood")
+        if getattr(run.model, "generative", False) and run.test.labels is not None and run.test.num_classes:
+            sections["samples"], note = samples_section(run, train_x, quiet)
+            result["notes"].append(note)
+            log("samples")
+        if run.test.labels is not None and len(set(run.train.labels.tolist())) > 1:
+            sections["latent"] = latent_section(run, train_x)
+            log("latent probe")
+    result["seconds"] = round(time.perf_counter() - start, 2)
+    atomic_write_json(run.dir / EVAL_FILE, _finite(result))
+    return result
+
+
+def _finite(obj: Any) -> Any:
+    """JSON has no infinity: non-finite floats become null."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _fmt(value: Any) -> str:
+    if not isinstance(value, (int, float)):
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.1f}"
+    return f"{value:.4f}" if abs(value) < 1 else f"{value:.2f}"
+
+
+def metric_tables(result: dict) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Per section: (title, header, rows of strings), the model first and its references beside it."""
+    tables = []
+    for section, rows in result.get("sections", {}).items():
+        columns: list[str] = ["model"]
+        for values in rows.values():
+            columns += [c for c in values if c not in columns]
+        header = ["metric"] + columns
+        body = []
+        for key, values in rows.items():
+            label = LABELS.get(key, key)
+            direction = " (lower better)" if key in LOWER_IS_BETTER else ""
+            if key in ("psnr", "ssim", "probe_test", "probe_train"):
+                direction = " (higher better)"
+            body.append([label + direction] + [_fmt(values.get(c)) for c in columns])
+        title = section + (f" ({result['noise']})" if section == "denoising" and result.get("noise") else "")
+        tables.append((title, header, body))
+    return tables
+
+
+def format_metrics(result: dict) -> str:
+    """A plain-text table per section with the baselines beside the model, then the notes."""
+    lines = [f"{result.get('model')} on {result.get('dataset')}: {result.get('test_items')} test items"]
+    for title, header, body in metric_tables(result):
+        widths = [max(len(row[i]) for row in [header] + body) for i in range(len(header))]
+        lines.append("")
+        lines.append(title)
+        for row in [header] + body:
+            lines.append("  " + "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
+    for note in result.get("notes", []):
+        lines.append(f"note: {note}")
+    if "seconds" in result:
+        lines.append(f"evaluated in {result['seconds']:.1f} s")
+    return "\n".join(lines)

@@ -1,0 +1,244 @@
+"""ONNX export of a run's decoder and encoder, for use outside Python (a game engine, a web page).
+
+``export_run`` writes ``decoder.onnx``, ``encoder.onnx`` and ``model.json`` (what each file takes
+and returns: names, shapes with ``"batch"`` for the dynamic axis, dtypes and value ranges), so a
+consumer needs no Python and no guessing. Files are exported into a temporary folder inside the
+output folder and renamed into place, so an interrupted export never leaves a half-written model.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+import aekit
+from aekit.errors import AekitError
+from aekit.io import atomic_write_json
+from aekit.models.base import Autoencoder
+
+FORMATS = ("onnx",)
+OPSET = 18
+EXAMPLE_BATCH = 3  # not 1 or 2: the exporter would specialise the batch axis to that size
+STATS_IMAGES = 1000
+
+
+class _Plain(nn.Module):
+    """``decode(z)`` or ``encode(x)`` as a module with one tensor input, as the exporter wants."""
+
+    def __init__(self, model: Autoencoder, method: str):
+        super().__init__()
+        self.model, self.method = model, method
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return getattr(self.model, self.method)(x)
+
+
+class _Conditioned(_Plain):
+    """The same with the condition (int64 label or condition image) as a second input."""
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return getattr(self.model, self.method)(x, condition)
+
+
+def export_run(run_dir: Path, out: Path, fmt: str = "onnx") -> list[Path]:
+    """Export the run in ``run_dir`` to ``out``; returns the files written (model.json last)."""
+    from aekit.train import load_model, read_run_config
+
+    meta = read_run_config(run_dir)
+    model = load_model(run_dir)
+    stats = None
+    if not getattr(model, "generative", False):
+        images = load_test_images(meta)
+        if images is not None:
+            stats = latent_statistics(model, *images)
+    return export_model(
+        model, out, fmt=fmt, class_names=meta.get("class_names"), latent_stats=stats, source=str(run_dir)
+    )
+
+
+def export_model(
+    model: Autoencoder,
+    out: Path,
+    *,
+    fmt: str = "onnx",
+    class_names: list[str] | None = None,
+    latent_stats: dict[str, list[float]] | None = None,
+    source: str | None = None,
+) -> list[Path]:
+    """Export ``model`` (already loaded) to ``out``: decoder.onnx, encoder.onnx and model.json."""
+    if fmt not in FORMATS:
+        raise AekitError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
+    _check_onnx_installed()
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=out, prefix=".export-"))
+    except OSError as exc:
+        raise AekitError(f"cannot write here ({exc.strerror or exc})", out) from None
+    model = model.cpu().eval()
+    try:
+        x = torch.rand(EXAMPLE_BATCH, *model.input_shape)
+        condition = example_condition(model, x)
+        with torch.no_grad():
+            z = model.encode(x, condition)
+        latent_shape = list(z.shape[1:])
+        cond_spec = _condition_spec(model, condition, class_names)
+        image = {"name": "image", "shape": ["batch", *model.input_shape], "dtype": "float32", "range": [0.0, 1.0]}
+        latent = {"name": "z", "shape": ["batch", *latent_shape], "dtype": "float32", **_latent_range(model, latent_stats)}
+        parts = {
+            "decoder": (_wrap(model, "decode", condition), z, [latent, *cond_spec], [image]),
+            "encoder": (_wrap(model, "encode", condition), x, [image, *cond_spec], [latent]),
+        }
+        files: dict[str, Any] = {}
+        for part, (module, first, inputs, outputs) in parts.items():
+            args = (first,) if condition is None else (first, condition)
+            _export_onnx(module, args, staging / f"{part}.onnx", [i["name"] for i in inputs], [o["name"] for o in outputs])
+            files[part] = {"file": f"{part}.onnx", "inputs": inputs, "outputs": outputs}
+        written = []
+        for part in parts:
+            target = out / f"{part}.onnx"
+            os.replace(staging / target.name, target)
+            written.append(target)
+    except OSError as exc:
+        raise AekitError(f"could not write the export ({exc.strerror or exc})", out) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    description = {
+        "aekit_version": aekit.__version__,
+        "format": "onnx",
+        "opset": OPSET,
+        "source": source,
+        "model": model.name,
+        "generative": bool(model.generative),
+        "conditional": bool(model.conditional),
+        "condition_kind": getattr(model, "condition_kind", None) if model.conditional else None,
+        "class_names": class_names,
+        "input_shape": list(model.input_shape),
+        "latent_dim": int(model.latent_dim),
+        "latent_shape": latent_shape,
+        "files": files,
+        "notes": "Axis 'batch' is dynamic. Images are float32 in [0, 1], channels first (N x C x H x W).",
+    }
+    atomic_write_json(out / "model.json", description)
+    return [*written, out / "model.json"]
+
+
+def example_condition(model: Autoencoder, images: torch.Tensor) -> torch.Tensor | None:
+    """A condition batch matching ``images`` (labels 0, 1, 2, ... or derived condition images)."""
+    if not model.conditional:
+        return None
+    labels = torch.arange(images.shape[0], dtype=torch.int64) % max(1, model.num_classes or 1)
+    if model.condition_kind == "label":
+        return labels
+    from aekit.data.conditions import make_condition
+
+    return make_condition(model.condition_kind, images, labels)
+
+
+def latent_statistics(
+    model: Autoencoder, images: torch.Tensor, labels: torch.Tensor | None = None
+) -> dict[str, list[float]]:
+    """Per-dimension mean, std, min and max of the codes of ``images``: where a plain AE's codes live."""
+    model = model.eval()
+    condition = None
+    if model.conditional:
+        if model.condition_kind == "label":
+            condition = labels
+        else:
+            from aekit.data.conditions import make_condition
+
+            condition = make_condition(model.condition_kind, images, labels)
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        codes = [
+            model.encode(images[i : i + 256].to(device), None if condition is None else condition[i : i + 256].to(device))
+            .flatten(1)
+            .cpu()
+            for i in range(0, len(images), 256)
+        ]
+    z = torch.cat(codes)
+    return {
+        "mean": z.mean(0).tolist(),
+        "std": z.std(0, unbiased=False).tolist(),
+        "min": z.min(0).values.tolist(),
+        "max": z.max(0).values.tolist(),
+    }
+
+
+def load_test_images(meta: dict[str, Any], limit: int = STATS_IMAGES) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+    """Up to ``limit`` test images (and labels) of a run's dataset, or None when it is unavailable here."""
+    from aekit.data import ImageSet, load
+
+    train_config = meta["train"]
+    try:
+        data = load(meta["dataset"], "test", image_size=train_config.image_size, channels=meta["input_shape"][0])
+    except AekitError:
+        return None
+    if not isinstance(data, ImageSet) or list(data.shape) != list(meta["input_shape"]):
+        return None
+    labels = data.labels[:limit] if data.labels is not None else None
+    return data.images[:limit], labels
+
+
+def _wrap(model: Autoencoder, method: str, condition: torch.Tensor | None) -> nn.Module:
+    return (_Plain if condition is None else _Conditioned)(model, method).eval()
+
+
+def _condition_spec(model: Autoencoder, condition: torch.Tensor | None, class_names: list[str] | None) -> list[dict[str, Any]]:
+    if condition is None:
+        return []
+    if condition.dtype == torch.int64:
+        spec = {"name": "label", "shape": ["batch"], "dtype": "int64", "range": [0, int(model.num_classes or 1) - 1]}
+        if class_names:
+            spec["class_names"] = class_names
+        return [spec]
+    return [{
+        "name": "condition",
+        "shape": ["batch", *condition.shape[1:]],
+        "dtype": "float32",
+        "range": [0.0, 1.0],
+        "kind": model.condition_kind,
+        "note": f"the {model.condition_kind} image, as aekit.data.conditions.make_condition computes it",
+    }]
+
+
+def _latent_range(model: Autoencoder, stats: dict[str, list[float]] | None) -> dict[str, Any]:
+    if model.generative:
+        return {"distribution": "standard normal N(0, 1) per dimension (the VAE prior)", "range": [-3.0, 3.0]}
+    if stats is None:
+        return {"distribution": "unknown (the run's test data was not available when exporting)"}
+    return {"distribution": "empirical, from the codes of the test images", "stats": stats}
+
+
+def _export_onnx(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, inputs: list[str], outputs: list[str]) -> None:
+    """torch.export-based exporter (the default since torch 2.9) with a dynamic batch axis, one file."""
+    batch = torch.export.Dim("batch", min=1, max=1 << 20)
+    dynamic = tuple({0: batch} for _ in args)
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            program = torch.onnx.export(
+                module, args, dynamic_shapes=dynamic, input_names=inputs, output_names=outputs,
+                opset_version=OPSET, dynamo=True, external_data=False, verbose=False,
+            )
+        except Exception as exc:  # the exporter raises many types; the user needs one line
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise AekitError(f"ONNX export of {path.stem} failed: {first}") from None
+        program.save(str(path), external_data=False)
+
+
+def _check_onnx_installed() -> None:
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError as exc:
+        raise AekitError(f"ONNX export needs the 'export' extra: pip install 'aekit[export]' ({exc.name} is missing)") from None

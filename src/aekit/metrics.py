@@ -1,0 +1,211 @@
+"""Pure metric functions and classic baselines, testable on small tensors.
+
+Everything here takes tensors or arrays and returns numbers or images; nothing reads a run
+folder. ``aekit.evaluate`` combines them into a run's ``eval.json``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from scipy import linalg, ndimage
+from skimage.metrics import structural_similarity
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+# --- reconstruction quality -----------------------------------------------------------
+
+
+def mse(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """Mean squared error over every pixel of every image (images in [0, 1])."""
+    return float(torch.mean((pred.float() - target.float()) ** 2))
+
+
+def psnr_from_mse(value: float, data_range: float = 1.0) -> float:
+    """PSNR in dB of a mean squared error; infinite for a perfect match."""
+    return math.inf if value <= 0 else 10.0 * math.log10(data_range**2 / value)
+
+
+def psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """Mean per-image PSNR in dB (averaging per image, as the denoising literature does)."""
+    per_image = torch.mean((pred.float() - target.float()) ** 2, dim=tuple(range(1, pred.ndim)))
+    return float(np.mean([min(psnr_from_mse(float(v)), 100.0) for v in per_image]))
+
+
+def ssim(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """Mean per-image SSIM (scikit-image, data range 1, channels averaged; 7x7 window or smaller)."""
+    values = []
+    for p, t in zip(pred.float().cpu().numpy(), target.float().cpu().numpy()):
+        side = min(p.shape[-2:])
+        win = min(7, side if side % 2 else side - 1)
+        values.append(structural_similarity(p, t, data_range=1.0, channel_axis=0, win_size=win))
+    return float(np.mean(values))
+
+
+def image_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    """MSE, PSNR and SSIM of a batch of images against their targets."""
+    return {"mse": mse(pred, target), "psnr": psnr(pred, target), "ssim": ssim(pred, target)}
+
+
+def page_rmse(pred: list[torch.Tensor], target: list[torch.Tensor]) -> float:
+    """RMSE over every pixel intensity of whole pages of different sizes (the Kaggle metric)."""
+    total = sum(float(torch.sum((p.float() - t.float()) ** 2)) for p, t in zip(pred, target))
+    count = sum(t.numel() for t in target)
+    return math.sqrt(total / count)
+
+
+# --- baselines --------------------------------------------------------------------------
+
+
+def median_filter(images: torch.Tensor, size: int = 3) -> torch.Tensor:
+    """Per-image, per-channel spatial median filter: the classic salt-and-pepper remedy."""
+    array = images.float().cpu().numpy()
+    footprint = (1,) * (array.ndim - 2) + (size, size)
+    return torch.from_numpy(ndimage.median_filter(array, size=footprint, mode="reflect"))
+
+
+def background_subtraction(page: torch.Tensor, size: int = 15) -> torch.Tensor:
+    """Clean a dark-text-on-light page by dividing out its background and stretching.
+
+    The background (stains, shading) is estimated with a large median filter; text is darker
+    than its surroundings, so ``page / background`` is ~1 on paper and < 1 on ink. The ratio is
+    then stretched so that paper becomes white while ink stays dark.
+    """
+    array = page.float().cpu().numpy()
+    background = ndimage.median_filter(array, size=(1,) * (array.ndim - 2) + (size, size), mode="reflect")
+    ratio = array / np.maximum(background, 1e-3)
+    stretched = np.clip((ratio - 0.1) / 0.8, 0.0, 1.0)
+    return torch.from_numpy(stretched.astype(np.float32))
+
+
+def fit_pca(images: torch.Tensor, dim: int, seed: int = 0) -> PCA:
+    """PCA of flattened images with ``dim`` components (randomised SVD when that is cheaper)."""
+    flat = images.reshape(len(images), -1).float().cpu().numpy()
+    dim = min(dim, flat.shape[0], flat.shape[1])
+    return PCA(n_components=dim, svd_solver="auto", random_state=seed).fit(flat)
+
+
+def pca_reconstruct(pca: PCA, images: torch.Tensor) -> torch.Tensor:
+    """Project images on the PCA subspace and back, clipped to [0, 1]."""
+    flat = images.reshape(len(images), -1).float().cpu().numpy()
+    back = pca.inverse_transform(pca.transform(flat)).clip(0.0, 1.0)
+    return torch.from_numpy(back.astype(np.float32)).reshape(images.shape)
+
+
+def pca_gaussian_samples(pca: PCA, n: int, shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
+    """Samples of a Gaussian fitted in PCA space: a weak reference generator."""
+    rng = np.random.default_rng(seed)
+    codes = rng.standard_normal((n, pca.n_components_)) * np.sqrt(pca.explained_variance_)
+    images = pca.inverse_transform(codes).clip(0.0, 1.0)
+    return torch.from_numpy(images.astype(np.float32)).reshape(n, *shape)
+
+
+# --- likelihood bounds ------------------------------------------------------------------
+
+
+def nll_bounds(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    k: int,
+    condition: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    samples_per_pass: int = 8192,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image NLL bounds in nats: (-ELBO, -IWAE_k), from the same k posterior samples.
+
+    With importance weights ``log w = log p(x|z) + log N(z; 0, I) - log q(z|x)``, the ELBO
+    estimate is ``mean(log w)`` and the IWAE bound ``logsumexp(log w) - log k``; so for k = 1
+    they coincide, and IWAE >= ELBO always (Jensen). Only ``model.posterior`` and
+    ``model.log_likelihood`` are used. Samples are processed ``samples_per_pass`` at a time
+    (images x importance samples) so a k = 1000 evaluation keeps the decoder's batches large.
+    """
+    with torch.inference_mode():
+        mu, logvar = model.posterior(x, condition)
+        std = torch.exp(0.5 * logvar)
+        d = mu.shape[1]
+        log2pi = math.log(2 * math.pi)
+        batch = len(x)
+        log_w_sum = torch.zeros(batch, dtype=torch.float64)
+        running_max = torch.full((batch,), -math.inf, dtype=torch.float64)
+        running_sum = torch.zeros(batch, dtype=torch.float64)
+        chunk = max(1, min(k, samples_per_pass // batch))
+        done = 0
+        while done < k:
+            kc = min(chunk, k - done)
+            eps = torch.randn((kc, batch, d), generator=generator, device=mu.device, dtype=mu.dtype)
+            z = mu + std * eps
+            x_rep = x.unsqueeze(0).expand(kc, *x.shape).reshape(kc * batch, *x.shape[1:])
+            cond_rep = None
+            if condition is not None:
+                cond_rep = condition.unsqueeze(0).expand(kc, *condition.shape).reshape(kc * batch, *condition.shape[1:])
+            log_px = model.log_likelihood(x_rep, z.reshape(kc * batch, d), cond_rep).reshape(kc, batch)
+            log_pz = -0.5 * (z**2).sum(-1) - 0.5 * d * log2pi
+            log_qz = -0.5 * (eps**2).sum(-1) - 0.5 * logvar.sum(-1) - 0.5 * d * log2pi
+            log_w = (log_px + log_pz - log_qz).double().cpu()
+            log_w_sum += log_w.sum(0)
+            # streaming logsumexp over chunks of importance samples
+            new_max = torch.maximum(running_max, log_w.max(0).values)
+            running_sum = running_sum * torch.exp(running_max - new_max) + torch.exp(log_w - new_max).sum(0)
+            running_max = new_max
+            done += kc
+        elbo = log_w_sum / k
+        iwae = running_max + torch.log(running_sum) - math.log(k)
+    return -elbo, -iwae
+
+
+# --- sample quality ----------------------------------------------------------------------
+
+
+def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets (the FID formula).
+
+    ``|mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))``; the trace of the matrix square
+    root is the sum of the square roots of the eigenvalues of ``S_a S_b`` (in float64), which
+    is stabler than ``scipy.linalg.sqrtm`` for near-singular covariances.
+    """
+    a = np.asarray(features_a, dtype=np.float64)
+    b = np.asarray(features_b, dtype=np.float64)
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    eig = linalg.eigvals(cov_a @ cov_b)
+    trace_sqrt = np.sqrt(np.clip(eig.real, 0.0, None)).sum()
+    value = float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2.0 * trace_sqrt)
+    return max(value, 0.0)
+
+
+def confidence_and_coverage(probs: np.ndarray) -> tuple[float, float]:
+    """Mean top-class probability, and class coverage in [0, 1].
+
+    Coverage is the entropy of the histogram of predicted classes divided by log(classes):
+    1 when samples spread evenly over all classes, 0 when they all fall in one.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    classes = probs.shape[1]
+    counts = np.bincount(probs.argmax(1), minlength=classes).astype(np.float64)
+    p = counts / counts.sum()
+    nonzero = p[p > 0]
+    entropy = float(-(nonzero * np.log(nonzero)).sum())
+    return float(probs.max(1).mean()), entropy / math.log(classes)
+
+
+# --- latent quality ----------------------------------------------------------------------
+
+
+def linear_probe(
+    train_z: np.ndarray, train_y: np.ndarray, test_z: np.ndarray, test_y: np.ndarray
+) -> tuple[float, float]:
+    """Train and test accuracy of a logistic regression on (standardised) latent codes."""
+    scaler = StandardScaler().fit(train_z)
+    probe = LogisticRegression(max_iter=1000).fit(scaler.transform(train_z), train_y)
+    return (
+        float(probe.score(scaler.transform(train_z), train_y)),
+        float(probe.score(scaler.transform(test_z), test_y)),
+    )
+
+
+def max_principal_angle(basis_a: np.ndarray, basis_b: np.ndarray) -> float:
+    """Largest principal angle in degrees between the column spaces of two matrices."""
+    return float(np.degrees(linalg.subspace_angles(np.asarray(basis_a), np.asarray(basis_b)).max()))

@@ -1,0 +1,474 @@
+"""Every picture aekit draws: one function per figure, each writing one PNG and returning its path.
+
+Figures are drawn on a plain ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot state,
+no display needed), rendered to memory and written atomically via ``aekit.io``. Functions take a
+model and tensors, so the tour and notebooks can call them directly; ``plot_run`` makes every
+picture that applies to a run folder.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from scipy.stats import norm
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
+
+from aekit.io import atomic_write_bytes
+from aekit.metrics import median_filter
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
+    path = Path(path)
+    FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def _show(ax, image: torch.Tensor) -> None:
+    """Draw one ``C x H x W`` image in [0, 1] without ticks."""
+    array = image.detach().float().cpu().clamp(0, 1).numpy()
+    if array.shape[0] == 1:
+        ax.imshow(array[0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    else:
+        ax.imshow(array.transpose(1, 2, 0), interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _rows(rows: list[tuple[str, torch.Tensor]], title: str, column_titles: list[str] | None = None) -> Figure:
+    """A figure with one labelled row per image batch (same number of images per row)."""
+    columns = max(len(images) for _, images in rows)
+    fig = Figure(figsize=(1.1 * columns + 1.2, 1.15 * len(rows) + 0.6))
+    axes = fig.subplots(len(rows), columns, squeeze=False)
+    for r, (label, images) in enumerate(rows):
+        for c in range(columns):
+            ax = axes[r][c]
+            if c < len(images):
+                _show(ax, images[c])
+            else:
+                ax.axis("off")
+            if c == 0:
+                ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+            if r == 0 and column_titles and c < len(column_titles):
+                ax.set_title(column_titles[c], fontsize=8)
+    fig.suptitle(title)
+    return fig
+
+
+def _grid_image(images: torch.Tensor, columns: int, pad: int = 1) -> np.ndarray:
+    """Tile ``N x C x H x W`` images into one ``H' x W' (x 3)`` array with white gutters."""
+    n, c, h, w = images.shape
+    rows = math.ceil(n / columns)
+    canvas = torch.ones(c, rows * (h + pad) - pad, columns * (w + pad) - pad)
+    for i, image in enumerate(images.detach().float().cpu().clamp(0, 1)):
+        r, col = divmod(i, columns)
+        canvas[:, r * (h + pad) : r * (h + pad) + h, col * (w + pad) : col * (w + pad) + w] = image
+    return canvas[0].numpy() if c == 1 else canvas.permute(1, 2, 0).numpy()
+
+
+def _class_titles(labels: torch.Tensor | None, class_names: list[str] | None, n: int) -> list[str] | None:
+    if labels is None:
+        return None
+    return [class_names[int(y)] if class_names else str(int(y)) for y in labels[:n]]
+
+
+def _no_grad(fn):
+    def wrapper(*args, **kwargs):
+        with torch.inference_mode():
+            return fn(*args, **kwargs)
+
+    wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
+    return wrapper
+
+
+def _cond(condition: torch.Tensor | None, n: int) -> torch.Tensor | None:
+    return None if condition is None else condition[:n]
+
+
+@_no_grad
+def plot_reconstructions(
+    model,
+    images: torch.Tensor,
+    path: str | Path,
+    *,
+    condition: torch.Tensor | None = None,
+    labels: torch.Tensor | None = None,
+    class_names: list[str] | None = None,
+    n: int = 10,
+) -> Path:
+    """Test images (top) and their reconstructions (bottom), titled by class."""
+    x = images[:n]
+    recon = model.reconstruct(x, _cond(condition, n))
+    fig = _rows([("input", x), ("reconstruction", recon)], f"{model.name}: reconstructions", _class_titles(labels, class_names, n))
+    return _save(fig, path)
+
+
+@_no_grad
+def plot_denoising(
+    model,
+    clean: torch.Tensor,
+    noisy: torch.Tensor,
+    path: str | Path,
+    *,
+    condition: torch.Tensor | None = None,
+    labels: torch.Tensor | None = None,
+    class_names: list[str] | None = None,
+    noise_spec: str = "",
+    n: int = 10,
+) -> Path:
+    """Rows: noisy input, 3x3 median filter (the baseline), the model's output, the clean image."""
+    rows = [
+        ("noisy", noisy[:n]),
+        ("median 3x3", median_filter(noisy[:n])),
+        ("denoised", model.reconstruct(noisy[:n], _cond(condition, n))),
+        ("clean", clean[:n]),
+    ]
+    title = f"{model.name}: denoising" + (f" ({noise_spec})" if noise_spec else "")
+    return _save(_rows(rows, title, _class_titles(labels, class_names, n)), path)
+
+
+@_no_grad
+def plot_document_pages(
+    model,
+    noisy_pages: list[torch.Tensor],
+    path: str | Path,
+    *,
+    clean_pages: list[torch.Tensor] | None = None,
+    names: list[str] | None = None,
+    max_pages: int = 2,
+) -> Path:
+    """Whole pages before and after cleaning (and the clean target when known), page by page."""
+    pages = noisy_pages[:max_pages]
+    columns = 2 + (clean_pages is not None)
+    fig = Figure(figsize=(4.2 * columns, 3.2 * len(pages) + 0.5))
+    axes = fig.subplots(len(pages), columns, squeeze=False)
+    for r, page in enumerate(pages):
+        panels = [("before", page), ("after (model)", model.reconstruct(page.unsqueeze(0))[0])]
+        if clean_pages is not None:
+            panels.append(("clean target", clean_pages[r]))
+        for c, (label, image) in enumerate(panels):
+            _show(axes[r][c], image)
+            axes[r][c].set_title(label if not names else f"{names[r]}: {label}", fontsize=9)
+    fig.suptitle(f"{model.name}: document pages")
+    return _save(fig, path)
+
+
+@_no_grad
+def plot_manifold(model, path: str | Path, *, grid: int = 20, condition: torch.Tensor | None = None) -> Path:
+    """The decoded 2-D latent plane at standard-normal quantiles 0.05..0.95 (``grid x grid``)."""
+    values = torch.tensor(norm.ppf(np.linspace(0.05, 0.95, grid)), dtype=torch.float32)
+    zy, zx = torch.meshgrid(values.flip(0), values, indexing="ij")
+    z = torch.stack([zx.reshape(-1), zy.reshape(-1)], dim=1)
+    cond = None if condition is None else condition[:1].expand(len(z), *condition.shape[1:])
+    images = model.decode(z, cond)
+    fig = Figure(figsize=(8, 8))
+    ax = fig.subplots()
+    h, w = images.shape[-2:]
+    ax.imshow(_grid_image(images, grid, pad=0), cmap="gray", vmin=0, vmax=1)
+    ticks = np.arange(grid)
+    ax.set_xticks(ticks * w + w / 2, [f"{v:.2f}" for v in values.tolist()], rotation=90, fontsize=7)
+    ax.set_yticks(ticks * h + h / 2, [f"{v:.2f}" for v in values.flip(0).tolist()], fontsize=7)
+    ax.set_xlabel("z[0]")
+    ax.set_ylabel("z[1]")
+    ax.set_title(f"{model.name}: 2-D latent manifold (standard-normal quantiles 0.05..0.95)")
+    return _save(fig, path)
+
+
+@_no_grad
+def plot_traversal(
+    model,
+    images: torch.Tensor,
+    path: str | Path,
+    *,
+    condition: torch.Tensor | None = None,
+    dims: int = 8,
+    steps: int = 9,
+) -> Path:
+    """Vary one latent dimension at a time around the code of one image.
+
+    The range is +-2 standard deviations of that dimension over ``images``' codes, so it suits
+    VAEs and plain autoencoders alike; the dimensions shown are the ones with most spread.
+    """
+    codes = model.encode(images, condition)
+    spread = codes.std(0)
+    chosen = torch.argsort(spread, descending=True)[: min(dims, codes.shape[1])]
+    offsets = torch.linspace(-2, 2, steps)
+    rows = []
+    cond = None if condition is None else condition[:1].expand(steps, *condition.shape[1:])
+    for d in chosen.tolist():
+        z = codes[:1].repeat(steps, 1)
+        z[:, d] = codes[0, d] + offsets * spread[d]
+        rows.append((f"z[{d}]", model.decode(z, cond)))
+    titles = [f"{v:+.1f} sd" for v in offsets.tolist()]
+    return _save(_rows(rows, f"{model.name}: latent traversal", titles), path)
+
+
+def plot_latent_scatter(
+    codes: torch.Tensor | np.ndarray,
+    path: str | Path,
+    *,
+    labels: torch.Tensor | np.ndarray | None = None,
+    class_names: list[str] | None = None,
+    method: str = "tsne",
+    title: str = "latent codes",
+    seed: int = 0,
+) -> Path:
+    """Latent codes coloured by class; 2-D codes as they are, else a PCA or t-SNE projection."""
+    z = np.asarray(codes, dtype=np.float64)
+    if z.shape[1] == 1:
+        z = np.concatenate([z, np.zeros_like(z)], axis=1)
+    if z.shape[1] == 2:
+        xy, axis_names = z, ("z[0]", "z[1]")
+    elif method == "pca":
+        xy, axis_names = PCA(2, random_state=seed).fit_transform(z), ("PC 1", "PC 2")
+    else:
+        perplexity = min(30.0, max(2.0, (len(z) - 1) / 3))
+        xy = TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(z)
+        axis_names = ("t-SNE 1", "t-SNE 2")
+    fig = Figure(figsize=(7, 6))
+    ax = fig.subplots()
+    if labels is None:
+        ax.scatter(xy[:, 0], xy[:, 1], s=4, alpha=0.6)
+    else:
+        y = np.asarray(labels)
+        classes = np.unique(y)
+        cmap = matplotlib.colormaps["tab10" if len(classes) <= 10 else "tab20"]
+        for i, k in enumerate(classes):
+            name = class_names[int(k)] if class_names else str(int(k))
+            ax.scatter(xy[y == k, 0], xy[y == k, 1], s=4, alpha=0.7, color=cmap(i % cmap.N), label=name)
+        ax.legend(title="class", markerscale=3, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.set_xlabel(axis_names[0])
+    ax.set_ylabel(axis_names[1])
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+@_no_grad
+def plot_interpolations(
+    model,
+    images: torch.Tensor,
+    path: str | Path,
+    *,
+    condition: torch.Tensor | None = None,
+    pairs: int = 4,
+    steps: int = 10,
+) -> Path:
+    """Decoded straight lines in latent space between pairs of test images (ends are reconstructions)."""
+    codes = model.encode(images[: 2 * pairs], _cond(condition, 2 * pairs))
+    t = torch.linspace(0, 1, steps).unsqueeze(1)
+    rows = []
+    for p in range(min(pairs, len(codes) // 2)):
+        a, b = codes[2 * p], codes[2 * p + 1]
+        cond = None if condition is None else condition[2 * p : 2 * p + 1].expand(steps, *condition.shape[1:])
+        rows.append((f"pair {p + 1}", model.decode((1 - t) * a + t * b, cond)))
+    titles = [f"t={v:.2f}" for v in t.squeeze(1).tolist()]
+    return _save(_rows(rows, f"{model.name}: latent interpolations", titles), path)
+
+
+@_no_grad
+def plot_samples(model, path: str | Path, *, n: int = 64, seed: int = 0, title: str = "") -> Path:
+    """Random samples of a generative model (decoded draws from its prior)."""
+    images = model.sample(n, generator=torch.Generator().manual_seed(seed))
+    fig = Figure(figsize=(7, 7))
+    ax = fig.subplots()
+    ax.imshow(_grid_image(images, int(math.ceil(math.sqrt(n)))), cmap="gray", vmin=0, vmax=1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title or f"{model.name}: {n} random samples (z ~ N(0, I))")
+    return _save(fig, path)
+
+
+@_no_grad
+def plot_class_samples(
+    model,
+    codes: torch.Tensor,
+    labels: torch.Tensor,
+    path: str | Path,
+    *,
+    class_names: list[str] | None = None,
+    per_class: int = 8,
+    seed: int = 0,
+) -> Path:
+    """Per class: a Gaussian fitted to that class's latent codes, sampled and decoded.
+
+    The first column decodes the class centroid; the others add the class's learned spread, so
+    a "2" comes out in different styles, not just the average 2.
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in sorted(set(labels.tolist())):
+        z = codes[labels == k].double().numpy()
+        mean = z.mean(0)
+        cov = np.cov(z, rowvar=False) if len(z) > 1 else np.zeros((z.shape[1], z.shape[1]))
+        cov = np.atleast_2d(cov) + 1e-6 * np.eye(z.shape[1])
+        draws = rng.multivariate_normal(mean, cov, size=per_class - 1)
+        zs = torch.tensor(np.vstack([mean, draws]), dtype=torch.float32)
+        rows.append((class_names[k] if class_names else str(k), model.decode(zs)))
+    titles = ["centroid"] + [f"sample {i}" for i in range(1, per_class)]
+    return _save(_rows(rows, f"{model.name}: per-class samples (centroid + learned spread)", titles), path)
+
+
+@_no_grad
+def plot_conditional_samples(
+    model,
+    conditions: torch.Tensor,
+    path: str | Path,
+    *,
+    row_names: list[str] | None = None,
+    per_condition: int = 8,
+    seed: int = 0,
+) -> Path:
+    """Samples of a conditional model: one row per condition (a class label or a condition image)."""
+    generator = torch.Generator().manual_seed(seed)
+    rows = []
+    for i, cond in enumerate(conditions):
+        batch = cond.unsqueeze(0).expand(per_condition, *cond.shape)
+        samples = model.sample(per_condition, condition=batch, generator=generator)
+        if cond.ndim == 3:  # show the condition image first
+            samples = torch.cat([cond.unsqueeze(0).expand(1, samples.shape[1], *cond.shape[1:]), samples])
+        name = row_names[i] if row_names else (str(int(cond)) if cond.ndim == 0 else f"condition {i + 1}")
+        rows.append((name, samples))
+    titles = (["condition"] if conditions.ndim == 4 else []) + [f"sample {i + 1}" for i in range(per_condition)]
+    return _save(_rows(rows, f"{model.name}: conditional samples", titles), path)
+
+
+def default_feature_layer(model: torch.nn.Module) -> str:
+    """Name of the model's first convolution (the layer whose maps are easiest to read)."""
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Conv2d):
+            return name
+    raise ValueError(f"{type(model).__name__} has no convolutional layer")
+
+
+@_no_grad
+def plot_feature_maps(
+    model,
+    image: torch.Tensor,
+    path: str | Path,
+    *,
+    layer: str | None = None,
+    condition: torch.Tensor | None = None,
+    max_maps: int = 16,
+) -> Path:
+    """Activations of one layer (default: the first convolution) for one image, via a forward hook."""
+    layer = layer or default_feature_layer(model)
+    module = dict(model.named_modules())[layer]
+    captured: list[torch.Tensor] = []
+    handle = module.register_forward_hook(lambda _m, _i, out: captured.append(out.detach()))
+    try:
+        model.reconstruct(image.unsqueeze(0), condition)
+    finally:
+        handle.remove()
+    maps = captured[0][0][:max_maps]
+    columns = min(8, len(maps) + 1)
+    rows = math.ceil((len(maps) + 1) / columns)
+    fig = Figure(figsize=(1.4 * columns, 1.5 * rows + 0.5))
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    _show(axes[0], image)
+    axes[0].set_title("input", fontsize=8)
+    for i, fmap in enumerate(maps, start=1):
+        axes[i].imshow(fmap.cpu().numpy(), cmap="viridis")
+        axes[i].set_xticks([])
+        axes[i].set_yticks([])
+        axes[i].set_title(f"channel {i - 1}", fontsize=8)
+    for ax in axes[len(maps) + 1 :]:
+        ax.axis("off")
+    fig.suptitle(f"{model.name}: feature maps of layer '{layer}' ({tuple(captured[0].shape[1:])})")
+    return _save(fig, path)
+
+
+def plot_training_curves(metrics_path: str | Path, path: str | Path, *, title: str = "training curves") -> Path:
+    """Per-epoch loss terms from ``metrics.jsonl``: one panel per term, train and validation lines.
+
+    Lines look like ``{"epoch": 3, "train": {"loss": ..}, "val": {"loss": ..}, ...}``; top-level
+    numbers other than bookkeeping (epoch, seconds, lr) get a panel of their own.
+    """
+    lines = Path(metrics_path).read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines if line.strip()]
+    epochs = [r.get("epoch", i + 1) for i, r in enumerate(records)]
+    series: dict[str, dict[str, list[float]]] = {}
+    for r in records:
+        for key, value in r.items():
+            if isinstance(value, dict):
+                for term in value:
+                    series.setdefault(term, {}).setdefault(key, [])
+            elif key not in ("epoch", "seconds", "lr") and isinstance(value, (int, float)):
+                series.setdefault(key, {}).setdefault("value", [])
+    for term, splits in series.items():
+        for split in splits:
+            for r in records:
+                source = r.get(split, {}) if split != "value" else {term: r.get(term)}
+                value = source.get(term) if isinstance(source, dict) else None
+                splits[split].append(float(value) if isinstance(value, (int, float)) else np.nan)
+    terms = sorted(series, key=lambda t: (t != "loss", t))[:6] or ["(no values)"]
+    fig = Figure(figsize=(4.2 * len(terms), 3.6))
+    axes = fig.subplots(1, len(terms), squeeze=False)[0]
+    for ax, term in zip(axes, terms):
+        for split, values in series.get(term, {}).items():
+            ax.plot(epochs, values, marker="o", ms=3, label=split)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(term)
+        ax.set_title(term, fontsize=10)
+        ax.grid(alpha=0.3)
+        if series.get(term):
+            ax.legend(fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_run(run_dir: str | Path, *, max_images: int = 2000) -> list[Path]:
+    """Every picture that applies to a run, into ``RUN_DIR/plots/``; returns their paths in reading order."""
+    from aekit.evaluate import fixed_noise, latent_codes, load_run
+
+    run = load_run(run_dir, max_images)
+    model, out = run.model, Path(run_dir) / "plots"
+    paths = []
+    if (run.dir / "metrics.jsonl").is_file():
+        paths.append(plot_training_curves(run.dir / "metrics.jsonl", out / "training_curves.png", title=f"{model.name}: training curves"))
+    if run.pages:
+        paths.append(plot_document_pages(model, run.test.noisy, out / "document_pages.png", clean_pages=run.test.clean, names=run.test.names))
+        return paths
+    test, names = run.test, run.test.class_names
+    condition = run.condition(test)
+    show = {"condition": condition, "labels": test.labels, "class_names": names}
+    if run.noise is not None:
+        noisy = fixed_noise(run, test.images[:10])
+        paths.append(plot_denoising(model, test.images[:10], noisy, out / "denoising.png", noise_spec=run.noise.spec, **show))
+    else:
+        paths.append(plot_reconstructions(model, test.images, out / "reconstructions.png", **show))
+    if model.latent_dim == 2 and not model.conditional:
+        paths.append(plot_manifold(model, out / "manifold.png"))
+    else:
+        paths.append(plot_traversal(model, test.images[:500], out / "traversal.png", condition=_cond(condition, 500)))
+    codes = latent_codes(run, test)
+    method = "tsne" if model.latent_dim > 2 else "pca"
+    title = f"{model.name}: test codes" + (" (t-SNE)" if model.latent_dim > 2 else "")
+    paths.append(plot_latent_scatter(codes, out / "latent_scatter.png", labels=test.labels, class_names=names, method=method, title=title))
+    paths.append(plot_interpolations(model, test.images, out / "interpolations.png", condition=condition))
+    if model.generative and not model.conditional:
+        paths.append(plot_samples(model, out / "samples.png"))
+    if test.labels is not None and not model.conditional:
+        train = run.train.subset(list(range(min(5000, len(run.train)))))
+        paths.append(plot_class_samples(model, latent_codes(run, train), train.labels, out / "class_samples.png", class_names=names))
+    if model.generative and model.conditional:
+        if model.condition_kind == "label":
+            classes = torch.arange(model.num_classes)
+            row_names = names or [str(c) for c in range(model.num_classes)]
+            paths.append(plot_conditional_samples(model, classes, out / "conditional_samples.png", row_names=row_names))
+        else:
+            row_names = [f"{model.condition_kind} of a test {names[int(y)] if names else int(y)}" for y in test.labels[:6]] if test.labels is not None else None
+            paths.append(plot_conditional_samples(model, condition[:6], out / "conditional_samples.png", row_names=row_names))
+    if any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
+        paths.append(plot_feature_maps(model, test.images[0], out / "feature_maps.png", condition=_cond(condition, 1)))
+    return paths

@@ -1,0 +1,60 @@
+"""``aekit serve``: a local web page to explore a trained model's latent space.
+
+One page (``static/index.html``): a 2-D pad and per-dimension sliders that decode live, random
+samples, interpolation between two test or uploaded images, class-conditional generation, and
+the document cleaner for document models. Bound to 127.0.0.1 unless told otherwise: the server
+is meant for one person on their own machine, not for the internet.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from aekit.errors import AekitError
+from aekit.serve.app import build_app
+from aekit.serve.explorer import DOCUMENT_DATASETS, Explorer
+
+__all__ = ["Explorer", "build_app", "create_app", "serve"]
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def create_app(run_dir: Path) -> Flask:
+    """The explorer app for a run folder; test images come from the run's dataset when it is here."""
+    from aekit.export import load_test_images
+    from aekit.train import load_model, read_run_config
+
+    meta = read_run_config(run_dir)
+    model = load_model(run_dir)
+    document = meta["dataset"] in DOCUMENT_DATASETS
+    test = None if document else load_test_images(meta)
+    explorer = Explorer(
+        model,
+        class_names=meta.get("class_names"),
+        test_images=None if test is None else test[0],
+        test_labels=None if test is None else test[1],
+        document=document,
+        title=f"{meta['model']} on {meta['dataset']} ({Path(run_dir).name})",
+    )
+    return build_app(explorer)
+
+
+def serve(run_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve the explorer until Ctrl+C."""
+    from werkzeug.serving import make_server
+
+    app = create_app(run_dir)
+    try:
+        server = make_server(host, port, app, threaded=True)
+    except (OSError, OverflowError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise AekitError(f"cannot listen on {host}:{port} ({reason}); choose another --port") from None
+    if host not in LOOPBACK:
+        print(f"warning: listening on {host}: anyone who can reach this machine can use the explorer")
+    print(f"aekit explorer for {run_dir}: http://{host}:{server.port}/  (Ctrl+C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()

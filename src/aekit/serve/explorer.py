@@ -1,0 +1,225 @@
+"""What the web explorer computes, without any HTTP: decode a code, sample, interpolate, clean a page.
+
+Kept apart from the Flask routes so the maths is testable on its own and the routes only
+validate input and turn tensors into PNG bytes. Every method takes already-validated values.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from aekit.export import latent_statistics
+from aekit.models.base import Autoencoder
+
+DOCUMENT_DATASETS = ("documents", "documents-synthetic")
+PAGE_TILE, PAGE_MARGIN = 256, 16  # fully convolutional cleaners see 256 px tiles with 16 px of context
+
+
+@dataclass
+class Explorer:
+    """A loaded model plus what the page needs around it (class names, test images, code ranges)."""
+
+    model: Autoencoder
+    class_names: list[str] | None = None
+    test_images: torch.Tensor | None = None
+    test_labels: torch.Tensor | None = None
+    document: bool = False
+    title: str = ""
+    stats: dict[str, list[float]] | None = field(default=None, init=False)
+    fully_convolutional: bool = field(default=False, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.model = self.model.cpu().eval()
+        if self.test_images is not None and not self.document:
+            self.stats = latent_statistics(self.model, self.test_images, self.test_labels)
+        if self.document:
+            self.fully_convolutional = self._accepts_any_size()
+
+    # --- facts for the page -----------------------------------------------------------
+    @property
+    def latent_dim(self) -> int:
+        return int(self.model.latent_dim)
+
+    @property
+    def condition_kind(self) -> str | None:
+        return getattr(self.model, "condition_kind", None) if self.model.conditional else None
+
+    @property
+    def num_conditions(self) -> int:
+        """How many choices the condition has: classes, or test images to derive a condition from."""
+        if self.condition_kind == "label":
+            return int(self.model.num_classes or 0)
+        if self.condition_kind is not None:
+            return 0 if self.test_images is None else len(self.test_images)
+        return 0
+
+    def ranges(self) -> list[tuple[float, float]]:
+        """Where each code dimension usefully lives: ±3 under a VAE prior, else the test codes' span."""
+        if self.model.generative or self.stats is None:
+            return [(-3.0, 3.0)] * self.latent_dim
+        spans = []
+        for lo, hi in zip(self.stats["min"], self.stats["max"]):
+            pad = max(0.1 * (hi - lo), 1e-3)
+            spans.append((round(lo - pad, 4), round(hi + pad, 4)))
+        return spans
+
+    def info(self) -> dict[str, Any]:
+        ranges = self.ranges()
+        return {
+            "title": self.title,
+            "model": self.model.name,
+            "description": self.model.description,
+            "input_shape": list(self.model.input_shape),
+            "latent_dim": self.latent_dim,
+            "generative": bool(self.model.generative),
+            "conditional": bool(self.model.conditional),
+            "condition_kind": self.condition_kind,
+            "num_conditions": self.num_conditions,
+            "class_names": self.class_names or ([str(i) for i in range(self.num_conditions)] if self.condition_kind == "label" else None),
+            "test_images": 0 if self.test_images is None else len(self.test_images),
+            "document": self.document,
+            "ranges": ranges,
+            "start": [0.0 if self.model.generative or self.stats is None else round(m, 4) for m in (self.stats or {"mean": [0.0] * self.latent_dim})["mean"]],
+        }
+
+    # --- computations ---------------------------------------------------------------
+    def decode(self, z: list[float], condition: int | None) -> torch.Tensor:
+        codes = torch.tensor([z], dtype=torch.float32)
+        with self._lock, torch.no_grad():
+            return self.model.decode(codes, self._condition(condition, 1))[0]
+
+    def sample(self, n: int, seed: int, condition: int | None) -> torch.Tensor:
+        """``n`` random images: the prior for generative models, a Gaussian fitted to the test codes otherwise."""
+        generator = torch.Generator().manual_seed(seed)
+        cond = self._condition(condition, n)
+        with self._lock, torch.no_grad():
+            if self.model.generative:
+                return self.model.sample(n, cond, generator=generator)
+            z = torch.randn(n, self.latent_dim, generator=generator)
+            if self.stats is not None:
+                z = z * torch.tensor(self.stats["std"]) + torch.tensor(self.stats["mean"])
+            return self.model.decode(z, cond)
+
+    def interpolate(self, a: torch.Tensor, b: torch.Tensor, steps: int, labels: tuple[int | None, int | None]) -> torch.Tensor:
+        """Decode codes on the straight line from ``a``'s code to ``b``'s (conditions blended alike)."""
+        pair = torch.stack([a, b])
+        cond = self._pair_condition(pair, labels)
+        t = torch.linspace(0, 1, steps).view(-1, *([1] * (pair.dim() - 1)))
+        with self._lock, torch.no_grad():
+            za, zb = self.model.encode(pair, cond)
+            z = (1 - t.view(-1, 1)) * za.flatten() + t.view(-1, 1) * zb.flatten()
+            z = z.view(steps, *za.shape)
+            if cond is None:
+                c = None
+            elif cond.dtype == torch.int64:
+                c = torch.where(torch.arange(steps) < (steps + 1) // 2, cond[0], cond[1])
+            else:
+                c = (1 - t) * cond[0] + t * cond[1]
+            return self.model.decode(z, c)
+
+    def clean(self, page: torch.Tensor) -> torch.Tensor:
+        """Clean a whole page (1 x H x W) tile by tile; fully convolutional models get context margins."""
+        _, h, w = page.shape
+        tile_h, tile_w = (PAGE_TILE, PAGE_TILE) if self.fully_convolutional else self.model.input_shape[1:]
+        margin = PAGE_MARGIN if self.fully_convolutional else 0
+        rows, cols = math.ceil(h / tile_h), math.ceil(w / tile_w)
+        padded = torch.nn.functional.pad(
+            page[None], (margin, cols * tile_w - w + margin, margin, rows * tile_h - h + margin), mode="replicate"
+        )[0]
+        windows = [
+            padded[:, r * tile_h : (r + 1) * tile_h + 2 * margin, c * tile_w : (c + 1) * tile_w + 2 * margin]
+            for r in range(rows)
+            for c in range(cols)
+        ]
+        out = torch.empty(1, rows * tile_h, cols * tile_w)
+        with self._lock, torch.no_grad():
+            for start in range(0, len(windows), 16):
+                batch = self.model.reconstruct(torch.stack(windows[start : start + 16]))
+                for k, tile in enumerate(batch, start):
+                    r, c = divmod(k, cols)
+                    out[:, r * tile_h : (r + 1) * tile_h, c * tile_w : (c + 1) * tile_w] = tile[
+                        :, margin : margin + tile_h, margin : margin + tile_w
+                    ]
+        return out[:, :h, :w]
+
+    def test_image(self, index: int) -> torch.Tensor:
+        """Test image ``index`` (the route has checked that it exists)."""
+        return self.test_images[index]
+
+    def test_label(self, index: int) -> int | None:
+        return None if self.test_labels is None else int(self.test_labels[index])
+
+    # --- helpers --------------------------------------------------------------------
+    def _condition(self, choice: int | None, n: int) -> torch.Tensor | None:
+        """The condition tensor for ``n`` images: a class label, or the condition image of test image ``choice``."""
+        if self.condition_kind is None:
+            return None
+        index = choice or 0
+        if self.condition_kind == "label":
+            return torch.full((n,), index, dtype=torch.int64)
+        from aekit.data.conditions import make_condition
+
+        image = self.test_images[index : index + 1]
+        label = None if self.test_labels is None else self.test_labels[index : index + 1]
+        return make_condition(self.condition_kind, image, label).expand(n, -1, -1, -1)
+
+    def _pair_condition(self, pair: torch.Tensor, labels: tuple[int | None, int | None]) -> torch.Tensor | None:
+        if self.condition_kind is None:
+            return None
+        if self.condition_kind == "label":
+            return torch.tensor([label or 0 for label in labels], dtype=torch.int64)
+        from aekit.data.conditions import make_condition
+
+        known = None if None in labels else torch.tensor(labels, dtype=torch.int64)
+        return make_condition(self.condition_kind, pair, known)
+
+    def _accepts_any_size(self) -> bool:
+        """Whether the model maps a page of another size to the same size (a fully convolutional cleaner)."""
+        c, h, w = self.model.input_shape
+        probe = torch.ones(1, c, 2 * h + 2 * PAGE_MARGIN, 2 * w + 2 * PAGE_MARGIN)
+        try:
+            with torch.no_grad():
+                return tuple(self.model.reconstruct(probe).shape) == tuple(probe.shape)
+        except RuntimeError:
+            return False
+
+
+def to_png(image: torch.Tensor) -> bytes:
+    """A C x H x W tensor in [0, 1] as PNG bytes (grey for one channel, RGB for three)."""
+    array = (image.detach().clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy())
+    mode = "L" if array.shape[2] == 1 else "RGB"
+    buffer = io.BytesIO()
+    Image.fromarray(array[:, :, 0] if mode == "L" else array, mode=mode).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def grid(images: torch.Tensor, columns: int | None = None, gap: int = 1) -> torch.Tensor:
+    """Lay ``N x C x H x W`` images out in a grid with a mid-grey gap."""
+    n, c, h, w = images.shape
+    columns = columns or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / columns)
+    out = torch.full((c, rows * (h + gap) - gap, columns * (w + gap) - gap), 0.5)
+    for k, image in enumerate(images):
+        r, col = divmod(k, columns)
+        out[:, r * (h + gap) : r * (h + gap) + h, col * (w + gap) : col * (w + gap) + w] = image
+    return out
+
+
+def image_to_tensor(image: Image.Image, channels: int, size: tuple[int, int] | None) -> torch.Tensor:
+    """A decoded upload as C x H x W in [0, 1], with the model's channels and (optionally) size (H, W)."""
+    image = image.convert("L" if channels == 1 else "RGB")
+    if size is not None and image.size != (size[1], size[0]):
+        image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    array = np.asarray(image, dtype=np.float32) / 255.0
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return torch.from_numpy(array.copy()).permute(2, 0, 1)

@@ -1,0 +1,214 @@
+// The explorer page: every picture comes from the server as PNG; this script only keeps the
+// current code z, turns pad and slider moves into /api/decode requests (at most one in flight,
+// the latest move wins), and shows server errors as one line.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { info: null, z: [], ranges: [], busy: false, pending: false };
+
+function showError(message) {
+  const box = $("error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+async function check(response) {
+  if (response.ok) return response;
+  let message = `${response.status} ${response.statusText}`;
+  try { message = (await response.json()).error || message; } catch (_) { /* not JSON */ }
+  throw new Error(message);
+}
+
+function blobToDataUrl(blob) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(blob);
+  });
+}
+
+async function showPng(response, img) {
+  img.src = await blobToDataUrl(await (await check(response)).blob());
+  img.hidden = false;
+}
+
+function postJson(url, body) {
+  return fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+}
+
+function conditionValue() {
+  return state.info.conditional ? Number($("condition").value) : null;
+}
+
+// --- decoding ---------------------------------------------------------------------------
+async function decode() {
+  if (state.busy) { state.pending = true; return; }
+  state.busy = true;
+  try {
+    await showPng(await postJson("/api/decode", { z: state.z, condition: conditionValue() }), $("decoded"));
+    $("z-text").textContent = "z = [" + state.z.map((v) => v.toFixed(2)).join(", ") + "]";
+    $("decoded").dataset.z = JSON.stringify(state.z);
+    showError("");
+  } catch (err) {
+    showError(err.message);
+  } finally {
+    state.busy = false;
+    if (state.pending) { state.pending = false; decode(); }
+  }
+}
+
+function axes() {
+  return [Number($("axis-x").value), Number($("axis-y").value)];
+}
+
+function placeDot() {
+  const [dx, dy] = axes();
+  const fx = (state.z[dx] - state.ranges[dx][0]) / (state.ranges[dx][1] - state.ranges[dx][0]);
+  const fy = state.info.latent_dim > 1 ? (state.z[dy] - state.ranges[dy][0]) / (state.ranges[dy][1] - state.ranges[dy][0]) : 0.5;
+  $("pad-dot").style.left = `${Math.min(1, Math.max(0, fx)) * 100}%`;
+  $("pad-dot").style.top = `${(1 - Math.min(1, Math.max(0, fy))) * 100}%`;
+}
+
+function setDim(k, value) {
+  state.z[k] = value;
+  const slider = $(`slider-${k}`);
+  if (slider) slider.value = value;
+}
+
+function padMove(event) {
+  const rect = $("pad").getBoundingClientRect();
+  const fx = Math.min(1, Math.max(0, (event.clientX - rect.left) / rect.width));
+  const fy = Math.min(1, Math.max(0, (event.clientY - rect.top) / rect.height));
+  const [dx, dy] = axes();
+  setDim(dx, state.ranges[dx][0] + fx * (state.ranges[dx][1] - state.ranges[dx][0]));
+  if (state.info.latent_dim > 1) setDim(dy, state.ranges[dy][1] - fy * (state.ranges[dy][1] - state.ranges[dy][0]));
+  placeDot();
+  decode();
+}
+
+function setupPad() {
+  const pad = $("pad");
+  let dragging = false;
+  pad.addEventListener("pointerdown", (e) => { dragging = true; pad.setPointerCapture(e.pointerId); padMove(e); });
+  pad.addEventListener("pointermove", (e) => { if (dragging) padMove(e); });
+  pad.addEventListener("pointerup", () => { dragging = false; });
+  const dims = state.info.latent_dim;
+  for (const [id, start] of [["axis-x", 0], ["axis-y", Math.min(1, dims - 1)]]) {
+    const select = $(id);
+    for (let k = 0; k < dims; k++) select.add(new Option(`dim ${k}`, String(k)));
+    select.value = String(start);
+    select.addEventListener("change", placeDot);
+  }
+  $("axis-y").disabled = dims < 2;
+}
+
+function setupSliders() {
+  const box = $("sliders");
+  state.ranges.forEach(([lo, hi], k) => {
+    const label = document.createElement("label");
+    label.textContent = `z${k}`;
+    const slider = Object.assign(document.createElement("input"), {
+      type: "range", id: `slider-${k}`, min: lo, max: hi, step: (hi - lo) / 200, value: state.z[k],
+    });
+    slider.addEventListener("input", () => { state.z[k] = Number(slider.value); placeDot(); decode(); });
+    label.append(slider);
+    box.append(label);
+  });
+}
+
+// --- the other tools --------------------------------------------------------------------
+async function sample() {
+  try {
+    const seed = Math.floor(Math.random() * 2 ** 31);
+    await showPng(await postJson("/api/sample", { n: 16, seed, condition: conditionValue() }), $("samples"));
+    showError("");
+  } catch (err) { showError(err.message); }
+}
+
+async function preview(side) {
+  const form = $("interp-form");
+  const file = form.elements[`${side}_file`].files[0];
+  const img = $(`preview-${side}`);
+  if (file) { img.src = URL.createObjectURL(file); return; }
+  if (!state.info.test_images) return;
+  try { await showPng(await fetch(`/api/test-image/${Number(form.elements[`${side}_index`].value)}`), img); }
+  catch (err) { showError(err.message); }
+}
+
+async function interpolate(event) {
+  event.preventDefault();
+  const data = new FormData($("interp-form"));
+  if (state.info.conditional) data.set("condition", String(conditionValue()));
+  try {
+    await showPng(await fetch("/api/interpolate", { method: "POST", body: data }), $("interpolation"));
+    showError("");
+  } catch (err) { showError(err.message); }
+}
+
+async function clean(event) {
+  event.preventDefault();
+  const file = $("page-file").files[0];
+  if (!file) { showError("choose a page image first"); return; }
+  $("page-before").src = URL.createObjectURL(file);
+  $("page-before").hidden = false;
+  try {
+    await showPng(await fetch("/api/clean", { method: "POST", body: new FormData($("clean-form")) }), $("page-after"));
+    showError("");
+  } catch (err) { showError(err.message); }
+}
+
+function setupCondition() {
+  const info = state.info;
+  if (!info.conditional) return;
+  $("condition-box").hidden = false;
+  const select = $("condition");
+  if (info.condition_kind === "label") {
+    info.class_names.forEach((name, k) => select.add(new Option(name, String(k))));
+  } else {
+    $("condition-label").textContent = `${info.condition_kind} of test image`;
+    for (let k = 0; k < Math.min(info.num_conditions, 100); k++) select.add(new Option(`#${k}`, String(k)));
+  }
+  select.addEventListener("change", () => { decode(); sample(); });
+}
+
+async function main() {
+  try {
+    state.info = await (await check(await fetch("/api/info"))).json();
+  } catch (err) { showError(err.message); return; }
+  const info = state.info;
+  $("title").textContent = `${info.title} · ${info.description}`;
+  if (info.document) {
+    $("document-tools").hidden = false;
+    $("clean-form").addEventListener("submit", clean);
+    return;
+  }
+  $("image-tools").hidden = false;
+  state.z = info.start.slice();
+  state.ranges = info.ranges;
+  setupCondition();
+  setupPad();
+  setupSliders();
+  placeDot();
+  $("sample-hint").textContent = info.generative
+    ? "Codes drawn from the prior N(0, I)."
+    : "Not a generative model: codes drawn from a Gaussian fitted to the test images' codes.";
+  $("sample-button").addEventListener("click", sample);
+  const form = $("interp-form");
+  form.addEventListener("submit", interpolate);
+  for (const side of ["a", "b"]) {
+    form.elements[`${side}_index`].addEventListener("change", () => preview(side));
+    form.elements[`${side}_file`].addEventListener("change", () => preview(side));
+    if (info.test_images) {
+      form.elements[`${side}_index`].max = info.test_images - 1;
+    } else {
+      form.elements[`${side}_index`].disabled = true;
+      form.elements[`${side}_index`].value = "";
+    }
+    preview(side);
+  }
+  await decode();
+  await sample();
+}
+
+main();

@@ -1,0 +1,192 @@
+"""Document pages: pairing, grouping by clean content, grouped splits, patches, bad folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from aekit.data import load, train_val_split
+from aekit.data.documents import PageSet, load_pages
+from aekit.errors import ConfigError, DataError
+
+REAL_DATA = os.environ.get("AEKIT_DATA")  # read before the fixture below points it elsewhere
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AEKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("AEKIT_DATA", str(tmp_path / "data"))
+
+
+def save(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def make_documents(root: Path, n_clean: int = 6, copies: int = 2, test_cleaned: bool = False) -> Path:
+    """``n_clean`` distinct clean pages, each behind ``copies`` noisy pages (noisy = 255 - clean)."""
+    rng = np.random.default_rng(0)
+    number = 1
+    for c in range(n_clean):
+        clean = rng.integers(0, 256, (30 + 4 * (c % 2), 40), dtype=np.uint8)
+        for _ in range(copies):
+            save(root / "train_cleaned" / f"{number}.png", clean)
+            save(root / "train" / f"{number}.png", 255 - clean)
+            number += 1
+    for t in range(3):
+        page = rng.integers(0, 256, (30, 40), dtype=np.uint8)
+        save(root / "test" / f"{t + 1}.png", 255 - page)
+        if test_cleaned:
+            save(root / "test_cleaned" / f"{t + 1}.png", page)
+    return root
+
+
+def test_grouped_split_keeps_clean_pages_on_one_side(tmp_path: Path) -> None:
+    root = make_documents(tmp_path / "docs")
+    train, test = load_pages(root, "train"), load_pages(root, "test")
+    assert len(train) + len(test) == 12 and len(test) == 2
+    assert len(set(train.groups)) == 5 and len(set(test.groups)) == 1
+    assert not set(train.groups) & set(test.groups)
+    assert train.names == sorted(train.names, key=lambda n: int(n[:-4]))  # 2.png before 10.png
+    assert load_pages(root, "test").names == test.names  # fixed seed: the same split every time
+    for noisy, clean in zip(train.noisy, train.clean):
+        assert noisy.shape[0] == 1 and noisy.dtype == torch.float32
+        assert torch.allclose(noisy + clean, torch.ones_like(noisy))
+
+
+def test_pages_sharing_a_clean_page_share_a_group(tmp_path: Path) -> None:
+    pages = load_pages(make_documents(tmp_path / "docs", n_clean=3, copies=3), "train")
+    pages = pages.subset(range(len(pages)))
+    by_group: dict[int, list[torch.Tensor]] = {}
+    for group, clean in zip(pages.groups, pages.clean):
+        by_group.setdefault(group, []).append(clean)
+    for cleans in by_group.values():
+        assert all(torch.equal(c, cleans[0]) for c in cleans) and len(cleans) == 3
+
+
+def test_kaggle_test_pages_are_unpaired(tmp_path: Path) -> None:
+    pages = load_pages(make_documents(tmp_path / "docs"), "kaggle-test")
+    assert len(pages) == 3 and pages.clean is None
+    with pytest.raises(DataError, match="no clean targets"):
+        pages.random_patches(2, 8)
+
+
+def test_paired_test_folder_is_the_test_split(tmp_path: Path) -> None:
+    root = make_documents(tmp_path / "docs", test_cleaned=True)
+    assert len(load_pages(root, "train")) == 12
+    test = load_pages(root, "test")
+    assert len(test) == 3 and test.clean is not None
+    with pytest.raises(DataError, match="unknown split 'kaggle-test'"):
+        load_pages(root, "kaggle-test")
+
+
+def test_random_patches_are_aligned_and_reproducible(tmp_path: Path) -> None:
+    pages = load_pages(make_documents(tmp_path / "docs"), "train")
+    noisy, clean = pages.random_patches(50, 16, torch.Generator().manual_seed(3))
+    assert noisy.shape == clean.shape == (50, 1, 16, 16)
+    assert torch.allclose(noisy + clean, torch.ones_like(noisy))
+    again, _ = pages.random_patches(50, 16, torch.Generator().manual_seed(3))
+    assert torch.equal(noisy, again)
+    assert len({tuple(p.flatten()[:4].tolist()) for p in noisy}) > 40  # positions and pages vary
+    with pytest.raises(DataError, match="smaller than the patch size 31"):
+        pages.random_patches(4, 31)
+
+
+def test_page_set_validation_split_is_grouped(tmp_path: Path) -> None:
+    pages = load_pages(make_documents(tmp_path / "docs", n_clean=10), "train")
+    train, val = train_val_split(pages, 0.25, seed=1)
+    assert isinstance(val, PageSet) and len(train) + len(val) == len(pages)
+    assert val.groups and not set(train.groups) & set(val.groups)
+
+
+def test_noisy_page_without_clean_partner(tmp_path: Path) -> None:
+    root = make_documents(tmp_path / "docs")
+    (root / "train_cleaned" / "3.png").unlink()
+    with pytest.raises(DataError, match=r"3\.png: noisy page has no clean partner train_cleaned/3\.png"):
+        load_pages(root, "train")
+
+
+def test_pair_of_different_sizes(tmp_path: Path) -> None:
+    root = make_documents(tmp_path / "docs")
+    save(root / "train_cleaned" / "2.png", np.zeros((10, 10), np.uint8))
+    with pytest.raises(DataError, match=r"2\.png: page is 40x30 px but its clean partner .* is 10x10 px"):
+        load_pages(root, "test")
+
+
+@pytest.mark.parametrize("name, content, expected", [("notes.txt", b"hi", "not an image file"),
+                                                     ("7.png", b"garbage", "cannot read image")])  # fmt: skip
+def test_non_image_or_unreadable_file(tmp_path: Path, name: str, content: bytes, expected: str) -> None:
+    root = make_documents(tmp_path / "docs")
+    (root / "train" / name).write_bytes(content)
+    (root / "train_cleaned" / name).write_bytes(content)
+    with pytest.raises(DataError, match=expected) as info:
+        load_pages(root, "train")
+    assert str(root / "train" / name) in str(info.value)
+
+
+@pytest.mark.parametrize("missing", ["docs", "docs/train", "docs/train_cleaned", "docs/test"])
+def test_missing_folders(tmp_path: Path, missing: str) -> None:
+    root = make_documents(tmp_path / "docs")
+    for sub in ["train", "train_cleaned", "test"]:
+        if missing in ("docs", f"docs/{sub}"):
+            for f in (root / sub).iterdir():
+                f.unlink()
+            (root / sub).rmdir()
+    if missing == "docs":
+        root.rmdir()
+    split = "kaggle-test" if missing == "docs/test" else "train"
+    with pytest.raises(DataError, match="not found") as info:
+        load_pages(root, split)
+    assert str(tmp_path / missing) in str(info.value)
+
+
+def test_a_single_clean_page_cannot_be_split(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="at least 2 distinct clean pages"):
+        load_pages(make_documents(tmp_path / "docs", n_clean=1, copies=3), "train")
+
+
+def test_registry_documents_missing_suggests_synthetic() -> None:
+    with pytest.raises(DataError, match="documents-synthetic"):
+        load("documents")
+    with pytest.raises(ConfigError, match="full size"):
+        load("documents", image_size=32)
+
+
+def test_registry_documents_found_under_aekit_data(tmp_path: Path) -> None:
+    make_documents(tmp_path / "data" / "documents")
+    pages = load("documents", "test")
+    assert isinstance(pages, PageSet) and pages.name == "documents" and len(pages) == 2
+
+
+def test_documents_synthetic_uses_the_generator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import aekit.data.synthetic_documents as synthetic
+
+    root = make_documents(tmp_path / "generated", test_cleaned=True)
+    monkeypatch.setattr(synthetic, "ensure_synthetic_documents", lambda: root)
+    test = load("documents-synthetic", "test")
+    assert test.name == "documents-synthetic" and len(test) == 3 and test.clean is not None
+
+
+def real_documents() -> Path:
+    for root in (REAL_DATA, Path(__file__).parents[3] / "shared" / "data"):
+        if root and (Path(root) / "documents" / "train_cleaned").is_dir():
+            return Path(root) / "documents"
+    pytest.skip("the real documents are not here")
+
+
+def test_real_documents_split_keeps_groups_apart() -> None:
+    root = real_documents()
+    train, test = load_pages(root, "train"), load_pages(root, "test")
+    assert len(train) + len(test) == 144 and len(set(train.groups) | set(test.groups)) == 36
+    assert not set(train.groups) & set(test.groups)
+    everything = {name: group for pages in (train, test) for name, group in zip(pages.names, pages.groups)}
+    assert len({everything[n] for n in ("2.png", "5.png", "8.png", "11.png")}) == 1  # the README's example
+    fit, val = train_val_split(train)
+    assert not set(fit.groups) & set(val.groups) and len(fit) + len(val) == len(train)
+    noisy, clean = train.random_patches(8, 48, torch.Generator().manual_seed(0))
+    assert noisy.shape == (8, 1, 48, 48) and clean.shape == noisy.shape

@@ -1,0 +1,121 @@
+"""ONNX export: onnxruntime must reproduce PyTorch within 1e-4 at any batch size, and model.json says how."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from aekit.errors import AekitError
+from aekit.export import export_model
+from aekit.models.base import Autoencoder
+
+ort = pytest.importorskip("onnxruntime")
+
+
+@dataclass
+class TinyConfig:
+    latent_dim: int = 3
+
+
+class TinyConv(Autoencoder):
+    """A small conv autoencoder standing in for the model zoo (same interface, seconds to export)."""
+
+    name = "tiny-conv"
+    Config = TinyConfig
+
+    def __init__(self, config: TinyConfig, input_shape: tuple[int, int, int], num_classes: int | None = None):
+        super().__init__(config, input_shape, num_classes)
+        c, h, w = input_shape
+        self.enc = nn.Sequential(nn.Conv2d(c, 4, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * (h // 2) * (w // 2), config.latent_dim))
+        self.dec = nn.Sequential(nn.Linear(config.latent_dim, 4 * (h // 2) * (w // 2)), nn.Unflatten(1, (4, h // 2, w // 2)), nn.ReLU(), nn.ConvTranspose2d(4, c, 4, stride=2, padding=1))
+
+    def encode(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        return self.enc(x)
+
+    def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.sigmoid(self.dec(z))
+
+
+class TinyLabelVAE(TinyConv):
+    """Label-conditional and generative: the label is an int64 input of both encoder and decoder."""
+
+    name = "tiny-cvae"
+    generative = True
+    conditional = True
+    condition_kind = "label"
+
+    def __init__(self, config: TinyConfig, input_shape: tuple[int, int, int], num_classes: int | None = None):
+        super().__init__(config, input_shape, num_classes)
+        self.embed = nn.Embedding(num_classes, config.latent_dim)
+
+    def encode(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        return self.enc(x) + self.embed(condition)
+
+    def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.sigmoid(self.dec(z + self.embed(condition)))
+
+
+def _session(path: Path) -> ort.InferenceSession:
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def test_plain_autoencoder_matches_pytorch_at_batch_1_and_7(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = TinyConv(TinyConfig(), (1, 8, 8)).eval()
+    stats = {"mean": [0.0] * 3, "std": [1.0] * 3, "min": [-2.0] * 3, "max": [2.0] * 3}
+    written = export_model(model, tmp_path / "out", latent_stats=stats, source="test")
+    assert [p.name for p in written] == ["decoder.onnx", "encoder.onnx", "model.json"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["decoder.onnx", "encoder.onnx", "model.json"]
+    decoder, encoder = _session(written[0]), _session(written[1])
+    for batch in (1, 7):
+        z = np.random.default_rng(batch).standard_normal((batch, 3)).astype(np.float32)
+        (images,) = decoder.run(None, {"z": z})
+        expected = model.decode(torch.from_numpy(z)).detach().numpy()
+        assert images.shape == (batch, 1, 8, 8)
+        assert np.abs(images - expected).max() < 1e-4
+        x = np.random.default_rng(batch).random((batch, 1, 8, 8), dtype=np.float32)
+        (codes,) = encoder.run(None, {"image": x})
+        assert np.abs(codes - model.encode(torch.from_numpy(x)).detach().numpy()).max() < 1e-4
+
+    meta = json.loads((tmp_path / "out" / "model.json").read_text())
+    assert meta["latent_dim"] == 3 and meta["conditional"] is False
+    (z_spec,) = meta["files"]["decoder"]["inputs"]
+    assert z_spec == {"name": "z", "shape": ["batch", 3], "dtype": "float32", "distribution": z_spec["distribution"], "stats": stats}
+    assert meta["files"]["decoder"]["outputs"][0]["range"] == [0.0, 1.0]
+    assert [i.name for i in decoder.get_inputs()] == ["z"] and [o.name for o in decoder.get_outputs()] == ["image"]
+
+
+def test_label_conditional_model_takes_the_label_as_int64_input(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    model = TinyLabelVAE(TinyConfig(latent_dim=2), (1, 8, 8), num_classes=4).eval()
+    names = ["a", "b", "c", "d"]
+    written = export_model(model, tmp_path, class_names=names)
+    decoder = _session(written[0])
+    assert [(i.name, i.type) for i in decoder.get_inputs()] == [("z", "tensor(float)"), ("label", "tensor(int64)")]
+    for batch in (1, 7):
+        z = np.random.default_rng(batch).standard_normal((batch, 2)).astype(np.float32)
+        labels = np.arange(batch, dtype=np.int64) % 4
+        (images,) = decoder.run(None, {"z": z, "label": labels})
+        expected = model.decode(torch.from_numpy(z), torch.from_numpy(labels)).detach().numpy()
+        assert np.abs(images - expected).max() < 1e-4
+    meta = json.loads((tmp_path / "model.json").read_text())
+    label = meta["files"]["decoder"]["inputs"][1]
+    assert label["dtype"] == "int64" and label["range"] == [0, 3] and label["class_names"] == names
+    assert meta["generative"] is True and "N(0, 1)" in meta["files"]["decoder"]["inputs"][0]["distribution"]
+    assert meta["class_names"] == names and meta["condition_kind"] == "label"
+
+
+def test_unknown_format_and_unwritable_folder_are_one_line_errors(tmp_path: Path) -> None:
+    model = TinyConv(TinyConfig(), (1, 8, 8))
+    with pytest.raises(AekitError, match="unknown export format 'tflite'"):
+        export_model(model, tmp_path, fmt="tflite")
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(AekitError, match="cannot write here"):
+        export_model(model, blocker / "out")

@@ -1,0 +1,112 @@
+"""Training: the run folder, determinism, resume equality, early stopping, load round trip."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import aekit
+from aekit.config import TrainConfig
+from aekit.errors import ConfigError, TrainingError
+
+QUICK = dict(dataset="digits", max_train_images=256, batch_size=32, quiet=True, model_options={"latent_dim": 4})
+
+
+def _config(out, **overrides) -> TrainConfig:
+    return TrainConfig(**{"model": "dense", "out": str(out), "epochs": 2, **QUICK, **overrides})
+
+
+def _tensors(path) -> dict[str, torch.Tensor]:
+    return load_file(str(path))
+
+
+def _assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
+def test_train_writes_run_folder_and_load_round_trips(tmp_path):
+    run = aekit.train(_config(tmp_path / "run"))
+    files = {p.name for p in run.dir.iterdir()}
+    assert {"config.json", "model.safetensors", "metrics.jsonl", "checkpoint.safetensors", "checkpoint.json"} <= files
+    meta = json.loads((run.dir / "config.json").read_text())
+    assert meta["model"] == "dense" and meta["input_shape"] == [1, 8, 8] and meta["num_classes"] == 10
+    assert meta["model_options"]["latent_dim"] == 4 and meta["train"]["epochs"] == 2
+    lines = [json.loads(line) for line in (run.dir / "metrics.jsonl").read_text().splitlines()]
+    assert [line["epoch"] for line in lines] == [1, 2] and lines == run.history
+    assert lines[1]["train"]["loss"] < lines[0]["train"]["loss"]
+    assert {"epoch", "train", "val", "seconds", "lr"} <= lines[0].keys()
+
+    model = aekit.load(run.dir)
+    x = torch.rand(5, 1, 8, 8)
+    with torch.inference_mode():
+        assert torch.equal(model.reconstruct(x), run.model.reconstruct(x))
+
+
+def test_same_config_gives_bit_identical_weights(tmp_path):
+    a = aekit.train(_config(tmp_path / "a", noise="salt-pepper:0.1"))
+    b = aekit.train(_config(tmp_path / "b", noise="salt-pepper:0.1"))
+    _assert_same(_tensors(a.dir / "model.safetensors"), _tensors(b.dir / "model.safetensors"))
+    c = aekit.train(_config(tmp_path / "c", noise="salt-pepper:0.1", seed=1))
+    assert not torch.equal(*(next(iter(_tensors(r.dir / "model.safetensors").values())) for r in (a, c)))
+
+
+def test_resume_equals_uninterrupted_run(tmp_path):
+    # A VAE with noise exercises every random stream: order, corruption and reparameterisation.
+    options = dict(model="vae", noise="salt-pepper:0.1", model_options={"latent_dim": 2})
+    full = aekit.train(_config(tmp_path / "full", epochs=3, **options))
+    aekit.train(_config(tmp_path / "part", epochs=2, **options))
+    resumed = aekit.train(_config(tmp_path / "part", epochs=3, resume=True, **options))
+    _assert_same(_tensors(full.dir / "checkpoint.safetensors"), _tensors(resumed.dir / "checkpoint.safetensors"))
+    _assert_same(_tensors(full.dir / "model.safetensors"), _tensors(resumed.dir / "model.safetensors"))
+    strip = lambda history: [{k: v for k, v in h.items() if k != "seconds"} for h in history]  # noqa: E731
+    assert strip(resumed.history) == strip(full.history)
+
+
+def test_early_stopping_keeps_best_weights(tmp_path, monkeypatch):
+    import aekit.train as train_module
+
+    # Validation gets worse after epoch 2, so training stops at epoch 2 + patience.
+    real = train_module._evaluate
+    calls = iter([5.0, 4.0, 6.0, 7.0, 8.0, 9.0])
+    monkeypatch.setattr(train_module, "_evaluate", lambda *a: {**real(*a), "loss": next(calls)})
+    run = aekit.train(_config(tmp_path / "run", epochs=6, patience=2))
+    assert [h["epoch"] for h in run.history] == [1, 2, 3, 4] and run.best_epoch == 2
+    checkpoint = _tensors(run.dir / "checkpoint.safetensors")
+    best = {k[len("best/"):]: v for k, v in checkpoint.items() if k.startswith("best/")}
+    _assert_same(_tensors(run.dir / "model.safetensors"), best)
+    _assert_same({k: v for k, v in run.model.state_dict().items()}, best)
+    assert not torch.equal(checkpoint["model/" + next(iter(best))], next(iter(best.values())))
+
+
+def test_existing_run_is_not_overwritten_and_resume_checks_config(tmp_path):
+    config = _config(tmp_path / "run", epochs=1)
+    aekit.train(config)
+    with pytest.raises(TrainingError, match="already holds a run; pass --resume"):
+        aekit.train(config)
+    with pytest.raises(ConfigError, match="different batch_size"):
+        aekit.train(_config(tmp_path / "run", epochs=2, batch_size=16, resume=True))
+    with pytest.raises(TrainingError, match="nothing to resume"):
+        aekit.train(_config(tmp_path / "empty", resume=True))
+    # a finished run resumed with more epochs goes on, with a new learning rate if asked
+    run = aekit.train(_config(tmp_path / "run", epochs=2, lr=5e-4, resume=True))
+    assert [h["lr"] for h in run.history] == [1e-3, 5e-4]
+
+
+def test_documents_train_on_aligned_patches(tmp_path, monkeypatch):
+    import aekit.data
+    from aekit.data import PageSet
+
+    g = torch.Generator().manual_seed(0)
+    clean = [torch.rand(1, 40, 48, generator=g).round() for _ in range(6)]
+    pages = PageSet([0.1 + 0.8 * c for c in clean], clean, [f"p{i}" for i in range(6)], list(range(6)), "fake")
+    monkeypatch.setattr(aekit.data, "load", lambda *args, **kwargs: pages)
+    run = aekit.train(_config(tmp_path / "run", model="dense", dataset="documents", patch_size=16,
+                              patches_per_epoch=128, val_fraction=0.2, epochs=3, lr=5e-3))
+    meta = json.loads((run.dir / "config.json").read_text())
+    assert meta["input_shape"] == [1, 16, 16] and meta["num_classes"] is None
+    assert run.history[-1]["val"]["loss"] < run.history[0]["val"]["loss"]
