@@ -81,7 +81,7 @@ TOML_VALUES = st.one_of(
 KEYS = st.sampled_from([*TrainConfig().to_dict(), "bogus", ""])
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.dictionaries(KEYS, TOML_VALUES, max_size=6))
 def test_fuzz_config_dicts_load_or_raise_config_error(data):
     try:
@@ -92,7 +92,7 @@ def test_fuzz_config_dicts_load_or_raise_config_error(data):
         assert isinstance(config, TrainConfig)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode),
                  st.lists(st.sampled_from(['model = "dense"', "epochs = 2", "[model_options]", "lr = 1e-3", "x = [",
                                            '"a" = {', "epochs = 1e400", "seed = -1", "\x00"]), max_size=6)

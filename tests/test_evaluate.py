@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
 import torch
 
-from aekit.evaluate import format_metrics
+from aekit.evaluate import clean_page, evaluate_run, format_metrics
+from aekit.plots import plot_run
+from aekit.report import write_report
 from aekit.quality import get_classifier, sample_quality
 
 
@@ -47,3 +53,63 @@ def test_feature_classifier_is_trained_once_cached_and_separates_classes(tmp_pat
     assert same["frechet"] < 1e-3 and same["coverage"] > 0.95 and same["confidence"] > 0.8
     one_class = sample_quality(first, test[::3], test)  # only class 0
     assert one_class["coverage"] < 0.1 and one_class["frechet"] > 1.0
+
+
+def test_clean_page_fits_strided_models_to_any_page_size():
+    class Strided(torch.nn.Module):
+        def reconstruct(self, x, condition=None):
+            return torch.nn.functional.interpolate(torch.nn.functional.avg_pool2d(x, 8), scale_factor=8)
+
+    page = torch.rand(1, 30, 41)
+    cleaned = clean_page(Strided(), page)
+    assert cleaned.shape == page.shape
+    assert torch.allclose(cleaned[:, :8, :8], page[:, :8, :8].mean().expand(1, 8, 8))
+
+
+COMMON = dict(dataset="digits", batch_size=64, lr=3e-3, epochs=15, quiet=True, seed=0)
+
+
+@pytest.fixture(scope="module")
+def dae_run(tmp_path_factory) -> Path:
+    """A tiny real run: a conv denoiser trained on digits with salt-and-pepper 0.1."""
+    from aekit.config import TrainConfig
+    from aekit.train import train
+
+    out = tmp_path_factory.mktemp("dae")
+    return train(TrainConfig(model="conv", out=str(out), noise="salt-pepper:0.1", model_options={"latent_dim": 16}, **COMMON)).dir
+
+
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory) -> Path:
+    """A tiny real run: a VAE on digits."""
+    from aekit.config import TrainConfig
+    from aekit.train import train
+
+    out = tmp_path_factory.mktemp("vae")
+    return train(TrainConfig(model="vae", out=str(out), model_options={"latent_dim": 4}, **COMMON)).dir
+
+
+def test_denoiser_beats_the_noisy_input_and_the_median_filter(dae_run):
+    result = evaluate_run(dae_run, quiet=True)
+    psnr = result["sections"]["denoising"]["psnr"]
+    assert psnr["model"] > max(psnr["median 3x3"], psnr["noisy input"])
+    assert json.loads((dae_run / "eval.json").read_text())["sections"]["denoising"]["psnr"]["model"] == psnr["model"]
+
+
+def test_vae_evaluation_pictures_and_report(vae_run):
+    result = evaluate_run(vae_run, iwae_k=50, max_images=150, quiet=True)
+    likelihood = result["sections"]["likelihood"]
+    assert likelihood["nll_iwae"]["model"] < likelihood["nll_elbo"]["model"]
+    assert any("binarised" in note for note in result["notes"])
+    probe = result["sections"]["latent"]["probe_test"]
+    assert probe["model"] > 3 * probe["chance (majority class)"]
+    frechet = result["sections"]["samples"]["frechet"]
+    assert frechet["held-out real images (floor)"] < frechet["model"]
+
+    paths = plot_run(vae_run)
+    names = {p.stem for p in paths}
+    assert {"training_curves", "reconstructions", "traversal", "latent_scatter", "samples", "class_samples"} <= names
+    assert all(p.is_file() and p.stat().st_size > 2000 for p in paths)
+    page = write_report(vae_run).read_text()
+    assert "http://" not in page and 'src="file' not in page
+    assert page.count("data:image/png;base64,") == len(paths) and "NLL, IWAE bound" in page

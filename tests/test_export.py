@@ -119,3 +119,37 @@ def test_unknown_format_and_unwritable_folder_are_one_line_errors(tmp_path: Path
     blocker.write_text("not a folder")
     with pytest.raises(AekitError, match="cannot write here"):
         export_model(model, blocker / "out")
+
+
+class TinyCleaner(Autoencoder):
+    """Fully convolutional with a 2x pooling, like ``tutorial-docs``: pages of any size."""
+
+    name = "tiny-docs"
+    Config = TinyConfig
+
+    def __init__(self, config: TinyConfig, input_shape: tuple[int, int, int], num_classes: int | None = None):
+        super().__init__(config, input_shape, num_classes)
+        self.enc = nn.Sequential(nn.Conv2d(1, config.latent_dim, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        self.dec = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(config.latent_dim, 1, 3, padding=1))
+
+    def encode(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        return self.enc(x)
+
+    def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.sigmoid(self.dec(z))
+
+
+def test_fully_convolutional_model_exports_with_dynamic_height_and_width(tmp_path: Path) -> None:
+    torch.manual_seed(2)
+    model = TinyCleaner(TinyConfig(latent_dim=4), (1, 16, 16)).eval()
+    written = export_model(model, tmp_path)
+    encoder, decoder = _session(written[1]), _session(written[0])
+    for shape in ((1, 1, 40, 56), (7, 1, 24, 24)):
+        x = np.random.default_rng(0).random(shape, dtype=np.float32)
+        (codes,) = encoder.run(None, {"image": x})
+        (images,) = decoder.run(None, {"z": codes})
+        assert images.shape == shape
+        assert np.abs(images - model.reconstruct(torch.from_numpy(x)).detach().numpy()).max() < 1e-4
+    meta = json.loads((tmp_path / "model.json").read_text())
+    assert meta["files"]["encoder"]["inputs"][0]["shape"] == ["batch", 1, "height", "width"]
+    assert meta["files"]["decoder"]["inputs"][0]["shape"] == ["batch", 4, "height/2", "width/2"]

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 from tqdm import tqdm
 
 from aekit import metrics
@@ -45,6 +46,7 @@ LABELS = {
     "angle_to_pca": "max principal angle to PCA (degrees)",
 }
 LOWER_IS_BETTER = {"mse", "rmse", "nll_iwae", "nll_elbo", "frechet", "angle_to_pca"}
+HIGHER_IS_BETTER = {"psnr", "ssim", "confidence", "coverage", "probe_test", "probe_train"}
 
 
 @dataclass
@@ -123,13 +125,24 @@ def reconstruction_section(run: RunData, train_x: torch.Tensor) -> dict[str, dic
     return {m: {name: scores[name][m] for name in columns} for m in ("mse", "psnr", "ssim")}
 
 
+def clean_page(model: torch.nn.Module, page: torch.Tensor, multiple: int = 16) -> torch.Tensor:
+    """Run a fully convolutional model on a whole ``1 x H x W`` page.
+
+    The page is padded (edge pixels repeated) to a multiple of ``multiple`` so strided encoders
+    and their decoders line up, then cropped back to its own size.
+    """
+    h, w = page.shape[-2:]
+    padded = F.pad(page.unsqueeze(0), (0, -w % multiple, 0, -h % multiple), mode="replicate")
+    with torch.inference_mode():
+        return model.reconstruct(padded)[0, :, :h, :w]
+
+
 def documents_section(run: RunData) -> dict[str, dict[str, float]]:
     """RMSE over whole held-out pages: the model against identity, median and background subtraction."""
     if run.test.clean is None:
         return {}
     noisy, clean = run.test.noisy, run.test.clean
-    with torch.inference_mode():
-        cleaned = [run.model.reconstruct(page.unsqueeze(0))[0] for page in noisy]
+    cleaned = [clean_page(run.model, page) for page in noisy]
     columns = {
         "model": cleaned,
         "identity (noisy page)": noisy,
@@ -147,7 +160,7 @@ def likelihood_section(run: RunData, k: int, quiet: bool) -> tuple[dict[str, dic
     if bernoulli:
         x = torch.bernoulli(x, generator=generator)
     condition = run.condition(run.test, x)
-    per_pass = 8192
+    per_pass = max(256, 8192 * 784 // x[0].numel())  # ~8k samples of a 28x28 image per decoder call
     step = max(1, per_pass // k)
     elbo, iwae = [], []
     start = time.perf_counter()
@@ -178,8 +191,8 @@ def samples_section(run: RunData, train_x: torch.Tensor, quiet: bool) -> tuple[d
     train = _first(run.train, MAX_REFERENCE_IMAGES)
     classifier = get_classifier(run.meta["dataset"], train.images, train.labels, run.test.num_classes, quiet=quiet)
     accuracy = classifier_accuracy(run.meta["dataset"], train.images, train.labels)
-    real = run.test.images[:MAX_SAMPLE_IMAGES]
-    n = len(real)
+    n = min(MAX_SAMPLE_IMAGES, len(run.test), len(run.heldout))  # one sample size for every column
+    real = run.test.images[:n]
     generator = torch.Generator().manual_seed(SEED)
     condition = run.condition(_first(run.test, n))
     with torch.inference_mode():
@@ -318,9 +331,7 @@ def metric_tables(result: dict) -> list[tuple[str, list[str], list[list[str]]]]:
         body = []
         for key, values in rows.items():
             label = LABELS.get(key, key)
-            direction = " (lower better)" if key in LOWER_IS_BETTER else ""
-            if key in ("psnr", "ssim", "probe_test", "probe_train"):
-                direction = " (higher better)"
+            direction = " ↓" if key in LOWER_IS_BETTER else (" ↑" if key in HIGHER_IS_BETTER else "")
             body.append([label + direction] + [_fmt(values.get(c)) for c in columns])
         title = section + (f" ({result['noise']})" if section == "denoising" and result.get("noise") else "")
         tables.append((title, header, body))
@@ -336,6 +347,7 @@ def format_metrics(result: dict) -> str:
         lines.append(title)
         for row in [header] + body:
             lines.append("  " + "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
+    lines.append("(↑ higher is better, ↓ lower is better)")
     for note in result.get("notes", []):
         lines.append(f"note: {note}")
     if "seconds" in result:

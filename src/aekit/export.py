@@ -2,16 +2,13 @@
 
 ``export_run`` writes ``decoder.onnx``, ``encoder.onnx`` and ``model.json`` (what each file takes
 and returns: names, shapes with ``"batch"`` for the dynamic axis, dtypes and value ranges), so a
-consumer needs no Python and no guessing. Files are exported into a temporary folder inside the
-output folder and renamed into place, so an interrupted export never leaves a half-written model.
+consumer needs no Python and no guessing. Both models are exported in memory first, then each
+file is written atomically, so a failed or interrupted export never leaves a half-written model.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -21,7 +18,7 @@ from torch import nn
 
 import aekit
 from aekit.errors import AekitError
-from aekit.io import atomic_write_json
+from aekit.io import atomic_write_bytes, atomic_write_json
 from aekit.models.base import Autoencoder
 
 FORMATS = ("onnx",)
@@ -78,39 +75,37 @@ def export_model(
         raise AekitError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
     _check_onnx_installed()
     out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=out, prefix=".export-"))
-    except OSError as exc:
-        raise AekitError(f"cannot write here ({exc.strerror or exc})", out) from None
     model = model.cpu().eval()
-    try:
-        x = torch.rand(EXAMPLE_BATCH, *model.input_shape)
-        condition = example_condition(model, x)
-        with torch.no_grad():
-            z = model.encode(x, condition)
-        latent_shape = list(z.shape[1:])
-        cond_spec = _condition_spec(model, condition, class_names)
-        image = {"name": "image", "shape": ["batch", *model.input_shape], "dtype": "float32", "range": [0.0, 1.0]}
-        latent = {"name": "z", "shape": ["batch", *latent_shape], "dtype": "float32", **_latent_range(model, latent_stats)}
-        parts = {
-            "decoder": (_wrap(model, "decode", condition), z, [latent, *cond_spec], [image]),
-            "encoder": (_wrap(model, "encode", condition), x, [image, *cond_spec], [latent]),
-        }
-        files: dict[str, Any] = {}
-        for part, (module, first, inputs, outputs) in parts.items():
-            args = (first,) if condition is None else (first, condition)
-            _export_onnx(module, args, staging / f"{part}.onnx", [i["name"] for i in inputs], [o["name"] for o in outputs])
-            files[part] = {"file": f"{part}.onnx", "inputs": inputs, "outputs": outputs}
-        written = []
-        for part in parts:
-            target = out / f"{part}.onnx"
-            os.replace(staging / target.name, target)
-            written.append(target)
-    except OSError as exc:
-        raise AekitError(f"could not write the export ({exc.strerror or exc})", out) from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    x = torch.rand(EXAMPLE_BATCH, *model.input_shape)
+    condition = example_condition(model, x)
+    with torch.no_grad():
+        z = model.encode(x, condition)
+    latent_shape: list[int | str] = list(z.shape[1:])
+    any_size = accepts_any_size(model)
+    image_shape: list[int | str] = [model.input_shape[0], "height", "width"] if any_size else list(model.input_shape)
+    if any_size:  # a fully convolutional model (a document cleaner): codes are feature maps
+        scale = model.input_shape[1] // z.shape[2]
+        latent_shape = [z.shape[1], *((f"height/{scale}", f"width/{scale}") if scale > 1 else ("height", "width"))]
+    cond_spec = _condition_spec(model, condition, class_names)
+    image = {"name": "image", "shape": ["batch", *image_shape], "dtype": "float32", "range": [0.0, 1.0]}
+    latent = {"name": "z", "shape": ["batch", *latent_shape], "dtype": "float32", **_latent_range(model, latent_stats)}
+    parts = {
+        "decoder": (_wrap(model, "decode", condition), z, [latent, *cond_spec], [image]),
+        "encoder": (_wrap(model, "encode", condition), x, [image, *cond_spec], [latent]),
+    }
+    files: dict[str, Any] = {}
+    blobs: dict[str, bytes] = {}
+    for part, (module, first, inputs, outputs) in parts.items():
+        args = (first,) if condition is None else (first, condition)
+        names = ([i["name"] for i in inputs], [o["name"] for o in outputs])
+        blobs[part] = _export_onnx(module, args, part, *names, any_size=any_size)
+        files[part] = {"file": f"{part}.onnx", "inputs": inputs, "outputs": outputs}
+    # Written only once both exported, each atomically, model.json last: a reader that finds
+    # model.json finds the files it describes.
+    written = []
+    for part, blob in blobs.items():
+        atomic_write_bytes(out / f"{part}.onnx", blob)
+        written.append(out / f"{part}.onnx")
     description = {
         "aekit_version": aekit.__version__,
         "format": "onnx",
@@ -125,7 +120,10 @@ def export_model(
         "latent_dim": int(model.latent_dim),
         "latent_shape": latent_shape,
         "files": files,
-        "notes": "Axis 'batch' is dynamic. Images are float32 in [0, 1], channels first (N x C x H x W).",
+        "notes": "Axis 'batch' is dynamic"
+        + (", and so are 'height' and 'width' (fully convolutional; sizes that are multiples of the "
+           "model's downsampling come back unchanged)" if any_size else "")
+        + ". Images are float32 in [0, 1], channels first (N x C x H x W).",
     }
     atomic_write_json(out / "model.json", description)
     return [*written, out / "model.json"]
@@ -141,6 +139,19 @@ def example_condition(model: Autoencoder, images: torch.Tensor) -> torch.Tensor 
     from aekit.data.conditions import make_condition
 
     return make_condition(model.condition_kind, images, labels)
+
+
+def accepts_any_size(model: Autoencoder) -> bool:
+    """Whether ``model`` maps an image of another size to that size (fully convolutional, like a page cleaner)."""
+    if model.conditional:
+        return False
+    c, h, w = model.input_shape
+    probe = torch.ones(1, c, 2 * h + 8, 2 * w + 8)
+    try:
+        with torch.no_grad():
+            return tuple(model.reconstruct(probe).shape) == tuple(probe.shape)
+    except RuntimeError:
+        return False
 
 
 def latent_statistics(
@@ -218,10 +229,13 @@ def _latent_range(model: Autoencoder, stats: dict[str, list[float]] | None) -> d
     return {"distribution": "empirical, from the codes of the test images", "stats": stats}
 
 
-def _export_onnx(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, inputs: list[str], outputs: list[str]) -> None:
-    """torch.export-based exporter (the default since torch 2.9) with a dynamic batch axis, one file."""
+def _export_onnx(
+    module: nn.Module, args: tuple[torch.Tensor, ...], part: str, inputs: list[str], outputs: list[str], *, any_size: bool
+) -> bytes:
+    """The serialised ONNX model, from the torch.export-based exporter (the default since torch 2.9)."""
     batch = torch.export.Dim("batch", min=1, max=1 << 20)
-    dynamic = tuple({0: batch} for _ in args)
+    auto = torch.export.Dim.AUTO
+    dynamic = tuple({0: batch, 2: auto, 3: auto} if any_size and arg.dim() == 4 else {0: batch} for arg in args)
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -232,8 +246,8 @@ def _export_onnx(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, 
             )
         except Exception as exc:  # the exporter raises many types; the user needs one line
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise AekitError(f"ONNX export of {path.stem} failed: {first}") from None
-        program.save(str(path), external_data=False)
+            raise AekitError(f"ONNX export of the {part} failed: {first}") from None
+    return program.model_proto.SerializeToString()
 
 
 def _check_onnx_installed() -> None:

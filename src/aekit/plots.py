@@ -22,8 +22,9 @@ from scipy.stats import norm
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
+from aekit.evaluate import clean_page, fixed_noise, latent_codes, load_run
 from aekit.io import atomic_write_bytes
-from aekit.metrics import median_filter
+from aekit.metrics import background_subtraction, median_filter
 
 
 def _save(fig: Figure, path: str | Path) -> Path:
@@ -49,7 +50,7 @@ def _show(ax, image: torch.Tensor) -> None:
 def _rows(rows: list[tuple[str, torch.Tensor]], title: str, column_titles: list[str] | None = None) -> Figure:
     """A figure with one labelled row per image batch (same number of images per row)."""
     columns = max(len(images) for _, images in rows)
-    fig = Figure(figsize=(1.1 * columns + 1.2, 1.15 * len(rows) + 0.6))
+    fig = Figure(figsize=(1.1 * columns + 1.2, 1.15 * len(rows) + 0.6), layout="constrained")
     axes = fig.subplots(len(rows), columns, squeeze=False)
     for r, (label, images) in enumerate(rows):
         for c in range(columns):
@@ -148,13 +149,13 @@ def plot_document_pages(
     names: list[str] | None = None,
     max_pages: int = 2,
 ) -> Path:
-    """Whole pages before and after cleaning (and the clean target when known), page by page."""
+    """Whole pages: before, the background-subtraction baseline, the model's output, the clean target."""
     pages = noisy_pages[:max_pages]
-    columns = 2 + (clean_pages is not None)
+    columns = 3 + (clean_pages is not None)
     fig = Figure(figsize=(4.2 * columns, 3.2 * len(pages) + 0.5))
     axes = fig.subplots(len(pages), columns, squeeze=False)
     for r, page in enumerate(pages):
-        panels = [("before", page), ("after (model)", model.reconstruct(page.unsqueeze(0))[0])]
+        panels = [("before", page), ("background subtraction", background_subtraction(page)), ("after (model)", clean_page(model, page))]
         if clean_pages is not None:
             panels.append(("clean target", clean_pages[r]))
         for c, (label, image) in enumerate(panels):
@@ -384,7 +385,8 @@ def plot_feature_maps(
         axes[i].set_title(f"channel {i - 1}", fontsize=8)
     for ax in axes[len(maps) + 1 :]:
         ax.axis("off")
-    fig.suptitle(f"{model.name}: feature maps of layer '{layer}' ({tuple(captured[0].shape[1:])})")
+    shape = " x ".join(str(s) for s in captured[0].shape[1:])
+    fig.suptitle(f"{model.name}: feature maps of layer '{layer}' (channels x height x width = {shape})")
     return _save(fig, path)
 
 
@@ -429,7 +431,6 @@ def plot_training_curves(metrics_path: str | Path, path: str | Path, *, title: s
 
 def plot_run(run_dir: str | Path, *, max_images: int = 2000) -> list[Path]:
     """Every picture that applies to a run, into ``RUN_DIR/plots/``; returns their paths in reading order."""
-    from aekit.evaluate import fixed_noise, latent_codes, load_run
 
     run = load_run(run_dir, max_images)
     model, out = run.model, Path(run_dir) / "plots"

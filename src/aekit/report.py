@@ -37,7 +37,7 @@ CAPTIONS = {
     "training_curves": "Loss terms per epoch on the training and validation data.",
     "reconstructions": "Test images and their reconstructions.",
     "denoising": "Noisy test images, the 3x3 median filter baseline, the model's output and the clean image.",
-    "document_pages": "Held-out pages before and after cleaning, beside the clean target.",
+    "document_pages": "Held-out pages: before, the background-subtraction baseline, the model's output and the clean target.",
     "manifold": "The decoder over the 2-D latent plane, at standard-normal quantiles 0.05..0.95.",
     "traversal": "One latent dimension varied at a time around one test image's code.",
     "latent_scatter": "Test images' latent codes coloured by class.",

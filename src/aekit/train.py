@@ -42,6 +42,7 @@ VAL_STEP = 1 << 62
 # Keys that may change when resuming (a lower lr after a NaN, more epochs); the rest fix the data stream.
 RESUMABLE_CHANGES = {"epochs", "lr", "weight_decay", "grad_clip", "patience", "device", "quiet", "resume", "out"}
 ORDER, NOISE, PATCHES = 0, 1, 2  # independent random streams per (seed, epoch)
+Batches = tuple[torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"]  # inputs, targets, conditions
 _RUN_KEYS = {"aekit_version", "model", "model_options", "input_shape", "num_classes", "class_names", "dataset", "train"}
 
 
@@ -81,13 +82,13 @@ def train(config: TrainConfig) -> Run:
 def load_model(run_dir: str | Path) -> Autoencoder:
     """Rebuild a model from ``config.json`` + ``model.safetensors``; never unpickles anything."""
     path = Path(run_dir)
-    if path.suffix.lower() in PICKLE_SUFFIXES or (path.is_file() and path.suffix != ".safetensors"):
+    if path.suffix.lower() in PICKLE_SUFFIXES:
         raise AekitError(
             "refusing to load a pickle-based file (loading it could run arbitrary code); "
             "aekit loads run folders holding config.json + model.safetensors",
             path,
         )
-    folder = path.parent if path.suffix == ".safetensors" else path
+    folder = path.parent if path.is_file() else path
     if not (folder / WEIGHTS).is_file():
         raise AekitError(f"not an aekit run folder (no {WEIGHTS})", folder)
     meta = read_run_config(folder)
@@ -219,7 +220,10 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
     return Run(run_dir, model.eval(), state.history, state.best_epoch, config)
 
 
-def _train_epoch(model, optimizer, config, epoch, state, data, noise, device, log) -> dict[str, float]:
+def _train_epoch(
+    model: Autoencoder, optimizer: torch.optim.Optimizer, config: TrainConfig, epoch: int, state: _State,
+    data: Batches, noise: Any, device: torch.device, log: _Log,
+) -> dict[str, float]:
     """One pass over ``data`` (inputs, targets, conditions) in seeded random order; mean loss terms."""
     x_all, y_all, c_all = data
     model.train()
@@ -261,7 +265,7 @@ def _train_epoch(model, optimizer, config, epoch, state, data, noise, device, lo
     return {k: v for k, v in zip(names, (sums / steps).tolist())}
 
 
-def _evaluate(model, data, config, device) -> dict[str, float]:
+def _evaluate(model: Autoencoder, data: Batches, config: TrainConfig, device: torch.device) -> dict[str, float]:
     """Mean loss terms over the validation set, with a fixed seed for any sampling inside the loss."""
     x_all, y_all, c_all = data
     model.eval()
@@ -280,9 +284,6 @@ def _evaluate(model, data, config, device) -> dict[str, float]:
             totals = values if totals is None else totals + values
             names = list(terms)
     return {k: v for k, v in zip(names, (totals / x_all.shape[0]).tolist())}
-
-
-Batches = tuple[torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"]  # inputs, targets, conditions
 
 
 @dataclass
@@ -332,7 +333,10 @@ def _to(tensor: torch.Tensor | None, device: torch.device) -> torch.Tensor | Non
 
 
 # --- checkpoints ---------------------------------------------------------------------
-def _save_checkpoint(run_dir, model, optimizer, best, state: _State, device) -> None:
+def _save_checkpoint(
+    run_dir: Path, model: Autoencoder, optimizer: torch.optim.Optimizer, best: dict[str, torch.Tensor],
+    state: _State, device: torch.device,
+) -> None:
     """Weights, best weights, optimizer and RNG in one safetensors file (its header holds the
     JSON state, so tensors and counters can never disagree); ``checkpoint.json`` is a readable copy."""
     tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
@@ -362,7 +366,9 @@ def _save_checkpoint(run_dir, model, optimizer, best, state: _State, device) -> 
     atomic_write_json(run_dir / CHECKPOINT_JSON, summary)
 
 
-def _restore(run_dir: Path, model, optimizer, device) -> tuple[_State, dict[str, torch.Tensor]]:
+def _restore(
+    run_dir: Path, model: Autoencoder, optimizer: torch.optim.Optimizer, device: torch.device
+) -> tuple[_State, dict[str, torch.Tensor]]:
     path = run_dir / CHECKPOINT
     try:
         with safe_open(str(path), framework="pt") as handle:

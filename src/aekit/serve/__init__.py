@@ -48,6 +48,8 @@ def serve(run_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
     app = create_app(run_dir)
     try:
         server = make_server(host, port, app, threaded=True)
+    except SystemExit:  # werkzeug exits (after printing why) when the port is taken
+        raise AekitError(f"cannot listen on {host}:{port} (in use by another program); choose another --port") from None
     except (OSError, OverflowError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise AekitError(f"cannot listen on {host}:{port} ({reason}); choose another --port") from None

@@ -90,7 +90,11 @@ def build_app(explorer: Explorer) -> Flask:
         if explorer.document:
             raise BadRequest("this is a document cleaner; interpolation needs an image model")
         steps = _integer(_form_int(request.form.get("steps", "8"), "steps"), "steps", 2, MAX_STEPS)
-        chosen = _condition_choice(_form_int(request.form["condition"], "condition") if request.form.get("condition") else None, explorer)
+        # the class an uploaded image is encoded with; an image condition comes from the image itself
+        chosen = None
+        if explorer.condition_kind == "label":
+            text = request.form.get("condition") or "0"
+            chosen = _condition_choice(_form_int(text, "condition"), explorer)
         ends, labels = [], []
         for side in ("a", "b"):
             upload = request.files.get(f"{side}_file")

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from aekit.export import latent_statistics
+from aekit.export import accepts_any_size, latent_statistics
 from aekit.models.base import Autoencoder
 
 DOCUMENT_DATASETS = ("documents", "documents-synthetic")
@@ -42,7 +42,7 @@ class Explorer:
         if self.test_images is not None and not self.document:
             self.stats = latent_statistics(self.model, self.test_images, self.test_labels)
         if self.document:
-            self.fully_convolutional = self._accepts_any_size()
+            self.fully_convolutional = accepts_any_size(self.model)
 
     # --- facts for the page -----------------------------------------------------------
     @property
@@ -181,16 +181,6 @@ class Explorer:
 
         known = None if None in labels else torch.tensor(labels, dtype=torch.int64)
         return make_condition(self.condition_kind, pair, known)
-
-    def _accepts_any_size(self) -> bool:
-        """Whether the model maps a page of another size to the same size (a fully convolutional cleaner)."""
-        c, h, w = self.model.input_shape
-        probe = torch.ones(1, c, 2 * h + 2 * PAGE_MARGIN, 2 * w + 2 * PAGE_MARGIN)
-        try:
-            with torch.no_grad():
-                return tuple(self.model.reconstruct(probe).shape) == tuple(probe.shape)
-        except RuntimeError:
-            return False
 
 
 def to_png(image: torch.Tensor) -> bytes:

@@ -1,0 +1,277 @@
+"""The explorer's HTTP API through Flask's test client: every endpoint, and every kind of bad request."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from flask.testing import FlaskClient
+from PIL import Image
+from torch import nn
+
+from aekit.errors import AekitError
+from aekit.models.base import Autoencoder
+from aekit.serve import Explorer, build_app
+from aekit.serve.app import MAX_REQUEST_BYTES
+
+
+@dataclass
+class TinyConfig:
+    latent_dim: int = 2
+
+
+class TinyDense(Autoencoder):
+    """A small dense autoencoder standing in for the model zoo."""
+
+    name = "tiny-dense"
+    description = "stand-in"
+    Config = TinyConfig
+
+    def __init__(self, config: TinyConfig, input_shape: tuple[int, int, int], num_classes: int | None = None):
+        super().__init__(config, input_shape, num_classes)
+        pixels = input_shape[0] * input_shape[1] * input_shape[2]
+        self.enc = nn.Sequential(nn.Flatten(), nn.Linear(pixels, config.latent_dim))
+        self.dec = nn.Sequential(nn.Linear(config.latent_dim, pixels), nn.Unflatten(1, input_shape))
+
+    def encode(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        return self.enc(x)
+
+    def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.sigmoid(self.dec(z))
+
+
+class TinyLabelVAE(TinyDense):
+    """Label-conditional and generative, like ``cvae`` with ``condition_kind = "label"``."""
+
+    name = "tiny-cvae"
+    generative = True
+    conditional = True
+    condition_kind = "label"
+
+    def __init__(self, config: TinyConfig, input_shape: tuple[int, int, int], num_classes: int | None = None):
+        super().__init__(config, input_shape, num_classes)
+        self.embed = nn.Embedding(num_classes, config.latent_dim)
+
+    def encode(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        return self.enc(x) - self.embed(condition)
+
+    def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.sigmoid(self.dec(z + self.embed(condition)))
+
+    def sample(self, n: int, condition: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.decode(torch.randn(n, self.latent_dim, generator=generator), condition)
+
+
+class TinyCleaner(Autoencoder):
+    """Fully convolutional, like ``tutorial-docs``: any page size in, the same size out."""
+
+    name = "tiny-docs"
+    Config = TinyConfig
+
+    def __init__(self, config: TinyConfig, input_shape: tuple[int, int, int], num_classes: int | None = None):
+        super().__init__(config, input_shape, num_classes)
+        self.enc = nn.Conv2d(1, config.latent_dim, 3, padding=1)
+        self.dec = nn.Conv2d(config.latent_dim, 1, 3, padding=1)
+
+    def encode(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.relu(self.enc(x))
+
+    def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.sigmoid(self.dec(z))
+
+
+def _client(explorer: Explorer) -> FlaskClient:
+    return build_app(explorer).test_client()
+
+
+@pytest.fixture
+def client() -> FlaskClient:
+    torch.manual_seed(0)
+    images = torch.rand(20, 1, 8, 8)
+    return _client(Explorer(TinyDense(TinyConfig(), (1, 8, 8)), test_images=images, title="tiny"))
+
+
+def _png(size: tuple[int, int], mode: str = "L", color: int | tuple[int, ...] = 128) -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _image(data: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(data))
+
+
+def test_page_info_and_static_files(client: FlaskClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and b"latent explorer" in page.data and b"/static/app.js" in page.data
+    assert client.get("/static/app.js").status_code == 200 and client.get("/static/style.css").status_code == 200
+    assert client.get("/static/../../export.py").status_code == 404
+    assert client.get("/static/index.html").status_code == 404
+    info = client.get("/api/info").get_json()
+    assert info["latent_dim"] == 2 and info["test_images"] == 20 and info["document"] is False
+    # a plain autoencoder's pad spans where its test codes are, a little wider
+    assert all(lo < hi for lo, hi in info["ranges"]) and len(info["start"]) == 2
+
+
+def test_decode_returns_a_png_that_depends_on_the_code(client: FlaskClient) -> None:
+    first = client.post("/api/decode", json={"z": [-1.0, 0.5]})
+    second = client.post("/api/decode", json={"z": [2, -3]})
+    assert first.status_code == 200 and first.mimetype == "image/png"
+    assert _image(first.data).size == (8, 8) and first.data != second.data
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"z": [1.0]}, "has 1 numbers; this model's latent space has 2"),
+        ({"z": [1.0, 2.0, 3.0]}, "has 3 numbers"),
+        ({"z": [1.0, "x"]}, "'z[1]' must be a number"),
+        ({"z": [True, 1.0]}, "'z[0]' must be a number"),
+        ({"z": [1e6, 0]}, "out of range"),
+        ({"z": "1,2"}, "must be a list of 2 numbers"),
+        ({}, "must be a list of 2 numbers"),
+        ([1, 2], "must be a JSON object"),
+    ],
+)
+def test_decode_rejects_bad_codes(client: FlaskClient, body: object, message: str) -> None:
+    response = client.post("/api/decode", json=body)
+    assert response.status_code == 400 and message in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_decode_rejects_non_finite_numbers(client: FlaskClient, literal: str) -> None:
+    response = client.post("/api/decode", data=f'{{"z": [0, {literal}]}}', content_type="application/json")
+    assert response.status_code == 400 and "'z[1]' must be finite" in response.get_json()["error"]
+
+
+def test_decode_rejects_a_body_that_is_not_json(client: FlaskClient) -> None:
+    response = client.post("/api/decode", data="z=1,2", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400 and "JSON object" in response.get_json()["error"]
+
+
+def test_samples_are_a_grid_and_seeded(client: FlaskClient) -> None:
+    a = client.post("/api/sample", json={"n": 9, "seed": 3})
+    assert a.status_code == 200 and _image(a.data).size == (3 * 8 + 2, 3 * 8 + 2)
+    assert client.post("/api/sample", json={"n": 9, "seed": 3}).data == a.data
+    assert client.post("/api/sample", json={"n": 9, "seed": 4}).data != a.data
+    for bad in ({"n": 0}, {"n": 65}, {"n": 2.5}, {"seed": -1}):
+        response = client.post("/api/sample", json=bad)
+        assert response.status_code == 400 and "must be an integer from" in response.get_json()["error"]
+
+
+def test_test_images_by_number(client: FlaskClient) -> None:
+    assert _image(client.get("/api/test-image/19").data).size == (8, 8)
+    missing = client.get("/api/test-image/20")
+    assert missing.status_code == 404 and "does not exist (there are 20)" in missing.get_json()["error"]
+
+
+def test_interpolation_between_test_images_and_uploads(client: FlaskClient) -> None:
+    strip = client.post("/api/interpolate", data={"a_index": "0", "b_index": "5", "steps": "6"})
+    assert strip.status_code == 200 and _image(strip.data).size == (6 * 8 + 5, 8)
+    uploads = {
+        "a_file": (io.BytesIO(_png((40, 30), "RGB", (255, 0, 0))), "a.png", "image/png"),
+        "b_file": (io.BytesIO(_png((16, 16), "L", 0)), "b.png", "image/png"),
+    }
+    mixed = client.post("/api/interpolate", data={**uploads, "steps": "4"}, content_type="multipart/form-data")
+    assert mixed.status_code == 200 and _image(mixed.data).size == (4 * 8 + 3, 8)
+    assert mixed.data != strip.data
+
+
+@pytest.mark.parametrize(
+    ("upload", "status", "message"),
+    [
+        ((b"hello", "a.txt", "text/plain"), 400, "expected an image"),
+        ((b"\x89PNG not really", "a.png", "image/png"), 400, "not a readable image"),
+        ((_png((2100, 2000)), "big.png", "image/png"), 413, "too many"),
+    ],
+)
+def test_interpolation_rejects_bad_uploads(client: FlaskClient, upload: tuple[bytes, str, str], status: int, message: str) -> None:
+    data, name, kind = upload
+    response = client.post(
+        "/api/interpolate", data={"a_file": (io.BytesIO(data), name, kind), "b_index": "1"}, content_type="multipart/form-data"
+    )
+    assert response.status_code == status and message in response.get_json()["error"]
+
+
+def test_oversized_request_and_missing_inputs_are_refused(client: FlaskClient) -> None:
+    huge = io.BytesIO(b"\0" * (MAX_REQUEST_BYTES + 1))
+    response = client.post("/api/interpolate", data={"a_file": (huge, "a.png", "image/png")}, content_type="multipart/form-data")
+    assert response.status_code == 413 and "too large" in response.get_json()["error"]
+    response = client.post("/api/interpolate", data={"a_index": "0"})
+    assert response.status_code == 400 and "image B: upload a file" in response.get_json()["error"]
+    response = client.post("/api/interpolate", data={"a_index": "../etc/passwd", "b_index": "1"})
+    assert response.status_code == 400 and "must be an integer" in response.get_json()["error"]
+    response = client.post("/api/clean", data={})
+    assert response.status_code == 400 and "not a document cleaner" in response.get_json()["error"]
+    assert client.get("/api/nothing").status_code == 404
+
+
+def test_without_test_images_uploads_still_interpolate() -> None:
+    client = _client(Explorer(TinyDense(TinyConfig(), (1, 8, 8))))
+    assert client.get("/api/info").get_json()["ranges"] == [[-3.0, 3.0], [-3.0, 3.0]]
+    response = client.post("/api/interpolate", data={"a_index": "0", "b_index": "1"})
+    assert response.status_code == 404 and "no test images" in response.get_json()["error"]
+    uploads = {name: (io.BytesIO(_png((8, 8), "L", c)), "x.png", "image/png") for name, c in (("a_file", 0), ("b_file", 255))}
+    assert client.post("/api/interpolate", data=uploads, content_type="multipart/form-data").status_code == 200
+
+
+def test_class_conditional_generation() -> None:
+    torch.manual_seed(0)
+    model = TinyLabelVAE(TinyConfig(), (1, 8, 8), num_classes=3)
+    images, labels = torch.rand(10, 1, 8, 8), torch.arange(10) % 3
+    client = _client(Explorer(model, class_names=["cat", "dog", "owl"], test_images=images, test_labels=labels))
+    info = client.get("/api/info").get_json()
+    assert info["class_names"] == ["cat", "dog", "owl"] and info["condition_kind"] == "label"
+    assert info["ranges"] == [[-3.0, 3.0], [-3.0, 3.0]] and info["start"] == [0.0, 0.0]
+    cat = client.post("/api/decode", json={"z": [0, 0], "condition": 0})
+    owl = client.post("/api/decode", json={"z": [0, 0], "condition": 2})
+    assert cat.status_code == owl.status_code == 200 and cat.data != owl.data
+    assert client.post("/api/sample", json={"n": 4, "seed": 1, "condition": 1}).status_code == 200
+    strip = client.post("/api/interpolate", data={"a_index": "0", "b_index": "1", "condition": "2"})
+    assert strip.status_code == 200
+    bad = client.post("/api/decode", json={"z": [0, 0], "condition": 3})
+    assert bad.status_code == 400 and "'condition' must be an integer from 0 to 2" in bad.get_json()["error"]
+
+
+@pytest.mark.parametrize("model", [TinyCleaner(TinyConfig(4), (1, 16, 16)), TinyDense(TinyConfig(4), (1, 16, 16))])
+def test_document_cleaner_returns_a_page_of_the_same_size(model: Autoencoder) -> None:
+    torch.manual_seed(0)
+    explorer = Explorer(model, document=True)
+    client = _client(explorer)
+    assert client.get("/api/info").get_json()["document"] is True
+    assert explorer.fully_convolutional is isinstance(model, TinyCleaner)
+    pixels = np.random.default_rng(0).integers(0, 256, (70, 300), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    page = (io.BytesIO(buffer.getvalue()), "page.png", "image/png")
+    response = client.post("/api/clean", data={"page": page}, content_type="multipart/form-data")
+    assert response.status_code == 200 and _image(response.data).size == (300, 70)
+    if explorer.fully_convolutional:
+        # 256 px tiles with context margins must agree with cleaning the page in one go (away from the border)
+        cleaned = np.asarray(_image(response.data), dtype=np.int16)
+        with torch.no_grad():
+            whole = model.reconstruct(torch.from_numpy(pixels / 255.0).float()[None, None])[0, 0]
+        expected = (whole * 255).round().numpy().astype(np.int16)
+        assert np.abs(cleaned - expected)[2:-2, 2:-2].max() <= 1
+    refused = client.post("/api/decode", json={"z": [0, 0, 0, 0]})
+    assert refused.status_code == 400 and "document cleaner" in refused.get_json()["error"]
+    assert client.post("/api/clean", data={}).status_code == 400
+
+
+
+def test_serve_says_when_the_port_is_taken(monkeypatch: pytest.MonkeyPatch, client: FlaskClient) -> None:
+    import socket
+
+    import aekit.serve
+
+    monkeypatch.setattr(aekit.serve, "create_app", lambda run_dir: client.application)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(AekitError, match=f"cannot listen on 127.0.0.1:{port} .*choose another --port"):
+            aekit.serve.serve(Path("run"), port=port)

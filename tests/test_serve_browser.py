@@ -1,0 +1,169 @@
+"""The explorer page end to end in headless Chromium (Debian's package; Playwright never downloads one)."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from aekit.models.base import Autoencoder
+from aekit.serve import Explorer, build_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+if not CHROMIUM.exists():
+    pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright for Python (pip install playwright)")
+
+
+@dataclass
+class TinyConfig:
+    latent_dim: int = 3
+
+
+class TinyVAE(Autoencoder):
+    """A small generative stand-in: three latent dimensions, so the pad, the axis choice and sliders all show."""
+
+    name = "tiny-vae"
+    description = "stand-in VAE"
+    Config = TinyConfig
+    generative = True
+
+    def __init__(self, config: TinyConfig, input_shape: tuple[int, int, int], num_classes: int | None = None):
+        super().__init__(config, input_shape, num_classes)
+        pixels = input_shape[0] * input_shape[1] * input_shape[2]
+        self.enc = nn.Sequential(nn.Flatten(), nn.Linear(pixels, config.latent_dim))
+        self.dec = nn.Sequential(nn.Linear(config.latent_dim, pixels), nn.Unflatten(1, input_shape))
+
+    def encode(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        return self.enc(x)
+
+    def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.sigmoid(3 * self.dec(z))
+
+    def sample(self, n: int, condition: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.decode(torch.randn(n, self.latent_dim, generator=generator))
+
+
+class TinyCleaner(TinyVAE):
+    """Fully convolutional, like ``tutorial-docs``."""
+
+    name = "tiny-docs"
+    generative = False
+
+    def __init__(self, config: TinyConfig, input_shape: tuple[int, int, int], num_classes: int | None = None):
+        Autoencoder.__init__(self, config, input_shape, num_classes)
+        self.enc = nn.Conv2d(1, config.latent_dim, 3, padding=1)
+        self.dec = nn.Conv2d(config.latent_dim, 1, 3, padding=1)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def serve_explorer() -> Iterator[object]:
+    """Start an explorer on a free port of 127.0.0.1 in a thread; yields a function explorer -> URL."""
+    from werkzeug.serving import make_server
+
+    servers = []
+
+    def start(explorer: Explorer) -> str:
+        server = make_server("127.0.0.1", 0, build_app(explorer), threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.port}/"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _png(size: tuple[int, int], color: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _wait_for_new_image(page: object, selector: str, previous: str) -> str:
+    page.wait_for_function(
+        "([sel, prev]) => { const img = document.querySelector(sel); "
+        "return img.src.startsWith('data:image/png') && img.src !== prev; }",
+        arg=[selector, previous],
+        timeout=10_000,
+    )
+    return page.eval_on_selector(selector, "img => img.src")
+
+
+def test_pad_decodes_live_and_uploads_interpolate(browser: object, serve_explorer: object, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    explorer = Explorer(TinyVAE(TinyConfig(), (1, 12, 12)), test_images=torch.rand(6, 1, 12, 12), title="tiny-vae on noise")
+    page = browser.new_page(viewport={"width": 1200, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(serve_explorer(explorer))
+    start = _wait_for_new_image(page, "#decoded", "")
+    assert page.locator("#sliders input[type=range]").count() == 3
+
+    pad = page.locator("#pad").bounding_box()
+    page.mouse.click(pad["x"] + 0.15 * pad["width"], pad["y"] + 0.2 * pad["height"])
+    first = _wait_for_new_image(page, "#decoded", start)
+    page.mouse.move(pad["x"] + 0.2 * pad["width"], pad["y"] + 0.2 * pad["height"])
+    page.mouse.down()
+    page.mouse.move(pad["x"] + 0.85 * pad["width"], pad["y"] + 0.9 * pad["height"], steps=8)
+    page.mouse.up()
+    second = _wait_for_new_image(page, "#decoded", first)
+    assert len({start, first, second}) == 3
+    page.wait_for_function("() => document.getElementById('decoded').dataset.z !== undefined")
+    z = page.eval_on_selector("#z-text", "el => el.textContent")
+    assert z.startswith("z = [") and page.eval_on_selector("#slider-0", "s => Number(s.value)") > 1.5
+
+    page.set_input_files("input[name=a_file]", {"name": "black.png", "mimeType": "image/png", "buffer": _png((20, 20), 0)})
+    page.set_input_files("input[name=b_file]", {"name": "white.png", "mimeType": "image/png", "buffer": _png((20, 20), 255)})
+    page.click("#interp-form button[type=submit]")
+    _wait_for_new_image(page, "#interpolation", "")
+    assert page.eval_on_selector("#interpolation", "img => img.naturalWidth") == 8 * 12 + 7
+    page.wait_for_function("() => !document.getElementById('samples').hidden")
+
+    page.set_input_files("input[name=a_file]", {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hello"})
+    page.click("#interp-form button[type=submit]")
+    page.wait_for_selector("#error:not([hidden])")
+    assert "expected an image" in page.inner_text("#error")
+    page.set_input_files("input[name=a_file]", [])
+    page.click("#interp-form button[type=submit]")
+    page.wait_for_selector("#error", state="hidden")
+
+    shot = tmp_path / "explorer.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert Image.open(shot).size[0] == 1200
+    assert errors == []
+    page.close()
+
+
+def test_document_page_is_cleaned_in_the_browser(browser: object, serve_explorer: object) -> None:
+    torch.manual_seed(0)
+    page = browser.new_page()
+    page.goto(serve_explorer(Explorer(TinyCleaner(TinyConfig(), (1, 16, 16)), document=True, title="docs")))
+    page.wait_for_selector("#clean-form", state="visible")
+    assert page.locator("#pad").is_hidden()
+    page.set_input_files("#page-file", {"name": "page.png", "mimeType": "image/png", "buffer": _png((120, 90), 180)})
+    page.click("#clean-form button[type=submit]")
+    _wait_for_new_image(page, "#page-after", "")
+    assert page.eval_on_selector("#page-after", "img => [img.naturalWidth, img.naturalHeight]") == [120, 90]
+    page.close()
