@@ -1,8 +1,8 @@
 """Training speed: aekit's trainer against a plain eager-PyTorch reference, side by side.
 
-For each model, both paths start from the same initial weights and train on the same images;
-they alternate (A, B, A, B, ...) in chunks so that a busy neighbour slows both alike, and the
-median chunk speed is reported. The reference is what a careful user would write first: NCHW
+For each model, both paths start from the same initial weights and train on the same images,
+each in its own process; they alternate (A, B, B, A, ...) in chunks so that a busy neighbour
+slows both alike, and the median chunk speed is reported. The reference is what a careful user would write first: NCHW
 tensors, a DataLoader over a TensorDataset, ``torch.optim.Adam`` with its defaults, and the
 same model module. The loss after the same number of steps must agree within noise: speed must
 not change the maths.
@@ -14,12 +14,13 @@ not change the maths.
 from __future__ import annotations
 
 import argparse
-import copy
+import multiprocessing
 import os
 import platform
 import statistics
 import sys
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ CASES = [
 
 
 def load_images(n: int) -> tuple[torch.Tensor, str]:
-    """MNIST training images when present here, else random 28x28 images of the same size."""
+    """The first ``n`` MNIST training images when present here, else random 28x28 images."""
     from aekit.data import load
     from aekit.errors import AekitError
 
@@ -104,40 +105,68 @@ class Aekit:
         return terms["loss"], 0.0
 
 
-def measure(case: tuple[str, dict, bool], images: torch.Tensor, repeats: int, chunk: int) -> dict[str, Any]:
+def _worker(conn: Connection, path: str, case: tuple[str, dict, bool], n_images: int) -> None:
+    """One training path in its own process (allocator settings, thread pools and caches are
+    per process, so neither path inherits the other's); trains on chunks the parent names."""
+    name, options, denoise = case
+    images, _ = load_images(n_images)
+    torch.manual_seed(0)  # the same initial weights in both processes
+    model = build_model(name, options, (1, 28, 28), 10)
+    noise = SaltPepper(0.1) if denoise else None
+    trainer = Reference(model, noise) if path == "reference" else Aekit(model, noise)
+    conn.send("ready")
+    while (job := conn.recv()) is not None:
+        first, size, seed = job
+        part = images[first : first + size]
+        before = bench._rss_kib()
+        bench._reset_peak_rss()
+        start = time.perf_counter()
+        loss, spread = trainer.run(part, seed)
+        seconds = time.perf_counter() - start
+        peak = bench._peak_rss_kib() or before
+        conn.send({"img_s": size // BATCH * BATCH / seconds, "loss": loss, "spread": spread,
+                   "memory_mb": (peak - before) / 1024, "rss_mb": peak / 1024})
+    conn.close()
+
+
+def measure(case: tuple[str, dict, bool], n_images: int, repeats: int, chunk: int) -> dict[str, Any]:
+    """Alternate chunks between the two paths (who goes first alternates too); medians of chunks."""
     name, options, denoise = case
     torch.manual_seed(0)
-    model = build_model(name, options, (1, 28, 28), 10)
-    flops = bench.count_flops(copy.deepcopy(model), images[:2])
-    noise = SaltPepper(0.1) if denoise else None
-    paths = {"reference": Reference(copy.deepcopy(model), noise), "aekit": Aekit(copy.deepcopy(model), noise)}
-    speeds: dict[str, list[float]] = {k: [] for k in paths}
-    memory: dict[str, float] = {k: 0.0 for k in paths}
-    last: dict[str, tuple[float, float]] = {}
+    flops = bench.count_flops(build_model(name, options, (1, 28, 28), 10), torch.rand(2, 1, 28, 28))
+    context = multiprocessing.get_context("spawn")
+    workers = {}
+    for path in ("reference", "aekit"):
+        parent, child = context.Pipe()
+        process = context.Process(target=_worker, args=(child, path, case, n_images), daemon=True)
+        process.start()
+        workers[path] = (process, parent)
+    for _, conn in workers.values():
+        conn.recv()  # both have loaded data and built the model before any timing starts
+    chunks: dict[str, list[dict[str, float]]] = {k: [] for k in workers}
     for r in range(repeats):
-        part = images[(r * chunk) % images.shape[0]:][:chunk]
-        for key in (paths if r % 2 == 0 else reversed(list(paths))):  # alternate who goes first
-            before = bench._rss_kib()
-            bench._reset_peak_rss()
-            start = time.perf_counter()
-            last[key] = paths[key].run(part, seed=r)
-            speeds[key].append(part.shape[0] // BATCH * BATCH / (time.perf_counter() - start))
-            memory[key] = max(memory[key], ((bench._peak_rss_kib() or before) - before) / 1024)
+        job = ((r * chunk) % n_images, chunk, r)
+        for path in (list(workers) if r % 2 == 0 else list(reversed(workers))):
+            workers[path][1].send(job)
+            chunks[path].append(workers[path][1].recv())
+    for process, conn in workers.values():
+        conn.send(None)
+        process.join()
     result: dict[str, Any] = {"model": name, "options": options, "denoising": denoise,
                               "mflops_train": flops["train"] / 1e6, "mflops_forward": flops["forward"] / 1e6}
-    for key in paths:
-        ips = statistics.median(speeds[key])
-        result[key] = {
+    for path, runs in chunks.items():
+        ips = statistics.median(c["img_s"] for c in runs)
+        result[path] = {
             "img_s": ips,
-            "img_s_chunks": [round(s, 1) for s in speeds[key]],
+            "img_s_chunks": [round(c["img_s"], 1) for c in runs],
             "s_per_epoch": EPOCH_IMAGES / ips,
             "gflops": ips * flops["train"] / 1e9,
-            "peak_memory_mb": memory[key],
-            "final_loss": last[key][0],  # mean loss over the last chunk (the same number of steps)
+            "peak_memory_mb": max(c["memory_mb"] for c in runs),
+            "peak_rss_mb": max(c["rss_mb"] for c in runs),
+            "final_loss": runs[-1]["loss"],  # mean loss over the last chunk: the same number of steps
         }
-    # two means of n batch losses, on different batches: their difference has sd sqrt(2/n) * spread
-    steps = chunk // BATCH
-    sd = last["reference"][1] * (2 / steps) ** 0.5
+    # two means of n batch losses on different batches: their difference has sd sqrt(2/n) * spread
+    sd = chunks["reference"][-1]["spread"] * (2 / (chunk // BATCH)) ** 0.5
     result["speedup"] = result["aekit"]["img_s"] / result["reference"]["img_s"]
     result["loss_difference"] = result["aekit"]["final_loss"] - result["reference"]["final_loss"]
     result["loss_noise"] = 3 * sd + 0.02 * abs(result["reference"]["final_loss"])
@@ -151,9 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     repeats, chunk = (4, 2560) if args.quick else (6, 7680)
-    images, source = load_images(60_000)
+    n_images = 60_000
+    source = load_images(16)[1]
     peak_before = bench.matmul_peak_gflops()
-    results = [measure(c, images, repeats, chunk) for c in CASES if c[0] in args.models]
+    results = [measure(c, n_images, repeats, chunk) for c in CASES if c[0] in args.models]
     peak = max(peak_before, bench.matmul_peak_gflops())
 
     print(f"\ntraining speed, batch {BATCH}, {source}; {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "

@@ -121,3 +121,20 @@ def test_document_pages_and_training_curves(tmp_path):
     history = [{"epoch": e, "train": {"loss": 1 / e, "kl": 0.1 * e}, "val": {"loss": 1.2 / e}, "seconds": 1.0} for e in range(1, 5)]
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
     _check_png(plots.plot_training_curves(tmp_path / "metrics.jsonl", tmp_path / "curves.png"))
+
+
+def test_pictures_of_a_model_with_spatial_codes(tmp_path):
+    """Conv autoencoders may encode to feature maps; traversal, interpolation and class samples still work."""
+
+    class Spatial(TinyConvVAE):
+        def encode(self, x, condition=None):
+            return F.avg_pool2d(x, 2)
+
+        def decode(self, z, condition=None):
+            return F.interpolate(z, scale_factor=2)
+
+    model, (images, labels) = Spatial(), _images()
+    _check_png(plots.plot_traversal(model, images, tmp_path / "t.png", dims=3, steps=5))
+    _check_png(plots.plot_interpolations(model, images, tmp_path / "i.png", pairs=2, steps=4))
+    _check_png(plots.plot_class_samples(model, model.encode(images), labels, tmp_path / "c.png", per_class=3))
+    _check_png(plots.plot_latent_scatter(model.encode(images), tmp_path / "s.png", labels=labels, method="pca"))

@@ -222,7 +222,8 @@ def latent_codes(run: RunData, data: Any) -> torch.Tensor:
 def latent_section(run: RunData, train_x: torch.Tensor) -> dict[str, dict[str, float]]:
     """Linear-probe accuracy on latent codes, beside chance and PCA codes of the same size."""
     train = _first(run.train, MAX_REFERENCE_IMAGES)
-    z_train, z_test = latent_codes(run, train).numpy(), latent_codes(run, run.test).numpy()
+    z_train = latent_codes(run, train).flatten(1).numpy()
+    z_test = latent_codes(run, run.test).flatten(1).numpy()
     y_train, y_test = train.labels.numpy(), run.test.labels.numpy()
     pca = metrics.fit_pca(train_x, run.model.latent_dim)
     flat = lambda images: images.reshape(len(images), -1).numpy()  # noqa: E731

@@ -201,7 +201,8 @@ def plot_traversal(
     The range is +-2 standard deviations of that dimension over ``images``' codes, so it suits
     VAEs and plain autoencoders alike; the dimensions shown are the ones with most spread.
     """
-    codes = model.encode(images, condition)
+    encoded = model.encode(images, condition)
+    codes = encoded.reshape(len(encoded), -1)  # spatial codes of conv models are traversed unit by unit
     spread = codes.std(0)
     chosen = torch.argsort(spread, descending=True)[: min(dims, codes.shape[1])]
     offsets = torch.linspace(-2, 2, steps)
@@ -210,7 +211,7 @@ def plot_traversal(
     for d in chosen.tolist():
         z = codes[:1].repeat(steps, 1)
         z[:, d] = codes[0, d] + offsets * spread[d]
-        rows.append((f"z[{d}]", model.decode(z, cond)))
+        rows.append((f"z[{d}]", model.decode(z.reshape(steps, *encoded.shape[1:]), cond)))
     titles = [f"{v:+.1f} sd" for v in offsets.tolist()]
     return _save(_rows(rows, f"{model.name}: latent traversal", titles), path)
 
@@ -226,7 +227,7 @@ def plot_latent_scatter(
     seed: int = 0,
 ) -> Path:
     """Latent codes coloured by class; 2-D codes as they are, else a PCA or t-SNE projection."""
-    z = np.asarray(codes, dtype=np.float64)
+    z = np.asarray(codes, dtype=np.float64).reshape(len(codes), -1)
     if z.shape[1] == 1:
         z = np.concatenate([z, np.zeros_like(z)], axis=1)
     if z.shape[1] == 2:
@@ -267,13 +268,13 @@ def plot_interpolations(
 ) -> Path:
     """Decoded straight lines in latent space between pairs of test images (ends are reconstructions)."""
     codes = model.encode(images[: 2 * pairs], _cond(condition, 2 * pairs))
-    t = torch.linspace(0, 1, steps).unsqueeze(1)
+    t = torch.linspace(0, 1, steps).reshape(steps, *[1] * (codes.ndim - 1))
     rows = []
     for p in range(min(pairs, len(codes) // 2)):
         a, b = codes[2 * p], codes[2 * p + 1]
         cond = None if condition is None else condition[2 * p : 2 * p + 1].expand(steps, *condition.shape[1:])
         rows.append((f"pair {p + 1}", model.decode((1 - t) * a + t * b, cond)))
-    titles = [f"t={v:.2f}" for v in t.squeeze(1).tolist()]
+    titles = [f"t={v:.2f}" for v in t.flatten().tolist()]
     return _save(_rows(rows, f"{model.name}: latent interpolations", titles), path)
 
 
@@ -309,12 +310,12 @@ def plot_class_samples(
     rng = np.random.default_rng(seed)
     rows = []
     for k in sorted(set(labels.tolist())):
-        z = codes[labels == k].double().numpy()
+        z = codes[labels == k].reshape(int((labels == k).sum()), -1).double().numpy()
         mean = z.mean(0)
         cov = np.cov(z, rowvar=False) if len(z) > 1 else np.zeros((z.shape[1], z.shape[1]))
         cov = np.atleast_2d(cov) + 1e-6 * np.eye(z.shape[1])
         draws = rng.multivariate_normal(mean, cov, size=per_class - 1)
-        zs = torch.tensor(np.vstack([mean, draws]), dtype=torch.float32)
+        zs = torch.tensor(np.vstack([mean, draws]), dtype=torch.float32).reshape(per_class, *codes.shape[1:])
         rows.append((class_names[k] if class_names else str(k), model.decode(zs)))
     titles = ["centroid"] + [f"sample {i}" for i in range(1, per_class)]
     return _save(_rows(rows, f"{model.name}: per-class samples (centroid + learned spread)", titles), path)
@@ -448,14 +449,16 @@ def plot_run(run_dir: str | Path, *, max_images: int = 2000) -> list[Path]:
         paths.append(plot_denoising(model, test.images[:10], noisy, out / "denoising.png", noise_spec=run.noise.spec, **show))
     else:
         paths.append(plot_reconstructions(model, test.images, out / "reconstructions.png", **show))
-    if model.latent_dim == 2 and not model.conditional:
+    codes = latent_codes(run, test)
+    if codes[0].numel() == 2 and not model.conditional:
         paths.append(plot_manifold(model, out / "manifold.png"))
     else:
         paths.append(plot_traversal(model, test.images[:500], out / "traversal.png", condition=_cond(condition, 500)))
-    codes = latent_codes(run, test)
-    method = "tsne" if model.latent_dim > 2 else "pca"
-    title = f"{model.name}: test codes" + (" (t-SNE)" if model.latent_dim > 2 else "")
-    paths.append(plot_latent_scatter(codes, out / "latent_scatter.png", labels=test.labels, class_names=names, method=method, title=title))
+    method = "tsne" if codes[0].numel() > 2 else "pca"
+    title = f"{model.name}: test codes" + (" (t-SNE)" if method == "tsne" else "")
+    shown = slice(0, 1000)  # t-SNE of 1,000 points takes seconds; more only adds time
+    labels = None if test.labels is None else test.labels[shown]
+    paths.append(plot_latent_scatter(codes[shown], out / "latent_scatter.png", labels=labels, class_names=names, method=method, title=title))
     paths.append(plot_interpolations(model, test.images, out / "interpolations.png", condition=condition))
     if model.generative and not model.conditional:
         paths.append(plot_samples(model, out / "samples.png"))
