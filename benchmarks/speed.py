@@ -88,10 +88,10 @@ class Aekit:
     """aekit's trainer: its optimizer and its epoch loop (``aekit.train``) on in-memory tensors."""
 
     def __init__(self, model: torch.nn.Module, noise: SaltPepper | None):
-        from aekit.train import _make_optimizer, _prepare, _State
+        from aekit.train import _make_optimizer, _State, prepare_model
 
         self.config = TrainConfig(batch_size=BATCH, quiet=True, noise=noise.spec if noise else None)
-        self.model = _prepare(model)
+        self.model = prepare_model(model, torch.device("cpu"))
         self.optimizer = _make_optimizer(self.config, self.model)
         self.noise, self.state = noise, _State()
 

@@ -244,14 +244,14 @@ def test_document_cleaner_returns_a_page_of_the_same_size(model: Autoencoder) ->
     client = _client(explorer)
     assert client.get("/api/info").get_json()["document"] is True
     assert explorer.fully_convolutional is isinstance(model, TinyCleaner)
-    pixels = np.random.default_rng(0).integers(0, 256, (70, 300), dtype=np.uint8)
+    pixels = np.random.default_rng(0).integers(0, 256, (70, 1100), dtype=np.uint8)  # two tiles wide
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")
     page = (io.BytesIO(buffer.getvalue()), "page.png", "image/png")
     response = client.post("/api/clean", data={"page": page}, content_type="multipart/form-data")
-    assert response.status_code == 200 and _image(response.data).size == (300, 70)
+    assert response.status_code == 200 and _image(response.data).size == (1100, 70)
     if explorer.fully_convolutional:
-        # 256 px tiles with context margins must agree with cleaning the page in one go (away from the border)
+        # tiles with context margins must agree with cleaning the page in one go (away from the border)
         cleaned = np.asarray(_image(response.data), dtype=np.int16)
         with torch.no_grad():
             whole = model.reconstruct(torch.from_numpy(pixels / 255.0).float()[None, None])[0, 0]
@@ -275,3 +275,19 @@ def test_serve_says_when_the_port_is_taken(monkeypatch: pytest.MonkeyPatch, clie
         port = taken.getsockname()[1]
         with pytest.raises(AekitError, match=f"cannot listen on 127.0.0.1:{port} .*choose another --port"):
             aekit.serve.serve(Path("run"), port=port)
+
+
+def test_create_app_from_a_trained_conditional_run(tmp_path: Path) -> None:
+    from aekit import train
+    from aekit.config import TrainConfig
+    from aekit.serve import create_app
+
+    run = tmp_path / "run"
+    options = {"latent_dim": 2, "hidden": [32]}
+    train(TrainConfig(model="cvae", dataset="digits", epochs=1, max_train_images=100, out=str(run), quiet=True, model_options=options))
+    client = create_app(run).test_client()
+    info = client.get("/api/info").get_json()
+    assert info["class_names"] == [str(k) for k in range(10)] and info["test_images"] == 300
+    seven = client.post("/api/decode", json={"z": [0.5, -0.5], "condition": 7})
+    assert seven.status_code == 200 and _image(seven.data).size == (8, 8)
+    assert client.post("/api/interpolate", data={"a_index": "0", "b_index": "299"}).status_code == 200

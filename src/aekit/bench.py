@@ -84,7 +84,7 @@ def bench_model(
     ``model``'s weights, so pass a throw-away model.
     """
     from aekit.config import TrainConfig
-    from aekit.train import _make_optimizer
+    from aekit.train import _make_optimizer, prepare_model
 
     if tuple(model.input_shape) != tuple(input_shape):
         raise AekitError(f"model expects input {tuple(model.input_shape)}, bench was given {tuple(input_shape)}")
@@ -94,6 +94,7 @@ def bench_model(
     peak = matmul_peak_gflops() if peak_gflops is None else peak_gflops
 
     x, condition = example_batch(model, batch_size)
+    model = prepare_model(model, torch.device("cpu"))
     optimizer = _make_optimizer(TrainConfig(), model)
     model.train()
 

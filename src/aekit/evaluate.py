@@ -244,11 +244,13 @@ def angle_to_pca(model: torch.nn.Module, images: torch.Tensor, pca) -> float:
     """Largest principal angle between the decoder's image subspace and the PCA subspace.
 
     The decoder's subspace is read off its outputs: decoding the zero code and the unit codes
-    gives the columns of the (affine) decoder, which is exact for a linear decoder.
+    gives the columns of the affine decoder (``decode_raw``, the unclipped decoder, when the
+    model has one, so that clipping to [0, 1] does not bend the subspace).
     """
     d = model.latent_dim
+    decode = getattr(model, "decode_raw", model.decode)
     with torch.inference_mode():
-        outputs = model.decode(torch.cat([torch.zeros(1, d), torch.eye(d)]))
+        outputs = decode(torch.cat([torch.zeros(1, d), torch.eye(d)]))
     columns = (outputs[1:] - outputs[:1]).reshape(d, -1).T.double().numpy()
     return metrics.max_principal_angle(columns, pca.components_.T)
 

@@ -49,8 +49,8 @@ def export_run(run_dir: Path, out: Path, fmt: str = "onnx") -> list[Path]:
     """Export the run in ``run_dir`` to ``out``; returns the files written (model.json last)."""
     from aekit.train import load_model, read_run_config
 
+    model = load_model(run_dir)  # first: it says plainly when run_dir is not a run folder
     meta = read_run_config(run_dir)
-    model = load_model(run_dir)
     stats = None
     if not getattr(model, "generative", False):
         images = load_test_images(meta)
@@ -75,6 +75,10 @@ def export_model(
         raise AekitError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
     _check_onnx_installed()
     out = Path(out)
+    try:  # fail before the seconds of exporting, not after
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AekitError(f"cannot write here ({exc.strerror or exc})", out) from None
     model = model.cpu().eval()
     x = torch.rand(EXAMPLE_BATCH, *model.input_shape)
     condition = example_condition(model, x)

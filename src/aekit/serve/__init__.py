@@ -26,8 +26,8 @@ def create_app(run_dir: Path) -> Flask:
     from aekit.export import load_test_images
     from aekit.train import load_model, read_run_config
 
+    model = load_model(run_dir)  # first: it says plainly when run_dir is not a run folder
     meta = read_run_config(run_dir)
-    model = load_model(run_dir)
     document = meta["dataset"] in DOCUMENT_DATASETS
     test = None if document else load_test_images(meta)
     explorer = Explorer(

@@ -20,7 +20,9 @@ from aekit.export import accepts_any_size, latent_statistics
 from aekit.models.base import Autoencoder
 
 DOCUMENT_DATASETS = ("documents", "documents-synthetic")
-PAGE_TILE, PAGE_MARGIN = 256, 16  # fully convolutional cleaners see 256 px tiles with 16 px of context
+# Fully convolutional cleaners see the page in tiles of at most 1024 px a side (bounded memory),
+# each with 16 px of real context around it so the seams do not show.
+PAGE_TILE, PAGE_MARGIN, PAGE_ALIGN = 1024, 16, 32
 
 
 @dataclass
@@ -72,8 +74,15 @@ class Explorer:
             spans.append((round(lo - pad, 4), round(hi + pad, 4)))
         return spans
 
+    def start(self) -> list[float]:
+        """The pad's first code: the prior's centre for VAEs, the mean test code otherwise."""
+        if self.model.generative or self.stats is None:
+            return [0.0] * self.latent_dim
+        return [round(m, 4) for m in self.stats["mean"]]
+
     def info(self) -> dict[str, Any]:
-        ranges = self.ranges()
+        """What the page needs to lay itself out (served as /api/info)."""
+        labels = [str(i) for i in range(self.num_conditions)] if self.condition_kind == "label" else None
         return {
             "title": self.title,
             "model": self.model.name,
@@ -84,11 +93,11 @@ class Explorer:
             "conditional": bool(self.model.conditional),
             "condition_kind": self.condition_kind,
             "num_conditions": self.num_conditions,
-            "class_names": self.class_names or ([str(i) for i in range(self.num_conditions)] if self.condition_kind == "label" else None),
+            "class_names": self.class_names or labels,
             "test_images": 0 if self.test_images is None else len(self.test_images),
             "document": self.document,
-            "ranges": ranges,
-            "start": [0.0 if self.model.generative or self.stats is None else round(m, 4) for m in (self.stats or {"mean": [0.0] * self.latent_dim})["mean"]],
+            "ranges": self.ranges(),
+            "start": self.start(),
         }
 
     # --- computations ---------------------------------------------------------------
@@ -127,10 +136,15 @@ class Explorer:
             return self.model.decode(z, c)
 
     def clean(self, page: torch.Tensor) -> torch.Tensor:
-        """Clean a whole page (1 x H x W) tile by tile; fully convolutional models get context margins."""
+        """Clean a whole page (1 x H x W): in the model's own tile size, or for a fully convolutional
+        model in page-sized tiles (up to 1024 px) with context margins."""
         _, h, w = page.shape
-        tile_h, tile_w = (PAGE_TILE, PAGE_TILE) if self.fully_convolutional else self.model.input_shape[1:]
-        margin = PAGE_MARGIN if self.fully_convolutional else 0
+        if self.fully_convolutional:
+            tile_h, tile_w = (min(PAGE_TILE, -(-n // PAGE_ALIGN) * PAGE_ALIGN) for n in (h, w))
+            margin, per_batch = PAGE_MARGIN, 1
+        else:
+            tile_h, tile_w = self.model.input_shape[1:]
+            margin, per_batch = 0, 64
         rows, cols = math.ceil(h / tile_h), math.ceil(w / tile_w)
         padded = torch.nn.functional.pad(
             page[None], (margin, cols * tile_w - w + margin, margin, rows * tile_h - h + margin), mode="replicate"
@@ -142,8 +156,8 @@ class Explorer:
         ]
         out = torch.empty(1, rows * tile_h, cols * tile_w)
         with self._lock, torch.no_grad():
-            for start in range(0, len(windows), 16):
-                batch = self.model.reconstruct(torch.stack(windows[start : start + 16]))
+            for start in range(0, len(windows), per_batch):
+                batch = self.model.reconstruct(torch.stack(windows[start : start + per_batch]))
                 for k, tile in enumerate(batch, start):
                     r, c = divmod(k, cols)
                     out[:, r * tile_h : (r + 1) * tile_h, c * tile_w : (c + 1) * tile_w] = tile[
