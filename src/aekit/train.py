@@ -11,6 +11,7 @@ atomically (``aekit.io``), so a crash at any instant leaves the previous checkpo
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import math
@@ -29,6 +30,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 import aekit
+from aekit import distributed
 from aekit.config import TrainConfig, config_from_dict
 from aekit.errors import AekitError, ConfigError, TrainingError
 from aekit.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
@@ -41,7 +43,7 @@ PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".joblib")
 VAL_STEP = 1 << 62
 # Keys that may change when resuming (a lower lr after a NaN, more epochs); the rest fix the data stream.
 RESUMABLE_CHANGES = {"epochs", "lr", "weight_decay", "grad_clip", "patience", "device", "quiet", "resume", "out"}
-ORDER, NOISE, PATCHES = 0, 1, 2  # independent random streams per (seed, epoch)
+ORDER, NOISE, PATCHES, SAMPLING = 0, 1, 2, 3  # independent random streams per (seed, epoch)
 Batches = tuple[torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"]  # inputs, targets, conditions
 _RUN_KEYS = {"aekit_version", "model", "model_options", "input_shape", "num_classes", "class_names", "dataset", "train"}
 
@@ -73,10 +75,17 @@ class _State:
 def train(config: TrainConfig) -> Run:
     """Train as ``config`` says, into ``config.run_dir``; returns the :class:`Run` (best weights)."""
     run_dir = config.run_dir
-    device = resolve_device(config.device)
-    _make_dir(run_dir)
-    with _RunLock(run_dir):
-        return _train_locked(config, run_dir, device)
+    device = distributed.init(resolve_device(config.device))  # under torchrun: join the process group
+    try:
+        main = distributed.is_main()  # only rank 0 creates, locks and writes the run folder
+        if main:
+            _make_dir(run_dir)
+        with _RunLock(run_dir) if main else contextlib.nullcontext():
+            run = _train_locked(config, run_dir, device)
+        distributed.barrier()  # no rank returns before rank 0 has written the run folder
+        return run
+    finally:
+        distributed.shutdown()
 
 
 def load_model(run_dir: str | Path) -> Autoencoder:
@@ -146,6 +155,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
     from aekit.data.noise import parse_noise
 
     state = _State()
+    main = distributed.is_main()
     started = (run_dir / CHECKPOINT).is_file()  # at least one epoch finished here
     if started and not config.resume:
         raise TrainingError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --out")
@@ -172,27 +182,33 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
         state, best = _restore(run_dir, model, optimizer, device)
         for group in optimizer.param_groups:
             group["lr"], group["weight_decay"] = config.lr, config.weight_decay
-    atomic_write_json(run_dir / CONFIG, {
-        "aekit_version": aekit.__version__,
-        "model": config.model,
-        "model_options": model.config_dict(),
-        "input_shape": list(model.input_shape),
-        "num_classes": num_classes,
-        "class_names": class_names,
-        "dataset": config.dataset,
-        "train": {**config.to_dict(), "out": str(run_dir), "resume": False},
-    })
-    atomic_write_text(run_dir / METRICS, "".join(json.dumps(h) + "\n" for h in state.history))
+    if main:
+        atomic_write_json(run_dir / CONFIG, {
+            "aekit_version": aekit.__version__,
+            "model": config.model,
+            "model_options": model.config_dict(),
+            "input_shape": list(model.input_shape),
+            "num_classes": num_classes,
+            "class_names": class_names,
+            "dataset": config.dataset,
+            "train": {**config.to_dict(), "out": str(run_dir), "resume": False},
+        })
+        atomic_write_text(run_dir / METRICS, "".join(json.dumps(h) + "\n" for h in state.history))
     split = _Split.make(data, model, noise, config, device)
+    replica = distributed.for_training(model, device)  # DDP under torchrun, bf16 autocast on CUDA
+    val, val_rows = distributed.split_rows(split.val)  # each rank validates its share
 
-    log = _Log(config.quiet)
+    log = _Log(config.quiet or not main)
     log(f"training {config.model} on {config.dataset} ({split.describe}) on {device} -> {run_dir}")
     for epoch in range(state.epoch + 1, config.epochs + 1):
         if config.patience is not None and state.bad_epochs >= config.patience:
             break
         start = time.perf_counter()
-        train_terms = _train_epoch(model, optimizer, config, epoch, state, split.train(epoch), noise, device, log)
-        val_terms = _evaluate(model, split.val, config, device)
+        if distributed.world_size() > 1:  # each rank its own sampling noise (VAEs), reproducible on resume
+            torch.manual_seed(_generator(config.seed, epoch, SAMPLING, distributed.rank()).initial_seed())
+        train_terms = _train_epoch(replica, optimizer, config, epoch, state, split.train(epoch), noise, device, log)
+        train_terms = distributed.all_reduce_mean(train_terms)
+        val_terms = distributed.all_reduce_mean(_evaluate(model, val, config, device), val_rows)
         if not math.isfinite(val_terms["loss"]):
             raise TrainingError(_nan_message(epoch, state.global_step, "validation loss", config))
         state.epoch = epoch
@@ -200,7 +216,8 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
         if improved:
             state.best_val, state.best_epoch, state.bad_epochs = val_terms["loss"], epoch, 0
             best = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            atomic_write_bytes(run_dir / WEIGHTS, _to_safetensors(best))
+            if main:
+                atomic_write_bytes(run_dir / WEIGHTS, _to_safetensors(best))
         else:
             state.bad_epochs += 1
         state.history.append({
@@ -210,8 +227,9 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
             "seconds": round(time.perf_counter() - start, 3),
             "lr": optimizer.param_groups[0]["lr"],
         })
-        atomic_write_text(run_dir / METRICS, "".join(json.dumps(h) + "\n" for h in state.history))
-        _save_checkpoint(run_dir, model, optimizer, best, state, device)
+        if main:
+            atomic_write_text(run_dir / METRICS, "".join(json.dumps(h) + "\n" for h in state.history))
+            _save_checkpoint(run_dir, model, optimizer, best, state, device)
         log.epoch_done(epoch, config.epochs, train_terms, val_terms, improved)
     if config.patience is not None and state.bad_epochs >= config.patience and state.epoch < config.epochs:
         log(f"early stop after epoch {state.epoch}: no improvement for {config.patience} epochs")
@@ -227,11 +245,12 @@ def _train_epoch(
     """One pass over ``data`` (inputs, targets, conditions) in seeded random order; mean loss terms."""
     x_all, y_all, c_all = data
     model.train()
-    n = x_all.shape[0]
+    # under torchrun each rank takes its equal share of the same seeded order, and draws its own noise
+    order = distributed.shard(torch.randperm(x_all.shape[0], generator=_generator(config.seed, epoch, ORDER)))
+    n = order.shape[0]
     batch = min(config.batch_size, n)
     steps = n // batch  # drop the ragged last batch: equal batches, and BatchNorm never sees one image
-    order = torch.randperm(n, generator=_generator(config.seed, epoch, ORDER))
-    noise_gen = _generator(config.seed, epoch, NOISE)
+    noise_gen = _generator(config.seed, epoch, NOISE, distributed.rank())
     sums: torch.Tensor | None = None
     names: list[str] = []
     bar = log.bar(steps, f"epoch {epoch}/{config.epochs}")
@@ -455,9 +474,10 @@ def _make_optimizer(config: TrainConfig, model: Autoencoder) -> torch.optim.Opti
     return kind(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
 
-def _generator(seed: int, epoch: int, stream: int) -> torch.Generator:
-    """An independent generator per (seed, epoch, stream): epoch -1 is validation."""
-    mixed = np.random.SeedSequence([seed, epoch + 1, stream]).generate_state(2, dtype=np.uint32)
+def _generator(seed: int, epoch: int, stream: int, rank: int = 0) -> torch.Generator:
+    """An independent generator per (seed, epoch, stream): epoch -1 is validation; ranks > 0 of a
+    torchrun job get their own (rank 0 and single-process runs keep the same streams)."""
+    mixed = np.random.SeedSequence([seed, epoch + 1, stream] + ([rank] if rank else [])).generate_state(2, dtype=np.uint32)
     return torch.Generator().manual_seed(int(mixed[0]) << 32 | int(mixed[1]))
 
 

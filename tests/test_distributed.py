@@ -1,0 +1,120 @@
+"""torchrun / DDP: two CPU processes on gloo train the same weights, and rank 0 alone writes the run."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import aekit
+
+pytestmark = pytest.mark.skipif(
+    not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
+    reason="torch.distributed with the gloo backend is not available",
+)
+
+RUN_FILES = {"config.json", "model.safetensors", "metrics.jsonl", "checkpoint.safetensors", "checkpoint.json"}
+IMAGES, BATCH = 256, 32
+
+# Each rank runs aekit's real train() and reports what it holds and which files it wrote.
+WORKER = f"""
+import hashlib, json, sys
+import aekit
+import aekit.train as train_module
+from aekit.config import TrainConfig
+
+out, epochs, resume, report = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "resume", sys.argv[4]
+writes = []
+for name in ("atomic_write_bytes", "atomic_write_json", "atomic_write_text"):
+    def record(path, data, _write=getattr(train_module, name)):
+        writes.append(path.name)
+        _write(path, data)
+    setattr(train_module, name, record)
+run = aekit.train(TrainConfig(model="dense", dataset="digits", out=out, epochs=epochs, resume=resume, quiet=True,
+                              max_train_images={IMAGES}, batch_size={BATCH}, model_options={{"latent_dim": 4}}))
+state = run.model.state_dict()
+digest = hashlib.sha256(b"".join(state[k].numpy().tobytes() for k in sorted(state))).hexdigest()
+history = [{{"train": h["train"], "val": h["val"]}} for h in run.history]
+json.dump({{"digest": digest, "history": history, "writes": writes}}, open(report, "w"))
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    src = str(Path(aekit.__file__).parents[1])  # the child imports this checkout's aekit
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]),
+            "OMP_NUM_THREADS": "1", **extra}
+
+
+def _two_ranks(tmp_path: Path, out: Path, epochs: int, resume: bool = False) -> list[dict]:
+    """Start ranks 0 and 1 with the variables torchrun sets; returns each rank's report."""
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    port = str(_free_port())
+    reports = [tmp_path / f"{out.name}-{epochs}-rank{r}.json" for r in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(out), str(epochs), "resume" if resume else "new", str(reports[r])],
+            env=_env(MASTER_ADDR="127.0.0.1", MASTER_PORT=port, WORLD_SIZE="2", RANK=str(r), LOCAL_RANK=str(r)),
+            stderr=subprocess.PIPE, text=True,
+        )
+        for r in range(2)
+    ]
+    try:
+        errors = [p.communicate(timeout=120)[1] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert [p.returncode for p in procs] == [0, 0], errors
+    return [json.loads(r.read_text()) for r in reports]
+
+
+def test_two_ranks_hold_identical_weights_and_only_rank_0_writes(tmp_path):
+    out = tmp_path / "run"
+    rank0, rank1 = _two_ranks(tmp_path, out, epochs=1)
+    assert rank0["digest"] == rank1["digest"]
+    assert rank0["history"] == rank1["history"] and len(rank0["history"]) == 1  # metrics reduced across ranks
+    assert rank1["writes"] == []
+    assert sorted(rank0["writes"]) == sorted(RUN_FILES)  # each file once (one epoch)
+    assert RUN_FILES <= {p.name for p in out.iterdir()}
+    # each rank stepped through its half of the images
+    assert json.loads((out / "checkpoint.json").read_text())["global_step"] == IMAGES // 2 // BATCH
+    assert json.loads((out / "metrics.jsonl").read_text())["val"] == rank0["history"][0]["val"]
+
+
+def test_two_ranks_resume_equals_uninterrupted(tmp_path):
+    full, part = tmp_path / "full", tmp_path / "part"
+    uninterrupted = _two_ranks(tmp_path, full, epochs=2)
+    _two_ranks(tmp_path, part, epochs=1)
+    resumed = _two_ranks(tmp_path, part, epochs=2, resume=True)
+    assert resumed[0]["digest"] == resumed[1]["digest"] == uninterrupted[0]["digest"]
+    assert resumed[0]["history"] == uninterrupted[0]["history"]
+    a, b = load_file(str(full / "checkpoint.safetensors")), load_file(str(part / "checkpoint.safetensors"))
+    for name in (k for k in a if k.startswith(("model/", "optim/"))):
+        assert torch.equal(a[name], b[name]), name
+
+
+def test_torchrun_cli_leaves_a_loadable_run(tmp_path):
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(_free_port()),
+         "-m", "aekit", "train", "--model", "dense", "--dataset", "digits", "--epochs", "1",
+         "--max-train-images", str(IMAGES), "--out", str(out), "--quiet"],
+        env=_env(), capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert RUN_FILES <= {p.name for p in out.iterdir()}
+    model = aekit.load(out)
+    assert model.reconstruct(torch.rand(2, 1, 8, 8)).shape == (2, 1, 8, 8)
