@@ -24,14 +24,14 @@ def init(device: torch.device) -> torch.device:
     """Join the torchrun process group when WORLD_SIZE > 1; returns this rank's device
     (``cuda:LOCAL_RANK`` when training on CUDA, so each process drives its own GPU)."""
     global _owned
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 and not active():  # active: the caller's own group
         return device
     if not torch.distributed.is_available():
         raise TrainingError("WORLD_SIZE > 1 but this PyTorch build has no torch.distributed; run without torchrun")
     if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", torch.cuda.current_device())))
         torch.cuda.set_device(device)
-    if not torch.distributed.is_initialized():
+    if not active():
         torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
         _owned = True
     return device

@@ -44,6 +44,7 @@ PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".joblib")
 VAL_STEP = 1 << 62
 # Keys that may change when resuming (a lower lr after a NaN, more epochs); the rest fix the data stream.
 RESUMABLE_CHANGES = {"epochs", "lr", "weight_decay", "grad_clip", "patience", "device", "quiet", "resume", "out"}
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
 ORDER, NOISE, PATCHES, SAMPLING = 0, 1, 2, 3  # independent random streams per (seed, epoch)
 Batches = tuple[torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"]  # inputs, targets, conditions
 _RUN_KEYS = {"aekit_version", "model", "model_options", "input_shape", "num_classes", "class_names", "dataset", "train"}
@@ -222,7 +223,8 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
     val, val_rows = distributed.split_rows(split.val)  # each rank validates its share
 
     log = _Log(config.quiet or not main)
-    log(f"training {config.model} on {config.dataset} ({split.describe}) on {device} -> {run_dir}")
+    where = f"{distributed.world_size()} processes on {device.type}" if distributed.world_size() > 1 else str(device)
+    log(f"training {config.model} on {config.dataset} ({split.describe}) on {where} -> {run_dir}")
     for epoch in range(state.epoch + 1, config.epochs + 1):
         if config.patience is not None and state.bad_epochs >= config.patience:
             break

@@ -16,11 +16,11 @@ from torch import nn
 from aekit.data.conditions import CONDITION_KINDS
 from aekit.errors import ConfigError
 from aekit.models.layers import ConvEncoder, ConvDecoder, check_conv_fit, mlp
-from aekit.models.vae import GaussianVAE
+from aekit.models.vae import ELBOConfig, GaussianVAE
 
 
 @dataclass
-class CVAEConfig:
+class CVAEConfig(ELBOConfig):
     latent_dim: int = 16
     condition_kind: str = "label"  # "label", "silhouette" or "outline"
     architecture: str = "dense"  # "dense" or "conv"
@@ -28,10 +28,6 @@ class CVAEConfig:
     channels: tuple[int, ...] = (32, 64)
     condition_dim: int = 64  # size of the embedding of an image condition
     activation: str = "relu"
-    likelihood: str = "bernoulli"
-    gaussian_sigma: float = 0.0
-    beta: float = 1.0
-    warmup_steps: int = 0
 
 
 class CVAE(GaussianVAE):

@@ -20,7 +20,7 @@ from torch import nn
 
 from aekit.models.base import Autoencoder
 from aekit.models.layers import activation, check_conv_fit
-from aekit.models.vae import VAE, GaussianVAE, VAEConfig
+from aekit.models.vae import VAE, ELBOConfig, GaussianVAE, VAEConfig
 
 
 def _conv(cin: int, cout: int, act: str | None = "relu", stride: int = 1) -> list[nn.Module]:
@@ -137,13 +137,9 @@ class TutorialVAEDense(VAE):
 
 
 @dataclass
-class TutorialVAEConvConfig:
+class TutorialVAEConvConfig(ELBOConfig):
     latent_dim: int = 2
     hidden: int = 32
-    likelihood: str = "bernoulli"
-    gaussian_sigma: float = 0.0
-    beta: float = 1.0
-    warmup_steps: int = 0
 
 
 class TutorialVAEConv(GaussianVAE):

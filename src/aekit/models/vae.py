@@ -89,14 +89,20 @@ class GaussianVAE(Autoencoder):
 
 
 @dataclass
-class VAEConfig:
-    latent_dim: int = 16
-    hidden: tuple[int, ...] = (512,)
-    activation: str = "relu"
+class ELBOConfig:
+    """The options every VAE shares: likelihood, KL weight and warm-up."""
+
     likelihood: str = "bernoulli"  # or "gaussian"
     gaussian_sigma: float = 0.0  # > 0: fixed sigma; 0: learned
     beta: float = 1.0
     warmup_steps: int = 0
+
+
+@dataclass
+class VAEConfig(ELBOConfig):
+    latent_dim: int = 16
+    hidden: tuple[int, ...] = (512,)
+    activation: str = "relu"
 
 
 class VAE(GaussianVAE):
@@ -120,15 +126,11 @@ class VAE(GaussianVAE):
 
 
 @dataclass
-class ConvVAEConfig:
+class ConvVAEConfig(ELBOConfig):
     latent_dim: int = 32
     channels: tuple[int, ...] = (32, 64)
     hidden: int = 256
     activation: str = "relu"
-    likelihood: str = "bernoulli"
-    gaussian_sigma: float = 0.0
-    beta: float = 1.0
-    warmup_steps: int = 0
 
 
 class ConvVAE(GaussianVAE):
