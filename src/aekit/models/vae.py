@@ -75,6 +75,12 @@ class GaussianVAE(Autoencoder):
         return self.config.beta * (min(1.0, step / warmup) if warmup > 0 else 1.0)
 
     def loss(self, x, target=None, condition=None, step=0):
+        if self.likelihood == "bernoulli" and self.config.binarize:
+            # a fresh binarisation every step ("dynamic"); the input too, unless it is a noisy one
+            if target is None:
+                x = target = torch.bernoulli(x)
+            else:
+                target = torch.bernoulli(target)
         target = x if target is None else target
         mu, logvar = self.posterior(x, condition)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
@@ -96,6 +102,7 @@ class ELBOConfig:
     gaussian_sigma: float = 0.0  # > 0: fixed sigma; 0: learned
     beta: float = 1.0
     warmup_steps: int = 0
+    binarize: bool = True  # Bernoulli: fit dynamically binarised targets (a proper likelihood)
 
 
 @dataclass
