@@ -47,7 +47,7 @@ class Preset:
     doc_patches: int
 
 
-QUICK = Preset(train_images=8_000, epochs=2, vae_epochs=4, iwae_k=100, eval_images=1_000, doc_epochs=4, doc_patches=1_024)
+QUICK = Preset(train_images=12_000, epochs=3, vae_epochs=4, iwae_k=64, eval_images=500, doc_epochs=4, doc_patches=1_024)
 FULL = Preset(train_images=None, epochs=10, vae_epochs=20, iwae_k=1_000, eval_images=None, doc_epochs=30, doc_patches=4_096)
 
 
@@ -92,7 +92,8 @@ def plan(dataset: str, documents: str, preset: Preset) -> list[Experiment]:
             "The tutorial's conv 64-32-16 denoiser, trained on noisy inputs against clean targets; "
             "compared with the noisy input and the classic 3x3 median filter.",
             {**common, "model": "tutorial-dae" if not small else "conv", "noise": "salt-pepper:0.1",
-             "epochs": preset.epochs, "batch_size": 128},
+             "epochs": preset.epochs, "batch_size": 128, "lr": 2e-3},
+            eval_images=preset.eval_images,
         ),
         Experiment(
             "vae-2d", "Variational autoencoder with a 2-D latent space",
@@ -121,13 +122,14 @@ def plan(dataset: str, documents: str, preset: Preset) -> list[Experiment]:
             "the angle between the two subspaces should be small.",
             {**common, "model": "linear", "model_options": {"latent_dim": 16 if not small else 8},
              "epochs": max(preset.vae_epochs, 5), "batch_size": 256, "lr": 3e-3},
+            eval_images=preset.eval_images,
         ),
         Experiment(
             "documents", "Cleaning scanned documents",
             "The tutorial's small conv network, trained on aligned patches and run on whole pages; "
             "RMSE against the identity and background subtraction.",
             {"model": "tutorial-docs", "dataset": documents, "epochs": preset.doc_epochs,
-             "patches_per_epoch": preset.doc_patches, "patch_size": 64, "batch_size": 32, "quiet": True},
+             "patches_per_epoch": preset.doc_patches, "patch_size": 64, "batch_size": 32, "lr": 3e-3, "quiet": True},
         ),
     ]
     return experiments
@@ -230,16 +232,20 @@ report (metrics with baselines, every picture, the config).</p>
 """
 
 
-def run_tour(out: Path, quick: bool = False, dataset: str | None = None, say=print) -> dict[str, Any]:
-    """Run every experiment into ``out``; write ``out/report.html`` and ``out/summary.json``."""
+def run_tour(
+    out: Path, quick: bool = False, dataset: str | None = None, say=print, preset: Preset | None = None
+) -> dict[str, Any]:
+    """Run every experiment into ``out``; write ``out/report.html`` and ``out/summary.json``.
+
+    ``preset`` overrides the quick/full sizes (the tests use a tiny one)."""
     import torch
 
     start = time.perf_counter()
-    preset = QUICK if quick else FULL
+    preset = preset or (QUICK if quick else FULL)
     dataset = choose_dataset(dataset, say)
     documents = choose_documents(say)
     summary: dict[str, Any] = {
-        "preset": "quick" if quick else "full",
+        "preset": "quick" if preset is QUICK else "full" if preset is FULL else "custom",
         "dataset": dataset,
         "documents": documents,
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from aekit.models.base import Autoencoder
-from aekit.models.dense import reconstruction_loss
+from aekit.models.dense import check_reconstruction, reconstruction_loss
 from aekit.models.layers import ConvDecoder, ConvEncoder, check_conv_fit
 
 
@@ -26,6 +26,7 @@ class ConvAE(Autoencoder):
 
     def __init__(self, config: ConvConfig, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)
+        check_reconstruction(config, self.name)
         c = self.input_shape[0]
         size = check_conv_fit(self.input_shape, len(config.channels), self.name)
         flat = config.channels[-1] * size[0] * size[1]

@@ -7,8 +7,11 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
+from aekit.errors import ConfigError
 from aekit.models.base import Autoencoder
 from aekit.models.layers import mlp
+
+RECONSTRUCTIONS = ("mse", "bce")
 
 
 @dataclass
@@ -17,6 +20,11 @@ class DenseConfig:
     hidden: tuple[int, ...] = (256, 128)
     activation: str = "relu"
     reconstruction: str = "mse"  # or "bce"
+
+
+def check_reconstruction(config, name: str) -> None:
+    if config.reconstruction not in RECONSTRUCTIONS:
+        raise ConfigError(f"model '{name}': reconstruction must be 'mse' or 'bce', not {config.reconstruction!r}")
 
 
 def reconstruction_loss(kind: str, logits, target):
@@ -33,6 +41,7 @@ class DenseAE(Autoencoder):
 
     def __init__(self, config: DenseConfig, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)
+        check_reconstruction(config, self.name)
         n = math.prod(self.input_shape)
         self.encoder = mlp([n, *config.hidden, config.latent_dim], config.activation)
         self.decoder = mlp([config.latent_dim, *reversed(config.hidden), n], config.activation)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from aekit.errors import ConfigError
 from aekit.models.dense import DenseAE, DenseConfig, reconstruction_loss
 
 
@@ -30,6 +31,10 @@ class SparseAE(DenseAE):
 
     def __init__(self, config: SparseConfig, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)
+        if config.penalty not in ("kl", "l1"):
+            raise ConfigError(f"model 'sparse': penalty must be 'kl' or 'l1', not {config.penalty!r}")
+        if not 0 < config.target_rate < 1:
+            raise ConfigError(f"model 'sparse': target_rate must be in (0, 1), got {config.target_rate}")
         self.encoder = nn.Sequential(self.encoder, nn.Sigmoid())
 
     def loss(self, x, target=None, condition=None, step=0):

@@ -1,12 +1,13 @@
 """The tutorial's reference architectures, layer for layer, so results compare directly.
 
-Where the tutorials' losses were wrong, aekit does not copy the mistake:
-- the Keras blog's dense VAE named its encoder output ``z_log_sigma`` and sampled with
-  ``exp(z_log_sigma)`` as the standard deviation, while its KL term treated the same number as a
-  log-variance; and it averaged the KL over latent units but the cross-entropy over pixels, so the
-  KL was weighted about 784/2 times too little;
-- the Keras conv VAE example scaled the cross-entropy by the pixel count but took the mean (not
-  the sum) of the KL over latent units, dividing the KL by the latent size.
+Where the tutorials' VAE losses were wrong, aekit does not copy the mistake:
+- the Keras blog's dense VAE named its encoder output ``z_log_sigma``, sampled with
+  ``exp(z_log_sigma)`` as the standard deviation, yet its KL treated the same number as a
+  log-variance; and it averaged the KL over latent units while the cross-entropy was summed over
+  pixels (or, in its first version, averaged too), so the KL was mis-scaled;
+- the book's conv VAE (Chollet, conv 32-64-64-64, dense 32) averaged the cross-entropy over pixels
+  and added ``-5e-4 * mean(1 + log_var - mu^2 - exp(log_var))``, i.e. ``5e-4`` times the KL: relative
+  to the pixel-summed likelihood an implicit beta of 5e-4 * 784 = 0.39 rather than 1.
 aekit's VAEs use the exact ELBO (pixel-summed log-likelihood plus the full analytic KL), so
 their losses are negative ELBOs in nats per image.
 """
@@ -34,7 +35,11 @@ class TutorialDAEConfig:
 
 class TutorialDAE(Autoencoder):
     """Conv 64-32-16 with 2x2 max-pooling ('same'), decoder conv 16-32-64 with 2x upsampling,
-    then a 3x3 conv with a sigmoid; MSE. Train it with a noise model to denoise."""
+    then a 3x3 conv with a sigmoid; MSE. Train it with a noise model to denoise.
+
+    Pooling rounds up like Keras 'same' (28 -> 14 -> 7 -> 4), so plain 2x upsampling would give
+    32; each upsampling instead goes to the matching encoder size (4 -> 7 -> 14 -> 28, nearest
+    neighbour), which equals 2x upsampling wherever the size is even and makes any H x W fit."""
 
     name = "tutorial-dae"
     description = "the tutorial's denoiser: conv 64-32-16 + max-pool, conv 16-32-64 + upsampling, MSE"
@@ -144,7 +149,7 @@ class TutorialVAEConvConfig(ELBOConfig):
 
 class TutorialVAEConv(GaussianVAE):
     """The Keras conv VAE: conv 32, conv 64 stride 2, conv 64, conv 64, dense 32, latent 2;
-    decoder dense to a half-size 64-channel map, transposed conv 32 stride 2, conv 1."""
+    decoder dense to a half-size 64-channel map, 3x3 transposed conv 32 stride 2, 3x3 conv 1."""
 
     name = "tutorial-vae-conv"
     description = "the tutorial's conv VAE: conv 32-64-64-64, dense 32, latent 2, with the exact ELBO"
@@ -163,7 +168,8 @@ class TutorialVAEConv(GaussianVAE):
         self.to_mu, self.to_logvar = nn.Linear(config.hidden, config.latent_dim), nn.Linear(config.hidden, config.latent_dim)
         self.decoder = nn.Sequential(
             nn.Linear(config.latent_dim, flat), nn.ReLU(), nn.Unflatten(1, (64, *self.half)),
-            nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), nn.ReLU(), nn.Conv2d(32, c, 3, padding=1),
+            nn.ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+            nn.Conv2d(32, c, 3, padding=1),
         )
 
     def features(self, x, condition=None):

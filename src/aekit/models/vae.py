@@ -17,7 +17,7 @@ from torch import nn
 
 from aekit.errors import ConfigError
 from aekit.models.base import Autoencoder
-from aekit.models.layers import ConvDecoder, ConvEncoder, check_conv_fit, mlp
+from aekit.models.layers import ConvDecoder, ConvEncoder, activation, check_conv_fit, mlp
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -151,7 +151,9 @@ class ConvVAE(GaussianVAE):
         size = check_conv_fit(self.input_shape, len(config.channels), self.name)
         flat = config.channels[-1] * size[0] * size[1]
         self.encoder = nn.Sequential(
-            ConvEncoder(self.input_shape[0], config.channels, config.activation), nn.Linear(flat, config.hidden), nn.ReLU()
+            ConvEncoder(self.input_shape[0], config.channels, config.activation),
+            nn.Linear(flat, config.hidden),
+            activation(config.activation),
         )
         self.to_mu, self.to_logvar = nn.Linear(config.hidden, config.latent_dim), nn.Linear(config.hidden, config.latent_dim)
         self.decoder = ConvDecoder(config.latent_dim, config.channels, self.input_shape[0], size, config.activation)
