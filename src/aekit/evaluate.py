@@ -296,7 +296,7 @@ def evaluate_run(run_dir: str | Path, iwae_k: int = 1000, max_images: int | None
             sections["samples"], note = samples_section(run, train_x, quiet)
             result["notes"].append(note)
             log("samples")
-        if run.test.labels is not None and len(set(run.train.labels.tolist())) > 1:
+        if run.test.labels is not None and len(set(run.train.labels.tolist())) > 1 and not run.model.spatial_code:
             sections["latent"] = latent_section(run, train_x)
             log("latent probe")
     result["seconds"] = round(time.perf_counter() - start, 2)

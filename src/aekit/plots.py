@@ -449,20 +449,11 @@ def plot_run(run_dir: str | Path, *, max_images: int = 2000) -> list[Path]:
         paths.append(plot_denoising(model, test.images[:10], noisy, out / "denoising.png", noise_spec=run.noise.spec, **show))
     else:
         paths.append(plot_reconstructions(model, test.images, out / "reconstructions.png", **show))
-    codes = latent_codes(run, test)
-    if codes[0].numel() == 2 and not model.conditional:
-        paths.append(plot_manifold(model, out / "manifold.png"))
-    else:
-        paths.append(plot_traversal(model, test.images[:500], out / "traversal.png", condition=_cond(condition, 500)))
-    method = "tsne" if codes[0].numel() > 2 else "pca"
-    title = f"{model.name}: test codes" + (" (t-SNE)" if method == "tsne" else "")
-    shown = slice(0, 1000)  # t-SNE of 1,000 points takes seconds; more only adds time
-    labels = None if test.labels is None else test.labels[shown]
-    paths.append(plot_latent_scatter(codes[shown], out / "latent_scatter.png", labels=labels, class_names=names, method=method, title=title))
-    paths.append(plot_interpolations(model, test.images, out / "interpolations.png", condition=condition))
+    if not model.spatial_code:
+        paths += _latent_pictures(run, out, condition)
     if model.generative and not model.conditional:
         paths.append(plot_samples(model, out / "samples.png"))
-    if test.labels is not None and not model.conditional:
+    if test.labels is not None and not model.conditional and not model.spatial_code:
         train = run.train.subset(list(range(min(5000, len(run.train)))))
         paths.append(plot_class_samples(model, latent_codes(run, train), train.labels, out / "class_samples.png", class_names=names))
     if model.generative and model.conditional:
@@ -475,4 +466,22 @@ def plot_run(run_dir: str | Path, *, max_images: int = 2000) -> list[Path]:
             paths.append(plot_conditional_samples(model, condition[:6], out / "conditional_samples.png", row_names=row_names))
     if any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
         paths.append(plot_feature_maps(model, test.images[0], out / "feature_maps.png", condition=_cond(condition, 1)))
+    return paths
+
+
+def _latent_pictures(run, out: Path, condition: torch.Tensor | None) -> list[Path]:
+    """Manifold or traversal, scatter by class and interpolations: the pictures of a latent vector."""
+    model, test, names = run.model, run.test, run.test.class_names
+    codes = latent_codes(run, test)
+    paths = []
+    if codes[0].numel() == 2 and not model.conditional:
+        paths.append(plot_manifold(model, out / "manifold.png"))
+    else:
+        paths.append(plot_traversal(model, test.images[:500], out / "traversal.png", condition=_cond(condition, 500)))
+    method = "tsne" if codes[0].numel() > 2 else "pca"
+    title = f"{model.name}: test codes" + (" (t-SNE)" if method == "tsne" else "")
+    shown = slice(0, 1000)  # t-SNE of 1,000 points takes seconds; more only adds time
+    labels = None if test.labels is None else test.labels[shown]
+    paths.append(plot_latent_scatter(codes[shown], out / "latent_scatter.png", labels=labels, class_names=names, method=method, title=title))
+    paths.append(plot_interpolations(model, test.images, out / "interpolations.png", condition=condition))
     return paths

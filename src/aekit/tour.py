@@ -89,9 +89,11 @@ def plan(dataset: str, documents: str, preset: Preset) -> list[Experiment]:
     experiments = [
         Experiment(
             "denoising", "Denoising autoencoder on salt-and-pepper noise",
-            "The tutorial's conv 64-32-16 denoiser, trained on noisy inputs against clean targets; "
-            "compared with the noisy input and the classic 3x3 median filter.",
-            {**common, "model": "tutorial-dae" if not small else "conv", "noise": "salt-pepper:0.1",
+            "A fully convolutional denoising autoencoder (the tutorial's conv 64 / pool / conv 64 / upsample "
+            "network) trained on noisy inputs against clean targets; compared with the noisy input and the "
+            "classic 3x3 median filter. (The tutorial's bottlenecked conv 64-32-16 denoiser, tutorial-dae, "
+            "keeps only a 4x4x16 code and needs far longer training: examples/denoising-dae.toml.)",
+            {**common, "model": "tutorial-docs", "noise": "salt-pepper:0.1",
              "epochs": preset.epochs, "batch_size": 128, "lr": 2e-3},
             eval_images=preset.eval_images,
         ),

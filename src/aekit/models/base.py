@@ -32,6 +32,9 @@ class Autoencoder(nn.Module):
     Config: ClassVar[type] = object
     generative: ClassVar[bool] = False
     conditional: ClassVar[bool] = False
+    # Fully convolutional models code an image as a feature map, not a latent vector: latent-space
+    # pictures and probes (scatter, traversal, class Gaussians) do not apply to them.
+    spatial_code: ClassVar[bool] = False
 
     def __init__(self, config: Any, input_shape: tuple[int, int, int], num_classes: int | None = None):
         super().__init__()

@@ -98,6 +98,7 @@ class TutorialDocs(Autoencoder):
     name = "tutorial-docs"
     description = "the tutorial's document cleaner: conv 64, pool, conv 64, upsample, sigmoid (any page size)"
     Config = TutorialDocsConfig
+    spatial_code = True
 
     def __init__(self, config: TutorialDocsConfig, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)
