@@ -123,7 +123,7 @@ def plan(dataset: str, documents: str, preset: Preset) -> list[Experiment]:
             "A linear autoencoder trained with squared error learns the principal subspace: "
             "the angle between the two subspaces should be small.",
             {**common, "model": "linear", "model_options": {"latent_dim": 16 if not small else 8},
-             "epochs": max(preset.vae_epochs, 5), "batch_size": 256, "lr": 3e-3},
+             "epochs": 30, "batch_size": 64, "lr": 3e-3, "patience": 10},
             eval_images=preset.eval_images,
         ),
         Experiment(
