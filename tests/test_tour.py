@@ -7,7 +7,7 @@ import json
 from aekit import tour
 from aekit.errors import DataError
 
-TINY = tour.Preset(train_images=400, epochs=1, vae_epochs=1, iwae_k=8, eval_images=100, doc_epochs=1, doc_patches=64)
+TINY = tour.Preset(train_images=400, epochs=1, vae_epochs=1, iwae_k=8, iwae_images=50, eval_images=100, doc_epochs=1, doc_patches=64)
 
 
 def test_tour_writes_every_report_summary_and_index(tmp_path, monkeypatch):

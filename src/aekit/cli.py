@@ -37,7 +37,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from aekit.evaluate import evaluate_run, format_metrics
 
-    metrics = evaluate_run(Path(args.run_dir), iwae_k=args.iwae_k, max_images=args.max_images, quiet=args.quiet)
+    metrics = evaluate_run(Path(args.run_dir), iwae_k=args.iwae_k, max_images=args.max_images, quiet=args.quiet,
+                           iwae_images=args.iwae_images)
     print(format_metrics(metrics))
 
 
@@ -117,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("evaluate", _cmd_evaluate, "measure a run on its test split (with baselines); writes RUN_DIR/eval.json")
     p.add_argument("run_dir")
     p.add_argument("--iwae-k", type=int, default=1000, help="importance samples for the VAE likelihood bound")
+    p.add_argument("--iwae-images", type=int, default=None, help="likelihood bounds on the first N test images only")
     p.add_argument("--max-images", type=int, default=None, help="evaluate on the first N test images only")
     p.add_argument("--quiet", action="store_true")
 

@@ -152,14 +152,18 @@ def documents_section(run: RunData) -> dict[str, dict[str, float]]:
     return {"rmse": {name: metrics.page_rmse(pages, clean) for name, pages in columns.items()}}
 
 
-def likelihood_section(run: RunData, k: int, quiet: bool) -> tuple[dict[str, dict[str, float]], str]:
-    """Test ELBO and IWAE-k NLL (nats/image) and a note saying on what data they were computed."""
-    x = run.test.images
+def likelihood_section(
+    run: RunData, k: int, quiet: bool, images: int | None = None
+) -> tuple[dict[str, dict[str, float]], str]:
+    """Test ELBO and IWAE-k NLL (nats/image) on the first ``images`` test images (all by default),
+    and a note saying on what data they were computed."""
+    test = run.test if images is None else _first(run.test, images)
+    x = test.images
     generator = torch.Generator().manual_seed(SEED)
     bernoulli = getattr(run.model, "likelihood", "") == "bernoulli"
     if bernoulli:
         x = torch.bernoulli(x, generator=generator)
-    condition = run.condition(run.test, x)
+    condition = run.condition(test, x)
     per_pass = max(256, 8192 * 784 // x[0].numel())  # ~8k samples of a 28x28 image per decoder call
     step = max(1, per_pass // k)
     elbo, iwae = [], []
@@ -258,8 +262,14 @@ def angle_to_pca(model: torch.nn.Module, pca) -> float:
     return metrics.max_principal_angle(columns, pca.components_.T)
 
 
-def evaluate_run(run_dir: str | Path, iwae_k: int = 1000, max_images: int | None = None, quiet: bool = False) -> dict:
-    """Every metric that applies to this run, with baselines; written to ``RUN_DIR/eval.json``."""
+def evaluate_run(
+    run_dir: str | Path, iwae_k: int = 1000, max_images: int | None = None, quiet: bool = False,
+    iwae_images: int | None = None,
+) -> dict:
+    """Every metric that applies to this run, with baselines; written to ``RUN_DIR/eval.json``.
+
+    ``iwae_images`` bounds the likelihood bounds to the first test images (IWAE costs k decoder
+    passes per image); ``max_images`` bounds every metric."""
     torch.manual_seed(SEED)
     start = time.perf_counter()
     run = load_run(run_dir, max_images)
@@ -292,7 +302,7 @@ def evaluate_run(run_dir: str | Path, iwae_k: int = 1000, max_images: int | None
             result["notes"].append(f"denoising: test images corrupted once with {run.noise.spec} (seed {SEED})")
         log(name)
         if getattr(run.model, "generative", False) and hasattr(run.model, "posterior"):
-            sections["likelihood"], note = likelihood_section(run, iwae_k, quiet)
+            sections["likelihood"], note = likelihood_section(run, iwae_k, quiet, iwae_images)
             result["notes"].append(note)
             log("likelihood")
         if getattr(run.model, "generative", False) and run.test.labels is not None and run.test.num_classes:

@@ -8,6 +8,7 @@ continues where it stopped: finished runs are reused, unfinished ones resume.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import platform
 import time
@@ -32,6 +33,7 @@ class Experiment:
     config: dict[str, Any]
     iwae_k: int = 100
     eval_images: int | None = None
+    iwae_images: int | None = None
 
 
 @dataclass
@@ -42,13 +44,16 @@ class Preset:
     epochs: int
     vae_epochs: int
     iwae_k: int
+    iwae_images: int | None  # the likelihood bounds cost iwae_k decoder passes per image
     eval_images: int | None
     doc_epochs: int
     doc_patches: int
 
 
-QUICK = Preset(train_images=12_000, epochs=3, vae_epochs=4, iwae_k=64, eval_images=500, doc_epochs=4, doc_patches=1_024)
-FULL = Preset(train_images=None, epochs=10, vae_epochs=20, iwae_k=1_000, eval_images=None, doc_epochs=30, doc_patches=4_096)
+QUICK = Preset(train_images=12_000, epochs=3, vae_epochs=4, iwae_k=64, iwae_images=500, eval_images=500,
+               doc_epochs=4, doc_patches=1_024)
+FULL = Preset(train_images=None, epochs=10, vae_epochs=10, iwae_k=1_000, iwae_images=1_000, eval_images=None,
+              doc_epochs=20, doc_patches=4_096)
 
 
 def choose_dataset(requested: str | None, say=print) -> str:
@@ -102,21 +107,21 @@ def plan(dataset: str, documents: str, preset: Preset) -> list[Experiment]:
             "A 2-D latent can be drawn: the decoded manifold and the classes' scatter show what the VAE learned.",
             {**common, "model": "tutorial-vae-conv" if not small else "vae",
              "model_options": {"latent_dim": 2}, "epochs": preset.vae_epochs, "batch_size": 128},
-            iwae_k=preset.iwae_k, eval_images=preset.eval_images,
+            iwae_k=preset.iwae_k, iwae_images=preset.iwae_images, eval_images=preset.eval_images,
         ),
         Experiment(
             "vae-32", "Variational autoencoder with a 32-D latent space",
             "A larger latent gives a better likelihood (IWAE NLL in nats) and sharper samples.",
             {**common, "model": conv_vae, "model_options": {"latent_dim": 32 if not small else 8},
              "epochs": preset.vae_epochs, "batch_size": 128},
-            iwae_k=preset.iwae_k, eval_images=preset.eval_images,
+            iwae_k=preset.iwae_k, iwae_images=preset.iwae_images, eval_images=preset.eval_images,
         ),
         Experiment(
             "cvae", "Conditional VAE: generate a chosen class",
             "Encoder and decoder both see the class label, so one can ask for a chosen class.",
             {**common, "model": "cvae", "model_options": {"latent_dim": 8, "condition_kind": "label"},
              "epochs": preset.vae_epochs, "batch_size": 128},
-            iwae_k=preset.iwae_k, eval_images=preset.eval_images,
+            iwae_k=preset.iwae_k, iwae_images=preset.iwae_images, eval_images=preset.eval_images,
         ),
         Experiment(
             "linear-pca", "Linear autoencoder against PCA",
@@ -149,7 +154,8 @@ def run_experiment(experiment: Experiment, out: Path, say=print) -> dict[str, An
     resume = (run_dir / "checkpoint.json").is_file()
     train(TrainConfig(**experiment.config, out=str(run_dir), resume=resume))
     trained = time.perf_counter()
-    result = evaluate_run(run_dir, iwae_k=experiment.iwae_k, max_images=experiment.eval_images, quiet=True)
+    result = evaluate_run(run_dir, iwae_k=experiment.iwae_k, max_images=experiment.eval_images, quiet=True,
+                          iwae_images=experiment.iwae_images)
     write_report(run_dir)
     say(f"tour: [{experiment.key}] trained in {trained - start:.0f} s, evaluated and reported in "
         f"{time.perf_counter() - trained:.0f} s -> {run_dir / 'report.html'}")
@@ -250,6 +256,7 @@ def run_tour(
         "preset": "quick" if preset is QUICK else "full" if preset is FULL else "custom",
         "dataset": dataset,
         "documents": documents,
+        "sizes": dataclasses.asdict(preset),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
         "experiments": {},
     }
