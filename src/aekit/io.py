@@ -15,6 +15,9 @@ from typing import Any
 
 from aekit.errors import AekitError
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read the process umask back: temp files start as 0600, the result should not
+
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temp file, fsync, rename)."""
@@ -25,6 +28,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     except OSError as exc:
         raise AekitError(f"cannot write here: {exc.strerror or exc}", path.parent) from None
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
