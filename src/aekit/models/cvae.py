@@ -38,7 +38,6 @@ class CVAE(GaussianVAE):
 
     def __init__(self, config: CVAEConfig, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)
-        self._init_likelihood()
         if config.condition_kind not in CONDITION_KINDS:
             raise ConfigError(f"model 'cvae': condition_kind must be one of {', '.join(CONDITION_KINDS)}")
         if config.architecture not in ("dense", "conv"):

@@ -177,7 +177,6 @@ class TutorialVAEConv(GaussianVAE):
 
     def __init__(self, config: TutorialVAEConvConfig, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)
-        self._init_likelihood()
         c = self.input_shape[0]
         self.half = check_conv_fit(self.input_shape, 1, self.name)
         flat = 64 * self.half[0] * self.half[1]

@@ -33,7 +33,8 @@ class GaussianVAE(Autoencoder):
 
     generative = True
 
-    def _init_likelihood(self) -> None:
+    def __init__(self, config, input_shape, num_classes=None):
+        super().__init__(config, input_shape, num_classes)
         cfg = self.config
         if cfg.likelihood not in ("bernoulli", "gaussian"):
             raise ConfigError(f"model '{self.name}': likelihood must be 'bernoulli' or 'gaussian', not {cfg.likelihood!r}")
@@ -119,7 +120,6 @@ class VAE(GaussianVAE):
 
     def __init__(self, config: VAEConfig, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)
-        self._init_likelihood()
         n, width = math.prod(self.input_shape), config.hidden[-1] if config.hidden else math.prod(self.input_shape)
         self.encoder = mlp([n, *config.hidden], config.activation, last_activation=True)
         self.to_mu, self.to_logvar = nn.Linear(width, config.latent_dim), nn.Linear(width, config.latent_dim)
@@ -147,7 +147,6 @@ class ConvVAE(GaussianVAE):
 
     def __init__(self, config: ConvVAEConfig, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)
-        self._init_likelihood()
         size = check_conv_fit(self.input_shape, len(config.channels), self.name)
         flat = config.channels[-1] * size[0] * size[1]
         self.encoder = nn.Sequential(
