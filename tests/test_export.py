@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,51 +13,9 @@ from torch import nn
 from aekit.errors import AekitError
 from aekit.export import export_model
 from aekit.models.base import Autoencoder
+from stand_ins import TinyConfig, TinyConv, TinyDense, TinyLabelVAE
 
 ort = pytest.importorskip("onnxruntime")
-
-
-@dataclass
-class TinyConfig:
-    latent_dim: int = 3
-
-
-class TinyConv(Autoencoder):
-    """A small conv autoencoder standing in for the model zoo (same interface, seconds to export)."""
-
-    name = "tiny-conv"
-    Config = TinyConfig
-
-    def __init__(self, config: TinyConfig, input_shape: tuple[int, int, int], num_classes: int | None = None):
-        super().__init__(config, input_shape, num_classes)
-        c, h, w = input_shape
-        self.enc = nn.Sequential(nn.Conv2d(c, 4, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * (h // 2) * (w // 2), config.latent_dim))
-        self.dec = nn.Sequential(nn.Linear(config.latent_dim, 4 * (h // 2) * (w // 2)), nn.Unflatten(1, (4, h // 2, w // 2)), nn.ReLU(), nn.ConvTranspose2d(4, c, 4, stride=2, padding=1))
-
-    def encode(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        return self.enc(x)
-
-    def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.sigmoid(self.dec(z))
-
-
-class TinyLabelVAE(TinyConv):
-    """Label-conditional and generative: the label is an int64 input of both encoder and decoder."""
-
-    name = "tiny-cvae"
-    generative = True
-    conditional = True
-    condition_kind = "label"
-
-    def __init__(self, config: TinyConfig, input_shape: tuple[int, int, int], num_classes: int | None = None):
-        super().__init__(config, input_shape, num_classes)
-        self.embed = nn.Embedding(num_classes, config.latent_dim)
-
-    def encode(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        return self.enc(x) + self.embed(condition)
-
-    def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.sigmoid(self.dec(z + self.embed(condition)))
 
 
 def _session(path: Path) -> ort.InferenceSession:
@@ -67,7 +24,7 @@ def _session(path: Path) -> ort.InferenceSession:
 
 def test_plain_autoencoder_matches_pytorch_at_batch_1_and_7(tmp_path: Path) -> None:
     torch.manual_seed(0)
-    model = TinyConv(TinyConfig(), (1, 8, 8)).eval()
+    model = TinyConv(TinyConfig(latent_dim=3), (1, 8, 8)).eval()
     stats = {"mean": [0.0] * 3, "std": [1.0] * 3, "min": [-2.0] * 3, "max": [2.0] * 3}
     written = export_model(model, tmp_path / "out", latent_stats=stats, source="test")
     assert [p.name for p in written] == ["decoder.onnx", "encoder.onnx", "model.json"]
@@ -112,7 +69,7 @@ def test_label_conditional_model_takes_the_label_as_int64_input(tmp_path: Path) 
 
 
 def test_unknown_format_and_unwritable_folder_are_one_line_errors(tmp_path: Path) -> None:
-    model = TinyConv(TinyConfig(), (1, 8, 8))
+    model = TinyConv(TinyConfig(latent_dim=3), (1, 8, 8))
     with pytest.raises(AekitError, match="unknown export format 'tflite'"):
         export_model(model, tmp_path, fmt="tflite")
     blocker = tmp_path / "file"
@@ -121,27 +78,20 @@ def test_unknown_format_and_unwritable_folder_are_one_line_errors(tmp_path: Path
         export_model(model, blocker / "out")
 
 
-class TinyCleaner(Autoencoder):
+class TinyPooledCleaner(TinyDense):
     """Fully convolutional with a 2x pooling, like ``tutorial-docs``: pages of any size."""
 
     name = "tiny-docs"
-    Config = TinyConfig
 
     def __init__(self, config: TinyConfig, input_shape: tuple[int, int, int], num_classes: int | None = None):
-        super().__init__(config, input_shape, num_classes)
+        Autoencoder.__init__(self, config, input_shape, num_classes)
         self.enc = nn.Sequential(nn.Conv2d(1, config.latent_dim, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
         self.dec = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(config.latent_dim, 1, 3, padding=1))
-
-    def encode(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        return self.enc(x)
-
-    def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.sigmoid(self.dec(z))
 
 
 def test_fully_convolutional_model_exports_with_dynamic_height_and_width(tmp_path: Path) -> None:
     torch.manual_seed(2)
-    model = TinyCleaner(TinyConfig(latent_dim=4), (1, 16, 16)).eval()
+    model = TinyPooledCleaner(TinyConfig(latent_dim=4), (1, 16, 16)).eval()
     written = export_model(model, tmp_path)
     encoder, decoder = _session(written[1]), _session(written[0])
     for shape in ((1, 1, 40, 56), (7, 1, 24, 24)):

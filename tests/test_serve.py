@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,77 +10,12 @@ import pytest
 import torch
 from flask.testing import FlaskClient
 from PIL import Image
-from torch import nn
 
 from aekit.errors import AekitError
 from aekit.models.base import Autoencoder
 from aekit.serve import Explorer, build_app
 from aekit.serve.app import MAX_REQUEST_BYTES
-
-
-@dataclass
-class TinyConfig:
-    latent_dim: int = 2
-
-
-class TinyDense(Autoencoder):
-    """A small dense autoencoder standing in for the model zoo."""
-
-    name = "tiny-dense"
-    description = "stand-in"
-    Config = TinyConfig
-
-    def __init__(self, config: TinyConfig, input_shape: tuple[int, int, int], num_classes: int | None = None):
-        super().__init__(config, input_shape, num_classes)
-        pixels = input_shape[0] * input_shape[1] * input_shape[2]
-        self.enc = nn.Sequential(nn.Flatten(), nn.Linear(pixels, config.latent_dim))
-        self.dec = nn.Sequential(nn.Linear(config.latent_dim, pixels), nn.Unflatten(1, input_shape))
-
-    def encode(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        return self.enc(x)
-
-    def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.sigmoid(self.dec(z))
-
-
-class TinyLabelVAE(TinyDense):
-    """Label-conditional and generative, like ``cvae`` with ``condition_kind = "label"``."""
-
-    name = "tiny-cvae"
-    generative = True
-    conditional = True
-    condition_kind = "label"
-
-    def __init__(self, config: TinyConfig, input_shape: tuple[int, int, int], num_classes: int | None = None):
-        super().__init__(config, input_shape, num_classes)
-        self.embed = nn.Embedding(num_classes, config.latent_dim)
-
-    def encode(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        return self.enc(x) - self.embed(condition)
-
-    def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.sigmoid(self.dec(z + self.embed(condition)))
-
-    def sample(self, n: int, condition: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.decode(torch.randn(n, self.latent_dim, generator=generator), condition)
-
-
-class TinyCleaner(Autoencoder):
-    """Fully convolutional, like ``tutorial-docs``: any page size in, the same size out."""
-
-    name = "tiny-docs"
-    Config = TinyConfig
-
-    def __init__(self, config: TinyConfig, input_shape: tuple[int, int, int], num_classes: int | None = None):
-        super().__init__(config, input_shape, num_classes)
-        self.enc = nn.Conv2d(1, config.latent_dim, 3, padding=1)
-        self.dec = nn.Conv2d(config.latent_dim, 1, 3, padding=1)
-
-    def encode(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.relu(self.enc(x))
-
-    def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.sigmoid(self.dec(z))
+from stand_ins import TinyCleaner, TinyConfig, TinyDense, TinyLabelVAE
 
 
 def _client(explorer: Explorer) -> FlaskClient:

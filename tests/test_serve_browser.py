@@ -5,16 +5,14 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
-from torch import nn
 
-from aekit.models.base import Autoencoder
 from aekit.serve import Explorer, build_app
+from stand_ins import TinyCleaner, TinyConfig, TinyVAE
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -25,47 +23,6 @@ CHROMIUM_ARGS = [
 if not CHROMIUM.exists():
     pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright for Python (pip install playwright)")
-
-
-@dataclass
-class TinyConfig:
-    latent_dim: int = 3
-
-
-class TinyVAE(Autoencoder):
-    """A small generative stand-in: three latent dimensions, so the pad, the axis choice and sliders all show."""
-
-    name = "tiny-vae"
-    description = "stand-in VAE"
-    Config = TinyConfig
-    generative = True
-
-    def __init__(self, config: TinyConfig, input_shape: tuple[int, int, int], num_classes: int | None = None):
-        super().__init__(config, input_shape, num_classes)
-        pixels = input_shape[0] * input_shape[1] * input_shape[2]
-        self.enc = nn.Sequential(nn.Flatten(), nn.Linear(pixels, config.latent_dim))
-        self.dec = nn.Sequential(nn.Linear(config.latent_dim, pixels), nn.Unflatten(1, input_shape))
-
-    def encode(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        return self.enc(x)
-
-    def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.sigmoid(3 * self.dec(z))
-
-    def sample(self, n: int, condition: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.decode(torch.randn(n, self.latent_dim, generator=generator))
-
-
-class TinyCleaner(TinyVAE):
-    """Fully convolutional, like ``tutorial-docs``."""
-
-    name = "tiny-docs"
-    generative = False
-
-    def __init__(self, config: TinyConfig, input_shape: tuple[int, int, int], num_classes: int | None = None):
-        Autoencoder.__init__(self, config, input_shape, num_classes)
-        self.enc = nn.Conv2d(1, config.latent_dim, 3, padding=1)
-        self.dec = nn.Conv2d(config.latent_dim, 1, 3, padding=1)
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +70,7 @@ def _wait_for_new_image(page: object, selector: str, previous: str) -> str:
 
 def test_pad_decodes_live_and_uploads_interpolate(browser: object, serve_explorer: object, tmp_path: Path) -> None:
     torch.manual_seed(0)
-    explorer = Explorer(TinyVAE(TinyConfig(), (1, 12, 12)), test_images=torch.rand(6, 1, 12, 12), title="tiny-vae on noise")
+    explorer = Explorer(TinyVAE(TinyConfig(latent_dim=3), (1, 12, 12)), test_images=torch.rand(6, 1, 12, 12), title="tiny-vae on noise")
     page = browser.new_page(viewport={"width": 1200, "height": 1000})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -159,7 +116,7 @@ def test_pad_decodes_live_and_uploads_interpolate(browser: object, serve_explore
 def test_document_page_is_cleaned_in_the_browser(browser: object, serve_explorer: object) -> None:
     torch.manual_seed(0)
     page = browser.new_page()
-    page.goto(serve_explorer(Explorer(TinyCleaner(TinyConfig(), (1, 16, 16)), document=True, title="docs")))
+    page.goto(serve_explorer(Explorer(TinyCleaner(TinyConfig(latent_dim=3), (1, 16, 16)), document=True, title="docs")))
     page.wait_for_selector("#clean-form", state="visible")
     assert page.locator("#pad").is_hidden()
     page.set_input_files("#page-file", {"name": "page.png", "mimeType": "image/png", "buffer": _png((120, 90), 180)})
