@@ -112,3 +112,17 @@ def test_vae_evaluation_pictures_and_report(vae_run):
     assert all(p.stat().st_size > 2000 for p in paths)
     assert "http://" not in page and 'src="file' not in page
     assert page.count("data:image/png;base64,") == len(paths) and "NLL, IWAE bound" in page
+
+
+def test_conditional_vae_samples_are_scored_against_the_class_asked_for(tmp_path):
+    from aekit.config import TrainConfig
+    from aekit.train import train
+
+    options = {"latent_dim": 2, "condition_kind": "label"}
+    run = train(TrainConfig(model="cvae", out=str(tmp_path / "cvae"), model_options=options, **COMMON)).dir
+    result = evaluate_run(run, iwae_k=8, iwae_images=40, quiet=True)
+    match = result["sections"]["samples"]["class_match"]
+    assert match["chance"] == pytest.approx(0.1)
+    assert match["model"] > 3 * match["chance"], match
+    assert match["held-out real images (floor)"] > 0.8
+    assert any("on 40 dynamically binarised test images" in note for note in result["notes"])

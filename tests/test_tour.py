@@ -25,6 +25,8 @@ def test_tour_writes_every_report_summary_and_index(tmp_path, monkeypatch):
     index = (tmp_path / "tour" / "report.html").read_text()
     assert all(f'href="{key}/report.html"' in index for key in keys)
     assert any("done in" in line for line in lines)
+    markdown = (tmp_path / "tour" / "summary.md").read_text()
+    assert markdown.startswith("aekit tour, custom preset on digits") and markdown.count("\n| ") == 7  # header + 6
     # A second run reuses the finished runs instead of refusing the folders.
     again = tour.run_tour(tmp_path / "tour", dataset="digits", say=lines.append, preset=TINY)
     assert again["experiments"]["vae-2d"]["figures"] == summary["experiments"]["vae-2d"]["figures"]

@@ -41,12 +41,13 @@ LABELS = {
     "frechet": "Frechet distance (classifier features)",
     "confidence": "classifier confidence",
     "coverage": "class coverage (entropy / log C)",
+    "class_match": "samples classified as the class asked for",
     "probe_test": "linear probe accuracy, test",
     "probe_train": "linear probe accuracy, train",
     "angle_to_pca": "max principal angle to PCA of the training images (degrees)",
 }
 LOWER_IS_BETTER = {"mse", "rmse", "nll_iwae", "nll_elbo", "frechet", "angle_to_pca"}
-HIGHER_IS_BETTER = {"psnr", "ssim", "confidence", "coverage", "probe_test", "probe_train"}
+HIGHER_IS_BETTER = {"psnr", "ssim", "confidence", "coverage", "class_match", "probe_test", "probe_train"}
 
 
 @dataclass
@@ -215,7 +216,18 @@ def samples_section(run: RunData, train_x: torch.Tensor, quiet: bool) -> tuple[d
         f"sample quality: {n} samples vs {n} test images in the 128-d features of aekit's own classifier for "
         f"{run.meta['dataset']} (hold-out accuracy {accuracy:.3f}); Frechet distances compare runs on this dataset only"
     )
-    return {m: {name: scores[name][m] for name in columns} for m in ("frechet", "confidence", "coverage")}, note
+    section = {m: {name: scores[name][m] for name in columns} for m in ("frechet", "confidence", "coverage")}
+    if getattr(run.model, "condition_kind", None) == "label":  # did each sample come out as the class asked for?
+        from aekit.quality import predict_proba
+
+        asked, held_out_labels = condition.numpy(), run.heldout.labels[:n].numpy()
+        section["class_match"] = {
+            "model": float((predict_proba(classifier, samples).argmax(1) == asked).mean()),
+            "held-out real images (floor)": float((predict_proba(classifier, columns["held-out real images (floor)"])
+                                                   .argmax(1) == held_out_labels).mean()),
+            "chance": 1.0 / run.test.num_classes,
+        }
+    return section, note
 
 
 def latent_codes(run: RunData, data: Any) -> torch.Tensor:

@@ -20,7 +20,7 @@ from aekit.data.paths import cache_dir
 from aekit.io import atomic_write_bytes, atomic_write_json, read_json
 from aekit.metrics import confidence_and_coverage, frechet_distance
 
-ARCH_VERSION = "cnn-v1"
+ARCH_VERSION = "cnn-v2"  # v2: 10 epochs instead of 3 (fashion-mnist hold-out accuracy 0.776 -> 0.846)
 FEATURE_DIM = 128
 
 
@@ -61,7 +61,7 @@ def get_classifier(
     images: torch.Tensor,
     labels: torch.Tensor,
     num_classes: int,
-    epochs: int = 3,
+    epochs: int = 10,
     max_images: int = 20000,
     quiet: bool = True,
 ) -> FeatureClassifier:
