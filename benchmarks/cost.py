@@ -38,7 +38,7 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(f"| `{r['model']}` | {r['parameters']:,} | {r['mflops_train']:.1f} | {r['train_img_s']:,.0f} | "
-              f"{r['seconds_per_epoch']:.0f} | {r['inference_img_s']:,.0f} | {100 * r['fraction_of_peak']:.0f}% |")
+              f"{r['seconds_per_epoch']:.1f} | {r['inference_img_s']:,.0f} | {100 * r['fraction_of_peak']:.0f}% |")
     machine = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
     print(f"\n{machine}; batch {results[0]['batch_size']}")
     atomic_write_json(args.out, {"machine": machine, "dataset": args.dataset, "results": results})
