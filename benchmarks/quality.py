@@ -10,7 +10,8 @@ Training goes through ``aekit.train`` one epoch at a time (``resume``), so the c
 on the real trainer; evaluation time is not counted as training time.
 
     python benchmarks/quality.py            # about 40 minutes on 2 cores
-    python benchmarks/quality.py --quick    # about 5 minutes, a smaller budget and test subset
+    python benchmarks/quality.py --quick    # about 8 minutes, a smaller budget and test subset
+    python benchmarks/quality.py --only dae --out benchmarks/results/quality-dae.json   # one part
 """
 
 from __future__ import annotations
@@ -103,19 +104,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="3 + 1 minutes of training in epochs of 6,000 images, smaller test subsets")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--only", choices=["vae", "dae"], help="run one of the two measurements")
     args = parser.parse_args(argv)
     if args.quick:  # "epochs" of 6,000 images, so even a short run has a curve
         vae_budget, dae_budget, curve_images, curve_k, final_images, epoch = 180.0, 60.0, 200, 200, 500, 6000
     else:
         vae_budget, dae_budget, curve_images, curve_k, final_images, epoch = 1200.0, PSNR_SECONDS, 500, 1000, None, None
     with tempfile.TemporaryDirectory(prefix="aekit-quality-") as tmp:
-        vae = vae_quality(Path(tmp), vae_budget, curve_images, curve_k, final_images, epoch)
-        dae = dae_quality(Path(tmp), dae_budget, 2000 if args.quick else 10_000, epoch)
+        vae = vae_quality(Path(tmp), vae_budget, curve_images, curve_k, final_images, epoch) if args.only != "dae" else None
+        dae = dae_quality(Path(tmp), dae_budget, 2000 if args.quick else 10_000, epoch) if args.only != "vae" else None
     atomic_write_json(args.out, {"quick": args.quick, "threads": torch.get_num_threads(), "torch": torch.__version__,
                                  "conv_vae": vae, "denoising_ae": dae})
-    print(f"conv VAE: IWAE-1000 {vae['final']['nll_iwae']:.2f} nats after {vae['train_seconds']:.0f} s "
-          f"(target <= {NLL_TARGET} in 1200 s on 10,000 images: {'met' if vae['met'] else 'not met'})")
-    print(f"denoising AE: {'met' if dae['met'] else 'not met'} (beat the median filter within {PSNR_SECONDS:.0f} s)")
+    if vae:
+        print(f"conv VAE: IWAE-1000 {vae['final']['nll_iwae']:.2f} nats after {vae['train_seconds']:.0f} s "
+              f"(target <= {NLL_TARGET} in 1200 s on 10,000 images: {'met' if vae['met'] else 'not met'})")
+    if dae:
+        print(f"denoising AE: {'met' if dae['met'] else 'not met'} (beat the median filter within {PSNR_SECONDS:.0f} s)")
     print(f"wrote {args.out}")
     return 0
 
