@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import nn
 
-from aekit.errors import ConfigError
 from aekit.models.base import Autoencoder
+from aekit.models.dense import check_reconstruction, reconstruction_loss
 from aekit.models.layers import activation, check_conv_fit
 from aekit.models.vae import VAE, ELBOConfig, GaussianVAE, VAEConfig
 
@@ -32,7 +32,7 @@ def _conv(cin: int, cout: int, act: str | None = "relu", stride: int = 1) -> lis
 @dataclass
 class TutorialDAEConfig:
     latent_dim: int = 16  # channels of the 1/8-size code (the tutorial's 16 filters)
-    loss: str = "bce"  # "bce" (trains) or "mse" (the tutorial's; see TutorialDAE)
+    reconstruction: str = "bce"  # "bce" (trains) or "mse" (the tutorial's; see TutorialDAE)
 
 
 class TutorialDAE(Autoencoder):
@@ -44,15 +44,15 @@ class TutorialDAE(Autoencoder):
     the saturated sigmoid never recovers (measured on MNIST: stuck at MSE 0.116, for learning
     rates 1e-4 to 1e-3, with PyTorch, Keras or He initialisation). The pixel-wise cross-entropy has
     the same minimiser for targets in [0, 1] (the conditional mean) without the vanishing factor,
-    so aekit trains with it by default; ``loss="mse"`` reproduces the tutorial. The ``mse`` term is
-    reported either way.
+    so aekit trains with it by default; ``reconstruction="mse"`` reproduces the tutorial. The
+    ``mse`` term is reported either way.
 
     Pooling rounds up like Keras 'same' (28 -> 14 -> 7 -> 4), so plain 2x upsampling would give
     32; each upsampling instead goes to the matching encoder size (4 -> 7 -> 14 -> 28, nearest
     neighbour), which equals 2x upsampling wherever the size is even and makes any H x W fit."""
 
     name = "tutorial-dae"
-    description = "the tutorial's denoiser: conv 64-32-16 + max-pool, conv 16-32-64 + upsampling, MSE"
+    description = "the tutorial's denoiser: conv 64-32-16 + max-pool, conv 16-32-64 + upsampling (BCE; MSE optional)"
     Config = TutorialDAEConfig
 
     def __init__(self, config: TutorialDAEConfig, input_shape, num_classes=None):
@@ -63,8 +63,7 @@ class TutorialDAE(Autoencoder):
         self.dec = nn.ModuleList([nn.Sequential(*_conv(config.latent_dim, 16)), nn.Sequential(*_conv(16, 32)),
                                   nn.Sequential(*_conv(32, 64))])
         self.out = nn.Conv2d(64, c, 3, padding=1)
-        if config.loss not in ("bce", "mse"):
-            raise ConfigError(f"model 'tutorial-dae': loss must be 'bce' or 'mse', not {config.loss!r}")
+        check_reconstruction(config, self.name)
 
     def _sizes(self) -> list[tuple[int, int]]:
         h, w = self.input_shape[1:]
@@ -97,11 +96,8 @@ class TutorialDAE(Autoencoder):
     def loss(self, x, target=None, condition=None, step=0):
         target = x if target is None else target
         logits = self.decode_logits(self.encode(x))
-        mse = F.mse_loss(logits.sigmoid(), target)
-        if self.config.loss == "mse":
-            return {"loss": mse, "mse": mse}
-        bce = F.binary_cross_entropy_with_logits(logits, target)
-        return {"loss": bce, "bce": bce, "mse": mse.detach()}
+        recon = reconstruction_loss(self.config.reconstruction, logits, target)
+        return {"loss": recon, self.config.reconstruction: recon, "mse": F.mse_loss(logits.sigmoid(), target).detach()}
 
 
 @dataclass
