@@ -123,12 +123,19 @@ def predict_proba(model: FeatureClassifier, images: torch.Tensor) -> np.ndarray:
     return _batched(lambda x: F.softmax(model(x), dim=1), images).numpy()
 
 
-def sample_quality(model: FeatureClassifier, samples: torch.Tensor, real: torch.Tensor) -> dict[str, float]:
-    """Frechet distance to ``real`` in feature space, mean confidence and class coverage of ``samples``."""
-    confidence, coverage = confidence_and_coverage(predict_proba(model, samples))
-    return {
+def sample_quality(
+    model: FeatureClassifier, samples: torch.Tensor, real: torch.Tensor, labels: torch.Tensor | None = None
+) -> dict[str, float]:
+    """Frechet distance to ``real`` in feature space, mean confidence and class coverage of ``samples``;
+    with ``labels`` (the class each sample should show), the share classified as that class."""
+    probs = predict_proba(model, samples)
+    confidence, coverage = confidence_and_coverage(probs)
+    scores = {
         "frechet": frechet_distance(features(model, samples), features(model, real)),
         "confidence": confidence,
         "coverage": coverage,
     }
+    if labels is not None:
+        scores["class_match"] = float((probs.argmax(1) == labels.numpy()).mean())
+    return scores
 
