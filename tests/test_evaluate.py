@@ -137,3 +137,11 @@ def test_bf16_likelihood_bounds_stay_close_to_float32(vae_run):
     assert "bfloat16" in note
     for bound in ("nll_iwae", "nll_elbo"):
         assert abs(fast[bound]["model"] - exact[bound]["model"]) < 0.01 * exact[bound]["model"], bound
+
+
+@pytest.mark.parametrize("option", [{"iwae_k": 0}, {"max_images": 0}, {"iwae_images": -1}])
+def test_impossible_evaluation_sizes_are_one_line_errors(vae_run, option):
+    from aekit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="must be at least 1"):
+        evaluate_run(vae_run, quiet=True, **option)

@@ -22,6 +22,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from aekit import metrics
+from aekit.errors import ConfigError
 from aekit.io import atomic_write_json
 
 EVAL_FILE = "eval.json"
@@ -287,6 +288,9 @@ def evaluate_run(
     ``iwae_images`` bounds the likelihood bounds to the first test images (IWAE costs k decoder
     passes per image); ``max_images`` bounds every metric; ``bf16`` computes the likelihood bounds
     under bfloat16 autocast (see ``likelihood_section``)."""
+    for flag, value in (("--iwae-k", iwae_k), ("--max-images", max_images), ("--iwae-images", iwae_images)):
+        if value is not None and value < 1:
+            raise ConfigError(f"aekit evaluate: {flag} must be at least 1, got {value}")
     torch.manual_seed(SEED)
     start = time.perf_counter()
     run = load_run(run_dir, max_images)
