@@ -7,7 +7,9 @@
    beside the 3x3 median filter (the classic remedy); target: beat the filter within 5 minutes.
 
 Training goes through ``aekit.train`` one epoch at a time (``resume``), so the curve is measured
-on the real trainer; evaluation time is not counted as training time.
+on the real trainer; evaluation time is not counted as training time. Both train with
+``precision = "bf16"`` and the likelihood bounds run under bfloat16 autocast (``--fp32``: float32
+throughout).
 
     python benchmarks/quality.py            # about 40 minutes on 2 cores
     python benchmarks/quality.py --quick    # about 8 minutes, a smaller budget and test subset
@@ -56,13 +58,15 @@ def train_for(config: TrainConfig, budget_s: float, checkpoint, evaluate_every_s
 
 
 def vae_quality(
-    out: Path, budget_s: float, curve_images: int, curve_k: int, final_images: int | None, epoch_images: int | None
+    out: Path, budget_s: float, curve_images: int, curve_k: int, final_images: int | None, epoch_images: int | None,
+    precision: str,
 ) -> dict[str, Any]:
     config = TrainConfig(model="conv-vae", dataset="mnist", out=str(out / "conv-vae"), batch_size=128, lr=1e-3,
-                         model_options={"latent_dim": 32}, max_train_images=epoch_images, quiet=True)
+                         model_options={"latent_dim": 32}, max_train_images=epoch_images, quiet=True,
+                         precision=precision)
 
     def nll(run_dir: Path, images: int | None, k: int) -> dict[str, float]:
-        section, _ = likelihood_section(load_run(run_dir, images), k, quiet=True)
+        section, _ = likelihood_section(load_run(run_dir, images), k, quiet=True, bf16=precision == "bf16")
         return {"nll_iwae": section["nll_iwae"]["model"], "nll_elbo": section["nll_elbo"]["model"]}
 
     print(f"conv VAE (latent 32), binarised MNIST: IWAE-{curve_k} NLL on {curve_images} test images while training "
@@ -79,11 +83,11 @@ def vae_quality(
             "met": final["nll_iwae"] <= NLL_TARGET and n == 10_000 and seconds < 600}
 
 
-def dae_quality(out: Path, budget_s: float, curve_images: int, epoch_images: int | None) -> dict[str, Any]:
+def dae_quality(out: Path, budget_s: float, curve_images: int, epoch_images: int | None, precision: str) -> dict[str, Any]:
     from aekit.data import load
 
     config = TrainConfig(model="tutorial-dae", dataset="mnist", out=str(out / "dae"), batch_size=128, lr=1e-3,
-                         noise="salt-pepper:0.1", max_train_images=epoch_images, quiet=True)
+                         noise="salt-pepper:0.1", max_train_images=epoch_images, quiet=True, precision=precision)
     train_x = load("mnist", "train").images[:2000]
 
     def psnr(run_dir: Path) -> dict[str, float]:
@@ -105,15 +109,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="3 + 1 minutes of training in epochs of 6,000 images, smaller test subsets")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--only", choices=["vae", "dae"], help="run one of the two measurements")
+    parser.add_argument("--fp32", action="store_true", help="train and evaluate in float32 (default: bf16 autocast)")
     args = parser.parse_args(argv)
+    precision = "fp32" if args.fp32 else "bf16"
     if args.quick:  # "epochs" of 6,000 images, so even a short run has a curve
         vae_budget, dae_budget, curve_images, curve_k, final_images, epoch = 180.0, 60.0, 200, 200, 500, 6000
     else:
         vae_budget, dae_budget, curve_images, curve_k, final_images, epoch = 1200.0, PSNR_SECONDS, 500, 1000, None, None
     with tempfile.TemporaryDirectory(prefix="aekit-quality-") as tmp:
-        vae = vae_quality(Path(tmp), vae_budget, curve_images, curve_k, final_images, epoch) if args.only != "dae" else None
-        dae = dae_quality(Path(tmp), dae_budget, 2000 if args.quick else 10_000, epoch) if args.only != "vae" else None
-    atomic_write_json(args.out, {"quick": args.quick, "threads": torch.get_num_threads(), "torch": torch.__version__,
+        vae = vae_quality(Path(tmp), vae_budget, curve_images, curve_k, final_images, epoch, precision) \
+            if args.only != "dae" else None
+        dae = dae_quality(Path(tmp), dae_budget, 2000 if args.quick else 10_000, epoch, precision) \
+            if args.only != "vae" else None
+    atomic_write_json(args.out, {"quick": args.quick, "precision": precision, "threads": torch.get_num_threads(),
+                                 "torch": torch.__version__,
                                  "conv_vae": vae, "denoising_ae": dae})
     if vae:
         print(f"conv VAE: IWAE-1000 {vae['final']['nll_iwae']:.2f} nats after {vae['train_seconds']:.0f} s "

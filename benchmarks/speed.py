@@ -1,11 +1,13 @@
 """Training speed: aekit's trainer against a plain eager-PyTorch reference, side by side.
 
-For each model, both paths start from the same initial weights and train on the same images,
-each in its own process; they alternate (A, B, B, A, ...) in chunks so that a busy neighbour
-slows both alike, and the median chunk speed is reported. The reference is what a careful user would write first: NCHW
-tensors, a DataLoader over a TensorDataset, ``torch.optim.Adam`` with its defaults, and the
-same model module. The loss after the same number of steps must agree within noise: speed must
-not change the maths.
+For each model, every path starts from the same initial weights and trains on the same images,
+each in its own process; they take turns in chunks (the order rotates) so that a busy neighbour
+slows all alike, and the median chunk speed is reported. The reference is what a careful user
+would write first: the architecture layer by layer (for the tutorial's denoiser: ReLU then
+pooling, upsampling then convolution), NCHW tensors, a DataLoader over a TensorDataset,
+``torch.optim.Adam`` with its defaults. aekit runs its trainer in float32 and, as a second path,
+with ``precision = "bf16"`` (bfloat16 autocast). The loss after the same number of steps must
+agree within noise: speed must not change the maths.
 
     python benchmarks/speed.py            # about 10 minutes on 2 cores
     python benchmarks/speed.py --quick    # about 2 minutes
@@ -32,10 +34,12 @@ from aekit.config import TrainConfig
 from aekit.data.noise import SaltPepper
 from aekit.io import atomic_write_json
 from aekit.models import build_model
+from aekit.models.tutorial import TutorialDAE
 
 RESULTS = Path(__file__).resolve().parent / "results" / "speed.json"
 EPOCH_IMAGES = 60_000
 BATCH = 128  # the tutorial's batch size (examples/*.toml)
+PATHS = ("reference", "aekit", "aekit-bf16")
 # (model, options, denoising): the tutorial trains its DAE on 10% salt-and-pepper noise
 CASES = [
     ("tutorial-dae", {}, True),
@@ -55,6 +59,34 @@ def load_images(n: int) -> tuple[torch.Tensor, str]:
         return images.contiguous(), "mnist"
     except AekitError:
         return torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(0)), "random 28x28"
+
+
+class PlainTutorialDAE(TutorialDAE):
+    """The tutorial's denoiser as the tutorial writes it: conv, ReLU, pool; conv, ReLU, upsample,
+    ..., then the output conv on the upsampled map. aekit's module computes the same function
+    with fused layers (``aekit.models.layers``); the parameters are the same."""
+
+    def encode(self, x, condition=None):
+        for layer in self.enc:
+            x = torch.nn.functional.max_pool2d(layer(x), 2, ceil_mode=True)
+        return x.flatten(1)
+
+    def decode_logits(self, z):
+        sizes = self._sizes()
+        x = z.view(-1, self.config.latent_dim, *sizes[-1])
+        for layer, size in zip(self.dec, reversed(sizes[:-1])):
+            x = torch.nn.functional.interpolate(layer(x), size=size, mode="nearest")
+        return self.out(x)
+
+
+def build(name: str, options: dict, plain: bool) -> torch.nn.Module:
+    """The model, or for the reference its layer-by-layer version (same parameters)."""
+    model = build_model(name, options, (1, 28, 28), 10)
+    if plain and name == "tutorial-dae":
+        plain_model = PlainTutorialDAE(model.config, model.input_shape, model.num_classes)
+        plain_model.load_state_dict(model.state_dict())
+        return plain_model
+    return model
 
 
 class Reference:
@@ -87,10 +119,10 @@ class Reference:
 class Aekit:
     """aekit's trainer: its optimizer and its epoch loop (``aekit.train``) on in-memory tensors."""
 
-    def __init__(self, model: torch.nn.Module, noise: SaltPepper | None):
+    def __init__(self, model: torch.nn.Module, noise: SaltPepper | None, precision: str):
         from aekit.train import _make_optimizer, _State, prepare_model
 
-        self.config = TrainConfig(batch_size=BATCH, quiet=True, noise=noise.spec if noise else None)
+        self.config = TrainConfig(batch_size=BATCH, quiet=True, noise=noise.spec if noise else None, precision=precision)
         self.model = prepare_model(model, torch.device("cpu"))
         self.optimizer = _make_optimizer(self.config, self.model)
         self.noise, self.state = noise, _State()
@@ -110,10 +142,13 @@ def _worker(conn: Connection, path: str, case: tuple[str, dict, bool], n_images:
     per process, so neither path inherits the other's); trains on chunks the parent names."""
     name, options, denoise = case
     images, _ = load_images(n_images)
-    torch.manual_seed(0)  # the same initial weights in both processes
-    model = build_model(name, options, (1, 28, 28), 10)
+    torch.manual_seed(0)  # the same initial weights in every process
+    model = build(name, options, plain=path == "reference")
     noise = SaltPepper(0.1) if denoise else None
-    trainer = Reference(model, noise) if path == "reference" else Aekit(model, noise)
+    if path == "reference":
+        trainer: Reference | Aekit = Reference(model, noise)
+    else:
+        trainer = Aekit(model, noise, "bf16" if path == "aekit-bf16" else "fp32")
     conn.send("ready")
     while (job := conn.recv()) is not None:
         first, size, seed = job
@@ -130,13 +165,17 @@ def _worker(conn: Connection, path: str, case: tuple[str, dict, bool], n_images:
 
 
 def measure(case: tuple[str, dict, bool], n_images: int, repeats: int, chunk: int) -> dict[str, Any]:
-    """Alternate chunks between the two paths (who goes first alternates too); medians of chunks."""
+    """Chunks taken in turn by the paths (the order rotates every repeat); medians of chunks.
+
+    FLOPs are those of the plain network (the architecture's work, the same for every path);
+    ``mflops_train_executed`` is what aekit's module runs, fewer where it fuses layers."""
     name, options, denoise = case
     torch.manual_seed(0)
-    flops = bench.count_flops(build_model(name, options, (1, 28, 28), 10), torch.rand(2, 1, 28, 28))
+    flops = bench.count_flops(build(name, options, plain=True), torch.rand(2, 1, 28, 28))
+    executed = bench.count_flops(build(name, options, plain=False), torch.rand(2, 1, 28, 28))
     context = multiprocessing.get_context("spawn")
     workers = {}
-    for path in ("reference", "aekit"):
+    for path in PATHS:
         parent, child = context.Pipe()
         process = context.Process(target=_worker, args=(child, path, case, n_images), daemon=True)
         process.start()
@@ -146,14 +185,16 @@ def measure(case: tuple[str, dict, bool], n_images: int, repeats: int, chunk: in
     chunks: dict[str, list[dict[str, float]]] = {k: [] for k in workers}
     for r in range(repeats):
         job = ((r * chunk) % n_images, chunk, r)
-        for path in (list(workers) if r % 2 == 0 else list(reversed(workers))):
+        order = list(workers)[r % len(workers):] + list(workers)[: r % len(workers)]
+        for path in (order if r % 2 == 0 else list(reversed(order))):
             workers[path][1].send(job)
             chunks[path].append(workers[path][1].recv())
     for process, conn in workers.values():
         conn.send(None)
         process.join()
     result: dict[str, Any] = {"model": name, "options": options, "denoising": denoise,
-                              "mflops_train": flops["train"] / 1e6, "mflops_forward": flops["forward"] / 1e6}
+                              "mflops_train": flops["train"] / 1e6, "mflops_forward": flops["forward"] / 1e6,
+                              "mflops_train_executed": executed["train"] / 1e6}
     for path, runs in chunks.items():
         ips = statistics.median(c["img_s"] for c in runs)
         result[path] = {
@@ -167,9 +208,11 @@ def measure(case: tuple[str, dict, bool], n_images: int, repeats: int, chunk: in
         }
     # two means of n batch losses on different batches: their difference has sd sqrt(2/n) * spread
     sd = chunks["reference"][-1]["spread"] * (2 / (chunk // BATCH)) ** 0.5
-    result["speedup"] = result["aekit"]["img_s"] / result["reference"]["img_s"]
-    result["loss_difference"] = result["aekit"]["final_loss"] - result["reference"]["final_loss"]
     result["loss_noise"] = 3 * sd + 0.02 * abs(result["reference"]["final_loss"])
+    for path in PATHS[1:]:
+        result[path]["speedup"] = result[path]["img_s"] / result["reference"]["img_s"]
+        result[path]["loss_difference"] = result[path]["final_loss"] - result["reference"]["final_loss"]
+        result[path]["same_loss"] = abs(result[path]["loss_difference"]) <= result["loss_noise"]
     return result
 
 
@@ -182,27 +225,35 @@ def main(argv: list[str] | None = None) -> int:
     repeats, chunk = (4, 2560) if args.quick else (6, 7680)
     n_images = 60_000
     source = load_images(16)[1]
-    peak_before = bench.matmul_peak_gflops()
+    peaks = {dtype: bench.matmul_peak_gflops(dtype=dtype) for dtype in (torch.float32, torch.bfloat16)}
     results = [measure(c, n_images, repeats, chunk) for c in CASES if c[0] in args.models]
-    peak = max(peak_before, bench.matmul_peak_gflops())
+    peaks = {dtype: max(peak, bench.matmul_peak_gflops(dtype=dtype)) for dtype, peak in peaks.items()}
+    peak = {"reference": peaks[torch.float32], "aekit": peaks[torch.float32], "aekit-bf16": peaks[torch.bfloat16]}
 
     print(f"\ntraining speed, batch {BATCH}, {source}; {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
-          f"torch {torch.__version__}; fp32 matmul peak {peak:.0f} GFLOP/s (measured in this run)")
-    print(f"{'model':<18} {'path':<9} {'img/s':>7} {'s/epoch':>8} {'GFLOP/s':>8} {'% peak':>7} {'mem MB':>7} {'loss':>9}  speed-up")
+          f"torch {torch.__version__}; matmul peak (measured in this run) fp32 {peaks[torch.float32]:.0f}, "
+          f"bf16 {peaks[torch.bfloat16]:.0f} GFLOP/s")
+    print("GFLOP/s: the plain network's FLOPs per image x img/s; % peak: of the peak in the path's precision")
+    print(f"{'model':<18} {'path':<10} {'img/s':>7} {'s/epoch':>8} {'GFLOP/s':>8} {'% peak':>7} {'mem MB':>7} {'loss':>9}  speed-up")
     for r in results:
-        for key in ("reference", "aekit"):
+        for key in PATHS:
             v = r[key]
-            extra = f"  {r['speedup']:.2f}x" if key == "aekit" else ""
-            print(f"{r['model']:<18} {key:<9} {v['img_s']:>7.0f} {v['s_per_epoch']:>8.1f} {v['gflops']:>8.1f} "
-                  f"{100 * v['gflops'] / peak:>6.1f}% {v['peak_memory_mb']:>7.0f} {v['final_loss']:>9.4f}{extra}")
-        ok = abs(r["loss_difference"]) <= r["loss_noise"]
-        print(f"{'':<18} loss difference {r['loss_difference']:+.4f} (noise {r['loss_noise']:.4f}): "
-              f"{'same within noise' if ok else 'DIFFERENT'}")
+            extra = f"  {v['speedup']:.2f}x" if key != "reference" else ""
+            print(f"{r['model']:<18} {key:<10} {v['img_s']:>7.0f} {v['s_per_epoch']:>8.1f} {v['gflops']:>8.1f} "
+                  f"{100 * v['gflops'] / peak[key]:>6.1f}% {v['peak_memory_mb']:>7.0f} {v['final_loss']:>9.4f}{extra}")
+        print(f"{'':<18} loss differences " + ", ".join(
+            f"{key} {r[key]['loss_difference']:+.4f}" for key in PATHS[1:]) + f" (noise {r['loss_noise']:.4f}): "
+            + ("same within noise" if all(r[key]["same_loss"] for key in PATHS[1:]) else "DIFFERENT"))
+        if r["mflops_train_executed"] < 0.99 * r["mflops_train"]:
+            print(f"{'':<18} aekit's fused layers run {r['mflops_train_executed']:.1f} of the plain network's "
+                  f"{r['mflops_train']:.1f} MFLOP per trained image")
     for r in results:
-        r["fraction_of_peak"] = r["aekit"]["gflops"] / peak
+        for key in PATHS:
+            r[key]["fraction_of_peak"] = r[key]["gflops"] / peak[key]
     atomic_write_json(args.out, {
         "machine": {"threads": torch.get_num_threads(), "cpus": os.cpu_count(), "torch": torch.__version__,
-                    "processor": platform.processor(), "matmul_peak_gflops": peak},
+                    "processor": platform.processor(), "matmul_peak_gflops": peaks[torch.float32],
+                    "matmul_peak_gflops_bf16": peaks[torch.bfloat16]},
         "data": source, "batch_size": BATCH, "repeats": repeats, "chunk_images": chunk,
         "results": results,
     })

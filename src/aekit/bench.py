@@ -26,10 +26,10 @@ PEAK_SIZE = 4096  # big enough that the product runs at the machine's fp32 peak
 MIN_SECONDS = 2.0  # timed seconds per measurement; more steps are timed if they are slow
 
 
-def matmul_peak_gflops(size: int | None = None, repeats: int = 3) -> float:
-    """The fp32 GFLOP/s of a ``size x size`` matrix product, best of ``repeats`` (after one warm-up)."""
+def matmul_peak_gflops(size: int | None = None, repeats: int = 3, dtype: torch.dtype = torch.float32) -> float:
+    """The GFLOP/s of a ``size x size`` matrix product in ``dtype``, best of ``repeats`` (after one warm-up)."""
     size = size or PEAK_SIZE
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
     torch.mm(a, b)
     best = math.inf
     for _ in range(repeats):

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from aekit.config import PRECISIONS
 from aekit.errors import AekitError
 
 
@@ -108,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer", help="adam or adamw")
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--patience", type=int, help="stop after this many epochs without a better validation loss")
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="auto (bf16 mixed precision on CUDA, fp32 on CPU), fp32, or bf16: bfloat16 autocast for the "
+                        "training forward, about 2x faster on CPUs with AVX-512 BF16 or AMX")
     p.add_argument("--grad-clip", type=float, help="clip the gradient norm to this value")
     p.add_argument("--val-fraction", type=float, help="share of the training split held out for validation")
     p.add_argument("--max-train-images", type=int, help="train on the first N images only (quick runs)")

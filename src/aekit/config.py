@@ -18,6 +18,7 @@ from aekit.errors import AekitError, ConfigError
 from aekit.io import read_json
 
 OPTIMIZERS = ("adam", "adamw")
+PRECISIONS = ("auto", "fp32", "bf16")
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
@@ -39,6 +40,7 @@ class TrainConfig:
     patience: int | None = None  # early stopping after this many epochs without improvement
     device: str = "auto"
     grad_clip: float | None = None
+    precision: str = "auto"  # training forward: auto (bf16 autocast on CUDA, fp32 on CPU), fp32 or bf16
     max_train_images: int | None = None  # a subset for quick runs
     image_size: int | None = None  # folder datasets are resized to this
     patch_size: int = 64  # documents: models train on aligned random patches
@@ -80,6 +82,7 @@ _SCHEMA: dict[str, tuple[tuple[type, ...], bool, tuple[str, Any] | None]] = {
     "val_fraction": (_FLOAT, False, ("must be between 0 and 1 (exclusive)", lambda v: 0 < v < 1)),
     "patience": (_INT, True, ("must be at least 1", lambda v: v >= 1)),
     "device": (_STR, False, ("must be auto, cpu, cuda or cuda:N", lambda v: bool(_DEVICE.match(v)))),
+    "precision": (_STR, False, (f"must be one of {', '.join(PRECISIONS)}", lambda v: v in PRECISIONS)),
     "grad_clip": (_FLOAT, True, ("must be a positive finite number", lambda v: 0 < v < math.inf)),
     "max_train_images": (_INT, True, ("must be at least 1", lambda v: v >= 1)),
     "image_size": (_INT, True, ("must be between 1 and 4096", lambda v: 1 <= v <= 4096)),

@@ -99,16 +99,14 @@ def all_reduce_mean(values: dict[str, float], weight: float = 1.0) -> dict[str, 
 
 
 class _Loss(nn.Module):
-    """The model's loss as a forward: DDP averages gradients only for what runs through its forward,
-    and bf16 autocast (CUDA only) covers exactly the training forward."""
+    """The model's loss as a forward: DDP averages gradients only for what runs through its forward."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
     def forward(self, x: torch.Tensor, target: Any, condition: Any, step: int) -> dict[str, torch.Tensor]:
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=x.device.type == "cuda"):
-            return self.model.loss(x, target=target, condition=condition, step=step)
+        return self.model.loss(x, target=target, condition=condition, step=step)
 
     def loss(self, x: torch.Tensor, target: Any = None, condition: Any = None, step: int = 0) -> dict[str, torch.Tensor]:
         return self(x, target, condition, step)

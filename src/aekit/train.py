@@ -43,7 +43,7 @@ PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".joblib")
 # Validation scores the final objective (any KL warm-up finished) so epochs compare fairly.
 VAL_STEP = 1 << 62
 # Keys that may change when resuming (a lower lr after a NaN, more epochs); the rest fix the data stream.
-RESUMABLE_CHANGES = {"epochs", "lr", "weight_decay", "grad_clip", "patience", "device", "quiet", "resume", "out"}
+RESUMABLE_CHANGES = {"epochs", "lr", "weight_decay", "grad_clip", "patience", "device", "precision", "quiet", "resume", "out"}
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
 ORDER, NOISE, PATCHES, SAMPLING = 0, 1, 2, 3  # independent random streams per (seed, epoch)
 Batches = tuple[torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"]  # inputs, targets, conditions
@@ -162,6 +162,12 @@ def prepare_model(model: Autoencoder, device: torch.device) -> Autoencoder:
     return model
 
 
+def uses_bf16(config: TrainConfig, device: torch.device) -> bool:
+    """Whether the training forward runs under bfloat16 autocast (weights, gradients and the
+    optimizer stay float32): by default on CUDA only; ``precision = "bf16"`` on CPUs too."""
+    return config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
+
+
 def keep_freed_memory() -> None:
     """Stop glibc from handing freed activation buffers (tens of MB) back to the OS after every
     batch: re-faulting them cost ~37,000 page faults and a third of a tutorial-dae step."""
@@ -219,7 +225,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
         })
         atomic_write_text(run_dir / METRICS, "".join(json.dumps(h) + "\n" for h in state.history))
     split = _Split.make(data, model, noise, config, device)
-    replica = distributed.for_training(model, device)  # DDP under torchrun, bf16 autocast on CUDA
+    replica = distributed.for_training(model, device)  # DDP under torchrun
     val, val_rows = distributed.split_rows(split.val)  # each rank validates its share
 
     log = _Log(config.quiet or not main)
@@ -287,7 +293,8 @@ def _train_epoch(
             target = x if target is None else target
             x = noise(x.cpu(), generator=noise_gen).to(device) if device.type != "cpu" else noise(x, generator=noise_gen)
         condition = None if c_all is None else c_all[idx]
-        terms = model.loss(x, target=target, condition=condition, step=state.global_step)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=uses_bf16(config, device)):
+            terms = model.loss(x, target=target, condition=condition, step=state.global_step)
         loss = terms["loss"]
         if not torch.isfinite(loss):
             bad = next((k for k, v in terms.items() if k != "loss" and not torch.isfinite(v).all()), "loss")

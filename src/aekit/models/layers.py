@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from aekit.errors import ConfigError
@@ -25,6 +27,36 @@ def mlp(sizes: list[int], act: str, last_activation: bool = False) -> nn.Sequent
         if i < len(sizes) - 2 or last_activation:
             layers.append(activation(act))
     return nn.Sequential(*layers)
+
+
+# Nearest 2x upsampling then a 3-tap filter (padding 1) is one stride-2, 4-tap transposed filter:
+# output 2m takes w[0] from input m-1 and w[1] + w[2] from input m; output 2m+1 takes w[0] + w[1]
+# from input m and w[2] from input m+1. Row k of this matrix sums the 3x3 taps into transposed tap k.
+_UPSAMPLE_TAPS = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+
+
+def upsample_conv(x: torch.Tensor, conv: nn.Conv2d, size: tuple[int, int]) -> torch.Tensor:
+    """``conv(nearest_upsample(x, size))`` for a 3x3, stride-1, padding-1 ``conv``.
+
+    Where ``size`` is exactly twice ``x``'s size, the same function (same parameters, same
+    values up to rounding) runs as one 4x4 stride-2 transposed convolution whose taps are sums
+    of the 3x3 taps: 4/9 of the multiply-adds, and the upsampled map is never built, in the
+    forward or the backward pass (see benchmarks/README.md). Other sizes take the plain path."""
+    h, w = x.shape[-2:]
+    if tuple(size) != (2 * h, 2 * w) or conv.kernel_size != (3, 3) or conv.padding != (1, 1) \
+            or conv.stride != (1, 1) or conv.dilation != (1, 1) or conv.groups != 1:
+        return conv(F.interpolate(x, size=size, mode="nearest"))
+    taps = _UPSAMPLE_TAPS.to(conv.weight)
+    weight = torch.einsum("kr,oirs,ls->iokl", taps, conv.weight, taps)  # (in, out, 4, 4)
+    return F.conv_transpose2d(x, weight, conv.bias, stride=2, padding=1)
+
+
+def conv_pool(x: torch.Tensor, layer: nn.Sequential) -> torch.Tensor:
+    """``max_pool(act(conv(x)))`` of a (conv, activation) pair, computed as ``act(max_pool(conv(x)))``:
+    equal for any non-decreasing activation (ReLU), with the activation and its gradient on a
+    quarter of the values. 2x2 pooling, rounding up like Keras 'same'."""
+    conv, act = layer
+    return act(F.max_pool2d(conv(x), 2, ceil_mode=True))
 
 
 def check_conv_fit(input_shape: tuple[int, int, int], stages: int, name: str) -> tuple[int, int]:

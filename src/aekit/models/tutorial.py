@@ -21,7 +21,7 @@ from torch import nn
 
 from aekit.models.base import Autoencoder
 from aekit.models.dense import check_reconstruction, reconstruction_loss
-from aekit.models.layers import activation, check_conv_fit
+from aekit.models.layers import activation, check_conv_fit, conv_pool, upsample_conv
 from aekit.models.vae import VAE, ELBOConfig, GaussianVAE, VAEConfig
 
 
@@ -80,15 +80,17 @@ class TutorialDAE(Autoencoder):
 
     def encode(self, x, condition=None):
         for layer in self.enc:
-            x = F.max_pool2d(layer(x), 2, ceil_mode=True)
+            x = conv_pool(x, layer)
         return x.flatten(1)
 
     def decode_logits(self, z):
+        """conv, then (upsample, conv) twice, then (upsample, output conv): each upsampling fused
+        into the convolution after it (``upsample_conv``)."""
         sizes = self._sizes()
-        x = z.view(-1, self.config.latent_dim, *sizes[-1])
-        for layer, size in zip(self.dec, reversed(sizes[:-1])):
-            x = F.interpolate(layer(x), size=size, mode="nearest")
-        return self.out(x)
+        x = self.dec[0](z.view(-1, self.config.latent_dim, *sizes[-1]))
+        for (conv, act), size in zip(self.dec[1:], (sizes[2], sizes[1])):
+            x = act(upsample_conv(x, conv, size))
+        return upsample_conv(x, self.out, sizes[0])
 
     def decode(self, z, condition=None):
         return self.decode_logits(z).sigmoid()
@@ -123,10 +125,10 @@ class TutorialDocs(Autoencoder):
         self.out = nn.Conv2d(config.latent_dim, c, 3, padding=1)
 
     def encode(self, x, condition=None):
-        return self.conv2(F.max_pool2d(self.conv1(x), 2, ceil_mode=True))
+        return self.conv2(conv_pool(x, self.conv1))
 
     def decode(self, z, condition=None):
-        return self.out(F.interpolate(z, scale_factor=2, mode="nearest")).sigmoid()
+        return upsample_conv(z, self.out, (2 * z.shape[-2], 2 * z.shape[-1])).sigmoid()
 
     def reconstruct(self, x, condition=None):
         y = self.decode(self.encode(x))

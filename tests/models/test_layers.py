@@ -1,0 +1,66 @@
+"""The fused layers compute exactly the plain layers they replace: values and gradients."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aekit.models import build_model
+from aekit.models.layers import conv_pool, upsample_conv
+
+
+@pytest.mark.parametrize("shape, size", [((3, 16, 7, 7), (14, 14)), ((2, 8, 5, 6), (10, 12)), ((2, 8, 4, 4), (7, 7))])
+def test_upsample_conv_equals_upsampling_then_convolution(shape, size):
+    torch.manual_seed(0)
+    conv = nn.Conv2d(shape[1], 5, 3, padding=1).double()
+    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    plain = conv(F.interpolate(x, size=size, mode="nearest"))
+    fused = upsample_conv(x, conv, size)
+    torch.testing.assert_close(fused, plain)
+    g = torch.randn_like(plain)
+    grads_plain = torch.autograd.grad(plain, [x, conv.weight, conv.bias], g)
+    grads_fused = torch.autograd.grad(fused, [x, conv.weight, conv.bias], g)
+    for a, b in zip(grads_fused, grads_plain):
+        torch.testing.assert_close(a, b)
+
+
+def test_conv_pool_equals_pooling_after_the_activation():
+    torch.manual_seed(0)
+    layer = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU()).double()
+    x = torch.randn(3, 2, 7, 9, dtype=torch.float64)
+    plain = F.max_pool2d(layer(x), 2, ceil_mode=True)
+    fused = conv_pool(x, layer)
+    torch.testing.assert_close(fused, plain)
+    g = torch.randn_like(plain)
+    grad_plain = torch.autograd.grad(plain, layer[0].weight, g)[0]
+    grad_fused = torch.autograd.grad(fused, layer[0].weight, g)[0]
+    torch.testing.assert_close(grad_fused, grad_plain)
+
+
+def _plain_tutorial_dae(model, x):
+    """The tutorial's denoiser written the obvious way: ReLU, pool; convolve, upsample."""
+    sizes = model._sizes()
+    for layer in model.enc:
+        x = F.max_pool2d(layer(x), 2, ceil_mode=True)
+    for layer, size in zip(model.dec, reversed(sizes[:-1])):
+        x = F.interpolate(layer(x), size=size, mode="nearest")
+    return model.out(x)
+
+
+@pytest.mark.parametrize("hw", [(28, 28), (27, 30)])
+def test_tutorial_dae_computes_the_plain_network(hw):
+    torch.manual_seed(0)
+    model = build_model("tutorial-dae", {}, (1, *hw)).double()
+    x = torch.rand(4, 1, *hw, dtype=torch.float64)
+    torch.testing.assert_close(model.decode_logits(model.encode(x)), _plain_tutorial_dae(model, x))
+
+
+def test_tutorial_docs_computes_the_plain_network():
+    torch.manual_seed(0)
+    model = build_model("tutorial-docs", {"filters": 8, "latent_dim": 8}, (1, 20, 22)).double()
+    x = torch.rand(2, 1, 20, 22, dtype=torch.float64)
+    z = model.conv2(F.max_pool2d(model.conv1(x), 2, ceil_mode=True))
+    plain = model.out(F.interpolate(z, scale_factor=2, mode="nearest")).sigmoid()
+    torch.testing.assert_close(model.decode(model.encode(x)), plain)
