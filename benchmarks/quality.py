@@ -19,6 +19,7 @@ throughout).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 import time
@@ -36,23 +37,30 @@ RESULTS = Path(__file__).resolve().parent / "results" / "quality.json"
 NLL_TARGET, PSNR_SECONDS = 84.0, 300.0
 
 
-def train_for(config: TrainConfig, budget_s: float, checkpoint, evaluate_every_s: float) -> list[dict[str, Any]]:
+def train_for(
+    config: TrainConfig, budget_s: float, checkpoint, evaluate_every_s: float, cosine_lr: bool = False
+) -> list[dict[str, Any]]:
     """Train epoch by epoch until ``budget_s`` seconds of training; ``checkpoint(run_dir)`` -> dict
-    after the first epoch, then each time another ``evaluate_every_s`` of training has passed."""
+    after the first epoch, then each time another ``evaluate_every_s`` of training has passed.
+    ``cosine_lr``: each epoch's learning rate follows a cosine from ``config.lr`` down to 0 over the
+    time budget (set through ``resume``, as a user would lower it)."""
     curve: list[dict[str, Any]] = []
-    trained, epoch, next_eval = 0.0, 0, 0.0
+    trained, epoch, next_eval, base_lr = 0.0, 0, 0.0, config.lr
     while trained < budget_s:
         epoch += 1
         config.epochs, config.resume = epoch, epoch > 1
+        if cosine_lr:
+            config.lr = max(base_lr * 0.5 * (1 + math.cos(math.pi * trained / budget_s)), base_lr * 1e-3)
         start = time.perf_counter()
         run = aekit.train(config)
         trained += time.perf_counter() - start
         if trained >= next_eval or trained >= budget_s:
             start = time.perf_counter()
-            point = {"epoch": epoch, "train_seconds": round(trained, 1), **checkpoint(run.dir)}
+            point = {"epoch": epoch, "train_seconds": round(trained, 1), "lr": config.lr, **checkpoint(run.dir)}
             point["eval_seconds"] = round(time.perf_counter() - start, 1)
             curve.append(point)
-            print("  " + "  ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in point.items()), flush=True)
+            print("  " + "  ".join(f"{k} {v:.3g}" if k == "lr" else f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
+                                   for k, v in point.items()), flush=True)
             next_eval = trained + evaluate_every_s
     return curve
 
@@ -71,7 +79,7 @@ def vae_quality(
 
     print(f"conv VAE (latent 32), binarised MNIST: IWAE-{curve_k} NLL on {curve_images} test images while training "
           f"for {budget_s / 60:.0f} min", flush=True)
-    curve = train_for(config, budget_s, lambda d: nll(d, curve_images, curve_k), budget_s / 8)
+    curve = train_for(config, budget_s, lambda d: nll(d, curve_images, curve_k), budget_s / 8, cosine_lr=True)
     start = time.perf_counter()
     final = nll(Path(config.out), final_images, 1000)
     seconds = time.perf_counter() - start

@@ -1,7 +1,8 @@
 """Training speed: aekit's trainer against a plain eager-PyTorch reference, side by side.
 
-For each model, every path starts from the same initial weights and trains on the same images,
-each in its own process; they take turns in chunks (the order rotates) so that a busy neighbour
+For each model, every path starts from the same initial weights and trains on the same batches
+in the same order with the same noise (salt-and-pepper, binarisation, the VAE's sampling), each
+in its own process; they take turns in chunks (the order rotates) so that a busy neighbour
 slows all alike, and the median chunk speed is reported. The reference is what a careful user
 would write first: the architecture layer by layer (for the tutorial's denoiser: ReLU then
 pooling, upsampling then convolution), NCHW tensors, a DataLoader over a TensorDataset,
@@ -89,6 +90,16 @@ def build(name: str, options: dict, plain: bool) -> torch.nn.Module:
     return model
 
 
+def chunk_streams(n: int, seed: int) -> tuple[list[int], torch.Generator]:
+    """The batch order and the noise generator aekit's trainer uses for a chunk (as its epoch
+    ``seed + 1``), so both paths see the same batches and the same corruption: their losses then
+    differ only by the arithmetic's rounding (and, in bf16, by its precision)."""
+    from aekit.train import NOISE, ORDER, _generator
+
+    order = torch.randperm(n, generator=_generator(0, seed + 1, ORDER))
+    return order.tolist(), _generator(0, seed + 1, NOISE)
+
+
 class Reference:
     """The plain loop: DataLoader batches, NCHW, default Adam, ``model.loss``."""
 
@@ -100,13 +111,14 @@ class Reference:
     def run(self, images: torch.Tensor, seed: int) -> tuple[float, float]:
         """Train on ``images``; the mean loss and the spread of the per-batch losses."""
         self.model.train()
-        loader = DataLoader(TensorDataset(images), batch_size=BATCH, shuffle=True, drop_last=True,
-                            generator=torch.Generator().manual_seed(seed))
+        order, noise_generator = chunk_streams(len(images), seed)
+        loader = DataLoader(TensorDataset(images), batch_size=BATCH, sampler=order, drop_last=True,
+                            generator=torch.Generator())
         losses = []
         for (x,) in loader:
             target = None
             if self.noise is not None:
-                x, target = self.noise(x), x
+                x, target = self.noise(x, generator=noise_generator), x
             loss = self.model.loss(x, target=target, step=self.steps)["loss"]
             self.optimizer.zero_grad()
             loss.backward()
@@ -155,6 +167,7 @@ def _worker(conn: Connection, path: str, case: tuple[str, dict, bool], n_images:
         part = images[first : first + size]
         before = bench._rss_kib()
         bench._reset_peak_rss()
+        torch.manual_seed(seed)  # the VAEs' binarisation and sampling draw the same numbers in every path
         start = time.perf_counter()
         loss, spread = trainer.run(part, seed)
         seconds = time.perf_counter() - start
@@ -206,7 +219,8 @@ def measure(case: tuple[str, dict, bool], n_images: int, repeats: int, chunk: in
             "peak_rss_mb": max(c["rss_mb"] for c in runs),
             "final_loss": runs[-1]["loss"],  # mean loss over the last chunk: the same number of steps
         }
-    # two means of n batch losses on different batches: their difference has sd sqrt(2/n) * spread
+    # The paths see the same batches, so their losses differ by rounding alone; the bound is what two
+    # means of n batch losses on different batches would differ by (sd sqrt(2/n) * spread), with margin.
     sd = chunks["reference"][-1]["spread"] * (2 / (chunk // BATCH)) ** 0.5
     result["loss_noise"] = 3 * sd + 0.02 * abs(result["reference"]["final_loss"])
     for path in PATHS[1:]:

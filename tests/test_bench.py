@@ -69,6 +69,14 @@ def test_bench_command_prints_table(monkeypatch, capsys) -> None:
     assert result["mflops_train"] > result["mflops_forward"] > 0
 
 
+def test_bench_in_bf16_is_measured_against_the_bf16_peak(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(bench, "PEAK_SIZE", 256)
+    monkeypatch.setattr(bench, "MIN_SECONDS", 0.05)
+    result = bench.bench_command(model="conv", dataset="digits", batch_size=16, precision="bf16")
+    assert result["precision"] == "bf16" and result["train_img_s"] > 0
+    assert "bf16 matmul peak" in capsys.readouterr().out
+
+
 def test_bench_command_needs_model_and_dataset() -> None:
     with pytest.raises(bench.AekitError):
         bench.bench_command(model="dense")

@@ -35,6 +35,7 @@ def test_toml_round_trip(tmp_path):
         ("lr = nan", "'lr' must be a positive finite number"),
         ('optimizer = "sgd"', "'optimizer' must be one of adam, adamw"),
         ('device = "tpu"', "'device' must be auto, cpu, cuda"),
+        ('precision = "fp16"', "'precision' must be one of auto, fp32, bf16"),
         ("val_fraction = 1.0", "'val_fraction' must be between 0 and 1"),
         ("epoch = 3", "unknown key(s) epoch"),
         ('model = "no-such-model"', "unknown model 'no-such-model'"),

@@ -47,6 +47,18 @@ def test_train_writes_run_folder_and_load_round_trips(tmp_path):
         assert torch.equal(model.reconstruct(x), run.model.reconstruct(x))
 
 
+def test_bf16_training_learns_like_fp32_and_keeps_float32_weights(tmp_path):
+    """bfloat16 autocast changes the rounding, not the objective: the losses track the fp32 run."""
+    options = dict(model="tutorial-dae", noise="salt-pepper:0.1", epochs=2, model_options={})
+    fp32 = aekit.train(_config(tmp_path / "fp32", **options))
+    bf16 = aekit.train(_config(tmp_path / "bf16", precision="bf16", **options))
+    assert json.loads((bf16.dir / "config.json").read_text())["train"]["precision"] == "bf16"
+    assert all(t.dtype == torch.float32 for t in _tensors(bf16.dir / "model.safetensors").values())
+    for a, b in zip(fp32.history, bf16.history):
+        assert b["val"]["loss"] == pytest.approx(a["val"]["loss"], rel=0.05)
+    assert bf16.history[1]["train"]["loss"] < bf16.history[0]["train"]["loss"]
+
+
 def test_same_config_gives_bit_identical_weights(tmp_path):
     a = aekit.train(_config(tmp_path / "a", noise="salt-pepper:0.1"))
     b = aekit.train(_config(tmp_path / "b", noise="salt-pepper:0.1"))

@@ -77,11 +77,13 @@ def bench_model(
     min_steps: int = 5,
     warmup: int = 3,
     peak_gflops: float | None = None,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Parameters, FLOPs per image, training and inference img/s, memory and fraction of peak.
 
     Training steps are the trainer's (its optimizer, batches already in memory); they update
-    ``model``'s weights, so pass a throw-away model.
+    ``model``'s weights, so pass a throw-away model. ``precision = "bf16"`` times training and
+    inference under bfloat16 autocast, against the bf16 matmul peak.
     """
     from aekit.config import TrainConfig
     from aekit.train import _make_optimizer, prepare_model
@@ -91,7 +93,8 @@ def bench_model(
     min_seconds = MIN_SECONDS if min_seconds is None else min_seconds
     params = sum(p.numel() for p in model.parameters())
     flops = count_flops(model, *example_batch(model, 2))
-    peak = matmul_peak_gflops() if peak_gflops is None else peak_gflops
+    bf16 = precision == "bf16"
+    peak = matmul_peak_gflops(dtype=torch.bfloat16 if bf16 else torch.float32) if peak_gflops is None else peak_gflops
 
     x, condition = example_batch(model, batch_size)
     model = prepare_model(model, torch.device("cpu"))
@@ -99,7 +102,8 @@ def bench_model(
     model.train()
 
     def step(i: int) -> None:
-        loss = model.loss(x, condition=condition, step=i)["loss"]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = model.loss(x, condition=condition, step=i)["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -111,7 +115,7 @@ def bench_model(
     peak_rss = _peak_rss_kib() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     model.eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         infer_times = _time_steps(lambda i: model.reconstruct(x, condition), warmup, min_steps, min_seconds)
     train_ips = batch_size / statistics.median(train_times)
     infer_ips = batch_size / statistics.median(infer_times)
@@ -120,6 +124,7 @@ def bench_model(
         "model": model.name,
         "input_shape": list(input_shape),
         "batch_size": batch_size,
+        "precision": "bf16" if bf16 else "fp32",
         "threads": torch.get_num_threads(),
         "parameters": params,
         "mflops_forward": flops["forward"] / 1e6,
@@ -141,8 +146,10 @@ def bench_command(
     model: str | None = None,
     dataset: str | None = None,
     batch_size: int | None = None,
+    precision: str | None = None,
 ) -> dict[str, Any]:
-    """``aekit bench``: a run folder, or ``--model`` and ``--dataset``; prints the cost table."""
+    """``aekit bench``: a run folder, or ``--model`` and ``--dataset``; prints the cost table.
+    ``precision``: fp32 or bf16; by default a run's own (``auto`` is fp32 on the CPU), else fp32."""
     from aekit.config import TrainConfig
     from aekit.data import load
     from aekit.models import build_model
@@ -155,6 +162,7 @@ def bench_command(
         meta = read_run_config(run_dir)
         net, name, dataset = load_model(run_dir).train(), meta["model"], meta["dataset"]
         batch_size = batch_size or meta["train"].batch_size
+        precision = precision or meta["train"].precision
     else:
         if model is None or dataset is None:
             raise AekitError("aekit bench needs a run folder, or both --model NAME and --dataset NAME")
@@ -168,7 +176,7 @@ def bench_command(
         torch.manual_seed(0)
         net = build_model(name, {}, data.shape, data.num_classes)
         batch_size = batch_size or TrainConfig().batch_size
-    result = bench_model(net, tuple(net.input_shape), batch_size)
+    result = bench_model(net, tuple(net.input_shape), batch_size, precision="bf16" if precision == "bf16" else "fp32")
     result.update(dataset=dataset, train_images=len(data), seconds_per_epoch=len(data) / result["train_img_s"])
     print(format_bench(result))
     return result
@@ -177,7 +185,7 @@ def bench_command(
 def format_bench(r: dict[str, Any]) -> str:
     """The table ``aekit bench`` prints."""
     rows = [
-        ("model", f"{r['model']}  input {'x'.join(map(str, r['input_shape']))}  batch {r['batch_size']}"),
+        ("model", f"{r['model']}  input {'x'.join(map(str, r['input_shape']))}  batch {r['batch_size']}  {r['precision']}"),
         ("parameters", f"{r['parameters']:,}"),
         ("FLOPs per image", f"{r['mflops_forward']:.2f} M forward, {r['mflops_train']:.2f} M per trained image "
                             f"(forward + backward), {r['mflops_inference']:.2f} M to reconstruct"),
@@ -189,7 +197,7 @@ def format_bench(r: dict[str, Any]) -> str:
     rows += [
         ("peak memory", f"{r['peak_memory_mb']:.0f} MB while training (process peak {r['peak_rss_mb']:.0f} MB)"),
         ("arithmetic", f"{r['achieved_gflops']:.1f} GFLOP/s = {100 * r['fraction_of_peak']:.1f}% of the "
-                       f"{r['matmul_peak_gflops']:.0f} GFLOP/s fp32 matmul peak measured now"),
+                       f"{r['matmul_peak_gflops']:.0f} GFLOP/s {r['precision']} matmul peak measured now"),
         ("machine", f"{torch.get_num_threads()} threads, torch {torch.__version__}"),
     ]
     width = max(len(k) for k, _ in rows)

@@ -58,7 +58,8 @@ def _cmd_tour(args: argparse.Namespace) -> None:
 def _cmd_bench(args: argparse.Namespace) -> None:
     from aekit.bench import bench_command
 
-    bench_command(run_dir=args.run_dir, model=args.model, dataset=args.dataset, batch_size=args.batch_size)
+    bench_command(run_dir=args.run_dir, model=args.model, dataset=args.dataset, batch_size=args.batch_size,
+                  precision=args.precision)
 
 
 def _cmd_make_documents(args: argparse.Namespace) -> None:
@@ -141,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model")
     p.add_argument("--dataset")
     p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--precision", choices=("fp32", "bf16"), help="default: the run's own, else fp32")
 
     p = command("make-documents", _cmd_make_documents, "synthesise paired dirty/clean document pages")
     p.add_argument("--pages", type=int, default=24)
