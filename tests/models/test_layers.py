@@ -8,7 +8,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from aekit.models import build_model
-from aekit.models.layers import conv_pool, upsample_conv
+from aekit.models.layers import ConvTranspose2d, conv_pool, upsample_conv
+
+
+def _assert_same_gradients(fused, plain, fused_inputs, plain_inputs):
+    g = torch.randn_like(plain)
+    for a, b in zip(torch.autograd.grad(fused, fused_inputs, g), torch.autograd.grad(plain, plain_inputs, g)):
+        torch.testing.assert_close(a, b)
 
 
 @pytest.mark.parametrize("shape, size", [((3, 16, 7, 7), (14, 14)), ((2, 8, 5, 6), (10, 12)), ((2, 8, 4, 4), (7, 7))])
@@ -19,11 +25,7 @@ def test_upsample_conv_equals_upsampling_then_convolution(shape, size):
     plain = conv(F.interpolate(x, size=size, mode="nearest"))
     fused = upsample_conv(x, conv, size)
     torch.testing.assert_close(fused, plain)
-    g = torch.randn_like(plain)
-    grads_plain = torch.autograd.grad(plain, [x, conv.weight, conv.bias], g)
-    grads_fused = torch.autograd.grad(fused, [x, conv.weight, conv.bias], g)
-    for a, b in zip(grads_fused, grads_plain):
-        torch.testing.assert_close(a, b)
+    _assert_same_gradients(fused, plain, [x, conv.weight, conv.bias], [x, conv.weight, conv.bias])
 
 
 def test_conv_pool_equals_pooling_after_the_activation():
@@ -33,10 +35,21 @@ def test_conv_pool_equals_pooling_after_the_activation():
     plain = F.max_pool2d(layer(x), 2, ceil_mode=True)
     fused = conv_pool(x, layer)
     torch.testing.assert_close(fused, plain)
-    g = torch.randn_like(plain)
-    grad_plain = torch.autograd.grad(plain, layer[0].weight, g)[0]
-    grad_fused = torch.autograd.grad(fused, layer[0].weight, g)[0]
-    torch.testing.assert_close(grad_fused, grad_plain)
+    _assert_same_gradients(fused, plain, [layer[0].weight, layer[0].bias], [layer[0].weight, layer[0].bias])
+
+
+@pytest.mark.parametrize("kernel, output_padding", [(4, 0), (3, 1)])
+def test_conv_transpose_with_the_bias_added_after_equals_torchs(kernel, output_padding):
+    torch.manual_seed(0)
+    plain = nn.ConvTranspose2d(6, 4, kernel, stride=2, padding=1, output_padding=output_padding).double()
+    fused = ConvTranspose2d(6, 4, kernel, stride=2, padding=1, output_padding=output_padding).double()
+    fused.load_state_dict(plain.state_dict())
+    x = torch.randn(3, 6, 5, 7, dtype=torch.float64, requires_grad=True)
+    a, b = fused(x), plain(x)
+    torch.testing.assert_close(a, b)
+    _assert_same_gradients(a, b, [x, fused.weight, fused.bias], [x, plain.weight, plain.bias])
+    with torch.inference_mode():
+        torch.testing.assert_close(fused(x), plain(x))
 
 
 def _plain_tutorial_dae(model, x):
@@ -64,3 +77,20 @@ def test_tutorial_docs_computes_the_plain_network():
     z = model.conv2(F.max_pool2d(model.conv1(x), 2, ceil_mode=True))
     plain = model.out(F.interpolate(z, scale_factor=2, mode="nearest")).sigmoid()
     torch.testing.assert_close(model.decode(model.encode(x)), plain)
+
+
+def test_hooks_on_a_fused_layer_see_its_real_input_and_output():
+    """Feature-map pictures hook a convolution: the fused layers then run it as a module."""
+    torch.manual_seed(0)
+    model = build_model("tutorial-dae", {}, (1, 28, 28)).double()
+    x = torch.rand(2, 1, 28, 28, dtype=torch.float64)
+    expected = model.decode_logits(model.encode(x))
+    seen = {}
+    hooks = [model.enc[0][0].register_forward_hook(lambda m, i, o: seen.update(first=o.shape)),
+             model.out.register_forward_hook(lambda m, i, o: seen.update(out=i[0].shape))]
+    try:
+        torch.testing.assert_close(model.decode_logits(model.encode(x)), expected)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert seen == {"first": (2, 64, 28, 28), "out": (2, 64, 28, 28)}

@@ -21,7 +21,7 @@ from torch import nn
 
 from aekit.models.base import Autoencoder
 from aekit.models.dense import check_reconstruction, reconstruction_loss
-from aekit.models.layers import activation, check_conv_fit, conv_pool, upsample_conv
+from aekit.models.layers import ConvTranspose2d, activation, check_conv_fit, conv_pool, upsample_conv
 from aekit.models.vae import VAE, ELBOConfig, GaussianVAE, VAEConfig
 
 
@@ -185,7 +185,7 @@ class TutorialVAEConv(GaussianVAE):
         self.to_mu, self.to_logvar = nn.Linear(config.hidden, config.latent_dim), nn.Linear(config.hidden, config.latent_dim)
         self.decoder = nn.Sequential(
             nn.Linear(config.latent_dim, flat), nn.ReLU(), nn.Unflatten(1, (64, *self.half)),
-            nn.ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+            ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
             nn.Conv2d(32, c, 3, padding=1),
         )
 
