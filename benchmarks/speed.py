@@ -10,8 +10,8 @@ pooling, upsampling then convolution), NCHW tensors, a DataLoader over a TensorD
 with ``precision = "bf16"`` (bfloat16 autocast). The loss after the same number of steps must
 agree within noise: speed must not change the maths.
 
-    python benchmarks/speed.py            # about 10 minutes on 2 cores
-    python benchmarks/speed.py --quick    # about 2 minutes
+    python benchmarks/speed.py            # about 8 minutes on 2 cores
+    python benchmarks/speed.py --quick    # about 4 minutes
 """
 
 from __future__ import annotations
@@ -248,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     results = [measure(c, n_images, repeats, chunk) for c in CASES if c[0] in args.models]
     peaks = {dtype: max(peak, bench.matmul_peak_gflops(dtype=dtype)) for dtype, peak in peaks.items()}
     peak = {"reference": peaks[torch.float32], "aekit": peaks[torch.float32], "aekit-bf16": peaks[torch.bfloat16]}
+    for r in results:
+        for key in PATHS:
+            r[key]["fraction_of_peak"] = r[key]["gflops"] / peak[key]
 
     print(f"\ntraining speed, batch {BATCH}, {source}; {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
           f"torch {torch.__version__}; matmul peak (measured in this run) fp32 {peaks[torch.float32]:.0f}, "
@@ -259,16 +262,13 @@ def main(argv: list[str] | None = None) -> int:
             v = r[key]
             extra = f"  {v['speedup']:.2f}x" if key != "reference" else ""
             print(f"{r['model']:<18} {key:<10} {v['img_s']:>7.0f} {v['s_per_epoch']:>8.1f} {v['gflops']:>8.1f} "
-                  f"{100 * v['gflops'] / peak[key]:>6.1f}% {v['peak_memory_mb']:>7.0f} {v['final_loss']:>9.4f}{extra}")
+                  f"{100 * v['fraction_of_peak']:>6.1f}% {v['peak_memory_mb']:>7.0f} {v['final_loss']:>9.4f}{extra}")
         print(f"{'':<18} mean loss differences over the chunks " + ", ".join(
             f"{key} {r[key]['loss_difference']:+.4f}" for key in PATHS[1:]) + f" (noise {r['loss_noise']:.4f}): "
             + ("same within noise" if all(r[key]["same_loss"] for key in PATHS[1:]) else "DIFFERENT"))
         if r["mflops_train_executed"] < 0.99 * r["mflops_train"]:
             print(f"{'':<18} aekit's fused layers run {r['mflops_train_executed']:.1f} of the plain network's "
                   f"{r['mflops_train']:.1f} MFLOP per trained image")
-    for r in results:
-        for key in PATHS:
-            r[key]["fraction_of_peak"] = r[key]["gflops"] / peak[key]
     atomic_write_json(args.out, {
         "machine": {"threads": torch.get_num_threads(), "cpus": os.cpu_count(), "torch": torch.__version__,
                     "processor": platform.processor(), "matmul_peak_gflops": peaks[torch.float32],

@@ -176,7 +176,7 @@ def bench_command(
         torch.manual_seed(0)
         net = build_model(name, {}, data.shape, data.num_classes)
         batch_size = batch_size or TrainConfig().batch_size
-    result = bench_model(net, tuple(net.input_shape), batch_size, precision="bf16" if precision == "bf16" else "fp32")
+    result = bench_model(net, tuple(net.input_shape), batch_size, precision=precision or "fp32")
     result.update(dataset=dataset, train_images=len(data), seconds_per_epoch=len(data) / result["train_img_s"])
     print(format_bench(result))
     return result

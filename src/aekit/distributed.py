@@ -121,10 +121,7 @@ class _DistributedLoss(nn.parallel.DistributedDataParallel):
 
 def for_training(model: nn.Module, device: torch.device) -> nn.Module:
     """What the training step calls ``train()``, ``loss(...)`` and ``parameters()`` on: the model
-    itself for one CPU process (unchanged, bit-exact), else the loss module, inside DDP under torchrun."""
-    if device.type != "cuda" and not active():
-        return model
-    module = _Loss(model)
+    itself in one process (unchanged, bit-exact), else its loss module inside DDP under torchrun."""
     if not active():
-        return module
-    return _DistributedLoss(module, device_ids=[device.index] if device.type == "cuda" else None)
+        return model
+    return _DistributedLoss(_Loss(model), device_ids=[device.index] if device.type == "cuda" else None)

@@ -284,6 +284,7 @@ def _train_epoch(
     noise_gen = _generator(config.seed, epoch, NOISE, distributed.rank())
     sums: torch.Tensor | None = None
     names: list[str] = []
+    bf16 = uses_bf16(config, device)
     bar = log.bar(steps, f"epoch {epoch}/{config.epochs}")
     for i in range(steps):
         idx = order[i * batch : (i + 1) * batch]
@@ -293,7 +294,7 @@ def _train_epoch(
             target = x if target is None else target
             x = noise(x.cpu(), generator=noise_gen).to(device) if device.type != "cpu" else noise(x, generator=noise_gen)
         condition = None if c_all is None else c_all[idx]
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=uses_bf16(config, device)):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             terms = model.loss(x, target=target, condition=condition, step=state.global_step)
         loss = terms["loss"]
         if not torch.isfinite(loss):
