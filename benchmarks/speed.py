@@ -34,7 +34,7 @@ from aekit import bench
 from aekit.config import TrainConfig
 from aekit.data.noise import SaltPepper
 from aekit.io import atomic_write_json
-from aekit.models import build_model
+from aekit.models import build_model, layers
 from aekit.models.tutorial import TutorialDAE
 
 RESULTS = Path(__file__).resolve().parent / "results" / "speed.json"
@@ -80,14 +80,39 @@ class PlainTutorialDAE(TutorialDAE):
         return self.out(x)
 
 
+def torch_layers(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` with aekit's layer subclasses swapped for torch's own modules (same parameters):
+    the transposed convolutions with their own bias, the last 3x3 convolution through oneDNN,
+    feature maps from ``nn.Unflatten`` in NCHW."""
+    for parent in list(model.modules()):
+        for key, child in parent.named_children():
+            plain: torch.nn.Module | None = None
+            if isinstance(child, layers.NarrowConv2d):
+                plain = torch.nn.Conv2d(child.in_channels, child.out_channels, child.kernel_size, child.stride,
+                                        child.padding, child.dilation, child.groups, child.bias is not None)
+            elif isinstance(child, layers.ConvTranspose2d):
+                plain = torch.nn.ConvTranspose2d(child.in_channels, child.out_channels, child.kernel_size, child.stride,
+                                                 child.padding, child.output_padding, child.groups,
+                                                 child.bias is not None, child.dilation)
+            elif isinstance(child, layers.FeatureMap):
+                plain = torch.nn.Unflatten(1, child.shape)
+            if plain is not None:
+                plain.load_state_dict(child.state_dict())
+                setattr(parent, key, plain)
+    return model
+
+
 def build(name: str, options: dict, plain: bool) -> torch.nn.Module:
-    """The model, or for the reference its layer-by-layer version (same parameters)."""
+    """The model, or for the reference its layer-by-layer version in torch's modules (same
+    parameters)."""
     model = build_model(name, options, (1, 28, 28), 10)
-    if plain and name == "tutorial-dae":
+    if not plain:
+        return model
+    if name == "tutorial-dae":
         plain_model = PlainTutorialDAE(model.config, model.input_shape, model.num_classes)
         plain_model.load_state_dict(model.state_dict())
-        return plain_model
-    return model
+        model = plain_model
+    return torch_layers(model)
 
 
 def chunk_streams(n: int, seed: int) -> tuple[list[int], torch.Generator]:

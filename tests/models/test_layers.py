@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aekit.models import build_model
-from aekit.models.layers import ConvTranspose2d, conv_pool, upsample_conv
+from aekit.models.layers import ConvTranspose2d, FeatureMap, NarrowConv2d, conv_pool, upsample_conv
 
 
 def _assert_same_gradients(fused, plain, fused_inputs, plain_inputs):
@@ -50,6 +50,45 @@ def test_conv_transpose_with_the_bias_added_after_equals_torchs(kernel, output_p
     _assert_same_gradients(a, b, [x, fused.weight, fused.bias], [x, plain.weight, plain.bias])
     with torch.inference_mode():
         torch.testing.assert_close(fused(x), plain(x))
+
+
+@pytest.mark.parametrize("out_channels", [1, 3])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_narrow_conv_equals_torchs_convolution(out_channels, channels_last):
+    torch.manual_seed(0)
+    plain = nn.Conv2d(5, out_channels, 3, padding=1).double()
+    narrow = NarrowConv2d(5, out_channels, 3, padding=1).double()
+    narrow.load_state_dict(plain.state_dict())
+    x = torch.randn(4, 5, 7, 6, dtype=torch.float64, requires_grad=True)
+    x_in = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+    a, b = narrow(x_in), plain(x_in)
+    torch.testing.assert_close(a, b)
+    _assert_same_gradients(a, b, [x, narrow.weight, narrow.bias], [x, plain.weight, plain.bias])
+
+
+def test_narrow_conv_under_bf16_autocast_is_close_and_float32():
+    torch.manual_seed(0)
+    narrow = NarrowConv2d(32, 1, 3, padding=1)
+    x = torch.relu(torch.randn(8, 32, 28, 28)).contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = narrow(x.bfloat16())
+    assert y.dtype == torch.float32
+    torch.testing.assert_close(y, F.conv2d(x, narrow.weight, narrow.bias, padding=1), atol=0.05, rtol=0.02)
+
+
+def test_narrow_conv_takes_torchs_path_for_other_shapes():
+    wide = NarrowConv2d(4, 8, 3, padding=1)
+    strided = NarrowConv2d(4, 1, 3, padding=1, stride=2)
+    x = torch.randn(2, 4, 6, 6)
+    torch.testing.assert_close(wide(x), F.conv2d(x, wide.weight, wide.bias, padding=1))
+    torch.testing.assert_close(strided(x), F.conv2d(x, strided.weight, strided.bias, stride=2, padding=1))
+
+
+def test_feature_map_is_unflatten_in_the_layout_of_the_weights():
+    x = torch.randn(3, 2 * 4 * 5)
+    maps = FeatureMap((2, 4, 5))(x)
+    torch.testing.assert_close(maps, x.view(3, 2, 4, 5))
+    assert maps.is_contiguous(memory_format=torch.channels_last)
 
 
 def _plain_tutorial_dae(model, x):

@@ -21,7 +21,7 @@ from torch import nn
 
 from aekit.models.base import Autoencoder
 from aekit.models.dense import check_reconstruction, reconstruction_loss
-from aekit.models.layers import ConvTranspose2d, activation, check_conv_fit, conv_pool, upsample_conv
+from aekit.models.layers import ConvTranspose2d, FeatureMap, NarrowConv2d, activation, check_conv_fit, conv_pool, upsample_conv
 from aekit.models.vae import VAE, ELBOConfig, GaussianVAE, VAEConfig
 
 
@@ -184,9 +184,9 @@ class TutorialVAEConv(GaussianVAE):
         )
         self.to_mu, self.to_logvar = nn.Linear(config.hidden, config.latent_dim), nn.Linear(config.hidden, config.latent_dim)
         self.decoder = nn.Sequential(
-            nn.Linear(config.latent_dim, flat), nn.ReLU(), nn.Unflatten(1, (64, *self.half)),
+            nn.Linear(config.latent_dim, flat), nn.ReLU(), FeatureMap((64, *self.half)),
             ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
-            nn.Conv2d(32, c, 3, padding=1),
+            NarrowConv2d(32, c, 3, padding=1),
         )
 
     def features(self, x, condition=None):
