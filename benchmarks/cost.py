@@ -19,7 +19,7 @@ from aekit.bench import bench_command
 from aekit.io import atomic_write_json
 
 RESULTS = Path(__file__).resolve().parent / "results" / "cost.json"
-MODELS = ["linear", "dense", "conv", "tutorial-dae", "tutorial-docs", "vae", "conv-vae", "tutorial-vae-conv", "cvae"]
+MODELS = ["linear", "dense", "conv", "tutorial-dae", "tutorial-docs", "vae", "conv-vae", "pixel-vae", "tutorial-vae-conv", "cvae"]
 
 
 def main() -> None:

@@ -2,7 +2,9 @@
 
 1. A convolutional VAE (latent 32) on dynamically binarised MNIST: IWAE-1000 NLL against training
    wall time; target <= 84 nats within 20 minutes of training, and the final IWAE-1000 on the
-   full 10,000-image test set must itself take under 10 minutes.
+   full 10,000-image test set must itself take under 10 minutes. The model is ``pixel-vae`` (the
+   conv VAE whose Bernoulli decoder also sees the pixels above and to the left through one
+   masked convolution); ``--vae-model conv-vae`` measures the factorised conv VAE instead.
 2. The tutorial's denoising AE on 10% salt-and-pepper noise: test PSNR against training wall time,
    beside the 3x3 median filter (the classic remedy); target: beat the filter within 5 minutes.
 
@@ -14,6 +16,7 @@ throughout).
     python benchmarks/quality.py            # about 40 minutes on 2 cores
     python benchmarks/quality.py --quick    # about 8 minutes, a smaller budget and test subset
     python benchmarks/quality.py --only dae --out benchmarks/results/quality-dae.json   # one part
+    python benchmarks/quality.py --only vae --vae-model conv-vae --out benchmarks/results/quality-conv-vae.json
 """
 
 from __future__ import annotations
@@ -40,21 +43,23 @@ NLL_TARGET, PSNR_SECONDS = 84.0, 300.0
 def train_for(
     config: TrainConfig, budget_s: float, checkpoint, evaluate_every_s: float, cosine_lr: bool = False
 ) -> list[dict[str, Any]]:
-    """Train epoch by epoch until ``budget_s`` seconds of training; ``checkpoint(run_dir)`` -> dict
-    after the first epoch, then each time another ``evaluate_every_s`` of training has passed.
+    """Train epoch by epoch within ``budget_s`` seconds of training (an epoch starts only if one as
+    long as the longest so far still fits); ``checkpoint(run_dir)`` -> dict after the first epoch,
+    then each time another ``evaluate_every_s`` of training has passed, and after the last epoch.
     ``cosine_lr``: each epoch's learning rate follows a cosine from ``config.lr`` down to 0 over the
     time budget (set through ``resume``, as a user would lower it)."""
     curve: list[dict[str, Any]] = []
-    trained, epoch, next_eval, base_lr = 0.0, 0, 0.0, config.lr
-    while trained < budget_s:
+    trained, epoch, next_eval, base_lr, longest = 0.0, 0, 0.0, config.lr, 0.0
+    while trained + longest <= budget_s:
         epoch += 1
         config.epochs, config.resume = epoch, epoch > 1
         if cosine_lr:
             config.lr = max(base_lr * 0.5 * (1 + math.cos(math.pi * trained / budget_s)), base_lr * 1e-3)
         start = time.perf_counter()
         run = aekit.train(config)
-        trained += time.perf_counter() - start
-        if trained >= next_eval or trained >= budget_s:
+        seconds = time.perf_counter() - start
+        trained, longest = trained + seconds, max(longest, seconds)
+        if trained >= next_eval or trained + longest > budget_s:
             start = time.perf_counter()
             point = {"epoch": epoch, "train_seconds": round(trained, 1), "lr": config.lr, **checkpoint(run.dir)}
             point["eval_seconds"] = round(time.perf_counter() - start, 1)
@@ -66,10 +71,10 @@ def train_for(
 
 
 def vae_quality(
-    out: Path, budget_s: float, curve_images: int, curve_k: int, final_images: int | None, epoch_images: int | None,
-    precision: str,
+    model: str, out: Path, budget_s: float, curve_images: int, curve_k: int, final_images: int | None,
+    epoch_images: int | None, precision: str,
 ) -> dict[str, Any]:
-    config = TrainConfig(model="conv-vae", dataset="mnist", out=str(out / "conv-vae"), batch_size=128, lr=1e-3,
+    config = TrainConfig(model=model, dataset="mnist", out=str(out / model), batch_size=128, lr=1e-3,
                          model_options={"latent_dim": 32}, max_train_images=epoch_images, quiet=True,
                          precision=precision)
 
@@ -77,7 +82,7 @@ def vae_quality(
         section, _ = likelihood_section(load_run(run_dir, images), k, quiet=True, bf16=precision == "bf16")
         return {"nll_iwae": section["nll_iwae"]["model"], "nll_elbo": section["nll_elbo"]["model"]}
 
-    print(f"conv VAE (latent 32), binarised MNIST: IWAE-{curve_k} NLL on {curve_images} test images while training "
+    print(f"{model} (latent 32), binarised MNIST: IWAE-{curve_k} NLL on {curve_images} test images while training "
           f"for {budget_s / 60:.0f} min", flush=True)
     curve = train_for(config, budget_s, lambda d: nll(d, curve_images, curve_k), budget_s / 8, cosine_lr=True)
     start = time.perf_counter()
@@ -86,9 +91,10 @@ def vae_quality(
     n = final_images or 10_000
     print(f"  final IWAE-1000 on {n} test images: {final['nll_iwae']:.2f} nats (ELBO {final['nll_elbo']:.2f}), "
           f"evaluated in {seconds:.0f} s", flush=True)
-    return {"curve": curve, "final": {**final, "test_images": n, "k": 1000, "eval_seconds": round(seconds, 1)},
+    return {"model": model, "curve": curve, "final": {**final, "test_images": n, "k": 1000, "eval_seconds": round(seconds, 1)},
             "train_seconds": curve[-1]["train_seconds"], "target_nll": NLL_TARGET,
-            "met": final["nll_iwae"] <= NLL_TARGET and n == 10_000 and seconds < 600}
+            "met": final["nll_iwae"] <= NLL_TARGET and n == 10_000 and seconds < 600
+                   and curve[-1]["train_seconds"] <= budget_s}
 
 
 def dae_quality(out: Path, budget_s: float, curve_images: int, epoch_images: int | None, precision: str) -> dict[str, Any]:
@@ -117,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="3 + 1 minutes of training in epochs of 6,000 images, smaller test subsets")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--only", choices=["vae", "dae"], help="run one of the two measurements")
+    parser.add_argument("--vae-model", default="pixel-vae", choices=["pixel-vae", "conv-vae"],
+                        help="the VAE to train (default pixel-vae)")
     parser.add_argument("--fp32", action="store_true", help="train and evaluate in float32 (default: bf16 autocast)")
     args = parser.parse_args(argv)
     precision = "fp32" if args.fp32 else "bf16"
@@ -125,16 +133,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         vae_budget, dae_budget, curve_images, curve_k, final_images, epoch = 1200.0, PSNR_SECONDS, 500, 1000, None, None
     with tempfile.TemporaryDirectory(prefix="aekit-quality-") as tmp:
-        vae = vae_quality(Path(tmp), vae_budget, curve_images, curve_k, final_images, epoch, precision) \
+        vae = vae_quality(args.vae_model, Path(tmp), vae_budget, curve_images, curve_k, final_images, epoch, precision) \
             if args.only != "dae" else None
         dae = dae_quality(Path(tmp), dae_budget, 2000 if args.quick else 10_000, epoch, precision) \
             if args.only != "vae" else None
     atomic_write_json(args.out, {"quick": args.quick, "precision": precision, "threads": torch.get_num_threads(),
                                  "torch": torch.__version__,
-                                 "conv_vae": vae, "denoising_ae": dae})
+                                 "vae": vae, "denoising_ae": dae})
     if vae:
-        print(f"conv VAE: IWAE-1000 {vae['final']['nll_iwae']:.2f} nats after {vae['train_seconds']:.0f} s "
-              f"(target <= {NLL_TARGET} in 1200 s on 10,000 images: {'met' if vae['met'] else 'not met'})")
+        print(f"{vae['model']}: IWAE-1000 {vae['final']['nll_iwae']:.2f} nats after {vae['train_seconds']:.0f} s "
+              f"of training, evaluated in {vae['final']['eval_seconds']:.0f} s (target <= {NLL_TARGET} within 1200 s, "
+              f"on 10,000 images in < 600 s: {'met' if vae['met'] else 'not met'})")
     if dae:
         print(f"denoising AE: {'met' if dae['met'] else 'not met'} (beat the median filter within {PSNR_SECONDS:.0f} s)")
     print(f"wrote {args.out}")

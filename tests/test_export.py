@@ -76,6 +76,11 @@ def test_unknown_format_and_unwritable_folder_are_one_line_errors(tmp_path: Path
     blocker.write_text("not a folder")
     with pytest.raises(AekitError, match="cannot write here"):
         export_model(model, blocker / "out")
+    from aekit.models import build_model
+
+    with pytest.raises(AekitError, match="pixel by pixel"):
+        export_model(build_model("pixel-vae", {}, (1, 8, 8)), tmp_path / "pixel")
+    assert not (tmp_path / "pixel").exists()
 
 
 class TinyPooledCleaner(TinyDense):

@@ -11,6 +11,7 @@ from aekit.models.conv import ConvAE
 from aekit.models.cvae import CVAE
 from aekit.models.dense import DenseAE
 from aekit.models.linear import LinearAE
+from aekit.models.pixel_vae import PixelVAE
 from aekit.models.sparse import SparseAE
 from aekit.models.tutorial import TutorialDAE, TutorialDocs, TutorialVAEConv, TutorialVAEDense
 from aekit.models.vae import VAE, ConvVAE
@@ -23,6 +24,7 @@ MODELS: dict[str, type[Autoencoder]] = {
     "contractive": ContractiveAE,
     "vae": VAE,
     "conv-vae": ConvVAE,
+    "pixel-vae": PixelVAE,
     "cvae": CVAE,
     "tutorial-dae": TutorialDAE,
     "tutorial-docs": TutorialDocs,
