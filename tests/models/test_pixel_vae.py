@@ -66,3 +66,11 @@ def test_likelihood_for_many_draws_shares_the_window_and_agrees():
         shared = model.log_likelihood_k(x, z)
         one_by_one = torch.stack([model.log_likelihood(x, zi) for zi in z])
     torch.testing.assert_close(shared, one_by_one)
+
+
+def test_sampling_under_bf16_autocast_runs_in_float32():
+    torch.manual_seed(0)
+    model = build_model("pixel-vae", TINY, (1, 8, 8))
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        images = model.reconstruct(torch.rand(2, 1, 8, 8))
+    assert images.dtype == torch.float32 and images.shape == (2, 1, 8, 8)
