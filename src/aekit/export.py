@@ -73,7 +73,7 @@ def export_model(
     """Export ``model`` (already loaded) to ``out``: decoder.onnx, encoder.onnx and model.json."""
     if fmt not in FORMATS:
         raise AekitError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
-    if getattr(model, "sequential_decoder", False):
+    if model.sequential_decoder:
         raise AekitError(f"model '{model.name}' decodes pixel by pixel with random draws (one step per pixel); "
                          "ONNX export takes one-pass decoders (conv-vae, vae, ...)")
     _check_onnx_installed()

@@ -35,6 +35,8 @@ class Autoencoder(nn.Module):
     # Fully convolutional models code an image as a feature map, not a latent vector: latent-space
     # pictures and probes (scatter, traversal, class Gaussians) do not apply to them.
     spatial_code: ClassVar[bool] = False
+    # Decoding draws the image step by step (an autoregressive decoder): no one-pass ONNX graph.
+    sequential_decoder: ClassVar[bool] = False
 
     def __init__(self, config: Any, input_shape: tuple[int, int, int], num_classes: int | None = None):
         super().__init__()

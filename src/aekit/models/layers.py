@@ -204,18 +204,24 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """Linear to a small feature map, then stride-2 transposed convolutions back to the image size."""
+    """Linear to a small feature map, then stride-2 transposed convolutions back to the image size
+    and a 3x3 conv to ``out_channels``; with ``features_out`` the last transposed conv gives the
+    ``out_channels`` maps itself, before any activation (for a head that adds more to them)."""
 
-    def __init__(self, latent_dim: int, channels: tuple[int, ...], out_channels: int, size: tuple[int, int], act: str):
+    def __init__(self, latent_dim: int, channels: tuple[int, ...], out_channels: int, size: tuple[int, int], act: str,
+                 features_out: bool = False):
         super().__init__()
         channels = tuple(reversed(channels))
         self.shape = (channels[0], *size)
         self.fc = nn.Sequential(nn.Linear(latent_dim, math.prod(self.shape)), activation(act))
         self.to_maps = FeatureMap(self.shape)
         layers: list[nn.Module] = []
-        for a, b in zip(channels, channels[1:] + (channels[-1],)):
+        for a, b in zip(channels, channels[1:] + (out_channels if features_out else channels[-1],)):
             layers += [ConvTranspose2d(a, b, 4, stride=2, padding=1), activation(act)]
-        layers.append(NarrowConv2d(channels[-1], out_channels, 3, padding=1))
+        if features_out:
+            layers.pop()
+        else:
+            layers.append(NarrowConv2d(channels[-1], out_channels, 3, padding=1))
         self.net = nn.Sequential(*layers)
 
     def forward(self, z):

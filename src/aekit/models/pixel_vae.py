@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from aekit.errors import ConfigError
-from aekit.models.layers import ConvEncoder, ConvTranspose2d, FeatureMap, activation, check_conv_fit
-from aekit.models.vae import ConvVAEConfig, GaussianVAE
+from aekit.models.layers import ConvDecoder
+from aekit.models.vae import ConvVAE, ConvVAEConfig
 
 
 class MaskedConv2d(nn.Conv2d):
@@ -51,52 +51,42 @@ class PixelVAEConfig(ConvVAEConfig):
     pixel_kernel: int = 7  # the masked window (odd): (k // 2) rows above, k // 2 pixels to the left
 
 
-class PixelVAE(GaussianVAE):
+class PixelVAE(ConvVAE):
     name = "pixel-vae"
     description = "conv VAE whose Bernoulli decoder also sees the pixels above and left (masked conv), exact ELBO"
     Config = PixelVAEConfig
-    sequential_decoder = True  # decode draws pixel by pixel: no one-pass ONNX graph
+    sequential_decoder = True
 
     def __init__(self, config: PixelVAEConfig, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)
         if self.likelihood != "bernoulli":
             raise ConfigError(f"model '{self.name}': only the Bernoulli likelihood is autoregressive here; "
                               "use conv-vae for a Gaussian one")
-        c = self.input_shape[0]
-        size = check_conv_fit(self.input_shape, len(config.channels), self.name)
-        flat = config.channels[-1] * size[0] * size[1]
-        self.encoder = nn.Sequential(
-            ConvEncoder(c, config.channels, config.activation), nn.Linear(flat, config.hidden), activation(config.activation)
-        )
-        self.to_mu, self.to_logvar = nn.Linear(config.hidden, config.latent_dim), nn.Linear(config.hidden, config.latent_dim)
-        # z's part: linear to the small map, transposed convs up; the last one gives the per-pixel
-        # features directly (the masked window supplies the local detail a 3x3 output conv would)
-        channels = tuple(reversed(config.channels))
-        stages: list[nn.Module] = [nn.Linear(config.latent_dim, flat), activation(config.activation),
-                                   FeatureMap((channels[0], *size))]
-        for a, b in zip(channels, channels[1:]):
-            stages += [ConvTranspose2d(a, b, 4, stride=2, padding=1), activation(config.activation)]
-        stages.append(ConvTranspose2d(channels[-1], config.pixel_channels, 4, stride=2, padding=1))
-        self.decoder = nn.Sequential(*stages)
-        self.pixels = MaskedConv2d(c, config.pixel_channels, config.pixel_kernel)
-        self.head = nn.Conv2d(config.pixel_channels, c, 1)
+        self.pixels = MaskedConv2d(self.input_shape[0], config.pixel_channels, config.pixel_kernel)
+        self.head = nn.Conv2d(config.pixel_channels, self.input_shape[0], 1)
 
-    def features(self, x, condition=None):
-        return self.encoder(x)
+    def make_decoder(self, config: PixelVAEConfig, size: tuple[int, int]) -> nn.Module:
+        """z's part: the transposed convs' last stage gives the per-pixel features directly (the
+        masked window supplies the local detail a 3x3 output conv would)."""
+        return ConvDecoder(config.latent_dim, config.channels, config.pixel_channels, size, config.activation,
+                           features_out=True)
+
+    def decoder_params(self, z, condition=None):
+        raise NotImplementedError("pixel-vae's logits depend on the image too: see logits(x, z)")
 
     def logits(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Every pixel's logit given z and the pixels of ``x`` before it (teacher forcing)."""
         return self.head(F.relu(self.decoder(z) + self.pixels(x)))
 
     def log_likelihood(self, x, z, condition=None):
-        return -F.binary_cross_entropy_with_logits(self.logits(x, z), x, reduction="none").flatten(1).sum(1)
+        return self.log_likelihood_k(x, z.unsqueeze(0), condition)[0]
 
     def log_likelihood_k(self, x, z, condition=None):
-        """The masked window depends on x alone: computed once per image, not once per draw."""
+        """log p(x|z) for k draws per image (z: k x B x d): the masked window depends on x alone,
+        so it is computed once per image, not once per draw."""
         k, b = z.shape[:2]
-        window = self.pixels(x)
-        from_z = self.decoder(z.reshape(k * b, -1)).unflatten(0, (k, b))
-        logits = self.head(F.relu(from_z + window).flatten(0, 1))
+        from_z = self.decoder(z.flatten(0, 1)).unflatten(0, (k, b))
+        logits = self.head(F.relu(from_z + self.pixels(x)).flatten(0, 1))
         target = x.unsqueeze(0).expand(k, *x.shape).flatten(0, 1)
         return -F.binary_cross_entropy_with_logits(logits, target, reduction="none").flatten(1).sum(1).view(k, b)
 

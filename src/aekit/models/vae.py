@@ -155,7 +155,11 @@ class ConvVAE(GaussianVAE):
             activation(config.activation),
         )
         self.to_mu, self.to_logvar = nn.Linear(config.hidden, config.latent_dim), nn.Linear(config.hidden, config.latent_dim)
-        self.decoder = ConvDecoder(config.latent_dim, config.channels, self.input_shape[0], size, config.activation)
+        self.decoder = self.make_decoder(config, size)
+
+    def make_decoder(self, config: ConvVAEConfig, size: tuple[int, int]) -> nn.Module:
+        """z -> the image's logits or means (a subclass may decode to something else)."""
+        return ConvDecoder(config.latent_dim, config.channels, self.input_shape[0], size, config.activation)
 
     def features(self, x, condition=None):
         return self.encoder(x)
