@@ -34,7 +34,7 @@ from aekit import bench
 from aekit.config import TrainConfig
 from aekit.data.noise import SaltPepper
 from aekit.io import atomic_write_json
-from aekit.models import build_model, layers
+from aekit.models import build_model, kernels
 from aekit.models.tutorial import TutorialDAE
 
 RESULTS = Path(__file__).resolve().parent / "results" / "speed.json"
@@ -65,7 +65,7 @@ def load_images(n: int) -> tuple[torch.Tensor, str]:
 class PlainTutorialDAE(TutorialDAE):
     """The tutorial's denoiser as the tutorial writes it: conv, ReLU, pool; conv, ReLU, upsample,
     ..., then the output conv on the upsampled map. aekit's module computes the same function
-    with fused layers (``aekit.models.layers``); the parameters are the same."""
+    with fused layers (``aekit.models.kernels``); the parameters are the same."""
 
     def encode(self, x, condition=None):
         for layer in self.enc:
@@ -87,14 +87,14 @@ def torch_layers(model: torch.nn.Module) -> torch.nn.Module:
     for parent in list(model.modules()):
         for key, child in parent.named_children():
             plain: torch.nn.Module | None = None
-            if isinstance(child, layers.NarrowConv2d):
+            if isinstance(child, kernels.NarrowConv2d):
                 plain = torch.nn.Conv2d(child.in_channels, child.out_channels, child.kernel_size, child.stride,
                                         child.padding, child.dilation, child.groups, child.bias is not None)
-            elif isinstance(child, layers.ConvTranspose2d):
+            elif isinstance(child, kernels.ConvTranspose2d):
                 plain = torch.nn.ConvTranspose2d(child.in_channels, child.out_channels, child.kernel_size, child.stride,
                                                  child.padding, child.output_padding, child.groups,
                                                  child.bias is not None, child.dilation)
-            elif isinstance(child, layers.FeatureMap):
+            elif isinstance(child, kernels.FeatureMap):
                 plain = torch.nn.Unflatten(1, child.shape)
             if plain is not None:
                 plain.load_state_dict(child.state_dict())
@@ -119,10 +119,10 @@ def chunk_streams(n: int, seed: int) -> tuple[list[int], torch.Generator]:
     """The batch order and the noise generator aekit's trainer uses for a chunk (as its epoch
     ``seed + 1``), so both paths see the same batches and the same corruption: their losses then
     differ only by the arithmetic's rounding (and, in bf16, by its precision)."""
-    from aekit.train import NOISE, ORDER, _generator
+    from aekit.train import NOISE, ORDER, epoch_generator
 
-    order = torch.randperm(n, generator=_generator(0, seed + 1, ORDER))
-    return order.tolist(), _generator(0, seed + 1, NOISE)
+    order = torch.randperm(n, generator=epoch_generator(0, seed + 1, ORDER))
+    return order.tolist(), epoch_generator(0, seed + 1, NOISE)
 
 
 class Reference:
@@ -157,20 +157,22 @@ class Aekit:
     """aekit's trainer: its optimizer and its epoch loop (``aekit.train``) on in-memory tensors."""
 
     def __init__(self, model: torch.nn.Module, noise: SaltPepper | None, precision: str):
-        from aekit.train import _make_optimizer, _State, prepare_model
+        from aekit.device import prepare_model
+        from aekit.runs import TrainState
+        from aekit.train import make_optimizer
 
         self.config = TrainConfig(batch_size=BATCH, quiet=True, noise=noise.spec if noise else None, precision=precision)
         self.model = prepare_model(model, torch.device("cpu"))
-        self.optimizer = _make_optimizer(self.config, self.model)
-        self.noise, self.state = noise, _State()
+        self.optimizer = make_optimizer(self.config, self.model)
+        self.noise, self.state = noise, TrainState()
 
     def run(self, images: torch.Tensor, seed: int) -> tuple[float, float]:
         """Train on ``images`` as one trainer epoch; its mean loss (the trainer keeps no spread)."""
-        from aekit.train import _Log, _train_epoch
+        from aekit.train import train_epoch
 
         data = (images, None, None)
-        terms = _train_epoch(self.model, self.optimizer, self.config, seed + 1, self.state, data, self.noise,
-                             torch.device("cpu"), _Log(True))
+        terms = train_epoch(self.model, self.optimizer, self.config, seed + 1, self.state, data, self.noise,
+                            torch.device("cpu"))
         return terms["loss"], 0.0
 
 

@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import aekit
-import aekit.train as train_module
+import aekit.runs as runs_module
 from aekit.config import TrainConfig
 from aekit.errors import AekitError, ConfigError, TrainingError
 
@@ -167,7 +167,7 @@ def test_missing_cuda_is_one_line(tmp_path, monkeypatch):
 
 def test_second_training_into_same_folder_is_refused(tmp_path):
     run_dir = tmp_path / "run"
-    with train_module._RunLock(_make(run_dir)):  # another process holding the lock looks the same to flock
+    with runs_module.RunLock(_make(run_dir)):  # another process holding the lock looks the same to flock
         with pytest.raises(TrainingError, match="another training is writing") as info:
             aekit.train(_config(run_dir))
         _one_line(info.value)

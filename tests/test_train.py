@@ -83,9 +83,9 @@ def test_early_stopping_keeps_best_weights(tmp_path, monkeypatch):
     import aekit.train as train_module
 
     # Validation gets worse after epoch 2, so training stops at epoch 2 + patience.
-    real = train_module._evaluate
+    real = train_module.validation_loss
     calls = iter([5.0, 4.0, 6.0, 7.0, 8.0, 9.0])
-    monkeypatch.setattr(train_module, "_evaluate", lambda *a: {**real(*a), "loss": next(calls)})
+    monkeypatch.setattr(train_module, "validation_loss", lambda *a: {**real(*a), "loss": next(calls)})
     run = aekit.train(_config(tmp_path / "run", epochs=6, patience=2, max_train_images=64))
     assert [h["epoch"] for h in run.history] == [1, 2, 3, 4] and run.best_epoch == 2
     checkpoint = _tensors(run.dir / "checkpoint.safetensors")

@@ -28,7 +28,7 @@ def train(config: "TrainConfig") -> "Run":
 
 def load(run_dir: Any) -> Any:
     """Rebuild a trained model from a run folder (safetensors + JSON only; no code is run)."""
-    from aekit.train import load_model
+    from aekit.runs import load_model
 
     return load_model(run_dir)
 

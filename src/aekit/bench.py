@@ -86,7 +86,8 @@ def bench_model(
     inference under bfloat16 autocast, against the bf16 matmul peak.
     """
     from aekit.config import TrainConfig
-    from aekit.train import _make_optimizer, prepare_model
+    from aekit.device import prepare_model
+    from aekit.train import make_optimizer
 
     if tuple(model.input_shape) != tuple(input_shape):
         raise AekitError(f"model expects input {tuple(model.input_shape)}, bench was given {tuple(input_shape)}")
@@ -98,7 +99,7 @@ def bench_model(
 
     x, condition = example_batch(model, batch_size)
     model = prepare_model(model, torch.device("cpu"))
-    optimizer = _make_optimizer(TrainConfig(), model)
+    optimizer = make_optimizer(TrainConfig(), model)
     model.train()
 
     def step(i: int) -> None:
@@ -157,7 +158,7 @@ def bench_command(
     if run_dir is not None:
         if model is not None or dataset is not None:
             raise AekitError("give either a run folder or --model and --dataset, not both")
-        from aekit.train import load_model, read_run_config
+        from aekit.runs import load_model, read_run_config
 
         meta = read_run_config(run_dir)
         net, name, dataset = load_model(run_dir).train(), meta["model"], meta["dataset"]

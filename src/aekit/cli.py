@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from aekit.config import PRECISIONS
+from aekit.config import add_train_arguments
 from aekit.errors import AekitError
 
 
@@ -95,30 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("models", _cmd_models, "list the models, one line each")
 
     p = command("train", _cmd_train, "train a model; writes weights, config, metrics and a checkpoint to --out")
-    p.add_argument("--config", help="TOML file with the same keys as the options below")
-    p.add_argument("--model", help="model name (see `aekit models`)")
-    p.add_argument("--dataset", help="dataset name (see `aekit datasets`), or folder:PATH")
-    p.add_argument("--out", help="run folder")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float, help="learning rate")
-    p.add_argument("--latent-dim", type=int)
-    p.add_argument("--noise", help="train as a denoiser: salt-pepper:AMOUNT, gaussian:SIGMA or masking:P")
-    p.add_argument("--beta", type=float, help="KL weight of a VAE")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", help="auto (CUDA when present, else CPU), cpu or cuda")
-    p.add_argument("--optimizer", help="adam or adamw")
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--patience", type=int, help="stop after this many epochs without a better validation loss")
-    p.add_argument("--precision", choices=PRECISIONS,
-                   help="auto (bf16 mixed precision on CUDA, fp32 on CPU), fp32, or bf16: bfloat16 autocast for the "
-                        "training forward, 1.2-1.9x faster for conv models on CPUs with AVX-512 BF16 or AMX")
-    p.add_argument("--grad-clip", type=float, help="clip the gradient norm to this value")
-    p.add_argument("--val-fraction", type=float, help="share of the training split held out for validation")
-    p.add_argument("--max-train-images", type=int, help="train on the first N images only (quick runs)")
-    p.add_argument("--image-size", type=int, help="resize folder datasets to this size")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_train_arguments(p)
 
     p = command("evaluate", _cmd_evaluate, "measure a run on its test split (with baselines); writes RUN_DIR/eval.json")
     p.add_argument("run_dir")

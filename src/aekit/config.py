@@ -1,16 +1,22 @@
-"""Training configuration: one dataclass, read from TOML or the command line, always validated.
+"""Training configuration: one dataclass, the single source of its TOML keys, CLI flags, help and checks.
 
-A config file is user input (and may come from someone else), so every key and type is checked
-and any problem is one ``ConfigError`` line naming the file and the key.
+Each field of :class:`TrainConfig` carries its help text, its range check and whether it may change
+when a run resumes; ``config_from_dict`` validates TOML, JSON and command-line values against
+them, and ``add_train_arguments`` makes one ``--flag`` per field. A config file is user input (and
+may come from someone else), so every key and type is checked and any problem is one
+``ConfigError`` line naming the file and the key.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field
+import typing
+from collections.abc import Callable
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -22,32 +28,65 @@ PRECISIONS = ("auto", "fp32", "bf16")
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
+def option(default: Any, help: str, check: tuple[str, Callable[[Any], bool]] | None = None, *,
+           resumable: bool = False, choices: tuple[str, ...] | None = None, metavar: str | None = None) -> Any:
+    """A config field with what the TOML reader, the CLI and the help need to know about it."""
+    if choices is not None:
+        check = (f"must be one of {', '.join(choices)}", lambda v: v in choices)
+    meta = {"help": help, "check": check, "resumable": resumable, "choices": choices, "metavar": metavar}
+    if isinstance(default, dict):
+        return field(default_factory=dict, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+_POSITIVE = ("must be at least 1", lambda v: v >= 1)
+
+
 @dataclass
 class TrainConfig:
-    """Everything a training run needs; the TOML file has the same keys."""
+    """Everything a training run needs; the TOML file has the same keys, the CLI the same flags."""
 
-    model: str = "conv"
-    dataset: str = "digits"
-    out: str | None = None  # None: runs/<model>-<dataset>
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    seed: int = 0
-    noise: str | None = None  # e.g. "salt-pepper:0.1": train as a denoiser
-    val_fraction: float = 0.1
-    patience: int | None = None  # early stopping after this many epochs without improvement
-    device: str = "auto"
-    grad_clip: float | None = None
-    precision: str = "auto"  # training forward: auto (bf16 autocast on CUDA, fp32 on CPU), fp32 or bf16
-    max_train_images: int | None = None  # a subset for quick runs
-    image_size: int | None = None  # folder datasets are resized to this
-    patch_size: int = 64  # documents: models train on aligned random patches
-    patches_per_epoch: int = 2048
-    model_options: dict[str, Any] = field(default_factory=dict)  # latent_dim, beta, ... for build_model
-    quiet: bool = False
-    resume: bool = False
+    model: str = option("conv", "model name (see `aekit models`)")
+    dataset: str = option("digits", "dataset name (see `aekit datasets`), or folder:PATH",
+                          ("must not be empty", lambda v: v != ""))
+    out: str | None = option(None, "run folder (default runs/MODEL-DATASET)", ("must not be empty", lambda v: v != ""),
+                             resumable=True)
+    epochs: int = option(10, "number of passes over the training set", _POSITIVE, resumable=True)
+    max_minutes: float | None = option(None, "wall-clock budget: start an epoch only if it should end within it",
+                                       ("must be a positive finite number", lambda v: 0 < v < math.inf), resumable=True)
+    batch_size: int = option(128, "images per optimizer step", _POSITIVE)
+    lr: float = option(1e-3, "learning rate", ("must be a positive finite number", lambda v: 0 < v < math.inf),
+                       resumable=True)
+    optimizer: str = option("adam", "optimizer", choices=OPTIMIZERS)
+    weight_decay: float = option(0.0, "weight decay", ("must be a finite number >= 0", lambda v: 0 <= v < math.inf),
+                                 resumable=True)
+    seed: int = option(0, "seed of every random stream (order, noise, initial weights)",
+                       ("must be between 0 and 2**63-1", lambda v: 0 <= v < 2**63))
+    noise: str | None = option(None, "train as a denoiser: salt-pepper:AMOUNT, gaussian:SIGMA or masking:P")
+    val_fraction: float = option(0.1, "share of the training split held out for validation",
+                                 ("must be between 0 and 1 (exclusive)", lambda v: 0 < v < 1))
+    patience: int | None = option(None, "stop after this many epochs without a better validation loss", _POSITIVE,
+                                  resumable=True)
+    device: str = option("auto", "auto (CUDA when present, else CPU), cpu, cuda or cuda:N",
+                         ("must be auto, cpu, cuda or cuda:N", lambda v: bool(_DEVICE.match(v))), resumable=True)
+    grad_clip: float | None = option(None, "clip the gradient norm to this value",
+                                     ("must be a positive finite number", lambda v: 0 < v < math.inf), resumable=True)
+    precision: str = option("auto", "auto (bf16 autocast on CUDA, fp32 on CPU), fp32, or bf16: bfloat16 autocast for "
+                            "the training forward on the CPU too (faster only on CPUs with AVX-512 BF16 or AMX; "
+                            "see benchmarks/README.md)", choices=PRECISIONS, resumable=True)
+    max_train_images: int | None = option(None, "train on the first N images only (quick runs)", _POSITIVE)
+    image_size: int | None = option(None, "resize image datasets to this size",
+                                    ("must be between 1 and 4096", lambda v: 1 <= v <= 4096))
+    patch_size: int = option(64, "documents: models train on aligned random patches of this size",
+                             ("must be between 4 and 4096", lambda v: 4 <= v <= 4096))
+    patches_per_epoch: int = option(2048, "documents: patches drawn per epoch", _POSITIVE)
+    latent_dim: int | None = option(None, "size of the code (sets model_options.latent_dim)", _POSITIVE)
+    beta: float | None = option(None, "KL weight of a VAE (sets model_options.beta)",
+                                ("must be a finite number >= 0", lambda v: 0 <= v < math.inf))
+    model_options: dict[str, Any] = option({}, "the model's own options (see `aekit models`); on the command line "
+                                           "KEY=VALUE, repeatable, VALUE read as JSON where it parses", metavar="KEY=VALUE")
+    quiet: bool = option(False, "no progress output", resumable=True)
+    resume: bool = option(False, "continue an interrupted run in --out", resumable=True)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> TrainConfig:
@@ -66,56 +105,49 @@ class TrainConfig:
         return Path(self.out) if self.out else Path("runs") / f"{self.model}-{self.dataset}".replace(":", "_").replace("/", "_")
 
 
-# Per key: accepted Python types, whether None is allowed, and a range check (message, predicate).
-_INT, _FLOAT, _STR, _BOOL = (int,), (int, float), (str,), (bool,)
-_SCHEMA: dict[str, tuple[tuple[type, ...], bool, tuple[str, Any] | None]] = {
-    "model": (_STR, False, None),
-    "dataset": (_STR, False, ("must not be empty", lambda v: v != "")),
-    "out": (_STR, True, ("must not be empty", lambda v: v != "")),
-    "epochs": (_INT, False, ("must be at least 1", lambda v: v >= 1)),
-    "batch_size": (_INT, False, ("must be at least 1", lambda v: v >= 1)),
-    "lr": (_FLOAT, False, ("must be a positive finite number", lambda v: 0 < v < math.inf)),
-    "optimizer": (_STR, False, (f"must be one of {', '.join(OPTIMIZERS)}", lambda v: v in OPTIMIZERS)),
-    "weight_decay": (_FLOAT, False, ("must be a finite number >= 0", lambda v: 0 <= v < math.inf)),
-    "seed": (_INT, False, ("must be between 0 and 2**63-1", lambda v: 0 <= v < 2**63)),
-    "noise": (_STR, True, None),
-    "val_fraction": (_FLOAT, False, ("must be between 0 and 1 (exclusive)", lambda v: 0 < v < 1)),
-    "patience": (_INT, True, ("must be at least 1", lambda v: v >= 1)),
-    "device": (_STR, False, ("must be auto, cpu, cuda or cuda:N", lambda v: bool(_DEVICE.match(v)))),
-    "precision": (_STR, False, (f"must be one of {', '.join(PRECISIONS)}", lambda v: v in PRECISIONS)),
-    "grad_clip": (_FLOAT, True, ("must be a positive finite number", lambda v: 0 < v < math.inf)),
-    "max_train_images": (_INT, True, ("must be at least 1", lambda v: v >= 1)),
-    "image_size": (_INT, True, ("must be between 1 and 4096", lambda v: 1 <= v <= 4096)),
-    "patch_size": (_INT, False, ("must be between 4 and 4096", lambda v: 4 <= v <= 4096)),
-    "patches_per_epoch": (_INT, False, ("must be at least 1", lambda v: v >= 1)),
-    "model_options": ((dict,), False, None),
-    "quiet": (_BOOL, False, None),
-    "resume": (_BOOL, False, None),
-}
-_TYPE_NAMES = {_INT: "an integer", _FLOAT: "a number", _STR: "a string", _BOOL: "true or false", (dict,): "a table"}
+FIELDS = {f.name: f for f in fields(TrainConfig)}
+_HINTS = typing.get_type_hints(TrainConfig)
+SHORTCUTS = ("latent_dim", "beta")  # TOML keys and flags that set the model option of the same name
+RESUMABLE = frozenset(name for name, f in FIELDS.items() if f.metadata["resumable"])
+
+
+def _kind(name: str) -> tuple[type, bool]:
+    """(base type, whether None is allowed) from the field's annotation."""
+    hint = _HINTS[name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    nullable = type(None) in typing.get_args(hint)
+    base = args[0] if nullable else hint
+    return typing.get_origin(base) or base, nullable
+
+
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false", dict: "a table"}
 
 
 def config_from_dict(data: dict[str, Any], where: str) -> TrainConfig:
     """Validate a plain dict (from TOML, JSON or the CLI) and build a :class:`TrainConfig`."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: the training config must be a table of keys, got {type(data).__name__}")
-    unknown = sorted(str(k) for k in set(data) - set(_SCHEMA))
+    unknown = sorted(str(k) for k in set(data) - set(FIELDS))
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(_SCHEMA)}")
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(FIELDS)}")
     values: dict[str, Any] = {}
     for key, value in data.items():
-        types, nullable, check = _SCHEMA[key]
+        kind, nullable = _kind(key)
         if value is None and nullable:
             values[key] = None
             continue
-        is_bool = isinstance(value, bool)
-        if not isinstance(value, types) or (is_bool and types is not _BOOL):
-            raise ConfigError(f"{where}: '{key}' must be {_TYPE_NAMES[types]}, got {_short(value)}")
-        if types is _FLOAT:
+        accepted = (int, float) if kind is float else (kind,)
+        if not isinstance(value, accepted) or (isinstance(value, bool) and kind is not bool):
+            raise ConfigError(f"{where}: '{key}' must be {_TYPE_NAMES[kind]}, got {_short(value)}")
+        if kind is float:
             value = float(value)
+        check = FIELDS[key].metadata["check"]
         if check is not None and not check[1](value):
             raise ConfigError(f"{where}: '{key}' {check[0]}, got {_short(value)}")
-        values[key] = dict(value) if key == "model_options" else value
+        values[key] = dict(value) if kind is dict else value
+    for key in SHORTCUTS:  # a shortcut lands in model_options, the one place models read
+        if values.get(key) is not None:
+            values["model_options"] = {**values.get("model_options", {}), key: values.pop(key)}
     config = TrainConfig(**values)
     _check_names(config, where)
     return config
@@ -140,6 +172,24 @@ def _check_names(config: TrainConfig, where: str) -> None:
         raise ConfigError(f"{where}: unknown dataset {config.dataset!r}; known: {', '.join(known)} or folder:PATH")
 
 
+# --- the command line -------------------------------------------------------------------------
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per config field (``--batch-size`` for ``batch_size``), with the field's help;
+    ``--config FILE`` reads a TOML file with the same keys. Defaults stay None, so only the flags
+    given override the file."""
+    parser.add_argument("--config", help="TOML file with the same keys as the options below")
+    for name, f in FIELDS.items():
+        flag, kind = "--" + name.replace("_", "-"), _kind(name)[0]
+        shown = f.default not in (MISSING, None) and kind is not bool
+        text = f.metadata["help"] + (f" (default {f.default})" if shown else "")
+        if kind is bool:
+            parser.add_argument(flag, action="store_true", default=None, help=text)
+        elif kind is dict:
+            parser.add_argument(flag, action="append", metavar=f.metadata["metavar"], help=text)
+        else:
+            parser.add_argument(flag, type=kind, choices=f.metadata["choices"], help=text)
+
+
 def config_from_cli(args: argparse.Namespace) -> TrainConfig:
     """Merge ``--config FILE`` (or, with ``--resume``, the run's own config) with the flags; flags win."""
     if args.config:
@@ -151,16 +201,26 @@ def config_from_cli(args: argparse.Namespace) -> TrainConfig:
         base, where = config_from_dict(base, where=str(path)).to_dict(), "command line"
     else:
         base, where = TrainConfig().to_dict(), "command line"
-    for key in _SCHEMA:
-        value = getattr(args, key, None)
-        if value is not None and value is not False:
-            base[key] = value
-    options = dict(base["model_options"])
-    for key in ("latent_dim", "beta"):
-        if getattr(args, key, None) is not None:
-            options[key] = getattr(args, key)
-    base["model_options"] = options
+    for name in FIELDS:
+        value = getattr(args, name)
+        if value is None:
+            continue
+        base[name] = {**base[name], **_parse_pairs(value)} if name == "model_options" else value
     return config_from_dict(base, where=where)
+
+
+def _parse_pairs(pairs: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings; VALUE is JSON where it parses (numbers, lists, true), else a string."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--model-options takes KEY=VALUE, got {pair!r}")
+        try:
+            options[key] = json.loads(text)
+        except json.JSONDecodeError:
+            options[key] = text
+    return options
 
 
 def _parse_toml(data: bytes, path: Path) -> dict[str, Any]:
@@ -177,5 +237,3 @@ def _parse_toml(data: bytes, path: Path) -> dict[str, Any]:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-

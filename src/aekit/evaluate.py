@@ -82,7 +82,8 @@ def load_run(run_dir: str | Path, max_images: int | None = None) -> RunData:
     """Model (eval mode, CPU), config, test split (first ``max_images``), train split and hold-out."""
     from aekit.data import load, train_val_split
     from aekit.data.noise import parse_noise
-    from aekit.train import load_model, prepare_model, read_run_config
+    from aekit.device import prepare_model
+    from aekit.runs import load_model, read_run_config
 
     run_dir = Path(run_dir)
     meta = read_run_config(run_dir)

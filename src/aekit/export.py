@@ -47,7 +47,7 @@ class _Conditioned(_Plain):
 
 def export_run(run_dir: Path, out: Path, fmt: str = "onnx") -> list[Path]:
     """Export the run in ``run_dir`` to ``out``; returns the files written (model.json last)."""
-    from aekit.train import load_model, read_run_config
+    from aekit.runs import load_model, read_run_config
 
     model = load_model(run_dir)  # first: it says plainly when run_dir is not a run folder
     meta = read_run_config(run_dir)

@@ -21,7 +21,8 @@ from torch import nn
 
 from aekit.models.base import Autoencoder
 from aekit.models.dense import check_reconstruction, reconstruction_loss
-from aekit.models.layers import ConvTranspose2d, FeatureMap, NarrowConv2d, activation, check_conv_fit, conv_pool, upsample_conv
+from aekit.models.kernels import ConvTranspose2d, FeatureMap, NarrowConv2d, conv_pool, upsample_conv
+from aekit.models.layers import activation, check_conv_fit
 from aekit.models.vae import VAE, ELBOConfig, GaussianVAE, VAEConfig
 
 

@@ -24,7 +24,7 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 def create_app(run_dir: Path) -> Flask:
     """The explorer app for a run folder; test images come from the run's dataset when it is here."""
     from aekit.export import load_test_images
-    from aekit.train import load_model, read_run_config
+    from aekit.runs import load_model, read_run_config
 
     model = load_model(run_dir)  # first: it says plainly when run_dir is not a run folder
     meta = read_run_config(run_dir)

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aekit.models import build_model
-from aekit.models.layers import ConvTranspose2d, FeatureMap, NarrowConv2d, conv_pool, upsample_conv
+from aekit.models.kernels import ConvTranspose2d, FeatureMap, NarrowConv2d, conv_pool, upsample_conv
 
 
 def _assert_same_gradients(fused, plain, fused_inputs, plain_inputs):
