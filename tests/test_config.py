@@ -107,3 +107,31 @@ def test_fuzz_toml_bytes_load_or_raise_config_error(tmp_path, blob):
         assert "\n" not in str(exc)
     else:
         assert isinstance(config, TrainConfig)
+
+
+def test_every_flag_is_a_toml_key_and_every_key_a_flag():
+    from aekit.config import FIELDS
+
+    train = next(a for a in build_parser()._subparsers._group_actions[0].choices.items() if a[0] == "train")[1]
+    flags = {a.dest for a in train._actions} - {"help", "config", "handler"}
+    assert flags == set(FIELDS)
+    for name in FIELDS:  # and each flag sets its key
+        assert f"--{name.replace('_', '-')}" in train.format_help()
+
+
+def test_latent_dim_and_beta_are_toml_keys_that_set_model_options(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text('model = "vae"\nlatent_dim = 8\nbeta = 0.5\n[model_options]\nhidden = [64]\n')
+    config = TrainConfig.from_toml(path)
+    assert config.model_options == {"hidden": [64], "latent_dim": 8, "beta": 0.5}
+    assert config.latent_dim is None and config_from_dict(config.to_dict(), "again") == config
+
+
+def test_model_options_flag_reads_json_values():
+    config = config_from_cli(_cli("--model", "vae", "--model-options", "hidden=[32, 16]", "--model-options",
+                                  "likelihood=gaussian", "--latent-dim", "3"))
+    assert config.model_options == {"hidden": [32, 16], "likelihood": "gaussian", "latent_dim": 3}
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        config_from_cli(_cli("--model-options", "hidden"))
+    with pytest.raises(ConfigError, match="unknown option"):
+        config_from_cli(_cli("--model", "vae", "--model-options", "latent=3"))

@@ -11,12 +11,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from aekit import metrics
+from aekit.models.base import Autoencoder
 
 
 class TinyVAE(nn.Module):
     """A dense Bernoulli VAE exposing just ``posterior`` and ``log_likelihood``."""
 
     likelihood = "bernoulli"
+    log_likelihood_k = Autoencoder.log_likelihood_k  # the base class's: x repeated for each draw
 
     def __init__(self, pixels: int = 16, latent: int = 2):
         super().__init__()

@@ -94,6 +94,10 @@ def test_safetensors_not_matching_config_is_refused(tmp_path, trained):
         (lambda m: m["model_options"].update(latent_dim="4"), "option 'latent_dim' must be an integer"),
         (lambda m: m["model_options"].update(evil=1), "unknown option(s) evil"),
         (lambda m: m["train"].update(epochs=-1), "'epochs' must be at least 1"),
+        (lambda m: m["model_options"].update(latent_dim=-3), "option 'latent_dim' must be at least 1"),
+        (lambda m: m["model_options"].update(hidden=[0]), "option 'hidden' must be at least 1"),
+        (lambda m: m["model_options"].update(latent_dim=10**9), "parameters; aekit builds at most"),
+        (lambda m: m.update(input_shape=[1, 65536, 65536]), "parameters; aekit builds at most"),
     ],
 )
 def test_bad_config_json_is_refused(tmp_path, trained, change, fragment):
@@ -101,10 +105,18 @@ def test_bad_config_json_is_refused(tmp_path, trained, change, fragment):
     meta = json.loads((run / "config.json").read_text())
     change(meta)
     (run / "config.json").write_text(json.dumps(meta))
+    before = _peak_rss_mb()
     with pytest.raises(ConfigError) as info:
         aekit.load(run)
     message = _one_line(info.value)
     assert fragment in message and "config.json" in message
+    assert _peak_rss_mb() - before < 200  # refused before the billion-parameter layer was allocated
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def test_nan_loss_stops_naming_step_and_term_and_keeps_checkpoint(tmp_path, monkeypatch):

@@ -122,3 +122,16 @@ def test_documents_train_on_aligned_patches(tmp_path, monkeypatch):
     meta = json.loads((run.dir / "config.json").read_text())
     assert meta["input_shape"] == [1, 16, 16] and meta["num_classes"] is None
     assert run.history[-1]["val"]["loss"] < run.history[0]["val"]["loss"]
+
+
+def test_max_minutes_stops_before_an_epoch_that_would_not_fit(tmp_path, monkeypatch):
+    import aekit.train as train_module
+
+    clock = iter(range(0, 10_000, 50))  # every reading of the clock is 50 s later
+    monkeypatch.setattr(train_module.time, "perf_counter", lambda: float(next(clock)))
+    config = TrainConfig(model="dense", dataset="digits", epochs=50, max_minutes=6.0, max_train_images=64,
+                         batch_size=32, out=str(tmp_path / "run"), quiet=True, model_options={"latent_dim": 2})
+    run = aekit.train(config)
+    seconds = [h["seconds"] for h in run.history]
+    assert 1 <= len(run.history) < 50
+    assert sum(seconds) <= 6 * 60  # no epoch started that the mean epoch said would overrun

@@ -71,7 +71,7 @@ class RunData:
 
     def condition(self, data: Any, images: torch.Tensor | None = None) -> torch.Tensor | None:
         """The condition tensor of a conditional model for ``data`` (computed from ``images`` if given)."""
-        if not getattr(self.model, "conditional", False):
+        if not self.model.conditional:
             return None
         from aekit.data.conditions import make_condition
 
@@ -168,10 +168,10 @@ def likelihood_section(
     test = run.test if images is None else _first(run.test, images)
     x = test.images
     generator = torch.Generator().manual_seed(SEED)
-    bernoulli = getattr(run.model, "likelihood", "") == "bernoulli"
+    bernoulli = run.model.likelihood == "bernoulli"
     if bernoulli:
         x = torch.bernoulli(x, generator=generator)
-    condition = run.condition(test, x)
+    condition = run.condition(test)  # from the grey test images, as in training (never the scored binarised ones)
     # Decoder passes small enough that their feature maps stay in cache: 256 samples of a 28x28
     # image per pass (512 in bf16) ran 2.4x (1.7x) faster than 8,192 on 2 cores (benchmarks/README.md).
     per_pass = max(16, (512 if bf16 else 256) * 784 // x[0].numel())
@@ -188,7 +188,7 @@ def likelihood_section(
     data = (
         f"dynamically binarised test images (torch.bernoulli, seed {SEED})"
         if bernoulli
-        else f"{getattr(run.model, 'likelihood', 'continuous')} likelihood on the test images as they are"
+        else f"{run.model.likelihood} likelihood on the test images as they are"
     )
     note = f"NLL in nats per image on {len(x)} {data}; IWAE with k={k}, ELBO estimated from the same samples"
     if bf16:
@@ -224,7 +224,7 @@ def samples_section(run: RunData, train_x: torch.Tensor, quiet: bool) -> tuple[d
         f"PCA-Gaussian ({pca.n_components_} components)": metrics.pca_gaussian_samples(pca, n, tuple(real.shape[1:]), SEED),
     }
     floor = "held-out real images (floor)"
-    by_label = getattr(run.model, "condition_kind", None) == "label"
+    by_label = run.model.condition_kind == "label"
     asked = {"model": condition, floor: run.heldout.labels[:n]} if by_label else {}  # classes to show
     scores = {name: sample_quality(classifier, images, real, asked.get(name)) for name, images in columns.items()}
     note = (
@@ -259,7 +259,7 @@ def latent_section(run: RunData, train_x: torch.Tensor) -> dict[str, dict[str, f
         "probe_test": {"model": model_acc[1], pca_name: pca_acc[1], "chance (majority class)": chance},
         "probe_train": {"model": model_acc[0], pca_name: pca_acc[0]},
     }
-    if getattr(run.model, "name", "") == "linear":
+    if run.model.name == "linear":
         # PCA of exactly the images the model was fitted to: with a small gap between the k-th and
         # (k+1)-th eigenvalues, PCAs of two samples of the same data differ by several degrees.
         seen = _first(run.train, run.meta["train"].max_train_images or len(run.train)).images
@@ -275,9 +275,8 @@ def angle_to_pca(model: torch.nn.Module, pca) -> float:
     model has one, so that clipping to [0, 1] does not bend the subspace).
     """
     d = model.latent_dim
-    decode = getattr(model, "decode_raw", model.decode)
     with torch.inference_mode():
-        outputs = decode(torch.cat([torch.zeros(1, d), torch.eye(d)]))
+        outputs = model.decode_raw(torch.cat([torch.zeros(1, d), torch.eye(d)]))
     columns = (outputs[1:] - outputs[:1]).reshape(d, -1).T.double().numpy()
     return metrics.max_principal_angle(columns, pca.components_.T)
 
@@ -325,11 +324,11 @@ def evaluate_run(
         if run.noise is not None:
             result["notes"].append(f"denoising: test images corrupted once with {run.noise.spec} (seed {SEED})")
         log(name)
-        if getattr(run.model, "generative", False) and hasattr(run.model, "posterior"):
+        if run.model.likelihood is not None:
             sections["likelihood"], note = likelihood_section(run, iwae_k, quiet, iwae_images, bf16)
             result["notes"].append(note)
             log("likelihood")
-        if getattr(run.model, "generative", False) and run.test.labels is not None and run.test.num_classes:
+        if run.model.generative and run.test.labels is not None and run.test.num_classes:
             sections["samples"], note = samples_section(run, train_x, quiet)
             result["notes"].append(note)
             log("samples")

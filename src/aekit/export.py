@@ -52,7 +52,7 @@ def export_run(run_dir: Path, out: Path, fmt: str = "onnx") -> list[Path]:
     model = load_model(run_dir)  # first: it says plainly when run_dir is not a run folder
     meta = read_run_config(run_dir)
     stats = None
-    if not getattr(model, "generative", False):
+    if not model.generative:
         images = load_test_images(meta)
         if images is not None:
             stats = latent_statistics(model, *images)
@@ -121,7 +121,7 @@ def export_model(
         "model": model.name,
         "generative": bool(model.generative),
         "conditional": bool(model.conditional),
-        "condition_kind": getattr(model, "condition_kind", None) if model.conditional else None,
+        "condition_kind": model.condition_kind,
         "class_names": class_names,
         "input_shape": list(model.input_shape),
         "latent_dim": int(model.latent_dim),

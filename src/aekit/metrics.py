@@ -119,7 +119,7 @@ def nll_bounds(
     With importance weights ``log w = log p(x|z) + log N(z; 0, I) - log q(z|x)``, the ELBO
     estimate is ``mean(log w)`` and the IWAE bound ``logsumexp(log w) - log k``; so for k = 1
     they coincide, and IWAE >= ELBO always (Jensen). Only ``model.posterior`` and
-    ``model.log_likelihood`` (or ``log_likelihood_k``, see below) are used. Samples are processed ``samples_per_pass`` at a time
+    ``model.log_likelihood_k`` (log p(x|z) for k draws per image) are used. Samples are processed ``samples_per_pass`` at a time
     (images x importance samples): small enough passes keep the decoder's feature maps in cache.
     """
     with torch.inference_mode():
@@ -137,7 +137,7 @@ def nll_bounds(
             kc = min(chunk, k - done)
             eps = torch.randn((kc, batch, d), generator=generator, device=mu.device, dtype=mu.dtype)
             z = mu + std * eps
-            log_px = _log_likelihood_k(model, x, z, condition).float()
+            log_px = model.log_likelihood_k(x, z, condition).float()
             log_pz = -0.5 * (z**2).sum(-1) - 0.5 * d * log2pi
             log_qz = -0.5 * (eps**2).sum(-1) - 0.5 * logvar.sum(-1) - 0.5 * d * log2pi
             log_w = (log_px + log_pz - log_qz).double().cpu()
@@ -150,17 +150,6 @@ def nll_bounds(
         elbo = log_w_sum / k
         iwae = running_max + torch.log(running_sum) - math.log(k)
     return -elbo, -iwae
-
-
-def _log_likelihood_k(model, x: torch.Tensor, z: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
-    """log p(x|z) for k draws per image (``z``: k x B x d; result k x B): the model's own
-    ``log_likelihood_k`` when it has one (it can share the work that depends on x alone),
-    else ``log_likelihood`` on x repeated k times."""
-    if hasattr(model, "log_likelihood_k"):
-        return model.log_likelihood_k(x, z, condition)
-    k, b = z.shape[:2]
-    repeat = lambda t: t.unsqueeze(0).expand(k, *t.shape).flatten(0, 1)  # noqa: E731
-    return model.log_likelihood(repeat(x), z.flatten(0, 1), None if condition is None else repeat(condition)).view(k, b)
 
 
 # --- sample quality ----------------------------------------------------------------------

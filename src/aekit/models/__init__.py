@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
+
+import torch
 
 from aekit.errors import ConfigError
 from aekit.models.base import Autoencoder
@@ -32,6 +35,8 @@ MODELS: dict[str, type[Autoencoder]] = {
     "tutorial-vae-conv": TutorialVAEConv,
 }
 
+MAX_MODEL_SIZE = 500_000_000  # parameters and buffers: 2 GB of float32
+
 __all__ = ["MODELS", "Autoencoder", "build_model", "describe_models"]
 
 
@@ -42,7 +47,15 @@ def build_model(
     if name not in MODELS:
         raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(MODELS)} (see `aekit models`)")
     cls = MODELS[name]
-    return cls(cls.make_config(dict(options or {})), tuple(input_shape), num_classes)
+    config = cls.make_config(dict(options or {}))
+    # Count the tensors on the meta device first: nothing is allocated for a model too large to build.
+    with torch.device("meta"):
+        probe = cls(config, tuple(input_shape), num_classes)
+    size = sum(t.numel() for t in itertools.chain(probe.parameters(), probe.buffers()))
+    if size > MAX_MODEL_SIZE:
+        raise ConfigError(f"model '{name}' with these options on {'x'.join(map(str, input_shape))} inputs has {size:,} "
+                          f"parameters; aekit builds at most {MAX_MODEL_SIZE:,} (check latent_dim, hidden, channels)")
+    return cls(config, tuple(input_shape), num_classes)
 
 
 def describe_models() -> str:

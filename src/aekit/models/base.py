@@ -7,6 +7,7 @@ new model family is one file (a config dataclass + a subclass) plus one registry
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, fields
 from typing import Any, ClassVar
 
@@ -37,6 +38,11 @@ class Autoencoder(nn.Module):
     spatial_code: ClassVar[bool] = False
     # Decoding draws the image step by step (an autoregressive decoder): no one-pass ONNX graph.
     sequential_decoder: ClassVar[bool] = False
+    # Density models (VAEs) name their likelihood p(x|z) ("bernoulli", "gaussian", ...); the
+    # evaluator computes ELBO and IWAE bounds for them and only them.
+    likelihood: str | None = None
+    # Conditional models: what they are conditioned on ("label", "silhouette" or "outline").
+    condition_kind: str | None = None
 
     def __init__(self, config: Any, input_shape: tuple[int, int, int], num_classes: int | None = None):
         super().__init__()
@@ -75,6 +81,29 @@ class Autoencoder(nn.Module):
     ) -> torch.Tensor:
         raise NotImplementedError(f"{self.name} is not a generative model")
 
+    def decode_raw(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """The decoder before it is clipped to [0, 1] (the linear AE's affine map); ``decode`` by default."""
+        return self.decode(z, condition)
+
+    # --- density models (``likelihood`` is not None) --------------------------------
+    def posterior(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mu, logvar)`` of q(z|x)."""
+        raise NotImplementedError(f"{self.name} has no posterior")
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """log p(x|z) summed over pixels, per image (nats)."""
+        raise NotImplementedError(f"{self.name} has no likelihood")
+
+    def log_likelihood_k(self, x: torch.Tensor, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """log p(x|z) for k draws per image (``z``: k x B x d; result k x B). This default repeats x
+        k times; a model overrides it to share the work that depends on x alone."""
+        k, b = z.shape[:2]
+
+        def repeat(t: torch.Tensor) -> torch.Tensor:
+            return t.unsqueeze(0).expand(k, *t.shape).flatten(0, 1)
+
+        return self.log_likelihood(repeat(x), z.flatten(0, 1), None if condition is None else repeat(condition)).view(k, b)
+
     # --- helpers shared by all models ---------------------------------------------
     def config_dict(self) -> dict[str, Any]:
         return asdict(self.config)
@@ -94,9 +123,26 @@ def config_from_dict(config_type: type, options: dict[str, Any], where: str) -> 
     defaults = config_type()
     values = {}
     for key, value in options.items():
-        expected = getattr(defaults, key)
+        expected = getattr(defaults, key)  # the dataclass default gives the type
         values[key] = _coerce(value, expected, f"{where}: option '{key}'")
+        _check_range(values[key], known[key].metadata.get("min"), f"{where}: option '{key}'")
     return config_type(**values)
+
+
+def _check_range(value: Any, minimum: float | None, where: str) -> None:
+    """Sizes (integers) are at least 1 and weights (floats) finite and >= 0, unless the field's
+    metadata gives another ``min``: a run folder from elsewhere cannot ask for a negative layer."""
+    if isinstance(value, tuple):
+        for item in value:
+            _check_range(item, minimum, where)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        low = 1 if minimum is None else minimum
+        if value < low:
+            raise ConfigError(f"{where} must be at least {low}, got {value!r}")
+    elif isinstance(value, float):
+        low = 0.0 if minimum is None else minimum
+        if not (math.isfinite(value) and value >= low):
+            raise ConfigError(f"{where} must be a finite number >= {low:g}, got {value!r}")
 
 
 def _coerce(value: Any, expected: Any, where: str) -> Any:

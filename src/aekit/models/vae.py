@@ -9,7 +9,7 @@ every constant, so both are true log-densities and the numbers are comparable to
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -102,7 +102,7 @@ class ELBOConfig:
     likelihood: str = "bernoulli"  # or "gaussian"
     gaussian_sigma: float = 0.0  # > 0: fixed sigma; 0: learned
     beta: float = 1.0
-    warmup_steps: int = 0
+    warmup_steps: int = field(default=0, metadata={"min": 0})
     binarize: bool = True  # Bernoulli: fit dynamically binarised targets (a proper likelihood)
 
 

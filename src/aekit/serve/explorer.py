@@ -53,7 +53,7 @@ class Explorer:
 
     @property
     def condition_kind(self) -> str | None:
-        return getattr(self.model, "condition_kind", None) if self.model.conditional else None
+        return self.model.condition_kind
 
     @property
     def num_conditions(self) -> int:
