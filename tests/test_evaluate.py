@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from aekit.evaluate import clean_page, evaluate_run, format_metrics
+from aekit.evaluate import clean_page, evaluate_run
+from aekit.tables import format_metrics
 from aekit.report import write_report
 from aekit.quality import get_classifier, sample_quality
 

@@ -36,7 +36,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
-    from aekit.evaluate import evaluate_run, format_metrics
+    from aekit.evaluate import evaluate_run
+    from aekit.tables import format_metrics
 
     metrics = evaluate_run(Path(args.run_dir), iwae_k=args.iwae_k, max_images=args.max_images, quiet=args.quiet,
                            iwae_images=args.iwae_images, bf16=args.bf16)

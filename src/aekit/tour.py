@@ -18,7 +18,7 @@ from typing import Any
 
 from aekit.config import TrainConfig
 from aekit.errors import AekitError
-from aekit.evaluate import LABELS
+from aekit.tables import LABELS
 from aekit.io import atomic_write_json, atomic_write_text
 
 DATASET_PREFERENCE = ("fashion-mnist", "mnist", "digits")
