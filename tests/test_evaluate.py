@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from aekit.evaluate import clean_page, evaluate_run
-from aekit.tables import format_metrics
-from aekit.report import write_report
 from aekit.quality import get_classifier, sample_quality
+from aekit.report import write_report
+from aekit.tables import format_metrics
 
 
 def test_format_metrics_puts_baselines_beside_the_model():

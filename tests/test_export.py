@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from stand_ins import TinyConfig, TinyConv, TinyDense, TinyLabelVAE
 from torch import nn
 
 from aekit.errors import AekitError
 from aekit.export import export_model
 from aekit.models.base import Autoencoder
-from stand_ins import TinyConfig, TinyConv, TinyDense, TinyLabelVAE
 
 ort = pytest.importorskip("onnxruntime")
 

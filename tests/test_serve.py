@@ -10,12 +10,12 @@ import pytest
 import torch
 from flask.testing import FlaskClient
 from PIL import Image
+from stand_ins import TinyCleaner, TinyConfig, TinyDense, TinyLabelVAE
 
 from aekit.errors import AekitError
 from aekit.models.base import Autoencoder
 from aekit.serve import Explorer, build_app
 from aekit.serve.app import MAX_REQUEST_BYTES
-from stand_ins import TinyCleaner, TinyConfig, TinyDense, TinyLabelVAE
 
 
 def _client(explorer: Explorer) -> FlaskClient:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
+from stand_ins import TinyCleaner, TinyConfig, TinyVAE
 
 from aekit.serve import Explorer, build_app
-from stand_ins import TinyCleaner, TinyConfig, TinyVAE
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

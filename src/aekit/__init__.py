@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from aekit.train import Run
 
 
-def train(config: "TrainConfig") -> "Run":
+def train(config: TrainConfig) -> Run:
     """Train a model as ``config`` says; returns the finished :class:`aekit.train.Run`."""
     from aekit.train import train as _train
 

@@ -10,6 +10,7 @@ JSON file with its test accuracy; the hash covers the training images, labels an
 from __future__ import annotations
 
 import hashlib
+
 import numpy as np
 import torch
 from safetensors.torch import load_file, save

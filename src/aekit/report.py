@@ -15,9 +15,9 @@ import json
 from pathlib import Path
 
 from aekit.evaluate import EVAL_FILE, evaluate_run
-from aekit.tables import metric_tables
 from aekit.io import atomic_write_text, read_json
 from aekit.plots import plot_run
+from aekit.tables import metric_tables
 
 REPORT_FILE = "report.html"
 

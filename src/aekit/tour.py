@@ -18,8 +18,8 @@ from typing import Any
 
 from aekit.config import TrainConfig
 from aekit.errors import AekitError
-from aekit.tables import LABELS
 from aekit.io import atomic_write_json, atomic_write_text
+from aekit.tables import LABELS
 
 DATASET_PREFERENCE = ("fashion-mnist", "mnist", "digits")
 

@@ -27,8 +27,19 @@ from aekit.device import prepare_model, resolve_device, uses_bf16
 from aekit.errors import ConfigError, TrainingError
 from aekit.models.base import Autoencoder
 from aekit.runs import (
-    CHECKPOINT, CONFIG, WEIGHTS, RunLock, TrainState, build_from_meta, make_run_dir, read_run_config,
-    restore_checkpoint, save_checkpoint, write_metrics, write_run_config, write_weights,
+    CHECKPOINT,
+    CONFIG,
+    WEIGHTS,
+    RunLock,
+    TrainState,
+    build_from_meta,
+    make_run_dir,
+    read_run_config,
+    restore_checkpoint,
+    save_checkpoint,
+    write_metrics,
+    write_run_config,
+    write_weights,
 )
 
 # Validation scores the final objective (any KL warm-up finished) so epochs compare fairly.

@@ -15,7 +15,7 @@ from torch import nn
 
 from aekit.data.conditions import CONDITION_KINDS
 from aekit.errors import ConfigError
-from aekit.models.layers import ConvEncoder, ConvDecoder, check_conv_fit, mlp
+from aekit.models.layers import ConvDecoder, ConvEncoder, check_conv_fit, mlp
 from aekit.models.vae import ELBOConfig, GaussianVAE
 
 

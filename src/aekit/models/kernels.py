@@ -8,7 +8,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
 # Nearest 2x upsampling then a 3-tap filter (padding 1) is one stride-2, 4-tap transposed filter:
 # output 2m takes w[0] from input m-1 and w[1] + w[2] from input m; output 2m+1 takes w[0] + w[1]
 # from input m and w[2] from input m+1. Row k of this matrix sums the 3x3 taps into transposed tap k.
