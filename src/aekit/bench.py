@@ -109,11 +109,11 @@ def bench_model(
         loss.backward()
         optimizer.step()
 
-    rss_before = _rss_kib()
-    if not _reset_peak_rss():  # no /proc: the process peak only says something if this run raised it
+    rss_before = rss_kib()
+    if not reset_peak_rss():  # no /proc: the process peak only says something if this run raised it
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     train_times = _time_steps(step, warmup, min_steps, min_seconds)
-    peak_rss = _peak_rss_kib() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_rss = peak_rss_kib() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     model.eval()
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -230,11 +230,11 @@ def _proc_status(key: str) -> int | None:
     return None
 
 
-def _rss_kib() -> int:
+def rss_kib() -> int:
     return _proc_status("VmRSS") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def _reset_peak_rss() -> bool:
+def reset_peak_rss() -> bool:
     """Linux resets the process's peak-RSS mark when 5 is written to clear_refs."""
     try:
         with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
@@ -244,5 +244,5 @@ def _reset_peak_rss() -> bool:
     return True
 
 
-def _peak_rss_kib() -> int | None:
+def peak_rss_kib() -> int | None:
     return _proc_status("VmHWM")
