@@ -103,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iwae-k", type=int, default=1000, help="importance samples for the VAE likelihood bound")
     p.add_argument("--iwae-images", type=int, default=None, help="likelihood bounds on the first N test images only")
     p.add_argument("--bf16", action="store_true",
-                   help="likelihood bounds under bfloat16 autocast: ~2x faster on CPUs with AMX/AVX-512 BF16")
+                   help="likelihood bounds under bfloat16 autocast: about 2x faster on CPUs with AMX (Intel Xeon); "
+                        "no faster without AMX (AMD EPYC Zen 4 with AVX-512 BF16: 7.6 vs 8.5 images/s for IWAE-1000)")
     p.add_argument("--max-images", type=int, default=None, help="evaluate on the first N test images only")
     p.add_argument("--quiet", action="store_true")
 
