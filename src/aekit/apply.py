@@ -143,10 +143,13 @@ def _axis_window(spans: list[tuple[int, int]], k: int, margin: int) -> torch.Ten
     return w
 
 
-def tiled_reconstruct(model: Autoencoder, page: torch.Tensor, tile: int = TILE, overlap: int = OVERLAP,
-                      margin: int = MARGIN, batch: int = TILE_BATCH) -> torch.Tensor:
+def tiled_reconstruct(model: Autoencoder, page: torch.Tensor, tile: int | None = None, overlap: int | None = None,
+                      margin: int | None = None, batch: int | None = None) -> torch.Tensor:
     """A fully convolutional model's output on a whole ``C x H x W`` page, in overlapping tiles
-    blended with :func:`_ramp` windows; memory is bounded by ``batch`` tiles whatever the page."""
+    blended with :func:`_ramp` windows; memory is bounded by ``batch`` tiles whatever the page.
+    Unset sizes are the module's TILE, OVERLAP, MARGIN and TILE_BATCH."""
+    tile, overlap = tile or TILE, overlap or OVERLAP
+    margin, batch = MARGIN if margin is None else margin, batch or TILE_BATCH
     h, w = page.shape[-2:]
     device = next(model.parameters()).device
     rows, cols = tile_spans(h, tile, overlap), tile_spans(w, tile, overlap)
@@ -588,3 +591,165 @@ def gif_bytes(frames: torch.Tensor, milliseconds: int = 120) -> bytes:
     pictures[0].save(buffer, format="GIF", save_all=True, append_images=pictures[1:], duration=milliseconds, loop=0)
     return buffer.getvalue()
 
+
+
+# --- the commands, from a run folder --------------------------------------------------
+@dataclass
+class LoadedRun:
+    model: Autoencoder
+    meta: dict[str, Any]
+
+    @property
+    def class_names(self) -> list[str] | None:
+        return self.meta.get("class_names")
+
+
+def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
+    """The run's model (eval mode, on ``device``; conv weights channels-last on the CPU, oneDNN's
+    fast layout) and its validated config.json."""
+    from aekit.train import load_model, read_run_config, resolve_device
+
+    where = resolve_device(device)
+    model = load_model(run_dir).to(where).eval()
+    if where.type == "cpu" and any(p.dim() == 4 for p in model.parameters()):
+        model = model.to(memory_format=torch.channels_last)
+    return LoadedRun(model, read_run_config(run_dir))
+
+
+def denoise(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, *, fmt: str = "png",
+            overwrite: bool = False, kaggle_csv: str | Path | None = None, device: str = "cpu",
+            progress: Progress | None = None) -> DenoiseResult:
+    """``aekit denoise``: see :func:`denoise_files`."""
+    if kaggle_csv is not None and Path(kaggle_csv).resolve() in {Path(p).resolve() for p in inputs}:
+        raise ConfigError(f"--kaggle-csv {kaggle_csv} is one of the inputs")
+    run = load_run(run_dir, device)
+    return denoise_files(run.model, inputs, out, fmt=fmt, overwrite=overwrite, kaggle_csv=kaggle_csv, progress=progress)
+
+
+def sample(run_dir: str | Path, out: str | Path, n: int, *, seed: int = 0, class_name: str | None = None,
+           condition_image: str | Path | None = None, temperature: float = 1.0, prior: Prior | None = None,
+           write_sheet: bool = False, overwrite: bool = False, device: str = "cpu") -> list[Path]:
+    """``aekit sample``: ``n`` PNG files (+ ``sheet.png``); ``prior`` replaces N(0, I)."""
+    if n < 1:
+        raise ConfigError(f"--n must be at least 1, got {n}")
+    run = load_run(run_dir, device)
+    model = run.model
+    labels = None
+    if class_name is not None:
+        index = class_index(class_name, run.class_names, model.num_classes)
+        if not (model.conditional and model.condition_kind == "label") and prior is None:
+            raise ConfigError(f"model {model.name!r} does not draw by class; --class needs a label-conditional model "
+                              "or a per-class prior")
+        labels = torch.full((n,), index, dtype=torch.int64)
+    image = None if condition_image is None else read_image_file(condition_image).pixels
+    return sample_command(model, out, n, seed=seed, labels=labels, condition_image=image, temperature=temperature,
+                          prior=prior, write_sheet=write_sheet, overwrite=overwrite)
+
+
+def encode(run_dir: str | Path, out: str | Path, *, inputs: Sequence[str | Path] = (), dataset: str | None = None,
+           split: str = "test", sample_posterior: bool = False, seed: int = 0, device: str = "cpu",
+           progress: Progress | None = None) -> Path:
+    """``aekit encode``: codes of a dataset split or of image files, with names and labels."""
+    progress = progress or Progress()
+    if (dataset is None) == (not inputs):
+        raise ConfigError("give either --dataset SPEC or image files/folders to encode")
+    if Path(out).suffix.lower() not in CODE_SUFFIXES:
+        raise ConfigError(f"--out {out}: write codes to .npy, .csv or .parquet")
+    if Path(out).suffix.lower() == ".parquet":
+        _pyarrow()
+    run = load_run(run_dir, device)
+    model = run.model
+    _check_vector_code(model)
+    labels = None
+    if dataset is not None:
+        from aekit.data import ImageSet, load
+
+        data = load(dataset, split, image_size=run.meta["train"].image_size)
+        if not isinstance(data, ImageSet):
+            raise ConfigError(f"{dataset} holds whole pages; encode needs an image dataset")
+        images = to_channels(data.images, model.input_shape[0])
+        if tuple(images.shape[1:]) != tuple(model.input_shape):
+            images = resize(images, tuple(model.input_shape[1:]))
+        names = [f"{dataset}:{split}:{k}" for k in range(len(images))]
+        labels = data.labels
+        label_names = None if labels is None else [
+            data.class_names[int(y)] if data.class_names else str(int(y)) for y in labels]
+    else:
+        files = []
+        sources = collect_inputs(inputs)
+        for source in sources:
+            files.append(read_image_file(source.path))
+        if not files:
+            raise DataError(f"no image files in {', '.join(map(str, inputs))}")
+        images, names, label_names = images_for_model(model, files), [str(s.relative) for s in sources], None
+    condition = encoding_condition(model, images, labels)
+    progress.message(f"encoding {len(images)} images with {model.name}"
+                     + (" (one draw from q(z|x) each)" if sample_posterior else " (posterior means)"
+                        if isinstance(model, GaussianVAE) else ""))
+    codes = encode_images(model, images, condition=condition, sample=sample_posterior, seed=seed)
+    return write_codes(out, codes, names, label_names)
+
+
+def decode(run_dir: str | Path, codes_file: str | Path, out: str | Path, *, overwrite: bool = False,
+           device: str = "cpu") -> list[Path]:
+    """``aekit decode``: one PNG per code, named after the image it came from."""
+    out = Path(out)
+    prepare_out(out, [], overwrite)
+    run = load_run(run_dir, device)
+    codes, names, label_names = read_codes(codes_file)
+    labels = None
+    if run.model.conditional and run.model.condition_kind == "label":
+        labels = torch.tensor([class_index(name, run.class_names, run.model.num_classes) for name in label_names])
+    images = decode_codes(run.model, codes, labels)
+    paths = code_output_paths(out, names)
+    write_images(images, paths)
+    return paths
+
+
+def interpolate(run_dir: str | Path, out: str | Path, *, a: str | Path | None = None, b: str | Path | None = None,
+                from_class: str | None = None, to_class: str | None = None, steps: int = 10, gif: bool = False,
+                overwrite: bool = False, device: str = "cpu") -> tuple[list[Path], str]:
+    """``aekit interpolate``: decoded codes between two image files or two class centroids (mean
+    codes over the run's test split); returns the files and which interpolation was used."""
+    if steps < 2:
+        raise ConfigError(f"--steps must be at least 2, got {steps}")
+    by_class = from_class is not None or to_class is not None
+    if by_class == (a is not None or b is not None) or (by_class and None in (from_class, to_class)) \
+            or (not by_class and None in (a, b)):
+        raise ConfigError("give two image files A B, or --from-class and --to-class")
+    out = Path(out)
+    prepare_out(out, [], overwrite)
+    run = load_run(run_dir, device)
+    model = run.model
+    _check_vector_code(model)
+    if by_class:
+        from aekit.data import ImageSet, load
+
+        if model.conditional and model.condition_kind != "label":
+            raise ConfigError(f"model {model.name!r} draws to a {model.condition_kind}: interpolate between two image files")
+        ends = [class_index(name, run.class_names, model.num_classes) for name in (from_class, to_class)]
+        data = load(run.meta["dataset"], "test", image_size=run.meta["train"].image_size)
+        if not isinstance(data, ImageSet) or data.labels is None:
+            raise ConfigError(f"{run.meta['dataset']} has no classes to interpolate between")
+        images = to_channels(data.images, model.input_shape[0])
+        centroids = class_centroids(model, images, data.labels, encoding_condition(model, images, data.labels))
+        za, zb = centroids[ends[0]], centroids[ends[1]]
+        condition = torch.tensor(ends) if model.conditional else None
+    else:
+        pair = images_for_model(model, [read_image_file(a), read_image_file(b)])
+        if model.conditional and model.condition_kind == "label":
+            raise ConfigError(f"model {model.name!r} is label-conditional: interpolate with --from-class/--to-class")
+        condition = encoding_condition(model, pair, None)
+        za, zb = encode_images(model, pair, condition=condition)
+    codes, how = interpolate_codes(model, za, zb, steps)
+    if condition is None:
+        frame_condition = None
+    elif condition.dtype == torch.int64:  # a class label switches half-way
+        frame_condition = torch.where(torch.arange(steps) < (steps + 1) // 2, condition[0], condition[1])
+    else:  # a condition image fades from one to the other
+        t = torch.linspace(0, 1, steps).view(-1, 1, 1, 1)
+        frame_condition = (1 - t) * condition[0] + t * condition[1]
+    device_ = next(model.parameters()).device
+    with torch.inference_mode():
+        frames = model.decode(codes.to(device_), None if frame_condition is None else frame_condition.to(device_)).float().cpu()
+    return write_interpolation(frames, out, gif), how
