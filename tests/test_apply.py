@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-import aekit.apply as apply
+from aekit import apply
 from aekit.cli import main
 from aekit.config import TrainConfig
 from aekit.errors import ConfigError
@@ -61,7 +62,7 @@ def test_tile_spans_cover_the_side_with_aligned_overlapping_tiles():
         spans = apply.tile_spans(length, 512, 64, 32)
         assert spans[0][0] == 0 and spans[-1][1] == length
         assert all(s % 32 == 0 and e - s <= 512 for s, e in spans)
-        assert all(b[0] <= a[1] - 64 for a, b in zip(spans, spans[1:]))
+        assert all(b[0] <= a[1] - 64 for a, b in itertools.pairwise(spans))
 
 
 def test_tiled_page_equals_whole_page_and_needs_the_blending(docs_run, monkeypatch):
