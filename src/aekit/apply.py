@@ -27,11 +27,13 @@ from aekit.images import (
     checkerboard,
     encode_image,
     is_image_path,
+    png_bytes,
     read_image_file,
     resize,
     to_channels,
+    to_uint8,
 )
-from aekit.io import atomic_open, atomic_write_bytes
+from aekit.io import atomic_open, atomic_write_bytes, sync_written
 from aekit.models.base import Autoencoder
 from aekit.models.vae import GaussianVAE
 from aekit.progress import Progress
@@ -282,9 +284,10 @@ def class_index(name: str, class_names: Sequence[str] | None, num_classes: int |
 
 def sample_images(model: Autoencoder, n: int, *, seed: int = 0, labels: torch.Tensor | None = None,
                   condition_image: torch.Tensor | None = None, temperature: float = 1.0, prior: Prior | None = None,
-                  batch_size: int = SAMPLE_BATCH) -> torch.Tensor:
-    """``n`` images from the model: codes from N(0, T^2 I) (or ``prior``), decoded in batches.
-    The same seed gives the same images (global RNG draws inside a model are seeded too)."""
+                  bf16: bool = False, batch_size: int = SAMPLE_BATCH) -> torch.Tensor:
+    """``n`` images from the model: codes from N(0, T^2 I) (or ``prior``), decoded in batches
+    (``bf16``: under bfloat16 autocast, ~2x faster on CPUs with AVX-512 BF16). The same seed gives
+    the same images (global RNG draws inside a model are seeded too)."""
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
     if not temperature > 0:
@@ -298,7 +301,8 @@ def sample_images(model: Autoencoder, n: int, *, seed: int = 0, labels: torch.Te
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     batches = []
-    with torch.random.fork_rng(devices=[]), torch.inference_mode():
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+    with torch.random.fork_rng(devices=[]), torch.inference_mode(), autocast:
         torch.manual_seed(seed)
         for start in range(0, n, batch_size):
             m = min(batch_size, n - start)
@@ -334,14 +338,18 @@ def _sample_conditions(model: Autoencoder, n: int, labels: torch.Tensor | None,
 
 def write_images(images: torch.Tensor, paths: Sequence[Path], compress_level: int = 1, workers: int = 2) -> None:
     """Encode ``N x C x H x W`` images to PNG files (low compression: speed) on a few threads
-    (zlib releases the GIL); each file is written atomically."""
-    array = images.clamp(0, 1)
+    (zlib releases the GIL); each file appears whole or not at all, and one sync at the end
+    makes them durable (an fsync per file cost more than encoding)."""
+    array = to_uint8(images)
+    for folder in {p.parent for p in paths}:
+        folder.mkdir(parents=True, exist_ok=True)
 
     def one(k: int) -> None:
-        atomic_write_bytes(paths[k], encode_image(array[k], "png", compress_level=compress_level))
+        atomic_write_bytes(paths[k], png_bytes(array[k], compress_level), sync=False)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(one, range(len(paths))))
+    sync_written()
 
 
 def sheet(images: torch.Tensor, columns: int | None = None) -> torch.Tensor:
@@ -361,12 +369,12 @@ def sheet(images: torch.Tensor, columns: int | None = None) -> torch.Tensor:
 
 def sample_command(model: Autoencoder, out: str | Path, n: int, *, seed: int = 0, labels: torch.Tensor | None = None,
                    condition_image: torch.Tensor | None = None, temperature: float = 1.0, prior: Prior | None = None,
-                   write_sheet: bool = False, overwrite: bool = False) -> list[Path]:
+                   write_sheet: bool = False, overwrite: bool = False, bf16: bool = False) -> list[Path]:
     """Write ``n`` samples as ``sample_00000.png`` ... (and ``sheet.png``) into ``out``."""
     out = Path(out)
     prepare_out(out, [], overwrite)
     images = sample_images(model, n, seed=seed, labels=labels, condition_image=condition_image,
-                           temperature=temperature, prior=prior)
+                           temperature=temperature, prior=prior, bf16=bf16)
     width = len(str(n - 1))
     paths = [out / f"sample_{k:0{width}d}.png" for k in range(n)]
     write_images(images, paths)
@@ -628,7 +636,7 @@ def denoise(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, 
 
 def sample(run_dir: str | Path, out: str | Path, n: int, *, seed: int = 0, class_name: str | None = None,
            condition_image: str | Path | None = None, temperature: float = 1.0, prior: Prior | None = None,
-           write_sheet: bool = False, overwrite: bool = False, device: str = "cpu") -> list[Path]:
+           write_sheet: bool = False, overwrite: bool = False, device: str = "cpu", bf16: bool = False) -> list[Path]:
     """``aekit sample``: ``n`` PNG files (+ ``sheet.png``); ``prior`` replaces N(0, I)."""
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
@@ -643,7 +651,7 @@ def sample(run_dir: str | Path, out: str | Path, n: int, *, seed: int = 0, class
         labels = torch.full((n,), index, dtype=torch.int64)
     image = None if condition_image is None else read_image_file(condition_image).pixels
     return sample_command(model, out, n, seed=seed, labels=labels, condition_image=image, temperature=temperature,
-                          prior=prior, write_sheet=write_sheet, overwrite=overwrite)
+                          prior=prior, write_sheet=write_sheet, overwrite=overwrite, bf16=bf16)
 
 
 def encode(run_dir: str | Path, out: str | Path, *, inputs: Sequence[str | Path] = (), dataset: str | None = None,

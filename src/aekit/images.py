@@ -198,6 +198,24 @@ def encode_image(pixels: torch.Tensor, fmt: str = "png", like: str | None = None
     return buffer.getvalue()
 
 
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """Premultiplied ``N x C x H x W`` images as straight-alpha ``N x H x W x C`` bytes, converted in
+    one pass for the whole batch (per image, the tensor ops cost as much as the PNG encoding)."""
+    x = images.detach().float().cpu().clamp(0, 1)
+    if x.shape[1] in (2, 4):
+        x = unpremultiply(x)
+    return x.mul(255).round_().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def png_bytes(array: np.ndarray, compress_level: int = 1) -> bytes:
+    """PNG bytes of one ``H x W x C`` uint8 array (C = 1-4: L, LA, RGB, RGBA)."""
+    c = array.shape[2]
+    image = Image.fromarray(array[:, :, 0] if c == 1 else array, mode=_MODE_CHANNELS[c])
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=compress_level)
+    return buffer.getvalue()
+
+
 def format_of(path: Path) -> str:
     """The output format a file name asks for (PNG unless .jpg/.jpeg/.webp)."""
     return {".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}.get(path.suffix.lower(), "png")

@@ -21,8 +21,10 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read the process umask back: temp files start as 0600, the result should not
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file, fsync, rename)."""
+def atomic_write_bytes(path: str | Path, data: bytes, sync: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically (temp file, fsync, rename). ``sync=False`` skips the
+    fsyncs (the file still appears whole or not at all if the process dies) for callers writing
+    thousands of files, which call ``sync_written()`` once at the end instead."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -34,13 +36,21 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         reason = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
         raise AekitError(f"could not write file ({reason}); the previous version is intact", path) from None
-    _fsync_dir(path.parent)
+    if sync:
+        _fsync_dir(path.parent)
+
+
+def sync_written() -> None:
+    """Flush every file written with ``sync=False`` to disk: one system-wide sync instead of an
+    fsync per file (10,000 sample PNGs: ~1 ms each with fsync here, vs one flush at the end)."""
+    os.sync()
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
