@@ -249,11 +249,11 @@ def test_encode_decode_round_trip(vae_run, tmp_path, suffix):
     with torch.inference_mode():
         expected = model.encode(test.images)
     assert codes.shape == (len(test), 3) and torch.allclose(codes, expected, atol=1e-6)
-    assert names[0] == "digits:test:0" and labels == [str(int(y)) for y in test.labels]
+    assert names[0] == "test_000" and labels == [str(int(y)) for y in test.labels]
     paths = apply.decode(vae_run, codes_file, tmp_path / "images")
     with torch.inference_mode():
         first = model.decode(expected[:1])[0, 0].numpy()
-    assert paths[0] == tmp_path / "images" / "digits:test:0.png"
+    assert paths[0] == tmp_path / "images" / "test_000.png"
     written = np.asarray(Image.open(paths[0]), dtype=np.float32) / 255
     assert np.abs(written - first).max() <= 0.5 / 255 + 1e-6
 
@@ -320,3 +320,17 @@ def test_interpolation_of_a_plain_autoencoder_is_linear(tmp_path):
         Image.fromarray(np.random.default_rng(len(name)).integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / name)
     _, how = apply.interpolate(run, tmp_path / "o", a=tmp_path / "a.png", b=tmp_path / "b.png", steps=3)
     assert how == "linear interpolation"
+
+
+def test_cli_commands_end_to_end(vae_run, tmp_path, capsys):
+    assert main(["sample", str(vae_run), "--n", "3", "--out", str(tmp_path / "s"), "--sheet"]) == 0
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["sample_0.png", "sample_1.png", "sample_2.png", "sheet.png"]
+    assert main(["encode", str(vae_run), str(tmp_path / "s" / "sample_0.png"), "--out", str(tmp_path / "c.csv")]) == 0
+    assert main(["decode", str(vae_run), str(tmp_path / "c.csv"), "--out", str(tmp_path / "d")]) == 0
+    assert (tmp_path / "d" / "sample_0.png").is_file()
+    assert main(["interpolate", str(vae_run), "--from-class", "0", "--to-class", "9", "--steps", "3",
+                 "--out", str(tmp_path / "i"), "--gif"]) == 0
+    assert "spherical interpolation" in capsys.readouterr().out
+    assert main(["sample", str(vae_run), "--n", "0", "--out", str(tmp_path / "z")]) == 2
+    assert main(["interpolate", str(vae_run), "--from-class", "0", "--to-class", "ten", "--out", str(tmp_path / "j")]) == 2
+    assert "the classes are: 0, 1, 2" in capsys.readouterr().err

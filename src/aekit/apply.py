@@ -178,7 +178,7 @@ def tiled_reconstruct(model: Autoencoder, page: torch.Tensor, tile: int | None =
                 run(shape)
     for shape in list(pending):
         run(shape)
-    return out / weight
+    return out.div_(weight)
 
 
 def resized_reconstruct(model: Autoencoder, image: torch.Tensor) -> torch.Tensor:
@@ -678,7 +678,8 @@ def encode(run_dir: str | Path, out: str | Path, *, inputs: Sequence[str | Path]
         images = to_channels(data.images, model.input_shape[0])
         if tuple(images.shape[1:]) != tuple(model.input_shape):
             images = resize(images, tuple(model.input_shape[1:]))
-        names = [f"{dataset}:{split}:{k}" for k in range(len(images))]
+        width = len(str(len(images) - 1))
+        names = [f"{split}_{k:0{width}d}" for k in range(len(images))]  # row k of the split
         labels = data.labels
         label_names = None if labels is None else [
             data.class_names[int(y)] if data.class_names else str(int(y)) for y in labels]

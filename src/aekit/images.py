@@ -71,8 +71,9 @@ def read_image_file(path: str | Path) -> ImageFile:
 
 def _decode(img: Image.Image) -> np.ndarray:
     if img.mode in _SIXTEEN_BIT or img.mode == "F":
-        scale = 1.0 if img.mode == "F" else 65535.0
-        return np.clip(np.asarray(img, dtype=np.float32) / scale, 0.0, 1.0)[None]
+        array = np.asarray(img, dtype=np.float32)
+        array *= 1.0 if img.mode == "F" else 1 / 65535
+        return np.clip(array, 0.0, 1.0, out=array)[None]
     if img.mode == "1":
         img = img.convert("L")
     has_alpha = img.mode in ("LA", "La", "PA", "RGBA", "RGBa") or "transparency" in img.info
@@ -82,7 +83,8 @@ def _decode(img: Image.Image) -> np.ndarray:
         img = img.convert(img.mode.upper())
     if img.mode == "P" and has_alpha:
         img = img.convert("RGBA")
-    array = np.asarray(img.convert(target), dtype=np.float32) / 255.0
+    array = np.asarray(img.convert(target), dtype=np.float32)
+    array *= 1 / 255  # in place: an A4 page is 35 MB per float copy
     array = array[:, :, None] if array.ndim == 2 else array
     if has_alpha:
         array[..., :-1] *= array[..., -1:]
@@ -161,7 +163,7 @@ def to_pil(pixels: torch.Tensor, mode: str | None = None) -> Image.Image:
     want = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4, "CMYK": 3}[mode]
     if x.shape[0] != want:
         x = _straight_channels(x, want)
-    array = (x * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    array = x.mul(255).round_().to(torch.uint8).permute(1, 2, 0).numpy()
     image = Image.fromarray(array[:, :, 0] if want == 1 else array, mode=_MODE_CHANNELS[want])
     return image.convert("CMYK") if mode == "CMYK" else image
 
