@@ -146,7 +146,7 @@ def _axis_window(spans: list[tuple[int, int]], k: int, margin: int) -> torch.Ten
 
 
 def tiled_reconstruct(model: Autoencoder, page: torch.Tensor, tile: int | None = None, overlap: int | None = None,
-                      margin: int | None = None, batch: int | None = None) -> torch.Tensor:
+                      margin: int | None = None, batch: int | None = None, bf16: bool = False) -> torch.Tensor:
     """A fully convolutional model's output on a whole ``C x H x W`` page, in overlapping tiles
     blended with :func:`_ramp` windows; memory is bounded by ``batch`` tiles whatever the page.
     Unset sizes are the module's TILE, OVERLAP, MARGIN and TILE_BATCH."""
@@ -162,7 +162,7 @@ def tiled_reconstruct(model: Autoencoder, page: torch.Tensor, tile: int | None =
     def run(shape: tuple[int, int]) -> None:
         tiles = pending.pop(shape)
         x = torch.stack([page[:, rows[i][0] : rows[i][1], cols[j][0] : cols[j][1]] for i, j in tiles]).to(device)
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             y = model.reconstruct(x).float().cpu()
         for (i, j), result in zip(tiles, y):
             window = _axis_window(rows, i, margin)[:, None] * _axis_window(cols, j, margin)[None, :]
@@ -181,20 +181,20 @@ def tiled_reconstruct(model: Autoencoder, page: torch.Tensor, tile: int | None =
     return out.div_(weight)
 
 
-def resized_reconstruct(model: Autoencoder, image: torch.Tensor) -> torch.Tensor:
+def resized_reconstruct(model: Autoencoder, image: torch.Tensor, bf16: bool = False) -> torch.Tensor:
     """A fixed-size model's output on any ``C x H x W`` image: resized to its input and back."""
     h, w = image.shape[-2:]
     device = next(model.parameters()).device
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
         y = model.reconstruct(resize(image, tuple(model.input_shape[1:]))[None].to(device)).float().cpu()[0]
     return resize(y, (h, w))
 
 
-def denoise_image(model: Autoencoder, image: ImageFile, tiled: bool) -> torch.Tensor:
+def denoise_image(model: Autoencoder, image: ImageFile, tiled: bool, bf16: bool = False) -> torch.Tensor:
     """The model's output for one file, in the file's own channels (alpha kept: the model's own
-    where it has one, else the input's)."""
+    where it has one, else the input's); ``bf16``: under bfloat16 autocast."""
     x = to_channels(image.pixels, model.input_shape[0])
-    y = tiled_reconstruct(model, x) if tiled else resized_reconstruct(model, x)
+    y = tiled_reconstruct(model, x, bf16=bf16) if tiled else resized_reconstruct(model, x, bf16=bf16)
     c = image.channels
     model_alpha = model.input_shape[0] in (2, 4)
     alpha = image.pixels[-1:] if c in (2, 4) and not model_alpha else None
@@ -209,7 +209,7 @@ class DenoiseResult:
 
 def denoise_files(model: Autoencoder, inputs: Sequence[str | Path], out: str | Path, *, fmt: str = "png",
                   overwrite: bool = False, kaggle_csv: str | Path | None = None,
-                  progress: Progress | None = None) -> DenoiseResult:
+                  progress: Progress | None = None, bf16: bool = False) -> DenoiseResult:
     """Clean every image file of ``inputs`` (files or folders) into ``out``, keeping each file's
     relative path, name, size and mode. Unreadable files are reported and skipped."""
     progress = progress or Progress()
@@ -234,7 +234,7 @@ def denoise_files(model: Autoencoder, inputs: Sequence[str | Path], out: str | P
         for source, target in zip(sources, targets):
             try:
                 image = read_image_file(source.path)
-                result = denoise_image(model, image, tiled)
+                result = denoise_image(model, image, tiled, bf16)
                 atomic_write_bytes(target, encode_image(result, fmt, like=image.mode))
             except AekitError as exc:
                 failed.append((source.path, str(exc)))
@@ -626,12 +626,13 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
 
 def denoise(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, *, fmt: str = "png",
             overwrite: bool = False, kaggle_csv: str | Path | None = None, device: str = "cpu",
-            progress: Progress | None = None) -> DenoiseResult:
+            progress: Progress | None = None, bf16: bool = False) -> DenoiseResult:
     """``aekit denoise``: see :func:`denoise_files`."""
     if kaggle_csv is not None and Path(kaggle_csv).resolve() in {Path(p).resolve() for p in inputs}:
         raise ConfigError(f"--kaggle-csv {kaggle_csv} is one of the inputs")
     run = load_run(run_dir, device)
-    return denoise_files(run.model, inputs, out, fmt=fmt, overwrite=overwrite, kaggle_csv=kaggle_csv, progress=progress)
+    return denoise_files(run.model, inputs, out, fmt=fmt, overwrite=overwrite, kaggle_csv=kaggle_csv, progress=progress,
+                         bf16=bf16)
 
 
 def sample(run_dir: str | Path, out: str | Path, n: int, *, seed: int = 0, class_name: str | None = None,

@@ -87,7 +87,7 @@ def _cmd_denoise(args: argparse.Namespace) -> None:
     from aekit.progress import Progress
 
     result = denoise(args.run_dir, args.inputs, args.out, fmt=args.format, overwrite=args.overwrite,
-                     kaggle_csv=args.kaggle_csv, device=args.device, progress=Progress(quiet=args.quiet))
+                     kaggle_csv=args.kaggle_csv, device=args.device, progress=Progress(quiet=args.quiet), bf16=args.bf16)
     print(f"denoised {len(result.written)} file(s) into {args.out}"
           + (f"; {len(result.failed)} failed" if result.failed else "")
           + (f"; submission in {args.kaggle_csv}" if args.kaggle_csv else ""))
@@ -213,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="png", choices=["png", "jpeg", "webp"])
     p.add_argument("--kaggle-csv", help="also write a Kaggle submission (id,value) for these pages")
     p.add_argument("--overwrite", action="store_true", help="allow an --out that already holds files")
+    p.add_argument("--bf16", action="store_true", help="run the model under bfloat16 autocast (faster on AVX-512 BF16 CPUs)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument("--quiet", action="store_true", help="no progress")
 
