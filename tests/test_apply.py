@@ -174,15 +174,18 @@ def test_denoise_never_writes_over_its_inputs(docs_run, tmp_path):
 def test_kaggle_csv_format(docs_run, tmp_path):
     pixels = np.random.default_rng(2).integers(0, 256, (6, 9), dtype=np.uint8)
     Image.fromarray(pixels).save(tmp_path / "17.png")
+    Image.fromarray(np.zeros((3, 4, 3), np.uint8)).save(tmp_path / "2.png")  # another size, in colour
     csv_path = tmp_path / "submission.csv"
-    apply.denoise(docs_run, [tmp_path / "17.png"], tmp_path / "out", kaggle_csv=csv_path,
+    apply.denoise(docs_run, [tmp_path / "2.png", tmp_path / "17.png"], tmp_path / "out", kaggle_csv=csv_path,
                   progress=apply.Progress(quiet=True))
     with csv_path.open(newline="") as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == ["id", "value"]
-    assert len(rows) == 1 + 6 * 9
-    assert rows[1][0] == "17_1_1" and rows[2][0] == "17_1_2" and rows[-1][0] == "17_6_9"
-    values = np.array([float(v) for _, v in rows[1:]]).reshape(6, 9)
+    assert len(rows) == 1 + 3 * 4 + 6 * 9
+    assert rows[1][0] == "2_1_1" and rows[12][0] == "2_3_4"
+    rows = rows[13:]
+    assert rows[0][0] == "17_1_1" and rows[1][0] == "17_1_2" and rows[-1][0] == "17_6_9"
+    values = np.array([float(v) for _, v in rows]).reshape(6, 9)
     assert ((values >= 0) & (values <= 1)).all()
     written = np.asarray(Image.open(tmp_path / "out" / "17.png"), dtype=np.float64) / 255
     assert np.abs(values - written).max() <= 0.5 / 255 + 0.0006
@@ -227,6 +230,17 @@ def test_class_names_are_listed_for_an_unknown_class(tmp_path):
     assert len(paths) == 4
     with pytest.raises(ConfigError, match="cat, dog, eel"):
         apply.sample(run, tmp_path / "t", 4, class_name="cow")
+
+
+def test_sample_to_a_condition_image(tmp_path):
+    run = make_run(tmp_path / "cvae", "cvae", {"latent_dim": 2, "hidden": [16], "condition_kind": "silhouette"}, (1, 8, 8))
+    shape = np.zeros((20, 20), np.uint8)
+    shape[5:15, 5:15] = 255
+    Image.fromarray(shape).save(tmp_path / "shape.png")
+    paths = apply.sample(run, tmp_path / "s", 3, condition_image=tmp_path / "shape.png")
+    assert len(paths) == 3
+    with pytest.raises(ConfigError, match="--condition-image"):
+        apply.sample(run, tmp_path / "t", 3)
 
 
 def test_sample_refuses_a_non_generative_model_and_a_full_folder(docs_run, vae_run, tmp_path):
