@@ -31,6 +31,7 @@ from aekit.images import (
     read_image_file,
     resize,
     to_channels,
+    to_pil,
     to_uint8,
 )
 from aekit.io import atomic_open, atomic_write_bytes, sync_written
@@ -590,8 +591,6 @@ def write_interpolation(frames: torch.Tensor, out: Path, gif: bool) -> list[Path
 
 def gif_bytes(frames: torch.Tensor, milliseconds: int = 120) -> bytes:
     """An animated GIF, forwards then back (transparent frames shown over a checkerboard)."""
-    from aekit.images import to_pil
-
     shown = checkerboard(frames.clamp(0, 1))
     pictures = [to_pil(f) for f in shown]
     pictures += pictures[-2:0:-1]
