@@ -184,7 +184,10 @@ def main() -> None:
     print(f"| `aekit denoise` {pages} A4 pages | {fold['seconds'] / pages:.1f} s/page, {fold['peak_rss_mb']} MB peak | flat memory |")
     for precision, r in results["sample"].items():
         print(f"| `aekit sample --n {args.n}` conv-vae 28x28, {precision} | {r['images_per_s']:,} images/s | >= 5,000/s |")
-    print(f"\nCPU flags: {flags}")
+    load = os.getloadavg()
+    results["load_average"] = [round(v, 2) for v in load]  # other processes on the cores slow every figure
+    results["docs_run"], results["vae_run"] = str(docs), str(vae)
+    print(f"\nCPU flags: {flags}; load average at the end {load[0]:.1f} (1 min), {load[2]:.1f} (15 min)")
     atomic_write_json(args.out, results)
 
 
