@@ -6,12 +6,14 @@ the target, so a crash (even SIGKILL) leaves either the old file or the new one.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from aekit.errors import AekitError
 
@@ -19,8 +21,10 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read the process umask back: temp files start as 0600, the result should not
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file, fsync, rename)."""
+def atomic_write_bytes(path: str | Path, data: bytes, sync: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically (temp file, fsync, rename). ``sync=False`` skips the
+    fsyncs (the file still appears whole or not at all if the process dies) for callers writing
+    thousands of files, which call ``sync_written()`` once at the end instead."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -32,13 +36,21 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         reason = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
         raise AekitError(f"could not write file ({reason}); the previous version is intact", path) from None
-    _fsync_dir(path.parent)
+    if sync:
+        _fsync_dir(path.parent)
+
+
+def sync_written() -> None:
+    """Flush every file written with ``sync=False`` to disk: one system-wide sync instead of an
+    fsync per file (10,000 sample PNGs: ~1 ms each with fsync here, vs one flush at the end)."""
+    os.sync()
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -73,3 +85,31 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """Stream a large file (a CSV of millions of rows) to a temp file that replaces ``path`` only
+    when the block ends without an exception: the same guarantee as ``atomic_write_bytes``,
+    without holding the whole content in memory."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise AekitError(f"cannot write here: {exc.strerror or exc}", path.parent) from None
+    try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        reason = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+        raise AekitError(f"could not write file ({reason}); the previous version is intact", path) from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)

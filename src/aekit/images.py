@@ -1,0 +1,245 @@
+"""Image FILES in and out, shared by every command that reads or writes a user's pictures.
+
+Reading gives a float32 ``C x H x W`` tensor in [0, 1] with aekit's conventions: C = 1 grey,
+2 grey + alpha, 3 RGB, 4 RGB + alpha; alpha last; colour premultiplied by alpha, so a fully
+transparent pixel is 0 everywhere and a model never spends capacity on colours nobody sees.
+The file's PIL mode is kept beside the pixels, so a command can write its result back in the
+same mode (grey stays grey, 16-bit stays 16-bit, alpha is kept). Writing un-premultiplies and
+goes through ``aekit.io`` (a file appears whole or not at all).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from aekit.errors import DataError
+from aekit.io import atomic_write_bytes
+
+READ_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
+MAX_PIXELS = 1 << 28  # 268 M pixels (16k x 16k): larger headers are refused before decoding
+_SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
+_MODE_CHANNELS = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+
+
+@dataclass
+class ImageFile:
+    """Pixels of one file (premultiplied ``C x H x W``) and the PIL mode it was stored in."""
+
+    pixels: torch.Tensor
+    mode: str
+    path: Path
+
+    @property
+    def channels(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width)."""
+        return int(self.pixels.shape[1]), int(self.pixels.shape[2])
+
+
+def is_image_path(path: Path) -> bool:
+    return not path.name.startswith(".") and path.suffix.lower() in READ_EXTENSIONS
+
+
+def read_image_file(path: str | Path) -> ImageFile:
+    """Decode any PIL-readable image (grey, LA, RGB, RGBA, P with transparency, 16-bit, CMYK)."""
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            if width * height > MAX_PIXELS:
+                raise DataError(f"image is {width}x{height} px, more than aekit's limit of {MAX_PIXELS} pixels", path)
+            mode = img.mode
+            pixels = _decode(img)
+    except DataError:
+        raise
+    except FileNotFoundError:
+        raise DataError("file not found", path) from None
+    except Exception as exc:  # noqa: BLE001  (Pillow raises many types on bad bytes: all mean "not an image")
+        raise DataError(f"cannot read image ({exc.__class__.__name__}: {exc})", path) from None
+    return ImageFile(torch.from_numpy(pixels), mode, path)
+
+
+def _decode(img: Image.Image) -> np.ndarray:
+    if img.mode in _SIXTEEN_BIT or img.mode == "F":
+        array = np.asarray(img, dtype=np.float32)
+        array *= 1.0 if img.mode == "F" else 1 / 65535
+        return np.clip(array, 0.0, 1.0, out=array)[None]
+    if img.mode == "1":
+        img = img.convert("L")
+    has_alpha = img.mode in ("LA", "La", "PA", "RGBA", "RGBa") or "transparency" in img.info
+    grey = img.mode in ("L", "LA", "La") or (img.mode in ("P", "PA") and _grey_palette(img))
+    target = ("LA" if has_alpha else "L") if grey else ("RGBA" if has_alpha else "RGB")
+    if img.mode in ("La", "RGBa"):  # PIL's own premultiplied modes: bring back to straight alpha first
+        img = img.convert(img.mode.upper())
+    if img.mode == "P" and has_alpha:
+        img = img.convert("RGBA")
+    array = np.asarray(img.convert(target), dtype=np.float32)
+    array *= 1 / 255  # in place: an A4 page is 35 MB per float copy
+    array = array[:, :, None] if array.ndim == 2 else array
+    if has_alpha:
+        array[..., :-1] *= array[..., -1:]
+    return np.ascontiguousarray(array.transpose(2, 0, 1))
+
+
+def _grey_palette(img: Image.Image) -> bool:
+    palette = img.getpalette() or []
+    return all(palette[i] == palette[i + 1] == palette[i + 2] for i in range(0, len(palette) - 2, 3))
+
+
+def to_channels(pixels: torch.Tensor, channels: int, alpha: torch.Tensor | None = None) -> torch.Tensor:
+    """Convert premultiplied ``[B x] C x H x W`` images to ``channels`` (1-4).
+
+    Grey -> RGB repeats; RGB -> grey is ITU-R 601 luma (PIL's weights); dropping alpha keeps the
+    premultiplied colour, i.e. the picture over black; adding alpha uses ``alpha`` when given
+    (colour clipped to it, so the result stays a valid premultiplied image), else opaque."""
+    if not 1 <= channels <= 4:
+        raise DataError(f"images have 1 to 4 channels, not {channels}")
+    c = pixels.shape[-3]
+    has_alpha, wants_alpha = c in (2, 4), channels in (2, 4)
+    colour = pixels.narrow(-3, 0, c - 1) if has_alpha else pixels
+    a = pixels.narrow(-3, c - 1, 1) if has_alpha else None
+    want_colour = 1 if channels <= 2 else 3
+    if colour.shape[-3] == 1 and want_colour == 3:
+        colour = colour.expand(*colour.shape[:-3], 3, *colour.shape[-2:])
+    elif colour.shape[-3] == 3 and want_colour == 1:
+        weights = torch.tensor([0.299, 0.587, 0.114], dtype=colour.dtype).view(3, 1, 1)
+        colour = (colour * weights).sum(-3, keepdim=True)
+    if not wants_alpha:
+        return colour.contiguous()
+    if alpha is not None:
+        a = alpha
+    if a is None:
+        a = torch.ones_like(colour.narrow(-3, 0, 1))
+    return torch.cat([torch.minimum(colour, a), a.expand_as(colour.narrow(-3, 0, 1))], -3)
+
+
+def resize(pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``[B x] C x H x W`` to (height, width): area averaging when shrinking (no aliasing), bilinear
+    when growing. Premultiplied colour resamples correctly (no dark fringes at alpha edges)."""
+    if tuple(pixels.shape[-2:]) == tuple(size):
+        return pixels
+    batch = pixels if pixels.dim() == 4 else pixels[None]
+    shrink = size[0] <= batch.shape[-2] and size[1] <= batch.shape[-1]
+    mode = {"mode": "area"} if shrink else {"mode": "bilinear", "align_corners": False}
+    out = torch.nn.functional.interpolate(batch, size=tuple(size), **mode).clamp(0, 1)
+    return out if pixels.dim() == 4 else out[0]
+
+
+def output_mode(channels: int, like: str | None, fmt: str = "png") -> str:
+    """The PIL mode to write ``channels`` in: the input's own mode where the format can hold it."""
+    if like in _SIXTEEN_BIT and channels == 1 and fmt == "png":
+        return "I;16"
+    if like == "CMYK" and channels == 3 and fmt == "jpeg":
+        return "CMYK"
+    mode = _MODE_CHANNELS[channels]
+    if fmt == "jpeg" and mode in ("LA", "RGBA"):
+        return mode[:-1]  # JPEG has no alpha: composited over white when written
+    return mode
+
+
+def to_pil(pixels: torch.Tensor, mode: str | None = None) -> Image.Image:
+    """A premultiplied ``C x H x W`` tensor as a PIL image (straight alpha), in ``mode``."""
+    c = pixels.shape[0]
+    mode = mode or _MODE_CHANNELS[c]
+    x = pixels.detach().float().cpu().clamp(0, 1)
+    if c in (2, 4):
+        x = unpremultiply(x)
+        if mode in ("L", "RGB", "CMYK"):  # no alpha in the file: lay it over white
+            colour, alpha = x[:-1], x[-1:]
+            x = colour * alpha + (1 - alpha)
+    if mode == "I;16":
+        grey = to_channels(x, 1)[0]
+        return Image.fromarray((grey * 65535).round().to(torch.int32).numpy().astype(np.uint16))
+    want = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4, "CMYK": 3}[mode]
+    if x.shape[0] != want:
+        x = _straight_channels(x, want)
+    array = x.mul(255).round_().to(torch.uint8).permute(1, 2, 0).numpy()
+    image = Image.fromarray(array[:, :, 0] if want == 1 else array, mode=_MODE_CHANNELS[want])
+    return image.convert("CMYK") if mode == "CMYK" else image
+
+
+def _straight_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    """Channel conversion of straight-alpha pixels (premultiply, convert, un-premultiply)."""
+    if x.shape[0] in (2, 4):
+        x = torch.cat([x[:-1] * x[-1:], x[-1:]])
+    y = to_channels(x, channels)
+    return unpremultiply(y) if channels in (2, 4) else y
+
+
+def unpremultiply(x: torch.Tensor) -> torch.Tensor:
+    """Straight alpha from premultiplied ``[B x] C x H x W`` (C = 2 or 4); transparent pixels stay 0."""
+    alpha = x.narrow(-3, x.shape[-3] - 1, 1)
+    colour = x.narrow(-3, 0, x.shape[-3] - 1)
+    colour = torch.where(alpha > 0, colour / alpha.clamp_min(1e-12), torch.zeros_like(colour)).clamp(0, 1)
+    return torch.cat([colour, alpha], -3)
+
+
+def encode_image(pixels: torch.Tensor, fmt: str = "png", like: str | None = None, compress_level: int = 6) -> bytes:
+    """File bytes of a premultiplied ``C x H x W`` tensor in ``fmt`` (png, jpeg, webp); ``like`` is
+    the input file's mode, kept where the format can hold it (16-bit grey, CMYK)."""
+    if fmt not in FORMATS:
+        raise DataError(f"unknown image format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    image = to_pil(pixels, output_mode(pixels.shape[0], like, fmt))
+    buffer = io.BytesIO()
+    if fmt == "png":
+        image.save(buffer, format="PNG", compress_level=compress_level)
+    elif fmt == "jpeg":
+        image.save(buffer, format="JPEG", quality=95)
+    else:
+        image.save(buffer, format="WEBP", lossless=True)
+    return buffer.getvalue()
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """Premultiplied ``N x C x H x W`` images as straight-alpha ``N x H x W x C`` bytes, converted in
+    one pass for the whole batch (per image, the tensor ops cost as much as the PNG encoding)."""
+    x = images.detach().float().cpu().clamp(0, 1)
+    if x.shape[1] in (2, 4):
+        x = unpremultiply(x)
+    return x.mul(255).round_().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def png_bytes(array: np.ndarray, compress_level: int = 1) -> bytes:
+    """PNG bytes of one ``H x W x C`` uint8 array (C = 1-4: L, LA, RGB, RGBA)."""
+    c = array.shape[2]
+    image = Image.fromarray(array[:, :, 0] if c == 1 else array, mode=_MODE_CHANNELS[c])
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=compress_level)
+    return buffer.getvalue()
+
+
+def format_of(path: Path) -> str:
+    """The output format a file name asks for (PNG unless .jpg/.jpeg/.webp)."""
+    return {".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}.get(path.suffix.lower(), "png")
+
+
+def write_image(path: str | Path, pixels: torch.Tensor, fmt: str | None = None, like: str | None = None) -> Path:
+    """Write a premultiplied ``C x H x W`` tensor atomically; ``fmt`` defaults to the path's suffix,
+    ``like`` is an input's mode to keep (see :func:`encode_image`)."""
+    path = Path(path)
+    atomic_write_bytes(path, encode_image(pixels, fmt or format_of(path), like))
+    return path
+
+
+def checkerboard(pixels: torch.Tensor, square: int = 4) -> torch.Tensor:
+    """Premultiplied ``[B x] C x H x W`` images composited over a light/dark grey checkerboard, as
+    RGB (or grey): how transparent pictures are shown. Images without alpha are returned as they are."""
+    c = pixels.shape[-3]
+    if c not in (2, 4):
+        return pixels
+    h, w = pixels.shape[-2:]
+    ys = torch.arange(h).view(-1, 1) // square
+    xs = torch.arange(w).view(1, -1) // square
+    board = torch.where((ys + xs) % 2 == 0, 0.8, 0.6).to(pixels.dtype)
+    alpha = pixels.narrow(-3, c - 1, 1)
+    return pixels.narrow(-3, 0, c - 1) + (1 - alpha) * board

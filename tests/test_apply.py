@@ -1,0 +1,352 @@
+"""Using a model on files: tiled page cleaning, denoise/sample/encode/decode/interpolate commands."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import save_file
+
+from aekit import apply
+from aekit.cli import main
+from aekit.config import TrainConfig
+from aekit.errors import ConfigError
+from aekit.models import build_model
+from aekit.train import load_model
+
+DIGIT_CLASSES = [str(i) for i in range(10)]
+
+
+def make_run(folder: Path, model: str, options: dict, input_shape: tuple[int, int, int], *, num_classes: int | None = None,
+             class_names: list[str] | None = None, dataset: str = "digits", seed: int = 0) -> Path:
+    """A run folder (config.json + model.safetensors) of a freshly initialised model: these tests
+    exercise file handling and numerics, not training."""
+    torch.manual_seed(seed)
+    net = build_model(model, options, input_shape, num_classes)
+    folder.mkdir(parents=True)
+    config = TrainConfig(model=model, dataset=dataset, out=str(folder))
+    (folder / "config.json").write_text(json.dumps({
+        "model": model, "model_options": net.config_dict(), "input_shape": list(input_shape),
+        "num_classes": num_classes, "class_names": class_names, "dataset": dataset, "train": config.to_dict(),
+    }))
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(folder / "model.safetensors"))
+    return folder
+
+
+@pytest.fixture
+def docs_run(tmp_path) -> Path:
+    return make_run(tmp_path / "docs", "tutorial-docs", {"filters": 8, "latent_dim": 8}, (1, 32, 32), dataset="documents")
+
+
+@pytest.fixture
+def vae_run(tmp_path) -> Path:
+    return make_run(tmp_path / "vae", "conv-vae", {"latent_dim": 3, "channels": [4, 8], "hidden": 16}, (1, 8, 8),
+                    num_classes=10, class_names=DIGIT_CLASSES)
+
+
+def _small_tiles(monkeypatch) -> None:
+    monkeypatch.setattr(apply, "TILE", 64)
+    monkeypatch.setattr(apply, "OVERLAP", 32)
+    monkeypatch.setattr(apply, "MARGIN", 8)
+
+
+# --- tiling ---------------------------------------------------------------------------
+def test_tile_spans_cover_the_side_with_aligned_overlapping_tiles():
+    for length in (1, 100, 512, 513, 1000, 3508):
+        spans = apply.tile_spans(length, 512, 64, 32)
+        assert spans[0][0] == 0 and spans[-1][1] == length
+        assert all(s % 32 == 0 and e - s <= 512 for s, e in spans)
+        assert all(b[0] <= a[1] - 64 for a, b in itertools.pairwise(spans))
+
+
+def test_tiled_page_equals_whole_page_and_needs_the_blending(docs_run, monkeypatch):
+    model = load_model(docs_run)
+    torch.manual_seed(1)
+    page = torch.rand(1, 150, 203)
+    with torch.inference_mode():
+        whole = model.reconstruct(page[None])[0]
+    tiled = apply.tiled_reconstruct(model, page, tile=64, overlap=32, margin=8, batch=3)
+    assert tiled.shape == whole.shape
+    assert (tiled - whole).abs().max() < 1e-5
+    fast = apply.tiled_reconstruct(model, page, tile=64, overlap=32, margin=8, batch=3, bf16=True)
+    assert 0 < (fast - whole).abs().max() < 0.02  # bfloat16 rounding, nothing more
+    monkeypatch.setattr(apply, "_ramp", lambda n, margin: torch.ones(n))  # plain averaging of overlapping tiles
+    unblended = apply.tiled_reconstruct(model, page, tile=64, overlap=32, margin=8, batch=3)
+    assert (unblended - whole).abs().max() > 1e-3
+
+
+# --- denoise --------------------------------------------------------------------------
+def _write_inputs(folder: Path) -> dict[str, Path]:
+    rng = np.random.default_rng(0)
+    (folder / "sub").mkdir(parents=True)
+    files = {
+        "grey": folder / "page.png",
+        "colour": folder / "sub" / "colour.jpg",
+        "deep": folder / "deep.png",
+        "alpha": folder / "sprite.png",
+        "palette": folder / "pal.gif",
+        "tiny": folder / "tiny.png",
+    }
+    Image.fromarray(rng.integers(0, 256, (130, 170), dtype=np.uint8)).save(files["grey"])
+    Image.fromarray(rng.integers(0, 256, (90, 70, 3), dtype=np.uint8)).save(files["colour"])
+    Image.fromarray(rng.integers(0, 65536, (80, 100), dtype=np.uint16)).save(files["deep"])
+    rgba = rng.integers(0, 256, (40, 30, 4), dtype=np.uint8)
+    rgba[:10, :, 3] = 0
+    Image.fromarray(rgba, "RGBA").save(files["alpha"])
+    pal = Image.fromarray(rng.integers(0, 4, (20, 20), dtype=np.uint8), "P")
+    pal.putpalette([255, 0, 0, 0, 255, 0, 0, 0, 255, 9, 9, 9])
+    pal.save(files["palette"], transparency=3)
+    Image.fromarray(rng.integers(0, 256, (5, 7), dtype=np.uint8)).save(files["tiny"])
+    (folder / "bad.png").write_bytes(b"not a png at all")
+    return files
+
+
+def test_denoise_keeps_paths_sizes_and_modes_and_goes_on_after_a_bad_file(docs_run, tmp_path, monkeypatch, capsys):
+    _small_tiles(monkeypatch)
+    inputs = _write_inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["denoise", str(docs_run), str(tmp_path / "in"), "--out", str(out), "--quiet"])
+    assert exit_info.value.code == 1
+    printed = capsys.readouterr()
+    assert "denoised 6 file(s)" in printed.out and "1 failed" in printed.out
+    expected_modes = {"grey": "L", "colour": "RGB", "deep": "I;16", "alpha": "RGBA", "palette": "RGBA", "tiny": "L"}
+    for key, source in inputs.items():
+        result = out / source.relative_to(tmp_path / "in").with_suffix(".png")
+        with Image.open(source) as a, Image.open(result) as b:
+            assert b.size == a.size, key
+            assert b.mode == expected_modes[key], key
+            if key == "alpha":  # a grey model cannot change alpha: kept exactly
+                assert np.array_equal(np.asarray(a)[..., 3], np.asarray(b)[..., 3])
+    assert not (out / "bad.png").exists()
+    assert not [p for p in out.rglob("*") if p.name.startswith(".")]  # no temp files left
+
+
+def test_denoise_big_page_in_tiles_matches_the_whole_page(docs_run, tmp_path, monkeypatch):
+    _small_tiles(monkeypatch)
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 256, (150, 203), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "p.png")
+    apply.denoise(docs_run, [tmp_path / "p.png"], tmp_path / "out", progress=apply.Progress(quiet=True))
+    model = load_model(docs_run)
+    with torch.inference_mode():
+        whole = model.reconstruct(torch.from_numpy(pixels / 255.0).float()[None, None])[0, 0]
+    written = np.asarray(Image.open(tmp_path / "out" / "p.png"), dtype=np.float32) / 255
+    assert np.abs(written - whole.numpy()).max() <= 0.5 / 255 + 1e-5
+
+
+def test_fixed_size_model_resizes_and_says_so(vae_run, tmp_path):
+    Image.fromarray(np.full((33, 21), 200, np.uint8)).save(tmp_path / "a.png")
+    lines = []
+
+    class Collect(apply.Progress):
+        def message(self, text: str) -> None:
+            lines.append(text)
+
+    result = apply.denoise(vae_run, [tmp_path / "a.png"], tmp_path / "out", progress=Collect(interactive=False))
+    assert [p.name for p in result.written] == ["a.png"] and not result.failed
+    assert Image.open(tmp_path / "out" / "a.png").size == (21, 33)
+    assert any("resized to 8x8" in line for line in lines)
+
+
+def test_denoise_never_writes_over_its_inputs(docs_run, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(folder / "a.png")
+    for out in (folder, folder / "cleaned"):
+        with pytest.raises(ConfigError, match="inside the input folder"):
+            apply.denoise(docs_run, [folder], out)
+    with pytest.raises(ConfigError, match="would overwrite the input"):
+        apply.denoise(docs_run, [folder / "a.png"], folder, overwrite=True)
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x.txt").write_text("x")
+    with pytest.raises(ConfigError, match="--overwrite"):
+        apply.denoise(docs_run, [folder / "a.png"], tmp_path / "full")
+    assert main(["denoise", str(docs_run), str(folder / "a.png"), "--out", str(folder)]) == 2
+
+
+def test_kaggle_csv_format(docs_run, tmp_path):
+    pixels = np.random.default_rng(2).integers(0, 256, (6, 9), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "17.png")
+    Image.fromarray(np.zeros((3, 4, 3), np.uint8)).save(tmp_path / "2.png")  # another size, in colour
+    csv_path = tmp_path / "submission.csv"
+    apply.denoise(docs_run, [tmp_path / "2.png", tmp_path / "17.png"], tmp_path / "out", kaggle_csv=csv_path,
+                  progress=apply.Progress(quiet=True))
+    with csv_path.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["id", "value"]
+    assert len(rows) == 1 + 3 * 4 + 6 * 9
+    assert rows[1][0] == "2_1_1" and rows[12][0] == "2_3_4"
+    rows = rows[13:]
+    assert rows[0][0] == "17_1_1" and rows[1][0] == "17_1_2" and rows[-1][0] == "17_6_9"
+    values = np.array([float(v) for _, v in rows]).reshape(6, 9)
+    assert ((values >= 0) & (values <= 1)).all()
+    written = np.asarray(Image.open(tmp_path / "out" / "17.png"), dtype=np.float64) / 255
+    assert np.abs(values - written).max() <= 0.5 / 255 + 0.0006
+
+
+# --- sample ---------------------------------------------------------------------------
+def test_same_seed_same_files_bit_for_bit(vae_run, tmp_path):
+    a = apply.sample(vae_run, tmp_path / "a", 12, seed=3, write_sheet=True)
+    b = apply.sample(vae_run, tmp_path / "b", 12, seed=3, write_sheet=True)
+    c = apply.sample(vae_run, tmp_path / "c", 12, seed=4)
+    assert [p.name for p in a] == [p.name for p in b] and a[-1].name == "sheet.png" and len(a) == 13
+    assert all(p.read_bytes() == q.read_bytes() for p, q in zip(a, b))
+    assert any(p.read_bytes() != q.read_bytes() for p, q in zip(a, c))
+    assert Image.open(a[-1]).size == (4 * 8, 3 * 8)
+
+
+def test_sample_temperature_prior_and_bad_input(vae_run, tmp_path):
+    model = load_model(vae_run)
+    cold = apply.sample_images(model, 50, seed=0, temperature=0.01)
+    with torch.inference_mode():
+        centre = model.decode(torch.zeros(1, 3))
+    warm = apply.sample_images(model, 50, seed=0)
+    assert (cold - centre).abs().max() < 0.05 * (warm - centre).abs().max()  # codes 100x closer to 0
+
+    class FixedPrior:
+        def sample(self, n, generator=None, labels=None):
+            return torch.ones(n, 3) * 0.5
+
+    with torch.inference_mode():
+        expected = model.decode(torch.full((4, 3), 0.5))
+    assert torch.allclose(apply.sample_images(model, 4, prior=FixedPrior()), expected)
+    with pytest.raises(ConfigError, match="at least 1"):
+        apply.sample(vae_run, tmp_path / "x", 0)
+    with pytest.raises(ConfigError, match="label-conditional"):
+        apply.sample(vae_run, tmp_path / "x", 2, class_name="3")
+
+
+def test_class_names_are_listed_for_an_unknown_class(tmp_path):
+    run = make_run(tmp_path / "cvae", "cvae", {"latent_dim": 2, "hidden": [16]}, (1, 8, 8), num_classes=3,
+                   class_names=["cat", "dog", "eel"])
+    paths = apply.sample(run, tmp_path / "s", 4, class_name="dog")
+    assert len(paths) == 4
+    with pytest.raises(ConfigError, match="cat, dog, eel"):
+        apply.sample(run, tmp_path / "t", 4, class_name="cow")
+
+
+def test_sample_to_a_condition_image(tmp_path):
+    run = make_run(tmp_path / "cvae", "cvae", {"latent_dim": 2, "hidden": [16], "condition_kind": "silhouette"}, (1, 8, 8))
+    shape = np.zeros((20, 20), np.uint8)
+    shape[5:15, 5:15] = 255
+    Image.fromarray(shape).save(tmp_path / "shape.png")
+    paths = apply.sample(run, tmp_path / "s", 3, condition_image=tmp_path / "shape.png")
+    assert len(paths) == 3
+    with pytest.raises(ConfigError, match="--condition-image"):
+        apply.sample(run, tmp_path / "t", 3)
+
+
+def test_sample_refuses_a_non_generative_model_and_a_full_folder(docs_run, vae_run, tmp_path):
+    with pytest.raises(ConfigError, match="not generative"):
+        apply.sample(docs_run, tmp_path / "a", 2)
+    apply.sample(vae_run, tmp_path / "b", 2)
+    with pytest.raises(ConfigError, match="--overwrite"):
+        apply.sample(vae_run, tmp_path / "b", 2)
+    apply.sample(vae_run, tmp_path / "b", 2, overwrite=True)
+
+
+# --- encode / decode ------------------------------------------------------------------
+@pytest.mark.parametrize("suffix", [".npy", ".csv"])
+def test_encode_decode_round_trip(vae_run, tmp_path, suffix):
+    codes_file = tmp_path / f"codes{suffix}"
+    apply.encode(vae_run, codes_file, dataset="digits", split="test", progress=apply.Progress(quiet=True))
+    codes, names, labels = apply.read_codes(codes_file)
+    from aekit.data import load
+
+    test = load("digits", "test")
+    model = load_model(vae_run)
+    with torch.inference_mode():
+        expected = model.encode(test.images)
+    assert codes.shape == (len(test), 3) and torch.allclose(codes, expected, atol=1e-6)
+    assert names[0] == "test_000" and labels == [str(int(y)) for y in test.labels]
+    paths = apply.decode(vae_run, codes_file, tmp_path / "images")
+    with torch.inference_mode():
+        first = model.decode(expected[:1])[0, 0].numpy()
+    assert paths[0] == tmp_path / "images" / "test_000.png"
+    written = np.asarray(Image.open(paths[0]), dtype=np.float32) / 255
+    assert np.abs(written - first).max() <= 0.5 / 255 + 1e-6
+
+
+def test_encode_files_with_names_and_posterior_draws(vae_run, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for k in range(3):
+        Image.fromarray(np.random.default_rng(k).integers(0, 256, (16, 16), dtype=np.uint8)).save(folder / f"{k}.png")
+    means = apply.encode(vae_run, tmp_path / "m.npy", inputs=[folder], progress=apply.Progress(quiet=True))
+    draws = apply.encode(vae_run, tmp_path / "d.npy", inputs=[folder], sample_posterior=True,
+                         progress=apply.Progress(quiet=True))
+    (m, names, _), (d, _, _) = apply.read_codes(means), apply.read_codes(draws)
+    assert names == ["0.png", "1.png", "2.png"]
+    assert not torch.equal(m, d) and (m - d).abs().max() < 10
+    paths = apply.decode(vae_run, means, tmp_path / "out")
+    assert [p.name for p in paths] == ["0.png", "1.png", "2.png"]
+
+
+def test_parquet_without_pyarrow_is_one_line(vae_run, tmp_path):
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match="pyarrow"):
+            apply.encode(vae_run, tmp_path / "c.parquet", dataset="digits")
+    else:
+        path = apply.encode(vae_run, tmp_path / "c.parquet", dataset="digits", progress=apply.Progress(quiet=True))
+        assert apply.read_codes(path)[0].shape[1] == 3
+
+
+# --- interpolate ----------------------------------------------------------------------
+def test_slerp_keeps_the_norm_where_lerp_shrinks_it():
+    a, b = torch.tensor([3.0, 0.0]), torch.tensor([0.0, 3.0])
+    t = torch.linspace(0, 1, 5)
+    arc = apply.slerp(a, b, t)
+    assert torch.allclose(arc.norm(dim=1), torch.full((5,), 3.0), atol=1e-5)
+    assert torch.allclose(arc[0], a) and torch.allclose(arc[-1], b, atol=1e-6)
+    assert apply.lerp(a, b, t).norm(dim=1)[2] < 2.2
+
+
+def test_interpolate_files_and_classes(vae_run, tmp_path):
+    for name, value in (("a.png", 0), ("b.png", 255)):
+        Image.fromarray(np.full((8, 8), value, np.uint8)).save(tmp_path / name)
+    paths, how = apply.interpolate(vae_run, tmp_path / "ab", a=tmp_path / "a.png", b=tmp_path / "b.png", steps=5, gif=True)
+    assert "spherical" in how
+    assert [p.name for p in paths] == ["step_0.png", "step_1.png", "step_2.png", "step_3.png", "step_4.png",
+                                       "strip.png", "interpolation.gif"]
+    assert Image.open(paths[-1]).format == "GIF"
+    frames = torch.linspace(0, 1, 5).view(5, 1, 1, 1).expand(5, 1, 4, 4)
+    gif = tmp_path / "x.gif"
+    gif.write_bytes(apply.gif_bytes(frames))
+    assert Image.open(gif).n_frames == 8  # forwards and back
+    paths, how = apply.interpolate(vae_run, tmp_path / "cls", from_class="1", to_class="7", steps=3)
+    assert len(paths) == 4
+    with pytest.raises(ConfigError, match="at least 2"):
+        apply.interpolate(vae_run, tmp_path / "x", from_class="1", to_class="7", steps=1)
+    with pytest.raises(ConfigError, match="classes are"):
+        apply.interpolate(vae_run, tmp_path / "y", from_class="1", to_class="seven", steps=3)
+
+
+def test_interpolation_of_a_plain_autoencoder_is_linear(tmp_path):
+    run = make_run(tmp_path / "ae", "conv", {"latent_dim": 2, "channels": [4]}, (1, 8, 8))
+    for name in ("a.png", "b.png"):
+        Image.fromarray(np.random.default_rng(len(name)).integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / name)
+    _, how = apply.interpolate(run, tmp_path / "o", a=tmp_path / "a.png", b=tmp_path / "b.png", steps=3)
+    assert how == "linear interpolation"
+
+
+def test_cli_commands_end_to_end(vae_run, tmp_path, capsys):
+    assert main(["sample", str(vae_run), "--n", "3", "--out", str(tmp_path / "s"), "--sheet"]) == 0
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["sample_0.png", "sample_1.png", "sample_2.png", "sheet.png"]
+    assert main(["encode", str(vae_run), str(tmp_path / "s" / "sample_0.png"), "--out", str(tmp_path / "c.csv")]) == 0
+    assert main(["decode", str(vae_run), str(tmp_path / "c.csv"), "--out", str(tmp_path / "d")]) == 0
+    assert (tmp_path / "d" / "sample_0.png").is_file()
+    assert main(["interpolate", str(vae_run), "--from-class", "0", "--to-class", "9", "--steps", "3",
+                 "--out", str(tmp_path / "i"), "--gif"]) == 0
+    assert "spherical interpolation" in capsys.readouterr().out
+    assert main(["sample", str(vae_run), "--n", "0", "--out", str(tmp_path / "z")]) == 2
+    assert main(["interpolate", str(vae_run), "--from-class", "0", "--to-class", "ten", "--out", str(tmp_path / "j")]) == 2
+    assert "the classes are: 0, 1, 2" in capsys.readouterr().err
