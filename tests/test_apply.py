@@ -18,7 +18,7 @@ from aekit.cli import main
 from aekit.config import TrainConfig
 from aekit.errors import ConfigError
 from aekit.models import build_model
-from aekit.train import load_model
+from aekit.runs import load_model
 
 DIGIT_CLASSES = [str(i) for i in range(10)]
 

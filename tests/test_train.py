@@ -135,3 +135,17 @@ def test_max_minutes_stops_before_an_epoch_that_would_not_fit(tmp_path, monkeypa
     seconds = [h["seconds"] for h in run.history]
     assert 1 <= len(run.history) < 50
     assert sum(seconds) <= 6 * 60  # no epoch started that the mean epoch said would overrun
+
+
+def test_tensorboard_and_plain_epoch_lines_in_a_log(tmp_path, capsys):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config = TrainConfig(model="vae", dataset="digits", epochs=2, max_train_images=64, batch_size=32, tensorboard=True,
+                         out=str(tmp_path / "run"), model_options={"latent_dim": 2})
+    aekit.train(config)
+    err = capsys.readouterr().err  # stderr is not a terminal here: one plain line per epoch, no redraws
+    assert "\r" not in err and "epoch 1/2  train loss" in err and "epoch 2/2  train loss" in err
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("val/loss")] == [1, 2]
+    assert {"reconstructions", "samples"} <= set(events.Tags()["images"])

@@ -614,7 +614,8 @@ class LoadedRun:
 def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
     """The run's model (eval mode, on ``device``; conv weights channels-last on the CPU, oneDNN's
     fast layout) and its validated config.json."""
-    from aekit.train import load_model, read_run_config, resolve_device
+    from aekit.device import resolve_device
+    from aekit.runs import load_model, read_run_config
 
     where = resolve_device(device)
     model = load_model(run_dir).to(where).eval()

@@ -85,6 +85,8 @@ class TrainConfig:
                                 ("must be a finite number >= 0", lambda v: 0 <= v < math.inf))
     model_options: dict[str, Any] = option({}, "the model's own options (see `aekit models`); on the command line "
                                            "KEY=VALUE, repeatable, VALUE read as JSON where it parses", metavar="KEY=VALUE")
+    tensorboard: bool = option(False, "write losses, learning rate and pictures per epoch to RUN/tensorboard "
+                               "(view with `tensorboard --logdir runs`)", resumable=True)
     quiet: bool = option(False, "no progress output", resumable=True)
     resume: bool = option(False, "continue an interrupted run in --out", resumable=True)
 

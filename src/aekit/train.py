@@ -26,6 +26,7 @@ from aekit.config import RESUMABLE, TrainConfig
 from aekit.device import prepare_model, resolve_device, uses_bf16
 from aekit.errors import ConfigError, TrainingError
 from aekit.models.base import Autoencoder
+from aekit.progress import Progress, TensorBoardLogger
 from aekit.runs import (
     CHECKPOINT,
     CONFIG,
@@ -109,18 +110,35 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
         write_run_config(run_dir, config, model, None if pages else data.class_names)
         write_metrics(run_dir, state.history)
     split = _Split.make(data, model, noise, config, device)
+    log = _progress(config, run_dir, split, main)
+    try:
+        return _epochs(config, run_dir, device, model, optimizer, noise, best, state, split, log)
+    finally:
+        log.close()
+
+
+def _progress(config: TrainConfig, run_dir: Path, split: _Split, main: bool) -> Progress:
+    """The run's progress channel: lines or bars on stderr, and TensorBoard events when asked for."""
+    callbacks = []
+    if config.tensorboard and main:
+        callbacks.append(TensorBoardLogger(run_dir / "tensorboard", images=as_float(split.val[0][:8]).cpu()))
+    return Progress(quiet=config.quiet or not main, callbacks=callbacks)
+
+
+def _epochs(config: TrainConfig, run_dir: Path, device: torch.device, model: Autoencoder, optimizer: torch.optim.Optimizer,
+            noise: Any, best: dict[str, torch.Tensor], state: TrainState, split: _Split, log: Progress) -> Run:
+    """The epochs themselves: train, validate, keep the best weights, write the checkpoint."""
+    main = distributed.is_main()
     replica = distributed.for_training(model, device)  # DDP under torchrun
     val, val_rows = distributed.split_rows(split.val)  # each rank validates its share
-
-    log = _Log(config.quiet or not main)
     where = f"{distributed.world_size()} processes on {device.type}" if distributed.world_size() > 1 else str(device)
-    log(f"training {config.model} on {config.dataset} ({split.describe}) on {where} -> {run_dir}")
+    log.message(f"training {config.model} on {config.dataset} ({split.describe}) on {where} -> {run_dir}")
     budget = _Budget(config.max_minutes, state.history)
     for epoch in range(state.epoch + 1, config.epochs + 1):
         if config.patience is not None and state.bad_epochs >= config.patience:
             break
         if not budget.fits_another_epoch():
-            log(f"stopping before epoch {epoch}: another epoch (about {budget.epoch_seconds():.0f} s) would pass "
+            log.message(f"stopping before epoch {epoch}: another epoch (about {budget.epoch_seconds():.0f} s) would pass "
                 f"max_minutes = {config.max_minutes:g}")
             break
         start = time.perf_counter()
@@ -151,17 +169,17 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
             write_metrics(run_dir, state.history)
             save_checkpoint(run_dir, model, optimizer, best, state, device)
         budget.epoch_finished()
-        log.epoch_done(epoch, config.epochs, train_terms, val_terms, improved)
+        log.epoch(epoch, config.epochs, state.history[-1], model, improved)
     if config.patience is not None and state.bad_epochs >= config.patience and state.epoch < config.epochs:
-        log(f"early stop after epoch {state.epoch}: no improvement for {config.patience} epochs")
-    log(f"best epoch {state.best_epoch} (val loss {state.best_val:.4f}); run saved in {run_dir}")
+        log.message(f"early stop after epoch {state.epoch}: no improvement for {config.patience} epochs")
+    log.message(f"best epoch {state.best_epoch} (val loss {state.best_val:.4f}); run saved in {run_dir}")
     model.load_state_dict(best)
     return Run(run_dir, model.eval(), state.history, state.best_epoch, config)
 
 
 def train_epoch(
     model: torch.nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig, epoch: int, state: TrainState,
-    data: Batches, noise: Any, device: torch.device, log: _Log | None = None,
+    data: Batches, noise: Any, device: torch.device, log: Progress | None = None,
 ) -> dict[str, float]:
     """One pass over ``data`` (inputs, targets, conditions) in seeded random order; mean loss terms.
     Inputs stored as uint8 are converted batch by batch, so a large set stays small in memory."""
@@ -176,7 +194,7 @@ def train_epoch(
     sums: torch.Tensor | None = None
     names: list[str] = []
     bf16 = uses_bf16(config.precision, device)
-    bar = log.bar(steps, f"epoch {epoch}/{config.epochs}") if log is not None else None
+    bar = log.bar(steps, f"epoch {epoch}/{config.epochs}", unit="batch", lines=False) if log is not None else None
     for i in range(steps):
         idx = order[i * batch : (i + 1) * batch]
         x = as_float(x_all[idx])
@@ -201,8 +219,7 @@ def train_epoch(
         sums = values if sums is None else sums + values
         names = list(terms)
         if bar is not None and (i % 10 == 9 or i == steps - 1):
-            bar.set_postfix({k: f"{v:.4g}" for k, v in zip(names, (sums / (i + 1)).tolist())}, refresh=False)
-            bar.update(i + 1 - bar.n)
+            bar.update(i + 1 - bar.n, **dict(zip(names, (sums / (i + 1)).tolist())))
     if bar is not None:
         bar.close()
     return dict(zip(names, (sums / steps).tolist()))
@@ -340,30 +357,6 @@ def _nan_message(epoch: int, step: int, term: str, config: TrainConfig) -> str:
     kept = f"the checkpoint of epoch {epoch - 1} in {config.run_dir} is kept" if epoch > 1 else "no checkpoint was written yet"
     return (f"non-finite {term} at epoch {epoch}, step {step}; {kept}; try a lower learning rate "
             f"(now {config.lr:g}) or grad_clip (e.g. 1.0)")
-
-
-class _Log:
-    """Progress bars and one-line messages on stderr; silent in quiet mode."""
-
-    def __init__(self, quiet: bool):
-        self.quiet = quiet
-
-    def __call__(self, message: str) -> None:
-        if not self.quiet:
-            from tqdm import tqdm
-
-            tqdm.write(message)
-
-    def bar(self, total: int, desc: str):
-        if self.quiet:
-            return None
-        from tqdm import tqdm
-
-        return tqdm(total=total, desc=desc, unit="batch", leave=False, dynamic_ncols=True)
-
-    def epoch_done(self, epoch: int, epochs: int, train: dict[str, float], val: dict[str, float], improved: bool) -> None:
-        terms = " ".join(f"{k} {v:.4g}" for k, v in train.items())
-        self(f"epoch {epoch}/{epochs}  train {terms}  val loss {val['loss']:.4g}{'  (best)' if improved else ''}")
 
 
 class _CallableModule(types.ModuleType):
