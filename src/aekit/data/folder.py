@@ -94,7 +94,7 @@ def seeded_split(n: int) -> tuple[list[int], list[int]]:
     return sorted(order[n_test:].tolist()), sorted(order[:n_test].tolist())
 
 
-def _both_splits(folder: Path) -> tuple[list[Path], list[str | None], int]:
+def both_splits(folder: Path) -> tuple[list[Path], list[str | None], int]:
     """Every file, train files first then test files, their class names and the number of train files."""
     if (folder / "train").is_dir() and (folder / "test").is_dir():
         (train, train_names), (test, test_names) = scan_folder(folder / "train"), scan_folder(folder / "test")
@@ -122,7 +122,7 @@ def parallel_map(fn: Callable[[T], R], tasks: Sequence[T]) -> list[R]:
         return pool.map(fn, tasks, chunksize=1)
 
 
-def _chunks(items: Sequence[T]) -> list[list[T]]:
+def chunks(items: Sequence[T]) -> list[list[T]]:
     return [list(items[i : i + TASK_FILES]) for i in range(0, len(items), TASK_FILES)]
 
 
@@ -183,7 +183,7 @@ def load_folder(
     if options.size is None:
         options = ImageOptions((DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE), options.channels, options.resize,
                                options.resample, options.pad)
-    files, class_of, n_train = _both_splits(folder)
+    files, class_of, n_train = both_splits(folder)
     try:
         stats = cache.fingerprint(files)
     except OSError as exc:
@@ -210,7 +210,7 @@ def _build(
 ) -> cache.Cached:
     failed: dict[int, str] = {}
     if options.channels is None:
-        probes = [p for chunk in parallel_map(_probe_task, _chunks(files)) for p in chunk]
+        probes = [p for chunk in parallel_map(_probe_task, chunks(files)) for p in chunk]
         failed = {i: p for i, p in enumerate(probes) if isinstance(p, str)}
         if failed and not skip_bad:
             raise DataError(failed[min(failed)])
@@ -223,7 +223,7 @@ def _build(
     shape = (len(files), options.channels, h, w)
     with cache.CacheWriter(slot, key, shape) as writer:
         jobs = [(i, f) for i, f in enumerate(files) if i not in failed]
-        tasks = [(writer.path, shape, chunk, options) for chunk in _chunks(jobs)]
+        tasks = [(writer.path, shape, chunk, options) for chunk in chunks(jobs)]
         results = [r for chunk in parallel_map(_decode_task, tasks) for r in chunk]
         for (row, _), result in zip(jobs, results):
             if isinstance(result, str):

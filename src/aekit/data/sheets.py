@@ -110,7 +110,8 @@ def grid_notes(path: Path, size: tuple[int, int], tile: tuple[int, int], drop_ra
     if not drop_ragged:
         raise DataError(f"the sheet is {width}x{height}, not a multiple of the tile {tw}x{th}; "
                         "add &ragged=drop to drop its partial last row/column", path)
-    return [f"{path.name}: dropped the partial last row/column ({width % tw}x{height % th} px) of a {width}x{height} sheet"]
+    parts = ([f"row ({height % th} px high)"] if height % th else []) + ([f"column ({width % tw} px wide)"] if width % tw else [])
+    return [f"{path.name}: {width}x{height} sheet, dropped its partial last {' and '.join(parts)}"]
 
 
 def cut_sheet(path: Path, tile: tuple[int, int], drop_ragged: bool, options: ImageOptions) -> _Cut:
