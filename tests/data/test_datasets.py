@@ -49,6 +49,22 @@ def test_image_size_and_channels_options() -> None:
     data = load("digits", "test", image_size=16, channels=3)
     assert data.shape == (3, 16, 16) and 0 <= data.images.min() and data.images.max() <= 1
     assert torch.equal(data.images[:, 0], data.images[:, 2])
+    wide = load("digits", "test", image_size="16x8", channels=2, resample="nearest")
+    assert wide.shape == (2, 8, 16) and wide.pixels[:, 1].eq(1).all()  # an opaque alpha channel
+    plain = load("digits", "test")
+    assert torch.equal(wide.pixels[:, 0, :, ::2], plain.pixels[:, 0])  # nearest: every other column repeated
+
+
+def test_batch_converts_only_the_rows_asked_for() -> None:
+    pixels = torch.arange(4 * 2 * 3, dtype=torch.uint8).view(4, 1, 2, 3) * 10
+    data = ImageSet(pixels, torch.arange(4), ["a", "b", "c", "d"], "toy", "test")
+    batch = data.batch([2, 0])
+    assert batch.dtype == torch.float32 and torch.allclose(batch, torch.stack([pixels[2], pixels[0]]).float() / 255)
+    assert data.images.dtype == torch.float32 and torch.equal(data.images[2], batch[0])
+    part = data.subset([3, 1])
+    assert part.pixels.dtype == torch.uint8 and part.labels.tolist() == [3, 1] and torch.equal(part.pixels[0], pixels[3])
+    digits = load("digits", "test")  # sixteen grey levels: kept as float32, not rounded to bytes
+    assert digits.pixels.dtype == torch.float32 and torch.equal(digits.batch([5])[0], digits.images[5])
 
 
 def test_unknown_names_splits_and_options() -> None:
@@ -58,12 +74,14 @@ def test_unknown_names_splits_and_options() -> None:
         load("digits", "val")
     with pytest.raises(ConfigError):
         load("digits", image_size=-4)
-    assert {"digits", "mnist", "fashion-mnist", "documents", "documents-synthetic"} == set(dataset_names())
+    assert {"digits", "mnist", "fashion-mnist", "documents", "documents-synthetic", "crawl-tiles"} == set(dataset_names())
+    with pytest.raises(ConfigError, match="digits can only be stretched"):
+        load("digits", image_size=16, resize="pad")
 
 
 def test_train_val_split_is_a_fixed_disjoint_hold_out() -> None:
     data = load("digits")
-    data.images = torch.arange(len(data), dtype=torch.float32).view(-1, 1, 1, 1)  # each image its index
+    data.pixels = torch.arange(len(data), dtype=torch.float32).view(-1, 1, 1, 1)  # each image its index
     train, val = train_val_split(data, 0.1, seed=0)
     ids = lambda d: set(d.images.flatten().long().tolist())  # noqa: E731
     assert len(val) == 150 and len(train) == len(data) - 150
@@ -88,7 +106,7 @@ def test_missing_mnist_says_where_to_put_it(tmp_path: Path) -> None:
 def test_table_without_data(tmp_path: Path) -> None:
     table = describe_datasets()
     rows = {line.split()[0]: line for line in table.splitlines()[2:]}
-    assert set(rows) == {*dataset_names(), "folder:PATH"}
+    assert set(rows) == {*dataset_names(), "folder:PATH", "sheet:PATH?tile=S"}
     assert " yes " in rows["digits"]
     assert " no " in rows["mnist"] and str(tmp_path / "data" / "mnist") in rows["mnist"]
     assert " no " in rows["documents"]
@@ -109,7 +127,8 @@ def test_real_mnist_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     test = load("mnist", "test")
     assert train.images.shape == (60000, 1, 28, 28) and len(test) == 10000
     assert train.labels.bincount().tolist() == MNIST_TRAIN and test.labels.bincount().tolist() == MNIST_TEST
-    assert train.images.dtype == torch.float32 and train.images.min() == 0 and train.images.max() == 1
+    assert train.pixels.dtype == torch.uint8 and train.images.dtype == torch.float32
+    assert train.images.min() == 0 and train.images.max() == 1
     assert seconds < 10, f"loading 60,000 MNIST images took {seconds:.1f} s"  # about 0.5 s alone
 
 

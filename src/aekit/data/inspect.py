@@ -40,7 +40,7 @@ def _native(paths: list[Path]) -> list[tuple[str, tuple[int, int], bool, str] | 
 
 
 def _counted(counter: Counter, unit: str = "") -> str:
-    return ", ".join(f"{key}{unit} ({n})" for key, n in counter.most_common())
+    return ", ".join(f"{key}{unit} ({n})" for key, n in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _duplicates(hashes: list[str], names: list[str]) -> list[str]:

@@ -180,8 +180,9 @@ def _build(spec: SheetSpec, files: list[Path], options: ImageOptions, skip_bad: 
             skipped.append(path.name)
         else:
             kept.append((path, cut))
-    if not kept or not sum(len(cut.names) for _, cut in kept):
-        raise DataError("no non-empty tiles in the sheets", spec.path)
+    found = sum(len(cut.names) for _, cut in kept)
+    if found < 2:
+        raise DataError(f"needs at least 2 non-empty tiles to hold out a test split, found {found}", spec.path)
     pixels = np.concatenate([cut.pixels for _, cut in kept])
     names = [n for _, cut in kept for n in cut.names]
     labels = np.concatenate([np.full(len(cut.names), i) for i, (_, cut) in enumerate(kept)])
