@@ -126,4 +126,6 @@ def test_worker_processes_give_the_same_rows(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv("AEKIT_CACHE", str(tmp_path / "other-cache"))
     parallel = load(f"folder:{images}", image_size=8, skip_bad=True)
     assert torch.equal(serial.pixels, parallel.pixels) and serial.names == parallel.names
-    assert parallel.skipped == serial.skipped and len(serial) + len(load(f"folder:{images}", "test", image_size=8, skip_bad=True)) == 40
+    test = load(f"folder:{images}", "test", image_size=8, skip_bad=True)
+    assert parallel.skipped == serial.skipped == ["zz.png"] or test.skipped == ["zz.png"]
+    assert len(serial) + len(test) == 40

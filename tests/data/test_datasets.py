@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from aekit.cli import main
-from aekit.data import ImageSet, dataset_names, describe_datasets, load, train_val_split
-from aekit.data import idx
+from aekit.data import ImageSet, dataset_names, describe_datasets, idx, load, train_val_split
 from aekit.errors import ConfigError, DataError
 
 REAL_DATA = os.environ.get("AEKIT_DATA")  # read before the fixture below points it elsewhere

@@ -16,8 +16,8 @@ from PIL import Image
 from aekit.data.decode import ImageOptions
 from aekit.data.documents import load_pages
 from aekit.data.folder import load_folder
-from aekit.data.sheets import load_sheets, parse_sheet_spec
 from aekit.data.idx import read_idx
+from aekit.data.sheets import load_sheets, parse_sheet_spec
 from aekit.errors import AekitError
 
 FUZZ = settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,8 +1,8 @@
 """The dataset registry: one ``load(name, split)`` for every source, and the ``aekit datasets`` table.
 
-Image datasets come back as an ``ImageSet`` (uint8 pixels, fixed size, converted to float32 a
-batch at a time); document pages as a ``PageSet`` (full-size pages). Each registry entry knows how to locate itself without loading,
-so ``describe_datasets`` is instant and never downloads.
+Image datasets come back as an ``ImageSet`` (uint8 pixels, fixed size, converted to float32
+a batch at a time); document pages as a ``PageSet`` (full-size pages). Each registry entry
+knows how to locate itself without loading, so ``describe_datasets`` is instant and never downloads.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import torch
 import torch.nn.functional as F
 
 from aekit.data import idx
-from aekit.data.documents import PageSet, grouped_split, load_pages
 from aekit.data.decode import ImageOptions, parse_size
+from aekit.data.documents import PageSet, grouped_split, load_pages
 from aekit.data.folder import Decoded, load_folder
-from aekit.data.sheets import crawl_tiles_spec, load_sheets, parse_sheet_spec
 from aekit.data.paths import cache_dir, candidate_dirs
+from aekit.data.sheets import crawl_tiles_spec, load_sheets, parse_sheet_spec
 from aekit.errors import ConfigError, DataError
 
 DIGITS_TEST_SIZE = 300
