@@ -26,7 +26,7 @@ from aekit.data.paths import cache_dir
 from aekit.io import atomic_write_json
 
 FORMAT = 1
-CHUNK = 64 << 20  # bytes per read when checking the CRC
+CHUNK = 4 << 20  # bytes per read when checking the CRC
 
 
 @dataclass
@@ -74,10 +74,12 @@ def open_cached(slot: str, key: str) -> Cached | None:
 
 
 def _crc(path: Path) -> int:
-    crc = 0
-    with open(path, "rb") as handle:
-        while block := handle.read(CHUNK):
-            crc = zlib.crc32(block, crc)
+    """CRC-32 of a file, read through one small reused buffer (no memory held after the check)."""
+    crc, buffer = 0, bytearray(CHUNK)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as handle:
+        while n := handle.readinto(buffer):
+            crc = zlib.crc32(view[:n], crc)
     return crc
 
 

@@ -141,7 +141,9 @@ def decode(img: Image.Image, options: ImageOptions) -> np.ndarray:
     if alpha and img.mode not in ("RGBA", "LA", "La", "RGBa"):  # palette or colour-key transparency
         img = img.convert("RGBA")
     keep_alpha = alpha or channels in (2, 4)
-    img = img.convert(("LA" if keep_alpha else "L") if channels in (1, 2) else ("RGBA" if keep_alpha else "RGB"))
+    mode = ("LA" if keep_alpha else "L") if channels in (1, 2) else ("RGBA" if keep_alpha else "RGB")
+    if img.mode != mode:
+        img = img.convert(mode)
     if keep_alpha:
         img = img.convert("La" if channels in (1, 2) else "RGBa")
     if options.size is not None and img.size != options.size:
@@ -150,7 +152,7 @@ def decode(img: Image.Image, options: ImageOptions) -> np.ndarray:
     array = array[..., None] if array.ndim == 2 else array
     if keep_alpha and channels in (1, 3):  # over white: premultiplied colour + (1 - alpha)
         array = array[..., :-1] + (255 - array[..., -1:])
-    return np.ascontiguousarray(array.transpose(2, 0, 1))
+    return array.transpose(2, 0, 1)  # a view: the caller copies it into its row
 
 
 def _eight_bit(img: Image.Image) -> Image.Image:

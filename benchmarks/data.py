@@ -1,0 +1,170 @@
+"""Loading your own images: first (decoding) load, cached load, and memory while training.
+
+Makes N 64x64 RGB PNGs in ten class folders (seeded; shapes on gradients with a little noise, so
+PNG compression is realistic; kept under the cache folder and reused), then measures:
+- the first load of both splits, decoding every file into the uint8 cache (target >= 2,000 images/s);
+- a cached load of both splits, a memory map (target < 5 s);
+- resident memory (RSS) while training a small conv autoencoder for one epoch over the train
+  split, in a fresh process, with this script's own loop over ``ImageSet.batch`` (the trainer
+  still indexes ``data.images``); target: RSS growth <= 1.5 x the uint8 size + the model.
+
+    python benchmarks/data.py --quick    # 10,000 images
+    python benchmarks/data.py            # 100,000 images (about 1 GB of PNGs)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from aekit.data.folder import parallel_map
+from aekit.data.paths import cache_dir
+from aekit.io import atomic_write_json
+
+RESULTS = Path(__file__).resolve().parent / "results" / "data.json"
+SIZE = 64
+CLASSES = 10
+BATCH = 256
+
+
+def _make_chunk(task: tuple[Path, int, int]) -> int:
+    folder, start, stop = task
+    for i in range(start, stop):
+        rng = np.random.default_rng(i)
+        y, x = np.mgrid[:SIZE, :SIZE] / SIZE
+        a, b = rng.uniform(0, 255, (2, 3))
+        background = a + (b - a) * (x if i % 2 else y)[..., None]
+        img = Image.fromarray(background.astype(np.uint8))
+        draw = ImageDraw.Draw(img)
+        for _ in range(rng.integers(2, 7)):
+            box = sorted(rng.integers(0, SIZE, 2)), sorted(rng.integers(0, SIZE, 2))
+            shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
+            shape((box[0][0], box[1][0], box[0][1] + 1, box[1][1] + 1), fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
+        noisy = np.asarray(img, dtype=np.int16) + rng.integers(-6, 7, (SIZE, SIZE, 3))
+        Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(folder / f"c{i % CLASSES}" / f"{i:06d}.png")
+    return stop - start
+
+
+def make_images(n: int) -> Path:
+    """N seeded PNGs in class folders under the cache (made once, reused)."""
+    folder = cache_dir() / "benchmark-data" / f"png-{n}-{SIZE}"
+    done = folder / "done.json"
+    if done.is_file():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    for c in range(CLASSES):
+        (folder / f"c{c}").mkdir(parents=True)
+    start = time.perf_counter()
+    step = 1000
+    parallel_map(_make_chunk, [(folder, i, min(n, i + step)) for i in range(0, n, step)])
+    atomic_write_json(done, {"images": n, "seconds": round(time.perf_counter() - start, 1)})
+    return folder
+
+
+def _rss_mb() -> float:
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
+
+
+def train_and_watch(spec: str) -> dict:
+    """In this (fresh) process: load the train split, train one epoch on ``batch``, sample RSS."""
+    import torch
+    from torch import nn
+
+    from aekit.data import load
+
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 16, 3, 2, 1), nn.ReLU(), nn.Conv2d(16, 32, 3, 2, 1), nn.ReLU(),
+        nn.ConvTranspose2d(32, 16, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(16, 3, 4, 2, 1), nn.Sigmoid(),
+    )
+    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+    for _ in range(2):  # one full batch first: activations, gradients and Adam's state are not the data's memory
+        model(torch.zeros(BATCH, 3, SIZE, SIZE)).sum().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    before = _rss_mb()
+    data = load(spec, "train")
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))
+    peak, start = before, time.perf_counter()
+    for i in range(0, len(data), BATCH):
+        x = data.batch(order[i : i + BATCH])
+        loss = nn.functional.binary_cross_entropy(model(x), x)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        peak = max(peak, _rss_mb())
+    model_mb = sum(p.numel() for p in model.parameters()) * 4 * 4 / 2**20  # weights, grads, Adam's two moments
+    uint8_mb = data.pixels.numel() / 2**20
+    return {"train_images": len(data), "uint8_mb": round(uint8_mb, 1), "model_mb": round(model_mb, 2),
+            "rss_before_load_mb": round(before, 1), "rss_peak_mb": round(peak, 1),
+            "rss_growth_mb": round(peak - before, 1), "epoch_s": round(time.perf_counter() - start, 1),
+            "growth_over_uint8_plus_model": round((peak - before) / (uint8_mb + model_mb), 3)}
+
+
+def cpu_flags() -> str:
+    found = set(re.findall(r"avx512_bf16|amx_[a-z0-9]+|avx512f", Path("/proc/cpuinfo").read_text()))
+    return " ".join(sorted(found)) or "none of avx512f/avx512_bf16/amx"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="10,000 images instead of 100,000")
+    parser.add_argument("--images", type=int, help="another count (a smoke run); results are not written")
+    parser.add_argument("--watch", help=argparse.SUPPRESS)  # internal: the RSS run in a fresh process
+    args = parser.parse_args()
+    if args.watch:
+        print(json.dumps(train_and_watch(args.watch)))
+        return
+    from aekit.data import load
+
+    n = args.images or (10_000 if args.quick else 100_000)
+    images = make_images(n)
+    decode_cache = cache_dir() / "benchmark-data" / "decode-cache"
+    shutil.rmtree(decode_cache, ignore_errors=True)
+    os.environ["AEKIT_CACHE"] = str(decode_cache)  # an empty cache: the first load decodes every file
+    spec = f"folder:{images}"
+    start = time.perf_counter()
+    train, test = load(spec, "train"), load(spec, "test")
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    train, test = load(spec, "train"), load(spec, "test")
+    cached = time.perf_counter() - start
+    assert len(train) + len(test) == n and train.shape == (3, SIZE, SIZE)
+    watch = subprocess.run([sys.executable, __file__, "--watch", spec], capture_output=True, text=True, check=True,
+                           env={**os.environ, "AEKIT_CACHE": str(decode_cache)})
+    memory = json.loads(watch.stdout.strip().splitlines()[-1])
+    result = {
+        "images": n, "size": f"{SIZE}x{SIZE} RGB PNG", "cores": len(os.sched_getaffinity(0)),
+        "cpu": platform.processor() or platform.machine(), "cpu_flags": cpu_flags(),
+        "first_load_s": round(first, 2), "first_load_images_per_s": round(n / first),
+        "cached_load_s": round(cached, 2), "memory": memory,
+        "targets": {"first_load_images_per_s >= 2000": n / first >= 2000, "cached_load_s < 5": cached < 5,
+                    "rss growth <= 1.5 x (uint8 + model)": memory["growth_over_uint8_plus_model"] <= 1.5},
+        "note": "RSS measured with this script's loop over ImageSet.batch, not aekit's trainer",
+    }
+    rows = [("first load (decode, both splits)", f"{first:.2f} s", f"{n / first:,.0f} images/s", ">= 2,000/s"),
+            ("cached load (both splits)", f"{cached:.2f} s", "", "< 5 s"),
+            ("RSS growth while training", f"{memory['rss_growth_mb']:.0f} MB",
+             f"{memory['growth_over_uint8_plus_model']:.2f} x (uint8 {memory['uint8_mb']:.0f} MB + model)", "<= 1.5 x")]
+    print(f"{n:,} {SIZE}x{SIZE} RGB PNGs, {result['cores']} cores, CPU flags: {result['cpu_flags']}")
+    for row in rows:
+        print(f"  {row[0]:<34} {row[1]:>10}  {row[2]:<40} target {row[3]}")
+    if args.images is None:
+        atomic_write_json(RESULTS, result)
+        print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
