@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from aekit.cli import main
-from aekit.data import ImageSet, dataset_names, describe_datasets, idx, load, train_val_split
+from aekit.data import ImageSet, dataset_names, describe_datasets, idx, load, train_val_split, val_indices
 from aekit.errors import ConfigError, DataError
 
 REAL_DATA = os.environ.get("AEKIT_DATA")  # read before the fixture below points it elsewhere
@@ -88,6 +88,8 @@ def test_train_val_split_is_a_fixed_disjoint_hold_out() -> None:
     assert ids(train_val_split(data, 0.1, seed=0)[1]) == ids(val)
     assert ids(train_val_split(data, 0.1, seed=1)[1]) != ids(val)
     assert torch.equal(val.labels, data.labels[sorted(ids(val))])
+    kept, held = val_indices(data, 0.1, seed=0)  # the same split as row numbers, nothing copied
+    assert set(held.tolist()) == ids(val) and set(kept.tolist()) == ids(train)
     with pytest.raises(ConfigError):
         train_val_split(data, 1.0)
     with pytest.raises(DataError, match="at least 2"):

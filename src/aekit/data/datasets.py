@@ -281,18 +281,30 @@ def load(
 def train_val_split(
     data: ImageSet | PageSet, val_fraction: float = 0.1, seed: int = 0
 ) -> tuple[ImageSet, ImageSet] | tuple[PageSet, PageSet]:
-    """A fixed seeded hold-out ``(train, val)`` from a training split; whole groups for pages."""
-    if not 0.0 < val_fraction < 1.0:
-        raise ConfigError(f"val_fraction must be between 0 and 1, got {val_fraction!r}")
+    """A fixed seeded hold-out ``(train, val)`` from a training split; whole groups for pages.
+
+    Image subsets are uint8 copies; a trainer that keeps a large memory-mapped set should use
+    ``val_indices`` and ``ImageSet.batch`` instead, so the rows are read from the map, not copied.
+    """
     if isinstance(data, PageSet):
+        if not 0.0 < val_fraction < 1.0:
+            raise ConfigError(f"val_fraction must be between 0 and 1, got {val_fraction!r}")
         kept, held = grouped_split(data.groups, val_fraction, seed, data.source)
         return data.subset(kept), data.subset(held)
+    kept, held = val_indices(data, val_fraction, seed)
+    return data.subset(kept), data.subset(held)
+
+
+def val_indices(data: ImageSet, val_fraction: float = 0.1, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(train rows, validation rows)`` of ``train_val_split``, ascending, without copying any image."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ConfigError(f"val_fraction must be between 0 and 1, got {val_fraction!r}")
     n = len(data)
     if n < 2:
         raise DataError(f"{data.name}: needs at least 2 images to hold out a validation set, found {n}", data.source)
     order = np.random.default_rng(seed).permutation(n)
     n_val = min(n - 1, max(1, round(val_fraction * n)))
-    return data.subset(np.sort(order[n_val:])), data.subset(np.sort(order[:n_val]))
+    return torch.from_numpy(np.sort(order[n_val:])), torch.from_numpy(np.sort(order[:n_val]))
 
 
 def describe_datasets() -> str:
