@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+import aekit.data.cache as cache_module
 import aekit.data.folder as folder_module
 from aekit.data import load
 from aekit.data.cache import folder as cache_folder
@@ -129,3 +131,10 @@ def test_worker_processes_give_the_same_rows(tmp_path: Path, monkeypatch: pytest
     test = load(f"folder:{images}", "test", image_size=8, skip_bad=True)
     assert parallel.skipped == serial.skipped and sorted(serial.skipped + test.skipped) == ["zz.png"]
     assert len(serial) + len(test) == 40
+
+
+def test_refuses_a_cache_the_disk_cannot_hold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    images = make_folder(tmp_path / "images")
+    monkeypatch.setattr(cache_module.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 500, 500))
+    with pytest.raises(DataError, match=r"the decoded images need 0\.0 GB in the cache but 0\.0 GB are free"):
+        load(f"folder:{images}", image_size=8)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aekit.data import load
+from aekit.data import load, sheets
 from aekit.data.sheets import CRAWL_DIR, crawl_tiles_spec, parse_sheet_spec
 from aekit.errors import ConfigError, DataError
 
@@ -86,12 +86,16 @@ def test_rectangular_tiles(tmp_path: Path) -> None:
     assert sorted(train.names + test.names) == ["s.png:r0c0", "s.png:r0c1", "s.png:r1c0", "s.png:r1c1"]
 
 
-def test_size_errors_name_both_sizes(tmp_path: Path) -> None:
+def test_size_errors_name_both_sizes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     make_sheet(tmp_path / "odd.png", extra=(3, 5))  # 35 x 29
     with pytest.raises(DataError, match=r"odd\.png: the sheet is 35x29, not a multiple of the tile 8x8; add &ragged=drop"):
         load(f"sheet:{tmp_path / 'odd.png'}?tile=8")
     with pytest.raises(DataError, match=r"odd\.png: the tile 40x8 is larger than the sheet 35x29"):
         load(f"sheet:{tmp_path / 'odd.png'}?tile=40x8&ragged=drop")
+    monkeypatch.setattr(sheets, "MAX_TILES", 11)
+    with pytest.raises(DataError, match=r"odd\.png: a 35x29 sheet cut into 8x8 tiles makes more than 11 tiles"):
+        load(f"sheet:{tmp_path / 'odd.png'}?tile=8&ragged=drop")
+    monkeypatch.undo()
     train, test = both(f"sheet:{tmp_path / 'odd.png'}?tile=8&ragged=drop")
     assert len(train) + len(test) == 10
     assert "odd.png: 35x29 sheet, dropped its partial last row (5 px high) and column (3 px wide)" in train.notes

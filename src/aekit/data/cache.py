@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from aekit.data.paths import cache_dir
+from aekit.errors import DataError
 from aekit.io import atomic_write_json
 
 FORMAT = 1
@@ -93,6 +95,10 @@ class CacheWriter:
     def __init__(self, slot: str, key: str, shape: tuple[int, int, int, int]):
         self.slot, self.key, self.shape = slot, key, tuple(int(d) for d in shape)
         self.path = folder() / f".{slot}.u8.{os.getpid()}.tmp"
+        need, free = int(np.prod(self.shape)), shutil.disk_usage(folder()).free
+        if need > free:  # a sparse file would be created anyway and fail half-way through the decode
+            raise DataError(f"the decoded images need {need / 1e9:.1f} GB in the cache but {free / 1e9:.1f} GB are free; "
+                            "choose a smaller image_size or another AEKIT_CACHE", folder())
         with open(self.path, "wb") as handle:
             handle.truncate(int(np.prod(self.shape)))
         self.committed = False

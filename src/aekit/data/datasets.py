@@ -20,7 +20,7 @@ from aekit.data.decode import ImageOptions, parse_size
 from aekit.data.documents import PageSet, grouped_split, load_pages
 from aekit.data.folder import Decoded, load_folder
 from aekit.data.paths import cache_dir, candidate_dirs
-from aekit.data.sheets import crawl_tiles_spec, load_sheets, parse_sheet_spec
+from aekit.data.sheets import CRAWL_DIR, crawl_tiles_spec, load_sheets, parse_sheet_spec
 from aekit.errors import ConfigError, DataError
 
 DIGITS_TEST_SIZE = 300
@@ -162,7 +162,7 @@ def _locate_crawl() -> tuple[bool, str]:
         crawl_tiles_spec()
     except DataError as exc:
         return False, str(exc)
-    return True, crawl_tiles_spec()
+    return True, str(CRAWL_DIR)
 
 
 def _load_crawl(split: str, options: ImageOptions, skip_bad: bool) -> ImageSet:

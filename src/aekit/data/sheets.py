@@ -25,6 +25,7 @@ from aekit.data.folder import Decoded, is_image_file, parallel_map, seeded_split
 from aekit.errors import AekitError, ConfigError, DataError
 
 CRAWL_DIR = Path("/usr/share/crawl/dat/tiles")
+MAX_TILES = 1_000_000  # per sheet: a header's claimed size is checked before cutting
 CRAWL_SHEETS = ("feat", "floor", "wall", "main", "player")  # the game sprites: ~5,900 non-empty 32x32 tiles
 
 
@@ -105,6 +106,9 @@ def grid_notes(path: Path, size: tuple[int, int], tile: tuple[int, int], drop_ra
     (width, height), (tw, th) = size, tile
     if tw > width or th > height:
         raise DataError(f"the tile {tw}x{th} is larger than the sheet {width}x{height}", path)
+    if (width // tw) * (height // th) > MAX_TILES:
+        raise DataError(f"a {width}x{height} sheet cut into {tw}x{th} tiles makes more than {MAX_TILES:,} tiles; "
+                        "is the tile size right?", path)
     if not (width % tw or height % th):
         return []
     if not drop_ragged:
