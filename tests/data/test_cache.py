@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -31,16 +32,6 @@ def make_folder(root: Path, n: int = 10) -> Path:
     return root
 
 
-def mapped_file(address: int) -> str:
-    """The file mapped at ``address`` in this process ('' for anonymous memory)."""
-    for line in Path("/proc/self/maps").read_text().splitlines():
-        fields = line.split(maxsplit=5)
-        start, end = (int(x, 16) for x in fields[0].split("-"))
-        if start <= address < end:
-            return fields[5] if len(fields) == 6 else ""
-    return ""
-
-
 class DecodeCounter:
     """Counts the files decoded (the cache builds in this process for small folders)."""
 
@@ -55,7 +46,9 @@ class DecodeCounter:
         monkeypatch.setattr(folder_module, "decode_file", counting)
 
 
-def test_second_load_is_a_memory_mapped_hit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_second_load_is_a_memory_mapped_hit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mapped_file: Callable[[int], str]
+) -> None:
     images = make_folder(tmp_path / "images")
     counter = DecodeCounter(monkeypatch)
     first = load(f"folder:{images}", image_size=8)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -133,10 +134,13 @@ def test_real_mnist_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     assert seconds < 10, f"loading 60,000 MNIST images took {seconds:.1f} s"  # about 0.5 s alone
 
 
-def test_real_fashion_mnist_counts() -> None:
+def test_real_fashion_mnist_counts(mapped_file: Callable[[int], str]) -> None:
     if idx.locate(idx.FASHION_MNIST, "train") is None:
         pytest.skip("no Fashion-MNIST here")
     train, test = load("fashion-mnist"), load("fashion-mnist", "test")
+    again = load("fashion-mnist")  # the verified rows, memory-mapped from the cache
+    assert torch.equal(again.pixels, train.pixels) and torch.equal(again.labels, train.labels)
+    assert mapped_file(again.pixels.data_ptr()).endswith(".u8")
     assert train.labels.bincount().tolist() == [6000] * 10 and test.labels.bincount().tolist() == [1000] * 10
     assert train.class_names[0] == "T-shirt/top" and train.class_names[9] == "Ankle boot"
     assert train.shape == (1, 28, 28)

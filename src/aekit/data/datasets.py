@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from aekit.data import idx
+from aekit.data import cache, idx
 from aekit.data.decode import ImageOptions, parse_size
 from aekit.data.documents import PageSet, grouped_split, load_pages
 from aekit.data.folder import Decoded, load_folder
@@ -150,11 +150,28 @@ def _idx_entry(source: idx.IdxSource) -> DatasetInfo:
         return False, f"looked in {searched}; downloads on first use"
 
     def load(split: str, options: ImageOptions, skip_bad: bool) -> ImageSet:
-        raw, labels, folder = idx.load_idx_split(source, split)
-        pixels = _conform(torch.from_numpy(np.require(raw, requirements="W")).unsqueeze(1), options, source.name)
+        pixels, labels, folder = _idx_rows(source, split)
+        pixels = _conform(torch.from_numpy(pixels), options, source.name)
         return ImageSet(pixels, torch.from_numpy(labels), list(source.class_names), source.name, str(folder))
 
     return DatasetInfo(source.name, source.description, tuple(source.splits), locate, load)
+
+
+def _idx_rows(source: idx.IdxSource, split: str) -> tuple[np.ndarray, np.ndarray, Path]:
+    """``(N x 1 x H x W uint8, labels, folder)``: memory-mapped from the cache once the files were read
+    and verified (un-gzipping 60,000 images each time took most of a second)."""
+    folder = idx.locate(source, split)
+    if folder is not None:
+        files = [folder / name for name in source.splits[split]]
+        slot, key = cache.digest(["idx", source.name, split, str(folder.resolve())])[:24], cache.digest(cache.fingerprint(files))
+        hit = cache.open_cached(slot, key)
+        if hit is not None:
+            return hit.pixels, np.asarray(hit.meta["labels"], dtype=np.int64), folder
+    raw, labels, folder = idx.load_idx_split(source, split)
+    files = [folder / name for name in source.splits[split]]
+    slot, key = cache.digest(["idx", source.name, split, str(folder.resolve())])[:24], cache.digest(cache.fingerprint(files))
+    stored = cache.store(slot, key, raw[:, None], {"source": str(folder), "labels": labels.tolist()})
+    return stored.pixels, labels, folder
 
 
 def _locate_crawl() -> tuple[bool, str]:
