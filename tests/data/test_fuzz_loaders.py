@@ -70,7 +70,7 @@ def test_folder_loader(first: bytes, second: bytes, suffix: str, skip_bad: bool,
         (Path(tmp) / f"a{suffix}").write_bytes(first)
         (Path(tmp) / "b.png").write_bytes(second)
         try:
-            data = load_folder(Path(tmp), "train", options=ImageOptions((8, 6), None, resize), skip_bad=skip_bad)
+            data = load_folder(Path(tmp), "train", ImageOptions((8, 6), None, resize), skip_bad)
         except AekitError:
             return
         assert data.pixels.dtype == np.uint8 and data.pixels.shape[1:] in ((c, 6, 8) for c in (1, 2, 3, 4))

@@ -283,7 +283,7 @@ def load(
         if not name[len("folder:") :].strip():
             raise DataError("folder: needs a path, as in folder:/path/to/images")
         path = Path(name[len("folder:") :]).expanduser()
-        return _from_decoded(load_folder(path, split, options=options, skip_bad=skip_bad), name, str(path))
+        return _from_decoded(load_folder(path, split, options, skip_bad), name, str(path))
     if name.startswith("sheet:"):
         spec = parse_sheet_spec(name)
         return _from_decoded(load_sheets(spec, split, options, skip_bad), name, str(spec.path))

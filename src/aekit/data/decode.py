@@ -62,9 +62,6 @@ class ImageOptions:
             if value not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
 
-    def with_channels(self, channels: int) -> ImageOptions:
-        return ImageOptions(self.size, channels, self.resize, self.resample, self.pad)
-
     def key(self) -> dict:
         return {"size": self.size, "channels": self.channels, "resize": self.resize, "resample": self.resample,
                 "pad": self.pad}

@@ -21,7 +21,7 @@ import multiprocessing
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -35,6 +35,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 DEFAULT_IMAGE_SIZE = 64
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
+DEFAULTS = ImageOptions()  # 64x64, channels from the files, stretched bilinearly
 TASK_FILES = 256  # files per worker task: large enough to amortise the task, small enough to balance 2 cores
 T = TypeVar("T")
 R = TypeVar("R")
@@ -169,20 +170,13 @@ def describe_conversions(modes: Sequence[str], sizes: Sequence[tuple], options: 
     return notes
 
 
-def load_folder(
-    folder: Path, split: str, image_size: int | tuple[int, int] | None = None, channels: int | None = None, *,
-    options: ImageOptions | None = None, skip_bad: bool = False,
-) -> Decoded:
+def load_folder(folder: Path, split: str, options: ImageOptions = DEFAULTS, skip_bad: bool = False) -> Decoded:
     """One split of an image folder, decoded (or memory-mapped from the cache) as uint8 rows."""
     folder = Path(folder).expanduser()
     if split not in ("train", "test"):
         raise DataError(f"unknown split {split!r} for an image folder (train or test)", folder)
-    if options is None:
-        size = image_size if isinstance(image_size, tuple) or image_size is None else (image_size, image_size)
-        options = ImageOptions(size, channels)
     if options.size is None:
-        options = ImageOptions((DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE), options.channels, options.resize,
-                               options.resample, options.pad)
+        options = replace(options, size=(DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE))
     files, class_of, n_train = both_splits(folder)
     try:
         stats = cache.fingerprint(files)
@@ -217,7 +211,7 @@ def _build(
         good = [p for p in probes if not isinstance(p, str)]
         if not good:
             raise DataError(f"none of the {len(files)} images decodes", folder)
-        options = options.with_channels(default_channels(good))
+        options = replace(options, channels=default_channels(good))
     assert options.size is not None and options.channels is not None
     w, h = options.size
     shape = (len(files), options.channels, h, w)

@@ -13,7 +13,7 @@ tiles gives train and test. Tiles keep their own size unless ``image_size`` is g
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -174,7 +174,7 @@ def _build(spec: SheetSpec, files: list[Path], options: ImageOptions, skip_bad: 
     if not probes:
         raise DataError("none of the sheets decodes", spec.path)
     if options.channels is None:
-        options = options.with_channels(default_channels(probes))
+        options = replace(options, channels=default_channels(probes))
     cuts = parallel_map(_cut_task, [(path, spec.tile, spec.drop_ragged, options) for path in files])
     kept: list[tuple[Path, _Cut]] = []
     for path, cut in zip(files, cuts):
