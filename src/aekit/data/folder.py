@@ -58,8 +58,12 @@ def is_image_file(path: Path) -> bool:
 
 
 def _images_under(folder: Path) -> list[Path]:
-    found = [p for p in folder.rglob("*") if is_image_file(p)]
-    return sorted(p for p in found if not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    """Image files below ``folder``, hidden files and folders left out (os.walk: no stat per file)."""
+    found = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(root, n) for n in names if not n.startswith(".") and n.lower().endswith(IMAGE_EXTENSIONS)]
+    return sorted(found)
 
 
 def scan_folder(folder: Path) -> tuple[list[Path], list[str | None]]:
