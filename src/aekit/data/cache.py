@@ -99,8 +99,11 @@ class CacheWriter:
         if need > free:  # a sparse file would be created anyway and fail half-way through the decode
             raise DataError(f"the decoded images need {need / 1e9:.1f} GB in the cache but {free / 1e9:.1f} GB are free; "
                             "choose a smaller image_size or another AEKIT_CACHE", folder())
-        with open(self.path, "wb") as handle:
-            handle.truncate(int(np.prod(self.shape)))
+        try:
+            with open(self.path, "wb") as handle:
+                handle.truncate(need)
+        except OSError as exc:
+            raise DataError(f"cannot write the decode cache ({exc.strerror or exc})", folder()) from None
         self.committed = False
 
     def __enter__(self) -> CacheWriter:

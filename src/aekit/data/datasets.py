@@ -44,7 +44,7 @@ class ImageSet:
     class_names: list[str] | None
     name: str
     source: str
-    names: list[str] | None = None  # where each image came from (file or sheet tile), when known
+    names: list[str] | None = field(default=None, repr=False)  # where each image came from (file or sheet tile)
     notes: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
