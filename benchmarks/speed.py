@@ -169,9 +169,9 @@ class Aekit:
 
     def run(self, images: torch.Tensor, seed: int) -> tuple[float, float]:
         """Train on ``images`` as one trainer epoch; its mean loss (the trainer keeps no spread)."""
-        from aekit.train import train_epoch
+        from aekit.train import Batches, train_epoch
 
-        data = (images, None, None)
+        data = Batches(images)
         terms = train_epoch(self.model, self.optimizer, self.config, seed + 1, self.state, data, self.noise,
                             torch.device("cpu"))
         return terms["loss"], 0.0

@@ -18,7 +18,7 @@ def test_train_from_flags(tmp_path, capsys):
     argv = ["train", "--model", "conv", "--dataset", "digits", "--epochs", "2", "--max-train-images", "128",
             "--latent-dim", "4", "--batch-size", "32", "--out", str(out)]
     assert main(argv) == 0
-    assert "run saved in" in capsys.readouterr().out
+    assert "run saved in" in capsys.readouterr().err  # progress goes to stderr, results to stdout
     meta = json.loads((out / "config.json").read_text())
     assert meta["model"] == "conv" and meta["model_options"]["latent_dim"] == 4 and meta["train"]["epochs"] == 2
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2

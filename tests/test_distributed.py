@@ -27,16 +27,16 @@ IMAGES, BATCH = 256, 32
 WORKER = f"""
 import hashlib, json, sys
 import aekit
-import aekit.train as train_module
+import aekit.runs as runs_module
 from aekit.config import TrainConfig
 
 out, epochs, resume, report = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "resume", sys.argv[4]
 writes = []
 for name in ("atomic_write_bytes", "atomic_write_json", "atomic_write_text"):
-    def record(path, data, _write=getattr(train_module, name)):
+    def record(path, data, _write=getattr(runs_module, name)):
         writes.append(path.name)
         _write(path, data)
-    setattr(train_module, name, record)
+    setattr(runs_module, name, record)
 run = aekit.train(TrainConfig(model="dense", dataset="digits", out=out, epochs=epochs, resume=resume, quiet=True,
                               max_train_images={IMAGES}, batch_size={BATCH}, model_options={{"latent_dim": 4}}))
 state = run.model.state_dict()

@@ -149,3 +149,22 @@ def test_tensorboard_and_plain_epoch_lines_in_a_log(tmp_path, capsys):
     events.Reload()
     assert [e.step for e in events.Scalars("val/loss")] == [1, 2]
     assert {"reconstructions", "samples"} <= set(events.Tags()["images"])
+
+
+def test_skip_bad_counts_and_keeps_the_skipped_files_in_the_run_folder(tmp_path, capsys):
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(12):
+        Image.new("RGB", (8, 8), (20 * i, 100, 200)).save(folder / f"ok{i}.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    config = TrainConfig(model="dense", dataset=f"folder:{folder}", epochs=1, batch_size=4, skip_bad=True,
+                         out=str(tmp_path / "run"), model_options={"latent_dim": 2})
+    aekit.train(config)
+    notes = json.loads((tmp_path / "run" / "data.json").read_text())
+    assert notes["skipped_count"] == 1 and "broken.png" in notes["skipped"][0]
+    assert "skipped 1 files that do not decode" in capsys.readouterr().err
+    with pytest.raises(aekit.AekitError, match="broken.png"):  # without skip_bad: one line, nothing trained
+        aekit.train(TrainConfig(model="dense", dataset=f"folder:{folder}", epochs=1, out=str(tmp_path / "run2"),
+                                model_options={"latent_dim": 2}))

@@ -38,6 +38,7 @@ from aekit.io import atomic_open, atomic_write_bytes, sync_written
 from aekit.models.base import Autoencoder
 from aekit.models.vae import GaussianVAE
 from aekit.progress import Progress
+from aekit.runs import run_data_options
 
 # Whole pages run in fixed tiles (bounded memory whatever the page size). Neighbouring tiles overlap
 # by OVERLAP px; in each overlap the first MARGIN px next to a tile's inner edge (where its
@@ -673,7 +674,7 @@ def encode(run_dir: str | Path, out: str | Path, *, inputs: Sequence[str | Path]
     if dataset is not None:
         from aekit.data import ImageSet, load
 
-        data = load(dataset, split, image_size=run.meta["train"].image_size)
+        data = load(dataset, split, **run_data_options(run.meta))
         if not isinstance(data, ImageSet):
             raise ConfigError(f"{dataset} holds whole pages; encode needs an image dataset")
         images = to_channels(data.images, model.input_shape[0])
@@ -738,7 +739,7 @@ def interpolate(run_dir: str | Path, out: str | Path, *, a: str | Path | None = 
         if model.conditional and model.condition_kind != "label":
             raise ConfigError(f"model {model.name!r} draws to a {model.condition_kind}: interpolate between two image files")
         ends = [class_index(name, run.class_names, model.num_classes) for name in (from_class, to_class)]
-        data = load(run.meta["dataset"], "test", image_size=run.meta["train"].image_size)
+        data = load(run.meta["dataset"], "test", **run_data_options(run.meta))
         if not isinstance(data, ImageSet) or data.labels is None:
             raise ConfigError(f"{run.meta['dataset']} has no classes to interpolate between")
         images = to_channels(data.images, model.input_shape[0])

@@ -17,6 +17,11 @@ from aekit.errors import AekitError
 
 
 def _cmd_datasets(args: argparse.Namespace) -> None:
+    if args.inspect:
+        from aekit.data.inspect import inspect_dataset
+
+        print(inspect_dataset(args.inspect))
+        return
     from aekit.data import describe_datasets
 
     print(describe_datasets())
@@ -139,7 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
-    command("datasets", _cmd_datasets, "list every dataset, whether it is available here and from where")
+    p = command("datasets", _cmd_datasets, "list every dataset, whether it is available here and from where")
+    p.add_argument("--inspect", metavar="SPEC", help="describe one dataset (name, folder:PATH or sheet:PATH?tile=S): "
+                   "sizes, modes, classes, transparency, duplicates, skipped files")
     command("models", _cmd_models, "list the models, one line each")
 
     p = command("train", _cmd_train, "train a model; writes weights, config, metrics and a checkpoint to --out")

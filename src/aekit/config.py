@@ -14,6 +14,7 @@ import json
 import math
 import re
 import tomllib
+import types
 import typing
 from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -25,6 +26,9 @@ from aekit.io import read_json
 
 OPTIMIZERS = ("adam", "adamw")
 PRECISIONS = ("auto", "fp32", "bf16")
+RESIZE_MODES = ("stretch", "crop", "pad")
+RESAMPLERS = ("nearest", "box", "bilinear", "hamming", "bicubic", "lanczos")
+PAD_COLOURS = ("transparent", "white", "black")
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
@@ -75,8 +79,15 @@ class TrainConfig:
                             "the training forward on the CPU too (faster only on CPUs with AVX-512 BF16 or AMX; "
                             "see benchmarks/README.md)", choices=PRECISIONS, resumable=True)
     max_train_images: int | None = option(None, "train on the first N images only (quick runs)", _POSITIVE)
-    image_size: int | None = option(None, "resize image datasets to this size",
-                                    ("must be between 1 and 4096", lambda v: 1 <= v <= 4096))
+    image_size: int | str | None = option(None, "bring every image to this size: S or WxH (as in 64 or 48x32)",
+                                          ("must be S or WxH with sides from 1 to 4096", lambda v: _is_size(v)))
+    channels: int | None = option(None, "1 grey, 2 grey + alpha, 3 RGB, 4 RGBA (default: from the files)",
+                                  ("must be 1, 2, 3 or 4", lambda v: 1 <= v <= 4))
+    resize: str = option("stretch", "how images reach image_size: stretch, crop (fill and cut) or pad (fit, keep the "
+                         "aspect ratio)", choices=RESIZE_MODES)
+    resample: str = option("bilinear", "resampling filter; nearest keeps pixel art exact", choices=RESAMPLERS)
+    pad: str = option("transparent", "colour of the bars that resize = pad adds", choices=PAD_COLOURS)
+    skip_bad: bool = option(False, "skip files that do not decode (counted, listed in RUN/data.json) instead of stopping")
     patch_size: int = option(64, "documents: models train on aligned random patches of this size",
                              ("must be between 4 and 4096", lambda v: 4 <= v <= 4096))
     patches_per_epoch: int = option(2048, "documents: patches drawn per epoch", _POSITIVE)
@@ -102,6 +113,11 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def data_options(self) -> dict[str, Any]:
+        """The keyword arguments of ``aekit.data.load`` this run's images are read with (train and test alike)."""
+        return {"image_size": self.image_size, "channels": self.channels, "resize": self.resize, "resample": self.resample,
+                "pad": self.pad, "skip_bad": self.skip_bad}
+
     @property
     def run_dir(self) -> Path:
         return Path(self.out) if self.out else Path("runs") / f"{self.model}-{self.dataset}".replace(":", "_").replace("/", "_")
@@ -113,13 +129,22 @@ SHORTCUTS = ("latent_dim", "beta")  # TOML keys and flags that set the model opt
 RESUMABLE = frozenset(name for name, f in FIELDS.items() if f.metadata["resumable"])
 
 
-def _kind(name: str) -> tuple[type, bool]:
-    """(base type, whether None is allowed) from the field's annotation."""
+def _kinds(name: str) -> tuple[tuple[type, ...], bool]:
+    """(accepted base types, whether None is allowed) from the field's annotation."""
     hint = _HINTS[name]
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    nullable = type(None) in typing.get_args(hint)
-    base = args[0] if nullable else hint
-    return typing.get_origin(base) or base, nullable
+    args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    kinds = tuple(typing.get_origin(a) or a for a in args if a is not type(None))
+    return kinds, type(None) in args
+
+
+def _is_size(value: int | str) -> bool:
+    from aekit.data.decode import parse_size
+
+    try:
+        parse_size(value)
+    except ConfigError:
+        return False
+    return True
 
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false", dict: "a table"}
@@ -134,19 +159,22 @@ def config_from_dict(data: dict[str, Any], where: str) -> TrainConfig:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(FIELDS)}")
     values: dict[str, Any] = {}
     for key, value in data.items():
-        kind, nullable = _kind(key)
+        kinds, nullable = _kinds(key)
         if value is None and nullable:
             values[key] = None
             continue
-        accepted = (int, float) if kind is float else (kind,)
-        if not isinstance(value, accepted) or (isinstance(value, bool) and kind is not bool):
-            raise ConfigError(f"{where}: '{key}' must be {_TYPE_NAMES[kind]}, got {_short(value)}")
-        if kind is float:
+        accepted = (int, float) if kinds == (float,) else kinds
+        if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in kinds):
+            names = " or ".join(_TYPE_NAMES[k] for k in kinds)
+            raise ConfigError(f"{where}: '{key}' must be {names}, got {_short(value)}")
+        if kinds == (float,):
             value = float(value)
+        elif kinds == (int, str) and isinstance(value, str) and value.strip().isdigit():
+            value = int(value)  # "64" on the command line is the 64 a TOML file writes
         check = FIELDS[key].metadata["check"]
         if check is not None and not check[1](value):
             raise ConfigError(f"{where}: '{key}' {check[0]}, got {_short(value)}")
-        values[key] = dict(value) if kind is dict else value
+        values[key] = dict(value) if kinds == (dict,) else value
     for key in SHORTCUTS:  # a shortcut lands in model_options, the one place models read
         if values.get(key) is not None:
             values["model_options"] = {**values.get("model_options", {}), key: values.pop(key)}
@@ -170,8 +198,9 @@ def _check_names(config: TrainConfig, where: str) -> None:
     except AekitError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     known = dataset_names()
-    if config.dataset not in known and not config.dataset.startswith("folder:"):
-        raise ConfigError(f"{where}: unknown dataset {config.dataset!r}; known: {', '.join(known)} or folder:PATH")
+    if config.dataset not in known and not config.dataset.startswith(("folder:", "sheet:")):
+        raise ConfigError(f"{where}: unknown dataset {config.dataset!r}; known: {', '.join(known)}, folder:PATH or "
+                          "sheet:PATH?tile=S")
 
 
 # --- the command line -------------------------------------------------------------------------
@@ -181,7 +210,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     given override the file."""
     parser.add_argument("--config", help="TOML file with the same keys as the options below")
     for name, f in FIELDS.items():
-        flag, kind = "--" + name.replace("_", "-"), _kind(name)[0]
+        flag, kinds = "--" + name.replace("_", "-"), _kinds(name)[0]
+        kind = kinds[0] if len(kinds) == 1 else str
         shown = f.default not in (MISSING, None) and kind is not bool
         text = f.metadata["help"] + (f" (default {f.default})" if shown else "")
         if kind is bool:

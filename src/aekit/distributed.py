@@ -76,15 +76,13 @@ def shard(order: torch.Tensor) -> torch.Tensor:
     return order[: order.shape[0] // size * size][rank() :: size]
 
 
-def split_rows(data: tuple[Any, ...]) -> tuple[tuple[Any, ...], int]:
-    """This rank's contiguous share of a batch of tensors (None entries stay None) and its row count;
+def share(rows: int) -> tuple[int, int]:
+    """This rank's contiguous share ``(start, stop)`` of ``rows`` rows (e.g. the validation set);
     with fewer rows than ranks every rank keeps them all."""
-    rows = data[0].shape[0]
     size = world_size()
     if size == 1 or rows < size:
-        return data, rows
-    start, stop = rows * rank() // size, rows * (rank() + 1) // size
-    return tuple(None if t is None else t[start:stop] for t in data), stop - start
+        return 0, rows
+    return rows * rank() // size, rows * (rank() + 1) // size
 
 
 def all_reduce_mean(values: dict[str, float], weight: float = 1.0) -> dict[str, float]:

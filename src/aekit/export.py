@@ -194,10 +194,10 @@ def latent_statistics(
 def load_test_images(meta: dict[str, Any], limit: int = STATS_IMAGES) -> tuple[torch.Tensor, torch.Tensor | None] | None:
     """Up to ``limit`` test images (and labels) of a run's dataset, or None when it is unavailable here."""
     from aekit.data import ImageSet, load
+    from aekit.runs import run_data_options
 
-    train_config = meta["train"]
     try:
-        data = load(meta["dataset"], "test", image_size=train_config.image_size, channels=meta["input_shape"][0])
+        data = load(meta["dataset"], "test", **run_data_options(meta))
     except AekitError:
         return None
     if not isinstance(data, ImageSet) or list(data.shape) != list(meta["input_shape"]):

@@ -32,6 +32,7 @@ from aekit.models.base import Autoencoder
 
 CONFIG, WEIGHTS, METRICS = "config.json", "model.safetensors", "metrics.jsonl"
 CHECKPOINT, CHECKPOINT_JSON, LOCK = "checkpoint.safetensors", "checkpoint.json", ".lock"
+DATA_NOTES = "data.json"  # what loading the training data converted, resized or skipped
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".joblib")
 _RUN_KEYS = {"aekit_version", "model", "model_options", "input_shape", "num_classes", "class_names", "dataset", "train"}
 
@@ -95,6 +96,13 @@ def read_run_config(run_dir: str | Path) -> dict[str, Any]:
         raise ConfigError("'model_options' must be an object", path)
     meta["train"] = config_from_dict(meta["train"], where=f"{path} 'train'")
     return meta
+
+
+def run_data_options(meta: dict[str, Any]) -> dict[str, Any]:
+    """How to read a run's dataset again (its test split, say) exactly as training read it: the same
+    size, resize and resampling, and the channel count the model was built for."""
+    options = meta["train"].data_options()
+    return {**options, "channels": options["channels"] or meta["input_shape"][0]}
 
 
 def build_from_meta(meta: dict[str, Any], path: Path | None) -> Autoencoder:
@@ -161,6 +169,10 @@ def write_run_config(run_dir: Path, config: TrainConfig, model: Autoencoder, cla
         "dataset": config.dataset,
         "train": {**config.to_dict(), "out": str(run_dir), "resume": False, **(extra_train or {})},
     })
+
+
+def write_data_notes(run_dir: Path, notes: list[str], skipped: list[str]) -> None:
+    atomic_write_json(run_dir / DATA_NOTES, {"notes": notes, "skipped": skipped, "skipped_count": len(skipped)})
 
 
 def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:

@@ -30,6 +30,7 @@ from aekit.progress import Progress, TensorBoardLogger
 from aekit.runs import (
     CHECKPOINT,
     CONFIG,
+    DATA_NOTES,
     WEIGHTS,
     RunLock,
     TrainState,
@@ -38,6 +39,7 @@ from aekit.runs import (
     read_run_config,
     restore_checkpoint,
     save_checkpoint,
+    write_data_notes,
     write_metrics,
     write_run_config,
     write_weights,
@@ -46,7 +48,37 @@ from aekit.runs import (
 # Validation scores the final objective (any KL warm-up finished) so epochs compare fairly.
 VAL_STEP = 1 << 62
 ORDER, NOISE, PATCHES, SAMPLING = 0, 1, 2, 3  # independent random streams per (seed, epoch)
-Batches = tuple[torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"]  # inputs, targets, conditions
+
+
+@dataclass
+class Batches:
+    """What an epoch draws its batches from: ``inputs`` (uint8 or float images), the ``targets`` of a
+    denoiser, the ``conditions`` of a conditional model, and optionally the ``rows`` of ``inputs``
+    that belong to this split (so a large memory-mapped set is never copied to hold out a split)."""
+
+    inputs: torch.Tensor
+    targets: torch.Tensor | None = None
+    conditions: torch.Tensor | None = None
+    rows: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.inputs) if self.rows is None else len(self.rows)
+
+    def part(self, start: int, stop: int) -> Batches:
+        """Positions ``start:stop`` of this split (a torchrun rank's share)."""
+        def cut(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t[start:stop]
+
+        if self.rows is None:
+            return Batches(self.inputs[start:stop], cut(self.targets), cut(self.conditions))
+        return Batches(self.inputs, cut(self.targets), cut(self.conditions), self.rows[start:stop])
+
+    def take(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Inputs (as float), targets and conditions at ``positions`` of this split."""
+        rows = positions if self.rows is None else self.rows[positions]
+        target = None if self.targets is None else as_float(self.targets[positions])
+        condition = None if self.conditions is None else self.conditions[positions]
+        return as_float(self.inputs[rows]), target, condition
 
 
 @dataclass
@@ -90,7 +122,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
             raise TrainingError(f"nothing to resume in {run_dir} (no {CONFIG}); train without --resume first")
         check_resumable(read_run_config(run_dir)["train"], config, run_dir)
 
-    data = load(config.dataset, "train", image_size=config.image_size)
+    data = load(config.dataset, "train", **config.data_options())
     pages = not isinstance(data, ImageSet)
     input_shape, num_classes = ((1, config.patch_size, config.patch_size), None) if pages else (data.shape, data.num_classes)
     torch.manual_seed(config.seed)
@@ -106,11 +138,17 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
         state, best = restore_checkpoint(run_dir, model, optimizer, device)
         for group in optimizer.param_groups:
             group["lr"], group["weight_decay"] = config.lr, config.weight_decay
+    notes = [] if pages else data.notes + ([f"skipped {len(data.skipped)} files that do not decode (listed in "
+                                              f"{run_dir / DATA_NOTES})"] if data.skipped else [])
     if main:
         write_run_config(run_dir, config, model, None if pages else data.class_names)
         write_metrics(run_dir, state.history)
+        if not pages:
+            write_data_notes(run_dir, data.notes, data.skipped)
     split = _Split.make(data, model, noise, config, device)
     log = _progress(config, run_dir, split, main)
+    for note in notes:
+        log.message(note)
     try:
         return _epochs(config, run_dir, device, model, optimizer, noise, best, state, split, log)
     finally:
@@ -121,7 +159,7 @@ def _progress(config: TrainConfig, run_dir: Path, split: _Split, main: bool) -> 
     """The run's progress channel: lines or bars on stderr, and TensorBoard events when asked for."""
     callbacks = []
     if config.tensorboard and main:
-        callbacks.append(TensorBoardLogger(run_dir / "tensorboard", images=as_float(split.val[0][:8]).cpu()))
+        callbacks.append(TensorBoardLogger(run_dir / "tensorboard", images=split.val.take(torch.arange(min(8, len(split.val))))[0].cpu()))
     return Progress(quiet=config.quiet or not main, callbacks=callbacks)
 
 
@@ -130,7 +168,8 @@ def _epochs(config: TrainConfig, run_dir: Path, device: torch.device, model: Aut
     """The epochs themselves: train, validate, keep the best weights, write the checkpoint."""
     main = distributed.is_main()
     replica = distributed.for_training(model, device)  # DDP under torchrun
-    val, val_rows = distributed.split_rows(split.val)  # each rank validates its share
+    start, stop = distributed.share(len(split.val))  # each rank validates its share
+    val, val_rows = split.val.part(start, stop), stop - start
     where = f"{distributed.world_size()} processes on {device.type}" if distributed.world_size() > 1 else str(device)
     log.message(f"training {config.model} on {config.dataset} ({split.describe}) on {where} -> {run_dir}")
     budget = _Budget(config.max_minutes, state.history)
@@ -181,12 +220,11 @@ def train_epoch(
     model: torch.nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig, epoch: int, state: TrainState,
     data: Batches, noise: Any, device: torch.device, log: Progress | None = None,
 ) -> dict[str, float]:
-    """One pass over ``data`` (inputs, targets, conditions) in seeded random order; mean loss terms.
-    Inputs stored as uint8 are converted batch by batch, so a large set stays small in memory."""
-    x_all, y_all, c_all = data
+    """One pass over ``data`` in seeded random order; mean loss terms. Inputs stored as uint8 are
+    converted batch by batch, so a large set stays small in memory."""
     model.train()
     # under torchrun each rank takes its equal share of the same seeded order, and draws its own noise
-    order = distributed.shard(torch.randperm(x_all.shape[0], generator=epoch_generator(config.seed, epoch, ORDER)))
+    order = distributed.shard(torch.randperm(len(data), generator=epoch_generator(config.seed, epoch, ORDER)))
     n = order.shape[0]
     batch = min(config.batch_size, n)
     steps = n // batch  # drop the ragged last batch: equal batches, and BatchNorm never sees one image
@@ -196,13 +234,10 @@ def train_epoch(
     bf16 = uses_bf16(config.precision, device)
     bar = log.bar(steps, f"epoch {epoch}/{config.epochs}", unit="batch", lines=False) if log is not None else None
     for i in range(steps):
-        idx = order[i * batch : (i + 1) * batch]
-        x = as_float(x_all[idx])
-        target = None if y_all is None else as_float(y_all[idx])
+        x, target, condition = data.take(order[i * batch : (i + 1) * batch])
         if noise is not None:
             target = x if target is None else target
             x = noise(x.cpu(), generator=noise_gen).to(device) if device.type != "cpu" else noise(x, generator=noise_gen)
-        condition = None if c_all is None else c_all[idx]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             terms = model.loss(x, target=target, condition=condition, step=state.global_step)
         loss = terms["loss"]
@@ -227,7 +262,6 @@ def train_epoch(
 
 def validation_loss(model: Autoencoder, data: Batches, config: TrainConfig, device: torch.device) -> dict[str, float]:
     """Mean loss terms over the validation set, with a fixed seed for any sampling inside the loss."""
-    x_all, y_all, c_all = data
     model.eval()
     batch = max(config.batch_size, 256)
     totals: torch.Tensor | None = None
@@ -235,15 +269,13 @@ def validation_loss(model: Autoencoder, data: Batches, config: TrainConfig, devi
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices), torch.inference_mode():
         torch.manual_seed(config.seed)
-        for i in range(0, x_all.shape[0], batch):
-            x = as_float(x_all[i : i + batch])
-            target = None if y_all is None else as_float(y_all[i : i + batch])
-            condition = None if c_all is None else c_all[i : i + batch]
+        for i in range(0, len(data), batch):
+            x, target, condition = data.take(torch.arange(i, min(i + batch, len(data))))
             terms = model.loss(x, target=target, condition=condition, step=VAL_STEP)
             values = torch.stack([v.float() for v in terms.values()]) * x.shape[0]
             totals = values if totals is None else totals + values
             names = list(terms)
-    return dict(zip(names, (totals / x_all.shape[0]).tolist()))
+    return dict(zip(names, (totals / len(data)).tolist()))
 
 
 def as_float(images: torch.Tensor) -> torch.Tensor:
@@ -253,44 +285,47 @@ def as_float(images: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class _Split:
-    """Training and validation tensors on the device; documents draw fresh patches each epoch."""
+    """Training and validation batches on the device; documents draw fresh patches each epoch."""
 
     config: TrainConfig
     device: torch.device
     val: Batches
     describe: str
-    images: Batches | None = None  # image datasets: the whole training set, batched in memory
+    images: Batches | None = None  # image datasets: the whole training set, uint8 where the data is 8-bit
     pages: Any = None  # documents: the training PageSet
 
     @classmethod
     def make(cls, data: Any, model: Autoencoder, noise: Any, config: TrainConfig, device: torch.device) -> _Split:
-        from aekit.data import ImageSet, train_val_split
+        from aekit.data import ImageSet, train_val_split, val_indices
 
-        train_set, val_set = train_val_split(data, config.val_fraction, config.seed)
         if isinstance(data, ImageSet):
+            train_rows, val_rows = val_indices(data, config.val_fraction, config.seed)  # no copy of the images
             if config.max_train_images is not None:  # a quick run: shrink validation in proportion
                 n_val = max(1, round(config.max_train_images * config.val_fraction / (1 - config.val_fraction)))
-                train_set = train_set.subset(torch.arange(min(config.max_train_images, len(train_set))))
-                val_set = val_set.subset(torch.arange(min(n_val, len(val_set))))
-            val_x, val_y, val_c = val_set.images, None, _condition(model, val_set)
-            images = (train_set.images.to(device), None, _to(_condition(model, train_set), device))
-            describe = f"{len(train_set)} train / {len(val_set)} val images"
-        else:
-            val_x, val_y = val_set.random_patches(_val_patches(config), config.patch_size,
-                                                  epoch_generator(config.seed, -1, PATCHES))
-            val_c, images = None, None
-            describe = f"{len(train_set)} train / {len(val_set)} val pages, {config.patch_size}px patches"
-        if noise is not None:  # a fixed corruption, so validation losses compare across epochs
-            val_x, val_y = noise(val_x, generator=epoch_generator(config.seed, -1, NOISE)), val_x if val_y is None else val_y
-        val = (val_x.to(device), _to(val_y, device), _to(val_c, device))
-        return cls(config, device, val, describe, images, None if images is not None else train_set)
+                train_rows, val_rows = train_rows[: config.max_train_images], val_rows[:n_val]
+            pixels = data.pixels.to(device)
+            conditions = _condition(model, data, train_rows)
+            images = Batches(pixels, None, _to(conditions, device), train_rows.to(device))
+            val = Batches(pixels, None, _to(_condition(model, data, val_rows), device), val_rows.to(device))
+            if noise is not None:  # a fixed corruption, so validation losses compare across epochs
+                clean = data.batch(val_rows)
+                val = Batches(noise(clean, generator=epoch_generator(config.seed, -1, NOISE)).to(device), clean.to(device),
+                              val.conditions)
+            describe = f"{len(train_rows)} train / {len(val_rows)} val images"
+            return cls(config, device, val, describe, images=images)
+        train_set, val_set = train_val_split(data, config.val_fraction, config.seed)
+        val_x, val_y = val_set.random_patches(_val_patches(config), config.patch_size, epoch_generator(config.seed, -1, PATCHES))
+        if noise is not None:
+            val_x = noise(val_x, generator=epoch_generator(config.seed, -1, NOISE))
+        describe = f"{len(train_set)} train / {len(val_set)} val pages, {config.patch_size}px patches"
+        return cls(config, device, Batches(val_x.to(device), _to(val_y, device)), describe, pages=train_set)
 
     def train(self, epoch: int) -> Batches:
         if self.images is not None:
             return self.images
         size, n = self.config.patch_size, self.config.patches_per_epoch
         noisy, clean = self.pages.random_patches(n, size, epoch_generator(self.config.seed, epoch, PATCHES))
-        return noisy.to(self.device), clean.to(self.device), None
+        return Batches(noisy.to(self.device), clean.to(self.device))
 
 
 class _Budget:
@@ -341,12 +376,13 @@ def epoch_generator(seed: int, epoch: int, stream: int, rank: int = 0) -> torch.
     return torch.Generator().manual_seed(int(mixed[0]) << 32 | int(mixed[1]))
 
 
-def _condition(model: Autoencoder, data: Any) -> torch.Tensor | None:
+def _condition(model: Autoencoder, data: Any, rows: torch.Tensor) -> torch.Tensor | None:
+    """The conditions of ``rows`` (labels, or images derived from the grey images), in row order."""
     if not model.conditional:
         return None
     from aekit.data.conditions import make_condition
 
-    return make_condition(model.condition_kind, data.images, data.labels)
+    return make_condition(model.condition_kind, data.batch(rows), None if data.labels is None else data.labels[rows])
 
 
 def _val_patches(config: TrainConfig) -> int:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
 
 from aekit.cli import main
-from aekit.data import ImageSet, dataset_names, describe_datasets, idx, load, train_val_split
+from aekit.data import ImageSet, dataset_names, describe_datasets, idx, load, train_val_split, val_indices
 from aekit.errors import ConfigError, DataError
 
 REAL_DATA = os.environ.get("AEKIT_DATA")  # read before the fixture below points it elsewhere
@@ -48,6 +49,22 @@ def test_image_size_and_channels_options() -> None:
     data = load("digits", "test", image_size=16, channels=3)
     assert data.shape == (3, 16, 16) and 0 <= data.images.min() and data.images.max() <= 1
     assert torch.equal(data.images[:, 0], data.images[:, 2])
+    wide = load("digits", "test", image_size="16x8", channels=2, resample="nearest")
+    assert wide.shape == (2, 8, 16) and wide.pixels[:, 1].eq(1).all()  # an opaque alpha channel
+    plain = load("digits", "test")
+    assert torch.equal(wide.pixels[:, 0, :, ::2], plain.pixels[:, 0])  # nearest: every other column repeated
+
+
+def test_batch_converts_only_the_rows_asked_for() -> None:
+    pixels = torch.arange(4 * 2 * 3, dtype=torch.uint8).view(4, 1, 2, 3) * 10
+    data = ImageSet(pixels, torch.arange(4), ["a", "b", "c", "d"], "toy", "test")
+    batch = data.batch([2, 0])
+    assert batch.dtype == torch.float32 and torch.allclose(batch, torch.stack([pixels[2], pixels[0]]).float() / 255)
+    assert data.images.dtype == torch.float32 and torch.equal(data.images[2], batch[0])
+    part = data.subset([3, 1])
+    assert part.pixels.dtype == torch.uint8 and part.labels.tolist() == [3, 1] and torch.equal(part.pixels[0], pixels[3])
+    digits = load("digits", "test")  # sixteen grey levels: kept as float32, not rounded to bytes
+    assert digits.pixels.dtype == torch.float32 and torch.equal(digits.batch([5])[0], digits.images[5])
 
 
 def test_unknown_names_splits_and_options() -> None:
@@ -57,12 +74,14 @@ def test_unknown_names_splits_and_options() -> None:
         load("digits", "val")
     with pytest.raises(ConfigError):
         load("digits", image_size=-4)
-    assert {"digits", "mnist", "fashion-mnist", "documents", "documents-synthetic"} == set(dataset_names())
+    assert {"digits", "mnist", "fashion-mnist", "documents", "documents-synthetic", "crawl-tiles"} == set(dataset_names())
+    with pytest.raises(ConfigError, match="digits can only be stretched"):
+        load("digits", image_size=16, resize="pad")
 
 
 def test_train_val_split_is_a_fixed_disjoint_hold_out() -> None:
     data = load("digits")
-    data.images = torch.arange(len(data), dtype=torch.float32).view(-1, 1, 1, 1)  # each image its index
+    data.pixels = torch.arange(len(data), dtype=torch.float32).view(-1, 1, 1, 1)  # each image its index
     train, val = train_val_split(data, 0.1, seed=0)
     ids = lambda d: set(d.images.flatten().long().tolist())  # noqa: E731
     assert len(val) == 150 and len(train) == len(data) - 150
@@ -70,6 +89,8 @@ def test_train_val_split_is_a_fixed_disjoint_hold_out() -> None:
     assert ids(train_val_split(data, 0.1, seed=0)[1]) == ids(val)
     assert ids(train_val_split(data, 0.1, seed=1)[1]) != ids(val)
     assert torch.equal(val.labels, data.labels[sorted(ids(val))])
+    kept, held = val_indices(data, 0.1, seed=0)  # the same split as row numbers, nothing copied
+    assert set(held.tolist()) == ids(val) and set(kept.tolist()) == ids(train)
     with pytest.raises(ConfigError):
         train_val_split(data, 1.0)
     with pytest.raises(DataError, match="at least 2"):
@@ -87,7 +108,7 @@ def test_missing_mnist_says_where_to_put_it(tmp_path: Path) -> None:
 def test_table_without_data(tmp_path: Path) -> None:
     table = describe_datasets()
     rows = {line.split()[0]: line for line in table.splitlines()[2:]}
-    assert set(rows) == {*dataset_names(), "folder:PATH"}
+    assert set(rows) == {*dataset_names(), "folder:PATH", "sheet:PATH?tile=S"}
     assert " yes " in rows["digits"]
     assert " no " in rows["mnist"] and str(tmp_path / "data" / "mnist") in rows["mnist"]
     assert " no " in rows["documents"]
@@ -108,14 +129,18 @@ def test_real_mnist_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     test = load("mnist", "test")
     assert train.images.shape == (60000, 1, 28, 28) and len(test) == 10000
     assert train.labels.bincount().tolist() == MNIST_TRAIN and test.labels.bincount().tolist() == MNIST_TEST
-    assert train.images.dtype == torch.float32 and train.images.min() == 0 and train.images.max() == 1
+    assert train.pixels.dtype == torch.uint8 and train.images.dtype == torch.float32
+    assert train.images.min() == 0 and train.images.max() == 1
     assert seconds < 10, f"loading 60,000 MNIST images took {seconds:.1f} s"  # about 0.5 s alone
 
 
-def test_real_fashion_mnist_counts() -> None:
+def test_real_fashion_mnist_counts(mapped_file: Callable[[int], str]) -> None:
     if idx.locate(idx.FASHION_MNIST, "train") is None:
         pytest.skip("no Fashion-MNIST here")
     train, test = load("fashion-mnist"), load("fashion-mnist", "test")
+    again = load("fashion-mnist")  # the verified rows, memory-mapped from the cache
+    assert torch.equal(again.pixels, train.pixels) and torch.equal(again.labels, train.labels)
+    assert mapped_file(again.pixels.data_ptr()).endswith(".u8")
     assert train.labels.bincount().tolist() == [6000] * 10 and test.labels.bincount().tolist() == [1000] * 10
     assert train.class_names[0] == "T-shirt/top" and train.class_names[9] == "Ankle boot"
     assert train.shape == (1, 28, 28)

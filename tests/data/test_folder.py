@@ -1,4 +1,4 @@
-"""``folder:PATH``: layouts, labels, channels, resizing and every bad-input case."""
+"""``folder:PATH``: layouts, labels, channels, transparency, resizing and every bad-input case."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from aekit.data import load
@@ -73,13 +74,13 @@ def test_own_train_and_test_folders(tmp_path: Path) -> None:
 
 
 def test_sixteen_bit_and_transparent_images(tmp_path: Path) -> None:
-    save(tmp_path / "deep.png", np.full((8, 8), 30000, np.uint16))
-    rgba = np.zeros((8, 8, 4), np.uint8)  # fully transparent black: lies on white
+    save(tmp_path / "deep.png", np.full((8, 8), 30000, np.uint16))  # reduced to 8 bits: 30000/65535 -> 117/255
+    rgba = np.zeros((8, 8, 4), np.uint8)  # fully transparent black: asked for 1 channel, lies on white
     save(tmp_path / "clear.png", rgba)
     data = load(f"folder:{tmp_path}", "train", image_size=8, channels=1)
     test = load(f"folder:{tmp_path}", "test", image_size=8, channels=1)
-    values = sorted(round(float(d.images.mean()), 3) for d in (data, test))
-    assert values == [round(30000 / 65535, 3), 1.0]
+    values = sorted(int(d.pixels.float().mean()) for d in (data, test))
+    assert values == [117, 255] and data.pixels.dtype == torch.uint8
 
 
 def test_palette_gif_and_bmp(tmp_path: Path) -> None:
@@ -127,8 +128,151 @@ def test_too_few_images_and_bad_options(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="needs a path"):
         load("folder:")
     with pytest.raises(ConfigError, match="channels"):
-        load(f"folder:{tmp_path}", channels=2)
-    with pytest.raises(ConfigError, match="image_size"):
-        load(f"folder:{tmp_path}", image_size=0)
+        load(f"folder:{tmp_path}", channels=5)
+    for size in (0, "12x", "axb", "5000"):
+        with pytest.raises(ConfigError, match="image_size"):
+            load(f"folder:{tmp_path}", image_size=size)
+    with pytest.raises(ConfigError, match="resize must be one of stretch, crop, pad"):
+        load(f"folder:{tmp_path}", resize="squash")
+    with pytest.raises(ConfigError, match="resample"):
+        load(f"folder:{tmp_path}", resample="sinc")
     with pytest.raises(DataError, match="unknown split"):
         load(f"folder:{tmp_path}", "val")
+
+
+# --- transparency: premultiplied alpha, last channel ----------------------------------------------
+PIXELS = {  # (x, y): RGBA as saved -> the premultiplied values expected back
+    (0, 0): ((200, 100, 50, 128), (100, 50, 25, 128)),
+    (1, 0): ((255, 0, 0, 0), (0, 0, 0, 0)),  # fully transparent: its hidden red is gone
+    (2, 0): ((10, 20, 30, 255), (10, 20, 30, 255)),
+    (3, 0): ((255, 255, 255, 51), (51, 51, 51, 51)),
+}
+
+
+def rgba_picture() -> np.ndarray:
+    array = np.zeros((2, 4, 4), np.uint8)
+    for (x, y), (saved, _) in PIXELS.items():
+        array[y, x] = saved
+    return array
+
+
+def test_rgba_round_trip_is_premultiplied(tmp_path: Path) -> None:
+    save(tmp_path / "a.png", rgba_picture())
+    save(tmp_path / "b.png", gray(7, size=4)[:2])  # gray, no alpha: the folder still gets RGBA
+    data = load(f"folder:{tmp_path}", image_size="4x2")
+    test = load(f"folder:{tmp_path}", "test", image_size="4x2")
+    picture = next(d for d in (data, test) if d.names == ["a.png"])
+    assert picture.shape == (4, 2, 4) and picture.pixels.dtype == torch.uint8
+    for (x, y), (_, expected) in PIXELS.items():
+        assert tuple(picture.pixels[0, :, y, x].tolist()) == expected
+    other = test if picture is data else data
+    assert other.pixels[0, 3].eq(255).all() and other.pixels[0, :3].eq(7).all()  # opaque alpha added
+
+
+def test_gray_alpha_round_trip_gives_two_channels(tmp_path: Path) -> None:
+    for i, (value, alpha) in enumerate([(200, 64), (90, 255)]):
+        la = np.stack([gray(value, 4), gray(alpha, 4)], axis=-1)
+        save(tmp_path / f"{i}.png", la)
+    both = [load(f"folder:{tmp_path}", split, image_size=4) for split in ("train", "test")]
+    assert {d.shape for d in both} == {(2, 4, 4)}
+    found = sorted(tuple(d.pixels[0, :, 0, 0].tolist()) for d in both)
+    assert found == [(50, 64), (90, 255)]  # 200 * 64 / 255 = 50.2
+
+
+def test_channels_conversion_of_transparent_pictures(tmp_path: Path) -> None:
+    save(tmp_path / "a.png", rgba_picture())
+    save(tmp_path / "b.png", rgba_picture())
+    rgb = load(f"folder:{tmp_path}", image_size="4x2", channels=3)
+    gray1 = load(f"folder:{tmp_path}", image_size="4x2", channels=1)
+    assert rgb.shape == (3, 2, 4) and gray1.shape == (1, 2, 4)
+    # laid on white: premultiplied colour + (255 - alpha)
+    assert rgb.pixels[0, :, 0, 0].tolist() == [100 + 127, 50 + 127, 25 + 127]
+    assert rgb.pixels[0, :, 0, 1].tolist() == [255, 255, 255]
+    luma = Image.new("RGB", (1, 1), (200, 100, 50)).convert("L").getpixel((0, 0))
+    assert gray1.pixels[0, 0, 0, 0].item() == round(luma * 128 / 255) + 127
+    two = load(f"folder:{tmp_path}", image_size="4x2", channels=2)
+    assert two.pixels[0, :, 0, 0].tolist() == [round(luma * 128 / 255), 128]
+
+
+# --- any size: WxH, stretch / crop / pad, resampling ----------------------------------------------
+def stripes() -> np.ndarray:
+    """8 wide, 4 high: columns green, green, red, red, blue, blue, green, green."""
+    colours = [(0, 255, 0)] * 2 + [(255, 0, 0)] * 2 + [(0, 0, 255)] * 2 + [(0, 255, 0)] * 2
+    return np.broadcast_to(np.array(colours, np.uint8)[None], (4, 8, 3)).copy()
+
+
+def first_train_image(folder: Path, **options: object) -> np.ndarray:
+    save(folder / "a.png", stripes())
+    save(folder / "b.png", stripes())
+    return load(f"folder:{folder}", **options).pixels[0].numpy().transpose(1, 2, 0)
+
+
+G, R, B, W, CLEAR = [0, 255, 0], [255, 0, 0], [0, 0, 255], [255, 255, 255], [0, 0, 0, 0]
+
+
+def test_stretch_to_width_by_height(tmp_path: Path) -> None:
+    out = first_train_image(tmp_path, image_size="4x2", resample="nearest")
+    assert out.shape == (2, 4, 3)  # W=4, H=2
+    assert (out == np.array([G, R, B, G])[None]).all()
+
+
+def test_crop_keeps_the_centre(tmp_path: Path) -> None:
+    out = first_train_image(tmp_path, image_size=4, resize="crop", resample="nearest")
+    assert (out == np.array([R, R, B, B])[None]).all()  # the middle 4x4 of the 8x4 picture
+
+
+@pytest.mark.parametrize("pad", ["transparent", "white"])
+def test_pad_keeps_the_aspect_ratio(tmp_path: Path, pad: str) -> None:
+    out = first_train_image(tmp_path, image_size=8, resize="pad", resample="nearest", pad=pad, channels=4)
+    bar = CLEAR if pad == "transparent" else W + [255]
+    assert out.shape == (8, 8, 4)
+    assert (out[:2] == bar).all() and (out[6:] == bar).all()  # 2 rows above and below
+    assert (out[2:6, :, :3] == stripes()).all() and (out[2:6, :, 3] == 255).all()
+
+
+def test_pad_without_alpha_is_white(tmp_path: Path) -> None:
+    out = first_train_image(tmp_path, image_size=8, resize="pad", resample="nearest")
+    assert out.shape == (8, 8, 3) and (out[:2] == W).all() and (out[2:6] == stripes()).all()
+
+
+def test_nearest_keeps_pixel_art_colours(tmp_path: Path) -> None:
+    palette = np.array([[12, 200, 40], [250, 250, 0], [90, 0, 160], [0, 0, 0], [255, 128, 64]], np.uint8)
+    art = palette[np.random.default_rng(0).integers(0, len(palette), (8, 8))]
+    save(tmp_path / "a.png", art)
+    save(tmp_path / "b.png", art)
+    upscaled = load(f"folder:{tmp_path}", image_size=32, resample="nearest").pixels[0].numpy().transpose(1, 2, 0)
+    assert (upscaled == art.repeat(4, 0).repeat(4, 1)).all()
+    smooth = load(f"folder:{tmp_path}", image_size=32, resample="bilinear").pixels[0].numpy().transpose(1, 2, 0)
+    colours = {tuple(c) for c in smooth.reshape(-1, 3)}
+    assert len(colours - {tuple(c) for c in palette}) > 10  # the baseline blends new colours in
+
+
+# --- bad input: mixed folders are converted and counted, broken files skipped when asked ----------
+def test_mixed_modes_and_sizes_are_counted(tmp_path: Path) -> None:
+    save(tmp_path / "a.png", color((200, 10, 10), size=16))
+    save(tmp_path / "b.gif", gray(100, size=16), mode="P")
+    save(tmp_path / "c.png", gray(50, size=10))
+    save(tmp_path / "d.png", np.zeros((16, 16, 2), np.uint8), mode="LA")
+    save(tmp_path / "e.png", color((0, 10, 10), size=16))
+    data = load(f"folder:{tmp_path}", image_size=16)
+    assert data.shape == (4, 16, 16)
+    assert "converted 5 images from mode L 1, LA 1, P 1, RGB 2 to RGBA" in data.notes
+    assert "resized 1 of 5 images to 16x16 (stretch, bilinear)" in data.notes
+
+
+def test_skip_bad_counts_and_lists(tmp_path: Path) -> None:
+    for i in range(6):
+        save(tmp_path / f"good{i}.png", gray(10 * i, size=8))
+    (tmp_path / "junk.png").write_bytes(b"not a png at all")
+    page = save(tmp_path / "cut.png", np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8))
+    page.write_bytes(page.read_bytes()[:-300])
+    with pytest.raises(DataError, match=r"cut\.png: cannot decode"):
+        load(f"folder:{tmp_path}", channels=1)
+    with pytest.raises(DataError, match=r"junk\.png: cannot read"):
+        load(f"folder:{tmp_path}")
+    sets = [load(f"folder:{tmp_path}", split, skip_bad=True) for split in ("train", "test")]
+    assert sum(len(d) for d in sets) == 6 and sorted(sets[0].skipped + sets[1].skipped) == ["cut.png", "junk.png"]
+    assert "skipped 2 files that do not decode" in sets[0].notes
+    assert sorted(n for d in sets for n in d.names) == [f"good{i}.png" for i in range(6)]
+    for d in sets:  # every kept row holds its own file's pixels, not a neighbour's
+        assert [int(d.pixels[i].float().mean()) for i in range(len(d))] == [10 * int(n[4]) for n in d.names]

@@ -13,9 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from aekit.data.decode import ImageOptions
 from aekit.data.documents import load_pages
 from aekit.data.folder import load_folder
 from aekit.data.idx import read_idx
+from aekit.data.sheets import load_sheets, parse_sheet_spec
 from aekit.errors import AekitError
 
 FUZZ = settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -61,16 +63,31 @@ image_bytes = st.binary(max_size=200) | st.builds(
 
 
 @FUZZ
-@given(first=image_bytes, second=image_bytes, suffix=st.sampled_from([".png", ".jpg", ".gif", ".bmp"]))
-def test_folder_loader(first: bytes, second: bytes, suffix: str) -> None:
+@given(first=image_bytes, second=image_bytes, suffix=st.sampled_from([".png", ".jpg", ".gif", ".bmp"]),
+       skip_bad=st.booleans(), resize=st.sampled_from(["stretch", "crop", "pad"]))
+def test_folder_loader(first: bytes, second: bytes, suffix: str, skip_bad: bool, resize: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / f"a{suffix}").write_bytes(first)
         (Path(tmp) / "b.png").write_bytes(second)
         try:
-            images, _, _ = load_folder(Path(tmp), "train", image_size=8)
+            data = load_folder(Path(tmp), "train", ImageOptions((8, 6), None, resize), skip_bad)
         except AekitError:
             return
-        assert images.shape[1:] in ((1, 8, 8), (3, 8, 8))
+        assert data.pixels.dtype == np.uint8 and data.pixels.shape[1:] in ((c, 6, 8) for c in (1, 2, 3, 4))
+        assert len(data.pixels) == len(data.names) and (skip_bad or not data.skipped)
+
+
+@FUZZ
+@given(sheet=image_bytes, tile=st.integers(1, 9), ragged=st.booleans())
+def test_sheet_loader(sheet: bytes, tile: int, ragged: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "s.png").write_bytes(sheet)
+        spec = parse_sheet_spec(f"sheet:{tmp}/s.png?tile={tile}" + ("&ragged=drop" if ragged else ""))
+        try:
+            data = load_sheets(spec, "test", ImageOptions())
+        except AekitError:
+            return
+        assert data.pixels.dtype == np.uint8 and data.pixels.shape[2:] == (tile, tile) and len(data.pixels) >= 1
 
 
 @FUZZ

@@ -1,24 +1,26 @@
 """The dataset registry: one ``load(name, split)`` for every source, and the ``aekit datasets`` table.
 
-Image datasets come back as an ``ImageSet`` (one tensor, fixed size); document pages as a
-``PageSet`` (full-size pages). Each registry entry knows how to locate itself without loading,
-so ``describe_datasets`` is instant and never downloads.
+Image datasets come back as an ``ImageSet`` (uint8 pixels, fixed size, converted to float32
+a batch at a time); document pages as a ``PageSet`` (full-size pages). Each registry entry
+knows how to locate itself without loading, so ``describe_datasets`` is instant and never downloads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from aekit.data import idx
+from aekit.data import cache, idx
+from aekit.data.decode import ImageOptions, parse_size
 from aekit.data.documents import PageSet, grouped_split, load_pages
-from aekit.data.folder import load_folder
+from aekit.data.folder import Decoded, load_folder
 from aekit.data.paths import cache_dir, candidate_dirs
+from aekit.data.sheets import CRAWL_DIR, crawl_tiles_spec, load_sheets, parse_sheet_spec
 from aekit.errors import ConfigError, DataError
 
 DIGITS_TEST_SIZE = 300
@@ -27,30 +29,64 @@ SPLIT_SEED = 0
 
 @dataclass
 class ImageSet:
-    """Images ``N x C x H x W`` float32 in [0, 1], with int64 labels when the data has classes."""
+    """Images ``N x C x H x W`` with int64 labels when the data has classes.
 
-    images: torch.Tensor
+    ``pixels`` holds the stored values: uint8 (0..255, often a memory map of the decode cache) for
+    8-bit sources, float32 in [0, 1] for the rest (sklearn digits are k/16). ``images`` gives the
+    whole set as float32 in [0, 1]; ``batch`` converts only the rows asked for, so training on a large
+    set keeps one byte per value in memory. Alpha, when present, is the last channel and colour is
+    premultiplied by it. ``notes`` says what loading changed (modes converted, sizes resized, empty
+    tiles skipped); ``skipped`` lists files that did not decode when loading was told to skip them.
+    """
+
+    pixels: torch.Tensor
     labels: torch.Tensor | None
     class_names: list[str] | None
     name: str
     source: str
+    names: list[str] | None = field(default=None, repr=False)  # where each image came from (file or sheet tile)
+    notes: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self.pixels)
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        c, h, w = self.images.shape[1:]
+        c, h, w = self.pixels.shape[1:]
         return int(c), int(h), int(w)
 
     @property
     def num_classes(self) -> int | None:
         return len(self.class_names) if self.class_names else None
 
+    @property
+    def images(self) -> torch.Tensor:
+        """The whole set as float32 in [0, 1] (a new tensor for uint8 sets: for evaluation and small sets)."""
+        return _to_float(self.pixels)
+
+    def batch(self, indices: Sequence[int] | torch.Tensor) -> torch.Tensor:
+        """Rows ``indices`` as float32 in [0, 1]: only these are converted."""
+        return _to_float(self.pixels[torch.as_tensor(indices, dtype=torch.long)])
+
     def subset(self, indices: Sequence[int] | torch.Tensor) -> ImageSet:
         idx_t = torch.as_tensor(indices, dtype=torch.long)
         labels = None if self.labels is None else self.labels[idx_t]
-        return ImageSet(self.images[idx_t], labels, self.class_names, self.name, self.source)
+        names = None if self.names is None else [self.names[i] for i in idx_t.tolist()]
+        return ImageSet(self.pixels[idx_t], labels, self.class_names, self.name, self.source, names,
+                        list(self.notes), list(self.skipped))
+
+
+def _to_float(pixels: torch.Tensor) -> torch.Tensor:
+    return pixels.float().div_(255.0) if pixels.dtype == torch.uint8 else pixels
+
+
+def _from_decoded(decoded: Decoded, name: str, source: str) -> ImageSet:
+    return ImageSet(
+        torch.from_numpy(decoded.pixels),
+        None if decoded.labels is None else torch.from_numpy(decoded.labels),
+        decoded.class_names, name, source, decoded.names, decoded.notes, decoded.skipped,
+    )
 
 
 @dataclass(frozen=True)
@@ -61,21 +97,36 @@ class DatasetInfo:
     description: str
     splits: tuple[str, ...]
     locate: Callable[[], tuple[bool, str]]  # (available, where found or where it looked)
-    load: Callable[[str, int | None, int | None], ImageSet | PageSet]
+    load: Callable[[str, ImageOptions, bool], ImageSet | PageSet]  # (split, options, skip_bad)
 
 
 # --- image datasets ----------------------------------------------------------------------------
-def _conform(images: torch.Tensor, image_size: int | None, channels: int | None) -> torch.Tensor:
-    """Resize (antialiased bilinear) and repeat the one gray channel when asked to."""
-    if image_size is not None and images.shape[-1] != image_size:
-        images = F.interpolate(images, size=(image_size, image_size), mode="bilinear", antialias=True)
-        images = images.clamp_(0.0, 1.0)
-    if channels == 3:
-        images = images.repeat(1, 3, 1, 1)
-    return images
+TORCH_RESAMPLERS = ("nearest", "bilinear", "bicubic")
 
 
-def _load_digits(split: str, image_size: int | None, channels: int | None) -> ImageSet:
+def _conform(pixels: torch.Tensor, options: ImageOptions, name: str) -> torch.Tensor:
+    """Stretch bundled sets to ``options.size`` and give them the channels asked for.
+
+    Extra colour channels are views (``expand``), not copies; an asked-for alpha is opaque.
+    """
+    if options.size is not None and tuple(pixels.shape[:-3:-1]) != options.size:
+        if options.resize != "stretch" or options.resample not in TORCH_RESAMPLERS:
+            raise ConfigError(f"{name} can only be stretched (resample nearest, bilinear or bicubic); "
+                              "crop, pad and other resamplers apply to folder: and sheet: datasets")
+        eight_bit = pixels.dtype == torch.uint8
+        smooth = options.resample != "nearest"
+        resized = F.interpolate(_to_float(pixels), size=options.size[::-1], mode=options.resample, antialias=smooth)
+        resized = resized.clamp_(0.0, 1.0)
+        pixels = resized.mul_(255.0).round_().to(torch.uint8) if eight_bit else resized
+    if options.channels in (3, 4):
+        pixels = pixels.expand(-1, 3, -1, -1)
+    if options.channels in (2, 4):
+        opaque = torch.full_like(pixels[:, :1], 255 if pixels.dtype == torch.uint8 else 1.0)
+        pixels = torch.cat([pixels, opaque], dim=1)
+    return pixels
+
+
+def _load_digits(split: str, options: ImageOptions, skip_bad: bool) -> ImageSet:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -87,7 +138,7 @@ def _load_digits(split: str, image_size: int | None, channels: int | None) -> Im
     images = torch.from_numpy((digits.images[chosen] / 16.0).astype(np.float32)).unsqueeze(1)
     labels = torch.from_numpy(digits.target[chosen].astype(np.int64))
     names = [str(d) for d in range(10)]
-    return ImageSet(_conform(images, image_size, channels), labels, names, "digits", "scikit-learn load_digits")
+    return ImageSet(_conform(images, options, "digits"), labels, names, "digits", "scikit-learn load_digits")
 
 
 def _idx_entry(source: idx.IdxSource) -> DatasetInfo:
@@ -98,13 +149,42 @@ def _idx_entry(source: idx.IdxSource) -> DatasetInfo:
         searched = ", ".join(str(d) for d in source.search_dirs())
         return False, f"looked in {searched}; downloads on first use"
 
-    def load(split: str, image_size: int | None, channels: int | None) -> ImageSet:
-        raw, labels, folder = idx.load_idx_split(source, split)
-        images = torch.from_numpy(raw.astype(np.float32)).mul_(1.0 / 255.0).unsqueeze(1)
-        images = _conform(images, image_size, channels)
-        return ImageSet(images, torch.from_numpy(labels), list(source.class_names), source.name, str(folder))
+    def load(split: str, options: ImageOptions, skip_bad: bool) -> ImageSet:
+        pixels, labels, folder = _idx_rows(source, split)
+        pixels = _conform(torch.from_numpy(pixels), options, source.name)
+        return ImageSet(pixels, torch.from_numpy(labels), list(source.class_names), source.name, str(folder))
 
     return DatasetInfo(source.name, source.description, tuple(source.splits), locate, load)
+
+
+def _idx_rows(source: idx.IdxSource, split: str) -> tuple[np.ndarray, np.ndarray, Path]:
+    """``(N x 1 x H x W uint8, labels, folder)``: memory-mapped from the cache once the files were read
+    and verified (un-gzipping 60,000 images each time took most of a second)."""
+    folder = idx.locate(source, split)
+    if folder is not None:
+        files = [folder / name for name in source.splits[split]]
+        slot, key = cache.digest(["idx", source.name, split, str(folder.resolve())])[:24], cache.digest(cache.fingerprint(files))
+        hit = cache.open_cached(slot, key)
+        if hit is not None:
+            return hit.pixels, np.asarray(hit.meta["labels"], dtype=np.int64), folder
+    raw, labels, folder = idx.load_idx_split(source, split)
+    files = [folder / name for name in source.splits[split]]
+    slot, key = cache.digest(["idx", source.name, split, str(folder.resolve())])[:24], cache.digest(cache.fingerprint(files))
+    stored = cache.store(slot, key, raw[:, None], {"source": str(folder), "labels": labels.tolist()})
+    return stored.pixels, labels, folder
+
+
+def _locate_crawl() -> tuple[bool, str]:
+    try:
+        crawl_tiles_spec()
+    except DataError as exc:
+        return False, str(exc)
+    return True, str(CRAWL_DIR)
+
+
+def _load_crawl(split: str, options: ImageOptions, skip_bad: bool) -> ImageSet:
+    spec = crawl_tiles_spec()
+    return _from_decoded(load_sheets(parse_sheet_spec(spec), split, options, skip_bad), "crawl-tiles", spec)
 
 
 # --- documents ---------------------------------------------------------------------------------
@@ -122,13 +202,13 @@ def _locate_documents() -> tuple[bool, str]:
     return False, f"looked in {', '.join(str(d) for d in candidate_dirs('documents'))}"
 
 
-def _check_page_options(name: str, image_size: int | None, channels: int | None) -> None:
-    if image_size is not None or channels not in (None, 1):
-        raise ConfigError(f"{name}: pages keep their full size and one channel; image_size/channels do not apply")
+def _check_page_options(name: str, options: ImageOptions) -> None:
+    if options != ImageOptions(None, options.channels) or options.channels not in (None, 1):
+        raise ConfigError(f"{name}: pages keep their full size and one channel; image_size/channels/resize do not apply")
 
 
-def _load_documents(split: str, image_size: int | None, channels: int | None) -> PageSet:
-    _check_page_options("documents", image_size, channels)
+def _load_documents(split: str, options: ImageOptions, skip_bad: bool) -> PageSet:
+    _check_page_options("documents", options)
     folder = _find_documents()
     if folder is None:
         searched = ", ".join(str(d) for d in candidate_dirs("documents"))
@@ -139,8 +219,8 @@ def _load_documents(split: str, image_size: int | None, channels: int | None) ->
     return load_pages(folder, split, "documents")
 
 
-def _load_synthetic_documents(split: str, image_size: int | None, channels: int | None) -> PageSet:
-    _check_page_options("documents-synthetic", image_size, channels)
+def _load_synthetic_documents(split: str, options: ImageOptions, skip_bad: bool) -> PageSet:
+    _check_page_options("documents-synthetic", options)
     from aekit.data.synthetic_documents import ensure_synthetic_documents
 
     return load_pages(ensure_synthetic_documents(), split, "documents-synthetic")
@@ -171,61 +251,77 @@ REGISTRY: dict[str, DatasetInfo] = {
         lambda: (True, f"generated into {cache_dir()} on first use"),
         _load_synthetic_documents,
     ),
+    "crawl-tiles": DatasetInfo(
+        "crawl-tiles",
+        "Dungeon Crawl Stone Soup's game sprites (CC0), 32x32 RGBA, one class per sheet; apt-get install crawl-tiles-data",
+        ("train", "test"),
+        _locate_crawl,
+        _load_crawl,
+    ),
 }
 
 
 def dataset_names() -> list[str]:
-    """The registered names (``folder:PATH`` loads any image folder besides these)."""
+    """The registered names (``folder:PATH`` and ``sheet:PATH?tile=S`` load any images besides these)."""
     return list(REGISTRY)
 
 
-def _check_options(image_size: int | None, channels: int | None) -> None:
-    if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1):
-        raise ConfigError(f"image_size must be a positive integer, got {image_size!r}")
-    if channels not in (None, 1, 3):
-        raise ConfigError(f"channels must be 1 or 3, got {channels!r}")
-
-
 def load(
-    name: str, split: str = "train", *, image_size: int | None = None, channels: int | None = None
+    name: str, split: str = "train", *, image_size: int | str | tuple[int, int] | None = None,
+    channels: int | None = None, resize: str = "stretch", resample: str = "bilinear", pad: str = "transparent",
+    skip_bad: bool = False,
 ) -> ImageSet | PageSet:
-    """One split of a dataset: ``ImageSet`` for images, ``PageSet`` for documents."""
-    _check_options(image_size, channels)
+    """One split of a dataset: ``ImageSet`` for images, ``PageSet`` for documents.
+
+    ``image_size`` is ``S`` or ``"WxH"``; ``resize`` stretch | crop | pad (keeping the aspect ratio,
+    bars ``pad`` transparent | white | black); ``resample`` nearest (pixel art) | bilinear | bicubic |
+    lanczos | box | hamming; ``channels`` 1 | 2 | 3 | 4 (2 and 4 carry alpha). ``skip_bad`` counts and
+    lists files that do not decode (``ImageSet.skipped``) instead of stopping at the first.
+    """
+    options = ImageOptions(parse_size(image_size), channels, resize, resample, pad)
     if name.startswith("folder:"):
         if not name[len("folder:") :].strip():
             raise DataError("folder: needs a path, as in folder:/path/to/images")
         path = Path(name[len("folder:") :]).expanduser()
-        images, labels, class_names = load_folder(path, split, image_size, channels)
-        return ImageSet(
-            torch.from_numpy(images),
-            None if labels is None else torch.from_numpy(labels),
-            class_names,
-            name,
-            str(path),
-        )
+        return _from_decoded(load_folder(path, split, options, skip_bad), name, str(path))
+    if name.startswith("sheet:"):
+        spec = parse_sheet_spec(name)
+        return _from_decoded(load_sheets(spec, split, options, skip_bad), name, str(spec.path))
     info = REGISTRY.get(name)
     if info is None:
-        raise DataError(f"unknown dataset {name!r}; known: {', '.join(REGISTRY)}, folder:PATH")
+        raise DataError(f"unknown dataset {name!r}; known: {', '.join(REGISTRY)}, folder:PATH, sheet:PATH?tile=S")
     if split not in info.splits:
         raise DataError(f"unknown split {split!r} for {name}; splits: {', '.join(info.splits)}")
-    return info.load(split, image_size, channels)
+    return info.load(split, options, skip_bad)
 
 
 def train_val_split(
     data: ImageSet | PageSet, val_fraction: float = 0.1, seed: int = 0
 ) -> tuple[ImageSet, ImageSet] | tuple[PageSet, PageSet]:
-    """A fixed seeded hold-out ``(train, val)`` from a training split; whole groups for pages."""
-    if not 0.0 < val_fraction < 1.0:
-        raise ConfigError(f"val_fraction must be between 0 and 1, got {val_fraction!r}")
+    """A fixed seeded hold-out ``(train, val)`` from a training split; whole groups for pages.
+
+    Image subsets are uint8 copies; a trainer that keeps a large memory-mapped set should use
+    ``val_indices`` and ``ImageSet.batch`` instead, so the rows are read from the map, not copied.
+    """
     if isinstance(data, PageSet):
+        if not 0.0 < val_fraction < 1.0:
+            raise ConfigError(f"val_fraction must be between 0 and 1, got {val_fraction!r}")
         kept, held = grouped_split(data.groups, val_fraction, seed, data.source)
         return data.subset(kept), data.subset(held)
+    kept, held = val_indices(data, val_fraction, seed)
+    return data.subset(kept), data.subset(held)
+
+
+def val_indices(data: ImageSet, val_fraction: float = 0.1, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(train rows, validation rows)`` of ``train_val_split``, ascending, without copying any image."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ConfigError(f"val_fraction must be between 0 and 1, got {val_fraction!r}")
     n = len(data)
     if n < 2:
         raise DataError(f"{data.name}: needs at least 2 images to hold out a validation set, found {n}", data.source)
     order = np.random.default_rng(seed).permutation(n)
     n_val = min(n - 1, max(1, round(val_fraction * n)))
-    return data.subset(np.sort(order[n_val:])), data.subset(np.sort(order[:n_val]))
+    return torch.from_numpy(np.sort(order[n_val:])), torch.from_numpy(np.sort(order[:n_val]))
 
 
 def describe_datasets() -> str:
@@ -235,6 +331,8 @@ def describe_datasets() -> str:
         available, where = info.locate()
         rows.append((info.name, "yes" if available else "no", where, info.description))
     rows.append(("folder:PATH", "-", "the folder you name", "any folder of png/jpg images; sub-folders = classes"))
+    rows.append(("sheet:PATH?tile=S", "-", "the sheet or folder of sheets you name",
+                 "sprite sheets cut on an S or WxH grid; &ragged=drop, &sheets=a.png,b.png"))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + "  " + row[3] for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths) + "  " + "-" * len(rows[0][3]))

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aekit.data.folder import IMAGE_EXTENSIONS, read_image
+from aekit.data.decode import read_image
+from aekit.data.folder import IMAGE_EXTENSIONS
 from aekit.errors import DataError
 
 TEST_FRACTION = 0.2

@@ -174,6 +174,8 @@ def _read_idx(path: Path) -> tuple[np.ndarray, bytes, bytes]:
         if expected > min(limit, MAX_IDX_BYTES):
             shape = " x ".join(str(d) for d in dims)
             raise DataError(f"header claims {shape} values ({expected:,} bytes) but the file is far smaller", path)
+        if int(np.prod([d for d in dims if d], dtype=object)) * dtype.itemsize > MAX_IDX_BYTES:  # numpy refuses it, even empty
+            raise DataError(f"header claims an impossible shape {' x '.join(str(d) for d in dims)}", path)
         payload = _read_at_most(stream, expected + 1)
     except (EOFError, OSError, zlib.error) as exc:
         raise DataError(f"truncated or corrupt gzip data ({exc})", path) from None
