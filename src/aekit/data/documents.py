@@ -145,7 +145,9 @@ def page_files(folder: Path) -> list[Path]:
 
 
 def read_page(path: Path) -> torch.Tensor:
-    return torch.from_numpy(read_image(path, 1, None))
+    pixels = read_image(path, 1, None)
+    # 16-bit pages decode to a read-only view of Pillow's buffer; a tensor over it must not be written
+    return torch.from_numpy(pixels if pixels.flags.writeable else pixels.copy())
 
 
 def read_pairs(noisy_dir: Path, clean_dir: Path) -> tuple[list[torch.Tensor], list[torch.Tensor], list[str]]:
