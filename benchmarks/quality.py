@@ -86,7 +86,7 @@ def train_for(
                      **checkpoint(run.dir)}
             point["eval_seconds"] = round(time.perf_counter() - start, 1)
             curve.append(point)
-            print("  " + "  ".join(f"{k} {v:.3g}" if k == "lr" else f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
+            print("  " + "  ".join(f"{k} {v:.3g}" if k == "lr" else f"{k} {v:.4f}" if k == "rmse" else f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
                                    for k, v in point.items()), flush=True)
             next_eval = trained + evaluate_every_s
     return curve

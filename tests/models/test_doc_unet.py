@@ -36,6 +36,15 @@ def test_any_page_size_comes_back_the_same_size(h: int, w: int) -> None:
     assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
 
 
+def test_colour_pages_are_cleaned_channel_by_channel_at_first() -> None:
+    model = build_model("doc-unet", SMALL, (3, 64, 64)).eval()
+    page = torch.cat([page_like(40, 50, seed) for seed in range(3)], dim=1)
+    with torch.no_grad():
+        colour = model.reconstruct(page)
+        grey = build_model("doc-unet", SMALL, (1, 64, 64)).eval().reconstruct(page[:, 1:2])
+    assert colour.shape == page.shape and torch.allclose(colour[:, 1:2], grey, atol=1e-6)
+
+
 def test_crop_back_is_local_no_wraparound() -> None:
     """A page cleaned alone equals the same page cleaned as the top-left corner of a larger one,
     away from the border the padding touches (the U-Net's field of view)."""
@@ -88,8 +97,6 @@ def test_loss_pulls_back_pixels_clamped_on_the_wrong_side() -> None:
 
 
 def test_bad_options_are_config_errors() -> None:
-    with pytest.raises(ConfigError, match="grey pages"):
-        build_model("doc-unet", {}, (3, 64, 64))
     with pytest.raises(ConfigError, match="odd window"):
         build_model("doc-unet", {"background": 6}, (1, 64, 64))
     with pytest.raises(ConfigError, match="unknown option"):

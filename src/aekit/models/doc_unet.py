@@ -28,7 +28,7 @@ from aekit.errors import ConfigError
 from aekit.models.base import Autoencoder
 from aekit.models.layers import ConvTranspose2d, NarrowConv2d
 
-FEATURES = 3  # page, background estimate, page / background
+FEATURES = 3  # per channel: page, background estimate, page / background
 
 
 @dataclass
@@ -57,7 +57,8 @@ def _convs(cin: int, cout: int, n: int) -> nn.Sequential:
 class DocUNet(Autoencoder):
     """Page -> (page, background, ratio) -> U-Net -> ratio + residual, clamped to [0, 1].
 
-    The code (``encode``) is that three-channel full-size feature stack; ``decode`` runs the U-Net."""
+    The code (``encode``) is that full-size feature stack (three maps per image channel: the
+    documents are grey, colour scans work the same way per channel); ``decode`` runs the U-Net."""
 
     name = "doc-unet"
     description = "document cleaner: U-Net correcting background division (any page size, residual output)"
@@ -66,26 +67,25 @@ class DocUNet(Autoencoder):
 
     def __init__(self, config: DocUNetConfig, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)
-        if self.input_shape[0] != 1:
-            raise ConfigError(f"model '{self.name}' cleans grey pages (1 channel), got {self.input_shape[0]} channels")
+        c = self.input_shape[0]
         if config.width < 1 or config.depth < 0 or config.blocks < 1 or config.background < 1 or config.background % 2 == 0:
             raise ConfigError(f"model '{self.name}': width and blocks must be >= 1, depth >= 0 and background a positive "
                               f"odd window, got {config}")
         widths = [config.width * 2**i for i in range(config.depth + 1)]
-        self.stem = _convs(FEATURES, widths[0], config.blocks)
+        self.stem = _convs(FEATURES * c, widths[0], config.blocks)
         self.down = nn.ModuleList(
             nn.Sequential(nn.Conv2d(a, b, 2, stride=2), nn.ReLU(inplace=True), *_convs(b, b, config.blocks - 1))
             for a, b in pairwise(widths)
         )
         self.up = nn.ModuleList(ConvTranspose2d(b, a, 2, stride=2) for a, b in pairwise(widths))
         self.merge = nn.ModuleList(_convs(a, a, config.blocks) for a in widths[:-1])
-        self.out = NarrowConv2d(widths[0], 1, 3, padding=1)
+        self.out = NarrowConv2d(widths[0], c, 3, padding=1)
         nn.init.zeros_(self.out.weight)  # untrained: exactly background division
         nn.init.zeros_(self.out.bias)
 
     @property
     def latent_dim(self) -> int:
-        return FEATURES * self.input_shape[1] * self.input_shape[2]
+        return FEATURES * self.input_shape[0] * self.input_shape[1] * self.input_shape[2]
 
     def encode(self, x, condition=None):
         """The page, its background (closing) and ``page / background`` in [0, 1], full size, float32."""
@@ -106,7 +106,8 @@ class DocUNet(Autoencoder):
         for up, merge in zip(reversed(self.up), reversed(self.merge)):
             y = merge(up(y) + skips.pop())
         residual = self.out(y)[..., :h, :w].float()
-        return z[:, 2:3] + residual
+        c = self.input_shape[0]
+        return z[:, 2 * c : 3 * c] + residual
 
     def decode(self, z, condition=None):
         return self.decode_raw(z).clamp(0.0, 1.0)
