@@ -133,3 +133,22 @@ def test_a_few_steps_beat_background_division_on_real_pages() -> None:
     with torch.no_grad():
         after = float(model.loss(val_x, val_y)["mse"])
     assert after < 0.8 * before, (before, after)
+
+
+def test_onnx_export_cleans_pages_of_any_size(tmp_path: Path) -> None:
+    """Encoder (background estimate) and decoder (U-Net) export as graphs of any page size."""
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from aekit.export import export_model
+
+    torch.manual_seed(0)
+    model = build_model("doc-unet", SMALL, (1, 64, 64)).eval()
+    with torch.no_grad():
+        model.out.weight.normal_(0, 0.1)
+    export_model(model, tmp_path)
+    page = page_like(75, 101)
+    z = ort.InferenceSession(str(tmp_path / "encoder.onnx")).run(None, {"image": page.numpy()})[0]
+    out = ort.InferenceSession(str(tmp_path / "decoder.onnx")).run(None, {"z": z})[0]
+    with torch.no_grad():
+        expected = model.reconstruct(page)
+    assert out.shape == (1, 1, 75, 101) and np.abs(out - expected.numpy()).max() < 1e-5

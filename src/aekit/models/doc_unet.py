@@ -26,7 +26,7 @@ from torch import nn
 
 from aekit.errors import ConfigError
 from aekit.models.base import Autoencoder
-from aekit.models.layers import ConvTranspose2d, NarrowConv2d
+from aekit.models.layers import ConvTranspose2d
 
 FEATURES = 3  # per channel: page, background estimate, page / background
 
@@ -79,7 +79,7 @@ class DocUNet(Autoencoder):
         )
         self.up = nn.ModuleList(ConvTranspose2d(b, a, 2, stride=2) for a, b in pairwise(widths))
         self.merge = nn.ModuleList(_convs(a, a, config.blocks) for a in widths[:-1])
-        self.out = NarrowConv2d(widths[0], c, 3, padding=1)
+        self.out = nn.Conv2d(widths[0], c, 3, padding=1)  # not NarrowConv2d: its shifted sums do not export at any size
         nn.init.zeros_(self.out.weight)  # untrained: exactly background division
         nn.init.zeros_(self.out.bias)
 
@@ -98,7 +98,7 @@ class DocUNet(Autoencoder):
         """``ratio + residual`` before clamping (training uses it; see ``loss``)."""
         h, w = z.shape[-2:]
         m = 2**self.config.depth
-        padded = F.pad(z, (0, -w % m, 0, -h % m), mode="replicate") if (h % m or w % m) else z
+        padded = F.pad(z, (0, -w % m, 0, -h % m), mode="replicate")  # always: an exported graph takes any size
         skips = [self.stem(padded)]
         for down in self.down:
             skips.append(down(skips[-1]))
