@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from aekit.data import load, train_val_split
-from aekit.data.documents import PageSet, load_pages
+from aekit.data.documents import PageSet, load_pages, read_pairs
 from aekit.errors import ConfigError, DataError
 
 REAL_DATA = os.environ.get("AEKIT_DATA")  # read before the fixture below points it elsewhere
@@ -190,3 +190,108 @@ def test_real_documents_split_keeps_groups_apart() -> None:
     assert not set(fit.groups) & set(val.groups) and len(fit) + len(val) == len(train)
     noisy, clean = train.random_patches(8, 48, torch.Generator().manual_seed(0))
     assert noisy.shape == (8, 1, 48, 48) and clean.shape == noisy.shape
+
+
+# --- augmentation ---------------------------------------------------------------------------
+def test_augmented_patches_stay_aligned(tmp_path: Path) -> None:
+    """Same positions as without augmentation; each pair gets one shared symmetry (the clean patch
+    is exactly a flip/turn of the plain one) and the noisy side an increasing affine map, clamped."""
+    from aekit.data.documents import dihedral
+
+    pages = load_pages(make_documents(tmp_path / "docs"), "train")
+    plain_x, plain_y = pages.random_patches(200, 16, torch.Generator().manual_seed(5))
+    aug_x, aug_y = pages.random_patches(200, 16, torch.Generator().manual_seed(5), augment=True)
+    seen = set()
+    for px, py, ax, ay in zip(plain_x, plain_y, aug_x, aug_y):
+        matches = [k for k in range(8) if torch.equal(dihedral(py, k), ay)]
+        assert matches, "the clean patch is not a symmetry of the plain one"
+        k = matches[0]
+        seen.add(k)
+        turned = dihedral(px, k)
+        inside = (ax > 0) & (ax < 1)  # away from the clamp, noisy = gain * plain + shift
+        slope, intercept = np.polyfit(turned[inside].numpy(), ax[inside].numpy(), 1)
+        assert 0.89 < slope < 1.11 and abs(intercept) < 0.06
+        assert torch.allclose(ax[inside], slope * turned[inside] + intercept, atol=1e-4)
+        assert torch.allclose(ax, (turned * slope + intercept).clamp(0, 1), atol=1e-4)
+    assert seen == set(range(8))
+    assert not torch.equal(aug_x, plain_x)
+
+
+# --- grouped cross-validation ---------------------------------------------------------------
+def test_grouped_folds_cover_every_page_once_and_never_cut_a_group(tmp_path: Path) -> None:
+    root = make_documents(tmp_path / "docs", n_clean=9, copies=3)
+    every = load_pages(root, "train", fold=0, folds=4).names + load_pages(root, "test", fold=0, folds=4).names
+    assert sorted(every) == sorted(p.name for p in (root / "train").iterdir())
+    tested: list[str] = []
+    for k in range(4):
+        train, test = load_pages(root, "train", fold=k, folds=4), load_pages(root, "test", fold=k, folds=4)
+        assert not set(train.groups) & set(test.groups)
+        assert not set(train.names) & set(test.names) and len(train) + len(test) == 27
+        assert len(set(test.groups)) in (2, 3)  # 9 groups dealt over 4 folds
+        tested += test.names
+    assert sorted(tested) == sorted(every)  # every page in exactly one test fold
+
+
+def test_fold_arguments_are_checked(tmp_path: Path) -> None:
+    root = make_documents(tmp_path / "docs", n_clean=3)
+    with pytest.raises(DataError, match="fold 4 does not exist in 4-fold"):
+        load_pages(root, "test", fold=4, folds=4)
+    with pytest.raises(DataError, match="needs at least 2 folds and as many distinct clean pages as folds; found 3"):
+        load_pages(root, "test", fold=0, folds=4)
+    with pytest.raises(DataError, match="unknown split 'kaggle-test' for a cross-validation fold"):
+        load_pages(root, "kaggle-test", fold=0)
+
+
+def test_real_documents_folds_keep_groups_apart() -> None:
+    root = real_documents()
+    tested = []
+    for k in range(4):
+        train, test = load_pages(root, "train", fold=k), load_pages(root, "test", fold=k)
+        assert not set(train.groups) & set(test.groups) and len(set(test.groups)) == 9 and len(test) == 36
+        tested += test.names
+    assert len(tested) == len(set(tested)) == 144
+
+
+# --- awkward pages ----------------------------------------------------------------------------
+def test_pages_of_different_sizes_all_give_patches(tmp_path: Path) -> None:
+    root = tmp_path / "docs"
+    sizes = [(20, 50), (64, 33), (41, 41)]
+    for i, (h, w) in enumerate(sizes * 2):
+        clean = np.full((h, w), 200 + i, np.uint8)  # a distinct value per page tells them apart
+        save(root / "train_cleaned" / f"{i}.png", clean)
+        save(root / "train" / f"{i}.png", clean // 2)
+    save(root / "test" / "1.png", clean)
+    pages = load_pages(root, "train")
+    assert sorted(tuple(p.shape[-2:]) for p in pages.noisy) != [pages.noisy[0].shape[-2:]] * len(pages)
+    noisy, clean_patches = pages.random_patches(300, 20, torch.Generator().manual_seed(0))
+    assert noisy.shape == (300, 1, 20, 20)
+    values = {round(float(p[0, 0, 0]) * 255) for p in clean_patches}
+    assert values == {200 + i for i in range(6) if pages.names.count(f"{i}.png")}  # every page drawn
+    assert torch.allclose(noisy * 255, torch.floor(clean_patches * 255 / 2), atol=1e-3)
+
+
+def test_colour_and_16_bit_pages_are_read_as_grey_with_full_range(tmp_path: Path) -> None:
+    root = make_documents(tmp_path / "docs", n_clean=3, copies=1)
+    rgb = np.zeros((30, 40, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 200, 100, 50
+    save(root / "train" / "1.png", rgb)
+    deep = np.full((30, 40), 32768, np.uint16)
+    deep[0, 0] = 65535
+    Image.fromarray(deep).save(root / "train_cleaned" / "1.png")  # 16-bit grey ("I;16")
+    noisy, clean, names = read_pairs(root / "train", root / "train_cleaned")
+    i = names.index("1.png")
+    expected_grey = (200 * 299 + 100 * 587 + 50 * 114) / 1000 / 255  # PIL's ITU-R 601-2 luma
+    assert noisy[i].shape == (1, 30, 40) and abs(float(noisy[i][0, 5, 5]) - expected_grey) < 1 / 255
+    assert abs(float(clean[i][0, 5, 5]) - 32768 / 65535) < 1e-6 and float(clean[i][0, 0, 0]) == 1.0
+
+
+def test_page_smaller_than_the_patch_is_one_line_naming_it(tmp_path: Path) -> None:
+    root = make_documents(tmp_path / "docs", n_clean=4, copies=1)
+    save(root / "train" / "2.png", np.zeros((12, 40), np.uint8))
+    save(root / "train_cleaned" / "2.png", np.zeros((12, 40), np.uint8) + 9)
+    noisy, clean, names = read_pairs(root / "train", root / "train_cleaned")
+    pages = PageSet(noisy, clean, names, list(range(len(names))), str(root / "train"))
+    with pytest.raises(DataError, match=r"page 2\.png is 40x12 px, smaller than the patch size 16") as info:
+        pages.random_patches(4, 16)
+    assert "\n" not in str(info.value)
+    assert pages.random_patches(4, 12)[0].shape == (4, 1, 12, 12)  # a patch that fits is fine

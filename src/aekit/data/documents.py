@@ -28,6 +28,8 @@ from aekit.errors import DataError
 
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
+CONTRAST_JITTER = 0.1  # augmentation: noisy patches scaled by 1 +- this
+BRIGHTNESS_JITTER = 0.05  # and shifted by +- this
 
 
 @dataclass
@@ -59,12 +61,16 @@ class PageSet:
         )
 
     def random_patches(
-        self, n: int, size: int, generator: torch.Generator | None = None
+        self, n: int, size: int, generator: torch.Generator | None = None, augment: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``n`` aligned ``(noisy, clean)`` patches ``n x 1 x size x size``, uniform over page area.
 
-        A page smaller than ``size`` in either side is an error (no padding: padded borders would
-        teach the model an edge that no real page has); pick a smaller patch size instead.
+        ``augment``: each pair also gets one of the 8 flips/quarter turns (the same for noisy and
+        clean, so they stay aligned) and the noisy patch a random contrast and brightness
+        (``noisy * gain + shift``, clamped; the clean target stays as it is: the same page scanned
+        lighter or darker has the same clean text). The positions drawn are the same with or
+        without it. A page smaller than ``size`` in either side is an error (no padding: padded
+        borders would teach the model an edge that no real page has); pick a smaller patch size.
         """
         if self.clean is None:
             raise DataError("these pages have no clean targets to pair patches with", self.source)
@@ -87,7 +93,35 @@ class PageSet:
         for page, y, x in zip(pages.tolist(), ys.tolist(), xs.tolist()):
             noisy.append(self.noisy[page][:, y : y + size, x : x + size])
             clean.append(self.clean[page][:, y : y + size, x : x + size])
-        return torch.stack(noisy), torch.stack(clean)
+        noisy_batch, clean_batch = torch.stack(noisy), torch.stack(clean)
+        if augment:
+            noisy_batch, clean_batch = augment_pairs(noisy_batch, clean_batch, generator)
+        return noisy_batch, clean_batch
+
+
+def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Transform ``k`` (0-7) of the square's symmetry group on the last two axes: bit 0 flips
+    left-right, bit 1 flips up-down, bit 2 transposes (with the flips: the quarter turns)."""
+    if k & 1:
+        x = x.flip(-1)
+    if k & 2:
+        x = x.flip(-2)
+    return x.transpose(-1, -2) if k & 4 else x
+
+
+def augment_pairs(
+    noisy: torch.Tensor, clean: torch.Tensor, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Square ``B x 1 x S x S`` pairs with a random symmetry each (shared) and a random contrast
+    and brightness on the noisy side only (see ``PageSet.random_patches``)."""
+    n = noisy.shape[0]
+    turns = torch.randint(0, 8, (n,), generator=generator)
+    gains = 1.0 + (2 * torch.rand(n, generator=generator) - 1) * CONTRAST_JITTER
+    shifts = (2 * torch.rand(n, generator=generator) - 1) * BRIGHTNESS_JITTER
+    noisy = torch.stack([dihedral(p, int(k)) for p, k in zip(noisy, turns)])
+    clean = torch.stack([dihedral(p, int(k)) for p, k in zip(clean, turns)])
+    noisy = (noisy * gains.view(-1, 1, 1, 1) + shifts.view(-1, 1, 1, 1)).clamp_(0.0, 1.0)
+    return noisy, clean
 
 
 def natural_key(name: str) -> list[int | str]:
@@ -112,7 +146,9 @@ def page_files(folder: Path) -> list[Path]:
 
 
 def read_page(path: Path) -> torch.Tensor:
-    return torch.from_numpy(read_image(path, 1, None))
+    pixels = read_image(path, 1, None)
+    # 16-bit pages decode to a read-only view of Pillow's buffer; a tensor over it must not be written
+    return torch.from_numpy(pixels if pixels.flags.writeable else pixels.copy())
 
 
 def read_pairs(noisy_dir: Path, clean_dir: Path) -> tuple[list[torch.Tensor], list[torch.Tensor], list[str]]:
@@ -162,11 +198,37 @@ def grouped_split(
     return kept, held
 
 
-def load_pages(root: Path, split: str, name: str = "documents") -> PageSet:
-    """One split of a documents folder (see the module docstring for the layouts)."""
+def grouped_folds(groups: Sequence[int], folds: int, seed: int = SPLIT_SEED, where: str | Path | None = None) -> list[list[int]]:
+    """Indices of each of ``folds`` test folds for grouped cross-validation: the distinct groups,
+    in a seeded random order, are dealt round-robin, so every page is in exactly one fold and a
+    group never straddles two."""
+    distinct = sorted(set(groups))
+    if folds < 2 or len(distinct) < folds:
+        raise DataError(f"{folds}-fold cross-validation needs at least 2 folds and as many distinct clean pages "
+                        f"as folds; found {len(distinct)}", where)
+    order = np.random.default_rng(seed).permutation(len(distinct))
+    fold_of = {distinct[j]: i % folds for i, j in enumerate(order)}
+    return [[i for i, g in enumerate(groups) if fold_of[g] == k] for k in range(folds)]
+
+
+def load_pages(root: Path, split: str, name: str = "documents", fold: int | None = None, folds: int = 4) -> PageSet:
+    """One split of a documents folder (see the module docstring for the layouts).
+
+    With ``fold`` (0 to ``folds - 1``) the paired ``train/`` pages are cut into ``folds`` grouped
+    folds instead (``grouped_folds``): ``test`` is fold ``fold``, ``train`` the other folds."""
     root = Path(root)
     if not root.is_dir():
         raise DataError("documents folder not found", root)
+    if fold is not None:
+        if split not in ("train", "test"):
+            raise DataError(f"unknown split {split!r} for a cross-validation fold (train or test)", root)
+        if not 0 <= fold < folds:
+            raise DataError(f"fold {fold} does not exist in {folds}-fold cross-validation (0 to {folds - 1})", root)
+        noisy, clean, names = read_pairs(root / "train", root / "train_cleaned")
+        pages = PageSet(noisy, clean, names, content_groups(clean), str(root / "train"), name)
+        held = grouped_folds(pages.groups, folds, SPLIT_SEED, root / "train")[fold]
+        kept = sorted(set(range(len(pages))) - set(held))
+        return pages.subset(kept if split == "train" else held)
     paired_test = (root / "test_cleaned").is_dir()
     splits = ("train", "test") if paired_test else ("train", "test", "kaggle-test")
     if split not in splits:

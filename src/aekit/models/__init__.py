@@ -13,6 +13,7 @@ from aekit.models.contractive import ContractiveAE
 from aekit.models.conv import ConvAE
 from aekit.models.cvae import CVAE
 from aekit.models.dense import DenseAE
+from aekit.models.doc_unet import DocUNet
 from aekit.models.linear import LinearAE
 from aekit.models.pixel_vae import PixelVAE
 from aekit.models.sparse import SparseAE
@@ -31,6 +32,7 @@ MODELS: dict[str, type[Autoencoder]] = {
     "cvae": CVAE,
     "tutorial-dae": TutorialDAE,
     "tutorial-docs": TutorialDocs,
+    "doc-unet": DocUNet,
     "tutorial-vae-dense": TutorialVAEDense,
     "tutorial-vae-conv": TutorialVAEConv,
 }
