@@ -32,7 +32,6 @@ throughout).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import os
 import statistics
@@ -149,13 +148,10 @@ def cpu_flags() -> list[str]:
 
 
 def document_config(dataset: str, out: Path, precision: str, patches: int | None = None) -> TrainConfig:
-    """examples/document-unet.toml into ``out`` (``patches`` per epoch if given); augmentation on
-    once TrainConfig has the key."""
+    """examples/document-unet.toml (augmentation on) into ``out``, ``patches`` per epoch if given."""
     config = TrainConfig.from_toml(DOC_CONFIG)
     config.dataset, config.out, config.quiet, config.precision, config.patience = dataset, str(out), True, precision, None
     config.patches_per_epoch = patches or config.patches_per_epoch
-    if "augment" in {f.name for f in dataclasses.fields(TrainConfig)}:
-        config.augment = True
     return config
 
 
@@ -169,7 +165,7 @@ def documents_quality(out: Path, budget_s: float, precision: str, patches: int |
     """doc-unet on the real pages: the RMSE curve over training time, then the final table."""
     from aekit.data import load
     from aekit.metrics import page_rmse
-    from aekit.train import load_model
+    from aekit.runs import load_model
 
     test = load("documents", "test")
     config = document_config("documents", out / "documents", precision, patches)
@@ -183,7 +179,7 @@ def documents_quality(out: Path, budget_s: float, precision: str, patches: int |
     curve = train_for(config, budget_s, rmse, budget_s / 10, cosine_lr=True)
     scores = page_scores(Path(config.out))
     return {"rmse": scores, "train_seconds": curve[-1]["train_seconds"], "curve": curve, "test_pages": len(test),
-            "augment": getattr(config, "augment", False), "target": DOC_TARGET, "kaggle": KAGGLE,
+            "augment": config.augment, "target": DOC_TARGET, "kaggle": KAGGLE,
             "met": scores["model"] <= DOC_TARGET and curve[-1]["train_seconds"] <= DOC_SECONDS}
 
 

@@ -91,6 +91,8 @@ class TrainConfig:
     patch_size: int = option(64, "documents: models train on aligned random patches of this size",
                              ("must be between 4 and 4096", lambda v: 4 <= v <= 4096))
     patches_per_epoch: int = option(2048, "documents: patches drawn per epoch", _POSITIVE)
+    augment: bool = option(False, "documents: each training patch pair in one of the 8 flips/quarter turns, and the "
+                           "noisy side's contrast and brightness jittered")
     latent_dim: int | None = option(None, "size of the code (sets model_options.latent_dim)", _POSITIVE)
     beta: float | None = option(None, "KL weight of a VAE (sets model_options.beta)",
                                 ("must be a finite number >= 0", lambda v: 0 <= v < math.inf))

@@ -324,7 +324,8 @@ class _Split:
         if self.images is not None:
             return self.images
         size, n = self.config.patch_size, self.config.patches_per_epoch
-        noisy, clean = self.pages.random_patches(n, size, epoch_generator(self.config.seed, epoch, PATCHES))
+        noisy, clean = self.pages.random_patches(n, size, epoch_generator(self.config.seed, epoch, PATCHES),
+                                                 augment=self.config.augment)
         return Batches(noisy.to(self.device), clean.to(self.device))
 
 
