@@ -3,11 +3,13 @@
 set -euo pipefail
 venv=${1:-.venv}
 
-# System packages: official Fashion-MNIST files and Chromium for the browser test.
+# System packages: official Fashion-MNIST files, Dungeon Crawl's CC0 sprite sheets (the tour's game
+# sprites) and Chromium for the browser test.
 # Optional: without apt-get or root, aekit still works (it says what is missing).
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   missing=""
   [ -d /usr/share/datasets/fashion-mnist ] || missing="$missing dataset-fashion-mnist"
+  [ -f /usr/share/crawl/dat/tiles/feat.png ] || missing="$missing crawl-tiles-data"
   command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
   if [ -n "$missing" ]; then
     echo "setup: apt-get install$missing"

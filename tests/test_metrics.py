@@ -111,6 +111,31 @@ def test_iwae_bound_is_tighter_than_elbo_and_matches_a_direct_computation():
     assert torch.allclose(iwae, expected, atol=1e-4)
 
 
+@pytest.mark.parametrize("samples_per_pass", [1, 6 * 7, 10_000])  # 1 sample per pass, ragged 7s, all 20 at once
+def test_bounds_with_many_samples_do_not_depend_on_chunking(samples_per_pass):
+    """k = 20 importance samples streamed through the running logsumexp in chunks of 1, 7 (20 = 7 + 7 + 6)
+    or 20 agree with one unchunked computation on the same draws, even with log-weights in the
+    thousands of nats below zero, where a naive exp underflows. (torch draws normals for 16 or more
+    numbers differently from fewer, so the reference draws in the same chunks.)"""
+    vae = TinyVAE()
+    with torch.no_grad():
+        vae.dec.weight.mul_(200.0)  # confident, mostly wrong pixels: log p(x|z) in the thousands of nats
+    x = torch.bernoulli(torch.rand(6, 16, generator=torch.Generator().manual_seed(1)))
+    k = 20
+    elbo, iwae = metrics.nll_bounds(vae, x, k=k, generator=torch.Generator().manual_seed(0), samples_per_pass=samples_per_pass)
+    mu, logvar = vae.posterior(x)
+    gen, chunk = torch.Generator().manual_seed(0), max(1, min(k, samples_per_pass // 6))
+    eps = torch.cat([torch.randn((min(chunk, k - s), 6, 2), generator=gen) for s in range(0, k, chunk)])
+    z = mu + torch.exp(0.5 * logvar) * eps
+    prior = torch.distributions.Normal(0.0, 1.0)
+    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+    log_w = (torch.stack([vae.log_likelihood(x, zi) for zi in z]) + prior.log_prob(z).sum(-1) - q.log_prob(z).sum(-1)).double()
+    assert log_w.min() < -1_000  # the regime where exp(log_w) is 0 in float64
+    torch.testing.assert_close(iwae, -(torch.logsumexp(log_w, 0) - math.log(k)), atol=1e-3, rtol=1e-6)
+    torch.testing.assert_close(elbo, -log_w.mean(0), atol=1e-3, rtol=1e-6)
+    assert (elbo - iwae > 1e-3).all()  # k > 1 samples that disagree: the bounds differ
+
+
 def test_frechet_distance_is_zero_for_identical_sets_and_grows_with_a_shift():
     feats = np.random.default_rng(0).standard_normal((500, 8))
     assert metrics.frechet_distance(feats, feats) == pytest.approx(0.0, abs=1e-6)
@@ -137,3 +162,18 @@ def test_max_principal_angle():
     a = np.eye(4)[:, :2]
     assert metrics.max_principal_angle(a, np.eye(4)[:, [0, 2]]) == pytest.approx(90.0)
     assert metrics.max_principal_angle(a, a @ np.array([[2.0, 1.0], [0.0, 1.0]])) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_independent_pixels_nll_is_the_exact_expectation_over_binarisations():
+    gen = torch.Generator().manual_seed(0)
+    train = torch.rand(200, 1, 2, 2, generator=gen)
+    test = torch.rand(3, 1, 2, 2, generator=gen)
+    p = (train.double().sum(0) + 1) / 202
+    # enumerate every binarisation of every test image: sum over b of P(b | grey values) * -log p(b)
+    expected = 0.0
+    for image in test.double():
+        for bits in range(16):
+            b = torch.tensor([(bits >> i) & 1 for i in range(4)], dtype=torch.float64).view(1, 2, 2)
+            prob = torch.prod(torch.where(b == 1, image, 1 - image))
+            expected += float(prob * -torch.where(b == 1, p, 1 - p).log().sum()) / len(test)
+    assert metrics.independent_pixels_nll(train, test) == pytest.approx(expected, rel=1e-9)

@@ -138,3 +138,80 @@ def test_pictures_of_a_model_with_spatial_codes(tmp_path):
     _check_png(plots.plot_interpolations(model, images, tmp_path / "i.png", pairs=2, steps=4))
     _check_png(plots.plot_class_samples(model, model.encode(images), labels, tmp_path / "c.png", per_class=3))
     _check_png(plots.plot_latent_scatter(model.encode(images), tmp_path / "s.png", labels=labels, method="pca"))
+
+
+def _colour_tiles(path: Path, rgb: tuple[int, int, int], min_pixels: int = 100) -> list[tuple[float, float]]:
+    """Centres (row, column) of the solid regions of exactly colour ``rgb`` in a PNG (text and lines are smaller)."""
+    from scipy import ndimage
+
+    with Image.open(path) as image:
+        pixels = np.asarray(image.convert("RGB"), dtype=np.int16)
+    mask = ndimage.binary_opening(np.abs(pixels - np.array(rgb)).max(-1) <= 2, iterations=2)  # drop 1-px frames
+    regions, count = ndimage.label(mask)
+    sizes = ndimage.sum(mask, regions, range(1, count + 1))
+    keep = [i + 1 for i, size in enumerate(sizes) if size >= min_pixels]
+    return [tuple(c) for c in ndimage.center_of_mass(mask, regions, keep)]
+
+
+class Paint(nn.Module):
+    """Reconstructs every image as one solid colour: the picture must show inputs above outputs."""
+
+    name = "paint"
+
+    def __init__(self, rgb: tuple[float, float, float]):
+        super().__init__()
+        self.rgb = torch.tensor(rgb).view(1, 3, 1, 1)
+
+    def reconstruct(self, x, condition=None):
+        return self.rgb.expand(len(x), 3, *x.shape[2:]).clone()
+
+
+def test_reconstructions_show_each_input_above_its_reconstruction_in_their_colours(tmp_path):
+    red = torch.zeros(6, 3, 8, 8)
+    red[:, 0] = 1.0
+    path = plots.plot_reconstructions(Paint((0.0, 0.0, 1.0)), red, tmp_path / "r.png", n=5)
+    inputs, outputs = _colour_tiles(path, (255, 0, 0)), _colour_tiles(path, (0, 0, 255))
+    assert len(inputs) == 5 and len(outputs) == 5  # n=5 of the 6 images, each once per row
+    assert max(r for r, _ in inputs) < min(r for r, _ in outputs)  # inputs in the top row
+    assert sorted(c for _, c in inputs) == pytest.approx(sorted(c for _, c in outputs), abs=3)  # one column per image
+
+
+def test_samples_are_tiled_in_a_square_grid_with_gutters(tmp_path):
+    class Black(TinyConvVAE):
+        def sample(self, n, condition=None, generator=None):
+            return torch.zeros(n, 1, 8, 8)
+
+    path = plots.plot_samples(Black(), tmp_path / "s.png", n=16)
+    centres = _colour_tiles(path, (0, 0, 0), min_pixels=400)
+    assert len(centres) == 16  # separate tiles: the white gutters between them were drawn
+    rows = sorted({round(r / 10) for r, _ in centres})
+    columns = sorted({round(c / 10) for _, c in centres})
+    assert len(rows) == 4 and len(columns) == 4
+
+
+def test_grid_image_places_each_image_and_leaves_white_gutters():
+    images = torch.arange(5, dtype=torch.float32).view(5, 1, 1, 1).expand(5, 1, 2, 3) / 10
+    grid = plots._grid_image(images, columns=3, pad=1)
+    assert grid.shape == (2 * 2 + 1, 3 * 3 + 2)
+    for i in range(5):
+        r, c = divmod(i, 3)
+        assert np.all(grid[3 * r : 3 * r + 2, 4 * c : 4 * c + 3] == pytest.approx(i / 10))
+    assert np.all(grid[2, :] == 1.0) and np.all(grid[:, 3] == 1.0) and np.all(grid[:, 7] == 1.0)  # gutters
+    assert np.all(grid[3:, 8:] == 1.0)  # the sixth slot is empty
+
+
+def test_manifold_is_ordered_along_the_first_latent_axis(tmp_path):
+    class Ramp(TinyConvVAE):
+        def decode(self, z, condition=None):
+            return torch.sigmoid(3 * z[:, :1]).view(-1, 1, 1, 1).expand(len(z), 1, 8, 8)
+
+    path = plots.plot_manifold(Ramp(), tmp_path / "m.png", grid=6)
+    with Image.open(path) as image:
+        grey = np.asarray(image.convert("L"), dtype=np.float64)
+    dark = np.argwhere(grey < 250)  # the decoded grid and its axes, without the white margin
+    top, left = dark.min(0)
+    bottom, right = dark.max(0)
+    middle = grey[(top + bottom) // 2, left:right]
+    thirds = np.array_split(middle, 3)
+    means = [third.mean() for third in thirds]
+    assert means[0] + 20 < means[1] and means[1] + 20 < means[2], means  # darker to brighter along z[0]

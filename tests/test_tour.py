@@ -1,35 +1,131 @@
-"""The tour end to end on the embedded digits with a tiny preset, and its dataset fallback."""
+"""The tour end to end on the embedded digits with a tiny preset, its checks on good and bad numbers,
+its likelihood baseline, and its dataset fallback."""
 
 from __future__ import annotations
 
 import json
+import math
 
 from aekit import tour
 from aekit.errors import DataError
 
 TINY = tour.Preset(train_images=400, epochs=1, vae_epochs=1, iwae_k=8, iwae_images=50, eval_images=100, doc_epochs=1, doc_patches=64)
+EXPECTED_FIGURES = {
+    "denoising": {"psnr", "ssim"},
+    "vae-2d": {"nll_iwae", "nll_elbo", "probe_test"},
+    "vae-32": {"nll_iwae", "nll_elbo", "frechet", "probe_test"},
+    "cvae": {"nll_iwae", "frechet", "class_match", "coverage"},
+    "linear-pca": {"angle_to_pca", "mse"},
+    "documents": {"rmse"},
+}
+
+
+def experiments(judge_all: bool = False) -> dict[str, tour.Experiment]:
+    preset = tour.Preset(**{**tour.dataclasses.asdict(TINY), "judge_all": judge_all})
+    return {e.key: e for e in tour.plan("digits", "documents-synthetic", preset)}
+
+
+def outcomes(experiment: tour.Experiment, figures: dict, judge_all: bool = True) -> list[str]:
+    return [check.outcome for check in experiment.checks(figures, judge_all)]
 
 
 def test_tour_writes_every_report_summary_and_index(tmp_path, monkeypatch):
     monkeypatch.setattr(tour, "choose_documents", lambda say=print: "documents-synthetic")
     lines: list[str] = []
     summary = tour.run_tour(tmp_path / "tour", dataset="digits", say=lines.append, preset=TINY)
-    keys = ["denoising", "vae-2d", "vae-32", "cvae", "linear-pca", "documents"]
-    assert list(summary["experiments"]) == keys
-    for key in keys:
+    assert list(summary["experiments"]) == list(EXPECTED_FIGURES)
+    for key, names in EXPECTED_FIGURES.items():
         report = (tmp_path / "tour" / key / "report.html").read_text()
         assert "<img" in report and "data:image/png;base64," in report
-        assert summary["experiments"][key]["figures"], key
+        entry = summary["experiments"][key]
+        assert set(entry["figures"]) == names, key
+        assert all(math.isfinite(v) for values in entry["figures"].values() for v in values.values()), key
+        # every claim of the experiment is judged (or plainly not judged), none silently dropped
+        assert len(entry["checks"]) == len(experiments()[key].claims) >= 1
+        assert {c["outcome"] for c in entry["checks"]} <= {"ok", "FAILED", "not judged in the quick preset"}
+    # the likelihood bounds have the independent-pixels reference beside them, in eval.json too
+    assert "independent pixels" in summary["experiments"]["vae-32"]["figures"]["nll_iwae"]
+    assert "independent pixels (per class)" in summary["experiments"]["cvae"]["figures"]["nll_iwae"]
+    saved = json.loads((tmp_path / "tour" / "vae-2d" / "eval.json").read_text())
+    assert "independent pixels" in saved["sections"]["likelihood"]["nll_iwae"]
     on_disk = json.loads((tmp_path / "tour" / "summary.json").read_text())
-    assert on_disk["checks"] == summary["checks"] and summary["checks"]
+    assert on_disk["experiments"]["documents"]["checks"] == summary["experiments"]["documents"]["checks"]
     index = (tmp_path / "tour" / "report.html").read_text()
-    assert all(f'href="{key}/report.html"' in index for key in keys)
+    assert all(f'href="{key}/report.html"' in index for key in EXPECTED_FIGURES)
+    judged = ("tour: ok: ", "tour: FAILED: ", "tour: not judged in the quick preset: ")
+    assert sum(line.startswith(judged) for line in lines) == sum(len(e.claims) for e in experiments().values())
     assert any("done in" in line for line in lines)
     markdown = (tmp_path / "tour" / "summary.md").read_text()
     assert markdown.startswith("aekit tour, custom preset on digits") and markdown.count("\n| ") == 7  # header + 6
     # A second run reuses the finished runs instead of refusing the folders.
     again = tour.run_tour(tmp_path / "tour", dataset="digits", say=lines.append, preset=TINY)
     assert again["experiments"]["vae-2d"]["figures"] == summary["experiments"]["vae-2d"]["figures"]
+
+
+def test_document_cleaner_must_beat_background_subtraction_not_just_the_noisy_page():
+    documents = experiments()["documents"]
+    loses = {"rmse": {"model": 0.09, "identity (noisy page)": 0.2, "median 3x3": 0.15, "background subtraction": 0.07}}
+    assert outcomes(documents, loses) == ["FAILED"]
+    assert "background subtraction 0.07" in documents.checks(loses, True)[0].detail
+    wins = {"rmse": {**loses["rmse"], "model": 0.05}}
+    assert outcomes(documents, wins) == ["ok"]
+
+
+def test_denoiser_must_beat_every_reference():
+    denoising = experiments()["denoising"]
+    figures = {"psnr": {"model": 20.0, "noisy input": 15.0, "median 3x3": 19.0, "PCA (8 components)": 21.0}}
+    assert outcomes(denoising, figures) == ["FAILED"]  # PCA does better
+    figures["psnr"]["model"] = 22.0
+    assert outcomes(denoising, figures) == ["ok"]
+    figures["psnr"]["model"] = 21.0
+    assert outcomes(denoising, figures) == ["FAILED"]  # a tie is not a win
+
+
+def test_vae_claims_compare_with_pixels_pca_gaussian_and_pca_probe():
+    vae = experiments()["vae-32"]
+    good = {
+        "nll_iwae": {"model": 95.0, "independent pixels": 206.0},
+        "nll_elbo": {"model": 100.0},
+        "frechet": {"model": 10.0, "held-out real images (floor)": 0.5, "PCA-Gaussian (8 components)": 30.0},
+        "probe_test": {"model": 0.9, "PCA codes (8)": 0.85, "chance (majority class)": 0.11},
+    }
+    assert outcomes(vae, good) == ["ok", "ok", "ok"]
+    bad = {
+        # an IWAE bound below its ELBO (as Jensen demands) but worse than independent pixels
+        "nll_iwae": {"model": 250.0, "independent pixels": 206.0},
+        "nll_elbo": {"model": 260.0},
+        "frechet": {"model": 40.0, "held-out real images (floor)": 0.5, "PCA-Gaussian (8 components)": 30.0},
+        "probe_test": {"model": 0.8, "PCA codes (8)": 0.85, "chance (majority class)": 0.11},
+    }
+    assert outcomes(vae, bad) == ["FAILED", "FAILED", "FAILED"]
+    diverged = {**good, "nll_iwae": {"model": math.nan, "independent pixels": 206.0}}
+    assert outcomes(vae, diverged)[0] == "FAILED"
+
+
+def test_a_missing_figure_fails_its_claim_instead_of_vanishing():
+    checks = experiments()["cvae"].checks({"nll_iwae": {"model": 120.0}}, True)
+    assert [c.outcome for c in checks] == ["FAILED", "FAILED", "FAILED"]
+    assert "independent pixels" in checks[0].detail and "frechet" in checks[1].detail
+
+
+def test_class_match_and_linear_angle():
+    cvae, linear = experiments()["cvae"], experiments()["linear-pca"]
+    match = {"class_match": {"model": 0.3, "held-out real images (floor)": 0.95, "chance": 0.1}}
+    assert cvae.checks(match, True)[2].outcome == "FAILED"
+    match["class_match"]["model"] = 0.45
+    assert cvae.checks(match, True)[2].outcome == "ok"
+    assert outcomes(linear, {"angle_to_pca": {"model": 2.0}}) == ["ok"]
+    assert outcomes(linear, {"angle_to_pca": {"model": 45.0}}) == ["FAILED"]
+
+
+def test_a_claim_needing_the_full_preset_is_shown_but_not_judged_in_a_quick_tour():
+    claim = tour.Claim("needs training", tour.at_most("mse", 0.01), needs_full_preset=True)
+    experiment = tour.dataclasses.replace(experiments()["linear-pca"], claims=(claim,))
+    figures = {"mse": {"model": 0.05}}
+    quick = experiment.checks(figures, judge_all=False)[0]
+    assert quick.passed is None and quick.outcome == "not judged in the quick preset" and "0.05" in quick.detail
+    assert experiment.checks(figures, judge_all=True)[0].outcome == "FAILED"
+    assert tour.FULL.judge_all and not tour.QUICK.judge_all
 
 
 def test_tour_falls_back_to_the_next_dataset_and_says_where_it_looked(monkeypatch):

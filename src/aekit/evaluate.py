@@ -26,6 +26,7 @@ from aekit.errors import ConfigError
 from aekit.io import atomic_write_json
 
 EVAL_FILE = "eval.json"
+INDEPENDENT_PIXELS = "independent pixels"
 SEED = 0
 MAX_REFERENCE_IMAGES = 10_000  # training images used for PCA, probes and the feature classifier
 MAX_SAMPLE_IMAGES = 5_000  # generated images for the Frechet distance
@@ -179,7 +180,21 @@ def likelihood_section(
         "nll_elbo": {"model": float(torch.cat(elbo).mean())},
         "iwae_images_per_s": {"model": len(x) / seconds},
     }
+    if bernoulli:  # the simplest density on the same images: a model that loses to it learned nothing
+        section["nll_iwae"].update(_independent_pixels(run, test))
     return section, note
+
+
+def _independent_pixels(run: RunData, test: Any) -> dict[str, float]:
+    """The independent-Bernoulli-pixels NLL of ``test``; per class for a model conditioned on the label."""
+    train = _first(run.train, MAX_REFERENCE_IMAGES)
+    if run.model.condition_kind != "label":
+        return {INDEPENDENT_PIXELS: metrics.independent_pixels_nll(train.images, test.images)}
+    total = 0.0
+    for c in test.labels.unique().tolist():
+        total += metrics.independent_pixels_nll(train.images[train.labels == c], test.images[test.labels == c]) * int(
+            (test.labels == c).sum())
+    return {INDEPENDENT_PIXELS + " (per class)": total / len(test)}
 
 
 def samples_section(run: RunData, train_x: torch.Tensor, quiet: bool) -> tuple[dict[str, dict[str, float]], str]:

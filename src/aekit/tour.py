@@ -10,31 +10,133 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import math
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from aekit.config import TrainConfig
 from aekit.errors import AekitError
+from aekit.evaluate import INDEPENDENT_PIXELS
 from aekit.io import atomic_write_json, atomic_write_text
 from aekit.tables import LABELS
 
 DATASET_PREFERENCE = ("fashion-mnist", "mnist", "digits")
 
 
+
+Figures = dict[str, dict[str, float]]  # metric -> {column -> value}; column "model" is the run
+
+
+@dataclass(frozen=True)
+class Check:
+    """One claim of the tutorial judged on this tour's numbers; ``passed`` is None when not judged."""
+
+    claim: str
+    passed: bool | None
+    detail: str
+    needs_full_preset: bool = False
+
+    @property
+    def outcome(self) -> str:
+        if self.passed is None:
+            return "not judged in the quick preset"
+        return "ok" if self.passed else "FAILED"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim an experiment makes: ``judge(figures)`` says whether it holds, and on which numbers.
+
+    ``needs_full_preset``: the quick preset trains too little for it (measured), so a quick tour
+    shows the numbers without a verdict instead of a failure or a fake ok."""
+
+    text: str
+    judge: Callable[[Figures], tuple[bool, str]]
+    needs_full_preset: bool = False
+
+
 @dataclass(frozen=True)
 class Experiment:
-    """One step of the tour: what it shows, and the run that shows it."""
+    """One step of the tour: what it shows, the run that shows it, its key figures and its claims."""
 
     key: str
     title: str
     why: str
     config: dict[str, Any]
+    figure_names: tuple[tuple[str, str], ...]  # (section, metric) of eval.json, the few a reader looks at first
+    claims: tuple[Claim, ...]
     iwae_k: int = 100
     eval_images: int | None = None
     iwae_images: int | None = None
+
+    def figures(self, result: dict[str, Any]) -> Figures:
+        """The key figures of an evaluation, each with its references beside it."""
+        sections = result.get("sections", {})
+        picked = {metric: sections.get(section, {}).get(metric) for section, metric in self.figure_names}
+        return {metric: values for metric, values in picked.items() if values is not None}
+
+    def checks(self, figures: Figures, judge_all: bool) -> list[Check]:
+        """Every claim judged on ``figures``; a missing figure fails its claim rather than hiding it."""
+        out = []
+        for claim in self.claims:
+            try:
+                passed, detail = claim.judge(figures)
+            except KeyError as missing:
+                passed, detail = False, f"figure {missing} is missing"
+            verdict: bool | None = passed if judge_all or not claim.needs_full_preset else None
+            out.append(Check(claim.text, verdict, detail, claim.needs_full_preset))
+        return out
+
+
+def _column(values: dict[str, float], prefix: str) -> tuple[str, float]:
+    """The column whose name starts with ``prefix`` (references are named with their sizes: "PCA (16 ...)")."""
+    for name, value in values.items():
+        if name.startswith(prefix) and value is not None:
+            return name, value
+    raise KeyError(f"{prefix}")
+
+
+def beats(metric: str, references: tuple[str, ...], lower_is_better: bool) -> Callable[[Figures], tuple[bool, str]]:
+    """Judge: the model is better than the best of ``references`` (column-name prefixes) on ``metric``."""
+
+    def judge(figures: Figures) -> tuple[bool, str]:
+        values = figures[metric]
+        model = values.get("model")
+        if model is None or not math.isfinite(model):
+            return False, f"{metric}: model value {model} is not a finite number"
+        refs = [_column(values, prefix) for prefix in references]
+        best_name, best = (min if lower_is_better else max)(refs, key=lambda item: item[1])
+        passed = model < best if lower_is_better else model > best
+        return passed, f"{metric}: model {model:.4g} vs {best_name} {best:.4g}"
+
+    return judge
+
+
+def at_most(metric: str, limit: float) -> Callable[[Figures], tuple[bool, str]]:
+    """Judge: the model's ``metric`` is below a fixed limit."""
+
+    def judge(figures: Figures) -> tuple[bool, str]:
+        model = figures[metric]["model"]
+        return model < limit, f"{metric}: model {model:.4g}, limit {limit:g}"
+
+    return judge
+
+
+def times_chance(metric: str, factor: float) -> Callable[[Figures], tuple[bool, str]]:
+    """Judge: the model's ``metric`` is at least ``factor`` times the "chance" column."""
+
+    def judge(figures: Figures) -> tuple[bool, str]:
+        values = figures[metric]
+        _, chance = _column(values, "chance")
+        return values["model"] >= factor * chance, f"{metric}: model {values['model']:.4g} vs {factor:g} x chance {chance:.4g}"
+
+    return judge
 
 
 @dataclass
@@ -50,12 +152,13 @@ class Preset:
     doc_epochs: int
     doc_patches: int
     linear_epochs: int = 30  # the linear AE needs many quiet steps to settle on the PCA subspace
+    judge_all: bool = False  # also judge the claims that need the full preset's training
 
 
 QUICK = Preset(train_images=12_000, epochs=3, vae_epochs=4, iwae_k=64, iwae_images=500, eval_images=500,
                doc_epochs=4, doc_patches=1_024, linear_epochs=300)
 FULL = Preset(train_images=None, epochs=10, vae_epochs=10, iwae_k=1_000, iwae_images=1_000, eval_images=None,
-              doc_epochs=20, doc_patches=4_096, linear_epochs=70)
+              doc_epochs=20, doc_patches=4_096, linear_epochs=70, judge_all=True)
 
 
 def choose_dataset(requested: str | None, say=print) -> str:
@@ -88,12 +191,29 @@ def choose_documents(say=print) -> str:
         return "documents-synthetic"
 
 
+def probe_beats_pca(needs_full_preset: bool = False) -> Claim:
+    return Claim("the latent code is better for a linear probe than PCA codes of the same size",
+                 beats("probe_test", ("PCA codes",), lower_is_better=False), needs_full_preset)
+
+
+def samples_beat_pca(needs_full_preset: bool = False) -> Claim:
+    return Claim("samples are closer to the test images than PCA-Gaussian samples (Frechet distance)",
+                 beats("frechet", ("PCA-Gaussian",), lower_is_better=True), needs_full_preset)
+
+
+LIKELIHOOD_BEATS_PIXELS = Claim(
+    "the IWAE likelihood beats independent pixels (the training images' pixel means)",
+    beats("nll_iwae", (INDEPENDENT_PIXELS,), lower_is_better=True),
+)
+
+
 def plan(dataset: str, documents: str, preset: Preset) -> list[Experiment]:
     """The tour's experiments for one dataset and preset."""
     small = dataset == "digits"  # 8x8 images: the conv models use their own small stacks
     common = {"dataset": dataset, "max_train_images": preset.train_images, "patience": 3, "quiet": True}
     conv_vae = "conv-vae" if not small else "vae"
-    experiments = [
+    likelihood = {"iwae_k": preset.iwae_k, "iwae_images": preset.iwae_images, "eval_images": preset.eval_images}
+    return [
         Experiment(
             "denoising", "Denoising autoencoder on salt-and-pepper noise",
             "A fully convolutional denoising autoencoder (the tutorial's conv 64 / pool / conv 64 / upsample "
@@ -103,6 +223,9 @@ def plan(dataset: str, documents: str, preset: Preset) -> list[Experiment]:
             "all of MNIST, benchmarks/quality.py; examples/denoising-dae.toml.)",
             {**common, "model": "tutorial-docs", "noise": "salt-pepper:0.1",
              "epochs": preset.epochs, "batch_size": 128, "lr": 2e-3},
+            figure_names=(("denoising", "psnr"), ("denoising", "ssim")),
+            claims=(Claim("the denoiser beats the noisy input, the 3x3 median filter and PCA (PSNR)",
+                          beats("psnr", ("noisy input", "median 3x3", "PCA"), lower_is_better=False)),),
             eval_images=preset.eval_images,
         ),
         Experiment(
@@ -110,14 +233,20 @@ def plan(dataset: str, documents: str, preset: Preset) -> list[Experiment]:
             "A 2-D latent can be drawn: the decoded manifold and the classes' scatter show what the VAE learned.",
             {**common, "model": "tutorial-vae-conv" if not small else "vae",
              "model_options": {"latent_dim": 2}, "epochs": preset.vae_epochs, "batch_size": 128},
-            iwae_k=preset.iwae_k, iwae_images=preset.iwae_images, eval_images=preset.eval_images,
+            figure_names=(("likelihood", "nll_iwae"), ("likelihood", "nll_elbo"), ("latent", "probe_test")),
+            claims=(LIKELIHOOD_BEATS_PIXELS, probe_beats_pca()),
+            **likelihood,
         ),
         Experiment(
             "vae-32", "Variational autoencoder with a 32-D latent space",
             "A larger latent gives a better likelihood (IWAE NLL in nats) and sharper samples.",
             {**common, "model": conv_vae, "model_options": {"latent_dim": 32 if not small else 8},
              "epochs": preset.vae_epochs, "batch_size": 128},
-            iwae_k=preset.iwae_k, iwae_images=preset.iwae_images, eval_images=preset.eval_images,
+            figure_names=(("likelihood", "nll_iwae"), ("likelihood", "nll_elbo"), ("samples", "frechet"),
+                          ("latent", "probe_test")),
+            # quick preset (4 epochs on 12,000 images, measured): Frechet 149 vs PCA-Gaussian 98, probe 0.794 vs 0.830
+            claims=(LIKELIHOOD_BEATS_PIXELS, samples_beat_pca(needs_full_preset=True), probe_beats_pca(needs_full_preset=True)),
+            **likelihood,
         ),
         Experiment(
             "cvae", "Conditional VAE: generate a chosen class",
@@ -127,7 +256,15 @@ def plan(dataset: str, documents: str, preset: Preset) -> list[Experiment]:
             "samples match at 10 epochs and 70% at 30; with a 2-D code 77% at 30).",
             {**common, "model": "cvae", "model_options": {"latent_dim": 2, "condition_kind": "label"},
              "epochs": 3 * preset.vae_epochs, "batch_size": 64},
-            iwae_k=preset.iwae_k, iwae_images=preset.iwae_images, eval_images=preset.eval_images,
+            figure_names=(("likelihood", "nll_iwae"), ("samples", "frechet"), ("samples", "class_match"),
+                          ("samples", "coverage")),
+            claims=(
+                Claim("the IWAE likelihood beats independent pixels fitted per class",
+                      beats("nll_iwae", (INDEPENDENT_PIXELS,), lower_is_better=True)),
+                samples_beat_pca(),
+                Claim("samples show the class asked for (at least 4x chance)", times_chance("class_match", 4)),
+            ),
+            **likelihood,
         ),
         Experiment(
             "linear-pca", "Linear autoencoder against PCA",
@@ -138,17 +275,23 @@ def plan(dataset: str, documents: str, preset: Preset) -> list[Experiment]:
             "13-17 degrees, 300 epochs of batch 256 1.7-2.1).",
             {**common, "model": "linear", "model_options": {"latent_dim": 16 if not small else 8},
              "epochs": preset.linear_epochs, "batch_size": 256, "lr": 3e-3, "patience": None},
+            figure_names=(("latent", "angle_to_pca"), ("reconstruction", "mse")),
+            claims=(Claim("the linear AE spans the PCA subspace (largest angle < 10 degrees)", at_most("angle_to_pca", 10)),),
             eval_images=preset.eval_images,
         ),
         Experiment(
             "documents", "Cleaning scanned documents",
             "The tutorial's small conv network, trained on aligned patches and run on whole pages; "
-            "RMSE against the identity and background subtraction.",
+            "RMSE against the identity, the median filter and background subtraction.",
             {"model": "tutorial-docs", "dataset": documents, "epochs": preset.doc_epochs,
              "patches_per_epoch": preset.doc_patches, "patch_size": 64, "batch_size": 32, "lr": 3e-3, "quiet": True},
+            figure_names=(("documents", "rmse"),),
+            # quick preset (4 epochs of 1,024 patches, measured): RMSE 0.073 vs background subtraction 0.045
+            claims=(Claim("the cleaner beats the noisy page, the median filter and background subtraction (RMSE)",
+                          beats("rmse", ("identity", "median 3x3", "background subtraction"), lower_is_better=True),
+                          needs_full_preset=True),),
         ),
     ]
-    return experiments
 
 
 def run_experiment(experiment: Experiment, out: Path, say=print) -> dict[str, Any]:
@@ -171,54 +314,6 @@ def run_experiment(experiment: Experiment, out: Path, say=print) -> dict[str, An
     return result
 
 
-def key_figures(key: str, result: dict[str, Any]) -> dict[str, Any]:
-    """The few numbers a reader looks at first, each with its reference beside it."""
-    sections = result.get("sections", {})
-
-    def pick(section: str, metric: str) -> dict[str, float] | None:
-        return sections.get(section, {}).get(metric)
-
-    figures = {
-        "denoising": {"psnr": pick("denoising", "psnr"), "ssim": pick("denoising", "ssim")},
-        "vae-2d": {"nll_iwae": pick("likelihood", "nll_iwae"), "nll_elbo": pick("likelihood", "nll_elbo"),
-                   "probe_test": pick("latent", "probe_test")},
-        "vae-32": {"nll_iwae": pick("likelihood", "nll_iwae"), "nll_elbo": pick("likelihood", "nll_elbo"),
-                   "frechet": pick("samples", "frechet"), "probe_test": pick("latent", "probe_test")},
-        "cvae": {"nll_iwae": pick("likelihood", "nll_iwae"), "frechet": pick("samples", "frechet"),
-                 "class_match": pick("samples", "class_match"), "coverage": pick("samples", "coverage")},
-        "linear-pca": {"angle_to_pca": pick("latent", "angle_to_pca"), "mse": pick("reconstruction", "mse")},
-        "documents": {"rmse": pick("documents", "rmse")},
-    }.get(key, {})
-    return {name: value for name, value in figures.items() if value is not None}
-
-
-def checks(summary: dict[str, Any]) -> dict[str, bool]:
-    """The tutorial's claims, checked on this tour's own numbers."""
-    out: dict[str, bool] = {}
-    experiments = summary["experiments"]
-    psnr = experiments.get("denoising", {}).get("figures", {}).get("psnr")
-    if psnr:
-        out["denoiser beats the 3x3 median filter (PSNR)"] = psnr["model"] > psnr["median 3x3"]
-    for key in ("vae-2d", "vae-32", "cvae"):
-        figures = experiments.get(key, {}).get("figures", {})
-        if "nll_iwae" in figures and "nll_elbo" in figures:
-            out[f"{key}: IWAE NLL <= ELBO bound"] = figures["nll_iwae"]["model"] <= figures["nll_elbo"]["model"]
-        probe = figures.get("probe_test")
-        if probe:
-            chance = probe.get("chance (majority class)", 0.0)
-            out[f"{key}: linear probe beats chance by far (>= 2x)"] = probe["model"] >= 2 * chance
-    match = experiments.get("cvae", {}).get("figures", {}).get("class_match")
-    if match:
-        out["cvae: samples show the class asked for (>= 4x chance)"] = match["model"] >= 4 * match["chance"]
-    angle = experiments.get("linear-pca", {}).get("figures", {}).get("angle_to_pca")
-    if angle:
-        out["linear AE spans the PCA subspace (largest angle < 10 degrees)"] = angle["model"] < 10
-    rmse = experiments.get("documents", {}).get("figures", {}).get("rmse")
-    if rmse:
-        out["document cleaner beats the noisy page (RMSE)"] = rmse["model"] < rmse["identity (noisy page)"]
-    return out
-
-
 def _figure_lines(entry: dict[str, Any]) -> list[str]:
     """One line per key figure: the model's value, then each reference's."""
     return [
@@ -227,11 +322,15 @@ def _figure_lines(entry: dict[str, Any]) -> list[str]:
     ]
 
 
+def _all_checks(summary: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(key, check) for key, entry in summary["experiments"].items() for check in entry["checks"]]
+
+
 def _summary_markdown(summary: dict[str, Any]) -> str:
     """The key figures as a Markdown table, ready to paste into a README or an issue."""
     lines = [
-        f"aekit tour, {summary['preset']} preset on {summary['dataset']} (documents: {summary['documents']}); "
-        f"{summary['machine']}; {summary['seconds'] / 60:.0f} min in all.",
+        (f"aekit tour, {summary['preset']} preset on {summary['dataset']} (documents: {summary['documents']}); "
+         f"{summary['machine']}; {summary['seconds'] / 60:.0f} min in all."),
         "",
         "| experiment | model | key figures (model, then references) | time |",
         "|---|---|---|---:|",
@@ -239,8 +338,12 @@ def _summary_markdown(summary: dict[str, Any]) -> str:
     for entry in summary["experiments"].values():
         figures = "<br>".join(_figure_lines(entry)).replace("|", "\\|")
         lines.append(f"| {entry['title']} | `{entry['model']}` | {figures} | {entry['seconds']:.0f} s |")
-    lines += ["", "Checks: " + "; ".join(f"{'ok' if ok else 'FAILED'}: {name}" for name, ok in summary["checks"].items()), ""]
-    return "\n".join(lines)
+    lines += ["", "Checks:", ""]
+    lines += [f"- {check['outcome']}: {key}: {check['claim']} ({check['detail']})" for key, check in _all_checks(summary)]
+    return "\n".join(lines + [""])
+
+
+MARKS = {"ok": "&#10004;", "FAILED": "&#10008;"}
 
 
 def _index_html(summary: dict[str, Any]) -> str:
@@ -254,7 +357,9 @@ def _index_html(summary: dict[str, Any]) -> str:
             f"<td>{figures}</td><td>{entry['seconds']:.0f} s</td></tr>"
         )
     check_rows = "".join(
-        f"<li>{'&#10004;' if ok else '&#10008;'} {html.escape(name)}</li>" for name, ok in summary["checks"].items()
+        f"<li>{MARKS.get(check['outcome'], '&ndash;')} {html.escape(check['outcome'])}: {html.escape(key)}: "
+        f"{html.escape(check['claim'])} <span class=\"note\">({html.escape(check['detail'])})</span></li>"
+        for key, check in _all_checks(summary)
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>aekit tour</title><style>
@@ -279,8 +384,6 @@ def run_tour(
     """Run every experiment into ``out``; write ``out/report.html``, ``out/summary.json`` and ``out/summary.md``.
 
     ``preset`` overrides the quick/full sizes (the tests use a tiny one)."""
-    import torch
-
     start = time.perf_counter()
     preset = preset or (QUICK if quick else FULL)
     dataset = choose_dataset(dataset, say)
@@ -295,22 +398,21 @@ def run_tour(
     }
     for experiment in plan(dataset, documents, preset):
         t0 = time.perf_counter()
-        result = run_experiment(experiment, out, say)
+        figures = experiment.figures(run_experiment(experiment, out, say))
         summary["experiments"][experiment.key] = {
             "title": experiment.title,
             "why": experiment.why,
             "model": experiment.config["model"],
             "dataset": experiment.config["dataset"],
-            "figures": key_figures(experiment.key, result),
-            "notes": result.get("notes", []),
+            "figures": figures,
+            "checks": [{**dataclasses.asdict(c), "outcome": c.outcome} for c in experiment.checks(figures, preset.judge_all)],
             "seconds": round(time.perf_counter() - t0, 1),
         }
-    summary["checks"] = checks(summary)
     summary["seconds"] = round(time.perf_counter() - start, 1)
     atomic_write_json(out / "summary.json", summary)
     atomic_write_text(out / "report.html", _index_html(summary))
     atomic_write_text(out / "summary.md", _summary_markdown(summary))
-    for name, ok in summary["checks"].items():
-        say(f"tour: {'ok  ' if ok else 'FAIL'} {name}")
+    for key, check in _all_checks(summary):
+        say(f"tour: {check['outcome']}: {key}: {check['claim']} ({check['detail']})")
     say(f"tour: done in {summary['seconds']:.0f} s; open {out / 'report.html'}")
     return summary

@@ -114,6 +114,7 @@ def test_table_without_data(tmp_path: Path) -> None:
     assert " no " in rows["documents"]
 
 
+@pytest.mark.real_data
 def test_cli_lists_mnist_as_available(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     root = real_root("mnist", monkeypatch)
     assert main(["datasets"]) == 0
@@ -121,6 +122,7 @@ def test_cli_lists_mnist_as_available(monkeypatch: pytest.MonkeyPatch, capsys: p
     assert " yes " in row and str(root / "mnist") in row
 
 
+@pytest.mark.real_data
 def test_real_mnist_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     real_root("mnist", monkeypatch)
     start = time.perf_counter()
@@ -134,6 +136,7 @@ def test_real_mnist_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     assert seconds < 10, f"loading 60,000 MNIST images took {seconds:.1f} s"  # about 0.5 s alone
 
 
+@pytest.mark.real_data
 def test_real_fashion_mnist_counts(mapped_file: Callable[[int], str]) -> None:
     if idx.locate(idx.FASHION_MNIST, "train") is None:
         pytest.skip("no Fashion-MNIST here")

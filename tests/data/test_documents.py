@@ -179,6 +179,7 @@ def real_documents() -> Path:
     pytest.skip("the real documents are not here")
 
 
+@pytest.mark.real_data
 def test_real_documents_split_keeps_groups_apart() -> None:
     root = real_documents()
     train, test = load_pages(root, "train"), load_pages(root, "test")
@@ -242,6 +243,7 @@ def test_fold_arguments_are_checked(tmp_path: Path) -> None:
         load_pages(root, "kaggle-test", fold=0)
 
 
+@pytest.mark.real_data
 def test_real_documents_folds_keep_groups_apart() -> None:
     root = real_documents()
     tested = []

@@ -202,6 +202,7 @@ def test_verification_is_remembered_until_the_file_changes(tmp_path: Path, monke
         idx.verify(path, path.read_bytes(), content + b"\x00", good)
 
 
+@pytest.mark.real_data
 def test_official_checksums_of_real_files() -> None:
     """Every real file on this machine matches one of its accepted digests."""
     checked = 0

@@ -119,6 +119,7 @@ def test_crawl_spec_says_how_to_install(tmp_path: Path) -> None:
     assert "\n" not in str(info.value) and str(tmp_path) in str(info.value)
 
 
+@pytest.mark.real_data
 @pytest.mark.skipif(not (CRAWL_DIR / "feat.png").is_file(), reason="crawl-tiles-data is not installed")
 def test_real_crawl_tiles() -> None:
     train, test = both(f"sheet:{CRAWL_DIR / 'feat.png'}?tile=32")

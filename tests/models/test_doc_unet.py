@@ -110,6 +110,7 @@ def real_documents() -> Path:
     pytest.skip("the real documents are not here")
 
 
+@pytest.mark.real_data
 def test_a_few_steps_beat_background_division_on_real_pages() -> None:
     """Training starts at background division (the strongest classical baseline the model holds);
     60 small steps on real patches must already lower the MSE on held-out pages' patches."""

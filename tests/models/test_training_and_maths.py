@@ -126,6 +126,7 @@ def test_short_training_lowers_the_loss(name, digits):
     assert after < 0.9 * before, (before, after)
 
 
+@pytest.mark.real_data
 def test_tutorial_denoiser_learns_real_digits_instead_of_going_black(monkeypatch):
     """Trained with the tutorial's MSE through a sigmoid, this network saturates to a black image
     on MNIST within ~50 Adam steps; the default cross-entropy must keep learning."""
