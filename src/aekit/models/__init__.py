@@ -12,6 +12,7 @@ from aekit.models.cvae import CVAE
 from aekit.models.dense import DenseAE
 from aekit.models.linear import LinearAE
 from aekit.models.pixel_vae import PixelVAE
+from aekit.models.resnet import ResAE, ResVAE
 from aekit.models.sparse import SparseAE
 from aekit.models.tutorial import TutorialDAE, TutorialDocs, TutorialVAEConv, TutorialVAEDense
 from aekit.models.vae import VAE, ConvVAE
@@ -25,6 +26,8 @@ MODELS: dict[str, type[Autoencoder]] = {
     "vae": VAE,
     "conv-vae": ConvVAE,
     "pixel-vae": PixelVAE,
+    "res-ae": ResAE,
+    "res-vae": ResVAE,
     "cvae": CVAE,
     "tutorial-dae": TutorialDAE,
     "tutorial-docs": TutorialDocs,
