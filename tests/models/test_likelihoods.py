@@ -17,7 +17,9 @@ VALUES = torch.arange(256, dtype=torch.float64) / 255
 
 def _reference(k: torch.Tensor, location: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
     """P(value k) by the definition, in float64: the logistic CDF at the bin's edges, the edge bins open."""
-    cdf = lambda t: torch.sigmoid((t - location) / log_scale.exp())  # noqa: E731
+    def cdf(t: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid((t - location) / log_scale.exp())
+
     upper = torch.where(k == 255, torch.ones_like(location), cdf((k + 0.5) / 255))
     lower = torch.where(k == 0, torch.zeros_like(location), cdf((k - 0.5) / 255))
     return upper - lower

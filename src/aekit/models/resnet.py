@@ -22,6 +22,7 @@ the exact bound).
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -76,7 +77,7 @@ class ResEncoder(nn.Module):
         super().__init__()
         self.stem = nn.Conv2d(in_channels, widths[0], 3, padding=1)
         self.levels = nn.ModuleList(nn.Sequential(*(ResBlock(c) for _ in range(blocks))) for c in widths)
-        self.down = nn.ModuleList(nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in zip(widths, widths[1:]))
+        self.down = nn.ModuleList(nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in itertools.pairwise(widths))
         self.out = nn.Sequential(norm(widths[-1]), nn.SiLU())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -93,7 +94,7 @@ class ResDecoder(nn.Module):
         super().__init__()
         self.sizes = sizes
         self.levels = nn.ModuleList(nn.Sequential(*(ResBlock(c) for _ in range(blocks))) for c in widths)
-        self.up = nn.ModuleList(nn.Conv2d(b, a, 3, padding=1) for a, b in zip(widths, widths[1:]))
+        self.up = nn.ModuleList(nn.Conv2d(b, a, 3, padding=1) for a, b in itertools.pairwise(widths))
         self.out = nn.Sequential(norm(widths[0]), nn.SiLU(), NarrowConv2d(widths[0], out_channels, 3, padding=1))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
