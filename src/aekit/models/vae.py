@@ -72,8 +72,11 @@ class GaussianVAE(Autoencoder):
         return self.likelihood_fn.mean(self.decoder_params(z, condition))
 
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """log p(x | the decoder's output ``params``), summed over pixels, per image (nats)."""
-        return self.likelihood_fn.log_prob(params, x, self.log_sigma if self.likelihood_fn.scale_shape() is not None else None)
+        """log p(x | the decoder's output ``params``), summed over pixels, per image (nats); in float32
+        at least (under bf16 autocast a bin of 1/255 is finer than bfloat16 resolves near 1)."""
+        scale = self.log_sigma if self.likelihood_fn.scale_shape() is not None else None
+        dtype = torch.promote_types(params.dtype, torch.float32)
+        return self.likelihood_fn.log_prob(params.to(dtype), x.to(dtype), scale)
 
     def log_likelihood(self, x, z, condition=None):
         """log p(x|z) summed over pixels, per image (nats)."""
