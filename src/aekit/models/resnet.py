@@ -132,8 +132,8 @@ class ResBody:
             self.code_heads = nn.ModuleList(nn.Conv2d(top, config.latent_channels, 1) for _ in range(heads))
             self.from_code = nn.Conv2d(config.latent_channels, top, 3, padding=1)
         else:
-            self.code_heads = nn.ModuleList(
-                nn.Sequential(nn.Flatten(), nn.Linear(top * h * w, config.latent_dim)) for _ in range(heads))
+            self.encoder.out.append(nn.Flatten())  # once, not per head: flattening a channels-last map copies it
+            self.code_heads = nn.ModuleList(nn.Linear(top * h * w, config.latent_dim) for _ in range(heads))
             self.from_code = nn.Sequential(nn.Linear(config.latent_dim, top * h * w), FeatureMap((top, h, w)))
         self.decoder = ResDecoder(widths, sizes, config.blocks, out_channels)
 
