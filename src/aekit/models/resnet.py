@@ -109,7 +109,7 @@ class ResConfig:
     """Options shared by res-ae and res-vae."""
 
     latent_dim: int = 64  # size of the code vector
-    width: int = 32  # channels at full resolution, doubling per stage
+    width: int = 16  # channels at full resolution, doubling per stage (16-32-64-128 for 32 px)
     max_width: int = 128
     blocks: int = 1  # residual blocks per resolution
     spatial_latent: bool = False  # code a latent_channels x h x w map instead of a vector
