@@ -37,7 +37,7 @@ def test_grey_photographs_colour_and_alpha_get_the_discretised_logistic():
 
 def test_values_off_the_8bit_grid_get_a_gaussian_density():
     x = torch.rand(20, 3, 16, 16, generator=torch.Generator().manual_seed(2))
-    name, options, why = choose(x, (3, 16, 16))
+    _, options, why = choose(x, (3, 16, 16))
     assert options == {"likelihood": "gaussian-channel"} and "density" in why
 
 
