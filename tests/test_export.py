@@ -127,3 +127,36 @@ def test_cli_exports_a_trained_run(tmp_path: Path, capsys: pytest.CaptureFixture
     (images,) = _session(tmp_path / "onnx" / "decoder.onnx").run(None, {"z": z.numpy()})
     assert np.abs(images - model.decode(z).detach().numpy()).max() < 1e-4
     assert main(["export", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 2
+
+
+@pytest.mark.parametrize("channels", [2, 4])
+def test_alpha_models_say_so_and_round_trip(tmp_path: Path, channels: int) -> None:
+    torch.manual_seed(0)
+    model = TinyConv(TinyConfig(latent_dim=3), (channels, 8, 8)).eval()
+    written = export_model(model, tmp_path / "out")
+    meta = json.loads((tmp_path / "out" / "model.json").read_text())
+    assert meta["channels"] == channels and meta["alpha"] is True and meta["channel_names"][-1] == "alpha"
+    assert "premultiplied" in meta["notes"]
+    assert meta["files"]["encoder"]["inputs"][0]["shape"] == ["batch", channels, 8, 8]
+    x = np.random.default_rng(0).random((5, channels, 8, 8), dtype=np.float32)
+    (codes,) = _session(written[1]).run(None, {"image": x})
+    assert np.abs(codes - model.encode(torch.from_numpy(x)).detach().numpy()).max() < 1e-4
+    (images,) = _session(written[0]).run(None, {"z": codes})
+    assert images.shape == (5, channels, 8, 8)
+
+
+def test_residual_colour_vae_exports(tmp_path: Path) -> None:
+    """res-vae (GroupNorm, fused upsampling convs, 4 channels) runs in onnxruntime like in PyTorch."""
+    from aekit.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("res-vae", {"likelihood": "logistic", "width": 8, "max_width": 16, "latent_dim": 6}, (4, 16, 16)).eval()
+    written = export_model(model, tmp_path / "out")
+    meta = json.loads((tmp_path / "out" / "model.json").read_text())
+    assert meta["channels"] == 4 and meta["alpha"] is True and meta["latent_dim"] == 6
+    z = np.random.default_rng(1).standard_normal((3, 6)).astype(np.float32)
+    (images,) = _session(written[0]).run(None, {"z": z})
+    assert np.abs(images - model.decode(torch.from_numpy(z)).detach().numpy()).max() < 1e-4
+    x = np.random.default_rng(2).random((3, 4, 16, 16), dtype=np.float32)
+    (codes,) = _session(written[1]).run(None, {"image": x})
+    assert np.abs(codes - model.encode(torch.from_numpy(x)).detach().numpy()).max() < 1e-4

@@ -177,3 +177,24 @@ def test_independent_pixels_nll_is_the_exact_expectation_over_binarisations():
             prob = torch.prod(torch.where(b == 1, image, 1 - image))
             expected += float(prob * -torch.where(b == 1, p, 1 - p).log().sum()) / len(test)
     assert metrics.independent_pixels_nll(train, test) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_image_metrics_baselines_and_features_take_1_to_4_channels(channels):
+    """PSNR/SSIM per channel, PCA baselines and the feature classifier on grey, grey+alpha, RGB, RGBA."""
+    from aekit.quality import FEATURE_DIM, FeatureClassifier, features
+
+    gen = torch.Generator().manual_seed(channels)
+    x = torch.rand(30, channels, 16, 12, generator=gen)
+    noisy = (x + 0.1 * torch.randn(x.shape, generator=gen)).clamp(0, 1)
+    scores = metrics.image_metrics(noisy, x)
+    assert 15 < scores["psnr"] < 25 and 0 < scores["ssim"] < 1
+    assert metrics.ssim(x, x) == pytest.approx(1.0)
+    # one wrong channel (a wrong alpha) lowers SSIM: channels are compared, not just the first
+    wrong = x.clone()
+    wrong[:, -1] = 1 - wrong[:, -1]
+    assert metrics.ssim(wrong, x) < 1 - 0.5 / channels
+    pca = metrics.fit_pca(x, 5)
+    assert metrics.pca_reconstruct(pca, x).shape == x.shape
+    assert metrics.pca_gaussian_samples(pca, 7, tuple(x.shape[1:])).shape == (7, channels, 16, 12)
+    assert features(FeatureClassifier(channels, 3).eval(), x).shape == (30, FEATURE_DIM)

@@ -215,3 +215,68 @@ def test_manifold_is_ordered_along_the_first_latent_axis(tmp_path):
     thirds = np.array_split(middle, 3)
     means = [third.mean() for third in thirds]
     assert means[0] + 20 < means[1] and means[1] + 20 < means[2], means  # darker to brighter along z[0]
+
+
+class FixedSprite(TinyConvVAE):
+    """Decodes every code to one sprite: left half fully transparent, right half opaque red
+    (RGBA) or opaque black (grey + alpha), colour premultiplied."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.input_shape = (channels, 8, 8)
+        self.conv = nn.Conv2d(channels, 4, 3, stride=2, padding=1)
+        sprite = torch.zeros(channels, 8, 8)
+        sprite[-1, :, 4:] = 1.0
+        if channels == 4:
+            sprite[0, :, 4:] = 1.0
+        self.register_buffer("sprite", sprite)
+
+    def decode(self, z, condition=None):
+        return self.sprite.expand(len(z), -1, -1, -1)
+
+
+def _colour_counts(path: Path) -> dict[str, int]:
+    with Image.open(path) as image:
+        rgb = np.asarray(image.convert("RGB"), dtype=np.int64)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    grey = (abs(r - g) < 3) & (abs(g - b) < 3)
+    return {
+        "red": int(((r > 250) & (g < 5) & (b < 5)).sum()),
+        "black": int((grey & (r < 5)).sum()),
+        "dark checker": int((grey & (abs(r - 0.55 * 255) < 4)).sum()),
+        "light checker": int((grey & (abs(r - 0.75 * 255) < 4)).sum()),
+    }
+
+
+@pytest.mark.parametrize("channels", [2, 4])
+@pytest.mark.parametrize("draw", ["samples", "reconstructions"])
+def test_alpha_is_shown_over_a_checkerboard_and_colour_stays_colour(tmp_path, channels, draw):
+    model = FixedSprite(channels)
+    if draw == "samples":
+        path = plots.plot_samples(model, tmp_path / "s.png", n=16)
+    else:
+        path = plots.plot_reconstructions(model, model.decode(torch.zeros(4, 2)), tmp_path / "r.png", n=4)
+    counts = _colour_counts(path)
+    # the transparent half shows both checker greys; the opaque half its own colour
+    assert counts["dark checker"] > 100 and counts["light checker"] > 100, counts
+    if channels == 4:
+        assert counts["red"] > 200, counts
+    else:
+        assert counts["black"] > 200 and counts["red"] == 0, counts
+
+
+def test_composite_is_premultiplied_over():
+    from aekit.alpha import checkerboard, composite
+
+    image = torch.zeros(4, 8, 8)
+    image[:, :, 4:] = torch.tensor([1.0, 0.0, 0.0, 1.0]).view(4, 1, 1)  # opaque red
+    image[:, 0, 0] = torch.tensor([0.25, 0.0, 0.0, 0.5])  # half-transparent red, premultiplied
+    shown = composite(image)
+    board = checkerboard(8, 8)
+    assert shown.shape == (3, 8, 8)
+    assert torch.equal(shown[:, 1:, :4], board[1:, :4].expand(3, -1, -1))  # transparent: the board
+    assert board[1:, :4].unique().numel() == 2  # ... which is a pattern, not a flat grey
+    assert torch.equal(shown[:, :, 4:], image[:3, :, 4:])  # opaque red stays red
+    assert torch.allclose(shown[:, 0, 0], torch.tensor([0.25, 0, 0]) + 0.5 * board[0, 0])
+    grey = composite(torch.stack([torch.full((8, 8), 0.3), torch.full((8, 8), 0.3)]))  # grey + alpha
+    assert grey.shape == (1, 8, 8) and torch.allclose(grey[0], 0.3 + 0.7 * board)

@@ -225,3 +225,61 @@ def test_create_app_from_a_trained_conditional_run(tmp_path: Path) -> None:
     seven = client.post("/api/decode", json={"z": [0.5, -0.5], "condition": 7})
     assert seven.status_code == 200 and _image(seven.data).size == (8, 8)
     assert client.post("/api/interpolate", data={"a_index": "0", "b_index": "299"}).status_code == 200
+
+
+class FixedSprite(TinyDense):
+    """Decodes every code to one sprite: left half transparent, right half opaque red (RGBA) or
+    opaque white (grey + alpha)."""
+
+    def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        c = self.input_shape[0]
+        sprite = torch.zeros(c, 8, 8)
+        sprite[0, :, 4:] = 1.0
+        sprite[-1, :, 4:] = 1.0
+        return sprite.expand(len(z), -1, -1, -1)
+
+
+@pytest.mark.parametrize("channels", [2, 4])
+def test_alpha_images_are_shown_over_a_checkerboard(channels: int) -> None:
+    torch.manual_seed(0)
+    images = torch.rand(6, channels, 8, 8)
+    client = _client(Explorer(FixedSprite(TinyConfig(), (channels, 8, 8)), test_images=images))
+    picture = _image(client.post("/api/decode", json={"z": [0, 0]}).data)
+    assert picture.mode == ("RGB" if channels == 4 else "L") and picture.size == (8, 8)
+    pixels = np.asarray(picture.convert("RGB"), dtype=np.int64)
+    opaque = (255, 0, 0) if channels == 4 else (255, 255, 255)
+    assert (pixels[:, 4:] == opaque).all()  # the opaque half keeps its colour
+    left = pixels[:, :4]
+    assert (left[..., 0] == left[..., 1]).all() and len(np.unique(left)) == 2  # the transparent half: two greys
+    assert client.post("/api/sample", json={"n": 4, "seed": 0}).status_code == 200
+    assert _image(client.get("/api/test-image/5").data).size == (8, 8)
+
+
+def _rgba_png() -> bytes:
+    """10x10 RGBA: left half fully transparent (with a colour nobody should see), right half opaque blue."""
+    array = np.zeros((10, 10, 4), dtype=np.uint8)
+    array[:, :5] = (200, 100, 50, 0)
+    array[:, 5:] = (0, 0, 255, 255)
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode="RGBA").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_uploads_take_the_models_channels_with_premultiplied_alpha() -> None:
+    from aekit.serve.explorer import image_to_tensor
+
+    upload = Image.open(io.BytesIO(_rgba_png()))
+    rgba = image_to_tensor(upload, 4, None)
+    assert rgba.shape == (4, 10, 10)
+    assert (rgba[:, :, :5] == 0).all()  # transparent: 0 in every channel, the hidden colour dropped
+    assert torch.equal(rgba[:, :, 5:], torch.tensor([0.0, 0.0, 1.0, 1.0]).view(4, 1, 1).expand(4, 10, 5))
+    grey_alpha = image_to_tensor(upload, 2, (8, 8))
+    assert grey_alpha.shape == (2, 8, 8) and (grey_alpha[:, :, :3] == 0).all() and (grey_alpha[1, :, 5:] == 1).all()
+    opaque = image_to_tensor(Image.open(io.BytesIO(_png((6, 6), "RGB", (255, 0, 0)))), 4, None)
+    assert (opaque[3] == 1).all() and (opaque[0] == 1).all()
+    # and through the API: an RGBA upload and an RGB one interpolated by a 4-channel model
+    client = _client(Explorer(TinyDense(TinyConfig(), (4, 8, 8))))
+    uploads = {"a_file": (io.BytesIO(_rgba_png()), "a.png", "image/png"),
+               "b_file": (io.BytesIO(_png((8, 8), "RGB", (0, 255, 0))), "b.png", "image/png")}
+    strip = client.post("/api/interpolate", data={**uploads, "steps": "3"}, content_type="multipart/form-data")
+    assert strip.status_code == 200 and _image(strip.data).size == (3 * 8 + 2, 8)

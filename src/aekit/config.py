@@ -50,7 +50,7 @@ _POSITIVE = ("must be at least 1", lambda v: v >= 1)
 class TrainConfig:
     """Everything a training run needs; the TOML file has the same keys, the CLI the same flags."""
 
-    model: str = option("conv", "model name (see `aekit models`)")
+    model: str | None = option(None, "model name (see `aekit models`); default: chosen from the data, and said why")
     dataset: str = option("digits", "dataset name (see `aekit datasets`), or folder:PATH",
                           ("must not be empty", lambda v: v != ""))
     out: str | None = option(None, "run folder (default runs/MODEL-DATASET)", ("must not be empty", lambda v: v != ""),
@@ -122,7 +122,8 @@ class TrainConfig:
 
     @property
     def run_dir(self) -> Path:
-        return Path(self.out) if self.out else Path("runs") / f"{self.model}-{self.dataset}".replace(":", "_").replace("/", "_")
+        name = f"{self.model or 'auto'}-{self.dataset}"
+        return Path(self.out) if self.out else Path("runs") / name.replace(":", "_").replace("/", "_").replace("?", "_")
 
 
 FIELDS = {f.name: f for f in fields(TrainConfig)}
@@ -191,10 +192,11 @@ def _check_names(config: TrainConfig, where: str) -> None:
     from aekit.data.noise import parse_noise
     from aekit.models import MODELS
 
-    if config.model not in MODELS:
+    if config.model is not None and config.model not in MODELS:
         raise ConfigError(f"{where}: unknown model {config.model!r}; known: {', '.join(sorted(MODELS))}")
     try:
-        MODELS[config.model].make_config(config.model_options)
+        if config.model is not None:
+            MODELS[config.model].make_config(config.model_options)
         if config.noise is not None:
             parse_noise(config.noise)
     except AekitError as exc:

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 import aekit
+from aekit.alpha import has_alpha
 from aekit.errors import AekitError
 from aekit.io import atomic_write_bytes, atomic_write_json
 from aekit.models.base import Autoencoder
@@ -25,6 +26,7 @@ FORMATS = ("onnx",)
 OPSET = 18
 EXAMPLE_BATCH = 3  # not 1 or 2: the exporter would specialise the batch axis to that size
 STATS_IMAGES = 1000
+CHANNEL_NAMES = {1: ["grey"], 2: ["grey", "alpha"], 3: ["red", "green", "blue"], 4: ["red", "green", "blue", "alpha"]}
 
 
 class _Plain(nn.Module):
@@ -124,13 +126,19 @@ def export_model(
         "condition_kind": model.condition_kind,
         "class_names": class_names,
         "input_shape": list(model.input_shape),
+        "channels": model.input_shape[0],
+        "channel_names": CHANNEL_NAMES[model.input_shape[0]],
+        "alpha": has_alpha(model.input_shape[0]),
         "latent_dim": int(model.latent_dim),
         "latent_shape": latent_shape,
         "files": files,
         "notes": "Axis 'batch' is dynamic"
         + (", and so are 'height' and 'width' (fully convolutional; sizes that are multiples of the "
            "model's downsampling come back unchanged)" if any_size else "")
-        + ". Images are float32 in [0, 1], channels first (N x C x H x W).",
+        + ". Images are float32 in [0, 1], channels first (N x C x H x W)."
+        + (" The last channel is alpha and the colour channels are premultiplied by it (a fully "
+           "transparent pixel is 0 in every channel): divide colour by alpha before writing a file with "
+           "straight alpha; over a background b, show colour + (1 - alpha) * b." if has_alpha(model.input_shape[0]) else ""),
     }
     atomic_write_json(out / "model.json", description)
     return [*written, out / "model.json"]

@@ -124,6 +124,8 @@ def nll_bounds(
     """
     with torch.inference_mode():
         mu, logvar = (t.float() for t in model.posterior(x, condition))  # float32 even under autocast
+        code_shape = mu.shape[1:]  # a vector, or a feature map (spatial codes): flat for the densities
+        mu, logvar = mu.flatten(1), logvar.flatten(1)
         std = torch.exp(0.5 * logvar)
         d = mu.shape[1]
         log2pi = math.log(2 * math.pi)
@@ -137,7 +139,7 @@ def nll_bounds(
             kc = min(chunk, k - done)
             eps = torch.randn((kc, batch, d), generator=generator, device=mu.device, dtype=mu.dtype)
             z = mu + std * eps
-            log_px = model.log_likelihood_k(x, z, condition).float()
+            log_px = model.log_likelihood_k(x, z.view(kc, batch, *code_shape), condition).float()
             log_pz = -0.5 * (z**2).sum(-1) - 0.5 * d * log2pi
             log_qz = -0.5 * (eps**2).sum(-1) - 0.5 * logvar.sum(-1) - 0.5 * d * log2pi
             log_w = (log_px + log_pz - log_qz).double().cpu()

@@ -1,7 +1,9 @@
 """Every picture aekit draws: one function per figure, each writing one PNG and returning its path.
 
 Figures are drawn on a plain ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot state,
-no display needed), rendered to memory and written atomically via ``aekit.io``. Functions take a
+no display needed), rendered to memory and written atomically via ``aekit.io``. Images with alpha
+(2 or 4 channels) are shown composited over a grey checkerboard (``aekit.alpha``), colour in
+colour, grey in grey. Functions take a
 model and tensors, so the tour and notebooks can call them directly; ``plot_run`` makes every
 picture that applies to a run folder.
 """
@@ -22,6 +24,7 @@ from scipy.stats import norm
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
+from aekit.alpha import composite
 from aekit.evaluate import clean_page, fixed_noise, latent_codes, load_run
 from aekit.io import atomic_write_bytes
 from aekit.metrics import background_subtraction, median_filter
@@ -37,8 +40,8 @@ def _save(fig: Figure, path: str | Path) -> Path:
 
 
 def _show(ax, image: torch.Tensor) -> None:
-    """Draw one ``C x H x W`` image in [0, 1] without ticks."""
-    array = image.detach().float().cpu().clamp(0, 1).numpy()
+    """Draw one ``C x H x W`` image in [0, 1] without ticks (alpha over the checkerboard)."""
+    array = composite(image).numpy()
     if array.shape[0] == 1:
         ax.imshow(array[0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     else:
@@ -68,11 +71,13 @@ def _rows(rows: list[tuple[str, torch.Tensor]], title: str, column_titles: list[
 
 
 def _grid_image(images: torch.Tensor, columns: int, pad: int = 1) -> np.ndarray:
-    """Tile ``N x C x H x W`` images into one ``H' x W' (x 3)`` array with white gutters."""
+    """Tile ``N x C x H x W`` images into one ``H' x W' (x 3)`` array with white gutters (alpha
+    over the checkerboard, each image its own)."""
+    images = composite(images)
     n, c, h, w = images.shape
     rows = math.ceil(n / columns)
     canvas = torch.ones(c, rows * (h + pad) - pad, columns * (w + pad) - pad)
-    for i, image in enumerate(images.detach().float().cpu().clamp(0, 1)):
+    for i, image in enumerate(images):
         r, col = divmod(i, columns)
         canvas[:, r * (h + pad) : r * (h + pad) + h, col * (w + pad) : col * (w + pad) + w] = image
     return canvas[0].numpy() if c == 1 else canvas.permute(1, 2, 0).numpy()

@@ -10,6 +10,7 @@ resumed run is bit-identical to an uninterrupted one on CPU. The run folder's fo
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import sys
 import time
@@ -120,11 +121,15 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
     if config.resume:
         if not (run_dir / CONFIG).is_file():
             raise TrainingError(f"nothing to resume in {run_dir} (no {CONFIG}); train without --resume first")
-        check_resumable(read_run_config(run_dir)["train"], config, run_dir)
+        stored = read_run_config(run_dir)["train"]
+        if config.model is None:  # the model chosen from the data when the run started
+            config = dataclasses.replace(config, model=stored.model, model_options=stored.model_options)
+        check_resumable(stored, config, run_dir)
 
     data = load(config.dataset, "train", **config.data_options())
     pages = not isinstance(data, ImageSet)
     input_shape, num_classes = ((1, config.patch_size, config.patch_size), None) if pages else (data.shape, data.num_classes)
+    config, why = _choose_model(config, data, input_shape)
     torch.manual_seed(config.seed)
     meta = {"model": config.model, "model_options": config.model_options, "input_shape": list(input_shape),
             "num_classes": num_classes}
@@ -138,8 +143,11 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
         state, best = restore_checkpoint(run_dir, model, optimizer, device)
         for group in optimizer.param_groups:
             group["lr"], group["weight_decay"] = config.lr, config.weight_decay
-    notes = [] if pages else data.notes + ([f"skipped {len(data.skipped)} files that do not decode (listed in "
-                                              f"{run_dir / DATA_NOTES})"] if data.skipped else [])
+    notes = [f"model choice: {why}"] if why else []
+    if not pages:
+        notes += data.notes
+        if data.skipped:
+            notes.append(f"skipped {len(data.skipped)} files that do not decode (listed in {run_dir / DATA_NOTES})")
     if main:
         write_run_config(run_dir, config, model, None if pages else data.class_names)
         write_metrics(run_dir, state.history)
@@ -348,6 +356,21 @@ class _Budget:
 
     def epoch_finished(self) -> None:
         self.done += 1
+
+
+def _choose_model(config: TrainConfig, data: Any, input_shape: tuple[int, int, int]) -> tuple[TrainConfig, str | None]:
+    """Fill in what the user left unset from a look at the data: the model (documents: doc-unet) and a
+    VAE's likelihood. Returns the completed config and why, or None when nothing was chosen."""
+    from aekit.data import ImageSet
+    from aekit.models.defaults import resolve
+
+    if not isinstance(data, ImageSet):
+        if config.model is not None:
+            return config, None
+        return dataclasses.replace(config, model="doc-unet"), "doc-unet for document pages (a U-Net correcting background division)"
+    sample = data.batch(torch.arange(min(len(data), 2000)))
+    name, options, why = resolve(config.model, config.model_options, sample, input_shape)
+    return dataclasses.replace(config, model=name, model_options=options), why
 
 
 def _to(tensor: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:

@@ -16,6 +16,7 @@ from aekit.models.dense import DenseAE
 from aekit.models.doc_unet import DocUNet
 from aekit.models.linear import LinearAE
 from aekit.models.pixel_vae import PixelVAE
+from aekit.models.resnet import ResAE, ResVAE
 from aekit.models.sparse import SparseAE
 from aekit.models.tutorial import TutorialDAE, TutorialDocs, TutorialVAEConv, TutorialVAEDense
 from aekit.models.vae import VAE, ConvVAE
@@ -29,6 +30,8 @@ MODELS: dict[str, type[Autoencoder]] = {
     "vae": VAE,
     "conv-vae": ConvVAE,
     "pixel-vae": PixelVAE,
+    "res-ae": ResAE,
+    "res-vae": ResVAE,
     "cvae": CVAE,
     "tutorial-dae": TutorialDAE,
     "tutorial-docs": TutorialDocs,

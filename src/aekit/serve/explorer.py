@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from aekit.alpha import composite, has_alpha, premultiply
 from aekit.export import accepts_any_size, latent_statistics
 from aekit.models.base import Autoencoder
 
@@ -198,8 +199,9 @@ class Explorer:
 
 
 def to_png(image: torch.Tensor) -> bytes:
-    """A C x H x W tensor in [0, 1] as PNG bytes (grey for one channel, RGB for three)."""
-    array = (image.detach().clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy())
+    """A C x H x W tensor in [0, 1] as PNG bytes: grey for one channel, RGB for three, and images
+    with alpha (2 or 4 channels) composited over a grey checkerboard, so transparency shows."""
+    array = composite(image).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
     mode = "L" if array.shape[2] == 1 else "RGB"
     buffer = io.BytesIO()
     Image.fromarray(array[:, :, 0] if mode == "L" else array, mode=mode).save(buffer, format="PNG")
@@ -207,23 +209,31 @@ def to_png(image: torch.Tensor) -> bytes:
 
 
 def grid(images: torch.Tensor, columns: int | None = None, gap: int = 1) -> torch.Tensor:
-    """Lay ``N x C x H x W`` images out in a grid with a mid-grey gap."""
+    """Lay ``N x C x H x W`` images out in a grid with a mid-grey (opaque) gap."""
     n, c, h, w = images.shape
     columns = columns or math.ceil(math.sqrt(n))
     rows = math.ceil(n / columns)
     out = torch.full((c, rows * (h + gap) - gap, columns * (w + gap) - gap), 0.5)
+    if has_alpha(c):
+        out[-1] = 1.0
     for k, image in enumerate(images):
         r, col = divmod(k, columns)
         out[:, r * (h + gap) : r * (h + gap) + h, col * (w + gap) : col * (w + gap) + w] = image
     return out
 
 
+MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+
+
 def image_to_tensor(image: Image.Image, channels: int, size: tuple[int, int] | None) -> torch.Tensor:
-    """A decoded upload as C x H x W in [0, 1], with the model's channels and (optionally) size (H, W)."""
-    image = image.convert("L" if channels == 1 else "RGB")
-    if size is not None and image.size != (size[1], size[0]):
+    """A decoded upload as C x H x W in [0, 1], with the model's channels (grey, grey + alpha, RGB
+    or RGBA; alpha premultiplied, as the models see it) and (optionally) size (H, W)."""
+    if image.mode == "P":  # palette images may hold transparency: expand it before choosing channels
+        image = image.convert("RGBA")
+    image = image.convert(MODES[channels])
+    if size is not None and image.size != (size[1], size[0]):  # Pillow resamples RGBA/LA premultiplied
         image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
     array = np.asarray(image, dtype=np.float32) / 255.0
     if array.ndim == 2:
         array = array[:, :, None]
-    return torch.from_numpy(array.copy()).permute(2, 0, 1)
+    return premultiply(torch.from_numpy(array.copy()).permute(2, 0, 1))

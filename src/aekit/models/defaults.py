@@ -1,0 +1,80 @@
+"""Model and likelihood chosen from the data, when the user did not choose them.
+
+A Bernoulli likelihood binarises every value: right for handwriting (ink or paper), wrong for
+colour sprites or photographs, whose reconstructions then come out as grey blurs. A look at a
+sample of the training images decides instead:
+
+* grey images whose values sit mostly at 0 or 1 (handwriting, line art) -> Bernoulli with
+  dynamic binarisation (the exact likelihood of binarised data, the literature's benchmark);
+* any other image on the 8-bit grid (colour, photographs, alpha) -> the discretised logistic, a
+  true probability of 8-bit values; values off that grid (resized images) -> a Gaussian with a
+  learned sigma per channel (a density: its nats do not compare with the discrete ones);
+* colour, alpha, larger than 32 px, or a size conv-vae's two stride-2 stages do not divide ->
+  ``res-vae``; small grey images -> ``conv-vae``.
+
+``resolve`` is the one call the trainer makes before building the model; the reason it returns
+is printed at the start of training and says what was looked at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+import torch
+
+from aekit.models import MODELS
+from aekit.models.likelihoods import AUTO
+from aekit.models.pixel_vae import PixelVAE
+
+BINARY_SHARE = 0.8  # grey data is "ink or paper" when at least this share of values lies within 0.1 of 0 or 1
+GRID_SHARE = 0.99  # data is 8-bit when this share of values lies on k / 255
+SMALL_SIDE = 32  # conv-vae up to this size (grey only)
+
+
+def choose_likelihood(images: torch.Tensor) -> tuple[dict[str, Any], str]:
+    """Likelihood options (``likelihood``, ``binarize``) for ``images`` (``N x C x H x W`` in [0, 1]) and why."""
+    x = images.detach().float()
+    channels = x.shape[1]
+    near_ends = float(((x < 0.1) | (x > 0.9)).float().mean())
+    on_grid = float(((x * 255 - (x * 255).round()).abs() < 1e-3).float().mean())
+    if channels == 1 and near_ends >= BINARY_SHARE:
+        why = f"grey, {near_ends:.0%} of values within 0.1 of 0 or 1 (ink or paper): Bernoulli likelihood, dynamically binarised"
+        return {"likelihood": "bernoulli", "binarize": True}, why
+    kind = {1: "grey", 2: "grey + alpha", 3: "colour", 4: "colour + alpha"}[channels]
+    if on_grid >= GRID_SHARE:
+        why = (f"{kind}, {near_ends:.0%} of values near 0 or 1, 8-bit levels: discretised logistic likelihood "
+               "(a probability of each 8-bit value)")
+        return {"likelihood": "logistic"}, why
+    why = (f"{kind}, values off the 8-bit grid ({on_grid:.0%} on it): Gaussian likelihood with a learned "
+           "sigma per channel (a density; its nats do not compare with 8-bit likelihoods)")
+    return {"likelihood": "gaussian-channel"}, why
+
+
+def choose(images: torch.Tensor, input_shape: tuple[int, int, int]) -> tuple[str, dict[str, Any], str]:
+    """(model name, model options, reason) for data like ``images`` of shape ``input_shape``."""
+    c, h, w = input_shape
+    options, why = choose_likelihood(images)
+    if c == 1 and max(h, w) <= SMALL_SIDE and h % 4 == 0 and w % 4 == 0:
+        return "conv-vae", options, f"conv-vae for small grey {h}x{w} images; {why}"
+    size = "colour" if c >= 3 else "alpha" if c == 2 else f"{h}x{w}"
+    return "res-vae", options, f"res-vae (residual, depth follows the image size) for {size} {h}x{w} images; {why}"
+
+
+def resolve(
+    model: str | None, options: dict[str, Any], images: torch.Tensor, input_shape: tuple[int, int, int]
+) -> tuple[str, dict[str, Any], str | None]:
+    """The model and options to build: ``model`` None -> ``choose``; a VAE whose likelihood is
+    not set (absent or ``auto``) -> ``choose_likelihood``; anything else as given. The reason is
+    None when nothing was chosen."""
+    if model is None:
+        name, chosen, why = choose(images, input_shape)
+        given = {k: v for k, v in options.items() if (k, v) != ("likelihood", AUTO)}
+        return name, {**chosen, **given}, why
+    cls = MODELS.get(model)
+    if cls is None or "likelihood" not in {f.name for f in fields(cls.Config)} or options.get("likelihood", AUTO) != AUTO:
+        return model, options, None
+    if issubclass(cls, PixelVAE):
+        return model, {**options, "likelihood": "bernoulli"}, f"{model}: Bernoulli likelihood (its only one)"
+    chosen, why = choose_likelihood(images)
+    return model, {**options, **chosen}, f"{model}: {why}"

@@ -1,0 +1,53 @@
+"""Model and likelihood chosen from the data when the user did not choose them."""
+
+from __future__ import annotations
+
+import torch
+
+from aekit.models import build_model
+from aekit.models.defaults import choose, resolve
+
+
+def _ink(n: int = 50, size: int = 28) -> torch.Tensor:
+    """Handwriting-like: mostly paper (0) with strokes near 1 and a little anti-aliasing."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.zeros(n, 1, size, size)
+    x[:, :, 8:20, 12:15] = 1.0
+    x[:, :, 8:20, 15] = torch.randint(0, 256, (n, 1, 12), generator=g) / 255
+    return x
+
+
+def _eight_bit(shape: tuple[int, ...]) -> torch.Tensor:
+    return torch.randint(0, 256, shape, generator=torch.Generator().manual_seed(1)) / 255
+
+
+def test_handwriting_gets_a_binarised_bernoulli_conv_vae():
+    name, options, why = choose(_ink(), (1, 28, 28))
+    assert (name, options) == ("conv-vae", {"likelihood": "bernoulli", "binarize": True})
+    assert "Bernoulli" in why and "conv-vae" in why
+
+
+def test_grey_photographs_colour_and_alpha_get_the_discretised_logistic():
+    assert choose(_eight_bit((20, 1, 28, 28)), (1, 28, 28))[:2] == ("conv-vae", {"likelihood": "logistic"})
+    for shape in [(20, 3, 32, 32), (20, 4, 32, 32), (20, 2, 16, 16), (20, 1, 64, 64), (20, 1, 30, 30)]:
+        name, options, why = choose(_eight_bit(shape), shape[1:])
+        assert (name, options) == ("res-vae", {"likelihood": "logistic"}), shape
+        assert "res-vae" in why and "logistic" in why
+
+
+def test_values_off_the_8bit_grid_get_a_gaussian_density():
+    x = torch.rand(20, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    _, options, why = choose(x, (3, 16, 16))
+    assert options == {"likelihood": "gaussian-channel"} and "density" in why
+
+
+def test_resolve_fills_only_what_was_not_set():
+    sprites = _eight_bit((10, 4, 16, 16))
+    name, options, why = resolve(None, {"latent_dim": 8, "likelihood": "auto"}, sprites, (4, 16, 16))
+    assert (name, options) == ("res-vae", {"likelihood": "logistic", "latent_dim": 8}) and why
+    assert build_model(name, options, (4, 16, 16)).likelihood == "logistic"
+    assert resolve("conv-vae", {}, sprites, (4, 16, 16))[1] == {"likelihood": "logistic"}
+    assert resolve("conv-vae", {"likelihood": "auto"}, _ink(), (1, 28, 28))[1] == {"likelihood": "bernoulli", "binarize": True}
+    assert resolve("conv-vae", {"likelihood": "gaussian"}, sprites, (4, 16, 16)) == ("conv-vae", {"likelihood": "gaussian"}, None)
+    assert resolve("conv", {}, sprites, (4, 16, 16)) == ("conv", {}, None)  # no likelihood to choose
+    assert resolve("pixel-vae", {}, sprites, (4, 16, 16))[1] == {"likelihood": "bernoulli"}  # its only one
