@@ -41,7 +41,7 @@ def test_toml_round_trip(tmp_path):
         ('model = "no-such-model"', "unknown model 'no-such-model'"),
         ('dataset = "no-such-data"', "unknown dataset 'no-such-data'"),
         ('noise = "salt:0.1"', "unknown noise"),
-        ("[model_options]\nlatent_dimm = 2", "unknown option(s) latent_dimm"),
+        ('model = "conv"\n[model_options]\nlatent_dimm = 2', "unknown option(s) latent_dimm"),
         ("epochs = ", "invalid TOML"),
     ],
 )

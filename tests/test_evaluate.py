@@ -86,7 +86,7 @@ def vae_run(tmp_path_factory) -> Path:
     from aekit.train import train
 
     out = tmp_path_factory.mktemp("vae")
-    return train(TrainConfig(model="vae", out=str(out), model_options={"latent_dim": 4}, **COMMON)).dir
+    return train(TrainConfig(model="vae", out=str(out), model_options={"latent_dim": 4, "likelihood": "bernoulli"}, **COMMON)).dir
 
 
 def test_denoiser_beats_the_noisy_input_and_the_median_filter(dae_run):
@@ -119,7 +119,7 @@ def test_conditional_vae_samples_are_scored_against_the_class_asked_for(tmp_path
     from aekit.config import TrainConfig
     from aekit.train import train
 
-    options = {"latent_dim": 2, "condition_kind": "label"}
+    options = {"latent_dim": 2, "condition_kind": "label", "likelihood": "bernoulli"}
     run = train(TrainConfig(model="cvae", out=str(tmp_path / "cvae"), model_options=options, **COMMON)).dir
     result = evaluate_run(run, iwae_k=8, iwae_images=40, quiet=True)
     match = result["sections"]["samples"]["class_match"]

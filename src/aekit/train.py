@@ -124,12 +124,13 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
         stored = read_run_config(run_dir)["train"]
         if config.model is None:  # the model chosen from the data when the run started
             config = dataclasses.replace(config, model=stored.model, model_options=stored.model_options)
-        check_resumable(stored, config, run_dir)
 
     data = load(config.dataset, "train", **config.data_options())
     pages = not isinstance(data, ImageSet)
     input_shape, num_classes = ((1, config.patch_size, config.patch_size), None) if pages else (data.shape, data.num_classes)
     config, why = _choose_model(config, data, input_shape)
+    if config.resume:
+        check_resumable(stored, config, run_dir)  # after the choice: it fills in what the run's config.json holds
     torch.manual_seed(config.seed)
     meta = {"model": config.model, "model_options": config.model_options, "input_shape": list(input_shape),
             "num_classes": num_classes}

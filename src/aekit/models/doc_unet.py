@@ -26,7 +26,7 @@ from torch import nn
 
 from aekit.errors import ConfigError
 from aekit.models.base import Autoencoder
-from aekit.models.layers import ConvTranspose2d
+from aekit.models.kernels import ConvTranspose2d
 
 FEATURES = 3  # per channel: page, background estimate, page / background
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +34,7 @@ from torch.func import functional_call
 from aekit.errors import ConfigError
 from aekit.models.base import Autoencoder
 from aekit.models.dense import check_reconstruction, reconstruction_loss
-from aekit.models.layers import FeatureMap, NarrowConv2d, upsample_conv
+from aekit.models.kernels import FeatureMap, NarrowConv2d, upsample_conv
 from aekit.models.vae import ELBOConfig, GaussianVAE
 
 MIN_SIDE = 4  # the encoder stops halving before the shorter side gets smaller than this
@@ -111,7 +111,7 @@ class ResConfig:
     latent_dim: int = 64  # size of the code vector
     width: int = 16  # channels at full resolution, doubling per stage (16-32-64-128 for 32 px)
     max_width: int = 128
-    blocks: int = 1  # residual blocks per resolution
+    blocks: int = field(default=1, metadata={"min": 0})  # residual blocks per resolution
     spatial_latent: bool = False  # code a latent_channels x h x w map instead of a vector
     latent_channels: int = 8
 
