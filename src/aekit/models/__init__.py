@@ -15,6 +15,7 @@ from aekit.models.pixel_vae import PixelVAE
 from aekit.models.sparse import SparseAE
 from aekit.models.tutorial import TutorialDAE, TutorialDocs, TutorialVAEConv, TutorialVAEDense
 from aekit.models.vae import VAE, ConvVAE
+from aekit.models.vq_vae import VQVAE
 
 MODELS: dict[str, type[Autoencoder]] = {
     "linear": LinearAE,
@@ -26,6 +27,7 @@ MODELS: dict[str, type[Autoencoder]] = {
     "conv-vae": ConvVAE,
     "pixel-vae": PixelVAE,
     "cvae": CVAE,
+    "vq-vae": VQVAE,
     "tutorial-dae": TutorialDAE,
     "tutorial-docs": TutorialDocs,
     "tutorial-vae-dense": TutorialVAEDense,
