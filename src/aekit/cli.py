@@ -82,6 +82,14 @@ def _cmd_serve(args: argparse.Namespace) -> None:
     serve(Path(args.run_dir), host=args.host, port=args.port)
 
 
+def _cmd_fit_prior(args: argparse.Namespace) -> None:
+    from aekit.priors import fit_prior
+
+    path = fit_prior(Path(args.run_dir), args.prior, components=args.components, layers=args.layers, hidden=args.hidden,
+                     steps=args.steps, draws=args.draws, seed=args.seed, quiet=args.quiet)
+    print(f"wrote {path} and {path.with_suffix('.safetensors')}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aekit", description="Autoencoders and VAEs: compress, denoise, generate.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -158,6 +166,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+
+    p = command("fit-prior", _cmd_fit_prior, "fit a prior to a trained run's codes so its samples land where images are "
+                                             "encoded; writes RUN_DIR/prior-NAME.safetensors and .json")
+    p.add_argument("run_dir")
+    p.add_argument("--prior", required=True, choices=("gmm", "flow", "pixelcnn"),
+                   help="gmm (Gaussian mixture, per class on labelled data), flow (RealNVP), pixelcnn (vq-vae's index maps)")
+    p.add_argument("--components", type=int, default=10, help="gmm: Gaussians per class")
+    p.add_argument("--layers", type=int, default=8, help="flow: coupling layers")
+    p.add_argument("--hidden", type=int, default=256, help="flow: width of each coupling network")
+    p.add_argument("--steps", type=int, default=4000, help="flow, pixelcnn: optimiser steps")
+    p.add_argument("--draws", type=int, default=0, help="VAEs: q(z|x) draws per training image besides its posterior mean")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
     return parser
 
 
