@@ -93,8 +93,8 @@ def test_gmm_log_prob_matches_scikit_learn():
 @pytest.fixture(scope="module")
 def vae_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("priors") / "vae"
-    aekit.train(TrainConfig(model="vae", dataset="digits", epochs=3, max_train_images=600, out=str(out), quiet=True,
-                            model_options={"latent_dim": 4, "hidden": [64]}))
+    aekit.train(TrainConfig(model="vae", dataset="digits", epochs=15, batch_size=64, out=str(out), quiet=True,
+                            model_options={"latent_dim": 4, "hidden": [128]}))
     return out
 
 
@@ -103,7 +103,7 @@ def test_fit_save_load_sample_and_refuse_other_weights(vae_run: Path, tmp_path: 
     shutil.copytree(vae_run, run)
     path = fit_prior(run, "gmm", components=3, draws=1)
     info = json.loads(path.read_text())
-    assert info["prior"] == "gmm" and info["class_conditional"] is True and "1200 codes" in info["fitted_to"]
+    assert info["prior"] == "gmm" and info["class_conditional"] is True and "2694 codes of 1347 training images" in info["fitted_to"]
     fit_prior(run, "flow", layers=4, hidden=32, steps=200)
     assert fitted_priors(run) == ["gmm", "flow"]
     model = aekit.load(run)
@@ -165,3 +165,23 @@ def test_pixelcnn_prior_refit_scores_held_out_maps_better(tmp_path: Path):
     samples = prior.sample(5, generator=torch.Generator().manual_seed(0))
     assert samples.shape == (5, 2, 2) and samples.dtype == torch.long
     assert model.decode(samples).shape == (5, 1, 8, 8)
+
+
+def test_evaluate_adds_a_column_per_prior(vae_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    from aekit.evaluate import evaluate_run
+
+    run = tmp_path / "run"
+    shutil.copytree(vae_run, run)
+    fit_prior(run, "gmm", components=2)
+    fit_prior(run, "flow", layers=2, hidden=16, steps=50)
+    result = evaluate_run(run, iwae_k=2, max_images=300, quiet=True, priors=["all"])
+    samples = result["sections"]["samples"]
+    for metric in ("frechet", "coverage", "precision", "recall"):
+        assert {"model", "prior gmm", "prior flow", "held-out real images (floor)"} <= set(samples[metric]), metric
+    assert all(0 <= samples[m][c] <= 1 for m in ("precision", "recall") for c in samples[m])
+    # class-conditional priors are asked for the hold-out's classes; the floor is the classifier's accuracy
+    assert {"prior gmm", "prior flow", "held-out real images (floor)", "chance"} <= set(samples["class_match"])
+    assert samples["class_match"]["prior gmm"] > 2 * samples["class_match"]["chance"]
+    (run / "prior-flow.json").write_text((run / "prior-flow.json").read_text().replace('"model_fingerprint": "', '"model_fingerprint": "0'))
+    assert main(["evaluate", str(run), "--prior", "flow", "--quiet"]) == 2  # refused before any work
+    assert "fitted to other weights" in capsys.readouterr().err

@@ -39,7 +39,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     from aekit.evaluate import evaluate_run, format_metrics
 
     metrics = evaluate_run(Path(args.run_dir), iwae_k=args.iwae_k, max_images=args.max_images, quiet=args.quiet,
-                           iwae_images=args.iwae_images, bf16=args.bf16)
+                           iwae_images=args.iwae_images, bf16=args.bf16, priors=args.prior or ())
     print(format_metrics(metrics))
 
 
@@ -135,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bf16", action="store_true",
                    help="likelihood bounds under bfloat16 autocast: ~2x faster on CPUs with AMX/AVX-512 BF16")
     p.add_argument("--max-images", type=int, default=None, help="evaluate on the first N test images only")
+    p.add_argument("--prior", action="append", choices=("gmm", "flow", "pixelcnn", "all"),
+                   help="add a sample-quality column for this fitted prior (repeatable; all: every prior fitted)")
     p.add_argument("--quiet", action="store_true")
 
     p = command("report", _cmd_report, "write RUN_DIR/report.html: config, metrics and every picture")
