@@ -138,3 +138,17 @@ def test_pictures_of_a_model_with_spatial_codes(tmp_path):
     _check_png(plots.plot_interpolations(model, images, tmp_path / "i.png", pairs=2, steps=4))
     _check_png(plots.plot_class_samples(model, model.encode(images), labels, tmp_path / "c.png", per_class=3))
     _check_png(plots.plot_latent_scatter(model.encode(images), tmp_path / "s.png", labels=labels, method="pca"))
+
+
+def test_prior_samples_picture_shows_both_grids(tmp_path):
+    from aekit.models import build_model
+    from aekit.plots import plot_prior_samples
+    from aekit.priors import GMMPrior
+
+    torch.manual_seed(0)
+    model = build_model("vae", {"latent_dim": 2, "hidden": [16]}, (1, 8, 8)).eval()
+    codes, labels = torch.randn(200, 2) * 3, torch.arange(200) % 4
+    prior = GMMPrior((2,), 4, components=2).fit(codes + labels.unsqueeze(1), labels)
+    path = plot_prior_samples(model, prior, tmp_path / "priors.png", n=16, class_names=["a", "b", "c", "d"])
+    image = Image.open(path)
+    assert image.width > image.height  # two grids side by side

@@ -66,6 +66,14 @@ def model_fingerprint(run_dir: str | Path) -> str:
     return digest.hexdigest()
 
 
+def best_prior(result: dict[str, Any]) -> str | None:
+    """The prior whose samples had the lowest Frechet distance in an ``eval.json`` result, if any was evaluated."""
+    frechet = result.get("sections", {}).get("samples", {}).get("frechet", {})
+    scored = {column.removeprefix("prior "): value for column, value in frechet.items()
+              if column.startswith("prior ") and value is not None}
+    return min(scored, key=scored.get) if scored else None
+
+
 # --- the priors -------------------------------------------------------------------------------
 class Prior(nn.Module):
     """A density over a model's codes: ``sample`` gives codes ``decode`` takes, ``log_prob`` scores them.
