@@ -258,7 +258,7 @@ class CodeMapPrior(Prior):
             optimizer.step()
             schedule.step()
             if not quiet and (step + 1) % 500 == 0:
-                print(f"  pixelcnn step {step + 1}/{steps}: {float(loss):.2f} nats per map")
+                print(f"  pixelcnn step {step + 1}/{steps}: {loss.item():.2f} nats per map")
         return self.eval()
 
     def sample(self, n, generator=None, labels=None):
