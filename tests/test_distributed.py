@@ -113,3 +113,73 @@ def test_torchrun_cli_leaves_a_loadable_run(tmp_path):
     assert RUN_FILES <= {p.name for p in out.iterdir()}
     model = aekit.load(out)
     assert model.reconstruct(torch.rand(2, 1, 8, 8)).shape == (2, 1, 8, 8)
+
+
+# Each rank updates a vq-vae codebook from its own half of the vectors, then trains a tiny vq-vae.
+CODEBOOK_WORKER = """
+import hashlib, json, sys
+import torch
+import aekit
+from aekit import distributed
+from aekit.config import TrainConfig
+from aekit.models.vq_vae import EMAQuantizer
+
+out, report = sys.argv[1], sys.argv[2]
+distributed.init(torch.device("cpu"))
+rank = distributed.rank()
+torch.manual_seed(100 + rank)  # every rank draws its own restarts: only the broadcast makes them agree
+halves = torch.randn(2, 3, 4, 8, 8, generator=torch.Generator().manual_seed(0))  # both ranks' data, 3 batches
+steady = EMAQuantizer(num_codes=6, dim=4, decay=0.9, restart_after=1000)  # no restarts: plain EMA statistics
+steady.codebook.copy_(torch.randn(6, 4, generator=torch.Generator().manual_seed(1)))
+steady.cluster_size.fill_(5.0)
+steady.embed_sum.copy_(steady.codebook * 5.0)
+fresh = EMAQuantizer(num_codes=6, dim=4, decay=0.9, restart_after=1)  # initialised and restarted from batches
+for step in range(3):
+    z = halves[rank, step : step + 1]
+    steady.update(z, steady.indices(z))
+    fresh.update(z, fresh.indices(z))
+distributed.shutdown()
+run = aekit.train(TrainConfig(model="vq-vae", dataset="digits", out=out, epochs=1, quiet=True, max_train_images=256,
+                              batch_size=32, model_options={"channels": [8, 8], "codebook_size": 8, "code_dim": 4,
+                                                            "prior_channels": 8, "prior_layers": 2}))
+state = run.model.state_dict()
+digest = hashlib.sha256(b"".join(state[k].numpy().tobytes() for k in sorted(state))).hexdigest()
+json.dump({"steady": steady.codebook.tolist(), "fresh": fresh.codebook.tolist(), "digest": digest}, open(report, "w"))
+"""
+
+
+def test_vq_codebook_statistics_are_all_reduced_so_ranks_agree(tmp_path):
+    from aekit.models.vq_vae import EMAQuantizer
+
+    script = tmp_path / "codebook.py"
+    script.write_text(CODEBOOK_WORKER)
+    port = str(_free_port())
+    reports = [tmp_path / f"rank{r}.json" for r in range(2)]
+    procs = [
+        subprocess.Popen([sys.executable, str(script), str(tmp_path / "run"), str(reports[r])],
+                         env=_env(MASTER_ADDR="127.0.0.1", MASTER_PORT=port, WORLD_SIZE="2", RANK=str(r), LOCAL_RANK=str(r)),
+                         stderr=subprocess.PIPE, text=True)
+        for r in range(2)
+    ]
+    try:
+        errors = [p.communicate(timeout=180)[1] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert [p.returncode for p in procs] == [0, 0], errors
+    rank0, rank1 = (json.loads(r.read_text()) for r in reports)
+    assert rank0 == rank1  # the same codebooks (and trained weights) on both ranks
+    # and the same as one process seeing both halves of every batch: the statistics are summed, not local
+    halves = torch.randn(2, 3, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    single = EMAQuantizer(num_codes=6, dim=4, decay=0.9, restart_after=1000)
+    single.codebook.copy_(torch.randn(6, 4, generator=torch.Generator().manual_seed(1)))
+    single.cluster_size.fill_(5.0)
+    single.embed_sum.copy_(single.codebook * 5.0)
+    local = EMAQuantizer(num_codes=6, dim=4, decay=0.9, restart_after=1000)
+    local.load_state_dict(single.state_dict())
+    for step in range(3):
+        z = halves[:, step]
+        single.update(z, single.indices(z))
+        local.update(z[:1], local.indices(z[:1]))  # what rank 0 alone would hold without the all-reduce
+    assert torch.allclose(torch.tensor(rank0["steady"]), single.codebook, atol=1e-5)
+    assert not torch.allclose(torch.tensor(rank0["steady"]), local.codebook, atol=1e-3)

@@ -160,3 +160,30 @@ def test_residual_colour_vae_exports(tmp_path: Path) -> None:
     x = np.random.default_rng(2).random((3, 4, 16, 16), dtype=np.float32)
     (codes,) = _session(written[1]).run(None, {"image": x})
     assert np.abs(codes - model.encode(torch.from_numpy(x)).detach().numpy()).max() < 1e-4
+
+
+def test_vq_vae_decoder_takes_code_indices_at_any_size(tmp_path: Path) -> None:
+    from aekit.models import build_model
+
+    for quantizer in ("vq", "fsq"):
+        torch.manual_seed(3)
+        model = build_model("vq-vae", {"quantizer": quantizer, "channels": [8, 8], "codebook_size": 12, "code_dim": 3,
+                                       "levels": [3, 4], "prior_channels": 8, "prior_layers": 1}, (1, 8, 8)).eval()
+        if quantizer == "vq":  # a trained codebook; a fresh one is all zeros until the first batch
+            model.quantizer.codebook.copy_(torch.randn(12, 3))
+        written = export_model(model, tmp_path / quantizer)
+        decoder, encoder = _session(written[0]), _session(written[1])
+        assert [(i.name, i.type) for i in decoder.get_inputs()] == [("indices", "tensor(int64)")]
+        for shape in ((1, 2, 2), (7, 4, 3)):  # index maps of 8x8 images, and of 16x12 ones
+            indices = np.random.default_rng(0).integers(0, model.num_codes, shape)
+            (images,) = decoder.run(None, {"indices": indices})
+            expected = model.decode(torch.from_numpy(indices)).detach().numpy()
+            assert images.shape == (shape[0], 1, 4 * shape[1], 4 * shape[2])
+            assert np.abs(images - expected).max() < 1e-4
+            x = np.random.default_rng(1).random((shape[0], 1, 4 * shape[1], 4 * shape[2]), dtype=np.float32)
+            (codes,) = encoder.run(None, {"image": x})
+            assert np.array_equal(codes, model.encode(torch.from_numpy(x)).numpy())
+        meta = json.loads((tmp_path / quantizer / "model.json").read_text())
+        spec = meta["files"]["decoder"]["inputs"][0]
+        assert spec["shape"] == ["batch", "height/4", "width/4"] and spec["dtype"] == "int64"
+        assert spec["range"] == [0, model.num_codes - 1]

@@ -198,3 +198,20 @@ def test_image_metrics_baselines_and_features_take_1_to_4_channels(channels):
     assert metrics.pca_reconstruct(pca, x).shape == x.shape
     assert metrics.pca_gaussian_samples(pca, 7, tuple(x.shape[1:])).shape == (7, channels, 16, 12)
     assert features(FeatureClassifier(channels, 3).eval(), x).shape == (30, FEATURE_DIM)
+
+
+def test_precision_recall_identical_disjoint_and_mode_dropping_sets():
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((5, 8)) * 20  # five well separated modes
+    real = np.concatenate([c + rng.standard_normal((200, 8)) for c in centres])
+    assert metrics.precision_recall(real, real) == (1.0, 1.0)
+    far = real + 1000.0
+    assert metrics.precision_recall(real, far) == (0.0, 0.0)
+    fresh = np.concatenate([c + rng.standard_normal((200, 8)) for c in centres])  # a new draw of every mode
+    fresh_precision, fresh_recall = metrics.precision_recall(real, fresh)
+    assert fresh_precision > 0.8 and fresh_recall > 0.8
+    one_mode = centres[0] + rng.standard_normal((1000, 8))  # as realistic, but of one kind only
+    precision, recall = metrics.precision_recall(real, one_mode)
+    assert precision > fresh_precision - 0.05 and 0.1 < recall < 0.3  # recall ~ that mode's share of the real set
+    with pytest.raises(ValueError, match="k = 3"):
+        metrics.precision_recall(real[:3], real)

@@ -280,3 +280,17 @@ def test_composite_is_premultiplied_over():
     assert torch.allclose(shown[:, 0, 0], torch.tensor([0.25, 0, 0]) + 0.5 * board[0, 0])
     grey = composite(torch.stack([torch.full((8, 8), 0.3), torch.full((8, 8), 0.3)]))  # grey + alpha
     assert grey.shape == (1, 8, 8) and torch.allclose(grey[0], 0.3 + 0.7 * board)
+
+
+def test_prior_samples_picture_shows_both_grids(tmp_path):
+    from aekit.models import build_model
+    from aekit.plots import plot_prior_samples
+    from aekit.priors import GMMPrior
+
+    torch.manual_seed(0)
+    model = build_model("vae", {"latent_dim": 2, "hidden": [16]}, (1, 8, 8)).eval()
+    codes, labels = torch.randn(200, 2) * 3, torch.arange(200) % 4
+    prior = GMMPrior((2,), 4, components=2).fit(codes + labels.unsqueeze(1), labels)
+    path = plot_prior_samples(model, prior, tmp_path / "priors.png", n=16, class_names=["a", "b", "c", "d"])
+    image = Image.open(path)
+    assert image.width > image.height  # two grids side by side

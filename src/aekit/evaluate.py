@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from tqdm import tqdm
 from aekit import metrics
 from aekit.errors import ConfigError
 from aekit.io import atomic_write_json
+from aekit.priors import Prior, fitted_priors, load_prior
 
 EVAL_FILE = "eval.json"
 INDEPENDENT_PIXELS = "independent pixels"
@@ -197,8 +199,11 @@ def _independent_pixels(run: RunData, test: Any) -> dict[str, float]:
     return {INDEPENDENT_PIXELS + " (per class)": total / len(test)}
 
 
-def samples_section(run: RunData, train_x: torch.Tensor, quiet: bool) -> tuple[dict[str, dict[str, float]], str]:
-    """Frechet distance, confidence and coverage of samples against the held-out floor and PCA-Gaussian."""
+def samples_section(
+    run: RunData, train_x: torch.Tensor, quiet: bool, priors: Sequence[str] = ()
+) -> tuple[dict[str, dict[str, float]], str]:
+    """Frechet distance, confidence, coverage, precision and recall of samples against the held-out
+    floor and PCA-Gaussian; with ``priors``, one more column each: the model decoding that prior's codes."""
     from aekit.quality import classifier_accuracy, get_classifier, sample_quality
 
     train = _first(run.train, MAX_REFERENCE_IMAGES)
@@ -208,30 +213,48 @@ def samples_section(run: RunData, train_x: torch.Tensor, quiet: bool) -> tuple[d
     real = run.test.images[:n]
     generator = torch.Generator().manual_seed(SEED)
     condition = run.condition(_first(run.test, n))
-    with torch.inference_mode():
-        samples = torch.cat([
-            run.model.sample(min(BATCH, n - i), None if condition is None else condition[i : i + BATCH], generator=generator)
-            for i in range(0, n, BATCH)
-        ])
-    pca = metrics.fit_pca(train_x, run.model.latent_dim)
-    columns = {
-        "model": samples,
-        "held-out real images (floor)": run.heldout.images[:n],
-        f"PCA-Gaussian ({pca.n_components_} components)": metrics.pca_gaussian_samples(pca, n, tuple(real.shape[1:]), SEED),
-    }
-    floor = "held-out real images (floor)"
     by_label = run.model.condition_kind == "label"
+    floor = "held-out real images (floor)"
     asked = {"model": condition, floor: run.heldout.labels[:n]} if by_label else {}  # classes to show
+    columns = {}
+    if run.model.generative:
+        with torch.inference_mode():
+            columns["model"] = torch.cat([
+                run.model.sample(min(BATCH, n - i), None if condition is None else condition[i : i + BATCH], generator=generator)
+                for i in range(0, n, BATCH)
+            ])
+    pca = metrics.fit_pca(train_x, run.model.latent_dim)
+    columns[floor] = run.heldout.images[:n]
+    columns[f"PCA-Gaussian ({pca.n_components_} components)"] = metrics.pca_gaussian_samples(pca, n, tuple(real.shape[1:]), SEED)
+    for name in priors:
+        prior = load_prior(run.dir, name)
+        labels = (condition if by_label else run.heldout.labels[:n]) if prior.conditional else None  # real class shares
+        columns[f"prior {name}"] = prior_samples(run.model, prior, n, generator, labels, condition)
+        if labels is not None:
+            asked[f"prior {name}"] = labels
+            asked.setdefault(floor, run.heldout.labels[:n])
     scores = {name: sample_quality(classifier, images, real, asked.get(name)) for name, images in columns.items()}
     note = (
         f"sample quality: {n} samples vs {n} test images in the 128-d features of aekit's own classifier for "
         f"{run.meta['dataset']} (hold-out accuracy {accuracy:.3f}); Frechet distances compare runs on this dataset only"
     )
-    section = {m: {name: scores[name][m] for name in columns} for m in ("frechet", "confidence", "coverage")}
+    section = {m: {name: scores[name][m] for name in columns} for m in ("frechet", "confidence", "coverage", "precision", "recall")}
     if asked:  # did each sample come out as the class asked for?
         section["class_match"] = {name: scores[name]["class_match"] for name in asked}
         section["class_match"]["chance"] = 1.0 / run.test.num_classes
     return section, note
+
+
+def prior_samples(model: torch.nn.Module, prior: Prior, n: int, generator: torch.Generator,
+                  labels: torch.Tensor | None = None, condition: torch.Tensor | None = None) -> torch.Tensor:
+    """``n`` images decoded from the prior's codes (of the classes ``labels`` asks for), in batches."""
+    parts = []
+    with torch.inference_mode():
+        for i in range(0, n, BATCH):
+            rows = slice(i, min(n, i + BATCH))
+            codes = prior.sample(rows.stop - i, generator=generator, labels=None if labels is None else labels[rows])
+            parts.append(model.decode(codes, None if condition is None else condition[rows]))
+    return torch.cat(parts)
 
 
 def latent_codes(run: RunData, data: Any) -> torch.Tensor:
@@ -279,16 +302,20 @@ def angle_to_pca(model: torch.nn.Module, pca) -> float:
 
 def evaluate_run(
     run_dir: str | Path, iwae_k: int = 1000, max_images: int | None = None, quiet: bool = False,
-    iwae_images: int | None = None, bf16: bool = False,
+    iwae_images: int | None = None, bf16: bool = False, priors: Sequence[str] = (),
 ) -> dict:
     """Every metric that applies to this run, with baselines; written to ``RUN_DIR/eval.json``.
 
     ``iwae_images`` bounds the likelihood bounds to the first test images (IWAE costs k decoder
     passes per image); ``max_images`` bounds every metric; ``bf16`` computes the likelihood bounds
-    under bfloat16 autocast (see ``likelihood_section``)."""
+    under bfloat16 autocast (see ``likelihood_section``); ``priors`` (names, or ``"all"`` for every
+    prior fitted in the run folder) add a sample-quality column each."""
     for flag, value in (("--iwae-k", iwae_k), ("--max-images", max_images), ("--iwae-images", iwae_images)):
         if value is not None and value < 1:
             raise ConfigError(f"aekit evaluate: {flag} must be at least 1, got {value}")
+    priors = fitted_priors(run_dir) if "all" in priors else list(dict.fromkeys(priors))
+    for name in priors:  # refuse a missing or stale prior now, not after minutes of evaluation
+        load_prior(run_dir, name)
     torch.manual_seed(SEED)
     start = time.perf_counter()
     run = load_run(run_dir, max_images)
@@ -324,8 +351,8 @@ def evaluate_run(
             sections["likelihood"], note = likelihood_section(run, iwae_k, quiet, iwae_images, bf16)
             result["notes"].append(note)
             log("likelihood")
-        if run.model.generative and run.test.labels is not None and run.test.num_classes:
-            sections["samples"], note = samples_section(run, train_x, quiet)
+        if (run.model.generative or priors) and run.test.labels is not None and run.test.num_classes:
+            sections["samples"], note = samples_section(run, train_x, quiet, priors)
             result["notes"].append(note)
             log("samples")
         if run.test.labels is not None and len(set(run.train.labels.tolist())) > 1 and not run.model.spatial_code:

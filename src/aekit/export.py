@@ -90,14 +90,17 @@ def export_model(
     with torch.no_grad():
         z = model.encode(x, condition)
     latent_shape: list[int | str] = list(z.shape[1:])
+    indexed = not z.is_floating_point()  # vq-vae: the code is a map of codebook indices
     any_size = accepts_any_size(model)
     image_shape: list[int | str] = [model.input_shape[0], "height", "width"] if any_size else list(model.input_shape)
-    if any_size:  # a fully convolutional model (a document cleaner): codes are feature maps
-        scale = model.input_shape[1] // z.shape[2]
-        latent_shape = [z.shape[1], *((f"height/{scale}", f"width/{scale}") if scale > 1 else ("height", "width"))]
+    if any_size:  # a fully convolutional model (a document cleaner, vq-vae): codes are feature or index maps
+        scale = model.input_shape[1] // z.shape[-2]
+        sides = (f"height/{scale}", f"width/{scale}") if scale > 1 else ("height", "width")
+        latent_shape = [*sides] if indexed else [z.shape[1], *sides]
     cond_spec = _condition_spec(model, condition, class_names)
     image = {"name": "image", "shape": ["batch", *image_shape], "dtype": "float32", "range": [0.0, 1.0]}
-    latent = {"name": "z", "shape": ["batch", *latent_shape], "dtype": "float32", **_latent_range(model, latent_stats)}
+    latent = {"name": "indices" if indexed else "z", "shape": ["batch", *latent_shape], "dtype": "int64" if indexed else "float32",
+              **_latent_range(model, latent_stats)}
     parts = {
         "decoder": (_wrap(model, "decode", condition), z, [latent, *cond_spec], [image]),
         "encoder": (_wrap(model, "encode", condition), x, [image, *cond_spec], [latent]),
@@ -237,6 +240,11 @@ def _condition_spec(model: Autoencoder, condition: torch.Tensor | None, class_na
 
 
 def _latent_range(model: Autoencoder, stats: dict[str, list[float]] | None) -> dict[str, Any]:
+    from aekit.models.vq_vae import VQVAE
+
+    if isinstance(model, VQVAE):
+        return {"distribution": "codebook indices, drawn jointly by the model's PixelCNN prior (not exported); "
+                                "indices of encoded images decode to their reconstructions", "range": [0, model.num_codes - 1]}
     if model.generative:
         return {"distribution": "standard normal N(0, 1) per dimension (the VAE prior)", "range": [-3.0, 3.0]}
     if stats is None:
@@ -250,7 +258,9 @@ def _export_onnx(
     """The serialised ONNX model, from the torch.export-based exporter (the default since torch 2.9)."""
     batch = torch.export.Dim("batch", min=1, max=1 << 20)
     auto = torch.export.Dim.AUTO
-    dynamic = tuple({0: batch, 2: auto, 3: auto} if any_size and arg.dim() == 4 else {0: batch} for arg in args)
+    # image and feature maps: N x C x H x W; index maps: N x H x W
+    dynamic = tuple({0: batch, arg.dim() - 2: auto, arg.dim() - 1: auto} if any_size and arg.dim() >= 3 else {0: batch}
+                    for arg in args)
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -201,6 +201,33 @@ def confidence_and_coverage(probs: np.ndarray) -> tuple[float, float]:
     return float(probs.max(1).mean()), entropy / math.log(classes)
 
 
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3, chunk: int = 1024) -> tuple[float, float]:
+    """Improved precision and recall (Kynkaanniemi et al. 2019) of ``fake`` against ``real`` features.
+
+    Each set's manifold is the union of balls around its points reaching their k-th nearest
+    neighbour in the same set. Precision is the share of fake points inside the real manifold
+    (are samples realistic?), recall the share of real points inside the fake manifold (is every
+    kind of real image produced?), so a generator that drops modes keeps precision and loses recall.
+    """
+    real_t = torch.as_tensor(np.asarray(real, dtype=np.float32))
+    fake_t = torch.as_tensor(np.asarray(fake, dtype=np.float32))
+    if min(len(real_t), len(fake_t)) <= k:
+        raise ValueError(f"precision/recall with k = {k} needs more than {k} points in each set")
+    return _manifold_share(real_t, fake_t, k, chunk), _manifold_share(fake_t, real_t, k, chunk)
+
+
+def _manifold_share(support: torch.Tensor, queries: torch.Tensor, k: int, chunk: int) -> float:
+    """Share of ``queries`` within the k-NN radius of at least one point of ``support``."""
+    radii = torch.cat([
+        torch.cdist(support[i : i + chunk], support).kthvalue(k + 1, dim=1).values  # k + 1: the point itself is at 0
+        for i in range(0, len(support), chunk)
+    ])
+    inside = torch.cat([
+        (torch.cdist(queries[i : i + chunk], support) <= radii).any(dim=1) for i in range(0, len(queries), chunk)
+    ])
+    return float(inside.float().mean())
+
+
 # --- latent quality ----------------------------------------------------------------------
 
 

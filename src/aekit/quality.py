@@ -19,7 +19,7 @@ from torch.nn import functional as F
 
 from aekit.data.paths import cache_dir
 from aekit.io import atomic_write_bytes, atomic_write_json, read_json
-from aekit.metrics import confidence_and_coverage, frechet_distance
+from aekit.metrics import confidence_and_coverage, frechet_distance, precision_recall
 
 ARCH_VERSION = "cnn-v2"  # v2: 10 epochs instead of 3 (fashion-mnist hold-out accuracy 0.776 -> 0.846)
 FEATURE_DIM = 128
@@ -127,14 +127,19 @@ def predict_proba(model: FeatureClassifier, images: torch.Tensor) -> np.ndarray:
 def sample_quality(
     model: FeatureClassifier, samples: torch.Tensor, real: torch.Tensor, labels: torch.Tensor | None = None
 ) -> dict[str, float]:
-    """Frechet distance to ``real`` in feature space, mean confidence and class coverage of ``samples``;
-    with ``labels`` (the class each sample should show), the share classified as that class."""
+    """Frechet distance to ``real`` in feature space, precision and recall (k = 3 nearest-neighbour
+    manifolds), mean confidence and class coverage of ``samples``; with ``labels`` (the class each
+    sample should show), the share classified as that class."""
     probs = predict_proba(model, samples)
     confidence, coverage = confidence_and_coverage(probs)
+    fake_features, real_features = features(model, samples), features(model, real)
+    precision, recall = precision_recall(real_features, fake_features, k=3)
     scores = {
-        "frechet": frechet_distance(features(model, samples), features(model, real)),
+        "frechet": frechet_distance(fake_features, real_features),
         "confidence": confidence,
         "coverage": coverage,
+        "precision": precision,
+        "recall": recall,
     }
     if labels is not None:
         scores["class_match"] = float((probs.argmax(1) == labels.numpy()).mean())

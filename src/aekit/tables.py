@@ -20,12 +20,14 @@ LABELS = {
     "confidence": "classifier confidence",
     "coverage": "class coverage (entropy / log C)",
     "class_match": "samples classified as the class asked for",
+    "precision": "precision (share of samples on the test images' k-NN manifold, k = 3)",
+    "recall": "recall (share of test images on the samples' k-NN manifold, k = 3)",
     "probe_test": "linear probe accuracy, test",
     "probe_train": "linear probe accuracy, train",
     "angle_to_pca": "max principal angle to PCA of the training images (degrees)",
 }
 LOWER_IS_BETTER = {"mse", "rmse", "nll_iwae", "nll_elbo", "frechet", "angle_to_pca"}
-HIGHER_IS_BETTER = {"psnr", "ssim", "confidence", "coverage", "class_match", "probe_test", "probe_train"}
+HIGHER_IS_BETTER = {"psnr", "ssim", "confidence", "coverage", "class_match", "precision", "recall", "probe_test", "probe_train"}
 
 
 def _fmt(value: Any) -> str:

@@ -20,6 +20,7 @@ from aekit.models.resnet import ResAE, ResVAE
 from aekit.models.sparse import SparseAE
 from aekit.models.tutorial import TutorialDAE, TutorialDocs, TutorialVAEConv, TutorialVAEDense
 from aekit.models.vae import VAE, ConvVAE
+from aekit.models.vq_vae import VQVAE
 
 MODELS: dict[str, type[Autoencoder]] = {
     "linear": LinearAE,
@@ -33,6 +34,7 @@ MODELS: dict[str, type[Autoencoder]] = {
     "res-ae": ResAE,
     "res-vae": ResVAE,
     "cvae": CVAE,
+    "vq-vae": VQVAE,
     "tutorial-dae": TutorialDAE,
     "tutorial-docs": TutorialDocs,
     "doc-unet": DocUNet,

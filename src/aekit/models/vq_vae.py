@@ -1,0 +1,367 @@
+"""VQ-VAE (van den Oord et al. 2017) with an autoregressive prior, so it samples.
+
+The encoder maps an image to a small grid of vectors; each is replaced by its nearest code in a
+codebook (``quantizer = "vq"``) or rounded per channel to a few levels (``"fsq"``, finite scalar
+quantisation, Mentzer et al. 2023: an implicit codebook that cannot collapse). The image's code is
+the ``h x w`` map of code indices; the decoder maps it back. Gradients pass the quantiser
+straight through.
+
+VQ codebook: exponential moving averages of the vectors assigned to each code (Razavi et al.
+2019), all-reduced across ranks under torchrun so every rank keeps the same codebook, initialised
+at random encoder outputs of the first batch; codes that no vector chose for ``restart_after``
+training steps restart at random encoder outputs of the batch.
+
+Sampling: a gated PixelCNN (van den Oord et al. 2016, vertical + horizontal stacks, no blind
+spot) over the index map, trained inside ``loss`` on detached indices, so its cross-entropy
+teaches the prior and never moves the encoder. Codebook use and perplexity are reported as loss
+terms (not optimised) so they land in metrics.jsonl each epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aekit import distributed
+from aekit.errors import ConfigError
+from aekit.models.base import Autoencoder
+from aekit.models.layers import ConvTranspose2d, NarrowConv2d, activation, check_conv_fit
+from aekit.priors import Prior
+
+
+# --- quantisers ----------------------------------------------------------------------------------
+def usage_terms(counts: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Share of the codebook used, and perplexity (exp of the entropy of code use), from code counts."""
+    p = counts / counts.sum().clamp_min(1)
+    entropy = -(p * p.clamp_min(1e-12).log()).sum()
+    return {"codebook_use": (counts > 0).float().mean(), "perplexity": entropy.exp()}
+
+
+class EMAQuantizer(nn.Module):
+    """Nearest-code quantisation with a codebook learned by exponential moving averages."""
+
+    def __init__(self, num_codes: int, dim: int, decay: float, restart_after: int, eps: float = 1e-5):
+        super().__init__()
+        self.num_codes, self.decay, self.restart_after, self.eps = num_codes, decay, restart_after, eps
+        self.register_buffer("codebook", torch.zeros(num_codes, dim))
+        self.register_buffer("cluster_size", torch.zeros(num_codes))  # all 0: not initialised yet
+        self.register_buffer("embed_sum", torch.zeros(num_codes, dim))
+        self.register_buffer("idle_steps", torch.zeros(num_codes))  # training steps since each code was last chosen
+
+    def indices(self, z: torch.Tensor) -> torch.Tensor:
+        """Nearest code of each vector of ``z`` (``B x D x h x w`` -> ``B x h x w``), in float32."""
+        flat = z.detach().float().movedim(1, -1).reshape(-1, z.shape[1])
+        with torch.autocast(flat.device.type, enabled=False):
+            distance = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.codebook.t() + self.codebook.pow(2).sum(1)
+        return distance.argmin(1).view(z.shape[0], *z.shape[2:])
+
+    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        return F.embedding(indices, self.codebook).movedim(-1, 1)
+
+    @torch.no_grad()
+    def update(self, z: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        """One EMA step from this batch (summed over all ranks); restarts codes unused for ``restart_after`` steps. Returns the
+        global code counts of this batch."""
+        flat = z.detach().float().movedim(1, -1).reshape(-1, z.shape[1])
+        decay = self.decay
+        if not self.cluster_size.any():  # the first step: codes at random encoder outputs, statistics from this batch alone
+            self.codebook.copy_(self._random_rows(flat))
+            indices, decay = self.indices(z), 0.0
+        onehot = F.one_hot(indices.flatten(), self.num_codes).type_as(flat)
+        with torch.autocast(flat.device.type, enabled=False):  # sums of thousands of vectors: float32
+            counts, sums = onehot.sum(0), onehot.t() @ flat
+        if distributed.active():
+            torch.distributed.all_reduce(counts)
+            torch.distributed.all_reduce(sums)
+        self.cluster_size.mul_(decay).add_(counts, alpha=1 - decay)
+        self.embed_sum.mul_(decay).add_(sums, alpha=1 - decay)
+        n = self.cluster_size.sum()
+        smoothed = (self.cluster_size + self.eps) / (n + self.num_codes * self.eps) * n  # Laplace: no division by 0
+        self.codebook.copy_(self.embed_sum / smoothed.unsqueeze(1))
+        self.idle_steps.add_(1).masked_fill_(counts > 0, 0)
+        # Not an EMA threshold: while the encoder's outputs move (early training) the EMA counts of
+        # abandoned codes take hundreds of steps to decay, and every vector lands on one stale code.
+        dead = self.idle_steps >= self.restart_after
+        if dead.any():  # dead is the same on every rank: the counts are global
+            fresh = self._random_rows(flat)
+            self.codebook[dead] = fresh[dead]
+            self.embed_sum[dead] = fresh[dead]
+            self.cluster_size[dead] = 1.0
+            self.idle_steps[dead] = 0
+        return counts
+
+
+    def _random_rows(self, flat: torch.Tensor) -> torch.Tensor:
+        """``num_codes`` random rows of ``flat``, rank 0's under torchrun so every rank gets the same."""
+        rows = flat[torch.randint(len(flat), (self.num_codes,), device=flat.device)]
+        if distributed.active():
+            torch.distributed.broadcast(rows, src=0)
+        return rows
+
+
+class FSQuantizer(nn.Module):
+    """Finite scalar quantisation: channel c is bounded to ``levels[c]`` values and rounded; the
+    index is the mixed-radix number of the rounded values. No codebook to learn or restart."""
+
+    def __init__(self, levels: tuple[int, ...]):
+        super().__init__()
+        if not levels or any(lv < 2 for lv in levels):
+            raise ConfigError(f"model 'vq-vae': fsq levels must be integers of at least 2, got {list(levels)}")
+        self.levels = tuple(levels)
+        self.num_codes = math.prod(levels)
+        lv = torch.tensor(levels, dtype=torch.float32)
+        self.register_buffer("half_levels", (lv - 1) * (1 - 1e-3) / 2, persistent=False)
+        self.register_buffer("offset", (1 - lv % 2) * 0.5, persistent=False)  # even level counts: half-integer grid
+        self.register_buffer("half_width", (lv // 2), persistent=False)
+        self.register_buffer("basis", torch.cumprod(torch.tensor((1, *levels[:-1])), 0), persistent=False)
+
+    def _shape(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return t.view(1, -1, *([1] * (z.dim() - 2)))
+
+    def quantize(self, z: torch.Tensor) -> torch.Tensor:
+        """Rounded, bounded channels scaled to [-1, 1], with a straight-through gradient."""
+        z = z.float()
+        half, offset = self._shape(self.half_levels, z), self._shape(self.offset, z)
+        shift = torch.atanh(offset / half)
+        bounded = torch.tanh(z + shift) * half - offset
+        rounded = bounded + (bounded.round() - bounded).detach()
+        return rounded / self._shape(self.half_width, z)
+
+    def indices_of(self, quantized: torch.Tensor) -> torch.Tensor:
+        digits = (quantized.detach() * self._shape(self.half_width, quantized)).round() + self._shape(self.half_width, quantized)
+        return (digits.long() * self._shape(self.basis, quantized)).sum(1)
+
+    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        levels = torch.tensor(self.levels, device=indices.device)
+        digits = (indices.unsqueeze(-1) // self.basis) % levels
+        return ((digits - self.half_width) / self.half_width).movedim(-1, 1).float()
+
+
+# --- the autoregressive prior over index maps ---------------------------------------------------------
+class _MaskedConv(nn.Conv2d):
+    """A 'same' convolution with a fixed 0/1 mask on its window (which neighbours it may see)."""
+
+    def __init__(self, in_channels: int, out_channels: int, mask: torch.Tensor):
+        kh, kw = mask.shape
+        super().__init__(in_channels, out_channels, (kh, kw), padding=(kh // 2, kw // 2))
+        self.register_buffer("mask", mask, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, self.weight * self.mask, self.bias)
+
+
+def _gate(x: torch.Tensor) -> torch.Tensor:
+    a, b = x.chunk(2, dim=1)
+    return torch.tanh(a) * torch.sigmoid(b)
+
+
+class _GatedLayer(nn.Module):
+    """One gated layer with a vertical stack (rows strictly above) and a horizontal stack (the row's
+    positions to the left; the first layer excludes the position itself)."""
+
+    def __init__(self, channels: int, kernel: int, first: bool):
+        super().__init__()
+        r = kernel // 2
+        vertical = torch.zeros(kernel, kernel)
+        vertical[: r if first else r + 1] = 1  # first layer: rows above only; later: + this row of v
+        horizontal = torch.zeros(1, kernel)
+        horizontal[0, : r if first else r + 1] = 1
+        self.first = first
+        self.v = _MaskedConv(channels, 2 * channels, vertical)
+        self.h = _MaskedConv(channels, 2 * channels, horizontal)
+        self.v_to_h = nn.Conv2d(2 * channels, 2 * channels, 1)
+        self.h_out = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, v: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        v_raw = self.v(v)  # at (i, j): only rows < i of the input map
+        h_new = self.h_out(_gate(self.h(h) + self.v_to_h(v_raw)))
+        return _gate(v_raw), h_new if self.first else h + h_new
+
+
+class PixelCNN(nn.Module):
+    """p(index map) = prod over positions in raster order of p(index | the indices before it)."""
+
+    def __init__(self, num_codes: int, channels: int = 64, layers: int = 5, kernel: int = 3):
+        super().__init__()
+        if kernel < 3 or kernel % 2 == 0 or layers < 1 or channels < 1:
+            raise ConfigError(f"model 'vq-vae': the prior needs an odd kernel >= 3, layers >= 1 and channels >= 1 "
+                              f"(got kernel {kernel}, layers {layers}, channels {channels})")
+        self.num_codes, self.channels, self.layers_count, self.kernel = num_codes, channels, layers, kernel
+        self.embed = nn.Embedding(num_codes, channels)
+        self.layers = nn.ModuleList(_GatedLayer(channels, kernel, i == 0) for i in range(layers))
+        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, channels, 1), nn.ReLU(), nn.Conv2d(channels, num_codes, 1))
+
+    def options(self) -> dict[str, int]:
+        return {"num_codes": self.num_codes, "channels": self.channels, "layers": self.layers_count, "kernel": self.kernel}
+
+    def forward(self, indices: torch.Tensor) -> torch.Tensor:
+        """Logits ``B x num_codes x h x w``; position (i, j) depends only on the indices before it."""
+        v = h = self.embed(indices).movedim(-1, 1)
+        for layer in self.layers:
+            v, h = layer(v, h)
+        return self.head(h)
+
+    def log_prob(self, indices: torch.Tensor) -> torch.Tensor:
+        """log p of each map, summed over positions (nats)."""
+        return -F.cross_entropy(self(indices), indices, reduction="none").flatten(1).sum(1)
+
+    @torch.no_grad()
+    def sample(self, n: int, shape: tuple[int, int], generator: torch.Generator | None = None) -> torch.Tensor:
+        device = self.embed.weight.device
+        maps = torch.zeros(n, *shape, dtype=torch.long, device=device)
+        for i in range(shape[0]):
+            for j in range(shape[1]):
+                probs = self(maps)[:, :, i, j].float().softmax(1).cpu()
+                maps[:, i, j] = torch.multinomial(probs, 1, generator=generator).squeeze(1).to(device)
+        return maps
+
+
+class CodeMapPrior(Prior):
+    """A vq-vae's PixelCNN as a stand-alone prior (``aekit fit-prior RUN --prior pixelcnn`` trains it
+    further on the training index maps); codes are ``h x w`` int64 index maps."""
+
+    kind = "pixelcnn"
+
+    def __init__(self, code_shape: tuple[int, ...], num_classes: int | None, num_codes: int, channels: int, layers: int,
+                 kernel: int):
+        super().__init__(code_shape, num_classes)
+        if num_classes is not None or len(self.code_shape) != 2:
+            raise ConfigError("prior 'pixelcnn' is unconditional over h x w index maps")
+        self.net = PixelCNN(num_codes, channels, layers, kernel)
+
+    def options(self) -> dict[str, Any]:
+        return {**super().options(), **self.net.options()}
+
+    @classmethod
+    def from_model(cls, model: VQVAE) -> CodeMapPrior:
+        """Starts from the prior the model learned while training."""
+        prior = cls(model.code_shape, None, **model.prior.options())
+        prior.net.load_state_dict(model.prior.state_dict())
+        return prior
+
+    def fit(self, codes: torch.Tensor, steps: int, seed: int = 0, quiet: bool = True, lr: float = 1e-3) -> CodeMapPrior:
+        """Maximum likelihood on fixed index maps, Adam on minibatches of 128, cosine decay."""
+        generator = torch.Generator().manual_seed(seed)
+        optimizer = torch.optim.Adam(self.parameters(), lr=lr)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+        self.train()
+        for step in range(steps):
+            idx = torch.randint(len(codes), (min(128, len(codes)),), generator=generator)
+            loss = -self.net.log_prob(codes[idx]).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            if not quiet and (step + 1) % 500 == 0:
+                print(f"  pixelcnn step {step + 1}/{steps}: {loss.item():.2f} nats per map")
+        return self.eval()
+
+    def sample(self, n, generator=None, labels=None):
+        self._check_labels(labels, n)
+        return self.net.sample(n, self.code_shape, generator)
+
+    def log_prob(self, codes, labels=None):
+        self._check_labels(labels, len(codes))
+        return self.net.log_prob(codes)
+
+
+# --- the model ---------------------------------------------------------------------------------------
+@dataclass
+class VQVAEConfig:
+    quantizer: str = "vq"  # or "fsq"
+    codebook_size: int = 128  # vq: number of codes
+    code_dim: int = 16  # vq: length of each code vector
+    levels: tuple[int, ...] = (8, 5, 5, 5)  # fsq: values per channel; the codebook is their product (1000)
+    channels: tuple[int, ...] = (32, 64)  # stride-2 conv stages: a 28x28 image becomes a 7x7 index map
+    activation: str = "relu"
+    commitment: float = 0.25  # vq: weight of |z_e - sg(z_q)|^2
+    decay: float = 0.99  # vq: EMA decay of the codebook statistics
+    restart_after: int = 10  # vq: a code no vector chose for this many training steps restarts at an encoder output
+    prior_channels: int = 64
+    prior_layers: int = 5
+    prior_kernel: int = 3
+
+
+class VQVAE(Autoencoder):
+    name = "vq-vae"
+    description = "VQ-VAE (EMA codebook with restarts, or FSQ) + a gated PixelCNN prior over the index map"
+    Config = VQVAEConfig
+    generative = True
+    spatial_code = True
+
+    def __init__(self, config: VQVAEConfig, input_shape, num_classes=None):
+        super().__init__(config, input_shape, num_classes)
+        if config.quantizer not in ("vq", "fsq"):
+            raise ConfigError(f"model '{self.name}': quantizer must be 'vq' or 'fsq', not {config.quantizer!r}")
+        if config.quantizer == "vq" and (config.codebook_size < 2 or config.code_dim < 1 or not 0 < config.decay < 1):
+            raise ConfigError(f"model '{self.name}': vq needs codebook_size >= 2, code_dim >= 1 and 0 < decay < 1")
+        self.code_shape = check_conv_fit(self.input_shape, len(config.channels), self.name)
+        c = self.input_shape[0]
+        if config.quantizer == "vq":
+            self.quantizer: EMAQuantizer | FSQuantizer = EMAQuantizer(config.codebook_size, config.code_dim, config.decay,
+                                                                      config.restart_after)
+            dim = config.code_dim
+        else:
+            self.quantizer = FSQuantizer(config.levels)
+            dim = len(config.levels)
+        layers: list[nn.Module] = []
+        for width in config.channels:
+            layers += [nn.Conv2d(c, width, 3, stride=2, padding=1), activation(config.activation)]
+            c = width
+        self.encoder = nn.Sequential(*layers, nn.Conv2d(c, dim, 1))
+        widths = tuple(reversed(config.channels))
+        layers = [nn.Conv2d(dim, widths[0], 3, padding=1), activation(config.activation)]
+        for a, b in zip(widths, widths[1:] + (widths[-1],)):
+            layers += [ConvTranspose2d(a, b, 4, stride=2, padding=1), activation(config.activation)]
+        self.decoder = nn.Sequential(*layers, NarrowConv2d(widths[-1], self.input_shape[0], 3, padding=1))
+        self.prior = PixelCNN(self.quantizer.num_codes, config.prior_channels, config.prior_layers, config.prior_kernel)
+
+    @property
+    def latent_dim(self) -> int:
+        """Numbers in a code: one index per position of the map."""
+        return self.code_shape[0] * self.code_shape[1]
+
+    @property
+    def num_codes(self) -> int:
+        return self.quantizer.num_codes
+
+    def _quantize(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(quantised vectors, indices) of encoder outputs ``z``."""
+        if isinstance(self.quantizer, FSQuantizer):
+            quantized = self.quantizer.quantize(z)
+            return quantized, self.quantizer.indices_of(quantized)
+        indices = self.quantizer.indices(z)
+        return self.quantizer.lookup(indices), indices
+
+    def encode(self, x, condition=None):
+        """The ``h x w`` map of code indices (int64)."""
+        return self._quantize(self.encoder(x))[1]
+
+    def decode(self, z, condition=None):
+        return self.decoder(self.quantizer.lookup(z)).sigmoid()
+
+    def loss(self, x, target=None, condition=None, step=0):
+        target = x if target is None else target
+        z = self.encoder(x)
+        quantized, indices = self._quantize(z)
+        terms: dict[str, torch.Tensor] = {}
+        if isinstance(self.quantizer, EMAQuantizer):
+            commitment = self.config.commitment * (z.float() - quantized).pow(2).flatten(1).sum(1).mean()
+            quantized = z + (quantized - z).detach()  # straight through
+            counts = self.quantizer.update(z, indices) if self.training else torch.bincount(indices.flatten(), minlength=self.num_codes)
+            terms["commitment"] = commitment
+        else:
+            counts = torch.bincount(indices.flatten(), minlength=self.num_codes)
+        logits = self.decoder(quantized.to(z.dtype))
+        recon = F.binary_cross_entropy_with_logits(logits.float(), target, reduction="none").flatten(1).sum(1).mean()
+        prior = -self.prior.log_prob(indices.detach()).mean()  # stop-gradient: the prior never moves the encoder
+        total = recon + prior + terms.get("commitment", 0.0)
+        return {"loss": total, "recon": recon, **terms, "prior": prior, **usage_terms(counts.float())}
+
+    def sample(self, n, condition=None, generator=None):
+        return self.decode(self.prior.sample(n, self.code_shape, generator))
