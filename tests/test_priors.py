@@ -142,6 +142,11 @@ def test_too_few_codes_wrong_prior_and_cli(vae_run: Path, tmp_path: Path, capsys
     assert "prior-gmm.json" in capsys.readouterr().out
     assert main(["fit-prior", str(run), "--prior", "gmm", "--components", "0"]) == 2
     assert "--components must be at least 1" in capsys.readouterr().err
+    # aekit sample --prior: the same seed gives the same files, and other files than N(0, I) gives
+    for name, extra in (("a", ["--prior", "gmm"]), ("b", ["--prior", "gmm"]), ("c", [])):
+        assert main(["sample", str(run), "--n", "4", "--out", str(tmp_path / name), *extra]) == 0
+    files = {name: [p.read_bytes() for p in sorted((tmp_path / name).glob("*.png"))] for name in "abc"}
+    assert len(files["a"]) == 4 and files["a"] == files["b"] and files["a"] != files["c"]
 
 
 def test_pixelcnn_prior_refit_scores_held_out_maps_better(tmp_path: Path):

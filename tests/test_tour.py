@@ -86,18 +86,20 @@ def test_vae_claims_compare_with_pixels_pca_gaussian_and_pca_probe():
     good = {
         "nll_iwae": {"model": 95.0, "independent pixels": 206.0},
         "nll_elbo": {"model": 100.0},
-        "frechet": {"model": 10.0, "held-out real images (floor)": 0.5, "PCA-Gaussian (8 components)": 30.0},
+        "frechet": {"model": 10.0, "held-out real images (floor)": 0.5, "PCA-Gaussian (8 components)": 30.0,
+                    "prior gmm": 8.0},
         "probe_test": {"model": 0.9, "PCA codes (8)": 0.85, "chance (majority class)": 0.11},
     }
-    assert outcomes(vae, good) == ["ok", "ok", "ok"]
+    assert outcomes(vae, good) == ["ok", "ok", "ok", "ok"]
     bad = {
         # an IWAE bound below its ELBO (as Jensen demands) but worse than independent pixels
         "nll_iwae": {"model": 250.0, "independent pixels": 206.0},
         "nll_elbo": {"model": 260.0},
-        "frechet": {"model": 40.0, "held-out real images (floor)": 0.5, "PCA-Gaussian (8 components)": 30.0},
+        "frechet": {"model": 40.0, "held-out real images (floor)": 0.5, "PCA-Gaussian (8 components)": 30.0,
+                    "prior gmm": 35.0},  # better than N(0, I) but not than PCA-Gaussian
         "probe_test": {"model": 0.8, "PCA codes (8)": 0.85, "chance (majority class)": 0.11},
     }
-    assert outcomes(vae, bad) == ["FAILED", "FAILED", "FAILED"]
+    assert outcomes(vae, bad) == ["FAILED", "FAILED", "FAILED", "FAILED"]
     diverged = {**good, "nll_iwae": {"model": math.nan, "independent pixels": 206.0}}
     assert outcomes(vae, diverged)[0] == "FAILED"
 

@@ -103,8 +103,10 @@ def _cmd_denoise(args: argparse.Namespace) -> None:
 
 def _cmd_sample(args: argparse.Namespace) -> None:
     from aekit.apply import sample
+    from aekit.priors import load_prior
 
-    paths = sample(args.run_dir, args.out, args.n, seed=args.seed, class_name=args.class_name,
+    prior = load_prior(Path(args.run_dir), args.prior) if args.prior else None
+    paths = sample(args.run_dir, args.out, args.n, seed=args.seed, class_name=args.class_name, prior=prior,
                    condition_image=args.condition_image, temperature=args.temperature, write_sheet=args.sheet,
                    overwrite=args.overwrite, device=args.device, bf16=args.bf16)
     print(f"wrote {args.n} samples to {args.out}" + (f" and the sheet {paths[-1]}" if args.sheet else ""))
@@ -221,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--class", dest="class_name", help="draw this class (label-conditional models)")
     p.add_argument("--condition-image", help="draw to this image's silhouette/outline (image-conditional models)")
     p.add_argument("--temperature", type=float, default=1.0, help="scale the N(0, I) codes of a VAE")
+    p.add_argument("--prior", choices=("gmm", "flow", "pixelcnn"), help="draw codes from this fitted prior (aekit fit-prior) "
+                   "instead of N(0, I)")
     p.add_argument("--sheet", action="store_true", help="also write every sample on one sheet.png")
     p.add_argument("--bf16", action="store_true", help="decode under bfloat16 autocast (~2x faster on AVX-512 BF16 CPUs)")
     p.add_argument("--overwrite", action="store_true")

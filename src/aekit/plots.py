@@ -471,7 +471,26 @@ def plot_run(run_dir: str | Path, *, max_images: int = 2000) -> list[Path]:
             paths.append(plot_conditional_samples(model, condition[:6], out / "conditional_samples.png", row_names=row_names))
     if any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
         paths.append(plot_feature_maps(model, test.images[0], out / "feature_maps.png", condition=_cond(condition, 1)))
+    best = _best_fitted_prior(run.dir)
+    if best is not None and not model.conditional:
+        from aekit.priors import load_prior
+
+        paths.append(plot_prior_samples(model, load_prior(run.dir, best), out / "prior_samples.png", prior_name=best,
+                                        class_names=names))
     return paths
+
+
+def _best_fitted_prior(run_dir: Path) -> str | None:
+    """The fitted prior with the best evaluated samples (eval.json), else the first fitted one, else None."""
+    from aekit.evaluate import EVAL_FILE
+    from aekit.io import read_json
+    from aekit.priors import best_prior, fitted_priors
+
+    fitted = fitted_priors(run_dir)
+    if not fitted:
+        return None
+    scored = best_prior(read_json(run_dir / EVAL_FILE)) if (run_dir / EVAL_FILE).is_file() else None
+    return scored if scored in fitted else fitted[0]
 
 
 def _latent_pictures(run, out: Path, condition: torch.Tensor | None) -> list[Path]:

@@ -317,7 +317,7 @@ def fit_prior(
     training image besides the posterior mean (VAEs). Codes come from the images the model was
     trained on (the training split minus the validation hold-out, up to ``max_train_images``)."""
     from aekit.data import ImageSet, load, train_val_split
-    from aekit.train import load_model, read_run_config
+    from aekit.runs import load_model, read_run_config
 
     if name not in PRIORS:
         raise ConfigError(f"unknown prior {name!r}; choose one of {', '.join(PRIORS)}")
