@@ -32,6 +32,7 @@ throughout).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import statistics
@@ -254,7 +255,7 @@ def run_documents(args: argparse.Namespace, precision: str) -> None:
     fold_budget = args.fold_budget if args.fold_budget is not None else fold_budget
     synthetic_budget = args.synthetic_budget if args.synthetic_budget is not None else synthetic_budget
     out = args.out if args.out is not None else DOC_RESULTS
-    with tempfile.TemporaryDirectory(prefix="aekit-quality-docs-") as tmp:
+    with (contextlib.nullcontext(str(args.runs)) if args.runs else tempfile.TemporaryDirectory(prefix="aekit-quality-docs-")) as tmp:
         result: dict[str, Any] = {"quick": args.quick, "precision": precision, "threads": torch.get_num_threads(),
                                   "torch": torch.__version__, "cpu_flags": cpu_flags()}
         if budget > 0:
@@ -292,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fp32", action="store_true", help="train and evaluate in float32 (default: bf16 autocast)")
     parser.add_argument("--patches-per-epoch", type=int,
                         help="documents: patches per epoch (default the example config's, --quick 256)")
+    parser.add_argument("--runs", type=Path, help="documents: keep the run folders here (default: a temporary folder)")
     parser.add_argument("--threads", type=int, help="torch threads (default torch's; 1 on a machine shared with other jobs)")
     args = parser.parse_args(argv)
     if args.threads:

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(
     reason="torch.distributed with the gloo backend is not available",
 )
 
-RUN_FILES = {"config.json", "model.safetensors", "metrics.jsonl", "checkpoint.safetensors", "checkpoint.json"}
+RUN_FILES = {"config.json", "model.safetensors", "metrics.jsonl", "checkpoint.safetensors", "checkpoint.json", "data.json"}
 IMAGES, BATCH = 256, 32
 
 # Each rank runs aekit's real train() and reports what it holds and which files it wrote.
