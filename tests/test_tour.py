@@ -17,12 +17,14 @@ EXPECTED_FIGURES = {
     "cvae": {"nll_iwae", "frechet", "class_match", "coverage"},
     "linear-pca": {"angle_to_pca", "mse"},
     "documents": {"rmse"},
+    "sprites": {"psnr", "ssim", "frechet"},
 }
+SPRITES = tour.sprites_available(say=lambda line: None)  # CI's set-up installs crawl-tiles-data
 
 
 def experiments(judge_all: bool = False) -> dict[str, tour.Experiment]:
     preset = tour.Preset(**{**tour.dataclasses.asdict(TINY), "judge_all": judge_all})
-    return {e.key: e for e in tour.plan("digits", "documents-synthetic", preset)}
+    return {e.key: e for e in tour.plan("digits", "documents-synthetic", preset, sprites=True)}
 
 
 def outcomes(experiment: tour.Experiment, figures: dict, judge_all: bool = True) -> list[str]:
@@ -33,8 +35,9 @@ def test_tour_writes_every_report_summary_and_index(tmp_path, monkeypatch):
     monkeypatch.setattr(tour, "choose_documents", lambda say=print: "documents-synthetic")
     lines: list[str] = []
     summary = tour.run_tour(tmp_path / "tour", dataset="digits", say=lines.append, preset=TINY)
-    assert list(summary["experiments"]) == list(EXPECTED_FIGURES)
-    for key, names in EXPECTED_FIGURES.items():
+    expected = {key: names for key, names in EXPECTED_FIGURES.items() if key != "sprites" or SPRITES}
+    assert list(summary["experiments"]) == list(expected)
+    for key, names in expected.items():
         report = (tmp_path / "tour" / key / "report.html").read_text()
         assert "<img" in report and "data:image/png;base64," in report
         entry = summary["experiments"][key]
@@ -143,3 +146,26 @@ def test_tour_falls_back_to_the_next_dataset_and_says_where_it_looked(monkeypatc
     assert tour.choose_dataset(None, say=lines.append) == "digits"
     assert any("fashion-mnist is not available" in line and "/nowhere" in line for line in lines)
     assert any("running on digits" in line for line in lines)
+
+
+def test_sprites_are_skipped_with_one_line_without_the_package(monkeypatch):
+    import aekit.data
+
+    def missing():
+        raise DataError("the crawl tiles are not installed (feat.png missing); apt-get install crawl-tiles-data")
+
+    monkeypatch.setattr(aekit.data, "crawl_tiles_spec", missing)
+    lines: list[str] = []
+    assert tour.sprites_available(say=lines.append) is False
+    assert len(lines) == 1 and "apt-get install crawl-tiles-data" in lines[0]
+    assert "sprites" not in {e.key for e in tour.plan("digits", "documents-synthetic", TINY, sprites=False)}
+
+
+def test_sprite_claims_compare_with_pca_of_the_same_code_size():
+    sprites = experiments(judge_all=True)["sprites"]
+    good = {"psnr": {"model": 24.0, "PCA (64 components)": 21.0}, "ssim": {"model": 0.7},
+            "frechet": {"model": 20.0, "PCA-Gaussian (64 components)": 60.0, "held-out real images (floor)": 1.0}}
+    assert outcomes(sprites, good) == ["ok", "ok"]
+    bad = {"psnr": {"model": 20.0, "PCA (64 components)": 21.0}, "ssim": {"model": 0.7},
+           "frechet": {"model": 70.0, "PCA-Gaussian (64 components)": 60.0, "held-out real images (floor)": 1.0}}
+    assert outcomes(sprites, bad) == ["FAILED", "FAILED"]

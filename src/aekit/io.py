@@ -25,26 +25,8 @@ def atomic_write_bytes(path: str | Path, data: bytes, sync: bool = True) -> None
     """Write ``data`` to ``path`` atomically (temp file, fsync, rename). ``sync=False`` skips the
     fsyncs (the file still appears whole or not at all if the process dies) for callers writing
     thousands of files, which call ``sync_written()`` once at the end instead."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise AekitError(f"cannot write here: {exc.strerror or exc}", path.parent) from None
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            if sync:
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        reason = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
-        raise AekitError(f"could not write file ({reason}); the previous version is intact", path) from None
-    if sync:
-        _fsync_dir(path.parent)
+    with atomic_open(path, "wb", sync=sync) as handle:
+        handle.write(data)
 
 
 def sync_written() -> None:
@@ -88,7 +70,7 @@ def _fsync_dir(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
+def atomic_open(path: str | Path, mode: str = "w", sync: bool = True) -> Iterator[IO[Any]]:
     """Stream a large file (a CSV of millions of rows) to a temp file that replaces ``path`` only
     when the block ends without an exception: the same guarantee as ``atomic_write_bytes``,
     without holding the whole content in memory."""
@@ -103,7 +85,8 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as handle:
             yield handle
             handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -112,4 +95,5 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    if sync:
+        _fsync_dir(path.parent)
