@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from aekit.models.base import Autoencoder
-from aekit.models.dense import check_reconstruction, reconstruction_loss
+from aekit.models.dense import LogitAutoencoder
 from aekit.models.layers import ConvDecoder, ConvEncoder, check_conv_fit
 
 
@@ -19,14 +18,13 @@ class ConvConfig:
     reconstruction: str = "mse"  # or "bce"
 
 
-class ConvAE(Autoencoder):
+class ConvAE(LogitAutoencoder):
     name = "conv"
     description = "convolutional autoencoder (stride-2 conv stages, dense bottleneck)"
     Config = ConvConfig
 
     def __init__(self, config: ConvConfig, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)
-        check_reconstruction(config, self.name)
         c = self.input_shape[0]
         size = check_conv_fit(self.input_shape, len(config.channels), self.name)
         flat = config.channels[-1] * size[0] * size[1]
@@ -36,10 +34,5 @@ class ConvAE(Autoencoder):
     def encode(self, x, condition=None):
         return self.encoder(x)
 
-    def decode(self, z, condition=None):
-        return self.decoder(z).sigmoid()
-
-    def loss(self, x, target=None, condition=None, step=0):
-        target = x if target is None else target
-        recon = reconstruction_loss(self.config.reconstruction, self.decoder(self.encode(x)), target)
-        return {"loss": recon, self.config.reconstruction: recon}
+    def logits(self, z):
+        return self.decoder(z)

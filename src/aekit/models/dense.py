@@ -34,14 +34,33 @@ def reconstruction_loss(kind: str, logits, target):
     return F.mse_loss(logits.sigmoid(), target)
 
 
-class DenseAE(Autoencoder):
+class LogitAutoencoder(Autoencoder):
+    """A plain autoencoder whose decoder gives logits: ``decode`` is their sigmoid and ``loss`` the
+    configured reconstruction loss (``config.reconstruction``: mse or bce), checked when built."""
+
+    def __init__(self, config, input_shape, num_classes=None):
+        super().__init__(config, input_shape, num_classes)
+        check_reconstruction(config, self.name)
+
+    def logits(self, z):
+        raise NotImplementedError
+
+    def decode(self, z, condition=None):
+        return self.logits(z).sigmoid()
+
+    def loss(self, x, target=None, condition=None, step=0):
+        target = x if target is None else target
+        recon = reconstruction_loss(self.config.reconstruction, self.logits(self.encode(x)), target)
+        return {"loss": recon, self.config.reconstruction: recon}
+
+
+class DenseAE(LogitAutoencoder):
     name = "dense"
     description = "fully connected autoencoder (hidden widths, latent size, MSE or BCE)"
     Config = DenseConfig
 
     def __init__(self, config: DenseConfig, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)
-        check_reconstruction(config, self.name)
         n = math.prod(self.input_shape)
         self.encoder = mlp([n, *config.hidden, config.latent_dim], config.activation)
         self.decoder = mlp([config.latent_dim, *reversed(config.hidden), n], config.activation)
@@ -51,11 +70,3 @@ class DenseAE(Autoencoder):
 
     def logits(self, z):
         return self.decoder(z).view(-1, *self.input_shape)
-
-    def decode(self, z, condition=None):
-        return self.logits(z).sigmoid()
-
-    def loss(self, x, target=None, condition=None, step=0):
-        target = x if target is None else target
-        recon = reconstruction_loss(self.config.reconstruction, self.logits(self.encode(x)), target)
-        return {"loss": recon, self.config.reconstruction: recon}

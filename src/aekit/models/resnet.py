@@ -32,8 +32,7 @@ from torch import nn
 from torch.func import functional_call
 
 from aekit.errors import ConfigError
-from aekit.models.base import Autoencoder
-from aekit.models.dense import check_reconstruction, reconstruction_loss
+from aekit.models.dense import LogitAutoencoder
 from aekit.models.kernels import FeatureMap, NarrowConv2d, upsample_conv
 from aekit.models.vae import ELBOConfig, GaussianVAE
 
@@ -142,7 +141,7 @@ class ResBody:
         return math.prod(self.code_shape)
 
 
-class ResAE(ResBody, Autoencoder):
+class ResAE(ResBody, LogitAutoencoder):
     name = "res-ae"
     description = "residual conv autoencoder (GroupNorm, depth follows the image size, any channels; vector or map code)"
 
@@ -152,7 +151,6 @@ class ResAE(ResBody, Autoencoder):
 
     def __init__(self, config, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)
-        check_reconstruction(config, self.name)
         self.build(config, self.input_shape[0], heads=1)
 
     def encode(self, x, condition=None):
@@ -160,14 +158,6 @@ class ResAE(ResBody, Autoencoder):
 
     def logits(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.from_code(z))
-
-    def decode(self, z, condition=None):
-        return self.logits(z).sigmoid()
-
-    def loss(self, x, target=None, condition=None, step=0):
-        target = x if target is None else target
-        recon = reconstruction_loss(self.config.reconstruction, self.logits(self.encode(x)), target)
-        return {"loss": recon, self.config.reconstruction: recon}
 
 
 class PatchDiscriminator(nn.Module):
