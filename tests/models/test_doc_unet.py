@@ -153,3 +153,12 @@ def test_onnx_export_cleans_pages_of_any_size(tmp_path: Path) -> None:
     with torch.no_grad():
         expected = model.reconstruct(page)
     assert out.shape == (1, 1, 75, 101) and np.abs(out - expected.numpy()).max() < 1e-5
+
+
+def test_depth_zero_is_a_valid_doc_unet_and_negative_sizes_are_refused() -> None:
+    model = build_model("doc-unet", {"depth": 0, "width": 4, "blocks": 1}, (1, 9, 11))
+    assert model.reconstruct(torch.rand(2, 1, 9, 11)).shape == (2, 1, 9, 11)
+    with pytest.raises(ConfigError, match="'depth' must be at least 0"):
+        build_model("doc-unet", {"depth": -1}, (1, 64, 64))
+    with pytest.raises(ConfigError, match="'width' must be at least 1"):
+        build_model("doc-unet", {"width": 0}, (1, 64, 64))

@@ -17,7 +17,7 @@ of any size is padded (edge pixels repeated) to a multiple of ``2**depth`` and c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 
 import torch
@@ -34,7 +34,7 @@ FEATURES = 3  # per channel: page, background estimate, page / background
 @dataclass
 class DocUNetConfig:
     width: int = 24  # channels at full resolution, doubled at each level
-    depth: int = 3  # stride-2 levels: pages are padded to a multiple of 2**depth
+    depth: int = field(default=3, metadata={"min": 0})  # stride-2 levels: pages are padded to a multiple of 2**depth
     blocks: int = 2  # 3x3 convolutions per level and side
     background: int = 7  # window of the closing that estimates the paper (wider than any stroke)
 
@@ -68,9 +68,8 @@ class DocUNet(Autoencoder):
     def __init__(self, config: DocUNetConfig, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)
         c = self.input_shape[0]
-        if config.width < 1 or config.depth < 0 or config.blocks < 1 or config.background < 1 or config.background % 2 == 0:
-            raise ConfigError(f"model '{self.name}': width and blocks must be >= 1, depth >= 0 and background a positive "
-                              f"odd window, got {config}")
+        if config.background % 2 == 0:  # the sizes' ranges are checked with the config (models.base)
+            raise ConfigError(f"model '{self.name}': background must be an odd window, got {config.background}")
         widths = [config.width * 2**i for i in range(config.depth + 1)]
         self.stem = _convs(FEATURES * c, widths[0], config.blocks)
         self.down = nn.ModuleList(

@@ -120,8 +120,8 @@ class ResBody:
 
     def build(self, config: ResConfig, out_channels: int, heads: int) -> None:
         """``heads`` code heads on the encoder (1: the code; 2: a VAE's mean and log-variance)."""
-        if config.width < 1 or config.max_width < config.width or config.blocks < 0 or config.latent_channels < 1:
-            raise ConfigError(f"model '{self.name}': need 1 <= width <= max_width, blocks >= 0 and latent_channels >= 1")
+        if config.max_width < config.width:  # the sizes' ranges are checked with the config (models.base)
+            raise ConfigError(f"model '{self.name}': need width <= max_width, got {config.width} > {config.max_width}")
         widths, sizes = plan(self.input_shape, config.width, config.max_width)
         self.spatial_code = config.spatial_latent
         (h, w), top = sizes[-1], widths[-1]
