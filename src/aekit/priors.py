@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -265,18 +266,30 @@ class FlowPrior(Prior):
         if labels is not None:
             counts = torch.bincount(labels, minlength=self.num_classes).float()
             self.class_log_prior.copy_((counts / counts.sum()).clamp_min(1e-12).log())
-        generator = torch.Generator().manual_seed(seed)
-        optimizer = torch.optim.Adam(self.parameters(), lr=lr)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
-        self.train()
-        for _ in range(steps):
-            idx = torch.randint(len(flat), (min(256, len(flat)),), generator=generator)
-            loss = -self._conditional_log_prob(flat[idx], None if labels is None else labels[idx]).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-        return self.eval()
+        fit_by_minibatches(self, len(flat), 256, steps, seed, lr,
+                           lambda idx: -self._conditional_log_prob(flat[idx], None if labels is None else labels[idx]).mean())
+        return self
+
+
+def fit_by_minibatches(prior: nn.Module, rows: int, batch: int, steps: int, seed: int, lr: float,
+                       nll: Callable[[torch.Tensor], torch.Tensor],
+                       report: Callable[[int, torch.Tensor], None] | None = None) -> None:
+    """The maximum-likelihood loop of every learned prior: Adam on seeded minibatches of ``batch``
+    of ``rows`` rows (``nll(indices)`` is their mean negative log-likelihood), cosine decay; leaves
+    ``prior`` in eval mode."""
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(prior.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    prior.train()
+    for step in range(steps):
+        loss = nll(torch.randint(rows, (min(batch, rows),), generator=generator))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        if report is not None:
+            report(step, loss)
+    prior.eval()
 
 
 def _prior_types() -> dict[str, type[Prior]]:

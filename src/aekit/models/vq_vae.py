@@ -30,8 +30,9 @@ from torch import nn
 from aekit import distributed
 from aekit.errors import ConfigError
 from aekit.models.base import Autoencoder
-from aekit.models.layers import ConvTranspose2d, NarrowConv2d, activation, check_conv_fit
-from aekit.priors import Prior
+from aekit.models.kernels import ConvTranspose2d, NarrowConv2d
+from aekit.models.layers import activation, check_conv_fit
+from aekit.priors import Prior, fit_by_minibatches
 
 
 # --- quantisers ----------------------------------------------------------------------------------
@@ -246,20 +247,13 @@ class CodeMapPrior(Prior):
 
     def fit(self, codes: torch.Tensor, steps: int, seed: int = 0, quiet: bool = True, lr: float = 1e-3) -> CodeMapPrior:
         """Maximum likelihood on fixed index maps, Adam on minibatches of 128, cosine decay."""
-        generator = torch.Generator().manual_seed(seed)
-        optimizer = torch.optim.Adam(self.parameters(), lr=lr)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
-        self.train()
-        for step in range(steps):
-            idx = torch.randint(len(codes), (min(128, len(codes)),), generator=generator)
-            loss = -self.net.log_prob(codes[idx]).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
+
+        def report(step: int, loss: torch.Tensor) -> None:
             if not quiet and (step + 1) % 500 == 0:
                 print(f"  pixelcnn step {step + 1}/{steps}: {loss.item():.2f} nats per map")
-        return self.eval()
+
+        fit_by_minibatches(self, len(codes), 128, steps, seed, lr, lambda idx: -self.net.log_prob(codes[idx]).mean(), report)
+        return self
 
     def sample(self, n, generator=None, labels=None):
         self._check_labels(labels, n)
