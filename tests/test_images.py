@@ -7,8 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
+from aekit.alpha import CHECKER, composite, unpremultiply
 from aekit.errors import DataError
-from aekit.images import checkerboard, read_image_file, resize, to_channels, unpremultiply, write_image
+from aekit.images import read_image_file, resize, to_channels, write_image
 
 
 def test_rgba_is_premultiplied_and_written_back_straight(tmp_path):
@@ -97,12 +98,12 @@ def test_unpremultiply_and_checkerboard():
     x = torch.tensor([0.25, 0.5]).view(2, 1, 1)
     assert torch.allclose(unpremultiply(x), torch.tensor([0.5, 0.5]).view(2, 1, 1))
     transparent = torch.zeros(2, 8, 8)
-    shown = checkerboard(transparent, square=4)
-    assert shown.shape == (1, 8, 8) and shown[0, 0, 0] == pytest.approx(0.8) and shown[0, 0, 4] == pytest.approx(0.6)
+    shown = composite(transparent, square=4)
+    assert shown.shape == (1, 8, 8) and shown[0, 0, 0] == pytest.approx(CHECKER[0]) and shown[0, 0, 4] == pytest.approx(CHECKER[1])
     opaque = torch.cat([torch.full((1, 8, 8), 0.3), torch.ones(1, 8, 8)])
-    assert torch.allclose(checkerboard(opaque), torch.full((1, 8, 8), 0.3))
+    assert torch.allclose(composite(opaque), torch.full((1, 8, 8), 0.3))
     rgb = torch.rand(3, 2, 2)
-    assert checkerboard(rgb) is rgb  # nothing to composite without alpha
+    assert torch.equal(composite(rgb), rgb)  # nothing to composite without alpha
 
 
 def test_resize_shrinks_by_area_and_grows_bilinear():

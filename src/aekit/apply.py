@@ -19,12 +19,12 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from aekit.alpha import composite
 from aekit.data.documents import natural_key
 from aekit.errors import AekitError, ConfigError, DataError
 from aekit.images import (
     FORMATS,
     ImageFile,
-    checkerboard,
     encode_image,
     is_image_path,
     png_bytes,
@@ -592,7 +592,7 @@ def write_interpolation(frames: torch.Tensor, out: Path, gif: bool) -> list[Path
 
 def gif_bytes(frames: torch.Tensor, milliseconds: int = 120) -> bytes:
     """An animated GIF, forwards then back (transparent frames shown over a checkerboard)."""
-    shown = checkerboard(frames.clamp(0, 1))
+    shown = composite(frames)
     pictures = [to_pil(f) for f in shown]
     pictures += pictures[-2:0:-1]
     buffer = io.BytesIO()

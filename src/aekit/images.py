@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from aekit.alpha import premultiply, unpremultiply
 from aekit.errors import DataError
 from aekit.io import atomic_write_bytes
 
@@ -170,18 +171,8 @@ def to_pil(pixels: torch.Tensor, mode: str | None = None) -> Image.Image:
 
 def _straight_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
     """Channel conversion of straight-alpha pixels (premultiply, convert, un-premultiply)."""
-    if x.shape[0] in (2, 4):
-        x = torch.cat([x[:-1] * x[-1:], x[-1:]])
-    y = to_channels(x, channels)
+    y = to_channels(premultiply(x), channels)
     return unpremultiply(y) if channels in (2, 4) else y
-
-
-def unpremultiply(x: torch.Tensor) -> torch.Tensor:
-    """Straight alpha from premultiplied ``[B x] C x H x W`` (C = 2 or 4); transparent pixels stay 0."""
-    alpha = x.narrow(-3, x.shape[-3] - 1, 1)
-    colour = x.narrow(-3, 0, x.shape[-3] - 1)
-    colour = torch.where(alpha > 0, colour / alpha.clamp_min(1e-12), torch.zeros_like(colour)).clamp(0, 1)
-    return torch.cat([colour, alpha], -3)
 
 
 def encode_image(pixels: torch.Tensor, fmt: str = "png", like: str | None = None, compress_level: int = 6) -> bytes:
@@ -229,17 +220,3 @@ def write_image(path: str | Path, pixels: torch.Tensor, fmt: str | None = None, 
     path = Path(path)
     atomic_write_bytes(path, encode_image(pixels, fmt or format_of(path), like))
     return path
-
-
-def checkerboard(pixels: torch.Tensor, square: int = 4) -> torch.Tensor:
-    """Premultiplied ``[B x] C x H x W`` images composited over a light/dark grey checkerboard, as
-    RGB (or grey): how transparent pictures are shown. Images without alpha are returned as they are."""
-    c = pixels.shape[-3]
-    if c not in (2, 4):
-        return pixels
-    h, w = pixels.shape[-2:]
-    ys = torch.arange(h).view(-1, 1) // square
-    xs = torch.arange(w).view(1, -1) // square
-    board = torch.where((ys + xs) % 2 == 0, 0.8, 0.6).to(pixels.dtype)
-    alpha = pixels.narrow(-3, c - 1, 1)
-    return pixels.narrow(-3, 0, c - 1) + (1 - alpha) * board

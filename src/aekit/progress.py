@@ -16,7 +16,7 @@ from typing import Any, Self, TextIO
 
 import torch
 
-from aekit.images import checkerboard
+from aekit.alpha import composite
 
 PLAIN_SECONDS = 30.0  # a plain (non-terminal) bar writes at least this often ...
 PLAIN_FRACTION = 0.1  # ... or at every tenth of the way
@@ -193,7 +193,7 @@ def _scalars(metrics: dict[str, Any], prefix: str = "") -> list[tuple[str, float
 
 def _grid(images: torch.Tensor, columns: int, gap: int = 2) -> torch.Tensor:
     """``N x C x H x W`` (premultiplied alpha over a checkerboard) as one RGB ``3 x H' x W'`` picture."""
-    images = checkerboard(images.clamp(0, 1))
+    images = composite(images)
     if images.shape[1] == 1:
         images = images.expand(-1, 3, -1, -1)
     n, c, h, w = images.shape
