@@ -58,27 +58,32 @@ def _env(**extra: str) -> dict[str, str]:
             "OMP_NUM_THREADS": "1", **extra}
 
 
-def _two_ranks(tmp_path: Path, out: Path, epochs: int, resume: bool = False) -> list[dict]:
-    """Start ranks 0 and 1 with the variables torchrun sets; returns each rank's report."""
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
+def _run_two_ranks(script: Path, args: list[str], reports: list[Path], timeout: float) -> list[dict]:
+    """Start ``script ARGS REPORT`` as ranks 0 and 1 with the variables torchrun sets; each rank's report."""
     port = str(_free_port())
-    reports = [tmp_path / f"{out.name}-{epochs}-rank{r}.json" for r in range(2)]
     procs = [
         subprocess.Popen(
-            [sys.executable, str(script), str(out), str(epochs), "resume" if resume else "new", str(reports[r])],
+            [sys.executable, str(script), *args, str(reports[r])],
             env=_env(MASTER_ADDR="127.0.0.1", MASTER_PORT=port, WORLD_SIZE="2", RANK=str(r), LOCAL_RANK=str(r)),
             stderr=subprocess.PIPE, text=True,
         )
         for r in range(2)
     ]
     try:
-        errors = [p.communicate(timeout=120)[1] for p in procs]
+        errors = [p.communicate(timeout=timeout)[1] for p in procs]
     finally:
         for p in procs:
             p.kill()
     assert [p.returncode for p in procs] == [0, 0], errors
     return [json.loads(r.read_text()) for r in reports]
+
+
+def _two_ranks(tmp_path: Path, out: Path, epochs: int, resume: bool = False) -> list[dict]:
+    """aekit's train() as ranks 0 and 1; returns each rank's report."""
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    reports = [tmp_path / f"{out.name}-{epochs}-rank{r}.json" for r in range(2)]
+    return _run_two_ranks(script, [str(out), str(epochs), "resume" if resume else "new"], reports, timeout=120)
 
 
 def test_two_ranks_hold_identical_weights_only_rank_0_writes_and_resume_is_exact(tmp_path):
@@ -153,21 +158,8 @@ def test_vq_codebook_statistics_are_all_reduced_so_ranks_agree(tmp_path):
 
     script = tmp_path / "codebook.py"
     script.write_text(CODEBOOK_WORKER)
-    port = str(_free_port())
     reports = [tmp_path / f"rank{r}.json" for r in range(2)]
-    procs = [
-        subprocess.Popen([sys.executable, str(script), str(tmp_path / "run"), str(reports[r])],
-                         env=_env(MASTER_ADDR="127.0.0.1", MASTER_PORT=port, WORLD_SIZE="2", RANK=str(r), LOCAL_RANK=str(r)),
-                         stderr=subprocess.PIPE, text=True)
-        for r in range(2)
-    ]
-    try:
-        errors = [p.communicate(timeout=180)[1] for p in procs]
-    finally:
-        for p in procs:
-            p.kill()
-    assert [p.returncode for p in procs] == [0, 0], errors
-    rank0, rank1 = (json.loads(r.read_text()) for r in reports)
+    rank0, rank1 = _run_two_ranks(script, [str(tmp_path / "run")], reports, timeout=180)
     assert rank0 == rank1  # the same codebooks (and trained weights) on both ranks
     # and the same as one process seeing both halves of every batch: the statistics are summed, not local
     halves = torch.randn(2, 3, 4, 8, 8, generator=torch.Generator().manual_seed(0))
