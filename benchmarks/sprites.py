@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 import aekit
-from aekit.config import TrainConfig
+from aekit.config import TrainConfig, parse_pairs
 from aekit.evaluate import evaluate_run
 from aekit.io import atomic_write_json
 from aekit.report import write_report
@@ -100,10 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--runs", type=Path, default=None, help="where the run folder goes (default: a temporary folder)")
     args = parser.parse_args(argv)
-    from aekit.config import _parse_pairs
-
     minutes = args.minutes or (3.0 if args.quick else 15.0)
-    options = _parse_pairs(args.option)
+    options = parse_pairs(args.option)
     folder = args.runs or Path(tempfile.mkdtemp(prefix="aekit-sprites-"))
     print(f"crawl tiles, default model, {minutes:g} min of training; {torch.get_num_threads()} threads, "
           f"{platform.machine()}, CPU flags: {cpu_flags()}, load average {os.getloadavg()[0]:.1f}", flush=True)

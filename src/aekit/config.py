@@ -241,11 +241,11 @@ def config_from_cli(args: argparse.Namespace) -> TrainConfig:
         value = getattr(args, name)
         if value is None:
             continue
-        base[name] = {**base[name], **_parse_pairs(value)} if name == "model_options" else value
+        base[name] = {**base[name], **parse_pairs(value)} if name == "model_options" else value
     return config_from_dict(base, where=where)
 
 
-def _parse_pairs(pairs: list[str]) -> dict[str, Any]:
+def parse_pairs(pairs: list[str]) -> dict[str, Any]:
     """``KEY=VALUE`` strings; VALUE is JSON where it parses (numbers, lists, true), else a string."""
     options: dict[str, Any] = {}
     for pair in pairs:
