@@ -31,18 +31,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from aekit.device import cpu_flags
 from aekit.io import atomic_write_json
 
 RESULTS = Path(__file__).resolve().parent / "results" / "apply.json"
 A4 = (2480, 3508)  # width, height at 300 dpi
-
-
-def cpu_flags() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown"
-    return " ".join(sorted(set(re.findall(r"\b(avx512_bf16|amx_\w+|avx512f)\b", text)))) or "none of avx512f/bf16/amx"
 
 
 def run_measured(argv: list[str], echo: bool = False) -> tuple[float, float, str]:

@@ -32,6 +32,7 @@ from PIL import Image, ImageDraw
 
 from aekit.data.folder import parallel_map
 from aekit.data.paths import cache_dir
+from aekit.device import cpu_flags
 from aekit.io import atomic_write_json
 
 RESULTS = Path(__file__).resolve().parent / "results" / "data.json"
@@ -141,11 +142,6 @@ def train_and_watch(spec: str, how: str) -> dict:
             "memory_peak_mb": round(peak_data, 1),  # anonymous memory since before the model + mapped cache pages
             "epoch_s": round(time.perf_counter() - start, 1),
             "over_uint8_plus_model": round(peak_data / (uint8_mb + model_peak), 3)}
-
-
-def cpu_flags() -> str:
-    found = set(re.findall(r"avx512_bf16|amx_[a-z0-9]+|avx512f", Path("/proc/cpuinfo").read_text()))
-    return " ".join(sorted(found)) or "none of avx512f/avx512_bf16/amx"
 
 
 def main() -> None:

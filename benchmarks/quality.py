@@ -46,6 +46,7 @@ import torch
 
 import aekit
 from aekit.config import TrainConfig
+from aekit.device import cpu_flags
 from aekit.evaluate import clean_page, evaluate_run, likelihood_section, load_run, reconstruction_section
 from aekit.io import atomic_write_json
 
@@ -137,15 +138,6 @@ def dae_quality(out: Path, budget_s: float, curve_images: int, epoch_images: int
     print(f"  beats the 3x3 median filter after {beat} s of training" if beat is not None else
           "  did not beat the 3x3 median filter", flush=True)
     return {"curve": curve, "seconds_to_beat_median": beat, "met": beat is not None and beat <= PSNR_SECONDS}
-
-
-def cpu_flags() -> list[str]:
-    """The CPU features that decide bf16 speed (AVX-512 BF16, AMX), as speed figures are quoted with."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    return sorted({f for f in text.split() if f in ("avx512f", "avx512_bf16") or f.startswith("amx_")})
 
 
 def document_config(dataset: str, out: Path, precision: str, patches: int | None = None) -> TrainConfig:

@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from aekit import bench
 from aekit.config import TrainConfig
 from aekit.data.noise import SaltPepper
-from aekit.device import keep_freed_memory
+from aekit.device import cpu_flags, keep_freed_memory
 from aekit.io import atomic_write_json
 from aekit.models import build_model, kernels
 from aekit.models.tutorial import TutorialDAE
@@ -264,16 +264,6 @@ def measure(case: tuple[str, dict, bool], n_images: int, repeats: int, chunk: in
         result[path]["loss_difference"] = statistics.fmean(differences)
         result[path]["same_loss"] = abs(result[path]["loss_difference"]) <= result["loss_noise"]
     return result
-
-
-def cpu_flags() -> str:
-    """The CPU features that decide bf16 speed (AVX-512 BF16, AMX), as /proc/cpuinfo names them."""
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return "unknown"
-    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
-    return " ".join(f for f in wanted if f in flags) or "none of avx2/avx512/amx"
 
 
 def main(argv: list[str] | None = None) -> int:

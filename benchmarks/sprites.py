@@ -29,21 +29,13 @@ import torch
 
 import aekit
 from aekit.config import TrainConfig, parse_pairs
+from aekit.device import cpu_flags
 from aekit.evaluate import evaluate_run
 from aekit.io import atomic_write_json
 from aekit.report import write_report
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sprites.json"
 PSNR_MARGIN_DB, FRECHET_FRACTION = 3.0, 1 / 3
-
-
-def cpu_flags() -> str:
-    """The CPU features that decide speed here (AVX-512, its BF16 instructions, AMX)."""
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return "unknown"
-    return " ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags)
 
 
 def column(row: dict[str, float], prefix: str) -> tuple[str, float]:

@@ -7,6 +7,7 @@ same way training does (see benchmarks/README.md for the measurements behind eac
 from __future__ import annotations
 
 import ctypes
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -14,6 +15,7 @@ from torch import nn
 from aekit.errors import TrainingError
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
+CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -44,6 +46,16 @@ def uses_bf16(precision: str, device: torch.device) -> bool:
     """Whether the training forward runs under bfloat16 autocast (weights, gradients and the
     optimizer stay float32): by default on CUDA only; ``precision = "bf16"`` on CPUs too."""
     return precision == "bf16" or (precision == "auto" and device.type == "cuda")
+
+
+def cpu_flags() -> str:
+    """The CPU features that decide speed on the CPU (AVX2, AVX-512, its BF16 instructions, AMX), as
+    /proc/cpuinfo names them: every speed figure is quoted with them."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return "unknown"
+    return " ".join(f for f in CPU_FEATURES if f in flags) or "none of " + "/".join(CPU_FEATURES)
 
 
 def keep_freed_memory() -> None:
