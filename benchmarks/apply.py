@@ -6,21 +6,25 @@
 - a folder of N such pages in one `aekit denoise` call, its RSS printed after every page (memory
   must stay flat: pages stream, nothing accumulates);
 - `aekit sample --n 10000` for conv-vae on 28 x 28 images: images written per second
-  (target >= 5,000/s), fp32 and --bf16.
+  (target >= 5,000/s): the default (--precision auto: bf16 on CPUs with AVX-512 BF16 or AMX), then
+  --precision fp32; each --repeats times (the median counts: the file system's timing varies).
 Every command runs in a child process, measured with os.wait4 (wall time includes Python start-up).
 Prints a table and writes results/apply.json.
 
     python benchmarks/apply.py --quick      # 5 pages; a few minutes on 2 cores
     python benchmarks/apply.py              # 200 pages; trains the documents model longer
     python benchmarks/apply.py --docs-run RUN --vae-run RUN    # use trained runs instead
+    python benchmarks/apply.py --parts sample --vae-run RUN    # one part; the others' results are kept
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,6 +40,7 @@ from aekit.io import atomic_write_json
 
 RESULTS = Path(__file__).resolve().parent / "results" / "apply.json"
 A4 = (2480, 3508)  # width, height at 300 dpi
+PARTS = ("page", "folder", "sample")
 
 
 def run_measured(argv: list[str], echo: bool = False) -> tuple[float, float, str]:
@@ -120,6 +125,9 @@ def main() -> None:
     parser.add_argument("--docs-run", help="a trained documents run (default: train tutorial-docs here)")
     parser.add_argument("--vae-run", help="a trained conv-vae 28x28 run (default: train one epoch on 2,000 MNIST images)")
     parser.add_argument("--n", type=int, default=10000, help="samples to write")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each sample command (the median counts)")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                        help="what to measure (default all); the results file keeps the other parts' figures")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--child-folder", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -132,54 +140,72 @@ def main() -> None:
     flags = cpu_flags()
     print(f"CPU flags: {flags}; {os.cpu_count()} CPUs; torch {torch.__version__}; work folder {work}")
 
-    docs = Path(args.docs_run) if args.docs_run else train_docs(work / "docs", 2048 if args.quick else 8192,
-                                                                1 if args.quick else 5)
-    page = make_a4(work / "a4.png")
-    wall, rss, _ = run_measured(aekit_cmd + ["denoise", str(docs), str(page), "--out", str(work / "one"), "--quiet"])
-    print(f"one A4 page: {wall:.1f} s, peak RSS {rss:.0f} MB")
-    results: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}",
-                     "cpu_flags": flags, "quick": args.quick,
-                     "a4_page": {"pixels": list(A4), "seconds": round(wall, 2), "peak_rss_mb": round(rss)}}
+    results: dict = json.loads(args.out.read_text()) if set(args.parts) != set(PARTS) and args.out.exists() else {}
+    results.update({"machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}",
+                    "cpu_flags": flags, "quick": args.quick})
+    if {"page", "folder"} & set(args.parts):
+        docs = Path(args.docs_run) if args.docs_run else train_docs(work / "docs", 2048 if args.quick else 8192,
+                                                                    1 if args.quick else 5)
+        results["docs_run"] = str(docs)
+        page = make_a4(work / "a4.png")
+    if "page" in args.parts:
+        wall, rss, _ = run_measured(aekit_cmd + ["denoise", str(docs), str(page), "--out", str(work / "one"), "--quiet"])
+        print(f"one A4 page: {wall:.1f} s, peak RSS {rss:.0f} MB")
+        results["a4_page"] = {"pixels": list(A4), "seconds": round(wall, 2), "peak_rss_mb": round(rss)}
 
-    folder = work / "pages"
-    folder.mkdir()
-    for k in range(pages):  # hard links: N pages without N copies on disk
-        os.link(page, folder / f"page{k:03d}.png")
-    wall, rss, text = run_measured([sys.executable, __file__, "--child-folder", str(docs), str(folder), str(work / "many")],
-                                   echo=True)
-    per_page = [float(v) for v in re.findall(r"rss (\d+) MB", text)]
-    print(f"{pages} A4 pages: {wall:.1f} s ({wall / pages:.1f} s/page), peak RSS {rss:.0f} MB; "
-          f"RSS after the first page {per_page[1] if len(per_page) > 1 else float('nan'):.0f} MB, "
-          f"after the last {per_page[-1]:.0f} MB")
-    results["folder"] = {"pages": pages, "seconds": round(wall, 2), "peak_rss_mb": round(rss), "rss_after_each_page_mb": per_page}
+    if "folder" in args.parts:
+        folder = work / "pages"
+        folder.mkdir()
+        for k in range(pages):  # hard links: N pages without N copies on disk
+            os.link(page, folder / f"page{k:03d}.png")
+        wall, rss, text = run_measured([sys.executable, __file__, "--child-folder", str(docs), str(folder), str(work / "many")],
+                                       echo=True)
+        per_page = [float(v) for v in re.findall(r"rss (\d+) MB", text)]
+        print(f"{pages} A4 pages: {wall:.1f} s ({wall / pages:.1f} s/page), peak RSS {rss:.0f} MB; "
+              f"RSS after the first page {per_page[1] if len(per_page) > 1 else float('nan'):.0f} MB, "
+              f"after the last {per_page[-1]:.0f} MB")
+        results["folder"] = {"pages": pages, "seconds": round(wall, 2), "peak_rss_mb": round(rss),
+                             "rss_after_each_page_mb": per_page, "load_average": round(os.getloadavg()[0], 2)}
 
-    vae = Path(args.vae_run) if args.vae_run else train_vae(work / "vae", 2000)
-    results["sample"] = {}
-    for precision in ("fp32", "bf16"):
-        out = work / f"samples-{precision}"
-        argv = aekit_cmd + ["sample", str(vae), "--n", str(args.n), "--out", str(out)] + (["--bf16"] if precision == "bf16" else [])
-        wall, rss, _ = run_measured(argv)
-        written = sum(1 for _ in out.glob("sample_*.png"))
+    if "sample" in args.parts:
+        vae = Path(args.vae_run) if args.vae_run else train_vae(work / "vae", 2000)
+        results["vae_run"] = str(vae)
+        results["sample"] = {}
         start = time.perf_counter()
         subprocess.run([sys.executable, "-c", "import aekit.apply, torch"], check=True)
         startup = time.perf_counter() - start
-        rate, rate_work = written / wall, written / max(1e-9, wall - startup)
-        print(f"sample --n {args.n} ({precision}): {wall:.1f} s = {rate:,.0f} images/s "
-              f"({rate_work:,.0f}/s without the {startup:.1f} s Python start-up); peak RSS {rss:.0f} MB")
-        results["sample"][precision] = {"n": written, "seconds": round(wall, 2), "images_per_s": round(rate),
-                                        "startup_s": round(startup, 2), "images_per_s_after_startup": round(rate_work),
-                                        "peak_rss_mb": round(rss)}
+        for precision in ("auto", "fp32"):
+            walls, peak = [], 0.0
+            for k in range(args.repeats):
+                out = work / f"samples-{precision}-{k}"
+                wall, rss, _ = run_measured(aekit_cmd + ["sample", str(vae), "--n", str(args.n), "--out", str(out),
+                                                         "--precision", precision])
+                assert sum(1 for _ in out.glob("sample_*.png")) == args.n
+                walls.append(wall)
+                peak = max(peak, rss)
+            wall = statistics.median(walls)
+            rate, rate_work = args.n / wall, args.n / max(1e-9, wall - startup)
+            print(f"sample --n {args.n} (--precision {precision}): median {wall:.2f} s of {args.repeats} "
+                  f"({', '.join(f'{w:.2f}' for w in walls)}) = {rate:,.0f} images/s ({rate_work:,.0f}/s without the "
+                  f"{startup:.1f} s Python start-up); peak RSS {peak:.0f} MB")
+            results["sample"][precision] = {"n": args.n, "seconds": round(wall, 2), "runs_s": [round(w, 2) for w in walls],
+                                            "images_per_s": round(rate), "startup_s": round(startup, 2),
+                                            "images_per_s_after_startup": round(rate_work), "peak_rss_mb": round(peak)}
     print()
     print("| measurement | value | target |")
     print("|---|---:|---:|")
-    a4, fold = results["a4_page"], results["folder"]
-    print(f"| `aekit denoise` one A4 page (2,480 x 3,508) | {a4['seconds']:.1f} s, {a4['peak_rss_mb']} MB peak | <= 10 s, <= 1,024 MB |")
-    print(f"| `aekit denoise` {pages} A4 pages | {fold['seconds'] / pages:.1f} s/page, {fold['peak_rss_mb']} MB peak | flat memory |")
-    for precision, r in results["sample"].items():
-        print(f"| `aekit sample --n {args.n}` conv-vae 28x28, {precision} | {r['images_per_s']:,} images/s | >= 5,000/s |")
+    a4, fold = results.get("a4_page"), results.get("folder")
+    if a4:
+        print(f"| `aekit denoise` one A4 page (2,480 x 3,508) | {a4['seconds']:.1f} s, {a4['peak_rss_mb']} MB peak | <= 10 s, <= 1,024 MB |")
+    if fold:
+        print(f"| `aekit denoise` {fold['pages']} A4 pages | {fold['seconds'] / fold['pages']:.1f} s/page, {fold['peak_rss_mb']} MB "
+              f"peak, RSS after page 2 {fold['rss_after_each_page_mb'][min(2, fold['pages'])]:.0f} MB, after the last "
+              f"{fold['rss_after_each_page_mb'][-1]:.0f} MB | flat memory |")
+    for precision, r in results.get("sample", {}).items():
+        print(f"| `aekit sample --n {args.n} --precision {precision}` conv-vae 28x28 | {r['images_per_s']:,} images/s "
+              f"(median of {len(r['runs_s'])}) | >= 5,000/s |")
     load = os.getloadavg()
     results["load_average"] = [round(v, 2) for v in load]  # other processes on the cores slow every figure
-    results["docs_run"], results["vae_run"] = str(docs), str(vae)
     print(f"\nCPU flags: {flags}; load average at the end {load[0]:.1f} (1 min), {load[2]:.1f} (15 min)")
     atomic_write_json(args.out, results)
 

@@ -66,7 +66,7 @@ def test_clean_page_fits_strided_models_to_any_page_size():
     assert torch.allclose(cleaned[:, :8, :8], page[:, :8, :8].mean().expand(1, 8, 8))
 
 
-COMMON = dict(dataset="digits", batch_size=64, lr=3e-3, epochs=15, quiet=True, seed=0)
+COMMON = dict(dataset="digits", batch_size=64, lr=3e-3, epochs=15, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -90,14 +90,14 @@ def vae_run(tmp_path_factory) -> Path:
 
 
 def test_denoiser_beats_the_noisy_input_and_the_median_filter(dae_run):
-    result = evaluate_run(dae_run, quiet=True)
+    result = evaluate_run(dae_run)
     psnr = result["sections"]["denoising"]["psnr"]
     assert psnr["model"] > max(psnr["median 3x3"], psnr["noisy input"])
     assert json.loads((dae_run / "eval.json").read_text())["sections"]["denoising"]["psnr"]["model"] == psnr["model"]
 
 
 def test_vae_evaluation_pictures_and_report(vae_run):
-    result = evaluate_run(vae_run, iwae_k=50, max_images=150, quiet=True)
+    result = evaluate_run(vae_run, iwae_k=50, max_images=150)
     likelihood = result["sections"]["likelihood"]
     assert likelihood["nll_iwae"]["model"] < likelihood["nll_elbo"]["model"]
     assert any("binarised" in note for note in result["notes"])
@@ -121,7 +121,7 @@ def test_conditional_vae_samples_are_scored_against_the_class_asked_for(tmp_path
 
     options = {"latent_dim": 2, "condition_kind": "label", "likelihood": "bernoulli"}
     run = train(TrainConfig(model="cvae", out=str(tmp_path / "cvae"), model_options=options, **COMMON)).dir
-    result = evaluate_run(run, iwae_k=8, iwae_images=40, quiet=True)
+    result = evaluate_run(run, iwae_k=8, iwae_images=40)
     match = result["sections"]["samples"]["class_match"]
     assert match["chance"] == pytest.approx(0.1)
     assert match["model"] > 3 * match["chance"], match
@@ -133,8 +133,8 @@ def test_bf16_likelihood_bounds_stay_close_to_float32(vae_run):
     from aekit.evaluate import likelihood_section, load_run
 
     run = load_run(vae_run, max_images=64)
-    exact, _ = likelihood_section(run, k=32, quiet=True)
-    fast, note = likelihood_section(run, k=32, quiet=True, bf16=True)
+    exact, _ = likelihood_section(run, k=32)
+    fast, note = likelihood_section(run, k=32, bf16=True)
     assert "bfloat16" in note
     for bound in ("nll_iwae", "nll_elbo"):
         assert abs(fast[bound]["model"] - exact[bound]["model"]) < 0.01 * exact[bound]["model"], bound
@@ -145,4 +145,4 @@ def test_impossible_evaluation_sizes_are_one_line_errors(vae_run, option):
     from aekit.errors import ConfigError
 
     with pytest.raises(ConfigError, match="must be at least 1"):
-        evaluate_run(vae_run, quiet=True, **option)
+        evaluate_run(vae_run, **option)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,7 @@ from PIL import Image
 
 from aekit.alpha import CHECKER, composite, unpremultiply
 from aekit.errors import DataError
-from aekit.images import read_image_file, resize, to_channels, write_image
+from aekit.images import png_bytes, read_image_file, resize, to_channels, write_image
 
 
 def test_rgba_is_premultiplied_and_written_back_straight(tmp_path):
@@ -121,3 +123,11 @@ def test_unreadable_files_are_one_line_errors(tmp_path):
     assert "\n" not in str(info.value)
     with pytest.raises(DataError, match="file not found"):
         read_image_file(tmp_path / "missing.png")
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_png_bytes_read_back_by_pil_exactly(channels):
+    array = np.random.default_rng(channels).integers(0, 256, (7, 13, channels), dtype=np.uint8)
+    image = Image.open(io.BytesIO(png_bytes(array)))
+    assert image.mode == ("L", "LA", "RGB", "RGBA")[channels - 1] and image.size == (13, 7)
+    assert np.array_equal(np.asarray(image).reshape(array.shape), array)

@@ -179,7 +179,7 @@ def test_evaluate_adds_a_column_per_prior(vae_run: Path, tmp_path: Path, capsys:
     shutil.copytree(vae_run, run)
     fit_prior(run, "gmm", components=2)
     fit_prior(run, "flow", layers=2, hidden=16, steps=50)
-    result = evaluate_run(run, iwae_k=2, max_images=300, quiet=True, priors=["all"])
+    result = evaluate_run(run, iwae_k=2, max_images=300, priors=["all"])
     samples = result["sections"]["samples"]
     for metric in ("frechet", "coverage", "precision", "recall"):
         assert {"model", "prior gmm", "prior flow", "held-out real images (floor)"} <= set(samples[metric]), metric

@@ -11,7 +11,7 @@ import csv
 import io
 import math
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +21,7 @@ import torch
 
 from aekit.alpha import composite
 from aekit.data.documents import natural_key
+from aekit.device import native_bf16
 from aekit.errors import AekitError, ConfigError, DataError
 from aekit.images import (
     FORMATS,
@@ -34,7 +35,7 @@ from aekit.images import (
     to_pil,
     to_uint8,
 )
-from aekit.io import atomic_open, atomic_write_bytes, sync_written
+from aekit.io import StagedFolder, atomic_open, atomic_write_bytes
 from aekit.models.base import Autoencoder
 from aekit.models.vae import GaussianVAE
 from aekit.progress import Progress
@@ -46,7 +47,7 @@ from aekit.runs import run_data_options
 # whose two halves sum to 1, so tiles blend without seams. Tile starts are multiples of ALIGN so
 # pooling grids line up with the whole page's (up to 5 halvings).
 TILE, OVERLAP, MARGIN, ALIGN, TILE_BATCH = 512, 64, 16, 32, 2
-SAMPLE_BATCH = 1000
+SAMPLE_BATCH = 256  # decode batch: 10,000 conv-vae samples in 0.6 s fp32 (1.06 s with 1,000: maps then run from DRAM)
 MAX_SHEET_PIXELS = 1 << 27
 
 
@@ -287,9 +288,18 @@ def class_index(name: str, class_names: Sequence[str] | None, num_classes: int |
 def sample_images(model: Autoencoder, n: int, *, seed: int = 0, labels: torch.Tensor | None = None,
                   condition_image: torch.Tensor | None = None, temperature: float = 1.0, prior: Prior | None = None,
                   bf16: bool = False, batch_size: int = SAMPLE_BATCH) -> torch.Tensor:
-    """``n`` images from the model: codes from N(0, T^2 I) (or ``prior``), decoded in batches
+    """``n`` images from the model, ``N x C x H x W``: see :func:`sample_batches`."""
+    return torch.cat(list(sample_batches(model, n, seed=seed, labels=labels, condition_image=condition_image,
+                                         temperature=temperature, prior=prior, bf16=bf16, batch_size=batch_size)))
+
+
+def sample_batches(model: Autoencoder, n: int, *, seed: int = 0, labels: torch.Tensor | None = None,
+                   condition_image: torch.Tensor | None = None, temperature: float = 1.0, prior: Prior | None = None,
+                   bf16: bool = False, batch_size: int = SAMPLE_BATCH) -> Iterator[torch.Tensor]:
+    """``n`` images from the model in batches: codes from N(0, T^2 I) (or ``prior``), decoded
     (``bf16``: under bfloat16 autocast, ~2x faster on CPUs with AVX-512 BF16). The same seed gives
-    the same images (global RNG draws inside a model are seeded too)."""
+    the same images (global RNG draws inside a model are seeded too, and restored after each batch,
+    so a caller's work between batches neither sees nor changes them)."""
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
     if not temperature > 0:
@@ -302,22 +312,25 @@ def sample_images(model: Autoencoder, n: int, *, seed: int = 0, labels: torch.Te
     conditions = _sample_conditions(model, n, labels, condition_image)
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
-    batches = []
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
-    with torch.random.fork_rng(devices=[]), torch.inference_mode(), autocast:
-        torch.manual_seed(seed)
-        for start in range(0, n, batch_size):
-            m = min(batch_size, n - start)
-            cond = None if conditions is None else conditions[start : start + m].to(device)
+    model_rng = torch.Generator().manual_seed(seed)  # the global RNG's state inside the model, between batches
+    batches = math.ceil(n / batch_size)  # of equal sizes (+-1): oneDNN makes its kernels for few shapes
+    for k in range(batches):
+        start = k * n // batches
+        m = (k + 1) * n // batches - start
+        cond = None if conditions is None else conditions[start : start + m].to(device)
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+        with torch.random.fork_rng(devices=[]), torch.inference_mode(), autocast:
+            torch.set_rng_state(model_rng.get_state())
             if prior is not None:
                 z = prior.sample(m, generator=generator, labels=None if labels is None else labels[start : start + m])
-                batches.append(model.decode(z.to(device), cond).float().cpu())
+                images = model.decode(z.to(device), cond)
             elif temperature != 1.0:
                 z = torch.randn(m, model.latent_dim, generator=generator) * temperature
-                batches.append(model.decode(z.to(device), cond).float().cpu())
+                images = model.decode(z.to(device), cond)
             else:
-                batches.append(model.sample(m, cond, generator=generator).float().cpu())
-    return torch.cat(batches)
+                images = model.sample(m, cond, generator=generator)
+            model_rng.set_state(torch.get_rng_state())
+        yield images.float().cpu()
 
 
 def _sample_conditions(model: Autoencoder, n: int, labels: torch.Tensor | None,
@@ -338,20 +351,51 @@ def _sample_conditions(model: Autoencoder, n: int, labels: torch.Tensor | None,
     return make_condition(model.condition_kind, x[None], None).expand(n, -1, -1, -1)
 
 
-def write_images(images: torch.Tensor, paths: Sequence[Path], compress_level: int = 1, workers: int = 2) -> None:
-    """Encode ``N x C x H x W`` images to PNG files (low compression: speed) on a few threads
-    (zlib releases the GIL); each file appears whole or not at all, and one sync at the end
-    makes them durable (an fsync per file cost more than encoding)."""
-    array = to_uint8(images)
-    for folder in {p.parent for p in paths}:
-        folder.mkdir(parents=True, exist_ok=True)
+def write_images(images: torch.Tensor, out: Path, names: Sequence[str | Path]) -> list[Path]:
+    """``N x C x H x W`` images as PNG files ``out/name`` (see :class:`ImageWriter`)."""
+    with ImageWriter(out) as writer:
+        writer.write(images, names)
+    return [out / name for name in names]
 
-    def one(k: int) -> None:
-        atomic_write_bytes(paths[k], png_bytes(array[k], compress_level), sync=False)
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(one, range(len(paths))))
-    sync_written()
+class ImageWriter:
+    """Writes batches of images as PNG files into ``out`` on two threads while the caller goes on;
+    the files appear together when the ``with`` block ends, or not at all (:class:`StagedFolder`).
+    Leaving the block waits for every file and raises the first error."""
+
+    def __init__(self, out: Path, compress_level: int = 1, workers: int = 2):
+        self.folder = StagedFolder(out)
+        self.compress_level, self.workers = compress_level, workers
+        self.pool = ThreadPoolExecutor(max_workers=workers)
+        self.pending: list[Future] = []
+
+    def write(self, images: torch.Tensor, names: Sequence[str | Path]) -> None:
+        array = to_uint8(images)
+        for part in np.array_split(np.arange(len(names)), self.workers):
+            self.pending.append(self.pool.submit(self._write_files, array[part], [names[k] for k in part]))
+
+    def write_bytes(self, name: str | Path, data: bytes) -> None:
+        """Another file (a sheet, a GIF) published with the images."""
+        self.folder.write(name, data)
+
+    def _write_files(self, array: np.ndarray, names: Sequence[str | Path]) -> None:
+        for image, name in zip(array, names, strict=True):
+            self.folder.write(name, png_bytes(image, self.compress_level))
+
+    def __enter__(self) -> ImageWriter:
+        self.folder.__enter__()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: object) -> None:
+        self.pool.shutdown(wait=True)
+        if kind is None:
+            try:
+                for future in self.pending:
+                    future.result()
+            except BaseException as exc:
+                self.folder.__exit__(type(exc), exc, exc.__traceback__)
+                raise
+        self.folder.__exit__(kind, error, trace)
 
 
 def sheet(images: torch.Tensor, columns: int | None = None) -> torch.Tensor:
@@ -375,15 +419,21 @@ def sample_command(model: Autoencoder, out: str | Path, n: int, *, seed: int = 0
     """Write ``n`` samples as ``sample_00000.png`` ... (and ``sheet.png``) into ``out``."""
     out = Path(out)
     prepare_out(out, [], overwrite)
-    images = sample_images(model, n, seed=seed, labels=labels, condition_image=condition_image,
-                           temperature=temperature, prior=prior, bf16=bf16)
     width = len(str(n - 1))
-    paths = [out / f"sample_{k:0{width}d}.png" for k in range(n)]
-    write_images(images, paths)
-    if write_sheet:
-        paths.append(out / "sheet.png")
-        atomic_write_bytes(paths[-1], encode_image(sheet(images), "png"))
-    return paths
+    names = [f"sample_{k:0{width}d}.png" for k in range(n)]
+    kept = []
+    with ImageWriter(out) as writer:
+        done = 0
+        for images in sample_batches(model, n, seed=seed, labels=labels, condition_image=condition_image,
+                                     temperature=temperature, prior=prior, bf16=bf16):
+            writer.write(images, names[done : done + len(images)])
+            done += len(images)
+            if write_sheet:
+                kept.append(images)
+        if write_sheet:
+            names.append("sheet.png")
+            writer.write_bytes(names[-1], encode_image(sheet(torch.cat(kept)), "png"))
+    return [out / name for name in names]
 
 
 # --- codes ----------------------------------------------------------------------------
@@ -525,19 +575,19 @@ def decode_codes(model: Autoencoder, codes: torch.Tensor, labels: torch.Tensor |
         ])
 
 
-def code_output_paths(out: Path, names: Sequence[str]) -> list[Path]:
-    """A file per code named after its image (``a/b.jpg`` -> ``a/b.png``), by index where a name
-    is empty, absolute, climbs out of ``out`` or repeats."""
+def code_names(names: Sequence[str]) -> list[Path]:
+    """A file name per code after its image (``a/b.jpg`` -> ``a/b.png``), by index where a name
+    is empty, absolute, climbs out of the output folder, is hidden or repeats."""
     width = len(str(max(0, len(names) - 1)))
-    paths, seen = [], set()
+    relatives, seen = [], set()
     for k, name in enumerate(names):
         relative = Path(name).with_suffix(".png") if name else None
         if relative is None or relative.is_absolute() or ".." in relative.parts or relative in seen \
                 or any(part.startswith(".") for part in relative.parts):
             relative = Path(f"code_{k:0{width}d}.png")
         seen.add(relative)
-        paths.append(out / relative)
-    return paths
+        relatives.append(relative)
+    return relatives
 
 
 # --- interpolation --------------------------------------------------------------------
@@ -580,14 +630,15 @@ def class_centroids(model: Autoencoder, images: torch.Tensor, labels: torch.Tens
 def write_interpolation(frames: torch.Tensor, out: Path, gif: bool) -> list[Path]:
     """``step_00.png`` ..., ``strip.png`` (all in one row) and optionally ``interpolation.gif``."""
     width = len(str(len(frames) - 1))
-    paths = [out / f"step_{k:0{width}d}.png" for k in range(len(frames))]
-    write_images(frames, paths)
-    paths.append(out / "strip.png")
-    atomic_write_bytes(paths[-1], encode_image(sheet(frames, columns=len(frames)), "png"))
-    if gif:
-        paths.append(out / "interpolation.gif")
-        atomic_write_bytes(paths[-1], gif_bytes(frames))
-    return paths
+    names = [f"step_{k:0{width}d}.png" for k in range(len(frames))]
+    with ImageWriter(out) as writer:
+        writer.write(frames, names)
+        names.append("strip.png")
+        writer.write_bytes(names[-1], encode_image(sheet(frames, columns=len(frames)), "png"))
+        if gif:
+            names.append("interpolation.gif")
+            writer.write_bytes(names[-1], gif_bytes(frames))
+    return [out / name for name in names]
 
 
 def gif_bytes(frames: torch.Tensor, milliseconds: int = 120) -> bytes:
@@ -638,12 +689,14 @@ def denoise(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, 
 
 def sample(run_dir: str | Path, out: str | Path, n: int, *, seed: int = 0, class_name: str | None = None,
            condition_image: str | Path | None = None, temperature: float = 1.0, prior: Prior | None = None,
-           write_sheet: bool = False, overwrite: bool = False, device: str = "cpu", bf16: bool = False) -> list[Path]:
-    """``aekit sample``: ``n`` PNG files (+ ``sheet.png``); ``prior`` replaces N(0, I)."""
+           write_sheet: bool = False, overwrite: bool = False, device: str = "cpu", precision: str = "auto") -> list[Path]:
+    """``aekit sample``: ``n`` PNG files (+ ``sheet.png``); ``prior`` replaces N(0, I); ``precision``
+    ``auto`` decodes in bfloat16 where the device computes it natively (``device.native_bf16``)."""
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
     run = load_run(run_dir, device)
     model = run.model
+    where = next(model.parameters()).device
     labels = None
     if class_name is not None:
         index = class_index(class_name, run.class_names, model.num_classes)
@@ -653,7 +706,8 @@ def sample(run_dir: str | Path, out: str | Path, n: int, *, seed: int = 0, class
         labels = torch.full((n,), index, dtype=torch.int64)
     image = None if condition_image is None else read_image_file(condition_image).pixels
     return sample_command(model, out, n, seed=seed, labels=labels, condition_image=image, temperature=temperature,
-                          prior=prior, write_sheet=write_sheet, overwrite=overwrite, bf16=bf16)
+                          prior=prior, write_sheet=write_sheet, overwrite=overwrite,
+                          bf16=precision == "bf16" or (precision == "auto" and native_bf16(where)))
 
 
 def encode(run_dir: str | Path, out: str | Path, *, inputs: Sequence[str | Path] = (), dataset: str | None = None,
@@ -712,9 +766,7 @@ def decode(run_dir: str | Path, codes_file: str | Path, out: str | Path, *, over
     if run.model.conditional and run.model.condition_kind == "label":
         labels = torch.tensor([class_index(name, run.class_names, run.model.num_classes) for name in label_names])
     images = decode_codes(run.model, codes, labels)
-    paths = code_output_paths(out, names)
-    write_images(images, paths)
-    return paths
+    return write_images(images, out, code_names(names))
 
 
 def interpolate(run_dir: str | Path, out: str | Path, *, a: str | Path | None = None, b: str | Path | None = None,

@@ -48,6 +48,17 @@ def uses_bf16(precision: str, device: torch.device) -> bool:
     return precision == "bf16" or (precision == "auto" and device.type == "cuda")
 
 
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bfloat16 natively (a CUDA GPU that supports it; a CPU with
+    AVX-512 BF16 or AMX), where bf16 inference is faster than float32 instead of emulated."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return any(flag in cpu_flags().split() for flag in NATIVE_BF16_FLAGS)
+
+
 def cpu_flags() -> str:
     """The CPU features that decide speed on the CPU (AVX2, AVX-512, its BF16 instructions, AMX), as
     /proc/cpuinfo names them: every speed figure is quoted with them."""

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch.nn import functional as F
-from tqdm import tqdm
 
 from aekit import metrics
 from aekit.errors import ConfigError
 from aekit.io import atomic_write_json
 from aekit.priors import Prior, fitted_priors, load_prior
+from aekit.progress import Progress
 
 EVAL_FILE = "eval.json"
 INDEPENDENT_PIXELS = "independent pixels"
@@ -141,7 +141,7 @@ def documents_section(run: RunData) -> dict[str, dict[str, float]]:
 
 
 def likelihood_section(
-    run: RunData, k: int, quiet: bool, images: int | None = None, bf16: bool = False
+    run: RunData, k: int, images: int | None = None, bf16: bool = False, progress: Progress | None = None
 ) -> tuple[dict[str, dict[str, float]], str]:
     """Test ELBO and IWAE-k NLL (nats/image) on the first ``images`` test images (all by default),
     and a note saying on what data they were computed.
@@ -162,12 +162,14 @@ def likelihood_section(
     step = max(1, per_pass // k)
     elbo, iwae = [], []
     start = time.perf_counter()
-    for i in tqdm(range(0, len(x), step), desc=f"IWAE k={k}", unit="batch", disable=quiet, leave=False):
-        cond = None if condition is None else condition[i : i + step]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            e, w = metrics.nll_bounds(run.model, x[i : i + step], k, cond, generator, samples_per_pass=per_pass)
-        elbo.append(e)
-        iwae.append(w)
+    with (progress or Progress(quiet=True)).bar(len(x), f"IWAE k={k}", unit="images") as bar:
+        for i in range(0, len(x), step):
+            cond = None if condition is None else condition[i : i + step]
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                e, w = metrics.nll_bounds(run.model, x[i : i + step], k, cond, generator, samples_per_pass=per_pass)
+            elbo.append(e)
+            iwae.append(w)
+            bar.update(len(e))
     seconds = time.perf_counter() - start
     data = (
         f"dynamically binarised test images (torch.bernoulli, seed {SEED})"
@@ -200,14 +202,14 @@ def _independent_pixels(run: RunData, test: Any) -> dict[str, float]:
 
 
 def samples_section(
-    run: RunData, train_x: torch.Tensor, quiet: bool, priors: Sequence[str] = ()
+    run: RunData, train_x: torch.Tensor, priors: Sequence[str] = (), progress: Progress | None = None
 ) -> tuple[dict[str, dict[str, float]], str]:
     """Frechet distance, confidence, coverage, precision and recall of samples against the held-out
     floor and PCA-Gaussian; with ``priors``, one more column each: the model decoding that prior's codes."""
     from aekit.quality import classifier_accuracy, get_classifier, sample_quality
 
     train = _first(run.train, MAX_REFERENCE_IMAGES)
-    classifier = get_classifier(run.meta["dataset"], train.images, train.labels, run.test.num_classes, quiet=quiet)
+    classifier = get_classifier(run.meta["dataset"], train.images, train.labels, run.test.num_classes, progress=progress)
     accuracy = classifier_accuracy(run.meta["dataset"], train.images, train.labels)
     n = min(MAX_SAMPLE_IMAGES, len(run.test), len(run.heldout))  # one sample size for every column
     real = run.test.images[:n]
@@ -301,15 +303,16 @@ def angle_to_pca(model: torch.nn.Module, pca) -> float:
 
 
 def evaluate_run(
-    run_dir: str | Path, iwae_k: int = 1000, max_images: int | None = None, quiet: bool = False,
-    iwae_images: int | None = None, bf16: bool = False, priors: Sequence[str] = (),
+    run_dir: str | Path, iwae_k: int = 1000, max_images: int | None = None, iwae_images: int | None = None,
+    bf16: bool = False, priors: Sequence[str] = (), progress: Progress | None = None,
 ) -> dict:
     """Every metric that applies to this run, with baselines; written to ``RUN_DIR/eval.json``.
 
     ``iwae_images`` bounds the likelihood bounds to the first test images (IWAE costs k decoder
     passes per image); ``max_images`` bounds every metric; ``bf16`` computes the likelihood bounds
     under bfloat16 autocast (see ``likelihood_section``); ``priors`` (names, or ``"all"`` for every
-    prior fitted in the run folder) add a sample-quality column each."""
+    prior fitted in the run folder) add a sample-quality column each; ``progress`` hears of each
+    section as it ends (silent when None)."""
     for flag, value in (("--iwae-k", iwae_k), ("--max-images", max_images), ("--iwae-images", iwae_images)):
         if value is not None and value < 1:
             raise ConfigError(f"aekit evaluate: {flag} must be at least 1, got {value}")
@@ -332,9 +335,10 @@ def evaluate_run(
     }
     sections = result["sections"]
 
+    progress = progress or Progress(quiet=True)
+
     def log(message: str) -> None:
-        if not quiet:
-            print(f"  {message} ({time.perf_counter() - start:.1f} s)")
+        progress.message(f"  {message} ({time.perf_counter() - start:.1f} s)")
 
     if run.pages:
         sections["documents"] = documents_section(run)
@@ -348,11 +352,11 @@ def evaluate_run(
             result["notes"].append(f"denoising: test images corrupted once with {run.noise.spec} (seed {SEED})")
         log(name)
         if run.model.likelihood is not None:
-            sections["likelihood"], note = likelihood_section(run, iwae_k, quiet, iwae_images, bf16)
+            sections["likelihood"], note = likelihood_section(run, iwae_k, iwae_images, bf16, progress)
             result["notes"].append(note)
             log("likelihood")
         if (run.model.generative or priors) and run.test.labels is not None and run.test.num_classes:
-            sections["samples"], note = samples_section(run, train_x, quiet, priors)
+            sections["samples"], note = samples_section(run, train_x, priors, progress)
             result["notes"].append(note)
             log("samples")
         if run.test.labels is not None and len(set(run.train.labels.tolist())) > 1 and not run.model.spatial_code:

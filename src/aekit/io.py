@@ -10,6 +10,7 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -22,35 +23,73 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read the process umask back: temp files start as 0600, the result should not
 
 
-def atomic_write_bytes(path: str | Path, data: bytes, sync: bool = True) -> None:
-    """Write ``data`` to ``path`` atomically (temp file, fsync, rename). ``sync=False`` skips the
-    fsyncs (the file still appears whole or not at all if the process dies) for callers writing
-    thousands of files, which call ``sync_written()`` once at the end instead."""
-    if not sync:
-        _write_unsynced(Path(path), data)
-        return
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file, fsync, rename)."""
     with atomic_open(path, "wb") as handle:
         handle.write(data)
 
 
-def _write_unsynced(path: Path, data: bytes) -> None:
-    """A temp file named by process and thread (no mkstemp, no chmod: the umask applies) renamed
-    over ``path``: 10,000 sample PNGs in 0.5 s on 2 threads instead of 1.9 s. The folder must exist."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        reason = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
-        raise AekitError(f"could not write file ({reason})", path) from None
+class StagedFolder:
+    """Thousands of new files that appear in ``out`` together, or not at all.
 
+    They are written straight into a hidden sibling folder (one directory entry each: half the
+    file-system work of a temp file renamed per file, which made 10,000 small samples cost 0.4 s
+    on 2 threads instead of 0.2), flushed with one ``sync``, and published when the block ends
+    without an exception: the folder renamed to ``out`` when ``out`` is absent or empty, the files
+    moved in one by one otherwise (``--overwrite``). On an exception the staging folder is removed
+    and ``out`` is as it was. ``write`` is safe from several threads."""
 
-def sync_written() -> None:
-    """Flush every file written with ``sync=False`` to disk: one system-wide sync instead of an
-    fsync per file (10,000 sample PNGs: ~1 ms each with fsync here, vs one flush at the end)."""
-    os.sync()
+    def __init__(self, out: str | Path):
+        self.out = Path(out)
+        self.stage = self.out.parent / f".{self.out.name}.partial-{os.getpid()}"
+        self.folders: set[Path] = set()
+        self.lock = threading.Lock()
+
+    def __enter__(self) -> StagedFolder:
+        try:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            self.stage.mkdir()
+        except OSError as exc:
+            raise AekitError(f"cannot write here: {exc.strerror or exc}", self.out.parent) from None
+        return self
+
+    def write(self, relative: str | Path, data: bytes) -> None:
+        """One new file at ``out/relative`` (created when the block ends)."""
+        path = self.stage / relative
+        with self.lock:
+            if path.parent not in self.folders:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.folders.add(path.parent)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            reason = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+            raise AekitError(f"could not write file ({reason})", self.out / relative) from None
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is not None:
+            shutil.rmtree(self.stage, ignore_errors=True)
+            return
+        try:
+            os.sync()  # the files' data on disk before any name points at them
+            if self.out.is_dir() and not any(self.out.iterdir()):
+                self.out.rmdir()
+            if not self.out.exists():
+                os.rename(self.stage, self.out)
+            else:
+                for path in sorted(p for p in self.stage.rglob("*") if not p.is_dir()):
+                    target = self.out / path.relative_to(self.stage)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(path, target)
+                shutil.rmtree(self.stage)
+            _fsync_dir(self.out.parent)
+        except OSError as exc:
+            shutil.rmtree(self.stage, ignore_errors=True)
+            raise AekitError(f"could not publish the written files ({exc.strerror or exc})", self.out) from None
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

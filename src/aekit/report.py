@@ -17,6 +17,7 @@ from pathlib import Path
 from aekit.evaluate import EVAL_FILE, evaluate_run
 from aekit.io import atomic_write_text, read_json
 from aekit.plots import plot_run
+from aekit.progress import Progress
 from aekit.tables import metric_tables
 
 REPORT_FILE = "report.html"
@@ -101,7 +102,7 @@ def write_report(run_dir: str | Path) -> Path:
     """Write ``RUN_DIR/report.html`` (evaluating first if ``eval.json`` is missing) and return its path."""
     run_dir = Path(run_dir)
     eval_path = run_dir / EVAL_FILE
-    result = read_json(eval_path) if eval_path.is_file() else evaluate_run(run_dir)
+    result = read_json(eval_path) if eval_path.is_file() else evaluate_run(run_dir, progress=Progress())
     config = read_json(run_dir / "config.json")
     pictures = plot_run(run_dir)
     path = run_dir / REPORT_FILE

@@ -360,7 +360,7 @@ def run_experiment(experiment: Experiment, out: Path, say=print) -> dict[str, An
     trained = time.perf_counter()
     for name in experiment.priors:
         fit_prior(run_dir, name, quiet=True)
-    result = evaluate_run(run_dir, iwae_k=experiment.iwae_k, max_images=experiment.eval_images, quiet=True,
+    result = evaluate_run(run_dir, iwae_k=experiment.iwae_k, max_images=experiment.eval_images,
                           iwae_images=experiment.iwae_images, priors=experiment.priors)
     write_report(run_dir)
     say(f"tour: [{experiment.key}] trained in {trained - start:.0f} s, evaluated and reported in "
