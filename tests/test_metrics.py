@@ -215,3 +215,17 @@ def test_precision_recall_identical_disjoint_and_mode_dropping_sets():
     assert precision > fresh_precision - 0.05 and 0.1 < recall < 0.3  # recall ~ that mode's share of the real set
     with pytest.raises(ValueError, match="k = 3"):
         metrics.precision_recall(real[:3], real)
+
+
+def test_pca_denoiser_keeps_the_signal_components_not_all():
+    g = torch.Generator().manual_seed(0)
+    basis = torch.rand(8, 256, generator=g)
+    clean = ((torch.rand(3000, 8, generator=g) @ basis) / 4).clamp(0, 1).reshape(3000, 1, 16, 16)
+    corrupt = lambda x: (x + 0.2 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
+    pca, k = metrics.pca_denoiser(clean[:2000], corrupt)
+    assert k == 8  # the data's rank: fewer components blur, more keep noise
+    test = clean[2000:]
+    noisy = corrupt(test)
+    denoised = metrics.pca_project(pca, noisy, k)
+    assert ((denoised - test) ** 2).mean() < 0.25 * ((noisy - test) ** 2).mean()
+    assert ((denoised - test) ** 2).mean() < ((metrics.pca_project(pca, noisy, 256) - test) ** 2).mean()

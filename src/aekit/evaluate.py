@@ -103,12 +103,16 @@ def reconstruction_section(run: RunData, train_x: torch.Tensor) -> dict[str, dic
     """MSE/PSNR/SSIM of reconstructions (or of denoised noisy inputs) with baselines."""
     x = run.test.images
     condition = run.condition(run.test)
-    pca = metrics.fit_pca(train_x, run.model.latent_dim)
-    pca_name = f"PCA ({pca.n_components_} components)"
-    inputs = x if run.noise is None else fixed_noise(run, x)
-    columns = {"model": _map(run.model.reconstruct, inputs, condition), pca_name: metrics.pca_reconstruct(pca, inputs)}
-    if run.noise is not None:
-        columns = {"model": columns["model"], "noisy input": inputs, "median 3x3": metrics.median_filter(inputs), pca_name: columns[pca_name]}
+    if run.noise is None:  # PCA with the model's code size
+        pca = metrics.fit_pca(train_x, run.model.latent_dim)
+        columns = {"model": _map(run.model.reconstruct, x, condition),
+                   f"PCA ({pca.n_components_} components)": metrics.pca_reconstruct(pca, x)}
+    else:  # a code size means nothing to a denoiser: PCA gets its best number of components
+        inputs = fixed_noise(run, x)
+        pca, k = metrics.pca_denoiser(train_x, lambda clean: fixed_noise(run, clean))
+        columns = {"model": _map(run.model.reconstruct, inputs, condition), "noisy input": inputs,
+                   "median 3x3": metrics.median_filter(inputs),
+                   f"PCA ({k} components, the best on held-out training images)": metrics.pca_project(pca, inputs, k)}
     scores = {name: metrics.image_metrics(out, x) for name, out in columns.items()}
     return {m: {name: scores[name][m] for name in columns} for m in ("mse", "psnr", "ssim")}
 

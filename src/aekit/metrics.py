@@ -7,6 +7,7 @@ folder. ``aekit.evaluate`` combines them into a run's ``eval.json``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -93,6 +94,31 @@ def pca_reconstruct(pca: PCA, images: torch.Tensor) -> torch.Tensor:
     flat = images.reshape(len(images), -1).float().cpu().numpy()
     back = pca.inverse_transform(pca.transform(flat)).clip(0.0, 1.0)
     return torch.from_numpy(back.astype(np.float32)).reshape(images.shape)
+
+
+def pca_project(pca: PCA, images: torch.Tensor, k: int) -> torch.Tensor:
+    """Project images on the first ``k`` principal components and back, clipped to [0, 1]."""
+    flat = images.reshape(len(images), -1).float().cpu().numpy()
+    components = pca.components_[:k]
+    back = ((flat - pca.mean_) @ components.T @ components + pca.mean_).clip(0.0, 1.0)
+    return torch.from_numpy(back.astype(np.float32)).reshape(images.shape)
+
+
+PCA_DENOISER_COMPONENTS = (4, 8, 16, 32, 64, 128, 256)
+
+
+def pca_denoiser(clean: torch.Tensor, corrupt: Callable[[torch.Tensor], torch.Tensor], holdout: int = 1000) -> tuple[PCA, int]:
+    """The classic linear denoiser at its best: PCA fitted to clean training images, keeping the
+    number of components (of ``PCA_DENOISER_COMPONENTS``) that denoises ``holdout`` other clean
+    training images, corrupted by ``corrupt``, with the least squared error. Too few components
+    blur, too many keep the noise; with all of them it is the noisy input itself."""
+    holdout = min(holdout, len(clean) // 5)
+    fit, held = clean[holdout:], clean[:holdout]
+    pca = fit_pca(fit, max(PCA_DENOISER_COMPONENTS))
+    noisy = corrupt(held)
+    candidates = [k for k in PCA_DENOISER_COMPONENTS if k <= pca.n_components_] or [pca.n_components_]
+    best = min(candidates, key=lambda k: float(((pca_project(pca, noisy, k) - held) ** 2).mean()))
+    return pca, best
 
 
 def pca_gaussian_samples(pca: PCA, n: int, shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:

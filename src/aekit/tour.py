@@ -27,7 +27,7 @@ from aekit.io import atomic_write_json, atomic_write_text
 from aekit.runs import read_run_config
 from aekit.tables import LABELS
 
-DOCUMENT_EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "document-unet.toml"
+DOCUMENT_RECIPE = Path(__file__).resolve().parent / "recipes" / "document-unet.toml"  # examples/ links to it
 DATASET_PREFERENCE = ("fashion-mnist", "mnist", "digits")
 
 
@@ -169,14 +169,11 @@ FULL = Preset(train_images=None, epochs=10, vae_epochs=10, iwae_k=1_000, iwae_im
 
 
 def document_unet() -> dict[str, Any]:
-    """The document cleaner's settings, from examples/document-unet.toml where the package has it."""
+    """The document cleaner's settings: the package's recipe (examples/document-unet.toml)."""
     from aekit.config import TrainConfig
 
-    keys = ("model", "model_options", "patch_size", "batch_size", "lr", "augment")
-    if DOCUMENT_EXAMPLE.is_file():
-        config = TrainConfig.from_toml(DOCUMENT_EXAMPLE)
-        return {k: getattr(config, k) for k in keys}
-    return {"model": "doc-unet", "model_options": {}, "patch_size": 128, "batch_size": 16, "lr": 1e-3, "augment": True}
+    config = TrainConfig.from_toml(DOCUMENT_RECIPE)
+    return {k: getattr(config, k) for k in ("model", "model_options", "patch_size", "batch_size", "lr", "augment")}
 
 
 def choose_dataset(requested: str | None, say=print) -> str:

@@ -17,13 +17,12 @@ import torch
 from PIL import Image
 
 from aekit.alpha import composite, has_alpha, premultiply
+from aekit.apply import tiled_reconstruct
 from aekit.export import accepts_any_size, latent_statistics
 from aekit.models.base import Autoencoder
 
 DOCUMENT_DATASETS = ("documents", "documents-synthetic")
-# Fully convolutional cleaners see the page in tiles of at most 1024 px a side (bounded memory),
-# each with 16 px of real context around it so the seams do not show.
-PAGE_TILE, PAGE_MARGIN, PAGE_ALIGN = 1024, 16, 32
+TILE_BATCH = 64  # tiles of a fixed-size model per forward pass
 
 
 @dataclass
@@ -137,33 +136,21 @@ class Explorer:
             return self.model.decode(z, c)
 
     def clean(self, page: torch.Tensor) -> torch.Tensor:
-        """Clean a whole page (1 x H x W): in the model's own tile size, or for a fully convolutional
-        model in page-sized tiles (up to 1024 px) with context margins."""
-        _, h, w = page.shape
+        """Clean a whole page (1 x H x W): a fully convolutional model as ``aekit denoise`` does
+        (overlapping tiles blended without seams, ``apply.tiled_reconstruct``); any other model
+        on a grid of tiles of its own input size (edges padded by repeating pixels)."""
         if self.fully_convolutional:
-            tile_h, tile_w = (min(PAGE_TILE, -(-n // PAGE_ALIGN) * PAGE_ALIGN) for n in (h, w))
-            margin, per_batch = PAGE_MARGIN, 1
-        else:
-            tile_h, tile_w = self.model.input_shape[1:]
-            margin, per_batch = 0, 64
+            with self._lock:
+                return tiled_reconstruct(self.model, page)
+        _, h, w = page.shape
+        tile_h, tile_w = self.model.input_shape[1:]
         rows, cols = math.ceil(h / tile_h), math.ceil(w / tile_w)
-        padded = torch.nn.functional.pad(
-            page[None], (margin, cols * tile_w - w + margin, margin, rows * tile_h - h + margin), mode="replicate"
-        )[0]
-        windows = [
-            padded[:, r * tile_h : (r + 1) * tile_h + 2 * margin, c * tile_w : (c + 1) * tile_w + 2 * margin]
-            for r in range(rows)
-            for c in range(cols)
-        ]
-        out = torch.empty(1, rows * tile_h, cols * tile_w)
+        padded = torch.nn.functional.pad(page[None], (0, cols * tile_w - w, 0, rows * tile_h - h), mode="replicate")[0]
+        tiles = padded.unfold(1, tile_h, tile_h).unfold(2, tile_w, tile_w)  # 1 x rows x cols x th x tw
+        tiles = tiles.permute(1, 2, 0, 3, 4).reshape(rows * cols, 1, tile_h, tile_w)
         with self._lock, torch.no_grad():
-            for start in range(0, len(windows), per_batch):
-                batch = self.model.reconstruct(torch.stack(windows[start : start + per_batch]))
-                for k, tile in enumerate(batch, start):
-                    r, c = divmod(k, cols)
-                    out[:, r * tile_h : (r + 1) * tile_h, c * tile_w : (c + 1) * tile_w] = tile[
-                        :, margin : margin + tile_h, margin : margin + tile_w
-                    ]
+            out = torch.cat([self.model.reconstruct(tiles[k : k + TILE_BATCH]) for k in range(0, len(tiles), TILE_BATCH)])
+        out = out.reshape(rows, cols, tile_h, tile_w).permute(0, 2, 1, 3).reshape(1, rows * tile_h, cols * tile_w)
         return out[:, :h, :w]
 
     def test_image(self, index: int) -> torch.Tensor:
