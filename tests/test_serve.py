@@ -402,3 +402,22 @@ def test_a_prior_fitted_without_labels_takes_no_class() -> None:
     assert drawn.status_code == 200 and drawn.data == _reference_png(model, 4, 0, prior)
     refused = client.post("/api/sample", json={"n": 4, "prior": "gmm", "class": 0})
     assert refused.status_code == 400 and "prior 'gmm' was fitted without labels" in refused.get_json()["error"]
+
+
+def test_a_vq_vae_samples_its_own_pixelcnn_or_the_refitted_one() -> None:
+    from aekit.models.vq_vae import VQVAE, CodeMapPrior, VQVAEConfig
+
+    torch.manual_seed(0)
+    model = VQVAE(VQVAEConfig(codebook_size=8, code_dim=4, channels=(8, 8), prior_channels=8, prior_layers=1), (1, 8, 8)).eval()
+    model.quantizer.codebook.normal_(0, 3)  # codes that decode to different images (an untrained codebook is all 0)
+    refit = CodeMapPrior.from_model(model)
+    with torch.no_grad():  # "trained further": other weights than the model's own PixelCNN
+        for weight in refit.parameters():
+            weight.add_(torch.randn_like(weight))
+    client = _client(Explorer(model, priors={"pixelcnn": refit.eval()}))
+    info = client.get("/api/info").get_json()
+    assert info["default_prior"] == "PixelCNN trained with the model" and info["priors"] == [{"name": "pixelcnn", "classes": None}]
+    own = client.post("/api/sample", json={"n": 4, "seed": 1})
+    drawn = client.post("/api/sample", json={"n": 4, "seed": 1, "prior": "pixelcnn"})
+    assert own.status_code == drawn.status_code == 200 and own.data == _reference_png(model, 4, 1)
+    assert drawn.data == _reference_png(model, 4, 1, refit) and drawn.data != own.data

@@ -4,7 +4,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { info: null, z: [], ranges: [], busy: false, pending: false, seed: 0 };
+const state = { info: null, z: [], ranges: [], busy: false, pending: false, seed: 0, sampleTicket: 0 };
 
 function showError(message) {
   const box = $("error");
@@ -167,12 +167,16 @@ function setupPriors() {
 
 async function sample(fresh = true) {
   if (fresh) state.seed = Math.floor(Math.random() * 2 ** 31);
+  const ticket = ++state.sampleTicket;
   const body = { n: 16, seed: state.seed, condition: conditionValue(), prior: $("prior").value || null, class: priorClass() };
   try {
-    await showPng(await postJson("/api/sample", body), $("samples"));
+    const url = await blobToDataUrl(await (await check(await postJson("/api/sample", body))).blob());
+    if (ticket !== state.sampleTicket) return;  // a later request (another prior or class) shows its own
+    $("samples").src = url;
+    $("samples").hidden = false;
     $("sample-hint").textContent = sampleHint();
     showError("");
-  } catch (err) { showError(err.message); }
+  } catch (err) { if (ticket === state.sampleTicket) showError(err.message); }
 }
 
 async function preview(side) {
