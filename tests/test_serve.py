@@ -10,7 +10,7 @@ import pytest
 import torch
 from flask.testing import FlaskClient
 from PIL import Image
-from stand_ins import TinyCleaner, TinyConfig, TinyDense, TinyLabelVAE
+from stand_ins import TinyCleaner, TinyConfig, TinyDense, TinyLabelVAE, TinyVAE
 
 from aekit.errors import AekitError
 from aekit.models.base import Autoencoder
@@ -230,6 +230,19 @@ def test_create_app_from_a_trained_conditional_run(tmp_path: Path) -> None:
     seven = client.post("/api/decode", json={"z": [0.5, -0.5], "condition": 7})
     assert seven.status_code == 200 and _image(seven.data).size == (8, 8)
     assert client.post("/api/interpolate", data={"a_index": "0", "b_index": "299"}).status_code == 200
+    # a per-class prior of a class-conditional model draws the class chosen as the condition
+    from aekit.priors import fit_prior, load_prior
+    from aekit.runs import load_model
+
+    fit_prior(run, "gmm", components=1)
+    client = create_app(run).test_client()
+    assert client.get("/api/info").get_json()["priors"] == [{"name": "gmm", "classes": [str(k) for k in range(10)]}]
+    drawn = client.post("/api/sample", json={"n": 4, "seed": 2, "condition": 7, "prior": "gmm"})
+    reference = _reference_png(load_model(run), 4, 2, load_prior(run, "gmm"), torch.full((4,), 7))
+    assert drawn.status_code == 200 and drawn.data == reference
+    assert client.post("/api/sample", json={"n": 4, "seed": 2, "condition": 7}).data != reference
+    refused = client.post("/api/sample", json={"n": 4, "condition": 7, "prior": "gmm", "class": 3})
+    assert refused.status_code == 400 and "choose it with 'condition'" in refused.get_json()["error"]
 
 
 class FixedSprite(TinyDense):
@@ -288,3 +301,123 @@ def test_uploads_take_the_models_channels_with_premultiplied_alpha() -> None:
                "b_file": (io.BytesIO(_png((8, 8), "RGB", (0, 255, 0))), "b.png", "image/png")}
     strip = client.post("/api/interpolate", data={**uploads, "steps": "3"}, content_type="multipart/form-data")
     assert strip.status_code == 200 and _image(strip.data).size == (3 * 8 + 2, 8)
+
+
+# --- learned priors ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def prior_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny vae on digits with a per-class gmm and a per-class flow fitted to its codes."""
+    from aekit import train
+    from aekit.config import TrainConfig
+    from aekit.priors import fit_prior
+
+    run = tmp_path_factory.mktemp("serve-priors") / "vae"
+    train(TrainConfig(model="vae", dataset="digits", epochs=1, max_train_images=200, out=str(run), quiet=True,
+                      model_options={"latent_dim": 2, "hidden": [32]}))
+    fit_prior(run, "gmm", components=2)
+    fit_prior(run, "flow", layers=2, hidden=16, steps=50)
+    return run
+
+
+def _reference_png(model: Autoencoder, n: int, seed: int, prior: object = None, labels: torch.Tensor | None = None) -> bytes:
+    """What ``aekit sample`` draws for this seed, laid out as the explorer lays its grid out."""
+    from aekit.apply import sample_images
+    from aekit.serve.explorer import grid, to_png
+
+    return to_png(grid(sample_images(model, n, seed=seed, prior=prior, labels=labels)))
+
+
+def test_samples_from_each_learned_prior_are_those_of_aekit_sample(prior_run: Path) -> None:
+    from aekit.priors import load_prior
+    from aekit.runs import load_model
+    from aekit.serve import create_app
+
+    client = create_app(prior_run).test_client()
+    info = client.get("/api/info").get_json()
+    digits = [str(k) for k in range(10)]
+    assert info["default_prior"] == "N(0, I)"
+    assert info["priors"] == [{"name": "gmm", "classes": digits}, {"name": "flow", "classes": digits}]
+    model = load_model(prior_run)
+    standard = client.post("/api/sample", json={"n": 9, "seed": 5})
+    assert standard.status_code == 200 and standard.data == _reference_png(model, 9, 5)
+    assert client.post("/api/sample", json={"n": 9, "seed": 5, "prior": None}).data == standard.data
+    for name in ("gmm", "flow"):
+        prior = load_prior(prior_run, name)
+        drawn = client.post("/api/sample", json={"n": 9, "seed": 5, "prior": name})
+        assert drawn.status_code == 200 and drawn.data != standard.data, name
+        assert drawn.data == _reference_png(model, 9, 5, prior), name
+        assert client.post("/api/sample", json={"n": 9, "seed": 5, "prior": name}).data == drawn.data, name
+        assert client.post("/api/sample", json={"n": 9, "seed": 6, "prior": name}).data != drawn.data, name
+        # a class chosen for a per-class prior: that class's codes, as `aekit sample --prior NAME --class 3` draws them
+        three = client.post("/api/sample", json={"n": 9, "seed": 5, "prior": name, "class": 3})
+        assert three.status_code == 200 and three.data not in (drawn.data, standard.data), name
+        assert three.data == _reference_png(model, 9, 5, prior, torch.full((9,), 3)), name
+        assert client.post("/api/sample", json={"n": 9, "seed": 5, "prior": name, "class": 4}).data != three.data, name
+
+
+def test_unknown_priors_and_misplaced_classes_are_refused(prior_run: Path) -> None:
+    from aekit.serve import create_app
+
+    client = create_app(prior_run).test_client()
+    for value in ("pixelcnn", "N(0, I)", 3, ["gmm"]):
+        response = client.post("/api/sample", json={"n": 4, "prior": value})
+        message = response.get_json()["error"]
+        assert response.status_code == 400 and message.startswith("unknown prior"), value
+        assert "this run's priors: 'gmm', 'flow', or null for N(0, I)" in message and "\n" not in message
+    refused = client.post("/api/sample", json={"n": 4, "class": 2})
+    assert refused.status_code == 400 and "no learned prior was chosen" in refused.get_json()["error"]
+    refused = client.post("/api/sample", json={"n": 4, "prior": "gmm", "class": 10})
+    assert refused.status_code == 400 and "'class' must be an integer from 0 to 9" in refused.get_json()["error"]
+    # a run without priors says so, and offers none
+    plain = _client(Explorer(TinyVAE(TinyConfig(), (1, 8, 8))))
+    assert plain.get("/api/info").get_json()["priors"] == []
+    refused = plain.post("/api/sample", json={"n": 4, "prior": "gmm"})
+    assert refused.status_code == 400 and "none fitted (aekit fit-prior)" in refused.get_json()["error"]
+
+
+def test_a_stale_prior_is_left_out_with_a_warning(prior_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    from aekit.serve import create_app
+
+    run = tmp_path / "run"
+    shutil.copytree(prior_run, run)
+    info = run / "prior-gmm.json"
+    info.write_text(info.read_text().replace('"model_fingerprint": "', '"model_fingerprint": "0'))  # fitted to other weights
+    client = create_app(run).test_client()
+    assert [p["name"] for p in client.get("/api/info").get_json()["priors"]] == ["flow"]
+    assert "warning: prior 'gmm' is not offered:" in capsys.readouterr().err
+    assert client.post("/api/sample", json={"n": 4, "prior": "gmm"}).status_code == 400
+
+
+def test_a_prior_fitted_without_labels_takes_no_class() -> None:
+    from aekit.priors import GMMPrior
+
+    torch.manual_seed(0)
+    model = TinyVAE(TinyConfig(), (1, 8, 8))
+    prior = GMMPrior((2,), None, components=2).fit(torch.randn(50, 2) * 2 + 1, None)
+    client = _client(Explorer(model, priors={"gmm": prior}))
+    assert client.get("/api/info").get_json()["priors"] == [{"name": "gmm", "classes": None}]
+    drawn = client.post("/api/sample", json={"n": 4, "seed": 0, "prior": "gmm"})
+    assert drawn.status_code == 200 and drawn.data == _reference_png(model, 4, 0, prior)
+    refused = client.post("/api/sample", json={"n": 4, "prior": "gmm", "class": 0})
+    assert refused.status_code == 400 and "prior 'gmm' was fitted without labels" in refused.get_json()["error"]
+
+
+def test_a_vq_vae_samples_its_own_pixelcnn_or_the_refitted_one() -> None:
+    from aekit.models.vq_vae import VQVAE, CodeMapPrior, VQVAEConfig
+
+    torch.manual_seed(0)
+    model = VQVAE(VQVAEConfig(codebook_size=8, code_dim=4, channels=(8, 8), prior_channels=8, prior_layers=1), (1, 8, 8)).eval()
+    model.quantizer.codebook.normal_(0, 3)  # codes that decode to different images (an untrained codebook is all 0)
+    refit = CodeMapPrior.from_model(model)
+    with torch.no_grad():  # "trained further": other weights than the model's own PixelCNN
+        for weight in refit.parameters():
+            weight.add_(torch.randn_like(weight))
+    client = _client(Explorer(model, priors={"pixelcnn": refit.eval()}))
+    info = client.get("/api/info").get_json()
+    assert info["default_prior"] == "PixelCNN trained with the model" and info["priors"] == [{"name": "pixelcnn", "classes": None}]
+    own = client.post("/api/sample", json={"n": 4, "seed": 1})
+    drawn = client.post("/api/sample", json={"n": 4, "seed": 1, "prior": "pixelcnn"})
+    assert own.status_code == drawn.status_code == 200 and own.data == _reference_png(model, 4, 1)
+    assert drawn.data == _reference_png(model, 4, 1, refit) and drawn.data != own.data

@@ -77,6 +77,7 @@ def test_pad_decodes_live_and_uploads_interpolate(browser: object, serve_explore
     page.goto(serve_explorer(explorer))
     start = _wait_for_new_image(page, "#decoded", "")
     assert page.locator("#sliders input[type=range]").count() == 3
+    assert page.locator("#prior-box").is_hidden()  # no priors fitted: no switch
 
     pad = page.locator("#pad").bounding_box()
     page.mouse.click(pad["x"] + 0.15 * pad["width"], pad["y"] + 0.2 * pad["height"])
@@ -109,6 +110,40 @@ def test_pad_decodes_live_and_uploads_interpolate(browser: object, serve_explore
     shot = tmp_path / "explorer.png"
     page.screenshot(path=str(shot), full_page=True)
     assert Image.open(shot).size[0] == 1200
+    assert errors == []
+    page.close()
+
+
+def test_the_prior_switch_resamples_and_names_the_prior(browser: object, serve_explorer: object) -> None:
+    from aekit.priors import GMMPrior
+
+    torch.manual_seed(0)
+    model = TinyVAE(TinyConfig(latent_dim=2), (1, 12, 12))
+    labels = torch.arange(60) % 3
+    prior = GMMPrior((2,), 3, components=1).fit(torch.randn(60, 2) + 4 * labels[:, None], labels)
+    explorer = Explorer(model, class_names=["ant", "bee", "cat"], title="tiny-vae", priors={"gmm": prior})
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(serve_explorer(explorer))
+    standard = _wait_for_new_image(page, "#samples", "")
+    assert page.inner_text("#sample-hint") == "Codes drawn from the prior N(0, I)."
+    assert page.eval_on_selector_all("#prior option", "options => options.map(o => o.text)") == ["N(0, I)", "gmm"]
+    assert page.locator("#prior-class-box").is_hidden()
+
+    page.select_option("#prior", "gmm")
+    every = _wait_for_new_image(page, "#samples", standard)
+    page.wait_for_function("() => document.getElementById('sample-hint').textContent.includes('gmm')")
+    assert page.inner_text("#sample-hint") == "Codes drawn from the learned prior gmm (aekit fit-prior), every class."
+    assert page.eval_on_selector_all("#prior-class option", "options => options.map(o => o.text)") == ["every class", "ant", "bee", "cat"]
+    page.select_option("#prior-class", "1")
+    _wait_for_new_image(page, "#samples", every)
+    page.wait_for_function("() => document.getElementById('sample-hint').textContent.includes('bee')")
+    assert page.inner_text("#sample-hint") == "Codes drawn from the learned prior gmm (aekit fit-prior), class bee."
+    page.select_option("#prior", "")  # back to N(0, I): the same seed, so the first samples again
+    page.wait_for_function("(first) => document.getElementById('samples').src === first", arg=standard, timeout=10_000)
+    page.wait_for_function("() => document.getElementById('sample-hint').textContent === 'Codes drawn from the prior N(0, I).'")
+    assert page.locator("#prior-class-box").is_hidden()
     assert errors == []
     page.close()
 

@@ -8,6 +8,7 @@ is meant for one person on their own machine, not for the internet.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from flask import Flask
@@ -22,14 +23,22 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 def create_app(run_dir: Path) -> Flask:
-    """The explorer app for a run folder; test images come from the run's dataset when it is here."""
+    """The explorer app for a run folder; test images come from the run's dataset when it is here, and
+    the priors fitted beside the model (``aekit fit-prior``) are loaded once, here, to sample from."""
     from aekit.export import load_test_images
+    from aekit.priors import fitted_priors, load_prior
     from aekit.runs import load_model, read_run_config
 
     model = load_model(run_dir)  # first: it says plainly when run_dir is not a run folder
     meta = read_run_config(run_dir)
     document = meta["dataset"] in DOCUMENT_DATASETS
     test = None if document else load_test_images(meta)
+    priors = {}
+    for name in fitted_priors(run_dir):
+        try:
+            priors[name] = load_prior(run_dir, name)
+        except AekitError as exc:  # a stale or broken prior must not keep the model from being explored
+            print(f"warning: prior '{name}' is not offered: {exc}", file=sys.stderr)
     explorer = Explorer(
         model,
         class_names=meta.get("class_names"),
@@ -37,6 +46,7 @@ def create_app(run_dir: Path) -> Flask:
         test_labels=None if test is None else test[1],
         document=document,
         title=f"{meta['model']} on {meta['dataset']} ({Path(run_dir).name})",
+        priors=priors,
     )
     return build_app(explorer)
 

@@ -79,7 +79,10 @@ def build_app(explorer: Explorer) -> Flask:
         body = _json_body()
         n = _integer(body.get("n", 16), "n", 1, MAX_SAMPLES)
         seed = _integer(body.get("seed", 0), "seed", 0, 2**31 - 1)
-        return _png(grid(explorer.sample(n, seed, _condition_choice(body.get("condition"), explorer))))
+        condition = _condition_choice(body.get("condition"), explorer)
+        prior = _prior_choice(body.get("prior"), explorer)
+        prior_class = _prior_class(body.get("class"), prior, explorer)
+        return _png(grid(explorer.sample(n, seed, condition, prior, prior_class)))
 
     @app.get("/api/test-image/<int:index>")
     def test_image(index: int) -> Response:
@@ -166,6 +169,28 @@ def _condition_choice(value: Any, explorer: Explorer) -> int | None:
     if explorer.num_conditions == 0:
         raise BadRequest(f"this model is conditioned on a {explorer.condition_kind} image, and no test images are available here")
     return _integer(0 if value is None else value, "condition", 0, explorer.num_conditions - 1)
+
+
+def _prior_choice(value: Any, explorer: Explorer) -> str | None:
+    """A learned prior fitted in the run folder, by name; None (or absent) for the model's own."""
+    if value is None or (isinstance(value, str) and value in explorer.priors):
+        return value
+    offered = ", ".join(repr(name) for name in explorer.priors) or "none fitted (aekit fit-prior)"
+    raise BadRequest(f"unknown prior {str(value)[:40]!r}; this run's priors: {offered}, "
+                     f"or null for {explorer.default_prior()}")
+
+
+def _prior_class(value: Any, prior: str | None, explorer: Explorer) -> int | None:
+    """The class a per-class prior draws; None: every class. A label-conditional model's class is its condition."""
+    if value is None:
+        return None
+    classes = None if prior is None else explorer.prior_classes(prior)
+    if classes is None:
+        raise BadRequest("'class' chooses the class of a per-class prior; " +
+                         (f"prior {prior!r} was fitted without labels" if prior else "no learned prior was chosen"))
+    if explorer.condition_kind == "label":
+        raise BadRequest("this model is conditioned on a class: choose it with 'condition'")
+    return _integer(value, "class", 0, len(classes) - 1)
 
 
 def _test_index(index: int, explorer: Explorer) -> int:

@@ -20,6 +20,7 @@ from aekit.alpha import composite, has_alpha, premultiply
 from aekit.apply import tiled_reconstruct
 from aekit.export import accepts_any_size, latent_statistics
 from aekit.models.base import Autoencoder
+from aekit.priors import Prior
 
 DOCUMENT_DATASETS = ("documents", "documents-synthetic")
 TILE_BATCH = 64  # tiles of a fixed-size model per forward pass
@@ -27,7 +28,8 @@ TILE_BATCH = 64  # tiles of a fixed-size model per forward pass
 
 @dataclass
 class Explorer:
-    """A loaded model plus what the page needs around it (class names, test images, code ranges)."""
+    """A loaded model plus what the page needs around it (class names, test images, code ranges,
+    and the learned priors fitted in its run folder, by name, to sample from instead of the model's own)."""
 
     model: Autoencoder
     class_names: list[str] | None = None
@@ -35,6 +37,7 @@ class Explorer:
     test_labels: torch.Tensor | None = None
     document: bool = False
     title: str = ""
+    priors: dict[str, Prior] = field(default_factory=dict)
     stats: dict[str, list[float]] | None = field(default=None, init=False)
     fully_convolutional: bool = field(default=False, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -80,6 +83,25 @@ class Explorer:
             return [0.0] * self.latent_dim
         return [round(m, 4) for m in self.stats["mean"]]
 
+    def default_prior(self) -> str:
+        """What ``sample`` draws codes from when no learned prior is chosen, in words for the page."""
+        from aekit.models.vq_vae import VQVAE
+
+        if isinstance(self.model, VQVAE):
+            return "PixelCNN trained with the model"
+        if not self.model.generative and self.stats is not None:
+            return "a Gaussian fitted to the test images' codes"
+        return "N(0, I)"
+
+    def prior_classes(self, name: str) -> list[str] | None:
+        """The classes a per-class prior draws (by name where the run has names); None for one fitted without labels."""
+        count = self.priors[name].num_classes
+        if count is None:
+            return None
+        if self.class_names is not None and len(self.class_names) == count:
+            return list(self.class_names)
+        return [str(k) for k in range(count)]
+
     def info(self) -> dict[str, Any]:
         """What the page needs to lay itself out (served as /api/info)."""
         labels = [str(i) for i in range(self.num_conditions)] if self.condition_kind == "label" else None
@@ -98,6 +120,8 @@ class Explorer:
             "document": self.document,
             "ranges": self.ranges(),
             "start": self.start(),
+            "default_prior": self.default_prior(),
+            "priors": [{"name": name, "classes": self.prior_classes(name)} for name in self.priors],
         }
 
     # --- computations ---------------------------------------------------------------
@@ -106,10 +130,17 @@ class Explorer:
         with self._lock, torch.no_grad():
             return self.model.decode(codes, self._condition(condition, 1))[0]
 
-    def sample(self, n: int, seed: int, condition: int | None) -> torch.Tensor:
-        """``n`` random images: the prior for generative models, a Gaussian fitted to the test codes otherwise."""
+    def sample(self, n: int, seed: int, condition: int | None, prior: str | None = None,
+               prior_class: int | None = None) -> torch.Tensor:
+        """``n`` random images: from the learned prior ``prior`` when one is named, else the model's own
+        prior for generative models and a Gaussian fitted to the test codes otherwise.
+
+        A per-class prior draws codes of class ``prior_class`` (None: every class, in the training
+        proportions); for a label-conditional model its class is the condition's instead."""
         generator = torch.Generator().manual_seed(seed)
         cond = self._condition(condition, n)
+        if prior is not None:
+            return self._prior_sample(self.priors[prior], n, seed, generator, cond, prior_class)
         with self._lock, torch.no_grad():
             if self.model.generative:
                 return self.model.sample(n, cond, generator=generator)
@@ -161,6 +192,20 @@ class Explorer:
         return None if self.test_labels is None else int(self.test_labels[index])
 
     # --- helpers --------------------------------------------------------------------
+    def _prior_sample(self, prior: Prior, n: int, seed: int, generator: torch.Generator, cond: torch.Tensor | None,
+                      prior_class: int | None) -> torch.Tensor:
+        """Codes from ``prior``, decoded; the same images as ``apply.sample_images(model, n, seed=seed,
+        prior=prior, labels=...)`` (one batch there), global RNG draws inside the decoder seeded alike."""
+        labels = None
+        if prior.conditional:
+            if self.condition_kind == "label":
+                labels = cond
+            elif prior_class is not None:
+                labels = torch.full((n,), prior_class, dtype=torch.int64)
+        with self._lock, torch.random.fork_rng(devices=[]), torch.no_grad():
+            torch.set_rng_state(torch.Generator().manual_seed(seed).get_state())
+            return self.model.decode(prior.sample(n, generator=generator, labels=labels), cond)
+
     def _condition(self, choice: int | None, n: int) -> torch.Tensor | None:
         """The condition tensor for ``n`` images: a class label, or the condition image of test image ``choice``."""
         if self.condition_kind is None:

@@ -4,7 +4,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { info: null, z: [], ranges: [], busy: false, pending: false };
+const state = { info: null, z: [], ranges: [], busy: false, pending: false, seed: 0, sampleTicket: 0 };
 
 function showError(message) {
   const box = $("error");
@@ -118,12 +118,65 @@ function setupSliders() {
 }
 
 // --- the other tools --------------------------------------------------------------------
-async function sample() {
+// --- random samples: the model's own prior or a learned one (switching keeps the seed, to compare) ---
+function chosenPrior() {
+  const name = $("prior").value;
+  return name ? state.info.priors.find((p) => p.name === name) : null;
+}
+
+function priorClass() {
+  return $("prior-class-box").hidden || $("prior-class").value === "" ? null : Number($("prior-class").value);
+}
+
+function sampleHint() {
+  const info = state.info;
+  const prior = chosenPrior();
+  if (!prior) {
+    return info.generative
+      ? `Codes drawn from the prior ${info.default_prior}.`
+      : `Not a generative model: codes drawn from ${info.default_prior}.`;
+  }
+  let which = "";
+  if (prior.classes && info.condition_kind === "label") {
+    which = `, class ${$("condition").selectedOptions[0].text}`;
+  } else if (prior.classes) {
+    which = priorClass() === null ? ", every class" : `, class ${prior.classes[priorClass()]}`;
+  }
+  return `Codes drawn from the learned prior ${prior.name} (aekit fit-prior)${which}.`;
+}
+
+function setupPriors() {
+  const info = state.info;
+  if (!info.priors.length) return;
+  const select = $("prior");
+  select.add(new Option(info.default_prior, ""));
+  for (const prior of info.priors) select.add(new Option(prior.name, prior.name));
+  $("prior-box").hidden = false;
+  select.addEventListener("change", () => {
+    const prior = chosenPrior();
+    // a per-class prior of a model without a class of its own gets its own class choice
+    const classes = prior && prior.classes && info.condition_kind !== "label" ? prior.classes : null;
+    const classSelect = $("prior-class");
+    classSelect.replaceChildren(new Option("every class", ""));
+    (classes || []).forEach((name, k) => classSelect.add(new Option(name, String(k))));
+    $("prior-class-box").hidden = !classes;
+    sample(false);
+  });
+  $("prior-class").addEventListener("change", () => sample(false));
+}
+
+async function sample(fresh = true) {
+  if (fresh) state.seed = Math.floor(Math.random() * 2 ** 31);
+  const ticket = ++state.sampleTicket;
+  const body = { n: 16, seed: state.seed, condition: conditionValue(), prior: $("prior").value || null, class: priorClass() };
   try {
-    const seed = Math.floor(Math.random() * 2 ** 31);
-    await showPng(await postJson("/api/sample", { n: 16, seed, condition: conditionValue() }), $("samples"));
+    const url = await blobToDataUrl(await (await check(await postJson("/api/sample", body))).blob());
+    if (ticket !== state.sampleTicket) return;  // a later request (another prior or class) shows its own
+    $("samples").src = url;
+    $("samples").hidden = false;
+    $("sample-hint").textContent = sampleHint();
     showError("");
-  } catch (err) { showError(err.message); }
+  } catch (err) { if (ticket === state.sampleTicket) showError(err.message); }
 }
 
 async function preview(side) {
@@ -190,10 +243,9 @@ async function main() {
   setupPad();
   setupSliders();
   placeDot();
-  $("sample-hint").textContent = info.generative
-    ? "Codes drawn from the prior N(0, I)."
-    : "Not a generative model: codes drawn from a Gaussian fitted to the test images' codes.";
-  $("sample-button").addEventListener("click", sample);
+  setupPriors();
+  $("sample-hint").textContent = sampleHint();
+  $("sample-button").addEventListener("click", () => sample());
   const form = $("interp-form");
   form.addEventListener("submit", interpolate);
   for (const side of ["a", "b"]) {
