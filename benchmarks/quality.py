@@ -30,6 +30,12 @@ throughout).
     python benchmarks/quality.py --only generation                          # ~15 min
     python benchmarks/quality.py --only generation --dataset crawl-tiles --runs /tmp/sprite-runs
 
+5. (``--only precision``) ``pixel-vae`` trained ``--budget`` seconds (default 300), then IWAE-1000
+   on the same first 500 test images in float32 and under bfloat16 autocast: both bounds and
+   the images per second of each, on this CPU (bf16 pays off only where the CPU computes it fast).
+
+    python benchmarks/quality.py --only precision    # ~5 min training + 2 evaluations
+
 3. (``--only documents``, not part of the default run) ``doc-unet`` (examples/document-unet.toml) on
    the real scanned pages, grouped split: RMSE over every pixel of every held-out page against
    training time, beside identity, 3x3 median, background subtraction and the Kaggle standings;
@@ -45,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import math
 import os
 import statistics
@@ -65,6 +72,7 @@ from aekit.io import atomic_write_json
 RESULTS = Path(__file__).resolve().parent / "results" / "quality.json"
 DOC_RESULTS = RESULTS.with_name("quality-documents.json")
 GEN_RESULTS = RESULTS.with_name("quality-generation.json")
+PRECISION_RESULTS = RESULTS.with_name("quality-precision.json")
 DOC_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "document-unet.toml"
 NLL_TARGET, PSNR_SECONDS = 84.0, 300.0
 DOC_TARGET, DOC_SECONDS = 0.018, 1800.0
@@ -299,7 +307,6 @@ def generation_quality(out: Path, dataset: str, epochs: int, minutes: float | No
     budget_minutes = minutes
     for model, options, priors in generation_runs(dataset):
         run_dir = out / (model or "default")
-        start = time.perf_counter()
         if (run_dir / "model.safetensors").exists():
             print(f"{run_dir}: reusing the trained run", flush=True)
         else:
@@ -307,14 +314,14 @@ def generation_quality(out: Path, dataset: str, epochs: int, minutes: float | No
                                  epochs=10_000 if budget_minutes else epochs, max_minutes=budget_minutes,
                                  patience=3, quiet=True, precision=precision)
             aekit.train(config)
-        train_seconds = time.perf_counter() - start
-        budget_minutes = budget_minutes or train_seconds / 60  # the next models get the same wall time
+        history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        train_seconds = sum(h["seconds"] for h in history)  # the epochs' own time, also for a reused run
+        budget_minutes = budget_minutes or train_seconds / 60  # the next models get the same training time
         for prior in priors:
             fit_prior(run_dir, prior)
         sections = evaluate_run(run_dir, iwae_k=16, iwae_images=200, priors=priors)["sections"]
         chosen = read_run_config(run_dir)
-        epochs_run = len((run_dir / "metrics.jsonl").read_text().splitlines())
-        rows[chosen["model"]] = {"options": chosen["model_options"], "epochs": epochs_run,
+        rows[chosen["model"]] = {"options": chosen["model_options"], "epochs": len(history),
                                  "train_seconds": round(train_seconds, 1), "samples": sections["samples"]}
         print(generation_table({chosen["model"]: rows[chosen["model"]]}), flush=True)
     return rows
@@ -370,15 +377,45 @@ def run_generation(args: argparse.Namespace, precision: str) -> None:
     print(f"wrote {out}")
 
 
+def run_precision(args: argparse.Namespace) -> None:
+    """pixel-vae's IWAE-1000 on the same 500 test images in fp32 and bf16, after a short training."""
+    budget = args.budget if args.budget is not None else 300.0
+    out = args.out if args.out is not None else PRECISION_RESULTS
+    print(f"pixel-vae, {budget:.0f} s of bf16 training, then IWAE-1000 on the first 500 test images in fp32 and bf16; "
+          f"{torch.get_num_threads()} threads, CPU flags: {cpu_flags()}", flush=True)
+    result: dict[str, Any] = {"model": "pixel-vae", "train_budget_s": budget, "images": 500, "k": 1000,
+                              "threads": torch.get_num_threads(), "torch": torch.__version__, "cpu_flags": cpu_flags()}
+    with (contextlib.nullcontext(str(args.runs)) if args.runs else tempfile.TemporaryDirectory(prefix="aekit-precision-")) as tmp:
+        config = TrainConfig(model="pixel-vae", dataset="mnist", out=str(Path(tmp) / "pixel-vae"), batch_size=128, lr=1e-3,
+                             model_options={"latent_dim": 32}, quiet=True, precision="bf16")
+        curve = train_for(config, budget, lambda d: {}, budget)
+        result["epochs"], result["train_seconds"] = curve[-1]["epoch"], curve[-1]["train_seconds"]
+        run = load_run(config.out, 500)
+        for precision in ("fp32", "bf16"):
+            section, _ = likelihood_section(run, 1000, 500, bf16=precision == "bf16")
+            result[precision] = {"nll_iwae": section["nll_iwae"]["model"], "nll_elbo": section["nll_elbo"]["model"],
+                                 "images_per_s": section["iwae_images_per_s"]["model"]}
+            print(f"  {precision}: IWAE {result[precision]['nll_iwae']:.3f}  ELBO {result[precision]['nll_elbo']:.3f}  "
+                  f"{result[precision]['images_per_s']:.2f} images/s ({1000 * result[precision]['images_per_s']:,.0f} samples/s)",
+                  flush=True)
+    result["iwae_difference"] = result["bf16"]["nll_iwae"] - result["fp32"]["nll_iwae"]
+    result["speed_ratio_bf16_over_fp32"] = result["bf16"]["images_per_s"] / result["fp32"]["images_per_s"]
+    print(f"  bf16 - fp32: IWAE {result['iwae_difference']:+.3f} nats; bf16 runs {result['speed_ratio_bf16_over_fp32']:.2f}x "
+          "the fp32 speed")
+    atomic_write_json(out, result)
+    print(f"wrote {out}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="3 + 1 minutes of training in epochs of 6,000 images, smaller test subsets; "
                              "documents: about 5 minutes in all")
     parser.add_argument("--out", type=Path, help=f"results file (default {RESULTS.name}, {DOC_RESULTS.name} for documents)")
-    parser.add_argument("--only", choices=["vae", "dae", "documents", "generation"],
+    parser.add_argument("--only", choices=["vae", "dae", "documents", "generation", "precision"],
                         help="run one measurement (documents runs only when asked for)")
-    parser.add_argument("--budget", type=float, help="documents: seconds of training on the real pages, 0 skips it (default 1800, --quick 120)")
+    parser.add_argument("--budget", type=float, help="documents: seconds of training on the real pages, 0 skips it (default 1800, "
+                        "--quick 120); precision: seconds of pixel-vae training (default 300)")
     parser.add_argument("--fold-budget", type=float,
                         help="documents: seconds of training per cross-validation fold, 0 skips them (default 300, --quick 20)")
     parser.add_argument("--synthetic-budget", type=float,
@@ -403,6 +440,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.only == "generation":
         run_generation(args, precision)
+        return 0
+    if args.only == "precision":
+        run_precision(args)
         return 0
     args.out = args.out if args.out is not None else RESULTS
     if args.quick:  # "epochs" of 6,000 images, so even a short run has a curve
