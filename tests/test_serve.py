@@ -421,3 +421,80 @@ def test_a_vq_vae_samples_its_own_pixelcnn_or_the_refitted_one() -> None:
     drawn = client.post("/api/sample", json={"n": 4, "seed": 1, "prior": "pixelcnn"})
     assert own.status_code == drawn.status_code == 200 and own.data == _reference_png(model, 4, 1)
     assert drawn.data == _reference_png(model, 4, 1, refit) and drawn.data != own.data
+
+
+
+# --- reconstructions, and a model whose codes are codebook indices ------------------------------------
+def test_reconstruct_shows_images_a_and_b_encoded_and_decoded_again() -> None:
+    from aekit.serve.explorer import grid, to_png
+
+    torch.manual_seed(0)
+    images, labels = torch.rand(10, 1, 8, 8), torch.arange(10) % 3
+    model = TinyLabelVAE(TinyConfig(), (1, 8, 8), num_classes=3)
+    client = _client(Explorer(model, test_images=images, test_labels=labels))
+    assert client.get("/api/info").get_json()["discrete_code"] is False
+    # a test image with its own class (4 % 3 = 1), an upload with the chosen class 2 (the labels reach the
+    # model; this stand-in's reconstruction does not depend on them: its encoder subtracts what its decoder adds)
+    upload = {"a_index": "4", "b_file": (io.BytesIO(_png((8, 8), "L", 255)), "b.png", "image/png"), "condition": "2"}
+    response = client.post("/api/reconstruct", data=upload, content_type="multipart/form-data")
+    with torch.no_grad():
+        expected = model.reconstruct(torch.stack([images[4], torch.ones(1, 8, 8)]), torch.tensor([1, 2]))
+    assert response.status_code == 200 and response.data == to_png(grid(expected, columns=2))
+    missing = client.post("/api/reconstruct", data={"a_index": "0"})
+    assert missing.status_code == 400 and "image B: upload a file" in missing.get_json()["error"]
+    cleaner = _client(Explorer(TinyCleaner(TinyConfig(4), (1, 16, 16)), document=True))
+    refused = cleaner.post("/api/reconstruct", data={"a_index": "0", "b_index": "1"})
+    assert refused.status_code == 400 and "document cleaner" in refused.get_json()["error"]
+
+
+@pytest.fixture(scope="module")
+def vq_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny vq-vae on digits (2 x 2 index maps of 16 codes) with its PixelCNN refitted as prior 'pixelcnn'."""
+    from aekit import train
+    from aekit.config import TrainConfig
+    from aekit.priors import fit_prior
+
+    run = tmp_path_factory.mktemp("serve-vq") / "vq"
+    # a high rate, small batches: after one epoch the decoder tells codes apart (at 1e-3 all decode alike)
+    train(TrainConfig(model="vq-vae", dataset="digits", epochs=1, max_train_images=200, lr=1e-2, batch_size=32, out=str(run),
+                      quiet=True, model_options={"channels": [16, 16], "codebook_size": 16, "code_dim": 4,
+                                     "prior_channels": 16, "prior_layers": 2}))
+    fit_prior(run, "pixelcnn", steps=20)
+    return run
+
+
+def test_a_vq_vae_run_samples_and_reconstructs_but_has_no_free_codes(vq_run: Path) -> None:
+    from aekit.export import load_test_images
+    from aekit.priors import load_prior
+    from aekit.runs import load_model, read_run_config
+    from aekit.serve import create_app
+    from aekit.serve.explorer import grid, to_png
+
+    client = create_app(vq_run).test_client()
+    info = client.get("/api/info").get_json()
+    assert info["discrete_code"] is True and info["ranges"] == [] and info["start"] == []
+    assert info["default_prior"] == "PixelCNN trained with the model" and info["test_images"] == 300
+    assert info["priors"] == [{"name": "pixelcnn", "classes": None}]
+    model = load_model(vq_run)
+    # free float codes mean nothing to a codebook: a 400 in one line, not a 500
+    for body in ({"z": [0.5] * info["latent_dim"]}, {"z": [0, 1, 2, 3]}, {}):
+        refused = client.post("/api/decode", json=body)
+        message = refused.get_json()["error"]
+        assert refused.status_code == 400 and message.startswith("this model's codes are codebook indices: ") and "\n" not in message
+    refused = client.post("/api/interpolate", data={"a_index": "0", "b_index": "1"})
+    message = refused.get_json()["error"]
+    assert refused.status_code == 400 and "no straight line between two index maps" in message and "\n" not in message
+    # samples: the model's own PixelCNN, or the refitted one, exactly as `aekit sample` draws them
+    own = client.post("/api/sample", json={"n": 9, "seed": 4})
+    assert own.status_code == 200 and own.data == _reference_png(model, 9, 4)
+    assert client.post("/api/sample", json={"n": 9, "seed": 5}).data != own.data
+    refit = client.post("/api/sample", json={"n": 9, "seed": 4, "prior": "pixelcnn"})
+    assert refit.status_code == 200 and refit.data == _reference_png(model, 9, 4, load_prior(vq_run, "pixelcnn"))
+    # reconstructions of two test images, through the index maps
+    test = load_test_images(read_run_config(vq_run))[0]
+    response = client.post("/api/reconstruct", data={"a_index": "0", "b_index": "299"})
+    with torch.no_grad():
+        maps = model.encode(test[[0, 299]])
+        expected = model.decode(maps)
+    assert maps.dtype == torch.int64 and not torch.equal(maps[0], maps[1])
+    assert response.status_code == 200 and response.data == to_png(grid(expected, columns=2))

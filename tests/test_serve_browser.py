@@ -159,3 +159,30 @@ def test_document_page_is_cleaned_in_the_browser(browser: object, serve_explorer
     _wait_for_new_image(page, "#page-after", "")
     assert page.eval_on_selector("#page-after", "img => [img.naturalWidth, img.naturalHeight]") == [120, 90]
     page.close()
+
+
+def test_a_vq_vae_page_has_no_pad_and_reconstructs_instead_of_interpolating(browser: object, serve_explorer: object) -> None:
+    from aekit.models.vq_vae import VQVAE, VQVAEConfig
+
+    torch.manual_seed(0)
+    model = VQVAE(VQVAEConfig(codebook_size=8, code_dim=4, channels=(8, 8), prior_channels=8, prior_layers=1), (1, 8, 8)).eval()
+    model.quantizer.codebook.normal_(0, 3)  # codes that decode to different images (an untrained codebook is all 0)
+    explorer = Explorer(model, test_images=torch.rand(4, 1, 8, 8), title="tiny vq-vae")
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(serve_explorer(explorer))
+    _wait_for_new_image(page, "#samples", "")
+    assert page.inner_text("#sample-hint") == "Codes drawn from the prior PixelCNN trained with the model."
+    assert page.locator("#decode-card").is_hidden() and page.locator("#pad").is_hidden()
+    assert page.locator("#sliders input").count() == 0 and page.locator("#steps-box").is_hidden()
+    assert page.inner_text("#interp-title") == "Reconstruct" and "codebook indices" in page.inner_text("#interp-hint")
+    page.click("#interp-button")
+    _wait_for_new_image(page, "#interpolation", "")
+    assert page.eval_on_selector("#interpolation", "img => img.naturalWidth") == 2 * 8 + 1
+    assert page.locator("#error").is_hidden()
+    assert not any(url.endswith(("/api/decode", "/api/interpolate")) for url in requests)
+    assert errors == []
+    page.close()

@@ -343,9 +343,7 @@ def fit_prior(
     fingerprint = model_fingerprint(run_dir)
     meta = read_run_config(run_dir)
     config = meta["train"]
-    from aekit.models.vq_vae import VQVAE
-
-    discrete = isinstance(model, VQVAE)
+    discrete = model.discrete_code
     if discrete != (name == "pixelcnn"):
         raise ConfigError(
             f"prior '{name}' does not fit model '{model.name}': " + (

@@ -36,6 +36,9 @@ class Autoencoder(nn.Module):
     # Fully convolutional models code an image as a feature map, not a latent vector: latent-space
     # pictures and probes (scatter, traversal, class Gaussians) do not apply to them.
     spatial_code: ClassVar[bool] = False
+    # The code is a map of integer codebook indices (vq-vae), not a float vector: there is no mean,
+    # range or straight line between codes, and Gaussian priors (gmm, flow) cannot fit it.
+    discrete_code: ClassVar[bool] = False
     # Decoding draws the image step by step (an autoregressive decoder): no one-pass ONNX graph.
     sequential_decoder: ClassVar[bool] = False
     # Density models (VAEs) name their likelihood p(x|z) ("bernoulli", "gaussian", ...); the

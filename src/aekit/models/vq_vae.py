@@ -287,6 +287,7 @@ class VQVAE(Autoencoder):
     Config = VQVAEConfig
     generative = True
     spatial_code = True
+    discrete_code = True
 
     def __init__(self, config: VQVAEConfig, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)

@@ -2,8 +2,10 @@
 
 One page (``static/index.html``): a 2-D pad and per-dimension sliders that decode live, random
 samples, interpolation between two test or uploaded images, class-conditional generation, and
-the document cleaner for document models. Bound to 127.0.0.1 unless told otherwise: the server
-is meant for one person on their own machine, not for the internet.
+the document cleaner for document models. A model whose codes are codebook indices (vq-vae) gets
+no pad, sliders or interpolation (no point between two index maps is a code): it samples and
+reconstructs. Bound to 127.0.0.1 unless told otherwise: the server is meant for one person on
+their own machine, not for the internet.
 """
 
 from __future__ import annotations

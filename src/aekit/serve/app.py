@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import torch
 from flask import Flask, Response, jsonify, request, send_from_directory
 from PIL import Image, UnidentifiedImageError
 from werkzeug.datastructures import FileStorage
@@ -68,6 +69,9 @@ def build_app(explorer: Explorer) -> Flask:
     def decode() -> Response:
         if explorer.document:
             raise BadRequest("this is a document cleaner; its codes are feature maps, not points to decode")
+        if explorer.discrete_code:
+            raise BadRequest("this model's codes are codebook indices: maps of integers, not points to decode; "
+                             "draw samples or reconstruct images instead")
         body = _json_body()
         z = _latent(body.get("z"), explorer.latent_dim)
         return _png(explorer.decode(z, _condition_choice(body.get("condition"), explorer)))
@@ -92,26 +96,19 @@ def build_app(explorer: Explorer) -> Flask:
     def interpolate() -> Response:
         if explorer.document:
             raise BadRequest("this is a document cleaner; interpolation needs an image model")
+        if explorer.discrete_code:  # a blend of two index maps is neither image's code nor between them
+            raise BadRequest("this model's codes are codebook indices: there is no straight line between two index maps; "
+                             "reconstruct the two images instead (/api/reconstruct)")
         steps = _integer(_form_int(request.form.get("steps", "8"), "steps"), "steps", 2, MAX_STEPS)
-        # the class an uploaded image is encoded with; an image condition comes from the image itself
-        chosen = None
-        if explorer.condition_kind == "label":
-            text = request.form.get("condition") or "0"
-            chosen = _condition_choice(_form_int(text, "condition"), explorer)
-        ends, labels = [], []
-        for side in ("a", "b"):
-            upload = request.files.get(f"{side}_file")
-            if upload is not None and upload.filename:
-                c, h, w = explorer.model.input_shape
-                ends.append(image_to_tensor(_read_image(upload, f"image {side.upper()}"), c, (h, w)))
-                labels.append(chosen)
-            elif request.form.get(f"{side}_index"):
-                index = _test_index(_form_int(request.form[f"{side}_index"], f"{side}_index"), explorer)
-                ends.append(explorer.test_image(index))
-                labels.append(explorer.test_label(index))
-            else:
-                raise BadRequest(f"image {side.upper()}: upload a file or give the number of a test image")
+        ends, labels = _images_a_b(explorer)
         return _png(grid(explorer.interpolate(ends[0], ends[1], steps, (labels[0], labels[1])), columns=steps))
+
+    @app.post("/api/reconstruct")
+    def reconstruct() -> Response:
+        if explorer.document:
+            raise BadRequest("this is a document cleaner; clean a page instead (/api/clean)")
+        ends, labels = _images_a_b(explorer)
+        return _png(grid(explorer.reconstruct(torch.stack(ends), labels), columns=2))
 
     @app.post("/api/clean")
     def clean() -> Response:
@@ -191,6 +188,29 @@ def _prior_class(value: Any, prior: str | None, explorer: Explorer) -> int | Non
     if explorer.condition_kind == "label":
         raise BadRequest("this model is conditioned on a class: choose it with 'condition'")
     return _integer(value, "class", 0, len(classes) - 1)
+
+
+def _images_a_b(explorer: Explorer) -> tuple[list[torch.Tensor], list[int | None]]:
+    """Images A and B of a form (each an upload or the number of a test image) and their classes: a test
+    image's own, an upload's the chosen 'condition' (an image condition comes from the image itself)."""
+    chosen = None
+    if explorer.condition_kind == "label":
+        text = request.form.get("condition") or "0"
+        chosen = _condition_choice(_form_int(text, "condition"), explorer)
+    images, labels = [], []
+    for side in ("a", "b"):
+        upload = request.files.get(f"{side}_file")
+        if upload is not None and upload.filename:
+            c, h, w = explorer.model.input_shape
+            images.append(image_to_tensor(_read_image(upload, f"image {side.upper()}"), c, (h, w)))
+            labels.append(chosen)
+        elif request.form.get(f"{side}_index"):
+            index = _test_index(_form_int(request.form[f"{side}_index"], f"{side}_index"), explorer)
+            images.append(explorer.test_image(index))
+            labels.append(explorer.test_label(index))
+        else:
+            raise BadRequest(f"image {side.upper()}: upload a file or give the number of a test image")
+    return images, labels
 
 
 def _test_index(index: int, explorer: Explorer) -> int:

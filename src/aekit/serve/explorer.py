@@ -1,4 +1,4 @@
-"""What the web explorer computes, without any HTTP: decode a code, sample, interpolate, clean a page.
+"""What the web explorer computes, without any HTTP: decode a code, sample, interpolate, reconstruct, clean a page.
 
 Kept apart from the Flask routes so the maths is testable on its own and the routes only
 validate input and turn tensors into PNG bytes. Every method takes already-validated values.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +45,7 @@ class Explorer:
 
     def __post_init__(self) -> None:
         self.model = self.model.cpu().eval()
-        if self.test_images is not None and not self.document:
+        if self.test_images is not None and not self.document and not self.discrete_code:
             self.stats = latent_statistics(self.model, self.test_images, self.test_labels)
         if self.document:
             self.fully_convolutional = accepts_any_size(self.model)
@@ -53,6 +54,11 @@ class Explorer:
     @property
     def latent_dim(self) -> int:
         return int(self.model.latent_dim)
+
+    @property
+    def discrete_code(self) -> bool:
+        """Codes are maps of codebook indices: no pad, sliders, decoding of free codes or interpolation."""
+        return self.model.discrete_code
 
     @property
     def condition_kind(self) -> str | None:
@@ -68,7 +74,10 @@ class Explorer:
         return 0
 
     def ranges(self) -> list[tuple[float, float]]:
-        """Where each code dimension usefully lives: ±3 under a VAE prior, else the test codes' span."""
+        """Where each code dimension usefully lives: ±3 under a VAE prior, else the test codes' span;
+        none for codebook indices (the page shows no pad for them)."""
+        if self.discrete_code:
+            return []
         if self.model.generative or self.stats is None:
             return [(-3.0, 3.0)] * self.latent_dim
         spans = []
@@ -78,7 +87,9 @@ class Explorer:
         return spans
 
     def start(self) -> list[float]:
-        """The pad's first code: the prior's centre for VAEs, the mean test code otherwise."""
+        """The pad's first code: the prior's centre for VAEs, the mean test code otherwise; none for codebook indices."""
+        if self.discrete_code:
+            return []
         if self.model.generative or self.stats is None:
             return [0.0] * self.latent_dim
         return [round(m, 4) for m in self.stats["mean"]]
@@ -111,6 +122,7 @@ class Explorer:
             "description": self.model.description,
             "input_shape": list(self.model.input_shape),
             "latent_dim": self.latent_dim,
+            "discrete_code": self.discrete_code,
             "generative": bool(self.model.generative),
             "conditional": bool(self.model.conditional),
             "condition_kind": self.condition_kind,
@@ -152,7 +164,7 @@ class Explorer:
     def interpolate(self, a: torch.Tensor, b: torch.Tensor, steps: int, labels: tuple[int | None, int | None]) -> torch.Tensor:
         """Decode codes on the straight line from ``a``'s code to ``b``'s (conditions blended alike)."""
         pair = torch.stack([a, b])
-        cond = self._pair_condition(pair, labels)
+        cond = self._image_conditions(pair, labels)
         t = torch.linspace(0, 1, steps).view(-1, *([1] * (pair.dim() - 1)))
         with self._lock, torch.no_grad():
             za, zb = self.model.encode(pair, cond)
@@ -165,6 +177,12 @@ class Explorer:
             else:
                 c = (1 - t) * cond[0] + t * cond[1]
             return self.model.decode(z, c)
+
+    def reconstruct(self, images: torch.Tensor, labels: Sequence[int | None]) -> torch.Tensor:
+        """Each image encoded and decoded again (with its class, or its own condition image)."""
+        cond = self._image_conditions(images, labels)
+        with self._lock, torch.no_grad():
+            return self.model.reconstruct(images, cond)
 
     def clean(self, page: torch.Tensor) -> torch.Tensor:
         """Clean a whole page (1 x H x W): a fully convolutional model as ``aekit denoise`` does
@@ -219,7 +237,8 @@ class Explorer:
         label = None if self.test_labels is None else self.test_labels[index : index + 1]
         return make_condition(self.condition_kind, image, label).expand(n, -1, -1, -1)
 
-    def _pair_condition(self, pair: torch.Tensor, labels: tuple[int | None, int | None]) -> torch.Tensor | None:
+    def _image_conditions(self, images: torch.Tensor, labels: Sequence[int | None]) -> torch.Tensor | None:
+        """The conditions of ``images``: their classes (0 when unknown), or the condition images made from them."""
         if self.condition_kind is None:
             return None
         if self.condition_kind == "label":
@@ -227,7 +246,7 @@ class Explorer:
         from aekit.data.conditions import make_condition
 
         known = None if None in labels else torch.tensor(labels, dtype=torch.int64)
-        return make_condition(self.condition_kind, pair, known)
+        return make_condition(self.condition_kind, images, known)
 
 
 def to_png(image: torch.Tensor) -> bytes:

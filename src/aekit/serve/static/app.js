@@ -189,12 +189,14 @@ async function preview(side) {
   catch (err) { showError(err.message); }
 }
 
+// codebook indices have no straight line between them: the card reconstructs A and B instead
 async function interpolate(event) {
   event.preventDefault();
   const data = new FormData($("interp-form"));
   if (state.info.conditional) data.set("condition", String(conditionValue()));
+  const url = state.info.discrete_code ? "/api/reconstruct" : "/api/interpolate";
   try {
-    await showPng(await fetch("/api/interpolate", { method: "POST", body: data }), $("interpolation"));
+    await showPng(await fetch(url, { method: "POST", body: data }), $("interpolation"));
     showError("");
   } catch (err) { showError(err.message); }
 }
@@ -222,7 +224,7 @@ function setupCondition() {
     $("condition-label").textContent = `${info.condition_kind} of test image`;
     for (let k = 0; k < Math.min(info.num_conditions, 100); k++) select.add(new Option(`#${k}`, String(k)));
   }
-  select.addEventListener("change", () => { decode(); sample(); });
+  select.addEventListener("change", () => { if (!info.discrete_code) decode(); sample(); });
 }
 
 async function main() {
@@ -237,12 +239,21 @@ async function main() {
     return;
   }
   $("image-tools").hidden = false;
-  state.z = info.start.slice();
-  state.ranges = info.ranges;
   setupCondition();
-  setupPad();
-  setupSliders();
-  placeDot();
+  if (info.discrete_code) {  // codes are maps of codebook indices: nothing to place on a pad or slide
+    $("decode-card").hidden = true;
+    $("interp-title").textContent = "Reconstruct";
+    $("interp-hint").textContent = "This model's codes are maps of codebook indices, with no straight line between two of them: "
+      + "shown are the reconstructions of two test images (by number) or two images of your own.";
+    $("steps-box").hidden = true;
+    $("interp-button").textContent = "Reconstruct";
+  } else {
+    state.z = info.start.slice();
+    state.ranges = info.ranges;
+    setupPad();
+    setupSliders();
+    placeDot();
+  }
   setupPriors();
   $("sample-hint").textContent = sampleHint();
   $("sample-button").addEventListener("click", () => sample());
@@ -259,7 +270,7 @@ async function main() {
     }
     preview(side);
   }
-  await decode();
+  if (!info.discrete_code) await decode();
   await sample();
 }
 
