@@ -187,3 +187,105 @@ def test_vq_vae_decoder_takes_code_indices_at_any_size(tmp_path: Path) -> None:
         spec = meta["files"]["decoder"]["inputs"][0]
         assert spec["shape"] == ["batch", "height/4", "width/4"] and spec["dtype"] == "int64"
         assert spec["range"] == [0, model.num_codes - 1]
+
+
+def _run_recipe(folder: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """Runs prior ``name``'s recipe from model.json, as a user would, in the export folder; returns its variables."""
+    recipe = json.loads((folder / "model.json").read_text())["priors"][name]["recipe"]
+    monkeypatch.chdir(folder)
+    namespace: dict = {}
+    exec(compile(recipe, f"recipe-{name}", "exec"), namespace)
+    return namespace
+
+
+def test_fitted_gmm_and_flow_export_as_samplers_that_match_pytorch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """The recipe's codes (onnxruntime, its own seeded draws) are ``Prior.from_noise`` of the same draws, and
+    decode to the PyTorch model's images; labels drawn for any class are ``labels_from_uniform``'s."""
+    from aekit import load, train
+    from aekit.cli import main
+    from aekit.config import TrainConfig
+    from aekit.priors import fit_prior, load_prior
+
+    run = tmp_path / "run"
+    train(TrainConfig(model="vae", dataset="digits", epochs=1, max_train_images=300, out=str(run), quiet=True,
+                      model_options={"latent_dim": 4, "hidden": [32]}))
+    fit_prior(run, "gmm", components=2)
+    fit_prior(run, "flow", layers=2, hidden=16, steps=30)
+    assert main(["export", str(run), "--out", str(tmp_path / "onnx")]) == 0  # every fitted prior by default
+    assert capsys.readouterr().out.count("wrote ") == 5
+    meta = json.loads((tmp_path / "onnx" / "model.json").read_text())
+    assert list(meta["priors"]) == ["gmm", "flow"]
+    model = load(run)
+    for name in ("gmm", "flow"):
+        spec, prior = meta["priors"][name], load_prior(run, name)
+        assert spec["file"] == f"prior-{name}.onnx" and spec["class_conditional"] is True
+        assert np.allclose(spec["class_weights"], prior.class_weights().numpy()) and len(spec["class_weights"]) == 10
+        ns = _run_recipe(tmp_path / "onnx", name, monkeypatch)
+        u = np.random.default_rng(0).random(16)  # the recipe's first draw picks the classes
+        assert np.array_equal(ns["label"], prior.labels_from_uniform(torch.from_numpy(u)).numpy())
+        assert len(set(ns["label"].tolist())) > 3
+        draws = [torch.from_numpy(ns["noise"])] + ([torch.from_numpy(ns["uniform"])] if name == "gmm" else [])
+        with torch.no_grad():
+            codes = prior.from_noise(*draws, torch.from_numpy(ns["label"]))
+            images = model.decode(codes).numpy()
+        assert ns["z"].shape == (16, 4) and np.abs(ns["z"] - codes.numpy()).max() < 1e-4, name
+        assert np.abs(ns["images"] - images).max() < 1e-4, name
+        assert [i["name"] for i in spec["inputs"]] == (["noise", "uniform", "label"] if name == "gmm" else ["noise", "label"])
+    # the mixture's components differ per draw: a wrong pick (inverse CDF) would move codes by whole means
+    gmm = load_prior(run, "gmm")
+    assert gmm.means.view(10, 2, 4).diff(dim=1).abs().max() > 0.1
+    (run / "prior-flow.json").write_text((run / "prior-flow.json").read_text().replace('"model_fingerprint": "', '"model_fingerprint": "0'))
+    assert main(["export", str(run), "--out", str(tmp_path / "stale")]) == 2  # a stale prior is refused before any work
+    assert "fitted to other weights" in capsys.readouterr().err and not (tmp_path / "stale").exists()
+
+
+def test_unconditional_gmm_beside_a_label_conditional_decoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aekit.priors import GMMPrior
+
+    torch.manual_seed(4)
+    model = TinyLabelVAE(TinyConfig(latent_dim=2), (1, 8, 8), num_classes=4).eval()
+    codes = torch.cat([torch.randn(100, 2) * 0.3 + torch.tensor([3.0, 0.0]), torch.randn(100, 2) * 0.5 - 2])
+    prior = GMMPrior((2,), None, components=2).fit(codes, None)
+    export_model(model, tmp_path, priors={"gmm": prior})
+    meta = json.loads((tmp_path / "model.json").read_text())
+    assert "class_weights" not in meta["priors"]["gmm"] and [i["name"] for i in meta["priors"]["gmm"]["inputs"]] == ["noise", "uniform"]
+    ns = _run_recipe(tmp_path, "gmm", monkeypatch)
+    with torch.no_grad():
+        z = prior.from_noise(torch.from_numpy(ns["noise"]), torch.from_numpy(ns["uniform"]))
+        images = model.decode(z, torch.from_numpy(ns["label"])).numpy()
+    assert np.abs(ns["z"] - z.numpy()).max() < 1e-5 and np.abs(ns["images"] - images).max() < 1e-4
+    assert 0 < (ns["z"][:, 0] > 0.5).sum() < 16  # both components drawn
+    with pytest.raises(AekitError, match="fitted without labels"):
+        prior.from_noise(torch.from_numpy(ns["noise"]), torch.from_numpy(ns["uniform"]), torch.zeros(16, dtype=torch.long))
+
+
+def test_vq_vae_exports_its_pixelcnn_priors_as_one_step_logits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model's own PixelCNN (prior 'model') and a refitted one: logits match PyTorch at any map size, and
+    the recipe's loop draws the index maps ``index_maps_from_uniform`` draws with the same uniforms."""
+    from aekit import load, train
+    from aekit.cli import main
+    from aekit.config import TrainConfig
+    from aekit.priors import fit_prior, index_maps_from_uniform, load_prior
+
+    run = tmp_path / "vq"
+    train(TrainConfig(model="vq-vae", dataset="digits", epochs=1, max_train_images=300, out=str(run), quiet=True,
+                      model_options={"channels": [16, 16], "codebook_size": 16, "code_dim": 4,
+                                     "prior_channels": 16, "prior_layers": 2}))
+    fit_prior(run, "pixelcnn", steps=30)
+    assert main(["export", str(run), "--out", str(tmp_path / "onnx"), "--prior", "pixelcnn"]) == 0
+    meta = json.loads((tmp_path / "onnx" / "model.json").read_text())
+    assert list(meta["priors"]) == ["model", "pixelcnn"] and "prior-model.onnx" in meta["files"]["decoder"]["inputs"][0]["distribution"]
+    model = load(run)
+    for name, net in (("model", model.prior), ("pixelcnn", load_prior(run, "pixelcnn").net)):
+        assert meta["priors"][name]["outputs"][0]["shape"] == ["batch", 16, "height/4", "width/4"]
+        maps = torch.from_numpy(np.random.default_rng(1).integers(0, 16, (5, 3, 4)))
+        (logits,) = _session(tmp_path / "onnx" / f"prior-{name}.onnx").run(None, {"indices": maps.numpy()})
+        with torch.no_grad():
+            assert np.abs(logits - net(maps).numpy()).max() < 1e-4, name
+        ns = _run_recipe(tmp_path / "onnx", name, monkeypatch)
+        expected = index_maps_from_uniform(net, torch.from_numpy(ns["uniform"]))
+        assert ns["indices"].shape == (16, 2, 2) and np.array_equal(ns["indices"], expected.numpy()), name
+        assert len(np.unique(ns["indices"])) > 2
+        with torch.no_grad():
+            assert np.abs(ns["images"] - model.decode(expected).numpy()).max() < 1e-4

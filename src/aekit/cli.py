@@ -80,7 +80,8 @@ def _cmd_make_documents(args: argparse.Namespace) -> None:
 def _cmd_export(args: argparse.Namespace) -> None:
     from aekit.export import export_run
 
-    for path in export_run(Path(args.run_dir), Path(args.out), fmt=args.format):
+    priors = () if args.no_priors else args.prior  # None: every prior fitted in the run
+    for path in export_run(Path(args.run_dir), Path(args.out), fmt=args.format, priors=priors):
         print(f"wrote {path}")
 
 
@@ -196,10 +197,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
 
-    p = command("export", _cmd_export, "export a run's decoder/encoder for use outside Python")
+    p = command("export", _cmd_export, "export a run's decoder/encoder and fitted priors for use outside Python")
     p.add_argument("run_dir")
     p.add_argument("--format", default="onnx", choices=["onnx"])
     p.add_argument("--out", required=True)
+    p.add_argument("--prior", action="append", choices=("gmm", "flow", "pixelcnn"),
+                   help="export this fitted prior's sampler as prior-NAME.onnx (repeatable; default: every prior "
+                        "fitted in the run, see aekit fit-prior)")
+    p.add_argument("--no-priors", action="store_true",
+                   help="export no fitted prior (a vq-vae's own PixelCNN is always exported, as prior 'model')")
 
     p = command("serve", _cmd_serve, "a local web page to explore a model's latent space")
     p.add_argument("run_dir")

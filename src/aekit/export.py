@@ -2,16 +2,46 @@
 
 ``export_run`` writes ``decoder.onnx``, ``encoder.onnx`` and ``model.json`` (what each file takes
 and returns: names, shapes with ``"batch"`` for the dynamic axis, dtypes and value ranges), so a
-consumer needs no Python and no guessing. Both models are exported in memory first, then each
+consumer needs no Python and no guessing. All models are exported in memory first, then each
 file is written atomically, so a failed or interrupted export never leaves a half-written model.
+
+Priors fitted with ``aekit fit-prior`` (and a vq-vae's own PixelCNN, as prior ``model``) are
+exported too, as ``prior-NAME.onnx``, listed under ``priors`` in model.json. ONNX has no random
+numbers, so a sampler takes its random draws as inputs and is deterministic given them:
+
+* ``gmm``: ``noise`` (batch x d, N(0, 1)) and ``uniform`` (batch, U[0, 1)) -> ``z``: the uniform
+  picks a mixture component by the inverse CDF of the (class's) weights, z = mean + L @ noise;
+* ``flow``: ``noise`` (batch x d, N(0, 1)) -> ``z``: the flow's inverse;
+* ``pixelcnn``: ``indices`` -> ``logits`` (batch x codes x h x w): one step of the autoregressive
+  loop, which stays in the caller (one run per position, in raster order; a graph with the loop
+  unrolled would grow with the map size and fix it).
+
+Class-conditional priors also take ``label`` (int64); to draw any class, pick labels by their
+training frequencies (``class_weights``). Each prior's ``recipe`` in model.json is a runnable
+numpy + onnxruntime script that draws images with it, for example (a gmm on digits)::
+
+    def pick(weights, u):  # inverse CDF: index k with probability weights[..., k] / their sum, for u in [0, 1)
+        cum = np.cumsum(weights, axis=-1)
+        return (cum[..., :-1] / cum[..., -1:] <= u[..., None]).sum(-1)
+
+    label = pick(class_weights, rng.random(n))  # any class; or np.full(n, k) for class k
+    noise = rng.standard_normal((n, 4), dtype=np.float32)
+    uniform = rng.random(n, dtype=np.float32)
+    (z,) = prior.run(None, {"noise": noise, "uniform": uniform, "label": label})
+    (images,) = decoder.run(None, {"z": z})
+
+For the same draws, these give the codes ``Prior.from_noise`` (gmm, flow; what ``Prior.sample``
+runs) and ``priors.index_maps_from_uniform`` (pixelcnn) give in PyTorch.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -21,6 +51,9 @@ from aekit.alpha import has_alpha
 from aekit.errors import AekitError
 from aekit.io import atomic_write_bytes, atomic_write_json
 from aekit.models.base import Autoencoder
+
+if TYPE_CHECKING:
+    from aekit.priors import Prior
 
 FORMATS = ("onnx",)
 OPSET = 18
@@ -47,19 +80,42 @@ class _Conditioned(_Plain):
         return getattr(self.model, self.method)(x, condition)
 
 
-def export_run(run_dir: Path, out: Path, fmt: str = "onnx") -> list[Path]:
-    """Export the run in ``run_dir`` to ``out``; returns the files written (model.json last)."""
+class _FlowSampler(nn.Module):
+    """A prior's ``from_noise`` as a module with tensor inputs (the label only if class-conditional)."""
+
+    def __init__(self, prior: Prior):
+        super().__init__()
+        self.prior = prior
+
+    def forward(self, noise: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
+        return self.prior.from_noise(noise, label)
+
+
+class _GMMSampler(_FlowSampler):
+    """The same for the mixture, which also takes the uniform draw picking its component."""
+
+    def forward(self, noise: torch.Tensor, uniform: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
+        return self.prior.from_noise(noise, uniform, label)
+
+
+def export_run(run_dir: Path, out: Path, fmt: str = "onnx", priors: Sequence[str] | None = None) -> list[Path]:
+    """Export the run in ``run_dir`` to ``out``; returns the files written (model.json last).
+
+    ``priors``: names of fitted priors to export as well; None: every prior fitted in the run."""
+    from aekit.priors import fitted_priors, load_prior
     from aekit.runs import load_model, read_run_config
 
     model = load_model(run_dir)  # first: it says plainly when run_dir is not a run folder
     meta = read_run_config(run_dir)
+    names = fitted_priors(run_dir) if priors is None else list(dict.fromkeys(priors))
+    fitted = {name: load_prior(run_dir, name) for name in names}  # a stale prior is refused before any work
     stats = None
     if not model.generative:
         images = load_test_images(meta)
         if images is not None:
             stats = latent_statistics(model, *images)
     return export_model(
-        model, out, fmt=fmt, class_names=meta.get("class_names"), latent_stats=stats, source=str(run_dir)
+        model, out, fmt=fmt, class_names=meta.get("class_names"), latent_stats=stats, source=str(run_dir), priors=fitted
     )
 
 
@@ -71,8 +127,12 @@ def export_model(
     class_names: list[str] | None = None,
     latent_stats: dict[str, list[float]] | None = None,
     source: str | None = None,
+    priors: dict[str, Prior] | None = None,
 ) -> list[Path]:
-    """Export ``model`` (already loaded) to ``out``: decoder.onnx, encoder.onnx and model.json."""
+    """Export ``model`` (already loaded) to ``out``: decoder.onnx, encoder.onnx, prior-NAME.onnx for
+    each of ``priors`` (and a vq-vae's own PixelCNN as prior ``model``) and model.json."""
+    from aekit.models.vq_vae import VQVAE, CodeMapPrior
+
     if fmt not in FORMATS:
         raise AekitError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
     if model.sequential_decoder:
@@ -99,20 +159,34 @@ def export_model(
         latent_shape = [*sides] if indexed else [z.shape[1], *sides]
     cond_spec = _condition_spec(model, condition, class_names)
     image = {"name": "image", "shape": ["batch", *image_shape], "dtype": "float32", "range": [0.0, 1.0]}
+    priors = dict(priors or {})
+    if isinstance(model, VQVAE):
+        priors = {"model": CodeMapPrior.from_model(model), **priors}
     latent = {"name": "indices" if indexed else "z", "shape": ["batch", *latent_shape], "dtype": "int64" if indexed else "float32",
-              **_latent_range(model, latent_stats)}
+              **_latent_range(model, latent_stats, bool(priors))}
+    cond_args = () if condition is None else (condition,)
     parts = {
-        "decoder": (_wrap(model, "decode", condition), z, [latent, *cond_spec], [image]),
-        "encoder": (_wrap(model, "encode", condition), x, [image, *cond_spec], [latent]),
+        "decoder": (_wrap(model, "decode", condition), (z, *cond_args), [latent, *cond_spec], [image], any_size),
+        "encoder": (_wrap(model, "encode", condition), (x, *cond_args), [image, *cond_spec], [latent], any_size),
     }
     files: dict[str, Any] = {}
+    prior_specs: dict[str, Any] = {}
+    for name, prior in priors.items():
+        module, args, inputs, outputs, spec = _prior_part(name, prior, latent, cond_spec, class_names, model)
+        parts[f"prior-{name}"] = (module, args, inputs, outputs, isinstance(prior, CodeMapPrior))
+        prior_specs[name] = {"source": "trained with the model (aekit sample's default)" if name == "model" else "aekit fit-prior",
+                             **spec}
     blobs: dict[str, bytes] = {}
-    for part, (module, first, inputs, outputs) in parts.items():
-        args = (first,) if condition is None else (first, condition)
+    for part, (module, args, inputs, outputs, dynamic_size) in parts.items():
         names = ([i["name"] for i in inputs], [o["name"] for o in outputs])
-        blobs[part] = _export_onnx(module, args, part, *names, any_size=any_size)
-        files[part] = {"file": f"{part}.onnx", "inputs": inputs, "outputs": outputs}
-    # Written only once both exported, each atomically, model.json last: a reader that finds
+        blobs[part] = _export_onnx(module, args, part, *names, any_size=dynamic_size)
+        entry = {"file": f"{part}.onnx", "inputs": inputs, "outputs": outputs}
+        if part in ("decoder", "encoder"):
+            files[part] = entry
+        else:
+            prior_specs[part.removeprefix("prior-")] = {"file": entry["file"], **prior_specs[part.removeprefix("prior-")],
+                                                         "inputs": inputs, "outputs": outputs}
+    # Written only once all exported, each atomically, model.json last: a reader that finds
     # model.json finds the files it describes.
     written = []
     for part, blob in blobs.items():
@@ -135,6 +209,7 @@ def export_model(
         "latent_dim": int(model.latent_dim),
         "latent_shape": latent_shape,
         "files": files,
+        "priors": prior_specs,
         "notes": "Axis 'batch' is dynamic"
         + (", and so are 'height' and 'width' (fully convolutional; sizes that are multiples of the "
            "model's downsampling come back unchanged)" if any_size else "")
@@ -239,17 +314,106 @@ def _condition_spec(model: Autoencoder, condition: torch.Tensor | None, class_na
     }]
 
 
-def _latent_range(model: Autoencoder, stats: dict[str, list[float]] | None) -> dict[str, Any]:
+def _latent_range(model: Autoencoder, stats: dict[str, list[float]] | None, priors: bool) -> dict[str, Any]:
     from aekit.models.vq_vae import VQVAE
 
     if isinstance(model, VQVAE):
-        return {"distribution": "codebook indices, drawn jointly by the model's PixelCNN prior (not exported); "
-                                "indices of encoded images decode to their reconstructions", "range": [0, model.num_codes - 1]}
+        return {"distribution": "codebook indices, drawn jointly by the model's PixelCNN prior (priors.model, "
+                                "prior-model.onnx); indices of encoded images decode to their reconstructions",
+                "range": [0, model.num_codes - 1]}
+    fitted = "; the priors listed under 'priors' draw codes where images were encoded" if priors else ""
     if model.generative:
-        return {"distribution": "standard normal N(0, 1) per dimension (the VAE prior)", "range": [-3.0, 3.0]}
+        return {"distribution": "standard normal N(0, 1) per dimension (the VAE prior)" + fitted, "range": [-3.0, 3.0]}
     if stats is None:
-        return {"distribution": "unknown (the run's test data was not available when exporting)"}
-    return {"distribution": "empirical, from the codes of the test images", "stats": stats}
+        return {"distribution": "unknown (the run's test data was not available when exporting)" + fitted}
+    return {"distribution": "empirical, from the codes of the test images" + fitted, "stats": stats}
+
+
+def _prior_part(
+    name: str, prior: Prior, latent: dict[str, Any], cond_spec: list[dict[str, Any]], class_names: list[str] | None,
+    model: Autoencoder,
+) -> tuple[nn.Module, tuple[torch.Tensor, ...], list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+    """What exporting prior ``name`` takes: (module, example inputs, input specs, output specs, its model.json entry)."""
+    from aekit.models.vq_vae import CodeMapPrior
+
+    if isinstance(prior, CodeMapPrior):
+        indices = {k: v for k, v in latent.items() if k in ("name", "shape", "dtype", "range")}
+        logits = {"name": "logits", "shape": ["batch", prior.net.num_codes, *latent["shape"][1:]], "dtype": "float32",
+                  "note": "logits[:, :, i, j] depend only on the indices before (i, j) in raster order"}
+        example = torch.randint(prior.net.num_codes, (EXAMPLE_BATCH, *prior.code_shape))
+        spec = {"kind": "pixelcnn", "class_conditional": False, "code_shape": list(prior.code_shape),
+                "sampling": "one step of the autoregressive loop: sample positions in raster order, each from "
+                            "softmax(logits[:, :, i, j]) of the map drawn so far (the recipe)",
+                "recipe": _recipe(name, prior, model, cond_spec)}
+        return prior.net.eval(), (example,), [indices], [logits], spec
+    d = math.prod(prior.code_shape)
+    noise = {"name": "noise", "shape": ["batch", d], "dtype": "float32", "distribution": "standard normal N(0, 1), independent"}
+    draws: list[dict[str, Any]] = [noise]
+    args = [torch.randn(EXAMPLE_BATCH, d)]
+    if prior.kind == "gmm":
+        draws.append({"name": "uniform", "shape": ["batch"], "dtype": "float32", "distribution": "uniform on [0, 1)",
+                      "range": [0.0, 1.0], "note": "picks the mixture component by the inverse CDF of the weights"})
+        args.append(torch.rand(EXAMPLE_BATCH))
+    spec: dict[str, Any] = {"kind": prior.kind, "class_conditional": prior.conditional}
+    if prior.conditional:
+        label: dict[str, Any] = {"name": "label", "shape": ["batch"], "dtype": "int64", "range": [0, int(prior.num_classes) - 1]}
+        if class_names:
+            label["class_names"] = class_names
+        draws.append(label)
+        args.append(torch.arange(EXAMPLE_BATCH) % int(prior.num_classes))
+        spec["class_weights"] = prior.class_weights().tolist()
+    spec["sampling"] = ("z = means[k] + scale_tril[k] @ noise, k the component 'uniform' picks from the "
+                        + ("label's mixture" if prior.conditional else "mixture") if prior.kind == "gmm"
+                        else "z = the flow's inverse of noise" + (" given the label" if prior.conditional else ""))
+    spec["recipe"] = _recipe(name, prior, model, cond_spec)
+    z = {k: v for k, v in latent.items() if k in ("name", "shape", "dtype")}
+    sampler = _GMMSampler(prior) if prior.kind == "gmm" else _FlowSampler(prior)
+    return sampler.eval(), tuple(args), draws, [z], spec
+
+
+def _recipe(name: str, prior: Prior, model: Autoencoder, cond_spec: list[dict[str, Any]]) -> str:
+    """A runnable numpy + onnxruntime script drawing ``n`` images with prior ``name`` (run in the export folder)."""
+    from aekit.models.vq_vae import CodeMapPrior
+
+    lines = [*(["import json"] if prior.conditional else []), "from pathlib import Path", "", "import numpy as np",
+             "import onnxruntime as ort", "",
+             'folder = Path(".")  # the export folder', "rng = np.random.default_rng(0)", "n = 16",
+             f'prior = ort.InferenceSession(str(folder / "prior-{name}.onnx"))',
+             'decoder = ort.InferenceSession(str(folder / "decoder.onnx"))', ""]
+    if prior.conditional or isinstance(prior, CodeMapPrior):
+        lines += ["", "def pick(weights, u):  # inverse CDF: index k with probability weights[..., k] / their sum, for u in [0, 1)",
+                  "    cum = np.cumsum(weights, axis=-1)",
+                  "    return (cum[..., :-1] / cum[..., -1:] <= u[..., None]).sum(-1)", "", ""]
+    if isinstance(prior, CodeMapPrior):
+        h, w = prior.code_shape
+        lines += [f"h, w = {h}, {w}  # the index map of a {model.input_shape[1]}x{model.input_shape[2]} image",
+                  "uniform = rng.random((n, h, w))",
+                  "indices = np.zeros((n, h, w), dtype=np.int64)",
+                  "for i in range(h):  # raster order: each index given the ones before it",
+                  "    for j in range(w):",
+                  '        (logits,) = prior.run(None, {"indices": indices})',
+                  "        at = logits[:, :, i, j].astype(np.float64)",
+                  "        indices[:, i, j] = pick(np.exp(at - at.max(1, keepdims=True)), uniform[:, i, j])",
+                  '(images,) = decoder.run(None, {"indices": indices})  # n x C x H x W in [0, 1]']
+        return "\n".join(lines) + "\n"
+    feeds = ['"noise": noise']
+    if prior.conditional:
+        lines += [f'class_weights = np.array(json.loads((folder / "model.json").read_text())["priors"]["{name}"]["class_weights"])',
+                  "label = pick(class_weights, rng.random(n))  # any class, as often as in training; or np.full(n, k) for class k"]
+    elif any(c["name"] == "label" for c in cond_spec):
+        lines.append("label = np.full(n, 0)  # the class the decoder draws")
+    lines.append(f"noise = rng.standard_normal((n, {math.prod(prior.code_shape)}), dtype=np.float32)")
+    if prior.kind == "gmm":
+        lines.append("uniform = rng.random(n, dtype=np.float32)")
+        feeds.append('"uniform": uniform')
+    if prior.conditional:
+        feeds.append('"label": label')
+    lines.append(f"(z,) = prior.run(None, {{{', '.join(feeds)}}})")
+    decoder_feeds = ['"z": z'] + [f'"{c["name"]}": {c["name"]}' for c in cond_spec]
+    lines.append(f"(images,) = decoder.run(None, {{{', '.join(decoder_feeds)}}})  # n x C x H x W in [0, 1]")
+    if cond_spec and cond_spec[0]["name"] == "condition":
+        lines.append(f"# condition: the {model.condition_kind} image of each code (files.decoder.inputs)")
+    return "\n".join(lines) + "\n"
 
 
 def _export_onnx(

@@ -103,6 +103,32 @@ class Prior(nn.Module):
     def log_prob(self, codes: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
 
+    def class_weights(self) -> torch.Tensor:
+        """p(class) of the training codes (float64, sums to 1): how a class-conditional prior picks a
+        class when none is asked for."""
+        raise NotImplementedError
+
+    def labels_from_uniform(self, uniform: torch.Tensor) -> torch.Tensor:
+        """The classes ``sample`` draws for U[0, 1) draws ``uniform``, by the inverse CDF of
+        ``class_weights``: the step an exported prior leaves to its recipe (ONNX has no random numbers)."""
+        return inverse_cdf(self.class_weights(), uniform)
+
+    def _labels_for(self, n: int, labels: torch.Tensor | None, generator: torch.Generator | None) -> torch.Tensor | None:
+        """``labels``, or classes drawn by their training frequencies when a class-conditional prior got none."""
+        self._check_labels(labels, n)
+        if labels is None and self.conditional:
+            return self.labels_from_uniform(torch.rand(n, generator=generator, dtype=torch.float64))
+        return labels
+
+    def _check_draws(self, labels: torch.Tensor | None, n: int) -> None:
+        """``from_noise`` wants the class exactly when the prior is class-conditional; label values are
+        not read while tracing for ONNX export (the graph takes any)."""
+        if (labels is None) == self.conditional:
+            raise ConfigError(f"prior '{self.kind}' " + ("is class-conditional: give the labels (draw them with "
+                              "labels_from_uniform for any class)" if self.conditional else "was fitted without labels; it takes no classes"))
+        if not torch.compiler.is_exporting():
+            self._check_labels(labels, n)
+
     def _check_labels(self, labels: torch.Tensor | None, n: int) -> None:
         if labels is None:
             return
@@ -166,15 +192,27 @@ class GMMPrior(Prior):
         class_log_prior = self.log_weights.masked_fill(~self._class_mask(labels), -math.inf).logsumexp(1)
         return joint.logsumexp(1) - class_log_prior
 
+    def class_weights(self):
+        weights = self.log_weights.double().exp().view(-1, self.components).sum(1)
+        return weights / weights.sum()
+
     def sample(self, n, generator=None, labels=None):
-        self._check_labels(labels, n)
-        weights = self.log_weights.exp().expand(n, -1)
-        if labels is not None:
-            weights = weights * self._class_mask(labels)
-        component = torch.multinomial(weights, 1, generator=generator).squeeze(1)
-        eps = torch.randn(n, self.means.shape[1], 1, generator=generator)
-        codes = self.means[component] + (self.scale_tril[component] @ eps).squeeze(-1)
-        return codes.view(n, *self.code_shape)
+        labels = self._labels_for(n, labels, generator)
+        uniform = torch.rand(n, generator=generator)
+        return self.from_noise(torch.randn(n, self.means.shape[1], generator=generator), uniform, labels)
+
+    def from_noise(self, noise: torch.Tensor, uniform: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Codes for given draws: ``uniform`` (n, U[0, 1)) picks a component of the class's mixture by
+        the inverse CDF of its weights, ``noise`` (n x d, N(0, 1)) becomes ``mean + L @ noise``.
+        ``sample`` is this with random draws; the exported ONNX sampler is this graph."""
+        self._check_draws(labels, noise.shape[0])
+        weights = self.log_weights.double().exp().view(-1, self.components)  # classes (or 1) x components
+        if labels is None:
+            component = inverse_cdf(weights, uniform)
+        else:
+            component = labels * self.components + inverse_cdf(weights[labels], uniform)
+        codes = self.means[component] + (self.scale_tril[component] @ noise.unsqueeze(-1)).squeeze(-1)
+        return codes.view(-1, *self.code_shape)
 
 
 class _Coupling(nn.Module):
@@ -248,15 +286,22 @@ class FlowPrior(Prior):
         per_class = [self._conditional_log_prob(flat, torch.full((len(flat),), c)) for c in range(self.num_classes)]
         return (torch.stack(per_class, 1) + self.class_log_prior).logsumexp(1)  # the marginal over classes
 
+    def class_weights(self):
+        weights = self.class_log_prior.double().exp()
+        return weights / weights.sum()
+
     def sample(self, n, generator=None, labels=None):
-        self._check_labels(labels, n)
-        if self.conditional and labels is None:
-            labels = torch.multinomial(self.class_log_prior.exp(), n, replacement=True, generator=generator)
-        u = torch.randn(n, self.mean.numel(), generator=generator)
-        context = self._context(labels, n)
+        labels = self._labels_for(n, labels, generator)
+        return self.from_noise(torch.randn(n, self.mean.numel(), generator=generator), labels)
+
+    def from_noise(self, noise: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Codes for given N(0, 1) draws ``noise`` (n x d): the flow's inverse. ``sample`` is this with
+        random draws; the exported ONNX sampler is this graph."""
+        self._check_draws(labels, noise.shape[0])
+        u, context = noise, self._context(labels, noise.shape[0])  # not len(): it fixes the batch size in torch.export
         for coupling in reversed(self.couplings):
             u = coupling.inverse(u, context)
-        return (u * self.std + self.mean).view(n, *self.code_shape)
+        return (u * self.std + self.mean).view(-1, *self.code_shape)
 
     def fit(self, codes: torch.Tensor, labels: torch.Tensor | None, steps: int, seed: int = 0, lr: float = 1e-3) -> FlowPrior:
         """Maximum likelihood with Adam on minibatches of 256 codes (seeded), cosine learning-rate decay."""
@@ -269,6 +314,28 @@ class FlowPrior(Prior):
         fit_by_minibatches(self, len(flat), 256, steps, seed, lr,
                            lambda idx: -self._conditional_log_prob(flat[idx], None if labels is None else labels[idx]).mean())
         return self
+
+
+def inverse_cdf(weights: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+    """Indices k drawn with probability ``weights[..., k] / weights.sum(-1)`` for U[0, 1) draws
+    ``uniform``: how many cumulative probabilities but the last are <= u. In float64, so the
+    exported graphs and numpy recipes pick the same index as PyTorch for the same draw."""
+    cum = weights.double().cumsum(-1)
+    return (cum[..., :-1] / cum[..., -1:] <= uniform.double().unsqueeze(-1)).sum(-1)
+
+
+def index_maps_from_uniform(logits: Callable[[torch.Tensor], torch.Tensor], uniform: torch.Tensor) -> torch.Tensor:
+    """PixelCNN sampling with its randomness given: positions in raster order, each index by the
+    inverse CDF of softmax(``logits(maps)``) there at the draw ``uniform[:, i, j]`` (n x h x w,
+    U[0, 1)). The loop an exported pixelcnn prior's recipe runs with onnxruntime."""
+    n, h, w = uniform.shape
+    maps = torch.zeros(n, h, w, dtype=torch.long)
+    with torch.no_grad():
+        for i in range(h):
+            for j in range(w):
+                at = logits(maps)[:, :, i, j].double()
+                maps[:, i, j] = inverse_cdf((at - at.amax(1, keepdim=True)).exp(), uniform[:, i, j])
+    return maps
 
 
 def fit_by_minibatches(prior: nn.Module, rows: int, batch: int, steps: int, seed: int, lr: float,
