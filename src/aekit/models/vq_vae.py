@@ -32,7 +32,7 @@ from aekit.errors import ConfigError
 from aekit.models.base import Autoencoder
 from aekit.models.kernels import ConvTranspose2d, NarrowConv2d
 from aekit.models.layers import activation, check_conv_fit
-from aekit.priors import Prior, fit_by_minibatches
+from aekit.priors import Prior, fit_by_minibatches, index_maps_from_uniform
 
 
 # --- quantisers ----------------------------------------------------------------------------------
@@ -213,13 +213,8 @@ class PixelCNN(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, shape: tuple[int, int], generator: torch.Generator | None = None) -> torch.Tensor:
-        device = self.embed.weight.device
-        maps = torch.zeros(n, *shape, dtype=torch.long, device=device)
-        for i in range(shape[0]):
-            for j in range(shape[1]):
-                probs = self(maps)[:, :, i, j].float().softmax(1).cpu()
-                maps[:, i, j] = torch.multinomial(probs, 1, generator=generator).squeeze(1).to(device)
-        return maps
+        uniform = torch.rand(n, *shape, generator=generator, dtype=torch.float64)
+        return index_maps_from_uniform(self, uniform, self.embed.weight.device)
 
 
 class CodeMapPrior(Prior):
