@@ -29,3 +29,24 @@ def test_auto_is_the_cpu_here_and_a_missing_gpu_is_one_line():
     with pytest.raises(TrainingError, match="no CUDA GPU"):
         device.resolve_device("cuda")
     assert device.uses_bf16("bf16", torch.device("cpu")) and not device.uses_bf16("auto", torch.device("cpu"))
+
+
+@pytest.mark.parametrize(("flags", "native"), [("avx2 avx512f avx512_bf16", True), ("avx2 amx_bf16 amx_tile", True),
+                                                ("avx2 avx512f", False), ("unknown", False)])
+def test_native_bf16_follows_the_cpu_features(monkeypatch, flags, native):
+    monkeypatch.setattr(device, "cpu_flags", lambda: flags)
+    assert device.native_bf16(torch.device("cpu")) is native
+
+
+def test_sample_precision_auto_decodes_in_bf16_only_where_native(monkeypatch, tmp_path):
+    from aekit import apply
+
+    seen = []
+    monkeypatch.setattr(apply, "load_run", lambda run_dir, device: apply.LoadedRun(torch.nn.Linear(1, 1), {}))
+    monkeypatch.setattr(apply, "sample_command", lambda model, out, n, **kw: seen.append(kw["bf16"]) or [])
+    for flags in ("avx512_bf16", "avx2"):
+        monkeypatch.setattr(device, "cpu_flags", lambda flags=flags: flags)
+        apply.sample("run", tmp_path / "out", 4)
+    apply.sample("run", tmp_path / "out", 4, precision="fp32")
+    apply.sample("run", tmp_path / "out", 4, precision="bf16")
+    assert seen == [True, False, False, True]
