@@ -292,7 +292,8 @@ def plot_samples(model, path: str | Path, *, n: int = 64, seed: int = 0, title: 
     ax.imshow(_grid_image(images, int(math.ceil(math.sqrt(n)))), cmap="gray", vmin=0, vmax=1)
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(title or f"{model.name}: {n} random samples (z ~ N(0, I))")
+    prior = "index maps from its PixelCNN" if model.discrete_code else "z ~ N(0, I)"
+    ax.set_title(title or f"{model.name}: {n} random samples ({prior})")
     return _save(fig, path)
 
 
