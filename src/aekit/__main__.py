@@ -1,5 +1,3 @@
-import sys
+from aekit.cli import run
 
-from aekit.cli import main
-
-sys.exit(main())
+run()

@@ -11,7 +11,7 @@ import csv
 import io
 import math
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -359,24 +359,38 @@ def write_images(images: torch.Tensor, out: Path, names: Sequence[str | Path]) -
 
 
 class ImageWriter:
-    """Writes batches of images as PNG files into ``out`` on two threads while the caller goes on;
-    the files appear together when the ``with`` block ends, or not at all (:class:`StagedFolder`).
-    Leaving the block waits for every file and raises the first error."""
+    """Writes images as PNG files into ``out``; the files appear together when the ``with`` block
+    ends, or not at all (:class:`StagedFolder`). Images are held (as bytes) until ``chunk`` have
+    come, then encoded and written on ``workers`` threads while the caller waits: decoding the
+    next batch at the same time ran 3x slower, its torch calls queueing for the GIL behind the
+    writers' Python code. Leaving the block writes the rest and raises the first error."""
 
-    def __init__(self, out: Path, compress_level: int = 1, workers: int = 2):
+    def __init__(self, out: Path, compress_level: int = 1, workers: int = 2, chunk: int = 20_000):
         self.folder = StagedFolder(out)
-        self.compress_level, self.workers = compress_level, workers
-        self.pool = ThreadPoolExecutor(max_workers=workers)
-        self.pending: list[Future] = []
+        self.compress_level, self.workers, self.chunk = compress_level, workers, chunk
+        self.held: list[tuple[np.ndarray, list[str | Path]]] = []
+        self.count = 0
 
     def write(self, images: torch.Tensor, names: Sequence[str | Path]) -> None:
-        array = to_uint8(images)
-        for part in np.array_split(np.arange(len(names)), self.workers):
-            self.pending.append(self.pool.submit(self._write_files, array[part], [names[k] for k in part]))
+        self.held.append((to_uint8(images), list(names)))
+        self.count += len(names)
+        if self.count >= self.chunk:
+            self.flush()
 
     def write_bytes(self, name: str | Path, data: bytes) -> None:
         """Another file (a sheet, a GIF) published with the images."""
         self.folder.write(name, data)
+
+    def flush(self) -> None:
+        """Write every held image now, on the threads."""
+        if not self.held:
+            return
+        array = np.concatenate([a for a, _ in self.held])
+        names = [name for _, part in self.held for name in part]
+        self.held, self.count = [], 0
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            parts = np.array_split(np.arange(len(names)), self.workers)
+            list(pool.map(lambda part: self._write_files(array[part], [names[k] for k in part]), parts))
 
     def _write_files(self, array: np.ndarray, names: Sequence[str | Path]) -> None:
         for image, name in zip(array, names, strict=True):
@@ -387,11 +401,9 @@ class ImageWriter:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: object) -> None:
-        self.pool.shutdown(wait=True)
         if kind is None:
             try:
-                for future in self.pending:
-                    future.result()
+                self.flush()
             except BaseException as exc:
                 self.folder.__exit__(type(exc), exc, exc.__traceback__)
                 raise
@@ -664,15 +676,14 @@ class LoadedRun:
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
-    """The run's model (eval mode, on ``device``; conv weights channels-last on the CPU, oneDNN's
-    fast layout) and its validated config.json."""
-    from aekit.device import resolve_device
+    """The run's model (eval mode, on ``device``, with the trainer's CPU speed settings: conv
+    weights channels-last, freed memory kept for the next batch, which halved the time of
+    decoding 10,000 samples) and its validated config.json."""
+    from aekit.device import prepare_model, resolve_device
     from aekit.runs import load_model, read_run_config
 
     where = resolve_device(device)
-    model = load_model(run_dir).to(where).eval()
-    if where.type == "cpu" and any(p.dim() == 4 for p in model.parameters()):
-        model = model.to(memory_format=torch.channels_last)
+    model = prepare_model(load_model(run_dir).to(where).eval(), where)
     return LoadedRun(model, read_run_config(run_dir))
 
 

@@ -7,6 +7,7 @@ Every ``AekitError`` is printed as one line (no traceback) with exit status 2.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -302,5 +303,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def run() -> None:
+    """The ``aekit`` program: ``main``, then exit without the interpreter's last garbage
+    collection over torch's objects (``gc.freeze``), which cost 0.3 s of every command's 1.2 s
+    start-and-stop; files are all closed by then."""
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
