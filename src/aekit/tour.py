@@ -329,15 +329,19 @@ def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> 
             "sprites", "Game sprites: colour and transparency",
             "Dungeon Crawl's 32x32 RGBA sprites (Debian's crawl-tiles-data, CC0), cut from five sheets. Trained "
             "without --model: aekit chooses the model and likelihood from the data and says why. Reconstructions "
-            "against PCA with the same code size, samples against PCA-Gaussian; transparency over a checkerboard.",
+            "against PCA with the same code size, samples against PCA-Gaussian; transparency over a checkerboard. "
+            "Codes from N(0, I) decode to dark blots (measured after 15 minutes: Frechet 170 against PCA-Gaussian's "
+            "85); a Gaussian mixture fitted to the training codes gives recognisable sprites (60).",
             {"dataset": "crawl-tiles", "max_train_images": preset.train_images, "epochs": 10_000,
              "max_minutes": preset.sprite_minutes, "batch_size": 64, "quiet": True},
             figure_names=(("reconstruction", "psnr"), ("reconstruction", "ssim"), ("samples", "frechet")),
             claims=(Claim("reconstructions beat PCA with the same code size (PSNR)",
                           beats("psnr", ("PCA",), lower_is_better=False), needs_full_preset=True),
-                    Claim("samples are closer to the test tiles than PCA-Gaussian samples (Frechet distance)",
-                          beats("frechet", ("PCA-Gaussian",), lower_is_better=True), needs_full_preset=True)),
-            iwae_k=16, iwae_images=200,
+                    Claim("samples decoded from a Gaussian mixture fitted to the codes are closer to the test tiles "
+                          "than PCA-Gaussian samples (Frechet distance)",
+                          beats("frechet", ("PCA-Gaussian",), lower_is_better=True, column="prior gmm"),
+                          needs_full_preset=True)),
+            priors=("gmm",), iwae_k=16, iwae_images=200,
         ))
     return experiments
 
