@@ -33,7 +33,7 @@ def main() -> None:
         for precision, runs in results.items():
             with contextlib.redirect_stdout(io.StringIO()):  # bench_command prints its own long table
                 runs.append(bench_command(model=name, dataset=args.dataset, precision=precision))
-    peak = {k: max(r["matmul_peak_gflops"] for r in runs) for k, runs in results.items()}
+    peak = {k: max(r["peak_gflops"] for r in runs) for k, runs in results.items()}
     images = results["fp32"][0]["train_images"]
     print(f"| model | parameters | MFLOP per trained image | training img/s, fp32 / bf16 | s per {images:,}-image epoch "
           f"| inference img/s, fp32 / bf16 | % of peak, fp32 / bf16 ({peak['fp32']:.0f} / {peak['bf16']:.0f} GFLOP/s) |")
