@@ -27,7 +27,7 @@ from aekit.data.paths import cache_dir
 from aekit.errors import DataError
 from aekit.io import atomic_write_json
 
-FORMAT = 1
+FORMAT = 2  # 2: folder and sheet rows in seeded shuffled order within each split
 CHUNK = 4 << 20  # bytes per read when checking the CRC
 
 

@@ -93,10 +93,12 @@ def scan_folder(folder: Path) -> tuple[list[Path], list[str | None]]:
 
 
 def seeded_split(n: int) -> tuple[list[int], list[int]]:
-    """(train, test) positions: a fixed seeded 80/20 split, each in ascending order."""
+    """(train, test) positions: a fixed seeded 80/20 split, each in the seeded shuffled order, not
+    the folder's: files come grouped by class, so "the first N" (``max_train_images``, a
+    prior's codes, the hold-out's first samples) would otherwise be the first classes only."""
     order = np.random.default_rng(SPLIT_SEED).permutation(n)
     n_test = max(1, round(TEST_FRACTION * n))
-    return sorted(order[n_test:].tolist()), sorted(order[:n_test].tolist())
+    return order[n_test:].tolist(), order[:n_test].tolist()
 
 
 def both_splits(folder: Path) -> tuple[list[Path], list[str | None], int]:

@@ -16,6 +16,7 @@ import torch
 
 from aekit.data.datasets import ImageSet, load
 from aekit.data.decode import ImageOptions, decode, open_image
+from aekit.data.documents import natural_key
 from aekit.data.folder import both_splits, chunks, parallel_map
 from aekit.data.sheets import parse_sheet_spec
 from aekit.errors import AekitError, DataError
@@ -47,7 +48,7 @@ def _duplicates(hashes: list[str], names: list[str]) -> list[str]:
     groups: dict[str, list[str]] = defaultdict(list)
     for digest, name in zip(hashes, names):
         groups[digest].append(name)
-    repeated = [g for g in groups.values() if len(g) > 1]
+    repeated = sorted((sorted(g, key=natural_key) for g in groups.values() if len(g) > 1), key=lambda g: natural_key(g[0]))
     if not repeated:
         return ["exact duplicates: none"]
     lines = [f"exact duplicates: {len(repeated)} groups, {sum(len(g) for g in repeated)} images"]
