@@ -171,8 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iwae-k", type=int, default=1000, help="importance samples for the VAE likelihood bound")
     p.add_argument("--iwae-images", type=int, default=None, help="likelihood bounds on the first N test images only")
     p.add_argument("--bf16", action="store_true",
-                   help="likelihood bounds under bfloat16 autocast: about 2x faster on CPUs with AMX (Intel Xeon); "
-                        "no faster without AMX (AMD EPYC Zen 4 with AVX-512 BF16: 7.6 vs 8.5 images/s for IWAE-1000)")
+                   help="likelihood bounds under bfloat16 autocast: about 2x faster with AMX (Intel Xeon), 1.56x on an AMD "
+                        "EPYC Zen 5 with AVX-512 BF16 (pixel-vae IWAE-1000: 29.9 vs 19.2 images/s, bound within 0.001 "
+                        "nats); no faster on some other CPUs: measure with benchmarks/quality.py --only precision")
     p.add_argument("--max-images", type=int, default=None, help="evaluate on the first N test images only")
     p.add_argument("--prior", action="append", choices=("gmm", "flow", "pixelcnn", "all"),
                    help="add a sample-quality column for this fitted prior (repeatable; all: every prior fitted)")
