@@ -53,27 +53,28 @@ def run(minutes: float, out: Path, model: str | None, options: dict[str, Any], p
     result = evaluate_run(out, iwae_k=16, iwae_images=200)
     write_report(out)  # reconstructions and samples over a checkerboard, to look at
     sections = result["sections"]
-    psnr, ssim, frechet = sections["reconstruction"]["psnr"], sections["reconstruction"]["ssim"], sections["samples"]["frechet"]
+    psnr, ssim = sections["reconstruction"]["psnr"], sections["reconstruction"]["ssim"]
+    frechet = sections.get("samples", {}).get("frechet", {})  # none for a model that does not sample (res-ae)
     pca_name, pca_psnr = column(psnr, "PCA")
-    gauss_name, gauss_frechet = column(frechet, "PCA-Gaussian")
+    targets = {"psnr": {"model": psnr["model"], "needed": pca_psnr + PSNR_MARGIN_DB, "reference": pca_name,
+                        "met": psnr["model"] >= pca_psnr + PSNR_MARGIN_DB}}
+    if frechet:
+        gauss_name, gauss_frechet = column(frechet, "PCA-Gaussian")
+        targets["frechet"] = {"model": frechet["model"], "needed": gauss_frechet * FRECHET_FRACTION, "reference": gauss_name,
+                              "met": frechet["model"] <= gauss_frechet * FRECHET_FRACTION}
     chosen = aekit.runs.read_run_config(out)
     return {
         "model": chosen["model"], "model_options": chosen["model_options"], "epochs": len(trained.history),
         "train_seconds": round(train_seconds, 1), "budget_minutes": minutes,
         "psnr": psnr, "ssim": ssim, "frechet": frechet, "likelihood": sections.get("likelihood"),
-        "targets": {
-            "psnr": {"model": psnr["model"], "needed": pca_psnr + PSNR_MARGIN_DB, "reference": pca_name,
-                     "met": psnr["model"] >= pca_psnr + PSNR_MARGIN_DB},
-            "frechet": {"model": frechet["model"], "needed": gauss_frechet * FRECHET_FRACTION, "reference": gauss_name,
-                        "met": frechet["model"] <= gauss_frechet * FRECHET_FRACTION},
-        },
+        "targets": targets,
         "pictures": sorted(str(p) for p in (out / "plots").glob("*.png")),
     }
 
 
 def table(r: dict[str, Any]) -> str:
     lines = [f"{r['model']} {r['model_options']}: {r['epochs']} epochs in {r['train_seconds']:.0f} s"]
-    for metric in ("psnr", "ssim", "frechet"):
+    for metric in (m for m in ("psnr", "ssim", "frechet") if r[m]):
         cells = "  ".join(f"{k} {v:.4g}" for k, v in r[metric].items())
         lines.append(f"  {metric:<8} {cells}")
     for metric, t in r["targets"].items():
