@@ -61,14 +61,10 @@ class StagedFolder:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self.folders.add(path.parent)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
-            try:
-                os.write(fd, data)
-            finally:
-                os.close(fd)
+            with open(path, "xb") as handle:  # a new file (a repeated name is refused); the umask applies
+                handle.write(data)
         except OSError as exc:
-            reason = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
-            raise AekitError(f"could not write file ({reason})", self.out / relative) from None
+            raise AekitError(f"could not write file ({_reason(exc)})", self.out / relative) from None
 
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
         if kind is not None:
@@ -113,6 +109,11 @@ def read_json(path: str | Path) -> Any:
         raise AekitError(f"cannot read file ({exc.strerror or exc})", path) from None
 
 
+def _reason(exc: OSError) -> str:
+    """Why a write failed, in words (a full disk named as such)."""
+    return "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+
+
 def _fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)
@@ -147,8 +148,7 @@ def atomic_open(path: str | Path, mode: str = "w", sync: bool = True) -> Iterato
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        reason = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
-        raise AekitError(f"could not write file ({reason}); the previous version is intact", path) from None
+        raise AekitError(f"could not write file ({_reason(exc)}); the previous version is intact", path) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

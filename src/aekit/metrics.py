@@ -91,9 +91,7 @@ def fit_pca(images: torch.Tensor, dim: int, seed: int = 0) -> PCA:
 
 def pca_reconstruct(pca: PCA, images: torch.Tensor) -> torch.Tensor:
     """Project images on the PCA subspace and back, clipped to [0, 1]."""
-    flat = images.reshape(len(images), -1).float().cpu().numpy()
-    back = pca.inverse_transform(pca.transform(flat)).clip(0.0, 1.0)
-    return torch.from_numpy(back.astype(np.float32)).reshape(images.shape)
+    return pca_project(pca, images, pca.n_components_)
 
 
 def pca_project(pca: PCA, images: torch.Tensor, k: int) -> torch.Tensor:

@@ -192,8 +192,12 @@ class GMMPrior(Prior):
         class_log_prior = self.log_weights.masked_fill(~self._class_mask(labels), -math.inf).logsumexp(1)
         return joint.logsumexp(1) - class_log_prior
 
+    def _mixture_weights(self) -> torch.Tensor:
+        """Component weights, classes (or 1) x components, in float64."""
+        return self.log_weights.double().exp().view(-1, self.components)
+
     def class_weights(self):
-        weights = self.log_weights.double().exp().view(-1, self.components).sum(1)
+        weights = self._mixture_weights().sum(1)
         return weights / weights.sum()
 
     def sample(self, n, generator=None, labels=None):
@@ -206,7 +210,7 @@ class GMMPrior(Prior):
         the inverse CDF of its weights, ``noise`` (n x d, N(0, 1)) becomes ``mean + L @ noise``.
         ``sample`` is this with random draws; the exported ONNX sampler is this graph."""
         self._check_draws(labels, noise.shape[0])
-        weights = self.log_weights.double().exp().view(-1, self.components)  # classes (or 1) x components
+        weights = self._mixture_weights()
         if labels is None:
             component = inverse_cdf(weights, uniform)
         else:
