@@ -307,9 +307,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run() -> None:
     """The ``aekit`` program: ``main``, then exit without the interpreter's last garbage
     collection over torch's objects (``gc.freeze``), which cost 0.3 s of every command's 1.2 s
-    start-and-stop; files are all closed by then."""
+    start-and-stop; files are all closed by then. Not under torchrun: one rank of the two-process
+    test aborted once at exit ("terminate called without an active exception", 1 run in ~30,
+    not reproduced), and gloo's threads are better left to the normal teardown."""
     code = main()
-    gc.freeze()
+    if "WORLD_SIZE" not in os.environ:
+        gc.freeze()
     sys.exit(code)
 
 
