@@ -49,6 +49,7 @@ from aekit.runs import (
 # Validation scores the final objective (any KL warm-up finished) so epochs compare fairly.
 VAL_STEP = 1 << 62
 ORDER, NOISE, PATCHES, SAMPLING = 0, 1, 2, 3  # independent random streams per (seed, epoch)
+INIT_VALUES = 1 << 26  # a model's init_from_data sees the first training images up to this many values (256 MB)
 
 
 @dataclass
@@ -139,11 +140,16 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
         raise ConfigError(f"model {config.model!r} is conditional and needs an image dataset, not {config.dataset}")
     optimizer = make_optimizer(config, model)
     noise = parse_noise(config.noise) if config.noise else None
-    best = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    split = _Split.make(data, model, noise, config, device)
     if started:
         state, best = restore_checkpoint(run_dir, model, optimizer, device)
         for group in optimizer.param_groups:
             group["lr"], group["weight_decay"] = config.lr, config.weight_decay
+    else:
+        if split.images is not None:
+            n = min(len(split.images), max(1, INIT_VALUES // math.prod(input_shape)))
+            model.init_from_data(split.images.take(torch.arange(n))[0])
+        best = {k: v.detach().clone() for k, v in model.state_dict().items()}
     notes = [f"model choice: {why}"] if why else []
     if not pages:
         notes += data.notes
@@ -154,7 +160,6 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
         write_metrics(run_dir, state.history)
         if not pages:
             write_data_notes(run_dir, data.notes, data.skipped)
-    split = _Split.make(data, model, noise, config, device)
     log = _progress(config, run_dir, split, main)
     for note in notes:
         log.message(note)

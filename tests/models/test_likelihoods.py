@@ -66,6 +66,10 @@ def test_sharp_logistic_stays_finite_where_the_naive_difference_cancels():
 @pytest.mark.parametrize("likelihood", sorted(LIKELIHOODS))
 def test_every_vae_takes_every_likelihood(model_name, likelihood):
     torch.manual_seed(0)
+    if make_likelihood(likelihood, 4, "").scale_per_image and model_name != "res-vae":
+        with pytest.raises(ConfigError, match="predicts a scale per image"):
+            build_model(model_name, {"likelihood": likelihood}, (4, 16, 16))
+        return
     model = build_model(model_name, {"likelihood": likelihood}, (4, 16, 16))
     x = (torch.rand(3, 4, 16, 16) * 255).round() / 255
     terms = model.loss(x)
@@ -74,6 +78,10 @@ def test_every_vae_takes_every_likelihood(model_name, likelihood):
     assert model.reconstruct(x).shape == x.shape
     if make_likelihood(likelihood, 4, "").scale_shape() is not None:
         assert model.log_sigma.grad is not None and model.log_sigma.grad.abs().sum() > 0
+    if likelihood == "logistic-image":  # one scale per image and channel, predicted from the code
+        assert model.to_log_scale.weight.grad.abs().sum() > 0
+        scale = model.decoder_params(model.encode(x))[:, 4:]
+        assert scale.shape == x.shape and (scale == scale[..., :1, :1]).all()
 
 
 def test_logistic_vae_nats_are_a_probability_of_the_8bit_image():

@@ -104,3 +104,55 @@ def test_bad_options_are_one_line_errors():
         build_model("res-vae", {"width": 64, "max_width": 32}, (3, 32, 32))
     with pytest.raises(ConfigError, match="adversarial_weight"):
         build_model("res-vae", {"adversarial_weight": -1.0}, (3, 32, 32))
+
+
+def _squares(n: int, seed: int = 0) -> torch.Tensor:
+    """Opaque squares of one colour at random places on a transparent 16 x 16 (premultiplied RGBA)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.zeros(n, 4, 16, 16)
+    for i in range(n):
+        top, left = torch.randint(0, 10, (2,), generator=g).tolist()
+        x[i, :3, top : top + 6, left : left + 6] = torch.rand(3, 1, 1, generator=g)
+        x[i, 3, top : top + 6, left : left + 6] = 1
+    return x
+
+
+@pytest.mark.parametrize("likelihood", ["logistic", "logistic-pixel", "logistic-image", "gaussian-channel"])
+@pytest.mark.parametrize("spatial", [False, True])
+def test_linear_path_starts_as_pca_and_then_learns(likelihood, spatial):
+    """Before the first step a linear_path model reconstructs exactly as PCA with its code size
+    (the evaluation's baseline), its codes have unit variance like the prior's, and training goes
+    below PCA on the training images."""
+    from aekit.metrics import fit_pca, mse, pca_reconstruct
+
+    x = _squares(96)
+    options = {"latent_dim": 8, "width": 8, "max_width": 16, "likelihood": likelihood, "linear_path": True,
+               "spatial_latent": spatial, "latent_channels": 1}
+    torch.manual_seed(0)
+    model = build_model("res-vae", options, (4, 16, 16))
+    model.init_from_data(x)
+    model.eval()
+    pca = fit_pca(x, model.latent_dim)
+    pca_error = mse(pca_reconstruct(pca, x), x)
+    with torch.no_grad():
+        assert mse(model.reconstruct(x), x) == pytest.approx(pca_error, rel=1e-4)
+        codes = model.encode(x).flatten(1)
+    assert codes.std(0).sub(1).abs().max() < 1e-3 and codes.mean(0).abs().max() < 1e-4
+    model.train()
+    optimiser = torch.optim.Adam(model.parameters(), 1e-3)
+    for _ in range(120):
+        loss = model.loss(x)["loss"]
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    model.eval()
+    with torch.no_grad():
+        assert mse(model.reconstruct(x), x) < pca_error
+
+
+def test_linear_path_needs_pixel_values_and_enough_images():
+    with pytest.raises(ConfigError, match="linear_path.*bernoulli"):
+        build_model("res-vae", {"linear_path": True, "likelihood": "bernoulli"}, (1, 16, 16))
+    model = build_model("res-vae", {"linear_path": True, "likelihood": "logistic", "latent_dim": 32}, (1, 16, 16))
+    with pytest.raises(ConfigError, match="at least latent_dim = 32 training images"):
+        model.init_from_data(torch.rand(10, 1, 16, 16))

@@ -79,6 +79,11 @@ class Autoencoder(nn.Module):
         """Named loss terms; ``target`` defaults to ``x`` (denoising passes the clean image)."""
         raise NotImplementedError
 
+    def init_from_data(self, images: torch.Tensor) -> None:
+        """Set what depends on the training data before the first step (a fresh run only; a resumed
+        one restores it): ``images`` is a sample of the training split, ``N x C x H x W`` in [0, 1].
+        Most models start from random weights and do nothing here."""
+
     def sample(
         self, n: int, condition: torch.Tensor | None = None, generator: torch.Generator | None = None
     ) -> torch.Tensor:

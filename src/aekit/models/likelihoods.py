@@ -47,6 +47,9 @@ class Likelihood:
     name: ClassVar[str] = ""
     discrete: ClassVar[bool] = False
     maps_per_channel: ClassVar[int] = 1
+    # The scale is one per image and channel, predicted from the code by the model (not by the
+    # decoder's maps): ``params`` still carries it as maps, one value repeated over each.
+    scale_per_image: ClassVar[bool] = False
 
     def __init__(self, channels: int):
         self.channels = channels
@@ -61,6 +64,11 @@ class Likelihood:
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         """The image the decoder stands for (in [0, 1]): what ``decode`` returns."""
         raise NotImplementedError
+
+    def log_scale_for_std(self, std: torch.Tensor) -> torch.Tensor:
+        """The log-scale whose distribution has standard deviation ``std`` (to start a learned
+        scale at a known error, e.g. PCA's)."""
+        raise NotImplementedError(f"likelihood {self.name!r} has no scale")
 
 
 class Bernoulli(Likelihood):
@@ -88,6 +96,9 @@ class Gaussian(Likelihood):
     def mean(self, params):
         return params.clamp(0, 1)
 
+    def log_scale_for_std(self, std):
+        return std.log()
+
 
 class GaussianChannel(Gaussian):
     """A Gaussian with a learned sigma per channel: alpha and colour need not share one noise level."""
@@ -113,6 +124,9 @@ class Logistic(Likelihood):
     def mean(self, params):
         return params.clamp(0, 1)
 
+    def log_scale_for_std(self, std):
+        return (std * math.sqrt(3) / math.pi).log()  # a logistic's std is scale * pi / sqrt(3)
+
 
 class LogisticPixel(Logistic):
     """The discretised logistic with the log-scale predicted per pixel: the decoder's second half
@@ -132,8 +146,18 @@ class LogisticPixel(Logistic):
         return params[:, : self.channels].clamp(0, 1)
 
 
+class LogisticImage(LogisticPixel):
+    """The discretised logistic with one log-scale per image and channel, predicted from the code:
+    narrow for an image the model knows, wide for one it does not. Each image's error then counts
+    on a log scale, as per-image PSNR counts it; with one scale for the whole set the hardest
+    images' pixels dominate the sum and the easy ones are left blurred."""
+
+    name = "logistic-image"
+    scale_per_image = True
+
+
 LIKELIHOODS: dict[str, type[Likelihood]] = {
-    cls.name: cls for cls in (Bernoulli, Gaussian, GaussianChannel, Logistic, LogisticPixel)
+    cls.name: cls for cls in (Bernoulli, Gaussian, GaussianChannel, Logistic, LogisticPixel, LogisticImage)
 }
 
 

@@ -177,6 +177,7 @@ class PatchDiscriminator(nn.Module):
 
 
 class ResVAE(ResBody, GaussianVAE):
+    predicts_image_scale = True
     name = "res-vae"
     description = "residual conv VAE (GroupNorm, depth follows the image size, colour likelihoods, optional PatchGAN term)"
 
@@ -184,13 +185,24 @@ class ResVAE(ResBody, GaussianVAE):
     class Config(ELBOConfig, ResConfig):
         adversarial_weight: float = 0.0  # > 0: add a PatchGAN term (sharper, but the loss is no longer an ELBO)
         discriminator_width: int = 32
+        linear_path: bool = False  # a linear code path beside the convolutions, started as PCA of the training images
 
     def __init__(self, config, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)
         if config.adversarial_weight < 0:
             raise ConfigError(f"model '{self.name}': adversarial_weight must be >= 0, not {config.adversarial_weight}")
+        if config.linear_path and self.likelihood == "bernoulli":
+            raise ConfigError(f"model '{self.name}': linear_path adds pixel values and needs a likelihood whose "
+                              "decoder gives them (gaussian or logistic), not bernoulli's logits")
         self.build(config, self.decoder_channels, heads=2)
         self.to_mu, self.to_logvar = self.code_heads
+        pixels = math.prod(self.input_shape)
+        self.linear_encoder = nn.Linear(pixels, self.latent_dim) if config.linear_path else None
+        self.linear_decoder = nn.Linear(self.latent_dim, pixels) if config.linear_path else None
+        self.to_log_scale = nn.Linear(self.latent_dim, self.input_shape[0]) if self.likelihood_fn.scale_per_image else None
+        if self.to_log_scale is not None:  # every image starts at the scale a learned one starts at
+            nn.init.zeros_(self.to_log_scale.weight)
+            nn.init.constant_(self.to_log_scale.bias, math.log(0.1))
         self.discriminator = PatchDiscriminator(self.input_shape[0], config.discriminator_width) \
             if config.adversarial_weight > 0 else None
 
@@ -198,11 +210,69 @@ class ResVAE(ResBody, GaussianVAE):
     def loss_is_elbo(self) -> bool:
         return self.discriminator is None
 
+    def init_from_data(self, images: torch.Tensor) -> None:
+        """``linear_path``: the linear encoder and decoder become whitened PCA of ``images`` (codes of
+        unit variance, as the N(0, I) prior expects) and the convolutional code head and last layer
+        start at zero, so the first step starts from PCA with this code size. PCA is the best linear
+        code, hard to beat from random weights on a few thousand varied images (sprites: a plain
+        res-vae ended below it); the convolutions then learn what PCA misses."""
+        if self.linear_encoder is None:
+            return
+        from aekit import metrics  # the evaluation's own PCA baseline
+
+        k = self.latent_dim
+        if k > min(len(images), math.prod(self.input_shape)):
+            raise ConfigError(f"model '{self.name}': linear_path needs at least latent_dim = {k} training images, "
+                              f"got {len(images)}")
+        pca = metrics.fit_pca(images, k)
+        components = torch.from_numpy(pca.components_).float()  # k x pixels
+        scale = torch.from_numpy(pca.explained_variance_).float().sqrt().clamp(min=1e-6)  # each code's std
+        mean = torch.from_numpy(pca.mean_).float()
+        c = self.input_shape[0]
+        with torch.no_grad():
+            self.linear_encoder.weight.copy_(components / scale[:, None])
+            self.linear_encoder.bias.copy_(-(components @ mean) / scale)
+            self.linear_decoder.weight.copy_((components * scale[:, None]).T)
+            self.linear_decoder.bias.copy_(mean)
+            self.to_mu.weight.zero_()
+            self.to_mu.bias.zero_()
+            self.to_logvar.weight.zero_()  # a narrow posterior (std 0.1): the first steps see PCA's images,
+            self.to_logvar.bias.fill_(2 * math.log(0.1))  # not codes drowned in noise of the prior's width
+            last = self.decoder.out[-1]
+            last.weight.zero_()
+            last.bias.zero_()
+            # a learned scale starts at PCA's error per channel: started wider, the ELBO would find
+            # the code worth little and shed it before the scale had narrowed
+            residual = images - metrics.pca_reconstruct(pca, images)
+            per_channel = residual.transpose(0, 1).flatten(1).std(1).clamp(min=1e-3)
+            learned = dict(self.named_parameters(recurse=False)).get("log_sigma")  # absent: fixed or per pixel
+            if learned is not None:
+                std = per_channel if learned.dim() else residual.std().clamp(min=1e-3)
+                learned.copy_(self.likelihood_fn.log_scale_for_std(std).view(learned.shape))
+            elif self.to_log_scale is not None:
+                self.to_log_scale.bias.copy_(self.likelihood_fn.log_scale_for_std(per_channel))
+            elif last.out_channels > c:  # the scale maps predicted per pixel
+                last.bias[c:].copy_(self.likelihood_fn.log_scale_for_std(per_channel))
+
+    def posterior(self, x, condition=None):
+        mu, logvar = super().posterior(x, condition)
+        if self.linear_encoder is not None:
+            mu = mu + self.linear_encoder(x.flatten(1)).view_as(mu)
+        return mu, logvar
+
     def features(self, x, condition=None):
         return self.encoder(x)
 
     def decoder_params(self, z, condition=None):
-        return self.decoder(self.from_code(z))
+        params = self.decoder(self.from_code(z))
+        c = self.input_shape[0]
+        if self.linear_decoder is not None:
+            linear = self.linear_decoder(z.flatten(1)).view(-1, *self.input_shape)
+            params = torch.cat([params[:, :c] + linear, params[:, c:]], 1) if params.shape[1] > c else params + linear
+        if self.to_log_scale is not None:  # logistic-image: the scale per image and channel, as maps
+            scale = self.to_log_scale(z.flatten(1)).view(-1, c, 1, 1).expand_as(params).to(params.dtype)
+            params = torch.cat([params, scale], 1)
+        return params
 
     def sample(self, n, condition=None, generator=None):
         device = next(self.parameters()).device

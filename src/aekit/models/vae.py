@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import nn
 
+from aekit.errors import ConfigError
 from aekit.models.base import Autoencoder
 from aekit.models.layers import ConvDecoder, ConvEncoder, activation, check_conv_fit, mlp
 from aekit.models.likelihoods import make_likelihood
@@ -30,12 +32,17 @@ class GaussianVAE(Autoencoder):
     and ``decoder_params`` (z, condition -> logits or means shaped like the image)."""
 
     generative = True
+    # Whether the model predicts a likelihood scale per image from the code (logistic-image).
+    predicts_image_scale: ClassVar[bool] = False
 
     def __init__(self, config, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)
         cfg = self.config
         self.likelihood_fn = make_likelihood(cfg.likelihood, self.input_shape[0], f"model '{self.name}'")
         self.likelihood = self.likelihood_fn.name
+        if self.likelihood_fn.scale_per_image and not self.predicts_image_scale:
+            raise ConfigError(f"model '{self.name}': likelihood {self.likelihood!r} needs a model that predicts a "
+                              "scale per image from the code (res-vae)")
         shape = self.likelihood_fn.scale_shape()
         fixed = self.likelihood == "gaussian" and cfg.gaussian_sigma > 0
         if shape is not None:  # a learned log-scale (named log_sigma, as older runs saved it), or a fixed sigma
@@ -53,7 +60,7 @@ class GaussianVAE(Autoencoder):
     @property
     def decoder_channels(self) -> int:
         """How many maps the decoder gives (the likelihood may want a scale per pixel too)."""
-        return self.input_shape[0] * self.likelihood_fn.maps_per_channel
+        return self.input_shape[0] * (1 if self.likelihood_fn.scale_per_image else self.likelihood_fn.maps_per_channel)
 
     def features(self, x, condition=None):
         raise NotImplementedError
@@ -117,7 +124,7 @@ class GaussianVAE(Autoencoder):
 class ELBOConfig:
     """The options every VAE shares: likelihood, KL weight and warm-up."""
 
-    likelihood: str = "auto"  # chosen from the data; or bernoulli, gaussian, gaussian-channel, logistic, logistic-pixel
+    likelihood: str = "auto"  # chosen from the data; or bernoulli, gaussian, gaussian-channel, logistic, logistic-pixel, logistic-image (res-vae)
     gaussian_sigma: float = 0.0  # likelihood "gaussian": > 0 a fixed sigma; 0 learned
     beta: float = 1.0
     warmup_steps: int = field(default=0, metadata={"min": 0})
