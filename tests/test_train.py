@@ -79,6 +79,27 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     assert strip(resumed.history) == strip(full.history)
 
 
+def test_data_dependent_start_runs_on_a_fresh_run_only_and_resume_stays_exact(tmp_path):
+    """res-vae's linear_path starts as PCA of the training images (init_from_data): a fresh run's
+    first state equals PCA's reconstructions, and resuming does not start it again (bit-exact)."""
+    from aekit.data import load, val_indices
+    from aekit.metrics import fit_pca, mse, pca_reconstruct
+
+    options = dict(model="res-vae", model_options={"latent_dim": 4, "width": 8, "max_width": 16, "linear_path": True,
+                                                   "likelihood": "logistic-image"})
+    start = aekit.train(_config(tmp_path / "start", epochs=0, **options))  # built and started, never stepped
+    data = load("digits", "train")
+    rows = val_indices(data, 0.1, 0)[0][:256]
+    images = data.batch(rows)
+    with torch.inference_mode():
+        assert mse(start.model.reconstruct(images), images) == pytest.approx(
+            mse(pca_reconstruct(fit_pca(images, 4), images), images), rel=1e-4)
+    full = aekit.train(_config(tmp_path / "full", epochs=3, **options))
+    aekit.train(_config(tmp_path / "part", epochs=2, **options))
+    resumed = aekit.train(_config(tmp_path / "part", epochs=3, resume=True, **options))
+    _assert_same(_tensors(full.dir / "checkpoint.safetensors"), _tensors(resumed.dir / "checkpoint.safetensors"))
+
+
 def test_early_stopping_keeps_best_weights(tmp_path, monkeypatch):
     import aekit.train as train_module
 

@@ -330,9 +330,9 @@ def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> 
             "Dungeon Crawl's 32x32 RGBA sprites (Debian's crawl-tiles-data, CC0), cut from five sheets. Trained "
             "without --model: aekit chooses the model and likelihood from the data and says why. Reconstructions "
             "against PCA with the same code size, samples against PCA-Gaussian; transparency over a checkerboard. "
-            "Codes from N(0, I) decode to dark fragmented blots (measured after 15 minutes: Frechet 72 against "
-            "PCA-Gaussian's 162); a Gaussian mixture fitted to the training codes gives floor and wall tiles with "
-            "their textures and colours, and blurred silhouettes for items and monsters (24).",
+            "Codes from N(0, I) decode to fragmented blots (measured after 15 minutes, benchmarks/sprites.py: "
+            "Frechet 76 against PCA-Gaussian's 162); a Gaussian mixture fitted to the training codes gives floor "
+            "and wall tiles with their textures and colours, and blurred silhouettes for items and monsters (16).",
             {"dataset": "crawl-tiles", "max_train_images": preset.train_images, "epochs": 10_000,
              "max_minutes": preset.sprite_minutes, "batch_size": 64, "quiet": True},
             figure_names=(("reconstruction", "psnr"), ("reconstruction", "ssim"), ("samples", "frechet")),
