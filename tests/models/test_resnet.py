@@ -51,6 +51,16 @@ def test_spatial_latent_codes_a_feature_map():
     assert elbo.shape == (2,) and torch.isfinite(iwae).all() and (iwae <= elbo + 1e-3).all()
 
 
+def _fit(model: torch.nn.Module, x: torch.Tensor, steps: int, lr: float) -> None:
+    """``steps`` full-batch Adam steps on the model's own loss."""
+    optimiser = torch.optim.Adam(model.parameters(), lr)
+    for _ in range(steps):
+        loss = model.loss(x)["loss"]
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+
+
 def test_training_beats_the_mean_image():
     """60 Adam steps of res-ae on coloured rectangles: reconstructions far closer than the mean image
     (PCA with the same code size needs ~120 steps to beat: too slow for a unit test here)."""
@@ -61,12 +71,7 @@ def test_training_beats_the_mean_image():
         x[i, :, top : top + 6, left : left + 6] = torch.rand(3, 1, 1, generator=g)
     torch.manual_seed(0)
     model = build_model("res-ae", {"latent_dim": 8, "width": 16, "max_width": 32}, (3, 16, 16))
-    optimiser = torch.optim.Adam(model.parameters(), 3e-3)
-    for _ in range(60):
-        loss = model.loss(x)["loss"]
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
+    _fit(model, x, steps=60, lr=3e-3)
     with torch.no_grad():
         mse = float(((model.reconstruct(x) - x) ** 2).mean())
     baseline = float(((x.mean(0, keepdim=True) - x) ** 2).mean())
@@ -139,12 +144,7 @@ def test_linear_path_starts_as_pca_and_then_learns(likelihood, spatial):
         codes = model.encode(x).flatten(1)
     assert codes.std(0).sub(1).abs().max() < 1e-3 and codes.mean(0).abs().max() < 1e-4
     model.train()
-    optimiser = torch.optim.Adam(model.parameters(), 1e-3)
-    for _ in range(120):
-        loss = model.loss(x)["loss"]
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
+    _fit(model, x, steps=120, lr=1e-3)
     model.eval()
     with torch.no_grad():
         assert mse(model.reconstruct(x), x) < pca_error
