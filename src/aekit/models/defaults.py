@@ -14,7 +14,8 @@ sample of the training images decides instead:
   discretised logistic with a scale per image (``logistic-image``: on 3-minute sprite runs 944
   nats better than one scale per channel, and sharper) and, up to 64 x 64 x 4 values, the
   ``linear_path`` started at PCA (so training starts from the PCA baseline; its linear layers
-  grow with the pixel count, hence the bound).
+  grow with the pixel count, hence the bound), when there are at least 1,000 images (PCA needs
+  more images than code values; a folder of 50 would not start).
 
 ``resolve`` is the one call the trainer makes before building the model; the reason it returns
 is printed at the start of training and says what was looked at.
@@ -35,6 +36,7 @@ BINARY_SHARE = 0.8  # grey data is "ink or paper" when at least this share of va
 GRID_SHARE = 0.99  # data is 8-bit when this share of values lies on k / 255
 SMALL_SIDE = 32  # conv-vae up to this size (grey only)
 LINEAR_PATH_VALUES = 64 * 64 * 4  # res-vae's PCA-started linear path up to this many values per image
+LINEAR_PATH_IMAGES = 1_000  # ... and from this many images (the sample choose sees; PCA needs more than latent_dim)
 
 
 def choose_likelihood(images: torch.Tensor) -> tuple[dict[str, Any], str]:
@@ -67,7 +69,7 @@ def choose(images: torch.Tensor, input_shape: tuple[int, int, int]) -> tuple[str
     if options["likelihood"] == "logistic":
         options["likelihood"] = "logistic-image"
         why += ", with a scale per image"
-    if c * h * w <= LINEAR_PATH_VALUES:
+    if c * h * w <= LINEAR_PATH_VALUES and len(images) >= LINEAR_PATH_IMAGES:
         options["linear_path"] = True
         why += "; a linear path started at PCA of the training images"
     return "res-vae", options, why

@@ -223,7 +223,7 @@ class ResVAE(ResBody, GaussianVAE):
         k = self.latent_dim
         if k > min(len(images), math.prod(self.input_shape)):
             raise ConfigError(f"model '{self.name}': linear_path needs at least latent_dim = {k} training images, "
-                              f"got {len(images)}")
+                              f"got {len(images)} (set linear_path = false, or a smaller latent_dim)")
         pca = metrics.fit_pca(images, k)
         components = torch.from_numpy(pca.components_).float()  # k x pixels
         scale = torch.from_numpy(pca.explained_variance_).float().sqrt().clamp(min=1e-6)  # each code's std
