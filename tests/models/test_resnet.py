@@ -51,6 +51,17 @@ def test_spatial_latent_codes_a_feature_map():
     assert elbo.shape == (2,) and torch.isfinite(iwae).all() and (iwae <= elbo + 1e-3).all()
 
 
+def _squares(n: int, seed: int = 0) -> torch.Tensor:
+    """Opaque squares of one colour at random places on a transparent 16 x 16 (premultiplied RGBA)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.zeros(n, 4, 16, 16)
+    for i in range(n):
+        top, left = torch.randint(0, 10, (2,), generator=g).tolist()
+        x[i, :3, top : top + 6, left : left + 6] = torch.rand(3, 1, 1, generator=g)
+        x[i, 3, top : top + 6, left : left + 6] = 1
+    return x
+
+
 def _fit(model: torch.nn.Module, x: torch.Tensor, steps: int, lr: float) -> None:
     """``steps`` full-batch Adam steps on the model's own loss."""
     optimiser = torch.optim.Adam(model.parameters(), lr)
@@ -64,11 +75,7 @@ def _fit(model: torch.nn.Module, x: torch.Tensor, steps: int, lr: float) -> None
 def test_training_beats_the_mean_image():
     """60 Adam steps of res-ae on coloured rectangles: reconstructions far closer than the mean image
     (PCA with the same code size needs ~120 steps to beat: too slow for a unit test here)."""
-    g = torch.Generator().manual_seed(0)
-    x = torch.zeros(64, 3, 16, 16)
-    for i in range(64):
-        top, left = torch.randint(0, 10, (2,), generator=g).tolist()
-        x[i, :, top : top + 6, left : left + 6] = torch.rand(3, 1, 1, generator=g)
+    x = _squares(64)[:, :3]  # colour only
     torch.manual_seed(0)
     model = build_model("res-ae", {"latent_dim": 8, "width": 16, "max_width": 32}, (3, 16, 16))
     _fit(model, x, steps=60, lr=3e-3)
@@ -109,17 +116,6 @@ def test_bad_options_are_one_line_errors():
         build_model("res-vae", {"width": 64, "max_width": 32}, (3, 32, 32))
     with pytest.raises(ConfigError, match="adversarial_weight"):
         build_model("res-vae", {"adversarial_weight": -1.0}, (3, 32, 32))
-
-
-def _squares(n: int, seed: int = 0) -> torch.Tensor:
-    """Opaque squares of one colour at random places on a transparent 16 x 16 (premultiplied RGBA)."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.zeros(n, 4, 16, 16)
-    for i in range(n):
-        top, left = torch.randint(0, 10, (2,), generator=g).tolist()
-        x[i, :3, top : top + 6, left : left + 6] = torch.rand(3, 1, 1, generator=g)
-        x[i, 3, top : top + 6, left : left + 6] = 1
-    return x
 
 
 @pytest.mark.parametrize("likelihood", ["logistic", "logistic-pixel", "logistic-image", "gaussian-channel"])

@@ -245,10 +245,9 @@ class ResVAE(ResBody, GaussianVAE):
             # the code worth little and shed it before the scale had narrowed
             residual = images - metrics.pca_reconstruct(pca, images)
             per_channel = residual.transpose(0, 1).flatten(1).std(1).clamp(min=1e-3)
-            learned = dict(self.named_parameters(recurse=False)).get("log_sigma")  # absent: fixed or per pixel
-            if learned is not None:
-                std = per_channel if learned.dim() else residual.std().clamp(min=1e-3)
-                learned.copy_(self.likelihood_fn.log_scale_for_std(std).view(learned.shape))
+            if self.likelihood_fn.scale_shape() is not None and isinstance(self.log_sigma, nn.Parameter):  # not fixed
+                std = per_channel if self.log_sigma.dim() else residual.std().clamp(min=1e-3)
+                self.log_sigma.copy_(self.likelihood_fn.log_scale_for_std(std).view(self.log_sigma.shape))
             elif self.to_log_scale is not None:
                 self.to_log_scale.bias.copy_(self.likelihood_fn.log_scale_for_std(per_channel))
             elif last.out_channels > c:  # the scale maps predicted per pixel
