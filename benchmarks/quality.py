@@ -66,8 +66,9 @@ import torch
 import aekit
 from aekit.config import TrainConfig
 from aekit.device import cpu_flags
-from aekit.evaluate import clean_page, evaluate_run, likelihood_section, load_run, reconstruction_section
+from aekit.evaluate import evaluate_run, likelihood_section, load_run, reconstruction_section
 from aekit.io import atomic_write_json
+from aekit.scans import clean_page
 
 RESULTS = Path(__file__).resolve().parent / "results" / "quality.json"
 DOC_RESULTS = RESULTS.with_name("quality-documents.json")
@@ -186,7 +187,7 @@ def documents_quality(out: Path, budget_s: float, precision: str, patches: int |
 
     def rmse(run_dir: Path) -> dict[str, float]:
         model = load_model(run_dir)
-        return {"rmse": page_rmse([clean_page(model, page) for page in test.noisy], test.clean)}
+        return {"rmse": page_rmse([clean_page(model, page, None).pixels for page in test.noisy], test.clean)}
 
     print(f"doc-unet on the real pages: RMSE on all {len(test)} held-out pages while training for "
           f"{budget_s / 60:.0f} min", flush=True)

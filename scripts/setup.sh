@@ -11,6 +11,7 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   [ -d /usr/share/datasets/fashion-mnist ] || missing="$missing dataset-fashion-mnist"
   [ -f /usr/share/crawl/dat/tiles/feat.png ] || missing="$missing crawl-tiles-data"
   command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+  command -v tesseract >/dev/null 2>&1 || missing="$missing tesseract-ocr tesseract-ocr-eng"
   if [ -n "$missing" ]; then
     echo "setup: apt-get install$missing"
     (apt-get update -q >/dev/null 2>&1 || true)

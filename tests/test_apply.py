@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from aekit import apply
+from aekit import apply, tiling
 from aekit.cli import main
 from aekit.config import TrainConfig
 from aekit.errors import ConfigError
@@ -51,15 +51,15 @@ def vae_run(tmp_path) -> Path:
 
 
 def _small_tiles(monkeypatch) -> None:
-    monkeypatch.setattr(apply, "TILE", 64)
-    monkeypatch.setattr(apply, "OVERLAP", 32)
-    monkeypatch.setattr(apply, "MARGIN", 8)
+    monkeypatch.setattr(tiling, "TILE", 64)
+    monkeypatch.setattr(tiling, "OVERLAP", 32)
+    monkeypatch.setattr(tiling, "MARGIN", 8)
 
 
 # --- tiling ---------------------------------------------------------------------------
 def test_tile_spans_cover_the_side_with_aligned_overlapping_tiles():
     for length in (1, 100, 512, 513, 1000, 3508):
-        spans = apply.tile_spans(length, 512, 64, 32)
+        spans = tiling.tile_spans(length, 512, 64, 32)
         assert spans[0][0] == 0 and spans[-1][1] == length
         assert all(s % 32 == 0 and e - s <= 512 for s, e in spans)
         assert all(b[0] <= a[1] - 64 for a, b in itertools.pairwise(spans))
@@ -71,13 +71,13 @@ def test_tiled_page_equals_whole_page_and_needs_the_blending(docs_run, monkeypat
     page = torch.rand(1, 150, 203)
     with torch.inference_mode():
         whole = model.reconstruct(page[None])[0]
-    tiled = apply.tiled_reconstruct(model, page, tile=64, overlap=32, margin=8, batch=3)
+    tiled = tiling.tiled_reconstruct(model, page, tile=64, overlap=32, margin=8, batch=3)
     assert tiled.shape == whole.shape
     assert (tiled - whole).abs().max() < 1e-5
-    fast = apply.tiled_reconstruct(model, page, tile=64, overlap=32, margin=8, batch=3, bf16=True)
+    fast = tiling.tiled_reconstruct(model, page, tile=64, overlap=32, margin=8, batch=3, bf16=True)
     assert 0 < (fast - whole).abs().max() < 0.02  # bfloat16 rounding, nothing more
-    monkeypatch.setattr(apply, "_ramp", lambda n, margin: torch.ones(n))  # plain averaging of overlapping tiles
-    unblended = apply.tiled_reconstruct(model, page, tile=64, overlap=32, margin=8, batch=3)
+    monkeypatch.setattr(tiling, "_ramp", lambda n, margin: torch.ones(n))  # plain averaging of overlapping tiles
+    unblended = tiling.tiled_reconstruct(model, page, tile=64, overlap=32, margin=8, batch=3)
     assert (unblended - whole).abs().max() > 1e-3
 
 
@@ -116,14 +116,18 @@ def test_denoise_keeps_paths_sizes_and_modes_and_goes_on_after_a_bad_file(docs_r
     assert exit_info.value.code == 1
     printed = capsys.readouterr()
     assert "denoised 6 file(s)" in printed.out and "1 failed" in printed.out
-    expected_modes = {"grey": "L", "colour": "RGB", "deep": "I;16", "alpha": "RGBA", "palette": "RGBA", "tiny": "L"}
+    expected_modes = {"grey": "L", "colour": "RGB", "deep": "I;16", "alpha": "RGBA", "palette": "P", "tiny": "L"}
     for key, source in inputs.items():
-        result = out / source.relative_to(tmp_path / "in").with_suffix(".png")
+        result = out / source.relative_to(tmp_path / "in")  # each file in its own format (.jpg, .gif, .png)
         with Image.open(source) as a, Image.open(result) as b:
             assert b.size == a.size, key
             assert b.mode == expected_modes[key], key
+            assert b.format == a.format, key
             if key == "alpha":  # a grey model cannot change alpha: kept exactly
                 assert np.array_equal(np.asarray(a)[..., 3], np.asarray(b)[..., 3])
+            if key == "palette":  # its own palette, and transparent where it was
+                assert b.getpalette()[:12] == a.getpalette()[:12] and b.info.get("transparency") == 3
+                assert np.array_equal(np.asarray(a) == 3, np.asarray(b) == 3)
     assert not (out / "bad.png").exists()
     assert not [p for p in out.rglob("*") if p.name.startswith(".")]  # no temp files left
 

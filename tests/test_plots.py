@@ -112,6 +112,7 @@ def test_conditional_samples_per_class(tmp_path):
 def test_document_pages_and_training_curves(tmp_path):
     class Brighten(nn.Module):
         name = "brighten"
+        size_multiple = 1
 
         def reconstruct(self, x, condition=None):
             return (x * 1.5).clamp(0, 1)

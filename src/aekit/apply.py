@@ -35,18 +35,17 @@ from aekit.images import (
     to_pil,
     to_uint8,
 )
-from aekit.io import StagedFolder, atomic_open, atomic_write_bytes
+from aekit.io import StagedFolder, atomic_open, atomic_write_bytes, atomic_write_text
 from aekit.models.base import Autoencoder
 from aekit.models.vae import GaussianVAE
+from aekit.ocr import read_text, tesseract_missing
 from aekit.progress import Progress
 from aekit.runs import run_data_options
+from aekit.scan_files import SUFFIX as SCAN_SUFFIX
+from aekit.scan_files import clean_in_model_channels, encode_scan, output_format, read_scan
+from aekit.scans import CleanedPage, TrainingText, clean_page, describe, training_text
+from aekit.tiling import OVERLAP, TILE
 
-# Whole pages run in fixed tiles (bounded memory whatever the page size). Neighbouring tiles overlap
-# by OVERLAP px; in each overlap the first MARGIN px next to a tile's inner edge (where its
-# convolutions saw zero padding instead of the page) get weight 0, the rest a raised-cosine ramp
-# whose two halves sum to 1, so tiles blend without seams. Tile starts are multiples of ALIGN so
-# pooling grids line up with the whole page's (up to 5 halvings).
-TILE, OVERLAP, MARGIN, ALIGN, TILE_BATCH = 512, 64, 16, 32, 2
 SAMPLE_BATCH = 256  # decode batch: 10,000 conv-vae samples in 0.6 s fp32 (1.06 s with 1,000: maps then run from DRAM)
 MAX_SHEET_PIXELS = 1 << 27
 
@@ -97,11 +96,11 @@ def prepare_out(out: Path, inputs: Sequence[str | Path], overwrite: bool) -> Non
         raise ConfigError(f"--out {out} already holds files; choose an empty folder or pass --overwrite")
 
 
-def output_paths(sources: Sequence[Source], out: Path, fmt: str) -> list[Path]:
-    """``out/relative`` with the format's suffix; an output equal to an input, or two inputs
-    mapping to one output (``a.png`` and ``a.jpg``), is refused before anything is written."""
-    suffix = FORMATS[fmt]
-    paths = [out / s.relative.with_suffix(suffix) for s in sources]
+def output_paths(sources: Sequence[Source], out: Path, fmt: str | None) -> list[Path]:
+    """``out/relative`` with the format's suffix (``fmt`` None: each input's own format, see
+    ``scan_files.output_format``); an output equal to an input, or two inputs mapping to one
+    output (``a.png`` and ``a.tif`` with ``--format png``), is refused before anything is written."""
+    paths = [out / s.relative.with_suffix(SCAN_SUFFIX[output_format(s.path, fmt)]) for s in sources]
     inputs = {s.path.resolve(): s.path for s in sources}
     seen: dict[Path, Path] = {}
     for source, path in zip(sources, paths):
@@ -116,74 +115,6 @@ def output_paths(sources: Sequence[Source], out: Path, fmt: str) -> list[Path]:
 
 
 # --- denoising ------------------------------------------------------------------------
-def tile_spans(length: int, tile: int = TILE, overlap: int = OVERLAP, align: int = ALIGN) -> list[tuple[int, int]]:
-    """[start, end) of the tiles along one side: starts are multiples of ``align``, neighbours
-    overlap by at least ``overlap``, tiles are ``tile`` long except the last, which ends the side."""
-    step = (tile - overlap) // align * align
-    if step < 1:
-        raise ConfigError(f"tile {tile} leaves no step after an overlap of {overlap} aligned to {align}")
-    starts = [0]
-    while starts[-1] + tile < length:
-        starts.append(starts[-1] + step)
-    return [(s, min(s + tile, length)) for s in starts]
-
-
-def _ramp(n: int, margin: int) -> torch.Tensor:
-    """Weights over an overlap of ``n`` px, rising away from a tile's inner edge: 0 for ``margin`` px,
-    then sin^2 up to 1 at ``margin`` px before the far side (mirrored, the neighbour's is cos^2)."""
-    d = torch.arange(n, dtype=torch.float32)
-    width = max(1, n - 2 * margin)
-    return torch.sin(0.5 * math.pi * ((d - margin + 0.5) / width).clamp(0, 1)) ** 2
-
-
-def _axis_window(spans: list[tuple[int, int]], k: int, margin: int) -> torch.Tensor:
-    start, end = spans[k]
-    w = torch.ones(end - start)
-    if k > 0:
-        n = spans[k - 1][1] - start
-        w[:n] = _ramp(n, margin)
-    if k + 1 < len(spans):
-        n = end - spans[k + 1][0]
-        w[end - start - n :] = _ramp(n, margin).flip(0)
-    return w
-
-
-def tiled_reconstruct(model: Autoencoder, page: torch.Tensor, tile: int | None = None, overlap: int | None = None,
-                      margin: int | None = None, batch: int | None = None, bf16: bool = False) -> torch.Tensor:
-    """A fully convolutional model's output on a whole ``C x H x W`` page, in overlapping tiles
-    blended with :func:`_ramp` windows; memory is bounded by ``batch`` tiles whatever the page.
-    Unset sizes are the module's TILE, OVERLAP, MARGIN and TILE_BATCH."""
-    tile, overlap = tile or TILE, overlap or OVERLAP
-    margin, batch = MARGIN if margin is None else margin, batch or TILE_BATCH
-    h, w = page.shape[-2:]
-    device = next(model.parameters()).device
-    rows, cols = tile_spans(h, tile, overlap), tile_spans(w, tile, overlap)
-    out = torch.zeros(model.input_shape[0], h, w)
-    weight = torch.zeros(1, h, w)
-    pending: dict[tuple[int, int], list[tuple[int, int]]] = {}  # tiles waiting for a batch, by shape
-
-    def run(shape: tuple[int, int]) -> None:
-        tiles = pending.pop(shape)
-        x = torch.stack([page[:, rows[i][0] : rows[i][1], cols[j][0] : cols[j][1]] for i, j in tiles]).to(device)
-        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            y = model.reconstruct(x).float().cpu()
-        for (i, j), result in zip(tiles, y):
-            window = _axis_window(rows, i, margin)[:, None] * _axis_window(cols, j, margin)[None, :]
-            (y0, y1), (x0, x1) = rows[i], cols[j]
-            out[:, y0:y1, x0:x1] += result * window
-            weight[:, y0:y1, x0:x1] += window
-
-    for i, (y0, y1) in enumerate(rows):
-        for j, (x0, x1) in enumerate(cols):
-            shape = (y1 - y0, x1 - x0)
-            pending.setdefault(shape, []).append((i, j))
-            if len(pending[shape]) == batch:
-                run(shape)
-    for shape in list(pending):
-        run(shape)
-    return out.div_(weight)
-
-
 def resized_reconstruct(model: Autoencoder, image: torch.Tensor, bf16: bool = False) -> torch.Tensor:
     """A fixed-size model's output on any ``C x H x W`` image: resized to its input and back."""
     h, w = image.shape[-2:]
@@ -193,15 +124,22 @@ def resized_reconstruct(model: Autoencoder, image: torch.Tensor, bf16: bool = Fa
     return resize(y, (h, w))
 
 
-def denoise_image(model: Autoencoder, image: ImageFile, tiled: bool, bf16: bool = False) -> torch.Tensor:
-    """The model's output for one file, in the file's own channels (alpha kept: the model's own
-    where it has one, else the input's); ``bf16``: under bfloat16 autocast."""
-    x = to_channels(image.pixels, model.input_shape[0])
-    y = tiled_reconstruct(model, x, bf16=bf16) if tiled else resized_reconstruct(model, x, bf16=bf16)
-    c = image.channels
-    model_alpha = model.input_shape[0] in (2, 4)
-    alpha = image.pixels[-1:] if c in (2, 4) and not model_alpha else None
-    return to_channels(y, c, alpha=alpha)
+def denoise_image(model: Autoencoder, image: ImageFile, tiled: bool, bf16: bool = False,
+                  text: TrainingText | None = None) -> CleanedPage:
+    """The model's output for one image, in the image's own channels (see
+    ``scan_files.clean_in_model_channels``); a fully convolutional model cleans the page at the
+    training pages' text size (``scans.clean_page`` with ``text``), any other model at its input
+    size; ``bf16``: under bfloat16 autocast."""
+    cleaned: list[CleanedPage] = []
+
+    def clean(x: torch.Tensor) -> torch.Tensor:
+        if tiled:
+            cleaned.append(clean_page(model, x, text, bf16=bf16))
+            return cleaned[-1].pixels
+        return resized_reconstruct(model, x, bf16=bf16)
+
+    pixels = clean_in_model_channels(image, model.input_shape[0], clean)
+    return CleanedPage(pixels, *(cleaned[0].factor, cleaned[0].size) if cleaned else (1.0, None))
 
 
 @dataclass
@@ -210,16 +148,20 @@ class DenoiseResult:
     failed: list[tuple[Path, str]]
 
 
-def denoise_files(model: Autoencoder, inputs: Sequence[str | Path], out: str | Path, *, fmt: str = "png",
-                  overwrite: bool = False, kaggle_csv: str | Path | None = None,
-                  progress: Progress | None = None, bf16: bool = False) -> DenoiseResult:
+def denoise_files(model: Autoencoder, inputs: Sequence[str | Path], out: str | Path, *, fmt: str | None = None,
+                  overwrite: bool = False, kaggle_csv: str | Path | None = None, progress: Progress | None = None,
+                  bf16: bool = False, text: TrainingText | None = None, ocr: bool = False,
+                  jpeg_quality: int = 95) -> DenoiseResult:
     """Clean every image file of ``inputs`` (files or folders) into ``out``, keeping each file's
-    relative path, name, size and mode. Unreadable files are reported and skipped."""
+    relative path, name, size, format (unless ``fmt``), mode, pages and dpi. A page whose text is
+    outside ``text`` (the training pages' sizes) is cleaned at their size, said in one line.
+    ``ocr``: each page's OCR text (tesseract) beside it as ``.txt``. Unreadable files are
+    reported and skipped."""
     progress = progress or Progress()
     if model.conditional:
         raise ConfigError(f"model {model.name!r} is conditional; denoise needs an unconditional model")
-    if fmt not in FORMATS:
-        raise ConfigError(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if ocr and (missing := tesseract_missing()):
+        raise ConfigError(missing.replace(": OCR skipped", ": --text needs it"))
     out = Path(out)
     prepare_out(out, inputs, overwrite)
     sources = collect_inputs(inputs)
@@ -236,16 +178,23 @@ def denoise_files(model: Autoencoder, inputs: Sequence[str | Path], out: str | P
     with _kaggle_writer(kaggle_csv) as rows, progress.bar(len(sources), "denoise", unit="file") as bar:
         for source, target in zip(sources, targets):
             try:
-                image = read_image_file(source.path)
-                result = denoise_image(model, image, tiled, bf16)
-                atomic_write_bytes(target, encode_image(result, fmt, like=image.mode))
+                scan = read_scan(source.path)
+                pages = [denoise_image(model, frame, tiled, bf16, text) for frame in scan.frames]
+                for page in {p.factor for p in pages} - {1.0}:
+                    progress.message(f"{source.path}: {describe(page)}")
+                fmt_out = output_format(source.path, fmt)
+                atomic_write_bytes(target, encode_scan(scan, [p.pixels for p in pages], fmt_out, jpeg_quality))
+                if ocr:
+                    dpi = round(scan.dpi[0]) if scan.dpi else None
+                    texts = [read_text(to_channels(p.pixels, 1), dpi) for p in pages]
+                    atomic_write_text(target.with_suffix(".txt"), "\f".join(texts))
             except AekitError as exc:
                 failed.append((source.path, str(exc)))
                 progress.message(f"failed: {exc}")
             else:
                 written.append(target)
                 if rows is not None:
-                    rows(source.path.stem, result)
+                    rows(source.path.stem, pages[0].pixels)
             bar.update(1)
     return DenoiseResult(written, failed)
 
@@ -687,15 +636,19 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
     return LoadedRun(model, read_run_config(run_dir))
 
 
-def denoise(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, *, fmt: str = "png",
+def denoise(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, *, fmt: str | None = None,
             overwrite: bool = False, kaggle_csv: str | Path | None = None, device: str = "cpu",
-            progress: Progress | None = None, bf16: bool = False) -> DenoiseResult:
-    """``aekit denoise``: see :func:`denoise_files`."""
+            progress: Progress | None = None, bf16: bool = False, ocr: bool = False,
+            jpeg_quality: int = 95) -> DenoiseResult:
+    """``aekit denoise``: see :func:`denoise_files`; a page run's pages are cleaned at its
+    training pages' text size (``scans.training_text``)."""
     if kaggle_csv is not None and Path(kaggle_csv).resolve() in {Path(p).resolve() for p in inputs}:
         raise ConfigError(f"--kaggle-csv {kaggle_csv} is one of the inputs")
+    progress = progress or Progress()
     run = load_run(run_dir, device)
+    text = training_text(Path(run_dir), run.meta, progress.message) if run.model.spatial_code else None
     return denoise_files(run.model, inputs, out, fmt=fmt, overwrite=overwrite, kaggle_csv=kaggle_csv, progress=progress,
-                         bf16=bf16)
+                         bf16=bf16, text=text, ocr=ocr, jpeg_quality=jpeg_quality)
 
 
 def sample(run_dir: str | Path, out: str | Path, n: int, *, seed: int = 0, class_name: str | None = None,

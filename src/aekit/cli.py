@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from aekit.config import add_train_arguments
-from aekit.errors import AekitError
+from aekit.errors import AekitError, ConfigError
 
 
 def _cmd_datasets(args: argparse.Namespace) -> None:
@@ -72,10 +72,14 @@ def _cmd_bench(args: argparse.Namespace) -> None:
 
 
 def _cmd_make_documents(args: argparse.Namespace) -> None:
-    from aekit.data.synthetic_documents import synthesize
+    from aekit.data.synthetic_documents import page_size, synthesize
 
-    out = synthesize(args.pages, Path(args.out), seed=args.seed)
-    print(f"wrote {args.pages} page pairs to {out}")
+    if args.dpi is None and args.page is not None:
+        raise ConfigError("--page needs --dpi (the resolution to render it at)")
+    size = (540, 420) if args.dpi is None else page_size(args.page or "a4", args.dpi)
+    out = synthesize(args.pages, Path(args.out), seed=args.seed, size=size, dpi=args.dpi)
+    print(f"wrote {args.pages} page pairs of {size[0]}x{size[1]} px to {out}"
+          + (" with each page's text beside its clean page (.txt)" if args.dpi else ""))
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
@@ -97,7 +101,8 @@ def _cmd_denoise(args: argparse.Namespace) -> None:
     from aekit.progress import Progress
 
     result = denoise(args.run_dir, args.inputs, args.out, fmt=args.format, overwrite=args.overwrite,
-                     kaggle_csv=args.kaggle_csv, device=args.device, progress=Progress(quiet=args.quiet), bf16=args.bf16)
+                     kaggle_csv=args.kaggle_csv, device=args.device, progress=Progress(quiet=args.quiet), bf16=args.bf16,
+                     ocr=args.text, jpeg_quality=args.jpeg_quality)
     print(f"denoised {len(result.written)} file(s) into {args.out}"
           + (f"; {len(result.failed)} failed" if result.failed else "")
           + (f"; submission in {args.kaggle_csv}" if args.kaggle_csv else ""))
@@ -195,9 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("fp32", "bf16"), help="default: the run's own, else fp32")
 
     p = command("make-documents", _cmd_make_documents, "synthesise paired dirty/clean document pages")
-    p.add_argument("--pages", type=int, default=24)
-    p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pages", type=int, default=24, help="page pairs to make (default 24)")
+    p.add_argument("--out", required=True, help="a new folder (Kaggle layout: train/, train_cleaned/, test/, test_cleaned/)")
+    p.add_argument("--seed", type=int, default=0, help="the same seed makes the same pages (default 0)")
+    p.add_argument("--dpi", type=int, default=None,
+                   help="whole printed pages at this resolution with their true text beside them (default: "
+                        "540x420 crops like Kaggle's, about 75 dpi)")
+    p.add_argument("--page", default=None, help="with --dpi: a4, letter or WxH in pixels (default a4)")
 
     p = command("export", _cmd_export, "export a run's decoder/encoder and fitted priors for use outside Python")
     p.add_argument("run_dir")
@@ -218,7 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders (searched recursively)")
     p.add_argument("--out", required=True, help="folder for the results (same relative paths and names)")
-    p.add_argument("--format", default="png", choices=["png", "jpeg", "webp"])
+    p.add_argument("--format", default=None, choices=["png", "jpeg", "webp", "tiff", "gif"],
+                   help="output format (default: each input's own; PNG for formats aekit does not write)")
+    p.add_argument("--jpeg-quality", type=int, default=95, help="JPEG quality of JPEG outputs, 1-100 (default 95)")
+    p.add_argument("--text", action="store_true",
+                   help="also write each page's OCR text (tesseract) beside the cleaned image as .txt")
     p.add_argument("--kaggle-csv", help="also write a Kaggle submission (id,value) for these pages")
     p.add_argument("--overwrite", action="store_true", help="allow an --out that already holds files")
     p.add_argument("--bf16", action="store_true", help="run the model under bfloat16 autocast (faster on AVX-512 BF16 CPUs)")

@@ -62,7 +62,7 @@ def read_image_file(path: str | Path) -> ImageFile:
             if width * height > MAX_PIXELS:
                 raise DataError(f"image is {width}x{height} px, more than aekit's limit of {MAX_PIXELS} pixels", path)
             mode = img.mode
-            pixels = _decode(img)
+            pixels = decode_pil(img)
     except DataError:
         raise
     except FileNotFoundError:
@@ -72,7 +72,7 @@ def read_image_file(path: str | Path) -> ImageFile:
     return ImageFile(torch.from_numpy(pixels), mode, path)
 
 
-def _decode(img: Image.Image) -> np.ndarray:
+def decode_pil(img: Image.Image) -> np.ndarray:
     if img.mode in _SIXTEEN_BIT or img.mode == "F":
         array = np.asarray(img, dtype=np.float32)
         array *= 1.0 if img.mode == "F" else 1 / 65535

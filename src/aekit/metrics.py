@@ -17,6 +17,8 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from aekit.images import resize
+
 # --- reconstruction quality -----------------------------------------------------------
 
 
@@ -68,15 +70,25 @@ def median_filter(images: torch.Tensor, size: int = 3) -> torch.Tensor:
     return torch.from_numpy(ndimage.median_filter(array, size=footprint, mode="reflect"))
 
 
-def background_subtraction(page: torch.Tensor, size: int = 15) -> torch.Tensor:
+BACKGROUND_WINDOW = 15  # px of the median filter on a page at the training pages' text size
+
+
+def background_subtraction(page: torch.Tensor, size: int = BACKGROUND_WINDOW, scale: float = 1.0) -> torch.Tensor:
     """Clean a dark-text-on-light page by dividing out its background and stretching.
 
     The background (stains, shading) is estimated with a large median filter; text is darker
     than its surroundings, so ``page / background`` is ~1 on paper and < 1 on ink. The ratio is
-    then stretched so that paper becomes white while ink stays dark.
+    then stretched so that paper becomes white while ink stays dark. ``scale``: the page's text
+    is that many times the size the window was chosen for; the median then runs on the page
+    shrunk by it and is enlarged back (a window ``scale`` times wider, at the cost of one).
     """
-    array = page.float().cpu().numpy()
-    background = ndimage.median_filter(array, size=(1,) * (array.ndim - 2) + (size, size), mode="reflect")
+    page = page.float().cpu()
+    h, w = page.shape[-2:]
+    small = page if scale == 1 else resize(page, (max(1, round(h / scale)), max(1, round(w / scale))))
+    background = ndimage.median_filter(small.numpy(), size=(1,) * (small.dim() - 2) + (size, size), mode="reflect")
+    if scale != 1:
+        background = resize(torch.from_numpy(background), (h, w)).numpy()
+    array = page.numpy()
     ratio = array / np.maximum(background, 1e-3)
     stretched = np.clip((ratio - 0.1) / 0.8, 0.0, 1.0)
     return torch.from_numpy(stretched.astype(np.float32))

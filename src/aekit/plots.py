@@ -25,9 +25,10 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
 from aekit.alpha import composite
-from aekit.evaluate import clean_page, fixed_noise, latent_codes, load_run
+from aekit.evaluate import fixed_noise, latent_codes, load_run
 from aekit.io import atomic_write_bytes
 from aekit.metrics import background_subtraction, median_filter
+from aekit.scans import TrainingText, clean_page, training_text
 
 
 def _save(fig: Figure, path: str | Path) -> Path:
@@ -153,14 +154,18 @@ def plot_document_pages(
     clean_pages: list[torch.Tensor] | None = None,
     names: list[str] | None = None,
     max_pages: int = 2,
+    text: TrainingText | None = None,
 ) -> Path:
-    """Whole pages: before, the background-subtraction baseline, the model's output, the clean target."""
+    """Whole pages: before, the background-subtraction baseline, the model's output (at the
+    training pages' text size ``text``, see ``scans.clean_page``), the clean target."""
     pages = noisy_pages[:max_pages]
     columns = 3 + (clean_pages is not None)
     fig = Figure(figsize=(4.2 * columns, 3.2 * len(pages) + 0.5))
     axes = fig.subplots(len(pages), columns, squeeze=False)
     for r, page in enumerate(pages):
-        panels = [("before", page), ("background subtraction", background_subtraction(page)), ("after (model)", clean_page(model, page))]
+        cleaned = clean_page(model, page, text)
+        panels = [("before", page), ("background subtraction", background_subtraction(page, scale=cleaned.factor)),
+                  ("after (model)", cleaned.pixels)]
         if clean_pages is not None:
             panels.append(("clean target", clean_pages[r]))
         for c, (label, image) in enumerate(panels):
@@ -445,7 +450,8 @@ def plot_run(run_dir: str | Path, *, max_images: int = 2000) -> list[Path]:
     if (run.dir / "metrics.jsonl").is_file():
         paths.append(plot_training_curves(run.dir / "metrics.jsonl", out / "training_curves.png", title=f"{model.name}: training curves"))
     if run.pages:
-        paths.append(plot_document_pages(model, run.test.noisy, out / "document_pages.png", clean_pages=run.test.clean, names=run.test.names))
+        paths.append(plot_document_pages(model, run.test.noisy, out / "document_pages.png", clean_pages=run.test.clean,
+                                         names=run.test.names, text=training_text(run.dir, run.meta)))
         return paths
     test, names = run.test, run.test.class_names
     condition = run.condition(test)

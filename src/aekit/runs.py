@@ -171,8 +171,11 @@ def write_run_config(run_dir: Path, config: TrainConfig, model: Autoencoder, cla
     })
 
 
-def write_data_notes(run_dir: Path, notes: list[str], skipped: list[str]) -> None:
-    atomic_write_json(run_dir / DATA_NOTES, {"notes": notes, "skipped": skipped, "skipped_count": len(skipped)})
+def write_data_notes(run_dir: Path, notes: list[str], skipped: list[str], text: dict[str, Any] | None = None) -> None:
+    """``data.json``: what loading converted or skipped; for page runs also the training pages'
+    text sizes (``scans.TrainingText``), which ``denoise`` compares every page with."""
+    extra = {} if text is None else {"text": text}
+    atomic_write_json(run_dir / DATA_NOTES, {"notes": notes, "skipped": skipped, "skipped_count": len(skipped), **extra})
 
 
 def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:

@@ -45,6 +45,7 @@ from aekit.runs import (
     write_run_config,
     write_weights,
 )
+from aekit.scans import TrainingText
 
 # Validation scores the final objective (any KL warm-up finished) so epochs compare fairly.
 VAL_STEP = 1 << 62
@@ -158,7 +159,10 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
     if main:
         write_run_config(run_dir, config, model, None if pages else data.class_names)
         write_metrics(run_dir, state.history)
-        if not pages:
+        if pages:
+            text = TrainingText.of_pages(split.pages.noisy)
+            write_data_notes(run_dir, [], [], text=None if text is None else text.to_json())
+        else:
             write_data_notes(run_dir, data.notes, data.skipped)
     log = _progress(config, run_dir, split, main)
     for note in notes:

@@ -252,7 +252,7 @@ def test_short_training_cleans_held_out_pages_better_than_identity(tmp_path: Pat
 
     import aekit
     from aekit import data
-    from aekit.evaluate import clean_page
+    from aekit.scans import clean_page
 
     monkeypatch.setenv("AEKIT_CACHE", str(tmp_path / "cache"))
     config = aekit.TrainConfig(
@@ -265,7 +265,7 @@ def test_short_training_cleans_held_out_pages_better_than_identity(tmp_path: Pat
     squared_model, squared_identity, pixels = 0.0, 0.0, 0
     with torch.no_grad():
         for noisy, clean in zip(pages.noisy, pages.clean):
-            cleaned = clean_page(model, noisy)
+            cleaned = clean_page(model, noisy, None).pixels
             assert cleaned.shape == clean.shape
             squared_model += float(((cleaned - clean) ** 2).sum())
             squared_identity += float(((noisy - clean) ** 2).sum())

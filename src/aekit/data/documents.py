@@ -37,6 +37,8 @@ class PageSet:
     """Full-size pages: ``noisy`` (and ``clean``) lists of ``1 x H x W`` float tensors in [0, 1].
 
     ``groups[i]`` is shared by pages whose clean page is identical; splits never cut a group.
+    ``texts``: each page's true text, where a ``.txt`` lies beside every clean page (synthetic
+    pages made at a resolution), for judging cleaned pages by what OCR reads.
     """
 
     noisy: list[torch.Tensor]
@@ -45,6 +47,7 @@ class PageSet:
     groups: list[int]
     source: str
     name: str = "documents"
+    texts: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.noisy)
@@ -58,6 +61,7 @@ class PageSet:
             groups=[self.groups[i] for i in idx],
             source=self.source,
             name=self.name,
+            texts=None if self.texts is None else [self.texts[i] for i in idx],
         )
 
     def random_patches(
@@ -151,6 +155,25 @@ def read_page(path: Path) -> torch.Tensor:
     return torch.from_numpy(pixels if pixels.flags.writeable else pixels.copy())
 
 
+MAX_TEXT_BYTES = 1 << 20
+
+
+def read_texts(clean_dir: Path, names: Sequence[str]) -> list[str] | None:
+    """The true text of every page (``NAME.txt`` beside its clean page), or None unless all have one."""
+    paths = [clean_dir / Path(name).with_suffix(".txt") for name in names]
+    if not paths or not all(p.is_file() for p in paths):
+        return None
+    texts = []
+    for path in paths:
+        if path.stat().st_size > MAX_TEXT_BYTES:
+            raise DataError(f"text file is larger than {MAX_TEXT_BYTES} bytes", path)
+        try:
+            texts.append(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"cannot read the page's text ({exc})", path) from None
+    return texts
+
+
 def read_pairs(noisy_dir: Path, clean_dir: Path) -> tuple[list[torch.Tensor], list[torch.Tensor], list[str]]:
     """Every noisy page with its same-named clean partner (same size required)."""
     if not clean_dir.is_dir():
@@ -240,9 +263,10 @@ def load_pages(root: Path, split: str, name: str = "documents", fold: int | None
     if paired_test:
         folder = "train" if split == "train" else "test"
         noisy, clean, names = read_pairs(root / folder, root / f"{folder}_cleaned")
-        return PageSet(noisy, clean, names, content_groups(clean), str(root / folder), name)
+        texts = read_texts(root / f"{folder}_cleaned", names)
+        return PageSet(noisy, clean, names, content_groups(clean), str(root / folder), name, texts)
     noisy, clean, names = read_pairs(root / "train", root / "train_cleaned")
     groups = content_groups(clean)
     kept, held = grouped_split(groups, TEST_FRACTION, SPLIT_SEED, root / "train")
-    pages = PageSet(noisy, clean, names, groups, str(root / "train"), name)
+    pages = PageSet(noisy, clean, names, groups, str(root / "train"), name, read_texts(root / "train_cleaned", names))
     return pages.subset(kept if split == "train" else held)

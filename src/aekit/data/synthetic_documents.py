@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -27,11 +28,11 @@ from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 from aekit.errors import AekitError, ConfigError
-from aekit.io import atomic_write_bytes, atomic_write_json
+from aekit.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 SPLITS = ("train", "train_cleaned", "test", "test_cleaned")
 TEST_FRACTION = 0.2
-MIN_SIDE, MAX_SIDE = 64, 4096
+MIN_SIDE, MAX_SIDE = 64, 7200  # A4 at 600 dpi is 4961 x 7016
 
 # Regular, bold, italic and bold-italic file of each DejaVu family bundled with matplotlib.
 FONT_FAMILIES = {
@@ -141,24 +142,50 @@ def render_clean_page(size: tuple[int, int], rng: np.random.Generator) -> np.nda
     lines, a ragged right edge that sometimes runs off the page (the real pages are crops),
     and a few lines set in bold.
     """
+    return render_page(size, rng)[0]
+
+
+def render_page(size: tuple[int, int], rng: np.random.Generator, dpi: int | None = None) -> tuple[np.ndarray, str]:
+    """A clean page and the text on it (one line of text per printed line).
+
+    Without ``dpi``, a crop like Kaggle's pages (font size relative to a 540 px width, lines may
+    run off the right edge); with ``dpi``, a whole printed page at that resolution: 9 to 12 pt
+    type, margins of 0.6 to 1 inch, every line inside the page (so its text is all readable)."""
     width, height = _check_size(size)
     files = FONT_FAMILIES[str(rng.choice(list(FONT_FAMILIES)))]
     italic = rng.random() < 0.35
-    font_size = max(8, round(int(rng.integers(15, 29)) * width / 540))
+    if dpi is None:
+        font_size = max(8, round(int(rng.integers(15, 29)) * width / 540))
+    else:
+        font_size = max(8, round(int(rng.integers(9, 13)) * dpi / 72))
     regular = _font(files[2 if italic else 0], font_size)
     bold = _font(files[3 if italic else 1], font_size)
     line_height = int(round(font_size * rng.uniform(1.15, 1.45)))
-    left = int(rng.integers(2, max(3, width // 12)))
-    right = width - int(rng.integers(-width // 8, width // 10))
-    indent = int(rng.integers(2, 5)) * font_size
-    ink = int(rng.integers(0, 20))
+    if dpi is None:  # the draws in the order of the first version: the cached sets stay as they were
+        left = int(rng.integers(2, max(3, width // 12)))
+        right = width - int(rng.integers(-width // 8, width // 10))
+        indent = int(rng.integers(2, 5)) * font_size
+        ink = int(rng.integers(0, 20))
+        top, bottom = int(rng.integers(-line_height // 3, line_height)), height
+    else:
+        left, right, top, margin = (int(rng.uniform(0.6, 1.0) * dpi) for _ in range(4))
+        right, bottom = width - right, height - margin - line_height
+        indent = int(rng.integers(2, 5)) * font_size
+        ink = int(rng.integers(0, 20))
 
     page = Image.new("L", (width, height), 255)
     draw = ImageDraw.Draw(page)
-    y = int(rng.integers(-line_height // 3, line_height))
-    while y < height:
+    printed: list[str] = []
+
+    def put(x: int, text: str, font: ImageFont.FreeTypeFont) -> None:
+        draw.text((x, y), text, font=font, fill=ink)
+        if y + line_height > 0 and (dpi is None or font.getlength(text) <= right - x):
+            printed.append(text)
+
+    y = top
+    while y < bottom:
         if rng.random() < 0.25:  # a heading in bold
-            draw.text((left, y), _sentence(rng, 2, 6).rstrip(".:"), font=bold, fill=ink)
+            put(left, _sentence(rng, 2, 6).rstrip(".:"), bold)
             y += line_height
         words = " ".join(_sentence(rng) for _ in range(int(rng.integers(3, 9)))).split()
         x0 = left + indent
@@ -168,12 +195,12 @@ def render_clean_page(size: tuple[int, int], rng: np.random.Generator) -> np.nda
             if word and (not line or regular.getlength(trial) <= right - x0):
                 line.append(word)
                 continue
-            draw.text((x0, y), " ".join(line), font=bold if rng.random() < 0.04 else regular, fill=ink)
+            put(x0, " ".join(line), bold if rng.random() < 0.04 else regular)
             y, x0, line = y + line_height, left, [word]
-            if y >= height:
+            if y >= bottom:
                 break
         y += int(line_height * rng.choice([0, 0, rng.uniform(0.2, 0.6)]))
-    return np.asarray(page, dtype=np.float32) / 255.0
+    return np.asarray(page, dtype=np.float32) / 255.0, "\n".join(printed)
 
 
 # --- damage -----------------------------------------------------------------------------------
@@ -213,7 +240,8 @@ def stain_field(
 
 
 def crease_field(
-    shape: tuple[int, int], point: tuple[float, float], angle: float, strength: float, rng: np.random.Generator
+    shape: tuple[int, int], point: tuple[float, float], angle: float, strength: float, rng: np.random.Generator,
+    scale: float = 1.0,
 ) -> np.ndarray:
     """Multiplicative shading of one fold through ``point`` (row, col) at ``angle`` radians.
 
@@ -223,9 +251,9 @@ def crease_field(
     yy, xx = _grid(shape)
     along = (xx - point[1]) * math.cos(angle) + (yy - point[0]) * math.sin(angle)
     across = -(xx - point[1]) * math.sin(angle) + (yy - point[0]) * math.cos(angle)
-    across = across + rng.uniform(-1, 1) * 1e-4 * along**2
-    width = rng.uniform(3, 12)
-    crest = rng.uniform(0.6, 1.6)
+    across = across + rng.uniform(-1, 1) * 1e-4 / scale * along**2
+    width = rng.uniform(3, 12) * scale
+    crest = rng.uniform(0.6, 1.6) * scale
     side = rng.choice([-1.0, 1.0])
     shading = side * (across / width) * np.exp(0.5 - 0.5 * (across / width) ** 2)
     darkness = strength * (0.6 * shading + rng.uniform(0.6, 1.2) * np.exp(-0.5 * (across / crest) ** 2))
@@ -254,39 +282,41 @@ def _dark_areas(shape: tuple[int, int], strength: float, rng: np.random.Generato
     return (1 - strength * np.clip(darkness, 0, 1)).astype(np.float32)
 
 
-def _texture(shape: tuple[int, int], strength: float, rng: np.random.Generator) -> np.ndarray:
+def _texture(shape: tuple[int, int], strength: float, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
     """Paper grain (fine fibres) and mottling (soft blotches tens of pixels wide)."""
-    grain = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), 0.8)
+    grain = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), 0.8 * scale)
     grain /= grain.std() + 1e-6
-    blotches = np.tanh(2 * _smooth_noise(shape, rng.uniform(8, 30), rng))
+    blotches = np.tanh(2 * _smooth_noise(shape, rng.uniform(8, 30) * scale, rng))
     return (1 - strength * (0.6 * grain + 1.2 * blotches)).astype(np.float32)
 
 
-def _fade(shape: tuple[int, int], strength: float, rng: np.random.Generator) -> np.ndarray:
+def _fade(shape: tuple[int, int], strength: float, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
     """Fraction of ink darkness kept: unevenly faded, most in some places, less in others."""
-    patchy = 0.5 + 0.5 * np.tanh(_smooth_noise(shape, rng.uniform(40, 160), rng))
+    patchy = 0.5 + 0.5 * np.tanh(_smooth_noise(shape, rng.uniform(40, 160) * scale, rng))
     return (1 - strength * (0.2 + 0.8 * patchy)).astype(np.float32)
 
 
-def _speckle(image: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+def _speckle(image: np.ndarray, strength: float, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
     """Scan grain (relative Gaussian noise) and a sprinkle of small dark dust specks."""
     noisy = image * (1 + strength * rng.standard_normal(image.shape).astype(np.float32))
     h, w = image.shape
-    n_specks = int(rng.poisson(strength * h * w / 1500))
+    n_specks = int(rng.poisson(strength * h * w / 1500 / scale**2))
     if n_specks:
         dots = np.zeros(image.shape, np.float32)
         dots[rng.integers(0, h, n_specks), rng.integers(0, w, n_specks)] = rng.uniform(0.4, 1, n_specks)
-        dots = np.clip(ndimage.gaussian_filter(dots, rng.uniform(0.5, 1.0)) * 4, 0, 0.9)
+        dots = np.clip(ndimage.gaussian_filter(dots, rng.uniform(0.5, 1.0) * scale) * 4 * scale**2, 0, 0.9)
         noisy *= 1 - dots
     return noisy
 
 
-def damage_page(clean: np.ndarray, config: DamageConfig, rng: np.random.Generator) -> np.ndarray:
+def damage_page(clean: np.ndarray, config: DamageConfig, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
     """The scanned, dirty version of a clean page (float32 ``H x W`` in [0, 1], 1 = white).
 
     The paper (tone, illumination, shadows, texture, stains, creases) multiplies the faded
     ink, then the scan blurs and adds grain, specks and salt-and-pepper. Each kind draws from
     its own child generator, so switching one kind off leaves the others exactly as they were.
+    ``scale``: pixels per pixel of a Kaggle-like page (dpi / 75), so grain, specks, folds and
+    blur keep their size on paper at any resolution.
     """
     clean = np.asarray(clean, dtype=np.float32)
     if clean.ndim != 2:
@@ -307,7 +337,7 @@ def damage_page(clean: np.ndarray, config: DamageConfig, rng: np.random.Generato
     if config.dark_areas:
         paper *= _dark_areas(shape, *draw("dark_areas"))
     if config.texture:
-        paper *= _texture(shape, *draw("texture"))
+        paper *= _texture(shape, *draw("texture"), scale)
     if config.stains and config.max_stains:
         strength, r = draw("stains")
         for _ in range(int(r.integers(1, config.max_stains + 1))):
@@ -318,17 +348,17 @@ def damage_page(clean: np.ndarray, config: DamageConfig, rng: np.random.Generato
         strength, r = draw("creases")
         for _ in range(int(r.integers(1, config.max_creases + 1))):
             point = (r.uniform(0, h), r.uniform(0, w))
-            paper *= crease_field(shape, point, r.uniform(0, np.pi), strength * r.uniform(0.5, 1), r)
+            paper *= crease_field(shape, point, r.uniform(0, np.pi), strength * r.uniform(0.5, 1), r, scale)
 
     ink = 1 - clean
     if config.fade:
-        ink = ink * _fade(shape, *draw("fade"))
+        ink = ink * _fade(shape, *draw("fade"), scale)
     dirty = paper * (1 - ink)
     if config.blur:
         sigma, _ = draw("blur")
-        dirty = ndimage.gaussian_filter(dirty, sigma)
+        dirty = ndimage.gaussian_filter(dirty, sigma * scale)
     if config.speckle:
-        dirty = _speckle(dirty, *draw("speckle"))
+        dirty = _speckle(dirty, *draw("speckle"), scale)
     dirty = np.clip(dirty, 0, 1)
     if config.salt_pepper:
         amount, r = draw("salt_pepper")
@@ -351,10 +381,29 @@ def _check_size(size: object) -> tuple[int, int]:
     return width, height
 
 
-def _png(page: np.ndarray) -> bytes:
+def _png(page: np.ndarray, dpi: int | None = None) -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(np.round(page * 255).astype(np.uint8), mode="L").save(buffer, format="PNG")
+    Image.fromarray(np.round(page * 255).astype(np.uint8), mode="L").save(buffer, format="PNG",
+                                                                       **({"dpi": (dpi, dpi)} if dpi else {}))
     return buffer.getvalue()
+
+
+PAGES_INCHES = {"a4": (210 / 25.4, 297 / 25.4), "letter": (8.5, 11.0)}
+KAGGLE_DPI = 75  # the Kaggle pages' resolution, about: 540 px across a crop of a printed page
+MAX_DPI = 600
+
+
+def page_size(page: str, dpi: int) -> tuple[int, int]:
+    """(width, height) in pixels of ``a4``, ``letter`` or ``WxH`` (pixels) at ``dpi``."""
+    if isinstance(dpi, bool) or not isinstance(dpi, int) or not 30 <= dpi <= MAX_DPI:
+        raise ConfigError(f"--dpi must be a whole number from 30 to {MAX_DPI}, got {dpi!r}")
+    if page.lower() in PAGES_INCHES:
+        width, height = PAGES_INCHES[page.lower()]
+        return _check_size((round(width * dpi), round(height * dpi)))
+    match = re.fullmatch(r"(\d{1,5})x(\d{1,5})", page.strip().lower())
+    if match is None:
+        raise ConfigError(f"--page must be a4, letter or WxH in pixels, got {page!r}")
+    return _check_size((int(match[1]), int(match[2])))
 
 
 def synthesize(
@@ -363,6 +412,7 @@ def synthesize(
     seed: int = 0,
     size: tuple[int, int] | Sequence[tuple[int, int]] = (540, 420),
     damage: DamageConfig | None = None,
+    dpi: int | None = None,
 ) -> Path:
     """Write ``n_pages`` clean/dirty pairs in the Kaggle layout and return ``out_dir``.
 
@@ -370,6 +420,8 @@ def synthesize(
     (the cleaned test pages let test pages be scored); a pair shares its file name. ``size`` is
     one ``(width, height)`` or a list that pages cycle through. Page ``i`` depends only on
     ``seed`` and ``i``, every PNG is written atomically, and ``synthetic.json`` records the recipe.
+    ``dpi``: whole printed pages at that resolution (``render_page``), damage sized on paper,
+    the dpi in the PNGs, and each page's text beside its clean page (``N.txt``).
     """
     if isinstance(n_pages, bool) or not isinstance(n_pages, (int, np.integer)) or n_pages < 2:
         raise AekitError(f"need at least 2 pages (one for train, one for test), got {n_pages!r}")
@@ -389,18 +441,21 @@ def synthesize(
     n_test = max(1, round(n_pages * TEST_FRACTION))
     for i in range(int(n_pages)):
         rng = np.random.default_rng([int(seed), i])
-        clean = render_clean_page(sizes[i % len(sizes)], rng)
-        dirty = damage_page(clean, damage, rng)
+        clean, text = render_page(sizes[i % len(sizes)], rng, dpi)
+        dirty = damage_page(clean, damage, rng, 1.0 if dpi is None else dpi / KAGGLE_DPI)
         split = "train" if i < n_pages - n_test else "test"
-        atomic_write_bytes(out / split / f"{i + 1}.png", _png(dirty))
-        atomic_write_bytes(out / f"{split}_cleaned" / f"{i + 1}.png", _png(clean))
-    recipe = {"generator": "aekit.data.synthetic_documents", "pages": int(n_pages), "seed": int(seed)}
+        atomic_write_bytes(out / split / f"{i + 1}.png", _png(dirty, dpi))
+        atomic_write_bytes(out / f"{split}_cleaned" / f"{i + 1}.png", _png(clean, dpi))
+        if dpi is not None:
+            atomic_write_text(out / f"{split}_cleaned" / f"{i + 1}.txt", text + "\n")
+    recipe = {"generator": "aekit.data.synthetic_documents", "pages": int(n_pages), "seed": int(seed), "dpi": dpi}
     atomic_write_json(out / "synthetic.json", {**recipe, "sizes": sizes, "damage": asdict(damage)})
     return out
 
 
-def ensure_synthetic_documents(n_pages: int = 48, seed: int = 0) -> Path:
-    """The cached synthetic set for ``seed`` and ``n_pages``, generated on first use.
+def ensure_synthetic_documents(n_pages: int = 48, seed: int = 0, dpi: int | None = None) -> Path:
+    """The cached synthetic set for ``seed`` and ``n_pages`` (A4 pages at ``dpi`` when given),
+    generated on first use.
 
     It is built in a hidden temporary folder and renamed into place, so the cache holds either
     a whole set or none (a crash leaves only a hidden folder that is never read).
@@ -408,7 +463,7 @@ def ensure_synthetic_documents(n_pages: int = 48, seed: int = 0) -> Path:
     from aekit.data.paths import cache_dir
 
     root = cache_dir()
-    final = root / f"documents-synthetic-{seed}-{n_pages}"
+    final = root / (f"documents-synthetic-{seed}-{n_pages}" + (f"-a4-{dpi}dpi" if dpi else ""))
     if final.is_dir():
         return final
     try:
@@ -416,7 +471,8 @@ def ensure_synthetic_documents(n_pages: int = 48, seed: int = 0) -> Path:
     except OSError as exc:
         raise AekitError(f"cannot write to the cache ({exc.strerror or exc})", root) from None
     try:
-        synthesize(n_pages, tmp / "pages", seed=seed)
+        size = (540, 420) if dpi is None else page_size("a4", dpi)
+        synthesize(n_pages, tmp / "pages", seed=seed, size=size, dpi=dpi)
         os.rename(tmp / "pages", final)
     except OSError as exc:
         if not final.is_dir():  # else a concurrent run finished first: use its set

@@ -36,6 +36,9 @@ class Autoencoder(nn.Module):
     # Fully convolutional models code an image as a feature map, not a latent vector: latent-space
     # pictures and probes (scatter, traversal, class Gaussians) do not apply to them.
     spatial_code: ClassVar[bool] = False
+    # Page sides a fully convolutional model needs in multiples of (strided models that do not pad
+    # themselves); the tiler pads each tile to it and crops back.
+    size_multiple: ClassVar[int] = 1
     # The code is a map of integer codebook indices (vq-vae), not a float vector: there is no mean,
     # range or straight line between codes, and Gaussian priors (gmm, flow) cannot fit it.
     discrete_code: ClassVar[bool] = False

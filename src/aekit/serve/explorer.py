@@ -18,10 +18,10 @@ import torch
 from PIL import Image
 
 from aekit.alpha import composite, has_alpha, premultiply
-from aekit.apply import tiled_reconstruct
 from aekit.export import accepts_any_size, latent_statistics
 from aekit.models.base import Autoencoder
 from aekit.priors import Prior
+from aekit.tiling import tiled_reconstruct
 
 DOCUMENT_DATASETS = ("documents", "documents-synthetic")
 TILE_BATCH = 64  # tiles of a fixed-size model per forward pass
@@ -186,7 +186,7 @@ class Explorer:
 
     def clean(self, page: torch.Tensor) -> torch.Tensor:
         """Clean a whole page (1 x H x W): a fully convolutional model as ``aekit denoise`` does
-        (overlapping tiles blended without seams, ``apply.tiled_reconstruct``); any other model
+        (overlapping tiles blended without seams, ``tiling.tiled_reconstruct``); any other model
         on a grid of tiles of its own input size (edges padded by repeating pixels)."""
         if self.fully_convolutional:
             with self._lock:

@@ -1,0 +1,203 @@
+"""Scanned pages at any resolution: measure the text's size, clean at the size the model knows.
+
+A document cleaner learns strokes, letters and dirt at the resolution of its training pages (the
+Kaggle pages are about 75 dpi). Given a 300 dpi scan it sees letters four times wider than any it
+was trained on, and its background estimate (a closing a few pixels wide) takes the strokes for
+paper: only the thin stems survive. So every page's text is measured first, without being told
+the resolution, and a page whose text is outside the training pages' range is resampled into that
+range, cleaned there, and mapped back to its own size.
+
+The measure is the line pitch: the period of the rows' ink profile, found by autocorrelation. It
+scales exactly with the page (3.003 on pages upscaled 3x, noisy or clean), which a stroke width
+measured on 2-pixel strokes does not (off by up to 15%). Pages without regular lines (a form, a
+label) fall back to the median height of letters. Both are compared with the same measure on the
+training pages: the Kaggle pages' pitches span 22.9 to 37.3 px at one resolution, since their fonts
+differ, so the range the model was trained on is a range, and a page inside it is cleaned as it is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import ndimage
+from skimage.filters import threshold_otsu
+
+from aekit.errors import AekitError, ConfigError
+from aekit.images import resize
+from aekit.io import read_json
+from aekit.runs import DATA_NOTES, run_data_options
+from aekit.tiling import tiled_reconstruct
+
+TOLERANCE = 1.1  # a page within 10% of the training range is cleaned as it is (resampling blurs 1-px edges)
+MIN_PEAK = 0.25  # autocorrelation of the rows' ink profile at the pitch: below it the lines are not regular
+MAX_FACTOR = 16.0  # text more than 16x the training size (or smaller than 1/4) is beyond what resampling mends
+MIN_FACTOR = 0.25
+MIN_LETTERS = 20  # fewer letter-sized blobs than this: no text to measure, the page is cleaned as it is
+MAX_INK = 0.35  # a page darker than this (a photo, noise) has no text to measure: pages are mostly paper
+
+
+@dataclass(frozen=True)
+class TextSize:
+    """What a page's text measures: ``pitch`` (px between lines, None without regular lines) and
+    ``letter`` (median letter height, px, None without letters)."""
+
+    pitch: float | None
+    letter: float | None
+
+
+@dataclass(frozen=True)
+class TrainingText:
+    """The range of text sizes a cleaner was trained on (from its training pages)."""
+
+    pitch: tuple[float, float]
+    letter: tuple[float, float]
+
+    @classmethod
+    def of_pages(cls, pages: list[torch.Tensor]) -> TrainingText | None:
+        """The range over ``pages``; None when they hold no lines or letters to measure."""
+        sizes = [measure_text(p) for p in pages]
+        pitches = [s.pitch for s in sizes if s.pitch is not None]
+        letters = [s.letter for s in sizes if s.letter is not None]
+        if not pitches or not letters:
+            return None
+        return cls((min(pitches), max(pitches)), (min(letters), max(letters)))
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> TrainingText:
+        pitch, letter = (tuple(float(v) for v in value[k]) for k in ("pitch", "letter"))
+        if len(pitch) != 2 or len(letter) != 2 or not all(math.isfinite(v) and v > 0 for v in pitch + letter):
+            raise ValueError("pitch and letter must be two positive numbers each")
+        return cls(pitch, letter)
+
+
+# Measured on the 144 Kaggle training pages (`TrainingText.of_pages`): the range a run uses when it
+# recorded none (runs trained before the measure existed) and its training pages are not here.
+KAGGLE_TEXT = TrainingText(pitch=(22.9, 37.3), letter=(8.0, 15.0))
+
+
+def _ink(page: torch.Tensor) -> np.ndarray:
+    """Dark pixels (Otsu's threshold) of a ``[1 x] H x W`` page in [0, 1]."""
+    grey = page.reshape(page.shape[-2:]).float().numpy()
+    if float(grey.max() - grey.min()) < 1e-3:
+        return np.zeros(grey.shape, bool)
+    return grey < threshold_otsu(grey)
+
+
+def line_pitch(ink: np.ndarray) -> float | None:
+    """Period of the rows' ink profile (px, sub-pixel), or None when it has no clear period."""
+    profile = ink.mean(axis=1, dtype=np.float64)
+    profile = profile - profile.mean()
+    n = len(profile)
+    if n < 8 or not profile.any():
+        return None
+    spectrum = np.fft.rfft(profile, 2 * n)
+    corr = np.fft.irfft(spectrum * np.conj(spectrum))[: n // 2]
+    corr /= corr[0]
+    below = np.flatnonzero(corr < 0)
+    if not len(below):
+        return None
+    k = below[0] + int(np.argmax(corr[below[0] :]))
+    if k + 1 >= len(corr) or corr[k] < MIN_PEAK:
+        return None
+    y0, y1, y2 = corr[k - 1], corr[k], corr[k + 1]
+    curvature = y0 - 2 * y1 + y2
+    return float(k + (0.5 * (y0 - y2) / curvature if curvature < 0 else 0.0))
+
+
+def letter_height(ink: np.ndarray) -> float | None:
+    """Median height (px) of the letter-sized dark blobs: taller than 2 px, narrower than a tenth
+    of the page and not much wider than tall (stains and rules are left out)."""
+    labels, n = ndimage.label(ink)
+    if n == 0:
+        return None
+    boxes = ndimage.find_objects(labels)
+    heights = np.array([b[0].stop - b[0].start for b in boxes])
+    widths = np.array([b[1].stop - b[1].start for b in boxes])
+    letters = heights[(heights > 2) & (heights < ink.shape[0] / 10) & (widths < 3 * heights)]
+    return float(np.median(letters)) if len(letters) >= MIN_LETTERS else None
+
+
+def measure_text(page: torch.Tensor) -> TextSize:
+    """The text size of a ``[1 x] H x W`` grey page (see the module's docstring); nothing on a page
+    that is not mostly paper."""
+    ink = _ink(page)
+    if ink.mean() > MAX_INK:
+        return TextSize(None, None)
+    return TextSize(line_pitch(ink), letter_height(ink))
+
+
+def working_factor(size: TextSize, training: TrainingText) -> float:
+    """How much larger the page's text is than the range the model was trained on: 1 inside it
+    (within TOLERANCE), else the ratio to the nearer end; pitch when the page has regular lines,
+    else letter height (which only ever shrinks a page: small blobs without lines are more often
+    specks than small type); 1 without text."""
+    if size.pitch is not None:
+        low, high = training.pitch
+        if size.pitch > high * TOLERANCE:
+            return min(size.pitch / high, MAX_FACTOR)
+        return max(size.pitch / low, MIN_FACTOR) if size.pitch < low / TOLERANCE else 1.0
+    if size.letter is not None and size.letter > training.letter[1] * TOLERANCE:
+        return min(size.letter / training.letter[1], MAX_FACTOR)
+    return 1.0
+
+
+@dataclass
+class CleanedPage:
+    pixels: torch.Tensor  # C x H x W, the page's own size
+    factor: float  # the page's text size over the training range's (1: cleaned as it is)
+    size: TextSize | None  # None: not measured (a model that is not fully convolutional)
+
+
+def clean_page(model: torch.nn.Module, page: torch.Tensor, training: TrainingText | None, *,
+               bf16: bool = False) -> CleanedPage:
+    """A fully convolutional cleaner's output on a ``C x H x W`` page of any resolution: the page
+    is brought to the training text size when it is outside it (``working_factor``), cleaned in
+    tiles and mapped back. ``training`` None: cleaned as it is."""
+    size = measure_text(page[:1])
+    factor = 1.0 if training is None else working_factor(size, training)
+    h, w = page.shape[-2:]
+    work = (max(8, round(h / factor)), max(8, round(w / factor)))
+    cleaned = tiled_reconstruct(model, resize(page, work), bf16=bf16)
+    return CleanedPage(resize(cleaned, (h, w)), factor, size)
+
+
+def describe(factor: float) -> str:
+    """One line for a page cleaned at another scale."""
+    which = "larger" if factor > 1 else "smaller"
+    ratio = factor if factor > 1 else 1 / factor
+    return f"text {ratio:.2f}x {which} than the training pages': cleaned at {100 / factor:.0f}% size and mapped back"
+
+
+def training_text(run_dir: Path, meta: dict[str, Any], note: Callable[[str], None] = print) -> TrainingText:
+    """The text sizes a page run was trained on: recorded in its ``data.json`` by the trainer; for
+    a run trained before that, measured on its training pages again, or, where they are not here,
+    the Kaggle pages' range (said in one line)."""
+    notes = Path(run_dir) / DATA_NOTES
+    if notes.is_file():
+        recorded = read_json(notes)
+        if isinstance(recorded, dict) and isinstance(recorded.get("text"), dict):
+            try:
+                return TrainingText.from_json(recorded["text"])
+            except (KeyError, TypeError, ValueError):
+                raise ConfigError("'text' must hold 'pitch' and 'letter' as [low, high]", notes) from None
+    from aekit.data import load
+
+    try:
+        measured = TrainingText.of_pages(load(meta["dataset"], "train", **run_data_options(meta)).noisy)
+    except AekitError as exc:
+        measured, why = None, f"its pages cannot be read: {exc}"
+    else:
+        why = "its pages hold no text to measure"
+    if measured is None:
+        note(f"the run records no training text size and {why}; assuming the Kaggle pages' (line pitch 22.9-37.3 px)")
+        return KAGGLE_TEXT
+    return measured
