@@ -244,7 +244,7 @@ def test_sample_to_a_condition_image(tmp_path):
 
 
 def test_sample_refuses_a_non_generative_model_and_a_full_folder(docs_run, vae_run, tmp_path):
-    with pytest.raises(ConfigError, match="not generative"):
+    with pytest.raises(ConfigError, match="document cleaners do not generate"):
         apply.sample(docs_run, tmp_path / "a", 2)
     apply.sample(vae_run, tmp_path / "b", 2)
     with pytest.raises(ConfigError, match="--overwrite"):
@@ -282,10 +282,10 @@ def test_encode_files_with_names_and_posterior_draws(vae_run, tmp_path):
     means = apply.encode(vae_run, tmp_path / "m.npy", inputs=[folder], progress=apply.Progress(quiet=True))
     draws = apply.encode(vae_run, tmp_path / "d.npy", inputs=[folder], sample_posterior=True,
                          progress=apply.Progress(quiet=True))
-    (m, names, _), (d, _, _) = apply.read_codes(means), apply.read_codes(draws)
+    (m, names, _), (d, _, _) = apply.read_codes(means.path), apply.read_codes(draws.path)
     assert names == ["0.png", "1.png", "2.png"]
     assert not torch.equal(m, d) and (m - d).abs().max() < 10
-    paths = apply.decode(vae_run, means, tmp_path / "out")
+    paths = apply.decode(vae_run, means.path, tmp_path / "out")
     assert [p.name for p in paths] == ["0.png", "1.png", "2.png"]
 
 
@@ -296,7 +296,7 @@ def test_parquet_without_pyarrow_is_one_line(vae_run, tmp_path):
         with pytest.raises(ConfigError, match="pyarrow"):
             apply.encode(vae_run, tmp_path / "c.parquet", dataset="digits")
     else:
-        path = apply.encode(vae_run, tmp_path / "c.parquet", dataset="digits", progress=apply.Progress(quiet=True))
+        path = apply.encode(vae_run, tmp_path / "c.parquet", dataset="digits", progress=apply.Progress(quiet=True)).path
         assert apply.read_codes(path)[0].shape[1] == 3
 
 
@@ -324,7 +324,7 @@ def test_interpolate_files_and_classes(vae_run, tmp_path):
     assert Image.open(gif).n_frames == 8  # forwards and back
     paths, how = apply.interpolate(vae_run, tmp_path / "cls", from_class="1", to_class="7", steps=3)
     assert len(paths) == 4
-    with pytest.raises(ConfigError, match="at least 2"):
+    with pytest.raises(ConfigError, match="between 2 and"):
         apply.interpolate(vae_run, tmp_path / "x", from_class="1", to_class="7", steps=1)
     with pytest.raises(ConfigError, match="classes are"):
         apply.interpolate(vae_run, tmp_path / "y", from_class="1", to_class="seven", steps=3)

@@ -10,6 +10,7 @@ goes through ``aekit.io`` (a file appears whole or not at all).
 
 from __future__ import annotations
 
+import errno
 import io
 import struct
 import zlib
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from aekit.alpha import premultiply, unpremultiply
 from aekit.errors import DataError
@@ -66,8 +67,17 @@ def read_image_file(path: str | Path) -> ImageFile:
     except DataError:
         raise
     except FileNotFoundError:
-        raise DataError("file not found", path) from None
+        raise DataError("broken link: points to a file that does not exist" if path.is_symlink() else "file not found",
+                        path) from None
+    except UnidentifiedImageError:
+        raise DataError("not an image (no image format recognised in its bytes)", path) from None
+    except IsADirectoryError:
+        raise DataError("is a folder, not an image file", path) from None
+    except PermissionError:
+        raise DataError("cannot read the file (permission denied)", path) from None
     except Exception as exc:  # noqa: BLE001  (Pillow raises many types on bad bytes: all mean "not an image")
+        if isinstance(exc, OSError) and exc.errno == errno.ELOOP:
+            raise DataError("symbolic-link loop: the link never reaches a file", path) from None
         raise DataError(f"cannot read image ({exc.__class__.__name__}: {exc})", path) from None
     return ImageFile(torch.from_numpy(pixels), mode, path)
 
