@@ -10,6 +10,7 @@ import contextlib
 import csv
 import io
 import math
+import os
 import typing
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -84,6 +85,12 @@ def collect_inputs(inputs: Sequence[str | Path]) -> list[Source]:
     return sources
 
 
+def real_path(path: str | Path) -> Path:
+    """The path with links followed as far as they go: ``Path.resolve`` raises on a link loop, an
+    input like any other, which reading then reports."""
+    return Path(os.path.realpath(path))
+
+
 def _dead_link(path: Path) -> bool:
     """A link that reaches no file (broken, or a loop): listed, so reading it reports it."""
     return path.is_symlink() and not path.exists()
@@ -92,10 +99,10 @@ def _dead_link(path: Path) -> bool:
 def prepare_out(out: Path, inputs: Sequence[str | Path], overwrite: bool) -> None:
     """Refuse an ``out`` that is, or is inside, an input folder, and one that already holds files
     (unless ``overwrite``): a command never writes over its own inputs or a previous result."""
-    target = out.resolve()
+    target = real_path(out)
     for given in map(Path, inputs):
         if given.is_dir():
-            folder = given.resolve()
+            folder = real_path(given)
             if target == folder or folder in target.parents:
                 raise ConfigError(f"--out {out} is inside the input folder {given}; choose a folder outside it")
     if out.exists() and not out.is_dir():
@@ -109,10 +116,10 @@ def output_paths(sources: Sequence[Source], out: Path, fmt: str) -> list[Path]:
     mapping to one output (``a.png`` and ``a.jpg``), is refused before anything is written."""
     suffix = FORMATS[fmt]
     paths = [out / s.relative.with_suffix(suffix) for s in sources]
-    inputs = {s.path.resolve(): s.path for s in sources}
+    inputs = {real_path(s.path): s.path for s in sources}
     seen: dict[Path, Path] = {}
     for source, path in zip(sources, paths):
-        resolved = path.resolve()
+        resolved = real_path(path)
         if resolved in inputs:
             raise ConfigError(f"the output {path} would overwrite the input {inputs[resolved]}; choose another --out")
         if resolved in seen:
@@ -255,6 +262,8 @@ def denoise_files(model: Autoencoder, inputs: Sequence[str | Path], out: str | P
                 if rows is not None:
                     rows(source.path.stem, result)
             bar.update(1)
+        if not written:  # nothing worked: refused input (exit 2), and no submission of no pages
+            raise DataError(f"none of the {len(sources)} file(s) could be read as an image (each named above)")
     return DenoiseResult(written, failed)
 
 
@@ -606,7 +615,8 @@ def read_codes(path: str | Path) -> tuple[torch.Tensor, list[str], list[str]]:
     if not path.is_file():
         raise DataError("codes file not found", path)
     try:
-        z, names, labels = reader(path)
+        with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused below with its row
+            z, names, labels = reader(path)
     except (ValueError, KeyError, IndexError, OSError, csv.Error) as exc:
         raise DataError(f"cannot read codes ({exc.__class__.__name__}: {exc})", path) from None
     if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] == 0:
@@ -614,9 +624,8 @@ def read_codes(path: str | Path) -> tuple[torch.Tensor, list[str], list[str]]:
     bad = ~np.isfinite(z).all(axis=1)
     if bad.any():
         row = int(np.argmax(bad))
-        raise DataError(f"row {row} (counting from 0, name {names[row]!r}) has a value that is not a finite float32 "
-                        f"number ({z[row][~np.isfinite(z[row])][0]}); {int(bad.sum())} row(s) do: codes must be finite",
-                        path)
+        raise DataError(f"row {row + 1} of {len(z)} (name {names[row]!r}) holds {z[row][~np.isfinite(z[row])][0]}; codes "
+                        f"are finite float32 numbers ({int(bad.sum())} row(s) are not)", path)
     return torch.from_numpy(np.ascontiguousarray(z)), names, labels
 
 
@@ -850,7 +859,7 @@ def denoise(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, 
             overwrite: bool = False, kaggle_csv: str | Path | None = None, device: str = "auto",
             progress: Progress | None = None, bf16: bool = False) -> DenoiseResult:
     """``aekit denoise``: see :func:`denoise_files`."""
-    if kaggle_csv is not None and Path(kaggle_csv).resolve() in {Path(p).resolve() for p in inputs}:
+    if kaggle_csv is not None and real_path(kaggle_csv) in {real_path(p) for p in inputs}:
         raise ConfigError(f"--kaggle-csv {kaggle_csv} is one of the inputs")
     run = load_run(run_dir, device)
     return denoise_files(run.model, inputs, out, fmt=fmt, overwrite=overwrite, kaggle_csv=kaggle_csv, progress=progress,
@@ -931,7 +940,7 @@ def encode(run_dir: str | Path, out: str | Path, *, inputs: Sequence[str | Path]
                 names.append(str(source.relative))
         if not files:
             raise DataError(f"no image files in {', '.join(map(str, inputs))}" if not sources else
-                            f"none of the {len(sources)} file(s) could be read as an image")
+                            f"none of the {len(sources)} file(s) could be read as an image (each named above)")
         images, label_names = images_for_model(model, files), None
     condition = encoding_condition(model, images, labels)
     progress.message(f"encoding {len(images)} images with {model.name}"
