@@ -501,7 +501,6 @@ def sample_command(model: Autoencoder, out: str | Path, n: int, *, seed: int = 0
     """Write ``n`` samples as ``sample_00000.png`` ... (and ``sheet.png``) into ``out``, batch by
     batch: the names of each batch are made with it, so memory does not grow with ``n``."""
     out = Path(out)
-    check_sample_options(n, temperature, seed)
     if write_sheet:
         check_sheet(n, *model.input_shape[1:])
     prepare_out(out, [], overwrite)
@@ -624,7 +623,7 @@ def read_codes(path: str | Path) -> tuple[torch.Tensor, list[str], list[str]]:
     bad = ~np.isfinite(z).all(axis=1)
     if bad.any():
         row = int(np.argmax(bad))
-        raise DataError(f"row {row + 1} of {len(z)} (name {names[row]!r}) holds {z[row][~np.isfinite(z[row])][0]}; codes "
+        raise DataError(f"row {row + 1} of {len(z)} (name {names[row][:60]!r}) holds {z[row][~np.isfinite(z[row])][0]}; codes "
                         f"are finite float32 numbers ({int(bad.sum())} row(s) are not)", path)
     return torch.from_numpy(np.ascontiguousarray(z)), names, labels
 
@@ -672,8 +671,9 @@ def _read_npy_codes(path: Path) -> tuple[np.ndarray, list[str], list[str]]:
 
 
 def _read_csv_codes(path: Path) -> tuple[np.ndarray, list[str], list[str]]:
-    """``name,label,z0,z1,...`` with every row as long as the header."""
-    with path.open(newline="", encoding="utf-8") as handle:
+    """``name,label,z0,z1,...`` with every row as long as the header (each row kept as float32:
+    4 bytes a value, not a Python float's 32)."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None or header[:2] != ["name", "label"] or len(header) < 3:
@@ -684,14 +684,14 @@ def _read_csv_codes(path: Path) -> tuple[np.ndarray, list[str], list[str]]:
             if len(row) != len(header):
                 raise DataError(f"line {reader.line_num} has {len(row)} values, the header {len(header)} columns", path)
             try:
-                rows.append([float(v) for v in row[2:]])
+                rows.append(np.array(row[2:], dtype=np.float32))
             except ValueError:
                 raise DataError(f"line {reader.line_num}: the codes are not all numbers", path) from None
             names.append(row[0])
             labels.append(row[1])
     if not rows:
         raise DataError("has a header but no rows of codes", path)
-    return np.array(rows, dtype=np.float32), names, labels
+    return np.stack(rows), names, labels
 
 
 def _read_parquet_codes(path: Path) -> tuple[np.ndarray, list[str], list[str]]:
