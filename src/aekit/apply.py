@@ -780,7 +780,7 @@ def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (1 - t) * a + t * b
 
 
-MAX_STEPS = 1000  # frames decoded at once and laid in one strip: 1,000 of 64x64 RGB take 50 MB
+MAX_STEPS = 1000  # frames held and laid in one strip (and a GIF): 1,000 of 64x64 RGB take 50 MB
 
 
 def check_steps(steps: int) -> None:
@@ -1036,6 +1036,10 @@ def interpolate(run_dir: str | Path, out: str | Path, *, a: str | Path | None = 
         t = torch.linspace(0, 1, steps).view(-1, 1, 1, 1)
         frame_condition = (1 - t) * condition[0] + t * condition[1]
     device_ = next(model.parameters()).device
-    with torch.inference_mode():
-        frames = model.decode(codes.to(device_), None if frame_condition is None else frame_condition.to(device_)).float().cpu()
+    with torch.inference_mode():  # in batches: up to MAX_STEPS frames
+        frames = torch.cat([
+            model.decode(codes[i : i + SAMPLE_BATCH].to(device_),
+                         None if frame_condition is None else frame_condition[i : i + SAMPLE_BATCH].to(device_)).float().cpu()
+            for i in range(0, steps, SAMPLE_BATCH)
+        ])
     return write_interpolation(frames, out, gif), how
