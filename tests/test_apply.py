@@ -382,6 +382,9 @@ def test_sample_and_interpolate_refuse_bad_numbers_in_one_line(vae_run, docs_run
     _refused(["interpolate", str(vae_run), "--from-class", "0", "--to-class", "1", "--steps", "1000000000",
               "--out", str(tmp_path / "i")], capsys, "--steps must be between 2 and 1,000")
     assert _peak_rss_mb() - before < 100  # refused before a billion codes were made
+    with pytest.raises(SystemExit):
+        main(["interpolate", "--help"])
+    assert f"(2 to {apply.MAX_STEPS:,})" in " ".join(capsys.readouterr().out.split())  # the help states the limit
     assert not (tmp_path / "s").exists() and not (tmp_path / "i").exists()
     assert main(["sample", str(vae_run), "--out", out, "--seed", str(2**63 - 1), "--n", "2"]) == 0  # the largest seed
 
