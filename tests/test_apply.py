@@ -248,7 +248,7 @@ def test_sample_to_a_condition_image(tmp_path):
 
 
 def test_sample_refuses_a_non_generative_model_and_a_full_folder(docs_run, vae_run, tmp_path):
-    with pytest.raises(ConfigError, match="not generative"):
+    with pytest.raises(ConfigError, match="document cleaners do not generate"):
         apply.sample(docs_run, tmp_path / "a", 2)
     apply.sample(vae_run, tmp_path / "b", 2)
     with pytest.raises(ConfigError, match="--overwrite"):
@@ -286,10 +286,10 @@ def test_encode_files_with_names_and_posterior_draws(vae_run, tmp_path):
     means = apply.encode(vae_run, tmp_path / "m.npy", inputs=[folder], progress=apply.Progress(quiet=True))
     draws = apply.encode(vae_run, tmp_path / "d.npy", inputs=[folder], sample_posterior=True,
                          progress=apply.Progress(quiet=True))
-    (m, names, _), (d, _, _) = apply.read_codes(means), apply.read_codes(draws)
+    (m, names, _), (d, _, _) = apply.read_codes(means.path), apply.read_codes(draws.path)
     assert names == ["0.png", "1.png", "2.png"]
     assert not torch.equal(m, d) and (m - d).abs().max() < 10
-    paths = apply.decode(vae_run, means, tmp_path / "out")
+    paths = apply.decode(vae_run, means.path, tmp_path / "out")
     assert [p.name for p in paths] == ["0.png", "1.png", "2.png"]
 
 
@@ -300,7 +300,7 @@ def test_parquet_without_pyarrow_is_one_line(vae_run, tmp_path):
         with pytest.raises(ConfigError, match="pyarrow"):
             apply.encode(vae_run, tmp_path / "c.parquet", dataset="digits")
     else:
-        path = apply.encode(vae_run, tmp_path / "c.parquet", dataset="digits", progress=apply.Progress(quiet=True))
+        path = apply.encode(vae_run, tmp_path / "c.parquet", dataset="digits", progress=apply.Progress(quiet=True)).path
         assert apply.read_codes(path)[0].shape[1] == 3
 
 
@@ -328,7 +328,7 @@ def test_interpolate_files_and_classes(vae_run, tmp_path):
     assert Image.open(gif).n_frames == 8  # forwards and back
     paths, how = apply.interpolate(vae_run, tmp_path / "cls", from_class="1", to_class="7", steps=3)
     assert len(paths) == 4
-    with pytest.raises(ConfigError, match="at least 2"):
+    with pytest.raises(ConfigError, match="between 2 and"):
         apply.interpolate(vae_run, tmp_path / "x", from_class="1", to_class="7", steps=1)
     with pytest.raises(ConfigError, match="classes are"):
         apply.interpolate(vae_run, tmp_path / "y", from_class="1", to_class="seven", steps=3)
@@ -354,3 +354,196 @@ def test_cli_commands_end_to_end(vae_run, tmp_path, capsys):
     assert main(["sample", str(vae_run), "--n", "0", "--out", str(tmp_path / "z")]) == 2
     assert main(["interpolate", str(vae_run), "--from-class", "0", "--to-class", "ten", "--out", str(tmp_path / "j")]) == 2
     assert "the classes are: 0, 1, 2" in capsys.readouterr().err
+
+
+# --- hostile input: each refused in one line where it enters -------------------------
+def _refused(argv: list[str], capsys, *fragments: str) -> str:
+    """Runs ``aekit ARGV`` as a user does; it must exit 2 with one stderr line holding ``fragments``."""
+    assert main(argv) == 2, argv
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("aekit: error: "), err
+    assert all(fragment in err for fragment in fragments), (fragments, err)
+    return err
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def test_sample_and_interpolate_refuse_bad_numbers_in_one_line(vae_run, docs_run, tmp_path, capsys):
+    out = str(tmp_path / "s")
+    for value in ("inf", "nan", "-1", "0"):
+        _refused(["sample", str(vae_run), "--out", out, "--temperature", value], capsys, "--temperature",
+                 "positive finite")
+    for value in (str(2**64), str(2**63), "-1"):
+        _refused(["sample", str(vae_run), "--out", out, "--seed", value], capsys, "--seed", "2**63-1", value)
+    _refused(["encode", str(vae_run), "--dataset", "digits", "--sample", "--seed", "-5", "--out", str(tmp_path / "c.csv")],
+             capsys, "--seed")
+    _refused(["sample", str(vae_run), "--out", out, "--device", "gpu"], capsys, "unknown device 'gpu'")
+    before = _peak_rss_mb()
+    _refused(["interpolate", str(vae_run), "--from-class", "0", "--to-class", "1", "--steps", "1000000000",
+              "--out", str(tmp_path / "i")], capsys, "--steps must be between 2 and 1,000")
+    assert _peak_rss_mb() - before < 100  # refused before a billion codes were made
+    with pytest.raises(SystemExit):
+        main(["interpolate", "--help"])
+    assert f"(2 to {apply.MAX_STEPS:,})" in " ".join(capsys.readouterr().out.split())  # the help states the limit
+    assert not (tmp_path / "s").exists() and not (tmp_path / "i").exists()
+    assert main(["sample", str(vae_run), "--out", out, "--seed", str(2**63 - 1), "--n", "2"]) == 0  # the largest seed
+
+
+def test_a_document_cleaner_is_said_not_to_generate_with_or_without_a_prior(docs_run, tmp_path, capsys):
+    for prior in ([], ["--prior", "gmm"]):  # not "fit a prior first", which fit-prior then refuses for pages
+        err = _refused(["sample", str(docs_run), "--out", str(tmp_path / "s"), *prior], capsys,
+                       "document cleaners do not generate", "aekit denoise")
+        assert "fit-prior" not in err
+
+
+def _write_npy_header(path: Path, shape: tuple[int, ...], data: bytes = b"") -> Path:
+    with path.open("wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, {"descr": "<f4", "fortran_order": False, "shape": shape})
+        handle.write(data)
+    return path
+
+
+def test_decode_refuses_bad_code_files_in_one_line_naming_file_and_row(vae_run, tmp_path, capsys):
+    structured = np.zeros(2, dtype=[("name", "U4"), ("label", "U1"), ("code", np.float32, 3)])
+    structured["name"] = ["ok", "bad"]
+    structured["code"][1, 2] = np.inf
+    cases = {
+        "empty.npy": (lambda p: p.write_bytes(b""), "empty file"),
+        "scalar.npy": (lambda p: np.save(p, np.float32(1)), "0-dimensional"),
+        "rows0.npy": (lambda p: np.save(p, np.zeros((0, 3), np.float32)), "no codes"),
+        "text.npy": (lambda p: np.save(p, np.array(["a", "b"])), "codes are numbers"),
+        "objects.npy": (lambda p: np.save(p, np.array([1, None], dtype=object), allow_pickle=True), "Python objects"),
+        "size.npy": (lambda p: np.save(p, np.zeros((2, 5), np.float32)), "5 numbers each, the model's latent has 3"),
+        "nan.npy": (lambda p: np.save(p, np.array([[0, 0, 0], [0, np.nan, 0]], np.float32)), "row 2 of 2 (name '1') holds nan"),
+        "inf.npy": (lambda p: np.save(p, structured), "row 2 of 2 (name 'bad') holds inf"),
+        "header.csv": (lambda p: p.write_text("name,label,z0,z1,z2\n"), "no rows of codes"),
+        "ragged.csv": (lambda p: p.write_text("name,label,z0,z1,z2\na,,1,2,3\nb,,1,2\n"), "line 3 has 4 values"),
+        "word.csv": (lambda p: p.write_text("name,label,z0,z1,z2\na,,1,x,3\n"), "line 2: the codes are not all numbers"),
+        "big.csv": (lambda p: p.write_text("name,label,z0,z1,z2\na,,1,2,3\nb,,1e39,0,0\n"), "row 2 of 2 (name 'b') holds inf"),
+        "empty.csv": (lambda p: p.write_text(""), "empty file"),
+    }
+    for name, (write, fragment) in cases.items():
+        write(tmp_path / name)
+        _refused(["decode", str(vae_run), str(tmp_path / name), "--out", str(tmp_path / "out")], capsys, name, fragment)
+    truncated = _write_npy_header(tmp_path / "truncated.npy", (10**12, 3), bytes(24))  # claims 12 TB, holds 24 bytes
+    before = _peak_rss_mb()
+    _refused(["decode", str(vae_run), str(truncated), "--out", str(tmp_path / "out")], capsys, "truncated.npy",
+             "header promises an array of shape (1000000000000, 3)", "holds 24 bytes")
+    assert _peak_rss_mb() - before < 100
+    assert not (tmp_path / "out").exists()
+
+
+def test_decode_names_files_safely_and_says_so(vae_run, tmp_path, capsys):
+    names = ["../../escape", "/etc/passwd", "a\\b", "nul\0byte", "bell\x07\x1b[31m", "..", "", "same", "same",
+             "x" * 300, "tile.png:r1c2", "kept.jpg"]
+    rows = "".join(f'"{name}",,0,0,0\n' for name in names)
+    (tmp_path / "codes.csv").write_text("name,label,z0,z1,z2\n" + rows)
+    assert main(["decode", str(vae_run), str(tmp_path / "codes.csv"), "--out", str(tmp_path / "out")]) == 0
+    assert "9 code name(s) changed into safe file names" in capsys.readouterr().err
+    written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.png"))
+    assert written == sorted(Path("out") / name for name in [
+        "code_00.png", "_etc_passwd.png", "a_b.png", "nul_byte.png", "bell__[31m.png", "code_05.png", "code_06.png",
+        "same.png", "code_08.png", "code_09.png", "tile.png:r1c2.png", "kept.png"])
+
+
+def _unreadable_inputs(folder: Path) -> list[str]:
+    """A folder with one good image and three inputs that cannot be read, returned as their paths."""
+    folder.mkdir()
+    Image.fromarray(np.full((8, 8), 99, np.uint8)).save(folder / "good.png")
+    (folder / "notes.png").write_text("not an image")
+    (folder / "loop.png").symlink_to("loop.png")  # a link to itself
+    (folder / "broken.png").symlink_to("missing.png")
+    (folder / "sub.png").mkdir()  # a folder named like an image is searched, not read
+    return [str(folder / name) for name in ("broken.png", "loop.png", "notes.png")]
+
+
+def test_unreadable_inputs_are_skipped_and_named_even_when_quiet(vae_run, docs_run, tmp_path, capsys):
+    bad = _unreadable_inputs(tmp_path / "in")
+    reasons = ["broken link", "symbolic-link loop", "not an image"]
+    for argv in (["denoise", str(docs_run), str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--quiet"],
+                 ["encode", str(vae_run), str(tmp_path / "in"), "--out", str(tmp_path / "codes.csv"), "--quiet"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 1  # some files worked
+        printed = capsys.readouterr()
+        lines = printed.err.splitlines()
+        assert len(lines) == 3 and all(line.startswith(f"skipped {path}: {reason}")
+                                       for line, path, reason in zip(lines, bad, reasons))
+        assert ("of 1 image(s)" if argv[0] == "encode" else "denoised 1 file(s)") in printed.out
+        assert printed.out.strip().endswith(f"3 failed: {', '.join(bad)}")
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == ["good.png"]
+    assert apply.read_codes(tmp_path / "codes.csv")[1] == ["good.png"]
+    # nothing readable at all: refused input (exit 2), after the line naming the file
+    assert main(["denoise", str(docs_run), bad[1], "--out", str(tmp_path / "none"), "--quiet"]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"skipped {bad[1]}: symbolic-link loop: the link never reaches a file",
+                                                    "aekit: error: none of the 1 file(s) could be read as an image "
+                                                    "(each named above)"]
+    _refused(["interpolate", str(vae_run), str(tmp_path / "in" / "sub.png"), str(tmp_path / "in" / "good.png"),
+              "--out", str(tmp_path / "i")], capsys, "sub.png: is a folder, not an image file")
+
+
+def test_sample_memory_does_not_grow_with_n(vae_run, tmp_path, monkeypatch):
+    """Names and images stream batch by batch: 20x the samples, the same peak (a list of every
+    name, or of every path returned, would add ~5 MB at n = 20,000). The writer holds 512 images
+    at a time here (20,000 by default), and the PNG writing is left out (names collected instead)
+    to keep the test fast; the files themselves are tested above."""
+    import gc
+    import tracemalloc
+
+    written = []
+    monkeypatch.setattr(apply.ImageWriter.__init__, "__defaults__", (1, 2, 512))  # compress_level, workers, chunk
+    monkeypatch.setattr(apply.ImageWriter, "_write_files", lambda self, array, names: written.append(max(names)))
+    model = load_model(vae_run)
+    peaks = {}
+    for n in (1000, 20_000):
+        written.clear()
+        gc.collect()
+        tracemalloc.start()
+        files = apply.sample_command(model, tmp_path / str(n), n)
+        peaks[n] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert len(files) == n and files[-1] == tmp_path / str(n) / f"sample_{n - 1}.png"
+        assert max(written) == files[-1].name
+    assert peaks[20_000] < peaks[1000] + 500_000, peaks
+
+
+def test_encode_names_rows_by_file_and_encodes_every_split(vae_run, tmp_path, capsys):
+    folder = tmp_path / "shapes"
+    for k in range(10):
+        (folder / "ab"[k % 2]).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((8, 8), 20 * k, np.uint8)).save(folder / "ab"[k % 2] / f"{k}.png")
+    spec = f"folder:{folder}"
+    assert main(["encode", str(vae_run), "--dataset", spec, "--out", str(tmp_path / "test.csv"), "--quiet"]) == 0
+    assert main(["encode", str(vae_run), "--dataset", spec, "--split", "all", "--out", str(tmp_path / "all.csv"),
+                 "--quiet"]) == 0
+    _, test_names, test_labels = apply.read_codes(tmp_path / "test.csv")
+    _, all_names, all_labels = apply.read_codes(tmp_path / "all.csv")
+    every = {f"{'ab'[k % 2]}/{k}.png" for k in range(10)}
+    assert len(all_names) == 10 and set(all_names) == every and all_names[-len(test_names):] == test_names
+    assert all(name.startswith(label + "/") for name, label in zip(all_names, all_labels))
+    assert main(["decode", str(vae_run), str(tmp_path / "all.csv"), "--out", str(tmp_path / "decoded")]) == 0
+    assert {p.name for p in (tmp_path / "decoded").iterdir()} == {name.replace("/", "_") for name in every}
+    assert "10 code name(s) changed" in capsys.readouterr().err  # the class folder's '/' became '_'
+    assert main(["encode", str(vae_run), "--dataset", "digits", "--split", "all", "--out", str(tmp_path / "d.npy")]) == 0
+    names = apply.read_codes(tmp_path / "d.npy")[1]
+    assert len(names) == 1797 and names[0] == "train_0000" and names[-1] == "test_299"  # digits have no file names
+
+
+def test_missing_documents_name_aekit_data(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("AEKIT_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("AEKIT_CACHE", str(tmp_path / "cache"))
+    _refused(["train", "--dataset", "documents", "--out", str(tmp_path / "run"), "--quiet"], capsys,
+             "put them in $AEKIT_DATA/documents/", str(tmp_path / "data" / "documents"))
+
+
+def test_commands_run_on_the_best_device_by_default():
+    from aekit.cli import build_parser
+
+    parser = build_parser()
+    for argv in (["denoise", "r", "x.png", "--out", "o"], ["sample", "r", "--out", "o"], ["encode", "r", "--out", "c.npy"],
+                 ["decode", "r", "c.npy", "--out", "o"], ["interpolate", "r", "--out", "o"]):
+        assert parser.parse_args(argv).device == "auto" == TrainConfig().device, argv

@@ -42,7 +42,7 @@ def test_sample_precision_auto_decodes_in_bf16_only_where_native(monkeypatch, tm
     from aekit import apply
 
     seen = []
-    monkeypatch.setattr(apply, "load_run", lambda run_dir, device: apply.LoadedRun(torch.nn.Linear(1, 1), {}))
+    monkeypatch.setattr(apply, "load_run", lambda run_dir, device: apply.LoadedRun(torch.nn.Linear(1, 1), {"dataset": "digits"}))
     monkeypatch.setattr(apply, "sample_command", lambda model, out, n, **kw: seen.append(kw["bf16"]) or [])
     for flags in ("avx512_bf16", "avx2"):
         monkeypatch.setattr(device, "cpu_flags", lambda flags=flags: flags)

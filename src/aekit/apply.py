@@ -10,6 +10,8 @@ import contextlib
 import csv
 import io
 import math
+import os
+import typing
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from aekit.device import native_bf16
 from aekit.errors import AekitError, ConfigError, DataError
 from aekit.images import (
     FORMATS,
+    READ_EXTENSIONS,
     ImageFile,
     encode_image,
     is_image_path,
@@ -72,7 +75,7 @@ def collect_inputs(inputs: Sequence[str | Path]) -> list[Source]:
     sources = []
     for given in map(Path, inputs):
         if given.is_dir():
-            found = [p for p in given.rglob("*") if p.is_file() and is_image_path(p)
+            found = [p for p in given.rglob("*") if (p.is_file() or _dead_link(p)) and is_image_path(p)
                      and not any(part.startswith(".") for part in p.relative_to(given).parts)]
             found.sort(key=lambda p: natural_key(str(p.relative_to(given))))
             sources.extend(Source(p, p.relative_to(given)) for p in found)
@@ -81,13 +84,24 @@ def collect_inputs(inputs: Sequence[str | Path]) -> list[Source]:
     return sources
 
 
+def real_path(path: str | Path) -> Path:
+    """The path with links followed as far as they go: ``Path.resolve`` raises on a link loop, an
+    input like any other, which reading then reports."""
+    return Path(os.path.realpath(path))
+
+
+def _dead_link(path: Path) -> bool:
+    """A link that reaches no file (broken, or a loop): listed, so reading it reports it."""
+    return path.is_symlink() and not path.exists()
+
+
 def prepare_out(out: Path, inputs: Sequence[str | Path], overwrite: bool) -> None:
     """Refuse an ``out`` that is, or is inside, an input folder, and one that already holds files
     (unless ``overwrite``): a command never writes over its own inputs or a previous result."""
-    target = out.resolve()
+    target = real_path(out)
     for given in map(Path, inputs):
         if given.is_dir():
-            folder = given.resolve()
+            folder = real_path(given)
             if target == folder or folder in target.parents:
                 raise ConfigError(f"--out {out} is inside the input folder {given}; choose a folder outside it")
     if out.exists() and not out.is_dir():
@@ -101,10 +115,10 @@ def output_paths(sources: Sequence[Source], out: Path, fmt: str | None) -> list[
     ``scan_files.output_format``); an output equal to an input, or two inputs mapping to one
     output (``a.png`` and ``a.tif`` with ``--format png``), is refused before anything is written."""
     paths = [out / s.relative.with_suffix(SCAN_SUFFIX[output_format(s.path, fmt)]) for s in sources]
-    inputs = {s.path.resolve(): s.path for s in sources}
+    inputs = {real_path(s.path): s.path for s in sources}
     seen: dict[Path, Path] = {}
     for source, path in zip(sources, paths):
-        resolved = path.resolve()
+        resolved = real_path(path)
         if resolved in inputs:
             raise ConfigError(f"the output {path} would overwrite the input {inputs[resolved]}; choose another --out")
         if resolved in seen:
@@ -155,8 +169,9 @@ def denoise_files(model: Autoencoder, inputs: Sequence[str | Path], out: str | P
     """Clean every image file of ``inputs`` (files or folders) into ``out``, keeping each file's
     relative path, name, size, format (unless ``fmt``), mode, pages and dpi. A page whose text is
     outside ``text`` (the training pages' sizes) is cleaned at their size, said in one line.
-    ``ocr``: each page's OCR text (tesseract) beside it as ``.txt``. Unreadable files are
-    reported and skipped."""
+    ``ocr``: each page's OCR text (tesseract) beside it as ``.txt``. A file that cannot be read is
+    skipped with one line naming it and why, shown even when ``progress`` is quiet, and listed in
+    ``failed``."""
     progress = progress or Progress()
     if model.conditional:
         raise ConfigError(f"model {model.name!r} is conditional; denoise needs an unconditional model")
@@ -190,12 +205,14 @@ def denoise_files(model: Autoencoder, inputs: Sequence[str | Path], out: str | P
                     atomic_write_text(target.with_suffix(".txt"), "\f".join(texts))
             except AekitError as exc:
                 failed.append((source.path, str(exc)))
-                progress.message(f"failed: {exc}")
+                progress.warn(f"skipped {exc}")
             else:
                 written.append(target)
                 if rows is not None:
                     rows(source.path.stem, pages[0].pixels)
             bar.update(1)
+        if not written:  # nothing worked: refused input (exit 2), and no submission of no pages
+            raise DataError(f"none of the {len(sources)} file(s) could be read as an image (each named above)")
     return DenoiseResult(written, failed)
 
 
@@ -249,16 +266,14 @@ def sample_batches(model: Autoencoder, n: int, *, seed: int = 0, labels: torch.T
     (``bf16``: under bfloat16 autocast, ~2x faster on CPUs with AVX-512 BF16). The same seed gives
     the same images (global RNG draws inside a model are seeded too, and restored after each batch,
     so a caller's work between batches neither sees nor changes them)."""
-    if n < 1:
-        raise ConfigError(f"--n must be at least 1, got {n}")
-    if not temperature > 0:
-        raise ConfigError(f"--temperature must be positive, got {temperature}")
+    check_sample_options(n, temperature, seed)
     if prior is None and not model.generative:
-        raise ConfigError(f"model {model.name!r} is not generative: fit a prior to its codes first (aekit fit-prior)")
+        raise ConfigError(f"model {model.name!r} is not generative: fit a prior to its codes (aekit fit-prior RUN "
+                          "--prior gmm), then sample with --prior gmm")
     gaussian = isinstance(model, GaussianVAE)
     if temperature != 1.0 and (prior is not None or not gaussian):
         raise ConfigError("--temperature scales the N(0, I) codes of a VAE; it does not apply here")
-    conditions = _sample_conditions(model, n, labels, condition_image)
+    conditions = _sample_conditions(model, labels, condition_image)
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     model_rng = torch.Generator().manual_seed(seed)  # the global RNG's state inside the model, between batches
@@ -266,7 +281,8 @@ def sample_batches(model: Autoencoder, n: int, *, seed: int = 0, labels: torch.T
     for k in range(batches):
         start = k * n // batches
         m = (k + 1) * n // batches - start
-        cond = None if conditions is None else conditions[start : start + m].to(device)
+        cond = conditions(start, m)
+        cond = None if cond is None else cond.to(device)
         autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
         with torch.random.fork_rng(devices=[]), torch.inference_mode(), autocast:
             torch.set_rng_state(model_rng.get_state())
@@ -282,22 +298,41 @@ def sample_batches(model: Autoencoder, n: int, *, seed: int = 0, labels: torch.T
         yield images.float().cpu()
 
 
-def _sample_conditions(model: Autoencoder, n: int, labels: torch.Tensor | None,
-                       condition_image: torch.Tensor | None) -> torch.Tensor | None:
+MAX_SEED = 2**63  # seeds are 0 <= seed < 2**63, as in training (torch's generators take 64 bits)
+
+
+def check_seed(seed: int) -> None:
+    if not 0 <= seed < MAX_SEED:
+        raise ConfigError(f"--seed must be between 0 and 2**63-1, got {seed}")
+
+
+def check_sample_options(n: int, temperature: float, seed: int) -> None:
+    """``aekit sample``'s numbers: checked before the run is loaded (and by :func:`sample_batches`)."""
+    if n < 1:
+        raise ConfigError(f"--n must be at least 1, got {n}")
+    if not 0 < temperature < math.inf:  # NaN fails both comparisons
+        raise ConfigError(f"--temperature must be a positive finite number, got {temperature}")
+    check_seed(seed)
+
+
+def _sample_conditions(model: Autoencoder, labels: torch.Tensor | None,
+                       condition_image: torch.Tensor | None) -> Callable[[int, int], torch.Tensor | None]:
+    """The condition of draws ``start .. start + m`` (made per batch: memory does not grow with n)."""
     if not model.conditional:
         if condition_image is not None:
             raise ConfigError(f"model {model.name!r} is not conditional: --condition-image does not apply")
-        return None
+        return lambda start, m: None
     if model.condition_kind == "label":
         if labels is None:  # every class in turn
-            return torch.arange(n) % int(model.num_classes)
-        return labels
+            return lambda start, m: torch.arange(start, start + m) % int(model.num_classes)
+        return lambda start, m: labels[start : start + m]
     if condition_image is None:
         raise ConfigError(f"model {model.name!r} draws to a {model.condition_kind}: give --condition-image FILE")
     from aekit.data.conditions import make_condition
 
     x = resize(to_channels(condition_image, model.input_shape[0]), tuple(model.input_shape[1:]))
-    return make_condition(model.condition_kind, x[None], None).expand(n, -1, -1, -1)
+    condition = make_condition(model.condition_kind, x[None], None)
+    return lambda start, m: condition.expand(m, -1, -1, -1)
 
 
 def write_images(images: torch.Tensor, out: Path, names: Sequence[str | Path]) -> list[Path]:
@@ -365,8 +400,7 @@ def sheet(images: torch.Tensor, columns: int | None = None) -> torch.Tensor:
     n, c, h, w = images.shape
     columns = columns or math.ceil(math.sqrt(n))
     rows = math.ceil(n / columns)
-    if rows * h * columns * w > MAX_SHEET_PIXELS:
-        raise ConfigError(f"a sheet of {n} images of {w}x{h} px would exceed {MAX_SHEET_PIXELS} pixels; ask for fewer")
+    check_sheet(n, h, w, columns)
     out = torch.zeros(c, rows * h, columns * w)
     for k, image in enumerate(images):
         r, col = divmod(k, columns)
@@ -374,27 +408,64 @@ def sheet(images: torch.Tensor, columns: int | None = None) -> torch.Tensor:
     return out
 
 
+def check_sheet(n: int, h: int, w: int, columns: int | None = None) -> None:
+    """Refuse a sheet of ``n`` images of ``w x h`` px over MAX_SHEET_PIXELS (before drawing any)."""
+    columns = columns or math.ceil(math.sqrt(n))
+    if math.ceil(n / columns) * h * columns * w > MAX_SHEET_PIXELS:
+        raise ConfigError(f"a sheet of {n} images of {w}x{h} px would exceed {MAX_SHEET_PIXELS} pixels; ask for fewer")
+
+
+class SampleFiles(Sequence[Path]):
+    """The paths ``out/sample_0000.png`` ... (+ ``out/sheet.png``), each made when asked for: a
+    billion samples never hold a billion names."""
+
+    def __init__(self, out: Path, n: int, with_sheet: bool):
+        self.out, self.n, self.with_sheet = out, n, with_sheet
+        self.width = len(str(n - 1))
+
+    def names(self, start: int, stop: int) -> list[str]:
+        return [f"sample_{k:0{self.width}d}.png" for k in range(start, stop)]
+
+    def __len__(self) -> int:
+        return self.n + self.with_sheet
+
+    @typing.overload
+    def __getitem__(self, index: int) -> Path: ...
+
+    @typing.overload
+    def __getitem__(self, index: slice) -> list[Path]: ...
+
+    def __getitem__(self, index: int | slice) -> Path | list[Path]:
+        if isinstance(index, slice):
+            return [self[k] for k in range(*index.indices(len(self)))]
+        k = index + len(self) if index < 0 else index
+        if not 0 <= k < len(self):
+            raise IndexError(index)
+        return self.out / (self.names(k, k + 1)[0] if k < self.n else "sheet.png")
+
+
 def sample_command(model: Autoencoder, out: str | Path, n: int, *, seed: int = 0, labels: torch.Tensor | None = None,
                    condition_image: torch.Tensor | None = None, temperature: float = 1.0, prior: Prior | None = None,
-                   write_sheet: bool = False, overwrite: bool = False, bf16: bool = False) -> list[Path]:
-    """Write ``n`` samples as ``sample_00000.png`` ... (and ``sheet.png``) into ``out``."""
+                   write_sheet: bool = False, overwrite: bool = False, bf16: bool = False) -> SampleFiles:
+    """Write ``n`` samples as ``sample_00000.png`` ... (and ``sheet.png``) into ``out``, batch by
+    batch: the names of each batch are made with it, so memory does not grow with ``n``."""
     out = Path(out)
+    if write_sheet:
+        check_sheet(n, *model.input_shape[1:])
     prepare_out(out, [], overwrite)
-    width = len(str(n - 1))
-    names = [f"sample_{k:0{width}d}.png" for k in range(n)]
+    files = SampleFiles(out, n, write_sheet)
     kept = []
     with ImageWriter(out) as writer:
         done = 0
         for images in sample_batches(model, n, seed=seed, labels=labels, condition_image=condition_image,
                                      temperature=temperature, prior=prior, bf16=bf16):
-            writer.write(images, names[done : done + len(images)])
+            writer.write(images, files.names(done, done + len(images)))
             done += len(images)
             if write_sheet:
                 kept.append(images)
         if write_sheet:
-            names.append("sheet.png")
-            writer.write_bytes(names[-1], encode_image(sheet(torch.cat(kept)), "png"))
-    return [out / name for name in names]
+            writer.write_bytes(files[-1].name, encode_image(sheet(torch.cat(kept)), "png"))
+    return files
 
 
 # --- codes ----------------------------------------------------------------------------
@@ -477,37 +548,115 @@ def write_codes(path: str | Path, codes: torch.Tensor, names: Sequence[str], lab
 
 
 def read_codes(path: str | Path) -> tuple[torch.Tensor, list[str], list[str]]:
-    """``(codes N x d, names, labels)`` from a file :func:`write_codes` wrote (or the same layout)."""
+    """``(codes N x d, names, labels)`` from a file :func:`write_codes` wrote (or the same layout).
+
+    Checked before use, each problem one line naming the file: at least one row and one code
+    column, numbers only, every value finite (a NaN or inf is refused naming its row). A .npy
+    header is checked against the file's size before anything is read, and no pickle is loaded."""
     path = Path(path)
-    suffix = path.suffix.lower()
+    readers = {".npy": _read_npy_codes, ".csv": _read_csv_codes, ".parquet": _read_parquet_codes}
+    reader = readers.get(path.suffix.lower())
+    if reader is None:
+        raise DataError("codes are read from .npy, .csv or .parquet files", path)
+    if path.is_dir():
+        raise DataError("is a folder, not a codes file", path)
     if not path.is_file():
         raise DataError("codes file not found", path)
     try:
-        if suffix == ".npy":
-            table = np.load(path, allow_pickle=False)
-            if table.dtype.names is None:  # a plain N x d array of codes
-                z = np.asarray(table, dtype=np.float32).reshape(len(table), -1)
-                names, labels = [f"{k}" for k in range(len(z))], [""] * len(z)
-            else:
-                z, names, labels = table["code"].astype(np.float32), table["name"].tolist(), table["label"].tolist()
-        elif suffix == ".csv":
-            with path.open(newline="", encoding="utf-8") as handle:
-                rows = list(csv.reader(handle))
-            header, body = rows[0], rows[1:]
-            if header[:2] != ["name", "label"]:
-                raise DataError("a codes CSV starts with the columns name,label,z0,...", path)
-            names, labels = [r[0] for r in body], [r[1] for r in body]
-            z = np.array([[float(v) for v in r[2:]] for r in body], dtype=np.float32)
-        elif suffix == ".parquet":
-            _, pq = _pyarrow()
-            table = pq.read_table(path).to_pydict()
-            names, labels = list(table.pop("name")), list(table.pop("label"))
-            z = np.stack([np.asarray(table[k], dtype=np.float32) for k in table], 1)
-        else:
-            raise DataError("codes are read from .npy, .csv or .parquet files", path)
-    except (ValueError, KeyError, IndexError, OSError) as exc:
+        with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused below with its row
+            z, names, labels = reader(path)
+    except (ValueError, KeyError, IndexError, OSError, csv.Error) as exc:
         raise DataError(f"cannot read codes ({exc.__class__.__name__}: {exc})", path) from None
-    return torch.from_numpy(np.ascontiguousarray(z)).reshape(len(names), -1), names, labels
+    if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] == 0:
+        raise DataError(f"holds no codes (a table of {' x '.join(map(str, z.shape))} numbers)", path)
+    bad = ~np.isfinite(z).all(axis=1)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise DataError(f"row {row + 1} of {len(z)} (name {names[row][:60]!r}) holds {z[row][~np.isfinite(z[row])][0]}; codes "
+                        f"are finite float32 numbers ({int(bad.sum())} row(s) are not)", path)
+    return torch.from_numpy(np.ascontiguousarray(z)), names, labels
+
+
+def _read_npy_codes(path: Path) -> tuple[np.ndarray, list[str], list[str]]:
+    """A plain ``N x d`` array of numbers, or write_codes' structured array (name, label, code)."""
+    size = path.stat().st_size
+    if size == 0:
+        raise DataError("empty file (no .npy header)", path)
+    with path.open("rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        if version not in ((1, 0), (2, 0)):
+            raise DataError(f".npy format version {version[0]}.{version[1]} is not supported (1.0 and 2.0 are)", path)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(handle)
+        data_start = handle.tell()
+    if dtype.hasobject:
+        raise DataError("holds Python objects, which only a pickle could load; codes are plain numbers", path)
+    fields = dtype.names or ()
+    if fields:
+        if not {"name", "label", "code"} <= set(fields):
+            raise DataError(f"a structured codes array has the fields name, label and code, not {', '.join(fields)}", path)
+        kinds = (dtype["name"].kind, dtype["label"].kind, dtype["code"].base.kind)
+        if kinds[0] != "U" or kinds[1] != "U" or kinds[2] not in "fiu":
+            raise DataError("the fields name and label hold text and code holds numbers; this file holds "
+                            f"{dtype['name']}, {dtype['label']} and {dtype['code']}", path)
+    elif dtype.kind not in "fiu":
+        raise DataError(f"holds {dtype} values; codes are numbers (float or integer)", path)
+    if len(shape) == 0:
+        raise DataError("holds a single value (a 0-dimensional array), not a table of codes", path)
+    if len(shape) > (1 if fields else 2):
+        raise DataError(f"holds an array of shape {shape}; codes are a table N x d", path)
+    needed, held = math.prod(shape) * dtype.itemsize, size - data_start
+    if needed > held:  # a header can claim any size: refused before anything is allocated
+        raise DataError(f"the header promises an array of shape {shape} ({needed:,} bytes) but the file holds "
+                        f"{held:,} bytes after it (cut short?)", path)
+    if math.prod(shape) == 0:
+        raise DataError(f"holds no codes (an array of shape {shape})", path)
+    table = np.load(path, mmap_mode="r", allow_pickle=False)
+    if not fields:
+        z = np.array(table, dtype=np.float32).reshape(len(table), -1)
+        return z, [str(k) for k in range(len(z))], [""] * len(z)
+    z = np.array(table["code"], dtype=np.float32).reshape(len(table), -1)
+    return z, table["name"].tolist(), table["label"].tolist()
+
+
+def _read_csv_codes(path: Path) -> tuple[np.ndarray, list[str], list[str]]:
+    """``name,label,z0,z1,...`` with every row as long as the header (each row kept as float32:
+    4 bytes a value, not a Python float's 32)."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None or header[:2] != ["name", "label"] or len(header) < 3:
+            raise DataError("a codes CSV starts with the columns name,label,z0,..." if header is not None else
+                            "empty file (a codes CSV starts with the columns name,label,z0,...)", path)
+        names, labels, rows = [], [], []
+        for row in reader:
+            if len(row) != len(header):
+                raise DataError(f"line {reader.line_num} has {len(row)} values, the header {len(header)} columns", path)
+            try:
+                rows.append(np.array(row[2:], dtype=np.float32))
+            except ValueError:
+                raise DataError(f"line {reader.line_num}: the codes are not all numbers", path) from None
+            names.append(row[0])
+            labels.append(row[1])
+    if not rows:
+        raise DataError("has a header but no rows of codes", path)
+    return np.stack(rows), names, labels
+
+
+def _read_parquet_codes(path: Path) -> tuple[np.ndarray, list[str], list[str]]:
+    """Columns ``name``, ``label``, then numeric code columns."""
+    pa, pq = _pyarrow()
+    table = pq.read_table(path)
+    columns = table.column_names
+    if columns[:2] != ["name", "label"] or len(columns) < 3:
+        raise DataError("a codes Parquet file has the columns name, label, z0, ...", path)
+    kinds = [table.schema.field(k).type for k in columns[2:]]
+    if not all(pa.types.is_floating(t) or pa.types.is_integer(t) for t in kinds):
+        raise DataError("the code columns z0, ... must hold numbers", path)
+    names = ["" if v is None else str(v) for v in table.column("name").to_pylist()]
+    labels = ["" if v is None else str(v) for v in table.column("label").to_pylist()]
+    z = np.stack([table.column(k).to_numpy(zero_copy_only=False).astype(np.float32) for k in columns[2:]], 1)
+    return z, names, labels
 
 
 def _pyarrow() -> tuple[Any, Any]:
@@ -515,16 +664,18 @@ def _pyarrow() -> tuple[Any, Any]:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        raise ConfigError("writing .parquet needs pyarrow (pip install pyarrow); or use .npy or .csv") from None
+        raise ConfigError(".parquet needs pyarrow (pip install pyarrow); or use .npy or .csv") from None
     return pa, pq
 
 
 def decode_codes(model: Autoencoder, codes: torch.Tensor, labels: torch.Tensor | None = None,
-                 batch_size: int = 256) -> torch.Tensor:
-    """Images from codes (a label-conditional model needs one label per code)."""
+                 batch_size: int = 256, source: str | Path | None = None) -> torch.Tensor:
+    """Images from codes (a label-conditional model needs one label per code); ``source`` is the
+    codes file that errors name."""
     _check_vector_code(model)
     if codes.shape[1] != model.latent_dim:
-        raise DataError(f"codes have {codes.shape[1]} dimensions, the model's latent has {model.latent_dim}")
+        raise DataError(f"codes have {codes.shape[1]} numbers each, the model's latent has {model.latent_dim} "
+                        f"(codes of another model?)", source)
     if model.conditional and (model.condition_kind != "label" or labels is None):
         raise ConfigError(f"model {model.name!r} needs a class label per code to decode (the label column)")
     device = next(model.parameters()).device
@@ -536,19 +687,29 @@ def decode_codes(model: Autoencoder, codes: torch.Tensor, labels: torch.Tensor |
         ])
 
 
-def code_names(names: Sequence[str]) -> list[Path]:
-    """A file name per code after its image (``a/b.jpg`` -> ``a/b.png``), by index where a name
-    is empty, absolute, climbs out of the output folder, is hidden or repeats."""
+MAX_NAME_BYTES = 200  # file systems allow 255 bytes per name
+
+
+def code_names(names: Sequence[str]) -> tuple[list[str], int]:
+    """A file name per code after its image (``a.jpg`` -> ``a.png``, ``t.png:r1c2`` -> ``t.png:r1c2.png``),
+    made safe, and how many names
+    changed: names come from a codes file, which may come from anyone. Path separators (``/``,
+    ``\\``) and control characters (NUL included) become ``_``, so every file lands directly in the
+    output folder; a name that is empty, hidden (``.`` or ``..`` first), too long or repeated is
+    numbered instead (``code_0042.png``)."""
     width = len(str(max(0, len(names) - 1)))
-    relatives, seen = [], set()
+    files, seen, changed = [], set(), 0
     for k, name in enumerate(names):
-        relative = Path(name).with_suffix(".png") if name else None
-        if relative is None or relative.is_absolute() or ".." in relative.parts or relative in seen \
-                or any(part.startswith(".") for part in relative.parts):
-            relative = Path(f"code_{k:0{width}d}.png")
-        seen.add(relative)
-        relatives.append(relative)
-    return relatives
+        safe = "".join(ch if ch.isprintable() and ch not in "/\\" else "_" for ch in name)
+        root, dot, extension = safe.rpartition(".")
+        stem = root if dot and f".{extension.lower()}" in READ_EXTENSIONS else safe
+        file = f"{stem}.png"
+        if not stem or stem.startswith(".") or len(file.encode("utf-8", "replace")) > MAX_NAME_BYTES or file in seen:
+            file = f"code_{k:0{width}d}.png"
+        changed += safe != name or file != f"{stem}.png"
+        seen.add(file)
+        files.append(file)
+    return files, changed
 
 
 # --- interpolation --------------------------------------------------------------------
@@ -568,10 +729,17 @@ def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (1 - t) * a + t * b
 
 
+MAX_STEPS = 1000  # frames held and laid in one strip (and a GIF): 1,000 of 64x64 RGB take 50 MB
+
+
+def check_steps(steps: int) -> None:
+    if not 2 <= steps <= MAX_STEPS:
+        raise ConfigError(f"--steps must be between 2 and {MAX_STEPS:,}, got {steps:,}")
+
+
 def interpolate_codes(model: Autoencoder, a: torch.Tensor, b: torch.Tensor, steps: int) -> tuple[torch.Tensor, str]:
     """``steps`` codes from ``a`` to ``b`` and how: spherical for Gaussian latents, else linear."""
-    if steps < 2:
-        raise ConfigError(f"--steps must be at least 2, got {steps}")
+    check_steps(steps)
     t = torch.linspace(0, 1, steps)
     if isinstance(model, GaussianVAE):
         return slerp(a, b, t), "spherical interpolation (the latent is Gaussian)"
@@ -624,7 +792,7 @@ class LoadedRun:
         return self.meta.get("class_names")
 
 
-def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
+def load_run(run_dir: str | Path, device: str = "auto") -> LoadedRun:
     """The run's model (eval mode, on ``device``, with the trainer's CPU speed settings: conv
     weights channels-last, freed memory kept for the next batch, which halved the time of
     decoding 10,000 samples) and its validated config.json."""
@@ -637,12 +805,12 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
 
 
 def denoise(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, *, fmt: str | None = None,
-            overwrite: bool = False, kaggle_csv: str | Path | None = None, device: str = "cpu",
+            overwrite: bool = False, kaggle_csv: str | Path | None = None, device: str = "auto",
             progress: Progress | None = None, bf16: bool = False, ocr: bool = False,
             jpeg_quality: int = 95) -> DenoiseResult:
     """``aekit denoise``: see :func:`denoise_files`; a page run's pages are cleaned at its
     training pages' text size (``scans.training_text``)."""
-    if kaggle_csv is not None and Path(kaggle_csv).resolve() in {Path(p).resolve() for p in inputs}:
+    if kaggle_csv is not None and real_path(kaggle_csv) in {real_path(p) for p in inputs}:
         raise ConfigError(f"--kaggle-csv {kaggle_csv} is one of the inputs")
     progress = progress or Progress()
     run = load_run(run_dir, device)
@@ -652,14 +820,25 @@ def denoise(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, 
 
 
 def sample(run_dir: str | Path, out: str | Path, n: int, *, seed: int = 0, class_name: str | None = None,
-           condition_image: str | Path | None = None, temperature: float = 1.0, prior: Prior | None = None,
-           write_sheet: bool = False, overwrite: bool = False, device: str = "cpu", precision: str = "auto") -> list[Path]:
-    """``aekit sample``: ``n`` PNG files (+ ``sheet.png``); ``prior`` replaces N(0, I); ``precision``
-    ``auto`` decodes in bfloat16 where the device computes it natively (``device.native_bf16``)."""
-    if n < 1:
-        raise ConfigError(f"--n must be at least 1, got {n}")
+           condition_image: str | Path | None = None, temperature: float = 1.0, prior: Prior | str | None = None,
+           write_sheet: bool = False, overwrite: bool = False, device: str = "auto",
+           precision: str = "auto") -> SampleFiles:
+    """``aekit sample``: ``n`` PNG files (+ ``sheet.png``); ``prior`` (one, or the name of one fitted
+    in the run) replaces N(0, I); ``precision`` ``auto`` decodes in bfloat16 where the device
+    computes it natively (``device.native_bf16``)."""
+    from aekit.data.datasets import holds_pages
+
+    check_sample_options(n, temperature, seed)
     run = load_run(run_dir, device)
     model = run.model
+    if holds_pages(run.meta["dataset"]) and not model.generative:
+        raise ConfigError(f"model {model.name!r} was trained to clean document pages ({run.meta['dataset']}); document "
+                          f"cleaners do not generate images, and no prior fits them: clean pages with `aekit denoise "
+                          f"{run_dir} PAGES --out DIR`")
+    if isinstance(prior, str):
+        from aekit.priors import load_prior
+
+        prior = load_prior(run_dir, prior)
     where = next(model.parameters()).device
     labels = None
     if class_name is not None:
@@ -667,18 +846,28 @@ def sample(run_dir: str | Path, out: str | Path, n: int, *, seed: int = 0, class
         if not (model.conditional and model.condition_kind == "label") and prior is None:
             raise ConfigError(f"model {model.name!r} does not draw by class; --class needs a label-conditional model "
                               "or a per-class prior")
-        labels = torch.full((n,), index, dtype=torch.int64)
+        labels = torch.tensor([index]).expand(n)  # one label for every draw, without n copies
     image = None if condition_image is None else read_image_file(condition_image).pixels
     return sample_command(model, out, n, seed=seed, labels=labels, condition_image=image, temperature=temperature,
                           prior=prior, write_sheet=write_sheet, overwrite=overwrite,
                           bf16=precision == "bf16" or (precision == "auto" and native_bf16(where)))
 
 
+@dataclass
+class EncodeResult:
+    path: Path
+    count: int
+    failed: list[tuple[Path, str]]
+
+
 def encode(run_dir: str | Path, out: str | Path, *, inputs: Sequence[str | Path] = (), dataset: str | None = None,
-           split: str = "test", sample_posterior: bool = False, seed: int = 0, device: str = "cpu",
-           progress: Progress | None = None) -> Path:
-    """``aekit encode``: codes of a dataset split or of image files, with names and labels."""
+           split: str = "test", sample_posterior: bool = False, seed: int = 0, device: str = "auto",
+           progress: Progress | None = None) -> EncodeResult:
+    """``aekit encode``: codes of a dataset split (``all``: every split, train first) or of image
+    files, with names (the dataset's file or tile names where it has them, else ``SPLIT_ROW``) and
+    labels. A file that cannot be read is skipped with one line (even when quiet) and listed."""
     progress = progress or Progress()
+    check_seed(seed)
     if (dataset is None) == (not inputs):
         raise ConfigError("give either --dataset SPEC or image files/folders to encode")
     if Path(out).suffix.lower() not in CODE_SUFFIXES:
@@ -688,58 +877,81 @@ def encode(run_dir: str | Path, out: str | Path, *, inputs: Sequence[str | Path]
     run = load_run(run_dir, device)
     model = run.model
     _check_vector_code(model)
-    labels = None
+    labels, failed = None, []
     if dataset is not None:
-        from aekit.data import ImageSet, load
-
-        data = load(dataset, split, **run_data_options(run.meta))
-        if not isinstance(data, ImageSet):
-            raise ConfigError(f"{dataset} holds whole pages; encode needs an image dataset")
-        images = to_channels(data.images, model.input_shape[0])
-        if tuple(images.shape[1:]) != tuple(model.input_shape):
-            images = resize(images, tuple(model.input_shape[1:]))
-        width = len(str(len(images) - 1))
-        names = [f"{split}_{k:0{width}d}" for k in range(len(images))]  # row k of the split
-        labels = data.labels
-        label_names = None if labels is None else [
-            data.class_names[int(y)] if data.class_names else str(int(y)) for y in labels]
+        images, names, labels, label_names = _dataset_for_encoding(model, run.meta, dataset, split)
     else:
-        files = []
         sources = collect_inputs(inputs)
+        files, names = [], []
         for source in sources:
-            files.append(read_image_file(source.path))
+            try:
+                files.append(read_image_file(source.path))
+            except AekitError as exc:
+                failed.append((source.path, str(exc)))
+                progress.warn(f"skipped {exc}")
+            else:
+                names.append(str(source.relative))
         if not files:
-            raise DataError(f"no image files in {', '.join(map(str, inputs))}")
-        images, names, label_names = images_for_model(model, files), [str(s.relative) for s in sources], None
+            raise DataError(f"no image files in {', '.join(map(str, inputs))}" if not sources else
+                            f"none of the {len(sources)} file(s) could be read as an image (each named above)")
+        images, label_names = images_for_model(model, files), None
     condition = encoding_condition(model, images, labels)
     progress.message(f"encoding {len(images)} images with {model.name}"
                      + (" (one draw from q(z|x) each)" if sample_posterior else " (posterior means)"
                         if isinstance(model, GaussianVAE) else ""))
     codes = encode_images(model, images, condition=condition, sample=sample_posterior, seed=seed)
-    return write_codes(out, codes, names, label_names)
+    return EncodeResult(write_codes(out, codes, names, label_names), len(codes), failed)
+
+
+def _dataset_for_encoding(model: Autoencoder, meta: dict[str, Any], dataset: str, split: str
+                          ) -> tuple[torch.Tensor, list[str], torch.Tensor | None, list[str] | None]:
+    """``(images at the model's input, names, labels, label names)`` of one split, or of ``all``."""
+    from aekit.data import ImageSet, load
+
+    parts = []
+    for part in ("train", "test") if split == "all" else (split,):
+        data = load(dataset, part, **run_data_options(meta))
+        if not isinstance(data, ImageSet):
+            raise ConfigError(f"{dataset} holds whole pages; encode needs an image dataset")
+        width = len(str(len(data) - 1))
+        parts.append((data, data.names or [f"{part}_{k:0{width}d}" for k in range(len(data))]))  # else row k of the split
+    images = torch.cat([to_channels(data.images, model.input_shape[0]) for data, _ in parts])
+    if tuple(images.shape[1:]) != tuple(model.input_shape):
+        images = resize(images, tuple(model.input_shape[1:]))
+    names = [name for _, part_names in parts for name in part_names]
+    if parts[0][0].labels is None:
+        return images, names, None, None
+    labels = torch.cat([data.labels for data, _ in parts])
+    class_names = parts[0][0].class_names
+    return images, names, labels, [class_names[int(y)] if class_names else str(int(y)) for y in labels]
 
 
 def decode(run_dir: str | Path, codes_file: str | Path, out: str | Path, *, overwrite: bool = False,
-           device: str = "cpu") -> list[Path]:
-    """``aekit decode``: one PNG per code, named after the image it came from."""
+           device: str = "auto", progress: Progress | None = None) -> list[Path]:
+    """``aekit decode``: one PNG per code, named after the image it came from (made safe: see
+    :func:`code_names`, and the changes are said)."""
+    progress = progress or Progress()
     out = Path(out)
     prepare_out(out, [], overwrite)
-    run = load_run(run_dir, device)
     codes, names, label_names = read_codes(codes_file)
+    files, changed = code_names(names)
+    run = load_run(run_dir, device)
     labels = None
     if run.model.conditional and run.model.condition_kind == "label":
         labels = torch.tensor([class_index(name, run.class_names, run.model.num_classes) for name in label_names])
-    images = decode_codes(run.model, codes, labels)
-    return write_images(images, out, code_names(names))
+    images = decode_codes(run.model, codes, labels, source=codes_file)
+    if changed:
+        progress.message(f"{changed} code name(s) changed into safe file names: path separators and control "
+                         "characters became '_'; empty, hidden, over-long or repeated names were numbered (code_N.png)")
+    return write_images(images, out, files)
 
 
 def interpolate(run_dir: str | Path, out: str | Path, *, a: str | Path | None = None, b: str | Path | None = None,
                 from_class: str | None = None, to_class: str | None = None, steps: int = 10, gif: bool = False,
-                overwrite: bool = False, device: str = "cpu") -> tuple[list[Path], str]:
+                overwrite: bool = False, device: str = "auto") -> tuple[list[Path], str]:
     """``aekit interpolate``: decoded codes between two image files or two class centroids (mean
     codes over the run's test split); returns the files and which interpolation was used."""
-    if steps < 2:
-        raise ConfigError(f"--steps must be at least 2, got {steps}")
+    check_steps(steps)
     by_class = from_class is not None or to_class is not None
     if by_class == (a is not None or b is not None) or (by_class and None in (from_class, to_class)) \
             or (not by_class and None in (a, b)):
@@ -777,6 +989,10 @@ def interpolate(run_dir: str | Path, out: str | Path, *, a: str | Path | None = 
         t = torch.linspace(0, 1, steps).view(-1, 1, 1, 1)
         frame_condition = (1 - t) * condition[0] + t * condition[1]
     device_ = next(model.parameters()).device
-    with torch.inference_mode():
-        frames = model.decode(codes.to(device_), None if frame_condition is None else frame_condition.to(device_)).float().cpu()
+    with torch.inference_mode():  # in batches: up to MAX_STEPS frames
+        frames = torch.cat([
+            model.decode(codes[i : i + SAMPLE_BATCH].to(device_),
+                         None if frame_condition is None else frame_condition[i : i + SAMPLE_BATCH].to(device_)).float().cpu()
+            for i in range(0, steps, SAMPLE_BATCH)
+        ])
     return write_interpolation(frames, out, gif), how

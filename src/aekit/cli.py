@@ -103,19 +103,24 @@ def _cmd_denoise(args: argparse.Namespace) -> None:
     result = denoise(args.run_dir, args.inputs, args.out, fmt=args.format, overwrite=args.overwrite,
                      kaggle_csv=args.kaggle_csv, device=args.device, progress=Progress(quiet=args.quiet), bf16=args.bf16,
                      ocr=args.text, jpeg_quality=args.jpeg_quality)
-    print(f"denoised {len(result.written)} file(s) into {args.out}"
-          + (f"; {len(result.failed)} failed" if result.failed else "")
+    print(f"denoised {len(result.written)} file(s) into {args.out}" + _failures(result.failed)
           + (f"; submission in {args.kaggle_csv}" if args.kaggle_csv else ""))
     if result.failed:
         raise SystemExit(1)
 
 
+def _failures(failed: Sequence[tuple[Path, str]], shown: int = 10) -> str:
+    """``; 2 failed: a.png, b.png`` (the first ``shown`` named), for a command's summary line."""
+    if not failed:
+        return ""
+    names = ", ".join(str(path) for path, _ in failed[:shown])
+    return f"; {len(failed)} failed: {names}" + (f" and {len(failed) - shown} more" if len(failed) > shown else "")
+
+
 def _cmd_sample(args: argparse.Namespace) -> None:
     from aekit.apply import sample
-    from aekit.priors import load_prior
 
-    prior = load_prior(Path(args.run_dir), args.prior) if args.prior else None
-    paths = sample(args.run_dir, args.out, args.n, seed=args.seed, class_name=args.class_name, prior=prior,
+    paths = sample(args.run_dir, args.out, args.n, seed=args.seed, class_name=args.class_name, prior=args.prior,
                    condition_image=args.condition_image, temperature=args.temperature, write_sheet=args.sheet,
                    overwrite=args.overwrite, device=args.device, precision=args.precision)
     print(f"wrote {args.n} samples to {args.out}" + (f" and the sheet {paths[-1]}" if args.sheet else ""))
@@ -125,9 +130,11 @@ def _cmd_encode(args: argparse.Namespace) -> None:
     from aekit.apply import encode
     from aekit.progress import Progress
 
-    path = encode(args.run_dir, args.out, inputs=args.inputs, dataset=args.dataset, split=args.split,
-                  sample_posterior=args.sample, seed=args.seed, device=args.device, progress=Progress(quiet=args.quiet))
-    print(f"wrote codes to {path}")
+    result = encode(args.run_dir, args.out, inputs=args.inputs, dataset=args.dataset, split=args.split,
+                    sample_posterior=args.sample, seed=args.seed, device=args.device, progress=Progress(quiet=args.quiet))
+    print(f"wrote the codes of {result.count} image(s) to {result.path}" + _failures(result.failed))
+    if result.failed:
+        raise SystemExit(1)
 
 
 def _cmd_decode(args: argparse.Namespace) -> None:
@@ -152,6 +159,9 @@ def _cmd_fit_prior(args: argparse.Namespace) -> None:
     path = fit_prior(Path(args.run_dir), args.prior, components=args.components, layers=args.layers, hidden=args.hidden,
                      steps=args.steps, draws=args.draws, seed=args.seed, quiet=args.quiet)
     print(f"wrote {path} and {path.with_suffix('.safetensors')}")
+
+
+DEVICE_HELP = "auto (CUDA when present, else CPU), cpu, cuda or cuda:N"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -235,17 +245,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kaggle-csv", help="also write a Kaggle submission (id,value) for these pages")
     p.add_argument("--overwrite", action="store_true", help="allow an --out that already holds files")
     p.add_argument("--bf16", action="store_true", help="run the model under bfloat16 autocast (faster on AVX-512 BF16 CPUs)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
-    p.add_argument("--quiet", action="store_true", help="no progress")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--quiet", action="store_true", help="no progress (files that fail are still named, with why)")
 
     p = command("sample", _cmd_sample, "write N generated images (PNG) from a generative model")
     p.add_argument("run_dir")
-    p.add_argument("--n", type=int, default=64)
+    p.add_argument("--n", type=int, default=64, help="how many images (written batch by batch: any number)")
     p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=int, default=0, help="the same seed writes the same files")
+    p.add_argument("--seed", type=int, default=0, help="the same seed writes the same files (0 to 2**63-1)")
     p.add_argument("--class", dest="class_name", help="draw this class (label-conditional models)")
     p.add_argument("--condition-image", help="draw to this image's silhouette/outline (image-conditional models)")
-    p.add_argument("--temperature", type=float, default=1.0, help="scale the N(0, I) codes of a VAE")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="scale the N(0, I) codes of a VAE (a positive finite number)")
     p.add_argument("--prior", choices=("gmm", "flow", "pixelcnn"), help="draw codes from this fitted prior (aekit fit-prior) "
                    "instead of N(0, I)")
     p.add_argument("--sheet", action="store_true", help="also write every sample on one sheet.png")
@@ -254,25 +265,26 @@ def build_parser() -> argparse.ArgumentParser:
                         "AVX-512 BF16 or AMX; 2x faster there, and 8-bit outputs differ from float32's by at most one "
                         "level) or float32")
     p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
 
     p = command("encode", _cmd_encode, "codes of images (posterior means) to .npy, .csv or .parquet")
     p.add_argument("run_dir")
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders (or use --dataset)")
     p.add_argument("--dataset", help="a dataset spec (see `aekit datasets`)")
-    p.add_argument("--split", default="test", help="the dataset split to encode")
+    p.add_argument("--split", default="test", help="the dataset split to encode: train, test or all (train then test)")
     p.add_argument("--out", required=True, help="codes file: .npy, .csv or .parquet")
     p.add_argument("--sample", action="store_true", help="one draw from q(z|x) instead of its mean (VAEs)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --sample draws (0 to 2**63-1)")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--quiet", action="store_true", help="no progress (files that fail are still named, with why)")
 
     p = command("decode", _cmd_decode, "images from a codes file written by `aekit encode`")
     p.add_argument("run_dir")
-    p.add_argument("codes", help=".npy, .csv or .parquet")
+    p.add_argument("codes", help=".npy, .csv or .parquet; each file is named after its row's name, made safe (path "
+                                 "separators and control characters become _; empty, hidden or repeated names numbered)")
     p.add_argument("--out", required=True)
     p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
 
     p = command("interpolate", _cmd_interpolate, "decode the way between two images (or two class centroids)")
     p.add_argument("run_dir")
@@ -280,11 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("b", nargs="?", help="second image file")
     p.add_argument("--from-class")
     p.add_argument("--to-class")
-    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--steps", type=int, default=10, help="frames from A to B, both included (2 to 1,000)")
     p.add_argument("--out", required=True)
     p.add_argument("--gif", action="store_true", help="also write an animated interpolation.gif")
     p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
 
     p = command("fit-prior", _cmd_fit_prior, "fit a prior to a trained run's codes so its samples land where images are "
                                              "encoded; writes RUN_DIR/prior-NAME.safetensors and .json")

@@ -29,7 +29,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 RESIZE_MODES = ("stretch", "crop", "pad")
 RESAMPLERS = ("nearest", "box", "bilinear", "hamming", "bicubic", "lanczos")
 PAD_COLOURS = ("transparent", "white", "black")
-_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+DEVICE_NAME = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")  # what --device takes, for training and every command
 
 
 def option(default: Any, help: str, check: tuple[str, Callable[[Any], bool]] | None = None, *,
@@ -72,7 +72,7 @@ class TrainConfig:
     patience: int | None = option(None, "stop after this many epochs without a better validation loss", _POSITIVE,
                                   resumable=True)
     device: str = option("auto", "auto (CUDA when present, else CPU), cpu, cuda or cuda:N",
-                         ("must be auto, cpu, cuda or cuda:N", lambda v: bool(_DEVICE.match(v))), resumable=True)
+                         ("must be auto, cpu, cuda or cuda:N", lambda v: bool(DEVICE_NAME.match(v))), resumable=True)
     grad_clip: float | None = option(None, "clip the gradient norm to this value",
                                      ("must be a positive finite number", lambda v: 0 < v < math.inf), resumable=True)
     precision: str = option("auto", "auto (bf16 autocast on CUDA, fp32 on CPU), fp32, or bf16: bfloat16 autocast for "

@@ -12,14 +12,17 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from aekit.errors import TrainingError
+from aekit.config import DEVICE_NAME
+from aekit.errors import ConfigError, TrainingError
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
 CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` is CUDA when present, else CPU; asking for a missing CUDA device is a one-line error."""
+    """``auto`` is CUDA when present, else CPU; an unknown name or a missing CUDA device is a one-line error."""
+    if not DEVICE_NAME.match(name):
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):

@@ -10,15 +10,18 @@ goes through ``aekit.io`` (a file appears whole or not at all).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from aekit.alpha import premultiply, unpremultiply
 from aekit.errors import DataError
@@ -53,22 +56,39 @@ def is_image_path(path: Path) -> bool:
     return not path.name.startswith(".") and path.suffix.lower() in READ_EXTENSIONS
 
 
-def read_image_file(path: str | Path) -> ImageFile:
-    """Decode any PIL-readable image (grey, LA, RGB, RGBA, P with transparency, 16-bit, CMYK)."""
-    path = Path(path)
+@contextlib.contextmanager
+def open_image(path: Path) -> Iterator[Image.Image]:
+    """PIL's image of a file; every failure, opening it or decoding it inside the block, is a
+    one-line ``DataError`` naming the file and what is wrong."""
     try:
         with Image.open(path) as img:
-            width, height = img.size
-            if width * height > MAX_PIXELS:
-                raise DataError(f"image is {width}x{height} px, more than aekit's limit of {MAX_PIXELS} pixels", path)
-            mode = img.mode
-            pixels = decode_pil(img)
+            yield img
     except DataError:
         raise
     except FileNotFoundError:
-        raise DataError("file not found", path) from None
+        raise DataError("broken link: points to a file that does not exist" if path.is_symlink() else "file not found",
+                        path) from None
+    except UnidentifiedImageError:
+        raise DataError("not an image (no image format recognised in its bytes)", path) from None
+    except IsADirectoryError:
+        raise DataError("is a folder, not an image file", path) from None
+    except PermissionError:
+        raise DataError("cannot read the file (permission denied)", path) from None
     except Exception as exc:  # noqa: BLE001  (Pillow raises many types on bad bytes: all mean "not an image")
+        if isinstance(exc, OSError) and exc.errno == errno.ELOOP:
+            raise DataError("symbolic-link loop: the link never reaches a file", path) from None
         raise DataError(f"cannot read image ({exc.__class__.__name__}: {exc})", path) from None
+
+
+def read_image_file(path: str | Path) -> ImageFile:
+    """Decode any PIL-readable image (grey, LA, RGB, RGBA, P with transparency, 16-bit, CMYK)."""
+    path = Path(path)
+    with open_image(path) as img:
+        width, height = img.size
+        if width * height > MAX_PIXELS:
+            raise DataError(f"image is {width}x{height} px, more than aekit's limit of {MAX_PIXELS} pixels", path)
+        mode = img.mode
+        pixels = decode_pil(img)
     return ImageFile(torch.from_numpy(pixels), mode, path)
 
 

@@ -93,8 +93,11 @@ class Progress:
 
     def message(self, text: str) -> None:
         """One line (printed above a running bar on a terminal)."""
-        if self.quiet:
-            return
+        if not self.quiet:
+            self.warn(text)
+
+    def warn(self, text: str) -> None:
+        """A line shown even when ``quiet`` (quiet silences progress, not what went wrong: a skipped file)."""
         if self.interactive:
             from tqdm import tqdm
 

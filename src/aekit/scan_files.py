@@ -17,7 +17,7 @@ import torch
 from PIL import Image, ImageSequence
 
 from aekit.errors import ConfigError, DataError
-from aekit.images import MAX_PIXELS, ImageFile, decode_pil, output_mode, to_channels, to_pil
+from aekit.images import MAX_PIXELS, ImageFile, decode_pil, open_image, output_mode, to_channels, to_pil
 
 MAX_FRAMES = 1000  # pages of one TIFF
 # Output format from the input's suffix when --format is not given.
@@ -50,28 +50,21 @@ def output_format(path: Path, requested: str | None) -> str:
 def read_scan(path: str | Path) -> Scan:
     """Every frame of an image file (one for most, all pages of a multi-page TIFF)."""
     path = Path(path)
-    try:
-        with Image.open(path) as img:
-            width, height = img.size
-            frames_count = getattr(img, "n_frames", 1)
-            if frames_count > MAX_FRAMES:
-                raise DataError(f"holds {frames_count} pages, more than aekit's limit of {MAX_FRAMES}", path)
-            if width * height * frames_count > MAX_PIXELS:
-                raise DataError(f"{frames_count} page(s) of {width}x{height} px exceed aekit's limit of {MAX_PIXELS} pixels",
-                                path)
-            dpi = img.info.get("dpi")
-            frames, palettes, transparent = [], [], []
-            for frame in ImageSequence.Iterator(img) if img.format in ("TIFF", "MPO") else [img]:
-                index = frame.info.get("transparency")
-                palettes.append(frame.getpalette() if frame.mode == "P" else None)
-                transparent.append(index if frame.mode == "P" and isinstance(index, int) else None)
-                frames.append(ImageFile(torch.from_numpy(decode_pil(frame)), frame.mode, path))
-    except DataError:
-        raise
-    except FileNotFoundError:
-        raise DataError("file not found", path) from None
-    except Exception as exc:  # noqa: BLE001  (Pillow raises many types on bad bytes: all mean "not an image")
-        raise DataError(f"cannot read image ({exc.__class__.__name__}: {exc})", path) from None
+    with open_image(path) as img:
+        width, height = img.size
+        frames_count = getattr(img, "n_frames", 1)
+        if frames_count > MAX_FRAMES:
+            raise DataError(f"holds {frames_count} pages, more than aekit's limit of {MAX_FRAMES}", path)
+        if width * height * frames_count > MAX_PIXELS:
+            raise DataError(f"{frames_count} page(s) of {width}x{height} px exceed aekit's limit of {MAX_PIXELS} pixels",
+                            path)
+        dpi = img.info.get("dpi")
+        frames, palettes, transparent = [], [], []
+        for frame in ImageSequence.Iterator(img) if img.format in ("TIFF", "MPO") else [img]:
+            index = frame.info.get("transparency")
+            palettes.append(frame.getpalette() if frame.mode == "P" else None)
+            transparent.append(index if frame.mode == "P" and isinstance(index, int) else None)
+            frames.append(ImageFile(torch.from_numpy(decode_pil(frame)), frame.mode, path))
     return Scan(path, frames, tuple(float(v) for v in dpi) if dpi else None, palettes, transparent)
 
 

@@ -98,6 +98,7 @@ class DatasetInfo:
     splits: tuple[str, ...]
     locate: Callable[[], tuple[bool, str]]  # (available, where found or where it looked)
     load: Callable[[str, ImageOptions, bool], ImageSet | PageSet]  # (split, options, skip_bad)
+    pages: bool = False  # whole document pages (a PageSet), not images of one size
 
 
 # --- image datasets ----------------------------------------------------------------------------
@@ -214,7 +215,8 @@ def _load_documents(split: str, options: ImageOptions, skip_bad: bool) -> PageSe
         searched = ", ".join(str(d) for d in candidate_dirs("documents"))
         raise DataError(
             f"the real documents (Kaggle 'Denoising Dirty Documents': train/, train_cleaned/, test/) are not in "
-            f"any of {searched}; put them there, or use the dataset documents-synthetic"
+            f"any of {searched}; put them in $AEKIT_DATA/documents/ (set AEKIT_DATA to the folder that holds "
+            "documents/), or use the dataset documents-synthetic"
         )
     return load_pages(folder, split, "documents")
 
@@ -254,6 +256,7 @@ REGISTRY: dict[str, DatasetInfo] = {
         ("train", "test", "kaggle-test"),
         _locate_documents,
         _load_documents,
+        pages=True,
     ),
     "documents-synthetic": DatasetInfo(
         "documents-synthetic",
@@ -261,6 +264,7 @@ REGISTRY: dict[str, DatasetInfo] = {
         ("train", "test"),
         lambda: (True, f"generated into {cache_dir()} on first use"),
         _load_synthetic_documents,
+        pages=True,
     ),
     "documents-synthetic-300dpi": DatasetInfo(
         "documents-synthetic-300dpi",
@@ -277,6 +281,12 @@ REGISTRY: dict[str, DatasetInfo] = {
         _load_crawl,
     ),
 }
+
+
+def holds_pages(name: str) -> bool:
+    """Whether dataset ``name`` is document pages (models trained on it clean pages)."""
+    info = REGISTRY.get(name)
+    return info is not None and info.pages
 
 
 def dataset_names() -> list[str]:
