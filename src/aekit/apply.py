@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import math
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,10 +20,11 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from aekit.alpha import composite
+from aekit.alpha import composite, has_alpha
 from aekit.data.documents import natural_key
 from aekit.device import native_bf16
 from aekit.errors import AekitError, ConfigError, DataError
+from aekit.gameart import Finish, learn_palette, read_palette, texturepacker_atlas
 from aekit.images import (
     FORMATS,
     ImageFile,
@@ -427,8 +429,10 @@ def sheet(images: torch.Tensor, columns: int | None = None) -> torch.Tensor:
 
 def sample_command(model: Autoencoder, out: str | Path, n: int, *, seed: int = 0, labels: torch.Tensor | None = None,
                    condition_image: torch.Tensor | None = None, temperature: float = 1.0, prior: Prior | None = None,
-                   write_sheet: bool = False, overwrite: bool = False, bf16: bool = False) -> list[Path]:
-    """Write ``n`` samples as ``sample_00000.png`` ... (and ``sheet.png``) into ``out``."""
+                   write_sheet: bool = False, overwrite: bool = False, bf16: bool = False,
+                   finish: Finish | None = None) -> list[Path]:
+    """Write ``n`` samples as ``sample_00000.png`` ... (and ``sheet.png`` with its TexturePacker atlas
+    ``sheet.json``) into ``out``; ``finish`` makes each batch game-ready first (``aekit.gameart``)."""
     out = Path(out)
     prepare_out(out, [], overwrite)
     width = len(str(n - 1))
@@ -438,13 +442,18 @@ def sample_command(model: Autoencoder, out: str | Path, n: int, *, seed: int = 0
         done = 0
         for images in sample_batches(model, n, seed=seed, labels=labels, condition_image=condition_image,
                                      temperature=temperature, prior=prior, bf16=bf16):
+            if finish is not None:
+                images = finish(images)
             writer.write(images, names[done : done + len(images)])
             done += len(images)
             if write_sheet:
                 kept.append(images)
         if write_sheet:
-            names.append("sheet.png")
-            writer.write_bytes(names[-1], encode_image(sheet(torch.cat(kept)), "png"))
+            columns = math.ceil(math.sqrt(n))
+            atlas = texturepacker_atlas(names, model.input_shape[2], model.input_shape[1], columns, "sheet.png")
+            writer.write_bytes("sheet.png", encode_image(sheet(torch.cat(kept), columns), "png"))
+            writer.write_bytes("sheet.json", json.dumps(atlas, indent=1).encode())
+            names += ["sheet.png", "sheet.json"]
     return [out / name for name in names]
 
 
@@ -700,13 +709,20 @@ def denoise(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, 
 
 def sample(run_dir: str | Path, out: str | Path, n: int, *, seed: int = 0, class_name: str | None = None,
            condition_image: str | Path | None = None, temperature: float = 1.0, prior: Prior | None = None,
-           write_sheet: bool = False, overwrite: bool = False, device: str = "cpu", precision: str = "auto") -> list[Path]:
-    """``aekit sample``: ``n`` PNG files (+ ``sheet.png``); ``prior`` replaces N(0, I); ``precision``
-    ``auto`` decodes in bfloat16 where the device computes it natively (``device.native_bf16``)."""
+           write_sheet: bool = False, overwrite: bool = False, device: str = "cpu", precision: str = "auto",
+           seamless: bool = False, palette: str | None = None, alpha_threshold: float | None = None) -> list[Path]:
+    """``aekit sample``: ``n`` PNG files (+ ``sheet.png`` and ``sheet.json``); ``prior`` replaces N(0, I);
+    ``precision`` ``auto`` decodes in bfloat16 where the device computes it natively (``device.native_bf16``);
+    ``seamless``, ``palette`` (see :func:`sample_palette`) and ``alpha_threshold``: ``gameart.Finish``."""
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
+    if alpha_threshold is not None and not 0 < alpha_threshold < 1:
+        raise ConfigError(f"--alpha-threshold must be between 0 and 1, got {alpha_threshold}")
     run = load_run(run_dir, device)
     model = run.model
+    if alpha_threshold is not None and not has_alpha(model.input_shape[0]):
+        raise ConfigError(f"--alpha-threshold: this run's images have {model.input_shape[0]} channel(s), no alpha")
+    finish = Finish(seamless, None if palette is None else sample_palette(run, palette), alpha_threshold)
     where = next(model.parameters()).device
     labels = None
     if class_name is not None:
@@ -718,7 +734,27 @@ def sample(run_dir: str | Path, out: str | Path, n: int, *, seed: int = 0, class
     image = None if condition_image is None else read_image_file(condition_image).pixels
     return sample_command(model, out, n, seed=seed, labels=labels, condition_image=image, temperature=temperature,
                           prior=prior, write_sheet=write_sheet, overwrite=overwrite,
-                          bf16=precision == "bf16" or (precision == "auto" and native_bf16(where)))
+                          bf16=precision == "bf16" or (precision == "auto" and native_bf16(where)), finish=finish)
+
+
+PALETTE_IMAGES = 2000  # training images --palette K learns from (a seeded draw): enough for a few dozen colours
+
+
+def sample_palette(run: LoadedRun, spec: str) -> torch.Tensor:
+    """``--palette``: an integer K learns K colours from (up to ``PALETTE_IMAGES`` of) the run's
+    training images, read as training read them; anything else is a palette file (``gameart.read_palette``)."""
+    if not spec.strip().isdigit():
+        return read_palette(spec)
+    from aekit.data import ImageSet, load, val_indices
+
+    config = run.meta["train"]
+    data = load(config.dataset, "train", **run_data_options(run.meta))
+    if not isinstance(data, ImageSet):
+        raise ConfigError(f"--palette {spec}: {config.dataset} holds whole pages; give a palette file instead")
+    rows = val_indices(data, config.val_fraction, config.seed)[0].numpy()
+    if len(rows) > PALETTE_IMAGES:
+        rows = np.sort(np.random.default_rng(0).choice(rows, PALETTE_IMAGES, replace=False))
+    return learn_palette(data.batch(rows), int(spec))
 
 
 def encode(run_dir: str | Path, out: str | Path, *, inputs: Sequence[str | Path] = (), dataset: str | None = None,
