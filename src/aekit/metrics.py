@@ -335,6 +335,8 @@ def novelty(sample_feats: torch.Tensor | np.ndarray, train_feats: torch.Tensor |
     than ``quantile`` (95%) of held-out real images are to theirs."""
     if not 0 < quantile < 1:
         raise ValueError(f"quantile must be between 0 and 1, got {quantile}")
+    if min(len(train_feats), len(heldout_feats), len(sample_feats)) == 0:
+        raise ValueError("novelty needs at least one sample, one training and one held-out image")
     heldout_distances = nearest_distances(heldout_feats, train_feats)[0]
     threshold = float(np.quantile(heldout_distances.numpy(), 1 - quantile))
     distances, nearest = nearest_distances(sample_feats, train_feats)
