@@ -239,8 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "instead of N(0, I)")
     p.add_argument("--sheet", action="store_true", help="also write every sample on one sheet.png, with sheet.json "
                    "describing its frames (TexturePacker's JSON Hash, read by Phaser, PixiJS and others)")
-    p.add_argument("--seamless", action="store_true", help="make each sample tile seamlessly: opposite edges continue "
-                   "each other (Moisan's periodic component); default: off")
+    p.add_argument("--seamless", action="store_true", help="make each sample a seamless tile (floors, walls): opposite "
+                   "edges continue each other (Moisan's periodic component); default: off")
     p.add_argument("--palette", metavar="K|FILE", help="snap colours to a palette: K colours learned from the run's "
                    "training images, or a palette FILE (.png of swatches, GIMP .gpl, or one #rrggbb per line); "
                    "default: none")
