@@ -200,10 +200,15 @@ def test_same_seed_same_files_bit_for_bit(vae_run, tmp_path):
     a = apply.sample(vae_run, tmp_path / "a", 12, seed=3, write_sheet=True)
     b = apply.sample(vae_run, tmp_path / "b", 12, seed=3, write_sheet=True)
     c = apply.sample(vae_run, tmp_path / "c", 12, seed=4)
-    assert [p.name for p in a] == [p.name for p in b] and a[-1].name == "sheet.png" and len(a) == 13
+    assert [p.name for p in a] == [p.name for p in b] and [p.name for p in a[-2:]] == ["sheet.png", "sheet.json"]
+    assert len(a) == 14
     assert all(p.read_bytes() == q.read_bytes() for p, q in zip(a, b))
     assert any(p.read_bytes() != q.read_bytes() for p, q in zip(a, c))
-    assert Image.open(a[-1]).size == (4 * 8, 3 * 8)
+    assert Image.open(a[-2]).size == (4 * 8, 3 * 8)
+    atlas = json.loads(a[-1].read_text())
+    assert atlas["meta"]["size"] == {"w": 4 * 8, "h": 3 * 8} and atlas["meta"]["image"] == "sheet.png"
+    assert atlas["frames"]["sample_05.png"]["frame"] == {"x": 8, "y": 8, "w": 8, "h": 8}
+    assert [p.name for p in a[:12]] == list(atlas["frames"])
 
 
 def test_sample_temperature_prior_and_bad_input(vae_run, tmp_path):
@@ -254,6 +259,62 @@ def test_sample_refuses_a_non_generative_model_and_a_full_folder(docs_run, vae_r
     with pytest.raises(ConfigError, match="--overwrite"):
         apply.sample(vae_run, tmp_path / "b", 2)
     apply.sample(vae_run, tmp_path / "b", 2, overwrite=True)
+
+
+@pytest.fixture
+def sprite_run(tmp_path) -> Path:
+    """An RGBA conv-vae (untrained) over a folder of 64x64 sprites (a folder's default size: nothing is
+    resampled) of 8x8 blocks in three colours with transparent corners."""
+    folder = tmp_path / "sprites"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    colours = np.array([[200, 30, 30], [20, 150, 60], [40, 70, 230]], np.uint8)
+    for k in range(12):
+        rgba = np.zeros((8, 8, 4), np.uint8)
+        rgba[..., :3] = colours[rng.integers(0, 3, (8, 8))]
+        rgba[..., 3] = 255
+        rgba[:2, :2, 3] = 0
+        Image.fromarray(rgba.repeat(8, 0).repeat(8, 1), "RGBA").save(folder / f"s{k:02d}.png")
+    return make_run(tmp_path / "rgba", "conv-vae", {"latent_dim": 3, "channels": [4, 8], "hidden": 16}, (4, 64, 64),
+                    dataset=f"folder:{folder}")
+
+
+def test_sample_game_ready_through_the_cli(sprite_run, tmp_path, capsys):
+    out = tmp_path / "game"
+    assert main(["sample", str(sprite_run), "--n", "5", "--out", str(out), "--sheet", "--seamless", "--palette", "3",
+                 "--alpha-threshold", "0.5"]) == 0
+    assert "with its atlas" in capsys.readouterr().out
+    pixels = np.stack([np.asarray(Image.open(out / f"sample_{k}.png")) for k in range(5)])
+    assert set(np.unique(pixels[..., 3]).tolist()) <= {0, 255}
+    opaque = {tuple(p) for p in pixels[pixels[..., 3] == 255][:, :3].tolist()}
+    assert opaque <= {(200, 30, 30), (20, 150, 60), (40, 70, 230)}  # the training images' colours, exactly
+    assert (pixels[pixels[..., 3] == 0] == 0).all()
+    sheet = np.asarray(Image.open(out / "sheet.png"))
+    atlas = json.loads((out / "sheet.json").read_text())
+    assert atlas["meta"]["size"] == {"w": sheet.shape[1], "h": sheet.shape[0]} == {"w": 3 * 64, "h": 2 * 64}
+    frame = atlas["frames"]["sample_4.png"]["frame"]
+    assert frame == {"x": 64, "y": 64, "w": 64, "h": 64}
+    assert np.array_equal(sheet[64:128, 64:128], pixels[4])
+    plain = tmp_path / "plain"
+    assert main(["sample", str(sprite_run), "--n", "5", "--out", str(plain)]) == 0
+    soft = np.stack([np.asarray(Image.open(plain / f"sample_{k}.png")) for k in range(5)])
+    assert len(np.unique(soft[..., 3])) > 2 and len({tuple(p) for p in soft[..., :3].reshape(-1, 3).tolist()}) > 3
+
+
+def test_sample_palette_file_and_bad_game_flags(sprite_run, vae_run, tmp_path, capsys):
+    (tmp_path / "two.hex").write_text("#000000\nffffff\n")
+    assert main(["sample", str(sprite_run), "--n", "2", "--out", str(tmp_path / "a"), "--palette", str(tmp_path / "two.hex")]) == 0
+    pixels = np.asarray(Image.open(tmp_path / "a" / "sample_0.png"))
+    assert {tuple(p) for p in pixels[pixels[..., 3] > 0][:, :3].tolist()} <= {(0, 0, 0), (255, 255, 255)}
+    (tmp_path / "bad.hex").write_text("#00000g\n")
+    assert main(["sample", str(sprite_run), "--n", "2", "--out", str(tmp_path / "b"), "--palette", str(tmp_path / "bad.hex")]) == 2
+    assert main(["sample", str(vae_run), "--n", "2", "--out", str(tmp_path / "c"), "--alpha-threshold", "0.5"]) == 2
+    assert main(["sample", str(sprite_run), "--n", "2", "--out", str(tmp_path / "d"), "--alpha-threshold", "1.5"]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert errors == [f"aekit: error: {tmp_path / 'bad.hex'}: line 1: bad hex colour '#00000g' (expected #rrggbb or rrggbb)",
+                      "aekit: error: --alpha-threshold: this run's images have 1 channel(s), no alpha",
+                      "aekit: error: --alpha-threshold must be between 0 and 1, got 1.5"]
+    assert not any((tmp_path / name).exists() for name in "bcd")
 
 
 # --- encode / decode ------------------------------------------------------------------
@@ -344,7 +405,8 @@ def test_interpolation_of_a_plain_autoencoder_is_linear(tmp_path):
 
 def test_cli_commands_end_to_end(vae_run, tmp_path, capsys):
     assert main(["sample", str(vae_run), "--n", "3", "--out", str(tmp_path / "s"), "--sheet"]) == 0
-    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["sample_0.png", "sample_1.png", "sample_2.png", "sheet.png"]
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["sample_0.png", "sample_1.png", "sample_2.png",
+                                                                  "sheet.json", "sheet.png"]
     assert main(["encode", str(vae_run), str(tmp_path / "s" / "sample_0.png"), "--out", str(tmp_path / "c.csv")]) == 0
     assert main(["decode", str(vae_run), str(tmp_path / "c.csv"), "--out", str(tmp_path / "d")]) == 0
     assert (tmp_path / "d" / "sample_0.png").is_file()

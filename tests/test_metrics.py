@@ -229,3 +229,47 @@ def test_pca_denoiser_keeps_the_signal_components_not_all():
     denoised = metrics.pca_project(pca, noisy, k)
     assert ((denoised - test) ** 2).mean() < 0.25 * ((noisy - test) ** 2).mean()
     assert ((denoised - test) ** 2).mean() < ((metrics.pca_project(pca, noisy, 256) - test) ** 2).mean()
+
+
+# --- novelty ------------------------------------------------------------------------------
+def test_exact_duplicates_of_training_images_leave_the_test_side():
+    rng = np.random.default_rng(0)
+    train = rng.integers(0, 256, (50, 1, 4, 4), dtype=np.uint8)
+    fresh = rng.integers(0, 256, (10, 1, 4, 4), dtype=np.uint8)
+    almost = train[7:8].copy()
+    almost[0, 0, 3, 3] ^= 1  # one bit apart: a different image
+    test = np.concatenate([train[[3, 40]], fresh, train[[3]], almost])
+    kept, rows = metrics.remove_exact_duplicates(train, test)
+    assert rows.tolist() == [*range(2, 12), 13] and np.array_equal(kept, test[rows])
+    kept_t, rows_t = metrics.remove_exact_duplicates(torch.from_numpy(train), torch.from_numpy(test))
+    assert rows_t.tolist() == rows.tolist() and torch.equal(kept_t, torch.from_numpy(test[rows]))
+
+
+def test_nearest_distances_in_chunks_match_the_full_matrix():
+    g = torch.Generator().manual_seed(0)
+    queries, references = torch.randn(45, 6, generator=g), torch.randn(30, 6, generator=g)
+    queries[5] = references[17]
+    distances, index = metrics.nearest_distances(queries, references, chunk=7)
+    full = torch.cdist(queries.double(), references.double(), compute_mode="donot_use_mm_for_euclid_dist")
+    assert torch.equal(index, full.argmin(1))
+    assert torch.allclose(distances, full.min(1).values, atol=1e-12)
+    assert distances[5] < 1e-7 and index[5] == 17
+
+
+def test_novelty_real_images_copies_and_noise():
+    g = torch.Generator().manual_seed(0)
+    train, heldout = torch.randn(2000, 8, generator=g), torch.randn(1000, 8, generator=g)
+    real = metrics.novelty(torch.randn(4000, 8, generator=g), train, heldout)
+    assert abs(real.share - 0.05) < 0.015  # by construction, up to sampling noise
+    assert real.share == pytest.approx(float((real.distances < real.threshold).double().mean()))
+    held = metrics.novelty(heldout, train, heldout)
+    assert held.share == pytest.approx(0.05, abs=0.001)  # the held-out images themselves: exactly the quantile
+    rows = torch.randint(0, 2000, (300,), generator=g)
+    copies = metrics.novelty(train[rows], train, heldout)
+    assert copies.share == 1.0 and torch.equal(copies.nearest, rows) and copies.distances.max() < 1e-6
+    near = metrics.novelty(train[rows] + 0.05 * torch.randn(300, 8, generator=g), train, heldout)
+    assert near.share == 1.0  # near-copies (well inside the held-out images' typical distance) count too
+    noise = metrics.novelty(5 + torch.rand(500, 8, generator=g), train, heldout)
+    assert noise.share == 0.0 and noise.threshold == real.threshold
+    with pytest.raises(ValueError, match="quantile"):
+        metrics.novelty(train, train, heldout, quantile=1.0)

@@ -295,3 +295,17 @@ def test_prior_samples_picture_shows_both_grids(tmp_path):
     path = plot_prior_samples(model, prior, tmp_path / "priors.png", n=16, class_names=["a", "b", "c", "d"])
     image = Image.open(path)
     assert image.width > image.height  # two grids side by side
+
+
+def test_nearest_pairs_show_each_sample_above_its_training_image(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    train = torch.rand(30, 4, 8, 8, generator=g)
+    nearest = torch.randint(0, 30, (20,), generator=g)
+    samples = train[nearest].clone()
+    samples[:, 3, :4] = 0.0  # half transparent: over the checkerboard
+    samples[:, :3, :4] = 0.0
+    path = plots.plot_nearest_pairs(samples, train, nearest, tmp_path / "pairs.png")
+    image = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
+    assert image.shape[0] > 100 and image.shape[1] > 300 and image.std() > 10
+    grey = torch.rand(3, 1, 8, 8, generator=g)
+    assert plots.plot_nearest_pairs(grey, grey, torch.arange(3), tmp_path / "grey.png").stat().st_size > 1000

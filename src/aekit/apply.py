@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import math
 import os
 import typing
@@ -21,10 +22,11 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from aekit.alpha import composite
+from aekit.alpha import composite, has_alpha
 from aekit.data.documents import natural_key
 from aekit.device import native_bf16
 from aekit.errors import AekitError, ConfigError, DataError
+from aekit.gameart import Finish, learn_palette, read_palette, texturepacker_atlas
 from aekit.images import (
     FORMATS,
     READ_EXTENSIONS,
@@ -416,8 +418,8 @@ def check_sheet(n: int, h: int, w: int, columns: int | None = None) -> None:
 
 
 class SampleFiles(Sequence[Path]):
-    """The paths ``out/sample_0000.png`` ... (+ ``out/sheet.png``), each made when asked for: a
-    billion samples never hold a billion names."""
+    """The paths ``out/sample_0000.png`` ... (+ ``out/sheet.png``, ``out/sheet.json``), each made
+    when asked for: a billion samples never hold a billion names."""
 
     def __init__(self, out: Path, n: int, with_sheet: bool):
         self.out, self.n, self.with_sheet = out, n, with_sheet
@@ -427,7 +429,7 @@ class SampleFiles(Sequence[Path]):
         return [f"sample_{k:0{self.width}d}.png" for k in range(start, stop)]
 
     def __len__(self) -> int:
-        return self.n + self.with_sheet
+        return self.n + 2 * self.with_sheet
 
     @typing.overload
     def __getitem__(self, index: int) -> Path: ...
@@ -441,14 +443,16 @@ class SampleFiles(Sequence[Path]):
         k = index + len(self) if index < 0 else index
         if not 0 <= k < len(self):
             raise IndexError(index)
-        return self.out / (self.names(k, k + 1)[0] if k < self.n else "sheet.png")
+        return self.out / (self.names(k, k + 1)[0] if k < self.n else ("sheet.png", "sheet.json")[k - self.n])
 
 
 def sample_command(model: Autoencoder, out: str | Path, n: int, *, seed: int = 0, labels: torch.Tensor | None = None,
                    condition_image: torch.Tensor | None = None, temperature: float = 1.0, prior: Prior | None = None,
-                   write_sheet: bool = False, overwrite: bool = False, bf16: bool = False) -> SampleFiles:
-    """Write ``n`` samples as ``sample_00000.png`` ... (and ``sheet.png``) into ``out``, batch by
-    batch: the names of each batch are made with it, so memory does not grow with ``n``."""
+                   write_sheet: bool = False, overwrite: bool = False, bf16: bool = False,
+                   finish: Finish | None = None) -> SampleFiles:
+    """Write ``n`` samples as ``sample_00000.png`` ... (and ``sheet.png`` with its TexturePacker atlas
+    ``sheet.json``) into ``out``, batch by batch: the names of each batch are made with it, so memory
+    does not grow with ``n``; ``finish`` makes each batch game-ready first (``aekit.gameart``)."""
     out = Path(out)
     if write_sheet:
         check_sheet(n, *model.input_shape[1:])
@@ -459,12 +463,17 @@ def sample_command(model: Autoencoder, out: str | Path, n: int, *, seed: int = 0
         done = 0
         for images in sample_batches(model, n, seed=seed, labels=labels, condition_image=condition_image,
                                      temperature=temperature, prior=prior, bf16=bf16):
+            if finish is not None:
+                images = finish(images)
             writer.write(images, files.names(done, done + len(images)))
             done += len(images)
             if write_sheet:
                 kept.append(images)
         if write_sheet:
-            writer.write_bytes(files[-1].name, encode_image(sheet(torch.cat(kept)), "png"))
+            columns = math.ceil(math.sqrt(n))
+            atlas = texturepacker_atlas(files.names(0, n), model.input_shape[2], model.input_shape[1], columns, "sheet.png")
+            writer.write_bytes("sheet.png", encode_image(sheet(torch.cat(kept), columns), "png"))
+            writer.write_bytes("sheet.json", json.dumps(atlas, indent=1).encode())
     return files
 
 
@@ -821,14 +830,17 @@ def denoise(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, 
 
 def sample(run_dir: str | Path, out: str | Path, n: int, *, seed: int = 0, class_name: str | None = None,
            condition_image: str | Path | None = None, temperature: float = 1.0, prior: Prior | str | None = None,
-           write_sheet: bool = False, overwrite: bool = False, device: str = "auto",
-           precision: str = "auto") -> SampleFiles:
-    """``aekit sample``: ``n`` PNG files (+ ``sheet.png``); ``prior`` (one, or the name of one fitted
-    in the run) replaces N(0, I); ``precision`` ``auto`` decodes in bfloat16 where the device
-    computes it natively (``device.native_bf16``)."""
+           write_sheet: bool = False, overwrite: bool = False, device: str = "auto", precision: str = "auto",
+           seamless: bool = False, palette: str | None = None, alpha_threshold: float | None = None) -> SampleFiles:
+    """``aekit sample``: ``n`` PNG files (+ ``sheet.png`` and ``sheet.json``); ``prior`` (one, or the
+    name of one fitted in the run) replaces N(0, I); ``precision`` ``auto`` decodes in bfloat16 where
+    the device computes it natively (``device.native_bf16``); ``seamless``, ``palette`` (see
+    :func:`sample_palette`) and ``alpha_threshold``: ``gameart.Finish``."""
     from aekit.data.datasets import holds_pages
 
     check_sample_options(n, temperature, seed)
+    if alpha_threshold is not None and not 0 < alpha_threshold < 1:
+        raise ConfigError(f"--alpha-threshold must be between 0 and 1, got {alpha_threshold}")
     run = load_run(run_dir, device)
     model = run.model
     if holds_pages(run.meta["dataset"]) and not model.generative:
@@ -839,6 +851,9 @@ def sample(run_dir: str | Path, out: str | Path, n: int, *, seed: int = 0, class
         from aekit.priors import load_prior
 
         prior = load_prior(run_dir, prior)
+    if alpha_threshold is not None and not has_alpha(model.input_shape[0]):
+        raise ConfigError(f"--alpha-threshold: this run's images have {model.input_shape[0]} channel(s), no alpha")
+    finish = Finish(seamless, None if palette is None else sample_palette(run, palette), alpha_threshold)
     where = next(model.parameters()).device
     labels = None
     if class_name is not None:
@@ -850,7 +865,27 @@ def sample(run_dir: str | Path, out: str | Path, n: int, *, seed: int = 0, class
     image = None if condition_image is None else read_image_file(condition_image).pixels
     return sample_command(model, out, n, seed=seed, labels=labels, condition_image=image, temperature=temperature,
                           prior=prior, write_sheet=write_sheet, overwrite=overwrite,
-                          bf16=precision == "bf16" or (precision == "auto" and native_bf16(where)))
+                          bf16=precision == "bf16" or (precision == "auto" and native_bf16(where)), finish=finish)
+
+
+PALETTE_IMAGES = 2000  # training images --palette K learns from (a seeded draw): enough for a few dozen colours
+
+
+def sample_palette(run: LoadedRun, spec: str) -> torch.Tensor:
+    """``--palette``: an integer K learns K colours from (up to ``PALETTE_IMAGES`` of) the run's
+    training images, read as training read them; anything else is a palette file (``gameart.read_palette``)."""
+    if not spec.strip().isdigit():
+        return read_palette(spec)
+    from aekit.data import ImageSet, load, val_indices
+
+    config = run.meta["train"]
+    data = load(config.dataset, "train", **run_data_options(run.meta))
+    if not isinstance(data, ImageSet):
+        raise ConfigError(f"--palette {spec}: {config.dataset} holds whole pages; give a palette file instead")
+    rows = val_indices(data, config.val_fraction, config.seed)[0].numpy()
+    if len(rows) > PALETTE_IMAGES:
+        rows = np.sort(np.random.default_rng(0).choice(rows, PALETTE_IMAGES, replace=False))
+    return learn_palette(data.batch(rows), int(spec))
 
 
 @dataclass

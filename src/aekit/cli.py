@@ -122,8 +122,10 @@ def _cmd_sample(args: argparse.Namespace) -> None:
 
     paths = sample(args.run_dir, args.out, args.n, seed=args.seed, class_name=args.class_name, prior=args.prior,
                    condition_image=args.condition_image, temperature=args.temperature, write_sheet=args.sheet,
-                   overwrite=args.overwrite, device=args.device, precision=args.precision)
-    print(f"wrote {args.n} samples to {args.out}" + (f" and the sheet {paths[-1]}" if args.sheet else ""))
+                   overwrite=args.overwrite, device=args.device, precision=args.precision, seamless=args.seamless,
+                   palette=args.palette, alpha_threshold=args.alpha_threshold)
+    print(f"wrote {args.n} samples to {args.out}" + (f" and the sheet {paths[-2]} with its atlas {paths[-1]}"
+                                                      if args.sheet else ""))
 
 
 def _cmd_encode(args: argparse.Namespace) -> None:
@@ -259,7 +261,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scale the N(0, I) codes of a VAE (a positive finite number)")
     p.add_argument("--prior", choices=("gmm", "flow", "pixelcnn"), help="draw codes from this fitted prior (aekit fit-prior) "
                    "instead of N(0, I)")
-    p.add_argument("--sheet", action="store_true", help="also write every sample on one sheet.png")
+    p.add_argument("--sheet", action="store_true", help="also write every sample on one sheet.png, with sheet.json "
+                   "describing its frames (TexturePacker's JSON Hash, read by Phaser, PixiJS and others)")
+    p.add_argument("--seamless", action="store_true", help="make each sample a seamless tile (floors, walls): opposite "
+                   "edges continue each other (Moisan's periodic component); default: off")
+    p.add_argument("--palette", metavar="K|FILE", help="snap colours to a palette: K colours learned from the run's "
+                   "training images, or a palette FILE (.png of swatches, GIMP .gpl, or one #rrggbb per line); "
+                   "default: none")
+    p.add_argument("--alpha-threshold", type=float, metavar="A", help="hard transparency: alpha 1 where it is at least "
+                   "A (0 < A < 1), else 0; default: alpha kept as drawn. Applied after --seamless and --palette")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="decode in bfloat16 (auto: where the device computes it natively, a CUDA GPU or a CPU with "
                         "AVX-512 BF16 or AMX; 2x faster there, and 8-bit outputs differ from float32's by at most one "

@@ -6,8 +6,10 @@ folder. ``aekit.evaluate`` combines them into a run's ``eval.json``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -282,3 +284,72 @@ def linear_probe(
 def max_principal_angle(basis_a: np.ndarray, basis_b: np.ndarray) -> float:
     """Largest principal angle in degrees between the column spaces of two matrices."""
     return float(np.degrees(linalg.subspace_angles(np.asarray(basis_a), np.asarray(basis_b)).max()))
+
+
+# --- novelty: are samples copies of training images? ---------------------------------------
+
+
+def remove_exact_duplicates(train_pixels: torch.Tensor | np.ndarray,
+                            test_pixels: torch.Tensor | np.ndarray) -> tuple[torch.Tensor | np.ndarray, np.ndarray]:
+    """The test images that are not byte for byte a training image, and their row numbers: a test
+    image also in training would be "held out" at distance 0 and make copies look normal. Rows are
+    hashed (BLAKE2b), and a hash match is confirmed on the bytes."""
+    seen: dict[bytes, list[bytes]] = {}
+    for row in train_pixels:
+        data = np.ascontiguousarray(np.asarray(row)).tobytes()
+        seen.setdefault(hashlib.blake2b(data, digest_size=16).digest(), []).append(data)
+    kept = []
+    for k, row in enumerate(test_pixels):
+        data = np.ascontiguousarray(np.asarray(row)).tobytes()
+        if data not in seen.get(hashlib.blake2b(data, digest_size=16).digest(), ()):
+            kept.append(k)
+    rows = np.array(kept, dtype=np.int64)
+    return test_pixels[torch.from_numpy(rows) if isinstance(test_pixels, torch.Tensor) else rows], rows
+
+
+def nearest_distances(queries: torch.Tensor | np.ndarray, references: torch.Tensor | np.ndarray,
+                      chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """Euclidean distance from each query to its nearest reference and that reference's index, over
+    ``chunk x chunk`` blocks so that memory stays bounded however many images there are; in float64,
+    where cdist's matrix-product form puts exact copies within 1e-7 of 0 (float32: ~1e-3)."""
+    q = torch.as_tensor(np.asarray(queries), dtype=torch.float64).flatten(1)
+    r = torch.as_tensor(np.asarray(references), dtype=torch.float64).flatten(1)
+    best = torch.full((len(q),), math.inf, dtype=torch.float64)
+    index = torch.zeros(len(q), dtype=torch.int64)
+    for i in range(0, len(q), chunk):
+        for j in range(0, len(r), chunk):
+            d = torch.cdist(q[i : i + chunk], r[j : j + chunk])
+            value, where = d.min(1)
+            closer = value < best[i : i + chunk]
+            best[i : i + chunk] = torch.where(closer, value, best[i : i + chunk])
+            index[i : i + chunk] = torch.where(closer, where + j, index[i : i + chunk])
+    return best, index
+
+
+@dataclass
+class Novelty:
+    """``share``: samples closer to their nearest training image than ``threshold``, the distance that
+    ``quantile`` of held-out real images exceed to theirs (real images score 1 - quantile by
+    construction; a model that copies its training images scores near 1). ``nearest``: each sample's
+    nearest training image (row), at ``distances``, to show them side by side."""
+
+    share: float
+    threshold: float
+    nearest: torch.Tensor
+    distances: torch.Tensor
+
+
+def novelty(sample_feats: torch.Tensor | np.ndarray, train_feats: torch.Tensor | np.ndarray,
+            heldout_feats: torch.Tensor | np.ndarray, quantile: float = 0.95) -> Novelty:
+    """How many samples are near-copies of a training image, judged in feature space against
+    held-out real images (give them without exact duplicates of training images:
+    :func:`remove_exact_duplicates`): the share of samples closer to their nearest training image
+    than ``quantile`` (95%) of held-out real images are to theirs."""
+    if not 0 < quantile < 1:
+        raise ValueError(f"quantile must be between 0 and 1, got {quantile}")
+    if min(len(train_feats), len(heldout_feats), len(sample_feats)) == 0:
+        raise ValueError("novelty needs at least one sample, one training and one held-out image")
+    heldout_distances = nearest_distances(heldout_feats, train_feats)[0]
+    threshold = float(np.quantile(heldout_distances.numpy(), 1 - quantile))
+    distances, nearest = nearest_distances(sample_feats, train_feats)
+    return Novelty(float((distances < threshold).double().mean()), threshold, nearest, distances)

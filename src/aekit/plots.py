@@ -302,6 +302,19 @@ def plot_samples(model, path: str | Path, *, n: int = 64, seed: int = 0, title: 
     return _save(fig, path)
 
 
+def plot_nearest_pairs(samples: torch.Tensor, train_images: torch.Tensor, nearest: torch.Tensor, path: str | Path, *,
+                       n: int = 16, title: str = "samples above their nearest training images") -> Path:
+    """The first ``n`` samples, each above its nearest training image (``nearest``: rows of
+    ``train_images``, as ``metrics.novelty`` gives them), 8 pairs to a row: copies show as twins."""
+    n = min(n, len(samples))
+    rows = []
+    for start in range(0, n, 8):
+        end = min(start + 8, n)
+        rows += [(f"samples {start + 1}-{end}", samples[start:end]),
+                 ("nearest training", train_images[nearest[start:end]])]
+    return _save(_rows(rows, title), path)
+
+
 @_no_grad
 def plot_class_samples(
     model,
