@@ -38,7 +38,7 @@ def _one_gaussian_log_prob(train: torch.Tensor, test: torch.Tensor) -> float:
 
 def test_flow_density_integrates_to_one_and_inverts_exactly():
     codes, labels = _two_rings(2000, 0)
-    flow = FlowPrior((2,), 2, layers=6, hidden=32).fit(codes, labels, steps=300)
+    flow = FlowPrior((2,), 2, layers=6, hidden=32, steps=300).fit(codes, labels)
     grid = torch.linspace(-6, 10, 321)
     xx, yy = torch.meshgrid(grid, grid, indexing="ij")
     points = torch.stack([xx.flatten(), yy.flatten()], 1)
@@ -64,17 +64,17 @@ def test_gmm_and_flow_beat_one_gaussian_and_sample_the_class_asked_for():
     test, test_labels = _two_rings(1000, 2)
     baseline = _one_gaussian_log_prob(train, test)
     gmm = GMMPrior((2,), 2, components=8).fit(train, train_labels)
-    flow = FlowPrior((2,), 2, layers=6, hidden=64).fit(train, train_labels, steps=600)
+    flow = FlowPrior((2,), 2, layers=6, hidden=64, steps=600).fit(train, train_labels)
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for prior in (gmm, flow):
-            assert float(prior.log_prob(test).mean()) > baseline + 1.0, prior.kind
+            assert float(prior.log_prob(test).mean()) > baseline + 1.0, prior.name
             # given the class, the density is higher still (the classes barely overlap)
             assert float(prior.log_prob(test, test_labels).mean()) > float(prior.log_prob(test).mean()) + 0.5
             blob = prior.sample(500, generator=g, labels=torch.ones(500, dtype=torch.long))
             ring = prior.sample(500, generator=g, labels=torch.zeros(500, dtype=torch.long))
-            assert (blob - torch.tensor([6.0, 0.0])).norm(dim=1).median() < 0.5, prior.kind
-            assert (ring.norm(dim=1).median() - 3).abs() < 0.3, prior.kind
+            assert (blob - torch.tensor([6.0, 0.0])).norm(dim=1).median() < 0.5, prior.name
+            assert (ring.norm(dim=1).median() - 3).abs() < 0.3, prior.name
             mixed = prior.sample(1000, generator=g)
             share = float(((mixed - torch.tensor([6.0, 0.0])).norm(dim=1) < 1).float().mean())
             assert abs(share - float(train_labels.float().mean())) < 0.06  # classes in their training proportions

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -41,6 +41,9 @@ from aekit.models.vae import GaussianVAE
 from aekit.progress import Progress
 from aekit.runs import run_data_options
 
+if TYPE_CHECKING:
+    from aekit.priors import Prior  # a learned prior over codes: replaces N(0, I) when sampling
+
 # Whole pages run in fixed tiles (bounded memory whatever the page size). Neighbouring tiles overlap
 # by OVERLAP px; in each overlap the first MARGIN px next to a tile's inner edge (where its
 # convolutions saw zero padding instead of the page) get weight 0, the rest a raised-cosine ramp
@@ -49,13 +52,6 @@ from aekit.runs import run_data_options
 TILE, OVERLAP, MARGIN, ALIGN, TILE_BATCH = 512, 64, 16, 32, 2
 SAMPLE_BATCH = 256  # decode batch: 10,000 conv-vae samples in 0.6 s fp32 (1.06 s with 1,000: maps then run from DRAM)
 MAX_SHEET_PIXELS = 1 << 27
-
-
-class Prior(Protocol):
-    """A learned prior over codes (``aekit.priors``): replaces N(0, I) when sampling."""
-
-    def sample(self, n: int, generator: torch.Generator | None = None, labels: torch.Tensor | None = None) -> torch.Tensor:
-        ...
 
 
 # --- inputs and outputs ---------------------------------------------------------------
