@@ -156,10 +156,10 @@ def export_model(
     files: dict[str, Any] = {}
     prior_specs: dict[str, Any] = {}
     for name, prior in priors.items():
-        part = prior.export(name, latent, cond_spec, class_names, model, EXAMPLE_BATCH)
-        parts[f"prior-{name}"] = (part.module, part.example, part.inputs, part.outputs, part.any_size)
+        exported = prior.export(name, latent, cond_spec, class_names, model, EXAMPLE_BATCH)
+        parts[f"prior-{name}"] = (exported.module, exported.example, exported.inputs, exported.outputs, exported.any_size)
         prior_specs[name] = {"source": "trained with the model (aekit sample's default)" if name == "model" else "aekit fit-prior",
-                             **part.spec}
+                             **exported.spec}
     blobs: dict[str, bytes] = {}
     for part, (module, args, inputs, outputs, dynamic_size) in parts.items():
         names = ([i["name"] for i in inputs], [o["name"] for o in outputs])
