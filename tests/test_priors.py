@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import resource
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -345,3 +348,13 @@ def test_a_prior_file_with_nan_or_infinite_numbers_is_refused_at_load(vae_run: P
     info = run / "prior-flow.json"
     info.write_text(info.read_text().replace('"heldout_log_prob": ', '"heldout_log_prob": NaN, "was": '))
     assert f"{info}: holds NaN or infinite numbers" in _one_line_error([*sample[:3], "flow", *sample[4:]], capsys)
+
+
+@pytest.mark.parametrize("first", ["aekit.priors", "aekit.models.vq_vae"])
+def test_priors_import_the_models_never_the_reverse(first: str):
+    """No import circle: either package imports alone, and the models never pull the priors in."""
+    env = {**os.environ, "PYTHONPATH": str(Path(aekit.__file__).parents[1])}  # this aekit, not another install
+    both = "import sys, importlib; importlib.import_module(sys.argv[1]); import aekit.priors, aekit.models.vq_vae"
+    assert subprocess.run([sys.executable, "-c", both, first], env=env, capture_output=True).returncode == 0
+    models_alone = "import sys, aekit.models; assert not any(m.startswith('aekit.priors') for m in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", models_alone], env=env, capture_output=True).returncode == 0

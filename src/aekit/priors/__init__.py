@@ -134,8 +134,7 @@ def fit_prior(
 
     cls = prior_class(name)
     config = cls.make_config(options)
-    for flag, value in (("--draws", draws), ("max_codes", max_codes)):
-        least = 0 if flag == "--draws" else 1
+    for flag, value, least in (("--draws", draws, 0), ("max_codes", max_codes, 1)):
         if value < least:
             raise ConfigError(f"aekit fit-prior: {flag} must be at least {least}, got {value}")
     run_dir = Path(run_dir)
