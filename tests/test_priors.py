@@ -340,6 +340,8 @@ def test_a_prior_file_with_nan_or_infinite_numbers_is_refused_at_load(vae_run: P
         assert err == (f"aekit: error: {weights}: tensor 'means' holds NaN or infinite numbers; "
                        f"refit it with `aekit fit-prior {run} --prior gmm`"), argv
     assert not (tmp_path / "out").exists() and not (tmp_path / "x").exists()
+    weights.write_bytes(weights.read_bytes() + bytes(2 << 20))  # more than the described prior holds: not read
+    assert "bytes; the prior its JSON file describes holds 1,840 bytes of tensors" in _one_line_error(sample, capsys)
     weights = run / "prior-flow.safetensors"
     tensors = load_file(weights)
     tensors["std"][0] = math.inf

@@ -56,6 +56,7 @@ MAX_CODES = 60_000  # training images whose codes a prior is fitted to
 HELDOUT_CODES = 2_000  # hold-out images whose codes score the fitted prior
 BATCH = 512
 MAX_PRIOR_SIZE = 200_000_000  # numbers in a prior's tensors: 800 MB of float32
+HEADER_BYTES = 1 << 20  # a safetensors file's JSON header, at most
 
 __all__ = ["PRIORS", "CodeMapPrior", "ExportedPrior", "FlowPrior", "GMMPrior", "Prior", "add_fit_arguments", "best_prior",
            "fit_by_minibatches", "fit_prior", "fitted_priors", "index_maps_from_uniform", "inverse_cdf", "load_prior",
@@ -219,11 +220,14 @@ def load_prior(run_dir: str | Path, name: str) -> Prior:
     size = sum(t.numel() for t in itertools.chain(probe.parameters(), probe.buffers()))
     if size > MAX_PRIOR_SIZE:
         raise ConfigError(f"describes a prior of {size:,} numbers; aekit loads at most {MAX_PRIOR_SIZE:,}", info_path)
+    expected = probe.state_dict()
+    nbytes = sum(t.numel() * t.element_size() for t in expected.values())
     try:
+        if weights.stat().st_size > nbytes + HEADER_BYTES:  # read no more than the prior described can hold
+            raise ConfigError(f"{weights.stat().st_size:,} bytes; the prior its JSON file describes holds {nbytes:,} bytes of tensors", weights)
         tensors = st_load(weights.read_bytes())
     except (SafetensorError, ValueError, OSError) as exc:
         raise AekitError(f"not a valid safetensors file ({exc})", weights) from None
-    expected = probe.state_dict()
     if set(tensors) != set(expected) or any(tensors[k].shape != expected[k].shape for k in expected):
         raise ConfigError("tensors do not match the prior described in its JSON file", weights)
     broken = [k for k, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
@@ -251,9 +255,12 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
         defaults = {str(g.default) for _, g in owners if g.default is not MISSING}
         default = (f" (default {defaults.pop()})" if len(defaults) == 1 else
                    " (default " + ", ".join(f"{g.default} for {n}" for n, g in owners) + ")")
-        parser.add_argument("--" + key.replace("_", "-"), dest=key, type=type(f.default), default=None,
-                            choices=f.metadata.get("choices"), metavar=f.metadata.get("metavar"),
-                            help=", ".join(n for n, _ in owners) + ": " + help_text + default)
+        flag, text = "--" + key.replace("_", "-"), ", ".join(n for n, _ in owners) + ": " + help_text
+        if isinstance(f.default, bool):
+            parser.add_argument(flag, dest=key, action="store_true", default=None, help=text)
+        else:
+            parser.add_argument(flag, dest=key, type=type(f.default), default=None, choices=f.metadata.get("choices"),
+                                metavar=f.metadata.get("metavar"), help=text + default)
 
 
 def fit_options(args: argparse.Namespace) -> dict[str, Any]:
