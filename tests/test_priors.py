@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import resource
 import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +20,9 @@ import torch
 
 import aekit
 from aekit.cli import main
-from aekit.config import TrainConfig
+from aekit.config import TrainConfig, option
 from aekit.errors import AekitError, ConfigError
-from aekit.priors import FlowPrior, GMMPrior, fit_prior, fitted_priors, load_prior
+from aekit.priors import FlowPrior, GMMPrior, Prior, fit_prior, fitted_priors, load_prior
 
 
 def _two_rings(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -38,7 +43,7 @@ def _one_gaussian_log_prob(train: torch.Tensor, test: torch.Tensor) -> float:
 
 def test_flow_density_integrates_to_one_and_inverts_exactly():
     codes, labels = _two_rings(2000, 0)
-    flow = FlowPrior((2,), 2, layers=6, hidden=32).fit(codes, labels, steps=300)
+    flow = FlowPrior((2,), 2, layers=6, hidden=32, steps=300).fit(codes, labels)
     grid = torch.linspace(-6, 10, 321)
     xx, yy = torch.meshgrid(grid, grid, indexing="ij")
     points = torch.stack([xx.flatten(), yy.flatten()], 1)
@@ -64,17 +69,17 @@ def test_gmm_and_flow_beat_one_gaussian_and_sample_the_class_asked_for():
     test, test_labels = _two_rings(1000, 2)
     baseline = _one_gaussian_log_prob(train, test)
     gmm = GMMPrior((2,), 2, components=8).fit(train, train_labels)
-    flow = FlowPrior((2,), 2, layers=6, hidden=64).fit(train, train_labels, steps=600)
+    flow = FlowPrior((2,), 2, layers=6, hidden=64, steps=600).fit(train, train_labels)
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for prior in (gmm, flow):
-            assert float(prior.log_prob(test).mean()) > baseline + 1.0, prior.kind
+            assert float(prior.log_prob(test).mean()) > baseline + 1.0, prior.name
             # given the class, the density is higher still (the classes barely overlap)
             assert float(prior.log_prob(test, test_labels).mean()) > float(prior.log_prob(test).mean()) + 0.5
             blob = prior.sample(500, generator=g, labels=torch.ones(500, dtype=torch.long))
             ring = prior.sample(500, generator=g, labels=torch.zeros(500, dtype=torch.long))
-            assert (blob - torch.tensor([6.0, 0.0])).norm(dim=1).median() < 0.5, prior.kind
-            assert (ring.norm(dim=1).median() - 3).abs() < 0.3, prior.kind
+            assert (blob - torch.tensor([6.0, 0.0])).norm(dim=1).median() < 0.5, prior.name
+            assert (ring.norm(dim=1).median() - 3).abs() < 0.3, prior.name
             mixed = prior.sample(1000, generator=g)
             share = float(((mixed - torch.tensor([6.0, 0.0])).norm(dim=1) < 1).float().mean())
             assert abs(share - float(train_labels.float().mean())) < 0.06  # classes in their training proportions
@@ -190,3 +195,168 @@ def test_evaluate_adds_a_column_per_prior(vae_run: Path, tmp_path: Path, capsys:
     (run / "prior-flow.json").write_text((run / "prior-flow.json").read_text().replace('"model_fingerprint": "', '"model_fingerprint": "0'))
     assert main(["evaluate", str(run), "--prior", "flow", "--quiet"]) == 2  # refused before any work
     assert "fitted to other weights" in capsys.readouterr().err
+
+
+# --- a new prior is one file and one registry line ----------------------------------------------------
+@dataclass
+class ToyConfig:
+    shrink: float = option(1.0, "toy: scale of the fitted standard deviations", ("must be positive", lambda v: v > 0))
+
+
+class DiagonalGaussian(Prior):
+    """The toy prior: one diagonal Gaussian fitted to the codes, its standard deviations times ``shrink``."""
+
+    name = "toy"
+    description = "one diagonal Gaussian"
+    Config = ToyConfig
+
+    def __init__(self, code_shape: tuple[int, ...], num_classes: int | None, **options: object):
+        super().__init__(code_shape, num_classes, **options)
+        d = math.prod(self.code_shape)
+        self.register_buffer("mean", torch.zeros(d))
+        self.register_buffer("std", torch.ones(d))
+
+    def fit(self, codes, labels, seed=0, quiet=True):
+        flat = codes.flatten(1)
+        self.mean.copy_(flat.mean(0))
+        self.std.copy_(flat.std(0) * self.config.shrink)
+        return self.eval()
+
+    def log_prob(self, codes, labels=None):
+        return torch.distributions.Normal(self.mean, self.std).log_prob(codes.flatten(1)).sum(1)
+
+    def sample(self, n, generator=None, labels=None):
+        return self.from_noise(torch.randn(n, self.mean.numel(), generator=generator))
+
+    def from_noise(self, noise):
+        return (self.mean + self.std * noise).view(-1, *self.code_shape)
+
+    def sampling_note(self):
+        return "z = mean + std * noise"
+
+
+def test_a_prior_registered_in_one_line_fits_samples_evaluates_and_exports(vae_run: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch,
+                                                                          capsys: pytest.CaptureFixture[str]):
+    from aekit.apply import sample_images
+    from aekit.data import load, train_val_split
+    from aekit.priors import PRIORS, training_codes
+
+    monkeypatch.setitem(PRIORS, "toy", DiagonalGaussian)
+    run = tmp_path / "run"
+    shutil.copytree(vae_run, run)
+    with pytest.raises(SystemExit):
+        main(["fit-prior", "--help"])
+    assert "toy: scale of the fitted standard deviations (default 1.0)" in " ".join(capsys.readouterr().out.split())
+    assert main(["fit-prior", str(run), "--prior", "toy", "--components", "3"]) == 2  # another prior's flag
+    assert "prior 'toy' takes no --components; its options: --shrink" in capsys.readouterr().err
+    assert main(["fit-prior", str(run), "--prior", "toy", "--shrink", "-1"]) == 2
+    assert "--shrink must be positive" in capsys.readouterr().err
+    assert main(["fit-prior", str(run), "--prior", "toy", "--shrink", "0.5", "--quiet"]) == 0
+    assert json.loads((run / "prior-toy.json").read_text())["options"] == {"code_shape": [4], "num_classes": None, "shrink": 0.5}
+    prior, model = load_prior(run, "toy"), aekit.load(run)
+    train = train_val_split(load("digits", "train"), 0.1, 0)[0]
+    codes = training_codes(model, train.images)
+    assert torch.allclose(prior.mean, codes.mean(0), atol=1e-5) and torch.allclose(prior.std, codes.std(0) * 0.5, atol=1e-5)
+
+    # aekit sample --prior toy decodes the toy's codes: mean + std * the seed's normal draws
+    assert main(["sample", str(run), "--prior", "toy", "--n", "4", "--out", str(tmp_path / "drawn")]) == 0
+    assert len(list((tmp_path / "drawn").glob("*.png"))) == 4
+    with torch.inference_mode():
+        expected = model.decode(prior.mean + prior.std * torch.randn(4, 4, generator=torch.Generator().manual_seed(0)))
+    assert torch.allclose(sample_images(model, 4, seed=0, prior=prior), expected)
+
+    # aekit evaluate --prior toy: a sample-quality column, the held-out real images still below it
+    assert main(["evaluate", str(run), "--prior", "toy", "--iwae-k", "2", "--max-images", "300", "--quiet"]) == 0
+    frechet = json.loads((run / "eval.json").read_text())["sections"]["samples"]["frechet"]
+    assert math.isfinite(frechet["prior toy"]) and frechet["prior toy"] > frechet["held-out real images (floor)"]
+
+    # aekit export: the toy's sampler as prior-toy.onnx, with a recipe onnxruntime runs
+    ort = pytest.importorskip("onnxruntime")
+    assert main(["export", str(run), "--out", str(tmp_path / "onnx"), "--prior", "toy"]) == 0
+    spec = json.loads((tmp_path / "onnx" / "model.json").read_text())["priors"]["toy"]
+    assert [i["name"] for i in spec["inputs"]] == ["noise"] and spec["sampling"] == "z = mean + std * noise"
+    noise = np.random.default_rng(0).standard_normal((5, 4), dtype=np.float32)
+    (z,) = ort.InferenceSession(str(tmp_path / "onnx" / "prior-toy.onnx")).run(None, {"noise": noise})
+    assert np.abs(z - prior.from_noise(torch.from_numpy(noise)).numpy()).max() < 1e-5
+    monkeypatch.chdir(tmp_path / "onnx")
+    namespace: dict = {}
+    exec(compile(spec["recipe"], "recipe-toy", "exec"), namespace)
+    with torch.inference_mode():
+        images = model.decode(prior.from_noise(torch.from_numpy(namespace["noise"]))).numpy()
+    assert np.abs(namespace["images"] - images).max() < 1e-4
+
+
+# --- prior files from disk are checked before anything is built (issue 27) --------------------------------
+def _one_line_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """Runs the CLI, which must refuse with exit 2 and one line; returns that line."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert main(argv) == 2
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < 200_000  # kB: nothing big was allocated
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("code_shape", [1_000_000_000], "a code of 1,000,000,000 numbers; priors take at most 65,536"),
+    ("code_shape", [-4], "code_shape must be 1 to 3 positive integers"),
+    ("num_classes", 10**12, "num_classes must be an integer from 1 to 100,000"),
+    ("components", 10**9, "components must be at least 1 and at most 1,000, got 1000000000"),
+    ("components", 2.5, "components must be an integer, got 2.5"),
+    # each size allowed, but 10 classes x 2 components x 60,000^2 covariance numbers together are not
+    ("code_shape", [60_000], "describes a prior of 72,001,200,040 numbers; aekit loads at most 200,000,000"),
+])
+def test_a_prior_file_claiming_huge_sizes_is_refused_before_anything_is_allocated(
+        vae_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: object, message: str):
+    run = tmp_path / "run"
+    shutil.copytree(vae_run, run)
+    fit_prior(run, "gmm", components=2)
+    info = run / "prior-gmm.json"
+    described = json.loads(info.read_text())
+    described["options"][option] = value
+    info.write_text(json.dumps(described))
+    err = _one_line_error(["sample", str(run), "--prior", "gmm", "--n", "4", "--out", str(tmp_path / "out")], capsys)
+    assert err.startswith(f"aekit: error: {info}: ") and message in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_prior_file_with_nan_or_infinite_numbers_is_refused_at_load(vae_run: Path, tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]):
+    """Before, a NaN mean wrote flat images with exit 0 and `evaluate --prior` ended in a scipy traceback."""
+    from safetensors.torch import load_file, save_file
+
+    run = tmp_path / "run"
+    shutil.copytree(vae_run, run)
+    fit_prior(run, "gmm", components=2)
+    fit_prior(run, "flow", layers=2, hidden=8, steps=5)
+    weights = run / "prior-gmm.safetensors"
+    tensors = load_file(weights)
+    tensors["means"][3, 1] = math.nan
+    save_file(tensors, weights)
+    sample = ["sample", str(run), "--prior", "gmm", "--n", "4", "--out", str(tmp_path / "out")]
+    for argv in (sample, ["evaluate", str(run), "--prior", "gmm", "--quiet"], ["export", str(run), "--out", str(tmp_path / "x")]):
+        err = _one_line_error(argv, capsys)
+        assert err == (f"aekit: error: {weights}: tensor 'means' holds NaN or infinite numbers; "
+                       f"refit it with `aekit fit-prior {run} --prior gmm`"), argv
+    assert not (tmp_path / "out").exists() and not (tmp_path / "x").exists()
+    weights.write_bytes(weights.read_bytes() + bytes(2 << 20))  # more than the described prior holds: not read
+    assert "bytes; the prior its JSON file describes holds 1,840 bytes of tensors" in _one_line_error(sample, capsys)
+    weights = run / "prior-flow.safetensors"
+    tensors = load_file(weights)
+    tensors["std"][0] = math.inf
+    save_file(tensors, weights)
+    assert "tensor 'std' holds NaN or infinite numbers" in _one_line_error([*sample[:3], "flow", *sample[4:]], capsys)
+    info = run / "prior-flow.json"
+    info.write_text(info.read_text().replace('"heldout_log_prob": ', '"heldout_log_prob": NaN, "was": '))
+    assert f"{info}: holds NaN or infinite numbers" in _one_line_error([*sample[:3], "flow", *sample[4:]], capsys)
+
+
+@pytest.mark.parametrize("first", ["aekit.priors", "aekit.models.vq_vae"])
+def test_priors_import_the_models_never_the_reverse(first: str):
+    """No import circle: either package imports alone, and the models never pull the priors in."""
+    env = {**os.environ, "PYTHONPATH": str(Path(aekit.__file__).parents[1])}  # this aekit, not another install
+    both = "import sys, importlib; importlib.import_module(sys.argv[1]); import aekit.priors, aekit.models.vq_vae"
+    assert subprocess.run([sys.executable, "-c", both, first], env=env, capture_output=True).returncode == 0
+    models_alone = "import sys, aekit.models; assert not any(m.startswith('aekit.priors') for m in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", models_alone], env=env, capture_output=True).returncode == 0

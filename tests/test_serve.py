@@ -405,7 +405,8 @@ def test_a_prior_fitted_without_labels_takes_no_class() -> None:
 
 
 def test_a_vq_vae_samples_its_own_pixelcnn_or_the_refitted_one() -> None:
-    from aekit.models.vq_vae import VQVAE, CodeMapPrior, VQVAEConfig
+    from aekit.models.vq_vae import VQVAE, VQVAEConfig
+    from aekit.priors import CodeMapPrior
 
     torch.manual_seed(0)
     model = VQVAE(VQVAEConfig(codebook_size=8, code_dim=4, channels=(8, 8), prior_channels=8, prior_layers=1), (1, 8, 8)).eval()

@@ -156,22 +156,61 @@ def _cmd_interpolate(args: argparse.Namespace) -> None:
 
 
 def _cmd_fit_prior(args: argparse.Namespace) -> None:
-    from aekit.priors import fit_prior
+    from aekit.priors import fit_options, fit_prior
 
-    path = fit_prior(Path(args.run_dir), args.prior, components=args.components, layers=args.layers, hidden=args.hidden,
-                     steps=args.steps, draws=args.draws, seed=args.seed, quiet=args.quiet)
+    path = fit_prior(Path(args.run_dir), args.prior, draws=args.draws, seed=args.seed, quiet=args.quiet, **fit_options(args))
     print(f"wrote {path} and {path.with_suffix('.safetensors')}")
 
 
 DEVICE_HELP = "auto (CUDA when present, else CPU), cpu, cuda or cuda:N"
 
 
+class _CommandParser(argparse.ArgumentParser):
+    """A sub-command's parser; ``add_later`` adds the arguments that need the prior registry (torch)
+    when this command is parsed or its help shown, so ``aekit --help`` and other commands stay instant."""
+
+    def __init__(self, *args: object, add_later: Callable[[argparse.ArgumentParser], None] | None = None, **kwargs: object):
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._add_later = add_later
+
+    def _complete(self) -> None:
+        if self._add_later is not None:
+            add, self._add_later = self._add_later, None
+            add(self)
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def]
+        self._complete()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self._complete()
+        return super().format_help()
+
+
+def _prior_choice(help_text: str, repeatable: bool = False, extra: tuple[str, ...] = ()) -> Callable[[argparse.ArgumentParser], None]:
+    """``--prior`` with the registered priors as choices (``aekit.priors.PRIORS``), added when needed."""
+
+    def add(parser: argparse.ArgumentParser) -> None:
+        from aekit.priors import PRIORS
+
+        parser.add_argument("--prior", action="append" if repeatable else "store", choices=(*PRIORS, *extra), help=help_text)
+
+    return add
+
+
+def _fit_prior_arguments(parser: argparse.ArgumentParser) -> None:
+    from aekit.priors import add_fit_arguments
+
+    add_fit_arguments(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aekit", description="Autoencoders and VAEs: compress, denoise, generate.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser)
 
-    def command(name: str, handler: Callable[[argparse.Namespace], None], help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+    def command(name: str, handler: Callable[[argparse.Namespace], None], help_text: str,
+                add_later: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text, add_later=add_later)
         p.set_defaults(handler=handler)
         return p
 
@@ -183,7 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("train", _cmd_train, "train a model; writes weights, config, metrics and a checkpoint to --out")
     add_train_arguments(p)
 
-    p = command("evaluate", _cmd_evaluate, "measure a run on its test split (with baselines); writes RUN_DIR/eval.json")
+    p = command("evaluate", _cmd_evaluate, "measure a run on its test split (with baselines); writes RUN_DIR/eval.json",
+                _prior_choice("add a sample-quality column for this fitted prior (repeatable; all: every prior fitted)",
+                              repeatable=True, extra=("all",)))
     p.add_argument("run_dir")
     p.add_argument("--iwae-k", type=int, default=1000, help="importance samples for the VAE likelihood bound")
     p.add_argument("--iwae-images", type=int, default=None, help="likelihood bounds on the first N test images only")
@@ -192,8 +233,6 @@ def build_parser() -> argparse.ArgumentParser:
                         "EPYC Zen 5 with AVX-512 BF16 (pixel-vae IWAE-1000: 29.9 vs 19.2 images/s, bound within 0.001 "
                         "nats); no faster on some other CPUs: measure with benchmarks/quality.py --only precision")
     p.add_argument("--max-images", type=int, default=None, help="evaluate on the first N test images only")
-    p.add_argument("--prior", action="append", choices=("gmm", "flow", "pixelcnn", "all"),
-                   help="add a sample-quality column for this fitted prior (repeatable; all: every prior fitted)")
     p.add_argument("--quiet", action="store_true")
 
     p = command("report", _cmd_report, "write RUN_DIR/report.html: config, metrics and every picture")
@@ -220,13 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "540x420 crops like Kaggle's, about 75 dpi)")
     p.add_argument("--page", default=None, help="with --dpi: a4, letter or WxH in pixels (default a4)")
 
-    p = command("export", _cmd_export, "export a run's decoder/encoder and fitted priors for use outside Python")
+    p = command("export", _cmd_export, "export a run's decoder/encoder and fitted priors for use outside Python",
+                _prior_choice("export this fitted prior's sampler as prior-NAME.onnx (repeatable; default: every prior "
+                              "fitted in the run, see aekit fit-prior)", repeatable=True))
     p.add_argument("run_dir")
     p.add_argument("--format", default="onnx", choices=["onnx"])
     p.add_argument("--out", required=True)
-    p.add_argument("--prior", action="append", choices=("gmm", "flow", "pixelcnn"),
-                   help="export this fitted prior's sampler as prior-NAME.onnx (repeatable; default: every prior "
-                        "fitted in the run, see aekit fit-prior)")
     p.add_argument("--no-priors", action="store_true",
                    help="export no fitted prior (a vq-vae's own PixelCNN is always exported, as prior 'model')")
 
@@ -250,7 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress (files that fail are still named, with why)")
 
-    p = command("sample", _cmd_sample, "write N generated images (PNG) from a generative model")
+    p = command("sample", _cmd_sample, "write N generated images (PNG) from a generative model",
+                _prior_choice("draw codes from this fitted prior (aekit fit-prior) instead of N(0, I)"))
     p.add_argument("run_dir")
     p.add_argument("--n", type=int, default=64, help="how many images (written batch by batch: any number)")
     p.add_argument("--out", required=True)
@@ -259,8 +298,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--condition-image", help="draw to this image's silhouette/outline (image-conditional models)")
     p.add_argument("--temperature", type=float, default=1.0,
                    help="scale the N(0, I) codes of a VAE (a positive finite number)")
-    p.add_argument("--prior", choices=("gmm", "flow", "pixelcnn"), help="draw codes from this fitted prior (aekit fit-prior) "
-                   "instead of N(0, I)")
     p.add_argument("--sheet", action="store_true", help="also write every sample on one sheet.png, with sheet.json "
                    "describing its frames (TexturePacker's JSON Hash, read by Phaser, PixiJS and others)")
     p.add_argument("--seamless", action="store_true", help="make each sample a seamless tile (floors, walls): opposite "
@@ -309,14 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
 
     p = command("fit-prior", _cmd_fit_prior, "fit a prior to a trained run's codes so its samples land where images are "
-                                             "encoded; writes RUN_DIR/prior-NAME.safetensors and .json")
+                                             "encoded; writes RUN_DIR/prior-NAME.safetensors and .json", _fit_prior_arguments)
     p.add_argument("run_dir")
-    p.add_argument("--prior", required=True, choices=("gmm", "flow", "pixelcnn"),
-                   help="gmm (Gaussian mixture, per class on labelled data), flow (RealNVP), pixelcnn (vq-vae's index maps)")
-    p.add_argument("--components", type=int, default=10, help="gmm: Gaussians per class")
-    p.add_argument("--layers", type=int, default=8, help="flow: coupling layers")
-    p.add_argument("--hidden", type=int, default=128, help="flow: width of each coupling network")
-    p.add_argument("--steps", type=int, default=2000, help="flow, pixelcnn: optimiser steps")
     p.add_argument("--draws", type=int, default=0, help="VAEs: q(z|x) draws per training image besides its posterior mean")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")

@@ -31,13 +31,14 @@ numpy + onnxruntime script that draws images with it, for example (a gmm on digi
     (images,) = decoder.run(None, {"z": z})
 
 For the same draws, these give the codes ``Prior.from_noise`` (gmm, flow; what ``Prior.sample``
-runs) and ``priors.index_maps_from_uniform`` (pixelcnn) give in PyTorch.
+runs) and ``sampling.index_maps_from_uniform`` (pixelcnn) give in PyTorch. What each prior's part
+holds (module, inputs, recipe) is the prior's own ``export`` (``aekit.priors``).
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
-import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -80,24 +81,6 @@ class _Conditioned(_Plain):
         return getattr(self.model, self.method)(x, condition)
 
 
-class _FlowSampler(nn.Module):
-    """A prior's ``from_noise`` as a module with tensor inputs (the label only if class-conditional)."""
-
-    def __init__(self, prior: Prior):
-        super().__init__()
-        self.prior = prior
-
-    def forward(self, noise: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
-        return self.prior.from_noise(noise, label)
-
-
-class _GMMSampler(_FlowSampler):
-    """The same for the mixture, which also takes the uniform draw picking its component."""
-
-    def forward(self, noise: torch.Tensor, uniform: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
-        return self.prior.from_noise(noise, uniform, label)
-
-
 def export_run(run_dir: Path, out: Path, fmt: str = "onnx", priors: Sequence[str] | None = None) -> list[Path]:
     """Export the run in ``run_dir`` to ``out``; returns the files written (model.json last).
 
@@ -131,7 +114,8 @@ def export_model(
 ) -> list[Path]:
     """Export ``model`` (already loaded) to ``out``: decoder.onnx, encoder.onnx, prior-NAME.onnx for
     each of ``priors`` (and a vq-vae's own PixelCNN as prior ``model``) and model.json."""
-    from aekit.models.vq_vae import VQVAE, CodeMapPrior
+    from aekit.models.vq_vae import VQVAE
+    from aekit.priors import CodeMapPrior
 
     if fmt not in FORMATS:
         raise AekitError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
@@ -172,10 +156,10 @@ def export_model(
     files: dict[str, Any] = {}
     prior_specs: dict[str, Any] = {}
     for name, prior in priors.items():
-        module, args, inputs, outputs, spec = _prior_part(name, prior, latent, cond_spec, class_names, model)
-        parts[f"prior-{name}"] = (module, args, inputs, outputs, isinstance(prior, CodeMapPrior))
+        exported = prior.export(name, latent, cond_spec, class_names, model, EXAMPLE_BATCH)
+        parts[f"prior-{name}"] = (exported.module, exported.example, exported.inputs, exported.outputs, exported.any_size)
         prior_specs[name] = {"source": "trained with the model (aekit sample's default)" if name == "model" else "aekit fit-prior",
-                             **spec}
+                             **exported.spec}
     blobs: dict[str, bytes] = {}
     for part, (module, args, inputs, outputs, dynamic_size) in parts.items():
         names = ([i["name"] for i in inputs], [o["name"] for o in outputs])
@@ -329,93 +313,6 @@ def _latent_range(model: Autoencoder, stats: dict[str, list[float]] | None, prio
     return {"distribution": "empirical, from the codes of the test images" + fitted, "stats": stats}
 
 
-def _prior_part(
-    name: str, prior: Prior, latent: dict[str, Any], cond_spec: list[dict[str, Any]], class_names: list[str] | None,
-    model: Autoencoder,
-) -> tuple[nn.Module, tuple[torch.Tensor, ...], list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
-    """What exporting prior ``name`` takes: (module, example inputs, input specs, output specs, its model.json entry)."""
-    from aekit.models.vq_vae import CodeMapPrior
-
-    if isinstance(prior, CodeMapPrior):
-        indices = {k: v for k, v in latent.items() if k in ("name", "shape", "dtype", "range")}
-        logits = {"name": "logits", "shape": ["batch", prior.net.num_codes, *latent["shape"][1:]], "dtype": "float32",
-                  "note": "logits[:, :, i, j] depend only on the indices before (i, j) in raster order"}
-        example = torch.randint(prior.net.num_codes, (EXAMPLE_BATCH, *prior.code_shape))
-        spec = {"kind": "pixelcnn", "class_conditional": False, "code_shape": list(prior.code_shape),
-                "sampling": "one step of the autoregressive loop: sample positions in raster order, each from "
-                            "softmax(logits[:, :, i, j]) of the map drawn so far (the recipe)",
-                "recipe": _recipe(name, prior, model, cond_spec)}
-        return prior.net.eval(), (example,), [indices], [logits], spec
-    d = math.prod(prior.code_shape)
-    noise = {"name": "noise", "shape": ["batch", d], "dtype": "float32", "distribution": "standard normal N(0, 1), independent"}
-    draws: list[dict[str, Any]] = [noise]
-    args = [torch.randn(EXAMPLE_BATCH, d)]
-    if prior.kind == "gmm":
-        draws.append({"name": "uniform", "shape": ["batch"], "dtype": "float32", "distribution": "uniform on [0, 1)",
-                      "range": [0.0, 1.0], "note": "picks the mixture component by the inverse CDF of the weights"})
-        args.append(torch.rand(EXAMPLE_BATCH))
-    spec: dict[str, Any] = {"kind": prior.kind, "class_conditional": prior.conditional}
-    if prior.conditional:
-        label: dict[str, Any] = {"name": "label", "shape": ["batch"], "dtype": "int64", "range": [0, int(prior.num_classes) - 1]}
-        if class_names:
-            label["class_names"] = class_names
-        draws.append(label)
-        args.append(torch.arange(EXAMPLE_BATCH) % int(prior.num_classes))
-        spec["class_weights"] = prior.class_weights().tolist()
-    spec["sampling"] = ("z = means[k] + scale_tril[k] @ noise, k the component 'uniform' picks from the "
-                        + ("label's mixture" if prior.conditional else "mixture") if prior.kind == "gmm"
-                        else "z = the flow's inverse of noise" + (" given the label" if prior.conditional else ""))
-    spec["recipe"] = _recipe(name, prior, model, cond_spec)
-    z = {k: v for k, v in latent.items() if k in ("name", "shape", "dtype")}
-    sampler = _GMMSampler(prior) if prior.kind == "gmm" else _FlowSampler(prior)
-    return sampler.eval(), tuple(args), draws, [z], spec
-
-
-def _recipe(name: str, prior: Prior, model: Autoencoder, cond_spec: list[dict[str, Any]]) -> str:
-    """A runnable numpy + onnxruntime script drawing ``n`` images with prior ``name`` (run in the export folder)."""
-    from aekit.models.vq_vae import CodeMapPrior
-
-    lines = [*(["import json"] if prior.conditional else []), "from pathlib import Path", "", "import numpy as np",
-             "import onnxruntime as ort", "",
-             'folder = Path(".")  # the export folder', "rng = np.random.default_rng(0)", "n = 16",
-             f'prior = ort.InferenceSession(str(folder / "prior-{name}.onnx"))',
-             'decoder = ort.InferenceSession(str(folder / "decoder.onnx"))', ""]
-    if prior.conditional or isinstance(prior, CodeMapPrior):
-        lines += ["", "def pick(weights, u):  # inverse CDF: index k with probability weights[..., k] / their sum, for u in [0, 1)",
-                  "    cum = np.cumsum(weights, axis=-1)",
-                  "    return (cum[..., :-1] / cum[..., -1:] <= u[..., None]).sum(-1)", "", ""]
-    if isinstance(prior, CodeMapPrior):
-        h, w = prior.code_shape
-        lines += [f"h, w = {h}, {w}  # the index map of a {model.input_shape[1]}x{model.input_shape[2]} image",
-                  "uniform = rng.random((n, h, w))",
-                  "indices = np.zeros((n, h, w), dtype=np.int64)",
-                  "for i in range(h):  # raster order: each index given the ones before it",
-                  "    for j in range(w):",
-                  '        (logits,) = prior.run(None, {"indices": indices})',
-                  "        at = logits[:, :, i, j].astype(np.float64)",
-                  "        indices[:, i, j] = pick(np.exp(at - at.max(1, keepdims=True)), uniform[:, i, j])",
-                  '(images,) = decoder.run(None, {"indices": indices})  # n x C x H x W in [0, 1]']
-        return "\n".join(lines) + "\n"
-    feeds = ['"noise": noise']
-    if prior.conditional:
-        lines += [f'class_weights = np.array(json.loads((folder / "model.json").read_text())["priors"]["{name}"]["class_weights"])',
-                  "label = pick(class_weights, rng.random(n))  # any class, as often as in training; or np.full(n, k) for class k"]
-    elif any(c["name"] == "label" for c in cond_spec):
-        lines.append("label = np.full(n, 0)  # the class the decoder draws")
-    lines.append(f"noise = rng.standard_normal((n, {math.prod(prior.code_shape)}), dtype=np.float32)")
-    if prior.kind == "gmm":
-        lines.append("uniform = rng.random(n, dtype=np.float32)")
-        feeds.append('"uniform": uniform')
-    if prior.conditional:
-        feeds.append('"label": label')
-    lines.append(f"(z,) = prior.run(None, {{{', '.join(feeds)}}})")
-    decoder_feeds = ['"z": z'] + [f'"{c["name"]}": {c["name"]}' for c in cond_spec]
-    lines.append(f"(images,) = decoder.run(None, {{{', '.join(decoder_feeds)}}})  # n x C x H x W in [0, 1]")
-    if cond_spec and cond_spec[0]["name"] == "condition":
-        lines.append(f"# condition: the {model.condition_kind} image of each code (files.decoder.inputs)")
-    return "\n".join(lines) + "\n"
-
-
 def _export_onnx(
     module: nn.Module, args: tuple[torch.Tensor, ...], part: str, inputs: list[str], outputs: list[str], *, any_size: bool
 ) -> bytes:
@@ -425,6 +322,8 @@ def _export_onnx(
     # image and feature maps: N x C x H x W; index maps: N x H x W
     dynamic = tuple({0: batch, arg.dim() - 2: auto, arg.dim() - 1: auto} if any_size and arg.dim() >= 3 else {0: batch}
                     for arg in args)
+    if any(p.kind is p.VAR_POSITIONAL for p in inspect.signature(module.forward).parameters.values()):
+        dynamic = (dynamic,)  # forward(*inputs) (a prior's sampler): torch.export takes their shapes as one tuple
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

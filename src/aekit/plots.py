@@ -545,7 +545,7 @@ def plot_prior_samples(model, prior, path: str | Path, *, n: int = 40, seed: int
         own = model.sample(n, generator=torch.Generator().manual_seed(seed))
         fitted = model.decode(prior.sample(n, generator=torch.Generator().manual_seed(seed), labels=labels))
     own_title = "N(0, I)" if isinstance(model, GaussianVAE) else "the model's own prior"
-    fitted_title = f"prior {prior_name or prior.kind}" + (" (one class per column)" if labels is not None else "")
+    fitted_title = f"prior {prior_name or prior.name}" + (" (one class per column)" if labels is not None else "")
     fig = Figure(figsize=(2 * (0.45 * columns + 0.3), 0.45 * n / columns + 1.0), layout="constrained")
     for ax, images, label in zip(fig.subplots(1, 2), (own, fitted), (own_title, fitted_title)):
         grid = _grid_image(images, columns)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +31,7 @@ from aekit.errors import ConfigError
 from aekit.models.base import Autoencoder
 from aekit.models.kernels import ConvTranspose2d, NarrowConv2d
 from aekit.models.layers import activation, check_conv_fit
-from aekit.priors import Prior, fit_by_minibatches, index_maps_from_uniform
+from aekit.sampling import index_maps_from_uniform
 
 
 # --- quantisers ----------------------------------------------------------------------------------
@@ -215,48 +214,6 @@ class PixelCNN(nn.Module):
     def sample(self, n: int, shape: tuple[int, int], generator: torch.Generator | None = None) -> torch.Tensor:
         uniform = torch.rand(n, *shape, generator=generator, dtype=torch.float64)
         return index_maps_from_uniform(self, uniform, self.embed.weight.device)
-
-
-class CodeMapPrior(Prior):
-    """A vq-vae's PixelCNN as a stand-alone prior (``aekit fit-prior RUN --prior pixelcnn`` trains it
-    further on the training index maps); codes are ``h x w`` int64 index maps."""
-
-    kind = "pixelcnn"
-
-    def __init__(self, code_shape: tuple[int, ...], num_classes: int | None, num_codes: int, channels: int, layers: int,
-                 kernel: int):
-        super().__init__(code_shape, num_classes)
-        if num_classes is not None or len(self.code_shape) != 2:
-            raise ConfigError("prior 'pixelcnn' is unconditional over h x w index maps")
-        self.net = PixelCNN(num_codes, channels, layers, kernel)
-
-    def options(self) -> dict[str, Any]:
-        return {**super().options(), **self.net.options()}
-
-    @classmethod
-    def from_model(cls, model: VQVAE) -> CodeMapPrior:
-        """Starts from the prior the model learned while training."""
-        prior = cls(model.code_shape, None, **model.prior.options())
-        prior.net.load_state_dict(model.prior.state_dict())
-        return prior
-
-    def fit(self, codes: torch.Tensor, steps: int, seed: int = 0, quiet: bool = True, lr: float = 1e-3) -> CodeMapPrior:
-        """Maximum likelihood on fixed index maps, Adam on minibatches of 128, cosine decay."""
-
-        def report(step: int, loss: torch.Tensor) -> None:
-            if not quiet and (step + 1) % 500 == 0:
-                print(f"  pixelcnn step {step + 1}/{steps}: {loss.item():.2f} nats per map")
-
-        fit_by_minibatches(self, len(codes), 128, steps, seed, lr, lambda idx: -self.net.log_prob(codes[idx]).mean(), report)
-        return self
-
-    def sample(self, n, generator=None, labels=None):
-        self._check_labels(labels, n)
-        return self.net.sample(n, self.code_shape, generator)
-
-    def log_prob(self, codes, labels=None):
-        self._check_labels(labels, len(codes))
-        return self.net.log_prob(codes)
 
 
 # --- the model ---------------------------------------------------------------------------------------
