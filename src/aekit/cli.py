@@ -295,8 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AekitError as exc:
         print(f"aekit: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("aekit: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # Ctrl-C: one line; every file aekit writes is whole (aekit.io)
+        print(f"aekit: interrupted{f'; {exc}' if str(exc) else ''}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
