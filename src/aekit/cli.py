@@ -149,19 +149,36 @@ def _cmd_fit_prior(args: argparse.Namespace) -> None:
     print(f"wrote {path} and {path.with_suffix('.safetensors')}")
 
 
+def _set_threads(args: argparse.Namespace) -> None:
+    """torch's thread pools for this command, before any torch work: ``--threads``, else
+    OMP_NUM_THREADS, else measured (said in one line); listing commands only take ``--threads``."""
+    from aekit.threads import decide_threads, set_threads
+
+    if args.threads is None and not args.computes:
+        return
+    choice = decide_threads(args.threads)
+    if choice.measured:
+        print(choice.line(), file=sys.stderr)
+    set_threads(choice.threads)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aekit", description="Autoencoders and VAEs: compress, denoise, generate.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, handler: Callable[[argparse.Namespace], None], help_text: str) -> argparse.ArgumentParser:
+    def command(name: str, handler: Callable[[argparse.Namespace], None], help_text: str,
+                computes: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.set_defaults(handler=handler)
+        p.set_defaults(handler=handler, computes=computes)
+        p.add_argument("--threads", type=int, default=None,
+                       help="torch threads (default: the usable cores that are idle, measured at start: affinity, "
+                            "cgroup quota, /proc/stat; or OMP_NUM_THREADS when set)")
         return p
 
-    p = command("datasets", _cmd_datasets, "list every dataset, whether it is available here and from where")
+    p = command("datasets", _cmd_datasets, "list every dataset, whether it is available here and from where", computes=False)
     p.add_argument("--inspect", metavar="SPEC", help="describe one dataset (name, folder:PATH or sheet:PATH?tile=S): "
                    "sizes, modes, classes, transparency, duplicates, skipped files")
-    command("models", _cmd_models, "list the models, one line each")
+    command("models", _cmd_models, "list the models, one line each", computes=False)
 
     p = command("train", _cmd_train, "train a model; writes weights, config, metrics and a checkpoint to --out")
     add_train_arguments(p)
@@ -291,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _set_threads(args)
         args.handler(args)
     except AekitError as exc:
         print(f"aekit: error: {exc}", file=sys.stderr)
