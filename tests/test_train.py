@@ -237,3 +237,30 @@ def test_skip_bad_counts_and_keeps_the_skipped_files_in_the_run_folder(tmp_path,
     with pytest.raises(aekit.AekitError, match="broken.png"):  # without skip_bad: one line, nothing trained
         aekit.train(TrainConfig(model="dense", dataset=f"folder:{folder}", epochs=1, out=str(tmp_path / "run2"),
                                 model_options={"latent_dim": 2}))
+
+
+def test_ctrl_c_mid_training_is_one_line_and_the_run_resumes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    argv = [sys.executable, "-m", "aekit", "train", "--model", "dense", "--dataset", "digits", "--epochs", "1000",
+            "--batch-size", "2", "--latent-dim", "4", "--quiet", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoint.json").is_file() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)  # what Ctrl-C sends, here in the middle of epoch 2 or later
+    err = process.communicate(timeout=60)[1]
+    assert process.returncode == 130
+    assert err.splitlines() == [f"aekit: interrupted; training stopped; {out} keeps its last finished epoch: continue "
+                                "with --resume"], err
+    epoch = json.loads((out / "checkpoint.json").read_text())["epoch"]
+    assert epoch >= 1  # metrics.jsonl is written just before the checkpoint: it may hold one epoch more
+    assert epoch <= len((out / "metrics.jsonl").read_text().splitlines()) <= epoch + 1
+    run = aekit.train(_config(out, model="dense", epochs=epoch + 1, batch_size=2, max_train_images=None, resume=True))
+    assert [h["epoch"] for h in run.history] == list(range(1, epoch + 2))
