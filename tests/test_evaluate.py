@@ -143,9 +143,79 @@ def test_bf16_likelihood_bounds_stay_close_to_float32(vae_run):
         assert abs(fast[bound]["model"] - exact[bound]["model"]) < 0.01 * exact[bound]["model"], bound
 
 
+def _plan(monkeypatch, test_images: int, seconds_per_sample: float, **given):
+    """plan_likelihood for a stand-in run of ``test_images`` whose bounds cost ``seconds_per_sample``."""
+    from types import SimpleNamespace
+
+    import aekit.evaluate as evaluate
+
+    monkeypatch.setattr(evaluate, "_seconds_per_sample", lambda run, bf16: seconds_per_sample)
+    return evaluate.plan_likelihood(SimpleNamespace(test=range(test_images)), **given)
+
+
+def test_the_default_likelihood_budget_fits_a_minute_on_the_sprites(monkeypatch):
+    # res-vae on crawl-tiles: IWAE-1000 on all 1,187 test tiles took 2.4 h, 7.3 ms per sample
+    plan = _plan(monkeypatch, 1187, 7.3e-3)
+    assert (plan.k, plan.images, plan.budget_seconds) == (64, 128, 60.0)
+    assert 50 < plan.estimated_seconds <= 60
+    assert "IWAE k=64 on 128 of 1,187 test images, about 60 s (chosen to fit the 60 s budget" in plan.describe()
+    asked = _plan(monkeypatch, 1187, 7.3e-3, k=1000, images=1187)  # both given: no budget, the estimate said
+    assert (asked.k, asked.images, asked.budget_seconds) == (1000, 1187, None)
+    assert asked.describe() == "IWAE k=1000 on 1,187 of 1,187 test images, about 2.4 h"
+
+
+@pytest.mark.parametrize(("given", "seconds_per_sample", "k", "images"), [
+    ({}, 1e-9, 1000, 10_000),  # a fast model: the classic IWAE-1000 on every test image
+    ({}, 2**-16, 393, 10_000),  # 3,932,160 samples fit: a smaller k on every image while k stays >= 64
+    ({}, 2**-6, 38, 100),  # 3,840 fit: not fewer than 100 images, so k goes below 64
+    ({"seconds": 600.0}, 2**-16, 1000, 10_000),
+    ({"k": 5000}, 2**-16, 5000, 786),  # k asked for: as many images as fit
+    ({"images": 50}, 2**-16, 1000, 50),  # images asked for: k up to 1000
+    ({"images": 20_000}, 2**-16, 393, 10_000),  # no more images than the test split has
+])
+def test_what_the_budget_chooses_around_what_was_asked(monkeypatch, given, seconds_per_sample, k, images):
+    plan = _plan(monkeypatch, 10_000, seconds_per_sample, **given)
+    assert (plan.k, plan.images) == (k, images)
+    assert plan.estimated_seconds <= given.get("seconds", 60.0) * 1.001
+
+
+def test_evaluation_says_how_the_likelihood_was_budgeted(vae_run):
+    import io
+
+    from aekit.progress import Progress
+
+    stream = io.StringIO()
+    result = evaluate_run(vae_run, max_images=150, iwae_seconds=0.5, progress=Progress(stream=stream))
+    plan = json.loads((vae_run / "eval.json").read_text())["likelihood_plan"]
+    assert plan == result["likelihood_plan"] and plan["budgeted"] and plan["budget_seconds"] == 0.5
+    assert plan["test_images"] == 150 and 1 <= plan["images"] <= 150 and plan["k"] >= 1
+    assert f"IWAE k={plan['k']} on {plan['images']} of 150 test images, about" in stream.getvalue()
+    assert any(f"on {plan['images']} dynamically binarised" in note and "0.5 s budget" in note for note in result["notes"])
+    exact = evaluate_run(vae_run, max_images=150, iwae_k=20, iwae_images=30)["likelihood_plan"]
+    assert (exact["k"], exact["images"], exact["budgeted"], exact["budget_seconds"]) == (20, 30, False, None)
+
+
+def test_report_takes_the_evaluate_options(vae_run, monkeypatch, capsys):
+    import aekit.report
+    from aekit.cli import main
+
+    seen = []
+    stored = evaluate_run(vae_run, max_images=50, iwae_k=4, iwae_images=10)
+    monkeypatch.setattr(aekit.report, "plot_run", lambda run_dir: [])
+    monkeypatch.setattr(aekit.report, "evaluate_run", lambda run_dir, progress, **options: seen.append(options) or stored)
+    (vae_run / "eval.json").unlink()
+    assert main(["report", str(vae_run), "--iwae-k", "7", "--iwae-seconds", "3", "--prior", "gmm", "--quiet"]) == 0
+    assert seen == [{"iwae_k": 7, "iwae_seconds": 3.0, "priors": ["gmm"]}]  # only what was given: evaluate's defaults
+    evaluate_run(vae_run, max_images=50, iwae_k=4, iwae_images=10)  # an eval.json: the report shows it, options unused
+    assert main(["report", str(vae_run), "--iwae-k", "7"]) == 0 and len(seen) == 1
+    assert "the evaluate options are not used" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("option", [{"iwae_k": 0}, {"max_images": 0}, {"iwae_images": -1}])
 def test_impossible_evaluation_sizes_are_one_line_errors(vae_run, option):
     from aekit.errors import ConfigError
 
     with pytest.raises(ConfigError, match="must be at least 1"):
         evaluate_run(vae_run, **option)
+    with pytest.raises(ConfigError, match="--iwae-seconds must be a positive number"):
+        evaluate_run(vae_run, iwae_seconds=0.0)

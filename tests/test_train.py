@@ -75,7 +75,7 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     resumed = aekit.train(_config(tmp_path / "part", epochs=3, resume=True, **options))
     _assert_same(_tensors(full.dir / "checkpoint.safetensors"), _tensors(resumed.dir / "checkpoint.safetensors"))
     _assert_same(_tensors(full.dir / "model.safetensors"), _tensors(resumed.dir / "model.safetensors"))
-    strip = lambda history: [{k: v for k, v in h.items() if k != "seconds"} for h in history]  # noqa: E731
+    strip = lambda history: [{k: v for k, v in h.items() if k not in ("seconds", "images_per_s")} for h in history]  # noqa: E731
     assert strip(resumed.history) == strip(full.history)
 
 
@@ -145,17 +145,65 @@ def test_documents_train_on_aligned_patches(tmp_path, monkeypatch):
     assert run.history[-1]["val"]["loss"] < run.history[0]["val"]["loss"]
 
 
-def test_max_minutes_stops_before_an_epoch_that_would_not_fit(tmp_path, monkeypatch):
-    import aekit.train as train_module
+def _slow_batches(monkeypatch, seconds: float) -> None:
+    """Every training batch of the dense model takes at least ``seconds`` (a slow epoch, deterministically)."""
+    import time
 
-    clock = iter(range(0, 10_000, 50))  # every reading of the clock is 50 s later
-    monkeypatch.setattr(train_module.time, "perf_counter", lambda: float(next(clock)))
-    config = TrainConfig(model="dense", dataset="digits", epochs=50, max_minutes=6.0, max_train_images=64,
-                         batch_size=32, out=str(tmp_path / "run"), quiet=True, model_options={"latent_dim": 2})
+    from aekit.models.dense import DenseAE
+
+    fast = DenseAE.loss
+
+    def slow(self, *args, **kwargs):
+        if self.training:
+            time.sleep(seconds)
+        return fast(self, *args, **kwargs)
+
+    monkeypatch.setattr(DenseAE, "loss", slow)
+
+
+def test_max_minutes_stops_inside_an_epoch_and_says_partial(tmp_path, monkeypatch, capsys):
+    import time
+
+    _slow_batches(monkeypatch, 0.02)  # 1,347 batches of one image: an epoch of 27 s or more
+    config = _config(tmp_path / "run", epochs=3, max_minutes=0.02, batch_size=1, max_train_images=None, quiet=False)
+    began = time.perf_counter()
     run = aekit.train(config)
-    seconds = [h["seconds"] for h in run.history]
-    assert 1 <= len(run.history) < 50
-    assert sum(seconds) <= 6 * 60  # no epoch started that the mean epoch said would overrun
+    took = time.perf_counter() - began
+    assert took < 3 * 1.2 + 2.0, took  # the budget is 1.2 s; loading digits and the model add well under 2 s
+    assert len(run.history) == 1
+    done, steps = map(int, run.history[0]["partial"].split(" ")[0].split("/"))
+    assert steps == 1347 and 1 <= done <= 60  # 1.2 s of 20 ms batches, less the time taken before the first
+    err = capsys.readouterr().err
+    assert f"(partial epoch: {done}/1347 batches, max_minutes = 0.02 reached)" in err
+    assert "img/s" in err and "stopping before epoch 2: max_minutes = 0.02 reached" in err
+    # the partial epoch was validated and kept as the best: the weights on disk are the model's
+    assert run.best_epoch == 1
+    _assert_same(_tensors(run.dir / "model.safetensors"), {k: v.contiguous() for k, v in run.model.state_dict().items()})
+    checkpoint = json.loads((run.dir / "checkpoint.json").read_text())
+    assert checkpoint["epoch"] == 1
+
+
+def test_max_minutes_keeps_the_best_epoch_not_a_worse_partial_one(tmp_path, monkeypatch):
+    run = aekit.train(_config(tmp_path / "run", epochs=2, lr=3e-3))
+    best = _tensors(run.dir / "model.safetensors")
+    _slow_batches(monkeypatch, 0.05)
+    # lr 10: the partial epoch's few steps make the model worse; the best weights must stay those of epoch 2
+    resumed = aekit.train(_config(tmp_path / "run", epochs=4, lr=10.0, max_minutes=0.01, resume=True))
+    assert "partial" in resumed.history[-1] and resumed.history[-1]["val"]["loss"] > resumed.history[1]["val"]["loss"]
+    assert resumed.best_epoch == 2
+    _assert_same(_tensors(run.dir / "model.safetensors"), best)
+
+
+def test_every_batch_line_and_epoch_line_say_time_and_speed(tmp_path, monkeypatch, capsys):
+    import aekit.progress
+
+    monkeypatch.setattr(aekit.progress, "PLAIN_SECONDS", 0.0)  # a slow epoch: a line after every batch
+    aekit.train(_config(tmp_path / "run", epochs=1, quiet=False))
+    lines = capsys.readouterr().err.splitlines()
+    batches = [line for line in lines if line.startswith("epoch 1/1: ")]
+    assert batches[0].startswith("epoch 1/1: 1/8 batch  loss ") and batches[-1].startswith("epoch 1/1: 8/8 batch")
+    epoch = next(line for line in lines if line.startswith("epoch 1/1  train loss"))
+    assert " s, " in epoch and epoch.endswith("img/s  (best)") and "partial" not in epoch
 
 
 def test_tensorboard_and_plain_epoch_lines_in_a_log(tmp_path, capsys):
@@ -189,3 +237,30 @@ def test_skip_bad_counts_and_keeps_the_skipped_files_in_the_run_folder(tmp_path,
     with pytest.raises(aekit.AekitError, match="broken.png"):  # without skip_bad: one line, nothing trained
         aekit.train(TrainConfig(model="dense", dataset=f"folder:{folder}", epochs=1, out=str(tmp_path / "run2"),
                                 model_options={"latent_dim": 2}))
+
+
+def test_ctrl_c_mid_training_is_one_line_and_the_run_resumes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    argv = [sys.executable, "-m", "aekit", "train", "--model", "dense", "--dataset", "digits", "--epochs", "1000",
+            "--batch-size", "2", "--latent-dim", "4", "--quiet", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoint.json").is_file() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)  # what Ctrl-C sends, here in the middle of epoch 2 or later
+    err = process.communicate(timeout=60)[1]
+    assert process.returncode == 130
+    assert err.splitlines() == [f"aekit: interrupted; training stopped; {out} keeps its last finished epoch: continue "
+                                "with --resume"], err
+    epoch = json.loads((out / "checkpoint.json").read_text())["epoch"]
+    assert epoch >= 1  # metrics.jsonl is written just before the checkpoint: it may hold one epoch more
+    assert epoch <= len((out / "metrics.jsonl").read_text().splitlines()) <= epoch + 1
+    run = aekit.train(_config(out, model="dense", epochs=epoch + 1, batch_size=2, max_train_images=None, resume=True))
+    assert [h["epoch"] for h in run.history] == list(range(1, epoch + 2))

@@ -46,16 +46,44 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     from aekit.progress import Progress
     from aekit.tables import format_metrics
 
-    metrics = evaluate_run(Path(args.run_dir), iwae_k=args.iwae_k, max_images=args.max_images,
-                           iwae_images=args.iwae_images, bf16=args.bf16, priors=args.prior or (),
-                           progress=Progress(quiet=args.quiet))
+    metrics = evaluate_run(Path(args.run_dir), **_evaluate_options(args), progress=Progress(quiet=args.quiet))
     print(format_metrics(metrics))
 
 
 def _cmd_report(args: argparse.Namespace) -> None:
+    from aekit.progress import Progress
     from aekit.report import write_report
 
-    print(f"report written to {write_report(Path(args.run_dir))}")
+    path = write_report(Path(args.run_dir), progress=Progress(quiet=args.quiet), **_evaluate_options(args))
+    print(f"report written to {path}")
+
+
+def _add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``aekit evaluate``, which ``aekit report`` takes too (it evaluates when the run
+    has no eval.json). Defaults stay None: ``evaluate_run``'s own defaults are the only ones."""
+    p.add_argument("--iwae-k", type=int, help="importance samples for the VAE likelihood bound (default: as many as "
+                   "fit --iwae-seconds on the test images; the output and eval.json say what ran)")
+    p.add_argument("--iwae-images", type=int, help="likelihood bounds on the first N test images only (default: as "
+                   "many as fit --iwae-seconds)")
+    p.add_argument("--iwae-seconds", type=float, help="time budget of the likelihood bounds for what --iwae-k and "
+                   "--iwae-images leave open (default: a minute; a short timing at the start sizes it)")
+    p.add_argument("--bf16", action="store_true", default=None,
+                   help="likelihood bounds under bfloat16 autocast: about 2x faster with AMX (Intel Xeon), 1.56x on an AMD "
+                        "EPYC Zen 5 with AVX-512 BF16 (pixel-vae IWAE-1000: 29.9 vs 19.2 images/s, bound within 0.001 "
+                        "nats); no faster on some other CPUs: measure with benchmarks/quality.py --only precision")
+    p.add_argument("--max-images", type=int, help="evaluate on the first N test images only")
+    p.add_argument("--quiet", action="store_true")
+
+
+EVALUATE_OPTIONS = ("iwae_k", "iwae_images", "iwae_seconds", "bf16", "max_images", "prior")
+
+
+def _evaluate_options(args: argparse.Namespace) -> dict:
+    """The evaluate options given on the command line, as ``evaluate_run`` keywords."""
+    given = {name: vars(args)[name] for name in EVALUATE_OPTIONS if vars(args)[name] is not None}
+    if "prior" in given:
+        given["priors"] = given.pop("prior")
+    return given
 
 
 def _cmd_tour(args: argparse.Namespace) -> None:
@@ -204,39 +232,53 @@ def _fit_prior_arguments(parser: argparse.ArgumentParser) -> None:
     add_fit_arguments(parser)
 
 
+def _set_threads(args: argparse.Namespace) -> None:
+    """torch's thread pools for this command, before any torch work: ``--threads``, else
+    OMP_NUM_THREADS, else measured (said in one line); listing commands only take ``--threads``."""
+    from aekit.threads import decide_threads, set_threads
+
+    if args.threads is None and not args.computes:
+        return
+    choice = decide_threads(args.threads)
+    if choice.measured:
+        print(choice.line(), file=sys.stderr)
+    set_threads(choice.threads)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aekit", description="Autoencoders and VAEs: compress, denoise, generate.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser)
 
     def command(name: str, handler: Callable[[argparse.Namespace], None], help_text: str,
-                add_later: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.ArgumentParser:
+                add_later: Callable[[argparse.ArgumentParser], None] | None = None,
+                computes: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text, add_later=add_later)
-        p.set_defaults(handler=handler)
+        p.set_defaults(handler=handler, computes=computes)
+        p.add_argument("--threads", type=int, default=None,
+                       help="torch threads (default: the usable cores that are idle, measured at start: affinity, "
+                            "cgroup quota, /proc/stat; or OMP_NUM_THREADS when set)")
         return p
 
-    p = command("datasets", _cmd_datasets, "list every dataset, whether it is available here and from where")
+    p = command("datasets", _cmd_datasets, "list every dataset, whether it is available here and from where", computes=False)
     p.add_argument("--inspect", metavar="SPEC", help="describe one dataset (name, folder:PATH or sheet:PATH?tile=S): "
                    "sizes, modes, classes, transparency, duplicates, skipped files")
-    command("models", _cmd_models, "list the models, one line each")
+    command("models", _cmd_models, "list the models, one line each", computes=False)
 
     p = command("train", _cmd_train, "train a model; writes weights, config, metrics and a checkpoint to --out")
     add_train_arguments(p)
 
+    # ``--prior`` of evaluate and report: the registered priors, added when the command is parsed
+    evaluate_prior = _prior_choice("add a sample-quality column for this fitted prior (repeatable; all: every prior "
+                                   "fitted)", repeatable=True, extra=("all",))
     p = command("evaluate", _cmd_evaluate, "measure a run on its test split (with baselines); writes RUN_DIR/eval.json",
-                _prior_choice("add a sample-quality column for this fitted prior (repeatable; all: every prior fitted)",
-                              repeatable=True, extra=("all",)))
+                evaluate_prior)
     p.add_argument("run_dir")
-    p.add_argument("--iwae-k", type=int, default=1000, help="importance samples for the VAE likelihood bound")
-    p.add_argument("--iwae-images", type=int, default=None, help="likelihood bounds on the first N test images only")
-    p.add_argument("--bf16", action="store_true",
-                   help="likelihood bounds under bfloat16 autocast: about 2x faster with AMX (Intel Xeon), 1.56x on an AMD "
-                        "EPYC Zen 5 with AVX-512 BF16 (pixel-vae IWAE-1000: 29.9 vs 19.2 images/s, bound within 0.001 "
-                        "nats); no faster on some other CPUs: measure with benchmarks/quality.py --only precision")
-    p.add_argument("--max-images", type=int, default=None, help="evaluate on the first N test images only")
-    p.add_argument("--quiet", action="store_true")
+    _add_evaluate_arguments(p)
 
-    p = command("report", _cmd_report, "write RUN_DIR/report.html: config, metrics and every picture")
+    p = command("report", _cmd_report, "write RUN_DIR/report.html: config, metrics and every picture (evaluating "
+                "first, with the options below, when the run has no eval.json)", evaluate_prior)
     p.add_argument("run_dir")
+    _add_evaluate_arguments(p)
 
     p = command("tour", _cmd_tour, "the tutorial end to end: train, evaluate and report every experiment")
     p.add_argument("--out", default="runs/tour")
@@ -357,12 +399,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _set_threads(args)
         args.handler(args)
     except AekitError as exc:
         print(f"aekit: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("aekit: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # Ctrl-C: one line; every file aekit writes is whole (aekit.io)
+        print(f"aekit: interrupted{f'; {exc}' if str(exc) else ''}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

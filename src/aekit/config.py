@@ -56,7 +56,8 @@ class TrainConfig:
     out: str | None = option(None, "run folder (default runs/MODEL-DATASET)", ("must not be empty", lambda v: v != ""),
                              resumable=True)
     epochs: int = option(10, "number of passes over the training set", _POSITIVE, resumable=True)
-    max_minutes: float | None = option(None, "wall-clock budget: start an epoch only if it should end within it",
+    max_minutes: float | None = option(None, "wall-clock budget in minutes, checked after every batch: the last epoch may be "
+                                       "partial (said in its line; still validated and checkpointed)",
                                        ("must be a positive finite number", lambda v: 0 < v < math.inf), resumable=True)
     batch_size: int = option(128, "images per optimizer step", _POSITIVE)
     lr: float = option(1e-3, "learning rate", ("must be a positive finite number", lambda v: 0 < v < math.inf),

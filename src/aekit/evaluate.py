@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,15 @@ MAX_REFERENCE_IMAGES = 10_000  # training images used for PCA, probes and the fe
 MAX_SAMPLE_IMAGES = 5_000  # generated images for the Frechet distance
 OCR_PAGES = 8  # held-out pages read by tesseract (about 1 s each at 75 dpi, 4 s at 300 dpi, for each of 4 columns)
 BATCH = 512
+# The likelihood bounds cost k decoder passes per image: IWAE-1000 on 1,187 sprite tiles (res-vae) took
+# 2.4 hours on 2 cores. Unless both --iwae-k and --iwae-images are given, k and the number of test
+# images are chosen from a timed probe so the bounds fit IWAE_SECONDS.
+IWAE_SECONDS = 60.0
+IWAE_K = 1000  # the most importance samples a budget spends (the usual IWAE-1000)
+BUDGET_MIN_K = 64  # below this the bound is barely tighter than the ELBO: a budget uses fewer images first
+BUDGET_MIN_IMAGES = 100  # ... but not fewer than this
+PROBE_SECONDS = 0.5  # how long the probe times the bounds (after one warm-up pass)
+ANNOUNCE_SECONDS = 10.0  # a step expected to take longer is announced with its estimate first
 
 @dataclass
 class RunData:
@@ -179,9 +188,7 @@ def likelihood_section(
     if bernoulli:
         x = torch.bernoulli(x, generator=generator)
     condition = run.condition(test)  # from the grey test images, as in training (never the scored binarised ones)
-    # Decoder passes small enough that their feature maps stay in cache: 256 samples of a 28x28
-    # image per pass (512 in bf16) ran 2.4x (1.7x) faster than 8,192 on 2 cores (benchmarks/README.md).
-    per_pass = max(16, (512 if bf16 else 256) * 784 // x[0].numel())
+    per_pass = _samples_per_pass(x, bf16)
     step = max(1, per_pass // k)
     elbo, iwae = [], []
     start = time.perf_counter()
@@ -210,6 +217,86 @@ def likelihood_section(
     if bernoulli:  # the simplest density on the same images: a model that loses to it learned nothing
         section["nll_iwae"].update(_independent_pixels(run, test))
     return section, note
+
+
+def _samples_per_pass(x: torch.Tensor, bf16: bool) -> int:
+    """Decoder passes small enough that their feature maps stay in cache: 256 samples of a 28x28
+    image per pass (512 in bf16) ran 2.4x (1.7x) faster than 8,192 on 2 cores (benchmarks/README.md)."""
+    return max(16, (512 if bf16 else 256) * 784 // x[0].numel())
+
+
+@dataclass
+class LikelihoodPlan:
+    """How the likelihood bounds will run: ``k`` importance samples on the first ``images`` of
+    ``test_images`` test images, whether a time budget chose them, and the estimated seconds."""
+
+    k: int
+    images: int
+    test_images: int
+    budget_seconds: float | None  # None: the user gave both k and the number of images
+    estimated_seconds: float
+
+    def describe(self) -> str:
+        text = (f"IWAE k={self.k} on {self.images:,} of {self.test_images:,} test images, about "
+                f"{_duration(self.estimated_seconds)}")
+        if self.budget_seconds is not None:
+            text += (f" (chosen to fit the {self.budget_seconds:g} s budget; --iwae-k, --iwae-images or "
+                     "--iwae-seconds for more)")
+        return text
+
+
+def plan_likelihood(run: RunData, k: int | None = None, images: int | None = None, seconds: float = IWAE_SECONDS,
+                    bf16: bool = False) -> LikelihoodPlan:
+    """``k`` and the number of test images for the likelihood bounds, from a short timing of the
+    bounds (a warm-up pass, then PROBE_SECONDS of passes): what the user gave is kept, the rest is
+    chosen so that the bounds fit ``seconds``. Without either: k as large as the budget allows for
+    all test images, up to IWAE_K; below BUDGET_MIN_K fewer images instead (down to BUDGET_MIN_IMAGES)."""
+    total = len(run.test)
+    per_sample = _seconds_per_sample(run, bf16)
+    fits = max(1, math.floor(seconds / per_sample))  # samples (images x k) the budget holds
+    budget: float | None = seconds
+    if k is not None and images is not None:
+        images, budget = min(images, total), None
+    elif k is not None:
+        images = max(1, min(total, fits // k))
+    elif images is not None:
+        images = min(images, total)
+        k = max(1, min(IWAE_K, fits // images))
+    else:
+        k = max(BUDGET_MIN_K, min(IWAE_K, fits // total))
+        images = max(min(BUDGET_MIN_IMAGES, total), min(total, fits // k))
+        k = max(1, min(k, fits // images))  # not even BUDGET_MIN_K on BUDGET_MIN_IMAGES fits: a smaller k
+    return LikelihoodPlan(k, images, total, budget, per_sample * k * images)
+
+
+def _seconds_per_sample(run: RunData, bf16: bool) -> float:
+    """Seconds per importance sample (one image, one draw) of the bounds, timed on the first test
+    images (PROBE_SECONDS of passes after a warm-up pass, as ``likelihood_section`` runs them)."""
+    x = _first(run.test, 64).images
+    per_pass = _samples_per_pass(x, bf16)
+    n = max(1, min(len(x), per_pass // 32))  # one full pass of per_pass samples: n images, k draws each
+    k = per_pass // n
+    x = x[:n]
+    if run.model.likelihood == "bernoulli":
+        x = torch.bernoulli(x, generator=torch.Generator().manual_seed(SEED))
+    condition = run.condition(_first(run.test, n))
+    generator = torch.Generator().manual_seed(SEED)
+    passes, start = -1, 0.0  # pass -1 warms up (first-call allocations and kernel choices)
+    while passes < 1 or time.perf_counter() - start < PROBE_SECONDS:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            metrics.nll_bounds(run.model, x, k, condition, generator, samples_per_pass=per_pass)
+        passes += 1
+        if passes == 0:
+            start = time.perf_counter()
+    return (time.perf_counter() - start) / (passes * n * k)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _independent_pixels(run: RunData, test: Any) -> dict[str, float]:
@@ -243,18 +330,16 @@ def samples_section(
     asked = {"model": condition, floor: run.heldout.labels[:n]} if by_label else {}  # classes to show
     columns = {}
     if run.model.generative:
-        with torch.inference_mode():
-            columns["model"] = torch.cat([
-                run.model.sample(min(BATCH, n - i), None if condition is None else condition[i : i + BATCH], generator=generator)
-                for i in range(0, n, BATCH)
-            ])
+        columns["model"] = _in_batches(
+            lambda rows: run.model.sample(rows.stop - rows.start, None if condition is None else condition[rows],
+                                          generator=generator), n, "samples of the model", progress)
     pca = metrics.fit_pca(train_x, run.model.latent_dim)
     columns[floor] = run.heldout.images[:n]
     columns[f"PCA-Gaussian ({pca.n_components_} components)"] = metrics.pca_gaussian_samples(pca, n, tuple(real.shape[1:]), SEED)
     for name in priors:
         prior = load_prior(run.dir, name)
         labels = (condition if by_label else run.heldout.labels[:n]) if prior.conditional else None  # real class shares
-        columns[f"prior {name}"] = prior_samples(run.model, prior, n, generator, labels, condition)
+        columns[f"prior {name}"] = prior_samples(run.model, prior, n, generator, labels, condition, progress)
         if labels is not None:
             asked[f"prior {name}"] = labels
             asked.setdefault(floor, run.heldout.labels[:n])
@@ -271,14 +356,28 @@ def samples_section(
 
 
 def prior_samples(model: torch.nn.Module, prior: Prior, n: int, generator: torch.Generator,
-                  labels: torch.Tensor | None = None, condition: torch.Tensor | None = None) -> torch.Tensor:
+                  labels: torch.Tensor | None = None, condition: torch.Tensor | None = None,
+                  progress: Progress | None = None) -> torch.Tensor:
     """``n`` images decoded from the prior's codes (of the classes ``labels`` asks for), in batches."""
+    def draw(rows: slice) -> torch.Tensor:
+        codes = prior.sample(rows.stop - rows.start, generator=generator, labels=None if labels is None else labels[rows])
+        return model.decode(codes, None if condition is None else condition[rows])
+
+    return _in_batches(draw, n, f"samples of prior {prior.kind}", progress)
+
+
+def _in_batches(draw: Callable[[slice], torch.Tensor], n: int, what: str, progress: Progress | None) -> torch.Tensor:
+    """``draw(rows)`` for BATCH rows at a time, without autograd; when the first batch says that all
+    ``n`` take longer than ANNOUNCE_SECONDS (a sequential decoder, a PixelCNN prior), one line says
+    how long first."""
     parts = []
+    start = time.perf_counter()
     with torch.inference_mode():
         for i in range(0, n, BATCH):
-            rows = slice(i, min(n, i + BATCH))
-            codes = prior.sample(rows.stop - i, generator=generator, labels=None if labels is None else labels[rows])
-            parts.append(model.decode(codes, None if condition is None else condition[rows]))
+            parts.append(draw(slice(i, min(n, i + BATCH))))
+            estimate = (time.perf_counter() - start) * n / min(n, BATCH)
+            if i == 0 and progress is not None and estimate > ANNOUNCE_SECONDS:
+                progress.message(f"  {what}: {n:,} images, about {_duration(estimate)}")
     return torch.cat(parts)
 
 
@@ -326,19 +425,23 @@ def angle_to_pca(model: torch.nn.Module, pca) -> float:
 
 
 def evaluate_run(
-    run_dir: str | Path, iwae_k: int = 1000, max_images: int | None = None, iwae_images: int | None = None,
-    bf16: bool = False, priors: Sequence[str] = (), progress: Progress | None = None,
+    run_dir: str | Path, iwae_k: int | None = None, max_images: int | None = None, iwae_images: int | None = None,
+    iwae_seconds: float = IWAE_SECONDS, bf16: bool = False, priors: Sequence[str] = (), progress: Progress | None = None,
 ) -> dict:
     """Every metric that applies to this run, with baselines; written to ``RUN_DIR/eval.json``.
 
-    ``iwae_images`` bounds the likelihood bounds to the first test images (IWAE costs k decoder
-    passes per image); ``max_images`` bounds every metric; ``bf16`` computes the likelihood bounds
-    under bfloat16 autocast (see ``likelihood_section``); ``priors`` (names, or ``"all"`` for every
-    prior fitted in the run folder) add a sample-quality column each; ``progress`` hears of each
-    section as it ends (silent when None)."""
+    The likelihood bounds (IWAE costs ``iwae_k`` decoder passes per image) run on the first
+    ``iwae_images`` test images; what is not given of the two is chosen to fit ``iwae_seconds``
+    (see ``plan_likelihood``; eval.json's ``likelihood_plan`` says what ran and whether it was budgeted).
+    ``max_images`` bounds every metric; ``bf16`` computes the likelihood bounds under bfloat16
+    autocast (see ``likelihood_section``); ``priors`` (names, or ``"all"`` for every prior fitted
+    in the run folder) add a sample-quality column each; ``progress`` hears of each section as it
+    ends (silent when None)."""
     for flag, value in (("--iwae-k", iwae_k), ("--max-images", max_images), ("--iwae-images", iwae_images)):
         if value is not None and value < 1:
             raise ConfigError(f"aekit evaluate: {flag} must be at least 1, got {value}")
+    if not 0 < iwae_seconds < math.inf:
+        raise ConfigError(f"aekit evaluate: --iwae-seconds must be a positive number, got {iwae_seconds}")
     priors = fitted_priors(run_dir) if "all" in priors else list(dict.fromkeys(priors))
     for name in priors:  # refuse a missing or stale prior now, not after minutes of evaluation
         load_prior(run_dir, name)
@@ -386,8 +489,16 @@ def evaluate_run(
             result["notes"].append(f"denoising: test images corrupted once with {run.noise.spec} (seed {SEED})")
         log(name)
         if run.model.likelihood is not None:
-            sections["likelihood"], note = likelihood_section(run, iwae_k, iwae_images, bf16, progress)
+            plan = plan_likelihood(run, iwae_k, iwae_images, iwae_seconds, bf16)
+            progress.message(f"  likelihood: {plan.describe()}")
+            began = time.perf_counter()
+            sections["likelihood"], note = likelihood_section(run, plan.k, plan.images, bf16, progress)
+            if plan.budget_seconds is not None:
+                note += (f"; k and the number of images chosen to fit a {plan.budget_seconds:g} s budget "
+                         "(aekit evaluate --iwae-k, --iwae-images, --iwae-seconds for more)")
             result["notes"].append(note)
+            result["likelihood_plan"] = {**asdict(plan), "budgeted": plan.budget_seconds is not None,
+                                         "seconds": round(time.perf_counter() - began, 2)}
             log("likelihood")
         if (run.model.generative or priors) and run.test.labels is not None and run.test.num_classes:
             sections["samples"], note = samples_section(run, train_x, priors, progress)

@@ -2,7 +2,8 @@
 
 A tqdm bar redraws itself with carriage returns; in a pipe or a log file each redraw became a
 line of its own. So bars are drawn only when stderr is a terminal; otherwise a bar writes one
-plain line now and then (every 10% or 30 s) and the per-epoch summary is one line. Callbacks
+plain line now and then (every 10% or 30 s; a bar of batches inside an epoch only every 30 s, so a
+slow epoch still shows it is alive) and the per-epoch summary is one line. Callbacks
 (``Callback`` subclasses, e.g. :class:`TensorBoardLogger`) subscribe to the epoch summaries.
 """
 
@@ -39,7 +40,7 @@ class Bar:
         self.progress, self.total, self.desc, self.unit = progress, total, desc, unit
         self.n = 0
         self._tqdm = None
-        self._lines = lines and not progress.quiet
+        self._tenths = lines  # plain lines at every tenth of the way too, not only every PLAIN_SECONDS
         self._last_time = time.monotonic()
         self._last_step = 0
         if progress.interactive and not progress.quiet:
@@ -54,14 +55,20 @@ class Bar:
                 self._tqdm.set_postfix({k: _short(v) for k, v in postfix.items()}, refresh=False)
             self._tqdm.update(n)
             return
-        if not self._lines:
+        if self.progress.quiet:
             return
         step = math.floor(self.n / max(1, self.total) / PLAIN_FRACTION)
         now = time.monotonic()
-        if step > self._last_step or now - self._last_time >= PLAIN_SECONDS or self.n == self.total:
+        tenth = self._tenths and (step > self._last_step or self.n == self.total)
+        if tenth or now - self._last_time >= PLAIN_SECONDS:
             self._last_step, self._last_time = step, now
             extra = "".join(f"  {k} {_short(v)}" for k, v in postfix.items())
             self.progress.message(f"{self.desc}: {self.n}/{self.total} {self.unit}{extra}")
+
+    def due(self) -> bool:
+        """Whether the next ``update`` may write a plain line on time alone (callers that compute
+        costly postfix values only now and then compute them for that line too)."""
+        return self._tqdm is None and not self.progress.quiet and time.monotonic() - self._last_time >= PLAIN_SECONDS
 
     def close(self) -> None:
         if self._tqdm is not None:
@@ -106,16 +113,23 @@ class Progress:
             print(text, file=self.stream, flush=True)
 
     def bar(self, total: int, desc: str, unit: str = "it", lines: bool = True) -> Bar:
-        """A counter; ``lines=False`` keeps a pipe or log silent until the summary (e.g. batches
-        inside an epoch, which the epoch line sums up)."""
+        """A counter; ``lines=False`` writes a plain line to a pipe or log only every PLAIN_SECONDS
+        (e.g. batches inside an epoch, which the epoch line sums up)."""
         return Bar(self, total, desc, unit, lines)
 
     def epoch(self, epoch: int, epochs: int, metrics: dict[str, Any], model: torch.nn.Module | None = None,
               improved: bool = False) -> None:
-        """The one line per epoch, then every callback's ``on_epoch``."""
+        """The one line per epoch (losses, seconds, images per second, a partial epoch's batches),
+        then every callback's ``on_epoch``."""
         train = " ".join(f"{k} {v:.4g}" for k, v in metrics.get("train", {}).items())
         val = metrics.get("val", {})
         tail = f"  val loss {val['loss']:.4g}" if "loss" in val else ""
+        if "seconds" in metrics:
+            tail += f"  {metrics['seconds']:.1f} s"
+        if "images_per_s" in metrics:
+            tail += f", {metrics['images_per_s']:,.0f} img/s"
+        if "partial" in metrics:
+            tail += f"  (partial epoch: {metrics['partial']})"
         self.message(f"epoch {epoch}/{epochs}  train {train}{tail}{'  (best)' if improved else ''}")
         for callback in self.callbacks:
             callback.on_epoch(epoch, metrics, model)

@@ -10,6 +10,8 @@ JSON file with its test accuracy; the hash covers the training images, labels an
 from __future__ import annotations
 
 import hashlib
+import math
+import time
 
 import numpy as np
 import torch
@@ -82,6 +84,7 @@ def get_classifier(
     val_idx, train_idx = order[:hold], order[hold : hold + max_images]
     optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)
     model.train()
+    began, batches = time.perf_counter(), math.ceil(len(train_idx) / 128)
     for epoch in range(epochs):
         perm = train_idx[torch.randperm(len(train_idx), generator=generator)]
         for start in range(0, len(perm), 128):
@@ -90,6 +93,10 @@ def get_classifier(
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
+            if epoch == 0 and start == 128 * min(4, batches - 1) and progress is not None:  # said once, up front
+                estimate = (time.perf_counter() - began) / (start // 128 + 1) * batches * epochs
+                progress.message(f"  feature classifier for {dataset} (once per dataset, then cached): {epochs} epochs "
+                                 f"on {len(train_idx):,} images, about {estimate:.0f} s")
         if progress is not None:
             progress.message(f"  feature classifier for {dataset}: epoch {epoch + 1}/{epochs}, loss {loss.item():.3f}")
     model.eval()

@@ -3,7 +3,7 @@
 The page must open offline and be mailable as one file, so pictures are embedded as base64
 ``data:`` URIs and the CSS is inline; there are no links to anything outside the page. Every
 string from the config or the metrics is HTML-escaped. When ``eval.json`` is missing the report
-runs the evaluation first (with the defaults of ``aekit evaluate``), because a report without
+runs the evaluation first (with the options of ``aekit evaluate``), because a report without
 its numbers would hide the comparison with the baselines that the page exists to show.
 """
 
@@ -13,6 +13,7 @@ import base64
 import html
 import json
 from pathlib import Path
+from typing import Any
 
 from aekit.evaluate import EVAL_FILE, evaluate_run
 from aekit.io import atomic_write_text, read_json
@@ -98,11 +99,19 @@ def render_report(config: dict, result: dict, pictures: list[Path]) -> str:
     )
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """Write ``RUN_DIR/report.html`` (evaluating first if ``eval.json`` is missing) and return its path."""
+def write_report(run_dir: str | Path, progress: Progress | None = None, **evaluate_options: Any) -> Path:
+    """Write ``RUN_DIR/report.html`` and return its path; when ``eval.json`` is missing, evaluate
+    first with ``evaluate_options`` (``evaluate_run``'s keywords, e.g. ``iwae_k``)."""
     run_dir = Path(run_dir)
     eval_path = run_dir / EVAL_FILE
-    result = read_json(eval_path) if eval_path.is_file() else evaluate_run(run_dir, progress=Progress())
+    progress = progress or Progress()
+    if eval_path.is_file():
+        result = read_json(eval_path)
+        if evaluate_options:
+            progress.message(f"{eval_path} exists: the report shows it, so the evaluate options are not used "
+                             "(run aekit evaluate to measure again)")
+    else:
+        result = evaluate_run(run_dir, progress=progress, **evaluate_options)
     config = read_json(run_dir / "config.json")
     pictures = plot_run(run_dir)
     path = run_dir / REPORT_FILE

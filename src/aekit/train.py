@@ -169,6 +169,10 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
         log.message(note)
     try:
         return _epochs(config, run_dir, device, model, optimizer, noise, best, state, split, log)
+    except KeyboardInterrupt:  # Ctrl-C: the run folder's files are whole (atomic writes); say what is there
+        kept = (f"{run_dir} keeps its last finished epoch: continue with --resume" if (run_dir / CHECKPOINT).is_file()
+                else f"no epoch finished in {run_dir}")
+        raise KeyboardInterrupt(f"training stopped; {kept}") from None
     finally:
         log.close()
 
@@ -190,19 +194,21 @@ def _epochs(config: TrainConfig, run_dir: Path, device: torch.device, model: Aut
     val, val_rows = split.val.part(start, stop), stop - start
     where = f"{distributed.world_size()} processes on {device.type}" if distributed.world_size() > 1 else str(device)
     log.message(f"training {config.model} on {config.dataset} ({split.describe}) on {where} -> {run_dir}")
-    budget = _Budget(config.max_minutes, state.history)
+    budget = Budget(config.max_minutes, state.history)
     for epoch in range(state.epoch + 1, config.epochs + 1):
         if config.patience is not None and state.bad_epochs >= config.patience:
             break
-        if not budget.fits_another_epoch():
-            log.message(f"stopping before epoch {epoch}: another epoch (about {budget.epoch_seconds():.0f} s) would pass "
-                f"max_minutes = {config.max_minutes:g}")
+        if budget.expired():
+            log.message(f"stopping before epoch {epoch}: max_minutes = {config.max_minutes:g} reached")
             break
         start = time.perf_counter()
         if distributed.world_size() > 1:  # each rank its own sampling noise (VAEs), reproducible on resume
             torch.manual_seed(epoch_generator(config.seed, epoch, SAMPLING, distributed.rank()).initial_seed())
-        train_terms = train_epoch(replica, optimizer, config, epoch, state, split.train(epoch), noise, device, log)
+        train_terms = train_epoch(replica, optimizer, config, epoch, state, split.train(epoch), noise, device, log, budget)
         train_terms = distributed.all_reduce_mean(train_terms)
+        trained = time.perf_counter()
+        # a partial epoch is validated too: its steps changed the weights, and only validation can say
+        # whether they are the best so far (the run's first epoch has no other weights to keep)
         val_terms = distributed.all_reduce_mean(validation_loss(model, val, config, device), val_rows)
         if not math.isfinite(val_terms["loss"]):
             raise TrainingError(_nan_message(epoch, state.global_step, "validation loss", config))
@@ -215,17 +221,21 @@ def _epochs(config: TrainConfig, run_dir: Path, device: torch.device, model: Aut
                 write_weights(run_dir / WEIGHTS, best)
         else:
             state.bad_epochs += 1
-        state.history.append({
+        entry = {
             "epoch": epoch,
             "train": train_terms,
             "val": val_terms,
             "seconds": round(time.perf_counter() - start, 3),
+            "images_per_s": round(budget.images * distributed.world_size() / max(trained - start, 1e-9), 1),
             "lr": optimizer.param_groups[0]["lr"],
-        })
+        }
+        if budget.batches < budget.steps:
+            entry["partial"] = f"{budget.batches}/{budget.steps} batches, max_minutes = {config.max_minutes:g} reached"
+        state.history.append(entry)
         if main:
             write_metrics(run_dir, state.history)
             save_checkpoint(run_dir, model, optimizer, best, state, device)
-        budget.epoch_finished()
+        budget.epoch_finished(time.perf_counter() - trained)
         log.epoch(epoch, config.epochs, state.history[-1], model, improved)
     if config.patience is not None and state.bad_epochs >= config.patience and state.epoch < config.epochs:
         log.message(f"early stop after epoch {state.epoch}: no improvement for {config.patience} epochs")
@@ -236,10 +246,12 @@ def _epochs(config: TrainConfig, run_dir: Path, device: torch.device, model: Aut
 
 def train_epoch(
     model: torch.nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig, epoch: int, state: TrainState,
-    data: Batches, noise: Any, device: torch.device, log: Progress | None = None,
+    data: Batches, noise: Any, device: torch.device, log: Progress | None = None, budget: Budget | None = None,
 ) -> dict[str, float]:
     """One pass over ``data`` in seeded random order; mean loss terms. Inputs stored as uint8 are
-    converted batch by batch, so a large set stays small in memory."""
+    converted batch by batch, so a large set stays small in memory. With a ``budget`` the pass
+    stops after the batch that reaches its deadline (the terms are then the means of the batches
+    done) and the budget records how many batches and images ran."""
     model.train()
     # under torchrun each rank takes its equal share of the same seeded order, and draws its own noise
     order = distributed.shard(torch.randperm(len(data), generator=epoch_generator(config.seed, epoch, ORDER)))
@@ -250,32 +262,36 @@ def train_epoch(
     sums: torch.Tensor | None = None
     names: list[str] = []
     bf16 = uses_bf16(config.precision, device)
-    bar = log.bar(steps, f"epoch {epoch}/{config.epochs}", unit="batch", lines=False) if log is not None else None
-    for i in range(steps):
-        x, target, condition = data.take(order[i * batch : (i + 1) * batch])
-        if noise is not None:
-            target = x if target is None else target
-            x = noise(x.cpu(), generator=noise_gen).to(device) if device.type != "cpu" else noise(x, generator=noise_gen)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            terms = model.loss(x, target=target, condition=condition, step=state.global_step)
-        loss = terms["loss"]
-        if not torch.isfinite(loss):
-            bad = next((k for k, v in terms.items() if k != "loss" and not torch.isfinite(v).all()), "loss")
-            raise TrainingError(_nan_message(epoch, state.global_step, f"loss term '{bad}'", config))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        state.global_step += 1
-        values = torch.stack([v.detach().float() for v in terms.values()])
-        sums = values if sums is None else sums + values
-        names = list(terms)
-        if bar is not None and (i % 10 == 9 or i == steps - 1):
-            bar.update(i + 1 - bar.n, **dict(zip(names, (sums / (i + 1)).tolist())))
-    if bar is not None:
-        bar.close()
-    return dict(zip(names, (sums / steps).tolist()))
+    done = 0
+    with (log or Progress(quiet=True)).bar(steps, f"epoch {epoch}/{config.epochs}", unit="batch", lines=False) as bar:
+        for i in range(steps):
+            x, target, condition = data.take(order[i * batch : (i + 1) * batch])
+            if noise is not None:
+                target = x if target is None else target
+                x = noise(x.cpu(), generator=noise_gen).to(device) if device.type != "cpu" else noise(x, generator=noise_gen)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                terms = model.loss(x, target=target, condition=condition, step=state.global_step)
+            loss = terms["loss"]
+            if not torch.isfinite(loss):
+                bad = next((k for k, v in terms.items() if k != "loss" and not torch.isfinite(v).all()), "loss")
+                raise TrainingError(_nan_message(epoch, state.global_step, f"loss term '{bad}'", config))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            state.global_step += 1
+            values = torch.stack([v.detach().float() for v in terms.values()])
+            sums = values if sums is None else sums + values
+            names = list(terms)
+            done = i + 1
+            if i % 10 == 9 or i == steps - 1 or bar.due():
+                bar.update(done - bar.n, **dict(zip(names, (sums / done).tolist())))
+            if budget is not None and i < steps - 1 and budget.expired():
+                break
+    if budget is not None:
+        budget.batches, budget.steps, budget.images = done, steps, done * batch
+    return dict(zip(names, (sums / done).tolist()))
 
 
 def validation_loss(model: Autoencoder, data: Batches, config: TrainConfig, device: torch.device) -> dict[str, float]:
@@ -347,25 +363,30 @@ class _Split:
         return Batches(noisy.to(self.device), clean.to(self.device))
 
 
-class _Budget:
-    """``max_minutes``: start another epoch only when the mean epoch so far says it ends in time
-    (the first epoch always runs; a resumed run counts the epochs it already did)."""
+class Budget:
+    """``max_minutes``: the wall-clock deadline, checked before each epoch and after each batch (a
+    resumed run counts the seconds its earlier epochs took). The batches stop early enough to leave
+    time for the validation and checkpoint that follow them, as long as the last epoch's took."""
 
     def __init__(self, max_minutes: float | None, history: list[dict[str, Any]]):
         self.limit = None if max_minutes is None else max_minutes * 60.0
-        self.done = len(history)
         self.started = time.perf_counter() - sum(h["seconds"] for h in history)
+        self.after_batches = 0.0  # seconds of the last epoch's validation and checkpoint
+        self.batches = self.steps = self.images = 0  # how far the last train_epoch got
 
-    def epoch_seconds(self) -> float:
-        return (time.perf_counter() - self.started) / self.done if self.done else 0.0
+    def expired(self) -> bool:
+        """Whether the time is up, less the time the last epoch's validation and checkpoint took;
+        under torchrun every rank gets the same answer (the first rank whose time is up decides),
+        so all of them stop at the same batch."""
+        if self.limit is None:
+            return False
+        over = time.perf_counter() - self.started + self.after_batches >= self.limit
+        if distributed.world_size() > 1:
+            over = distributed.all_reduce_mean({"over": float(over)})["over"] > 0
+        return over
 
-    def fits_another_epoch(self) -> bool:
-        if self.limit is None or self.done == 0:
-            return True
-        return time.perf_counter() - self.started + self.epoch_seconds() <= self.limit
-
-    def epoch_finished(self) -> None:
-        self.done += 1
+    def epoch_finished(self, seconds_after_batches: float) -> None:
+        self.after_batches = seconds_after_batches
 
 
 def _choose_model(config: TrainConfig, data: Any, input_shape: tuple[int, int, int]) -> tuple[TrainConfig, str | None]:
