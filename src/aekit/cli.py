@@ -78,6 +78,12 @@ def _cmd_make_documents(args: argparse.Namespace) -> None:
     print(f"wrote {args.pages} page pairs to {out}")
 
 
+def _cmd_make_floorplans(args: argparse.Namespace) -> None:
+    from aekit.data.floorplans import make_floorplans_command
+
+    print(make_floorplans_command(args.n, args.size, args.out, args.seed))
+
+
 def _cmd_export(args: argparse.Namespace) -> None:
     from aekit.export import export_run
 
@@ -196,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("make-documents", _cmd_make_documents, "synthesise paired dirty/clean document pages")
     p.add_argument("--pages", type=int, default=24)
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+
+    p = command("make-floorplans", _cmd_make_floorplans, "generate floor plans with their footprints (PNG pairs)")
+    p.add_argument("--n", type=int, default=100)
+    p.add_argument("--size", type=int, default=64, help="side of the square frame in pixels (32..1024)")
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
 

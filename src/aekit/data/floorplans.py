@@ -25,7 +25,8 @@ Pair ``i`` of seed ``s`` depends only on ``(s, i, size)``. 20,000 pairs at 64 x 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,9 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from aekit.errors import AekitError
+from aekit.data.datasets import ImageSet
+from aekit.data.decode import ImageOptions
+from aekit.errors import AekitError, ConfigError
 
 CLASSES = ("outside", "wall", "door", "window", "entrance", "living", "bedroom", "kitchen", "bathroom", "hall")
 OUTSIDE, WALL, DOOR, WINDOW, ENTRANCE, LIVING, BEDROOM, KITCHEN, BATHROOM, HALL = range(len(CLASSES))
@@ -527,7 +530,7 @@ def read_plan(path: str | Path) -> np.ndarray:
 def write_floorplans(n: int, out: str | Path, size: int = 64, seed: int = 0) -> Path:
     """Write ``n`` pairs as ``out/footprints/NNNNN.png`` and ``out/plans/NNNNN.png`` (same name per
     pair) with ``out/floorplans.json`` (recipe, classes and palette); ``out`` must be new or empty."""
-    from aekit.io import StagedFolder, atomic_write_json
+    from aekit.io import StagedFolder
 
     check_request(n, size, seed)
     out = Path(out)
@@ -539,11 +542,11 @@ def write_floorplans(n: int, out: str | Path, size: int = 64, seed: int = 0) -> 
         for i in range(n):
             staged.write(f"footprints/{i:0{digits}d}.png", footprint_png(footprints[i]))
             staged.write(f"plans/{i:0{digits}d}.png", plan_png(plans[i]))
-    atomic_write_json(out / "floorplans.json", {
-        "generator": "aekit.data.floorplans", "pairs": int(n), "size": int(size), "seed": int(seed),
-        "classes": list(CLASSES), "palette": PALETTE.tolist(),
-        "footprint_png": "grey: 0 outside, 255 inside, 128 entrance mark",
-    })
+        staged.write("floorplans.json", json.dumps({
+            "generator": "aekit.data.floorplans", "pairs": int(n), "size": int(size), "seed": int(seed),
+            "classes": list(CLASSES), "palette": PALETTE.tolist(),
+            "footprint_png": "grey: 0 outside, 255 inside, 128 entrance mark",
+        }, indent=1).encode())
     return out
 
 
@@ -554,15 +557,41 @@ def make_floorplans_command(n: int, size: int, out: str, seed: int) -> str:
 
 
 # --- the registered dataset --------------------------------------------------------------------
-def load_floorplans(split: str, size: int = 64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]:
-    """``(rgb N x 3 x S x S, plans N x S x S, footprints N x 2 x S x S, source)`` of a split, all
-    uint8, memory-mapped from the cache after the first load (train: seed 0, test: seed 1)."""
+@dataclass(kw_only=True)
+class PlanSet(ImageSet):
+    """An ``ImageSet`` of plans with their footprints riding along row for row.
+
+    ``pixels`` are the plans in palette colours (``N x 3 x S x S`` uint8), so every image model
+    trains on them as they are and pictures show them; ``plans`` the same plans as class indices
+    (``N x S x S``, what ``aekit.plans`` measures); ``footprints`` ``N x 2 x S x S`` (outline mask,
+    entrance mark; 0/1), the condition a plan is drawn for. ``subset`` keeps the three aligned.
+    """
+
+    plans: torch.Tensor
+    footprints: torch.Tensor
+
+    def subset(self, indices: Sequence[int] | torch.Tensor) -> PlanSet:
+        rows = torch.as_tensor(indices, dtype=torch.long)
+        images = ImageSet.subset(self, rows)
+        return PlanSet(**{f.name: getattr(images, f.name) for f in fields(ImageSet)},
+                       plans=self.plans[rows], footprints=self.footprints[rows])
+
+
+def load_plan_set(split: str, options: ImageOptions) -> PlanSet:
+    """The registered ``floorplans-synthetic``: train 10,000 pairs (seed 0), test 1,000 (seed 1),
+    generated at ``image_size`` (default 64; square) on first use and memory-mapped from the cache
+    afterwards (plans as colours and indices, footprints: one uint8 file)."""
     from aekit.data import cache
 
+    size = 64 if options.size is None else options.size[0]
+    if options.size is not None and options.size[0] != options.size[1]:
+        raise ConfigError(f"floorplans-synthetic is square: image_size {options.size[0]}x{options.size[1]} does not apply")
+    if options != ImageOptions(options.size, options.channels) or options.channels not in (None, 3):
+        raise ConfigError("floorplans-synthetic is drawn at the size asked in 3 palette colours: channels other than 3, "
+                          "resize, resample and pad do not apply")
     n, seed = (TRAIN_PAIRS, 0) if split == "train" else (TEST_PAIRS, 1)
     check_request(n, size, seed)
-    recipe = {"generator": "aekit.data.floorplans", "pairs": n, "size": size, "seed": seed,
-              "statistics": json.dumps(STATISTICS)}
+    recipe = {"generator": "aekit.data.floorplans", "pairs": n, "size": size, "seed": seed, **STATISTICS}
     slot, key = cache.digest(["floorplans", split, size])[:24], cache.digest(recipe)
     hit = cache.open_cached(slot, key)
     if hit is None:
@@ -570,5 +599,6 @@ def load_floorplans(split: str, size: int = 64) -> tuple[torch.Tensor, torch.Ten
         rows = np.concatenate([plan_to_rgb(plans), plans[:, None], footprints], axis=1)
         hit = cache.store(slot, key, rows, {"source": "generated", **recipe})
     rows = torch.from_numpy(hit.pixels)
-    source = f"aekit.data.floorplans seed {seed}, {n} pairs {size}x{size}"
-    return rows[:, :3], rows[:, 3], rows[:, 4:6], source
+    source = f"aekit.data.floorplans seed {seed}: {n} pairs of {size}x{size}"
+    return PlanSet(pixels=rows[:, :3], labels=None, class_names=None, name="floorplans-synthetic", source=source,
+                   plans=rows[:, 3], footprints=rows[:, 4:6])
