@@ -17,7 +17,7 @@ import torch
 from scipy import ndimage
 from scipy.stats import wasserstein_distance
 
-from aekit.data.floorplans import (CLASSES, DOOR, ENTRANCE, OUTSIDE, PALETTE, ROOM_CLASSES, WINDOW)
+from aekit.data.floorplans import CLASSES, DOOR, ENTRANCE, OUTSIDE, PALETTE, ROOM_CLASSES, WINDOW
 from aekit.errors import AekitError
 
 _CROSS = ndimage.generate_binary_structure(2, 1)

@@ -485,10 +485,9 @@ def plan_to_rgb(plans: np.ndarray) -> np.ndarray:
 
 
 def rgb_to_plan(rgb: np.ndarray) -> np.ndarray:
-    """Palette colours ``... x 3 x H x W`` (uint8 or float in [0, 1]) back to the nearest class."""
-    values = np.asarray(rgb, np.float32)
-    if values.dtype != np.uint8 and values.max(initial=0) <= 1.0:
-        values = values * 255
+    """Palette colours ``... x 3 x H x W`` (uint8, or floats in [0, 1] as models give) back to the nearest class."""
+    array = np.asarray(rgb)
+    values = array.astype(np.float32) if array.dtype == np.uint8 else array.astype(np.float32) * 255
     distance = ((np.moveaxis(values, -3, -1)[..., None, :] - PALETTE.astype(np.float32)) ** 2).sum(-1)
     return distance.argmin(-1).astype(np.uint8)
 
