@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 import torch
+from matplotlib.path import Path
 from scipy import ndimage
 
 from aekit import plans as P
@@ -159,11 +160,17 @@ def test_vectors_trace_rooms_exactly(reals):
     vectors = P.plan_vectors(plan)
     parsed = P.parse_plan(plan)
     assert len(vectors["rooms"]) == len(parsed.rooms) and vectors["units"] == "px"
+    ys, xs = np.mgrid[: plan.shape[0], : plan.shape[1]]
+    centres = np.stack([xs.ravel() + 0.5, ys.ravel() + 0.5], axis=1)
     for room, vector in zip(parsed.rooms, vectors["rooms"]):
         polygon = np.array(vector["polygon"])
         assert abs(P._shoelace([tuple(p) for p in polygon])) == room.area == vector["area"]
         assert np.all(np.abs(np.diff(polygon, axis=0, append=polygon[:1])).min(axis=1) == 0)  # no diagonals
         assert vector["type"] == fp.CLASSES[room.kind]
+        inside = Path(polygon).contains_points(centres).reshape(plan.shape)  # the pixels whose centre it holds
+        for hole in vector["holes"]:
+            inside &= ~Path(np.array(hole)).contains_points(centres).reshape(plan.shape)
+        assert np.array_equal(inside, parsed.rooms_map == room.label)
     assert len(vectors["doors"]) == parsed.counts["doors"] and {d["width"] for d in vectors["doors"]} == {3}
     metres = P.plan_vectors(plan, scale=0.25)
     assert metres["units"] == "m" and metres["size"] == [16.0, 16.0]

@@ -113,11 +113,11 @@ def make_floorplans(n: int, size: int = 64, seed: int = 0) -> tuple[np.ndarray, 
     footprints = np.zeros((n, 2, size, size), np.uint8)
     plans = np.zeros((n, size, size), np.uint8)
     for i in range(int(n)):
-        footprints[i], plans[i] = make_pair(np.random.default_rng([int(seed), i]), scale)
+        footprints[i], plans[i] = _make_pair(np.random.default_rng([int(seed), i]), scale)
     return footprints, plans
 
 
-def make_pair(rng: np.random.Generator, scale: _Scale) -> tuple[np.ndarray, np.ndarray]:
+def _make_pair(rng: np.random.Generator, scale: _Scale) -> tuple[np.ndarray, np.ndarray]:
     """One pair; a draw that does not fit the rules (rare) is replaced by the next draw."""
     while True:
         footprint = _footprint(rng, scale)
@@ -191,6 +191,8 @@ class _Layout:
 
 
 def _plan(mask: np.ndarray, rng: np.random.Generator, scale: _Scale) -> tuple[np.ndarray, np.ndarray] | None:
+    """The outer wall, a corridor, rooms cut until the building has its number of rooms (growing
+    with the area), then openings and room types; None when this outline does not work out."""
     t = scale.wall
     outside = ~mask
     wall = mask & ndimage.binary_dilation(outside, np.ones((2 * t + 1,) * 2, bool), border_value=1)
@@ -360,7 +362,7 @@ def _crossings(labels: np.ndarray, t: int, width: int) -> np.ndarray:
     return np.concatenate(found)
 
 
-def _opening(plan: np.ndarray, crossing: np.ndarray, scale: _Scale) -> tuple[slice, slice]:
+def _opening(crossing: np.ndarray, scale: _Scale) -> tuple[slice, slice]:
     axis, y, x = (int(v) for v in crossing[:3])
     t, width = scale.wall, scale.opening
     if axis == 0:
@@ -371,7 +373,7 @@ def _opening(plan: np.ndarray, crossing: np.ndarray, scale: _Scale) -> tuple[sli
 def _free(plan: np.ndarray, crossing: np.ndarray, scale: _Scale) -> bool:
     """The opening and one pixel along the wall on either side are still plain wall."""
     axis, y, x = (int(v) for v in crossing[:3])
-    ys, xs = _opening(plan, crossing, scale)
+    ys, xs = _opening(crossing, scale)
     if axis == 0:
         xs = slice(max(0, x - 1), x + scale.opening + 1)
     else:
@@ -384,7 +386,7 @@ def _furnish(layout: _Layout, rng: np.random.Generator, scale: _Scale) -> tuple[
     labels = np.zeros((s, s), np.int64)
     for j, region in enumerate(layout.regions, start=1):
         labels[region] = j
-    outside_labels, n_outside = _label(~layout.footprint)
+    outside_labels, _ = _label(~layout.footprint)
     exterior = outside_labels == outside_labels[0, 0]
     labels[exterior] = -1
     labels[~layout.footprint & ~exterior] = -2  # courtyard
@@ -429,7 +431,7 @@ def _furnish(layout: _Layout, rng: np.random.Generator, scale: _Scale) -> tuple[
     # entrance: an opening between the entrance room and the street
     options = entrances[entrances[:, 3:].max(axis=1) == entrance_room]
     chosen = options[rng.integers(len(options))]
-    ys, xs = _opening(plan, chosen, scale)
+    ys, xs = _opening(chosen, scale)
     plan[ys, xs] = ENTRANCE
     footprint[1, ys, xs] = 1
 
@@ -458,7 +460,7 @@ def _furnish(layout: _Layout, rng: np.random.Generator, scale: _Scale) -> tuple[
         rows = pairs[pair]
         for row in rng.permutation(rows):
             if _free(plan, inner[row], scale):
-                plan[_opening(plan, inner[row], scale)] = DOOR
+                plan[_opening(inner[row], scale)] = DOOR
                 break
         else:
             return None
@@ -473,7 +475,7 @@ def _furnish(layout: _Layout, rng: np.random.Generator, scale: _Scale) -> tuple[
             if count == 0:
                 break
             if _free(plan, outer[row], scale):
-                plan[_opening(plan, outer[row], scale)] = WINDOW
+                plan[_opening(outer[row], scale)] = WINDOW
                 count -= 1
     return footprint, plan
 
