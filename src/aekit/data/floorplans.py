@@ -187,6 +187,7 @@ class _Layout:
     wall: np.ndarray
     regions: list[np.ndarray] = field(default_factory=list)
     halls: list[bool] = field(default_factory=list)
+    areas: list[int] = field(default_factory=list)
     spent: set[int] = field(default_factory=set)  # regions no cut could split
 
 
@@ -201,14 +202,14 @@ def _plan(mask: np.ndarray, rng: np.random.Generator, scale: _Scale) -> tuple[np
         return None
     area = mask.sum() * (64 / scale.size) ** 2
     target = int(np.clip(round(2 + area / 400 + rng.normal(0, 0.6)), *STATISTICS["rooms"]))
-    layout = _Layout(mask, wall, [interior], [False])
+    layout = _Layout(mask, wall, [interior], [False], [int(interior.sum())])
     if target >= STATISTICS["hall_from_rooms"] and rng.random() < 0.85:
         _carve_hall(layout, rng, scale)
     while len(layout.regions) < target:
         open_rows = [i for i in range(len(layout.regions)) if not layout.halls[i] and i not in layout.spent]
         if not open_rows:
             break
-        largest = max(open_rows, key=lambda i: layout.regions[i].sum())
+        largest = max(open_rows, key=lambda i: layout.areas[i])
         if not _split(layout, largest, rng, scale, room_left=target - len(layout.regions)):
             layout.spent.add(largest)
     if len(layout.regions) < STATISTICS["rooms"][0]:
@@ -253,27 +254,26 @@ def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
-def _divide(layout: _Layout, region: np.ndarray, axis: int, span: tuple[int, int], hall: bool,
-            scale: _Scale) -> tuple[np.ndarray, list[np.ndarray], list[bool]] | None:
+def _divide(layout: _Layout, region: np.ndarray, box: tuple[int, int, int, int], axis: int, span: tuple[int, int],
+            hall: bool, scale: _Scale) -> tuple[np.ndarray, list[np.ndarray], list[bool]] | None:
     """Wall ``region`` across rows (axis 0) or columns ``span``; with ``hall`` the span is a
-    corridor between two walls. Returns the new walls, the pieces and which are corridor, or None
+    corridor between two walls; ``box`` is the region's bounding box. Returns the new walls, the pieces and which are corridor, or None
     when a room would be too small or thin or a wall too thick. Works on the region's bounding box,
     and checks thickness only within two room sides of the cut (the rest was checked before)."""
-    y0, y1, x0, x1 = _bbox(region)
+    y0, y1, x0, x1 = box
     window = (slice(y0 - 1, y1 + 1), slice(x0 - 1, x1 + 1))
     inside = region[window] if axis == 0 else region[window].T
     walls = layout.wall[window] if axis == 0 else layout.wall[window].T
     origin = (y0 if axis == 0 else x0) - 1
     a, b = span[0] - origin, span[1] - origin
     t, k = scale.wall, scale.min_side
-    corridor = np.zeros_like(inside)
+    new_walls = walls.copy()
+    new_walls[a:b] |= inside[a:b]
     if hall:
-        corridor[a + t: b - t] = True
-    across = np.zeros_like(inside)
-    across[a:b] = True
-    new_walls = walls | (inside & across & ~corridor)
+        new_walls[a + t: b - t] = walls[a + t: b - t]
     lo, hi = max(0, a - 2 * k), b + 2 * k
-    near = inside[lo:hi] & ~across[lo:hi]
+    near = inside[lo:hi].copy()
+    near[a - lo: b - lo] = False
     fits = _padded(_window_sums(near, k) == k * k, k - 1)
     checked = slice(min(a - lo, k), (b - lo) + k)  # rows at least k from the edges of the near window
     if not np.array_equal((_window_sums(fits, k) > 0)[checked], near[checked]):
@@ -286,7 +286,7 @@ def _divide(layout: _Layout, region: np.ndarray, axis: int, span: tuple[int, int
     pieces, halls = [], []
     for j in range(1, n + 1):
         piece = labels == j
-        is_hall = bool(corridor[piece].any())
+        is_hall = hall and bool(piece[a + t: b - t].any())
         if piece.sum() < (4 * scale.hall ** 2 if is_hall else 2 * k ** 2):
             return None
         full = np.zeros_like(region)
@@ -309,11 +309,12 @@ def _split(layout: _Layout, row: int, rng: np.random.Generator, scale: _Scale, r
         if hi - lo < 2 * k + t:
             continue
         start = min(max(round(lo + rng.uniform(0.2, 0.8) * (hi - lo)), lo + k), hi - k - t)
-        result = _divide(layout, region, axis, (start, start + t), False, scale)
+        result = _divide(layout, region, (y0, y1, x0, x1), axis, (start, start + t), False, scale)
         if result is None or len(result[1]) - 1 > room_left:
             continue
         layout.wall, pieces, _ = result
         layout.regions[row:row + 1] = pieces
+        layout.areas[row:row + 1] = [int(p.sum()) for p in pieces]
         layout.halls[row:row + 1] = [False] * len(pieces)
         layout.spent = {i if i < row else i + len(pieces) - 1 for i in layout.spent}
         return True
@@ -329,10 +330,10 @@ def _carve_hall(layout: _Layout, rng: np.random.Generator, scale: _Scale) -> Non
     t, width = scale.wall, scale.hall
     for _ in range(10):
         start = int(round(lo + rng.uniform(0.3, 0.7) * (hi - lo) - width / 2 - t))
-        result = _divide(layout, region, axis, (start, start + 2 * t + width), True, scale)
+        result = _divide(layout, region, (y0, y1, x0, x1), axis, (start, start + 2 * t + width), True, scale)
         if result is not None:
             layout.wall, pieces, halls = result
-            layout.regions, layout.halls = pieces, halls
+            layout.regions, layout.halls, layout.areas = pieces, halls, [int(p.sum()) for p in pieces]
             return
 
 
@@ -383,7 +384,7 @@ def _free(plan: np.ndarray, crossing: np.ndarray, scale: _Scale) -> bool:
 
 def _furnish(layout: _Layout, rng: np.random.Generator, scale: _Scale) -> tuple[np.ndarray, np.ndarray] | None:
     s = scale.size
-    labels = np.zeros((s, s), np.int64)
+    labels = np.zeros((s, s), np.int32)
     for j, region in enumerate(layout.regions, start=1):
         labels[region] = j
     outside_labels, _ = _label(~layout.footprint)
@@ -398,7 +399,7 @@ def _furnish(layout: _Layout, rng: np.random.Generator, scale: _Scale) -> tuple[
     rooms = [j + 1 for j in range(n) if not layout.halls[j]]
     if len(rooms) < 3:
         return None
-    areas = {j: int(layout.regions[j - 1].sum()) for j in range(1, n + 1)}
+    areas = dict(enumerate(layout.areas, start=1))
     entrances = crossings[outer_side == -1]
     reachable_halls = [h for h in halls if (room_side[outer_side == -1] == h).any()]
     by_area = sorted(rooms, key=lambda j: -areas[j])
@@ -421,10 +422,8 @@ def _furnish(layout: _Layout, rng: np.random.Generator, scale: _Scale) -> tuple[
     for j in others:
         types[j] = KITCHEN if j == kitchen else BEDROOM
 
-    plan = np.zeros((s, s), np.uint8)
-    plan[layout.footprint] = WALL
-    for j, region in enumerate(layout.regions, start=1):
-        plan[region] = types[j]
+    kind_of = np.array([OUTSIDE, OUTSIDE, WALL] + [types[j] for j in range(1, n + 1)], np.uint8)  # labels -2..n
+    plan = kind_of[labels + 2]
     footprint = np.zeros((2, s, s), np.uint8)
     footprint[0] = layout.footprint
 
