@@ -37,6 +37,7 @@ def test_real_plans_are_valid_and_fill_their_footprints(reals):
     assert P.validity_rate(plans, footprints) == 1.0
     assert P.footprint_iou(plans, footprints) == 1.0
     assert P.footprint_iou(torch.from_numpy(plans), torch.from_numpy(footprints)) == 1.0
+    assert P.footprint_iou(plans[:2], footprints[:2, 0]) == 1.0  # masks alone, N x H x W
     shifted = np.roll(plans, 3, axis=2)
     assert P.footprint_iou(shifted, footprints) < 0.95
     parsed = P.parse_plan(plans[0])

@@ -40,11 +40,12 @@ def _plans(plans: np.ndarray | torch.Tensor, name: str = "plans") -> np.ndarray:
     return array.astype(np.uint8, copy=False)
 
 
-def _footprints(footprints: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
-    """``(masks N x H x W bool, entrance marks or None)`` from ``N x 2 x H x W`` or ``N x H x W``."""
+def _footprints(footprints: np.ndarray | torch.Tensor, one: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(masks N x H x W bool, entrance marks or None)`` from ``N x 2 x H x W`` or ``N x H x W``
+    (with ``one``: a single footprint, ``2 x H x W`` or ``H x W``)."""
     array = _numpy(footprints)
-    if array.ndim == 2 or (array.ndim == 3 and array.shape[0] == 2 and array.shape[1] == array.shape[2] != 2):
-        array = array[None]  # one footprint: H x W or 2 x H x W
+    if one:
+        array = array[None]
     if array.ndim == 4 and array.shape[1] == 2:
         return array[:, 0] > 0, array[:, 1] > 0
     if array.ndim == 3:
@@ -143,7 +144,8 @@ def plan_validity(plan: np.ndarray | torch.Tensor, footprint: np.ndarray | torch
     pixels (``default_min_room``) and enclosed (no room pixel next to outside or the frame's edge);
     every room is reachable from an entrance through doors (a door or entrance connects the rooms
     it touches); every window touches outside (outer walls only); and, given the footprint, the
-    plan's entrance lies on the footprint's entrance mark.
+    plan's entrance lies on the footprint's entrance mark (``footprint``: ``2 x H x W``, mask and
+    mark, or the ``H x W`` mask alone).
     """
     plan = _plans(plan, "plan")[0]
     parsed = parse_plan(plan)
@@ -164,7 +166,7 @@ def plan_validity(plan: np.ndarray | torch.Tensor, footprint: np.ndarray | torch
     if unreached:
         problems.append(f"room(s) {', '.join(map(str, unreached))} not reachable from the entrance")
     if footprint is not None:
-        masks, marks = _footprints(footprint)
+        masks, marks = _footprints(footprint, one=True)
         if masks.shape[1:] != plan.shape:
             raise AekitError(f"the footprint's shape {masks.shape[1:]} does not match the plan's {plan.shape}")
         if marks is not None and parsed.counts["entrances"] and not (marks[0] & (plan == ENTRANCE)).any():
@@ -202,7 +204,7 @@ def validity_rate(plans: np.ndarray | torch.Tensor, footprints: np.ndarray | tor
     if footprints is None:
         return float(np.mean([plan_validity(p, None, min_room).valid for p in plans]))
     footprints = _numpy(footprints)
-    return float(np.mean([plan_validity(p, f[None], min_room).valid for p, f in zip(plans, footprints)]))
+    return float(np.mean([plan_validity(p, f, min_room).valid for p, f in zip(plans, footprints)]))
 
 
 # --- realism and diversity ---------------------------------------------------------------------
