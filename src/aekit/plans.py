@@ -237,14 +237,15 @@ def realism(samples: np.ndarray | torch.Tensor, reals: np.ndarray | torch.Tensor
 
     ``distance`` is the mean of three 1-Wasserstein distances: rooms per plan, log room area (all
     rooms pooled), and the per-plan share of each room class (averaged over classes). ``reference``
-    is the same distance between two random halves of ``reals``: what sampling noise alone gives.
+    is the same distance between two random parts of ``reals``, the first as large as the samples
+    (at most half): what sampling noise alone gives at this number of samples.
     """
     samples, reals = _plans(samples, "samples"), _plans(reals, "reals")
     if len(samples) == 0 or len(reals) < 2:
         raise AekitError(f"realism needs samples and at least 2 real plans, got {len(samples)} and {len(reals)}")
     order = np.random.default_rng(seed).permutation(len(reals))
-    half = len(reals) // 2
-    reference = _realism_terms(reals[order[:half]], reals[order[half:]])["distance"]
+    part = min(len(samples), len(reals) // 2)
+    reference = _realism_terms(reals[order[:part]], reals[order[part:]])["distance"]
     return {**_realism_terms(samples, reals), "reference": reference}
 
 

@@ -18,8 +18,9 @@ Fixed statistics (``STATISTICS``, each tested in ``tests/data/test_floorplans.py
 * one living room, one kitchen, one bathroom (two from 7 rooms besides the corridor), the rest
   bedrooms, and a corridor (hall) in most buildings of 6 rooms or more.
 
-Pair ``i`` of seed ``s`` depends only on ``(s, i, size)``. 20,000 pairs at 64 x 64 take about
-40 s on one core (``make_floorplans(20000)``, measured on this project's 2-core machine).
+Pair ``i`` of seed ``s`` depends only on ``(s, i, size)``. 20,000 pairs at 64 x 64 take 37 s of
+one core (1.9 ms a pair: CPU time of ``make_floorplans(20000)`` on this project's 2-core machine
+while other jobs ran; ``python benchmarks/floorplans.py``).
 """
 
 from __future__ import annotations
