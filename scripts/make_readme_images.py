@@ -57,7 +57,7 @@ def floorplans_figure(seed: int = 0, zoom: int = 4) -> Image.Image:
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default(size=14)
     for k, i in enumerate(chosen):
-        outline = np.where(footprints[i, 0, ..., None] > 0, np.uint8(90), np.uint8(235)).repeat(3, axis=2)
+        outline = np.where(footprints[i, 0, ..., None] > 0, np.uint8(255), np.uint8(0)).repeat(3, axis=2)
         outline[footprints[i, 1] > 0] = fp.PALETTE[fp.ENTRANCE]
         x = pair_gap + (k % 3) * (2 * side + gap + pair_gap)
         y = pair_gap + (k // 3) * (side + pair_gap)
@@ -66,7 +66,7 @@ def floorplans_figure(seed: int = 0, zoom: int = 4) -> Image.Image:
             sheet.paste(tile, (x + j * (side + gap), y))
             draw.rectangle((x + j * (side + gap) - 1, y - 1, x + j * (side + gap) + side, y + side), outline=(160, 160, 160))
     y = 2 * side + 3 * pair_gap
-    draw.text((pair_gap, y - pair_gap + 2), "footprint (grey, entrance mark yellow) | plan", font=font, fill=0)
+    draw.text((pair_gap, y - pair_gap + 2), "footprint (white, entrance mark yellow) | plan", font=font, fill=0)
     for k, name in enumerate(fp.CLASSES):
         x = pair_gap + (k % 5) * 170
         row_y = y + 8 + (k // 5) * 26

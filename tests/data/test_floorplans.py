@@ -193,3 +193,19 @@ def test_registered_dataset(tmp_path, monkeypatch, mapped_file):
         load("floorplans-synthetic", "test", channels=1)
     with pytest.raises(ConfigError, match="square"):
         load("floorplans-synthetic", "test", image_size="32x48")
+
+
+def test_silhouette_of_a_plan_or_a_footprint_file_is_the_outline(pairs):
+    """What lets the cvae's silhouette condition work on plans, and on a footprint PNG at sampling."""
+    import io
+
+    from PIL import Image
+
+    from aekit.data.conditions import silhouette
+
+    footprints, plans = pairs
+    expected = np.stack([ndimage.binary_fill_holes(m) for m in footprints[:40, 0]])
+    colours = torch.from_numpy(fp.plan_to_rgb(plans[:40])).float() / 255
+    assert np.array_equal(silhouette(colours)[:, 0].numpy() > 0, expected)
+    grey = np.stack([np.asarray(Image.open(io.BytesIO(fp.footprint_png(f)))) for f in footprints[:40]])
+    assert np.array_equal(silhouette(torch.from_numpy(grey).float()[:, None] / 255)[:, 0].numpy() > 0, expected)

@@ -42,9 +42,11 @@ from aekit.errors import AekitError, ConfigError
 CLASSES = ("outside", "wall", "door", "window", "entrance", "living", "bedroom", "kitchen", "bathroom", "hall")
 OUTSIDE, WALL, DOOR, WINDOW, ENTRANCE, LIVING, BEDROOM, KITCHEN, BATHROOM, HALL = range(len(CLASSES))
 ROOM_CLASSES = (LIVING, BEDROOM, KITCHEN, BATHROOM, HALL)
+# Outside is black and every other class brighter than aekit's silhouette threshold (0.1), so the
+# silhouette (``aekit.data.conditions``) of a plan's colours is its footprint, courtyards filled in.
 PALETTE = np.array([
-    (255, 255, 255),  # outside
-    (0, 0, 0),  # wall
+    (0, 0, 0),  # outside
+    (90, 90, 90),  # wall
     (230, 60, 40),  # door
     (40, 140, 240),  # window
     (250, 200, 0),  # entrance
