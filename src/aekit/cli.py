@@ -110,6 +110,12 @@ def _cmd_make_documents(args: argparse.Namespace) -> None:
           + (" with each page's text beside its clean page (.txt)" if args.dpi else ""))
 
 
+def _cmd_make_floorplans(args: argparse.Namespace) -> None:
+    from aekit.data.floorplans import make_floorplans_command
+
+    print(make_floorplans_command(args.n, args.size, args.out, args.seed))
+
+
 def _cmd_export(args: argparse.Namespace) -> None:
     from aekit.export import export_run
 
@@ -300,6 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="whole printed pages at this resolution with their true text beside them (default: "
                         "540x420 crops like Kaggle's, about 75 dpi)")
     p.add_argument("--page", default=None, help="with --dpi: a4, letter or WxH in pixels (default a4)")
+
+    p = command("make-floorplans", _cmd_make_floorplans, "generate floor plans with their footprints (PNG pairs)")
+    p.add_argument("--n", type=int, default=100, help="pairs to make (default 100)")
+    p.add_argument("--size", type=int, default=64, help="side of the square frame in pixels, 32..1024 (default 64)")
+    p.add_argument("--out", required=True, help="a new folder: footprints/, plans/ and floorplans.json")
+    p.add_argument("--seed", type=int, default=0, help="the same seed makes the same plans (default 0)")
 
     p = command("export", _cmd_export, "export a run's decoder/encoder and fitted priors for use outside Python",
                 _prior_choice("export this fitted prior's sampler as prior-NAME.onnx (repeatable; default: every prior "

@@ -239,6 +239,12 @@ def _load_synthetic_a4(split: str, options: ImageOptions, skip_bad: bool) -> Pag
     return load_pages(folder, split, "documents-synthetic-300dpi")
 
 
+def _load_floorplans(split: str, options: ImageOptions, skip_bad: bool) -> ImageSet:
+    from aekit.data.floorplans import load_plan_set
+
+    return load_plan_set(split, options)
+
+
 # --- the registry ------------------------------------------------------------------------------
 REGISTRY: dict[str, DatasetInfo] = {
     "digits": DatasetInfo(
@@ -272,6 +278,14 @@ REGISTRY: dict[str, DatasetInfo] = {
         ("train", "test"),
         lambda: (True, f"generated into {cache_dir()} on first use"),
         _load_synthetic_a4,
+        pages=True,
+    ),
+    "floorplans-synthetic": DatasetInfo(
+        "floorplans-synthetic",
+        "generated floor plans (palette colours) with their footprints (PlanSet; aekit make-floorplans), 64x64",
+        ("train", "test"),
+        lambda: (True, f"generated into {cache_dir()} on first use"),
+        _load_floorplans,
     ),
     "crawl-tiles": DatasetInfo(
         "crawl-tiles",
