@@ -23,17 +23,16 @@ import torch
 from aekit import metrics
 from aekit.errors import ConfigError
 from aekit.io import atomic_write_json
-from aekit.ocr import character_error_rate, read_text, tesseract_missing
+from aekit.page_metrics import page_sections
 from aekit.priors import Prior, fitted_priors, load_prior
 from aekit.progress import Progress
-from aekit.scans import clean_page, training_text
+from aekit.scans import training_text
 
 EVAL_FILE = "eval.json"
 INDEPENDENT_PIXELS = "independent pixels"
 SEED = 0
 MAX_REFERENCE_IMAGES = 10_000  # training images used for PCA, probes and the feature classifier
 MAX_SAMPLE_IMAGES = 5_000  # generated images for the Frechet distance
-OCR_PAGES = 8  # held-out pages read by tesseract (about 1 s each at 75 dpi, 4 s at 300 dpi, for each of 4 columns)
 BATCH = 512
 # The likelihood bounds cost k decoder passes per image: IWAE-1000 on 1,187 sprite tiles (res-vae) took
 # 2.4 hours on 2 cores. Unless both --iwae-k and --iwae-images are given, k and the number of test
@@ -126,50 +125,6 @@ def reconstruction_section(run: RunData, train_x: torch.Tensor) -> dict[str, dic
                    f"PCA ({k} components, the best on held-out training images)": metrics.pca_project(pca, inputs, k)}
     scores = {name: metrics.image_metrics(out, x) for name, out in columns.items()}
     return {m: {name: scores[name][m] for name in columns} for m in ("mse", "psnr", "ssim")}
-
-
-def documents_section(run: RunData) -> tuple[dict[str, dict[str, float]], list[torch.Tensor], list[float]]:
-    """RMSE over whole held-out pages: the model (at the training pages' text size, see
-    ``scans.clean_page``) against identity, median and background subtraction (its window scaled
-    with the page like the model's work); also the cleaned pages and each page's factor."""
-    text = training_text(run.dir, run.meta)
-    noisy, clean = run.test.noisy, run.test.clean
-    done = [clean_page(run.model, page, text) for page in noisy]
-    cleaned = [page.pixels for page in done]
-    if clean is None:
-        return {}, cleaned, [page.factor for page in done]
-    columns = {
-        "model": cleaned,
-        "identity (noisy page)": noisy,
-        "median 3x3": [metrics.median_filter(p.unsqueeze(0))[0] for p in noisy],
-        "background subtraction": background_subtracted(noisy, [page.factor for page in done]),
-    }
-    return {"rmse": {name: metrics.page_rmse(pages, clean) for name, pages in columns.items()}}, cleaned, \
-        [page.factor for page in done]
-
-
-def background_subtracted(pages: Sequence[torch.Tensor], factors: Sequence[float]) -> list[torch.Tensor]:
-    """The classical baseline with its window scaled with each page's text (``scans``)."""
-    return [metrics.background_subtraction(p, scale=f) for p, f in zip(pages, factors)]
-
-
-def ocr_section(run: RunData, cleaned: Sequence[torch.Tensor], factors: Sequence[float],
-                pages: int = OCR_PAGES) -> tuple[dict[str, dict[str, float]], str]:
-    """Character error rate of tesseract on the first ``pages`` held-out pages: noisy, cleaned,
-    background subtraction and clean, against each page's true text where the set has it, else
-    against what tesseract reads on the clean page (whose own error is then 0 by definition)."""
-    test, n = run.test, min(pages, len(run.test))
-    truth = test.texts[:n] if test.texts is not None else [read_text(p) for p in test.clean[:n]]
-    columns = {
-        "model": cleaned[:n],
-        "identity (noisy page)": test.noisy[:n],
-        "background subtraction": background_subtracted(test.noisy[:n], factors[:n]),
-        "clean page": test.clean[:n],
-    }
-    cer = {name: float(np.mean([character_error_rate(read_text(p), t) for p, t in zip(shown, truth)]))
-           for name, shown in columns.items()}
-    against = "each page's true text" if test.texts is not None else "tesseract's reading of the clean page"
-    return {"cer": cer}, f"ocr: tesseract -l eng --psm 6 on the first {n} test pages, character error rate against {against}"
 
 
 def likelihood_section(
@@ -467,20 +422,10 @@ def evaluate_run(
         progress.message(f"  {message} ({time.perf_counter() - start:.1f} s)")
 
     if run.pages:
-        sections["documents"], cleaned, factors = documents_section(run)
-        result["notes"].append("documents: RMSE over every pixel of whole held-out pages (the Kaggle metric)")
-        if any(f != 1 for f in factors):
-            result["notes"].append(f"documents: {sum(f != 1 for f in factors)} page(s) cleaned at the training text size "
-                                   f"(factors {', '.join(f'{f:.2f}' for f in factors if f != 1)})")
-        log("documents")
-        missing = tesseract_missing()
-        if missing:
-            result["notes"].append(missing)
-            progress.message(missing)
-        elif run.test.clean is not None:
-            sections["ocr"], note = ocr_section(run, cleaned, factors)
+        for name, section, note in page_sections(run.model, run.test, training_text(run.dir, run.meta), progress):
+            sections[name] = section
             result["notes"].append(note)
-            log("ocr")
+            log(name)
     else:
         train_x = _first(run.train, MAX_REFERENCE_IMAGES).images
         name = "denoising" if run.noise is not None else "reconstruction"

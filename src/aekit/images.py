@@ -146,15 +146,17 @@ def to_channels(pixels: torch.Tensor, channels: int, alpha: torch.Tensor | None 
     return torch.cat([torch.minimum(colour, a), a.expand_as(colour.narrow(-3, 0, 1))], -3)
 
 
-def resize(pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def resize(pixels: torch.Tensor, size: tuple[int, int], clip: bool = True) -> torch.Tensor:
     """``[B x] C x H x W`` to (height, width): area averaging when shrinking (no aliasing), bilinear
-    when growing. Premultiplied colour resamples correctly (no dark fringes at alpha edges)."""
+    when growing. Premultiplied colour resamples correctly (no dark fringes at alpha edges).
+    ``clip``: to [0, 1], as pixels are (not for maps of other values)."""
     if tuple(pixels.shape[-2:]) == tuple(size):
         return pixels
     batch = pixels if pixels.dim() == 4 else pixels[None]
     shrink = size[0] <= batch.shape[-2] and size[1] <= batch.shape[-1]
     mode = {"mode": "area"} if shrink else {"mode": "bilinear", "align_corners": False}
-    out = torch.nn.functional.interpolate(batch, size=tuple(size), **mode).clamp(0, 1)
+    out = torch.nn.functional.interpolate(batch, size=tuple(size), **mode)
+    out = out.clamp(0, 1) if clip else out
     return out if pixels.dim() == 4 else out[0]
 
 

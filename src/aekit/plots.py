@@ -28,6 +28,7 @@ from aekit.alpha import composite
 from aekit.evaluate import fixed_noise, latent_codes, load_run
 from aekit.io import atomic_write_bytes
 from aekit.metrics import background_subtraction, median_filter
+from aekit.page_metrics import MAX_ENLARGED_WIDTH, SCAN_FACTOR, enlarge
 from aekit.scans import TrainingText, clean_page, training_text
 
 
@@ -172,6 +173,27 @@ def plot_document_pages(
             _show(axes[r][c], image)
             axes[r][c].set_title(label if not names else f"{names[r]}: {label}", fontsize=9)
     fig.suptitle(f"{model.name}: document pages")
+    return _save(fig, path)
+
+
+def plot_scan_crop(model, noisy: torch.Tensor, clean: torch.Tensor, path: str | Path, *, text: TrainingText | None = None,
+                   factor: float = SCAN_FACTOR, crop: tuple[int, int] = (360, 560)) -> Path:
+    """One page enlarged ``factor``x (about 300 dpi for the Kaggle pages) as a scanner gives it:
+    noisy, cleaned (at the training text size) and clean, a full-resolution crop of each (one
+    screen pixel per page pixel) where the page has the most ink, so a person can judge the letters."""
+    big_noisy, big_clean = enlarge(noisy, factor), enlarge(clean, factor)
+    cleaned = clean_page(model, big_noisy, text)
+    h, w = crop
+    ink = (1 - big_clean[0]).unfold(0, h, h // 4).unfold(1, w, w // 4).sum((-1, -2))
+    row, col = divmod(int(ink.argmax()), ink.shape[1])
+    y, x = row * (h // 4), col * (w // 4)
+    panels = [("noisy", big_noisy), (f"cleaned (at {100 / cleaned.factor:.0f}% size)", cleaned.pixels), ("clean", big_clean)]
+    fig = Figure(figsize=(3 * w / 100, h / 100 + 0.4), dpi=100)
+    axes = fig.subplots(1, 3)
+    for ax, (label, page) in zip(axes, panels):
+        _show(ax, page[:, y : y + h, x : x + w])
+        ax.set_title(label, fontsize=9)
+    fig.suptitle(f"{model.name}: a page at {factor:g}x (about {75 * factor:.0f} dpi), full-resolution crop", fontsize=10)
     return _save(fig, path)
 
 
@@ -463,8 +485,11 @@ def plot_run(run_dir: str | Path, *, max_images: int = 2000) -> list[Path]:
     if (run.dir / "metrics.jsonl").is_file():
         paths.append(plot_training_curves(run.dir / "metrics.jsonl", out / "training_curves.png", title=f"{model.name}: training curves"))
     if run.pages:
+        text = training_text(run.dir, run.meta)
         paths.append(plot_document_pages(model, run.test.noisy, out / "document_pages.png", clean_pages=run.test.clean,
-                                         names=run.test.names, text=training_text(run.dir, run.meta)))
+                                         names=run.test.names, text=text))
+        if run.test.clean is not None and run.test.noisy[0].shape[-1] * SCAN_FACTOR <= MAX_ENLARGED_WIDTH:
+            paths.append(plot_scan_crop(model, run.test.noisy[0], run.test.clean[0], out / "document_300dpi.png", text=text))
         return paths
     test, names = run.test, run.test.class_names
     condition = run.condition(test)

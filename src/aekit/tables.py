@@ -13,6 +13,9 @@ LABELS = {
     "psnr": "PSNR (dB)",
     "ssim": "SSIM",
     "rmse": "RMSE (pixel intensity)",
+    "cer": "OCR character error rate (tesseract)",
+    "rmse_300dpi": "RMSE of one page enlarged 4x (about 300 dpi)",
+    "cer_300dpi": "OCR character error rate of that page",
     "nll_iwae": "NLL, IWAE bound (nats/image)",
     "nll_elbo": "NLL, ELBO bound (nats/image)",
     "iwae_images_per_s": "IWAE throughput (images/s)",
@@ -26,7 +29,7 @@ LABELS = {
     "probe_train": "linear probe accuracy, train",
     "angle_to_pca": "max principal angle to PCA of the training images (degrees)",
 }
-LOWER_IS_BETTER = {"mse", "rmse", "nll_iwae", "nll_elbo", "frechet", "angle_to_pca"}
+LOWER_IS_BETTER = {"mse", "rmse", "cer", "rmse_300dpi", "cer_300dpi", "nll_iwae", "nll_elbo", "frechet", "angle_to_pca"}
 HIGHER_IS_BETTER = {"psnr", "ssim", "confidence", "coverage", "class_match", "precision", "recall", "probe_test", "probe_train"}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from aekit.cli import main
 from aekit.data.synthetic_documents import (
     DAMAGE_KINDS,
     SPLITS,
+    VOCABULARY,
     DamageConfig,
     crease_field,
     damage_page,
@@ -261,6 +263,8 @@ def test_short_training_cleans_held_out_pages_better_than_identity(tmp_path: Pat
         model_options={"filters": 16, "latent_dim": 16},
     )
     model = aekit.train(config).model.eval()
+    recorded = json.loads((tmp_path / "run" / "data.json").read_text())["text"]  # the training pages' text sizes
+    assert 5 < recorded["pitch"][0] <= recorded["pitch"][1] < 60 and recorded["letter"][0] <= recorded["letter"][1]
     pages = data.load("documents-synthetic", split="test")
     squared_model, squared_identity, pixels = 0.0, 0.0, 0
     with torch.no_grad():
@@ -273,3 +277,39 @@ def test_short_training_cleans_held_out_pages_better_than_identity(tmp_path: Pat
     rmse_model, rmse_identity = (squared_model / pixels) ** 0.5, (squared_identity / pixels) ** 0.5
     assert rmse_identity > 0.1
     assert rmse_model < 0.9 * rmse_identity, (rmse_model, rmse_identity)
+
+
+def test_page_sizes_at_a_resolution_and_bad_ones_in_one_line() -> None:
+    from aekit.data.synthetic_documents import page_size
+
+    assert page_size("a4", 300) == (2480, 3508)
+    assert page_size("Letter", 100) == (850, 1100)
+    assert page_size("640x480", 300) == (640, 480)
+    for bad, dpi in (("a5", 300), ("640 by 480", 300), ("a4", 0), ("a4", 5000), ("a4", 700)):
+        with pytest.raises(AekitError):
+            page_size(bad, dpi)
+
+
+def test_pages_at_a_resolution_carry_their_text_and_dpi(tmp_path: Path) -> None:
+    from aekit.data.documents import load_pages
+
+    out = synthesize(5, tmp_path / "pages", seed=2, size=(496, 702), dpi=60)  # A4 at 60 dpi
+    for split in ("train", "test"):
+        pages = load_pages(out, split)
+        assert pages.texts is not None and len(pages.texts) == len(pages)
+        assert all(len(text.split()) > 20 for text in pages.texts)
+    with Image.open(out / "train" / "1.png") as img:
+        assert round(img.info["dpi"][0]) == 60
+    words = (out / "train_cleaned" / "1.txt").read_text().split()
+    assert set(w.strip(".,:").lower() for w in words) <= set(VOCABULARY)
+    # Kaggle-like crops (no dpi) keep no text: their lines may run off the page
+    plain = synthesize(2, tmp_path / "plain", seed=2)
+    assert not list(plain.rglob("*.txt")) and load_pages(plain, "train").texts is None
+
+
+def test_make_documents_at_a_resolution_through_the_cli(tmp_path: Path, capsys) -> None:
+    assert main(["make-documents", "--pages", "2", "--dpi", "40", "--page", "letter", "--out", str(tmp_path / "d")]) == 0
+    assert "340x440 px" in capsys.readouterr().out
+    assert (tmp_path / "d" / "train_cleaned" / "1.txt").is_file()
+    assert main(["make-documents", "--pages", "2", "--page", "a4", "--out", str(tmp_path / "e")]) == 2
+    assert main(["make-documents", "--pages", "2", "--dpi", "300", "--page", "huge", "--out", str(tmp_path / "f")]) == 2
