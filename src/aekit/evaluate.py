@@ -23,7 +23,7 @@ import torch
 from aekit import metrics
 from aekit.errors import ConfigError
 from aekit.io import atomic_write_json
-from aekit.page_metrics import page_sections
+from aekit.page_metrics import OCR_PAGES, page_sections
 from aekit.priors import Prior, fitted_priors, load_prior
 from aekit.progress import Progress
 from aekit.scans import training_text
@@ -382,6 +382,7 @@ def angle_to_pca(model: torch.nn.Module, pca) -> float:
 def evaluate_run(
     run_dir: str | Path, iwae_k: int | None = None, max_images: int | None = None, iwae_images: int | None = None,
     iwae_seconds: float = IWAE_SECONDS, bf16: bool = False, priors: Sequence[str] = (), progress: Progress | None = None,
+    ocr_pages: int = OCR_PAGES,
 ) -> dict:
     """Every metric that applies to this run, with baselines; written to ``RUN_DIR/eval.json``.
 
@@ -391,7 +392,7 @@ def evaluate_run(
     ``max_images`` bounds every metric; ``bf16`` computes the likelihood bounds under bfloat16
     autocast (see ``likelihood_section``); ``priors`` (names, or ``"all"`` for every prior fitted
     in the run folder) add a sample-quality column each; ``progress`` hears of each section as it
-    ends (silent when None)."""
+    ends (silent when None); ``ocr_pages``: held-out pages read by tesseract (page runs)."""
     for flag, value in (("--iwae-k", iwae_k), ("--max-images", max_images), ("--iwae-images", iwae_images)):
         if value is not None and value < 1:
             raise ConfigError(f"aekit evaluate: {flag} must be at least 1, got {value}")
@@ -422,7 +423,8 @@ def evaluate_run(
         progress.message(f"  {message} ({time.perf_counter() - start:.1f} s)")
 
     if run.pages:
-        for name, section, note in page_sections(run.model, run.test, training_text(run.dir, run.meta), progress):
+        for name, section, note in page_sections(run.model, run.test, training_text(run.dir, run.meta), progress,
+                                                 ocr_pages):
             sections[name] = section
             result["notes"].append(note)
             log(name)

@@ -65,10 +65,11 @@ def enlarge(page: torch.Tensor, factor: float) -> torch.Tensor:
                          align_corners=False)[0].clamp(0, 1)
 
 
-def page_sections(model: torch.nn.Module, test: Any, text: TrainingText,
-                  progress: Progress | None = None) -> Iterator[Section]:
-    """(section name, section, note) for a page set: ``documents`` (RMSE), ``ocr``, and
-    ``documents at 300 dpi`` (RMSE and OCR of the first page enlarged 4x), as each is done."""
+def page_sections(model: torch.nn.Module, test: Any, text: TrainingText, progress: Progress | None = None,
+                  ocr_pages: int = OCR_PAGES) -> Iterator[Section]:
+    """(section name, section, note) for a page set: ``documents`` (RMSE), ``ocr`` (the first
+    ``ocr_pages`` pages), and ``documents at 300 dpi`` (RMSE and OCR of the first page enlarged
+    4x), as each is done."""
     progress = progress or Progress(quiet=True)
     done = [clean_page(model, page, text) for page in test.noisy]
     if test.clean is None:
@@ -78,8 +79,8 @@ def page_sections(model: torch.nn.Module, test: Any, text: TrainingText,
     missing = tesseract_missing()
     if missing:
         progress.message(missing)
-    else:
-        n = min(OCR_PAGES, len(test))
+    elif ocr_pages > 0:
+        n = min(ocr_pages, len(test))
         against = "each page's true text" if test.texts is not None else "tesseract's reading of the clean page"
         yield "ocr", ocr_section(test.noisy[:n], test.clean[:n], done[:n], None if test.texts is None else test.texts[:n]), \
             f"ocr: tesseract -l eng --psm 6 on the first {n} test pages, character error rate against {against}"

@@ -24,6 +24,7 @@ from aekit.config import TrainConfig
 from aekit.errors import AekitError
 from aekit.evaluate import INDEPENDENT_PIXELS
 from aekit.io import atomic_write_json, atomic_write_text
+from aekit.page_metrics import OCR_PAGES
 from aekit.runs import read_run_config
 from aekit.tables import LABELS
 
@@ -77,6 +78,7 @@ class Experiment:
     eval_images: int | None = None
     iwae_images: int | None = None
     priors: tuple[str, ...] = ()  # fitted to the codes after training, and scored beside N(0, I)
+    ocr_pages: int = OCR_PAGES  # document runs: held-out pages tesseract reads (about 4 s a page for 4 columns)
 
     def figures(self, result: dict[str, Any]) -> Figures:
         """The key figures of an evaluation, each with its references beside it."""
@@ -159,11 +161,12 @@ class Preset:
     linear_epochs: int = 30  # the linear AE needs many quiet steps to settle on the PCA subspace
     doc_minutes: float | None = None  # wall-clock budget of the document cleaner
     sprite_minutes: float = 0.75  # wall-clock budget of the game-sprite model
+    ocr_pages: int = OCR_PAGES  # held-out pages tesseract reads in the documents experiment
     judge_all: bool = False  # also judge the claims that need the full preset's training
 
 
 QUICK = Preset(train_images=12_000, epochs=3, vae_epochs=4, iwae_k=64, iwae_images=500, eval_images=500,
-               doc_epochs=2, doc_patches=1_024, linear_epochs=300)
+               doc_epochs=2, doc_patches=1_024, linear_epochs=300, ocr_pages=2)
 FULL = Preset(train_images=None, epochs=10, vae_epochs=10, iwae_k=1_000, iwae_images=1_000, eval_images=None,
               doc_epochs=60, doc_patches=2_048, linear_epochs=70, doc_minutes=20.0, sprite_minutes=15.0, judge_all=True)
 
@@ -327,6 +330,7 @@ def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> 
                           beats("rmse", ("identity", "median 3x3", "background subtraction"), lower_is_better=True)),
                     Claim("at 300 dpi the cleaner still beats the noisy page and scaled background subtraction (RMSE)",
                           beats("rmse_300dpi", ("identity", "background subtraction"), lower_is_better=True))),
+            ocr_pages=preset.ocr_pages,
         ),
     ]
     if sprites:
@@ -368,7 +372,7 @@ def run_experiment(experiment: Experiment, out: Path, say=print) -> dict[str, An
     for name in experiment.priors:
         fit_prior(run_dir, name, quiet=True)
     result = evaluate_run(run_dir, iwae_k=experiment.iwae_k, max_images=experiment.eval_images,
-                          iwae_images=experiment.iwae_images, priors=experiment.priors)
+                          iwae_images=experiment.iwae_images, priors=experiment.priors, ocr_pages=experiment.ocr_pages)
     write_report(run_dir)
     say(f"tour: [{experiment.key}] trained in {trained - start:.0f} s, evaluated and reported in "
         f"{time.perf_counter() - trained:.0f} s -> {run_dir / 'report.html'}")
