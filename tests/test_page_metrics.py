@@ -48,4 +48,4 @@ def test_without_clean_pages_there_is_nothing_to_measure():
     model = build_model("doc-unet", {"width": 4, "depth": 1}, (1, 32, 32)).eval()
     test = pages(1, texts=False)
     test.clean = None
-    assert list(page_sections(model, test, TrainingText((10, 20), (5, 9)))) == []
+    assert list(page_sections(model, test, TrainingText((10, 12, 20), (5, 6, 9)))) == []

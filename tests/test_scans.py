@@ -58,12 +58,12 @@ def test_pages_without_text_measure_nothing_and_are_cleaned_as_they_are():
 
 
 def test_working_factor_is_one_inside_the_training_range_and_the_ratio_outside():
-    training = TrainingText(pitch=(20.0, 40.0), letter=(8.0, 15.0))
+    training = TrainingText(pitch=(20.0, 30.0, 40.0), letter=(8.0, 10.0, 15.0))
     assert working_factor(TextSize(30.0, 10.0), training) == 1.0
     assert working_factor(TextSize(43.0, 10.0), training) == 1.0  # within the 10% tolerance
-    assert working_factor(TextSize(120.0, 40.0), training) == pytest.approx(3.0)
-    assert working_factor(TextSize(10.0, 4.0), training) == pytest.approx(0.5)
-    assert working_factor(TextSize(None, 45.0), training) == pytest.approx(3.0)  # letters only shrink a page
+    assert working_factor(TextSize(120.0, 40.0), training) == pytest.approx(4.0)  # to the median
+    assert working_factor(TextSize(15.0, 4.0), training) == pytest.approx(0.5)
+    assert working_factor(TextSize(None, 45.0), training) == pytest.approx(4.5)  # letters only shrink a page
     assert working_factor(TextSize(None, 4.0), training) == 1.0
     assert working_factor(TextSize(None, None), training) == 1.0
 
@@ -110,9 +110,10 @@ def test_a_page_inside_the_range_is_cleaned_exactly_as_before(pages):
 def test_training_text_is_read_from_the_run_else_measured_else_assumed(tmp_path: Path, pages):
     run = tmp_path / "run"
     run.mkdir()
-    (run / "data.json").write_text(json.dumps({"notes": [], "skipped": [], "text": {"pitch": [10, 20], "letter": [5, 9]}}))
-    assert training_text(run, {}) == TrainingText((10.0, 20.0), (5.0, 9.0))
-    (run / "data.json").write_text(json.dumps({"text": {"pitch": [10, "x"], "letter": [5, 9]}}))
+    text = {"pitch": [10, 12, 20], "letter": [5, 6, 9]}
+    (run / "data.json").write_text(json.dumps({"notes": [], "skipped": [], "text": text}))
+    assert training_text(run, {}) == TrainingText((10.0, 12.0, 20.0), (5.0, 6.0, 9.0))
+    (run / "data.json").write_text(json.dumps({"text": {"pitch": [10, 20, 12], "letter": [5, 6, 9]}}))
     with pytest.raises(Exception, match="pitch"):
         training_text(run, {})
     (run / "data.json").write_text(json.dumps({"notes": []}))

@@ -56,10 +56,11 @@ class TextSize:
 
 @dataclass(frozen=True)
 class TrainingText:
-    """The range of text sizes a cleaner was trained on (from its training pages)."""
+    """The text sizes a cleaner was trained on (from its training pages): ``(low, median, high)``
+    of the line pitch and of the letter height."""
 
-    pitch: tuple[float, float]
-    letter: tuple[float, float]
+    pitch: tuple[float, float, float]
+    letter: tuple[float, float, float]
 
     @classmethod
     def of_pages(cls, pages: list[torch.Tensor]) -> TrainingText | None:
@@ -69,7 +70,8 @@ class TrainingText:
         letters = [s.letter for s in sizes if s.letter is not None]
         if not pitches or not letters:
             return None
-        return cls((min(pitches), max(pitches)), (min(letters), max(letters)))
+        spread = lambda values: (min(values), float(np.median(values)), max(values))
+        return cls(spread(pitches), spread(letters))
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,14 +79,15 @@ class TrainingText:
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> TrainingText:
         pitch, letter = (tuple(float(v) for v in value[k]) for k in ("pitch", "letter"))
-        if len(pitch) != 2 or len(letter) != 2 or not all(math.isfinite(v) and v > 0 for v in pitch + letter):
-            raise ValueError("pitch and letter must be two positive numbers each")
+        if len(pitch) != 3 or len(letter) != 3 or not all(math.isfinite(v) and v > 0 for v in pitch + letter) \
+                or list(pitch) != sorted(pitch) or list(letter) != sorted(letter):
+            raise ValueError("pitch and letter must be three positive numbers each: low, median, high")
         return cls(pitch, letter)
 
 
 # Measured on the 144 Kaggle training pages (`TrainingText.of_pages`): the range a run uses when it
 # recorded none (runs trained before the measure existed) and its training pages are not here.
-KAGGLE_TEXT = TrainingText(pitch=(22.9, 37.3), letter=(8.0, 15.0))
+KAGGLE_TEXT = TrainingText(pitch=(22.9, 28.2, 37.3), letter=(8.0, 11.0, 15.0))
 
 
 def _ink(page: torch.Tensor) -> np.ndarray:
@@ -143,16 +146,18 @@ def measure_text(page: torch.Tensor) -> TextSize:
 
 
 def working_factor(size: TextSize, training: TrainingText) -> float:
-    """How much larger the page's text is than the range the model was trained on: 1 inside it
-    (within TOLERANCE), else the ratio to the nearer end; pitch when the page has regular lines,
-    else letter height (which only ever shrinks a page: small blobs without lines are more often
-    specks than small type); 1 without text."""
+    """How much larger the page's text is than the training pages' typical text: 1 inside their
+    range (within TOLERANCE), else the ratio to their median (the ends of the range are the sizes
+    the model saw least: a 300 dpi page brought only to the largest training size came out with
+    faded strokes, brought to the median it read well); pitch when the page has regular lines, else
+    letter height (which only ever shrinks a page: small blobs without lines are more often specks
+    than small type); 1 without text."""
     if size.pitch is not None:
-        low, high = training.pitch
-        if size.pitch > high * TOLERANCE:
-            return min(size.pitch / high, MAX_FACTOR)
-        return max(size.pitch / low, MIN_FACTOR) if size.pitch < low / TOLERANCE else 1.0
-    if size.letter is not None and size.letter > training.letter[1] * TOLERANCE:
+        low, typical, high = training.pitch
+        if low / TOLERANCE <= size.pitch <= high * TOLERANCE:
+            return 1.0
+        return min(max(size.pitch / typical, MIN_FACTOR), MAX_FACTOR)
+    if size.letter is not None and size.letter > training.letter[2] * TOLERANCE:
         return min(size.letter / training.letter[1], MAX_FACTOR)
     return 1.0
 
@@ -231,6 +236,7 @@ def training_text(run_dir: Path, meta: dict[str, Any], note: Callable[[str], Non
     else:
         why = "its pages hold no text to measure"
     if measured is None:
-        note(f"the run records no training text size and {why}; assuming the Kaggle pages' (line pitch 22.9-37.3 px)")
+        note(f"the run records no training text size and {why}; assuming the Kaggle pages' (line pitch 22.9-37.3 px, "
+             "median 28.2)")
         return KAGGLE_TEXT
     return measured

@@ -264,7 +264,8 @@ def test_short_training_cleans_held_out_pages_better_than_identity(tmp_path: Pat
     )
     model = aekit.train(config).model.eval()
     recorded = json.loads((tmp_path / "run" / "data.json").read_text())["text"]  # the training pages' text sizes
-    assert 5 < recorded["pitch"][0] <= recorded["pitch"][1] < 60 and recorded["letter"][0] <= recorded["letter"][1]
+    assert 5 < recorded["pitch"][0] <= recorded["pitch"][1] <= recorded["pitch"][2] < 60
+    assert recorded["letter"][0] <= recorded["letter"][1] <= recorded["letter"][2]
     pages = data.load("documents-synthetic", split="test")
     squared_model, squared_identity, pixels = 0.0, 0.0, 0
     with torch.no_grad():
