@@ -318,7 +318,7 @@ def prior_samples(model: torch.nn.Module, prior: Prior, n: int, generator: torch
         codes = prior.sample(rows.stop - rows.start, generator=generator, labels=None if labels is None else labels[rows])
         return model.decode(codes, None if condition is None else condition[rows])
 
-    return _in_batches(draw, n, f"samples of prior {prior.kind}", progress)
+    return _in_batches(draw, n, f"samples of prior {prior.name}", progress)
 
 
 def _in_batches(draw: Callable[[slice], torch.Tensor], n: int, what: str, progress: Progress | None) -> torch.Tensor:
