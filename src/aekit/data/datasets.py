@@ -246,6 +246,13 @@ def _load_floorplans(split: str, options: ImageOptions, skip_bad: bool) -> Image
 
 
 # --- the registry ------------------------------------------------------------------------------
+def _generated(name: str, description: str, loader: Callable[[str, ImageOptions, bool], ImageSet | PageSet],
+               pages: bool = False) -> DatasetInfo:
+    """A set aekit makes itself (seeded, cached on first use): always available, splits train and test."""
+    return DatasetInfo(name, description, ("train", "test"), lambda: (True, f"generated into {cache_dir()} on first use"),
+                       loader, pages=pages)
+
+
 REGISTRY: dict[str, DatasetInfo] = {
     "digits": DatasetInfo(
         "digits",
@@ -264,29 +271,13 @@ REGISTRY: dict[str, DatasetInfo] = {
         _load_documents,
         pages=True,
     ),
-    "documents-synthetic": DatasetInfo(
-        "documents-synthetic",
-        "generated dirty/clean page pairs (aekit make-documents); full-size pages",
-        ("train", "test"),
-        lambda: (True, f"generated into {cache_dir()} on first use"),
-        _load_synthetic_documents,
-        pages=True,
-    ),
-    "documents-synthetic-300dpi": DatasetInfo(
-        "documents-synthetic-300dpi",
-        "generated A4 pages at 300 dpi (2480x3508) with their true text, for OCR (aekit make-documents --dpi 300)",
-        ("train", "test"),
-        lambda: (True, f"generated into {cache_dir()} on first use"),
-        _load_synthetic_a4,
-        pages=True,
-    ),
-    "floorplans-synthetic": DatasetInfo(
-        "floorplans-synthetic",
-        "generated floor plans (palette colours) with their footprints (PlanSet; aekit make-floorplans), 64x64",
-        ("train", "test"),
-        lambda: (True, f"generated into {cache_dir()} on first use"),
-        _load_floorplans,
-    ),
+    "documents-synthetic": _generated("documents-synthetic", "generated dirty/clean page pairs (aekit make-documents); "
+                                      "full-size pages", _load_synthetic_documents, pages=True),
+    "documents-synthetic-300dpi": _generated("documents-synthetic-300dpi", "generated A4 pages at 300 dpi (2480x3508) "
+                                             "with their true text, for OCR (aekit make-documents --dpi 300)",
+                                             _load_synthetic_a4, pages=True),
+    "floorplans-synthetic": _generated("floorplans-synthetic", "generated floor plans (palette colours) with their "
+                                       "footprints (PlanSet; aekit make-floorplans), 64x64", _load_floorplans),
     "crawl-tiles": DatasetInfo(
         "crawl-tiles",
         "Dungeon Crawl Stone Soup's game sprites (CC0), 32x32 RGBA, one class per sheet; apt-get install crawl-tiles-data",
