@@ -68,8 +68,8 @@ def real_pages(run_dir: Path, model: torch.nn.Module, ocr_pages: int) -> list[di
     meta = read_run_config(run_dir)
     text = training_text(run_dir, meta)
     test = load("documents", "test")
-    print(f"training text sizes: line pitch {text.pitch[0]:.1f}-{text.pitch[1]:.1f} px, letters "
-          f"{text.letter[0]:.0f}-{text.letter[1]:.0f} px; {len(test)} held-out pages", flush=True)
+    print(f"training text sizes: line pitch {text.pitch[0]:.1f}-{text.pitch[2]:.1f} px (median {text.pitch[1]:.1f}), "
+          f"letters {text.letter[0]:.0f}-{text.letter[2]:.0f} px; {len(test)} held-out pages", flush=True)
     base_pitch = [measure_text(p).pitch for p in test.noisy]
     rows = []
     for factor in FACTORS:

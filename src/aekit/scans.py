@@ -199,7 +199,11 @@ def guided_upsample(page: torch.Tensor, small: torch.Tensor, cleaned: torch.Tens
     (a gain and an offset: background removal and contrast are locally linear), and the fitted
     maps, enlarged, are applied to the full-resolution page (He and Sun's fast guided filter,
     2015). Letters keep the sharp edges of the scan instead of the blur of an enlarged small page:
-    on a clean page shrunk 2.6x, 0.005 RMSE against 0.075 for plain enlargement."""
+    on a clean page shrunk 2.6x, 0.005 RMSE against 0.075 for plain enlargement. Measured on
+    cleaned pages (benchmarks/README.md, scans): on sharp A4 pages at 300 dpi it beat bicubic
+    enlargement (0.106 against 0.113), on Kaggle pages that were themselves enlarged bicubically
+    it lost to it (0.014-0.028 against 0.010-0.029), and where a page had to be shrunk below its
+    own text size (small type) it kept the letters that enlargement could not bring back."""
     mean_i, mean_p = _box(small, radius), _box(cleaned, radius)
     var_i = _box(small * small, radius) - mean_i * mean_i
     gain = (_box(small * cleaned, radius) - mean_i * mean_p) / (var_i + eps)
