@@ -74,7 +74,7 @@ def test_unknown_names_splits_and_options() -> None:
         load("digits", "val")
     with pytest.raises(ConfigError):
         load("digits", image_size=-4)
-    assert {"digits", "mnist", "fashion-mnist", "documents", "documents-synthetic", "floorplans-synthetic",
+    assert {"digits", "mnist", "fashion-mnist", "documents", "documents-synthetic", "documents-synthetic-300dpi", "floorplans-synthetic",
             "crawl-tiles"} == set(dataset_names())
     with pytest.raises(ConfigError, match="digits can only be stretched"):
         load("digits", image_size=16, resize="pad")
