@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -120,12 +119,14 @@ def a4_pages(run_dir: Path, model: torch.nn.Module, n_pages: int, work: Path) ->
               + ", ".join(f"{k} {v[-1]:.3f}" for k, v in cer.items()), flush=True)
     page = folder / "train" / "1.png"
     out = work / "denoised"
+    # In a process of its own, so that the peak is the command's, not tesseract's (children of this one).
+    probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
     start = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run([sys.executable, "-m", "aekit.cli", "denoise", str(run_dir), str(page), "--out", str(out), "--quiet"],
-                   check=True)
+    done = subprocess.run([sys.executable, "-c", probe, sys.executable, "-m", "aekit.cli", "denoise", str(run_dir),
+                           str(page), "--out", str(out), "--quiet"], check=True, capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    peak_mb = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / 1024
+    peak_mb = int(done.stdout.split()[-1]) / 1024
     return {"pages": len(factors), "factors": factors, "cer": {k: float(np.mean(v)) for k, v in cer.items()},
             "denoise_seconds": round(seconds, 2), "denoise_peak_mb": round(peak_mb)}
 
