@@ -166,7 +166,7 @@ class Preset:
 
 
 QUICK = Preset(train_images=12_000, epochs=3, vae_epochs=4, iwae_k=64, iwae_images=500, eval_images=500,
-               doc_epochs=2, doc_patches=1_024, linear_epochs=300, ocr_pages=2)
+               doc_epochs=2, doc_patches=640, linear_epochs=300, ocr_pages=1, sprite_minutes=0.5)
 FULL = Preset(train_images=None, epochs=10, vae_epochs=10, iwae_k=1_000, iwae_images=1_000, eval_images=None,
               doc_epochs=60, doc_patches=2_048, linear_epochs=70, doc_minutes=20.0, sprite_minutes=15.0, judge_all=True)
 
