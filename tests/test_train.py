@@ -250,7 +250,10 @@ def test_ctrl_c_mid_training_is_one_line_and_the_run_resumes(tmp_path):
     argv = [sys.executable, "-m", "aekit", "train", "--model", "dense", "--dataset", "digits", "--epochs", "1000",
             "--batch-size", "2", "--latent-dim", "4", "--quiet", "--out", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
+    # As from a terminal: pytest-xdist's workers ignore SIGINT, and a child that inherits the ignore
+    # never gets Python's KeyboardInterrupt handler, so restore the default before the exec.
+    process = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not (out / "checkpoint.json").is_file() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
