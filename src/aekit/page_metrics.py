@@ -31,19 +31,19 @@ def background_subtracted(pages: Sequence[torch.Tensor], factors: Sequence[float
     return [metrics.background_subtraction(p, scale=f) for p, f in zip(pages, factors)]
 
 
-def rmse_section(noisy: Sequence[torch.Tensor], clean: Sequence[torch.Tensor],
-                 done: Sequence[CleanedPage]) -> dict[str, dict[str, float]]:
+def rmse_section(noisy: Sequence[torch.Tensor], clean: Sequence[torch.Tensor], done: Sequence[CleanedPage],
+                 subtracted: Sequence[torch.Tensor]) -> dict[str, dict[str, float]]:
     columns = {
         "model": [page.pixels for page in done],
         "identity (noisy page)": noisy,
         "median 3x3": [metrics.median_filter(p.unsqueeze(0))[0] for p in noisy],
-        "background subtraction": background_subtracted(noisy, [page.factor for page in done]),
+        "background subtraction": subtracted,
     }
     return {"rmse": {name: metrics.page_rmse(pages, clean) for name, pages in columns.items()}}
 
 
 def ocr_section(noisy: Sequence[torch.Tensor], clean: Sequence[torch.Tensor], done: Sequence[CleanedPage],
-                texts: Sequence[str] | None) -> dict[str, dict[str, float]]:
+                subtracted: Sequence[torch.Tensor], texts: Sequence[str] | None) -> dict[str, dict[str, float]]:
     """Character error rate of tesseract on the noisy, cleaned, background-subtracted and clean
     page, against each page's true text where there is one, else against what tesseract reads on
     the clean page (whose own error is then 0 by definition)."""
@@ -51,7 +51,7 @@ def ocr_section(noisy: Sequence[torch.Tensor], clean: Sequence[torch.Tensor], do
     columns = {
         "model": [page.pixels for page in done],
         "identity (noisy page)": noisy,
-        "background subtraction": background_subtracted(noisy, [page.factor for page in done]),
+        "background subtraction": subtracted,
         "clean page": clean,
     }
     return {"cer": {name: float(np.mean([character_error_rate(read_text(p), t) for p, t in zip(shown, truth)]))
@@ -71,10 +71,11 @@ def page_sections(model: torch.nn.Module, test: Any, text: TrainingText, progres
     ``ocr_pages`` pages), and ``documents at 300 dpi`` (RMSE and OCR of the first page enlarged
     4x), as each is done."""
     progress = progress or Progress(quiet=True)
-    done = [clean_page(model, page, text) for page in test.noisy]
     if test.clean is None:
         return
-    yield "documents", rmse_section(test.noisy, test.clean, done), \
+    done = [clean_page(model, page, text) for page in test.noisy]
+    subtracted = background_subtracted(test.noisy, [page.factor for page in done])
+    yield "documents", rmse_section(test.noisy, test.clean, done, subtracted), \
         "documents: RMSE over every pixel of whole held-out pages (the Kaggle metric)"
     missing = tesseract_missing()
     if missing:
@@ -82,15 +83,18 @@ def page_sections(model: torch.nn.Module, test: Any, text: TrainingText, progres
     elif ocr_pages > 0:
         n = min(ocr_pages, len(test))
         against = "each page's true text" if test.texts is not None else "tesseract's reading of the clean page"
-        yield "ocr", ocr_section(test.noisy[:n], test.clean[:n], done[:n], None if test.texts is None else test.texts[:n]), \
+        texts = None if test.texts is None else test.texts[:n]
+        yield "ocr", ocr_section(test.noisy[:n], test.clean[:n], done[:n], subtracted[:n], texts), \
             f"ocr: tesseract -l eng --psm 6 on the first {n} test pages, character error rate against {against}"
     if test.noisy[0].shape[-1] * SCAN_FACTOR > MAX_ENLARGED_WIDTH:  # already at a scanner's resolution
         return
     noisy, clean = enlarge(test.noisy[0], SCAN_FACTOR), enlarge(test.clean[0], SCAN_FACTOR)
     big = clean_page(model, noisy, text)
-    section = {"rmse_300dpi": rmse_section([noisy], [clean], [big])["rmse"]}
+    big_subtracted = background_subtracted([noisy], [big.factor])
+    section = {"rmse_300dpi": rmse_section([noisy], [clean], [big], big_subtracted)["rmse"]}
     if not missing:
-        section["cer_300dpi"] = ocr_section([noisy], [clean], [big], None if test.texts is None else test.texts[:1])["cer"]
+        texts = None if test.texts is None else test.texts[:1]
+        section["cer_300dpi"] = ocr_section([noisy], [clean], [big], big_subtracted, texts)["cer"]
     yield "documents at 300 dpi", section, (
         f"documents at 300 dpi: the first test page enlarged {SCAN_FACTOR}x (bicubic), given without its factor; "
         f"cleaned at {100 / big.factor:.0f}% size (text {big.factor:.2f}x the training pages')")

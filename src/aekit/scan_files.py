@@ -24,7 +24,6 @@ MAX_FRAMES = 1000  # pages of one TIFF
 KEEP = {".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp", ".tif": "tiff", ".tiff": "tiff", ".gif": "gif"}
 SUFFIX = {"png": ".png", "jpeg": ".jpg", "webp": ".webp", "tiff": ".tif", "gif": ".gif"}
 FORMATS = tuple(SUFFIX)
-_LUMA = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)  # ITU-R 601, PIL's weights
 
 
 @dataclass
@@ -78,7 +77,7 @@ def clean_in_model_channels(frame: ImageFile, channels: int,
     c = frame.channels
     colour = pixels[:3] if c >= 3 else None
     if colour is not None and channels <= 2:
-        luma = (colour * _LUMA).sum(0, keepdim=True)
+        luma = to_channels(colour, 1)  # ITU-R 601 luma, as every grey conversion in aekit
         cleaned = clean(to_channels(pixels, channels))[:1]
         # Keep each pixel's chroma (colour minus its luminance) and move it to the cleaned luminance.
         result = (colour - luma + cleaned).clamp(0.0, 1.0)
