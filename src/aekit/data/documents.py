@@ -30,6 +30,7 @@ TEST_FRACTION = 0.2
 SPLIT_SEED = 0
 CONTRAST_JITTER = 0.1  # augmentation: noisy patches scaled by 1 +- this
 BRIGHTNESS_JITTER = 0.05  # and shifted by +- this
+FADE_SHARE, FADE_LOW = 0.3, 0.4  # and this share of them faded: ink and stains kept at 40-100% of their darkness
 
 
 @dataclass
@@ -117,13 +118,18 @@ def augment_pairs(
     noisy: torch.Tensor, clean: torch.Tensor, generator: torch.Generator | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Square ``B x 1 x S x S`` pairs with a random symmetry each (shared) and a random contrast
-    and brightness on the noisy side only (see ``PageSet.random_patches``)."""
+    and brightness on the noisy side only (see ``PageSet.random_patches``); some noisy patches
+    are faded (``1 - (1 - x) * g``): worn toner and light print, which the Kaggle pages hold too
+    few of (a cleaner trained without it erased the faint lines of a faded 300 dpi page)."""
     n = noisy.shape[0]
     turns = torch.randint(0, 8, (n,), generator=generator)
     gains = 1.0 + (2 * torch.rand(n, generator=generator) - 1) * CONTRAST_JITTER
     shifts = (2 * torch.rand(n, generator=generator) - 1) * BRIGHTNESS_JITTER
+    faded = torch.rand(n, generator=generator) < FADE_SHARE
+    fades = torch.where(faded, FADE_LOW + (1 - FADE_LOW) * torch.rand(n, generator=generator), torch.ones(n))
     noisy = torch.stack([dihedral(p, int(k)) for p, k in zip(noisy, turns)])
     clean = torch.stack([dihedral(p, int(k)) for p, k in zip(clean, turns)])
+    noisy = 1 - (1 - noisy) * fades.view(-1, 1, 1, 1)
     noisy = (noisy * gains.view(-1, 1, 1, 1) + shifts.view(-1, 1, 1, 1)).clamp_(0.0, 1.0)
     return noisy, clean
 
