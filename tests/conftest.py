@@ -3,14 +3,18 @@ that skips while the real data is there fails the run."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ["AEKIT_OFFLINE"] = "1"
-os.environ.setdefault("AEKIT_CACHE", tempfile.mkdtemp(prefix="aekit-test-cache-"))
+if "AEKIT_CACHE" not in os.environ:  # a scratch cache for this run (xdist workers inherit it), removed at its end
+    os.environ["AEKIT_CACHE"] = tempfile.mkdtemp(prefix="aekit-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["AEKIT_CACHE"], ignore_errors=True)
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # the same for the aekit processes that tests start
 
 import torch
