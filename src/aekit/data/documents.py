@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from aekit.data.decode import read_image
 from aekit.data.folder import IMAGE_EXTENSIONS
@@ -30,7 +31,8 @@ TEST_FRACTION = 0.2
 SPLIT_SEED = 0
 CONTRAST_JITTER = 0.1  # augmentation: noisy patches scaled by 1 +- this
 BRIGHTNESS_JITTER = 0.05  # and shifted by +- this
-FADE_SHARE, FADE_LOW = 0.3, 0.4  # and this share of them faded: ink and stains kept at 40-100% of their darkness
+FADE_SHARE, FADE_LOW = 0.3, 0.4  # and this share with faded ink: 40-100% of its contrast to the paper kept
+FADE_WINDOW = 7  # px around an ink pixel where its paper is found (wider than the Kaggle pages' strokes)
 
 
 @dataclass
@@ -118,20 +120,30 @@ def augment_pairs(
     noisy: torch.Tensor, clean: torch.Tensor, generator: torch.Generator | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Square ``B x 1 x S x S`` pairs with a random symmetry each (shared) and a random contrast
-    and brightness on the noisy side only (see ``PageSet.random_patches``); some noisy patches
-    are faded (``1 - (1 - x) * g``): worn toner and light print, which the Kaggle pages hold too
-    few of (a cleaner trained without it erased the faint lines of a faded 300 dpi page)."""
+    and brightness on the noisy side only (see ``PageSet.random_patches``). Some noisy patches also
+    have faded ink: each ink pixel (dark on the clean page) moved towards the paper around it
+    (``fade_ink``), as worn toner and light print do, which the Kaggle pages hold too few of (a
+    cleaner trained without it erased the faint lines of a faded 300 dpi page). Stains stay as
+    they are, so faint ink and light stains are not confused."""
     n = noisy.shape[0]
     turns = torch.randint(0, 8, (n,), generator=generator)
     gains = 1.0 + (2 * torch.rand(n, generator=generator) - 1) * CONTRAST_JITTER
     shifts = (2 * torch.rand(n, generator=generator) - 1) * BRIGHTNESS_JITTER
     faded = torch.rand(n, generator=generator) < FADE_SHARE
-    fades = torch.where(faded, FADE_LOW + (1 - FADE_LOW) * torch.rand(n, generator=generator), torch.ones(n))
+    kept = torch.where(faded, FADE_LOW + (1 - FADE_LOW) * torch.rand(n, generator=generator), torch.ones(n))
+    noisy = fade_ink(noisy, clean, kept)
     noisy = torch.stack([dihedral(p, int(k)) for p, k in zip(noisy, turns)])
     clean = torch.stack([dihedral(p, int(k)) for p, k in zip(clean, turns)])
-    noisy = 1 - (1 - noisy) * fades.view(-1, 1, 1, 1)
     noisy = (noisy * gains.view(-1, 1, 1, 1) + shifts.view(-1, 1, 1, 1)).clamp_(0.0, 1.0)
     return noisy, clean
+
+
+def fade_ink(noisy: torch.Tensor, clean: torch.Tensor, kept: torch.Tensor) -> torch.Tensor:
+    """``B x 1 x H x W`` noisy patches whose ink keeps ``kept[b]`` of its contrast to the paper
+    around it (the brightest pixel within FADE_WINDOW); where the clean page is white nothing moves."""
+    paper = F.max_pool2d(noisy, FADE_WINDOW, stride=1, padding=FADE_WINDOW // 2)
+    ink = 1.0 - clean
+    return noisy + (1.0 - kept.view(-1, 1, 1, 1)) * ink * (paper - noisy)
 
 
 def natural_key(name: str) -> list[int | str]:
