@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_apply import make_run
+from test_commands import make_run
 
 import aekit
 from aekit.errors import AekitError

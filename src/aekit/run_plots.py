@@ -30,7 +30,6 @@ from aekit.run import Run
 
 def plot_run(run_dir: str | Path, *, max_images: int = 2000) -> list[Path]:
     """Every picture that applies to a run, into ``RUN_DIR/plots/``; returns their paths in reading order."""
-
     run = Run(run_dir, "cpu", max_test_images=max_images)
     model, out = run.model, Path(run_dir) / "plots"
     paths = []

@@ -111,7 +111,6 @@ def sample(run_dir: str | Path, out: str | Path, n: int, *, seed: int = 0, class
     name of one fitted in the run) replaces N(0, I); ``precision`` ``auto`` decodes in bfloat16 where
     the device computes it natively (``device.native_bf16``); ``seamless``, ``palette`` (see
     :func:`sample_palette`) and ``alpha_threshold``: ``gameart.Finish``."""
-
     check_sample_options(n, temperature, seed)
     if alpha_threshold is not None and not 0 < alpha_threshold < 1:
         raise ConfigError(f"--alpha-threshold must be between 0 and 1, got {alpha_threshold}")
@@ -122,9 +121,7 @@ def sample(run_dir: str | Path, out: str | Path, n: int, *, seed: int = 0, class
                           f"cleaners do not generate images, and no prior fits them: clean pages with `aekit denoise "
                           f"{run_dir} PAGES --out DIR`")
     if isinstance(prior, str):
-        from aekit.priors import load_prior
-
-        prior = load_prior(run_dir, prior)
+        prior = run.prior(prior)
     if alpha_threshold is not None and not has_alpha(model.input_shape[0]):
         raise ConfigError(f"--alpha-threshold: this run's images have {model.input_shape[0]} channel(s), no alpha")
     finish = Finish(seamless, None if palette is None else sample_palette(run, palette), alpha_threshold)
