@@ -106,7 +106,7 @@ def make_a4(path: Path) -> Path:
 def child_folder(run: str, folder: str, out: str) -> None:
     """Inside the child: denoise a folder, printing the RSS after every page."""
     import aekit.progress
-    from aekit.apply import denoise
+    from aekit.commands.denoise import denoise
 
     aekit.progress.PLAIN_FRACTION = 1e-9  # a line after every file
 
@@ -172,7 +172,7 @@ def main() -> None:
         results["vae_run"] = str(vae)
         results["sample"] = {}
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import aekit.apply, torch"], check=True)
+        subprocess.run([sys.executable, "-c", "import aekit.commands.generate, torch"], check=True)
         startup = time.perf_counter() - start
         for precision in ("auto", "fp32"):
             walls, peak = [], 0.0

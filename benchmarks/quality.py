@@ -322,9 +322,9 @@ def generation_quality(out: Path, dataset: str, epochs: int, minutes: float | No
             fit_prior(run_dir, prior)
         sections = evaluate_run(run_dir, iwae_k=16, iwae_images=200, priors=priors)["sections"]
         chosen = read_run_config(run_dir)
-        rows[chosen["model"]] = {"options": chosen["model_options"], "epochs": len(history),
+        rows[chosen.model] = {"options": chosen.model_options, "epochs": len(history),
                                  "train_seconds": round(train_seconds, 1), "samples": sections["samples"]}
-        print(generation_table({chosen["model"]: rows[chosen["model"]]}), flush=True)
+        print(generation_table({chosen.model: rows[chosen.model]}), flush=True)
     return rows
 
 

@@ -70,7 +70,7 @@ def run(minutes: float, out: Path, model: str | None, options: dict[str, Any], p
                               "reference": gauss_name, "met": judged <= gauss_frechet * FRECHET_FRACTION}
     chosen = aekit.runs.read_run_config(out)
     return {
-        "model": chosen["model"], "model_options": chosen["model_options"], "epochs": len(trained.history),
+        "model": chosen.model, "model_options": chosen.model_options, "epochs": len(trained.history),
         "train_seconds": round(train_seconds, 1), "budget_minutes": minutes,
         "psnr": psnr, "ssim": ssim, "frechet": frechet, "likelihood": sections.get("likelihood"),
         "targets": targets,

@@ -39,14 +39,16 @@ def test_native_bf16_follows_the_cpu_features(monkeypatch, flags, native):
 
 
 def test_sample_precision_auto_decodes_in_bf16_only_where_native(monkeypatch, tmp_path):
-    from aekit import apply
+    from types import SimpleNamespace
+
+    from aekit.commands import generate
 
     seen = []
-    monkeypatch.setattr(apply, "load_run", lambda run_dir, device: apply.LoadedRun(torch.nn.Linear(1, 1), {"dataset": "digits"}))
-    monkeypatch.setattr(apply, "sample_command", lambda model, out, n, **kw: seen.append(kw["bf16"]) or [])
+    monkeypatch.setattr(generate, "Run", lambda run_dir, device: SimpleNamespace(model=torch.nn.Linear(1, 1), pages=False))
+    monkeypatch.setattr(generate, "sample_command", lambda model, out, n, **kw: seen.append(kw["bf16"]) or [])
     for flags in ("avx512_bf16", "avx2"):
         monkeypatch.setattr(device, "cpu_flags", lambda flags=flags: flags)
-        apply.sample("run", tmp_path / "out", 4)
-    apply.sample("run", tmp_path / "out", 4, precision="fp32")
-    apply.sample("run", tmp_path / "out", 4, precision="bf16")
+        generate.sample("run", tmp_path / "out", 4)
+    generate.sample("run", tmp_path / "out", 4, precision="fp32")
+    generate.sample("run", tmp_path / "out", 4, precision="bf16")
     assert seen == [True, False, False, True]

@@ -133,9 +133,10 @@ def test_conditional_vae_samples_are_scored_against_the_class_asked_for(tmp_path
 
 
 def test_bf16_likelihood_bounds_stay_close_to_float32(vae_run):
-    from aekit.evaluate import likelihood_section, load_run
+    from aekit.evaluate import likelihood_section
+    from aekit.run import Run
 
-    run = load_run(vae_run, max_images=64)
+    run = Run(vae_run, "cpu", max_test_images=64)
     exact, _ = likelihood_section(run, k=32)
     fast, note = likelihood_section(run, k=32, bf16=True)
     assert "bfloat16" in note

@@ -238,8 +238,8 @@ class DiagonalGaussian(Prior):
 def test_a_prior_registered_in_one_line_fits_samples_evaluates_and_exports(vae_run: Path, tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch,
                                                                           capsys: pytest.CaptureFixture[str]):
-    from aekit.apply import sample_images
     from aekit.data import load, train_val_split
+    from aekit.inference import sample_images
     from aekit.priors import PRIORS, training_codes
 
     monkeypatch.setitem(PRIORS, "toy", DiagonalGaussian)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_apply import make_run
+from test_commands import make_run
 
 from aekit.cli import main
 from aekit.data.synthetic_documents import DamageConfig, damage_page, render_page

@@ -112,15 +112,16 @@ def test_training_text_is_read_from_the_run_else_measured_else_assumed(tmp_path:
     run.mkdir()
     text = {"pitch": [10, 12, 20], "letter": [5, 6, 9]}
     (run / "data.json").write_text(json.dumps({"notes": [], "skipped": [], "text": text}))
-    assert training_text(run, {}) == TrainingText((10.0, 12.0, 20.0), (5.0, 6.0, 9.0))
+    assert training_text(run, None) == TrainingText((10.0, 12.0, 20.0), (5.0, 6.0, 9.0))
     (run / "data.json").write_text(json.dumps({"text": {"pitch": [10, 20, 12], "letter": [5, 6, 9]}}))
     with pytest.raises(Exception, match="pitch"):
-        training_text(run, {})
+        training_text(run, None)
     (run / "data.json").write_text(json.dumps({"notes": []}))
     notes: list[str] = []
-    meta = {"dataset": "folder:/nonexistent/pages", "input_shape": [1, 32, 32]}
     from aekit.config import TrainConfig
+    from aekit.runs import RunConfig
 
-    meta["train"] = TrainConfig(dataset=meta["dataset"])
+    dataset = "folder:/nonexistent/pages"
+    meta = RunConfig("doc-unet", {}, (1, 32, 32), None, dataset, TrainConfig(dataset=dataset))
     assert training_text(run, meta, notes.append) == KAGGLE_TEXT
     assert len(notes) == 1 and "Kaggle" in notes[0]

@@ -321,7 +321,7 @@ def prior_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _reference_png(model: Autoencoder, n: int, seed: int, prior: object = None, labels: torch.Tensor | None = None) -> bytes:
     """What ``aekit sample`` draws for this seed, laid out as the explorer lays its grid out."""
-    from aekit.apply import sample_images
+    from aekit.inference import sample_images
     from aekit.serve.explorer import grid, to_png
 
     return to_png(grid(sample_images(model, n, seed=seed, prior=prior, labels=labels)))

@@ -3,6 +3,7 @@
     import aekit
     run = aekit.train(aekit.TrainConfig(model="conv-vae", dataset="digits", epochs=5, out="runs/vae"))
     model = aekit.load("runs/vae")
+    images = aekit.Run("runs/vae").sample(16)
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ __all__ = ["AekitError", "TrainConfig", "Run", "train", "load", "data", "models"
 
 if TYPE_CHECKING:
     from aekit.config import TrainConfig
-    from aekit.train import Run
+    from aekit.run import Run
 
 
 def train(config: TrainConfig) -> Run:
-    """Train a model as ``config`` says; returns the finished :class:`aekit.train.Run`."""
+    """Train a model as ``config`` says; returns the finished :class:`aekit.Run`."""
     from aekit.train import train as _train
 
     return _train(config)
@@ -40,7 +41,7 @@ def __getattr__(name: str) -> Any:
 
         return TrainConfig
     if name == "Run":
-        from aekit.train import Run
+        from aekit.run import Run
 
         return Run
     if name in ("data", "models"):

@@ -178,10 +178,10 @@ def bench_command(
             raise AekitError("give either a run folder or --model and --dataset, not both")
         from aekit.runs import load_model, read_run_config
 
-        meta = read_run_config(run_dir)
-        net, name, dataset = load_model(run_dir).train(), meta["model"], meta["dataset"]
-        batch_size = batch_size or meta["train"].batch_size
-        precision = precision or meta["train"].precision
+        info = read_run_config(run_dir)
+        net, name, dataset = load_model(run_dir).train(), info.model, info.dataset
+        batch_size = batch_size or info.train.batch_size
+        precision = precision or info.train.precision
     else:
         if model is None or dataset is None:
             raise AekitError("aekit bench needs a run folder, or both --model NAME and --dataset NAME")

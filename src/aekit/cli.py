@@ -132,7 +132,7 @@ def _cmd_serve(args: argparse.Namespace) -> None:
 
 
 def _cmd_denoise(args: argparse.Namespace) -> None:
-    from aekit.apply import denoise
+    from aekit.commands.denoise import denoise
     from aekit.progress import Progress
 
     result = denoise(args.run_dir, args.inputs, args.out, fmt=args.format, overwrite=args.overwrite,
@@ -153,7 +153,7 @@ def _failures(failed: Sequence[tuple[Path, str]], shown: int = 10) -> str:
 
 
 def _cmd_sample(args: argparse.Namespace) -> None:
-    from aekit.apply import sample
+    from aekit.commands.generate import sample
 
     paths = sample(args.run_dir, args.out, args.n, seed=args.seed, class_name=args.class_name, prior=args.prior,
                    condition_image=args.condition_image, temperature=args.temperature, write_sheet=args.sheet,
@@ -164,7 +164,7 @@ def _cmd_sample(args: argparse.Namespace) -> None:
 
 
 def _cmd_encode(args: argparse.Namespace) -> None:
-    from aekit.apply import encode
+    from aekit.commands.codes import encode
     from aekit.progress import Progress
 
     result = encode(args.run_dir, args.out, inputs=args.inputs, dataset=args.dataset, split=args.split,
@@ -175,14 +175,14 @@ def _cmd_encode(args: argparse.Namespace) -> None:
 
 
 def _cmd_decode(args: argparse.Namespace) -> None:
-    from aekit.apply import decode
+    from aekit.commands.codes import decode
 
     paths = decode(args.run_dir, args.codes, args.out, overwrite=args.overwrite, device=args.device)
     print(f"decoded {len(paths)} code(s) into {args.out}")
 
 
 def _cmd_interpolate(args: argparse.Namespace) -> None:
-    from aekit.apply import interpolate
+    from aekit.commands.generate import interpolate
 
     paths, how = interpolate(args.run_dir, args.out, a=args.a, b=args.b, from_class=args.from_class,
                              to_class=args.to_class, steps=args.steps, gif=args.gif, overwrite=args.overwrite,

@@ -22,13 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from aekit.errors import AekitError, ConfigError
+from aekit.image_options import PAD_COLOURS, RESAMPLERS, RESIZE_MODES
 from aekit.io import read_json
 
 OPTIMIZERS = ("adam", "adamw")
 PRECISIONS = ("auto", "fp32", "bf16")
-RESIZE_MODES = ("stretch", "crop", "pad")
-RESAMPLERS = ("nearest", "box", "bilinear", "hamming", "bicubic", "lanczos")
-PAD_COLOURS = ("transparent", "white", "black")
 DEVICE_NAME = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")  # what --device takes, for training and every command
 
 

@@ -55,6 +55,7 @@ from aekit.models.base import Autoencoder
 
 if TYPE_CHECKING:
     from aekit.priors import Prior
+    from aekit.runs import RunConfig
 
 FORMATS = ("onnx",)
 OPSET = 18
@@ -85,20 +86,19 @@ def export_run(run_dir: Path, out: Path, fmt: str = "onnx", priors: Sequence[str
     """Export the run in ``run_dir`` to ``out``; returns the files written (model.json last).
 
     ``priors``: names of fitted priors to export as well; None: every prior fitted in the run."""
-    from aekit.priors import fitted_priors, load_prior
-    from aekit.runs import load_model, read_run_config
+    from aekit.run import Run
 
-    model = load_model(run_dir)  # first: it says plainly when run_dir is not a run folder
-    meta = read_run_config(run_dir)
-    names = fitted_priors(run_dir) if priors is None else list(dict.fromkeys(priors))
-    fitted = {name: load_prior(run_dir, name) for name in names}  # a stale prior is refused before any work
+    run = Run(run_dir, "cpu")  # it says plainly when run_dir is not a run folder
+    model = run.model
+    names = run.prior_names() if priors is None else list(dict.fromkeys(priors))
+    fitted = {name: run.prior(name) for name in names}  # a stale prior is refused before any work
     stats = None
     if not model.generative:
-        images = load_test_images(meta)
+        images = load_test_images(run.info)
         if images is not None:
             stats = latent_statistics(model, *images)
     return export_model(
-        model, out, fmt=fmt, class_names=meta.get("class_names"), latent_stats=stats, source=str(run_dir), priors=fitted
+        model, out, fmt=fmt, class_names=run.class_names, latent_stats=stats, source=str(run_dir), priors=fitted
     )
 
 
@@ -114,7 +114,6 @@ def export_model(
 ) -> list[Path]:
     """Export ``model`` (already loaded) to ``out``: decoder.onnx, encoder.onnx, prior-NAME.onnx for
     each of ``priors`` (and a vq-vae's own PixelCNN as prior ``model``) and model.json."""
-    from aekit.models.vq_vae import VQVAE
     from aekit.priors import CodeMapPrior
 
     if fmt not in FORMATS:
@@ -144,7 +143,7 @@ def export_model(
     cond_spec = _condition_spec(model, condition, class_names)
     image = {"name": "image", "shape": ["batch", *image_shape], "dtype": "float32", "range": [0.0, 1.0]}
     priors = dict(priors or {})
-    if isinstance(model, VQVAE):
+    if model.own_code_prior:
         priors = {"model": CodeMapPrior.from_model(model), **priors}
     latent = {"name": "indices" if indexed else "z", "shape": ["batch", *latent_shape], "dtype": "int64" if indexed else "float32",
               **_latent_range(model, latent_stats, bool(priors))}
@@ -211,7 +210,7 @@ def example_condition(model: Autoencoder, images: torch.Tensor) -> torch.Tensor 
     if not model.conditional:
         return None
     labels = torch.arange(images.shape[0], dtype=torch.int64) % max(1, model.num_classes or 1)
-    if model.condition_kind == "label":
+    if model.label_conditional:
         return labels
     from aekit.data.conditions import make_condition
 
@@ -238,7 +237,7 @@ def latent_statistics(
     model = model.eval()
     condition = None
     if model.conditional:
-        if model.condition_kind == "label":
+        if model.label_conditional:
             condition = labels
         else:
             from aekit.data.conditions import make_condition
@@ -261,16 +260,15 @@ def latent_statistics(
     }
 
 
-def load_test_images(meta: dict[str, Any], limit: int = STATS_IMAGES) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+def load_test_images(info: RunConfig, limit: int = STATS_IMAGES) -> tuple[torch.Tensor, torch.Tensor | None] | None:
     """Up to ``limit`` test images (and labels) of a run's dataset, or None when it is unavailable here."""
     from aekit.data import ImageSet, load
-    from aekit.runs import run_data_options
 
     try:
-        data = load(meta["dataset"], "test", **run_data_options(meta))
+        data = load(info.dataset, "test", **info.data_options())
     except AekitError:
         return None
-    if not isinstance(data, ImageSet) or list(data.shape) != list(meta["input_shape"]):
+    if not isinstance(data, ImageSet) or tuple(data.shape) != tuple(info.input_shape):
         return None
     labels = data.labels[:limit] if data.labels is not None else None
     return data.images[:limit], labels
@@ -299,12 +297,10 @@ def _condition_spec(model: Autoencoder, condition: torch.Tensor | None, class_na
 
 
 def _latent_range(model: Autoencoder, stats: dict[str, list[float]] | None, priors: bool) -> dict[str, Any]:
-    from aekit.models.vq_vae import VQVAE
-
-    if isinstance(model, VQVAE):
+    if model.latent_kind == "discrete":
         return {"distribution": "codebook indices, drawn jointly by the model's PixelCNN prior (priors.model, "
                                 "prior-model.onnx); indices of encoded images decode to their reconstructions",
-                "range": [0, model.num_codes - 1]}
+                "range": [0, int(model.num_codes or 1) - 1]}
     fitted = "; the priors listed under 'priors' draw codes where images were encoded" if priors else ""
     if model.generative:
         return {"distribution": "standard normal N(0, 1) per dimension (the VAE prior)" + fitted, "range": [-3.0, 3.0]}

@@ -247,7 +247,7 @@ class Finish:
 # --- sprite sheets ----------------------------------------------------------------------
 def texturepacker_atlas(names: list[str], tile_w: int, tile_h: int, columns: int, sheet_name: str) -> dict[str, Any]:
     """TexturePacker's "JSON (Hash)" description of a gap-free sheet of ``tile_w x tile_h`` tiles,
-    ``columns`` per row, filled row by row (as ``apply.sheet`` lays them out): a frame per name,
+    ``columns`` per row, filled row by row (as ``formats.sheet`` lays them out): a frame per name,
     untrimmed and unrotated; ``meta.image`` is the sheet's file name."""
     rows = math.ceil(len(names) / columns)
     frames = {}

@@ -4,8 +4,8 @@ Figures are drawn on a plain ``matplotlib.figure.Figure`` with the Agg canvas (n
 no display needed), rendered to memory and written atomically via ``aekit.io``. Images with alpha
 (2 or 4 channels) are shown composited over a grey checkerboard (``aekit.alpha``), colour in
 colour, grey in grey. Functions take a
-model and tensors, so the tour and notebooks can call them directly; ``plot_run`` makes every
-picture that applies to a run folder.
+model and tensors, so the tour and notebooks can call them directly; ``run_plots.plot_run`` makes
+every picture that applies to a run folder.
 """
 
 from __future__ import annotations
@@ -25,11 +25,10 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
 from aekit.alpha import composite
-from aekit.evaluate import fixed_noise, latent_codes, load_run
 from aekit.io import atomic_write_bytes
 from aekit.metrics import background_subtraction, median_filter
-from aekit.page_metrics import MAX_ENLARGED_WIDTH, SCAN_FACTOR, enlarge
-from aekit.scans import TrainingText, clean_page, training_text
+from aekit.page_metrics import SCAN_FACTOR, enlarge
+from aekit.scans import TrainingText, clean_page
 
 
 def _save(fig: Figure, path: str | Path) -> Path:
@@ -100,7 +99,7 @@ def _no_grad(fn):
     return wrapper
 
 
-def _cond(condition: torch.Tensor | None, n: int) -> torch.Tensor | None:
+def first_conditions(condition: torch.Tensor | None, n: int) -> torch.Tensor | None:
     return None if condition is None else condition[:n]
 
 
@@ -117,7 +116,7 @@ def plot_reconstructions(
 ) -> Path:
     """Test images (top) and their reconstructions (bottom), titled by class."""
     x = images[:n]
-    recon = model.reconstruct(x, _cond(condition, n))
+    recon = model.reconstruct(x, first_conditions(condition, n))
     fig = _rows([("input", x), ("reconstruction", recon)], f"{model.name}: reconstructions", _class_titles(labels, class_names, n))
     return _save(fig, path)
 
@@ -139,7 +138,7 @@ def plot_denoising(
     rows = [
         ("noisy", noisy[:n]),
         ("median 3x3", median_filter(noisy[:n])),
-        ("denoised", model.reconstruct(noisy[:n], _cond(condition, n))),
+        ("denoised", model.reconstruct(noisy[:n], first_conditions(condition, n))),
         ("clean", clean[:n]),
     ]
     title = f"{model.name}: denoising" + (f" ({noise_spec})" if noise_spec else "")
@@ -299,7 +298,7 @@ def plot_interpolations(
     steps: int = 10,
 ) -> Path:
     """Decoded straight lines in latent space between pairs of test images (ends are reconstructions)."""
-    codes = model.encode(images[: 2 * pairs], _cond(condition, 2 * pairs))
+    codes = model.encode(images[: 2 * pairs], first_conditions(condition, 2 * pairs))
     t = torch.linspace(0, 1, steps).reshape(steps, *[1] * (codes.ndim - 1))
     rows = []
     for p in range(min(pairs, len(codes) // 2)):
@@ -476,100 +475,18 @@ def plot_training_curves(metrics_path: str | Path, path: str | Path, *, title: s
     return _save(fig, path)
 
 
-def plot_run(run_dir: str | Path, *, max_images: int = 2000) -> list[Path]:
-    """Every picture that applies to a run, into ``RUN_DIR/plots/``; returns their paths in reading order."""
-
-    run = load_run(run_dir, max_images)
-    model, out = run.model, Path(run_dir) / "plots"
-    paths = []
-    if (run.dir / "metrics.jsonl").is_file():
-        paths.append(plot_training_curves(run.dir / "metrics.jsonl", out / "training_curves.png", title=f"{model.name}: training curves"))
-    if run.pages:
-        text = training_text(run.dir, run.meta)
-        paths.append(plot_document_pages(model, run.test.noisy, out / "document_pages.png", clean_pages=run.test.clean,
-                                         names=run.test.names, text=text))
-        if run.test.clean is not None and run.test.noisy[0].shape[-1] * SCAN_FACTOR <= MAX_ENLARGED_WIDTH:
-            paths.append(plot_scan_crop(model, run.test.noisy[0], run.test.clean[0], out / "document_300dpi.png", text=text))
-        return paths
-    test, names = run.test, run.test.class_names
-    condition = run.condition(test)
-    show = {"condition": condition, "labels": test.labels, "class_names": names}
-    if run.noise is not None:
-        noisy = fixed_noise(run, test.images[:10])
-        paths.append(plot_denoising(model, test.images[:10], noisy, out / "denoising.png", noise_spec=run.noise.spec, **show))
-    else:
-        paths.append(plot_reconstructions(model, test.images, out / "reconstructions.png", **show))
-    if not model.spatial_code:
-        paths += _latent_pictures(run, out, condition)
-    if model.generative and not model.conditional:
-        paths.append(plot_samples(model, out / "samples.png"))
-    if test.labels is not None and not model.conditional and not model.spatial_code:
-        train = run.train.subset(list(range(min(5000, len(run.train)))))
-        paths.append(plot_class_samples(model, latent_codes(run, train), train.labels, out / "class_samples.png", class_names=names))
-    if model.generative and model.conditional:
-        if model.condition_kind == "label":
-            classes = torch.arange(model.num_classes)
-            row_names = names or [str(c) for c in range(model.num_classes)]
-            paths.append(plot_conditional_samples(model, classes, out / "conditional_samples.png", row_names=row_names))
-        else:
-            row_names = [f"{model.condition_kind} of a test {names[int(y)] if names else int(y)}" for y in test.labels[:6]] if test.labels is not None else None
-            paths.append(plot_conditional_samples(model, condition[:6], out / "conditional_samples.png", row_names=row_names))
-    if any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
-        paths.append(plot_feature_maps(model, test.images[0], out / "feature_maps.png", condition=_cond(condition, 1)))
-    best = _best_fitted_prior(run.dir)
-    if best is not None and not model.conditional:
-        from aekit.priors import load_prior
-
-        paths.append(plot_prior_samples(model, load_prior(run.dir, best), out / "prior_samples.png", prior_name=best,
-                                        class_names=names))
-    return paths
-
-
-def _best_fitted_prior(run_dir: Path) -> str | None:
-    """The fitted prior with the best evaluated samples (eval.json), else the first fitted one, else None."""
-    from aekit.evaluate import EVAL_FILE
-    from aekit.io import read_json
-    from aekit.priors import best_prior, fitted_priors
-
-    fitted = fitted_priors(run_dir)
-    if not fitted:
-        return None
-    scored = best_prior(read_json(run_dir / EVAL_FILE)) if (run_dir / EVAL_FILE).is_file() else None
-    return scored if scored in fitted else fitted[0]
-
-
-def _latent_pictures(run, out: Path, condition: torch.Tensor | None) -> list[Path]:
-    """Manifold or traversal, scatter by class and interpolations: the pictures of a latent vector."""
-    model, test, names = run.model, run.test, run.test.class_names
-    codes = latent_codes(run, test)
-    paths = []
-    if codes[0].numel() == 2 and not model.conditional:
-        paths.append(plot_manifold(model, out / "manifold.png"))
-    else:
-        paths.append(plot_traversal(model, test.images[:500], out / "traversal.png", condition=_cond(condition, 500)))
-    method = "tsne" if codes[0].numel() > 2 else "pca"
-    title = f"{model.name}: test codes" + (" (t-SNE)" if method == "tsne" else "")
-    shown = slice(0, 1000)  # t-SNE of 1,000 points takes seconds; more only adds time
-    labels = None if test.labels is None else test.labels[shown]
-    paths.append(plot_latent_scatter(codes[shown], out / "latent_scatter.png", labels=labels, class_names=names, method=method, title=title))
-    paths.append(plot_interpolations(model, test.images, out / "interpolations.png", condition=condition))
-    return paths
-
-
 def plot_prior_samples(model, prior, path: str | Path, *, n: int = 40, seed: int = 0, prior_name: str = "",
                        class_names: list[str] | None = None, title: str = "") -> Path:
     """The model's own samples (N(0, I) codes for a VAE) beside those of a fitted prior, decoded by the
     same decoder from the same number of draws: where the prior helps, the right grid has fewer
     blurred in-between images. A class-conditional prior draws one class per column."""
-    from aekit.models.vae import GaussianVAE
-
     columns = prior.num_classes if prior.conditional and prior.num_classes <= 20 else 10
     n = max(columns, n - n % columns)
     labels = torch.arange(n) % columns if prior.conditional and columns == prior.num_classes else None
     with torch.inference_mode():
         own = model.sample(n, generator=torch.Generator().manual_seed(seed))
         fitted = model.decode(prior.sample(n, generator=torch.Generator().manual_seed(seed), labels=labels))
-    own_title = "N(0, I)" if isinstance(model, GaussianVAE) else "the model's own prior"
+    own_title = "N(0, I)" if model.latent_kind == "gaussian" else "the model's own prior"
     fitted_title = f"prior {prior_name or prior.name}" + (" (one class per column)" if labels is not None else "")
     fig = Figure(figsize=(2 * (0.45 * columns + 0.3), 0.45 * n / columns + 1.0), layout="constrained")
     for ax, images, label in zip(fig.subplots(1, 2), (own, fitted), (own_title, fitted_title)):

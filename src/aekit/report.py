@@ -12,13 +12,15 @@ from __future__ import annotations
 import base64
 import html
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from aekit.evaluate import EVAL_FILE, evaluate_run
-from aekit.io import atomic_write_text, read_json
-from aekit.plots import plot_run
+from aekit.evaluate import evaluate_run
+from aekit.io import atomic_write_text
 from aekit.progress import Progress
+from aekit.run import Run
+from aekit.run_plots import plot_run
 from aekit.tables import metric_tables
 
 REPORT_FILE = "report.html"
@@ -102,18 +104,17 @@ def render_report(config: dict, result: dict, pictures: list[Path]) -> str:
 def write_report(run_dir: str | Path, progress: Progress | None = None, **evaluate_options: Any) -> Path:
     """Write ``RUN_DIR/report.html`` and return its path; when ``eval.json`` is missing, evaluate
     first with ``evaluate_options`` (``evaluate_run``'s keywords, e.g. ``iwae_k``)."""
-    run_dir = Path(run_dir)
-    eval_path = run_dir / EVAL_FILE
+    run = Run(run_dir, "cpu")
+    eval_path = run.eval_path
     progress = progress or Progress()
-    if eval_path.is_file():
-        result = read_json(eval_path)
+    if (result := run.eval()) is not None:
         if evaluate_options:
             progress.message(f"{eval_path} exists: the report shows it, so the evaluate options are not used "
                              "(run aekit evaluate to measure again)")
     else:
         result = evaluate_run(run_dir, progress=progress, **evaluate_options)
-    config = read_json(run_dir / "config.json")
-    pictures = plot_run(run_dir)
-    path = run_dir / REPORT_FILE
+    config = {**asdict(run.info), "train": run.config.to_dict()}
+    pictures = plot_run(run.dir)
+    path = run.dir / REPORT_FILE
     atomic_write_text(path, render_report(config, result, pictures))
     return path

@@ -33,6 +33,7 @@ from aekit.models.base import Autoencoder
 CONFIG, WEIGHTS, METRICS = "config.json", "model.safetensors", "metrics.jsonl"
 CHECKPOINT, CHECKPOINT_JSON, LOCK = "checkpoint.safetensors", "checkpoint.json", ".lock"
 DATA_NOTES = "data.json"  # what loading the training data converted, resized or skipped
+EVAL_FILE = "eval.json"  # aekit evaluate's result
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".joblib")
 _RUN_KEYS = {"aekit_version", "model", "model_options", "input_shape", "num_classes", "class_names", "dataset", "train"}
 
@@ -52,6 +53,36 @@ class TrainState:
 # --- reading --------------------------------------------------------------------------------
 def load_model(run_dir: str | Path) -> Autoencoder:
     """Rebuild a model from ``config.json`` + ``model.safetensors``; never unpickles anything."""
+    folder = run_folder(run_dir)
+    info = read_run_config(folder)
+    model = build_from_config(info.model, info.model_options, info.input_shape, info.num_classes, folder / CONFIG)
+    load_weights(model, read_safetensors(folder / WEIGHTS), folder / WEIGHTS)
+    return model.eval()
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """``config.json`` of a run, typed: what ``load_model`` builds and the train config that made it."""
+
+    model: str
+    model_options: dict[str, Any]
+    input_shape: tuple[int, int, int]
+    num_classes: int | None
+    dataset: str
+    train: TrainConfig
+    class_names: list[str] | None = None
+    aekit_version: str | None = None
+
+    def data_options(self) -> dict[str, Any]:
+        """How to read the run's dataset again (its test split, say) exactly as training read it: the
+        same size, resize and resampling, and the channel count the model was built for."""
+        options = self.train.data_options()
+        return {**options, "channels": options["channels"] or self.input_shape[0]}
+
+
+def run_folder(run_dir: str | Path) -> Path:
+    """The run folder ``run_dir`` names (a file in it names its folder); a pickle file or a folder
+    without weights is refused in one line."""
     path = Path(run_dir)
     if path.suffix.lower() in PICKLE_SUFFIXES:
         raise AekitError(
@@ -62,13 +93,10 @@ def load_model(run_dir: str | Path) -> Autoencoder:
     folder = path.parent if path.is_file() else path
     if not (folder / WEIGHTS).is_file():
         raise AekitError(f"not an aekit run folder (no {WEIGHTS})", folder)
-    meta = read_run_config(folder)
-    model = build_from_meta(meta, folder / CONFIG)
-    load_weights(model, read_safetensors(folder / WEIGHTS), folder / WEIGHTS)
-    return model.eval()
+    return folder
 
 
-def read_run_config(run_dir: str | Path) -> dict[str, Any]:
+def read_run_config(run_dir: str | Path) -> RunConfig:
     """``config.json`` of a run, validated (unknown keys and wrong types are one-line errors)."""
     path = Path(run_dir) / CONFIG
     meta = read_json(path)
@@ -94,24 +122,27 @@ def read_run_config(run_dir: str | Path) -> dict[str, Any]:
             raise ConfigError(f"'{key}' must be a string, got {meta[key]!r}", path)
     if not isinstance(meta["model_options"], dict):
         raise ConfigError("'model_options' must be an object", path)
-    meta["train"] = config_from_dict(meta["train"], where=f"{path} 'train'")
-    return meta
+    version = meta.get("aekit_version")
+    return RunConfig(
+        model=meta["model"], model_options=meta["model_options"], input_shape=(shape[0], shape[1], shape[2]),
+        num_classes=classes, dataset=meta["dataset"], train=config_from_dict(meta["train"], where=f"{path} 'train'"),
+        class_names=names, aekit_version=version if isinstance(version, str) else None,
+    )
 
 
-def run_data_options(meta: dict[str, Any]) -> dict[str, Any]:
-    """How to read a run's dataset again (its test split, say) exactly as training read it: the same
-    size, resize and resampling, and the channel count the model was built for."""
-    options = meta["train"].data_options()
-    return {**options, "channels": options["channels"] or meta["input_shape"][0]}
+def run_data_options(info: RunConfig) -> dict[str, Any]:
+    """How to read a run's dataset again exactly as training read it (``RunConfig.data_options``)."""
+    return info.data_options()
 
 
-def build_from_meta(meta: dict[str, Any], path: Path | None) -> Autoencoder:
-    """The model ``meta`` describes (its options validated before anything is allocated); errors
-    name ``path`` when the description came from a file."""
+def build_from_config(model: str, options: dict[str, Any], input_shape: tuple[int, int, int],
+                      num_classes: int | None, path: Path | None = None) -> Autoencoder:
+    """The model ``model`` with ``options`` (validated before anything is allocated); errors name
+    ``path`` when the description came from a file."""
     from aekit.models import build_model
 
     try:
-        return build_model(meta["model"], meta["model_options"], tuple(meta["input_shape"]), meta["num_classes"])
+        return build_model(model, options, tuple(input_shape), num_classes)
     except AekitError as exc:
         if path is None:
             raise

@@ -32,7 +32,7 @@ from skimage.filters import threshold_otsu
 from aekit.errors import AekitError, ConfigError
 from aekit.images import resize
 from aekit.io import read_json
-from aekit.runs import DATA_NOTES, run_data_options
+from aekit.runs import DATA_NOTES, RunConfig
 from aekit.tiling import tiled_reconstruct
 
 TOLERANCE = 1.1  # a page within 10% of the training range is cleaned as it is (resampling blurs 1-px edges)
@@ -219,7 +219,7 @@ def describe(factor: float) -> str:
     return f"text {ratio:.2f}x {which} than the training pages': cleaned at {100 / factor:.0f}% size and mapped back"
 
 
-def training_text(run_dir: Path, meta: dict[str, Any], note: Callable[[str], None] = print) -> TrainingText:
+def training_text(run_dir: Path, info: RunConfig | None, note: Callable[[str], None] = print) -> TrainingText:
     """The text sizes a page run was trained on: recorded in its ``data.json`` by the trainer; for
     a run trained before that, measured on its training pages again, or, where they are not here,
     the Kaggle pages' range (said in one line)."""
@@ -234,7 +234,9 @@ def training_text(run_dir: Path, meta: dict[str, Any], note: Callable[[str], Non
     from aekit.data import load
 
     try:
-        measured = TrainingText.of_pages(load(meta["dataset"], "train", **run_data_options(meta)).noisy)
+        if info is None:
+            raise ConfigError("config.json is not at hand", Path(run_dir))
+        measured = TrainingText.of_pages(load(info.dataset, "train", **info.data_options()).noisy)
     except AekitError as exc:
         measured, why = None, f"its pages cannot be read: {exc}"
     else:

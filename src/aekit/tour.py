@@ -467,7 +467,7 @@ def run_tour(
         summary["experiments"][experiment.key] = {
             "title": experiment.title,
             "why": experiment.why,
-            "model": read_run_config(out / experiment.key)["model"],  # the model chosen, where the data chose it
+            "model": read_run_config(out / experiment.key).model,  # the model chosen, where the data chose it
             "dataset": experiment.config["dataset"],
             "figures": figures,
             "checks": [{**dataclasses.asdict(c), "outcome": c.outcome} for c in experiment.checks(figures, preset.judge_all)],

@@ -28,6 +28,7 @@ from aekit.device import prepare_model, resolve_device, uses_bf16
 from aekit.errors import ConfigError, TrainingError
 from aekit.models.base import Autoencoder
 from aekit.progress import Progress, TensorBoardLogger
+from aekit.run import Run
 from aekit.runs import (
     CHECKPOINT,
     CONFIG,
@@ -35,7 +36,7 @@ from aekit.runs import (
     WEIGHTS,
     RunLock,
     TrainState,
-    build_from_meta,
+    build_from_config,
     make_run_dir,
     read_run_config,
     restore_checkpoint,
@@ -84,19 +85,8 @@ class Batches:
         return as_float(self.inputs[rows]), target, condition
 
 
-@dataclass
-class Run:
-    """A finished (or early-stopped) training run; ``model`` holds the best weights."""
-
-    dir: Path
-    model: Autoencoder
-    history: list[dict[str, Any]]
-    best_epoch: int
-    config: TrainConfig
-
-
 def train(config: TrainConfig) -> Run:
-    """Train as ``config`` says, into ``config.run_dir``; returns the :class:`Run` (best weights)."""
+    """Train as ``config`` says, into ``config.run_dir``; returns the :class:`aekit.run.Run` (best weights in hand)."""
     run_dir = config.run_dir
     device = distributed.init(resolve_device(config.device))  # under torchrun: join the process group
     try:
@@ -123,7 +113,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
     if config.resume:
         if not (run_dir / CONFIG).is_file():
             raise TrainingError(f"nothing to resume in {run_dir} (no {CONFIG}); train without --resume first")
-        stored = read_run_config(run_dir)["train"]
+        stored = read_run_config(run_dir).train
         if config.model is None:  # the model chosen from the data when the run started
             config = dataclasses.replace(config, model=stored.model, model_options=stored.model_options)
 
@@ -134,9 +124,8 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
     if config.resume:
         check_resumable(stored, config, run_dir)  # after the choice: it fills in what the run's config.json holds
     torch.manual_seed(config.seed)
-    meta = {"model": config.model, "model_options": config.model_options, "input_shape": list(input_shape),
-            "num_classes": num_classes}
-    model = prepare_model(build_from_meta(meta, None).to(device), device)
+    model = build_from_config(config.model, config.model_options, input_shape, num_classes)
+    model = prepare_model(model.to(device), device)
     if model.conditional and pages:
         raise ConfigError(f"model {config.model!r} is conditional and needs an image dataset, not {config.dataset}")
     optimizer = make_optimizer(config, model)
@@ -241,7 +230,7 @@ def _epochs(config: TrainConfig, run_dir: Path, device: torch.device, model: Aut
         log.message(f"early stop after epoch {state.epoch}: no improvement for {config.patience} epochs")
     log.message(f"best epoch {state.best_epoch} (val loss {state.best_val:.4f}); run saved in {run_dir}")
     model.load_state_dict(best)
-    return Run(run_dir, model.eval(), state.history, state.best_epoch, config)
+    return Run.trained(run_dir, model.eval(), state.history, state.best_epoch, config)
 
 
 def train_epoch(

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from aekit.config import PAD_COLOURS, RESAMPLERS, RESIZE_MODES
 from aekit.errors import ConfigError, DataError
+from aekit.image_options import PAD_COLOURS, RESAMPLERS, RESIZE_MODES
 
 GRAY_MODES = {"1", "L", "LA", "La", "I", "F", "I;16", "I;16B", "I;16L", "I;16N"}
 HIGH_DEPTH_MODES = {"I", "F", "I;16", "I;16B", "I;16L", "I;16N"}

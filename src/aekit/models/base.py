@@ -49,6 +49,17 @@ class Autoencoder(nn.Module):
     likelihood: str | None = None
     # Conditional models: what they are conditioned on ("label", "silhouette" or "outline").
     condition_kind: str | None = None
+    # What a code is, for callers that treat codes by kind: "none" (a plain vector or feature map),
+    # "gaussian" (q(z|x) = N(mu, sigma^2) under the prior N(0, I): posterior draws, --temperature,
+    # spherical interpolation), "discrete" (codebook indices: ``discrete_code``, ``num_codes``).
+    latent_kind: ClassVar[str] = "none"
+    # The decoder is affine (the linear autoencoder): the evaluator compares its image subspace with PCA's.
+    affine_decoder: ClassVar[bool] = False
+    # The model trains a prior over its own codes (vq-vae's PixelCNN): export and the explorer offer it
+    # as the prior "model" (``priors.CodeMapPrior.from_model``).
+    own_code_prior: ClassVar[bool] = False
+    # Discrete-code models: the codebook size (indices 0 .. num_codes - 1).
+    num_codes: int | None = None
 
     def __init__(self, config: Any, input_shape: tuple[int, int, int], num_classes: int | None = None):
         super().__init__()
@@ -60,6 +71,11 @@ class Autoencoder(nn.Module):
     @property
     def latent_dim(self) -> int:
         return int(self.config.latent_dim)
+
+    @property
+    def label_conditional(self) -> bool:
+        """Conditioned on a class label (one per image), not on a condition image."""
+        return self.conditional and self.condition_kind == "label"
 
     def encode(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """The code of ``x`` (for VAEs: the posterior mean)."""

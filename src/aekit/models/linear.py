@@ -22,6 +22,7 @@ class LinearAE(Autoencoder):
     space converges to the span of the top ``latent_dim`` principal components."""
 
     name = "linear"
+    affine_decoder = True
     description = "linear encoder and decoder; its subspace matches PCA"
     Config = LinearConfig
 

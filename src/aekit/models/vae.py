@@ -32,6 +32,7 @@ class GaussianVAE(Autoencoder):
     and ``decoder_params`` (z, condition -> logits or means shaped like the image)."""
 
     generative = True
+    latent_kind = "gaussian"
     # Whether the model predicts a likelihood scale per image from the code (logistic-image).
     predicts_image_scale: ClassVar[bool] = False
 

@@ -240,6 +240,8 @@ class VQVAE(Autoencoder):
     generative = True
     spatial_code = True
     discrete_code = True
+    latent_kind = "discrete"
+    own_code_prior = True
 
     def __init__(self, config: VQVAEConfig, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)

@@ -105,9 +105,7 @@ def training_codes(model: nn.Module, images: torch.Tensor, condition: torch.Tens
                    generator: torch.Generator | None = None) -> torch.Tensor:
     """The codes a prior is fitted to: posterior means (``encode``), then ``draws`` draws from
     q(z|x) per image for VAEs (they fill the space each image's posterior covers)."""
-    from aekit.models.vae import GaussianVAE
-
-    draws = draws if isinstance(model, GaussianVAE) else 0
+    draws = draws if model.latent_kind == "gaussian" else 0
     parts: list[list[torch.Tensor]] = [[] for _ in range(draws + 1)]  # means first, then each round of draws
     with torch.inference_mode():
         for i in range(0, len(images), BATCH):
@@ -141,15 +139,15 @@ def fit_prior(
     run_dir = Path(run_dir)
     model = load_model(run_dir)
     fingerprint = model_fingerprint(run_dir)
-    meta = read_run_config(run_dir)
-    train_config = meta["train"]
+    run_config = read_run_config(run_dir)
+    train_config = run_config.train
     discrete = model.discrete_code
     if discrete != cls.discrete_code:
         fitting = " or ".join(n for n, c in PRIORS.items() if c.discrete_code == discrete)
         raise ConfigError(f"prior '{name}' does not fit model '{model.name}': " + (
             "its codes are maps of codebook indices" if discrete else
             f"{name} is the prior of vq-vae's codebook index maps") + f"; use --prior {fitting}")
-    data = load(train_config.dataset, "train", image_size=train_config.image_size)
+    data = load(run_config.dataset, "train", **run_config.data_options())  # read as training read it
     if not isinstance(data, ImageSet):
         raise ConfigError(f"priors need an image dataset; {train_config.dataset} holds pages", run_dir)
     train, heldout = train_val_split(data, train_config.val_fraction, train_config.seed)
@@ -174,7 +172,7 @@ def fit_prior(
     atomic_write_json(info, {
         "aekit_version": aekit.__version__,
         "prior": name,
-        "model": meta["model"],
+        "model": run_config.model,
         "model_fingerprint": fingerprint,
         "options": prior.options(),
         "fitted_to": f"{len(codes)} codes of {len(train)} training images"

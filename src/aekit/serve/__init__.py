@@ -28,26 +28,25 @@ def create_app(run_dir: Path) -> Flask:
     """The explorer app for a run folder; test images come from the run's dataset when it is here, and
     the priors fitted beside the model (``aekit fit-prior``) are loaded once, here, to sample from."""
     from aekit.export import load_test_images
-    from aekit.priors import fitted_priors, load_prior
-    from aekit.runs import load_model, read_run_config
+    from aekit.run import Run
 
-    model = load_model(run_dir)  # first: it says plainly when run_dir is not a run folder
-    meta = read_run_config(run_dir)
-    document = meta["dataset"] in DOCUMENT_DATASETS
-    test = None if document else load_test_images(meta)
+    run = Run(run_dir, "cpu")  # it says plainly when run_dir is not a run folder
+    model = run.model
+    document = run.dataset in DOCUMENT_DATASETS
+    test = None if document else load_test_images(run.info)
     priors = {}
-    for name in fitted_priors(run_dir):
+    for name in run.prior_names():
         try:
-            priors[name] = load_prior(run_dir, name)
+            priors[name] = run.prior(name)
         except AekitError as exc:  # a stale or broken prior must not keep the model from being explored
             print(f"warning: prior '{name}' is not offered: {exc}", file=sys.stderr)
     explorer = Explorer(
         model,
-        class_names=meta.get("class_names"),
+        class_names=run.class_names,
         test_images=None if test is None else test[0],
         test_labels=None if test is None else test[1],
         document=document,
-        title=f"{meta['model']} on {meta['dataset']} ({Path(run_dir).name})",
+        title=f"{run.model_name} on {run.dataset} ({run.dir.name})",
         priors=priors,
     )
     return build_app(explorer)

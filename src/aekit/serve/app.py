@@ -185,7 +185,7 @@ def _prior_class(value: Any, prior: str | None, explorer: Explorer) -> int | Non
     if classes is None:
         raise BadRequest("'class' chooses the class of a per-class prior; " +
                          (f"prior {prior!r} was fitted without labels" if prior else "no learned prior was chosen"))
-    if explorer.condition_kind == "label":
+    if explorer.model.label_conditional:
         raise BadRequest("this model is conditioned on a class: choose it with 'condition'")
     return _integer(value, "class", 0, len(classes) - 1)
 
@@ -194,7 +194,7 @@ def _images_a_b(explorer: Explorer) -> tuple[list[torch.Tensor], list[int | None
     """Images A and B of a form (each an upload or the number of a test image) and their classes: a test
     image's own, an upload's the chosen 'condition' (an image condition comes from the image itself)."""
     chosen = None
-    if explorer.condition_kind == "label":
+    if explorer.model.label_conditional:
         text = request.form.get("condition") or "0"
         chosen = _condition_choice(_form_int(text, "condition"), explorer)
     images, labels = [], []

@@ -67,7 +67,7 @@ class Explorer:
     @property
     def num_conditions(self) -> int:
         """How many choices the condition has: classes, or test images to derive a condition from."""
-        if self.condition_kind == "label":
+        if self.model.label_conditional:
             return int(self.model.num_classes or 0)
         if self.condition_kind is not None:
             return 0 if self.test_images is None else len(self.test_images)
@@ -96,9 +96,7 @@ class Explorer:
 
     def default_prior(self) -> str:
         """What ``sample`` draws codes from when no learned prior is chosen, in words for the page."""
-        from aekit.models.vq_vae import VQVAE
-
-        if isinstance(self.model, VQVAE):
+        if self.model.own_code_prior:
             return "PixelCNN trained with the model"
         if not self.model.generative and self.stats is not None:
             return "a Gaussian fitted to the test images' codes"
@@ -115,7 +113,7 @@ class Explorer:
 
     def info(self) -> dict[str, Any]:
         """What the page needs to lay itself out (served as /api/info)."""
-        labels = [str(i) for i in range(self.num_conditions)] if self.condition_kind == "label" else None
+        labels = [str(i) for i in range(self.num_conditions)] if self.model.label_conditional else None
         return {
             "title": self.title,
             "model": self.model.name,
@@ -212,11 +210,11 @@ class Explorer:
     # --- helpers --------------------------------------------------------------------
     def _prior_sample(self, prior: Prior, n: int, seed: int, generator: torch.Generator, cond: torch.Tensor | None,
                       prior_class: int | None) -> torch.Tensor:
-        """Codes from ``prior``, decoded; the same images as ``apply.sample_images(model, n, seed=seed,
+        """Codes from ``prior``, decoded; the same images as ``inference.sample_images(model, n, seed=seed,
         prior=prior, labels=...)`` (one batch there), global RNG draws inside the decoder seeded alike."""
         labels = None
         if prior.conditional:
-            if self.condition_kind == "label":
+            if self.model.label_conditional:
                 labels = cond
             elif prior_class is not None:
                 labels = torch.full((n,), prior_class, dtype=torch.int64)
@@ -229,7 +227,7 @@ class Explorer:
         if self.condition_kind is None:
             return None
         index = choice or 0
-        if self.condition_kind == "label":
+        if self.model.label_conditional:
             return torch.full((n,), index, dtype=torch.int64)
         from aekit.data.conditions import make_condition
 
@@ -241,7 +239,7 @@ class Explorer:
         """The conditions of ``images``: their classes (0 when unknown), or the condition images made from them."""
         if self.condition_kind is None:
             return None
-        if self.condition_kind == "label":
+        if self.model.label_conditional:
             return torch.tensor([label or 0 for label in labels], dtype=torch.int64)
         from aekit.data.conditions import make_condition
 

@@ -1,4 +1,5 @@
-"""Using a model on files: tiled page cleaning, denoise/sample/encode/decode/interpolate commands."""
+"""Using a model on files: tiled page cleaning, denoise/sample/encode/decode/interpolate commands
+(``aekit.commands``) and the library under them (``aekit.inference``, ``aekit.formats``)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,17 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from aekit import apply, tiling
+from aekit import tiling
 from aekit.cli import main
+from aekit.commands.codes import decode, encode
+from aekit.commands.denoise import denoise
+from aekit.commands.generate import interpolate, sample, sample_command
 from aekit.config import TrainConfig
 from aekit.errors import ConfigError
+from aekit.formats import ImageWriter, gif_bytes, read_codes
+from aekit.inference import MAX_STEPS, lerp, sample_images, slerp
 from aekit.models import build_model
+from aekit.progress import Progress
 from aekit.runs import load_model
 
 DIGIT_CLASSES = [str(i) for i in range(10)]
@@ -137,7 +144,7 @@ def test_denoise_big_page_in_tiles_matches_the_whole_page(docs_run, tmp_path, mo
     rng = np.random.default_rng(1)
     pixels = rng.integers(0, 256, (150, 203), dtype=np.uint8)
     Image.fromarray(pixels).save(tmp_path / "p.png")
-    apply.denoise(docs_run, [tmp_path / "p.png"], tmp_path / "out", progress=apply.Progress(quiet=True))
+    denoise(docs_run, [tmp_path / "p.png"], tmp_path / "out", progress=Progress(quiet=True))
     model = load_model(docs_run)
     with torch.inference_mode():
         whole = model.reconstruct(torch.from_numpy(pixels / 255.0).float()[None, None])[0, 0]
@@ -149,11 +156,11 @@ def test_fixed_size_model_resizes_and_says_so(vae_run, tmp_path):
     Image.fromarray(np.full((33, 21), 200, np.uint8)).save(tmp_path / "a.png")
     lines = []
 
-    class Collect(apply.Progress):
+    class Collect(Progress):
         def message(self, text: str) -> None:
             lines.append(text)
 
-    result = apply.denoise(vae_run, [tmp_path / "a.png"], tmp_path / "out", progress=Collect(interactive=False))
+    result = denoise(vae_run, [tmp_path / "a.png"], tmp_path / "out", progress=Collect(interactive=False))
     assert [p.name for p in result.written] == ["a.png"] and not result.failed
     assert Image.open(tmp_path / "out" / "a.png").size == (21, 33)
     assert any("resized to 8x8" in line for line in lines)
@@ -165,13 +172,13 @@ def test_denoise_never_writes_over_its_inputs(docs_run, tmp_path):
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(folder / "a.png")
     for out in (folder, folder / "cleaned"):
         with pytest.raises(ConfigError, match="inside the input folder"):
-            apply.denoise(docs_run, [folder], out)
+            denoise(docs_run, [folder], out)
     with pytest.raises(ConfigError, match="would overwrite the input"):
-        apply.denoise(docs_run, [folder / "a.png"], folder, overwrite=True)
+        denoise(docs_run, [folder / "a.png"], folder, overwrite=True)
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x.txt").write_text("x")
     with pytest.raises(ConfigError, match="--overwrite"):
-        apply.denoise(docs_run, [folder / "a.png"], tmp_path / "full")
+        denoise(docs_run, [folder / "a.png"], tmp_path / "full")
     assert main(["denoise", str(docs_run), str(folder / "a.png"), "--out", str(folder)]) == 2
 
 
@@ -180,8 +187,8 @@ def test_kaggle_csv_format(docs_run, tmp_path):
     Image.fromarray(pixels).save(tmp_path / "17.png")
     Image.fromarray(np.zeros((3, 4, 3), np.uint8)).save(tmp_path / "2.png")  # another size, in colour
     csv_path = tmp_path / "submission.csv"
-    apply.denoise(docs_run, [tmp_path / "2.png", tmp_path / "17.png"], tmp_path / "out", kaggle_csv=csv_path,
-                  progress=apply.Progress(quiet=True))
+    denoise(docs_run, [tmp_path / "2.png", tmp_path / "17.png"], tmp_path / "out", kaggle_csv=csv_path,
+                  progress=Progress(quiet=True))
     with csv_path.open(newline="") as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == ["id", "value"]
@@ -197,9 +204,9 @@ def test_kaggle_csv_format(docs_run, tmp_path):
 
 # --- sample ---------------------------------------------------------------------------
 def test_same_seed_same_files_bit_for_bit(vae_run, tmp_path):
-    a = apply.sample(vae_run, tmp_path / "a", 12, seed=3, write_sheet=True)
-    b = apply.sample(vae_run, tmp_path / "b", 12, seed=3, write_sheet=True)
-    c = apply.sample(vae_run, tmp_path / "c", 12, seed=4)
+    a = sample(vae_run, tmp_path / "a", 12, seed=3, write_sheet=True)
+    b = sample(vae_run, tmp_path / "b", 12, seed=3, write_sheet=True)
+    c = sample(vae_run, tmp_path / "c", 12, seed=4)
     assert [p.name for p in a] == [p.name for p in b] and [p.name for p in a[-2:]] == ["sheet.png", "sheet.json"]
     assert len(a) == 14
     assert all(p.read_bytes() == q.read_bytes() for p, q in zip(a, b))
@@ -213,10 +220,10 @@ def test_same_seed_same_files_bit_for_bit(vae_run, tmp_path):
 
 def test_sample_temperature_prior_and_bad_input(vae_run, tmp_path):
     model = load_model(vae_run)
-    cold = apply.sample_images(model, 50, seed=0, temperature=0.01)
+    cold = sample_images(model, 50, seed=0, temperature=0.01)
     with torch.inference_mode():
         centre = model.decode(torch.zeros(1, 3))
-    warm = apply.sample_images(model, 50, seed=0)
+    warm = sample_images(model, 50, seed=0)
     assert (cold - centre).abs().max() < 0.05 * (warm - centre).abs().max()  # codes 100x closer to 0
 
     class FixedPrior:
@@ -225,20 +232,20 @@ def test_sample_temperature_prior_and_bad_input(vae_run, tmp_path):
 
     with torch.inference_mode():
         expected = model.decode(torch.full((4, 3), 0.5))
-    assert torch.allclose(apply.sample_images(model, 4, prior=FixedPrior()), expected)
+    assert torch.allclose(sample_images(model, 4, prior=FixedPrior()), expected)
     with pytest.raises(ConfigError, match="at least 1"):
-        apply.sample(vae_run, tmp_path / "x", 0)
+        sample(vae_run, tmp_path / "x", 0)
     with pytest.raises(ConfigError, match="label-conditional"):
-        apply.sample(vae_run, tmp_path / "x", 2, class_name="3")
+        sample(vae_run, tmp_path / "x", 2, class_name="3")
 
 
 def test_class_names_are_listed_for_an_unknown_class(tmp_path):
     run = make_run(tmp_path / "cvae", "cvae", {"latent_dim": 2, "hidden": [16]}, (1, 8, 8), num_classes=3,
                    class_names=["cat", "dog", "eel"])
-    paths = apply.sample(run, tmp_path / "s", 4, class_name="dog")
+    paths = sample(run, tmp_path / "s", 4, class_name="dog")
     assert len(paths) == 4
     with pytest.raises(ConfigError, match="cat, dog, eel"):
-        apply.sample(run, tmp_path / "t", 4, class_name="cow")
+        sample(run, tmp_path / "t", 4, class_name="cow")
 
 
 def test_sample_to_a_condition_image(tmp_path):
@@ -246,19 +253,19 @@ def test_sample_to_a_condition_image(tmp_path):
     shape = np.zeros((20, 20), np.uint8)
     shape[5:15, 5:15] = 255
     Image.fromarray(shape).save(tmp_path / "shape.png")
-    paths = apply.sample(run, tmp_path / "s", 3, condition_image=tmp_path / "shape.png")
+    paths = sample(run, tmp_path / "s", 3, condition_image=tmp_path / "shape.png")
     assert len(paths) == 3
     with pytest.raises(ConfigError, match="--condition-image"):
-        apply.sample(run, tmp_path / "t", 3)
+        sample(run, tmp_path / "t", 3)
 
 
 def test_sample_refuses_a_non_generative_model_and_a_full_folder(docs_run, vae_run, tmp_path):
     with pytest.raises(ConfigError, match="document cleaners do not generate"):
-        apply.sample(docs_run, tmp_path / "a", 2)
-    apply.sample(vae_run, tmp_path / "b", 2)
+        sample(docs_run, tmp_path / "a", 2)
+    sample(vae_run, tmp_path / "b", 2)
     with pytest.raises(ConfigError, match="--overwrite"):
-        apply.sample(vae_run, tmp_path / "b", 2)
-    apply.sample(vae_run, tmp_path / "b", 2, overwrite=True)
+        sample(vae_run, tmp_path / "b", 2)
+    sample(vae_run, tmp_path / "b", 2, overwrite=True)
 
 
 @pytest.fixture
@@ -321,8 +328,8 @@ def test_sample_palette_file_and_bad_game_flags(sprite_run, vae_run, tmp_path, c
 @pytest.mark.parametrize("suffix", [".npy", ".csv"])
 def test_encode_decode_round_trip(vae_run, tmp_path, suffix):
     codes_file = tmp_path / f"codes{suffix}"
-    apply.encode(vae_run, codes_file, dataset="digits", split="test", progress=apply.Progress(quiet=True))
-    codes, names, labels = apply.read_codes(codes_file)
+    encode(vae_run, codes_file, dataset="digits", split="test", progress=Progress(quiet=True))
+    codes, names, labels = read_codes(codes_file)
     from aekit.data import load
 
     test = load("digits", "test")
@@ -331,7 +338,7 @@ def test_encode_decode_round_trip(vae_run, tmp_path, suffix):
         expected = model.encode(test.images)
     assert codes.shape == (len(test), 3) and torch.allclose(codes, expected, atol=1e-6)
     assert names[0] == "test_000" and labels == [str(int(y)) for y in test.labels]
-    paths = apply.decode(vae_run, codes_file, tmp_path / "images")
+    paths = decode(vae_run, codes_file, tmp_path / "images")
     with torch.inference_mode():
         first = model.decode(expected[:1])[0, 0].numpy()
     assert paths[0] == tmp_path / "images" / "test_000.png"
@@ -344,13 +351,13 @@ def test_encode_files_with_names_and_posterior_draws(vae_run, tmp_path):
     folder.mkdir()
     for k in range(3):
         Image.fromarray(np.random.default_rng(k).integers(0, 256, (16, 16), dtype=np.uint8)).save(folder / f"{k}.png")
-    means = apply.encode(vae_run, tmp_path / "m.npy", inputs=[folder], progress=apply.Progress(quiet=True))
-    draws = apply.encode(vae_run, tmp_path / "d.npy", inputs=[folder], sample_posterior=True,
-                         progress=apply.Progress(quiet=True))
-    (m, names, _), (d, _, _) = apply.read_codes(means.path), apply.read_codes(draws.path)
+    means = encode(vae_run, tmp_path / "m.npy", inputs=[folder], progress=Progress(quiet=True))
+    draws = encode(vae_run, tmp_path / "d.npy", inputs=[folder], sample_posterior=True,
+                         progress=Progress(quiet=True))
+    (m, names, _), (d, _, _) = read_codes(means.path), read_codes(draws.path)
     assert names == ["0.png", "1.png", "2.png"]
     assert not torch.equal(m, d) and (m - d).abs().max() < 10
-    paths = apply.decode(vae_run, means.path, tmp_path / "out")
+    paths = decode(vae_run, means.path, tmp_path / "out")
     assert [p.name for p in paths] == ["0.png", "1.png", "2.png"]
 
 
@@ -359,47 +366,47 @@ def test_parquet_without_pyarrow_is_one_line(vae_run, tmp_path):
         import pyarrow  # noqa: F401
     except ImportError:
         with pytest.raises(ConfigError, match="pyarrow"):
-            apply.encode(vae_run, tmp_path / "c.parquet", dataset="digits")
+            encode(vae_run, tmp_path / "c.parquet", dataset="digits")
     else:
-        path = apply.encode(vae_run, tmp_path / "c.parquet", dataset="digits", progress=apply.Progress(quiet=True)).path
-        assert apply.read_codes(path)[0].shape[1] == 3
+        path = encode(vae_run, tmp_path / "c.parquet", dataset="digits", progress=Progress(quiet=True)).path
+        assert read_codes(path)[0].shape[1] == 3
 
 
 # --- interpolate ----------------------------------------------------------------------
 def test_slerp_keeps_the_norm_where_lerp_shrinks_it():
     a, b = torch.tensor([3.0, 0.0]), torch.tensor([0.0, 3.0])
     t = torch.linspace(0, 1, 5)
-    arc = apply.slerp(a, b, t)
+    arc = slerp(a, b, t)
     assert torch.allclose(arc.norm(dim=1), torch.full((5,), 3.0), atol=1e-5)
     assert torch.allclose(arc[0], a) and torch.allclose(arc[-1], b, atol=1e-6)
-    assert apply.lerp(a, b, t).norm(dim=1)[2] < 2.2
+    assert lerp(a, b, t).norm(dim=1)[2] < 2.2
 
 
 def test_interpolate_files_and_classes(vae_run, tmp_path):
     for name, value in (("a.png", 0), ("b.png", 255)):
         Image.fromarray(np.full((8, 8), value, np.uint8)).save(tmp_path / name)
-    paths, how = apply.interpolate(vae_run, tmp_path / "ab", a=tmp_path / "a.png", b=tmp_path / "b.png", steps=5, gif=True)
+    paths, how = interpolate(vae_run, tmp_path / "ab", a=tmp_path / "a.png", b=tmp_path / "b.png", steps=5, gif=True)
     assert "spherical" in how
     assert [p.name for p in paths] == ["step_0.png", "step_1.png", "step_2.png", "step_3.png", "step_4.png",
                                        "strip.png", "interpolation.gif"]
     assert Image.open(paths[-1]).format == "GIF"
     frames = torch.linspace(0, 1, 5).view(5, 1, 1, 1).expand(5, 1, 4, 4)
     gif = tmp_path / "x.gif"
-    gif.write_bytes(apply.gif_bytes(frames))
+    gif.write_bytes(gif_bytes(frames))
     assert Image.open(gif).n_frames == 8  # forwards and back
-    paths, how = apply.interpolate(vae_run, tmp_path / "cls", from_class="1", to_class="7", steps=3)
+    paths, how = interpolate(vae_run, tmp_path / "cls", from_class="1", to_class="7", steps=3)
     assert len(paths) == 4
     with pytest.raises(ConfigError, match="between 2 and"):
-        apply.interpolate(vae_run, tmp_path / "x", from_class="1", to_class="7", steps=1)
+        interpolate(vae_run, tmp_path / "x", from_class="1", to_class="7", steps=1)
     with pytest.raises(ConfigError, match="classes are"):
-        apply.interpolate(vae_run, tmp_path / "y", from_class="1", to_class="seven", steps=3)
+        interpolate(vae_run, tmp_path / "y", from_class="1", to_class="seven", steps=3)
 
 
 def test_interpolation_of_a_plain_autoencoder_is_linear(tmp_path):
     run = make_run(tmp_path / "ae", "conv", {"latent_dim": 2, "channels": [4]}, (1, 8, 8))
     for name in ("a.png", "b.png"):
         Image.fromarray(np.random.default_rng(len(name)).integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / name)
-    _, how = apply.interpolate(run, tmp_path / "o", a=tmp_path / "a.png", b=tmp_path / "b.png", steps=3)
+    _, how = interpolate(run, tmp_path / "o", a=tmp_path / "a.png", b=tmp_path / "b.png", steps=3)
     assert how == "linear interpolation"
 
 
@@ -450,7 +457,7 @@ def test_sample_and_interpolate_refuse_bad_numbers_in_one_line(vae_run, docs_run
     assert _peak_rss_mb() - before < 100  # refused before a billion codes were made
     with pytest.raises(SystemExit):
         main(["interpolate", "--help"])
-    assert f"(2 to {apply.MAX_STEPS:,})" in " ".join(capsys.readouterr().out.split())  # the help states the limit
+    assert f"(2 to {MAX_STEPS:,})" in " ".join(capsys.readouterr().out.split())  # the help states the limit
     assert not (tmp_path / "s").exists() and not (tmp_path / "i").exists()
     assert main(["sample", str(vae_run), "--out", out, "--seed", str(2**63 - 1), "--n", "2"]) == 0  # the largest seed
 
@@ -538,7 +545,7 @@ def test_unreadable_inputs_are_skipped_and_named_even_when_quiet(vae_run, docs_r
         assert ("of 1 image(s)" if argv[0] == "encode" else "denoised 1 file(s)") in printed.out
         assert printed.out.strip().endswith(f"3 failed: {', '.join(bad)}")
     assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == ["good.png"]
-    assert apply.read_codes(tmp_path / "codes.csv")[1] == ["good.png"]
+    assert read_codes(tmp_path / "codes.csv")[1] == ["good.png"]
     # nothing readable at all: refused input (exit 2), after the line naming the file
     assert main(["denoise", str(docs_run), bad[1], "--out", str(tmp_path / "none"), "--quiet"]) == 2
     assert capsys.readouterr().err.splitlines() == [f"skipped {bad[1]}: symbolic-link loop: the link never reaches a file",
@@ -557,15 +564,15 @@ def test_sample_memory_does_not_grow_with_n(vae_run, tmp_path, monkeypatch):
     import tracemalloc
 
     written = []
-    monkeypatch.setattr(apply.ImageWriter.__init__, "__defaults__", (1, 2, 512))  # compress_level, workers, chunk
-    monkeypatch.setattr(apply.ImageWriter, "_write_files", lambda self, array, names: written.append(max(names)))
+    monkeypatch.setattr(ImageWriter.__init__, "__defaults__", (1, 2, 512))  # compress_level, workers, chunk
+    monkeypatch.setattr(ImageWriter, "_write_files", lambda self, array, names: written.append(max(names)))
     model = load_model(vae_run)
     peaks = {}
     for n in (1000, 20_000):
         written.clear()
         gc.collect()
         tracemalloc.start()
-        files = apply.sample_command(model, tmp_path / str(n), n)
+        files = sample_command(model, tmp_path / str(n), n)
         peaks[n] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         assert len(files) == n and files[-1] == tmp_path / str(n) / f"sample_{n - 1}.png"
@@ -582,8 +589,8 @@ def test_encode_names_rows_by_file_and_encodes_every_split(vae_run, tmp_path, ca
     assert main(["encode", str(vae_run), "--dataset", spec, "--out", str(tmp_path / "test.csv"), "--quiet"]) == 0
     assert main(["encode", str(vae_run), "--dataset", spec, "--split", "all", "--out", str(tmp_path / "all.csv"),
                  "--quiet"]) == 0
-    _, test_names, test_labels = apply.read_codes(tmp_path / "test.csv")
-    _, all_names, all_labels = apply.read_codes(tmp_path / "all.csv")
+    _, test_names, test_labels = read_codes(tmp_path / "test.csv")
+    _, all_names, all_labels = read_codes(tmp_path / "all.csv")
     every = {f"{'ab'[k % 2]}/{k}.png" for k in range(10)}
     assert len(all_names) == 10 and set(all_names) == every and all_names[-len(test_names):] == test_names
     assert all(name.startswith(label + "/") for name, label in zip(all_names, all_labels))
@@ -591,7 +598,7 @@ def test_encode_names_rows_by_file_and_encodes_every_split(vae_run, tmp_path, ca
     assert {p.name for p in (tmp_path / "decoded").iterdir()} == {name.replace("/", "_") for name in every}
     assert "10 code name(s) changed" in capsys.readouterr().err  # the class folder's '/' became '_'
     assert main(["encode", str(vae_run), "--dataset", "digits", "--split", "all", "--out", str(tmp_path / "d.npy")]) == 0
-    names = apply.read_codes(tmp_path / "d.npy")[1]
+    names = read_codes(tmp_path / "d.npy")[1]
     assert len(names) == 1797 and names[0] == "train_0000" and names[-1] == "test_299"  # digits have no file names
 
 
