@@ -92,6 +92,9 @@ class TrainConfig:
     patches_per_epoch: int = option(2048, "documents: patches drawn per epoch", _POSITIVE)
     augment: bool = option(False, "documents: each training patch pair in one of the 8 flips/quarter turns, and the "
                            "noisy side's contrast and brightness jittered")
+    fade_ink: float = option(0.0, "documents, with augment: the share of training patches whose ink is faded towards "
+                             "the paper around it (worn toner, light print; 0: none)",
+                             ("must be between 0 and 1", lambda v: 0 <= v <= 1))
     latent_dim: int | None = option(None, "size of the code (sets model_options.latent_dim)", _POSITIVE)
     beta: float | None = option(None, "KL weight of a VAE (sets model_options.beta)",
                                 ("must be a finite number >= 0", lambda v: 0 <= v < math.inf))

@@ -348,7 +348,7 @@ class _Split:
             return self.images
         size, n = self.config.patch_size, self.config.patches_per_epoch
         noisy, clean = self.pages.random_patches(n, size, epoch_generator(self.config.seed, epoch, PATCHES),
-                                                 augment=self.config.augment)
+                                                 augment=self.config.augment, fade_share=self.config.fade_ink)
         return Batches(noisy.to(self.device), clean.to(self.device))
 
 

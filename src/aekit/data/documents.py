@@ -31,7 +31,7 @@ TEST_FRACTION = 0.2
 SPLIT_SEED = 0
 CONTRAST_JITTER = 0.1  # augmentation: noisy patches scaled by 1 +- this
 BRIGHTNESS_JITTER = 0.05  # and shifted by +- this
-FADE_SHARE, FADE_LOW = 0.3, 0.4  # and this share with faded ink: 40-100% of its contrast to the paper kept
+FADE_LOW = 0.4  # and with ``fade_share``, faded ink keeps 40-100% of its contrast to the paper
 FADE_WINDOW = 7  # px around an ink pixel where its paper is found (wider than the Kaggle pages' strokes)
 
 
@@ -68,7 +68,8 @@ class PageSet:
         )
 
     def random_patches(
-        self, n: int, size: int, generator: torch.Generator | None = None, augment: bool = False
+        self, n: int, size: int, generator: torch.Generator | None = None, augment: bool = False,
+        fade_share: float = 0.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``n`` aligned ``(noisy, clean)`` patches ``n x 1 x size x size``, uniform over page area.
 
@@ -102,7 +103,7 @@ class PageSet:
             clean.append(self.clean[page][:, y : y + size, x : x + size])
         noisy_batch, clean_batch = torch.stack(noisy), torch.stack(clean)
         if augment:
-            noisy_batch, clean_batch = augment_pairs(noisy_batch, clean_batch, generator)
+            noisy_batch, clean_batch = augment_pairs(noisy_batch, clean_batch, generator, fade_share)
         return noisy_batch, clean_batch
 
 
@@ -117,11 +118,11 @@ def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def augment_pairs(
-    noisy: torch.Tensor, clean: torch.Tensor, generator: torch.Generator | None = None
+    noisy: torch.Tensor, clean: torch.Tensor, generator: torch.Generator | None = None, fade_share: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Square ``B x 1 x S x S`` pairs with a random symmetry each (shared) and a random contrast
-    and brightness on the noisy side only (see ``PageSet.random_patches``). Some noisy patches also
-    have faded ink: each ink pixel (dark on the clean page) moved towards the paper around it
+    and brightness on the noisy side only (see ``PageSet.random_patches``). A ``fade_share`` of the
+    noisy patches also have faded ink: each ink pixel (dark on the clean page) moved towards the paper around it
     (``fade_ink``), as worn toner and light print do, which the Kaggle pages hold too few of (a
     cleaner trained without it erased the faint lines of a faded 300 dpi page). Stains stay as
     they are, so faint ink and light stains are not confused."""
@@ -129,9 +130,10 @@ def augment_pairs(
     turns = torch.randint(0, 8, (n,), generator=generator)
     gains = 1.0 + (2 * torch.rand(n, generator=generator) - 1) * CONTRAST_JITTER
     shifts = (2 * torch.rand(n, generator=generator) - 1) * BRIGHTNESS_JITTER
-    faded = torch.rand(n, generator=generator) < FADE_SHARE
-    kept = torch.where(faded, FADE_LOW + (1 - FADE_LOW) * torch.rand(n, generator=generator), torch.ones(n))
-    noisy = fade_ink(noisy, clean, kept)
+    if fade_share > 0:  # no draws otherwise: the same patches as without the option
+        faded = torch.rand(n, generator=generator) < fade_share
+        kept = torch.where(faded, FADE_LOW + (1 - FADE_LOW) * torch.rand(n, generator=generator), torch.ones(n))
+        noisy = fade_ink(noisy, clean, kept)
     noisy = torch.stack([dihedral(p, int(k)) for p, k in zip(noisy, turns)])
     clean = torch.stack([dihedral(p, int(k)) for p, k in zip(clean, turns)])
     noisy = (noisy * gains.view(-1, 1, 1, 1) + shifts.view(-1, 1, 1, 1)).clamp_(0.0, 1.0)
