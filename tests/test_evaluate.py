@@ -108,6 +108,8 @@ def test_vae_evaluation_pictures_and_report(vae_run):
     assert probe["model"] > 3 * probe["chance (majority class)"]
     frechet = result["sections"]["samples"]["frechet"]
     assert frechet["held-out real images (floor)"] < frechet["model"]
+    assert result["generation"]["samplers"]["model"] == "unconditional: classes assigned by the classifier"
+    assert result["generation"]["images"]["all classes"] <= 150  # max_images bounds the held-out images
 
     page = write_report(vae_run).read_text()  # draws every picture through plot_run
     paths = sorted((vae_run / "plots").glob("*.png"))
@@ -130,6 +132,23 @@ def test_conditional_vae_samples_are_scored_against_the_class_asked_for(tmp_path
     assert match["model"] > 3 * match["chance"], match
     assert match["held-out real images (floor)"] > 0.8
     assert any("on 40 dynamically binarised test images" in note for note in result["notes"])
+    # per class: the model draws each class, scored on the class asked for beside real test images
+    generation = result["generation"]
+    assert generation["samplers"]["model"] == "class-conditional: draws each class"
+    assert generation["samples_per_figure"] == 475 and generation["images"]["all classes"] == len_test_without_copies(run)
+    seven = result["sections"]["generation: 7"]
+    assert seven["images"]["model"] == seven["images"]["held-out real images"] == generation["images"]["7"] < 475
+    assert seven["class_accuracy"]["model"] > 3 * match["chance"]
+    assert seven["novelty"]["held-out real images"] == pytest.approx(0.05, abs=1 / generation["images"]["7"])
+
+
+def len_test_without_copies(run: Path) -> int:
+    """Test images of the run that are not byte for byte one of its training images."""
+    from aekit.evaluate import load_run
+    from aekit.metrics import remove_exact_duplicates
+
+    data = load_run(run)
+    return len(remove_exact_duplicates(data.train.pixels, data.test.pixels)[1])
 
 
 def test_bf16_likelihood_bounds_stay_close_to_float32(vae_run):

@@ -22,6 +22,7 @@ import torch
 
 from aekit import metrics
 from aekit.errors import ConfigError
+from aekit.generation import measure_run
 from aekit.io import atomic_write_json
 from aekit.page_metrics import OCR_PAGES, page_sections
 from aekit.priors import Prior, fitted_priors, load_prior
@@ -451,6 +452,11 @@ def evaluate_run(
             sections["samples"], note = samples_section(run, train_x, priors, progress)
             result["notes"].append(note)
             log("samples")
+            generation = measure_run(run, priors, progress=progress)  # per class and overall, with novelty
+            sections.update(generation.sections)
+            result["generation"] = generation.summary
+            result["notes"] += generation.notes
+            log("generation")
         if run.test.labels is not None and len(set(run.train.labels.tolist())) > 1 and not run.model.spatial_code:
             sections["latent"] = latent_section(run, train_x)
             log("latent probe")

@@ -522,6 +522,34 @@ def plot_run(run_dir: str | Path, *, max_images: int = 2000) -> list[Path]:
 
         paths.append(plot_prior_samples(model, load_prior(run.dir, best), out / "prior_samples.png", prior_name=best,
                                         class_names=names))
+    if test.labels is not None and test.num_classes:
+        paths += _nearest_pictures(run, out)
+    return paths
+
+
+def _nearest_pictures(run, out: Path) -> list[Path]:
+    """For the model's own sampler and each fitted prior, 16 samples above their nearest training
+    images in the feature classifier's space (classes in turn where the sampler takes a class), with
+    the share of near-copies that ``aekit evaluate`` measured, when it did."""
+    from aekit.evaluate import EVAL_FILE
+    from aekit.generation import OVERALL, nearest_training_pairs, run_classifier, run_samplers
+    from aekit.io import read_json
+    from aekit.priors import fitted_priors
+
+    samplers = run_samplers(run, fitted_priors(run.dir))
+    if not samplers:
+        return []
+    measured = read_json(run.dir / EVAL_FILE).get("sections", {}).get(OVERALL, {}) if (run.dir / EVAL_FILE).is_file() else {}
+    train, classifier = run_classifier(run)
+    paths = []
+    for name, sampler in samplers.items():
+        samples, nearest, _ = nearest_training_pairs(sampler, train, classifier)
+        share = measured.get("novelty", {}).get(name)
+        title = f"{name}: samples above their nearest training images (classifier features)"
+        if share is not None:
+            title += f"; near-copies {share:.1%} (real images 5%)"
+        paths.append(plot_nearest_pairs(samples, train.images, nearest, out / f"nearest_{name.replace(' ', '_')}.png",
+                                        title=title))
     return paths
 
 
