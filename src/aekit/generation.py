@@ -185,8 +185,9 @@ def generation_measures(samplers: Mapping[str, Sampler], train: ImageSet, test: 
         if sampler.conditional:
             columns[name], asked[name] = _conditional_samples(sampler, real_classes, counts, generator, progress)
         else:
+            need = sum(counts.values())  # per class and overall: POOL_FACTOR times that at most
             columns[name], shares[name], draws[name] = _assigned_samples(sampler, classifier, counts, classes, per_class,
-                                                                   generator, progress)
+                                                                         generator, progress, POOL_FACTOR * need)
             asked[name] = None
         if progress is not None:
             progress.message(f"  generation: {name} drawn in {time.perf_counter() - start:.1f} s")
@@ -293,14 +294,14 @@ def _conditional_samples(sampler: Sampler, real_classes: dict[Any, torch.Tensor]
 
 
 def _assigned_samples(sampler: Sampler, classifier: FeatureClassifier, counts: dict[Any, int], classes: int,
-                      per_class: bool, generator: torch.Generator, progress: Progress | None
+                      per_class: bool, generator: torch.Generator, progress: Progress | None, limit: int
                       ) -> tuple[dict[Any, torch.Tensor], dict[int, float], int]:
     """An unconditional sampler's pool, drawn BATCH at a time until the classifier has given every
-    class its count (or POOL_FACTOR times the images needed were drawn): the overall figure takes
-    the first draws, each class the first draws the classifier calls that class. Also each class's
-    share of the draws, and how many were drawn."""
+    class its count (or ``limit`` images were drawn): the overall figure takes the first draws, each
+    class the first draws the classifier calls that class. Also each class's share of the draws, and
+    how many were drawn."""
     need = counts[OVERALL] + sum(count for c, count in counts.items() if c != OVERALL)
-    limit = max(counts[OVERALL], POOL_FACTOR * need)
+    limit = max(counts[OVERALL], limit)
     parts, assigned = [], []
     filled = {c: 0 for c in counts if c != OVERALL}
     start = time.perf_counter()
@@ -350,3 +351,16 @@ def nearest_training_pairs(sampler: Sampler, train: ImageSet, classifier: Featur
         samples = sampler.draw(classes, torch.Generator().manual_seed(seed))
     distances, nearest = metrics.nearest_distances(features(classifier, samples), features(classifier, train.images))
     return samples, nearest, distances
+
+
+def class_samples(sampler: Sampler, classifier: FeatureClassifier, cls: int, n: int, classes: int,
+                  generator: torch.Generator) -> torch.Tensor:
+    """``n`` samples of class ``cls``: drawn as that class by a class-conditional sampler; for an
+    unconditional one, the first draws the classifier calls ``cls`` (fewer if POOL_FACTOR times
+    ``classes x n`` draws give fewer)."""
+    if sampler.conditional:
+        return _in_batches(lambda rows: sampler.draw(torch.full((rows.stop - rows.start,), cls), generator), n,
+                           sampler.name, None)
+    counts: dict[Any, int] = {c: n if c == cls else 0 for c in range(classes)}
+    counts[OVERALL] = 0
+    return _assigned_samples(sampler, classifier, counts, classes, True, generator, None, POOL_FACTOR * classes * n)[0][cls]
