@@ -41,7 +41,7 @@ from aekit.alpha import composite
 from aekit.config import TrainConfig
 from aekit.device import cpu_flags
 from aekit.evaluate import MAX_REFERENCE_IMAGES, load_run, reconstruction_section
-from aekit.generation import OVERALL, REAL, class_samples, measure_run, run_classifier, run_samplers, section_name
+from aekit.generation import OVERALL, REAL, SAMPLES_PER_FIGURE, class_samples, measure_run, run_classifier, run_samplers, section_name
 from aekit.images import png_bytes
 from aekit.io import atomic_write_bytes, atomic_write_json
 from aekit.metrics import remove_exact_duplicates
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     run = load_run(run_dir)
     reconstruction = reconstruction_section(run, run.train.subset(list(range(min(MAX_REFERENCE_IMAGES, len(run.train))))).images)
-    generation = measure_run(run, priors, progress=progress)
+    generation = measure_run(run, priors, SAMPLES_PER_FIGURE, progress=progress)  # no time budget
     seconds["measure"] = time.perf_counter() - start
     psnr = reconstruction["psnr"]
     pca_name = next(k for k in psnr if k.startswith("PCA"))

@@ -3,11 +3,21 @@ draws of it must score like held-out real images, copies of training images as c
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 
 from aekit.data.datasets import ImageSet
-from aekit.generation import OVERALL, REAL, Sampler, generation_measures, pca_gaussian_sampler, section_name
+from aekit.generation import (
+    MIN_BUDGET_SAMPLES,
+    OVERALL,
+    REAL,
+    Sampler,
+    generation_measures,
+    pca_gaussian_sampler,
+    section_name,
+)
 from aekit.quality import get_classifier
 
 CLASSES = ("stripes", "blobs", "rings")
@@ -79,9 +89,14 @@ def test_fresh_draws_score_like_real_images_and_copies_as_copies(toy):
     assert result.summary["images"] == {"stripes": 150, "blobs": 150, "rings": 30, "all classes": 150}
     for title, section in sections.items():
         expected = 30 if title == section_name("rings") else 150
-        assert section["images"] == {REAL: expected, "fresh": expected, "copies": expected, "mixed": expected}
+        images = section["images"]
+        assert images[REAL] == images["fresh"] == images["copies"] == expected
+        # unconditional: the first of 1.25x as many draws as the classes need that the classifier puts in the class
+        assert (0.8 * expected <= images["mixed"] <= expected) and (title != OVERALL or images["mixed"] == expected)
     assert any("fewer where a class has fewer held-out images: rings 30" in note for note in result.notes)
     assert result.summary["duplicates_removed"] == 10
+    assert any(note.startswith("generation: mixed: the classifier assigned fewer draws than asked to") and
+               "among 413 draws" in note for note in result.notes)  # 1.25 x (150 + 150 + 30)
 
     for title in (section_name("stripes"), section_name("blobs"), OVERALL):
         section = sections[title]
@@ -108,6 +123,24 @@ def test_duplicates_of_training_images_are_removed_before_the_novelty_threshold(
     section = result.sections[section_name("stripes")]
     assert section["images"][REAL] == 190  # 200 test images of the class, 10 of them training images
     assert section["novelty"]["copies"] == 1.0
+
+
+def test_without_a_sample_count_a_slow_sampler_gets_fewer_samples_within_the_budget(toy):
+    train, test, classifier = toy
+
+    def slow(classes: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        time.sleep(0.001 * len(classes))
+        return draw(classes, generator)
+
+    began = time.perf_counter()
+    result = generation_measures({"slow": Sampler("slow", True, slow)}, train, test, classifier, n=None, seconds=0.2)
+    drawing = result.summary["estimated_draw_seconds"]
+    n = result.summary["samples_per_figure"]
+    assert MIN_BUDGET_SAMPLES <= n <= 85  # 85 + 85 + 30 draws of 1 ms fill the 0.2 s
+    assert drawing <= 0.2 and result.summary["budget_seconds"] == 0.2
+    assert result.sections[section_name("stripes")]["images"] == {REAL: n, "slow": n}
+    assert f"{n} samples per class and overall" in result.notes[0] and "0.2 s budget" in result.notes[0]
+    assert time.perf_counter() - began < 30
 
 
 def test_pca_gaussian_draws_the_class_asked_for(toy):

@@ -383,7 +383,7 @@ def angle_to_pca(model: torch.nn.Module, pca) -> float:
 def evaluate_run(
     run_dir: str | Path, iwae_k: int | None = None, max_images: int | None = None, iwae_images: int | None = None,
     iwae_seconds: float = IWAE_SECONDS, bf16: bool = False, priors: Sequence[str] = (), progress: Progress | None = None,
-    ocr_pages: int = OCR_PAGES,
+    ocr_pages: int = OCR_PAGES, generation_samples: int | None = None,
 ) -> dict:
     """Every metric that applies to this run, with baselines; written to ``RUN_DIR/eval.json``.
 
@@ -393,7 +393,9 @@ def evaluate_run(
     ``max_images`` bounds every metric; ``bf16`` computes the likelihood bounds under bfloat16
     autocast (see ``likelihood_section``); ``priors`` (names, or ``"all"`` for every prior fitted
     in the run folder) add a sample-quality column each; ``progress`` hears of each section as it
-    ends (silent when None); ``ocr_pages``: held-out pages read by tesseract (page runs)."""
+    ends (silent when None); ``ocr_pages``: held-out pages read by tesseract (page runs);
+    ``generation_samples``: samples per figure of the generation measures (None: up to 475, as many as
+    fit ``generation.GENERATION_SECONDS`` of drawing)."""
     for flag, value in (("--iwae-k", iwae_k), ("--max-images", max_images), ("--iwae-images", iwae_images)):
         if value is not None and value < 1:
             raise ConfigError(f"aekit evaluate: {flag} must be at least 1, got {value}")
@@ -452,7 +454,7 @@ def evaluate_run(
             sections["samples"], note = samples_section(run, train_x, priors, progress)
             result["notes"].append(note)
             log("samples")
-            generation = measure_run(run, priors, progress=progress)  # per class and overall, with novelty
+            generation = measure_run(run, priors, generation_samples, progress=progress)  # per class, with novelty
             sections.update(generation.sections)
             result["generation"] = generation.summary
             result["notes"] += generation.notes

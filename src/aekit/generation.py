@@ -19,6 +19,7 @@ classifier assigns to classes. The overall section takes a seeded sample of all 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -38,7 +39,13 @@ if TYPE_CHECKING:
 SAMPLES_PER_FIGURE = 475  # samples per class and overall (fewer where a class has fewer held-out images)
 NOVELTY_QUANTILE = 0.95
 MAX_CLASS_SECTIONS = 20  # more classes: the overall section only
-POOL_FACTOR = 2  # an unconditional sampler draws at most this many images per image the figures need
+POOL_FACTOR = 1.25  # an unconditional sampler draws at most this many images per image the class figures need
+# Drawing from sequential samplers (PixelCNN, transformer priors) costs seconds per hundred images on
+# 2 cores: unless the number of samples is given, it is chosen from a timed probe of each sampler so
+# that all draws fit GENERATION_SECONDS, between MIN_BUDGET_SAMPLES and SAMPLES_PER_FIGURE per figure.
+GENERATION_SECONDS = 60.0
+MIN_BUDGET_SAMPLES = 50
+PROBE_DRAWS = 32
 ANNOUNCE_SECONDS = 10.0
 BATCH = 512
 NEAREST_PAIRS = 16
@@ -145,19 +152,67 @@ def run_classifier(run: RunData, progress: Progress | None = None) -> tuple[Imag
     return train, get_classifier(run.meta["dataset"], train.images, train.labels, run.test.num_classes, progress=progress)
 
 
-def measure_run(run: RunData, priors: list[str], n: int = SAMPLES_PER_FIGURE,
+def measure_run(run: RunData, priors: list[str], n: int | None = None, seconds: float = GENERATION_SECONDS,
                 progress: Progress | None = None) -> Generation:
     """``generation_measures`` of the run's samplers and a per-class PCA-Gaussian with the model's code size."""
     train, classifier = run_classifier(run, progress)
     samplers = {"PCA-Gaussian": pca_gaussian_sampler(train, run.model.latent_dim), **run_samplers(run, priors)}
-    return generation_measures(samplers, train, run.test, classifier, n, progress=progress)
+    return generation_measures(samplers, train, run.test, classifier, n, seconds=seconds, progress=progress)
+
+
+@dataclass
+class SamplePlan:
+    """Samples per figure, and whether a time budget chose them (with the draws' estimated seconds,
+    and those of the default SAMPLES_PER_FIGURE)."""
+
+    n: int
+    budget_seconds: float | None
+    estimated_seconds: float
+    default_seconds: float
+
+    def describe(self, samplers: int) -> str:
+        text = f"{self.n} samples per figure from {samplers} samplers, about {self.estimated_seconds:.0f} s of drawing"
+        if self.budget_seconds is not None and self.n < SAMPLES_PER_FIGURE:
+            text += (f" (chosen to fit the {self.budget_seconds:g} s budget; {SAMPLES_PER_FIGURE} would take about "
+                     f"{self.default_seconds:.0f} s)")
+        return text
+
+
+def _draws(n: int, class_sizes: list[int], available: int, conditional: bool) -> int:
+    """Images a sampler draws for ``n`` samples per figure (classes of ``class_sizes`` held-out images)."""
+    overall = min(n, available)
+    per_class = sum(min(n, size) for size in class_sizes)
+    if not class_sizes:
+        return overall
+    return per_class if conditional else max(overall, math.ceil(POOL_FACTOR * per_class))
+
+
+def plan_samples(samplers: Mapping[str, Sampler], class_sizes: list[int], available: int, n: int | None = None,
+                 seconds: float = GENERATION_SECONDS, classes: int = 1) -> SamplePlan:
+    """``n`` when given; else the most samples per figure (up to SAMPLES_PER_FIGURE, at least
+    MIN_BUDGET_SAMPLES) whose draws fit ``seconds``, from PROBE_DRAWS timed draws of each sampler."""
+    per_draw = {}
+    for name, sampler in samplers.items():
+        start = time.perf_counter()
+        with torch.inference_mode():
+            sampler.draw(torch.arange(PROBE_DRAWS) % classes, torch.Generator().manual_seed(1))
+        per_draw[name] = (time.perf_counter() - start) / PROBE_DRAWS
+    cost = lambda k: sum(per_draw[name] * _draws(k, class_sizes, available, s.conditional)  # noqa: E731
+                         for name, s in samplers.items())
+    if n is not None:
+        return SamplePlan(n, None, cost(n), cost(SAMPLES_PER_FIGURE))
+    chosen = next((k for k in range(SAMPLES_PER_FIGURE, MIN_BUDGET_SAMPLES - 1, -1) if cost(k) <= seconds),
+                  MIN_BUDGET_SAMPLES)
+    return SamplePlan(chosen, seconds, cost(chosen), cost(SAMPLES_PER_FIGURE))
 
 
 def generation_measures(samplers: Mapping[str, Sampler], train: ImageSet, test: ImageSet, classifier: FeatureClassifier,
-                        n: int = SAMPLES_PER_FIGURE, seed: int = 0, progress: Progress | None = None) -> Generation:
+                        n: int | None = SAMPLES_PER_FIGURE, seed: int = 0, seconds: float = GENERATION_SECONDS,
+                        progress: Progress | None = None) -> Generation:
     """Per class and overall, ``n`` samples of each sampler (fewer where the class has fewer held-out
-    images) beside as many held-out real images of ``test``: see the module's docstring."""
-    if n < K_NEIGHBOURS + 1:
+    images) beside as many held-out real images of ``test``: see the module's docstring. ``n`` None:
+    as many as fit ``seconds`` of drawing (``plan_samples``)."""
+    if n is not None and n < K_NEIGHBOURS + 1:
         raise ValueError(f"generation measures need at least {K_NEIGHBOURS + 1} samples per figure, got {n}")
     began = time.perf_counter()
     classes = test.num_classes
@@ -168,6 +223,11 @@ def generation_measures(samplers: Mapping[str, Sampler], train: ImageSet, test: 
     kept = torch.from_numpy(kept)[torch.randperm(len(kept), generator=generator)]  # a seeded order
     labels = test.labels[kept]
     per_class = classes <= MAX_CLASS_SECTIONS
+    sizes = [int((labels == c).sum()) for c in range(classes)] if per_class else []
+    plan = plan_samples(samplers, sizes, len(kept), n, seconds, classes)
+    n = plan.n
+    if progress is not None:
+        progress.message(f"  generation: {plan.describe(len(samplers))}")
     real_rows = {c: kept[labels == c][:n] for c in range(classes)} if per_class else {}
     real_rows[OVERALL] = kept[:n]
     counts = {c: len(rows) for c, rows in real_rows.items()}
@@ -185,9 +245,9 @@ def generation_measures(samplers: Mapping[str, Sampler], train: ImageSet, test: 
         if sampler.conditional:
             columns[name], asked[name] = _conditional_samples(sampler, real_classes, counts, generator, progress)
         else:
-            need = sum(counts.values())  # per class and overall: POOL_FACTOR times that at most
+            limit = _draws(n, sizes, len(kept), False)
             columns[name], shares[name], draws[name] = _assigned_samples(sampler, classifier, counts, classes, per_class,
-                                                                         generator, progress, POOL_FACTOR * need)
+                                                                         generator, progress, limit)
             asked[name] = None
         if progress is not None:
             progress.message(f"  generation: {name} drawn in {time.perf_counter() - start:.1f} s")
@@ -213,6 +273,8 @@ def generation_measures(samplers: Mapping[str, Sampler], train: ImageSet, test: 
                   "unconditional: classes assigned by the classifier" for name, s in samplers.items()}
     summary = {
         "samples_per_figure": n,
+        "budget_seconds": plan.budget_seconds,
+        "estimated_draw_seconds": round(plan.estimated_seconds, 1),
         "images": {("all classes" if key == OVERALL else names[key]): count for key, count in counts.items()},
         "duplicates_removed": duplicates,
         "samplers": assignment,
@@ -221,9 +283,12 @@ def generation_measures(samplers: Mapping[str, Sampler], train: ImageSet, test: 
         "seconds": round(seconds, 2),
     }
     fewer = [f"{names[c]} {count}" for c, count in counts.items() if c != OVERALL and count < n]
+    budgeted = plan.budget_seconds is not None and n < SAMPLES_PER_FIGURE
     notes = [
         f"generation: {n} samples per class and overall" + (f" (fewer where a class has fewer held-out images: "
                                                             f"{', '.join(fewer)})" if fewer else "")
+        + (f" (chosen to fit a {plan.budget_seconds:g} s budget of drawing; {SAMPLES_PER_FIGURE} would take about "
+           f"{plan.default_seconds:.0f} s)" if budgeted else "")
         + f", beside as many held-out real test images (exact copies of training images removed first: {duplicates}); "
         "Frechet distance, precision and recall against the training images of the class in the classifier's "
         "features; novelty: share closer to their nearest training image than "
@@ -236,7 +301,7 @@ def generation_measures(samplers: Mapping[str, Sampler], train: ImageSet, test: 
         notes.append(f"generation: {name}: the classifier assigned fewer draws than asked to "
                      + ", ".join(f"{names[c]} ({len(by_class.get(c, ()))} of {counts[c]})" for c in counts
                                  if c != OVERALL and len(by_class.get(c, ())) < counts[c])
-                     + f" within {POOL_FACTOR}x the draws the figures need")
+                     + f" among {draws[name]} draws")
     return Generation(sections, summary, notes)
 
 
@@ -354,13 +419,13 @@ def nearest_training_pairs(sampler: Sampler, train: ImageSet, classifier: Featur
 
 
 def class_samples(sampler: Sampler, classifier: FeatureClassifier, cls: int, n: int, classes: int,
-                  generator: torch.Generator) -> torch.Tensor:
+                  generator: torch.Generator, pool_factor: int = 4) -> torch.Tensor:
     """``n`` samples of class ``cls``: drawn as that class by a class-conditional sampler; for an
-    unconditional one, the first draws the classifier calls ``cls`` (fewer if POOL_FACTOR times
-    ``classes x n`` draws give fewer)."""
+    unconditional one, the first draws the classifier calls ``cls`` (fewer if ``pool_factor x
+    classes x n`` draws give fewer)."""
     if sampler.conditional:
         return _in_batches(lambda rows: sampler.draw(torch.full((rows.stop - rows.start,), cls), generator), n,
                            sampler.name, None)
     counts: dict[Any, int] = {c: n if c == cls else 0 for c in range(classes)}
     counts[OVERALL] = 0
-    return _assigned_samples(sampler, classifier, counts, classes, True, generator, None, POOL_FACTOR * classes * n)[0][cls]
+    return _assigned_samples(sampler, classifier, counts, classes, True, generator, None, pool_factor * classes * n)[0][cls]
