@@ -114,7 +114,8 @@ def test_vae_evaluation_pictures_and_report(vae_run):
     page = write_report(vae_run).read_text()  # draws every picture through plot_run
     paths = sorted((vae_run / "plots").glob("*.png"))
     names = {p.stem for p in paths}
-    assert {"training_curves", "reconstructions", "traversal", "latent_scatter", "samples", "class_samples"} <= names
+    assert {"training_curves", "reconstructions", "traversal", "latent_scatter", "samples", "class_samples",
+            "nearest_model"} <= names  # samples above their nearest training images
     assert all(p.stat().st_size > 2000 for p in paths)
     assert "http://" not in page and 'src="file' not in page
     assert page.count("data:image/png;base64,") == len(paths) and "NLL, IWAE bound" in page

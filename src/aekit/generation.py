@@ -365,7 +365,6 @@ def _assigned_samples(sampler: Sampler, classifier: FeatureClassifier, counts: d
     class its count (or ``limit`` images were drawn): the overall figure takes the first draws, each
     class the first draws the classifier calls that class. Also each class's share of the draws, and
     how many were drawn."""
-    need = counts[OVERALL] + sum(count for c, count in counts.items() if c != OVERALL)
     limit = max(counts[OVERALL], limit)
     parts, assigned = [], []
     filled = {c: 0 for c in counts if c != OVERALL}
@@ -380,10 +379,10 @@ def _assigned_samples(sampler: Sampler, classifier: FeatureClassifier, counts: d
                 filled[c] += int((predicted == c).sum())
             drawn = sum(len(p) for p in parts)
             if len(parts) == 1 and progress is not None:
-                estimate = (time.perf_counter() - start) * max(counts[OVERALL], need) / drawn
+                estimate = (time.perf_counter() - start) * limit / drawn
                 if estimate > ANNOUNCE_SECONDS:
-                    progress.message(f"  generation: {sampler.name}: at least {max(counts[OVERALL], need):,} samples "
-                                     f"(classes assigned by the classifier), about {estimate:.0f} s")
+                    progress.message(f"  generation: {sampler.name}: up to {limit:,} samples (classes assigned by the "
+                                     f"classifier), about {estimate:.0f} s")
             if drawn >= counts[OVERALL] and all(filled[c] >= counts[c] for c in filled):
                 break
     images, predicted = torch.cat(parts), torch.cat(assigned)
@@ -408,14 +407,13 @@ def _in_batches(draw: Callable[[slice], torch.Tensor], n: int, what: str, progre
 
 
 def nearest_training_pairs(sampler: Sampler, train: ImageSet, classifier: FeatureClassifier, n: int = NEAREST_PAIRS,
-                           seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``n`` samples (classes in turn when the sampler is class-conditional), the row of each one's
-    nearest training image in the classifier's features, and its distance."""
+                           seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` samples (classes in turn when the sampler is class-conditional) and the row of each one's
+    nearest training image in the classifier's features."""
     classes = torch.arange(n) % max(1, train.num_classes or 1)
     with torch.inference_mode():
         samples = sampler.draw(classes, torch.Generator().manual_seed(seed))
-    distances, nearest = metrics.nearest_distances(features(classifier, samples), features(classifier, train.images))
-    return samples, nearest, distances
+    return samples, metrics.nearest_distances(features(classifier, samples), features(classifier, train.images))[1]
 
 
 def class_samples(sampler: Sampler, classifier: FeatureClassifier, cls: int, n: int, classes: int,

@@ -543,7 +543,7 @@ def _nearest_pictures(run, out: Path) -> list[Path]:
     train, classifier = run_classifier(run)
     paths = []
     for name, sampler in samplers.items():
-        samples, nearest, _ = nearest_training_pairs(sampler, train, classifier)
+        samples, nearest = nearest_training_pairs(sampler, train, classifier)
         share = measured.get("novelty", {}).get(name)
         title = f"{name}: samples above their nearest training images (classifier features)"
         if share is not None:
