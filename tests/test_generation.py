@@ -53,8 +53,8 @@ def image_set(counts: tuple[int, ...], seed: int) -> ImageSet:
 def toy(tmp_path_factory):
     """Train and test sets (test: class 0 holds 10 exact copies of training images, class 2 only 30
     images) and the feature classifier trained on the training set."""
-    train = image_set((500, 500, 500), 0)
-    test = image_set((190, 200, 30), 1)
+    train = image_set((500, 500, 500), 1000)  # seeds apart from the samplers' (0): fresh draws, not replays
+    test = image_set((190, 200, 30), 1001)
     copied = torch.nonzero(train.labels == 0).flatten()[:10]
     test = ImageSet(torch.cat([test.pixels, train.pixels[copied]]), torch.cat([test.labels, train.labels[copied]]),
                     list(CLASSES), "toy", "generated")

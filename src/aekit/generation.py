@@ -242,6 +242,7 @@ def generation_measures(samplers: Mapping[str, Sampler], train: ImageSet, test: 
     shares: dict[str, dict[Any, float]] = {REAL: {c: float((labels == c).double().mean()) for c in range(classes)}}
     for name, sampler in samplers.items():
         start = time.perf_counter()
+        generator = torch.Generator().manual_seed(seed)  # each sampler's draws independent of the others
         if sampler.conditional:
             columns[name], asked[name] = _conditional_samples(sampler, real_classes, counts, generator, progress)
         else:
