@@ -8,6 +8,7 @@ import time
 import pytest
 import torch
 
+from aekit import generation
 from aekit.data.datasets import ImageSet
 from aekit.generation import (
     MIN_BUDGET_SAMPLES,
@@ -150,3 +151,17 @@ def test_pca_gaussian_draws_the_class_asked_for(toy):
         section = result.sections[section_name(name)]
         assert section["class_accuracy"]["pca"] > 0.8
         assert section["novelty"]["pca"] < 0.5
+
+
+def test_with_many_classes_only_the_overall_figure(toy, monkeypatch):
+    train, test, classifier = toy
+    monkeypatch.setattr(generation, "MAX_CLASS_SECTIONS", 2)  # the toy's 3 classes count as many
+    samplers = {"fresh": Sampler("fresh", True, draw), "copies": copies_of(train),
+                "mixed": Sampler("mixed", False, lambda classes, generator: draw(
+                    torch.randint(len(CLASSES), (len(classes),), generator=generator), generator))}
+    result = generation_measures(samplers, train, test, classifier, n=100)
+    assert list(result.sections) == [OVERALL]
+    overall = result.sections[OVERALL]
+    assert overall["images"] == {REAL: 100, "fresh": 100, "copies": 100, "mixed": 100}
+    assert overall["novelty"]["copies"] == 1.0 and overall["novelty"]["fresh"] < 0.15
+    assert overall["class_accuracy"]["fresh"] > 0.9 and overall["class_accuracy"].get("mixed") is None
