@@ -239,3 +239,17 @@ def test_impossible_evaluation_sizes_are_one_line_errors(vae_run, option):
         evaluate_run(vae_run, **option)
     with pytest.raises(ConfigError, match="--iwae-seconds must be a positive number"):
         evaluate_run(vae_run, iwae_seconds=0.0)
+
+
+def test_generation_samples_are_asked_for_on_the_command_line(vae_run, capsys):
+    from aekit.cli import main
+
+    assert main(["evaluate", str(vae_run), "--generation-samples", "3", "--quiet"]) == 2  # refused before any work
+    assert "--generation-samples must be at least 4" in capsys.readouterr().err
+    argv = ["evaluate", str(vae_run), "--generation-samples", "12", "--max-images", "150", "--iwae-k", "2", "--quiet"]
+    assert main(argv) == 0
+    generation = json.loads((vae_run / "eval.json").read_text())["generation"]
+    assert generation["samples_per_figure"] == 12 and generation["budget_seconds"] is None
+    images = generation["images"]
+    assert images["all classes"] == 12 and images["6"] == 11  # digit 6 has 11 of the first 150 test images
+    assert all(count == 12 for name, count in images.items() if name != "6")

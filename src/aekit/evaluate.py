@@ -22,7 +22,7 @@ import torch
 
 from aekit import metrics
 from aekit.errors import ConfigError
-from aekit.generation import measure_run
+from aekit.generation import check_samples, measure_run
 from aekit.io import atomic_write_json
 from aekit.page_metrics import OCR_PAGES, page_sections
 from aekit.priors import Prior, fitted_priors, load_prior
@@ -399,6 +399,7 @@ def evaluate_run(
     for flag, value in (("--iwae-k", iwae_k), ("--max-images", max_images), ("--iwae-images", iwae_images)):
         if value is not None and value < 1:
             raise ConfigError(f"aekit evaluate: {flag} must be at least 1, got {value}")
+    check_samples(generation_samples)
     if not 0 < iwae_seconds < math.inf:
         raise ConfigError(f"aekit evaluate: --iwae-seconds must be a positive number, got {iwae_seconds}")
     priors = fitted_priors(run_dir) if "all" in priors else list(dict.fromkeys(priors))

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from aekit import metrics
+from aekit.errors import ConfigError
 from aekit.progress import Progress
 from aekit.quality import FeatureClassifier, features, get_classifier, predict_proba
 
@@ -160,6 +161,13 @@ def measure_run(run: RunData, priors: list[str], n: int | None = None, seconds: 
     return generation_measures(samplers, train, run.test, classifier, n, seconds=seconds, progress=progress)
 
 
+def check_samples(n: int | None) -> None:
+    """Refuse a number of samples per figure too small for precision and recall (None: budgeted)."""
+    if n is not None and n < K_NEIGHBOURS + 1:
+        raise ConfigError(f"aekit evaluate: --generation-samples must be at least {K_NEIGHBOURS + 1} (precision and "
+                          f"recall use {K_NEIGHBOURS} nearest neighbours), got {n}")
+
+
 @dataclass
 class SamplePlan:
     """Samples per figure, and whether a time budget chose them (with the draws' estimated seconds,
@@ -212,8 +220,7 @@ def generation_measures(samplers: Mapping[str, Sampler], train: ImageSet, test: 
     """Per class and overall, ``n`` samples of each sampler (fewer where the class has fewer held-out
     images) beside as many held-out real images of ``test``: see the module's docstring. ``n`` None:
     as many as fit ``seconds`` of drawing (``plan_samples``)."""
-    if n is not None and n < K_NEIGHBOURS + 1:
-        raise ValueError(f"generation measures need at least {K_NEIGHBOURS + 1} samples per figure, got {n}")
+    check_samples(n)
     began = time.perf_counter()
     classes = test.num_classes
     names = test.class_names or [str(c) for c in range(classes)]
