@@ -1,18 +1,24 @@
-"""Game sprites: aekit's default model on Dungeon Crawl's colour RGBA tiles, against PCA.
+"""Game sprites: generation per sheet on Dungeon Crawl's colour RGBA tiles, against held-out tiles and PCA.
 
 The set is Debian's ``crawl-tiles-data`` (CC0): 32x32 RGBA tiles cut from five sprite sheets
-(``crawl-tiles``, one class per sheet, seeded 80/20 split). ``aekit train`` without ``--model``
-chooses the model and likelihood from the data; it trains for a wall-clock budget
-(``max_minutes``), then ``aekit evaluate`` scores the test tiles:
+(``crawl-tiles``, one class per sheet, seeded 80/20 split). The benchmark trains aekit's default
+model for a wall-clock budget and fits a prior (or takes ``--run RUN``, already trained, with
+every prior fitted there), then measures with ``aekit.generation`` at 475 samples per figure
+(fewer where a sheet has fewer held-out tiles), per sheet and overall, for the model's own
+sampler and every prior, and judges issue 24's targets:
 
-* reconstruction PSNR and SSIM against PCA with the same code size (target: PCA + 3 dB);
-* samples' Frechet distance in aekit's classifier features against PCA-Gaussian (a Gaussian fitted
-  to PCA codes, decoded) and the held-out real tiles (the floor); target: at most a third of
-  PCA-Gaussian's, judged on the samples ``aekit sample --prior gmm`` makes (codes from a Gaussian
-  mixture fitted to the training codes after training; the N(0, I) column is shown beside it).
+* Frechet distance to the training tiles at most 2x the floor (held-out real tiles against the training tiles);
+* precision and recall each at least 0.9 times the held-out real tiles' own;
+* class match at least 0.95 times the classifier's accuracy on real held-out tiles;
+* novelty (samples closer to a training tile than 95% of held-out tiles are) at most 10%;
+* reconstruction PSNR at least PCA's with as many components as the code has numbers.
 
-    python benchmarks/sprites.py              # 15 minutes of training, then evaluation
-    python benchmarks/sprites.py --quick      # 3 minutes
+``--blind OUT`` writes the blind-look sheet: 32 samples of ``main`` (items and monsters)
+shuffled with 32 real test tiles of ``main`` into ``OUT`` (PNG, 8 x 8 tiles, read row by row),
+and which are generated into a key file beside it (``OUT`` with ``.key.json``): look first.
+
+    python benchmarks/sprites.py --minutes 30 --prior gmm      # train, fit, measure
+    python benchmarks/sprites.py --run RUN --blind blind.png   # a trained run (its fitted priors)
 """
 
 from __future__ import annotations
@@ -26,90 +32,186 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from PIL import Image
 
 import aekit
-from aekit.config import TrainConfig, parse_pairs
+from aekit.alpha import composite
+from aekit.config import TrainConfig
 from aekit.device import cpu_flags
-from aekit.evaluate import evaluate_run
-from aekit.io import atomic_write_json
-from aekit.priors import fit_prior
-from aekit.report import write_report
+from aekit.evaluate import reconstruction_section
+from aekit.generation import OVERALL, REAL, SAMPLES_PER_FIGURE, class_samples, measure_run, run_classifier, run_samplers, section_name
+from aekit.images import png_bytes
+from aekit.io import atomic_write_bytes, atomic_write_json
+from aekit.metrics import remove_exact_duplicates
+from aekit.priors import fit_prior, fitted_priors
+from aekit.progress import Progress
+from aekit.quality import MAX_REFERENCE_IMAGES
+from aekit.run import Run
+from aekit.threads import set_threads
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sprites.json"
-PSNR_MARGIN_DB, FRECHET_FRACTION = 3.0, 1 / 3
+FD_FACTOR, SHARE_FACTOR, CLASS_FACTOR, MAX_NOVELTY = 2.0, 0.9, 0.95, 0.10
+BLIND_TILES, BLIND_SCALE = 32, 4
 
 
-def column(row: dict[str, float], prefix: str) -> tuple[str, float]:
-    """The reference column whose name starts with ``prefix`` (its name carries the component count)."""
-    name = next(k for k in row if k.startswith(prefix))
-    return name, row[name]
-
-
-def run(minutes: float, out: Path, model: str | None, options: dict[str, Any], precision: str) -> dict[str, Any]:
-    config = TrainConfig(model=model, dataset="crawl-tiles", epochs=10_000, max_minutes=minutes, out=str(out),
-                         batch_size=64, precision=precision, model_options=options)
+def train_run(minutes: float, out: Path, dataset: str, model: str | None, priors: list[str]) -> dict[str, float]:
+    """Train the default (or given) model for ``minutes``, fit ``priors``; seconds each took."""
+    config = TrainConfig(model=model, dataset=dataset, epochs=100_000, max_minutes=minutes, out=str(out), batch_size=64)
     start = time.perf_counter()
-    trained = aekit.train(config)
-    train_seconds = time.perf_counter() - start
-    priors = ["gmm"] if trained.model.generative else []  # res-ae does not sample
-    for prior in priors:
-        fit_prior(out, prior)
-    result = evaluate_run(out, iwae_k=16, iwae_images=200, priors=priors)
-    write_report(out)  # reconstructions and samples over a checkerboard, to look at
-    sections = result["sections"]
-    psnr, ssim = sections["reconstruction"]["psnr"], sections["reconstruction"]["ssim"]
-    frechet = sections.get("samples", {}).get("frechet", {})  # none for a model that does not sample (res-ae)
-    pca_name, pca_psnr = column(psnr, "PCA")
-    targets = {"psnr": {"model": psnr["model"], "needed": pca_psnr + PSNR_MARGIN_DB, "reference": pca_name,
-                        "met": psnr["model"] >= pca_psnr + PSNR_MARGIN_DB}}
-    if frechet:
-        gauss_name, gauss_frechet = column(frechet, "PCA-Gaussian")
-        judged = frechet["prior gmm"]
-        targets["frechet"] = {"model": judged, "sampler": "prior gmm", "needed": gauss_frechet * FRECHET_FRACTION,
-                              "reference": gauss_name, "met": judged <= gauss_frechet * FRECHET_FRACTION}
-    chosen = aekit.runs.read_run_config(out)
-    return {
-        "model": chosen.model, "model_options": chosen.model_options, "epochs": len(trained.history),
-        "train_seconds": round(train_seconds, 1), "budget_minutes": minutes,
-        "psnr": psnr, "ssim": ssim, "frechet": frechet, "likelihood": sections.get("likelihood"),
-        "targets": targets,
-        "pictures": sorted(str(p) for p in (out / "plots").glob("*.png")),
-    }
+    aekit.train(config)
+    seconds = {"train": time.perf_counter() - start}
+    for name in priors:
+        start = time.perf_counter()
+        fit_prior(out, name)
+        seconds[f"fit prior {name}"] = time.perf_counter() - start
+    return seconds
 
 
-def table(r: dict[str, Any]) -> str:
-    lines = [f"{r['model']} {r['model_options']}: {r['epochs']} epochs in {r['train_seconds']:.0f} s"]
-    for metric in (m for m in ("psnr", "ssim", "frechet") if r[m]):
-        cells = "  ".join(f"{k} {v:.4g}" for k, v in r[metric].items())
-        lines.append(f"  {metric:<8} {cells}")
-    for metric, t in r["targets"].items():
-        lines.append(f"  target {metric}: {t.get('sampler', 'model')} {t['model']:.4g}, needed {t['needed']:.4g} (from {t['reference']}): "
-                     + ("met" if t["met"] else "NOT met"))
+def judge(section: dict[str, dict[str, Any]], column: str) -> dict[str, Any]:
+    """One sampler's figures on one sheet beside the held-out real tiles', and which targets they meet."""
+    value = lambda metric, col=column: section.get(metric, {}).get(col)  # noqa: E731
+    row: dict[str, Any] = {m: value(m) for m in ("images", "fd_to_train", "precision_vs_train", "recall_vs_train",
+                                                 "class_accuracy", "novelty")}
+    row.update({f"real_{m}": value(m, REAL) for m in ("fd_to_train", "precision_vs_train", "recall_vs_train",
+                                                      "class_accuracy")})
+    met = {}
+    if row["fd_to_train"] is not None:
+        met["fd"] = row["fd_to_train"] <= FD_FACTOR * row["real_fd_to_train"]
+        met["precision"] = row["precision_vs_train"] >= SHARE_FACTOR * row["real_precision_vs_train"]
+        met["recall"] = row["recall_vs_train"] >= SHARE_FACTOR * row["real_recall_vs_train"]
+    if row["class_accuracy"] is not None:
+        met["class match"] = row["class_accuracy"] >= CLASS_FACTOR * row["real_class_accuracy"]
+    if row["novelty"] is not None:
+        met["novelty"] = row["novelty"] <= MAX_NOVELTY
+    row["met"] = met
+    return row
+
+
+def _cell(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}g}"
+
+
+def table(sampler: str, how: str, rows: dict[str, dict[str, Any]]) -> str:
+    lines = [f"{sampler} ({how})",
+             f"  {'sheet':<8} {'n':>4}  {'FD':>6} {'floor':>6} {'x':>5}  {'prec':>5} {'real':>5}  {'recall':>6} "
+             f"{'real':>5}  {'class':>5} {'real':>5}  {'novel':>6}  targets met"]
+    for sheet, r in rows.items():
+        ratio = "-" if r["fd_to_train"] is None else f"{r['fd_to_train'] / max(r['real_fd_to_train'], 1e-12):.1f}"
+        met = r["met"]
+        verdict = f"{sum(met.values())}/{len(met)}" + (f" (not: {', '.join(k for k, v in met.items() if not v)})"
+                                                       if not all(met.values()) else "")
+        lines.append(f"  {sheet:<8} {r['images']:>4}  {_cell(r['fd_to_train']):>6} {_cell(r['real_fd_to_train']):>6} "
+                     f"{ratio:>5}  {_cell(r['precision_vs_train'], 2):>5} {_cell(r['real_precision_vs_train'], 2):>5}  "
+                     f"{_cell(r['recall_vs_train'], 2):>6} {_cell(r['real_recall_vs_train'], 2):>5}  "
+                     f"{_cell(r['class_accuracy'], 2):>5} {_cell(r['real_class_accuracy'], 2):>5}  "
+                     f"{'-' if r['novelty'] is None else format(r['novelty'], '.1%'):>6}  {verdict}")
     return "\n".join(lines)
+
+
+def blind_sheet(run, sampler_name: str, class_name: str, out: Path, seed: int = 0) -> Path:
+    """32 samples of ``class_name`` and 32 real test tiles of it (no copies of training tiles),
+    shuffled into one 8 x 8 sheet; the key (which positions are generated) in a JSON file beside it."""
+    names = run.test.class_names
+    if class_name not in names:
+        raise SystemExit(f"--blind-class {class_name!r} is not a class of {run.dataset}: {', '.join(names)}")
+    cls = names.index(class_name)
+    train, classifier = run_classifier(run)
+    sampler = run_samplers(run, fitted_priors(run.dir))[sampler_name]
+    generator = torch.Generator().manual_seed(seed)
+    fake = class_samples(sampler, classifier, cls, BLIND_TILES, len(names), generator)
+    _, kept = remove_exact_duplicates(train.pixels, run.test.pixels)
+    rows = torch.from_numpy(kept)[run.test.labels[kept] == cls]
+    real = run.test.batch(rows[torch.randperm(len(rows), generator=generator)[:BLIND_TILES]])
+    tiles = torch.cat([fake, real])
+    order = torch.randperm(len(tiles), generator=generator)
+    shown = composite(tiles[order])  # alpha over a checkerboard, as every aekit picture shows it
+    pixels = (shown.clamp(0, 1) * 255).round().to(torch.uint8)
+    if pixels.shape[1] == 1:
+        pixels = pixels.expand(-1, 3, -1, -1)
+    columns, (h, w), gap = 8, pixels.shape[2:], 2
+    grid_rows = -(-len(pixels) // columns)
+    sheet = np.full((grid_rows * (h + gap) + gap, columns * (w + gap) + gap, 3), 255, np.uint8)
+    for i, tile in enumerate(pixels):
+        r, c = divmod(i, columns)
+        sheet[gap + r * (h + gap): gap + r * (h + gap) + h, gap + c * (w + gap): gap + c * (w + gap) + w] = (
+            tile[:3].permute(1, 2, 0).numpy())
+    image = Image.fromarray(sheet).resize((sheet.shape[1] * BLIND_SCALE, sheet.shape[0] * BLIND_SCALE), Image.NEAREST)
+    atomic_write_bytes(out, png_bytes(np.asarray(image)))
+    generated = sorted(int(p) + 1 for p in torch.nonzero(order < len(fake)).flatten())
+    atomic_write_json(out.with_suffix(".key.json"), {
+        "sheet": str(out), "read": "row by row, 8 tiles a row, positions from 1", "class": class_name,
+        "sampler": sampler_name, "generated": generated, "samples": len(fake), "real_test_tiles": len(real),
+        "seed": seed})
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 minutes of training instead of 15")
-    parser.add_argument("--minutes", type=float, default=None, help="training budget (default 15, --quick 3)")
+    parser.add_argument("--run", type=Path, default=None, help="a trained run (its fitted priors are measured)")
+    parser.add_argument("--minutes", type=float, default=30.0, help="training budget without --run (default 30)")
+    parser.add_argument("--prior", action="append", default=None,
+                        help="prior to fit after training (repeatable; default gmm, pixelcnn for vq-vae)")
     parser.add_argument("--model", default=None, help="default: aekit's choice for the data")
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="a model option (JSON value)")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
+    parser.add_argument("--dataset", default="crawl-tiles")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--runs", type=Path, default=None, help="where a new run goes (default: a temporary folder)")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--runs", type=Path, default=None, help="where the run folder goes (default: a temporary folder)")
+    parser.add_argument("--blind", type=Path, default=None, metavar="OUT", help="write the blind-look sheet (PNG) here")
+    parser.add_argument("--blind-class", default="main")
+    parser.add_argument("--blind-sampler", default=None,
+                        help="sampler for the blind sheet (default: the one with the lowest Frechet ratio on that class)")
     args = parser.parse_args(argv)
-    minutes = args.minutes or (3.0 if args.quick else 15.0)
-    options = parse_pairs(args.option)
-    folder = args.runs or Path(tempfile.mkdtemp(prefix="aekit-sprites-"))
-    print(f"crawl tiles, default model, {minutes:g} min of training; {torch.get_num_threads()} threads, "
-          f"{platform.machine()}, CPU flags: {cpu_flags()}, load average {os.getloadavg()[0]:.1f}", flush=True)
-    result = run(minutes, folder / "sprites", args.model, options, args.precision)
-    print(table(result))
-    result["machine"] = {"cpu_flags": cpu_flags(), "threads": torch.get_num_threads(), "torch": torch.__version__,
-                         "load_average_at_end": os.getloadavg()[0]}
+    set_threads(args.threads)
+    progress = Progress()
+    print(f"{args.dataset}: {args.threads} threads, {platform.machine()}, CPU flags: {cpu_flags()}, "
+          f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    seconds: dict[str, float] = {}
+    if args.run is None:
+        run_dir = (args.runs or Path(tempfile.mkdtemp(prefix="aekit-sprites-"))) / "sprites"
+        priors = args.prior or (["pixelcnn"] if args.model == "vq-vae" else ["gmm"])
+        print(f"training {args.model or 'the default model'} for {args.minutes:g} min, then priors {', '.join(priors)}")
+        seconds = train_run(args.minutes, run_dir, args.dataset, args.model, priors)
+    else:
+        run_dir = args.run
+    priors = fitted_priors(run_dir) if args.prior is None or args.run is None else args.prior
+    start = time.perf_counter()
+    run = Run(run_dir, "cpu")
+    reconstruction = reconstruction_section(run, run.train.subset(list(range(min(MAX_REFERENCE_IMAGES, len(run.train))))).images)
+    generation = measure_run(run, priors, SAMPLES_PER_FIGURE, progress=progress)  # no time budget
+    seconds["measure"] = time.perf_counter() - start
+    psnr = reconstruction["psnr"]
+    pca_name = next(k for k in psnr if k.startswith("PCA"))
+    names = run.test.class_names
+    sheets = {name: generation.sections[section_name(name)] for name in names} | {"all": generation.sections[OVERALL]}
+    samplers = [s for s in next(iter(sheets.values()))["images"] if s != REAL]
+    judged = {s: {sheet: judge(section, s) for sheet, section in sheets.items()} for s in samplers}
+    print(f"\n{run.model_name} on {args.dataset}; {generation.notes[0]}\n")
+    for sampler, rows in judged.items():
+        print(table(sampler, generation.summary["samplers"][sampler], rows) + "\n")
+    psnr_met = psnr["model"] >= psnr[pca_name]
+    print(f"reconstruction PSNR {psnr['model']:.2f} dB, {pca_name} {psnr[pca_name]:.2f} dB: "
+          + ("met" if psnr_met else "NOT met"))
+    print("time: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()))
+    result: dict[str, Any] = {
+        "run": str(run_dir), "dataset": args.dataset, "model": run.model_name,
+        "model_options": run.info.model_options, "priors": priors, "seconds": {k: round(v, 1) for k, v in seconds.items()},
+        "psnr": psnr, "psnr_met": psnr_met, "generation": generation.summary, "per_sheet": judged,
+        "targets": {"fd_at_most_x_floor": FD_FACTOR, "precision_recall_at_least_x_real": SHARE_FACTOR,
+                    "class_match_at_least_x_real": CLASS_FACTOR, "novelty_at_most": MAX_NOVELTY},
+        "machine": {"cpu_flags": cpu_flags(), "threads": args.threads, "torch": torch.__version__,
+                    "load_average_at_end": os.getloadavg()[0]},
+    }
+    if args.blind is not None:
+        candidates = {s: rows[args.blind_class] for s, rows in judged.items() if not s.startswith("PCA")}
+        chosen = args.blind_sampler or min(candidates, key=lambda s: (candidates[s]["fd_to_train"] or float("inf")))
+        blind_sheet(run, chosen, args.blind_class, args.blind)
+        result["blind"] = {"sheet": str(args.blind), "key": str(args.blind.with_suffix(".key.json")), "sampler": chosen}
+        print(f"blind look: {args.blind} ({chosen}, {BLIND_TILES} samples of {args.blind_class} among "
+              f"{BLIND_TILES} real test tiles); key in {args.blind.with_suffix('.key.json')}: look before opening it")
     atomic_write_json(args.out, result)
-    print(f"wrote {args.out}; pictures in {folder / 'sprites'}")
+    print(f"wrote {args.out}; run in {run_dir}")
     return 0
 
 

@@ -108,11 +108,14 @@ def test_vae_evaluation_pictures_and_report(vae_run):
     assert probe["model"] > 3 * probe["chance (majority class)"]
     frechet = result["sections"]["samples"]["frechet"]
     assert frechet["held-out real images (floor)"] < frechet["model"]
+    assert result["generation"]["samplers"]["model"] == "unconditional: classes assigned by the classifier"
+    assert result["generation"]["images"]["all classes"] <= 150  # max_images bounds the held-out images
 
     page = write_report(vae_run).read_text()  # draws every picture through plot_run
     paths = sorted((vae_run / "plots").glob("*.png"))
     names = {p.stem for p in paths}
-    assert {"training_curves", "reconstructions", "traversal", "latent_scatter", "samples", "class_samples"} <= names
+    assert {"training_curves", "reconstructions", "traversal", "latent_scatter", "samples", "class_samples",
+            "nearest_model"} <= names  # samples above their nearest training images
     assert all(p.stat().st_size > 2000 for p in paths)
     assert "http://" not in page and 'src="file' not in page
     assert page.count("data:image/png;base64,") == len(paths) and "NLL, IWAE bound" in page
@@ -130,6 +133,23 @@ def test_conditional_vae_samples_are_scored_against_the_class_asked_for(tmp_path
     assert match["model"] > 3 * match["chance"], match
     assert match["held-out real images (floor)"] > 0.8
     assert any("on 40 dynamically binarised test images" in note for note in result["notes"])
+    # per class: the model draws each class, scored on the class asked for beside real test images
+    generation = result["generation"]
+    assert generation["samplers"]["model"] == "class-conditional: draws each class"
+    assert generation["samples_per_figure"] == 475 and generation["images"]["all classes"] == len_test_without_copies(run)
+    seven = result["sections"]["generation: 7"]
+    assert seven["images"]["model"] == seven["images"]["held-out real images"] == generation["images"]["7"] < 475
+    assert seven["class_accuracy"]["model"] > 3 * match["chance"]
+    assert seven["novelty"]["held-out real images"] == pytest.approx(0.05, abs=1 / generation["images"]["7"])
+
+
+def len_test_without_copies(run: Path) -> int:
+    """Test images of the run that are not byte for byte one of its training images."""
+    from aekit.metrics import remove_exact_duplicates
+    from aekit.run import Run
+
+    data = Run(run, "cpu")
+    return len(remove_exact_duplicates(data.train.pixels, data.test.pixels)[1])
 
 
 def test_bf16_likelihood_bounds_stay_close_to_float32(vae_run):
@@ -220,3 +240,17 @@ def test_impossible_evaluation_sizes_are_one_line_errors(vae_run, option):
         evaluate_run(vae_run, **option)
     with pytest.raises(ConfigError, match="--iwae-seconds must be a positive number"):
         evaluate_run(vae_run, iwae_seconds=0.0)
+
+
+def test_generation_samples_are_asked_for_on_the_command_line(vae_run, capsys):
+    from aekit.cli import main
+
+    assert main(["evaluate", str(vae_run), "--generation-samples", "3", "--quiet"]) == 2  # refused before any work
+    assert "--generation-samples must be at least 4" in capsys.readouterr().err
+    argv = ["evaluate", str(vae_run), "--generation-samples", "12", "--max-images", "150", "--iwae-k", "2", "--quiet"]
+    assert main(argv) == 0
+    generation = json.loads((vae_run / "eval.json").read_text())["generation"]
+    assert generation["samples_per_figure"] == 12 and generation["budget_seconds"] is None
+    images = generation["images"]
+    assert images["all classes"] == 12 and images["6"] == 11  # digit 6 has 11 of the first 150 test images
+    assert all(count == 12 for name, count in images.items() if name != "6")

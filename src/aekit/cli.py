@@ -72,11 +72,14 @@ def _add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
                         "EPYC Zen 5 with AVX-512 BF16 (pixel-vae IWAE-1000: 29.9 vs 19.2 images/s, bound within 0.001 "
                         "nats); no faster on some other CPUs: measure with benchmarks/quality.py --only precision")
     p.add_argument("--max-images", type=int, help="evaluate on the first N test images only")
+    p.add_argument("--generation-samples", type=int, help="samples per class and figure of the generation measures "
+                   "(default: 475, or as many as fit a minute of drawing from slow samplers; the output says which)")
     p.add_argument("--ocr-pages", type=int, help="document runs: held-out pages read by tesseract (default 8; 0: no OCR)")
     p.add_argument("--quiet", action="store_true")
 
 
-EVALUATE_OPTIONS = ("iwae_k", "iwae_images", "iwae_seconds", "bf16", "max_images", "ocr_pages", "prior")
+EVALUATE_OPTIONS = ("iwae_k", "iwae_images", "iwae_seconds", "bf16", "max_images", "ocr_pages", "prior",
+                    "generation_samples")
 
 
 def _evaluate_options(args: argparse.Namespace) -> dict:

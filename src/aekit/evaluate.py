@@ -22,16 +22,17 @@ import torch
 
 from aekit import metrics
 from aekit.errors import ConfigError
+from aekit.generation import check_samples, measure_run
 from aekit.io import atomic_write_json
 from aekit.page_metrics import OCR_PAGES, page_sections
 from aekit.priors import Prior, fitted_priors, load_prior
 from aekit.progress import Progress
+from aekit.quality import MAX_REFERENCE_IMAGES
 from aekit.run import Run
 from aekit.runs import EVAL_FILE
 
 INDEPENDENT_PIXELS = "independent pixels"
 SEED = 0
-MAX_REFERENCE_IMAGES = 10_000  # training images used for PCA, probes and the feature classifier
 MAX_SAMPLE_IMAGES = 5_000  # generated images for the Frechet distance
 BATCH = 512
 # The likelihood bounds cost k decoder passes per image: IWAE-1000 on 1,187 sprite tiles (res-vae) took
@@ -324,7 +325,7 @@ def angle_to_pca(model: torch.nn.Module, pca) -> float:
 def evaluate_run(
     run_dir: str | Path, iwae_k: int | None = None, max_images: int | None = None, iwae_images: int | None = None,
     iwae_seconds: float = IWAE_SECONDS, bf16: bool = False, priors: Sequence[str] = (), progress: Progress | None = None,
-    ocr_pages: int = OCR_PAGES,
+    ocr_pages: int = OCR_PAGES, generation_samples: int | None = None,
 ) -> dict:
     """Every metric that applies to this run, with baselines; written to ``RUN_DIR/eval.json``.
 
@@ -334,10 +335,13 @@ def evaluate_run(
     ``max_images`` bounds every metric; ``bf16`` computes the likelihood bounds under bfloat16
     autocast (see ``likelihood_section``); ``priors`` (names, or ``"all"`` for every prior fitted
     in the run folder) add a sample-quality column each; ``progress`` hears of each section as it
-    ends (silent when None); ``ocr_pages``: held-out pages read by tesseract (page runs)."""
+    ends (silent when None); ``ocr_pages``: held-out pages read by tesseract (page runs);
+    ``generation_samples``: samples per figure of the generation measures (None: up to 475, as many as
+    fit ``generation.GENERATION_SECONDS`` of drawing)."""
     for flag, value in (("--iwae-k", iwae_k), ("--max-images", max_images), ("--iwae-images", iwae_images)):
         if value is not None and value < 1:
             raise ConfigError(f"aekit evaluate: {flag} must be at least 1, got {value}")
+    check_samples(generation_samples)
     if not 0 < iwae_seconds < math.inf:
         raise ConfigError(f"aekit evaluate: --iwae-seconds must be a positive number, got {iwae_seconds}")
     priors = fitted_priors(run_dir) if "all" in priors else list(dict.fromkeys(priors))
@@ -394,6 +398,11 @@ def evaluate_run(
             sections["samples"], note = samples_section(run, train_x, priors, progress)
             result["notes"].append(note)
             log("samples")
+            generation = measure_run(run, priors, generation_samples, progress=progress)  # per class, with novelty
+            sections.update(generation.sections)
+            result["generation"] = generation.summary
+            result["notes"] += generation.notes
+            log("generation")
         if run.test.labels is not None and len(set(run.train.labels.tolist())) > 1 and not run.model.spatial_code:
             sections["latent"] = latent_section(run, train_x)
             log("latent probe")

@@ -251,15 +251,21 @@ def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3, chunk: int 
     fake_t = torch.as_tensor(np.asarray(fake, dtype=np.float32))
     if min(len(real_t), len(fake_t)) <= k:
         raise ValueError(f"precision/recall with k = {k} needs more than {k} points in each set")
-    return _manifold_share(real_t, fake_t, k, chunk), _manifold_share(fake_t, real_t, k, chunk)
+    return (manifold_share(real_t, knn_radii(real_t, k, chunk), fake_t, chunk),
+            manifold_share(fake_t, knn_radii(fake_t, k, chunk), real_t, chunk))
 
 
-def _manifold_share(support: torch.Tensor, queries: torch.Tensor, k: int, chunk: int) -> float:
-    """Share of ``queries`` within the k-NN radius of at least one point of ``support``."""
-    radii = torch.cat([
-        torch.cdist(support[i : i + chunk], support).kthvalue(k + 1, dim=1).values  # k + 1: the point itself is at 0
-        for i in range(0, len(support), chunk)
+def knn_radii(points: torch.Tensor, k: int, chunk: int = 1024) -> torch.Tensor:
+    """Each point's distance to its k-th nearest neighbour in the same set: its ball of the k-NN manifold."""
+    return torch.cat([
+        torch.cdist(points[i : i + chunk], points).kthvalue(k + 1, dim=1).values  # k + 1: the point itself is at 0
+        for i in range(0, len(points), chunk)
     ])
+
+
+def manifold_share(support: torch.Tensor, radii: torch.Tensor, queries: torch.Tensor, chunk: int = 1024) -> float:
+    """Share of ``queries`` within the k-NN radius (``radii``, from :func:`knn_radii`) of at least one
+    point of ``support``."""
     inside = torch.cat([
         (torch.cdist(queries[i : i + chunk], support) <= radii).any(dim=1) for i in range(0, len(queries), chunk)
     ])
@@ -326,6 +332,16 @@ def nearest_distances(queries: torch.Tensor | np.ndarray, references: torch.Tens
     return best, index
 
 
+def novelty_threshold(train_feats: torch.Tensor | np.ndarray, heldout_feats: torch.Tensor | np.ndarray,
+                      quantile: float = 0.95) -> float:
+    """The distance to the nearest training image that ``quantile`` of held-out real images exceed."""
+    if not 0 < quantile < 1:
+        raise ValueError(f"quantile must be between 0 and 1, got {quantile}")
+    if min(len(train_feats), len(heldout_feats)) == 0:
+        raise ValueError("novelty needs at least one training and one held-out image")
+    return float(np.quantile(nearest_distances(heldout_feats, train_feats)[0].numpy(), 1 - quantile))
+
+
 @dataclass
 class Novelty:
     """``share``: samples closer to their nearest training image than ``threshold``, the distance that
@@ -345,11 +361,8 @@ def novelty(sample_feats: torch.Tensor | np.ndarray, train_feats: torch.Tensor |
     held-out real images (give them without exact duplicates of training images:
     :func:`remove_exact_duplicates`): the share of samples closer to their nearest training image
     than ``quantile`` (95%) of held-out real images are to theirs."""
-    if not 0 < quantile < 1:
-        raise ValueError(f"quantile must be between 0 and 1, got {quantile}")
-    if min(len(train_feats), len(heldout_feats), len(sample_feats)) == 0:
-        raise ValueError("novelty needs at least one sample, one training and one held-out image")
-    heldout_distances = nearest_distances(heldout_feats, train_feats)[0]
-    threshold = float(np.quantile(heldout_distances.numpy(), 1 - quantile))
+    if len(sample_feats) == 0:
+        raise ValueError("novelty needs at least one sample")
+    threshold = novelty_threshold(train_feats, heldout_feats, quantile)
     distances, nearest = nearest_distances(sample_feats, train_feats)
     return Novelty(float((distances < threshold).double().mean()), threshold, nearest, distances)

@@ -24,6 +24,8 @@ from aekit.io import atomic_write_bytes, atomic_write_json, read_json
 from aekit.metrics import confidence_and_coverage, frechet_distance, precision_recall
 from aekit.progress import Progress
 
+MAX_REFERENCE_IMAGES = 10_000  # training images used for PCA, probes and the feature classifier
+
 ARCH_VERSION = "cnn-v2"  # v2: 10 epochs instead of 3 (fashion-mnist hold-out accuracy 0.776 -> 0.846)
 FEATURE_DIM = 128
 

@@ -52,6 +52,8 @@ CAPTIONS = {
     "conditional_samples": "Samples of the conditional model, one row per condition.",
     "feature_maps": "Activations of the first convolution for one test image.",
 }
+NEAREST_CAPTION = ("Samples (classes in turn where the sampler takes a class), each above its nearest training image in "
+                   "the feature classifier's space: a twin is a copy of the training set.")
 
 
 def _metrics_html(result: dict) -> str:
@@ -71,7 +73,7 @@ def _metrics_html(result: dict) -> str:
 
 def _figure_html(path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    caption = CAPTIONS.get(path.stem, path.stem.replace("_", " "))
+    caption = NEAREST_CAPTION if path.stem.startswith("nearest_") else CAPTIONS.get(path.stem, path.stem.replace("_", " "))
     return (
         f'<figure><img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
         f"<figcaption>{html.escape(caption)}</figcaption></figure>"

@@ -18,6 +18,7 @@ from aekit.plots import (
     plot_interpolations,
     plot_latent_scatter,
     plot_manifold,
+    plot_nearest_pairs,
     plot_prior_samples,
     plot_reconstructions,
     plot_samples,
@@ -71,6 +72,32 @@ def plot_run(run_dir: str | Path, *, max_images: int = 2000) -> list[Path]:
     if best is not None and not model.conditional:
         paths.append(plot_prior_samples(model, run.prior(best), out / "prior_samples.png", prior_name=best,
                                         class_names=names))
+    if test.labels is not None and test.num_classes:
+        paths += _nearest_pictures(run, out)
+    return paths
+
+
+def _nearest_pictures(run: Run, out: Path) -> list[Path]:
+    """For the model's own sampler and each fitted prior, 16 samples above their nearest training
+    images in the feature classifier's space (classes in turn where the sampler takes a class), with
+    the share of near-copies that ``aekit evaluate`` measured, when it did."""
+    from aekit.generation import OVERALL, nearest_training_pairs, run_classifier, run_samplers
+
+    samplers = run_samplers(run, run.prior_names())
+    if not samplers:
+        return []
+    evaluated = run.eval() or {}
+    measured = evaluated.get("sections", {}).get(OVERALL, {})
+    train, classifier = run_classifier(run)
+    paths = []
+    for name, sampler in samplers.items():
+        samples, nearest = nearest_training_pairs(sampler, train, classifier)
+        share = measured.get("novelty", {}).get(name)
+        title = f"{name}: samples above their nearest training images (classifier features)"
+        if share is not None:
+            title += f"; near-copies {share:.1%} (real images 5%)"
+        paths.append(plot_nearest_pairs(samples, train.images, nearest, out / f"nearest_{name.replace(' ', '_')}.png",
+                                        title=title))
     return paths
 
 

@@ -28,14 +28,25 @@ LABELS = {
     "probe_test": "linear probe accuracy, test",
     "probe_train": "linear probe accuracy, train",
     "angle_to_pca": "max principal angle to PCA of the training images (degrees)",
+    "images": "images in the column",
+    "fd_to_train": "Frechet distance to the training images",
+    "precision_vs_train": "precision on the training images (k = 3)",
+    "recall_vs_train": "recall of the training images (k = 3)",
+    "class_accuracy": "classified as the class (asked for / own)",
+    "class_share": "share of the draws in this class",
+    "novelty": "near-copies (real images: 5%)",
 }
-LOWER_IS_BETTER = {"mse", "rmse", "cer", "rmse_300dpi", "cer_300dpi", "nll_iwae", "nll_elbo", "frechet", "angle_to_pca"}
-HIGHER_IS_BETTER = {"psnr", "ssim", "confidence", "coverage", "class_match", "precision", "recall", "probe_test", "probe_train"}
+LOWER_IS_BETTER = {"mse", "rmse", "cer", "rmse_300dpi", "cer_300dpi", "nll_iwae", "nll_elbo", "frechet", "angle_to_pca",
+                   "fd_to_train", "novelty"}
+HIGHER_IS_BETTER = {"psnr", "ssim", "confidence", "coverage", "class_match", "precision", "recall", "probe_test", "probe_train",
+                    "precision_vs_train", "recall_vs_train", "class_accuracy"}
 
 
 def _fmt(value: Any) -> str:
-    if not isinstance(value, (int, float)):
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
         return "-"
+    if isinstance(value, int):
+        return f"{value:,}"
     if abs(value) >= 100:
         return f"{value:,.1f}"
     return f"{value:.4f}" if abs(value) < 1 else f"{value:.2f}"

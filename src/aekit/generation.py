@@ -1,0 +1,436 @@
+"""Generation measures per class: are samples like the held-out images of their class, and new?
+
+For every sampler (the model's own prior, each fitted prior, a class-wise PCA-Gaussian) and every
+class, a fixed number of samples is compared with held-out real images of that class, all in the
+features of aekit's classifier for the dataset (``quality.py``), against the training images:
+
+* Frechet distance to the training images of the class, precision and recall against their k-NN
+  manifold; the held-out real images' own figures are the floor (the best a sampler can hope for at
+  this sample count);
+* class accuracy: the share of samples asked for class c that the classifier calls c, beside its
+  accuracy on real held-out images of c;
+* novelty: the share of samples closer to their nearest training image than 95% of held-out real
+  images are to theirs (real images score 5% by construction; a sampler that copies scores ~100%).
+  Held-out images that are byte for byte a training image are removed first.
+
+Class-conditional samplers draw each class; unconditional ones draw a pool whose images the
+classifier assigns to classes. The overall section takes a seeded sample of all held-out images.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from aekit import metrics
+from aekit.errors import ConfigError
+from aekit.progress import Progress
+from aekit.quality import MAX_REFERENCE_IMAGES, FeatureClassifier, features, get_classifier, predict_proba
+
+if TYPE_CHECKING:
+    from aekit.data.datasets import ImageSet
+    from aekit.run import Run
+
+SAMPLES_PER_FIGURE = 475  # samples per class and overall (fewer where a class has fewer held-out images)
+NOVELTY_QUANTILE = 0.95
+MAX_CLASS_SECTIONS = 20  # more classes: the overall section only
+POOL_FACTOR = 1.25  # an unconditional sampler draws at most this many images per image the class figures need
+# Drawing from sequential samplers (PixelCNN, transformer priors) costs seconds per hundred images on
+# 2 cores: unless the number of samples is given, it is chosen from a timed probe of each sampler so
+# that all draws fit GENERATION_SECONDS, between MIN_BUDGET_SAMPLES and SAMPLES_PER_FIGURE per figure.
+GENERATION_SECONDS = 60.0
+MIN_BUDGET_SAMPLES = 50
+PROBE_DRAWS = 32
+ANNOUNCE_SECONDS = 10.0
+BATCH = 512
+NEAREST_PAIRS = 16
+K_NEIGHBOURS = 3
+REAL = "held-out real images"
+OVERALL = "generation (all classes)"
+METRICS = ("images", "fd_to_train", "precision_vs_train", "recall_vs_train", "class_accuracy", "class_share", "novelty")
+
+
+@dataclass
+class Sampler:
+    """Images from a generator: ``draw(classes, generator)`` gives one image per entry of ``classes``,
+    of that class when ``conditional`` (otherwise only their number counts)."""
+
+    name: str
+    conditional: bool
+    draw: Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+@dataclass
+class Generation:
+    """``sections`` for eval.json (``metric -> column -> value``, one per class and one overall),
+    ``summary`` (sample counts, how each sampler got its classes) and ``notes``."""
+
+    sections: dict[str, dict[str, dict[str, float | int | None]]]
+    summary: dict[str, Any]
+    notes: list[str]
+
+
+def section_name(class_name: str) -> str:
+    return f"generation: {class_name}"
+
+
+def pca_gaussian_sampler(train: ImageSet, dim: int, seed: int = 0) -> Sampler:
+    """A Gaussian fitted to each class's PCA codes (``dim`` components of all training images),
+    decoded: the linear reference generator, drawing the class asked for."""
+    images = train.images
+    pca = metrics.fit_pca(images, dim, seed)
+    codes = torch.from_numpy(pca.transform(images.reshape(len(images), -1).numpy())).double()
+    k = codes.shape[1]
+    means, factors = [], []
+    for c in range(train.num_classes):
+        own = codes[train.labels == c]
+        mean = own.mean(0) if len(own) else torch.zeros(k, dtype=torch.float64)
+        cov = torch.cov(own.T).reshape(k, k) if len(own) > 1 else torch.zeros(k, k, dtype=torch.float64)
+        ridge = 1e-6 * float(cov.diagonal().mean()) + 1e-12  # classes with fewer images than components
+        means.append(mean)
+        factors.append(torch.linalg.cholesky(cov + ridge * torch.eye(k, dtype=torch.float64)))
+    mean_image, components = torch.from_numpy(pca.mean_).double(), torch.from_numpy(pca.components_).double()
+    shape = tuple(images.shape[1:])
+
+    def draw(classes: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        noise = torch.randn(len(classes), k, generator=generator, dtype=torch.float64)
+        z = torch.stack([means[c] + factors[c] @ e for c, e in zip(classes.tolist(), noise)]) if len(classes) else noise
+        return (z @ components + mean_image).clamp(0, 1).float().reshape(len(classes), *shape)
+
+    return Sampler(f"PCA-Gaussian per class ({k} components)", True, draw)
+
+
+def run_samplers(run: Run, priors: list[str]) -> dict[str, Sampler]:
+    """The run's samplers: the model's own (when it samples) and one per fitted prior in ``priors``,
+    each decoded by the model. A label-conditional model or prior draws the class asked for; a model
+    conditioned on images (silhouettes, outlines) takes those of held-out real images of that class."""
+    from aekit.data.conditions import make_condition
+    from aekit.priors import load_prior
+
+    model = run.model
+    by_label = model.label_conditional
+    test_rows = {c: torch.nonzero(run.test.labels == c).flatten() for c in range(run.test.num_classes)}
+
+    def condition(classes: torch.Tensor) -> torch.Tensor | None:
+        if not model.conditional:
+            return None
+        if by_label:
+            return make_condition("label", torch.empty(0), classes)
+        rows = torch.stack([test_rows[c][i % len(test_rows[c])] for i, c in enumerate(classes.tolist())])
+        return make_condition(model.condition_kind, run.test.batch(rows), classes)
+
+    samplers = {}
+    if model.generative:
+        samplers["model"] = Sampler("model", model.conditional, lambda classes, generator: model.sample(
+            len(classes), condition(classes), generator=generator))
+    for name in priors:
+        prior = load_prior(run.dir, name)
+        samplers[f"prior {name}"] = Sampler(f"prior {name}", prior.conditional or model.conditional, _prior_draw(
+            model, prior, condition))
+    return samplers
+
+
+def _prior_draw(model, prior, condition) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:
+    def draw(classes: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        codes = prior.sample(len(classes), generator=generator, labels=classes if prior.conditional else None)
+        return model.decode(codes, condition(classes))
+
+    return draw
+
+
+def run_classifier(run: Run, progress: Progress | None = None) -> tuple[ImageSet, FeatureClassifier]:
+    """The training images evaluation compares with (the first MAX_REFERENCE_IMAGES of the training
+    split) and the dataset's feature classifier trained on them (cached after its first training)."""
+
+    train = run.train.subset(list(range(min(MAX_REFERENCE_IMAGES, len(run.train)))))
+    return train, get_classifier(run.dataset, train.images, train.labels, run.test.num_classes, progress=progress)
+
+
+def measure_run(run: Run, priors: list[str], n: int | None = None, seconds: float = GENERATION_SECONDS,
+                progress: Progress | None = None) -> Generation:
+    """``generation_measures`` of the run's samplers and a per-class PCA-Gaussian with the model's code size."""
+    train, classifier = run_classifier(run, progress)
+    samplers = {"PCA-Gaussian": pca_gaussian_sampler(train, run.model.latent_dim), **run_samplers(run, priors)}
+    return generation_measures(samplers, train, run.test, classifier, n, seconds=seconds, progress=progress)
+
+
+def check_samples(n: int | None) -> None:
+    """Refuse a number of samples per figure too small for precision and recall (None: budgeted)."""
+    if n is not None and n < K_NEIGHBOURS + 1:
+        raise ConfigError(f"aekit evaluate: --generation-samples must be at least {K_NEIGHBOURS + 1} (precision and "
+                          f"recall use {K_NEIGHBOURS} nearest neighbours), got {n}")
+
+
+@dataclass
+class SamplePlan:
+    """Samples per figure, and whether a time budget chose them (with the draws' estimated seconds,
+    and those of the default SAMPLES_PER_FIGURE)."""
+
+    n: int
+    budget_seconds: float | None
+    estimated_seconds: float
+    default_seconds: float
+
+    def describe(self, samplers: int) -> str:
+        text = f"{self.n} samples per figure from {samplers} samplers, about {self.estimated_seconds:.0f} s of drawing"
+        if self.budget_seconds is not None and self.n < SAMPLES_PER_FIGURE:
+            text += (f" (chosen to fit the {self.budget_seconds:g} s budget; {SAMPLES_PER_FIGURE} would take about "
+                     f"{self.default_seconds:.0f} s)")
+        return text
+
+
+def _draws(n: int, class_sizes: list[int], available: int, conditional: bool) -> int:
+    """Images a sampler draws for ``n`` samples per figure (classes of ``class_sizes`` held-out images)."""
+    overall = min(n, available)
+    per_class = sum(min(n, size) for size in class_sizes)
+    if not class_sizes:
+        return overall
+    return per_class if conditional else max(overall, math.ceil(POOL_FACTOR * per_class))
+
+
+def plan_samples(samplers: Mapping[str, Sampler], class_sizes: list[int], available: int, n: int | None = None,
+                 seconds: float = GENERATION_SECONDS, classes: int = 1) -> SamplePlan:
+    """``n`` when given; else the most samples per figure (up to SAMPLES_PER_FIGURE, at least
+    MIN_BUDGET_SAMPLES) whose draws fit ``seconds``, from PROBE_DRAWS timed draws of each sampler."""
+    per_draw = {}
+    for name, sampler in samplers.items():
+        start = time.perf_counter()
+        with torch.inference_mode():
+            sampler.draw(torch.arange(PROBE_DRAWS) % classes, torch.Generator().manual_seed(1))
+        per_draw[name] = (time.perf_counter() - start) / PROBE_DRAWS
+    cost = lambda k: sum(per_draw[name] * _draws(k, class_sizes, available, s.conditional)  # noqa: E731
+                         for name, s in samplers.items())
+    if n is not None:
+        return SamplePlan(n, None, cost(n), cost(SAMPLES_PER_FIGURE))
+    chosen = next((k for k in range(SAMPLES_PER_FIGURE, MIN_BUDGET_SAMPLES - 1, -1) if cost(k) <= seconds),
+                  MIN_BUDGET_SAMPLES)
+    return SamplePlan(chosen, seconds, cost(chosen), cost(SAMPLES_PER_FIGURE))
+
+
+def generation_measures(samplers: Mapping[str, Sampler], train: ImageSet, test: ImageSet, classifier: FeatureClassifier,
+                        n: int | None = SAMPLES_PER_FIGURE, seed: int = 0, seconds: float = GENERATION_SECONDS,
+                        progress: Progress | None = None) -> Generation:
+    """Per class and overall, ``n`` samples of each sampler (fewer where the class has fewer held-out
+    images) beside as many held-out real images of ``test``: see the module's docstring. ``n`` None:
+    as many as fit ``seconds`` of drawing (``plan_samples``)."""
+    check_samples(n)
+    began = time.perf_counter()
+    classes = test.num_classes
+    names = test.class_names or [str(c) for c in range(classes)]
+    generator = torch.Generator().manual_seed(seed)
+    _, kept = metrics.remove_exact_duplicates(train.pixels, test.pixels)
+    duplicates = len(test) - len(kept)
+    kept = torch.from_numpy(kept)[torch.randperm(len(kept), generator=generator)]  # a seeded order
+    labels = test.labels[kept]
+    per_class = classes <= MAX_CLASS_SECTIONS
+    sizes = [int((labels == c).sum()) for c in range(classes)] if per_class else []
+    plan = plan_samples(samplers, sizes, len(kept), n, seconds, classes)
+    n = plan.n
+    if progress is not None:
+        progress.message(f"  generation: {plan.describe(len(samplers))}")
+    real_rows = {c: kept[labels == c][:n] for c in range(classes)} if per_class else {}
+    real_rows[OVERALL] = kept[:n]
+    counts = {c: len(rows) for c, rows in real_rows.items()}
+
+    train_features = torch.from_numpy(features(classifier, train.images))
+    train_labels = train.labels
+    real_images = {key: test.batch(rows) for key, rows in real_rows.items()}
+    real_classes = {key: test.labels[rows] for key, rows in real_rows.items()}
+    columns: dict[str, dict[Any, torch.Tensor]] = {REAL: real_images}
+    asked: dict[str, dict[Any, torch.Tensor] | None] = {REAL: real_classes}
+    draws: dict[str, int] = {}
+    shares: dict[str, dict[Any, float]] = {REAL: {c: float((labels == c).double().mean()) for c in range(classes)}}
+    for name, sampler in samplers.items():
+        start = time.perf_counter()
+        generator = torch.Generator().manual_seed(seed)  # each sampler's draws independent of the others
+        if sampler.conditional:
+            columns[name], asked[name] = _conditional_samples(sampler, real_classes, counts, generator, progress)
+        else:
+            limit = _draws(n, sizes, len(kept), False)
+            columns[name], shares[name], draws[name] = _assigned_samples(sampler, classifier, counts, classes, per_class,
+                                                                         generator, progress, limit)
+            asked[name] = None
+        if progress is not None:
+            progress.message(f"  generation: {name} drawn in {time.perf_counter() - start:.1f} s")
+
+    sections: dict[str, dict[str, dict[str, float | int | None]]] = {}
+    for key in ([*range(classes)] if per_class else []) + [OVERALL]:
+        title = OVERALL if key == OVERALL else section_name(names[key])
+        reference = Reference(train_features if key == OVERALL else train_features[train_labels == key], train_features,
+                              torch.from_numpy(features(classifier, real_images[key])))
+        scores = {}
+        for name, by_class in columns.items():
+            images = by_class.get(key, torch.empty(0))
+            sample_features = torch.from_numpy(features(classifier, images)) if len(images) else torch.empty(0, 1)
+            scores[name] = reference.scores(sample_features, None if asked[name] is None else asked[name].get(key),
+                                            predict_proba(classifier, images) if len(images) else None)
+            if key != OVERALL:
+                scores[name]["class_share"] = shares.get(name, {}).get(key)
+        sections[title] = {m: {name: scores[name].get(m) for name in columns} for m in METRICS
+                           if any(scores[name].get(m) is not None for name in columns)}
+
+    seconds = time.perf_counter() - began
+    assignment = {name: "class-conditional: draws each class" if s.conditional else
+                  "unconditional: classes assigned by the classifier" for name, s in samplers.items()}
+    summary = {
+        "samples_per_figure": n,
+        "budget_seconds": plan.budget_seconds,
+        "estimated_draw_seconds": round(plan.estimated_seconds, 1),
+        "images": {("all classes" if key == OVERALL else names[key]): count for key, count in counts.items()},
+        "duplicates_removed": duplicates,
+        "samplers": assignment,
+        "draws_of_unconditional_samplers": draws,
+        "novelty_quantile": NOVELTY_QUANTILE,
+        "seconds": round(seconds, 2),
+    }
+    fewer = [f"{names[c]} {count}" for c, count in counts.items() if c != OVERALL and count < n]
+    budgeted = plan.budget_seconds is not None and n < SAMPLES_PER_FIGURE
+    notes = [
+        f"generation: {n} samples per class and overall" + (f" (fewer where a class has fewer held-out images: "
+                                                            f"{', '.join(fewer)})" if fewer else "")
+        + (f" (chosen to fit a {plan.budget_seconds:g} s budget of drawing; {SAMPLES_PER_FIGURE} would take about "
+           f"{plan.default_seconds:.0f} s)" if budgeted else "")
+        + f", beside as many held-out real test images (exact copies of training images removed first: {duplicates}); "
+        "Frechet distance, precision and recall against the training images of the class in the classifier's "
+        "features; novelty: share closer to their nearest training image than "
+        f"{NOVELTY_QUANTILE:.0%} of held-out real images are ({1 - NOVELTY_QUANTILE:.0%} for real images by construction)",
+        "generation samplers: " + "; ".join(f"{name}: {how}" for name, how in assignment.items()),
+    ]
+    short = {name: by_class for name, by_class in columns.items() if name != REAL and any(
+        len(by_class.get(c, ())) < counts[c] for c in counts)}
+    for name, by_class in short.items():
+        notes.append(f"generation: {name}: the classifier assigned fewer draws than asked to "
+                     + ", ".join(f"{names[c]} ({len(by_class.get(c, ()))} of {counts[c]})" for c in counts
+                                 if c != OVERALL and len(by_class.get(c, ())) < counts[c])
+                     + f" among {draws[name]} draws")
+    return Generation(sections, summary, notes)
+
+
+class Reference:
+    """What every column of one figure is measured against, computed once: the class's training
+    features (``features``) with their k-NN radii, all training features, and the novelty threshold
+    that the held-out real images (``real``) set."""
+
+    def __init__(self, features: torch.Tensor, train_features: torch.Tensor, real: torch.Tensor):
+        self.features, self.train_features = features.float(), train_features
+        self.radii = metrics.knn_radii(self.features, K_NEIGHBOURS) if len(features) > K_NEIGHBOURS else None
+        self.threshold = metrics.novelty_threshold(train_features, real, NOVELTY_QUANTILE)
+
+    def scores(self, samples: torch.Tensor, asked: torch.Tensor | None, probs: np.ndarray | None) -> dict[str, Any]:
+        """One column's measures: ``samples``' features, the class each was asked for, their class probabilities."""
+        count = len(samples)
+        scores: dict[str, Any] = {"images": count}
+        samples = samples.float()
+        if count > K_NEIGHBOURS and self.radii is not None:
+            scores["fd_to_train"] = metrics.frechet_distance(samples.numpy(), self.features.numpy())
+            scores["precision_vs_train"] = metrics.manifold_share(self.features, self.radii, samples)
+            scores["recall_vs_train"] = metrics.manifold_share(samples, metrics.knn_radii(samples, K_NEIGHBOURS),
+                                                               self.features)
+        if count:
+            distances = metrics.nearest_distances(samples, self.train_features)[0]
+            scores["novelty"] = float((distances < self.threshold).double().mean())
+        if asked is not None and probs is not None:
+            scores["class_accuracy"] = float((probs.argmax(1) == asked.numpy()).mean())
+        return scores
+
+
+def _conditional_samples(sampler: Sampler, real_classes: dict[Any, torch.Tensor], counts: dict[Any, int],
+                         generator: torch.Generator, progress: Progress | None
+                         ) -> tuple[dict[Any, torch.Tensor], dict[Any, torch.Tensor]]:
+    """``counts[c]`` samples of each class c; the overall figure reuses them in the classes of the
+    overall held-out images (which, per class, are never more than that class's count)."""
+    keys = [c for c in counts if c != OVERALL]
+    wanted = {c: counts[c] for c in keys}
+    if not keys:  # too many classes for per-class figures: the overall classes only
+        wanted = {c: int((real_classes[OVERALL] == c).sum()) for c in real_classes[OVERALL].unique().tolist()}
+    order = torch.cat([torch.full((count,), c, dtype=torch.int64) for c, count in wanted.items()])
+    images = _in_batches(lambda rows: sampler.draw(order[rows], generator), len(order), sampler.name, progress)
+    by_class = dict(zip(wanted, images.split(list(wanted.values()))))
+    overall = real_classes[OVERALL]
+    offsets = dict(zip(wanted, np.cumsum([0, *wanted.values()]).tolist()))
+    rows = []
+    for c in overall.tolist():
+        rows.append(offsets[c])
+        offsets[c] += 1
+    result = {c: by_class[c] for c in keys}
+    result[OVERALL] = images[torch.tensor(rows, dtype=torch.int64)]
+    asked = {c: torch.full((counts[c],), c, dtype=torch.int64) for c in keys}
+    asked[OVERALL] = overall
+    return result, asked
+
+
+def _assigned_samples(sampler: Sampler, classifier: FeatureClassifier, counts: dict[Any, int], classes: int,
+                      per_class: bool, generator: torch.Generator, progress: Progress | None, limit: int
+                      ) -> tuple[dict[Any, torch.Tensor], dict[int, float], int]:
+    """An unconditional sampler's pool, drawn BATCH at a time until the classifier has given every
+    class its count (or ``limit`` images were drawn): the overall figure takes the first draws, each
+    class the first draws the classifier calls that class. Also each class's share of the draws, and
+    how many were drawn."""
+    limit = max(counts[OVERALL], limit)
+    parts, assigned = [], []
+    filled = {c: 0 for c in counts if c != OVERALL}
+    start = time.perf_counter()
+    with torch.inference_mode():
+        while sum(len(p) for p in parts) < limit:
+            batch = sampler.draw(torch.zeros(min(BATCH, limit - sum(len(p) for p in parts)), dtype=torch.int64), generator)
+            predicted = torch.from_numpy(predict_proba(classifier, batch).argmax(1))
+            parts.append(batch)
+            assigned.append(predicted)
+            for c in filled:
+                filled[c] += int((predicted == c).sum())
+            drawn = sum(len(p) for p in parts)
+            if len(parts) == 1 and progress is not None:
+                estimate = (time.perf_counter() - start) * limit / drawn
+                if estimate > ANNOUNCE_SECONDS:
+                    progress.message(f"  generation: {sampler.name}: up to {limit:,} samples (classes assigned by the "
+                                     f"classifier), about {estimate:.0f} s")
+            if drawn >= counts[OVERALL] and all(filled[c] >= counts[c] for c in filled):
+                break
+    images, predicted = torch.cat(parts), torch.cat(assigned)
+    result = {c: images[predicted == c][: counts[c]] for c in filled}
+    result[OVERALL] = images[: counts[OVERALL]]
+    shares = {c: float((predicted == c).double().mean()) for c in range(classes)} if per_class else {}
+    return result, shares, len(images)
+
+
+def _in_batches(draw: Callable[[slice], torch.Tensor], n: int, what: str, progress: Progress | None) -> torch.Tensor:
+    """``draw(rows)`` BATCH rows at a time without autograd; one line with the estimate when the
+    first batch says that all ``n`` take longer than ANNOUNCE_SECONDS (a PixelCNN or transformer prior)."""
+    parts = []
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for i in range(0, n, BATCH):
+            parts.append(draw(slice(i, min(n, i + BATCH))))
+            estimate = (time.perf_counter() - start) * n / min(n, BATCH)
+            if i == 0 and progress is not None and estimate > ANNOUNCE_SECONDS:
+                progress.message(f"  generation: {what}: {n:,} samples, about {estimate:.0f} s")
+    return torch.cat(parts) if parts else torch.empty(0)
+
+
+def nearest_training_pairs(sampler: Sampler, train: ImageSet, classifier: FeatureClassifier, n: int = NEAREST_PAIRS,
+                           seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` samples (classes in turn when the sampler is class-conditional) and the row of each one's
+    nearest training image in the classifier's features."""
+    classes = torch.arange(n) % max(1, train.num_classes or 1)
+    with torch.inference_mode():
+        samples = sampler.draw(classes, torch.Generator().manual_seed(seed))
+    return samples, metrics.nearest_distances(features(classifier, samples), features(classifier, train.images))[1]
+
+
+def class_samples(sampler: Sampler, classifier: FeatureClassifier, cls: int, n: int, classes: int,
+                  generator: torch.Generator, pool_factor: int = 4) -> torch.Tensor:
+    """``n`` samples of class ``cls``: drawn as that class by a class-conditional sampler; for an
+    unconditional one, the first draws the classifier calls ``cls`` (fewer if ``pool_factor x
+    classes x n`` draws give fewer)."""
+    if sampler.conditional:
+        return _in_batches(lambda rows: sampler.draw(torch.full((rows.stop - rows.start,), cls), generator), n,
+                           sampler.name, None)
+    counts: dict[Any, int] = {c: n if c == cls else 0 for c in range(classes)}
+    counts[OVERALL] = 0
+    return _assigned_samples(sampler, classifier, counts, classes, True, generator, None, pool_factor * classes * n)[0][cls]
