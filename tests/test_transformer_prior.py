@@ -42,10 +42,18 @@ def _position_frequencies_log_prob(train: torch.Tensor, labels: torch.Tensor, te
     return float(total.mean())
 
 
-def test_learns_context_keeps_classes_apart_and_samples_with_top_k():
+@pytest.fixture(scope="module")
+def tiny_prior() -> TransformerPrior:
+    codes, labels = _uniform_maps(600, 0)
+    return TransformerPrior((2, 3), 2, num_codes=8, steps=400, **TINY).fit(codes, labels, seed=0)
+
+
+def test_learns_context_keeps_classes_apart_and_samples_with_top_k(tiny_prior: TransformerPrior):
     codes, labels = _uniform_maps(600, 0)
     test, test_labels = _uniform_maps(200, 1)
-    prior = TransformerPrior((2, 3), 2, num_codes=8, steps=400, **TINY).fit(codes, labels, seed=0)
+    prior = TransformerPrior((2, 3), 2, num_codes=8, **TINY)
+    prior.load_state_dict(tiny_prior.state_dict())
+    prior.eval()
     with torch.no_grad():
         learned = float(prior.log_prob(test, test_labels).mean())
         marginal = prior.log_prob(test)
@@ -69,31 +77,35 @@ def test_learns_context_keeps_classes_apart_and_samples_with_top_k():
     assert (first == first[0]).all()  # top_k 1: the likeliest token every time
 
 
-def test_vary_keeps_everything_at_spread_0_and_redraws_at_spread_1():
-    codes, labels = _uniform_maps(300, 0)
-    prior = TransformerPrior((2, 3), 2, num_codes=8, steps=100, **TINY).fit(codes, labels)
+def test_vary_keeps_everything_at_spread_0_and_redraws_at_spread_1(tiny_prior: TransformerPrior):
+    prior = TransformerPrior((2, 3), 2, num_codes=8, temperature=0.5, **TINY)
+    prior.load_state_dict(tiny_prior.state_dict())
+    prior.eval()
     start = torch.full((40, 2, 3), 1)
     g = torch.Generator().manual_seed(0)
     assert torch.equal(prior.vary(start, 0.0, g, torch.zeros(40, dtype=torch.long)), start)
     redrawn = prior.vary(start, 1.0, g, torch.ones(40, dtype=torch.long))
     assert (redrawn >= 4).all()  # every index redrawn, from class 1's tokens
+    half = prior.vary(start, 0.5, g, torch.ones(40, dtype=torch.long))
+    assert 0 < float((half == 1).float().mean()) < 1  # some kept, some redrawn
 
 
 @pytest.fixture(scope="module")
 def colour_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`aekit train` without --model on 60 small RGBA images of two classes: the default path, a few seconds."""
-    root = tmp_path_factory.mktemp("colour")
+    """`aekit train` without --model on 60 small RGBA images of two classes (in ``run/../images``): the
+    default path, a few seconds."""
+    root = tmp_path_factory.mktemp("colour") / "images"
     from PIL import Image
 
     g = torch.Generator().manual_seed(0)
     for c, name in enumerate(("red", "blue")):
-        (root / name).mkdir()
+        (root / name).mkdir(parents=True)
         for i in range(30):
             image = torch.zeros(16, 16, 4, dtype=torch.uint8)
             size = int(torch.randint(4, 8, (1,), generator=g))
             image[8 - size : 8 + size, 8 - size : 8 + size] = torch.tensor([200 * (1 - c), 40, 200 * c, 255], dtype=torch.uint8)
             Image.fromarray(image.numpy(), "RGBA").save(root / name / f"{i}.png")
-    out = tmp_path_factory.mktemp("runs") / "run"
+    out = root.parent / "run"
     aekit.train(TrainConfig(dataset=f"folder:{root}", image_size="16", epochs=2, batch_size=16, out=str(out), quiet=True,
                             max_minutes=0.15, model_options={"channels": [8, 8], "res_blocks": 1, "codebook_size": 16,
                                                               "code_dim": 4}))
@@ -159,3 +171,23 @@ def test_default_model_for_small_colour_images_is_the_code_map_path():
     assert choose(colour[:, :1, :28, :28], (1, 28, 28))[0] == "conv-vae"
     big = colour[:, :3].repeat(1, 1, 3, 3)
     assert choose(big, (3, 96, 96))[0] == "res-vae"
+
+
+def test_like_at_spread_0_is_the_reconstruction_and_at_spread_1_new_sprites(colour_run: Path, tmp_path: Path):
+    from aekit.images import read_image_file
+    from aekit.variations import variation_batches
+
+    model, prior = aekit.load(colour_run), load_prior(colour_run, "transformer")
+    files = sorted((colour_run.parent / "images").glob("*/*.png"))
+    image = read_image_file(files[0]).pixels
+    with torch.no_grad():
+        reconstruction = model.decode(model.encode(image[None]))
+    same = torch.cat(list(variation_batches(model, prior, image, 5, 0.0, seed=1)))
+    assert same.shape == (5, 4, 16, 16) and torch.allclose(same, reconstruction.expand(5, -1, -1, -1), atol=1e-5)
+    new = torch.cat(list(variation_batches(model, prior, image, 5, 1.0, seed=1)))
+    assert (new - reconstruction).abs().flatten(1).amax(1).min() > 0  # every one differs
+    out = tmp_path / "like"
+    assert main(["sample", str(colour_run), "--like", str(files[0]), "--spread", "0", "--n", "3", "--out", str(out)]) == 0
+    written = [read_image_file(p).pixels for p in sorted(out.glob("*.png"))]
+    assert len(written) == 3 and all((w - reconstruction[0]).abs().max() <= 1 / 255 for w in written)
+    assert main(["sample", str(colour_run), "--like", str(files[0]), "--spread", "1.5", "--out", str(tmp_path / "x")]) == 2
