@@ -28,7 +28,7 @@ from aekit.priors.base import Prior, between
 
 # What a saved transformer may claim before it is built (its size is counted too, see load_prior).
 MAX_CODES = 1 << 16
-BATCH = 64
+BATCH = 32
 
 
 @dataclass
