@@ -171,7 +171,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
     try:
         run = _epochs(config, run_dir, device, model, optimizer, noise, best, state, split, log)
         if model.prior_after_training() is not None and main:  # e.g. the sprites' code map: its prior, so sampling works
-            _fit_prior_after(config, run_dir, model.prior_after_training()[0], began, log)
+            _fit_prior_after(config, run_dir, *model.prior_after_training(), began, log)
         return run
     except KeyboardInterrupt:  # Ctrl-C: the run folder's files are whole (atomic writes); say what is there
         kept = (f"{run_dir} keeps its last finished epoch: continue with --resume" if (run_dir / CHECKPOINT).is_file()
@@ -252,12 +252,14 @@ def _epochs(config: TrainConfig, run_dir: Path, device: torch.device, model: Aut
     return Run(run_dir, model.eval(), state.history, state.best_epoch, config)
 
 
-def _fit_prior_after(config: TrainConfig, run_dir: Path, prior: str, began: float, log: Progress) -> None:
-    """The prior the model asks for, fitted to the best weights' codes in what is left of max_minutes."""
+def _fit_prior_after(config: TrainConfig, run_dir: Path, prior: str, share: float, began: float, log: Progress) -> None:
+    """The prior the model asks for, fitted to the best weights' codes in what is left of max_minutes
+    (without max_minutes: its share of the time the model took, so a short run stays short)."""
     from aekit.priors.transformer import fit_after_training
 
-    left = None if config.max_minutes is None else config.max_minutes * 60 - (time.perf_counter() - began)
-    log.message(f"fitting prior '{prior}' to the codes" + ("" if left is None else f" ({max(left, 1):.0f} s left)"))
+    spent = time.perf_counter() - began
+    left = spent * share / (1 - share) if config.max_minutes is None else config.max_minutes * 60 - spent
+    log.message(f"fitting prior '{prior}' to the codes ({max(left, 1):.0f} s left)")
     fit_after_training(run_dir, prior, left, config.seed, config.quiet)
 
 

@@ -192,10 +192,9 @@ class TransformerPrior(Prior):
                           "(or --prior NAME for another fitted prior)")
 
 
-def fit_after_training(run_dir, prior_name: str, seconds: float | None, seed: int, quiet: bool) -> None:
+def fit_after_training(run_dir, prior_name: str, seconds: float, seed: int, quiet: bool) -> None:
     """``aekit train``'s last step for models that ask for it (``prior_after_training``): the prior
-    fitted to the run's codes with what is left of ``max_minutes`` (``seconds``; None: its steps alone)."""
+    fitted to the run's codes within ``seconds`` (at least one)."""
     from aekit.priors import fit_prior
 
-    options = {} if seconds is None else {"max_seconds": max(1.0, seconds)}
-    fit_prior(run_dir, prior_name, seed=seed, quiet=quiet, **options)
+    fit_prior(run_dir, prior_name, seed=seed, quiet=quiet, max_seconds=max(1.0, seconds))
