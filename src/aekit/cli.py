@@ -161,7 +161,7 @@ def _cmd_sample(args: argparse.Namespace) -> None:
     paths = sample(args.run_dir, args.out, args.n, seed=args.seed, class_name=args.class_name, prior=args.prior,
                    condition_image=args.condition_image, temperature=args.temperature, write_sheet=args.sheet,
                    overwrite=args.overwrite, device=args.device, precision=args.precision, seamless=args.seamless,
-                   palette=args.palette, alpha_threshold=args.alpha_threshold)
+                   palette=args.palette, alpha_threshold=args.alpha_threshold, like=args.like, spread=args.spread)
     print(f"wrote {args.n} samples to {args.out}" + (f" and the sheet {paths[-2]} with its atlas {paths[-1]}"
                                                       if args.sheet else ""))
 
@@ -358,6 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scale the N(0, I) codes of a VAE (a positive finite number)")
     p.add_argument("--sheet", action="store_true", help="also write every sample on one sheet.png, with sheet.json "
                    "describing its frames (TexturePacker's JSON Hash, read by Phaser, PixiJS and others)")
+    p.add_argument("--like", metavar="FILE", help="draw variations of this image (a code-map model with a "
+                   "'transformer' prior, the default for small colour images)")
+    p.add_argument("--spread", type=float, default=0.3, metavar="S", help="with --like: share of the code redrawn, "
+                   "0 (the image's reconstruction) to 1 (new sprites of its class); default 0.3")
     p.add_argument("--seamless", action="store_true", help="make each sample a seamless tile (floors, walls): opposite "
                    "edges continue each other (Moisan's periodic component); default: off")
     p.add_argument("--palette", metavar="K|FILE", help="snap colours to a palette: K colours learned from the run's "

@@ -105,6 +105,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
     from aekit.data import ImageSet, load
     from aekit.data.noise import parse_noise
 
+    began = time.perf_counter()
     state = TrainState()
     main = distributed.is_main()
     started = (run_dir / CHECKPOINT).is_file()  # at least one epoch finished here
@@ -157,7 +158,10 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
     for note in notes:
         log.message(note)
     try:
-        return _epochs(config, run_dir, device, model, optimizer, noise, best, state, split, log)
+        run = _epochs(config, run_dir, device, model, optimizer, noise, best, state, split, log)
+        if model.prior_after_training() is not None and main:  # e.g. the sprites' code map: its prior, so sampling works
+            _fit_prior_after(config, run_dir, *model.prior_after_training(), began, log)
+        return run
     except KeyboardInterrupt:  # Ctrl-C: the run folder's files are whole (atomic writes); say what is there
         kept = (f"{run_dir} keeps its last finished epoch: continue with --resume" if (run_dir / CHECKPOINT).is_file()
                 else f"no epoch finished in {run_dir}")
@@ -183,7 +187,11 @@ def _epochs(config: TrainConfig, run_dir: Path, device: torch.device, model: Aut
     val, val_rows = split.val.part(start, stop), stop - start
     where = f"{distributed.world_size()} processes on {device.type}" if distributed.world_size() > 1 else str(device)
     log.message(f"training {config.model} on {config.dataset} ({split.describe}) on {where} -> {run_dir}")
-    budget = Budget(config.max_minutes, state.history)
+    after = model.prior_after_training()
+    minutes = config.max_minutes if after is None or config.max_minutes is None else config.max_minutes * (1 - after[1])
+    if minutes != config.max_minutes:
+        log.message(f"max_minutes = {config.max_minutes:g}: {minutes:.1f} for the model, the rest for its prior '{after[0]}'")
+    budget = Budget(minutes, state.history)
     for epoch in range(state.epoch + 1, config.epochs + 1):
         if config.patience is not None and state.bad_epochs >= config.patience:
             break
@@ -231,6 +239,18 @@ def _epochs(config: TrainConfig, run_dir: Path, device: torch.device, model: Aut
     log.message(f"best epoch {state.best_epoch} (val loss {state.best_val:.4f}); run saved in {run_dir}")
     model.load_state_dict(best)
     return Run.trained(run_dir, model.eval(), state.history, state.best_epoch, config)
+
+
+def _fit_prior_after(config: TrainConfig, run_dir: Path, prior: str, share: float, began: float, log: Progress) -> None:
+    """The prior the model asks for, fitted to the best weights' codes in what is left of max_minutes
+    (without max_minutes: its share of the time the model took, so a short run stays short); the
+    prior's config must take ``max_seconds``."""
+    from aekit.priors import fit_prior
+
+    spent = time.perf_counter() - began
+    left = spent * share / (1 - share) if config.max_minutes is None else config.max_minutes * 60 - spent
+    log.message(f"fitting prior '{prior}' to the codes ({max(left, 1):.0f} s left)")
+    fit_prior(run_dir, prior, seed=config.seed, quiet=config.quiet, max_seconds=max(1.0, left))
 
 
 def train_epoch(

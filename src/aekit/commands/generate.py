@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import typing
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -75,10 +75,11 @@ class SampleFiles(Sequence[Path]):
 def sample_command(model: Autoencoder, out: str | Path, n: int, *, seed: int = 0, labels: torch.Tensor | None = None,
                    condition_image: torch.Tensor | None = None, temperature: float = 1.0, prior: Prior | None = None,
                    write_sheet: bool = False, overwrite: bool = False, bf16: bool = False,
-                   finish: Finish | None = None) -> SampleFiles:
+                   finish: Finish | None = None, batches: Iterator[torch.Tensor] | None = None) -> SampleFiles:
     """Write ``n`` samples as ``sample_00000.png`` ... (and ``sheet.png`` with its TexturePacker atlas
     ``sheet.json``) into ``out``, batch by batch: the names of each batch are made with it, so memory
-    does not grow with ``n``; ``finish`` makes each batch game-ready first (``aekit.gameart``)."""
+    does not grow with ``n``; ``finish`` makes each batch game-ready first (``aekit.gameart``);
+    ``batches``: images to write instead of the model's samples (``aekit.variations``)."""
     out = Path(out)
     if write_sheet:
         check_sheet(n, *model.input_shape[1:])
@@ -87,8 +88,8 @@ def sample_command(model: Autoencoder, out: str | Path, n: int, *, seed: int = 0
     kept = []
     with ImageWriter(out) as writer:
         done = 0
-        for images in sample_batches(model, n, seed=seed, labels=labels, condition_image=condition_image,
-                                     temperature=temperature, prior=prior, bf16=bf16):
+        for images in batches or sample_batches(model, n, seed=seed, labels=labels, condition_image=condition_image,
+                                                temperature=temperature, prior=prior, bf16=bf16):
             if finish is not None:
                 images = finish(images)
             writer.write(images, files.names(done, done + len(images)))
@@ -106,11 +107,14 @@ def sample_command(model: Autoencoder, out: str | Path, n: int, *, seed: int = 0
 def sample(run_dir: str | Path, out: str | Path, n: int, *, seed: int = 0, class_name: str | None = None,
            condition_image: str | Path | None = None, temperature: float = 1.0, prior: Prior | str | None = None,
            write_sheet: bool = False, overwrite: bool = False, device: str = "auto", precision: str = "auto",
-           seamless: bool = False, palette: str | None = None, alpha_threshold: float | None = None) -> SampleFiles:
+           seamless: bool = False, palette: str | None = None, alpha_threshold: float | None = None,
+           like: str | Path | None = None, spread: float = 0.3) -> SampleFiles:
     """``aekit sample``: ``n`` PNG files (+ ``sheet.png`` and ``sheet.json``); ``prior`` (one, or the
-    name of one fitted in the run) replaces N(0, I); ``precision`` ``auto`` decodes in bfloat16 where
-    the device computes it natively (``device.native_bf16``); ``seamless``, ``palette`` (see
-    :func:`sample_palette`) and ``alpha_threshold``: ``gameart.Finish``."""
+    name of one fitted in the run) replaces N(0, I), and a run whose training fitted a prior samples
+    from it; ``precision`` ``auto`` decodes in bfloat16 where the device computes it natively
+    (``device.native_bf16``); ``seamless``, ``palette`` (see :func:`sample_palette`) and
+    ``alpha_threshold``: ``gameart.Finish``; ``like``: ``n`` variations of that file, ``spread`` from
+    0 (its reconstruction) to 1 (new sprites of its class), ``aekit.variations``."""
     check_sample_options(n, temperature, seed)
     if alpha_threshold is not None and not 0 < alpha_threshold < 1:
         raise ConfigError(f"--alpha-threshold must be between 0 and 1, got {alpha_threshold}")
@@ -120,6 +124,8 @@ def sample(run_dir: str | Path, out: str | Path, n: int, *, seed: int = 0, class
         raise ConfigError(f"model {model.name!r} was trained to clean document pages ({run.dataset}); document "
                           f"cleaners do not generate images, and no prior fits them: clean pages with `aekit denoise "
                           f"{run_dir} PAGES --out DIR`")
+    if prior is None and model.prior_after_training() is not None:  # the prior `aekit train` fitted with the model
+        prior = model.prior_after_training()[0]
     if isinstance(prior, str):
         prior = run.prior(prior)
     if alpha_threshold is not None and not has_alpha(model.input_shape[0]):
@@ -134,9 +140,15 @@ def sample(run_dir: str | Path, out: str | Path, n: int, *, seed: int = 0, class
                               "or a per-class prior")
         labels = torch.tensor([index]).expand(n)  # one label for every draw, without n copies
     image = None if condition_image is None else read_image_file(condition_image).pixels
+    batches = None
+    if like is not None:  # variations of one sprite
+        from aekit.variations import variation_batches
+
+        batches = variation_batches(model, prior, read_image_file(like).pixels, n, spread, seed, labels)
     return sample_command(model, out, n, seed=seed, labels=labels, condition_image=image, temperature=temperature,
                           prior=prior, write_sheet=write_sheet, overwrite=overwrite,
-                          bf16=precision == "bf16" or (precision == "auto" and native_bf16(where)), finish=finish)
+                          bf16=precision == "bf16" or (precision == "auto" and native_bf16(where)), finish=finish,
+                          batches=batches)
 
 
 PALETTE_IMAGES = 2000  # training images --palette K learns from (a seeded draw): enough for a few dozen colours

@@ -108,6 +108,11 @@ class Autoencoder(nn.Module):
     ) -> torch.Tensor:
         raise NotImplementedError(f"{self.name} is not a generative model")
 
+    def prior_after_training(self) -> tuple[str, float] | None:
+        """(prior name, share of ``max_minutes``) when ``aekit train`` fits a prior to the codes at the
+        end of the run, so ``aekit sample`` draws from it straight away; None for most models."""
+        return None
+
     def decode_raw(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """The decoder before it is clipped to [0, 1] (the linear AE's affine map); ``decode`` by default."""
         return self.decode(z, condition)

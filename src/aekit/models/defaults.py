@@ -17,6 +17,13 @@ sample of the training images decides instead:
   grow with the pixel count, hence the bound), when there are at least 1,000 images (PCA needs
   more images than code values; a folder of 50 would not start).
 
+Small colour images (RGB or RGBA, at most 64 px a side, sides divisible by 4 or 8), such as game
+sprites, get ``vq-vae`` instead: an 8x8 (32 px) map of 256 codebook indices, drawn straight-alpha
+(colour never exceeds alpha), mirrored left-right while training, then a class-conditional
+``transformer`` prior fitted over the maps in the same run (60% of ``max_minutes``). A continuous
+code with a Gaussian mixture over it draws blends of sprites (speckled blobs); an autoregressive
+prior over discrete tokens draws one object, each index conditioned on the ones before it.
+
 ``resolve`` is the one call the trainer makes before building the model; the reason it returns
 is printed at the start of training and says what was looked at.
 """
@@ -58,9 +65,30 @@ def choose_likelihood(images: torch.Tensor) -> tuple[dict[str, Any], str]:
     return {"likelihood": "gaussian-channel"}, why
 
 
+CODE_MAP_SIDE = 64  # colour images up to this side get the code map + transformer path
+
+
+def code_map_options(input_shape: tuple[int, int, int]) -> dict[str, Any] | None:
+    """vq-vae options for small colour images (an 8x8 index map at 32 px), or None when the images
+    are not small colour images whose sides the stride-2 stages divide."""
+    c, h, w = input_shape
+    stages = 2 if max(h, w) <= 32 else 3
+    if c < 3 or max(h, w) > CODE_MAP_SIDE or h % (1 << stages) or w % (1 << stages):
+        return None
+    return {"quantizer": "vq", "codebook_size": 256, "code_dim": 32, "channels": [64, 128, 128][:stages], "res_blocks": 2,
+            "straight_alpha": True, "hflip": True, "prior_channels": 16, "prior_layers": 1,
+            "fitted_prior": "transformer", "prior_share": 0.6}
+
+
 def choose(images: torch.Tensor, input_shape: tuple[int, int, int]) -> tuple[str, dict[str, Any], str]:
     """(model name, model options, reason) for data like ``images`` of shape ``input_shape``."""
     c, h, w = input_shape
+    code_map = code_map_options(input_shape)
+    if code_map is not None:
+        side = h >> (len(code_map["channels"]))
+        return "vq-vae", code_map, (f"vq-vae + transformer prior for small colour {h}x{w} images: a {side}x{w >> len(code_map['channels'])} "
+                                    f"map of {code_map['codebook_size']} codes, straight alpha, left-right mirrors; "
+                                    f"the prior is fitted in the same run ({code_map['prior_share']:.0%} of max_minutes)")
     options, why = choose_likelihood(images)
     if c == 1 and max(h, w) <= SMALL_SIDE and h % 4 == 0 and w % 4 == 0:
         return "conv-vae", options, f"conv-vae for small grey {h}x{w} images; {why}"

@@ -20,13 +20,14 @@ terms (not optimised) so they land in metrics.jsonl each epoch.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from aekit import distributed
+from aekit.alpha import has_alpha
 from aekit.errors import ConfigError
 from aekit.models.base import Autoencoder
 from aekit.models.kernels import ConvTranspose2d, NarrowConv2d
@@ -231,6 +232,26 @@ class VQVAEConfig:
     prior_channels: int = 64
     prior_layers: int = 5
     prior_kernel: int = 3
+    res_blocks: int = field(default=0, metadata={"min": 0})  # residual blocks at the code map's size, encoder and decoder
+    # alpha-carrying images: the decoder draws straight colour and alpha, colour is then multiplied
+    # by alpha, so a pixel's colour never exceeds its alpha (un-premultiplied files stay clean)
+    straight_alpha: bool = False
+    hflip: bool = False  # training images mirrored left-right at random (pixel art: no blur, no turns)
+    # a prior over the code map fitted at the end of `aekit train` ("" none), with this share of max_minutes
+    fitted_prior: str = ""
+    prior_share: float = 0.5
+
+
+class _Residual(nn.Module):
+    """x + conv1x1(relu(conv3x3(relu(x)))): depth at the code map's size without losing detail."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(channels, channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
 
 
 class VQVAE(Autoencoder):
@@ -249,6 +270,10 @@ class VQVAE(Autoencoder):
             raise ConfigError(f"model '{self.name}': quantizer must be 'vq' or 'fsq', not {config.quantizer!r}")
         if config.quantizer == "vq" and (config.codebook_size < 2 or config.code_dim < 1 or not 0 < config.decay < 1):
             raise ConfigError(f"model '{self.name}': vq needs codebook_size >= 2, code_dim >= 1 and 0 < decay < 1")
+        if config.fitted_prior not in ("", "transformer"):
+            raise ConfigError(f"model '{self.name}': fitted_prior must be '' or 'transformer', got {config.fitted_prior!r}")
+        if not 0 < config.prior_share < 1:
+            raise ConfigError(f"model '{self.name}': prior_share must be between 0 and 1, got {config.prior_share}")
         self.code_shape = check_conv_fit(self.input_shape, len(config.channels), self.name)
         c = self.input_shape[0]
         if config.quantizer == "vq":
@@ -262,9 +287,11 @@ class VQVAE(Autoencoder):
         for width in config.channels:
             layers += [nn.Conv2d(c, width, 3, stride=2, padding=1), activation(config.activation)]
             c = width
+        layers += [_Residual(c) for _ in range(config.res_blocks)]
         self.encoder = nn.Sequential(*layers, nn.Conv2d(c, dim, 1))
         widths = tuple(reversed(config.channels))
         layers = [nn.Conv2d(dim, widths[0], 3, padding=1), activation(config.activation)]
+        layers += [_Residual(widths[0]) for _ in range(config.res_blocks)]
         for a, b in zip(widths, widths[1:] + (widths[-1],)):
             layers += [ConvTranspose2d(a, b, 4, stride=2, padding=1), activation(config.activation)]
         self.decoder = nn.Sequential(*layers, NarrowConv2d(widths[-1], self.input_shape[0], 3, padding=1))
@@ -292,10 +319,28 @@ class VQVAE(Autoencoder):
         return self._quantize(self.encoder(x))[1]
 
     def decode(self, z, condition=None):
-        return self.decoder(self.quantizer.lookup(z)).sigmoid()
+        return self._image(self.decoder(self.quantizer.lookup(z)))
+
+    def _image(self, logits: torch.Tensor) -> torch.Tensor:
+        """Decoder logits -> premultiplied image; with ``straight_alpha`` colour = sigmoid(colour) * alpha."""
+        image = logits.float().sigmoid()
+        if not self.config.straight_alpha or not has_alpha(image.shape[1]):
+            return image
+        alpha = image[:, -1:]
+        return torch.cat([image[:, :-1] * alpha, alpha], 1)
+
+    def _reconstruction_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Binary cross-entropy of each value, summed per image (of the premultiplied image with ``straight_alpha``)."""
+        if not self.config.straight_alpha or not has_alpha(target.shape[1]):
+            return F.binary_cross_entropy_with_logits(logits.float(), target, reduction="none").flatten(1).sum(1).mean()
+        image = self._image(logits).clamp(1e-6, 1 - 1e-6)
+        return F.binary_cross_entropy(image, target.float(), reduction="none").flatten(1).sum(1).mean()
 
     def loss(self, x, target=None, condition=None, step=0):
         target = x if target is None else target
+        if self.config.hflip and self.training:  # the same mirror for input and target
+            flip = (torch.rand(len(x), device=x.device) < 0.5).view(-1, 1, 1, 1)
+            x, target = torch.where(flip, x.flip(-1), x), torch.where(flip, target.flip(-1), target)
         z = self.encoder(x)
         quantized, indices = self._quantize(z)
         terms: dict[str, torch.Tensor] = {}
@@ -307,10 +352,13 @@ class VQVAE(Autoencoder):
         else:
             counts = torch.bincount(indices.flatten(), minlength=self.num_codes)
         logits = self.decoder(quantized.to(z.dtype))
-        recon = F.binary_cross_entropy_with_logits(logits.float(), target, reduction="none").flatten(1).sum(1).mean()
+        recon = self._reconstruction_loss(logits, target)
         prior = -self.prior.log_prob(indices.detach()).mean()  # stop-gradient: the prior never moves the encoder
         total = recon + prior + terms.get("commitment", 0.0)
         return {"loss": total, "recon": recon, **terms, "prior": prior, **usage_terms(counts.float())}
 
     def sample(self, n, condition=None, generator=None):
         return self.decode(self.prior.sample(n, self.code_shape, generator))
+
+    def prior_after_training(self):
+        return (self.config.fitted_prior, self.config.prior_share) if self.config.fitted_prior else None

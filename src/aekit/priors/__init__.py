@@ -44,12 +44,14 @@ from aekit.priors.base import ExportedPrior, Prior, fit_by_minibatches
 from aekit.priors.flow import FlowPrior
 from aekit.priors.gmm import GMMPrior
 from aekit.priors.pixelcnn import CodeMapPrior
+from aekit.priors.transformer import TransformerPrior
 from aekit.sampling import index_maps_from_uniform, inverse_cdf
 
 PRIORS: dict[str, type[Prior]] = {
     "gmm": GMMPrior,
     "flow": FlowPrior,
     "pixelcnn": CodeMapPrior,
+    "transformer": TransformerPrior,
 }
 
 MAX_CODES = 60_000  # training images whose codes a prior is fitted to

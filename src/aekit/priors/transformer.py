@@ -1,0 +1,193 @@
+"""``transformer``: a small class-conditional transformer over a vq-vae's code map.
+
+The ``h x w`` map of codebook indices is read in raster order behind a class token; a causal
+transformer (pre-norm, GELU, learned positions) predicts each index from the class and the indices
+before it, so p(map | class) = prod_t p(index_t | class, index_<t). On a few thousand sprites it
+draws whole objects where a Gaussian mixture over a flattened code draws blends of them: the
+choice of one index conditions every later one.
+
+Sampling takes a ``temperature`` and ``top_k`` (its config, saved in the JSON). ``vary`` draws
+variations of given maps: each position keeps its index with probability ``1 - spread``, else
+draws a new one given the class and the indices before it (``aekit sample --like``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aekit.config import option
+from aekit.errors import ConfigError
+from aekit.priors.base import Prior, between
+
+# What a saved transformer may claim before it is built (its size is counted too, see load_prior).
+MAX_CODES = 1 << 16
+BATCH = 32
+
+
+@dataclass
+class TransformerPriorConfig:
+    steps: int = option(20000, "transformer: optimiser steps (at most; max_seconds may stop it sooner)", between(1, 10_000_000))
+    width: int = option(128, "transformer: width of each token's vector", between(8, 2048))
+    layers: int = option(3, "transformer: transformer layers", between(1, 64))
+    heads: int = option(4, "transformer: attention heads (dividing the width)", between(1, 64))
+    dropout: float = option(0.1, "transformer: dropout while fitting", ("must be from 0 to 0.9", lambda v: 0 <= v <= 0.9))
+    temperature: float = option(1.0, "transformer: sampling temperature (below 1: safer, less varied)",
+                                ("must be from 0.05 to 10", lambda v: 0.05 <= v <= 10))
+    top_k: int = option(0, "transformer: draw among the k likeliest codes at each position (0: all)", between(0, MAX_CODES))
+    max_seconds: float = option(0.0, "transformer: stop fitting after this many seconds (0: no limit)",
+                                ("must be from 0 to 1e6", lambda v: 0 <= v <= 1e6))
+
+
+class TransformerPrior(Prior):
+    """Autoregressive transformer over ``h x w`` int64 index maps, one class token first."""
+
+    name = "transformer"
+    description = "class-conditional transformer over a vq-vae's index map (raster order, temperature and top-k)"
+    Config = TransformerPriorConfig
+    discrete_code = True
+    class_conditional = True
+
+    def __init__(self, code_shape: tuple[int, ...], num_classes: int | None, num_codes: int, **options: Any):
+        super().__init__(code_shape, num_classes, **options)
+        if len(self.code_shape) != 2:
+            raise ConfigError(f"prior 'transformer' is over h x w index maps, not codes of shape {list(self.code_shape)}")
+        if isinstance(num_codes, bool) or not isinstance(num_codes, int) or not 2 <= num_codes <= MAX_CODES:
+            raise ConfigError(f"prior 'transformer': num_codes must be an integer from 2 to {MAX_CODES:,}, got {num_codes!r}")
+        c = self.config
+        if c.width % c.heads:
+            raise ConfigError(f"prior 'transformer': width {c.width} is not a multiple of heads {c.heads}")
+        self.num_codes = num_codes
+        length, classes = math.prod(self.code_shape), num_classes or 1
+        self.token = nn.Embedding(num_codes, c.width)
+        self.start = nn.Embedding(classes, c.width)  # the class token, first in the sequence
+        self.position = nn.Parameter(torch.randn(length, c.width) * 0.02)
+        layer = nn.TransformerEncoderLayer(c.width, c.heads, 4 * c.width, c.dropout, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, c.layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(c.width)
+        self.head = nn.Linear(c.width, num_codes)
+        self.register_buffer("class_counts", torch.ones(classes, dtype=torch.float64))
+
+    def options(self) -> dict[str, Any]:
+        return {**super().options(), "num_codes": self.num_codes}
+
+    @classmethod
+    def for_model(cls, model, code_shape, num_classes, options):
+        return cls(code_shape, num_classes, num_codes=model.num_codes, **options)
+
+    # --- the network ----------------------------------------------------------------------------
+    def logits(self, tokens: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """``B x T`` indices (raster order, T <= h*w) and ``B`` classes -> ``B x T x num_codes``
+        logits: position t's depend on the class and ``tokens[:, :t]`` only."""
+        first = self.start(classes).unsqueeze(1)
+        x = torch.cat([first, self.token(tokens[:, :-1])], 1) + self.position[: tokens.shape[1]]
+        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1], device=x.device)
+        return self.head(self.norm(self.blocks(x, mask=mask, is_causal=True)))
+
+    def _classes(self, labels: torch.Tensor | None, n: int) -> torch.Tensor:
+        return torch.zeros(n, dtype=torch.long) if labels is None else labels.long()
+
+    def _conditional_log_prob(self, codes: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        tokens = codes.flatten(1)
+        return -F.cross_entropy(self.logits(tokens, classes).transpose(1, 2), tokens, reduction="none").sum(1)
+
+    # --- what callers use ---------------------------------------------------------------------------
+    def fit(self, codes, labels=None, seed=0, quiet=True, lr: float = 1e-3):
+        """Maximum likelihood: AdamW on seeded minibatches, warm-up then cosine decay to the end of
+        ``steps`` or of ``max_seconds``, whichever comes first (the decay follows the clock then)."""
+        if int(codes.min()) < 0 or int(codes.max()) >= self.num_codes:
+            raise ConfigError(f"prior 'transformer': codes must be indices in 0..{self.num_codes - 1}")
+        classes = self._classes(labels, len(codes))
+        self.class_counts.copy_(torch.bincount(classes, minlength=len(self.class_counts)).double().clamp_min(1e-3))
+        steps, limit = self.config.steps, self.config.max_seconds
+        generator = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)
+        optimizer = torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=0.01)
+        warmup = min(100, steps // 10 + 1)
+        self.train()
+        start, total = time.perf_counter(), 0.0
+        for step in range(steps):
+            elapsed = time.perf_counter() - start
+            progress = min(1.0, max(step / steps, elapsed / limit if limit else 0.0))
+            for group in optimizer.param_groups:
+                group["lr"] = lr * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * progress))
+            rows = torch.randint(len(codes), (min(BATCH, len(codes)),), generator=generator)
+            loss = -self._conditional_log_prob(codes[rows], classes[rows]).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.parameters(), 1.0)
+            optimizer.step()
+            total += loss.item()
+            elapsed = time.perf_counter() - start
+            done = limit and elapsed >= limit
+            if not quiet and ((step + 1) % 250 == 0 or done):
+                print(f"  transformer step {step + 1}/{steps}: {total / ((step % 250) + 1):.2f} nats per map, "
+                      f"{elapsed:.0f} s", flush=True)
+                total = 0.0
+            if done:
+                if not quiet:
+                    print(f"  transformer: max_seconds = {limit:g} reached after {step + 1} steps", flush=True)
+                break
+        return self.eval()
+
+    def class_weights(self):
+        return self.class_counts / self.class_counts.sum()
+
+    def log_prob(self, codes, labels=None):
+        self._check_labels(labels, len(codes))
+        if labels is not None or not self.conditional:
+            return self._conditional_log_prob(codes, self._classes(labels, len(codes)))
+        each = torch.stack([self._conditional_log_prob(codes, torch.full((len(codes),), k)) for k in range(self.num_classes)], 1)
+        return torch.logsumexp(each + self.class_weights().log().float(), 1)
+
+    def likeliest_class(self, codes: torch.Tensor) -> torch.Tensor:
+        """The class under which each map is most probable (argmax of log p(map | c) + log p(c))."""
+        if not self.conditional:
+            return torch.zeros(len(codes), dtype=torch.long)
+        with torch.inference_mode():
+            each = torch.stack([self._conditional_log_prob(codes, torch.full((len(codes),), k))
+                                for k in range(self.num_classes)], 1)
+        return (each + self.class_weights().log().float()).argmax(1)
+
+    def sample(self, n, generator=None, labels=None):
+        labels = self._labels_for(n, labels, generator)
+        start = torch.zeros(n, *self.code_shape, dtype=torch.long)
+        return self.vary(start, 1.0, generator, labels)
+
+    @torch.no_grad()
+    def vary(self, codes: torch.Tensor, spread: float, generator: torch.Generator | None = None,
+             labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Maps like ``codes`` (``n x h x w``): in raster order each index is kept with probability
+        ``1 - spread``, else drawn from p(index | class, the indices before it) at the config's
+        temperature and top-k. Spread 0 returns ``codes``; spread 1 draws new maps of the class."""
+        if not 0 <= spread <= 1:
+            raise ConfigError(f"--spread must be from 0 to 1, got {spread}")
+        n = len(codes)
+        self._check_labels(labels, n)
+        classes = self._classes(labels, n)
+        tokens = codes.flatten(1).clone()
+        redraw = torch.rand(tokens.shape, generator=generator, dtype=torch.float64) < spread
+        uniform = torch.rand(tokens.shape, generator=generator, dtype=torch.float64)
+        for t in range(tokens.shape[1]):
+            if not redraw[:, t].any():
+                continue
+            logits = self.logits(tokens[:, : t + 1], classes)[:, t].double() / self.config.temperature
+            if 0 < self.config.top_k < self.num_codes:
+                cutoff = logits.topk(self.config.top_k, 1).values[:, -1:]
+                logits = logits.masked_fill(logits < cutoff, -math.inf)
+            cumulative = logits.softmax(1).cumsum(1)
+            drawn = (cumulative[:, :-1] / cumulative[:, -1:] <= uniform[:, t : t + 1]).sum(1)
+            tokens[:, t] = torch.where(redraw[:, t], drawn, tokens[:, t])
+        return tokens.view_as(codes)
+
+    def export(self, name, latent, decoder_conditions, class_names, model, batch):
+        raise ConfigError("prior 'transformer' has no ONNX export yet; export the run with --no-priors "
+                          "(or --prior NAME for another fitted prior)")
+
