@@ -52,6 +52,7 @@ from aekit.scans import CleanedPage, TrainingText, clean_page, describe, trainin
 from aekit.tiling import OVERLAP, TILE
 
 if TYPE_CHECKING:
+    from aekit.plan_sampling import PlanFiles
     from aekit.priors import Prior  # a learned prior over codes: replaces N(0, I) when sampling
 
 SAMPLE_BATCH = 256  # decode batch: 10,000 conv-vae samples in 0.6 s fp32 (1.06 s with 1,000: maps then run from DRAM)
@@ -426,6 +427,11 @@ class SampleFiles(Sequence[Path]):
 
     def __len__(self) -> int:
         return self.n + 2 * self.with_sheet
+
+    def describe(self) -> str:
+        """What ``aekit sample`` says it wrote."""
+        return f"wrote {self.n} samples to {self.out}" + (f" and the sheet {self[-2]} with its atlas {self[-1]}"
+                                                           if self.with_sheet else "")
 
     @typing.overload
     def __getitem__(self, index: int) -> Path: ...
@@ -827,11 +833,13 @@ def denoise(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path, 
 def sample(run_dir: str | Path, out: str | Path, n: int, *, seed: int = 0, class_name: str | None = None,
            condition_image: str | Path | None = None, temperature: float = 1.0, prior: Prior | str | None = None,
            write_sheet: bool = False, overwrite: bool = False, device: str = "auto", precision: str = "auto",
-           seamless: bool = False, palette: str | None = None, alpha_threshold: float | None = None) -> SampleFiles:
+           seamless: bool = False, palette: str | None = None, alpha_threshold: float | None = None,
+           vector: bool = False, scale: float | None = None) -> SampleFiles | PlanFiles:
     """``aekit sample``: ``n`` PNG files (+ ``sheet.png`` and ``sheet.json``); ``prior`` (one, or the
     name of one fitted in the run) replaces N(0, I); ``precision`` ``auto`` decodes in bfloat16 where
     the device computes it natively (``device.native_bf16``); ``seamless``, ``palette`` (see
-    :func:`sample_palette`) and ``alpha_threshold``: ``gameart.Finish``."""
+    :func:`sample_palette`) and ``alpha_threshold``: ``gameart.Finish``. A floor-plan model draws plans
+    for the footprint ``condition_image`` (``vector``, ``scale``: ``plan_sampling.sample_plans``)."""
     from aekit.data.datasets import holds_pages
 
     check_sample_options(n, temperature, seed)
@@ -839,6 +847,13 @@ def sample(run_dir: str | Path, out: str | Path, n: int, *, seed: int = 0, class
         raise ConfigError(f"--alpha-threshold must be between 0 and 1, got {alpha_threshold}")
     run = load_run(run_dir, device)
     model = run.model
+    if model.condition_kind == "footprint":  # floor plans for a drawn footprint
+        from aekit.plan_sampling import sample_plans
+
+        return sample_plans(model, condition_image, out, n, seed=seed, temperature=temperature, sheet=write_sheet,
+                            overwrite=overwrite, vector=vector, scale=scale)
+    if vector or scale is not None:
+        raise ConfigError(f"--vector and --scale write floor plans; model {model.name!r} does not draw them")
     if holds_pages(run.meta["dataset"]) and not model.generative:
         raise ConfigError(f"model {model.name!r} was trained to clean document pages ({run.meta['dataset']}); document "
                           f"cleaners do not generate images, and no prior fits them: clean pages with `aekit denoise "

@@ -62,13 +62,9 @@ class RunData:
 
         return isinstance(self.test, PageSet)
 
-    def condition(self, data: Any, images: torch.Tensor | None = None) -> torch.Tensor | None:
-        """The condition tensor of a conditional model for ``data`` (computed from ``images`` if given)."""
-        if not self.model.conditional:
-            return None
-        from aekit.data.conditions import make_condition
-
-        return make_condition(self.model.condition_kind, data.images if images is None else images, data.labels)
+    def condition(self, data: Any) -> torch.Tensor | None:
+        """The condition tensor of a conditional model for every row of ``data``, as the data gives it."""
+        return data.condition(self.model.condition_kind, torch.arange(len(data))) if self.model.conditional else None
 
 
 def load_run(run_dir: str | Path, max_images: int | None = None) -> RunData:
@@ -447,6 +443,13 @@ def evaluate_run(
             result["likelihood_plan"] = {**asdict(plan), "budgeted": plan.budget_seconds is not None,
                                          "seconds": round(time.perf_counter() - began, 2)}
             log("likelihood")
+        if run.model.condition_kind == "footprint":  # floor plans drawn for unseen footprints
+            from aekit.plan_measures import plan_section
+
+            sections["floor plans"], note = plan_section(run.model, run.train.footprints, run.train.plans,
+                                                         run.test.footprints, run.test.plans, progress=progress)
+            result["notes"].append(note)
+            log("floor plans")
         if (run.model.generative or priors) and run.test.labels is not None and run.test.num_classes:
             sections["samples"], note = samples_section(run, train_x, priors, progress)
             result["notes"].append(note)

@@ -278,14 +278,14 @@ def between_footprint_diversity(reals: np.ndarray | torch.Tensor, seed: int = 0)
 
 
 # --- the retrieval baseline --------------------------------------------------------------------
-def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
+def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int]:
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     if len(rows) == 0:
         return 0, mask.shape[0], 0, mask.shape[1]
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
-def _nearest(image: np.ndarray, height: int, width: int) -> np.ndarray:
+def nearest_resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """Nearest-neighbour resize of a 2-D array (pixel centres mapped onto pixel centres)."""
     rows = ((np.arange(height) + 0.5) * image.shape[0] / height).astype(np.int64)
     cols = ((np.arange(width) + 0.5) * image.shape[1] / width).astype(np.int64)
@@ -296,8 +296,8 @@ def _canonical(masks: np.ndarray, grid: int) -> np.ndarray:
     """Each mask cropped to its bounding box and stretched to ``grid x grid``, flattened (float32)."""
     out = np.zeros((len(masks), grid * grid), np.float32)
     for i, mask in enumerate(masks):
-        y0, y1, x0, x1 = _bbox(mask)
-        out[i] = _nearest(mask[y0:y1, x0:x1], grid, grid).reshape(-1)
+        y0, y1, x0, x1 = bounding_box(mask)
+        out[i] = nearest_resize(mask[y0:y1, x0:x1], grid, grid).reshape(-1)
     return out
 
 
@@ -321,9 +321,9 @@ def retrieval_baseline(train_footprints: np.ndarray | torch.Tensor, train_plans:
         inter = vectors @ train_vectors.T
         iou = inter / (vectors.sum(1)[:, None] + train_sizes[None, :] - inter + 1e-9)
         for i, best in enumerate(iou.argmax(1)):
-            ty0, ty1, tx0, tx1 = _bbox(train_masks[best])
-            qy0, qy1, qx0, qx1 = _bbox(chunk[i])
-            out[start + i, qy0:qy1, qx0:qx1] = _nearest(plans[best, ty0:ty1, tx0:tx1], qy1 - qy0, qx1 - qx0)
+            ty0, ty1, tx0, tx1 = bounding_box(train_masks[best])
+            qy0, qy1, qx0, qx1 = bounding_box(chunk[i])
+            out[start + i, qy0:qy1, qx0:qx1] = nearest_resize(plans[best, ty0:ty1, tx0:tx1], qy1 - qy0, qx1 - qx0)
     return out
 
 

@@ -29,6 +29,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -70,7 +71,7 @@ MIN_SIZE, MAX_SIZE = 32, 1024
 MAX_BYTES = 8 << 30  # plans + footprints held in memory at once
 FOOTPRINT_ENTRANCE_GREY = 128  # footprint PNG: 0 outside, 255 inside, 128 entrance mark
 _CROSS = ndimage.generate_binary_structure(2, 1)
-TRAIN_PAIRS, TEST_PAIRS = 10_000, 1_000  # the registered dataset floorplans-synthetic
+TRAIN_PAIRS, TEST_PAIRS = 20_000, 1_000  # the registered dataset floorplans-synthetic
 
 
 @dataclass(frozen=True)
@@ -572,6 +573,12 @@ class PlanSet(ImageSet):
 
     plans: torch.Tensor
     footprints: torch.Tensor
+    default_model: ClassVar[tuple[str, str] | None] = (
+        "plan-vae", "plan-vae for floor plans (a conditional VAE drawing plans for the footprint of each pair)")
+
+    def condition(self, kind: str, rows: torch.Tensor) -> torch.Tensor:
+        """The footprints (uint8 ``B x 2 x S x S``) for a footprint-conditional model, else as any image set."""
+        return self.footprints[rows] if kind == "footprint" else ImageSet.condition(self, kind, rows)
 
     def subset(self, indices: Sequence[int] | torch.Tensor) -> PlanSet:
         rows = torch.as_tensor(indices, dtype=torch.long)
@@ -581,7 +588,7 @@ class PlanSet(ImageSet):
 
 
 def load_plan_set(split: str, options: ImageOptions) -> PlanSet:
-    """The registered ``floorplans-synthetic``: train 10,000 pairs (seed 0), test 1,000 (seed 1),
+    """The registered ``floorplans-synthetic``: train 20,000 pairs (seed 0), test 1,000 (seed 1),
     generated at ``image_size`` (default 64; square) on first use and memory-mapped from the cache
     afterwards (plans as colours and indices, footprints: one uint8 file)."""
     from aekit.data import cache
