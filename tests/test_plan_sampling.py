@@ -15,6 +15,7 @@ from test_apply import make_run
 
 from aekit import plans as P
 from aekit.cli import main
+from aekit.data import floorplan_files as files
 from aekit.data import floorplans as fp
 from aekit.errors import DataError
 from aekit.plan_sampling import FILL, plan_sheet, read_user_footprint
@@ -116,11 +117,11 @@ def test_a_building_touching_the_frame_is_handled_and_said(tmp_path, plan_run, c
     said = capsys.readouterr().out
     assert "touches the drawing's edge" in said and "no entrance marked" in said and "wrote 3 floor plans" in said
     for k in range(3):
-        plan = fp.read_plan(out / f"plan_{k}.png")
+        plan = files.read_plan(out / f"plan_{k}.png")
         assert plan.shape == (60, 160) and plan.max() < len(fp.CLASSES)
-    footprint = fp.read_footprint(out / "footprint.png")
+    footprint = files.read_footprint(out / "footprint.png")
     assert footprint.shape == (2, SIZE, SIZE) and footprint[1].sum() == OPENING
-    assert fp.read_plan(out / "sheet.png").shape == plan_sheet(np.zeros((3, SIZE, SIZE), np.uint8), footprint).shape
+    assert files.read_plan(out / "sheet.png").shape == plan_sheet(np.zeros((3, SIZE, SIZE), np.uint8), footprint).shape
 
 
 def test_vector_files_parse_in_pixels_and_in_metres(tmp_path, plan_run):
@@ -131,6 +132,6 @@ def test_vector_files_parse_in_pixels_and_in_metres(tmp_path, plan_run):
     pixels, metres = (json.loads((tmp_path / folder / "plan_0.json").read_text()) for folder in ("px", "m"))
     assert pixels["units"] == "px" and metres["units"] == "m"
     assert pixels["size"] == [100, 80] and metres["size"] == [50.0, 40.0]
-    assert pixels["rooms"] == P.plan_vectors(fp.read_plan(tmp_path / "px" / "plan_0.png"))["rooms"]
+    assert pixels["rooms"] == P.plan_vectors(files.read_plan(tmp_path / "px" / "plan_0.png"))["rooms"]
     svg = ET.fromstring((tmp_path / "m" / "plan_1.svg").read_text())
     assert svg.tag.endswith("svg") and svg.get("viewBox") == "0 0 50 40"

@@ -112,7 +112,7 @@ def _cmd_make_documents(args: argparse.Namespace) -> None:
 
 
 def _cmd_make_floorplans(args: argparse.Namespace) -> None:
-    from aekit.data.floorplans import make_floorplans_command
+    from aekit.data.floorplan_files import make_floorplans_command
 
     print(make_floorplans_command(args.n, args.size, args.out, args.seed))
 

@@ -25,7 +25,8 @@ from PIL import Image
 from scipy import ndimage
 
 from aekit import plans as P
-from aekit.data.floorplans import OUTSIDE, STATISTICS, plan_png
+from aekit.data.floorplan_files import plan_png
+from aekit.data.floorplans import OUTSIDE, STATISTICS
 from aekit.errors import ConfigError, DataError
 from aekit.models.base import Autoencoder
 
@@ -199,7 +200,7 @@ def sample_plans(model: Autoencoder, footprint_file: str | Path | None, out: str
     ``plan_NNN.png`` at the drawing's size (plus ``footprint.png`` as the model saw it, ``sheet.png``
     with ``--sheet``, ``plan_NNN.json`` and ``.svg`` with ``--vector``)."""
     from aekit.apply import prepare_out
-    from aekit.data.floorplans import footprint_png
+    from aekit.data.floorplan_files import footprint_png
     from aekit.io import StagedFolder
     from aekit.plan_measures import draw_plans
 

@@ -9,17 +9,20 @@ import torch
 import torch.nn.functional as F
 
 from aekit import plans as P
+from aekit.data import floorplan_files as files
 from aekit.data import floorplans as fp
 from aekit.models import build_model
+from aekit.models.plan_vae import PlanVAE
 
 SIZE = 32
 OPTIONS = {"channels": [8, 16, 32], "latent_dim": 8, "code_maps": 8, "warmup_steps": 0}
+ORIGINAL_LOSS = PlanVAE.loss
 
 
 @pytest.fixture(scope="module")
 def pairs() -> tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]:
     footprints, plans = fp.make_floorplans(64, size=SIZE, seed=3)
-    x = torch.from_numpy(fp.plan_to_rgb(plans)).float() / 255
+    x = torch.from_numpy(files.plan_to_rgb(plans)).float() / 255
     return x, torch.from_numpy(footprints), footprints, plans
 
 
@@ -81,3 +84,24 @@ def test_a_short_training_lowers_the_loss_and_draws_the_footprints_shape(pairs):
     assert drawn.shape == plans.shape and drawn.dtype == np.uint8
     iou, iou_untrained = P.footprint_iou(drawn, footprints), P.footprint_iou(untrained, footprints)
     assert iou > 0.9 and iou > iou_untrained + 0.2, (iou, iou_untrained)
+
+
+def test_training_on_floor_plans_takes_plan_vae_and_feeds_it_the_footprints(tmp_path, monkeypatch, capsys):
+    from aekit.config import TrainConfig
+    from aekit.data import floorplan_files as files
+    from aekit.train import train
+
+    monkeypatch.setenv("AEKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(files, "TRAIN_PAIRS", 40)
+    seen = []
+    monkeypatch.setattr(PlanVAE, "loss", lambda self, x, target=None, condition=None, step=0: (
+        seen.append((self.classes_of(x), condition)) or ORIGINAL_LOSS(self, x, target, condition, step)))
+    run = train(TrainConfig(dataset="floorplans-synthetic", image_size=32, epochs=1, batch_size=8,
+                            model_options={"channels": [8, 16, 32]}, out=str(tmp_path / "run")))
+    assert run.config.model == "plan-vae" and "model choice: plan-vae" in capsys.readouterr().err
+    footprints, plans = fp.make_floorplans(40, SIZE, seed=0)
+    by_plan = {p.tobytes(): f for p, f in zip(plans, footprints)}
+    classes, condition = seen[0]
+    assert condition.shape == (8, 2, SIZE, SIZE)
+    for plan, footprint in zip(classes.numpy().astype(np.uint8), condition.numpy()):
+        assert np.array_equal(by_plan[plan.tobytes()], footprint)  # each plan with its own footprint

@@ -251,7 +251,7 @@ def _load_synthetic_a4(split: str, options: ImageOptions, skip_bad: bool) -> Pag
 
 
 def _load_floorplans(split: str, options: ImageOptions, skip_bad: bool) -> ImageSet:
-    from aekit.data.floorplans import load_plan_set
+    from aekit.data.floorplan_files import load_plan_set
 
     return load_plan_set(split, options)
 
