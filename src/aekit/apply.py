@@ -850,6 +850,9 @@ def sample(run_dir: str | Path, out: str | Path, n: int, *, seed: int = 0, class
     if model.condition_kind == "footprint":  # floor plans for a drawn footprint
         from aekit.plan_sampling import sample_plans
 
+        if class_name is not None or prior is not None or seamless or palette is not None or alpha_threshold is not None:
+            raise ConfigError("--class, --prior, --seamless, --palette and --alpha-threshold do not apply to floor plans")
+
         return sample_plans(model, condition_image, out, n, seed=seed, temperature=temperature, sheet=write_sheet,
                             overwrite=overwrite, vector=vector, scale=scale)
     if vector or scale is not None:
