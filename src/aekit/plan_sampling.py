@@ -26,7 +26,7 @@ from scipy import ndimage
 
 from aekit import plans as P
 from aekit.data.floorplan_files import plan_png
-from aekit.data.floorplans import OUTSIDE, STATISTICS
+from aekit.data.floorplans import ENTRANCE, OUTSIDE, STATISTICS, WALL
 from aekit.errors import ConfigError, DataError
 from aekit.models.base import Autoencoder
 
@@ -237,8 +237,6 @@ def sample_plans(model: Autoencoder, footprint_file: str | Path | None, out: str
 def plan_sheet(plans: np.ndarray, footprint: np.ndarray | None = None, columns: int = 8) -> np.ndarray:
     """Plans (``N x S x S`` class indices) on one indexed image, the footprint first when given
     (its mask as wall, its entrance mark as entrance), ``SHEET_GAP`` pixels of outside between them."""
-    from aekit.data.floorplans import ENTRANCE, WALL
-
     tiles = list(plans)
     if footprint is not None:
         tile = np.where(footprint[0] > 0, WALL, OUTSIDE).astype(np.uint8)

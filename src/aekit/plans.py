@@ -208,21 +208,33 @@ def validity_rate(plans: np.ndarray | torch.Tensor, footprints: np.ndarray | tor
 
 
 # --- realism and diversity ---------------------------------------------------------------------
+def _room_features(plans: np.ndarray) -> list[tuple[int, list[float], np.ndarray]]:
+    """Per plan: (room count, log area of each room, share of each room class)."""
+    found = []
+    for plan in plans:
+        rooms = parse_plan(plan).rooms
+        kinds = np.array([ROOM_CLASSES.index(r.kind) for r in rooms], np.int64)
+        found.append((len(rooms), [float(np.log(r.area)) for r in rooms],
+                      np.bincount(kinds, minlength=len(ROOM_CLASSES)) / max(1, len(rooms))))
+    return found
+
+
+def _pooled(features: list[tuple[int, list[float], np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    counts = np.array([f[0] for f in features], np.float64)
+    log_areas = [a for f in features for a in f[1]]
+    shares = np.array([f[2] for f in features]).reshape(-1, len(ROOM_CLASSES))
+    return counts, np.array(log_areas or [0.0]), shares
+
+
 def plan_features(plans: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(rooms per plan, log area of every room, share of each room class per plan N x 5)``."""
-    counts, log_areas, shares = [], [], []
-    for plan in _plans(plans):
-        rooms = parse_plan(plan).rooms
-        counts.append(len(rooms))
-        log_areas += [np.log(r.area) for r in rooms]
-        kinds = np.array([ROOM_CLASSES.index(r.kind) for r in rooms], np.int64)
-        shares.append(np.bincount(kinds, minlength=len(ROOM_CLASSES)) / max(1, len(rooms)))
-    return np.array(counts, np.float64), np.array(log_areas or [0.0]), np.array(shares).reshape(-1, len(ROOM_CLASSES))
+    return _pooled(_room_features(_plans(plans)))
 
 
-def _realism_terms(samples: np.ndarray, reals: np.ndarray) -> dict[str, float]:
-    count_s, area_s, share_s = plan_features(samples)
-    count_r, area_r, share_r = plan_features(reals)
+def _realism_terms(samples: list[tuple[int, list[float], np.ndarray]],
+                   reals: list[tuple[int, list[float], np.ndarray]]) -> dict[str, float]:
+    count_s, area_s, share_s = _pooled(samples)
+    count_r, area_r, share_r = _pooled(reals)
     terms = {
         "room_count": wasserstein_distance(count_s, count_r),
         "log_room_area": wasserstein_distance(area_s, area_r),
@@ -245,8 +257,10 @@ def realism(samples: np.ndarray | torch.Tensor, reals: np.ndarray | torch.Tensor
         raise AekitError(f"realism needs samples and at least 2 real plans, got {len(samples)} and {len(reals)}")
     order = np.random.default_rng(seed).permutation(len(reals))
     part = min(len(samples), len(reals) // 2)
-    reference = _realism_terms(reals[order[:part]], reals[order[part:]])["distance"]
-    return {**_realism_terms(samples, reals), "reference": reference}
+    real_features = _room_features(reals)  # each real plan parsed once
+    reference = _realism_terms([real_features[i] for i in order[:part]],
+                               [real_features[i] for i in order[part:]])["distance"]
+    return {**_realism_terms(_room_features(samples), real_features), "reference": reference}
 
 
 def _differing_share(a: np.ndarray, b: np.ndarray) -> np.ndarray:
