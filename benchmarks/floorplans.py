@@ -131,10 +131,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--run", help="measure this trained floor-plan run on 500 unseen footprints")
     parser.add_argument("--sheets", help="with --run: write sheets of plans for unseen footprints into this folder")
+    parser.add_argument("--name", default="model", help="with --run: the key of its results in floorplans.json")
     args = parser.parse_args()
     if args.run is not None:
         results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-        results["model"] = measure_run(args.run, args.sheets)
+        results[args.name] = measure_run(args.run, args.sheets)
         atomic_write_json(RESULTS, results)
         print(f"wrote {RESULTS}")
         return
