@@ -10,11 +10,22 @@ Measures, on one core (CPU time of this process, so other load on the machine co
 
     python benchmarks/floorplans.py --quick   # 2,000 pairs timed; 1,000 train / 200 test
     python benchmarks/floorplans.py           # 20,000 pairs timed; 10,000 train / 1,000 test
+
+A trained floor-plan run (``aekit train --dataset floorplans-synthetic --max-minutes 30 --threads 1``)
+is measured with ``--run RUN``: 8 plans for each of 500 test footprints (never trained on) beside
+the held-out real plans and retrieval (``aekit.plan_measures.plan_section``), the table printed and
+added to the results as ``model``; ``--sheets DIR`` also writes sheets of the plans (each row: the
+footprint, then its plans) for viewing.
+
+    python benchmarks/floorplans.py --run /tmp/plans/run --sheets /tmp/plans/sheets
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -67,10 +78,67 @@ def measure(timed: int, n_train: int, n_test: int) -> dict[str, object]:
             "generation_cpu_s": seconds, "train": n_train, "test": n_test, "reals": reals, "baselines": baselines}
 
 
+def measure_run(run_dir: str, sheets: str | None) -> dict[str, object]:
+    """The run's floor-plan section on unseen footprints, with what the training did and the load."""
+    import torch
+
+    from aekit.evaluate import load_run
+    from aekit.plan_measures import PLANS_PER_FOOTPRINT, UNSEEN_FOOTPRINTS, plan_section
+    from aekit.progress import Progress
+    from aekit.tables import format_metrics
+
+    torch.manual_seed(0)
+    load_before, start = os.getloadavg(), time.perf_counter()
+    run = load_run(run_dir)
+    section, note = plan_section(run.model, run.train.footprints.numpy(), run.train.plans.numpy(),
+                                 run.test.footprints.numpy(), run.test.plans.numpy(), progress=Progress())
+    history = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+    result = {"run": run_dir, "model": run.meta["model"], "model_options": run.meta["model_options"],
+              "train_items": len(run.train), "unseen_footprints": UNSEEN_FOOTPRINTS,
+              "plans_per_footprint": PLANS_PER_FOOTPRINT, "epochs": len(history),
+              "training_seconds": round(sum(h["seconds"] for h in history), 1),
+              "images_per_s": [h["images_per_s"] for h in history], "best_val_loss": min(h["val"]["loss"] for h in history),
+              "section": section, "note": note, "measure_seconds": round(time.perf_counter() - start, 1),
+              "load_before": load_before, "load_after": os.getloadavg()}
+    print(format_metrics({"model": run.meta["model"], "dataset": "floorplans-synthetic", "test_items": UNSEEN_FOOTPRINTS,
+                          "sections": {"floor plans": section}, "notes": [note]}))
+    if sheets is not None:
+        write_sheets(run.model, run.test.footprints.numpy()[:12], Path(sheets))
+    return result
+
+
+def write_sheets(model: object, footprints: np.ndarray, folder: Path) -> None:
+    """``unseen.png``: a row per footprint (the footprint, then 8 plans), palette colours, 4x."""
+    from PIL import Image
+
+    from aekit.data.floorplans import PALETTE
+    from aekit.io import atomic_write_bytes
+    from aekit.plan_measures import PLANS_PER_FOOTPRINT, draw_plans
+    from aekit.plan_sampling import plan_sheet
+
+    drawn = draw_plans(model, footprints, PLANS_PER_FOOTPRINT, seed=1)
+    rows = [plan_sheet(plans, footprint, columns=PLANS_PER_FOOTPRINT + 1) for plans, footprint in zip(drawn, footprints)]
+    sheet = np.concatenate([np.pad(r, ((0, 2), (0, 0))) for r in rows])
+    image = Image.fromarray(PALETTE[sheet]).resize((sheet.shape[1] * 4, sheet.shape[0] * 4), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    atomic_write_bytes(folder / "unseen.png", buffer.getvalue())
+    print(f"wrote {folder / 'unseen.png'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--run", help="measure this trained floor-plan run on 500 unseen footprints")
+    parser.add_argument("--sheets", help="with --run: write sheets of plans for unseen footprints into this folder")
+    parser.add_argument("--name", default="model", help="with --run: the key of its results in floorplans.json")
     args = parser.parse_args()
+    if args.run is not None:
+        results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+        results[args.name] = measure_run(args.run, args.sheets)
+        atomic_write_json(RESULTS, results)
+        print(f"wrote {RESULTS}")
+        return
     timed, n_train, n_test = (2_000, 1_000, 200) if args.quick else (20_000, 10_000, 1_000)
     results = measure(timed, n_train, n_test)
     out = RESULTS.with_name("floorplans-quick.json") if args.quick else RESULTS

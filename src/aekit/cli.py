@@ -115,7 +115,7 @@ def _cmd_make_documents(args: argparse.Namespace) -> None:
 
 
 def _cmd_make_floorplans(args: argparse.Namespace) -> None:
-    from aekit.data.floorplans import make_floorplans_command
+    from aekit.data.floorplan_files import make_floorplans_command
 
     print(make_floorplans_command(args.n, args.size, args.out, args.seed))
 
@@ -161,9 +161,9 @@ def _cmd_sample(args: argparse.Namespace) -> None:
     paths = sample(args.run_dir, args.out, args.n, seed=args.seed, class_name=args.class_name, prior=args.prior,
                    condition_image=args.condition_image, temperature=args.temperature, write_sheet=args.sheet,
                    overwrite=args.overwrite, device=args.device, precision=args.precision, seamless=args.seamless,
-                   palette=args.palette, alpha_threshold=args.alpha_threshold, like=args.like, spread=args.spread)
-    print(f"wrote {args.n} samples to {args.out}" + (f" and the sheet {paths[-2]} with its atlas {paths[-1]}"
-                                                      if args.sheet else ""))
+                   palette=args.palette, alpha_threshold=args.alpha_threshold, like=args.like, spread=args.spread,
+                   vector=args.vector, scale=args.scale)
+    print(paths.describe())
 
 
 def _cmd_encode(args: argparse.Namespace) -> None:
@@ -353,7 +353,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0, help="the same seed writes the same files (0 to 2**63-1)")
     p.add_argument("--class", dest="class_name", help="draw this class (label-conditional models)")
-    p.add_argument("--condition-image", help="draw to this image's silhouette/outline (image-conditional models)")
+    p.add_argument("--condition-image", help="draw to this image's silhouette/outline (image-conditional models), or "
+                   "floor plans for this footprint (plan-vae: any size, black and white or alpha, entrance mark optional)")
+    p.add_argument("--vector", action="store_true", help="floor plans: also write each plan's rooms, doors and windows "
+                   "as JSON and SVG")
+    p.add_argument("--scale", type=float, metavar="M_PER_PX", help="floor plans: --vector in metres, this many per "
+                   "pixel of the footprint image (default: pixels)")
     p.add_argument("--temperature", type=float, default=1.0,
                    help="scale the N(0, I) codes of a VAE (a positive finite number)")
     p.add_argument("--sheet", action="store_true", help="also write every sample on one sheet.png, with sheet.json "

@@ -394,6 +394,13 @@ def evaluate_run(
             result["likelihood_plan"] = {**asdict(plan), "budgeted": plan.budget_seconds is not None,
                                          "seconds": round(time.perf_counter() - began, 2)}
             log("likelihood")
+        if run.model.condition_kind == "footprint":  # floor plans drawn for unseen footprints
+            from aekit.plan_measures import plan_section
+
+            sections["floor plans"], note = plan_section(run.model, run.train.footprints, run.train.plans,
+                                                         run.test.footprints, run.test.plans, progress=progress)
+            result["notes"].append(note)
+            log("floor plans")
         if (run.model.generative or priors) and run.test.labels is not None and run.test.num_classes:
             sections["samples"], note = samples_section(run, train_x, priors, progress)
             result["notes"].append(note)

@@ -208,21 +208,33 @@ def validity_rate(plans: np.ndarray | torch.Tensor, footprints: np.ndarray | tor
 
 
 # --- realism and diversity ---------------------------------------------------------------------
+def _room_features(plans: np.ndarray) -> list[tuple[int, list[float], np.ndarray]]:
+    """Per plan: (room count, log area of each room, share of each room class)."""
+    found = []
+    for plan in plans:
+        rooms = parse_plan(plan).rooms
+        kinds = np.array([ROOM_CLASSES.index(r.kind) for r in rooms], np.int64)
+        found.append((len(rooms), [float(np.log(r.area)) for r in rooms],
+                      np.bincount(kinds, minlength=len(ROOM_CLASSES)) / max(1, len(rooms))))
+    return found
+
+
+def _pooled(features: list[tuple[int, list[float], np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    counts = np.array([f[0] for f in features], np.float64)
+    log_areas = [a for f in features for a in f[1]]
+    shares = np.array([f[2] for f in features]).reshape(-1, len(ROOM_CLASSES))
+    return counts, np.array(log_areas or [0.0]), shares
+
+
 def plan_features(plans: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(rooms per plan, log area of every room, share of each room class per plan N x 5)``."""
-    counts, log_areas, shares = [], [], []
-    for plan in _plans(plans):
-        rooms = parse_plan(plan).rooms
-        counts.append(len(rooms))
-        log_areas += [np.log(r.area) for r in rooms]
-        kinds = np.array([ROOM_CLASSES.index(r.kind) for r in rooms], np.int64)
-        shares.append(np.bincount(kinds, minlength=len(ROOM_CLASSES)) / max(1, len(rooms)))
-    return np.array(counts, np.float64), np.array(log_areas or [0.0]), np.array(shares).reshape(-1, len(ROOM_CLASSES))
+    return _pooled(_room_features(_plans(plans)))
 
 
-def _realism_terms(samples: np.ndarray, reals: np.ndarray) -> dict[str, float]:
-    count_s, area_s, share_s = plan_features(samples)
-    count_r, area_r, share_r = plan_features(reals)
+def _realism_terms(samples: list[tuple[int, list[float], np.ndarray]],
+                   reals: list[tuple[int, list[float], np.ndarray]]) -> dict[str, float]:
+    count_s, area_s, share_s = _pooled(samples)
+    count_r, area_r, share_r = _pooled(reals)
     terms = {
         "room_count": wasserstein_distance(count_s, count_r),
         "log_room_area": wasserstein_distance(area_s, area_r),
@@ -245,8 +257,10 @@ def realism(samples: np.ndarray | torch.Tensor, reals: np.ndarray | torch.Tensor
         raise AekitError(f"realism needs samples and at least 2 real plans, got {len(samples)} and {len(reals)}")
     order = np.random.default_rng(seed).permutation(len(reals))
     part = min(len(samples), len(reals) // 2)
-    reference = _realism_terms(reals[order[:part]], reals[order[part:]])["distance"]
-    return {**_realism_terms(samples, reals), "reference": reference}
+    real_features = _room_features(reals)  # each real plan parsed once
+    reference = _realism_terms([real_features[i] for i in order[:part]],
+                               [real_features[i] for i in order[part:]])["distance"]
+    return {**_realism_terms(_room_features(samples), real_features), "reference": reference}
 
 
 def _differing_share(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -278,14 +292,14 @@ def between_footprint_diversity(reals: np.ndarray | torch.Tensor, seed: int = 0)
 
 
 # --- the retrieval baseline --------------------------------------------------------------------
-def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
+def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int]:
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     if len(rows) == 0:
         return 0, mask.shape[0], 0, mask.shape[1]
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
-def _nearest(image: np.ndarray, height: int, width: int) -> np.ndarray:
+def nearest_resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """Nearest-neighbour resize of a 2-D array (pixel centres mapped onto pixel centres)."""
     rows = ((np.arange(height) + 0.5) * image.shape[0] / height).astype(np.int64)
     cols = ((np.arange(width) + 0.5) * image.shape[1] / width).astype(np.int64)
@@ -296,8 +310,8 @@ def _canonical(masks: np.ndarray, grid: int) -> np.ndarray:
     """Each mask cropped to its bounding box and stretched to ``grid x grid``, flattened (float32)."""
     out = np.zeros((len(masks), grid * grid), np.float32)
     for i, mask in enumerate(masks):
-        y0, y1, x0, x1 = _bbox(mask)
-        out[i] = _nearest(mask[y0:y1, x0:x1], grid, grid).reshape(-1)
+        y0, y1, x0, x1 = bounding_box(mask)
+        out[i] = nearest_resize(mask[y0:y1, x0:x1], grid, grid).reshape(-1)
     return out
 
 
@@ -321,9 +335,9 @@ def retrieval_baseline(train_footprints: np.ndarray | torch.Tensor, train_plans:
         inter = vectors @ train_vectors.T
         iou = inter / (vectors.sum(1)[:, None] + train_sizes[None, :] - inter + 1e-9)
         for i, best in enumerate(iou.argmax(1)):
-            ty0, ty1, tx0, tx1 = _bbox(train_masks[best])
-            qy0, qy1, qx0, qx1 = _bbox(chunk[i])
-            out[start + i, qy0:qy1, qx0:qx1] = _nearest(plans[best, ty0:ty1, tx0:tx1], qy1 - qy0, qx1 - qx0)
+            ty0, ty1, tx0, tx1 = bounding_box(train_masks[best])
+            qy0, qy1, qx0, qx1 = bounding_box(chunk[i])
+            out[start + i, qy0:qy1, qx0:qx1] = nearest_resize(plans[best, ty0:ty1, tx0:tx1], qy1 - qy0, qx1 - qx0)
     return out
 
 

@@ -217,13 +217,10 @@ class Run:
         assert self.noise is not None, "a run trained without noise has no noisy images"
         return self.noise(images, generator=torch.Generator().manual_seed(NOISE_SEED))
 
-    def condition(self, data: Any, images: torch.Tensor | None = None) -> torch.Tensor | None:
-        """The condition tensor of a conditional model for ``data`` (computed from ``images`` if given)."""
-        if not self.model.conditional:
-            return None
-        from aekit.data.conditions import make_condition
-
-        return make_condition(self.model.condition_kind, data.images if images is None else images, data.labels)
+    def condition(self, data: Any) -> torch.Tensor | None:
+        """The condition tensor of a conditional model for every row of ``data``, as the data gives it
+        (labels, silhouettes or outlines of its images, a floor plan's footprint)."""
+        return data.condition(self.model.condition_kind, torch.arange(len(data))) if self.model.conditional else None
 
     def latent_codes(self, data: Any, batch_size: int = 512) -> torch.Tensor:
         """Latent codes (posterior means for VAEs) of an ImageSet, on the CPU."""

@@ -408,6 +408,9 @@ def _choose_model(config: TrainConfig, data: Any, input_shape: tuple[int, int, i
         if config.model is not None:
             return config, None
         return dataclasses.replace(config, model="doc-unet"), "doc-unet for document pages (a U-Net correcting background division)"
+    if config.model is None and data.default_model is not None:  # the data says which model it is for
+        name, why = data.default_model
+        return dataclasses.replace(config, model=name), why
     sample = data.batch(torch.arange(min(len(data), 2000)))
     name, options, why = resolve(config.model, config.model_options, sample, input_shape)
     return dataclasses.replace(config, model=name, model_options=options), why
@@ -441,12 +444,8 @@ def epoch_generator(seed: int, epoch: int, stream: int, rank: int = 0) -> torch.
 
 
 def _condition(model: Autoencoder, data: Any, rows: torch.Tensor) -> torch.Tensor | None:
-    """The conditions of ``rows`` (labels, or images derived from the grey images), in row order."""
-    if not model.conditional:
-        return None
-    from aekit.data.conditions import make_condition
-
-    return make_condition(model.condition_kind, data.batch(rows), None if data.labels is None else data.labels[rows])
+    """The conditions of ``rows`` (as the data gives them: labels, images derived from the images, footprints), in row order."""
+    return data.condition(model.condition_kind, rows) if model.conditional else None
 
 
 def _val_patches(config: TrainConfig) -> int:

@@ -10,6 +10,7 @@ import torch
 from scipy import ndimage
 
 from aekit.cli import main
+from aekit.data import floorplan_files as files
 from aekit.data import floorplans as fp
 from aekit.data import load, train_val_split
 from aekit.errors import AekitError, ConfigError
@@ -155,8 +156,8 @@ def test_files_round_trip_and_the_command(tmp_path, capsys):
     assert "wrote 4 floor plan pairs" in capsys.readouterr().out
     footprints, plans = fp.make_floorplans(4, 48, seed=2)
     for i in range(4):
-        assert np.array_equal(fp.read_footprint(out / "footprints" / f"{i:05d}.png"), footprints[i])
-        assert np.array_equal(fp.read_plan(out / "plans" / f"{i:05d}.png"), plans[i])
+        assert np.array_equal(files.read_footprint(out / "footprints" / f"{i:05d}.png"), footprints[i])
+        assert np.array_equal(files.read_plan(out / "plans" / f"{i:05d}.png"), plans[i])
     recipe = json.loads((out / "floorplans.json").read_text())
     assert recipe["classes"] == list(fp.CLASSES) and recipe["palette"] == fp.PALETTE.tolist()
     assert main(["make-floorplans", "--n", "4", "--out", str(out)]) == 2  # not an empty folder
@@ -167,28 +168,30 @@ def test_files_round_trip_and_the_command(tmp_path, capsys):
 
 def test_colours_map_back_to_classes(pairs):
     _, plans = pairs
-    rgb = fp.plan_to_rgb(plans[:10])
+    rgb = files.plan_to_rgb(plans[:10])
     assert rgb.shape == (10, 3, 64, 64)
-    assert np.array_equal(fp.rgb_to_plan(rgb), plans[:10])
-    assert np.array_equal(fp.rgb_to_plan(rgb.astype(np.float32) / 255 + 0.04), plans[:10])  # a model's blur
+    assert np.array_equal(files.rgb_to_plan(rgb), plans[:10])
+    assert np.array_equal(files.rgb_to_plan(rgb.astype(np.float32) / 255 + 0.04), plans[:10])  # a model's blur
 
 
 def test_registered_dataset(tmp_path, monkeypatch, mapped_file):
     monkeypatch.setenv("AEKIT_CACHE", str(tmp_path))
-    monkeypatch.setattr(fp, "TEST_PAIRS", 30)
+    monkeypatch.setattr(files, "TEST_PAIRS", 30)
     data = load("floorplans-synthetic", "test", image_size=32)
-    assert isinstance(data, fp.PlanSet) and data.shape == (3, 32, 32) and len(data) == 30
+    assert isinstance(data, files.PlanSet) and data.shape == (3, 32, 32) and len(data) == 30
     footprints, plans = fp.make_floorplans(30, 32, seed=1)
     assert np.array_equal(data.plans.numpy(), plans) and np.array_equal(data.footprints.numpy(), footprints)
-    assert np.array_equal(data.pixels.numpy(), fp.plan_to_rgb(plans))
+    assert np.array_equal(data.pixels.numpy(), files.plan_to_rgb(plans))
     again = load("floorplans-synthetic", "test", image_size=32)  # from the cache: a memory map
     assert mapped_file(again.plans.data_ptr()).endswith(".u8") and torch.equal(again.pixels, data.pixels)
     train, val = train_val_split(data)
-    assert isinstance(val, fp.PlanSet) and len(train) + len(val) == 30
+    assert isinstance(val, files.PlanSet) and len(train) + len(val) == 30
     rows = torch.tensor([3, 7])
     part = data.subset(rows)
     assert torch.equal(part.plans, data.plans[rows]) and torch.equal(part.footprints, data.footprints[rows])
     assert torch.equal(part.pixels, data.pixels[rows])
+    assert torch.equal(data.condition("footprint", rows), data.footprints[rows])  # what a plan model is fed
+    assert data.default_model[0] == "plan-vae"
     with pytest.raises(ConfigError, match="3 palette colours"):
         load("floorplans-synthetic", "test", channels=1)
     with pytest.raises(ConfigError, match="square"):
@@ -205,7 +208,7 @@ def test_silhouette_of_a_plan_or_a_footprint_file_is_the_outline(pairs):
 
     footprints, plans = pairs
     expected = np.stack([ndimage.binary_fill_holes(m) for m in footprints[:40, 0]])
-    colours = torch.from_numpy(fp.plan_to_rgb(plans[:40])).float() / 255
+    colours = torch.from_numpy(files.plan_to_rgb(plans[:40])).float() / 255
     assert np.array_equal(silhouette(colours)[:, 0].numpy() > 0, expected)
-    grey = np.stack([np.asarray(Image.open(io.BytesIO(fp.footprint_png(f)))) for f in footprints[:40]])
+    grey = np.stack([np.asarray(Image.open(io.BytesIO(files.footprint_png(f)))) for f in footprints[:40]])
     assert np.array_equal(silhouette(torch.from_numpy(grey).float()[:, None] / 255)[:, 0].numpy() > 0, expected)

@@ -40,6 +40,7 @@ from aekit.models.base import Autoencoder
 from aekit.run import Run
 
 if TYPE_CHECKING:
+    from aekit.plan_sampling import PlanFiles
     from aekit.priors import Prior  # a learned prior over codes: replaces N(0, I) when sampling
 
 
@@ -56,6 +57,11 @@ class SampleFiles(Sequence[Path]):
 
     def __len__(self) -> int:
         return self.n + 2 * self.with_sheet
+
+    def describe(self) -> str:
+        """What ``aekit sample`` says it wrote."""
+        return f"wrote {self.n} samples to {self.out}" + (f" and the sheet {self[-2]} with its atlas {self[-1]}"
+                                                           if self.with_sheet else "")
 
     @typing.overload
     def __getitem__(self, index: int) -> Path: ...
@@ -108,18 +114,30 @@ def sample(run_dir: str | Path, out: str | Path, n: int, *, seed: int = 0, class
            condition_image: str | Path | None = None, temperature: float = 1.0, prior: Prior | str | None = None,
            write_sheet: bool = False, overwrite: bool = False, device: str = "auto", precision: str = "auto",
            seamless: bool = False, palette: str | None = None, alpha_threshold: float | None = None,
-           like: str | Path | None = None, spread: float = 0.3) -> SampleFiles:
+           like: str | Path | None = None, spread: float = 0.3, vector: bool = False,
+           scale: float | None = None) -> SampleFiles | PlanFiles:
     """``aekit sample``: ``n`` PNG files (+ ``sheet.png`` and ``sheet.json``); ``prior`` (one, or the
     name of one fitted in the run) replaces N(0, I), and a run whose training fitted a prior samples
     from it; ``precision`` ``auto`` decodes in bfloat16 where the device computes it natively
     (``device.native_bf16``); ``seamless``, ``palette`` (see :func:`sample_palette`) and
     ``alpha_threshold``: ``gameart.Finish``; ``like``: ``n`` variations of that file, ``spread`` from
-    0 (its reconstruction) to 1 (new sprites of its class), ``aekit.variations``."""
+    0 (its reconstruction) to 1 (new sprites of its class), ``aekit.variations``. A floor-plan model
+    draws plans for the footprint ``condition_image`` (``vector``, ``scale``: ``plan_sampling.sample_plans``)."""
     check_sample_options(n, temperature, seed)
     if alpha_threshold is not None and not 0 < alpha_threshold < 1:
         raise ConfigError(f"--alpha-threshold must be between 0 and 1, got {alpha_threshold}")
     run = Run(run_dir, device)
     model = run.model
+    if model.condition_kind == "footprint":  # floor plans for a drawn footprint
+        from aekit.plan_sampling import sample_plans
+
+        if class_name is not None or prior is not None or seamless or palette is not None or alpha_threshold is not None \
+                or like is not None:
+            raise ConfigError("--class, --prior, --seamless, --palette, --alpha-threshold and --like do not apply to floor plans")
+        return sample_plans(model, condition_image, out, n, seed=seed, temperature=temperature, sheet=write_sheet,
+                            overwrite=overwrite, vector=vector, scale=scale)
+    if vector or scale is not None:
+        raise ConfigError(f"--vector and --scale write floor plans; model {model.name!r} does not draw them")
     if run.pages and not model.generative:
         raise ConfigError(f"model {model.name!r} was trained to clean document pages ({run.dataset}); document "
                           f"cleaners do not generate images, and no prior fits them: clean pages with `aekit denoise "

@@ -40,4 +40,6 @@ def make_condition(kind: str, images: torch.Tensor, labels: torch.Tensor | None)
         return silhouette(images)
     if kind == "outline":
         return outline(images)
+    if kind == "footprint":
+        raise ConfigError("a footprint-conditional model needs floor-plan data (floorplans-synthetic) or a footprint image")
     raise ConfigError(f"unknown condition kind {kind!r}; choose one of {', '.join(CONDITION_KINDS)}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -68,6 +69,16 @@ class ImageSet:
     def batch(self, indices: Sequence[int] | torch.Tensor) -> torch.Tensor:
         """Rows ``indices`` as float32 in [0, 1]: only these are converted."""
         return _to_float(self.pixels[torch.as_tensor(indices, dtype=torch.long)])
+
+    # The model ``aekit train`` takes for this data when none is given, and why (None: chosen from a
+    # look at the images, ``models.defaults``).
+    default_model: ClassVar[tuple[str, str] | None] = None
+
+    def condition(self, kind: str, rows: torch.Tensor) -> torch.Tensor:
+        """What a conditional model of ``kind`` sees for ``rows``: labels, or images derived from them."""
+        from aekit.data.conditions import make_condition
+
+        return make_condition(kind, self.batch(rows), None if self.labels is None else self.labels[rows])
 
     def subset(self, indices: Sequence[int] | torch.Tensor) -> ImageSet:
         idx_t = torch.as_tensor(indices, dtype=torch.long)
@@ -240,7 +251,7 @@ def _load_synthetic_a4(split: str, options: ImageOptions, skip_bad: bool) -> Pag
 
 
 def _load_floorplans(split: str, options: ImageOptions, skip_bad: bool) -> ImageSet:
-    from aekit.data.floorplans import load_plan_set
+    from aekit.data.floorplan_files import load_plan_set
 
     return load_plan_set(split, options)
 

@@ -16,6 +16,7 @@ from aekit.models.dense import DenseAE
 from aekit.models.doc_unet import DocUNet
 from aekit.models.linear import LinearAE
 from aekit.models.pixel_vae import PixelVAE
+from aekit.models.plan_vae import PlanVAE
 from aekit.models.resnet import ResAE, ResVAE
 from aekit.models.sparse import SparseAE
 from aekit.models.tutorial import TutorialDAE, TutorialDocs, TutorialVAEConv, TutorialVAEDense
@@ -34,6 +35,7 @@ MODELS: dict[str, type[Autoencoder]] = {
     "res-ae": ResAE,
     "res-vae": ResVAE,
     "cvae": CVAE,
+    "plan-vae": PlanVAE,
     "vq-vae": VQVAE,
     "tutorial-dae": TutorialDAE,
     "tutorial-docs": TutorialDocs,

@@ -1,0 +1,169 @@
+"""A conditional VAE that draws floor plans for a footprint (``aekit.data.floorplans``).
+
+The footprint (outline mask and entrance mark, ``B x 2 x S x S``) enters the decoder as a spatial
+map at every resolution: a small U-Net runs down the footprint, and each decoder stage sees that
+stage's footprint features and the footprint itself averaged down to its size. The code ``z`` (a
+vector: the plan's layout, which the footprint leaves open) enters at the coarsest map. The output is a
+categorical distribution over the plan classes at every pixel; the likelihood is the cross-entropy
+of the true classes (nats per plan) and a drawn plan is the most likely class at each pixel, so
+walls come out one pixel wide where the decoder is sure of them.
+
+Plans reach the model as the dataset stores them, in palette colours (``PlanSet.pixels``); the
+model reads each pixel's class as the nearest palette colour and decodes back to palette colours,
+so pictures, sheets and reconstruction metrics work on it as on any image model. ``free_bits``
+keeps each code dimension's KL from being pushed below a floor (the code stays in use, so plans
+drawn for one footprint differ).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aekit.data.floorplans import CLASSES, PALETTE
+from aekit.errors import ConfigError
+from aekit.models.base import Autoencoder
+from aekit.models.layers import activation, check_conv_fit
+
+FOOTPRINT_CHANNELS = 2  # outline mask, entrance mark
+
+
+@dataclass
+class PlanVAEConfig:
+    latent_dim: int = 32
+    channels: tuple[int, ...] = (12, 24, 48, 96)  # per resolution from full size down; the code enters below the last
+    code_maps: int = 32  # feature maps the code is spread to at the coarsest resolution
+    beta: float = 1.0
+    warmup_steps: int = field(default=1000, metadata={"min": 0})
+    free_bits: float = 0.25  # nats per code dimension (batch mean) below which the KL is not pushed further
+    activation: str = "relu"
+
+
+def _block(a: int, b: int, act: str) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(a, b, 3, padding=1), activation(act), nn.Conv2d(b, b, 3, padding=1), activation(act))
+
+
+class PlanVAE(Autoencoder):
+    name = "plan-vae"
+    description = "floor plans for a footprint: conditional VAE, footprint at every decoder resolution, per-pixel classes"
+    Config = PlanVAEConfig
+    generative = True
+    conditional = True
+    likelihood = "categorical"
+    condition_kind = "footprint"
+
+    def __init__(self, config: PlanVAEConfig, input_shape, num_classes=None):
+        super().__init__(config, input_shape, num_classes)
+        if self.input_shape[0] != 3:
+            raise ConfigError(f"model 'plan-vae' draws plans in palette colours (3 channels), not {self.input_shape[0]}")
+        ch, act, k = config.channels, config.activation, len(CLASSES)
+        size = check_conv_fit(self.input_shape, len(ch), self.name)  # the coarsest map, below the last stage
+        self.code_shape = (config.code_maps, *size)
+        self.register_buffer("palette", torch.tensor(PALETTE, dtype=torch.float32) / 255, persistent=False)
+        # the posterior q(z | plan, footprint): stride-2 convolutions to the coarsest map, then linear
+        layers: list[nn.Module] = []
+        width = k + FOOTPRINT_CHANNELS
+        for c in ch:
+            layers += [nn.Conv2d(width, c, 3, stride=2, padding=1), activation(act)]
+            width = c
+        self.posterior_net = nn.Sequential(*layers, nn.Flatten())
+        flat = ch[-1] * size[0] * size[1]
+        self.to_mu, self.to_logvar = nn.Linear(flat, config.latent_dim), nn.Linear(flat, config.latent_dim)
+        # the footprint's U-Net down path: features at every resolution
+        self.down = nn.ModuleList()
+        width = FOOTPRINT_CHANNELS
+        for i, c in enumerate(ch):
+            self.down.append(nn.Sequential(*([nn.MaxPool2d(2)] if i else []), _block(width, c, act)))
+            width = c
+        self.bottom_pool = nn.MaxPool2d(2)
+        self.from_code = nn.Sequential(nn.Linear(config.latent_dim, config.code_maps * size[0] * size[1]), activation(act))
+        self.bottom = _block(ch[-1] + config.code_maps + FOOTPRINT_CHANNELS, ch[-1], act)
+        # up path: each stage upsamples, then sees the footprint's features and the footprint at its size
+        self.up = nn.ModuleList()
+        self.merge = nn.ModuleList()
+        width = ch[-1]
+        for c in reversed(ch):
+            self.up.append(nn.ConvTranspose2d(width, c, 2, stride=2))
+            self.merge.append(_block(2 * c + FOOTPRINT_CHANNELS, c, act))
+            width = c
+        self.to_logits = nn.Conv2d(ch[0], k, 1)
+
+    # --- plans as classes and colours -------------------------------------------------------------
+    def classes_of(self, x: torch.Tensor) -> torch.Tensor:
+        """Palette-coloured plans ``B x 3 x H x W`` in [0, 1] -> class indices ``B x H x W`` (nearest colour)."""
+        distance = torch.einsum("bchw,kc->bkhw", x.float(), -2 * self.palette) + self.palette.pow(2).sum(1)[:, None, None]
+        return distance.argmin(1)
+
+    def colours_of(self, classes: torch.Tensor) -> torch.Tensor:
+        """Class indices ``B x H x W`` -> palette colours ``B x 3 x H x W`` in [0, 1]."""
+        return self.palette[classes].permute(0, 3, 1, 2)
+
+    def _footprint(self, condition: torch.Tensor | None, n: int) -> torch.Tensor:
+        if condition is None or condition.dim() != 4 or condition.shape[1] != FOOTPRINT_CHANNELS or len(condition) != n:
+            raise ConfigError(f"model 'plan-vae' needs {n} footprints (B x {FOOTPRINT_CHANNELS} x H x W: outline mask, "
+                              "entrance mark) as its condition")
+        return condition.float()
+
+    # --- the network --------------------------------------------------------------------------------
+    def posterior(self, x, condition=None):
+        footprint = self._footprint(condition, len(x))
+        plan = F.one_hot(self.classes_of(x), len(CLASSES)).permute(0, 3, 1, 2).float()
+        h = self.posterior_net(torch.cat([plan, footprint], 1))
+        return self.to_mu(h), self.to_logvar(h).clamp(-30, 20)
+
+    def logits(self, z: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+        """Per-pixel class logits ``B x K x H x W`` for codes ``z`` and footprints ``condition``."""
+        footprint = self._footprint(condition, len(z))
+        skips, h = [], footprint
+        for stage in self.down:
+            h = stage(h)
+            skips.append(h)
+        size = self.code_shape[1:]
+        code = self.from_code(z).view(len(z), *self.code_shape)
+        h = self.bottom(torch.cat([self.bottom_pool(h), code, F.adaptive_avg_pool2d(footprint, size)], 1))
+        for up, merge, skip in zip(self.up, self.merge, reversed(skips)):
+            h = up(h)
+            h = merge(torch.cat([h, skip, F.adaptive_avg_pool2d(footprint, skip.shape[-2:])], 1))
+        return self.to_logits(h)
+
+    def encode(self, x, condition=None):
+        return self.posterior(x, condition)[0]
+
+    def decode(self, z, condition=None):
+        """The most likely class at every pixel, in palette colours."""
+        return self.colours_of(self.logits(z, condition).argmax(1))
+
+    def log_likelihood(self, x, z, condition=None):
+        """log p(plan | z, footprint): the true classes' log-probabilities summed over pixels (nats)."""
+        logits = self.logits(z, condition).float()
+        return -F.cross_entropy(logits, self.classes_of(x), reduction="none").flatten(1).sum(1)
+
+    def kl_weight(self, step: int) -> float:
+        warmup = self.config.warmup_steps
+        return self.config.beta * (min(1.0, step / warmup) if warmup > 0 else 1.0)
+
+    def loss(self, x, target=None, condition=None, step=0):
+        target = x if target is None else target
+        mu, logvar = self.posterior(x, condition)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        recon = -self.log_likelihood(target, z, condition).mean()
+        per_dim = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).mean(0)  # batch-mean KL of each code dimension
+        kl = per_dim.sum()
+        held = per_dim.clamp(min=self.config.free_bits).sum()
+        return {"loss": recon + self.kl_weight(step) * held, "recon": recon, "kl": kl, "neg_elbo": recon + kl}
+
+    def sample(self, n, condition=None, generator=None):
+        device = self.to_mu.weight.device
+        z = torch.randn(n, self.latent_dim, generator=generator).to(device)
+        return self.decode(z, condition)
+
+    def sample_classes(self, condition: torch.Tensor, generator: torch.Generator | None = None,
+                       temperature: float = 1.0) -> torch.Tensor:
+        """Plans as class indices ``B x H x W`` (uint8) for footprints ``condition``, one draw each."""
+        device = self.to_mu.weight.device
+        z = torch.randn(len(condition), self.latent_dim, generator=generator).to(device) * temperature
+        return self.logits(z, condition.to(device)).argmax(1).to(torch.uint8)
+
