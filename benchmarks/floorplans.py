@@ -82,25 +82,25 @@ def measure_run(run_dir: str, sheets: str | None) -> dict[str, object]:
     """The run's floor-plan section on unseen footprints, with what the training did and the load."""
     import torch
 
-    from aekit.evaluate import load_run
     from aekit.plan_measures import PLANS_PER_FOOTPRINT, UNSEEN_FOOTPRINTS, plan_section
     from aekit.progress import Progress
+    from aekit.run import Run
     from aekit.tables import format_metrics
 
     torch.manual_seed(0)
     load_before, start = os.getloadavg(), time.perf_counter()
-    run = load_run(run_dir)
+    run = Run(run_dir, "cpu")
     section, note = plan_section(run.model, run.train.footprints.numpy(), run.train.plans.numpy(),
                                  run.test.footprints.numpy(), run.test.plans.numpy(), progress=Progress())
     history = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
-    result = {"run": run_dir, "model": run.meta["model"], "model_options": run.meta["model_options"],
+    result = {"run": run_dir, "model": run.model_name, "model_options": run.info.model_options,
               "train_items": len(run.train), "unseen_footprints": UNSEEN_FOOTPRINTS,
               "plans_per_footprint": PLANS_PER_FOOTPRINT, "epochs": len(history),
               "training_seconds": round(sum(h["seconds"] for h in history), 1),
               "images_per_s": [h["images_per_s"] for h in history], "best_val_loss": min(h["val"]["loss"] for h in history),
               "section": section, "note": note, "measure_seconds": round(time.perf_counter() - start, 1),
               "load_before": load_before, "load_after": os.getloadavg()}
-    print(format_metrics({"model": run.meta["model"], "dataset": "floorplans-synthetic", "test_items": UNSEEN_FOOTPRINTS,
+    print(format_metrics({"model": run.model_name, "dataset": "floorplans-synthetic", "test_items": UNSEEN_FOOTPRINTS,
                           "sections": {"floor plans": section}, "notes": [note]}))
     if sheets is not None:
         write_sheets(run.model, run.test.footprints.numpy()[:12], Path(sheets))

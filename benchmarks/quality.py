@@ -66,8 +66,9 @@ import torch
 import aekit
 from aekit.config import TrainConfig
 from aekit.device import cpu_flags
-from aekit.evaluate import evaluate_run, likelihood_section, load_run, reconstruction_section
+from aekit.evaluate import evaluate_run, likelihood_section, reconstruction_section
 from aekit.io import atomic_write_json
+from aekit.run import Run
 from aekit.scans import clean_page
 
 RESULTS = Path(__file__).resolve().parent / "results" / "quality.json"
@@ -124,7 +125,7 @@ def vae_quality(
                          precision=precision)
 
     def nll(run_dir: Path, images: int | None, k: int) -> dict[str, float]:
-        section, _ = likelihood_section(load_run(run_dir, images), k, bf16=precision == "bf16")
+        section, _ = likelihood_section(Run(run_dir, "cpu", max_test_images=images), k, bf16=precision == "bf16")
         return {"nll_iwae": section["nll_iwae"]["model"], "nll_elbo": section["nll_elbo"]["model"]}
 
     print(f"{model} (latent 32), binarised MNIST: IWAE-{curve_k} NLL on {curve_images} test images while training "
@@ -150,7 +151,7 @@ def dae_quality(out: Path, budget_s: float, curve_images: int, epoch_images: int
     train_x = load("mnist", "train").images[:2000]
 
     def psnr(run_dir: Path) -> dict[str, float]:
-        scores = reconstruction_section(load_run(run_dir, curve_images), train_x)["psnr"]
+        scores = reconstruction_section(Run(run_dir, "cpu", max_test_images=curve_images), train_x)["psnr"]
         return {"psnr": scores["model"], "psnr_median_3x3": scores["median 3x3"], "psnr_noisy": scores["noisy input"]}
 
     print(f"tutorial DAE, salt-and-pepper 0.1: test PSNR on {curve_images} images while training for "
@@ -391,7 +392,7 @@ def run_precision(args: argparse.Namespace) -> None:
                              model_options={"latent_dim": 32}, quiet=True, precision="bf16")
         curve = train_for(config, budget, lambda d: {}, budget)
         result["epochs"], result["train_seconds"] = curve[-1]["epoch"], curve[-1]["train_seconds"]
-        run = load_run(config.out, 500)
+        run = Run(config.out, "cpu", max_test_images=500)
         for precision in ("fp32", "bf16"):
             section, _ = likelihood_section(run, 1000, 500, bf16=precision == "bf16")
             result[precision] = {"nll_iwae": section["nll_iwae"]["model"], "nll_elbo": section["nll_elbo"]["model"],
