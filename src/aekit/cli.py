@@ -208,14 +208,14 @@ class CommandParser(argparse.ArgumentParser):
     def __init__(self, *args: object, options: type | None = None,
                  extra: Callable[[argparse.ArgumentParser], None] | None = None, **kwargs: object):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self._options, self._extra, self._complete = options, extra, False
+        self.options, self._extra, self._complete = options, extra, False
 
     def complete(self) -> None:
         """Add the arguments still to add (once)."""
         if not self._complete:
             self._complete = True
-            if self._options is not None:
-                add_options(self, self._options)
+            if self.options is not None:
+                add_options(self, self.options)
             if self._extra is not None:
                 self._extra(self)
 
