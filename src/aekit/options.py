@@ -256,7 +256,7 @@ class InterpolateOptions:
     from_class: str | None = option(None, "start at this class's mean code instead of image A (default: none)",
                                     metavar="CLASS")
     to_class: str | None = option(None, "end at this class's mean code instead of image B (default: none)", metavar="CLASS")
-    steps: int = option(10, "frames from A to B, both included, 2 to 1,000", between(2, 1000))
+    steps: int = option(10, "frames from A to B, both included (2 to 1,000)", between(2, 1000))
     out: str = out_folder()
     gif: bool = option(False, "also write an animated interpolation.gif")
     overwrite: bool = overwrite()
