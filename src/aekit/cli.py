@@ -131,9 +131,9 @@ def _cmd_serve(args: argparse.Namespace) -> None:
     serve(Path(opts.run_dir), host=opts.host, port=opts.port)
 
 
-def _keywords(opts: object, *but: str) -> dict[str, Any]:
+def _keywords(opts: Any, *but: str) -> dict[str, Any]:
     """The options as the command function's keyword arguments, less ``but`` (``quiet`` becomes a ``Progress``)."""
-    return {name: value for name, value in asdict(opts).items() if name not in but}  # type: ignore[call-overload]
+    return {name: value for name, value in asdict(opts).items() if name not in but}
 
 
 def _cmd_denoise(args: argparse.Namespace) -> None:
