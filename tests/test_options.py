@@ -49,8 +49,8 @@ def _default_of(f) -> object:
 
 def test_every_command_but_train_has_an_options_dataclass():
     commands = _commands()
-    assert commands["train"].options is None and all(p.options is not None for n, p in commands.items() if n != "train")
-    assert commands["report"].options is commands["evaluate"].options  # report takes evaluate's options, defined once
+    assert set(opt.COMMAND_OPTIONS) == set(commands) - {"train"}
+    assert opt.COMMAND_OPTIONS["report"] is opt.COMMAND_OPTIONS["evaluate"]  # report takes evaluate's options, defined once
 
 
 def test_every_flag_has_help_that_states_its_default():
@@ -68,7 +68,7 @@ def test_every_flag_has_help_that_states_its_default():
 def test_defaults_in_help_are_the_dataclass_defaults():
     checked = 0
     for name, parser in _commands().items():
-        cls = parser.options or TrainConfig
+        cls = opt.COMMAND_OPTIONS.get(name, TrainConfig)
         by_dest = {a.dest: a for a in parser._actions}
         for f in fields(cls):
             action, default = by_dest[f.name], _default_of(f)
@@ -94,21 +94,18 @@ def _required_argv(cls: type) -> tuple[list[str], dict[str, object]]:
 
 
 def test_the_parsed_defaults_build_the_dataclass_defaults():
-    for name, parser in _commands().items():
-        if parser.options is None:
-            continue
-        argv, values = _required_argv(parser.options)
+    for name, cls in opt.COMMAND_OPTIONS.items():
+        argv, values = _required_argv(cls)
         if name == "fit-prior":
             argv += ["--prior", "gmm"]
-        parsed = opt.options_from_args(parser.options, build_parser().parse_args([name, *argv]))
-        assert parsed == parser.options(**values), name
+        parsed = opt.options_from_args(cls, build_parser().parse_args([name, *argv]))
+        assert parsed == cls(**values), name
 
 
 def test_options_are_the_command_functions_keywords_with_their_defaults():
-    commands = _commands()
     for name, function in _functions().items():
         parameters = inspect.signature(function).parameters
-        cls = commands[name].options
+        cls = opt.COMMAND_OPTIONS[name]
         names = {f.name for f in fields(cls)}
         assert names - set(parameters) == NOT_KEYWORDS.get(name, set()), name
         for f in fields(cls):
@@ -152,8 +149,7 @@ def test_a_bad_value_is_one_line_before_any_work(argv, message, tmp_path, capsys
 def test_interpolate_caps_steps_where_the_library_does():
     from aekit.apply import MAX_STEPS
 
-    commands = _commands()
-    steps = next(f for f in fields(commands["interpolate"].options) if f.name == "steps")
+    steps = next(f for f in fields(opt.InterpolateOptions) if f.name == "steps")
     assert steps.metadata["check"][1](MAX_STEPS) and not steps.metadata["check"][1](MAX_STEPS + 1)
 
 

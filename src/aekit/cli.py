@@ -13,35 +13,38 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aekit.config import add_train_arguments
 from aekit.errors import AekitError, ConfigError
-from aekit.options import (
-    BenchOptions,
-    DatasetsOptions,
-    DecodeOptions,
-    DenoiseOptions,
-    EncodeOptions,
-    EvaluateOptions,
-    ExportOptions,
-    FitPriorOptions,
-    InterpolateOptions,
-    MakeDocumentsOptions,
-    MakeFloorplansOptions,
-    ModelsOptions,
-    ReportOptions,
-    SampleOptions,
-    ServeOptions,
-    ThreadOptions,
-    TourOptions,
-    add_options,
-    options_from_args,
-)
+
+if TYPE_CHECKING:  # the options dataclasses, imported when a command runs
+    from aekit.options import (
+        DatasetsOptions,
+        DecodeOptions,
+        DenoiseOptions,
+        EncodeOptions,
+        EvaluateOptions,
+        ExportOptions,
+        FitPriorOptions,
+        InterpolateOptions,
+        MakeDocumentsOptions,
+        ReportOptions,
+        SampleOptions,
+        ServeOptions,
+        TourOptions,
+    )
+
+
+def _options(args: argparse.Namespace) -> Any:
+    """The parsed command's options dataclass (``aekit.options.COMMAND_OPTIONS``), each value checked."""
+    from aekit.options import COMMAND_OPTIONS, options_from_args
+
+    return options_from_args(COMMAND_OPTIONS[args.command], args)
 
 
 def _cmd_datasets(args: argparse.Namespace) -> None:
-    opts = options_from_args(DatasetsOptions, args)
+    opts: DatasetsOptions = _options(args)
     if opts.inspect:
         from aekit.data.inspect import inspect_dataset
 
@@ -70,7 +73,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     from aekit.progress import Progress
     from aekit.tables import format_metrics
 
-    opts = options_from_args(EvaluateOptions, args)
+    opts: EvaluateOptions = _options(args)
     metrics = evaluate_run(Path(opts.run_dir), **opts.given(), progress=Progress(quiet=opts.quiet))
     print(format_metrics(metrics))
 
@@ -79,7 +82,7 @@ def _cmd_report(args: argparse.Namespace) -> None:
     from aekit.progress import Progress
     from aekit.report import write_report
 
-    opts = options_from_args(ReportOptions, args)
+    opts: ReportOptions = _options(args)
     path = write_report(Path(opts.run_dir), progress=Progress(quiet=opts.quiet), **opts.given())
     print(f"report written to {path}")
 
@@ -87,20 +90,20 @@ def _cmd_report(args: argparse.Namespace) -> None:
 def _cmd_tour(args: argparse.Namespace) -> None:
     from aekit.tour import run_tour
 
-    opts = options_from_args(TourOptions, args)
+    opts: TourOptions = _options(args)
     run_tour(Path(opts.out), quick=opts.quick, dataset=opts.dataset)
 
 
 def _cmd_bench(args: argparse.Namespace) -> None:
     from aekit.bench import bench_command
 
-    bench_command(**asdict(options_from_args(BenchOptions, args)))
+    bench_command(**asdict(_options(args)))
 
 
 def _cmd_make_documents(args: argparse.Namespace) -> None:
     from aekit.data.synthetic_documents import page_size, synthesize
 
-    opts = options_from_args(MakeDocumentsOptions, args)
+    opts: MakeDocumentsOptions = _options(args)
     if opts.dpi is None and opts.page is not None:
         raise ConfigError("--page needs --dpi (the resolution to render it at)")
     size = (540, 420) if opts.dpi is None else page_size(opts.page or "a4", opts.dpi)
@@ -112,13 +115,13 @@ def _cmd_make_documents(args: argparse.Namespace) -> None:
 def _cmd_make_floorplans(args: argparse.Namespace) -> None:
     from aekit.data.floorplans import make_floorplans_command
 
-    print(make_floorplans_command(**asdict(options_from_args(MakeFloorplansOptions, args))))
+    print(make_floorplans_command(**asdict(_options(args))))
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
     from aekit.export import export_run
 
-    opts = options_from_args(ExportOptions, args)
+    opts: ExportOptions = _options(args)
     priors = () if opts.no_priors else opts.priors  # None: every prior fitted in the run
     for path in export_run(Path(opts.run_dir), Path(opts.out), fmt=opts.fmt, priors=priors):
         print(f"wrote {path}")
@@ -127,7 +130,7 @@ def _cmd_export(args: argparse.Namespace) -> None:
 def _cmd_serve(args: argparse.Namespace) -> None:
     from aekit.serve import serve
 
-    opts = options_from_args(ServeOptions, args)
+    opts: ServeOptions = _options(args)
     serve(Path(opts.run_dir), host=opts.host, port=opts.port)
 
 
@@ -140,7 +143,7 @@ def _cmd_denoise(args: argparse.Namespace) -> None:
     from aekit.apply import denoise
     from aekit.progress import Progress
 
-    opts = options_from_args(DenoiseOptions, args)
+    opts: DenoiseOptions = _options(args)
     result = denoise(**_keywords(opts, "quiet"), progress=Progress(quiet=opts.quiet))
     print(f"denoised {len(result.written)} file(s) into {opts.out}" + _failures(result.failed)
           + (f"; submission in {opts.kaggle_csv}" if opts.kaggle_csv else ""))
@@ -159,7 +162,7 @@ def _failures(failed: Sequence[tuple[Path, str]], shown: int = 10) -> str:
 def _cmd_sample(args: argparse.Namespace) -> None:
     from aekit.apply import sample
 
-    opts = options_from_args(SampleOptions, args)
+    opts: SampleOptions = _options(args)
     paths = sample(**asdict(opts))
     print(f"wrote {opts.n} samples to {opts.out}" + (f" and the sheet {paths[-2]} with its atlas {paths[-1]}"
                                                       if opts.write_sheet else ""))
@@ -169,7 +172,7 @@ def _cmd_encode(args: argparse.Namespace) -> None:
     from aekit.apply import encode
     from aekit.progress import Progress
 
-    opts = options_from_args(EncodeOptions, args)
+    opts: EncodeOptions = _options(args)
     result = encode(**_keywords(opts, "quiet"), progress=Progress(quiet=opts.quiet))
     print(f"wrote the codes of {result.count} image(s) to {result.path}" + _failures(result.failed))
     if result.failed:
@@ -179,7 +182,7 @@ def _cmd_encode(args: argparse.Namespace) -> None:
 def _cmd_decode(args: argparse.Namespace) -> None:
     from aekit.apply import decode
 
-    opts = options_from_args(DecodeOptions, args)
+    opts: DecodeOptions = _options(args)
     paths = decode(**asdict(opts))
     print(f"decoded {len(paths)} code(s) into {opts.out}")
 
@@ -187,7 +190,7 @@ def _cmd_decode(args: argparse.Namespace) -> None:
 def _cmd_interpolate(args: argparse.Namespace) -> None:
     from aekit.apply import interpolate
 
-    opts = options_from_args(InterpolateOptions, args)
+    opts: InterpolateOptions = _options(args)
     paths, how = interpolate(**asdict(opts))
     print(f"{how}: wrote {opts.steps} steps to {opts.out}" + (f" and {paths[-1]}" if opts.gif else ""))
 
@@ -195,29 +198,33 @@ def _cmd_interpolate(args: argparse.Namespace) -> None:
 def _cmd_fit_prior(args: argparse.Namespace) -> None:
     from aekit.priors import fit_options, fit_prior
 
-    opts = options_from_args(FitPriorOptions, args)
+    opts: FitPriorOptions = _options(args)
     path = fit_prior(Path(opts.run_dir), args.prior, draws=opts.draws, seed=opts.seed, quiet=opts.quiet, **fit_options(args))
     print(f"wrote {path} and {path.with_suffix('.safetensors')}")
 
 
 class CommandParser(argparse.ArgumentParser):
-    """A sub-command's parser; its options dataclass (and ``extra``, such as the prior registry's flags)
-    become arguments when this command is parsed or its help shown, so ``aekit --help`` and other
-    commands stay instant (prior and model names import torch)."""
+    """A sub-command's parser; its options dataclass (``aekit.options.COMMAND_OPTIONS``), ``--threads`` and
+    ``extra`` (such as the prior registry's flags) become arguments when this command is parsed or its
+    help shown, so ``aekit --help`` and other commands stay instant (prior and model names import torch)."""
 
-    def __init__(self, *args: object, options: type | None = None,
-                 extra: Callable[[argparse.ArgumentParser], None] | None = None, **kwargs: object):
+    def __init__(self, *args: object, command: str = "", extra: Callable[[argparse.ArgumentParser], None] | None = None,
+                 **kwargs: object):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.options, self._extra, self._complete = options, extra, False
+        self.command, self._extra, self._complete = command, extra, False
 
     def complete(self) -> None:
         """Add the arguments still to add (once)."""
-        if not self._complete:
-            self._complete = True
-            if self.options is not None:
-                add_options(self, self.options)
-            if self._extra is not None:
-                self._extra(self)
+        if self._complete:
+            return
+        from aekit.options import COMMAND_OPTIONS, ThreadOptions, add_options
+
+        self._complete = True
+        if self.command in COMMAND_OPTIONS:
+            add_options(self, COMMAND_OPTIONS[self.command])
+        add_options(self, ThreadOptions)
+        if self._extra is not None:
+            self._extra(self)
 
     def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def]
         self.complete()
@@ -237,6 +244,7 @@ def _fit_prior_arguments(parser: argparse.ArgumentParser) -> None:
 def _set_threads(args: argparse.Namespace) -> None:
     """torch's thread pools for this command, before any torch work: ``--threads``, else
     OMP_NUM_THREADS, else measured (said in one line); listing commands only take ``--threads``."""
+    from aekit.options import ThreadOptions, options_from_args
     from aekit.threads import decide_threads, set_threads
 
     threads = options_from_args(ThreadOptions, args).threads
@@ -254,36 +262,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aekit", description="Autoencoders and VAEs: compress, denoise, generate.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=CommandParser)
 
-    def command(name: str, handler: Callable[[argparse.Namespace], None], help_text: str, options: type | None,
+    def command(name: str, handler: Callable[[argparse.Namespace], None], help_text: str,
                 extra: Callable[[argparse.ArgumentParser], None] | None = None, computes: bool = True) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text, options=options, extra=extra)
+        p = sub.add_parser(name, help=help_text, description=help_text, command=name, extra=extra)
         p.set_defaults(handler=handler, computes=computes)
-        add_options(p, ThreadOptions)
         return p
 
-    command("datasets", _cmd_datasets, "list every dataset, whether it is available here and from where", DatasetsOptions,
-            computes=False)
-    command("models", _cmd_models, "list the models, one line each", ModelsOptions, computes=False)
-    add_train_arguments(command("train", _cmd_train, "train a model; writes weights, config, metrics and a checkpoint to --out",
-                                None))
-    command("evaluate", _cmd_evaluate, "measure a run on its test split (with baselines); writes RUN_DIR/eval.json",
-            EvaluateOptions)
+    command("datasets", _cmd_datasets, "list every dataset, whether it is available here and from where", computes=False)
+    command("models", _cmd_models, "list the models, one line each", computes=False)
+    add_train_arguments(command("train", _cmd_train, "train a model; writes weights, config, metrics and a checkpoint to --out"))
+    command("evaluate", _cmd_evaluate, "measure a run on its test split (with baselines); writes RUN_DIR/eval.json")
     command("report", _cmd_report, "write RUN_DIR/report.html: config, metrics and every picture (evaluating first, with "
-            "the options below, when the run has no eval.json)", ReportOptions)
-    command("tour", _cmd_tour, "the tutorial end to end: train, evaluate and report every experiment", TourOptions)
-    command("bench", _cmd_bench, "cost of a model: parameters, FLOPs per image, img/s, s/epoch, peak memory", BenchOptions)
-    command("make-documents", _cmd_make_documents, "synthesise paired dirty/clean document pages", MakeDocumentsOptions)
-    command("make-floorplans", _cmd_make_floorplans, "generate floor plans with their footprints (PNG pairs)",
-            MakeFloorplansOptions)
-    command("export", _cmd_export, "export a run's decoder/encoder and fitted priors for use outside Python", ExportOptions)
-    command("serve", _cmd_serve, "a local web page to explore a model's latent space", ServeOptions)
-    command("denoise", _cmd_denoise, "clean image files or folders (any size and mode) with a trained model", DenoiseOptions)
-    command("sample", _cmd_sample, "write N generated images (PNG) from a generative model", SampleOptions)
-    command("encode", _cmd_encode, "codes of images (posterior means) to .npy, .csv or .parquet", EncodeOptions)
-    command("decode", _cmd_decode, "images from a codes file written by `aekit encode`", DecodeOptions)
-    command("interpolate", _cmd_interpolate, "decode the way between two images (or two class centroids)", InterpolateOptions)
+            "the options below, when the run has no eval.json)")
+    command("tour", _cmd_tour, "the tutorial end to end: train, evaluate and report every experiment")
+    command("bench", _cmd_bench, "cost of a model: parameters, FLOPs per image, img/s, s/epoch, peak memory")
+    command("make-documents", _cmd_make_documents, "synthesise paired dirty/clean document pages")
+    command("make-floorplans", _cmd_make_floorplans, "generate floor plans with their footprints (PNG pairs)")
+    command("export", _cmd_export, "export a run's decoder/encoder and fitted priors for use outside Python")
+    command("serve", _cmd_serve, "a local web page to explore a model's latent space")
+    command("denoise", _cmd_denoise, "clean image files or folders (any size and mode) with a trained model")
+    command("sample", _cmd_sample, "write N generated images (PNG) from a generative model")
+    command("encode", _cmd_encode, "codes of images (posterior means) to .npy, .csv or .parquet")
+    command("decode", _cmd_decode, "images from a codes file written by `aekit encode`")
+    command("interpolate", _cmd_interpolate, "decode the way between two images (or two class centroids)")
     command("fit-prior", _cmd_fit_prior, "fit a prior to a trained run's codes so its samples land where images are "
-            "encoded; writes RUN_DIR/prior-NAME.safetensors and .json", FitPriorOptions, _fit_prior_arguments)
+            "encoded; writes RUN_DIR/prior-NAME.safetensors and .json", _fit_prior_arguments)
     return parser
 
 

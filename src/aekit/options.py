@@ -293,7 +293,15 @@ def options_from_args(cls: type, args: argparse.Namespace) -> Any:
     return cls(**values)
 
 
-__all__ = ["BenchOptions", "DatasetsOptions", "DecodeOptions", "DenoiseOptions", "EncodeOptions", "EvaluateOptions",
+COMMAND_OPTIONS: dict[str, type] = {  # every command but train (aekit.config.TrainConfig)
+    "datasets": DatasetsOptions, "models": ModelsOptions, "evaluate": EvaluateOptions, "report": ReportOptions,
+    "tour": TourOptions, "bench": BenchOptions, "make-documents": MakeDocumentsOptions,
+    "make-floorplans": MakeFloorplansOptions, "export": ExportOptions, "serve": ServeOptions, "denoise": DenoiseOptions,
+    "sample": SampleOptions, "encode": EncodeOptions, "decode": DecodeOptions, "interpolate": InterpolateOptions,
+    "fit-prior": FitPriorOptions,
+}
+
+__all__ = ["COMMAND_OPTIONS", "BenchOptions", "DatasetsOptions", "DecodeOptions", "DenoiseOptions", "EncodeOptions", "EvaluateOptions",
            "ExportOptions", "FitPriorOptions", "InterpolateOptions", "MakeDocumentsOptions", "MakeFloorplansOptions",
            "ModelsOptions", "ReportOptions", "SampleOptions", "ServeOptions", "ThreadOptions", "TourOptions", "add_options",
            "options_from_args"]
