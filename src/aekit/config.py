@@ -47,9 +47,8 @@ def option(default: Any, help: str, check: tuple[str, Callable[[Any], bool]] | N
     (a registry, read when a command's flags are made); ``flag`` spells the flag where it is not
     ``--field-name``; ``positional`` makes an argument without a flag (``nargs`` as argparse's)."""
     if choices is not None:
-        names = choices
-        check = (f"must be one of {', '.join(names)}" if isinstance(names, tuple) else "must be a registered name",
-                 lambda v: v in resolve_choices(names))
+        named = f"must be one of {', '.join(choices)}" if isinstance(choices, tuple) else "must be a registered name"
+        check = (named, lambda v: v in resolve_choices(choices))
     meta = {"help": help, "check": check, "resumable": resumable, "choices": choices, "metavar": metavar,
             "flag": flag, "positional": positional, "nargs": nargs}
     if isinstance(default, (dict, list)):
