@@ -20,7 +20,7 @@ EXPECTED_FIGURES = {
     "cvae": {"nll_iwae", "frechet", "class_match", "coverage"},
     "linear-pca": {"angle_to_pca", "mse"},
     "documents": {"rmse", "rmse_300dpi"} | ({"cer", "cer_300dpi"} if OCR else set()),
-    "sprites": {"psnr", "ssim", "frechet"},
+    "sprites": {"psnr", "ssim", "frechet", "novelty"},
 }
 SPRITES = tour.sprites_available(say=lambda line: None)  # CI's set-up installs crawl-tiles-data
 
@@ -179,3 +179,23 @@ def test_sprite_claims_compare_with_pca_of_the_same_code_size():
            "frechet": {"model": 20.0, "prior gmm": 70.0, "PCA-Gaussian (64 components)": 60.0,
                        "held-out real images (floor)": 1.0}}
     assert outcomes(sprites, bad) == ["FAILED", "FAILED"]
+
+
+def test_the_full_tour_trains_its_recipes_as_aekit_train_config_does():
+    """Each experiment's training is a recipe file a user can run with `aekit train --config`: the full
+    preset on fashion-mnist trains exactly what recipes/tour-KEY.toml says (the tour only names the run
+    folder and trains quietly); every tour recipe belongs to an experiment."""
+    from aekit.config import TrainConfig
+
+    recipes = {path.stem.removeprefix("tour-"): path for path in tour.RECIPES.glob("tour-*.toml")}
+    experiments = {e.key: e for e in tour.plan("fashion-mnist", "documents", tour.FULL, sprites=True)}
+    assert set(recipes) == set(experiments) - {"documents"}  # the cleaner's recipe is document-unet.toml
+    for key, path in recipes.items():
+        config = TrainConfig(**{**experiments[key].config, "quiet": False})
+        assert config == TrainConfig.from_toml(path), key
+
+
+def test_digits_use_the_small_models():
+    planned = experiments()
+    assert planned["vae-2d"].config["model"] == "vae" and planned["vae-32"].config["model_options"]["latent_dim"] == 8
+    assert planned["linear-pca"].config["model_options"] == {"latent_dim": 8}

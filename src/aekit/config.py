@@ -5,6 +5,9 @@ when a run resumes; ``config_from_dict`` validates TOML, JSON and command-line v
 them, and ``add_train_arguments`` makes one ``--flag`` per field. A config file is user input (and
 may come from someone else), so every key and type is checked and any problem is one
 ``ConfigError`` line naming the file and the key.
+
+``option``, ``add_fields`` and ``check_failure`` are the generic part: the other commands' option
+dataclasses (``aekit.options``) and the priors' configs are made of the same fields.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import tomllib
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +33,29 @@ PRECISIONS = ("auto", "fp32", "bf16")
 DEVICE_NAME = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")  # what --device takes, for training and every command
 
 
+Choices = tuple[str, ...] | Callable[[], tuple[str, ...]]
+
+
 def option(default: Any, help: str, check: tuple[str, Callable[[Any], bool]] | None = None, *,
-           resumable: bool = False, choices: tuple[str, ...] | None = None, metavar: str | None = None) -> Any:
-    """A config field with what the TOML reader, the CLI and the help need to know about it."""
+           resumable: bool = False, choices: Choices | None = None, metavar: str | None = None,
+           flag: str | None = None, positional: bool = False, nargs: str | None = None) -> Any:
+    """A config field with what the TOML reader, the CLI and the help need to know about it.
+
+    ``default`` MISSING makes a required flag; ``choices`` is a tuple, or a function giving one
+    (a registry, read when a command's flags are made); ``flag`` spells the flag where it is not
+    ``--field-name``; ``positional`` makes an argument without a flag (``nargs`` as argparse's)."""
     if choices is not None:
-        check = (f"must be one of {', '.join(choices)}", lambda v: v in choices)
-    meta = {"help": help, "check": check, "resumable": resumable, "choices": choices, "metavar": metavar}
-    if isinstance(default, dict):
-        return field(default_factory=dict, metadata=meta)
+        named = f"must be one of {', '.join(choices)}" if isinstance(choices, tuple) else "must be a registered name"
+        check = (named, lambda v: v in resolve_choices(choices))
+    meta = {"help": help, "check": check, "resumable": resumable, "choices": choices, "metavar": metavar,
+            "flag": flag, "positional": positional, "nargs": nargs}
+    if isinstance(default, (dict, list)):
+        return field(default_factory=type(default), metadata=meta)
     return field(default=default, metadata=meta)
+
+
+def resolve_choices(choices: Choices) -> tuple[str, ...]:
+    return choices() if callable(choices) else choices
 
 
 _POSITIVE = ("must be at least 1", lambda v: v >= 1)
@@ -55,7 +72,7 @@ class TrainConfig:
                              resumable=True)
     epochs: int = option(10, "number of passes over the training set", _POSITIVE, resumable=True)
     max_minutes: float | None = option(None, "wall-clock budget in minutes, checked after every batch: the last epoch may be "
-                                       "partial (said in its line; still validated and checkpointed)",
+                                       "partial (said in its line; still validated and checkpointed); default: no limit",
                                        ("must be a positive finite number", lambda v: 0 < v < math.inf), resumable=True)
     batch_size: int = option(128, "images per optimizer step", _POSITIVE)
     lr: float = option(1e-3, "learning rate", ("must be a positive finite number", lambda v: 0 < v < math.inf),
@@ -65,20 +82,20 @@ class TrainConfig:
                                  resumable=True)
     seed: int = option(0, "seed of every random stream (order, noise, initial weights)",
                        ("must be between 0 and 2**63-1", lambda v: 0 <= v < 2**63))
-    noise: str | None = option(None, "train as a denoiser: salt-pepper:AMOUNT, gaussian:SIGMA or masking:P")
+    noise: str | None = option(None, "train as a denoiser: salt-pepper:AMOUNT, gaussian:SIGMA or masking:P (default: none)")
     val_fraction: float = option(0.1, "share of the training split held out for validation",
                                  ("must be between 0 and 1 (exclusive)", lambda v: 0 < v < 1))
-    patience: int | None = option(None, "stop after this many epochs without a better validation loss", _POSITIVE,
+    patience: int | None = option(None, "stop after this many epochs without a better validation loss (default: never)", _POSITIVE,
                                   resumable=True)
     device: str = option("auto", "auto (CUDA when present, else CPU), cpu, cuda or cuda:N",
                          ("must be auto, cpu, cuda or cuda:N", lambda v: bool(DEVICE_NAME.match(v))), resumable=True)
-    grad_clip: float | None = option(None, "clip the gradient norm to this value",
+    grad_clip: float | None = option(None, "clip the gradient norm to this value (default: no clipping)",
                                      ("must be a positive finite number", lambda v: 0 < v < math.inf), resumable=True)
     precision: str = option("auto", "auto (bf16 autocast on CUDA, fp32 on CPU), fp32, or bf16: bfloat16 autocast for "
                             "the training forward on the CPU too (faster only on CPUs with AVX-512 BF16 or AMX; "
                             "see benchmarks/README.md)", choices=PRECISIONS, resumable=True)
-    max_train_images: int | None = option(None, "train on the first N images only (quick runs)", _POSITIVE)
-    image_size: int | str | None = option(None, "bring every image to this size: S or WxH (as in 64 or 48x32)",
+    max_train_images: int | None = option(None, "train on the first N images only (quick runs; default: all)", _POSITIVE)
+    image_size: int | str | None = option(None, "bring every image to this size: S or WxH (as in 64 or 48x32; default: the files' own)",
                                           ("must be S or WxH with sides from 1 to 4096", lambda v: _is_size(v)))
     channels: int | None = option(None, "1 grey, 2 grey + alpha, 3 RGB, 4 RGBA (default: from the files)",
                                   ("must be 1, 2, 3 or 4", lambda v: 1 <= v <= 4))
@@ -95,11 +112,11 @@ class TrainConfig:
     fade_ink: float = option(0.0, "documents, with augment: the share of training patches whose ink is faded towards "
                              "the paper around it (worn toner, light print; 0: none)",
                              ("must be between 0 and 1", lambda v: 0 <= v <= 1))
-    latent_dim: int | None = option(None, "size of the code (sets model_options.latent_dim)", _POSITIVE)
-    beta: float | None = option(None, "KL weight of a VAE (sets model_options.beta)",
+    latent_dim: int | None = option(None, "size of the code (sets model_options.latent_dim; default: the model's)", _POSITIVE)
+    beta: float | None = option(None, "KL weight of a VAE (sets model_options.beta; default: the model's)",
                                 ("must be a finite number >= 0", lambda v: 0 <= v < math.inf))
     model_options: dict[str, Any] = option({}, "the model's own options (see `aekit models`); on the command line "
-                                           "KEY=VALUE, repeatable, VALUE read as JSON where it parses", metavar="KEY=VALUE")
+                                           "KEY=VALUE, repeatable, VALUE read as JSON where it parses (default: the model's)", metavar="KEY=VALUE")
     tensorboard: bool = option(False, "write losses, learning rate and pictures per epoch to RUN/tensorboard "
                                "(view with `tensorboard --logdir runs`)", resumable=True)
     quiet: bool = option(False, "no progress output", resumable=True)
@@ -134,12 +151,25 @@ SHORTCUTS = ("latent_dim", "beta")  # TOML keys and flags that set the model opt
 RESUMABLE = frozenset(name for name, f in FIELDS.items() if f.metadata["resumable"])
 
 
-def _kinds(name: str) -> tuple[tuple[type, ...], bool]:
-    """(accepted base types, whether None is allowed) from the field's annotation."""
-    hint = _HINTS[name]
+def field_kinds(hint: Any) -> tuple[tuple[type, ...], bool]:
+    """(accepted base types, whether None is allowed) from a field's annotation (``list[str]`` is ``list``)."""
     args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     kinds = tuple(typing.get_origin(a) or a for a in args if a is not type(None))
     return kinds, type(None) in args
+
+
+def _kinds(name: str) -> tuple[tuple[type, ...], bool]:
+    return field_kinds(_HINTS[name])
+
+
+def check_failure(f: Field, value: Any) -> str | None:
+    """Why ``value`` fails field ``f``'s choices or check (``must be ...``), or None when it passes."""
+    choices = f.metadata["choices"]
+    if choices is not None:
+        names = resolve_choices(choices)
+        return None if value in names else f"must be one of {', '.join(names)}"
+    check = f.metadata["check"]
+    return None if check is None or check[1](value) else check[0]
 
 
 def _is_size(value: int | str) -> bool:
@@ -176,9 +206,9 @@ def config_from_dict(data: dict[str, Any], where: str) -> TrainConfig:
             value = float(value)
         elif kinds == (int, str) and isinstance(value, str) and value.strip().isdigit():
             value = int(value)  # "64" on the command line is the 64 a TOML file writes
-        check = FIELDS[key].metadata["check"]
-        if check is not None and not check[1](value):
-            raise ConfigError(f"{where}: '{key}' {check[0]}, got {_short(value)}")
+        failure = check_failure(FIELDS[key], value)
+        if failure is not None:
+            raise ConfigError(f"{where}: '{key}' {failure}, got {_short(value)}")
         values[key] = dict(value) if kinds == (dict,) else value
     for key in SHORTCUTS:  # a shortcut lands in model_options, the one place models read
         if values.get(key) is not None:
@@ -214,18 +244,49 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """One flag per config field (``--batch-size`` for ``batch_size``), with the field's help;
     ``--config FILE`` reads a TOML file with the same keys. Defaults stay None, so only the flags
     given override the file."""
-    parser.add_argument("--config", help="TOML file with the same keys as the options below")
-    for name, f in FIELDS.items():
-        flag, kinds = "--" + name.replace("_", "-"), _kinds(name)[0]
+    parser.add_argument("--config", help="TOML file with the same keys as the options below (default: none)")
+    add_fields(parser, TrainConfig, given_only=True)
+
+
+def flag_of(f: Field) -> str:
+    """How the command line spells field ``f``: its ``flag``, ``--field-name``, or its name when positional."""
+    if f.metadata["positional"]:
+        return f.name
+    return f.metadata["flag"] or "--" + f.name.replace("_", "-")
+
+
+def _item_kind(hint: Any) -> type:
+    """``str`` of ``list[str]`` or ``list[str] | None``: the type of one value of a repeatable flag."""
+    args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    return next(typing.get_args(a)[0] for a in args if typing.get_origin(a) is list)
+
+
+def add_fields(parser: argparse.ArgumentParser, cls: type, *, given_only: bool = False) -> None:
+    """One argument per field of the dataclass ``cls``, help ending in ``(default X)`` where the default
+    is a value; ``dest`` is the field's name. ``given_only``: argparse defaults stay None, so a
+    caller can tell the flags given (``aekit train`` merges them over a TOML file)."""
+    hints = typing.get_type_hints(cls)
+    for f in fields(cls):
+        kinds = field_kinds(hints[f.name])[0]
         kind = kinds[0] if len(kinds) == 1 else str
+        meta = f.metadata
         shown = f.default not in (MISSING, None) and kind is not bool
-        text = f.metadata["help"] + (f" (default {f.default})" if shown else "")
-        if kind is bool:
-            parser.add_argument(flag, action="store_true", default=None, help=text)
+        text = meta["help"] + (f" (default {f.default})" if shown else "")
+        default = None if given_only or f.default is MISSING and f.default_factory is MISSING else (
+            f.default if f.default is not MISSING else f.default_factory())
+        choices = None if meta["choices"] is None else resolve_choices(meta["choices"])
+        if meta["positional"]:
+            parser.add_argument(f.name, nargs=meta["nargs"], metavar=meta["metavar"], default=default, help=text)
+        elif kind is bool:
+            parser.add_argument(flag_of(f), dest=f.name, action="store_true", default=default, help=text)
         elif kind is dict:
-            parser.add_argument(flag, action="append", metavar=f.metadata["metavar"], help=text)
+            parser.add_argument(flag_of(f), dest=f.name, action="append", metavar=meta["metavar"], help=text)
         else:
-            parser.add_argument(flag, type=kind, choices=f.metadata["choices"], help=text)
+            item = _item_kind(hints[f.name]) if kind is list else kind
+            parser.add_argument(flag_of(f), dest=f.name, type=None if item is str else item, choices=choices,
+                                metavar=meta["metavar"], action="append" if kind is list else "store",
+                                required=f.default is MISSING and f.default_factory is MISSING, default=default,
+                                help=text)
 
 
 def config_from_cli(args: argparse.Namespace) -> TrainConfig:

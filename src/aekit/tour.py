@@ -23,12 +23,17 @@ import torch
 from aekit.config import TrainConfig
 from aekit.errors import AekitError
 from aekit.evaluate import INDEPENDENT_PIXELS
+from aekit.generation import OVERALL
 from aekit.io import atomic_write_json, atomic_write_text
 from aekit.page_metrics import OCR_PAGES
+from aekit.plan_measures import DIVERSITY as PLAN_DIVERSITY
+from aekit.plan_measures import IOU as PLAN_IOU
+from aekit.plan_measures import REALISM as PLAN_REALISM
+from aekit.plan_measures import VALID as PLAN_VALID
 from aekit.runs import read_run_config
 from aekit.tables import LABELS
 
-DOCUMENT_RECIPE = Path(__file__).resolve().parent / "recipes" / "document-unet.toml"  # examples/ links to it
+RECIPES = Path(__file__).resolve().parent / "recipes"  # examples/document-unet.toml links to one
 DATASET_PREFERENCE = ("fashion-mnist", "mnist", "digits")
 
 
@@ -125,6 +130,19 @@ def beats(metric: str, references: tuple[str, ...], lower_is_better: bool,
     return judge
 
 
+def at_least_as(metric: str, reference: str) -> Callable[[Figures], tuple[bool, str]]:
+    """Judge: the model's ``metric`` (higher is better) is at least the ``reference`` column's."""
+
+    def judge(figures: Figures) -> tuple[bool, str]:
+        values = figures[metric]
+        model, (name, best) = values.get("model"), _column(values, reference)
+        if model is None or not math.isfinite(model):
+            return False, f"{metric}: model value {model} is not a finite number"
+        return model >= best, f"{metric}: model {model:.4g} vs {name} {best:.4g}"
+
+    return judge
+
+
 def at_most(metric: str, limit: float) -> Callable[[Figures], tuple[bool, str]]:
     """Judge: the model's ``metric`` is below a fixed limit."""
 
@@ -160,23 +178,36 @@ class Preset:
     doc_patches: int
     linear_epochs: int = 30  # the linear AE needs many quiet steps to settle on the PCA subspace
     doc_minutes: float | None = None  # wall-clock budget of the document cleaner
-    sprite_minutes: float = 0.75  # wall-clock budget of the game-sprite model
+    sprite_minutes: float = 0.75  # wall-clock budget of the game-sprite model (its prior included)
+    plan_minutes: float | None = None  # wall-clock budget of the floor-plan model; None: no floor plans
+    plan_footprints: int = 500  # unseen footprints the floor plans are drawn for (8 plans each)
     ocr_pages: int = OCR_PAGES  # held-out pages tesseract reads in the documents experiment
     judge_all: bool = False  # also judge the claims that need the full preset's training
 
 
 QUICK = Preset(train_images=12_000, epochs=3, vae_epochs=4, iwae_k=64, iwae_images=500, eval_images=500,
-               doc_epochs=2, doc_patches=640, linear_epochs=300, ocr_pages=1, sprite_minutes=0.5)
+               doc_epochs=2, doc_patches=512, linear_epochs=200, ocr_pages=1, sprite_minutes=0.5, plan_minutes=0.4,
+               plan_footprints=50)
 FULL = Preset(train_images=None, epochs=10, vae_epochs=10, iwae_k=1_000, iwae_images=1_000, eval_images=None,
-              doc_epochs=60, doc_patches=2_048, linear_epochs=70, doc_minutes=20.0, sprite_minutes=15.0, judge_all=True)
+              doc_epochs=60, doc_patches=2_048, linear_epochs=70, doc_minutes=20.0, sprite_minutes=15.0, plan_minutes=15.0,
+              judge_all=True)
 
 
-def document_unet() -> dict[str, Any]:
-    """The document cleaner's settings: the package's recipe (examples/document-unet.toml)."""
-    from aekit.config import TrainConfig
+# Digits are 8x8 images: these experiments use smaller models and codes there than their recipes.
+DIGITS = {"vae-2d": {"model": "vae"}, "vae-32": {"model": "vae", "latent_dim": 8}, "linear-pca": {"latent_dim": 8}}
 
-    config = TrainConfig.from_toml(DOCUMENT_RECIPE)
-    return {k: getattr(config, k) for k in ("model", "model_options", "patch_size", "batch_size", "lr", "augment")}
+
+def recipe_config(name: str, small: bool = False, **sizes: Any) -> dict[str, Any]:
+    """``TrainConfig`` keywords of ``recipes/NAME.toml`` (the full tour's settings, which
+    ``aekit train --config`` runs as they are), with ``sizes`` (dataset, epochs, images) put over
+    them; ``small``: the digits' model and code size (``DIGITS``)."""
+    config = TrainConfig.from_toml(RECIPES / f"{name}.toml").to_dict()
+    change = DIGITS.get(name.removeprefix("tour-"), {}) if small else {}
+    if "model" in change:
+        config["model"] = change["model"]
+    if "latent_dim" in change:
+        config["model_options"] = {**config["model_options"], "latent_dim": change["latent_dim"]}
+    return {**config, **sizes}
 
 
 def choose_dataset(requested: str | None, say=print) -> str:
@@ -240,8 +271,7 @@ LIKELIHOOD_BEATS_PIXELS = Claim(
 def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> list[Experiment]:
     """The tour's experiments for one dataset and preset (``sprites``: with the game sprites)."""
     small = dataset == "digits"  # 8x8 images: the conv models use their own small stacks
-    common = {"dataset": dataset, "max_train_images": preset.train_images, "patience": 3, "quiet": True}
-    conv_vae = "conv-vae" if not small else "vae"
+    common = {"dataset": dataset, "max_train_images": preset.train_images, "quiet": True}
     likelihood = {"iwae_k": preset.iwae_k, "iwae_images": preset.iwae_images, "eval_images": preset.eval_images}
     experiments = [
         Experiment(
@@ -251,8 +281,7 @@ def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> 
             "classic 3x3 median filter. (The tutorial's bottlenecked conv 64-32-16 denoiser, tutorial-dae, "
             "keeps only a 4x4x16 code and needs longer: it passes the median filter after about 3 minutes on "
             "all of MNIST, benchmarks/quality.py; examples/denoising-dae.toml.)",
-            {**common, "model": "tutorial-docs", "noise": "salt-pepper:0.1",
-             "epochs": preset.epochs, "batch_size": 128, "lr": 2e-3},
+            recipe_config("tour-denoising", **common, epochs=preset.epochs),
             figure_names=(("denoising", "psnr"), ("denoising", "ssim")),
             claims=(Claim("the denoiser beats the noisy input, the 3x3 median filter and PCA (PSNR)",
                           beats("psnr", ("noisy input", "median 3x3", "PCA"), lower_is_better=False)),),
@@ -261,8 +290,7 @@ def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> 
         Experiment(
             "vae-2d", "Variational autoencoder with a 2-D latent space",
             "A 2-D latent can be drawn: the decoded manifold and the classes' scatter show what the VAE learned.",
-            {**common, "model": "tutorial-vae-conv" if not small else "vae",
-             "model_options": {"latent_dim": 2, "likelihood": "bernoulli"}, "epochs": preset.vae_epochs, "batch_size": 128},
+            recipe_config("tour-vae-2d", small, **common, epochs=preset.vae_epochs),
             figure_names=(("likelihood", "nll_iwae"), ("likelihood", "nll_elbo"), ("latent", "probe_test")),
             claims=(LIKELIHOOD_BEATS_PIXELS, probe_beats_pca()),
             **likelihood,
@@ -272,8 +300,7 @@ def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> 
             "A larger latent gives a better likelihood (IWAE NLL in nats). Codes drawn from N(0, I) fall between "
             "the codes the encoder uses; a Gaussian mixture fitted to the training codes after training (aekit "
             "fit-prior) decodes to recognisable items: prior_samples.png shows both, side by side.",
-            {**common, "model": conv_vae, "model_options": {"latent_dim": 32 if not small else 8, "likelihood": "bernoulli"},
-             "epochs": preset.vae_epochs, "batch_size": 128},
+            recipe_config("tour-vae-32", small, **common, epochs=preset.vae_epochs),
             figure_names=(("likelihood", "nll_iwae"), ("likelihood", "nll_elbo"), ("samples", "frechet"),
                           ("latent", "probe_test")),
             # quick preset (4 epochs on 12,000 images, measured): Frechet 149 vs PCA-Gaussian 98, probe 0.794 vs 0.830
@@ -290,8 +317,7 @@ def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> 
             "is cheap, so it trains three times as many epochs: until then its code still carries the class "
             "and samples drift from the class asked for (measured on Fashion-MNIST: with an 8-D code 52% of "
             "samples match at 10 epochs and 70% at 30; with a 2-D code 77% at 30).",
-            {**common, "model": "cvae", "model_options": {"latent_dim": 2, "condition_kind": "label", "likelihood": "bernoulli"},
-             "epochs": 3 * preset.vae_epochs, "batch_size": 64},
+            recipe_config("tour-cvae", **common, epochs=3 * preset.vae_epochs),
             figure_names=(("likelihood", "nll_iwae"), ("samples", "frechet"), ("samples", "class_match"),
                           ("samples", "coverage")),
             claims=(
@@ -309,8 +335,7 @@ def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> 
             "close turn slowly, so it trains 13,000-15,000 steps of 256 images without early stopping (measured on "
             "Fashion-MNIST, eigenvalues 16 and 17 at 0.415 and 0.374: 30 epochs of batch 64 left "
             "13-17 degrees, 300 epochs of batch 256 1.7-2.1).",
-            {**common, "model": "linear", "model_options": {"latent_dim": 16 if not small else 8},
-             "epochs": preset.linear_epochs, "batch_size": 256, "lr": 3e-3, "patience": None},
+            recipe_config("tour-linear-pca", small, **common, epochs=preset.linear_epochs),
             figure_names=(("latent", "angle_to_pca"), ("reconstruction", "mse")),
             claims=(Claim("the linear AE spans the PCA subspace (largest angle < 10 degrees)", at_most("angle_to_pca", 10)),),
             eval_images=preset.eval_images,
@@ -322,8 +347,8 @@ def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> 
             "background subtraction, and what OCR (tesseract) reads. People scan at 300 dpi: the first held-out "
             "page is also enlarged 4x and given without its factor; the cleaner measures its text, cleans it at "
             "the training pages' size and maps it back (plots/document_300dpi.png: a full-resolution crop).",
-            {**document_unet(), "dataset": documents, "epochs": preset.doc_epochs, "max_minutes": preset.doc_minutes,
-             "patches_per_epoch": preset.doc_patches, "quiet": True},
+            recipe_config("document-unet", dataset=documents, epochs=preset.doc_epochs, max_minutes=preset.doc_minutes,
+                          patches_per_epoch=preset.doc_patches, quiet=True),
             figure_names=(("documents", "rmse"), ("ocr", "cer"), ("documents at 300 dpi", "rmse_300dpi"),
                           ("documents at 300 dpi", "cer_300dpi")),
             claims=(Claim("the cleaner beats the noisy page, the median filter and background subtraction (RMSE)",
@@ -337,21 +362,36 @@ def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> 
         experiments.append(Experiment(
             "sprites", "Game sprites: colour and transparency",
             "Dungeon Crawl's 32x32 RGBA sprites (Debian's crawl-tiles-data, CC0), cut from five sheets. Trained "
-            "without --model: aekit chooses the model and likelihood from the data and says why. Reconstructions "
-            "against PCA with the same code size, samples against PCA-Gaussian; transparency over a checkerboard. "
-            "Codes from N(0, I) decode to fragmented blots (measured after 15 minutes, benchmarks/sprites.py: "
-            "Frechet 76 against PCA-Gaussian's 162); a Gaussian mixture fitted to the training codes gives floor "
-            "and wall tiles with their textures and colours, and blurred silhouettes for items and monsters (16).",
-            {"dataset": "crawl-tiles", "max_train_images": preset.train_images, "epochs": 10_000,
-             "max_minutes": preset.sprite_minutes, "batch_size": 64, "quiet": True},
-            figure_names=(("reconstruction", "psnr"), ("reconstruction", "ssim"), ("samples", "frechet")),
+            "without --model: aekit chooses a code map (vq-vae, 8x8 codes) with a class-conditional transformer prior "
+            "over it, fitted in the same run, and says why. Reconstructions against PCA with the same code size; "
+            "samples per sheet against held-out tiles and PCA-Gaussian, with the share of near-copies of training "
+            "tiles (novelty; real tiles score 5%) and 16 samples above their nearest training tiles in the report.",
+            recipe_config("tour-sprites", max_train_images=preset.train_images, max_minutes=preset.sprite_minutes, quiet=True),
+            figure_names=(("reconstruction", "psnr"), ("reconstruction", "ssim"), ("samples", "frechet"),
+                          (OVERALL, "novelty")),
             claims=(Claim("reconstructions beat PCA with the same code size (PSNR)",
                           beats("psnr", ("PCA",), lower_is_better=False), needs_full_preset=True),
-                    Claim("samples decoded from a Gaussian mixture fitted to the codes are closer to the test tiles "
-                          "than PCA-Gaussian samples (Frechet distance)",
-                          beats("frechet", ("PCA-Gaussian",), lower_is_better=True, column="prior gmm"),
+                    Claim("samples of the transformer prior are closer to the test tiles than PCA-Gaussian samples "
+                          "(Frechet distance)",
+                          beats("frechet", ("PCA-Gaussian",), lower_is_better=True, column="prior transformer"),
                           needs_full_preset=True)),
-            priors=("gmm",), iwae_k=16, iwae_images=200,
+            priors=("transformer",), iwae_k=16, iwae_images=200,
+        ))
+    if preset.plan_minutes is not None:
+        experiments.append(Experiment(
+            "floor-plans", "Floor plans for a footprint",
+            "Generated footprint/plan pairs (floorplans-synthetic, 64x64): aekit chooses plan-vae, a conditional VAE "
+            "whose decoder sees the footprint at every resolution and draws one room class per pixel. Plans drawn for "
+            "footprints never seen in training (8 each), scored raw: footprint IoU, validity (rooms enclosed, reachable "
+            "through doors, large enough), realism and diversity, beside held-out real plans and retrieval (the "
+            "training plan whose footprint fits best). Measured so far: the outer walls follow any footprint, but "
+            "interior walls and doors are rarely drawn, so few plans are valid (benchmarks/README.md).",
+            recipe_config("tour-floorplans", max_train_images=preset.train_images, max_minutes=preset.plan_minutes,
+                          quiet=True),
+            figure_names=tuple(("floor plans", metric) for metric in (PLAN_IOU, PLAN_VALID, PLAN_REALISM, PLAN_DIVERSITY)),
+            claims=(Claim("plans fill the footprint at least as well as retrieval (IoU)",
+                          at_least_as(PLAN_IOU, "retrieval")),),
+            iwae_k=16, iwae_images=100, eval_images=preset.plan_footprints,
         ))
     return experiments
 
@@ -359,7 +399,7 @@ def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> 
 def run_experiment(experiment: Experiment, out: Path, say=print) -> dict[str, Any]:
     """Train (or reuse/resume), evaluate and report one experiment; returns its eval result."""
     from aekit.evaluate import evaluate_run
-    from aekit.priors import fit_prior
+    from aekit.priors import fit_prior, fitted_priors
     from aekit.report import write_report
     from aekit.train import train
 
@@ -367,10 +407,11 @@ def run_experiment(experiment: Experiment, out: Path, say=print) -> dict[str, An
     start = time.perf_counter()
     say(f"tour: [{experiment.key}] {experiment.title}")
     resume = (run_dir / "checkpoint.json").is_file()
-    train(TrainConfig(**experiment.config, out=str(run_dir), resume=resume))
+    train(TrainConfig(**{**experiment.config, "out": str(run_dir), "resume": resume}))
     trained = time.perf_counter()
     for name in experiment.priors:
-        fit_prior(run_dir, name, quiet=True)
+        if name not in fitted_priors(run_dir):  # the training may have fitted it (the sprites' transformer)
+            fit_prior(run_dir, name, quiet=True)
     result = evaluate_run(run_dir, iwae_k=experiment.iwae_k, max_images=experiment.eval_images,
                           iwae_images=experiment.iwae_images, priors=experiment.priors, ocr_pages=experiment.ocr_pages)
     write_report(run_dir)
