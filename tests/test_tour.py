@@ -172,11 +172,11 @@ def test_sprites_are_skipped_with_one_line_without_the_package(monkeypatch):
 def test_sprite_claims_compare_with_pca_of_the_same_code_size():
     sprites = experiments(judge_all=True)["sprites"]
     good = {"psnr": {"model": 24.0, "PCA (64 components)": 21.0}, "ssim": {"model": 0.7},
-            "frechet": {"model": 170.0, "prior gmm": 50.0, "PCA-Gaussian (64 components)": 60.0,
+            "frechet": {"model": 170.0, "prior transformer": 50.0, "PCA-Gaussian (64 components)": 60.0,
                         "held-out real images (floor)": 1.0}}
     assert outcomes(sprites, good) == ["ok", "ok"]  # judged on the fitted prior's samples, not N(0, I)'s
     bad = {"psnr": {"model": 20.0, "PCA (64 components)": 21.0}, "ssim": {"model": 0.7},
-           "frechet": {"model": 20.0, "prior gmm": 70.0, "PCA-Gaussian (64 components)": 60.0,
+           "frechet": {"model": 20.0, "prior transformer": 70.0, "PCA-Gaussian (64 components)": 60.0,
                        "held-out real images (floor)": 1.0}}
     assert outcomes(sprites, bad) == ["FAILED", "FAILED"]
 

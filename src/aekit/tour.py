@@ -385,7 +385,7 @@ def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> 
             "through doors, large enough), realism and diversity, beside held-out real plans and retrieval (the "
             "training plan whose footprint fits best). Measured so far: the outer walls follow any footprint, but "
             "interior walls and doors are rarely drawn, so few plans are valid (benchmarks/README.md).",
-            recipe_config("tour-floorplans", max_train_images=preset.train_images, max_minutes=preset.plan_minutes,
+            recipe_config("tour-floor-plans", max_train_images=preset.train_images, max_minutes=preset.plan_minutes,
                           quiet=True),
             figure_names=tuple(("floor plans", metric) for metric in (PLAN_IOU, PLAN_VALID, PLAN_REALISM, PLAN_DIVERSITY)),
             claims=(Claim("plans fill the footprint at least as well as retrieval (IoU)",
