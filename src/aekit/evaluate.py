@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import torch
 
 from aekit import metrics
 from aekit.errors import ConfigError
-from aekit.generation import check_samples, measure_run
+from aekit.generation import check_samples, in_batches, measure_run
 from aekit.io import atomic_write_json
 from aekit.page_metrics import OCR_PAGES, page_sections
 from aekit.priors import Prior, fitted_priors, load_prior
@@ -233,7 +233,7 @@ def samples_section(
     asked = {"model": condition, floor: run.heldout.labels[:n]} if by_label else {}  # classes to show
     columns = {}
     if run.model.generative:
-        columns["model"] = _in_batches(
+        columns["model"] = in_batches(
             lambda rows: run.model.sample(rows.stop - rows.start, None if condition is None else condition[rows],
                                           generator=generator), n, "samples of the model", progress)
     pca = metrics.fit_pca(train_x, run.model.latent_dim)
@@ -266,22 +266,7 @@ def prior_samples(model: torch.nn.Module, prior: Prior, n: int, generator: torch
         codes = prior.sample(rows.stop - rows.start, generator=generator, labels=None if labels is None else labels[rows])
         return model.decode(codes, None if condition is None else condition[rows])
 
-    return _in_batches(draw, n, f"samples of prior {prior.name}", progress)
-
-
-def _in_batches(draw: Callable[[slice], torch.Tensor], n: int, what: str, progress: Progress | None) -> torch.Tensor:
-    """``draw(rows)`` for BATCH rows at a time, without autograd; when the first batch says that all
-    ``n`` take longer than ANNOUNCE_SECONDS (a sequential decoder, a PixelCNN prior), one line says
-    how long first."""
-    parts = []
-    start = time.perf_counter()
-    with torch.inference_mode():
-        for i in range(0, n, BATCH):
-            parts.append(draw(slice(i, min(n, i + BATCH))))
-            estimate = (time.perf_counter() - start) * n / min(n, BATCH)
-            if i == 0 and progress is not None and estimate > ANNOUNCE_SECONDS:
-                progress.message(f"  {what}: {n:,} images, about {_duration(estimate)}")
-    return torch.cat(parts)
+    return in_batches(draw, n, f"samples of prior {prior.name}", progress)
 
 
 def latent_section(run: Run, train_x: torch.Tensor) -> dict[str, dict[str, float]]:

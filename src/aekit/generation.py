@@ -350,7 +350,8 @@ def _conditional_samples(sampler: Sampler, real_classes: dict[Any, torch.Tensor]
     if not keys:  # too many classes for per-class figures: the overall classes only
         wanted = {c: int((real_classes[OVERALL] == c).sum()) for c in real_classes[OVERALL].unique().tolist()}
     order = torch.cat([torch.full((count,), c, dtype=torch.int64) for c, count in wanted.items()])
-    images = _in_batches(lambda rows: sampler.draw(order[rows], generator), len(order), sampler.name, progress)
+    images = in_batches(lambda rows: sampler.draw(order[rows], generator), len(order), f"generation: {sampler.name}",
+                        progress)
     by_class = dict(zip(wanted, images.split(list(wanted.values()))))
     overall = real_classes[OVERALL]
     offsets = dict(zip(wanted, np.cumsum([0, *wanted.values()]).tolist()))
@@ -399,9 +400,10 @@ def _assigned_samples(sampler: Sampler, classifier: FeatureClassifier, counts: d
     return result, shares, len(images)
 
 
-def _in_batches(draw: Callable[[slice], torch.Tensor], n: int, what: str, progress: Progress | None) -> torch.Tensor:
+def in_batches(draw: Callable[[slice], torch.Tensor], n: int, what: str, progress: Progress | None) -> torch.Tensor:
     """``draw(rows)`` BATCH rows at a time without autograd; one line with the estimate when the
-    first batch says that all ``n`` take longer than ANNOUNCE_SECONDS (a PixelCNN or transformer prior)."""
+    first batch says that all ``n`` take longer than ANNOUNCE_SECONDS (a sequential decoder, a
+    PixelCNN or transformer prior)."""
     parts = []
     start = time.perf_counter()
     with torch.inference_mode():
@@ -409,7 +411,7 @@ def _in_batches(draw: Callable[[slice], torch.Tensor], n: int, what: str, progre
             parts.append(draw(slice(i, min(n, i + BATCH))))
             estimate = (time.perf_counter() - start) * n / min(n, BATCH)
             if i == 0 and progress is not None and estimate > ANNOUNCE_SECONDS:
-                progress.message(f"  generation: {what}: {n:,} samples, about {estimate:.0f} s")
+                progress.message(f"  {what}: {n:,} images, about {estimate:.0f} s")
     return torch.cat(parts) if parts else torch.empty(0)
 
 
@@ -429,8 +431,8 @@ def class_samples(sampler: Sampler, classifier: FeatureClassifier, cls: int, n: 
     unconditional one, the first draws the classifier calls ``cls`` (fewer if ``pool_factor x
     classes x n`` draws give fewer)."""
     if sampler.conditional:
-        return _in_batches(lambda rows: sampler.draw(torch.full((rows.stop - rows.start,), cls), generator), n,
-                           sampler.name, None)
+        return in_batches(lambda rows: sampler.draw(torch.full((rows.stop - rows.start,), cls), generator), n,
+                          sampler.name, None)
     counts: dict[Any, int] = {c: n if c == cls else 0 for c in range(classes)}
     counts[OVERALL] = 0
     return _assigned_samples(sampler, classifier, counts, classes, True, generator, None, pool_factor * classes * n)[0][cls]
