@@ -43,8 +43,14 @@ def test_sample_precision_auto_decodes_in_bf16_only_where_native(monkeypatch, tm
 
     from aekit.commands import generate
 
+    class StandIn(torch.nn.Linear):  # the model capabilities sample asks for, and parameters on a device
+        condition_kind = None
+
+        def prior_after_training(self):
+            return None
+
     seen = []
-    monkeypatch.setattr(generate, "Run", lambda run_dir, device: SimpleNamespace(model=torch.nn.Linear(1, 1), pages=False))
+    monkeypatch.setattr(generate, "Run", lambda run_dir, device: SimpleNamespace(model=StandIn(1, 1), pages=False))
     monkeypatch.setattr(generate, "sample_command", lambda model, out, n, **kw: seen.append(kw["bf16"]) or [])
     for flags in ("avx512_bf16", "avx2"):
         monkeypatch.setattr(device, "cpu_flags", lambda flags=flags: flags)
