@@ -382,8 +382,9 @@ def plot_conditional_samples(
     for i, cond in enumerate(conditions):
         batch = cond.unsqueeze(0).expand(per_condition, *cond.shape)
         samples = model.sample(per_condition, condition=batch, generator=generator)
-        if cond.ndim == 3:  # show the condition image first
-            samples = torch.cat([cond.unsqueeze(0).expand(1, samples.shape[1], *cond.shape[1:]), samples])
+        if cond.ndim == 3:  # show the condition image first (a footprint's mask and entrance as one grey image)
+            shown = cond if cond.shape[0] in (1, samples.shape[1]) else cond.float().mean(0, keepdim=True)
+            samples = torch.cat([shown.unsqueeze(0).expand(1, samples.shape[1], *cond.shape[1:]), samples])
         name = row_names[i] if row_names else (str(int(cond)) if cond.ndim == 0 else f"condition {i + 1}")
         rows.append((name, samples))
     titles = (["condition"] if conditions.ndim == 4 else []) + [f"sample {i + 1}" for i in range(per_condition)]

@@ -105,3 +105,16 @@ def test_training_on_floor_plans_takes_plan_vae_and_feeds_it_the_footprints(tmp_
     assert condition.shape == (8, 2, SIZE, SIZE)
     for plan, footprint in zip(classes.numpy().astype(np.uint8), condition.numpy()):
         assert np.array_equal(by_plan[plan.tobytes()], footprint)  # each plan with its own footprint
+
+
+def test_conditional_samples_picture_shows_the_footprint_beside_its_plans(pairs, tmp_path):
+    """The report's conditional-samples picture takes the 2-channel footprint as its condition
+    image (mask and entrance shown as one grey image before the plans)."""
+    from PIL import Image
+
+    from aekit import plots
+
+    _, footprints, _, _ = pairs
+    path = plots.plot_conditional_samples(_model(), footprints[:2], tmp_path / "plans.png", per_condition=3)
+    width, height = Image.open(path).size
+    assert width > height  # one row per footprint: the footprint, then its 3 plans
