@@ -27,13 +27,10 @@ from aekit.errors import DataError
 from aekit.io import read_json
 from aekit.models.base import Autoencoder
 from aekit.runs import (
-    CHECKPOINT,
     CHECKPOINT_JSON,
-    CONFIG,
     DATA_NOTES,
     EVAL_FILE,
     METRICS,
-    WEIGHTS,
     RunConfig,
     read_run_config,
     run_folder,
@@ -102,24 +99,12 @@ class Run:
 
     # --- files -----------------------------------------------------------------------------
     @property
-    def config_path(self) -> Path:
-        return self.dir / CONFIG
-
-    @property
-    def weights_path(self) -> Path:
-        return self.dir / WEIGHTS
-
-    @property
     def metrics_path(self) -> Path:
         return self.dir / METRICS
 
     @property
     def eval_path(self) -> Path:
         return self.dir / EVAL_FILE
-
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.dir / CHECKPOINT
 
     @property
     def plots_dir(self) -> Path:

@@ -32,10 +32,10 @@ from aekit.run import Run
 def plot_run(run_dir: str | Path, *, max_images: int = 2000) -> list[Path]:
     """Every picture that applies to a run, into ``RUN_DIR/plots/``; returns their paths in reading order."""
     run = Run(run_dir, "cpu", max_test_images=max_images)
-    model, out = run.model, Path(run_dir) / "plots"
+    model, out = run.model, run.plots_dir
     paths = []
-    if (run.dir / "metrics.jsonl").is_file():
-        paths.append(plot_training_curves(run.dir / "metrics.jsonl", out / "training_curves.png", title=f"{model.name}: training curves"))
+    if run.metrics_path.is_file():
+        paths.append(plot_training_curves(run.metrics_path, out / "training_curves.png", title=f"{model.name}: training curves"))
     if run.pages:
         text = run.training_text()
         paths.append(plot_document_pages(model, run.test.noisy, out / "document_pages.png", clean_pages=run.test.clean,
