@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+
 from aekit import tour
-from aekit.errors import DataError
+from aekit.errors import ConfigError, DataError
 from aekit.ocr import tesseract_missing
 
 TINY = tour.Preset(train_images=400, epochs=1, vae_epochs=1, iwae_k=8, iwae_images=50, eval_images=100, doc_epochs=1, doc_patches=64,
-                   ocr_pages=1)
+                   ocr_pages=1, sprite_minutes=0.1, generation_samples=24)
 OCR = tesseract_missing() is None  # CI's set-up installs tesseract: then the OCR figures are there
 EXPECTED_FIGURES = {
     "denoising": {"psnr", "ssim"},
@@ -34,38 +36,75 @@ def outcomes(experiment: tour.Experiment, figures: dict, judge_all: bool = True)
     return [check.outcome for check in experiment.checks(figures, judge_all)]
 
 
-def test_tour_writes_every_report_summary_and_index(tmp_path, monkeypatch):
-    monkeypatch.setattr(tour, "choose_documents", lambda say=print: "documents-synthetic")
-    lines: list[str] = []
-    summary = tour.run_tour(tmp_path / "tour", dataset="digits", say=lines.append, preset=TINY)
-    expected = {key: names for key, names in EXPECTED_FIGURES.items() if key != "sprites" or SPRITES}
-    assert list(summary["experiments"]) == list(expected)
-    for key, names in expected.items():
-        report = (tmp_path / "tour" / key / "report.html").read_text()
+IMAGE_EXPERIMENTS = ["denoising", "vae-2d", "vae-32", "cvae", "linear-pca"]
+
+
+def _check_rows(summary: dict, out, keys: list[str]) -> None:
+    """Each experiment's report, figures and judged claims, as a reader of the tour sees them."""
+    for key in keys:
+        report = (out / key / "report.html").read_text()
         assert "<img" in report and "data:image/png;base64," in report
         entry = summary["experiments"][key]
-        assert set(entry["figures"]) == names, key
+        assert set(entry["figures"]) == EXPECTED_FIGURES[key], key
         assert all(math.isfinite(v) for values in entry["figures"].values() for v in values.values()), key
         # every claim of the experiment is judged (or plainly not judged), none silently dropped
         assert len(entry["checks"]) == len(experiments()[key].claims) >= 1
         assert {c["outcome"] for c in entry["checks"]} <= {"ok", "FAILED", "not judged in the quick preset"}
+
+
+def test_tour_writes_every_report_summary_and_index(tmp_path, monkeypatch):
+    """The image experiments (the documents and sprites run in tests of their own, in parallel)."""
+    lines: list[str] = []
+    out = tmp_path / "tour"
+    summary = tour.run_tour(out, dataset="digits", say=lines.append, preset=TINY, only=IMAGE_EXPERIMENTS)
+    assert list(summary["experiments"]) == IMAGE_EXPERIMENTS
+    _check_rows(summary, out, IMAGE_EXPERIMENTS)
     # the likelihood bounds have the independent-pixels reference beside them, in eval.json too
     assert "independent pixels" in summary["experiments"]["vae-32"]["figures"]["nll_iwae"]
     assert "independent pixels (per class)" in summary["experiments"]["cvae"]["figures"]["nll_iwae"]
-    saved = json.loads((tmp_path / "tour" / "vae-2d" / "eval.json").read_text())
+    saved = json.loads((out / "vae-2d" / "eval.json").read_text())
     assert "independent pixels" in saved["sections"]["likelihood"]["nll_iwae"]
-    on_disk = json.loads((tmp_path / "tour" / "summary.json").read_text())
-    assert on_disk["experiments"]["documents"]["checks"] == summary["experiments"]["documents"]["checks"]
-    index = (tmp_path / "tour" / "report.html").read_text()
-    assert all(f'href="{key}/report.html"' in index for key in expected)
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk["experiments"]["cvae"]["checks"] == summary["experiments"]["cvae"]["checks"]
+    index = (out / "report.html").read_text()
+    assert all(f'href="{key}/report.html"' in index for key in IMAGE_EXPERIMENTS)
     judged = ("tour: ok: ", "tour: FAILED: ", "tour: not judged in the quick preset: ")
-    assert sum(line.startswith(judged) for line in lines) == sum(len(experiments()[key].claims) for key in expected)
+    assert sum(line.startswith(judged) for line in lines) == sum(len(experiments()[k].claims) for k in IMAGE_EXPERIMENTS)
     assert any("done in" in line for line in lines)
-    markdown = (tmp_path / "tour" / "summary.md").read_text()
-    assert markdown.startswith("aekit tour, custom preset on digits") and markdown.count("\n| ") == 1 + len(expected)  # header + one row each
-    # A second run reuses the finished runs instead of refusing the folders.
-    again = tour.run_tour(tmp_path / "tour", dataset="digits", say=lines.append, preset=TINY)
+    markdown = (out / "summary.md").read_text()
+    assert markdown.startswith("aekit tour, custom preset on digits")
+    assert markdown.count("\n| ") == 1 + len(IMAGE_EXPERIMENTS)  # header + one row each
+    # A second run reuses the finished run instead of refusing its folder, evaluates it to the same
+    # figures, and keeps the rows of the experiments it did not run.
+    lines.clear()
+    again = tour.run_tour(out, dataset="digits", say=lines.append, preset=TINY, only=["vae-2d"])
     assert again["experiments"]["vae-2d"]["figures"] == summary["experiments"]["vae-2d"]["figures"]
+    assert list(again["experiments"]) == IMAGE_EXPERIMENTS
+    assert again["experiments"]["cvae"] == summary["experiments"]["cvae"]
+    assert any("keeping the rows of denoising, vae-32, cvae, linear-pca" in line for line in lines)
+    # another preset's rows are not mixed in
+    other = tour.Preset(**{**tour.dataclasses.asdict(TINY), "iwae_k": 4})
+    assert list(tour.run_tour(out, dataset="digits", say=lines.append, preset=other, only=["linear-pca"])["experiments"]) == ["linear-pca"]
+
+
+def test_tour_only_refuses_an_unknown_experiment_in_one_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"no experiment spritez \(the tour has denoising, vae-2d"):
+        tour.run_tour(tmp_path / "tour", dataset="digits", say=lambda line: None, preset=TINY, only=["spritez"])
+    assert not (tmp_path / "tour").exists()
+
+
+def test_tour_documents_experiment(tmp_path, monkeypatch):
+    monkeypatch.setattr(tour, "choose_documents", lambda say=print: "documents-synthetic")
+    summary = tour.run_tour(tmp_path / "tour", dataset="digits", say=lambda line: None, preset=TINY, only=["documents"])
+    assert list(summary["experiments"]) == ["documents"]
+    _check_rows(summary, tmp_path / "tour", ["documents"])
+
+
+@pytest.mark.skipif(not SPRITES, reason="Debian's crawl-tiles-data is not installed")
+def test_tour_sprites_experiment(tmp_path):
+    summary = tour.run_tour(tmp_path / "tour", dataset="digits", say=lambda line: None, preset=TINY, only=["sprites"])
+    assert list(summary["experiments"]) == ["sprites"]
+    _check_rows(summary, tmp_path / "tour", ["sprites"])
 
 
 def test_document_cleaner_must_beat_background_subtraction_not_just_the_noisy_page():

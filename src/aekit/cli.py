@@ -91,7 +91,7 @@ def _cmd_tour(args: argparse.Namespace) -> None:
     from aekit.tour import run_tour
 
     opts: TourOptions = _options(args)
-    run_tour(Path(opts.out), quick=opts.quick, dataset=opts.dataset)
+    run_tour(Path(opts.out), quick=opts.quick, dataset=opts.dataset, only=opts.only)
 
 
 def _cmd_bench(args: argparse.Namespace) -> None:

@@ -52,21 +52,29 @@ def _show(ax, image: torch.Tensor) -> None:
 
 
 def _rows(rows: list[tuple[str, torch.Tensor]], title: str, column_titles: list[str] | None = None) -> Figure:
-    """A figure with one labelled row per image batch (same number of images per row)."""
+    """A figure with one labelled row per image batch (same number of images per row).
+
+    Each row is one tiled picture on one axis: an axis per image made the report's grids cost
+    seconds each in matplotlib's layout."""
     columns = max(len(images) for _, images in rows)
     fig = Figure(figsize=(1.1 * columns + 1.2, 1.15 * len(rows) + 0.6), layout="constrained")
-    axes = fig.subplots(len(rows), columns, squeeze=False)
+    axes = fig.subplots(len(rows), 1, squeeze=False)[:, 0]
     for r, (label, images) in enumerate(rows):
-        for c in range(columns):
-            ax = axes[r][c]
-            if c < len(images):
-                _show(ax, images[c])
-            else:
-                ax.axis("off")
-            if c == 0:
-                ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
-            if r == 0 and column_titles and c < len(column_titles):
-                ax.set_title(column_titles[c], fontsize=8)
+        ax = axes[r]
+        grid = _grid_image(images, columns=len(images), pad=2)
+        ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+        ax.set_xlim(-0.5, columns * (images.shape[-1] + 2) - 2.5)  # short rows keep the long rows' scale
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for side in ax.spines.values():
+            side.set_visible(False)
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+        if r == 0 and column_titles:
+            width = images.shape[-1] + 2
+            ax.set_xticks([c * width + (width - 2) / 2 for c in range(min(columns, len(column_titles)))],
+                          column_titles[:columns], fontsize=8)
+            ax.xaxis.tick_top()
+            ax.tick_params(length=0)
     fig.suptitle(title)
     return fig
 
@@ -267,7 +275,7 @@ def plot_latent_scatter(
         xy, axis_names = PCA(2, random_state=seed).fit_transform(z), ("PC 1", "PC 2")
     else:
         perplexity = min(30.0, max(2.0, (len(z) - 1) / 3))
-        xy = TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(z)
+        xy = TSNE(2, perplexity=perplexity, init="pca", max_iter=500, random_state=seed).fit_transform(z)
         axis_names = ("t-SNE 1", "t-SNE 2")
     fig = Figure(figsize=(7, 6))
     ax = fig.subplots()

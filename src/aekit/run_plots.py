@@ -124,7 +124,7 @@ def _latent_pictures(run: Run, out: Path, condition: torch.Tensor | None) -> lis
         paths.append(plot_traversal(model, test.images[:500], out / "traversal.png", condition=first_conditions(condition, 500)))
     method = "tsne" if codes[0].numel() > 2 else "pca"
     title = f"{model.name}: test codes" + (" (t-SNE)" if method == "tsne" else "")
-    shown = slice(0, 1000)  # t-SNE of 1,000 points takes seconds; more only adds time
+    shown = slice(0, 500)  # t-SNE of 500 points takes a few seconds; more only adds time
     labels = None if test.labels is None else test.labels[shown]
     paths.append(plot_latent_scatter(codes[shown], out / "latent_scatter.png", labels=labels, class_names=names, method=method, title=title))
     paths.append(plot_interpolations(model, test.images, out / "interpolations.png", condition=condition))

@@ -9,10 +9,11 @@ continues where it stopped: finished runs are reused, unfinished ones resume.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 import torch
 
 from aekit.config import TrainConfig
-from aekit.errors import AekitError
+from aekit.errors import AekitError, ConfigError
 from aekit.evaluate import INDEPENDENT_PIXELS
 from aekit.generation import OVERALL
 from aekit.io import atomic_write_json, atomic_write_text
@@ -83,6 +84,7 @@ class Experiment:
     iwae_images: int | None = None
     priors: tuple[str, ...] = ()  # fitted to the codes after training, and scored beside N(0, I)
     ocr_pages: int = OCR_PAGES  # document runs: held-out pages tesseract reads (about 4 s a page for 4 columns)
+    generation_samples: int | None = None  # samples per figure of the generation measures (None: evaluate's default)
 
     def figures(self, result: dict[str, Any]) -> Figures:
         """The key figures of an evaluation, each with its references beside it."""
@@ -181,6 +183,7 @@ class Preset:
     plan_minutes: float | None = None  # wall-clock budget of the floor-plan model; None: no floor plans
     plan_footprints: int = 500  # unseen footprints the floor plans are drawn for (8 plans each)
     ocr_pages: int = OCR_PAGES  # held-out pages tesseract reads in the documents experiment
+    generation_samples: int | None = None  # samples per figure of the generation measures (None: evaluate's default)
     judge_all: bool = False  # also judge the claims that need the full preset's training
 
 
@@ -271,7 +274,8 @@ def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> 
     """The tour's experiments for one dataset and preset (``sprites``: with the game sprites)."""
     small = dataset == "digits"  # 8x8 images: the conv models use their own small stacks
     common = {"dataset": dataset, "max_train_images": preset.train_images, "quiet": True}
-    likelihood = {"iwae_k": preset.iwae_k, "iwae_images": preset.iwae_images, "eval_images": preset.eval_images}
+    likelihood = {"iwae_k": preset.iwae_k, "iwae_images": preset.iwae_images, "eval_images": preset.eval_images,
+                  "generation_samples": preset.generation_samples}
     experiments = [
         Experiment(
             "denoising", "Denoising autoencoder on salt-and-pepper noise",
@@ -374,7 +378,7 @@ def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> 
                           "(Frechet distance)",
                           beats("frechet", ("PCA-Gaussian",), lower_is_better=True, column="prior transformer"),
                           needs_full_preset=True)),
-            priors=("transformer",), iwae_k=16, iwae_images=200,
+            priors=("transformer",), iwae_k=16, iwae_images=200, generation_samples=preset.generation_samples,
         ))
     if preset.plan_minutes is not None:
         experiments.append(Experiment(
@@ -412,19 +416,34 @@ def run_experiment(experiment: Experiment, out: Path, say=print) -> dict[str, An
         if name not in fitted_priors(run_dir):  # the training may have fitted it (the sprites' transformer)
             fit_prior(run_dir, name, quiet=True)
     result = evaluate_run(run_dir, iwae_k=experiment.iwae_k, max_images=experiment.eval_images,
-                          iwae_images=experiment.iwae_images, priors=experiment.priors, ocr_pages=experiment.ocr_pages)
+                          iwae_images=experiment.iwae_images, priors=experiment.priors, ocr_pages=experiment.ocr_pages,
+                          generation_samples=experiment.generation_samples)
     write_report(run_dir)
     say(f"tour: [{experiment.key}] trained in {trained - start:.0f} s, evaluated and reported in "
         f"{time.perf_counter() - trained:.0f} s -> {run_dir / 'report.html'}")
     return result
 
 
+def _earlier_rows(out: Path, summary: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+    """The rows of ``out/summary.json`` that ``--only`` keeps: those of the same preset, sizes and data."""
+    try:
+        earlier = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    same = all(earlier.get(field) == summary[field] for field in ("preset", "dataset", "documents", "sizes"))
+    rows = earlier.get("experiments") if same else None
+    return {key: rows[key] for key in keys if isinstance(rows, dict) and isinstance(rows.get(key), dict)}
+
+
 def run_tour(
-    out: Path, quick: bool = False, dataset: str | None = None, say=print, preset: Preset | None = None
+    out: Path, quick: bool = False, dataset: str | None = None, say=print, preset: Preset | None = None,
+    only: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Run every experiment into ``out``; write ``out/report.html``, ``out/summary.json`` and ``out/summary.md``.
 
-    ``preset`` overrides the quick/full sizes (the tests use a tiny one)."""
+    ``preset`` overrides the quick/full sizes (the tests use a tiny one). ``only``: run just these
+    experiments; the summary keeps the other experiments' rows from an earlier tour into ``out``
+    with the same preset and data."""
     start = time.perf_counter()
     preset = preset or (QUICK if quick else FULL)
     dataset = choose_dataset(dataset, say)
@@ -437,7 +456,17 @@ def run_tour(
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
         "experiments": {},
     }
-    for experiment in plan(dataset, documents, preset, sprites_available(say)):
+    experiments = plan(dataset, documents, preset, sprites_available(say))
+    keys = [experiment.key for experiment in experiments]
+    unknown = sorted(set(only) - set(keys))
+    if unknown:
+        raise ConfigError(f"aekit tour --only: no experiment {', '.join(unknown)} (the tour has {', '.join(keys)})")
+    if only:
+        earlier = _earlier_rows(out, summary, [key for key in keys if key not in only])
+        say(f"tour: only {', '.join(k for k in keys if k in only)}"
+            + (f"; keeping the rows of {', '.join(earlier)} from {out / 'summary.json'}" if earlier else ""))
+        experiments = [experiment for experiment in experiments if experiment.key in only]
+    for experiment in experiments:
         t0 = time.perf_counter()
         figures = experiment.figures(run_experiment(experiment, out, say))
         summary["experiments"][experiment.key] = {
@@ -449,6 +478,9 @@ def run_tour(
             "checks": [{**dataclasses.asdict(c), "outcome": c.outcome} for c in experiment.checks(figures, preset.judge_all)],
             "seconds": round(time.perf_counter() - t0, 1),
         }
+    if only:  # the plan's order, the earlier rows beside the new ones
+        summary["experiments"] = {key: row for key in keys
+                                  for row in [summary["experiments"].get(key) or earlier.get(key)] if row}
     summary["seconds"] = round(time.perf_counter() - start, 1)
     atomic_write_json(out / "summary.json", summary)
     atomic_write_text(out / "report.html", index_html(summary))
