@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from aekit.errors import AekitError
@@ -45,7 +46,5 @@ def __getattr__(name: str) -> Any:
 
         return Run
     if name in ("data", "models"):
-        import importlib
-
         return importlib.import_module(f"aekit.{name}")
     raise AttributeError(f"module 'aekit' has no attribute {name!r}")

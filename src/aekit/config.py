@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from aekit.errors import AekitError, ConfigError
-from aekit.image_options import PAD_COLOURS, RESAMPLERS, RESIZE_MODES
+from aekit.image_options import PAD_COLOURS, RESAMPLERS, RESIZE_MODES, parse_size
 from aekit.io import read_json
 
 OPTIMIZERS = ("adam", "adamw")
@@ -173,8 +173,6 @@ def check_failure(f: Field, value: Any) -> str | None:
 
 
 def _is_size(value: int | str) -> bool:
-    from aekit.data.decode import parse_size
-
     try:
         parse_size(value)
     except ConfigError:

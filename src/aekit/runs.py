@@ -28,6 +28,7 @@ import aekit
 from aekit.config import TrainConfig, config_from_dict
 from aekit.errors import AekitError, ConfigError, TrainingError
 from aekit.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from aekit.models import build_model
 from aekit.models.base import Autoencoder
 
 CONFIG, WEIGHTS, METRICS = "config.json", "model.safetensors", "metrics.jsonl"
@@ -139,8 +140,6 @@ def build_from_config(model: str, options: dict[str, Any], input_shape: tuple[in
                       num_classes: int | None, path: Path | None = None) -> Autoencoder:
     """The model ``model`` with ``options`` (validated before anything is allocated); errors name
     ``path`` when the description came from a file."""
-    from aekit.models import build_model
-
     try:
         return build_model(model, options, tuple(input_shape), num_classes)
     except AekitError as exc:

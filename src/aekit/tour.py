@@ -20,8 +20,9 @@ from typing import Any
 import torch
 
 from aekit.config import TrainConfig
+from aekit.data import crawl_tiles_spec, load
 from aekit.errors import AekitError
-from aekit.evaluate import INDEPENDENT_PIXELS
+from aekit.evaluate import INDEPENDENT_PIXELS, evaluate_run
 from aekit.generation import OVERALL
 from aekit.io import atomic_write_json, atomic_write_text
 from aekit.page_metrics import OCR_PAGES
@@ -29,8 +30,11 @@ from aekit.plan_measures import DIVERSITY as PLAN_DIVERSITY
 from aekit.plan_measures import IOU as PLAN_IOU
 from aekit.plan_measures import REALISM as PLAN_REALISM
 from aekit.plan_measures import VALID as PLAN_VALID
+from aekit.priors import fit_prior, fitted_priors
+from aekit.report import write_report
 from aekit.runs import read_run_config
 from aekit.tour_summary import all_checks, index_html, summary_markdown
+from aekit.train import train
 
 RECIPES = Path(__file__).resolve().parent / "recipes"  # examples/document-unet.toml links to one
 DATASET_PREFERENCE = ("fashion-mnist", "mnist", "digits")
@@ -211,8 +215,6 @@ def recipe_config(name: str, small: bool = False, **sizes: Any) -> dict[str, Any
 
 def choose_dataset(requested: str | None, say=print) -> str:
     """The requested dataset, else the first available of fashion-mnist, mnist, digits (saying why)."""
-    from aekit.data import load
-
     if requested:
         return requested
     for name in DATASET_PREFERENCE:
@@ -229,8 +231,6 @@ def choose_dataset(requested: str | None, say=print) -> str:
 
 def choose_documents(say=print) -> str:
     """Real scanned pages when present, otherwise the synthetic pages aekit generates."""
-    from aekit.data import load
-
     try:
         load("documents", "test")
         return "documents"
@@ -241,8 +241,6 @@ def choose_documents(say=print) -> str:
 
 def sprites_available(say=print) -> bool:
     """Whether Debian's crawl-tiles-data is here (the game-sprites experiment needs it); says why not."""
-    from aekit.data import crawl_tiles_spec
-
     try:
         crawl_tiles_spec()
         return True
@@ -397,11 +395,6 @@ def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> 
 
 def run_experiment(experiment: Experiment, out: Path, say=print) -> dict[str, Any]:
     """Train (or reuse/resume), evaluate and report one experiment; returns its eval result."""
-    from aekit.evaluate import evaluate_run
-    from aekit.priors import fit_prior, fitted_priors
-    from aekit.report import write_report
-    from aekit.train import train
-
     run_dir = out / experiment.key
     start = time.perf_counter()
     say(f"tour: [{experiment.key}] {experiment.title}")

@@ -24,9 +24,13 @@ import torch
 
 from aekit import distributed
 from aekit.config import RESUMABLE, TrainConfig
+from aekit.data import ImageSet, load, train_val_split, val_indices
+from aekit.data.noise import parse_noise
 from aekit.device import prepare_model, resolve_device, uses_bf16
 from aekit.errors import ConfigError, TrainingError
 from aekit.models.base import Autoencoder
+from aekit.models.defaults import resolve
+from aekit.priors import fit_prior
 from aekit.progress import Progress, TensorBoardLogger
 from aekit.run import Run
 from aekit.runs import (
@@ -102,9 +106,6 @@ def train(config: TrainConfig) -> Run:
 
 
 def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> Run:
-    from aekit.data import ImageSet, load
-    from aekit.data.noise import parse_noise
-
     began = time.perf_counter()
     state = TrainState()
     main = distributed.is_main()
@@ -245,8 +246,6 @@ def _fit_prior_after(config: TrainConfig, run_dir: Path, prior: str, share: floa
     """The prior the model asks for, fitted to the best weights' codes in what is left of max_minutes
     (without max_minutes: its share of the time the model took, so a short run stays short); the
     prior's config must take ``max_seconds``."""
-    from aekit.priors import fit_prior
-
     spent = time.perf_counter() - began
     left = spent * share / (1 - share) if config.max_minutes is None else config.max_minutes * 60 - spent
     log.message(f"fitting prior '{prior}' to the codes ({max(left, 1):.0f} s left)")
@@ -339,8 +338,6 @@ class _Split:
 
     @classmethod
     def make(cls, data: Any, model: Autoencoder, noise: Any, config: TrainConfig, device: torch.device) -> _Split:
-        from aekit.data import ImageSet, train_val_split, val_indices
-
         if isinstance(data, ImageSet):
             train_rows, val_rows = val_indices(data, config.val_fraction, config.seed)  # no copy of the images
             if config.max_train_images is not None:  # a quick run: shrink validation in proportion
@@ -401,9 +398,6 @@ class Budget:
 def _choose_model(config: TrainConfig, data: Any, input_shape: tuple[int, int, int]) -> tuple[TrainConfig, str | None]:
     """Fill in what the user left unset from a look at the data: the model (documents: doc-unet) and a
     VAE's likelihood. Returns the completed config and why, or None when nothing was chosen."""
-    from aekit.data import ImageSet
-    from aekit.models.defaults import resolve
-
     if not isinstance(data, ImageSet):
         if config.model is not None:
             return config, None

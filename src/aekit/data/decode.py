@@ -16,30 +16,12 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from aekit.errors import ConfigError, DataError
-from aekit.image_options import PAD_COLOURS, RESAMPLERS, RESIZE_MODES
+from aekit.image_options import PAD_COLOURS, RESAMPLERS, RESIZE_MODES, parse_size
 
 GRAY_MODES = {"1", "L", "LA", "La", "I", "F", "I;16", "I;16B", "I;16L", "I;16N"}
 HIGH_DEPTH_MODES = {"I", "F", "I;16", "I;16B", "I;16L", "I;16N"}
 ALPHA_MODES = {"RGBA", "LA", "La", "PA", "RGBa"}
 CANONICAL = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # the plain mode of each channel count
-
-
-def parse_size(value: int | str | tuple[int, int] | None) -> tuple[int, int] | None:
-    """``S``, ``"S"``, ``"WxH"`` or ``(W, H)`` -> ``(W, H)``; None stays None."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        parts = value.lower().split("x")
-        if len(parts) not in (1, 2) or not all(p.strip().isdigit() for p in parts):
-            raise ConfigError(f"image_size must be S or WxH (as in 64 or 48x32), got {value!r}")
-        dims = [int(p) for p in parts]
-        value = (dims[0], dims[-1])
-    if isinstance(value, bool) or not isinstance(value, (int, tuple, list)):
-        raise ConfigError(f"image_size must be S or WxH, got {value!r}")
-    w, h = (value, value) if isinstance(value, int) else tuple(value)
-    if not all(isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= 4096 for d in (w, h)):
-        raise ConfigError(f"image_size must be between 1 and 4096 on each side, got {value!r}")
-    return int(w), int(h)
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,10 @@ from urllib.parse import parse_qsl
 import numpy as np
 
 from aekit.data import cache
-from aekit.data.decode import ImageOptions, Probe, decode, default_channels, open_image, parse_size, probe
+from aekit.data.decode import ImageOptions, Probe, decode, default_channels, open_image, probe
 from aekit.data.folder import Decoded, is_image_file, parallel_map, seeded_split, split_of
 from aekit.errors import AekitError, ConfigError, DataError
+from aekit.image_options import parse_size
 
 CRAWL_DIR = Path("/usr/share/crawl/dat/tiles")
 MAX_TILES = 1_000_000  # per sheet: a header's claimed size is checked before cutting
