@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
+import aekit.data
 from aekit.config import TrainConfig
-from aekit.data import crawl_tiles_spec, load
 from aekit.errors import AekitError
 from aekit.evaluate import INDEPENDENT_PIXELS, evaluate_run
 from aekit.generation import OVERALL
@@ -219,7 +219,7 @@ def choose_dataset(requested: str | None, say=print) -> str:
         return requested
     for name in DATASET_PREFERENCE:
         try:
-            load(name, "test")
+            aekit.data.load(name, "test")
         except AekitError as exc:
             say(f"tour: {name} is not available ({exc}); trying the next dataset")
             continue
@@ -232,7 +232,7 @@ def choose_dataset(requested: str | None, say=print) -> str:
 def choose_documents(say=print) -> str:
     """Real scanned pages when present, otherwise the synthetic pages aekit generates."""
     try:
-        load("documents", "test")
+        aekit.data.load("documents", "test")
         return "documents"
     except AekitError as exc:
         say(f"tour: real document pages not found ({exc}); using documents-synthetic")
@@ -242,7 +242,7 @@ def choose_documents(say=print) -> str:
 def sprites_available(say=print) -> bool:
     """Whether Debian's crawl-tiles-data is here (the game-sprites experiment needs it); says why not."""
     try:
-        crawl_tiles_spec()
+        aekit.data.crawl_tiles_spec()
         return True
     except AekitError as exc:
         say(f"tour: skipping the game sprites ({exc})")

@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
+import aekit.data
 from aekit import distributed
 from aekit.config import RESUMABLE, TrainConfig
-from aekit.data import ImageSet, load, train_val_split, val_indices
+from aekit.data import ImageSet, train_val_split, val_indices
 from aekit.data.noise import parse_noise
 from aekit.device import prepare_model, resolve_device, uses_bf16
 from aekit.errors import ConfigError, TrainingError
@@ -119,7 +120,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
         if config.model is None:  # the model chosen from the data when the run started
             config = dataclasses.replace(config, model=stored.model, model_options=stored.model_options)
 
-    data = load(config.dataset, "train", **config.data_options())
+    data = aekit.data.load(config.dataset, "train", **config.data_options())
     pages = not isinstance(data, ImageSet)
     input_shape, num_classes = ((1, config.patch_size, config.patch_size), None) if pages else (data.shape, data.num_classes)
     config, why = _choose_model(config, data, input_shape)

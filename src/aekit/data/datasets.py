@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from aekit.data import cache, idx
+from aekit.data import cache, idx, synthetic_documents
 from aekit.data.decode import ImageOptions
 from aekit.data.documents import PageSet, grouped_split, load_pages
 from aekit.data.floorplan_files import load_plan_set
@@ -23,7 +23,6 @@ from aekit.data.folder import Decoded, load_folder
 from aekit.data.image_set import ImageSet, to_float
 from aekit.data.paths import cache_dir, candidate_dirs
 from aekit.data.sheets import CRAWL_DIR, crawl_tiles_spec, load_sheets, parse_sheet_spec
-from aekit.data.synthetic_documents import ensure_synthetic_documents
 from aekit.errors import ConfigError, DataError
 from aekit.image_options import parse_size
 
@@ -174,7 +173,7 @@ def _load_documents(split: str, options: ImageOptions, skip_bad: bool) -> PageSe
 def _load_synthetic_documents(split: str, options: ImageOptions, skip_bad: bool) -> PageSet:
     _check_page_options("documents-synthetic", options)
 
-    return load_pages(ensure_synthetic_documents(), split, "documents-synthetic")
+    return load_pages(synthetic_documents.ensure_synthetic_documents(), split, "documents-synthetic")
 
 
 SYNTHETIC_A4_PAGES, SYNTHETIC_A4_DPI = 25, 300  # 20 train / 5 test pages; about 2 s each to make
@@ -183,7 +182,7 @@ SYNTHETIC_A4_PAGES, SYNTHETIC_A4_DPI = 25, 300  # 20 train / 5 test pages; about
 def _load_synthetic_a4(split: str, options: ImageOptions, skip_bad: bool) -> PageSet:
     _check_page_options("documents-synthetic-300dpi", options)
 
-    folder = ensure_synthetic_documents(SYNTHETIC_A4_PAGES, dpi=SYNTHETIC_A4_DPI)
+    folder = synthetic_documents.ensure_synthetic_documents(SYNTHETIC_A4_PAGES, dpi=SYNTHETIC_A4_DPI)
     return load_pages(folder, split, "documents-synthetic-300dpi")
 
 
