@@ -15,7 +15,8 @@ import math
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
-from aekit.config import PRECISIONS, add_fields, check_failure, flag_of, option
+from aekit.config import PRECISIONS, add_fields, flag_of, option
+from aekit.config_dicts import check_failure
 from aekit.errors import ConfigError
 
 REQUIRED: Any = MISSING  # an option without a default: a required flag, or a positional argument that must be given

@@ -25,7 +25,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 import aekit
-from aekit.config import TrainConfig, config_from_dict
+from aekit.config import TrainConfig
 from aekit.errors import AekitError, ConfigError, TrainingError
 from aekit.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from aekit.models import build_model
@@ -126,7 +126,7 @@ def read_run_config(run_dir: str | Path) -> RunConfig:
     version = meta.get("aekit_version")
     return RunConfig(
         model=meta["model"], model_options=meta["model_options"], input_shape=(shape[0], shape[1], shape[2]),
-        num_classes=classes, dataset=meta["dataset"], train=config_from_dict(meta["train"], where=f"{path} 'train'"),
+        num_classes=classes, dataset=meta["dataset"], train=TrainConfig.from_dict(meta["train"], where=f"{path} 'train'"),
         class_names=names, aekit_version=version if isinstance(version, str) else None,
     )
 
