@@ -9,12 +9,12 @@ import torch
 
 from aekit.generation import OVERALL, nearest_training_pairs, run_classifier, run_samplers
 from aekit.page_metrics import MAX_ENLARGED_WIDTH, SCAN_FACTOR
+from aekit.page_plots import plot_document_pages, plot_scan_crop
 from aekit.plots import (
     first_conditions,
     plot_class_samples,
     plot_conditional_samples,
     plot_denoising,
-    plot_document_pages,
     plot_feature_maps,
     plot_interpolations,
     plot_latent_scatter,
@@ -23,7 +23,6 @@ from aekit.plots import (
     plot_prior_samples,
     plot_reconstructions,
     plot_samples,
-    plot_scan_crop,
     plot_training_curves,
     plot_traversal,
 )
