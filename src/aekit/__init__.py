@@ -21,11 +21,12 @@ if TYPE_CHECKING:
     from aekit.run import Run
 
 
-def train(config: TrainConfig) -> Run:
-    """Train a model as ``config`` says; returns the finished :class:`aekit.Run`."""
-    from aekit.train import train as _train
+def train(config: TrainConfig | None = None, **options: Any) -> Run:
+    """Train a model as ``config`` says, or as ``options`` say over it (``TrainConfig``'s fields, the
+    TOML keys, checked as ``aekit train`` checks its flags); returns the finished :class:`aekit.Run`."""
+    from aekit.train import train_as_given
 
-    return _train(config)
+    return train_as_given(config, **options)
 
 
 def load(run_dir: Any) -> Any:

@@ -32,6 +32,7 @@ from aekit.images import ImageFile
 from aekit.inference import decode_codes, denoise_image, encode_batches, encode_images, encoding_condition, sample_images
 from aekit.io import read_json
 from aekit.models.base import Autoencoder
+from aekit.options import CleanOptions, CodeOptions, DrawOptions, options_from_keywords
 from aekit.priors import fitted_priors, load_prior
 from aekit.runs import (
     CHECKPOINT_JSON,
@@ -227,22 +228,29 @@ class Run:
         return {name: self.prior(name) for name in self.prior_names()}
 
     # --- the Python API --------------------------------------------------------------------
-    def sample(self, n: int, *, seed: int = 0, prior: str | Prior | None = None, temperature: float = 1.0,
-               labels: torch.Tensor | None = None) -> torch.Tensor:
-        """``n`` images ``N x C x H x W`` from the model (or decoded from a fitted ``prior``'s codes)."""
-        chosen = self.prior(prior) if isinstance(prior, str) else prior
-        return sample_images(self.model, n, seed=seed, labels=labels, temperature=temperature, prior=chosen)
+    def sample(self, n: int, *, labels: torch.Tensor | None = None, **options: Any) -> torch.Tensor:
+        """``n`` images ``N x C x H x W`` from the model (or decoded from a fitted prior's codes);
+        ``options`` are ``aekit sample``'s (``options.DrawOptions``: seed, temperature, prior), with its
+        defaults and checks."""
+        draw = options_from_keywords(DrawOptions, options)
+        prior = None if draw.prior is None else self.prior(draw.prior)
+        return sample_images(self.model, n, seed=draw.seed, labels=labels, temperature=draw.temperature, prior=prior)
 
-    def denoise(self, image: torch.Tensor) -> torch.Tensor:
+    def denoise(self, image: torch.Tensor, **options: Any) -> torch.Tensor:
         """The model's output for one ``C x H x W`` image of any size and channels (a page run at its
-        training pages' text size), in the image's channels."""
+        training pages' text size), in the image's channels; ``options`` are ``aekit denoise``'s
+        (``options.CleanOptions``: bf16)."""
+        clean = options_from_keywords(CleanOptions, options)
         text = self.training_text() if self.model.spatial_code else None
         given = ImageFile(image, "", Path("<tensor>"))  # denoise_image reads only its pixels
-        return denoise_image(self.model, given, self.model.spatial_code, text=text).pixels
+        return denoise_image(self.model, given, self.model.spatial_code, bf16=clean.bf16, text=text).pixels
 
-    def encode(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Codes ``N x d`` of images at the model's input size (posterior means for VAEs)."""
-        return encode_images(self.model, images, condition=encoding_condition(self.model, images, labels))
+    def encode(self, images: torch.Tensor, labels: torch.Tensor | None = None, **options: Any) -> torch.Tensor:
+        """Codes ``N x d`` of images at the model's input size (posterior means for VAEs); ``options``
+        are ``aekit encode``'s (``options.CodeOptions``: sample_posterior, seed)."""
+        code = options_from_keywords(CodeOptions, options)
+        return encode_images(self.model, images, condition=encoding_condition(self.model, images, labels),
+                             sample=code.sample_posterior, seed=code.seed)
 
     def decode(self, codes: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Images from codes ``N x d`` (a label-conditional model needs one label per code)."""

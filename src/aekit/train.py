@@ -453,12 +453,20 @@ def _nan_message(epoch: int, step: int, term: str, config: TrainConfig) -> str:
             f"(now {config.lr:g}) or grad_clip (e.g. 1.0)")
 
 
+def train_as_given(config: TrainConfig | None = None, **options: Any) -> Run:
+    """``aekit.train``: train as ``config`` says, or as the keyword ``options`` say over it
+    (``TrainConfig``'s fields, checked as ``aekit train`` checks its flags)."""
+    if options or config is None:
+        config = TrainConfig.from_dict({**(config.to_dict() if config else {}), **options}, "aekit.train")
+    return train(config)
+
+
 class _CallableModule(types.ModuleType):
     """Importing ``aekit.train`` rebinds the name ``aekit.train`` from the API function to this
     module; making the module callable keeps ``aekit.train(config)`` working either way."""
 
-    def __call__(self, config: TrainConfig) -> Run:
-        return train(config)
+    def __call__(self, config: TrainConfig | None = None, **options: Any) -> Run:
+        return train_as_given(config, **options)
 
 
 sys.modules[__name__].__class__ = _CallableModule
