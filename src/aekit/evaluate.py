@@ -22,6 +22,7 @@ import torch
 
 from aekit import metrics
 from aekit.errors import ConfigError
+from aekit.evaluation_defaults import IWAE_SECONDS
 from aekit.generation import check_samples, in_batches, measure_run
 from aekit.io import atomic_write_json
 from aekit.page_metrics import OCR_PAGES, page_sections
@@ -39,7 +40,6 @@ BATCH = 512
 # The likelihood bounds cost k decoder passes per image: IWAE-1000 on 1,187 sprite tiles (res-vae) took
 # 2.4 hours on 2 cores. Unless both --iwae-k and --iwae-images are given, k and the number of test
 # images are chosen from a timed probe so the bounds fit IWAE_SECONDS.
-IWAE_SECONDS = 60.0
 IWAE_K = 1000  # the most importance samples a budget spends (the usual IWAE-1000)
 BUDGET_MIN_K = 64  # below this the bound is barely tighter than the ELBO: a budget uses fewer images first
 BUDGET_MIN_IMAGES = 100  # ... but not fewer than this

@@ -19,6 +19,7 @@ from typing import Any
 from aekit.config import PRECISIONS, add_fields, flag_of, option
 from aekit.config_dicts import check_failure, typed_value
 from aekit.errors import ConfigError
+from aekit.evaluation_defaults import IWAE_SECONDS, OCR_PAGES
 
 REQUIRED: Any = MISSING  # an option without a default: a required flag, or a positional argument that must be given
 BENCHMARKS = "see benchmarks/README.md for measured speeds"
@@ -106,12 +107,12 @@ class EvaluateOptions:
                                 "--iwae-seconds on the test images; the output and eval.json say what ran)", _AT_LEAST_1)
     iwae_images: int | None = option(None, "likelihood bounds on the first N test images only (default: as many as fit "
                                      "--iwae-seconds)", _AT_LEAST_1)
-    iwae_seconds: float = option(60.0, "time budget in seconds of the likelihood bounds for what --iwae-k and --iwae-images "
+    iwae_seconds: float = option(IWAE_SECONDS, "time budget in seconds of the likelihood bounds for what --iwae-k and --iwae-images "
                                  "leave open, sized by a short timing at the start", _POSITIVE_FINITE)
     bf16: bool = option(False, f"likelihood bounds under bfloat16 autocast: faster on CPUs with AVX-512 BF16 or AMX, no "
                         f"faster on others ({BENCHMARKS}; measure with benchmarks/quality.py --only precision)")
     max_images: int | None = option(None, "evaluate on the first N test images only (default: all)", _AT_LEAST_1)
-    ocr_pages: int = option(8, "document runs: held-out pages read by tesseract, 0 for no OCR", _AT_LEAST_0)
+    ocr_pages: int = option(OCR_PAGES, "document runs: held-out pages read by tesseract, 0 for no OCR", _AT_LEAST_0)
     generation_samples: int | None = option(None, "samples per class and figure of the generation measures (default: "
                                             "475, or as many as fit a minute of drawing from slow samplers; the output "
                                             "says which)", _AT_LEAST_1)
