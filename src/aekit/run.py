@@ -204,7 +204,7 @@ class Run:
     def condition(self, data: Any) -> torch.Tensor | None:
         """The condition tensor of a conditional model for every row of ``data``, as the data gives it
         (labels, silhouettes or outlines of its images, a floor plan's footprint)."""
-        return data.condition(self.model.condition_kind, torch.arange(len(data))) if self.model.conditional else None
+        return self.model.condition_of(data)
 
     def latent_codes(self, data: Any, batch_size: int = 512) -> torch.Tensor:
         """Latent codes (posterior means for VAEs) of an ImageSet, on the CPU."""

@@ -345,9 +345,9 @@ class _Split:
                 n_val = max(1, round(config.max_train_images * config.val_fraction / (1 - config.val_fraction)))
                 train_rows, val_rows = train_rows[: config.max_train_images], val_rows[:n_val]
             pixels = data.pixels.to(device)
-            conditions = _condition(model, data, train_rows)
+            conditions = model.condition_of(data, train_rows)
             images = Batches(pixels, None, _to(conditions, device), train_rows.to(device))
-            val = Batches(pixels, None, _to(_condition(model, data, val_rows), device), val_rows.to(device))
+            val = Batches(pixels, None, _to(model.condition_of(data, val_rows), device), val_rows.to(device))
             if noise is not None:  # a fixed corruption, so validation losses compare across epochs
                 clean = data.batch(val_rows)
                 val = Batches(noise(clean, generator=epoch_generator(config.seed, -1, NOISE)).to(device), clean.to(device),
@@ -436,11 +436,6 @@ def epoch_generator(seed: int, epoch: int, stream: int, rank: int = 0) -> torch.
     torchrun job get their own (rank 0 and single-process runs keep the same streams)."""
     mixed = np.random.SeedSequence([seed, epoch + 1, stream] + ([rank] if rank else [])).generate_state(2, dtype=np.uint32)
     return torch.Generator().manual_seed(int(mixed[0]) << 32 | int(mixed[1]))
-
-
-def _condition(model: Autoencoder, data: Any, rows: torch.Tensor) -> torch.Tensor | None:
-    """The conditions of ``rows`` (as the data gives them: labels, images derived from the images, footprints), in row order."""
-    return data.condition(model.condition_kind, rows) if model.conditional else None
 
 
 def _val_patches(config: TrainConfig) -> int:

@@ -76,6 +76,14 @@ class Autoencoder(nn.Module):
         """Conditioned on a class label (one per image), not on a condition image."""
         return self.conditional and self.condition_kind == "label"
 
+    def condition_of(self, data: Any, rows: torch.Tensor | None = None) -> torch.Tensor | None:
+        """What this model is conditioned on for ``rows`` of ``data`` (every row when None), as the
+        data gives it (``ImageSet.condition``: labels, images derived from the images, a floor plan's
+        footprint); None for an unconditional model. Training and every reader of a run ask here."""
+        if not self.conditional:
+            return None
+        return data.condition(self.condition_kind, torch.arange(len(data)) if rows is None else rows)
+
     def encode(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """The code of ``x`` (for VAEs: the posterior mean)."""
         raise NotImplementedError
