@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aekit.cli import build_parser
-from aekit.config import TrainConfig, config_from_cli, config_from_dict
+from aekit.config import TrainConfig, config_from_cli
 from aekit.errors import ConfigError
 
 
@@ -23,7 +23,7 @@ def test_toml_round_trip(tmp_path):
     config = TrainConfig.from_toml(path)
     assert (config.model, config.epochs, config.lr, config.noise) == ("dense", 3, 1.0, "salt-pepper:0.1")
     assert isinstance(config.lr, float) and config.model_options == {"latent_dim": 4}
-    assert config_from_dict(config.to_dict(), "again") == config
+    assert TrainConfig.from_dict(config.to_dict(), "again") == config
 
 
 @pytest.mark.parametrize(
@@ -86,7 +86,7 @@ KEYS = st.sampled_from([*TrainConfig().to_dict(), "bogus", ""])
 @given(st.dictionaries(KEYS, TOML_VALUES, max_size=6))
 def test_fuzz_config_dicts_load_or_raise_config_error(data):
     try:
-        config = config_from_dict(data, "fuzz")
+        config = TrainConfig.from_dict(data, "fuzz")
     except ConfigError as exc:
         assert "\n" not in str(exc)
     else:
@@ -125,7 +125,7 @@ def test_latent_dim_and_beta_are_toml_keys_that_set_model_options(tmp_path):
     path.write_text('model = "vae"\nlatent_dim = 8\nbeta = 0.5\n[model_options]\nhidden = [64]\n')
     config = TrainConfig.from_toml(path)
     assert config.model_options == {"hidden": [64], "latent_dim": 8, "beta": 0.5}
-    assert config.latent_dim is None and config_from_dict(config.to_dict(), "again") == config
+    assert config.latent_dim is None and TrainConfig.from_dict(config.to_dict(), "again") == config
 
 
 def test_model_options_flag_reads_json_values():

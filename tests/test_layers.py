@@ -1,7 +1,8 @@
 """The package's shape, read from the source: every module imports only from its own layer and
 the layers below it as ARCHITECTURE.md lists them (imports inside functions too), the imports
-within a layer form no circle, no module is over 500 lines, and nothing outside ``models/`` asks
-a model its class (``isinstance``) instead of its declared capabilities."""
+within a layer form no circle, no module is over 500 lines, imports inside functions are only of
+the modules ARCHITECTURE.md lists as lazy, and nothing outside ``models/`` asks a model its class
+(``isinstance``) instead of its declared capabilities."""
 
 from __future__ import annotations
 
@@ -135,6 +136,51 @@ def test_no_module_over_500_lines():
     over = [f"{path.relative_to(PACKAGE)}: {n} lines" for path in MODULES.values()
             if (n := len(path.read_text().splitlines())) > MAX_LINES and str(path.relative_to(PACKAGE)) not in long]
     assert not over, f"modules over {MAX_LINES} lines (split them, or list them in ARCHITECTURE.md with why):\n" + "\n".join(over)
+
+
+def lazy_rules() -> tuple[list[str], set[str]]:
+    """The modules any module may import inside a function (``lazy imports``: each one's submodules
+    too), and the parser's modules, which may import any aekit module there (``lazy in the parser``)."""
+    rules = dict(line.split(":", 1) for line in _block("Allowed exceptions"))
+    listed = lambda kind: re.sub(r"\([^)]*\)", "", rules[kind]).split()
+    return listed("lazy imports"), {f"aekit.{name}" if name != "aekit" else name for name in listed("lazy in the parser")}
+
+
+def late_imports(source: str, module: str) -> list[str]:
+    """The imports inside functions of ``source`` (module ``module``) that ARCHITECTURE.md does not allow."""
+    lazy, parser = lazy_rules()
+    on_list = lambda name: any(name == item or name.startswith(item + ".") for item in lazy)
+    found = []
+    for function in ast.walk(ast.parse(source)):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for node in ast.walk(function):
+            if isinstance(node, ast.Import):
+                names = [[a.name] for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [[node.module or "", f"{node.module}.{a.name}"] for a in node.names]
+            else:
+                continue
+            if not all(any(on_list(n) or (module in parser and n.split(".")[0] == "aekit") for n in each) for each in names):
+                found.append(f"line {node.lineno}: {ast.unparse(node)}")
+    return sorted(set(found))
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_imports_inside_functions_only_of_the_listed_lazy_modules(module):
+    late = late_imports(MODULES[module].read_text(), module)
+    assert not late, (f"{module} imports inside a function what ARCHITECTURE.md does not list as lazy: move it to the "
+                      "top of the module (or list it there, with why):\n" + "\n".join(late))
+
+
+def test_the_lazy_import_check_sees_an_import_not_listed():
+    probe = ("def f():\n    import json\n    from aekit.run import Run\n    from scipy import ndimage\n"
+             "    from aekit import metrics\n    from torch.utils.tensorboard import SummaryWriter\n"
+             "    from aekit import metrics, formats\n")
+    assert late_imports(probe, "aekit.train") == ["line 2: import json", "line 3: from aekit.run import Run",
+                                                  "line 7: from aekit import metrics, formats"]
+    assert late_imports(probe, "aekit.cli") == ["line 2: import json"]  # the parser imports commands when they run
+    assert late_imports("import json\nfrom aekit.run import Run\n", "aekit.train") == []  # at the top: fine
 
 
 def _model_classes() -> set[str]:

@@ -13,7 +13,7 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
-from aekit import plots
+from aekit import page_plots, plots
 from aekit.models.base import Autoencoder
 
 
@@ -118,7 +118,7 @@ def test_document_pages_and_training_curves(tmp_path):
             return (x * 1.5).clamp(0, 1)
 
     pages = [torch.rand(1, 30, 40, generator=torch.Generator().manual_seed(i)) for i in range(2)]
-    _check_png(plots.plot_document_pages(Brighten(), pages, tmp_path / "d.png", clean_pages=pages, names=["a", "b"]))
+    _check_png(page_plots.plot_document_pages(Brighten(), pages, tmp_path / "d.png", clean_pages=pages, names=["a", "b"]))
     history = [{"epoch": e, "train": {"loss": 1 / e, "kl": 0.1 * e}, "val": {"loss": 1.2 / e}, "seconds": 1.0} for e in range(1, 5)]
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
     _check_png(plots.plot_training_curves(tmp_path / "metrics.jsonl", tmp_path / "curves.png"))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,8 @@ import torch
 from test_commands import make_run
 
 import aekit
+from aekit import options as opt
+from aekit.cli import build_parser, main
 from aekit.errors import AekitError
 from aekit.inference import resized_reconstruct, sample_images
 from aekit.priors import fit_prior
@@ -62,3 +66,58 @@ def test_fit_prior_reads_the_data_as_training_did(tmp_path: Path):
     fit_prior(folder, "gmm", components=2)
     prior = Run(folder, "cpu").prior("gmm")
     assert prior.sample(4, generator=torch.Generator().manual_seed(0)).shape == (4, 2)
+
+
+API_OPTIONS = [("sample", "sample", opt.DrawOptions, ["--out", "o"]), ("denoise", "denoise", opt.CleanOptions, ["x.png", "--out", "o"]),
+               ("encode", "encode", opt.CodeOptions, ["--out", "o.npy"])]
+
+
+@pytest.mark.parametrize("method, command, api, argv", API_OPTIONS)
+def test_python_api_keywords_are_the_commands_options_with_its_defaults(vae_run: Path, method, command, api, argv):
+    """Run.sample/denoise/encode take their command's options (a base of its dataclass), with the
+    defaults the command line parses to; an unknown keyword is refused."""
+    cls = opt.COMMAND_OPTIONS[command]
+    assert issubclass(cls, api) and fields(api)
+    parsed = opt.options_from_args(cls, build_parser().parse_args([command, str(vae_run), *argv]))
+    assert all(getattr(parsed, f.name) == getattr(api(), f.name) for f in fields(api))
+    run, data = Run(vae_run, "cpu"), torch.rand(2, 1, 8, 8)
+    with pytest.raises(AekitError, match=r"unknown option\(s\) temprature"):
+        getattr(run, method)(2 if method == "sample" else data[0] if method == "denoise" else data, temprature=1.0)
+
+
+def test_python_api_default_draw_is_the_commands_default(vae_run: Path):
+    run = Run(vae_run, "cpu")
+    default = opt.DrawOptions()
+    assert torch.equal(run.sample(3), sample_images(run.model, 3, seed=default.seed, temperature=default.temperature))
+    assert not torch.equal(run.sample(3), run.sample(3, temperature=0.5))  # the keyword reaches the draw
+
+
+@pytest.mark.parametrize("argv, keywords", [
+    (["--temperature", "-1"], {"temperature": -1.0}),
+    (["--temperature", "inf"], {"temperature": math.inf}),
+    (["--seed", "-3"], {"seed": -3}),
+])
+def test_a_bad_keyword_value_is_the_error_the_command_prints(vae_run: Path, tmp_path: Path, capsys, argv, keywords):
+    assert main(["sample", str(vae_run), "--out", str(tmp_path / "s"), *argv]) == 2
+    printed = capsys.readouterr().err.strip().removeprefix("aekit: error: ")
+    with pytest.raises(AekitError) as info:
+        Run(vae_run, "cpu").sample(2, **keywords)
+    assert str(info.value) == printed
+
+
+def test_a_keyword_of_the_wrong_type_is_one_line(vae_run: Path):
+    with pytest.raises(AekitError, match="--temperature must be a number, got 'hot'"):
+        Run(vae_run, "cpu").sample(2, temperature="hot")
+    with pytest.raises(AekitError, match="--sample must be true or false"):
+        Run(vae_run, "cpu").encode(torch.rand(2, 1, 8, 8), sample_posterior=1)
+
+
+def test_aekit_train_takes_the_train_config_fields_as_keywords(tmp_path: Path, capsys):
+    assert main(["train", "--epochs", "0", "--out", str(tmp_path / "cli")]) == 2
+    printed = capsys.readouterr().err.strip()
+    with pytest.raises(AekitError) as info:
+        aekit.train(epochs=0, out=str(tmp_path / "api"))
+    assert str(info.value).removeprefix("aekit.train: ") in printed and printed.endswith("'epochs' must be at least 1, got 0")
+    with pytest.raises(AekitError, match=r"unknown key\(s\) epoch"):
+        aekit.train(epoch=1)
+    assert not (tmp_path / "api").exists() and not (tmp_path / "cli").exists()

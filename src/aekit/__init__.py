@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from aekit.errors import AekitError
@@ -20,11 +21,12 @@ if TYPE_CHECKING:
     from aekit.run import Run
 
 
-def train(config: TrainConfig) -> Run:
-    """Train a model as ``config`` says; returns the finished :class:`aekit.Run`."""
-    from aekit.train import train as _train
+def train(config: TrainConfig | None = None, **options: Any) -> Run:
+    """Train a model as ``config`` says, or as ``options`` say over it (``TrainConfig``'s fields, the
+    TOML keys, checked as ``aekit train`` checks its flags); returns the finished :class:`aekit.Run`."""
+    from aekit.train import train_as_given
 
-    return _train(config)
+    return train_as_given(config, **options)
 
 
 def load(run_dir: Any) -> Any:
@@ -45,7 +47,5 @@ def __getattr__(name: str) -> Any:
 
         return Run
     if name in ("data", "models"):
-        import importlib
-
         return importlib.import_module(f"aekit.{name}")
     raise AttributeError(f"module 'aekit' has no attribute {name!r}")

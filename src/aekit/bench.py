@@ -22,8 +22,15 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from aekit.config import TrainConfig
+from aekit.data import load
+from aekit.data.conditions import make_condition
+from aekit.device import prepare_model
 from aekit.errors import AekitError
+from aekit.models import build_model
 from aekit.models.base import Autoencoder
+from aekit.runs import load_model, read_run_config
+from aekit.train import make_optimizer
 
 PEAK_SIZE = 2048  # the matrix product's side; the convolutions scale with it (512 -> 128 channels)
 MIN_SECONDS = 2.0  # timed seconds per measurement; more steps are timed if they are slow
@@ -80,7 +87,6 @@ def example_batch(model: Autoencoder, batch_size: int, seed: int = 0) -> tuple[t
     x = torch.rand((batch_size, *model.input_shape), generator=gen)
     if not model.conditional:
         return x, None
-    from aekit.data.conditions import make_condition
 
     labels = torch.randint(0, model.num_classes or 1, (batch_size,), generator=gen)
     return x, make_condition(model.condition_kind, x, labels)
@@ -103,10 +109,6 @@ def bench_model(
     ``model``'s weights, so pass a throw-away model. ``precision = "bf16"`` times training and
     inference under bfloat16 autocast, against the bf16 peak.
     """
-    from aekit.config import TrainConfig
-    from aekit.device import prepare_model
-    from aekit.train import make_optimizer
-
     if tuple(model.input_shape) != tuple(input_shape):
         raise AekitError(f"model expects input {tuple(model.input_shape)}, bench was given {tuple(input_shape)}")
     min_seconds = MIN_SECONDS if min_seconds is None else min_seconds
@@ -169,14 +171,9 @@ def bench_command(
 ) -> dict[str, Any]:
     """``aekit bench``: a run folder, or ``--model`` and ``--dataset``; prints the cost table.
     ``precision``: fp32 or bf16; by default a run's own (``auto`` is fp32 on the CPU), else fp32."""
-    from aekit.config import TrainConfig
-    from aekit.data import load
-    from aekit.models import build_model
-
     if run_dir is not None:
         if model is not None or dataset is not None:
             raise AekitError("give either a run folder or --model and --dataset, not both")
-        from aekit.runs import load_model, read_run_config
 
         info = read_run_config(run_dir)
         net, name, dataset = load_model(run_dir).train(), info.model, info.dataset

@@ -1,12 +1,12 @@
 """Training configuration: one dataclass, the single source of its TOML keys, CLI flags, help and checks.
 
 Each field of :class:`TrainConfig` carries its help text, its range check and whether it may change
-when a run resumes; ``config_from_dict`` validates TOML, JSON and command-line values against
+when a run resumes; ``TrainConfig.from_dict`` validates TOML, JSON and command-line values against
 them, and ``add_train_arguments`` makes one ``--flag`` per field. A config file is user input (and
 may come from someone else), so every key and type is checked and any problem is one
 ``ConfigError`` line naming the file and the key.
 
-``option``, ``add_fields`` and ``check_failure`` are the generic part: the other commands' option
+``option`` and ``add_fields`` (with ``aekit.config_dicts``) are the generic part: the other commands' option
 dataclasses (``aekit.options``) and the priors' configs are made of the same fields.
 """
 
@@ -24,16 +24,15 @@ from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from aekit import config_dicts
+from aekit.config_dicts import Choices, field_kinds, resolve_choices
 from aekit.errors import AekitError, ConfigError
-from aekit.image_options import PAD_COLOURS, RESAMPLERS, RESIZE_MODES
+from aekit.image_options import PAD_COLOURS, RESAMPLERS, RESIZE_MODES, parse_size
 from aekit.io import read_json
 
 OPTIMIZERS = ("adam", "adamw")
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICE_NAME = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")  # what --device takes, for training and every command
-
-
-Choices = tuple[str, ...] | Callable[[], tuple[str, ...]]
 
 
 def option(default: Any, help: str, check: tuple[str, Callable[[Any], bool]] | None = None, *,
@@ -52,10 +51,6 @@ def option(default: Any, help: str, check: tuple[str, Callable[[Any], bool]] | N
     if isinstance(default, (dict, list)):
         return field(default_factory=type(default), metadata=meta)
     return field(default=default, metadata=meta)
-
-
-def resolve_choices(choices: Choices) -> tuple[str, ...]:
-    return choices() if callable(choices) else choices
 
 
 _POSITIVE = ("must be at least 1", lambda v: v >= 1)
@@ -123,13 +118,26 @@ class TrainConfig:
     resume: bool = option(False, "continue an interrupted run in --out", resumable=True)
 
     @classmethod
+    def from_dict(cls, data: Any, where: str) -> TrainConfig:
+        """Validate a plain dict (from TOML, JSON or the CLI) and build the config: the generic check of
+        every key (``config_dicts.config_from_dict``), then the shortcuts moved into ``model_options``
+        and the names looked up in the registries."""
+        config = config_dicts.config_from_dict(cls, data, where, noun="key")
+        for key in SHORTCUTS:  # a shortcut lands in model_options, the one place models read
+            if getattr(config, key) is not None:
+                config.model_options = {**config.model_options, key: getattr(config, key)}
+                setattr(config, key, None)
+        _check_names(config, where)
+        return config
+
+    @classmethod
     def from_toml(cls, path: str | Path) -> TrainConfig:
         path = Path(path)
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise ConfigError(f"cannot read config ({exc.strerror or exc})", path) from None
-        return config_from_dict(_parse_toml(data, path), where=str(path))
+        return cls.from_dict(_parse_toml(data, path), where=str(path))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,76 +154,16 @@ class TrainConfig:
 
 
 FIELDS = {f.name: f for f in fields(TrainConfig)}
-_HINTS = typing.get_type_hints(TrainConfig)
 SHORTCUTS = ("latent_dim", "beta")  # TOML keys and flags that set the model option of the same name
 RESUMABLE = frozenset(name for name, f in FIELDS.items() if f.metadata["resumable"])
 
 
-def field_kinds(hint: Any) -> tuple[tuple[type, ...], bool]:
-    """(accepted base types, whether None is allowed) from a field's annotation (``list[str]`` is ``list``)."""
-    args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    kinds = tuple(typing.get_origin(a) or a for a in args if a is not type(None))
-    return kinds, type(None) in args
-
-
-def _kinds(name: str) -> tuple[tuple[type, ...], bool]:
-    return field_kinds(_HINTS[name])
-
-
-def check_failure(f: Field, value: Any) -> str | None:
-    """Why ``value`` fails field ``f``'s choices or check (``must be ...``), or None when it passes."""
-    choices = f.metadata["choices"]
-    if choices is not None:
-        names = resolve_choices(choices)
-        return None if value in names else f"must be one of {', '.join(names)}"
-    check = f.metadata["check"]
-    return None if check is None or check[1](value) else check[0]
-
-
 def _is_size(value: int | str) -> bool:
-    from aekit.data.decode import parse_size
-
     try:
         parse_size(value)
     except ConfigError:
         return False
     return True
-
-
-_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false", dict: "a table"}
-
-
-def config_from_dict(data: dict[str, Any], where: str) -> TrainConfig:
-    """Validate a plain dict (from TOML, JSON or the CLI) and build a :class:`TrainConfig`."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: the training config must be a table of keys, got {type(data).__name__}")
-    unknown = sorted(str(k) for k in set(data) - set(FIELDS))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(FIELDS)}")
-    values: dict[str, Any] = {}
-    for key, value in data.items():
-        kinds, nullable = _kinds(key)
-        if value is None and nullable:
-            values[key] = None
-            continue
-        accepted = (int, float) if kinds == (float,) else kinds
-        if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in kinds):
-            names = " or ".join(_TYPE_NAMES[k] for k in kinds)
-            raise ConfigError(f"{where}: '{key}' must be {names}, got {_short(value)}")
-        if kinds == (float,):
-            value = float(value)
-        elif kinds == (int, str) and isinstance(value, str) and value.strip().isdigit():
-            value = int(value)  # "64" on the command line is the 64 a TOML file writes
-        failure = check_failure(FIELDS[key], value)
-        if failure is not None:
-            raise ConfigError(f"{where}: '{key}' {failure}, got {_short(value)}")
-        values[key] = dict(value) if kinds == (dict,) else value
-    for key in SHORTCUTS:  # a shortcut lands in model_options, the one place models read
-        if values.get(key) is not None:
-            values["model_options"] = {**values.get("model_options", {}), key: values.pop(key)}
-    config = TrainConfig(**values)
-    _check_names(config, where)
-    return config
 
 
 def _check_names(config: TrainConfig, where: str) -> None:
@@ -297,7 +245,7 @@ def config_from_cli(args: argparse.Namespace) -> TrainConfig:
         path = Path(args.out) / "config.json"
         stored = read_json(path)
         base = stored.get("train") if isinstance(stored, dict) else None
-        base, where = config_from_dict(base, where=str(path)).to_dict(), "command line"
+        base, where = TrainConfig.from_dict(base, where=str(path)).to_dict(), "command line"
     else:
         base, where = TrainConfig().to_dict(), "command line"
     for name in FIELDS:
@@ -305,7 +253,7 @@ def config_from_cli(args: argparse.Namespace) -> TrainConfig:
         if value is None:
             continue
         base[name] = {**base[name], **parse_pairs(value)} if name == "model_options" else value
-    return config_from_dict(base, where=where)
+    return TrainConfig.from_dict(base, where=where)
 
 
 def parse_pairs(pairs: list[str]) -> dict[str, Any]:
@@ -331,8 +279,3 @@ def _parse_toml(data: bytes, path: Path) -> dict[str, Any]:
         raise ConfigError(f"invalid TOML ({exc})", path) from None
     except RecursionError:
         raise ConfigError("invalid TOML (nested too deeply)", path) from None
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

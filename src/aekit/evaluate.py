@@ -22,12 +22,14 @@ import torch
 
 from aekit import metrics
 from aekit.errors import ConfigError
+from aekit.evaluation_defaults import IWAE_SECONDS
 from aekit.generation import check_samples, in_batches, measure_run
 from aekit.io import atomic_write_json
 from aekit.page_metrics import OCR_PAGES, page_sections
+from aekit.plan_measures import plan_section
 from aekit.priors import Prior, fitted_priors, load_prior
 from aekit.progress import Progress
-from aekit.quality import MAX_REFERENCE_IMAGES
+from aekit.quality import MAX_REFERENCE_IMAGES, classifier_accuracy, get_classifier, sample_quality
 from aekit.run import Run
 from aekit.runs import EVAL_FILE
 
@@ -38,7 +40,6 @@ BATCH = 512
 # The likelihood bounds cost k decoder passes per image: IWAE-1000 on 1,187 sprite tiles (res-vae) took
 # 2.4 hours on 2 cores. Unless both --iwae-k and --iwae-images are given, k and the number of test
 # images are chosen from a timed probe so the bounds fit IWAE_SECONDS.
-IWAE_SECONDS = 60.0
 IWAE_K = 1000  # the most importance samples a budget spends (the usual IWAE-1000)
 BUDGET_MIN_K = 64  # below this the bound is barely tighter than the ELBO: a budget uses fewer images first
 BUDGET_MIN_IMAGES = 100  # ... but not fewer than this
@@ -219,8 +220,6 @@ def samples_section(
 ) -> tuple[dict[str, dict[str, float]], str]:
     """Frechet distance, confidence, coverage, precision and recall of samples against the held-out
     floor and PCA-Gaussian; with ``priors``, one more column each: the model decoding that prior's codes."""
-    from aekit.quality import classifier_accuracy, get_classifier, sample_quality
-
     train = _first(run.train, MAX_REFERENCE_IMAGES)
     classifier = get_classifier(run.dataset, train.images, train.labels, run.test.num_classes, progress=progress)
     accuracy = classifier_accuracy(run.dataset, train.images, train.labels)
@@ -380,8 +379,6 @@ def evaluate_run(
                                          "seconds": round(time.perf_counter() - began, 2)}
             log("likelihood")
         if run.model.condition_kind == "footprint":  # floor plans drawn for unseen footprints
-            from aekit.plan_measures import plan_section
-
             sections["floor plans"], note = plan_section(run.model, run.train.footprints, run.train.plans,
                                                          run.test.footprints, run.test.plans, progress=progress)
             result["notes"].append(note)

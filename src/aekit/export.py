@@ -49,9 +49,13 @@ from torch import nn
 
 import aekit
 from aekit.alpha import has_alpha
+from aekit.data import ImageSet, load
+from aekit.data.conditions import make_condition
 from aekit.errors import AekitError
 from aekit.io import atomic_write_bytes, atomic_write_json
 from aekit.models.base import Autoencoder
+from aekit.priors import CodeMapPrior
+from aekit.run import Run
 
 if TYPE_CHECKING:
     from aekit.priors import Prior
@@ -86,8 +90,6 @@ def export_run(run_dir: Path, out: Path, fmt: str = "onnx", priors: Sequence[str
     """Export the run in ``run_dir`` to ``out``; returns the files written (model.json last).
 
     ``priors``: names of fitted priors to export as well; None: every prior fitted in the run."""
-    from aekit.run import Run
-
     run = Run(run_dir, "cpu")  # it says plainly when run_dir is not a run folder
     model = run.model
     names = run.prior_names() if priors is None else list(dict.fromkeys(priors))
@@ -114,8 +116,6 @@ def export_model(
 ) -> list[Path]:
     """Export ``model`` (already loaded) to ``out``: decoder.onnx, encoder.onnx, prior-NAME.onnx for
     each of ``priors`` (and a vq-vae's own PixelCNN as prior ``model``) and model.json."""
-    from aekit.priors import CodeMapPrior
-
     if fmt not in FORMATS:
         raise AekitError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
     if model.sequential_decoder:
@@ -212,7 +212,6 @@ def example_condition(model: Autoencoder, images: torch.Tensor) -> torch.Tensor 
     labels = torch.arange(images.shape[0], dtype=torch.int64) % max(1, model.num_classes or 1)
     if model.label_conditional:
         return labels
-    from aekit.data.conditions import make_condition
 
     return make_condition(model.condition_kind, images, labels)
 
@@ -240,8 +239,6 @@ def latent_statistics(
         if model.label_conditional:
             condition = labels
         else:
-            from aekit.data.conditions import make_condition
-
             condition = make_condition(model.condition_kind, images, labels)
     device = next(model.parameters()).device
     with torch.no_grad():
@@ -262,8 +259,6 @@ def latent_statistics(
 
 def load_test_images(info: RunConfig, limit: int = STATS_IMAGES) -> tuple[torch.Tensor, torch.Tensor | None] | None:
     """Up to ``limit`` test images (and labels) of a run's dataset, or None when it is unavailable here."""
-    from aekit.data import ImageSet, load
-
     try:
         data = load(info.dataset, "test", **info.data_options())
     except AekitError:

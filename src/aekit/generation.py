@@ -29,7 +29,9 @@ import numpy as np
 import torch
 
 from aekit import metrics
+from aekit.data.conditions import make_condition
 from aekit.errors import ConfigError
+from aekit.priors import load_prior
 from aekit.progress import Progress
 from aekit.quality import MAX_REFERENCE_IMAGES, FeatureClassifier, features, get_classifier, predict_proba
 
@@ -110,9 +112,6 @@ def run_samplers(run: Run, priors: list[str]) -> dict[str, Sampler]:
     """The run's samplers: the model's own (when it samples) and one per fitted prior in ``priors``,
     each decoded by the model. A label-conditional model or prior draws the class asked for; a model
     conditioned on images (silhouettes, outlines) takes those of held-out real images of that class."""
-    from aekit.data.conditions import make_condition
-    from aekit.priors import load_prior
-
     model = run.model
     by_label = model.label_conditional
     test_rows = {c: torch.nonzero(run.test.labels == c).flatten() for c in range(run.test.num_classes)}

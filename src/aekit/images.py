@@ -31,7 +31,11 @@ READ_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".w
 FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 MAX_PIXELS = 1 << 28  # 268 M pixels (16k x 16k): larger headers are refused before decoding
 _SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
-_MODE_CHANNELS = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+HIGH_DEPTH_MODES = {*_SIXTEEN_BIT, "F"}
+GREY_MODES = {"1", "L", "LA", "La", *HIGH_DEPTH_MODES}
+ALPHA_MODES = {"RGBA", "LA", "La", "PA", "RGBa"}
+CANONICAL = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # the plain mode of each channel count
+NOT_AN_IMAGE = "not an image (no image format recognised in its bytes)"
 
 
 @dataclass
@@ -57,9 +61,10 @@ def is_image_path(path: Path) -> bool:
 
 
 @contextlib.contextmanager
-def open_image(path: Path) -> Iterator[Image.Image]:
-    """PIL's image of a file; every failure, opening it or decoding it inside the block, is a
-    one-line ``DataError`` naming the file and what is wrong."""
+def open_image(path: Path, unrecognised: str = NOT_AN_IMAGE) -> Iterator[Image.Image]:
+    """PIL's image of a file, the one way aekit opens one (commands, scans and datasets); every
+    failure, opening it or decoding it inside the block, is a one-line ``DataError`` naming the file
+    and what is wrong (``unrecognised`` when no format knows its bytes)."""
     try:
         with Image.open(path) as img:
             yield img
@@ -69,7 +74,7 @@ def open_image(path: Path) -> Iterator[Image.Image]:
         raise DataError("broken link: points to a file that does not exist" if path.is_symlink() else "file not found",
                         path) from None
     except UnidentifiedImageError:
-        raise DataError("not an image (no image format recognised in its bytes)", path) from None
+        raise DataError(unrecognised, path) from None
     except IsADirectoryError:
         raise DataError("is a folder, not an image file", path) from None
     except PermissionError:
@@ -93,30 +98,46 @@ def read_image_file(path: str | Path) -> ImageFile:
 
 
 def decode_pil(img: Image.Image) -> np.ndarray:
-    if img.mode in _SIXTEEN_BIT or img.mode == "F":
-        array = np.asarray(img, dtype=np.float32)
-        array *= 1.0 if img.mode == "F" else 1 / 65535
-        return np.clip(array, 0.0, 1.0, out=array)[None]
+    """Any PIL picture -> float32 ``C x H x W`` in [0, 1] in its own channels (grey or colour, alpha
+    when it has any, premultiplied); 16-bit and float pictures keep their precision as one channel."""
+    if img.mode in HIGH_DEPTH_MODES:
+        return unit_values(img)[None]
     if img.mode == "1":
         img = img.convert("L")
-    has_alpha = img.mode in ("LA", "La", "PA", "RGBA", "RGBa") or "transparency" in img.info
-    grey = img.mode in ("L", "LA", "La") or (img.mode in ("P", "PA") and _grey_palette(img))
-    target = ("LA" if has_alpha else "L") if grey else ("RGBA" if has_alpha else "RGB")
+    alpha = has_alpha(img)
+    target = ("LA" if alpha else "L") if is_grey(img) else ("RGBA" if alpha else "RGB")
     if img.mode in ("La", "RGBa"):  # PIL's own premultiplied modes: bring back to straight alpha first
         img = img.convert(img.mode.upper())
-    if img.mode == "P" and has_alpha:
+    if img.mode == "P" and alpha:
         img = img.convert("RGBA")
     array = np.asarray(img.convert(target), dtype=np.float32)
     array *= 1 / 255  # in place: an A4 page is 35 MB per float copy
     array = array[:, :, None] if array.ndim == 2 else array
-    if has_alpha:
+    if alpha:
         array[..., :-1] *= array[..., -1:]
     return np.ascontiguousarray(array.transpose(2, 0, 1))
 
 
-def _grey_palette(img: Image.Image) -> bool:
-    palette = img.getpalette() or []
-    return all(palette[i] == palette[i + 1] == palette[i + 2] for i in range(0, len(palette) - 2, 3))
+def unit_values(img: Image.Image) -> np.ndarray:
+    """A 16-bit or float picture's values as float32 ``H x W`` in [0, 1]."""
+    array = np.asarray(img, dtype=np.float32)
+    array *= 1.0 if img.mode == "F" else 1 / 65535
+    return np.clip(array, 0.0, 1.0, out=array)
+
+
+def has_alpha(img: Image.Image) -> bool:
+    """An alpha band, or a transparent palette index or colour key."""
+    return img.mode in ALPHA_MODES or "transparency" in img.info
+
+
+def is_grey(img: Image.Image) -> bool:
+    """A grey mode, or a palette of greys only."""
+    if img.mode in GREY_MODES:
+        return True
+    if img.mode in ("P", "PA"):
+        palette = img.getpalette() or []
+        return all(palette[i] == palette[i + 1] == palette[i + 2] for i in range(0, len(palette) - 2, 3))
+    return False
 
 
 def to_channels(pixels: torch.Tensor, channels: int, alpha: torch.Tensor | None = None) -> torch.Tensor:
@@ -166,7 +187,7 @@ def output_mode(channels: int, like: str | None, fmt: str = "png") -> str:
         return "I;16"
     if like == "CMYK" and channels == 3 and fmt == "jpeg":
         return "CMYK"
-    mode = _MODE_CHANNELS[channels]
+    mode = CANONICAL[channels]
     if fmt == "jpeg" and mode in ("LA", "RGBA"):
         return mode[:-1]  # JPEG has no alpha: composited over white when written
     return mode
@@ -175,7 +196,7 @@ def output_mode(channels: int, like: str | None, fmt: str = "png") -> str:
 def to_pil(pixels: torch.Tensor, mode: str | None = None) -> Image.Image:
     """A premultiplied ``C x H x W`` tensor as a PIL image (straight alpha), in ``mode``."""
     c = pixels.shape[0]
-    mode = mode or _MODE_CHANNELS[c]
+    mode = mode or CANONICAL[c]
     x = pixels.detach().float().cpu().clamp(0, 1)
     if c in (2, 4):
         x = unpremultiply(x)
@@ -189,7 +210,7 @@ def to_pil(pixels: torch.Tensor, mode: str | None = None) -> Image.Image:
     if x.shape[0] != want:
         x = _straight_channels(x, want)
     array = x.mul(255).round_().to(torch.uint8).permute(1, 2, 0).numpy()
-    image = Image.fromarray(array[:, :, 0] if want == 1 else array, mode=_MODE_CHANNELS[want])
+    image = Image.fromarray(array[:, :, 0] if want == 1 else array, mode=CANONICAL[want])
     return image.convert("CMYK") if mode == "CMYK" else image
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from aekit.data.conditions import make_condition
 from aekit.errors import ConfigError, DataError
 from aekit.images import (
     ImageFile,
@@ -134,7 +135,6 @@ def _sample_conditions(model: Autoencoder, labels: torch.Tensor | None,
         return lambda start, m: labels[start : start + m]
     if condition_image is None:
         raise ConfigError(f"model {model.name!r} draws to a {model.condition_kind}: give --condition-image FILE")
-    from aekit.data.conditions import make_condition
 
     x = resize(to_channels(condition_image, model.input_shape[0]), tuple(model.input_shape[1:]))
     condition = make_condition(model.condition_kind, x[None], None)
@@ -193,7 +193,6 @@ def encoding_condition(model: Autoencoder, images: torch.Tensor, labels: torch.T
         return None
     if model.label_conditional and labels is None:
         raise ConfigError(f"model {model.name!r} is label-conditional: encode a labelled --dataset")
-    from aekit.data.conditions import make_condition
 
     return make_condition(model.condition_kind, images, labels)
 

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import argparse
 import math
+import typing
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
-from aekit.config import PRECISIONS, add_fields, check_failure, flag_of, option
+from aekit.config import PRECISIONS, add_fields, flag_of, option
+from aekit.config_dicts import check_failure, typed_value
 from aekit.errors import ConfigError
+from aekit.evaluation_defaults import IWAE_SECONDS, OCR_PAGES
 
 REQUIRED: Any = MISSING  # an option without a default: a required flag, or a positional argument that must be given
 BENCHMARKS = "see benchmarks/README.md for measured speeds"
@@ -104,12 +107,12 @@ class EvaluateOptions:
                                 "--iwae-seconds on the test images; the output and eval.json say what ran)", _AT_LEAST_1)
     iwae_images: int | None = option(None, "likelihood bounds on the first N test images only (default: as many as fit "
                                      "--iwae-seconds)", _AT_LEAST_1)
-    iwae_seconds: float = option(60.0, "time budget in seconds of the likelihood bounds for what --iwae-k and --iwae-images "
+    iwae_seconds: float = option(IWAE_SECONDS, "time budget in seconds of the likelihood bounds for what --iwae-k and --iwae-images "
                                  "leave open, sized by a short timing at the start", _POSITIVE_FINITE)
     bf16: bool = option(False, f"likelihood bounds under bfloat16 autocast: faster on CPUs with AVX-512 BF16 or AMX, no "
                         f"faster on others ({BENCHMARKS}; measure with benchmarks/quality.py --only precision)")
     max_images: int | None = option(None, "evaluate on the first N test images only (default: all)", _AT_LEAST_1)
-    ocr_pages: int = option(8, "document runs: held-out pages read by tesseract, 0 for no OCR", _AT_LEAST_0)
+    ocr_pages: int = option(OCR_PAGES, "document runs: held-out pages read by tesseract, 0 for no OCR", _AT_LEAST_0)
     generation_samples: int | None = option(None, "samples per class and figure of the generation measures (default: "
                                             "475, or as many as fit a minute of drawing from slow samplers; the output "
                                             "says which)", _AT_LEAST_1)
@@ -183,7 +186,14 @@ class ServeOptions:
 
 
 @dataclass(kw_only=True)
-class DenoiseOptions:
+class CleanOptions:
+    """How a model cleans an image: ``aekit denoise``'s and ``aekit.Run.denoise``'s keywords."""
+
+    bf16: bool = option(False, f"run the model under bfloat16 autocast (faster on CPUs with AVX-512 BF16 or AMX; {BENCHMARKS})")
+
+
+@dataclass(kw_only=True)
+class DenoiseOptions(CleanOptions):
     run_dir: str = run_dir()
     inputs: list[str] = option(REQUIRED, "image files or folders (searched recursively)", positional=True, nargs="+",
                                metavar="INPUT")
@@ -194,24 +204,29 @@ class DenoiseOptions:
     ocr: bool = option(False, "also write each page's OCR text (tesseract) beside the cleaned image as .txt", flag="--text")
     kaggle_csv: str | None = option(None, "also write a Kaggle submission (id,value) for these pages (default: none)")
     overwrite: bool = overwrite()
-    bf16: bool = option(False, f"run the model under bfloat16 autocast (faster on CPUs with AVX-512 BF16 or AMX; {BENCHMARKS})")
     device: str = device()
     quiet: bool = quiet()
 
 
 @dataclass(kw_only=True)
-class SampleOptions:
+class DrawOptions:
+    """How images are drawn from a model: ``aekit sample``'s and ``aekit.Run.sample``'s keywords."""
+
+    seed: int = seed("the same seed draws the same images")
+    temperature: float = option(1.0, "scale the N(0, I) codes of a VAE, a positive finite number", _POSITIVE_FINITE)
+    prior: str | None = option(None, "draw codes from this fitted prior (aekit fit-prior; default: N(0, I))",
+                               choices=prior_names)
+
+
+@dataclass(kw_only=True)
+class SampleOptions(DrawOptions):
     run_dir: str = run_dir()
     n: int = option(64, "how many images (written batch by batch: any number)", _AT_LEAST_1)
     out: str = out_folder()
-    seed: int = seed("the same seed writes the same files")
     class_name: str | None = option(None, "draw this class (label-conditional models, or a prior fitted per class; default: "
                                     "any)", flag="--class", metavar="CLASS")
     condition_image: str | None = option(None, "draw to this image's silhouette/outline (image-conditional models; default: "
                                          "none)", metavar="FILE")
-    temperature: float = option(1.0, "scale the N(0, I) codes of a VAE, a positive finite number", _POSITIVE_FINITE)
-    prior: str | None = option(None, "draw codes from this fitted prior (aekit fit-prior; default: N(0, I))",
-                               choices=prior_names)
     write_sheet: bool = option(False, "also write every sample on one sheet.png, with sheet.json describing its frames "
                                "(TexturePacker's JSON Hash, read by Phaser, PixiJS and others)", flag="--sheet")
     seamless: bool = option(False, "make each sample a seamless tile (floors, walls): opposite edges continue each other "
@@ -237,14 +252,20 @@ class SampleOptions:
 
 
 @dataclass(kw_only=True)
-class EncodeOptions:
+class CodeOptions:
+    """How images become codes: ``aekit encode``'s and ``aekit.Run.encode``'s keywords."""
+
+    sample_posterior: bool = option(False, "one draw from q(z|x) instead of its mean (VAEs)", flag="--sample")
+    seed: int = seed("seed of the --sample draws")
+
+
+@dataclass(kw_only=True)
+class EncodeOptions(CodeOptions):
     run_dir: str = run_dir()
     inputs: list[str] = option([], "image files or folders (or use --dataset)", positional=True, nargs="*", metavar="INPUT")
     dataset: str | None = option(None, "a dataset spec to encode instead of files (see `aekit datasets`; default: none)")
     split: str = option("test", "the dataset split to encode: train, test or all (train then test)")
     out: str = out_folder("codes file: .npy, .csv or .parquet")
-    sample_posterior: bool = option(False, "one draw from q(z|x) instead of its mean (VAEs)", flag="--sample")
-    seed: int = seed("seed of the --sample draws")
     device: str = device()
     quiet: bool = quiet()
 
@@ -295,9 +316,23 @@ def add_options(parser: argparse.ArgumentParser, cls: type) -> None:
 def options_from_args(cls: type, args: argparse.Namespace) -> Any:
     """The ``cls`` options parsed into ``args``, each value checked (a list's values one by one);
     the first that fails is one ``ConfigError`` line naming the flag."""
-    values = {f.name: getattr(args, f.name) for f in fields(cls)}
+    return _checked(cls, {f.name: getattr(args, f.name) for f in fields(cls)})
+
+
+def options_from_keywords(cls: type, keywords: dict[str, Any]) -> Any:
+    """The ``cls`` options given as the Python API's keyword arguments: the fields' names, defaults
+    and checks (the same ``ConfigError`` line the command prints), each value of its field's type."""
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(keywords) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(known) or 'none'}")
+    hints = typing.get_type_hints(cls)
+    return _checked(cls, {name: typed_value(hints[name], value, flag_of(known[name])) for name, value in keywords.items()})
+
+
+def _checked(cls: type, values: dict[str, Any]) -> Any:
     for f in fields(cls):
-        value = values[f.name]
+        value = values.get(f.name)
         for item in value if isinstance(value, list) else [value]:
             failure = None if item is None else check_failure(f, item)
             if failure is not None:
@@ -313,7 +348,8 @@ COMMAND_OPTIONS: dict[str, type] = {  # every command but train (aekit.config.Tr
     "fit-prior": FitPriorOptions,
 }
 
-__all__ = ["COMMAND_OPTIONS", "BenchOptions", "DatasetsOptions", "DecodeOptions", "DenoiseOptions", "EncodeOptions", "EvaluateOptions",
-           "ExportOptions", "FitPriorOptions", "InterpolateOptions", "MakeDocumentsOptions", "MakeFloorplansOptions",
-           "ModelsOptions", "ReportOptions", "SampleOptions", "ServeOptions", "ThreadOptions", "TourOptions", "add_options",
-           "options_from_args"]
+__all__ = ["COMMAND_OPTIONS", "BenchOptions", "CleanOptions", "CodeOptions", "DatasetsOptions", "DrawOptions",
+           "DecodeOptions", "DenoiseOptions", "EncodeOptions", "EvaluateOptions", "ExportOptions", "FitPriorOptions",
+           "InterpolateOptions", "MakeDocumentsOptions", "MakeFloorplansOptions", "ModelsOptions", "ReportOptions",
+           "SampleOptions", "ServeOptions", "ThreadOptions", "TourOptions", "add_options", "options_from_args",
+           "options_from_keywords"]

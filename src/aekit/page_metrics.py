@@ -16,11 +16,11 @@ import torch
 import torch.nn.functional as F
 
 from aekit import metrics
+from aekit.evaluation_defaults import OCR_PAGES
 from aekit.ocr import character_error_rate, read_text, tesseract_missing
 from aekit.progress import Progress
 from aekit.scans import CleanedPage, TrainingText, clean_page
 
-OCR_PAGES = 8  # held-out pages read by tesseract (about 1 s each at 75 dpi, 4 s at 300 dpi, for each of 4 columns)
 SCAN_FACTOR = 4  # the Kaggle pages (about 75 dpi) enlarged to about 300 dpi
 MAX_ENLARGED_WIDTH = 4000  # pages wider than this once enlarged are already scans at 300 dpi or more
 Section = tuple[str, dict[str, dict[str, float]], str]

@@ -25,10 +25,14 @@ from PIL import Image
 from scipy import ndimage
 
 from aekit import plans as P
-from aekit.data.floorplan_files import plan_png
+from aekit.commands.inputs import prepare_out
+from aekit.data.floorplan_files import footprint_png, plan_png
 from aekit.data.floorplans import ENTRANCE, OUTSIDE, STATISTICS, WALL
 from aekit.errors import ConfigError, DataError
+from aekit.images import read_image_file
+from aekit.io import StagedFolder
 from aekit.models.base import Autoencoder
+from aekit.plan_measures import draw_plans
 
 FILL = 0.85  # the footprint's longer side fills this share of the model's frame (training: 45-92%)
 MID_SHARE = 0.1  # a drawing with more pixels than this neither building nor background is no mask (a photo)
@@ -62,8 +66,6 @@ class UserFootprint:
 def read_user_footprint(path: str | Path, size: int) -> UserFootprint:
     """The drawing at ``path`` as a footprint for a model of ``size x size``; one-line errors for a
     drawing with no building or one that is not a mask (a photograph)."""
-    from aekit.images import read_image_file
-
     path = Path(path)
     image = read_image_file(path)
     pixels = image.pixels.numpy()
@@ -199,11 +201,6 @@ def sample_plans(model: Autoencoder, footprint_file: str | Path | None, out: str
     """``aekit sample`` for a floor-plan model: ``n`` plans for the drawn footprint, written as
     ``plan_NNN.png`` at the drawing's size (plus ``footprint.png`` as the model saw it, ``sheet.png``
     with ``--sheet``, ``plan_NNN.json`` and ``.svg`` with ``--vector``)."""
-    from aekit.commands.inputs import prepare_out
-    from aekit.data.floorplan_files import footprint_png
-    from aekit.io import StagedFolder
-    from aekit.plan_measures import draw_plans
-
     if footprint_file is None:
         raise ConfigError(f"model {model.name!r} draws plans for a footprint: give --condition-image FILE")
     if scale is not None and not (math.isfinite(scale) and scale > 0):

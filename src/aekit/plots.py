@@ -1,4 +1,5 @@
-"""Every picture aekit draws: one function per figure, each writing one PNG and returning its path.
+"""Every picture aekit draws (a document cleaner's pages in ``aekit.page_plots``): one function per
+figure, each writing one PNG and returning its path.
 
 Figures are drawn on a plain ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot state,
 no display needed), rendered to memory and written atomically via ``aekit.io``. Images with alpha
@@ -26,12 +27,10 @@ from sklearn.manifold import TSNE
 
 from aekit.alpha import composite
 from aekit.io import atomic_write_bytes
-from aekit.metrics import background_subtraction, median_filter
-from aekit.page_metrics import SCAN_FACTOR, enlarge
-from aekit.scans import TrainingText, clean_page
+from aekit.metrics import median_filter
 
 
-def _save(fig: Figure, path: str | Path) -> Path:
+def save_figure(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
     FigureCanvasAgg(fig)
     buffer = io.BytesIO()
@@ -40,7 +39,7 @@ def _save(fig: Figure, path: str | Path) -> Path:
     return path
 
 
-def _show(ax, image: torch.Tensor) -> None:
+def show_image(ax, image: torch.Tensor) -> None:
     """Draw one ``C x H x W`` image in [0, 1] without ticks (alpha over the checkerboard)."""
     array = composite(image).numpy()
     if array.shape[0] == 1:
@@ -98,7 +97,7 @@ def _class_titles(labels: torch.Tensor | None, class_names: list[str] | None, n:
     return [class_names[int(y)] if class_names else str(int(y)) for y in labels[:n]]
 
 
-def _no_grad(fn):
+def no_grad(fn):
     def wrapper(*args, **kwargs):
         with torch.inference_mode():
             return fn(*args, **kwargs)
@@ -111,7 +110,7 @@ def first_conditions(condition: torch.Tensor | None, n: int) -> torch.Tensor | N
     return None if condition is None else condition[:n]
 
 
-@_no_grad
+@no_grad
 def plot_reconstructions(
     model,
     images: torch.Tensor,
@@ -126,10 +125,10 @@ def plot_reconstructions(
     x = images[:n]
     recon = model.reconstruct(x, first_conditions(condition, n))
     fig = _rows([("input", x), ("reconstruction", recon)], f"{model.name}: reconstructions", _class_titles(labels, class_names, n))
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-@_no_grad
+@no_grad
 def plot_denoising(
     model,
     clean: torch.Tensor,
@@ -150,61 +149,10 @@ def plot_denoising(
         ("clean", clean[:n]),
     ]
     title = f"{model.name}: denoising" + (f" ({noise_spec})" if noise_spec else "")
-    return _save(_rows(rows, title, _class_titles(labels, class_names, n)), path)
+    return save_figure(_rows(rows, title, _class_titles(labels, class_names, n)), path)
 
 
-@_no_grad
-def plot_document_pages(
-    model,
-    noisy_pages: list[torch.Tensor],
-    path: str | Path,
-    *,
-    clean_pages: list[torch.Tensor] | None = None,
-    names: list[str] | None = None,
-    max_pages: int = 2,
-    text: TrainingText | None = None,
-) -> Path:
-    """Whole pages: before, the background-subtraction baseline, the model's output (at the
-    training pages' text size ``text``, see ``scans.clean_page``), the clean target."""
-    pages = noisy_pages[:max_pages]
-    columns = 3 + (clean_pages is not None)
-    fig = Figure(figsize=(4.2 * columns, 3.2 * len(pages) + 0.5))
-    axes = fig.subplots(len(pages), columns, squeeze=False)
-    for r, page in enumerate(pages):
-        cleaned = clean_page(model, page, text)
-        panels = [("before", page), ("background subtraction", background_subtraction(page, scale=cleaned.factor)),
-                  ("after (model)", cleaned.pixels)]
-        if clean_pages is not None:
-            panels.append(("clean target", clean_pages[r]))
-        for c, (label, image) in enumerate(panels):
-            _show(axes[r][c], image)
-            axes[r][c].set_title(label if not names else f"{names[r]}: {label}", fontsize=9)
-    fig.suptitle(f"{model.name}: document pages")
-    return _save(fig, path)
-
-
-def plot_scan_crop(model, noisy: torch.Tensor, clean: torch.Tensor, path: str | Path, *, text: TrainingText | None = None,
-                   factor: float = SCAN_FACTOR, crop: tuple[int, int] = (360, 560)) -> Path:
-    """One page enlarged ``factor``x (about 300 dpi for the Kaggle pages) as a scanner gives it:
-    noisy, cleaned (at the training text size) and clean, a full-resolution crop of each (one
-    screen pixel per page pixel) where the page has the most ink, so a person can judge the letters."""
-    big_noisy, big_clean = enlarge(noisy, factor), enlarge(clean, factor)
-    cleaned = clean_page(model, big_noisy, text)
-    h, w = crop
-    ink = (1 - big_clean[0]).unfold(0, h, h // 4).unfold(1, w, w // 4).sum((-1, -2))
-    row, col = divmod(int(ink.argmax()), ink.shape[1])
-    y, x = row * (h // 4), col * (w // 4)
-    panels = [("noisy", big_noisy), (f"cleaned (at {100 / cleaned.factor:.0f}% size)", cleaned.pixels), ("clean", big_clean)]
-    fig = Figure(figsize=(3 * w / 100, h / 100 + 0.4), dpi=100)
-    axes = fig.subplots(1, 3)
-    for ax, (label, page) in zip(axes, panels):
-        _show(ax, page[:, y : y + h, x : x + w])
-        ax.set_title(label, fontsize=9)
-    fig.suptitle(f"{model.name}: a page at {factor:g}x (about {75 * factor:.0f} dpi), full-resolution crop", fontsize=10)
-    return _save(fig, path)
-
-
-@_no_grad
+@no_grad
 def plot_manifold(model, path: str | Path, *, grid: int = 20, condition: torch.Tensor | None = None) -> Path:
     """The decoded 2-D latent plane at standard-normal quantiles 0.05..0.95 (``grid x grid``)."""
     values = torch.tensor(norm.ppf(np.linspace(0.05, 0.95, grid)), dtype=torch.float32)
@@ -222,10 +170,10 @@ def plot_manifold(model, path: str | Path, *, grid: int = 20, condition: torch.T
     ax.set_xlabel("z[0]")
     ax.set_ylabel("z[1]")
     ax.set_title(f"{model.name}: 2-D latent manifold (standard-normal quantiles 0.05..0.95)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-@_no_grad
+@no_grad
 def plot_traversal(
     model,
     images: torch.Tensor,
@@ -252,7 +200,7 @@ def plot_traversal(
         z[:, d] = codes[0, d] + offsets * spread[d]
         rows.append((f"z[{d}]", model.decode(z.reshape(steps, *encoded.shape[1:]), cond)))
     titles = [f"{v:+.1f} sd" for v in offsets.tolist()]
-    return _save(_rows(rows, f"{model.name}: latent traversal", titles), path)
+    return save_figure(_rows(rows, f"{model.name}: latent traversal", titles), path)
 
 
 def plot_latent_scatter(
@@ -292,10 +240,10 @@ def plot_latent_scatter(
     ax.set_xlabel(axis_names[0])
     ax.set_ylabel(axis_names[1])
     ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-@_no_grad
+@no_grad
 def plot_interpolations(
     model,
     images: torch.Tensor,
@@ -314,10 +262,10 @@ def plot_interpolations(
         cond = None if condition is None else condition[2 * p : 2 * p + 1].expand(steps, *condition.shape[1:])
         rows.append((f"pair {p + 1}", model.decode((1 - t) * a + t * b, cond)))
     titles = [f"t={v:.2f}" for v in t.flatten().tolist()]
-    return _save(_rows(rows, f"{model.name}: latent interpolations", titles), path)
+    return save_figure(_rows(rows, f"{model.name}: latent interpolations", titles), path)
 
 
-@_no_grad
+@no_grad
 def plot_samples(model, path: str | Path, *, n: int = 64, seed: int = 0, title: str = "") -> Path:
     """Random samples of a generative model (decoded draws from its prior)."""
     images = model.sample(n, generator=torch.Generator().manual_seed(seed))
@@ -328,7 +276,7 @@ def plot_samples(model, path: str | Path, *, n: int = 64, seed: int = 0, title: 
     ax.set_yticks([])
     prior = "index maps from its PixelCNN" if model.discrete_code else "z ~ N(0, I)"
     ax.set_title(title or f"{model.name}: {n} random samples ({prior})")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_nearest_pairs(samples: torch.Tensor, train_images: torch.Tensor, nearest: torch.Tensor, path: str | Path, *,
@@ -341,10 +289,10 @@ def plot_nearest_pairs(samples: torch.Tensor, train_images: torch.Tensor, neares
         end = min(start + 8, n)
         rows += [(f"samples {start + 1}-{end}", samples[start:end]),
                  ("nearest training", train_images[nearest[start:end]])]
-    return _save(_rows(rows, title), path)
+    return save_figure(_rows(rows, title), path)
 
 
-@_no_grad
+@no_grad
 def plot_class_samples(
     model,
     codes: torch.Tensor,
@@ -371,10 +319,10 @@ def plot_class_samples(
         zs = torch.tensor(np.vstack([mean, draws]), dtype=torch.float32).reshape(per_class, *codes.shape[1:])
         rows.append((class_names[k] if class_names else str(k), model.decode(zs)))
     titles = ["centroid"] + [f"sample {i}" for i in range(1, per_class)]
-    return _save(_rows(rows, f"{model.name}: per-class samples (centroid + learned spread)", titles), path)
+    return save_figure(_rows(rows, f"{model.name}: per-class samples (centroid + learned spread)", titles), path)
 
 
-@_no_grad
+@no_grad
 def plot_conditional_samples(
     model,
     conditions: torch.Tensor,
@@ -396,7 +344,7 @@ def plot_conditional_samples(
         name = row_names[i] if row_names else (str(int(cond)) if cond.ndim == 0 else f"condition {i + 1}")
         rows.append((name, samples))
     titles = (["condition"] if conditions.ndim == 4 else []) + [f"sample {i + 1}" for i in range(per_condition)]
-    return _save(_rows(rows, f"{model.name}: conditional samples", titles), path)
+    return save_figure(_rows(rows, f"{model.name}: conditional samples", titles), path)
 
 
 def default_feature_layer(model: torch.nn.Module) -> str:
@@ -407,7 +355,7 @@ def default_feature_layer(model: torch.nn.Module) -> str:
     raise ValueError(f"{type(model).__name__} has no convolutional layer")
 
 
-@_no_grad
+@no_grad
 def plot_feature_maps(
     model,
     image: torch.Tensor,
@@ -431,7 +379,7 @@ def plot_feature_maps(
     rows = math.ceil((len(maps) + 1) / columns)
     fig = Figure(figsize=(1.4 * columns, 1.5 * rows + 0.5))
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
-    _show(axes[0], image)
+    show_image(axes[0], image)
     axes[0].set_title("input", fontsize=8)
     for i, fmap in enumerate(maps, start=1):
         axes[i].imshow(fmap.cpu().numpy(), cmap="viridis")
@@ -442,7 +390,7 @@ def plot_feature_maps(
         ax.axis("off")
     shape = " x ".join(str(s) for s in captured[0].shape[1:])
     fig.suptitle(f"{model.name}: feature maps of layer '{layer}' (channels x height x width = {shape})")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_training_curves(metrics_path: str | Path, path: str | Path, *, title: str = "training curves") -> Path:
@@ -481,7 +429,7 @@ def plot_training_curves(metrics_path: str | Path, path: str | Path, *, title: s
         if series.get(term):
             ax.legend(fontsize=8)
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_prior_samples(model, prior, path: str | Path, *, n: int = 40, seed: int = 0, prior_name: str = "",
@@ -509,4 +457,4 @@ def plot_prior_samples(model, prior, path: str | Path, *, n: int = 40, seed: int
         ax.set_xticks([c * w + w / 2 - 1 for c in range(columns)], [class_names[c][:8] for c in range(columns)],
                       rotation=90, fontsize=7)
     fig.suptitle(title or f"{model.name}: samples")
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Self, TextIO
 
 import torch
+from tqdm import tqdm
 
 from aekit.alpha import composite
 
@@ -44,8 +45,6 @@ class Bar:
         self._last_time = time.monotonic()
         self._last_step = 0
         if progress.interactive and not progress.quiet:
-            from tqdm import tqdm
-
             self._tqdm = tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True, file=progress.stream)
 
     def update(self, n: int = 1, **postfix: Any) -> None:
@@ -106,8 +105,6 @@ class Progress:
     def warn(self, text: str) -> None:
         """A line shown even when ``quiet`` (quiet silences progress, not what went wrong: a skipped file)."""
         if self.interactive:
-            from tqdm import tqdm
-
             tqdm.write(text, file=self.stream)
         else:
             print(text, file=self.stream, flush=True)

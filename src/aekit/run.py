@@ -23,18 +23,28 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from aekit.config import TrainConfig
+from aekit.data import load, train_val_split
+from aekit.data.datasets import holds_pages
+from aekit.data.noise import parse_noise
+from aekit.device import prepare_model, resolve_device
 from aekit.errors import DataError
+from aekit.images import ImageFile
+from aekit.inference import decode_codes, denoise_image, encode_batches, encode_images, encoding_condition, sample_images
 from aekit.io import read_json
 from aekit.models.base import Autoencoder
+from aekit.options import CleanOptions, CodeOptions, DrawOptions, options_from_keywords
+from aekit.priors import fitted_priors, load_prior
 from aekit.runs import (
     CHECKPOINT_JSON,
     DATA_NOTES,
     EVAL_FILE,
     METRICS,
     RunConfig,
+    load_model,
     read_run_config,
     run_folder,
 )
+from aekit.scans import training_text
 
 if TYPE_CHECKING:
     from aekit.data import ImageSet, PageSet
@@ -146,17 +156,12 @@ class Run:
         """The model (eval mode, on ``device``), with the trainer's speed settings: conv weights
         channels-last and freed memory kept for the next batch (decoding 10,000 samples took half
         the time)."""
-        from aekit.device import prepare_model, resolve_device
-        from aekit.runs import load_model
-
         where = resolve_device(self.device)
         return prepare_model(load_model(self.dir).to(where).eval(), where)
 
     # --- data ------------------------------------------------------------------------------
     def data(self, split: str) -> ImageSet | PageSet:
         """The run's dataset split, read with the run's data options (size, channels, resize, pad)."""
-        from aekit.data import load
-
         return load(self.dataset, split, **self.data_options())
 
     @cached_property
@@ -169,8 +174,6 @@ class Run:
 
     @cached_property
     def _split(self) -> tuple[Any, Any]:
-        from aekit.data import train_val_split
-
         return train_val_split(self.data("train"), self.config.val_fraction, self.config.seed)
 
     @property
@@ -186,15 +189,11 @@ class Run:
     @property
     def pages(self) -> bool:
         """Whether the run's data are whole document pages (``PageSet``) rather than images."""
-        from aekit.data.datasets import holds_pages
-
         return holds_pages(self.dataset)
 
     @cached_property
     def noise(self) -> Noise | None:
         """The noise the run was trained to remove, or None."""
-        from aekit.data.noise import parse_noise
-
         return parse_noise(self.config.noise) if self.config.noise else None
 
     def noisy(self, images: torch.Tensor) -> torch.Tensor:
@@ -205,31 +204,23 @@ class Run:
     def condition(self, data: Any) -> torch.Tensor | None:
         """The condition tensor of a conditional model for every row of ``data``, as the data gives it
         (labels, silhouettes or outlines of its images, a floor plan's footprint)."""
-        return data.condition(self.model.condition_kind, torch.arange(len(data))) if self.model.conditional else None
+        return self.model.condition_of(data)
 
     def latent_codes(self, data: Any, batch_size: int = 512) -> torch.Tensor:
         """Latent codes (posterior means for VAEs) of an ImageSet, on the CPU."""
-        from aekit.inference import encode_batches
-
         return encode_batches(self.model, data.images, self.condition(data), batch_size)
 
     def training_text(self, note: Any = print) -> TrainingText:
         """The text sizes a page run was trained on (``scans.training_text``)."""
-        from aekit.scans import training_text
-
         return training_text(self.dir, self.info, note)
 
     # --- priors ----------------------------------------------------------------------------
     def prior(self, name: str) -> Prior:
         """The prior ``name`` fitted in the run (``aekit fit-prior``), its files checked."""
-        from aekit.priors import load_prior
-
         return load_prior(self.dir, name)
 
     def prior_names(self) -> list[str]:
         """The priors fitted in the run folder."""
-        from aekit.priors import fitted_priors
-
         return fitted_priors(self.dir)
 
     def priors(self) -> dict[str, Prior]:
@@ -237,34 +228,32 @@ class Run:
         return {name: self.prior(name) for name in self.prior_names()}
 
     # --- the Python API --------------------------------------------------------------------
-    def sample(self, n: int, *, seed: int = 0, prior: str | Prior | None = None, temperature: float = 1.0,
-               labels: torch.Tensor | None = None) -> torch.Tensor:
-        """``n`` images ``N x C x H x W`` from the model (or decoded from a fitted ``prior``'s codes)."""
-        from aekit.inference import sample_images
+    def sample(self, n: int, *, labels: torch.Tensor | None = None, **options: Any) -> torch.Tensor:
+        """``n`` images ``N x C x H x W`` from the model (or decoded from a fitted prior's codes);
+        ``options`` are ``aekit sample``'s (``options.DrawOptions``: seed, temperature, prior), with its
+        defaults and checks."""
+        draw = options_from_keywords(DrawOptions, options)
+        prior = None if draw.prior is None else self.prior(draw.prior)
+        return sample_images(self.model, n, seed=draw.seed, labels=labels, temperature=draw.temperature, prior=prior)
 
-        chosen = self.prior(prior) if isinstance(prior, str) else prior
-        return sample_images(self.model, n, seed=seed, labels=labels, temperature=temperature, prior=chosen)
-
-    def denoise(self, image: torch.Tensor) -> torch.Tensor:
+    def denoise(self, image: torch.Tensor, **options: Any) -> torch.Tensor:
         """The model's output for one ``C x H x W`` image of any size and channels (a page run at its
-        training pages' text size), in the image's channels."""
-        from aekit.images import ImageFile
-        from aekit.inference import denoise_image
-
+        training pages' text size), in the image's channels; ``options`` are ``aekit denoise``'s
+        (``options.CleanOptions``: bf16)."""
+        clean = options_from_keywords(CleanOptions, options)
         text = self.training_text() if self.model.spatial_code else None
         given = ImageFile(image, "", Path("<tensor>"))  # denoise_image reads only its pixels
-        return denoise_image(self.model, given, self.model.spatial_code, text=text).pixels
+        return denoise_image(self.model, given, self.model.spatial_code, bf16=clean.bf16, text=text).pixels
 
-    def encode(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Codes ``N x d`` of images at the model's input size (posterior means for VAEs)."""
-        from aekit.inference import encode_images, encoding_condition
-
-        return encode_images(self.model, images, condition=encoding_condition(self.model, images, labels))
+    def encode(self, images: torch.Tensor, labels: torch.Tensor | None = None, **options: Any) -> torch.Tensor:
+        """Codes ``N x d`` of images at the model's input size (posterior means for VAEs); ``options``
+        are ``aekit encode``'s (``options.CodeOptions``: sample_posterior, seed)."""
+        code = options_from_keywords(CodeOptions, options)
+        return encode_images(self.model, images, condition=encoding_condition(self.model, images, labels),
+                             sample=code.sample_posterior, seed=code.seed)
 
     def decode(self, codes: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Images from codes ``N x d`` (a label-conditional model needs one label per code)."""
-        from aekit.inference import decode_codes
-
         return decode_codes(self.model, codes, labels)
 
     def __repr__(self) -> str:

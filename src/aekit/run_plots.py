@@ -7,13 +7,14 @@ from pathlib import Path
 
 import torch
 
+from aekit.generation import OVERALL, nearest_training_pairs, run_classifier, run_samplers
 from aekit.page_metrics import MAX_ENLARGED_WIDTH, SCAN_FACTOR
+from aekit.page_plots import plot_document_pages, plot_scan_crop
 from aekit.plots import (
     first_conditions,
     plot_class_samples,
     plot_conditional_samples,
     plot_denoising,
-    plot_document_pages,
     plot_feature_maps,
     plot_interpolations,
     plot_latent_scatter,
@@ -22,10 +23,10 @@ from aekit.plots import (
     plot_prior_samples,
     plot_reconstructions,
     plot_samples,
-    plot_scan_crop,
     plot_training_curves,
     plot_traversal,
 )
+from aekit.priors import best_prior
 from aekit.run import Run
 
 
@@ -81,8 +82,6 @@ def _nearest_pictures(run: Run, out: Path) -> list[Path]:
     """For the model's own sampler and each fitted prior, 16 samples above their nearest training
     images in the feature classifier's space (classes in turn where the sampler takes a class), with
     the share of near-copies that ``aekit evaluate`` measured, when it did."""
-    from aekit.generation import OVERALL, nearest_training_pairs, run_classifier, run_samplers
-
     samplers = run_samplers(run, run.prior_names())
     if not samplers:
         return []
@@ -103,8 +102,6 @@ def _nearest_pictures(run: Run, out: Path) -> list[Path]:
 
 def _best_fitted_prior(run: Run) -> str | None:
     """The fitted prior with the best evaluated samples (eval.json), else the first fitted one, else None."""
-    from aekit.priors import best_prior
-
     fitted = run.prior_names()
     if not fitted:
         return None

@@ -25,9 +25,10 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 import aekit
-from aekit.config import TrainConfig, config_from_dict
+from aekit.config import TrainConfig
 from aekit.errors import AekitError, ConfigError, TrainingError
 from aekit.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from aekit.models import build_model
 from aekit.models.base import Autoencoder
 
 CONFIG, WEIGHTS, METRICS = "config.json", "model.safetensors", "metrics.jsonl"
@@ -125,7 +126,7 @@ def read_run_config(run_dir: str | Path) -> RunConfig:
     version = meta.get("aekit_version")
     return RunConfig(
         model=meta["model"], model_options=meta["model_options"], input_shape=(shape[0], shape[1], shape[2]),
-        num_classes=classes, dataset=meta["dataset"], train=config_from_dict(meta["train"], where=f"{path} 'train'"),
+        num_classes=classes, dataset=meta["dataset"], train=TrainConfig.from_dict(meta["train"], where=f"{path} 'train'"),
         class_names=names, aekit_version=version if isinstance(version, str) else None,
     )
 
@@ -139,8 +140,6 @@ def build_from_config(model: str, options: dict[str, Any], input_shape: tuple[in
                       num_classes: int | None, path: Path | None = None) -> Autoencoder:
     """The model ``model`` with ``options`` (validated before anything is allocated); errors name
     ``path`` when the description came from a file."""
-    from aekit.models import build_model
-
     try:
         return build_model(model, options, tuple(input_shape), num_classes)
     except AekitError as exc:

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 
+from aekit.data import load
 from aekit.errors import AekitError, ConfigError
 from aekit.images import resize
 from aekit.io import read_json
@@ -231,7 +232,6 @@ def training_text(run_dir: Path, info: RunConfig | None, note: Callable[[str], N
                 return TrainingText.from_json(recorded["text"])
             except (KeyError, TypeError, ValueError):
                 raise ConfigError("'text' must hold 'pitch' and 'letter' as [low, high]", notes) from None
-    from aekit.data import load
 
     try:
         if info is None:

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from aekit.errors import ConfigError
 
 CGROUP_V2 = Path("/sys/fs/cgroup/cpu.max")
@@ -126,8 +128,6 @@ def decide_threads(requested: int | None) -> ThreadChoice:
 def set_threads(threads: int) -> None:
     """torch's intra-op and inter-op pools; the inter-op size can be set once per process, before
     any parallel work (a second command in the same process keeps the first's)."""
-    import torch
-
     torch.set_num_threads(threads)
     try:
         torch.set_num_interop_threads(threads)

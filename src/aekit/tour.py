@@ -20,9 +20,10 @@ from typing import Any
 
 import torch
 
+import aekit.data
 from aekit.config import TrainConfig
 from aekit.errors import AekitError, ConfigError
-from aekit.evaluate import INDEPENDENT_PIXELS
+from aekit.evaluate import INDEPENDENT_PIXELS, evaluate_run
 from aekit.generation import OVERALL
 from aekit.io import atomic_write_json, atomic_write_text
 from aekit.page_metrics import OCR_PAGES
@@ -30,8 +31,11 @@ from aekit.plan_measures import DIVERSITY as PLAN_DIVERSITY
 from aekit.plan_measures import IOU as PLAN_IOU
 from aekit.plan_measures import REALISM as PLAN_REALISM
 from aekit.plan_measures import VALID as PLAN_VALID
+from aekit.priors import fit_prior, fitted_priors
+from aekit.report import write_report
 from aekit.runs import read_run_config
 from aekit.tour_summary import all_checks, index_html, summary_markdown
+from aekit.train import train
 
 RECIPES = Path(__file__).resolve().parent / "recipes"  # examples/document-unet.toml links to one
 DATASET_PREFERENCE = ("fashion-mnist", "mnist", "digits")
@@ -214,13 +218,11 @@ def recipe_config(name: str, small: bool = False, **sizes: Any) -> dict[str, Any
 
 def choose_dataset(requested: str | None, say=print) -> str:
     """The requested dataset, else the first available of fashion-mnist, mnist, digits (saying why)."""
-    from aekit.data import load
-
     if requested:
         return requested
     for name in DATASET_PREFERENCE:
         try:
-            load(name, "test")
+            aekit.data.load(name, "test")
         except AekitError as exc:
             say(f"tour: {name} is not available ({exc}); trying the next dataset")
             continue
@@ -232,10 +234,8 @@ def choose_dataset(requested: str | None, say=print) -> str:
 
 def choose_documents(say=print) -> str:
     """Real scanned pages when present, otherwise the synthetic pages aekit generates."""
-    from aekit.data import load
-
     try:
-        load("documents", "test")
+        aekit.data.load("documents", "test")
         return "documents"
     except AekitError as exc:
         say(f"tour: real document pages not found ({exc}); using documents-synthetic")
@@ -244,10 +244,8 @@ def choose_documents(say=print) -> str:
 
 def sprites_available(say=print) -> bool:
     """Whether Debian's crawl-tiles-data is here (the game-sprites experiment needs it); says why not."""
-    from aekit.data import crawl_tiles_spec
-
     try:
-        crawl_tiles_spec()
+        aekit.data.crawl_tiles_spec()
         return True
     except AekitError as exc:
         say(f"tour: skipping the game sprites ({exc})")
@@ -401,11 +399,6 @@ def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> 
 
 def run_experiment(experiment: Experiment, out: Path, say=print) -> dict[str, Any]:
     """Train (or reuse/resume), evaluate and report one experiment; returns its eval result."""
-    from aekit.evaluate import evaluate_run
-    from aekit.priors import fit_prior, fitted_priors
-    from aekit.report import write_report
-    from aekit.train import train
-
     run_dir = out / experiment.key
     start = time.perf_counter()
     say(f"tour: [{experiment.key}] {experiment.title}")

@@ -22,11 +22,16 @@ from typing import Any
 import numpy as np
 import torch
 
+import aekit.data
 from aekit import distributed
 from aekit.config import RESUMABLE, TrainConfig
+from aekit.data import ImageSet, train_val_split, val_indices
+from aekit.data.noise import parse_noise
 from aekit.device import prepare_model, resolve_device, uses_bf16
 from aekit.errors import ConfigError, TrainingError
 from aekit.models.base import Autoencoder
+from aekit.models.defaults import resolve
+from aekit.priors import fit_prior
 from aekit.progress import Progress, TensorBoardLogger
 from aekit.run import Run
 from aekit.runs import (
@@ -102,9 +107,6 @@ def train(config: TrainConfig) -> Run:
 
 
 def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> Run:
-    from aekit.data import ImageSet, load
-    from aekit.data.noise import parse_noise
-
     began = time.perf_counter()
     state = TrainState()
     main = distributed.is_main()
@@ -118,7 +120,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
         if config.model is None:  # the model chosen from the data when the run started
             config = dataclasses.replace(config, model=stored.model, model_options=stored.model_options)
 
-    data = load(config.dataset, "train", **config.data_options())
+    data = aekit.data.load(config.dataset, "train", **config.data_options())
     pages = not isinstance(data, ImageSet)
     input_shape, num_classes = ((1, config.patch_size, config.patch_size), None) if pages else (data.shape, data.num_classes)
     config, why = _choose_model(config, data, input_shape)
@@ -245,8 +247,6 @@ def _fit_prior_after(config: TrainConfig, run_dir: Path, prior: str, share: floa
     """The prior the model asks for, fitted to the best weights' codes in what is left of max_minutes
     (without max_minutes: its share of the time the model took, so a short run stays short); the
     prior's config must take ``max_seconds``."""
-    from aekit.priors import fit_prior
-
     spent = time.perf_counter() - began
     left = spent * share / (1 - share) if config.max_minutes is None else config.max_minutes * 60 - spent
     log.message(f"fitting prior '{prior}' to the codes ({max(left, 1):.0f} s left)")
@@ -339,17 +339,15 @@ class _Split:
 
     @classmethod
     def make(cls, data: Any, model: Autoencoder, noise: Any, config: TrainConfig, device: torch.device) -> _Split:
-        from aekit.data import ImageSet, train_val_split, val_indices
-
         if isinstance(data, ImageSet):
             train_rows, val_rows = val_indices(data, config.val_fraction, config.seed)  # no copy of the images
             if config.max_train_images is not None:  # a quick run: shrink validation in proportion
                 n_val = max(1, round(config.max_train_images * config.val_fraction / (1 - config.val_fraction)))
                 train_rows, val_rows = train_rows[: config.max_train_images], val_rows[:n_val]
             pixels = data.pixels.to(device)
-            conditions = _condition(model, data, train_rows)
+            conditions = model.condition_of(data, train_rows)
             images = Batches(pixels, None, _to(conditions, device), train_rows.to(device))
-            val = Batches(pixels, None, _to(_condition(model, data, val_rows), device), val_rows.to(device))
+            val = Batches(pixels, None, _to(model.condition_of(data, val_rows), device), val_rows.to(device))
             if noise is not None:  # a fixed corruption, so validation losses compare across epochs
                 clean = data.batch(val_rows)
                 val = Batches(noise(clean, generator=epoch_generator(config.seed, -1, NOISE)).to(device), clean.to(device),
@@ -401,9 +399,6 @@ class Budget:
 def _choose_model(config: TrainConfig, data: Any, input_shape: tuple[int, int, int]) -> tuple[TrainConfig, str | None]:
     """Fill in what the user left unset from a look at the data: the model (documents: doc-unet) and a
     VAE's likelihood. Returns the completed config and why, or None when nothing was chosen."""
-    from aekit.data import ImageSet
-    from aekit.models.defaults import resolve
-
     if not isinstance(data, ImageSet):
         if config.model is not None:
             return config, None
@@ -443,11 +438,6 @@ def epoch_generator(seed: int, epoch: int, stream: int, rank: int = 0) -> torch.
     return torch.Generator().manual_seed(int(mixed[0]) << 32 | int(mixed[1]))
 
 
-def _condition(model: Autoencoder, data: Any, rows: torch.Tensor) -> torch.Tensor | None:
-    """The conditions of ``rows`` (as the data gives them: labels, images derived from the images, footprints), in row order."""
-    return data.condition(model.condition_kind, rows) if model.conditional else None
-
-
 def _val_patches(config: TrainConfig) -> int:
     return max(1, round(config.patches_per_epoch * config.val_fraction / (1 - config.val_fraction)))
 
@@ -458,12 +448,20 @@ def _nan_message(epoch: int, step: int, term: str, config: TrainConfig) -> str:
             f"(now {config.lr:g}) or grad_clip (e.g. 1.0)")
 
 
+def train_as_given(config: TrainConfig | None = None, **options: Any) -> Run:
+    """``aekit.train``: train as ``config`` says, or as the keyword ``options`` say over it
+    (``TrainConfig``'s fields, checked as ``aekit train`` checks its flags)."""
+    if options or config is None:
+        config = TrainConfig.from_dict({**(config.to_dict() if config else {}), **options}, "aekit.train")
+    return train(config)
+
+
 class _CallableModule(types.ModuleType):
     """Importing ``aekit.train`` rebinds the name ``aekit.train`` from the API function to this
     module; making the module callable keeps ``aekit.train(config)`` working either way."""
 
-    def __call__(self, config: TrainConfig) -> Run:
-        return train(config)
+    def __call__(self, config: TrainConfig | None = None, **options: Any) -> Run:
+        return train_as_given(config, **options)
 
 
 sys.modules[__name__].__class__ = _CallableModule

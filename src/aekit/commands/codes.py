@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from aekit.commands.inputs import class_index, collect_inputs, prepare_out
+from aekit.data import ImageSet, load
 from aekit.errors import AekitError, ConfigError, DataError
 from aekit.formats import CODE_SUFFIXES, code_names, read_codes, require_pyarrow, write_codes, write_images
 from aekit.images import (
@@ -75,8 +76,6 @@ def encode(run_dir: str | Path, out: str | Path, *, inputs: Sequence[str | Path]
 def _dataset_for_encoding(run: Run, dataset: str, split: str
                           ) -> tuple[torch.Tensor, list[str], torch.Tensor | None, list[str] | None]:
     """``(images at the model's input, names, labels, label names)`` of one split, or of ``all``."""
-    from aekit.data import ImageSet, load
-
     model = run.model
     parts = []
     for part in ("train", "test") if split == "all" else (split,):

@@ -15,6 +15,7 @@ import torch
 
 from aekit.alpha import has_alpha
 from aekit.commands.inputs import class_index, prepare_out
+from aekit.data import ImageSet, val_indices
 from aekit.device import native_bf16
 from aekit.errors import ConfigError
 from aekit.formats import ImageWriter, check_sheet, sheet, write_interpolation
@@ -37,7 +38,9 @@ from aekit.inference import (
     sample_batches,
 )
 from aekit.models.base import Autoencoder
+from aekit.plan_sampling import sample_plans
 from aekit.run import Run
+from aekit.variations import variation_batches
 
 if TYPE_CHECKING:
     from aekit.plan_sampling import PlanFiles
@@ -129,8 +132,6 @@ def sample(run_dir: str | Path, out: str | Path, n: int, *, seed: int = 0, class
     run = Run(run_dir, device)
     model = run.model
     if model.condition_kind == "footprint":  # floor plans for a drawn footprint
-        from aekit.plan_sampling import sample_plans
-
         if class_name is not None or prior is not None or seamless or palette is not None or alpha_threshold is not None \
                 or like is not None:
             raise ConfigError("--class, --prior, --seamless, --palette, --alpha-threshold and --like do not apply to floor plans")
@@ -160,8 +161,6 @@ def sample(run_dir: str | Path, out: str | Path, n: int, *, seed: int = 0, class
     image = None if condition_image is None else read_image_file(condition_image).pixels
     batches = None
     if like is not None:  # variations of one sprite
-        from aekit.variations import variation_batches
-
         batches = variation_batches(model, prior, read_image_file(like).pixels, n, spread, seed, labels)
     return sample_command(model, out, n, seed=seed, labels=labels, condition_image=image, temperature=temperature,
                           prior=prior, write_sheet=write_sheet, overwrite=overwrite,
@@ -177,7 +176,6 @@ def sample_palette(run: Run, spec: str) -> torch.Tensor:
     training images, read as training read them; anything else is a palette file (``gameart.read_palette``)."""
     if not spec.strip().isdigit():
         return read_palette(spec)
-    from aekit.data import ImageSet, val_indices
 
     config = run.config
     data = run.data("train")
@@ -205,8 +203,6 @@ def interpolate(run_dir: str | Path, out: str | Path, *, a: str | Path | None = 
     model = run.model
     check_vector_code(model)
     if by_class:
-        from aekit.data import ImageSet
-
         if model.conditional and not model.label_conditional:
             raise ConfigError(f"model {model.name!r} draws to a {model.condition_kind}: interpolate between two image files")
         ends = [class_index(name, run.class_names, model.num_classes) for name in (from_class, to_class)]

@@ -5,8 +5,9 @@ Noise models live in ``aekit.data.noise``, condition images in ``aekit.data.cond
 ``aekit.data.cache``, sprite sheets in ``aekit.data.sheets``, ``inspect_dataset`` in ``aekit.data.inspect``.
 """
 
-from aekit.data.datasets import ImageSet, dataset_names, describe_datasets, load, train_val_split, val_indices
+from aekit.data.datasets import dataset_names, describe_datasets, load, train_val_split, val_indices
 from aekit.data.documents import PageSet
+from aekit.data.image_set import ImageSet
 from aekit.data.sheets import crawl_tiles_spec
 
 __all__ = ["ImageSet", "PageSet", "crawl_tiles_spec", "dataset_names", "describe_datasets", "load", "train_val_split",

@@ -7,89 +7,27 @@ knows how to locate itself without loading, so ``describe_datasets`` is instant 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from aekit.data import cache, idx
-from aekit.data.decode import ImageOptions, parse_size
+from aekit.data import cache, idx, synthetic_documents
+from aekit.data.decode import ImageOptions
 from aekit.data.documents import PageSet, grouped_split, load_pages
+from aekit.data.floorplan_files import load_plan_set
 from aekit.data.folder import Decoded, load_folder
+from aekit.data.image_set import ImageSet, to_float
 from aekit.data.paths import cache_dir, candidate_dirs
 from aekit.data.sheets import CRAWL_DIR, crawl_tiles_spec, load_sheets, parse_sheet_spec
 from aekit.errors import ConfigError, DataError
+from aekit.image_options import parse_size
 
 DIGITS_TEST_SIZE = 300
 SPLIT_SEED = 0
-
-
-@dataclass
-class ImageSet:
-    """Images ``N x C x H x W`` with int64 labels when the data has classes.
-
-    ``pixels`` holds the stored values: uint8 (0..255, often a memory map of the decode cache) for
-    8-bit sources, float32 in [0, 1] for the rest (sklearn digits are k/16). ``images`` gives the
-    whole set as float32 in [0, 1]; ``batch`` converts only the rows asked for, so training on a large
-    set keeps one byte per value in memory. Alpha, when present, is the last channel and colour is
-    premultiplied by it. ``notes`` says what loading changed (modes converted, sizes resized, empty
-    tiles skipped); ``skipped`` lists files that did not decode when loading was told to skip them.
-    """
-
-    pixels: torch.Tensor
-    labels: torch.Tensor | None
-    class_names: list[str] | None
-    name: str
-    source: str
-    names: list[str] | None = field(default=None, repr=False)  # where each image came from (file or sheet tile)
-    notes: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.pixels)
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        c, h, w = self.pixels.shape[1:]
-        return int(c), int(h), int(w)
-
-    @property
-    def num_classes(self) -> int | None:
-        return len(self.class_names) if self.class_names else None
-
-    @property
-    def images(self) -> torch.Tensor:
-        """The whole set as float32 in [0, 1] (a new tensor for uint8 sets: for evaluation and small sets)."""
-        return _to_float(self.pixels)
-
-    def batch(self, indices: Sequence[int] | torch.Tensor) -> torch.Tensor:
-        """Rows ``indices`` as float32 in [0, 1]: only these are converted."""
-        return _to_float(self.pixels[torch.as_tensor(indices, dtype=torch.long)])
-
-    # The model ``aekit train`` takes for this data when none is given, and why (None: chosen from a
-    # look at the images, ``models.defaults``).
-    default_model: ClassVar[tuple[str, str] | None] = None
-
-    def condition(self, kind: str, rows: torch.Tensor) -> torch.Tensor:
-        """What a conditional model of ``kind`` sees for ``rows``: labels, or images derived from them."""
-        from aekit.data.conditions import make_condition
-
-        return make_condition(kind, self.batch(rows), None if self.labels is None else self.labels[rows])
-
-    def subset(self, indices: Sequence[int] | torch.Tensor) -> ImageSet:
-        idx_t = torch.as_tensor(indices, dtype=torch.long)
-        labels = None if self.labels is None else self.labels[idx_t]
-        names = None if self.names is None else [self.names[i] for i in idx_t.tolist()]
-        return ImageSet(self.pixels[idx_t], labels, self.class_names, self.name, self.source, names,
-                        list(self.notes), list(self.skipped))
-
-
-def _to_float(pixels: torch.Tensor) -> torch.Tensor:
-    return pixels.float().div_(255.0) if pixels.dtype == torch.uint8 else pixels
 
 
 def _from_decoded(decoded: Decoded, name: str, source: str) -> ImageSet:
@@ -127,7 +65,7 @@ def _conform(pixels: torch.Tensor, options: ImageOptions, name: str) -> torch.Te
                               "crop, pad and other resamplers apply to folder: and sheet: datasets")
         eight_bit = pixels.dtype == torch.uint8
         smooth = options.resample != "nearest"
-        resized = F.interpolate(_to_float(pixels), size=options.size[::-1], mode=options.resample, antialias=smooth)
+        resized = F.interpolate(to_float(pixels), size=options.size[::-1], mode=options.resample, antialias=smooth)
         resized = resized.clamp_(0.0, 1.0)
         pixels = resized.mul_(255.0).round_().to(torch.uint8) if eight_bit else resized
     if options.channels in (3, 4):
@@ -234,9 +172,8 @@ def _load_documents(split: str, options: ImageOptions, skip_bad: bool) -> PageSe
 
 def _load_synthetic_documents(split: str, options: ImageOptions, skip_bad: bool) -> PageSet:
     _check_page_options("documents-synthetic", options)
-    from aekit.data.synthetic_documents import ensure_synthetic_documents
 
-    return load_pages(ensure_synthetic_documents(), split, "documents-synthetic")
+    return load_pages(synthetic_documents.ensure_synthetic_documents(), split, "documents-synthetic")
 
 
 SYNTHETIC_A4_PAGES, SYNTHETIC_A4_DPI = 25, 300  # 20 train / 5 test pages; about 2 s each to make
@@ -244,15 +181,12 @@ SYNTHETIC_A4_PAGES, SYNTHETIC_A4_DPI = 25, 300  # 20 train / 5 test pages; about
 
 def _load_synthetic_a4(split: str, options: ImageOptions, skip_bad: bool) -> PageSet:
     _check_page_options("documents-synthetic-300dpi", options)
-    from aekit.data.synthetic_documents import ensure_synthetic_documents
 
-    folder = ensure_synthetic_documents(SYNTHETIC_A4_PAGES, dpi=SYNTHETIC_A4_DPI)
+    folder = synthetic_documents.ensure_synthetic_documents(SYNTHETIC_A4_PAGES, dpi=SYNTHETIC_A4_DPI)
     return load_pages(folder, split, "documents-synthetic-300dpi")
 
 
 def _load_floorplans(split: str, options: ImageOptions, skip_bad: bool) -> ImageSet:
-    from aekit.data.floorplan_files import load_plan_set
-
     return load_plan_set(split, options)
 
 

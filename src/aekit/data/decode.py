@@ -16,30 +16,10 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from aekit.errors import ConfigError, DataError
-from aekit.image_options import PAD_COLOURS, RESAMPLERS, RESIZE_MODES
+from aekit.image_options import PAD_COLOURS, RESAMPLERS, RESIZE_MODES, parse_size
+from aekit.images import HIGH_DEPTH_MODES, has_alpha, is_grey, open_image, unit_values
 
-GRAY_MODES = {"1", "L", "LA", "La", "I", "F", "I;16", "I;16B", "I;16L", "I;16N"}
-HIGH_DEPTH_MODES = {"I", "F", "I;16", "I;16B", "I;16L", "I;16N"}
-ALPHA_MODES = {"RGBA", "LA", "La", "PA", "RGBa"}
-CANONICAL = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # the plain mode of each channel count
-
-
-def parse_size(value: int | str | tuple[int, int] | None) -> tuple[int, int] | None:
-    """``S``, ``"S"``, ``"WxH"`` or ``(W, H)`` -> ``(W, H)``; None stays None."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        parts = value.lower().split("x")
-        if len(parts) not in (1, 2) or not all(p.strip().isdigit() for p in parts):
-            raise ConfigError(f"image_size must be S or WxH (as in 64 or 48x32), got {value!r}")
-        dims = [int(p) for p in parts]
-        value = (dims[0], dims[-1])
-    if isinstance(value, bool) or not isinstance(value, (int, tuple, list)):
-        raise ConfigError(f"image_size must be S or WxH, got {value!r}")
-    w, h = (value, value) if isinstance(value, int) else tuple(value)
-    if not all(isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= 4096 for d in (w, h)):
-        raise ConfigError(f"image_size must be between 1 and 4096 on each side, got {value!r}")
-    return int(w), int(h)
+UNREADABLE = "cannot read image (no image format recognised in its bytes)"  # a dataset's file named like an image
 
 
 @dataclass(frozen=True)
@@ -75,29 +55,9 @@ class Probe:
     alpha: bool
 
 
-def open_image(path: Path) -> Image.Image:
-    try:
-        return Image.open(path)
-    except Exception as exc:  # Pillow raises many types on bad bytes; all mean "not an image"
-        raise DataError(f"cannot read image ({exc.__class__.__name__}: {exc})", path) from None
-
-
 def probe(path: Path) -> Probe:
-    with open_image(path) as img:
-        return Probe(img.mode, img.size, _is_gray(img), has_alpha(img))
-
-
-def has_alpha(img: Image.Image) -> bool:
-    return img.mode in ALPHA_MODES or "transparency" in img.info
-
-
-def _is_gray(img: Image.Image) -> bool:
-    if img.mode in GRAY_MODES:
-        return True
-    if img.mode in ("P", "PA"):
-        palette = img.getpalette() or []
-        return all(palette[i] == palette[i + 1] == palette[i + 2] for i in range(0, len(palette) - 2, 3))
-    return False
+    with open_image(path, UNREADABLE) as img:
+        return Probe(img.mode, img.size, is_grey(img), has_alpha(img))
 
 
 def default_channels(probes: list[Probe]) -> int:
@@ -114,7 +74,7 @@ def read_image(path: Path, channels: int, size: int | tuple[int, int] | None) ->
 
 def decode_file(path: Path, options: ImageOptions) -> tuple[np.ndarray, str, tuple[int, int]]:
     """``(uint8 C x H x W, source mode, source size)``; ``options.channels`` must be set."""
-    with open_image(path) as img:
+    with open_image(path, UNREADABLE) as img:
         mode, size = img.mode, img.size
         try:
             if options.size is not None:
@@ -153,9 +113,7 @@ def decode(img: Image.Image, options: ImageOptions) -> np.ndarray:
 def _eight_bit(img: Image.Image) -> Image.Image:
     if img.mode not in HIGH_DEPTH_MODES:
         return img
-    scale = 1.0 if img.mode == "F" else 65535.0
-    values = np.clip(np.asarray(img, dtype=np.float32) / scale, 0.0, 1.0)
-    return Image.fromarray(np.rint(values * 255.0).astype(np.uint8))
+    return Image.fromarray(np.rint(unit_values(img) * 255.0).astype(np.uint8))
 
 
 def fit(img: Image.Image, options: ImageOptions) -> Image.Image:

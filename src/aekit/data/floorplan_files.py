@@ -8,6 +8,7 @@ the conversions between class indices and palette colours, and ``PlanSet``: the 
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -18,10 +19,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from aekit.data.datasets import ImageSet
+from aekit.data import cache
 from aekit.data.decode import ImageOptions
 from aekit.data.floorplans import CLASSES, PALETTE, STATISTICS, check_request, make_floorplans
+from aekit.data.image_set import ImageSet
 from aekit.errors import AekitError, ConfigError
+from aekit.images import png_bytes
+from aekit.io import StagedFolder
 
 FOOTPRINT_ENTRANCE_GREY = 128  # footprint PNG: 0 outside, 255 inside, 128 entrance mark
 TRAIN_PAIRS, TEST_PAIRS = 20_000, 1_000  # the registered dataset floorplans-synthetic
@@ -43,8 +47,6 @@ def rgb_to_plan(rgb: np.ndarray) -> np.ndarray:
 
 def footprint_png(footprint: np.ndarray) -> bytes:
     """One grey PNG: 0 outside, 255 inside, ``FOOTPRINT_ENTRANCE_GREY`` (128) on the entrance mark."""
-    from aekit.images import png_bytes
-
     grey = footprint[0] * np.uint8(255)
     grey[footprint[1] > 0] = FOOTPRINT_ENTRANCE_GREY
     return png_bytes(grey[:, :, None])
@@ -52,8 +54,6 @@ def footprint_png(footprint: np.ndarray) -> bytes:
 
 def plan_png(plan: np.ndarray) -> bytes:
     """An indexed ('P') PNG whose palette is ``PALETTE``: the class index is the pixel value."""
-    import io
-
     image = Image.fromarray(plan, mode="P")
     image.putpalette(PALETTE.reshape(-1).tolist())
     buffer = io.BytesIO()
@@ -78,8 +78,6 @@ def read_plan(path: str | Path) -> np.ndarray:
 def write_floorplans(n: int, out: str | Path, size: int = 64, seed: int = 0) -> Path:
     """Write ``n`` pairs as ``out/footprints/NNNNN.png`` and ``out/plans/NNNNN.png`` (same name per
     pair) with ``out/floorplans.json`` (recipe, classes and palette); ``out`` must be new or empty."""
-    from aekit.io import StagedFolder
-
     check_request(n, size, seed)
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -135,8 +133,6 @@ def load_plan_set(split: str, options: ImageOptions) -> PlanSet:
     """The registered ``floorplans-synthetic``: train 20,000 pairs (seed 0), test 1,000 (seed 1),
     generated at ``image_size`` (default 64; square) on first use and memory-mapped from the cache
     afterwards (plans as colours and indices, footprints: one uint8 file)."""
-    from aekit.data import cache
-
     size = 64 if options.size is None else options.size[0]
     if options.size is not None and options.size[0] != options.size[1]:
         raise ConfigError(f"floorplans-synthetic is square: image_size {options.size[0]}x{options.size[1]} does not apply")

@@ -28,8 +28,9 @@ from typing import TypeVar
 import numpy as np
 
 from aekit.data import cache
-from aekit.data.decode import CANONICAL, ImageOptions, Probe, decode_file, default_channels, probe
+from aekit.data.decode import ImageOptions, Probe, decode_file, default_channels, probe
 from aekit.errors import AekitError, DataError
+from aekit.images import CANONICAL
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 DEFAULT_IMAGE_SIZE = 64

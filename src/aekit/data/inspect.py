@@ -15,11 +15,12 @@ import numpy as np
 import torch
 
 from aekit.data.datasets import ImageSet, load
-from aekit.data.decode import ImageOptions, decode, open_image
+from aekit.data.decode import UNREADABLE, ImageOptions, decode
 from aekit.data.documents import natural_key
 from aekit.data.folder import both_splits, chunks, parallel_map
 from aekit.data.sheets import parse_sheet_spec
 from aekit.errors import AekitError, DataError
+from aekit.images import open_image
 
 SHOWN = 5  # duplicate groups and skipped files listed by name
 
@@ -29,7 +30,7 @@ def _native(paths: list[Path]) -> list[tuple[str, tuple[int, int], bool, str] | 
     found: list[tuple[str, tuple[int, int], bool, str] | None] = []
     for path in paths:
         try:
-            with open_image(path) as img:
+            with open_image(path, UNREADABLE) as img:
                 mode, size = img.mode, img.size
                 rgba = decode(img, ImageOptions(None, 4))
         except (AekitError, OSError, ValueError, SyntaxError):  # counted as skipped by load() below
@@ -89,7 +90,7 @@ def inspect_dataset(spec: str) -> str:
             files = sheet.files()
             sheets = []
             for path in files:
-                with open_image(path) as img:
+                with open_image(path, UNREADABLE) as img:
                     sheets.append(f"{path.name} {img.size[0]}x{img.size[1]} {img.mode}")
             lines.append(f"sheets: {', '.join(sheets)}")
         opaque = 255 if train.pixels.dtype == torch.uint8 else 1.0

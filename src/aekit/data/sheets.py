@@ -20,9 +20,11 @@ from urllib.parse import parse_qsl
 import numpy as np
 
 from aekit.data import cache
-from aekit.data.decode import ImageOptions, Probe, decode, default_channels, open_image, parse_size, probe
+from aekit.data.decode import UNREADABLE, ImageOptions, Probe, decode, default_channels, probe
 from aekit.data.folder import Decoded, is_image_file, parallel_map, seeded_split, split_of
 from aekit.errors import AekitError, ConfigError, DataError
+from aekit.image_options import parse_size
+from aekit.images import open_image
 
 CRAWL_DIR = Path("/usr/share/crawl/dat/tiles")
 MAX_TILES = 1_000_000  # per sheet: a header's claimed size is checked before cutting
@@ -121,7 +123,7 @@ def grid_notes(path: Path, size: tuple[int, int], tile: tuple[int, int], drop_ra
 def cut_sheet(path: Path, tile: tuple[int, int], drop_ragged: bool, options: ImageOptions) -> _Cut:
     """The non-empty tiles of one sheet, each brought to ``options`` (size None: the tile's own size)."""
     tw, th = tile
-    with open_image(path) as img:
+    with open_image(path, UNREADABLE) as img:
         width, height = img.size
         notes = grid_notes(path, img.size, tile, drop_ragged)
         try:

@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
+from aekit.data.paths import cache_dir
 from aekit.errors import AekitError, ConfigError
 from aekit.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
@@ -460,8 +461,6 @@ def ensure_synthetic_documents(n_pages: int = 48, seed: int = 0, dpi: int | None
     It is built in a hidden temporary folder and renamed into place, so the cache holds either
     a whole set or none (a crash leaves only a hidden folder that is never read).
     """
-    from aekit.data.paths import cache_dir
-
     root = cache_dir()
     final = root / (f"documents-synthetic-{seed}-{n_pages}" + (f"-a4-{dpi}dpi" if dpi else ""))
     if final.is_dir():

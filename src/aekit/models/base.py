@@ -7,14 +7,13 @@ new model family is one file (a config dataclass + a subclass) plus one registry
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from aekit.errors import ConfigError
+from aekit.config_dicts import config_from_dict
 
 
 class Autoencoder(nn.Module):
@@ -76,6 +75,14 @@ class Autoencoder(nn.Module):
     def label_conditional(self) -> bool:
         """Conditioned on a class label (one per image), not on a condition image."""
         return self.conditional and self.condition_kind == "label"
+
+    def condition_of(self, data: Any, rows: torch.Tensor | None = None) -> torch.Tensor | None:
+        """What this model is conditioned on for ``rows`` of ``data`` (every row when None), as the
+        data gives it (``ImageSet.condition``: labels, images derived from the images, a floor plan's
+        footprint); None for an unconditional model. Training and every reader of a run ask here."""
+        if not self.conditional:
+            return None
+        return data.condition(self.condition_kind, torch.arange(len(data)) if rows is None else rows)
 
     def encode(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """The code of ``x`` (for VAEs: the posterior mean)."""
@@ -143,62 +150,6 @@ class Autoencoder(nn.Module):
     @classmethod
     def make_config(cls, options: dict[str, Any]) -> Any:
         """Build this model's config from a plain dict, refusing unknown keys and wrong types."""
-        return config_from_dict(cls.Config, options, where=f"model '{cls.name}'")
+        return config_from_dict(cls.Config, options, f"model '{cls.name}'")
 
 
-def config_from_dict(config_type: type, options: dict[str, Any], where: str) -> Any:
-    """Validate ``options`` against a dataclass and build it (lists become tuples where declared)."""
-    known = {f.name: f for f in fields(config_type)}
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise ConfigError(f"{where}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    defaults = config_type()
-    values = {}
-    for key, value in options.items():
-        expected = getattr(defaults, key)  # the dataclass default gives the type
-        values[key] = _coerce(value, expected, f"{where}: option '{key}'")
-        _check_range(values[key], known[key].metadata.get("min"), f"{where}: option '{key}'")
-    return config_type(**values)
-
-
-def _check_range(value: Any, minimum: float | None, where: str) -> None:
-    """Sizes (integers) are at least 1 and weights (floats) finite and >= 0, unless the field's
-    metadata gives another ``min``: a run folder from elsewhere cannot ask for a negative layer."""
-    if isinstance(value, tuple):
-        for item in value:
-            _check_range(item, minimum, where)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        low = 1 if minimum is None else minimum
-        if value < low:
-            raise ConfigError(f"{where} must be at least {low}, got {value!r}")
-    elif isinstance(value, float):
-        low = 0.0 if minimum is None else minimum
-        if not (math.isfinite(value) and value >= low):
-            raise ConfigError(f"{where} must be a finite number >= {low:g}, got {value!r}")
-
-
-def _coerce(value: Any, expected: Any, where: str) -> Any:
-    if expected is None or value is None:
-        return value
-    if isinstance(expected, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false, got {value!r}")
-        return value
-    if isinstance(expected, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where} must be an integer, got {value!r}")
-        return value
-    if isinstance(expected, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where} must be a number, got {value!r}")
-        return float(value)
-    if isinstance(expected, str):
-        if not isinstance(value, str):
-            raise ConfigError(f"{where} must be a string, got {value!r}")
-        return value
-    if isinstance(expected, (tuple, list)):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where} must be a list, got {value!r}")
-        item = expected[0] if expected else None
-        return tuple(_coerce(v, item, where) for v in value)
-    return value

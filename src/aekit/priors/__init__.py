@@ -38,6 +38,8 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 import aekit
+from aekit.data import ImageSet, load, train_val_split
+from aekit.data.conditions import make_condition
 from aekit.errors import AekitError, ConfigError
 from aekit.io import atomic_write_bytes, atomic_write_json, read_json
 from aekit.priors.base import ExportedPrior, Prior, fit_by_minibatches
@@ -45,6 +47,7 @@ from aekit.priors.flow import FlowPrior
 from aekit.priors.gmm import GMMPrior
 from aekit.priors.pixelcnn import CodeMapPrior
 from aekit.priors.transformer import TransformerPrior
+from aekit.runs import load_model, read_run_config
 from aekit.sampling import index_maps_from_uniform, inverse_cdf
 
 PRIORS: dict[str, type[Prior]] = {
@@ -130,9 +133,6 @@ def fit_prior(
     ``steps`` for flow; ``steps`` for pixelcnn); ``draws``: extra q(z|x) draws per training image
     besides the posterior mean (VAEs). Codes come from the images the model was trained on (the
     training split minus the validation hold-out, up to ``max_train_images``)."""
-    from aekit.data import ImageSet, load, train_val_split
-    from aekit.runs import load_model, read_run_config
-
     cls = prior_class(name)
     config = cls.make_config(options)
     for flag, value, least in (("--draws", draws, 0), ("max_codes", max_codes, 1)):
@@ -283,6 +283,5 @@ def _all_finite(value: Any) -> bool:
 def _condition(model: nn.Module, data: Any) -> torch.Tensor | None:
     if not model.conditional:
         return None
-    from aekit.data.conditions import make_condition
 
     return make_condition(model.condition_kind, data.images, data.labels)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from aekit.config import option
 from aekit.errors import ConfigError
@@ -40,7 +41,6 @@ class GMMPrior(Prior):
 
     def fit(self, codes, labels, seed=0, quiet=True):
         from sklearn.mixture import GaussianMixture
-        from threadpoolctl import threadpool_limits
 
         flat = codes.flatten(1).double().numpy()
         groups = [np.arange(len(flat))] if labels is None else [np.flatnonzero(labels.numpy() == c) for c in range(self.num_classes)]

@@ -16,6 +16,8 @@ from pathlib import Path
 from flask import Flask
 
 from aekit.errors import AekitError
+from aekit.export import load_test_images
+from aekit.run import Run
 from aekit.serve.app import build_app
 from aekit.serve.explorer import DOCUMENT_DATASETS, Explorer
 
@@ -27,9 +29,6 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 def create_app(run_dir: Path) -> Flask:
     """The explorer app for a run folder; test images come from the run's dataset when it is here, and
     the priors fitted beside the model (``aekit fit-prior``) are loaded once, here, to sample from."""
-    from aekit.export import load_test_images
-    from aekit.run import Run
-
     run = Run(run_dir, "cpu")  # it says plainly when run_dir is not a run folder
     model = run.model
     document = run.dataset in DOCUMENT_DATASETS

@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from aekit.alpha import composite, has_alpha, premultiply
+from aekit.data.conditions import make_condition
 from aekit.export import accepts_any_size, latent_statistics
 from aekit.models.base import Autoencoder
 from aekit.priors import Prior
@@ -229,7 +230,6 @@ class Explorer:
         index = choice or 0
         if self.model.label_conditional:
             return torch.full((n,), index, dtype=torch.int64)
-        from aekit.data.conditions import make_condition
 
         image = self.test_images[index : index + 1]
         label = None if self.test_labels is None else self.test_labels[index : index + 1]
@@ -241,7 +241,6 @@ class Explorer:
             return None
         if self.model.label_conditional:
             return torch.tensor([label or 0 for label in labels], dtype=torch.int64)
-        from aekit.data.conditions import make_condition
 
         known = None if None in labels else torch.tensor(labels, dtype=torch.int64)
         return make_condition(self.condition_kind, images, known)
