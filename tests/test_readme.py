@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
@@ -56,13 +58,45 @@ def _console_commands() -> list[str]:
     return [line[2:] for line in lines if line.startswith("$ aekit ")]
 
 
-def test_readme_console_commands_run(tmp_path):
+def _folders(command: str) -> set[str]:
+    """The folders a command reads or writes: ``--out`` values and arguments with a ``/``, named by
+    their first part (``cleaned/submission.csv``: ``cleaned``), a run by two (``runs/vae``)."""
+    tokens = shlex.split(command)[1:]
+    paths = [t for i, t in enumerate(tokens) if not t.startswith("-") and ("/" in t or tokens[i - 1 : i] == ["--out"])]
+    return {"/".join(path.split("/")[: 2 if path.startswith("runs/") else 1]) for path in paths}
+
+
+def _chains() -> list[list[str]]:
+    """The README's commands in groups that share no folder, each in the README's order: a group
+    runs in a scratch folder of its own, so pytest-xdist can run the groups side by side."""
+    chains: list[tuple[set[str], list[str]]] = []
+    for command in _console_commands():
+        folders = _folders(command)
+        joined = [chain for chain in chains if chain[0] & folders]
+        merged_folders, merged = set(folders), []
+        for chain in joined:
+            merged_folders |= chain[0]
+            merged += chain[1]
+            chains.remove(chain)
+        chains.append((merged_folders, [c for c in _console_commands() if c in {*merged, command}]))
+    return [commands for _, commands in chains]
+
+
+def test_readme_chains_cover_every_command_once_in_order():
+    chains = _chains()
+    assert sorted(c for chain in chains for c in chain) == sorted(_console_commands())
+    order = _console_commands()
+    assert all(chain == sorted(chain, key=order.index) for chain in chains)
+    vae = next(chain for chain in chains if any("runs/vae" in c for c in chain))
+    assert vae[0].startswith("aekit train") and any(c.startswith("aekit export runs/vae") for c in vae)
+
+
+@pytest.mark.parametrize("chain", _chains(), ids=lambda chain: chain[0].split(" --")[0].replace(" ", "-")[:40])
+def test_readme_console_commands_run(tmp_path, chain):
     """The CLI examples run in order in one folder (later ones use the runs earlier ones made)."""
-    commands = _console_commands()
-    assert commands, "README has no `$ aekit` command"
     work, env = _scratch(tmp_path), _env(tmp_path)
     aekit = Path(sys.executable).with_name("aekit")
-    for command in commands:
+    for command in chain:
         argv = shlex.split(command)
         result = subprocess.run(
             [str(aekit), *argv[1:]], cwd=work, env=env, capture_output=True, text=True, timeout=300
