@@ -191,3 +191,18 @@ def test_like_at_spread_0_is_the_reconstruction_and_at_spread_1_new_sprites(colo
     written = [read_image_file(p).pixels for p in sorted(out.glob("*.png"))]
     assert len(written) == 3 and all((w - reconstruction[0]).abs().max() <= 1 / 255 for w in written)
     assert main(["sample", str(colour_run), "--like", str(files[0]), "--spread", "1.5", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_sampling_with_cached_keys_gives_the_full_pass_logits_at_every_position():
+    """vary() steps one token at a time with each layer's keys and values kept; its logits must be
+    those of the full causal pass (``logits``), which fitting and log_prob use."""
+    torch.manual_seed(0)
+    prior = TransformerPrior((3, 4), 3, num_codes=10, width=32, layers=2, heads=4, dropout=0.0).eval()
+    tokens, classes = torch.randint(10, (5, 12)), torch.tensor([0, 1, 2, 1, 0])
+    with torch.no_grad():
+        full = prior.logits(tokens, classes)
+        cache: list = []
+        stepped = [prior._next_logits((prior.start(classes) if t == 0 else prior.token(tokens[:, t - 1]))
+                                      + prior.position[t], cache) for t in range(12)]
+    assert torch.allclose(torch.stack(stepped, 1), full, atol=1e-5)
+    assert not torch.allclose(stepped[5], full[:, 4], atol=1e-3)  # the positions differ: the check can fail

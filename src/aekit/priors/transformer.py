@@ -91,6 +91,27 @@ class TransformerPrior(Prior):
         mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1], device=x.device)
         return self.head(self.norm(self.blocks(x, mask=mask, is_causal=True)))
 
+    def _next_logits(self, x: torch.Tensor, cache: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """The logits of the position after those in ``cache`` from its input ``x`` (``B x width``),
+        reusing the earlier positions' keys and values: sampling a map costs one pass per position
+        over one token instead of a pass over every token before it (``logits`` does the latter;
+        ``tests/test_transformer_prior.py`` checks the two agree). ``cache`` grows by one entry."""
+        def split(t: torch.Tensor) -> torch.Tensor:  # B x width -> B x heads x 1 x head width
+            return t.view(len(t), self.config.heads, 1, -1)
+
+        for i, block in enumerate(self.blocks.layers):
+            attention = block.self_attn
+            q, k, v = F.linear(block.norm1(x), attention.in_proj_weight, attention.in_proj_bias).chunk(3, -1)
+            if len(cache) > i:
+                keys, values = (torch.cat([old, split(new)], 2) for old, new in zip(cache[i], (k, v)))
+                cache[i] = (keys, values)
+            else:
+                cache.append((split(k), split(v)))
+            mixed = F.scaled_dot_product_attention(split(q), *cache[i]).reshape(len(x), -1)
+            x = x + attention.out_proj(mixed)
+            x = x + block.linear2(F.gelu(block.linear1(block.norm2(x))))
+        return self.head(self.norm(x))
+
     def _classes(self, labels: torch.Tensor | None, n: int) -> torch.Tensor:
         return torch.zeros(n, dtype=torch.long) if labels is None else labels.long()
 
@@ -175,10 +196,12 @@ class TransformerPrior(Prior):
         tokens = codes.flatten(1).clone()
         redraw = torch.rand(tokens.shape, generator=generator, dtype=torch.float64) < spread
         uniform = torch.rand(tokens.shape, generator=generator, dtype=torch.float64)
+        cache: list[tuple[torch.Tensor, torch.Tensor]] = []
         for t in range(tokens.shape[1]):
+            before = self.start(classes) if t == 0 else self.token(tokens[:, t - 1])
+            logits = self._next_logits(before + self.position[t], cache).double() / self.config.temperature
             if not redraw[:, t].any():
                 continue
-            logits = self.logits(tokens[:, : t + 1], classes)[:, t].double() / self.config.temperature
             if 0 < self.config.top_k < self.num_codes:
                 cutoff = logits.topk(self.config.top_k, 1).values[:, -1:]
                 logits = logits.masked_fill(logits < cutoff, -math.inf)
