@@ -17,8 +17,6 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from skimage.color import rgb2lab
-from sklearn.cluster import MiniBatchKMeans
 
 from aekit.alpha import has_alpha, premultiply, unpremultiply
 from aekit.errors import DataError
@@ -64,6 +62,8 @@ def learn_palette(images: torch.Tensor, k: int, seed: int = 0, max_pixels: int =
     if len(levels) <= k:
         centres = levels.astype(np.float64)
     else:
+        from sklearn.cluster import MiniBatchKMeans  # a second of start-up that only palettes need
+
         kmeans = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096)
         centres = kmeans.fit(pixels.numpy().astype(np.float64)).cluster_centers_ * 255
     palette = np.unique(np.clip(np.round(centres), 0, 255), axis=0)  # rounding can merge two centres
@@ -150,6 +150,8 @@ def _hex_colours(text: str, path: Path) -> list[tuple[int, int, int]]:
 
 def _perceptual(colour: np.ndarray) -> np.ndarray:
     """``P x 3`` RGB -> CIELAB (where equal steps look about equally different); grey stays grey."""
+    from skimage.color import rgb2lab
+
     return rgb2lab(colour) if colour.shape[1] == 3 else colour * 100  # L* of a grey is ~100x its value
 
 

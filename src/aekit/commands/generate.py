@@ -38,7 +38,6 @@ from aekit.inference import (
     sample_batches,
 )
 from aekit.models.base import Autoencoder
-from aekit.plan_sampling import sample_plans
 from aekit.run import Run
 from aekit.variations import variation_batches
 
@@ -135,6 +134,8 @@ def sample(run_dir: str | Path, out: str | Path, n: int, *, seed: int = 0, class
         if class_name is not None or prior is not None or seamless or palette is not None or alpha_threshold is not None \
                 or like is not None:
             raise ConfigError("--class, --prior, --seamless, --palette, --alpha-threshold and --like do not apply to floor plans")
+        from aekit.plan_sampling import sample_plans  # floor plans only: loads scipy and scikit-learn
+
         return sample_plans(model, condition_image, out, n, seed=seed, temperature=temperature, sheet=write_sheet,
                             overwrite=overwrite, vector=vector, scale=scale)
     if vector or scale is not None:

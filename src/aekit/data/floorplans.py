@@ -28,7 +28,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
 
 from aekit.errors import AekitError
 
@@ -61,7 +60,7 @@ STATISTICS = {
 }
 MIN_SIZE, MAX_SIZE = 32, 1024
 MAX_BYTES = 8 << 30  # plans + footprints held in memory at once
-_CROSS = ndimage.generate_binary_structure(2, 1)
+_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)  # 4-connected, as ndimage's structure of rank 1
 
 
 @dataclass(frozen=True)
@@ -188,6 +187,8 @@ class _Layout:
 def _plan(mask: np.ndarray, rng: np.random.Generator, scale: _Scale) -> tuple[np.ndarray, np.ndarray] | None:
     """The outer wall, a corridor, rooms cut until the building has its number of rooms (growing
     with the area), then openings and room types; None when this outline does not work out."""
+    from scipy import ndimage  # drawing plans only: every command that reads data imports this module
+
     t = scale.wall
     outside = ~mask
     wall = mask & ndimage.binary_dilation(outside, np.ones((2 * t + 1,) * 2, bool), border_value=1)
@@ -220,6 +221,8 @@ def _window_sums(mask: np.ndarray, k: int) -> np.ndarray:
 
 def _label(mask: np.ndarray) -> tuple[np.ndarray, int]:
     """4-connected components (the structure given: scipy builds it on every call otherwise)."""
+    from scipy import ndimage
+
     return ndimage.label(mask, _CROSS)
 
 

@@ -25,11 +25,18 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-from scipy import ndimage
 
 from aekit.data.paths import cache_dir
 from aekit.errors import AekitError, ConfigError
 from aekit.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+
+
+def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur; scipy is imported here, not with the module (every command that reads data
+    imports this one, and only making pages needs scipy)."""
+    from scipy import ndimage
+
+    return ndimage.gaussian_filter(image, sigma)
 
 SPLITS = ("train", "train_cleaned", "test", "test_cleaned")
 TEST_FRACTION = 0.2
@@ -285,7 +292,7 @@ def _dark_areas(shape: tuple[int, int], strength: float, rng: np.random.Generato
 
 def _texture(shape: tuple[int, int], strength: float, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
     """Paper grain (fine fibres) and mottling (soft blotches tens of pixels wide)."""
-    grain = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), 0.8 * scale)
+    grain = _blur(rng.standard_normal(shape).astype(np.float32), 0.8 * scale)
     grain /= grain.std() + 1e-6
     blotches = np.tanh(2 * _smooth_noise(shape, rng.uniform(8, 30) * scale, rng))
     return (1 - strength * (0.6 * grain + 1.2 * blotches)).astype(np.float32)
@@ -305,7 +312,7 @@ def _speckle(image: np.ndarray, strength: float, rng: np.random.Generator, scale
     if n_specks:
         dots = np.zeros(image.shape, np.float32)
         dots[rng.integers(0, h, n_specks), rng.integers(0, w, n_specks)] = rng.uniform(0.4, 1, n_specks)
-        dots = np.clip(ndimage.gaussian_filter(dots, rng.uniform(0.5, 1.0) * scale) * 4 * scale**2, 0, 0.9)
+        dots = np.clip(_blur(dots, rng.uniform(0.5, 1.0) * scale) * 4 * scale**2, 0, 0.9)
         noisy *= 1 - dots
     return noisy
 
@@ -357,7 +364,7 @@ def damage_page(clean: np.ndarray, config: DamageConfig, rng: np.random.Generato
     dirty = paper * (1 - ink)
     if config.blur:
         sigma, _ = draw("blur")
-        dirty = ndimage.gaussian_filter(dirty, sigma * scale)
+        dirty = _blur(dirty, sigma * scale)
     if config.speckle:
         dirty = _speckle(dirty, *draw("speckle"), scale)
     dirty = np.clip(dirty, 0, 1)
