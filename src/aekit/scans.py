@@ -26,8 +26,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import ndimage
-from skimage.filters import threshold_otsu
 
 from aekit.data import load
 from aekit.errors import AekitError, ConfigError
@@ -93,6 +91,8 @@ KAGGLE_TEXT = TrainingText(pitch=(22.9, 28.2, 37.3), letter=(8.0, 11.0, 15.0))
 
 def _ink(page: torch.Tensor) -> np.ndarray:
     """Dark pixels (Otsu's threshold) of a ``[1 x] H x W`` page in [0, 1]."""
+    from skimage.filters import threshold_otsu  # pages only: every command that uses a model imports this module
+
     grey = page.reshape(page.shape[-2:]).float().numpy()
     if float(grey.max() - grey.min()) < 1e-3:
         return np.zeros(grey.shape, bool)
@@ -127,6 +127,8 @@ def line_pitch(ink: np.ndarray) -> float | None:
 def letter_height(ink: np.ndarray) -> float | None:
     """Median height (px) of the letter-sized dark blobs: taller than 2 px, narrower than a tenth
     of the page and not much wider than tall (stains and rules are left out)."""
+    from scipy import ndimage
+
     labels, n = ndimage.label(ink)
     if n == 0:
         return None
