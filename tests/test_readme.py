@@ -91,7 +91,13 @@ def test_readme_chains_cover_every_command_once_in_order():
     assert vae[0].startswith("aekit train") and any(c.startswith("aekit export runs/vae") for c in vae)
 
 
-@pytest.mark.parametrize("chain", _chains(), ids=lambda chain: chain[0].split(" --")[0].replace(" ", "-")[:40])
+def _chain_id(chain: list[str]) -> str:
+    """The folder the chain's first command writes (``runs/vae``), else its command (``datasets``)."""
+    tokens = shlex.split(chain[0])
+    return tokens[tokens.index("--out") + 1] if "--out" in tokens else tokens[1]
+
+
+@pytest.mark.parametrize("chain", _chains(), ids=_chain_id)
 def test_readme_console_commands_run(tmp_path, chain):
     """The CLI examples run in order in one folder (later ones use the runs earlier ones made)."""
     work, env = _scratch(tmp_path), _env(tmp_path)
