@@ -136,8 +136,8 @@ class TourOptions:
     quick: bool = option(False, "a short preset (minutes on 2 CPU cores)")
     dataset: str | None = option(None, "the image dataset of the image experiments (default: fashion-mnist, else mnist, "
                                  "else digits)")
-    only: list[str] = option([], "run just this experiment (repeatable, e.g. sprites); the summary keeps the others' rows "
-                             "from an earlier tour into the same folder with the same preset", metavar="EXPERIMENT")
+    only: list[str] = option([], "run just this experiment (repeatable, e.g. sprites; default: all); the summary keeps the "
+                             "others' rows from an earlier tour into the same folder with the same preset", metavar="EXPERIMENT")
 
 
 @dataclass(kw_only=True)
