@@ -55,18 +55,19 @@ BUDGETS = {
 
 
 def aekit_command(args: list[str], threads: int, log: Path) -> dict[str, Any]:
-    """Run ``aekit ARGS --threads N`` under /usr/bin/time; wall seconds, peak memory, exit status,
-    the load average before, and the output's last lines (the whole output goes to ``log``)."""
+    """Run ``aekit ARGS --threads N`` under /usr/bin/time; wall and CPU seconds, peak memory, exit
+    status, the load average before, and the output's last lines (the whole output goes to ``log``).
+    With one thread the CPU seconds are about what the wall time would be on an idle core."""
     timing = log.with_suffix(".time")
     load = os.getloadavg()[0]
-    command = ["/usr/bin/time", "-f", "%e %M", "-o", str(timing), sys.executable, "-m", "aekit.cli", *args,
+    command = ["/usr/bin/time", "-f", "%e %U %S %M", "-o", str(timing), sys.executable, "-m", "aekit.cli", *args,
                "--threads", str(threads)]
     with log.open("w") as out:
         status = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
-    seconds, kilobytes = timing.read_text().split()[-2:]
+    seconds, user, system, kilobytes = timing.read_text().split()[-4:]
     lines = log.read_text(errors="replace").splitlines()
-    return {"seconds": float(seconds), "peak_mb": round(int(kilobytes) / 1024), "status": status, "load_before": load,
-            "tail": lines[-3:]}
+    return {"seconds": float(seconds), "cpu_seconds": round(float(user) + float(system), 1),
+            "peak_mb": round(int(kilobytes) / 1024), "status": status, "load_before": load, "tail": lines[-3:]}
 
 
 def run_kind(run_dir: Path) -> dict[str, Any]:
@@ -91,7 +92,7 @@ def audit(dataset: str, runs: Path, threads: int, scratch: Path) -> list[dict[st
         row = {"dataset": dataset, "command": name, "budget": BUDGETS[name],
                **aekit_command(args, threads, work / (name.split()[0] + ".log"))}
         rows.append(row)
-        print(f"{dataset:22s} {name:24s} {row['seconds']:7.1f} s  exit {row['status']}  load {row['load_before']:.1f}",
+        print(f"{dataset:22s} {name:24s} {row['seconds']:7.1f} s  CPU {row['cpu_seconds']:7.1f} s  exit {row['status']}  load {row['load_before']:.1f}",
               flush=True)
         return row
 
@@ -134,13 +135,15 @@ def _one_page(run_dir: Path, path: Path) -> Path:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| command | dataset | wall time | within 3 min | peak memory | load before | what bounds it |",
-             "|---|---|---:|---|---:|---:|---|"]
+    """The audit as a Markdown table. Within 3 minutes: by the wall time, or under load ("CPU") by the
+    CPU time, which one thread would take as wall time on an idle core."""
+    lines = ["| command | dataset | wall time | CPU time | within 3 min | peak memory | load before | what bounds it |",
+             "|---|---|---:|---:|---|---:|---:|---|"]
     for r in rows:
-        ok = "yes" if r["seconds"] <= TARGET_SECONDS and r["status"] == 0 else (
-            f"exit {r['status']}" if r["status"] else "NO")
-        lines.append(f"| `{r['command']}` | {r['dataset']} | {r['seconds']:.0f} s | {ok} | {r['peak_mb']:,} MB | "
-                     f"{r['load_before']:.1f} | {r['budget']} |")
+        ok = (f"exit {r['status']}" if r["status"] else "yes" if r["seconds"] <= TARGET_SECONDS else
+              "yes (CPU)" if r["cpu_seconds"] <= TARGET_SECONDS else "NO")
+        lines.append(f"| `{r['command']}` | {r['dataset']} | {r['seconds']:.0f} s | {r['cpu_seconds']:.0f} s | {ok} | "
+                     f"{r['peak_mb']:,} MB | {r['load_before']:.1f} | {r['budget']} |")
     return "\n".join(lines)
 
 
