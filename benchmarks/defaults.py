@@ -90,7 +90,7 @@ def audit(dataset: str, runs: Path, threads: int, scratch: Path) -> list[dict[st
 
     def timed(name: str, args: list[str]) -> dict[str, Any]:
         row = {"dataset": dataset, "command": name, "budget": BUDGETS[name],
-               **aekit_command(args, threads, work / (name.split()[0] + ".log"))}
+               **aekit_command(args, threads, work / (name.replace(" ", "_") + ".log"))}
         rows.append(row)
         print(f"{dataset:22s} {name:24s} {row['seconds']:7.1f} s  CPU {row['cpu_seconds']:7.1f} s  exit {row['status']}  load {row['load_before']:.1f}",
               flush=True)
