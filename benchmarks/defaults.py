@@ -13,6 +13,9 @@ memory), with the load average before it; the table names the budget that bounds
 
     python benchmarks/defaults.py --runs /tmp/defaults            # all sets, 1 thread
     python benchmarks/defaults.py --runs /tmp/defaults --only digits --only crawl-tiles
+
+The results file keeps the rows of the datasets not audited this time (``began`` and the load are
+then of the last audit).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Any
 
 import aekit
 from aekit.device import cpu_flags
-from aekit.io import atomic_write_json
+from aekit.io import atomic_write_json, read_json
 
 RESULTS = Path(__file__).resolve().parent / "results" / "defaults.json"
 DATASETS = ("digits", "mnist", "fashion-mnist", "documents", "documents-synthetic", "floorplans-synthetic", "crawl-tiles")
@@ -156,9 +159,13 @@ def main() -> None:
     args = parser.parse_args()
     began = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     uptime = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+    audited = args.only or DATASETS
     rows = []
-    for dataset in args.only or DATASETS:
+    for dataset in audited:
         rows += audit(dataset, args.runs, args.threads, args.runs / "_work")
+    if args.json.is_file():  # the other datasets' rows of an earlier audit are kept
+        rows = [r for r in read_json(args.json)["rows"] if r["dataset"] not in audited] + rows
+    rows.sort(key=lambda r: DATASETS.index(r["dataset"]))
     print(table(rows))
     atomic_write_json(args.json, {
         "aekit_version": aekit.__version__, "began": began, "threads": args.threads, "cpu_flags": cpu_flags(),
