@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from test_commands import make_run
 
@@ -31,7 +32,8 @@ def test_raw_plans_are_scored_beside_real_plans_and_retrieval():
     train_f, train_p = fp.make_floorplans(120, 32, seed=0)
     test_f, test_p = fp.make_floorplans(12, 32, seed=1)
     model = CopyingModel(test_f, test_p)
-    section, note = plan_section(model, train_f, train_p, test_f, test_p, footprints=10, per_footprint=3)
+    section, note, plan = plan_section(model, train_f, train_p, test_f, test_p, footprints=10, per_footprint=3)
+    assert (plan.n, plan.budget_seconds) == (10, None)  # asked for: no budget
     assert set(section) == {IOU, VALID, REALISM, REAL_VS_REAL, DIVERSITY, NOVELTY}
     assert set(section[IOU]) == {"model", "held-out real", "retrieval"}
     assert section[IOU]["held-out real"] == 1.0 and 0.8 < section[IOU]["model"] < 1.0  # the stray row counts
@@ -53,3 +55,22 @@ def test_evaluate_adds_the_floor_plan_section(tmp_path, monkeypatch):
     plans = result["sections"]["floor plans"]
     assert plans[IOU]["held-out real"] == 1.0 and 0.0 <= plans[IOU]["model"] <= 1.0
     assert any("8 plans drawn for each of the first 8 test footprints" in n for n in result["notes"])
+
+
+def test_the_footprints_fit_a_minute_unless_asked_for(monkeypatch):
+    from types import SimpleNamespace
+
+    import aekit.plan_measures as measures
+
+    train_f, train_p = fp.make_floorplans(40, 32, seed=0)
+    test_f, test_p = fp.make_floorplans(600, 32, seed=1)
+    model = CopyingModel(test_f, test_p)
+    now = [0.0]
+    monkeypatch.setattr(measures, "time", SimpleNamespace(perf_counter=lambda: now[0]))
+    monkeypatch.setattr(measures, "draw_plans", lambda m, footprints, k: (now.__setitem__(0, now[0] + 0.12 * len(footprints)),
+                                                                          np.zeros((len(footprints), k, 32, 32), np.uint8))[1])
+    plan = measures.plan_footprints(model, test_f, 8)  # 0.12 s per footprint's 8 plans, 0.15 s with the real and retrieved
+    assert (plan.n, plan.available, plan.budget_seconds) == (400, 500, 60.0) and plan.estimated_seconds == pytest.approx(60)
+    assert "400 of 500 test footprints x 8 plans, about 60 s" in plan.describe(8) and "--plan-footprints" in plan.describe(8)
+    asked = measures.plan_footprints(model, test_f, 8, n=550)
+    assert (asked.n, asked.budget_seconds) == (550, None)  # asked for: more than the default 500, no budget

@@ -368,6 +368,7 @@ def evaluate_run(
     run_dir: str | Path, iwae_k: int | None = None, max_images: int | None = None, iwae_images: int | None = None,
     iwae_seconds: float = IWAE_SECONDS, bf16: bool = False, priors: Sequence[str] = (), progress: Progress | None = None,
     ocr_pages: int = OCR_PAGES, generation_samples: int | None = None, sample_images: int | None = None,
+    plan_footprints: int | None = None,
 ) -> dict:
     """Every metric that applies to this run, with baselines; written to ``RUN_DIR/eval.json``.
 
@@ -380,9 +381,10 @@ def evaluate_run(
     ends (silent when None); ``ocr_pages``: held-out pages read by tesseract (page runs);
     ``generation_samples``: samples per figure of the generation measures (None: up to 475, as many as
     fit ``generation.GENERATION_SECONDS`` of drawing); ``sample_images``: samples per column of the
-    sample-quality section (None: up to MAX_SAMPLE_IMAGES, as many as fit SAMPLE_SECONDS of drawing)."""
+    sample-quality section (None: up to MAX_SAMPLE_IMAGES, as many as fit SAMPLE_SECONDS of drawing);
+    ``plan_footprints``: floor-plan runs' test footprints (None: up to 500, as many as fit a minute)."""
     for flag, value in (("--iwae-k", iwae_k), ("--max-images", max_images), ("--iwae-images", iwae_images),
-                        ("--sample-images", sample_images)):
+                        ("--sample-images", sample_images), ("--plan-footprints", plan_footprints)):
         if value is not None and value < 1:
             raise ConfigError(f"aekit evaluate: {flag} must be at least 1, got {value}")
     check_samples(generation_samples)
@@ -441,9 +443,11 @@ def evaluate_run(
         if run.model.condition_kind == "footprint":  # floor plans drawn for unseen footprints
             from aekit.plan_measures import plan_section
 
-            sections["floor plans"], note = plan_section(run.model, run.train.footprints, run.train.plans,
-                                                         run.test.footprints, run.test.plans, progress=progress)
+            sections["floor plans"], note, footprints = plan_section(
+                run.model, run.train.footprints, run.train.plans, run.test.footprints, run.test.plans, plan_footprints,
+                progress=progress)
             result["notes"].append(note)
+            result["footprints_plan"] = {**asdict(footprints), "budgeted": footprints.budget_seconds is not None}
             log("floor plans")
         if (run.model.generative or priors) and run.test.labels is not None and run.test.num_classes:
             sections["samples"], note, drawn = samples_section(run, train_x, priors, progress, sample_images)
