@@ -6,7 +6,8 @@ For each dataset a short run is trained first when ``RUNS/DATASET`` holds none (
 that train fits). Then, each with its defaults and ``--threads`` as given: ``fit-prior`` for every
 prior that fits the model, ``report`` (which evaluates first: the run has no eval.json then),
 ``evaluate --prior all`` (every fitted prior's column), ``sample``, ``encode --split all`` (the
-whole dataset), ``decode`` of those codes, ``interpolate`` between two test images and
+whole dataset), ``decode`` of those codes, ``interpolate`` between two decoded images (models with
+code vectors) and
 ``denoise`` of one page (page runs). Commands that do not apply to a run (``sample`` on a
 denoiser, ...) are left out. Each command is timed by ``/usr/bin/time`` (wall seconds, peak
 memory), with the load average before it; the table names the budget that bounds each command.
@@ -80,7 +81,8 @@ def run_kind(run_dir: Path) -> dict[str, Any]:
     run = Run(run_dir, "cpu")
     model = run.model
     return {"model": run.model_name, "pages": run.pages, "generative": model.generative,
-            "discrete": model.discrete_code, "condition": model.condition_kind if model.conditional else None}
+            "discrete": model.discrete_code, "vectors": not model.spatial_code,
+            "condition": model.condition_kind if model.conditional else None}
 
 
 def audit(dataset: str, runs: Path, threads: int, scratch: Path) -> list[dict[str, Any]]:
@@ -110,7 +112,7 @@ def audit(dataset: str, runs: Path, threads: int, scratch: Path) -> list[dict[st
     timed("evaluate --prior all", ["evaluate", str(run_dir), "--prior", "all"])
     if kind["generative"] and kind["condition"] not in ("footprint", "image"):
         timed("sample", ["sample", str(run_dir), "--out", str(work / "samples")])
-    if not kind["pages"]:
+    if kind["vectors"]:  # encode, decode and interpolate work on code vectors
         codes = work / "codes.npy"
         encoded = timed("encode --split all", ["encode", str(run_dir), "--dataset", dataset, "--split", "all",
                                                "--out", str(codes)])
@@ -119,7 +121,7 @@ def audit(dataset: str, runs: Path, threads: int, scratch: Path) -> list[dict[st
             pair = sorted((work / "decoded").glob("*.png"))[:2]
             if len(pair) == 2:
                 timed("interpolate", ["interpolate", str(run_dir), *map(str, pair), "--out", str(work / "frames")])
-    else:
+    if kind["pages"]:
         page = _one_page(run_dir, work / "page.png")
         timed("denoise (one page)", ["denoise", str(run_dir), str(page), "--out", str(work / "clean")])
     shutil.rmtree(work / "decoded", ignore_errors=True)  # tens of thousands of small files
