@@ -6,11 +6,12 @@ For each dataset a short run is trained first when ``RUNS/DATASET`` holds none (
 that train fits). Then, each with its defaults and ``--threads`` as given: ``fit-prior`` for every
 prior that fits the model, ``report`` (which evaluates first: the run has no eval.json then),
 ``evaluate --prior all`` (every fitted prior's column), ``sample``, ``encode --split all`` (the
-whole dataset), ``decode`` of those codes, ``interpolate`` between two decoded images (models with
-code vectors) and
-``denoise`` of one page (page runs). Commands that do not apply to a run (``sample`` on a
-denoiser, ...) are left out. Each command is timed by ``/usr/bin/time`` (wall seconds, peak
-memory), with the load average before it; the table names the budget that bounds each command.
+whole dataset), ``decode`` of those codes and ``interpolate`` between two decoded images (models
+with code vectors), ``denoise`` of one page (page runs). Commands that do not apply to a run
+(``sample`` on a denoiser, ...) are left out. Each command is timed by ``/usr/bin/time`` (wall and
+CPU seconds, peak memory), with the load average before it; the table names the budget that
+bounds each command. With one thread (the default here) the CPU seconds are about the wall time
+on an idle core: on a busy machine the table judges the 3 minutes by them ("yes (CPU)").
 
     python benchmarks/defaults.py --runs /tmp/defaults            # all sets, 1 thread
     python benchmarks/defaults.py --runs /tmp/defaults --only digits --only crawl-tiles
