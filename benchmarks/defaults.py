@@ -45,12 +45,13 @@ CODE_MAP_PRIORS = ("pixelcnn", "transformer")
 BUDGETS = {
     "train": "--max-minutes 1 (given)",
     "fit-prior gmm": "60,000 codes at most, EM iterations",
-    "fit-prior flow": "2,000 steps (--steps)",
-    "fit-prior pixelcnn": "2,000 steps (--steps)",
-    "fit-prior transformer": "--max-seconds 120 (default; 0: --steps only)",
+    "fit-prior flow": "2,000 steps or --max-seconds 120, the sooner",
+    "fit-prior pixelcnn": "2,000 steps or --max-seconds 120, the sooner",
+    "fit-prior transformer": "20,000 steps or --max-seconds 120, the sooner",
     "report": "evaluate's budgets, plus the plots",
-    "evaluate --prior all": "IWAE: 60 s (--iwae-seconds/-k/-images); samples and generation: 60 s of drawing each "
-                            "(--sample-images, --generation-samples); OCR: 8 pages (--ocr-pages)",
+    "evaluate --prior all": "60 s each: IWAE (--iwae-seconds, --iwae-k, --iwae-images), drawing samples "
+                            "(--sample-images) and generation samples (--generation-samples), floor plans "
+                            "(--plan-footprints); OCR: 8 pages (--ocr-pages)",
     "sample": "--n 64",
     "encode --split all": "the dataset's size (batches of 512)",
     "decode": "the codes file's rows, written on threads",
@@ -149,7 +150,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         ok = (f"exit {r['status']}" if r["status"] else "yes" if r["seconds"] <= TARGET_SECONDS else
               "yes (CPU)" if r["cpu_seconds"] <= TARGET_SECONDS else "NO")
         lines.append(f"| `{r['command']}` | {r['dataset']} | {r['seconds']:.0f} s | {r['cpu_seconds']:.0f} s | {ok} | "
-                     f"{r['peak_mb']:,} MB | {r['load_before']:.1f} | {r['budget']} |")
+                     f"{r['peak_mb']:,} MB | {r['load_before']:.1f} | {BUDGETS[r['command']]} |")
     return "\n".join(lines)
 
 
