@@ -10,6 +10,7 @@ from test_commands import make_run
 from aekit import plans as P
 from aekit.data import floorplan_files as files
 from aekit.data import floorplans as fp
+from aekit.formats import read_codes
 from aekit.plan_measures import DIVERSITY, IOU, NOVELTY, REAL_VS_REAL, REALISM, VALID, draw_plans, plan_section
 
 
@@ -74,3 +75,17 @@ def test_the_footprints_fit_a_minute_unless_asked_for(monkeypatch):
     assert "400 of 500 test footprints x 8 plans, about 60 s" in plan.describe(8) and "--plan-footprints" in plan.describe(8)
     asked = measures.plan_footprints(model, test_f, 8, n=550)
     assert (asked.n, asked.budget_seconds) == (550, None)  # asked for: more than the default 500, no budget
+
+
+def test_encode_takes_the_footprints_of_a_floor_plan_dataset(tmp_path, monkeypatch):
+    from aekit.cli import main
+
+    monkeypatch.setenv("AEKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(files, "TRAIN_PAIRS", 20)
+    monkeypatch.setattr(files, "TEST_PAIRS", 6)
+    run = make_run(tmp_path / "run", "plan-vae", {"channels": [4, 8, 16, 32], "latent_dim": 4, "code_maps": 4},
+                   (3, 64, 64), dataset="floorplans-synthetic")
+    out = tmp_path / "codes.npy"
+    assert main(["encode", str(run), "--dataset", "floorplans-synthetic", "--split", "all", "--out", str(out), "--quiet"]) == 0
+    codes, names, _ = read_codes(out)
+    assert codes.shape == (26, 4) and len(names) == 26  # 20 training and 6 test plans, each with its footprint
