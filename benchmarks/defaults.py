@@ -118,7 +118,7 @@ def audit(dataset: str, runs: Path, threads: int, scratch: Path) -> list[dict[st
         codes = work / "codes.npy"
         encoded = timed("encode --split all", ["encode", str(run_dir), "--dataset", dataset, "--split", "all",
                                                "--out", str(codes)])
-        if encoded["status"] == 0:
+        if encoded["status"] == 0 and kind["condition"] in (None, "label"):  # codes files hold labels, no images
             timed("decode", ["decode", str(run_dir), str(codes), "--out", str(work / "decoded")])
             pair = sorted((work / "decoded").glob("*.png"))[:2]
             if len(pair) == 2:

@@ -77,7 +77,7 @@ def test_the_footprints_fit_a_minute_unless_asked_for(monkeypatch):
     assert (asked.n, asked.budget_seconds) == (550, None)  # asked for: more than the default 500, no budget
 
 
-def test_encode_takes_the_footprints_of_a_floor_plan_dataset(tmp_path, monkeypatch):
+def test_encode_takes_the_footprints_of_a_floor_plan_dataset(tmp_path, monkeypatch, capsys):
     from aekit.cli import main
 
     monkeypatch.setenv("AEKIT_CACHE", str(tmp_path / "cache"))
@@ -89,3 +89,6 @@ def test_encode_takes_the_footprints_of_a_floor_plan_dataset(tmp_path, monkeypat
     assert main(["encode", str(run), "--dataset", "floorplans-synthetic", "--split", "all", "--out", str(out), "--quiet"]) == 0
     codes, names, _ = read_codes(out)
     assert codes.shape == (26, 4) and len(names) == 26  # 20 training and 6 test plans, each with its footprint
+    capsys.readouterr()
+    assert main(["decode", str(run), str(out), "--out", str(tmp_path / "decoded")]) == 2  # no footprints in a codes file
+    assert "decodes given a footprint image" in capsys.readouterr().err
