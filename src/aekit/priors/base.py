@@ -242,7 +242,9 @@ def recipe_header(name: str, *, pick: bool, imports_json: bool = False) -> list[
 
 FIT_SECONDS = 120.0  # the default time limit of a learned prior's fitting: `aekit fit-prior` finishes within 3 minutes
 ANNOUNCE_SECONDS = 10.0  # a fit expected to take longer says its estimate first
-ESTIMATE_STEPS = 10  # ... measured on this many steps
+WARMUP_STEPS = 5  # ... measured after these (the first steps were 2-5x slower than the rest)
+ESTIMATE_STEPS = 20  # ... on at least this many steps
+ESTIMATE_SECONDS = 2.0  # ... and at least this long
 
 
 def max_seconds_option(prior: str) -> Any:
@@ -253,12 +255,15 @@ def max_seconds_option(prior: str) -> Any:
 
 class FitClock:
     """Where a fit of ``steps`` optimiser steps stands, by steps or by ``max_seconds`` (0: no limit),
-    whichever comes first; after ESTIMATE_STEPS steps, one line with the estimate of the whole fit
-    when it exceeds ANNOUNCE_SECONDS (unless ``quiet``)."""
+    whichever comes first; once the steps after WARMUP_STEPS have been timed (ESTIMATE_STEPS of
+    them, ESTIMATE_SECONDS at least), one line with the estimate of the whole fit when it exceeds
+    ANNOUNCE_SECONDS (unless ``quiet``)."""
 
     def __init__(self, name: str, steps: int, max_seconds: float, quiet: bool = True):
         self.name, self.steps, self.limit, self.quiet = name, steps, max_seconds, quiet
         self.start = time.perf_counter()
+        self.warm: float | None = None  # when the warm-up steps ended
+        self.announced = quiet
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
@@ -268,10 +273,14 @@ class FitClock:
         return min(1.0, max(step / self.steps, self.elapsed() / self.limit if self.limit else 0.0))
 
     def done(self, step: int) -> bool:
-        """After step ``step`` (0-based): is the time up? Says the estimate once, after ESTIMATE_STEPS steps."""
+        """After step ``step`` (0-based): is the time up? Says the estimate once, when it can."""
         elapsed = self.elapsed()
-        if step + 1 == min(ESTIMATE_STEPS, self.steps) and not self.quiet:
-            full = elapsed / (step + 1) * self.steps
+        if step + 1 == WARMUP_STEPS:
+            self.warm = elapsed
+        elif (not self.announced and self.warm is not None and step + 1 - WARMUP_STEPS >= ESTIMATE_STEPS
+              and elapsed - self.warm >= ESTIMATE_SECONDS):
+            self.announced = True
+            full = elapsed + (elapsed - self.warm) / (step + 1 - WARMUP_STEPS) * (self.steps - step - 1)
             if min(full, self.limit or full) > ANNOUNCE_SECONDS:
                 print(f"  prior {self.name}: {self.steps:,} steps, about {_duration(min(full, self.limit or full))}"
                       + (f" (stopped by the {self.limit:g} s limit; all {self.steps:,} would take about {_duration(full)}: "
