@@ -41,7 +41,8 @@ DATASETS = ("digits", "mnist", "fashion-mnist", "documents", "documents-syntheti
 TARGET_SECONDS = 180.0
 CONTINUOUS_PRIORS = ("gmm", "flow")
 CODE_MAP_PRIORS = ("pixelcnn", "transformer")
-# What bounds each command with its defaults (the flag that asks for more).
+# What bounds each command with its defaults. Evaluate's flags for more: --iwae-seconds, --iwae-k, --iwae-images,
+# --sample-images, --generation-samples, --plan-footprints, --ocr-pages.
 BUDGETS = {
     "train": "--max-minutes 1 (given)",
     "fit-prior gmm": "60,000 codes at most, EM iterations",
@@ -49,9 +50,7 @@ BUDGETS = {
     "fit-prior pixelcnn": "2,000 steps or --max-seconds 120, the sooner",
     "fit-prior transformer": "20,000 steps or --max-seconds 120, the sooner",
     "report": "evaluate's budgets, plus the plots",
-    "evaluate --prior all": "60 s each: IWAE (--iwae-seconds, --iwae-k, --iwae-images), drawing samples "
-                            "(--sample-images) and generation samples (--generation-samples), floor plans "
-                            "(--plan-footprints); OCR: 8 pages (--ocr-pages)",
+    "evaluate --prior all": "60 s each: IWAE, samples, generation samples, floor plans; 8 OCR pages",
     "sample": "--n 64",
     "encode --split all": "the dataset's size (batches of 512)",
     "decode": "the codes file's rows, written on threads",
