@@ -90,8 +90,9 @@ def measure_run(run_dir: str, sheets: str | None) -> dict[str, object]:
     torch.manual_seed(0)
     load_before, start = os.getloadavg(), time.perf_counter()
     run = Run(run_dir, "cpu")
-    section, note = plan_section(run.model, run.train.footprints.numpy(), run.train.plans.numpy(),
-                                 run.test.footprints.numpy(), run.test.plans.numpy(), progress=Progress())
+    section, note, _ = plan_section(run.model, run.train.footprints.numpy(), run.train.plans.numpy(),
+                                    run.test.footprints.numpy(), run.test.plans.numpy(), UNSEEN_FOOTPRINTS,
+                                    progress=Progress())  # every footprint, whatever it costs
     history = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
     result = {"run": run_dir, "model": run.model_name, "model_options": run.info.model_options,
               "train_items": len(run.train), "unseen_footprints": UNSEEN_FOOTPRINTS,

@@ -254,3 +254,47 @@ def test_generation_samples_are_asked_for_on_the_command_line(vae_run, capsys):
     images = generation["images"]
     assert images["all classes"] == 12 and images["6"] == 11  # digit 6 has 11 of the first 150 test images
     assert all(count == 12 for name, count in images.items() if name != "6")
+
+
+def _fake_clock(monkeypatch, module) -> list[float]:
+    """``module``'s ``time.perf_counter`` made a counter the test advances (the draws' cost, not the machine's)."""
+    from types import SimpleNamespace
+
+    now = [0.0]
+    monkeypatch.setattr(module, "time", SimpleNamespace(perf_counter=lambda: now[0]))
+    return now
+
+
+def test_sample_quality_draws_as_many_samples_as_fit_a_minute(monkeypatch):
+    import aekit.evaluate as evaluate
+
+    now = _fake_clock(monkeypatch, evaluate)
+
+    def costing(seconds_per_image: float):
+        def draw(rows: slice) -> torch.Tensor:
+            now[0] += seconds_per_image * (rows.stop - rows.start)
+            return torch.zeros(rows.stop - rows.start, 1, 2, 2)
+        return draw
+
+    slow = {"model": costing(1e-3), "prior pixelcnn": costing(0.1)}  # a sequential prior: 0.1 s per image
+    plan = evaluate.plan_sample_images(slow, 5000)
+    assert (plan.n, plan.budget_seconds) == (594, 60.0) and plan.estimated_seconds <= 60
+    assert plan.describe(2) == ("594 samples per column from 2 sampler(s), about 60 s of drawing (chosen to fit the 60 s "
+                                "budget; 5,000 would take about 8 min: --sample-images for more)")
+    assert (evaluate.plan_sample_images(slow, 5000, n=1000).n, evaluate.plan_sample_images(slow, 5000, n=1000).budget_seconds
+            ) == (1000, None)  # asked for: drawn whatever it costs, the estimate said
+    fast = evaluate.plan_sample_images({"model": costing(1e-3)}, 5000)
+    assert (fast.n, fast.budget_seconds) == (5000, None)  # all fit: nothing left out
+    assert evaluate.plan_sample_images(slow, 150).n == 150  # fewer than MIN_SAMPLE_IMAGES there: all of them
+
+
+def test_sample_images_are_asked_for_on_the_command_line(vae_run):
+    from aekit.cli import main
+
+    argv = ["evaluate", str(vae_run), "--sample-images", "40", "--max-images", "150", "--iwae-k", "2", "--iwae-images",
+            "10", "--generation-samples", "12", "--quiet"]
+    assert main(argv) == 0
+    result = json.loads((vae_run / "eval.json").read_text())
+    assert result["samples_plan"]["n"] == 40 and not result["samples_plan"]["budgeted"]
+    assert any("sample quality: 40 samples vs 40 test images" in note for note in result["notes"])
+    assert main([*argv[:2], "--sample-images", "0"]) == 2

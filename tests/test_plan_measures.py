@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from test_commands import make_run
 
 from aekit import plans as P
 from aekit.data import floorplan_files as files
 from aekit.data import floorplans as fp
+from aekit.formats import read_codes
 from aekit.plan_measures import DIVERSITY, IOU, NOVELTY, REAL_VS_REAL, REALISM, VALID, draw_plans, plan_section
 
 
@@ -31,7 +33,8 @@ def test_raw_plans_are_scored_beside_real_plans_and_retrieval():
     train_f, train_p = fp.make_floorplans(120, 32, seed=0)
     test_f, test_p = fp.make_floorplans(12, 32, seed=1)
     model = CopyingModel(test_f, test_p)
-    section, note = plan_section(model, train_f, train_p, test_f, test_p, footprints=10, per_footprint=3)
+    section, note, plan = plan_section(model, train_f, train_p, test_f, test_p, footprints=10, per_footprint=3)
+    assert (plan.n, plan.budget_seconds) == (10, None)  # asked for: no budget
     assert set(section) == {IOU, VALID, REALISM, REAL_VS_REAL, DIVERSITY, NOVELTY}
     assert set(section[IOU]) == {"model", "held-out real", "retrieval"}
     assert section[IOU]["held-out real"] == 1.0 and 0.8 < section[IOU]["model"] < 1.0  # the stray row counts
@@ -53,3 +56,39 @@ def test_evaluate_adds_the_floor_plan_section(tmp_path, monkeypatch):
     plans = result["sections"]["floor plans"]
     assert plans[IOU]["held-out real"] == 1.0 and 0.0 <= plans[IOU]["model"] <= 1.0
     assert any("8 plans drawn for each of the first 8 test footprints" in n for n in result["notes"])
+
+
+def test_the_footprints_fit_a_minute_unless_asked_for(monkeypatch):
+    from types import SimpleNamespace
+
+    import aekit.plan_measures as measures
+
+    train_f, train_p = fp.make_floorplans(40, 32, seed=0)
+    test_f, test_p = fp.make_floorplans(600, 32, seed=1)
+    model = CopyingModel(test_f, test_p)
+    now = [0.0]
+    monkeypatch.setattr(measures, "time", SimpleNamespace(perf_counter=lambda: now[0]))
+    monkeypatch.setattr(measures, "draw_plans", lambda m, footprints, k: (now.__setitem__(0, now[0] + 0.12 * len(footprints)),
+                                                                          np.zeros((len(footprints), k, 32, 32), np.uint8))[1])
+    plan = measures.plan_footprints(model, test_f, 8)  # 0.12 s per footprint's 8 plans, 0.15 s with the real and retrieved
+    assert (plan.n, plan.available, plan.budget_seconds) == (400, 500, 60.0) and plan.estimated_seconds == pytest.approx(60)
+    assert "400 of 500 test footprints x 8 plans, about 60 s" in plan.describe(8) and "--plan-footprints" in plan.describe(8)
+    asked = measures.plan_footprints(model, test_f, 8, n=550)
+    assert (asked.n, asked.budget_seconds) == (550, None)  # asked for: more than the default 500, no budget
+
+
+def test_encode_takes_the_footprints_of_a_floor_plan_dataset(tmp_path, monkeypatch, capsys):
+    from aekit.cli import main
+
+    monkeypatch.setenv("AEKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(files, "TRAIN_PAIRS", 20)
+    monkeypatch.setattr(files, "TEST_PAIRS", 6)
+    run = make_run(tmp_path / "run", "plan-vae", {"channels": [4, 8, 16, 32], "latent_dim": 4, "code_maps": 4},
+                   (3, 64, 64), dataset="floorplans-synthetic")
+    out = tmp_path / "codes.npy"
+    assert main(["encode", str(run), "--dataset", "floorplans-synthetic", "--split", "all", "--out", str(out), "--quiet"]) == 0
+    codes, names, _ = read_codes(out)
+    assert codes.shape == (26, 4) and len(names) == 26  # 20 training and 6 test plans, each with its footprint
+    capsys.readouterr()
+    assert main(["decode", str(run), str(out), "--out", str(tmp_path / "decoded")]) == 2  # no footprints in a codes file
+    assert "decodes given a footprint image" in capsys.readouterr().err

@@ -360,3 +360,44 @@ def test_priors_import_the_models_never_the_reverse(first: str):
     assert subprocess.run([sys.executable, "-c", both, first], env=env, capture_output=True).returncode == 0
     models_alone = "import sys, aekit.models; assert not any(m.startswith('aekit.priors') for m in sys.modules)"
     assert subprocess.run([sys.executable, "-c", models_alone], env=env, capture_output=True).returncode == 0
+
+
+def test_a_long_fit_says_its_estimate_and_stops_at_its_time_limit(monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from aekit.priors import base
+
+    now = [0.0]
+    monkeypatch.setattr(base, "time", SimpleNamespace(perf_counter=lambda: now[0]))
+    clock = base.FitClock("flow", 2000, 120.0, quiet=False)
+    for step in range(2000):  # half a second a step: 2,000 steps would take 1,000 s
+        now[0] += 0.5
+        if clock.done(step):
+            break
+    assert step == 239 and clock.note(step) == "240 of 2,000 steps: max_seconds = 120 reached"
+    assert capsys.readouterr().out == ("  prior flow: 2,000 steps, about 2.0 min (stopped by the 120 s limit; all 2,000 would "
+                                       "take about 16.7 min: --max-seconds 0 for all)\n")
+    short = base.FitClock("flow", 100, 120.0, quiet=False)
+    for step in range(100):
+        now[0] += 0.05
+        assert not short.done(step)
+    assert capsys.readouterr().out == "" and short.note(99) == "all 100 steps"  # 5 s: no estimate line
+    warming = base.FitClock("pixelcnn", 2000, 0.0, quiet=False)  # no time limit
+    for step in range(60):
+        now[0] += 2.0 if step < base.WARMUP_STEPS else 0.05  # slow first steps are left out of the estimate
+        assert not warming.done(step)
+    assert capsys.readouterr().out == "  prior pixelcnn: 2,000 steps, about 1.8 min\n"  # 12 s + 1,955 x 0.05 s
+
+
+def test_fit_prior_stops_at_max_seconds_by_default_and_says_so(vae_run: Path, tmp_path: Path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(vae_run, run)
+    argv = ["fit-prior", str(run), "--prior", "flow", "--layers", "2", "--hidden", "8", "--steps", "1000000"]
+    assert main([*argv, "--max-seconds", "0.5"]) == 0
+    info = json.loads((run / "prior-flow.json").read_text())
+    assert info["fit"].endswith(" of 1,000,000 steps: max_seconds = 0.5 reached") and info["seconds"] < 30
+    assert "max_seconds = 0.5 reached" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["fit-prior", "--help"])
+    assert "stop fitting after this many seconds, the learning rate's decay following the clock (0: no limit, --steps " \
+           "only) (default 120.0)" in " ".join(capsys.readouterr().out.split())

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -101,3 +105,12 @@ def test_set_threads_sets_torch(monkeypatch):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_set_threads_limits_the_blas_pools_of_libraries_loaded_later():
+    script = ("from aekit.threads import set_threads; set_threads(1); import numpy, scipy.linalg, sklearn.linear_model; "
+              "from threadpoolctl import threadpool_info; "
+              "print(sorted({p['num_threads'] for p in threadpool_info() if p['internal_api'] == 'openblas'}))")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env).stdout
+    assert out.strip() == "[1]"  # numpy's and scipy's; without the limits [2] on 2 cores

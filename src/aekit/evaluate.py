@@ -36,6 +36,11 @@ from aekit.runs import EVAL_FILE
 INDEPENDENT_PIXELS = "independent pixels"
 SEED = 0
 MAX_SAMPLE_IMAGES = 5_000  # generated images for the Frechet distance
+# Drawing from sequential samplers (PixelCNN, transformer) costs seconds per hundred images on 2 cores: unless
+# --sample-images is given, the sample-quality section draws as many as fit SAMPLE_SECONDS (a timed probe).
+SAMPLE_SECONDS = 60.0
+SAMPLE_PROBE = 32  # draws timed per sampler
+MIN_SAMPLE_IMAGES = 200  # a budget draws at least this many: fewer make the Frechet distance mostly bias
 BATCH = 512
 # The likelihood bounds cost k decoder passes per image: IWAE-1000 on 1,187 sprite tiles (res-vae) took
 # 2.4 hours on 2 cores. Unless both --iwae-k and --iwae-images are given, k and the number of test
@@ -215,57 +220,109 @@ def _independent_pixels(run: Run, test: Any) -> dict[str, float]:
     return {INDEPENDENT_PIXELS + " (per class)": total / len(test)}
 
 
+@dataclass
+class SamplePlan:
+    """Samples per column of the sample-quality section: ``n`` of at most ``full`` (the test and
+    held-out images there are, up to MAX_SAMPLE_IMAGES), whether a time budget chose them, and the
+    estimated seconds of drawing (``n`` and ``full``)."""
+
+    n: int
+    full: int
+    budget_seconds: float | None  # None: nothing was left out for time (the user gave the number, or all fit)
+    estimated_seconds: float
+    full_seconds: float
+
+    def describe(self, samplers: int) -> str:
+        text = f"{self.n:,} samples per column from {samplers} sampler(s), about {_duration(self.estimated_seconds)} of drawing"
+        if self.budget_seconds is not None:
+            text += (f" (chosen to fit the {self.budget_seconds:g} s budget; {self.full:,} would take about "
+                     f"{_duration(self.full_seconds)}: --sample-images for more)")
+        return text
+
+
+def plan_sample_images(draws: dict[str, Any], full: int, n: int | None = None,
+                       seconds: float = SAMPLE_SECONDS) -> SamplePlan:
+    """``n`` when given (at most ``full``); else ``full``, or as many as fit ``seconds`` of drawing
+    (at least MIN_SAMPLE_IMAGES), from SAMPLE_PROBE timed draws of each sampler (``draws``:
+    ``name -> draw(rows: slice)``)."""
+    per_image = 0.0
+    for draw in draws.values():
+        start = time.perf_counter()
+        with torch.inference_mode():
+            draw(slice(0, min(SAMPLE_PROBE, full)))
+        per_image += (time.perf_counter() - start) / min(SAMPLE_PROBE, full)
+    if n is not None:
+        n = min(n, full)
+        return SamplePlan(n, full, None, per_image * n, per_image * full)
+    if per_image * full <= seconds:
+        return SamplePlan(full, full, None, per_image * full, per_image * full)
+    n = min(full, max(MIN_SAMPLE_IMAGES, math.floor(seconds / per_image)))
+    return SamplePlan(n, full, seconds if n < full else None, per_image * n, per_image * full)
+
+
 def samples_section(
-    run: Run, train_x: torch.Tensor, priors: Sequence[str] = (), progress: Progress | None = None
-) -> tuple[dict[str, dict[str, float]], str]:
+    run: Run, train_x: torch.Tensor, priors: Sequence[str] = (), progress: Progress | None = None,
+    n: int | None = None, seconds: float = SAMPLE_SECONDS,
+) -> tuple[dict[str, dict[str, float]], str, SamplePlan]:
     """Frechet distance, confidence, coverage, precision and recall of samples against the held-out
-    floor and PCA-Gaussian; with ``priors``, one more column each: the model decoding that prior's codes."""
+    floor and PCA-Gaussian; with ``priors``, one more column each: the model decoding that prior's codes.
+    ``n`` samples per column (None: as many as fit ``seconds`` of drawing, see ``plan_sample_images``)."""
     train = _first(run.train, MAX_REFERENCE_IMAGES)
     classifier = get_classifier(run.dataset, train.images, train.labels, run.test.num_classes, progress=progress)
     accuracy = classifier_accuracy(run.dataset, train.images, train.labels)
-    n = min(MAX_SAMPLE_IMAGES, len(run.test), len(run.heldout))  # one sample size for every column
-    real = run.test.images[:n]
+    full = min(MAX_SAMPLE_IMAGES, len(run.test), len(run.heldout))  # one sample size for every column
     generator = torch.Generator().manual_seed(SEED)
-    condition = run.condition(_first(run.test, n))
+    condition = run.condition(_first(run.test, full))
     by_label = run.model.label_conditional
     floor = "held-out real images (floor)"
-    asked = {"model": condition, floor: run.heldout.labels[:n]} if by_label else {}  # classes to show
-    columns = {}
+    draws: dict[str, Any] = {}
     if run.model.generative:
-        columns["model"] = in_batches(
-            lambda rows: run.model.sample(rows.stop - rows.start, None if condition is None else condition[rows],
-                                          generator=generator), n, "samples of the model", progress)
+        draws["model"] = lambda rows: run.model.sample(rows.stop - rows.start, None if condition is None else condition[rows],
+                                                       generator=generator)
+    loaded = {name: load_prior(run.dir, name) for name in priors}
+    for name, prior in loaded.items():
+        labels = (condition if by_label else run.heldout.labels[:full]) if prior.conditional else None  # real class shares
+        draws[f"prior {name}"] = _prior_draw(run.model, prior, generator, labels, condition)
+    plan = plan_sample_images(draws, full, n, seconds)
+    if progress is not None:
+        progress.message(f"  samples: {plan.describe(len(draws))}")
+    n = plan.n
+    generator.manual_seed(SEED)  # the probe's draws left out of the measured ones
+    real = run.test.images[:n]
+    asked = {"model": condition[:n], floor: run.heldout.labels[:n]} if by_label else {}  # classes to show
+    columns = {}
+    for name, draw in draws.items():
+        columns[name] = in_batches(draw, n, f"samples of {name}", progress)
     pca = metrics.fit_pca(train_x, run.model.latent_dim)
     columns[floor] = run.heldout.images[:n]
     columns[f"PCA-Gaussian ({pca.n_components_} components)"] = metrics.pca_gaussian_samples(pca, n, tuple(real.shape[1:]), SEED)
-    for name in priors:
-        prior = load_prior(run.dir, name)
-        labels = (condition if by_label else run.heldout.labels[:n]) if prior.conditional else None  # real class shares
-        columns[f"prior {name}"] = prior_samples(run.model, prior, n, generator, labels, condition, progress)
-        if labels is not None:
-            asked[f"prior {name}"] = labels
+    for name, prior in loaded.items():
+        if prior.conditional:
+            asked[f"prior {name}"] = (condition if by_label else run.heldout.labels)[:n]
             asked.setdefault(floor, run.heldout.labels[:n])
     scores = {name: sample_quality(classifier, images, real, asked.get(name)) for name, images in columns.items()}
     note = (
         f"sample quality: {n} samples vs {n} test images in the 128-d features of aekit's own classifier for "
         f"{run.dataset} (hold-out accuracy {accuracy:.3f}); Frechet distances compare runs on this dataset only"
     )
+    if plan.budget_seconds is not None:
+        note += (f"; {n} of {plan.full} samples chosen to fit a {plan.budget_seconds:g} s budget of drawing "
+                 "(aekit evaluate --sample-images for more)")
     section = {m: {name: scores[name][m] for name in columns} for m in ("frechet", "confidence", "coverage", "precision", "recall")}
     if asked:  # did each sample come out as the class asked for?
         section["class_match"] = {name: scores[name]["class_match"] for name in asked}
         section["class_match"]["chance"] = 1.0 / run.test.num_classes
-    return section, note
+    return section, note, plan
 
 
-def prior_samples(model: torch.nn.Module, prior: Prior, n: int, generator: torch.Generator,
-                  labels: torch.Tensor | None = None, condition: torch.Tensor | None = None,
-                  progress: Progress | None = None) -> torch.Tensor:
-    """``n`` images decoded from the prior's codes (of the classes ``labels`` asks for), in batches."""
+def _prior_draw(model: torch.nn.Module, prior: Prior, generator: torch.Generator, labels: torch.Tensor | None,
+                condition: torch.Tensor | None) -> Any:
+    """``draw(rows)``: the model decoding the prior's codes for ``rows`` (of the classes ``labels`` asks for)."""
     def draw(rows: slice) -> torch.Tensor:
         codes = prior.sample(rows.stop - rows.start, generator=generator, labels=None if labels is None else labels[rows])
         return model.decode(codes, None if condition is None else condition[rows])
 
-    return in_batches(draw, n, f"samples of prior {prior.name}", progress)
+    return draw
 
 
 def latent_section(run: Run, train_x: torch.Tensor) -> dict[str, dict[str, float]]:
@@ -309,7 +366,8 @@ def angle_to_pca(model: torch.nn.Module, pca) -> float:
 def evaluate_run(
     run_dir: str | Path, iwae_k: int | None = None, max_images: int | None = None, iwae_images: int | None = None,
     iwae_seconds: float = IWAE_SECONDS, bf16: bool = False, priors: Sequence[str] = (), progress: Progress | None = None,
-    ocr_pages: int = OCR_PAGES, generation_samples: int | None = None,
+    ocr_pages: int = OCR_PAGES, generation_samples: int | None = None, sample_images: int | None = None,
+    plan_footprints: int | None = None,
 ) -> dict:
     """Every metric that applies to this run, with baselines; written to ``RUN_DIR/eval.json``.
 
@@ -321,8 +379,11 @@ def evaluate_run(
     in the run folder) add a sample-quality column each; ``progress`` hears of each section as it
     ends (silent when None); ``ocr_pages``: held-out pages read by tesseract (page runs);
     ``generation_samples``: samples per figure of the generation measures (None: up to 475, as many as
-    fit ``generation.GENERATION_SECONDS`` of drawing)."""
-    for flag, value in (("--iwae-k", iwae_k), ("--max-images", max_images), ("--iwae-images", iwae_images)):
+    fit ``generation.GENERATION_SECONDS`` of drawing); ``sample_images``: samples per column of the
+    sample-quality section (None: up to MAX_SAMPLE_IMAGES, as many as fit SAMPLE_SECONDS of drawing);
+    ``plan_footprints``: floor-plan runs' test footprints (None: up to 500, as many as fit a minute)."""
+    for flag, value in (("--iwae-k", iwae_k), ("--max-images", max_images), ("--iwae-images", iwae_images),
+                        ("--sample-images", sample_images), ("--plan-footprints", plan_footprints)):
         if value is not None and value < 1:
             raise ConfigError(f"aekit evaluate: {flag} must be at least 1, got {value}")
     check_samples(generation_samples)
@@ -379,13 +440,16 @@ def evaluate_run(
                                          "seconds": round(time.perf_counter() - began, 2)}
             log("likelihood")
         if run.model.condition_kind == "footprint":  # floor plans drawn for unseen footprints
-            sections["floor plans"], note = plan_section(run.model, run.train.footprints, run.train.plans,
-                                                         run.test.footprints, run.test.plans, progress=progress)
+            sections["floor plans"], note, footprints = plan_section(
+                run.model, run.train.footprints, run.train.plans, run.test.footprints, run.test.plans, plan_footprints,
+                progress=progress)
             result["notes"].append(note)
+            result["footprints_plan"] = {**asdict(footprints), "budgeted": footprints.budget_seconds is not None}
             log("floor plans")
         if (run.model.generative or priors) and run.test.labels is not None and run.test.num_classes:
-            sections["samples"], note = samples_section(run, train_x, priors, progress)
+            sections["samples"], note, drawn = samples_section(run, train_x, priors, progress, sample_images)
             result["notes"].append(note)
+            result["samples_plan"] = {**asdict(drawn), "budgeted": drawn.budget_seconds is not None}
             log("samples")
             generation = measure_run(run, priors, generation_samples, progress=progress)  # per class, with novelty
             sections.update(generation.sections)

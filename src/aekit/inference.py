@@ -205,7 +205,10 @@ def decode_codes(model: Autoencoder, codes: torch.Tensor, labels: torch.Tensor |
     if codes.shape[1] != model.latent_dim:
         raise DataError(f"codes have {codes.shape[1]} numbers each, the model's latent has {model.latent_dim} "
                         f"(codes of another model?)", source)
-    if model.conditional and (not model.label_conditional or labels is None):
+    if model.conditional and not model.label_conditional:
+        raise ConfigError(f"model {model.name!r} decodes given a {model.condition_kind} image, which a codes file does not "
+                          "hold; draw from it with `aekit sample --condition-image FILE`")
+    if model.conditional and labels is None:
         raise ConfigError(f"model {model.name!r} needs a class label per code to decode (the label column)")
     device = next(model.parameters()).device
     with torch.inference_mode():

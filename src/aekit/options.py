@@ -116,6 +116,10 @@ class EvaluateOptions:
     generation_samples: int | None = option(None, "samples per class and figure of the generation measures (default: "
                                             "475, or as many as fit a minute of drawing from slow samplers; the output "
                                             "says which)", _AT_LEAST_1)
+    sample_images: int | None = option(None, "samples per column of the sample-quality section (default: up to 5,000, as "
+                                       "many as fit a minute of drawing; the output and eval.json say which)", _AT_LEAST_1)
+    plan_footprints: int | None = option(None, "floor-plan runs: test footprints to draw plans for (default: up to 500, "
+                                         "as many as fit a minute of drawing and scoring; the output says which)", _AT_LEAST_1)
     priors: list[str] = option([], "add a sample-quality column for this fitted prior (repeatable; all: every prior fitted; "
                                "default: none)", flag="--prior", choices=prior_names_or_all)
     quiet: bool = option(False, "no progress")

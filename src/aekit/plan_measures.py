@@ -1,7 +1,7 @@
 """A floor-plan model measured on footprints it never saw, beside held-out real plans and retrieval.
 
 ``plan_section`` draws ``per_footprint`` plans for each of the first ``footprints`` test footprints
-(the test split is generated from another seed than training) and scores the raw drawings, never
+(by default as many as fit a minute, up to 500; the test split is generated from another seed than training) and scores the raw drawings, never
 clipped to the footprint, with ``aekit.plans``: footprint IoU, validity, realism (with the
 real-vs-real distance at the same number of plans), diversity between plans of one footprint
 (with the same share between real plans of different footprints) and novelty (share of near-copies
@@ -11,6 +11,9 @@ training plan whose footprint fits best, stretched onto the query) stand beside 
 
 from __future__ import annotations
 
+import math
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,7 +26,12 @@ from aekit.data.floorplans import CLASSES
 from aekit.models.base import Autoencoder
 from aekit.progress import Progress
 
-UNSEEN_FOOTPRINTS = 500  # test footprints a run is measured on
+UNSEEN_FOOTPRINTS = 500  # test footprints a run is measured on (at most)
+# Checking and parsing plans is Python per plan (about 30 ms each on 2 busy cores): unless the number of
+# footprints is given, as many as fit PLAN_SECONDS are drawn for, timed on PROBE_FOOTPRINTS first.
+PLAN_SECONDS = 60.0
+PROBE_FOOTPRINTS = 16
+MIN_FOOTPRINTS = 100
 PLANS_PER_FOOTPRINT = 8
 NOVELTY_GRID = 16  # plans compared for novelty as class shares on a 16 x 16 grid (one-hot averaged)
 BATCH = 256
@@ -51,18 +59,64 @@ def draw_plans(model: Autoencoder, footprints: torch.Tensor | np.ndarray, per_fo
 
 
 def _novelty_features(plans: np.ndarray) -> torch.Tensor:
-    """Class shares of each plan on a ``NOVELTY_GRID`` grid, flattened: near-copies sit close."""
-    one_hot = F.one_hot(torch.from_numpy(plans.astype(np.int64)), len(CLASSES)).permute(0, 3, 1, 2).float()
-    return F.adaptive_avg_pool2d(one_hot, NOVELTY_GRID).flatten(1)
+    """Class shares of each plan on a ``NOVELTY_GRID`` grid, flattened: near-copies sit close. In
+    chunks of BATCH plans: the one-hot maps of 18,000 training plans at once took 10 GB."""
+    parts = []
+    for start in range(0, len(plans), BATCH):
+        chunk = torch.from_numpy(plans[start:start + BATCH].astype(np.int64))
+        one_hot = F.one_hot(chunk, len(CLASSES)).permute(0, 3, 1, 2).float()
+        parts.append(F.adaptive_avg_pool2d(one_hot, NOVELTY_GRID).flatten(1))
+    return torch.cat(parts) if parts else torch.empty(0, len(CLASSES) * NOVELTY_GRID**2)
+
+
+@dataclass
+class FootprintPlan:
+    """Test footprints the section draws for: ``n`` of ``available`` (up to UNSEEN_FOOTPRINTS),
+    whether a time budget chose them, and the estimated seconds of drawing and scoring."""
+
+    n: int
+    available: int
+    budget_seconds: float | None  # None: nothing was left out for time (the user gave the number, or all fit)
+    estimated_seconds: float
+
+    def describe(self, per_footprint: int) -> str:
+        text = (f"floor plans: {self.n:,} of {self.available:,} test footprints x {per_footprint} plans, about "
+                f"{self.estimated_seconds:.0f} s of drawing and scoring")
+        if self.budget_seconds is not None:
+            text += f" (chosen to fit the {self.budget_seconds:g} s budget; --plan-footprints for more)"
+        return text
+
+
+def plan_footprints(model: Autoencoder, footprints: np.ndarray, per_footprint: int, n: int | None = None,
+                    seconds: float = PLAN_SECONDS) -> FootprintPlan:
+    """``n`` footprints when given; else up to UNSEEN_FOOTPRINTS, as many as fit ``seconds`` of
+    drawing and scoring (at least MIN_FOOTPRINTS), timed on PROBE_FOOTPRINTS of them: their plans
+    drawn, checked and parsed, and as many again for the real and retrieved plans beside them."""
+    available = min(UNSEEN_FOOTPRINTS if n is None else n, len(footprints))
+    probe = footprints[:min(PROBE_FOOTPRINTS, available)]
+    start = time.perf_counter()
+    drawn = draw_plans(model, probe, per_footprint).reshape(-1, *probe.shape[-2:])
+    P.validity_rate(drawn, np.repeat(probe, per_footprint, 0))
+    P.plan_features(drawn)
+    per = (time.perf_counter() - start) / len(probe) * (per_footprint + 2) / per_footprint
+    if n is not None or per * available <= seconds:
+        return FootprintPlan(available, available, None, per * available)
+    chosen = min(available, max(MIN_FOOTPRINTS, math.floor(seconds / per)))
+    return FootprintPlan(chosen, available, seconds if chosen < available else None, per * chosen)
 
 
 def plan_section(model: Autoencoder, train_footprints: np.ndarray, train_plans: np.ndarray, test_footprints: np.ndarray,
-                 test_plans: np.ndarray, footprints: int = UNSEEN_FOOTPRINTS, per_footprint: int = PLANS_PER_FOOTPRINT,
-                 progress: Progress | None = None) -> tuple[dict[str, dict[str, float]], str]:
-    """The floor-plan measures (metric -> column -> value) and the note that says what ran."""
+                 test_plans: np.ndarray, footprints: int | None = None, per_footprint: int = PLANS_PER_FOOTPRINT,
+                 progress: Progress | None = None, seconds: float = PLAN_SECONDS
+                 ) -> tuple[dict[str, dict[str, float]], str, FootprintPlan]:
+    """The floor-plan measures (metric -> column -> value), the note that says what ran, and how many
+    footprints were drawn for (``footprints``, or as many as fit ``seconds``: ``plan_footprints``)."""
     progress = progress or Progress(quiet=True)
-    n = min(footprints, len(test_footprints))
-    query, real = np.asarray(test_footprints[:n]), np.asarray(test_plans[:n])
+    test_footprints = np.asarray(test_footprints)
+    plan = plan_footprints(model, test_footprints, per_footprint, footprints, seconds)
+    progress.message(f"  {plan.describe(per_footprint)}")
+    n = plan.n
+    query, real = test_footprints[:n], np.asarray(test_plans[:n])
     train_footprints, train_plans = np.asarray(train_footprints), np.asarray(train_plans)
     drawn = draw_plans(model, query, per_footprint)
     flat = drawn.reshape(-1, *drawn.shape[2:])
@@ -74,17 +128,17 @@ def plan_section(model: Autoencoder, train_footprints: np.ndarray, train_plans: 
     def novelty(plans: np.ndarray) -> float:
         return metrics.novelty(_novelty_features(plans), train_features, held_features).share
 
-    realism = P.realism(flat, train_plans)
+    realism = P.realism_of({"model": flat, "held-out real": real, "retrieval": retrieved}, train_plans)
     columns = {
         "model": {IOU: P.footprint_iou(flat, np.repeat(query, per_footprint, 0)),
                   VALID: P.validity_rate(flat, np.repeat(query, per_footprint, 0)),
-                  REALISM: realism["distance"], REAL_VS_REAL: realism["reference"],
+                  REALISM: realism["model"]["distance"], REAL_VS_REAL: realism["model"]["reference"],
                   DIVERSITY: P.diversity(drawn), NOVELTY: novelty(drawn[:, 0])},
         "held-out real": {IOU: P.footprint_iou(real, query), VALID: P.validity_rate(real, query),
-                          REALISM: P.realism(real, train_plans)["distance"],
+                          REALISM: realism["held-out real"]["distance"],
                           DIVERSITY: P.between_footprint_diversity(real), NOVELTY: novelty(real)},
         "retrieval": {IOU: P.footprint_iou(retrieved, query), VALID: P.validity_rate(retrieved, query),
-                      REALISM: P.realism(retrieved, train_plans)["distance"], DIVERSITY: 0.0,
+                      REALISM: realism["retrieval"]["distance"], DIVERSITY: 0.0,
                       NOVELTY: novelty(retrieved)},
     }
     section: dict[str, dict[str, Any]] = {}
@@ -95,4 +149,7 @@ def plan_section(model: Autoencoder, train_footprints: np.ndarray, train_plans: 
             "training), scored raw (argmax, not clipped to the footprint); realism against the training plans; "
             "retrieval draws one plan per footprint (diversity 0); novelty on the first plan of each footprint, "
             f"as class shares on a {NOVELTY_GRID}x{NOVELTY_GRID} grid")
-    return section, note
+    if plan.budget_seconds is not None:
+        note += (f"; {n} of {plan.available} footprints chosen to fit a {plan.budget_seconds:g} s budget "
+                 "(aekit evaluate --plan-footprints for more)")
+    return section, note, plan

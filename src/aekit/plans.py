@@ -10,6 +10,7 @@ footprint (``diversity``), and the strongest cheap answer to compare a model wit
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -252,15 +253,27 @@ def realism(samples: np.ndarray | torch.Tensor, reals: np.ndarray | torch.Tensor
     is the same distance between two random parts of ``reals``, the first as large as the samples
     (at most half): what sampling noise alone gives at this number of samples.
     """
-    samples, reals = _plans(samples, "samples"), _plans(reals, "reals")
-    if len(samples) == 0 or len(reals) < 2:
-        raise AekitError(f"realism needs samples and at least 2 real plans, got {len(samples)} and {len(reals)}")
+    return realism_of({"samples": samples}, reals, seed)["samples"]
+
+
+def realism_of(columns: Mapping[str, np.ndarray | torch.Tensor], reals: np.ndarray | torch.Tensor,
+               seed: int = 0) -> dict[str, dict[str, float]]:
+    """``realism`` of each set of samples in ``columns`` against the same real plans, each real plan
+    parsed once (parsing 18,000 training plans costs half a minute)."""
+    reals = _plans(reals, "reals")
+    columns = {name: _plans(samples, "samples") for name, samples in columns.items()}
+    if any(len(samples) == 0 for samples in columns.values()) or len(reals) < 2:
+        counts = ", ".join(str(len(samples)) for samples in columns.values())
+        raise AekitError(f"realism needs samples and at least 2 real plans, got {counts} and {len(reals)}")
     order = np.random.default_rng(seed).permutation(len(reals))
-    part = min(len(samples), len(reals) // 2)
-    real_features = _room_features(reals)  # each real plan parsed once
-    reference = _realism_terms([real_features[i] for i in order[:part]],
-                               [real_features[i] for i in order[part:]])["distance"]
-    return {**_realism_terms(_room_features(samples), real_features), "reference": reference}
+    real_features = _room_features(reals)
+    result = {}
+    for name, samples in columns.items():
+        part = min(len(samples), len(reals) // 2)
+        reference = _realism_terms([real_features[i] for i in order[:part]],
+                                   [real_features[i] for i in order[part:]])["distance"]
+        result[name] = {**_realism_terms(_room_features(samples), real_features), "reference": reference}
+    return result
 
 
 def _differing_share(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -47,9 +47,9 @@ def encode(run_dir: str | Path, out: str | Path, *, inputs: Sequence[str | Path]
     run = Run(run_dir, device)
     model = run.model
     check_vector_code(model)
-    labels, failed = None, []
+    failed = []
     if dataset is not None:
-        images, names, labels, label_names = _dataset_for_encoding(run, dataset, split)
+        images, names, condition, label_names = _dataset_for_encoding(run, dataset, split)
     else:
         sources = collect_inputs(inputs)
         files, names = [], []
@@ -65,7 +65,7 @@ def encode(run_dir: str | Path, out: str | Path, *, inputs: Sequence[str | Path]
             raise DataError(f"no image files in {', '.join(map(str, inputs))}" if not sources else
                             f"none of the {len(sources)} file(s) could be read as an image (each named above)")
         images, label_names = images_for_model(model, files), None
-    condition = encoding_condition(model, images, labels)
+        condition = encoding_condition(model, images, None)
     progress.message(f"encoding {len(images)} images with {model.name}"
                      + (" (one draw from q(z|x) each)" if sample_posterior else " (posterior means)"
                         if model.latent_kind == "gaussian" else ""))
@@ -75,7 +75,8 @@ def encode(run_dir: str | Path, out: str | Path, *, inputs: Sequence[str | Path]
 
 def _dataset_for_encoding(run: Run, dataset: str, split: str
                           ) -> tuple[torch.Tensor, list[str], torch.Tensor | None, list[str] | None]:
-    """``(images at the model's input, names, labels, label names)`` of one split, or of ``all``."""
+    """``(images at the model's input, names, condition, label names)`` of one split, or of ``all``;
+    the condition of a conditional model (labels, silhouettes, a floor plan's footprint)."""
     model = run.model
     parts = []
     for part in ("train", "test") if split == "all" else (split,):
@@ -88,11 +89,15 @@ def _dataset_for_encoding(run: Run, dataset: str, split: str
     if tuple(images.shape[1:]) != tuple(model.input_shape):
         images = resize(images, tuple(model.input_shape[1:]))
     names = [name for _, part_names in parts for name in part_names]
-    if parts[0][0].labels is None:
-        return images, names, None, None
-    labels = torch.cat([data.labels for data, _ in parts])
+    labels = None if parts[0][0].labels is None else torch.cat([data.labels for data, _ in parts])
+    if model.condition_kind == "footprint":  # the data's own footprints: nothing an image gives
+        condition = torch.cat([data.condition("footprint", torch.arange(len(data))) for data, _ in parts])
+    else:
+        condition = encoding_condition(model, images, labels)
+    if labels is None:
+        return images, names, condition, None
     class_names = parts[0][0].class_names
-    return images, names, labels, [class_names[int(y)] if class_names else str(int(y)) for y in labels]
+    return images, names, condition, [class_names[int(y)] if class_names else str(int(y)) for y in labels]
 
 
 def decode(run_dir: str | Path, codes_file: str | Path, out: str | Path, *, overwrite: bool = False,

@@ -184,9 +184,11 @@ def fit_prior(
         "heldout_note": f"mean log density (nats) of the codes of {len(heldout)} validation hold-out images"
                         + (", given their class" if held_labels is not None else ""),
         "seconds": round(seconds, 2),
+        **({"fit": prior.fit_note} if prior.fit_note else {}),
     })
     if not quiet:
-        print(f"prior {name}: fitted in {seconds:.1f} s; hold-out codes: {float(held.mean()):.2f} nats each")
+        print(f"prior {name}: fitted in {seconds:.1f} s" + (f" ({prior.fit_note})" if prior.fit_note else "")
+              + f"; hold-out codes: {float(held.mean()):.2f} nats each")
     return info
 
 

@@ -10,14 +10,15 @@ from torch import nn
 from torch.nn import functional as F
 
 from aekit.config import option
-from aekit.priors.base import Prior, between, fit_by_minibatches
+from aekit.priors.base import FitClock, Prior, between, fit_by_minibatches, max_seconds_option
 
 
 @dataclass
 class FlowConfig:
     layers: int = option(8, "flow: coupling layers", between(1, 256))
     hidden: int = option(128, "flow: width of each coupling network", between(1, 16_384))
-    steps: int = option(2000, "flow: optimiser steps", between(1, 10_000_000))
+    steps: int = option(2000, "flow: optimiser steps (at most; max_seconds may stop it sooner)", between(1, 10_000_000))
+    max_seconds: float = max_seconds_option("flow")
 
 
 class _Coupling(nn.Module):
@@ -111,13 +112,16 @@ class FlowPrior(Prior):
         return "z = the flow's inverse of noise" + (" given the label" if self.conditional else "")
 
     def fit(self, codes, labels, seed=0, quiet=True, lr: float = 1e-3):
-        """Maximum likelihood with Adam on minibatches of 256 codes (seeded), cosine learning-rate decay."""
+        """Maximum likelihood with Adam on minibatches of 256 codes (seeded), cosine learning-rate decay
+        to the end of ``steps`` or ``max_seconds``."""
         flat = codes.flatten(1).float()
         self.mean.copy_(flat.mean(0))
         self.std.copy_(flat.std(0).clamp_min(1e-4))
         if labels is not None:
             counts = torch.bincount(labels, minlength=self.num_classes).float()
             self.class_log_prior.copy_((counts / counts.sum()).clamp_min(1e-12).log())
-        fit_by_minibatches(self, len(flat), 256, self.config.steps, seed, lr,
-                           lambda idx: -self._conditional_log_prob(flat[idx], None if labels is None else labels[idx]).mean())
+        clock = FitClock(self.name, self.config.steps, self.config.max_seconds, quiet)
+        self.fit_note = fit_by_minibatches(
+            self, len(flat), 256, clock, seed, lr,
+            lambda idx: -self._conditional_log_prob(flat[idx], None if labels is None else labels[idx]).mean())
         return self

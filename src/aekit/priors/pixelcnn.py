@@ -11,7 +11,7 @@ import torch
 from aekit.config import option
 from aekit.errors import ConfigError
 from aekit.models.vq_vae import VQVAE, PixelCNN
-from aekit.priors.base import ExportedPrior, Prior, between, fit_by_minibatches, recipe_header
+from aekit.priors.base import ExportedPrior, FitClock, Prior, between, fit_by_minibatches, max_seconds_option, recipe_header
 
 # What a saved PixelCNN may claim before it is built (its size is counted too, see load_prior).
 NET_LIMITS = {"num_codes": 1 << 16, "channels": 4096, "layers": 256, "kernel": 31}
@@ -19,7 +19,8 @@ NET_LIMITS = {"num_codes": 1 << 16, "channels": 4096, "layers": 256, "kernel": 3
 
 @dataclass
 class PixelCNNPriorConfig:
-    steps: int = option(2000, "pixelcnn: optimiser steps", between(1, 10_000_000))
+    steps: int = option(2000, "pixelcnn: optimiser steps (at most; max_seconds may stop it sooner)", between(1, 10_000_000))
+    max_seconds: float = max_seconds_option("pixelcnn")
 
 
 class CodeMapPrior(Prior):
@@ -58,14 +59,17 @@ class CodeMapPrior(Prior):
         return prior.eval()
 
     def fit(self, codes, labels=None, seed=0, quiet=True, lr: float = 1e-3):
-        """Maximum likelihood on fixed index maps, Adam on minibatches of 128, cosine decay."""
+        """Maximum likelihood on fixed index maps, Adam on minibatches of 128, cosine decay to the end of
+        ``steps`` or ``max_seconds``."""
         steps = self.config.steps
 
         def report(step: int, loss: torch.Tensor) -> None:
             if not quiet and (step + 1) % 500 == 0:
                 print(f"  pixelcnn step {step + 1}/{steps}: {loss.item():.2f} nats per map")
 
-        fit_by_minibatches(self, len(codes), 128, steps, seed, lr, lambda idx: -self.net.log_prob(codes[idx]).mean(), report)
+        clock = FitClock(self.name, steps, self.config.max_seconds, quiet)
+        self.fit_note = fit_by_minibatches(self, len(codes), 128, clock, seed, lr,
+                                           lambda idx: -self.net.log_prob(codes[idx]).mean(), report)
         return self
 
     def sample(self, n, generator=None, labels=None):

@@ -14,7 +14,6 @@ draws a new one given the class and the indices before it (``aekit sample --like
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +23,7 @@ from torch import nn
 
 from aekit.config import option
 from aekit.errors import ConfigError
-from aekit.priors.base import Prior, between
+from aekit.priors.base import FitClock, Prior, between, max_seconds_option
 
 # What a saved transformer may claim before it is built (its size is counted too, see load_prior).
 MAX_CODES = 1 << 16
@@ -41,8 +40,7 @@ class TransformerPriorConfig:
     temperature: float = option(1.0, "transformer: sampling temperature (below 1: safer, less varied)",
                                 ("must be from 0.05 to 10", lambda v: 0.05 <= v <= 10))
     top_k: int = option(0, "transformer: draw among the k likeliest codes at each position (0: all)", between(0, MAX_CODES))
-    max_seconds: float = option(0.0, "transformer: stop fitting after this many seconds (0: no limit)",
-                                ("must be from 0 to 1e6", lambda v: 0 <= v <= 1e6))
+    max_seconds: float = max_seconds_option("transformer")
 
 
 class TransformerPrior(Prior):
@@ -128,17 +126,16 @@ class TransformerPrior(Prior):
         classes = self._classes(labels, len(codes))
         self.class_counts.copy_(torch.bincount(classes, minlength=len(self.class_counts)).double().clamp_min(1e-3))
         steps, limit = self.config.steps, self.config.max_seconds
+        clock = FitClock(self.name, steps, limit, quiet)
         generator = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)
         optimizer = torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=0.01)
         warmup = min(100, steps // 10 + 1)
         self.train()
-        start, total = time.perf_counter(), 0.0
+        total, step = 0.0, 0
         for step in range(steps):
-            elapsed = time.perf_counter() - start
-            progress = min(1.0, max(step / steps, elapsed / limit if limit else 0.0))
             for group in optimizer.param_groups:
-                group["lr"] = lr * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * progress))
+                group["lr"] = lr * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * clock.progress(step)))
             rows = torch.randint(len(codes), (min(BATCH, len(codes)),), generator=generator)
             loss = -self._conditional_log_prob(codes[rows], classes[rows]).mean()
             optimizer.zero_grad(set_to_none=True)
@@ -146,16 +143,16 @@ class TransformerPrior(Prior):
             nn.utils.clip_grad_norm_(self.parameters(), 1.0)
             optimizer.step()
             total += loss.item()
-            elapsed = time.perf_counter() - start
-            done = limit and elapsed >= limit
+            done = clock.done(step)
             if not quiet and ((step + 1) % 250 == 0 or done):
                 print(f"  transformer step {step + 1}/{steps}: {total / ((step % 250) + 1):.2f} nats per map, "
-                      f"{elapsed:.0f} s", flush=True)
+                      f"{clock.elapsed():.0f} s", flush=True)
                 total = 0.0
             if done:
                 if not quiet:
                     print(f"  transformer: max_seconds = {limit:g} reached after {step + 1} steps", flush=True)
                 break
+        self.fit_note = clock.note(step)
         return self.eval()
 
     def class_weights(self):
