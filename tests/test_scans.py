@@ -118,6 +118,18 @@ def test_a_page_inside_the_range_is_cleaned_exactly_as_before(pages):
     assert torch.equal(done.pixels, tiled_reconstruct(model, noisy))
 
 
+def test_a_known_factor_replaces_the_measured_one(pages):
+    torch.manual_seed(0)
+    model = build_model("doc-unet", {"width": 4, "depth": 1}, (1, 32, 32)).eval()
+    training = TrainingText.of_pages([noisy for noisy, _ in pages])
+    noisy, _ = pages[0]
+    big = enlarge(noisy, 2.0)
+    told = clean_page(model, big, training, factor=2.0)
+    assert told.factor == 2.0 and told.pixels.shape == big.shape
+    small = resize(big, tuple(noisy.shape[-2:]))
+    assert torch.allclose(told.pixels, guided_upsample(big, small, tiled_reconstruct(model, small)))
+
+
 def test_training_text_is_read_from_the_run_else_measured_else_assumed(tmp_path: Path, pages):
     run = tmp_path / "run"
     run.mkdir()

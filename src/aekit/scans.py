@@ -190,12 +190,15 @@ class CleanedPage:
 
 
 def clean_page(model: torch.nn.Module, page: torch.Tensor, training: TrainingText | None, *,
-               bf16: bool = False) -> CleanedPage:
+               bf16: bool = False, factor: float | None = None) -> CleanedPage:
     """A fully convolutional cleaner's output on a ``C x H x W`` page of any resolution: the page
     is brought to the training text size when it is outside it (``working_factor``), cleaned in
-    tiles and mapped back (``guided_upsample`` when it was shrunk). ``training`` None: cleaned as it is."""
+    tiles and mapped back (``guided_upsample`` when it was shrunk). ``training`` None: cleaned as it is.
+    ``factor``: the page's scale over the training pages' where it is known (the benchmark's
+    oracle, which splits the error of the scale decision from that of mapping back), not measured."""
     size = measure_text(page[:1])
-    factor = 1.0 if training is None else working_factor(size, training)
+    if factor is None:
+        factor = 1.0 if training is None else working_factor(size, training)
     if factor == 1.0:
         return CleanedPage(tiled_reconstruct(model, page, bf16=bf16), factor, size)
     h, w = page.shape[-2:]
