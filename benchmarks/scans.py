@@ -72,7 +72,8 @@ def upscale(page: torch.Tensor, factor: float, kernel: str = "bicubic") -> torch
     return F.interpolate(page[None], size=size, mode="bicubic", align_corners=False)[0].clamp(0, 1)
 
 
-def real_pages(run_dir: Path, model: torch.nn.Module, ocr_pages: int, kernel: str) -> list[dict[str, Any]]:
+def real_pages(run_dir: Path, model: torch.nn.Module, ocr_pages: int, kernel: str,
+               factors: tuple[float, ...] = FACTORS) -> list[dict[str, Any]]:
     meta = read_run_config(run_dir)
     text = training_text(run_dir, meta)
     test = load("documents", "test")
@@ -80,7 +81,7 @@ def real_pages(run_dir: Path, model: torch.nn.Module, ocr_pages: int, kernel: st
           f"letters {text.letter[0]:.0f}-{text.letter[2]:.0f} px; {len(test)} held-out pages", flush=True)
     base_pitch = [measure_text(p).pitch for p in test.noisy]
     rows = []
-    for factor in FACTORS:
+    for factor in factors:
         start = time.perf_counter()
         noisy = [upscale(p, factor, kernel) for p in test.noisy]
         clean = [upscale(p, factor, kernel) for p in test.clean]
@@ -168,6 +169,8 @@ def main() -> None:
     parser.add_argument("--ocr-pages", type=int, default=8, help="real pages read by tesseract per factor (0: no OCR)")
     parser.add_argument("--a4-pages", type=int, default=20, help="synthetic A4 300 dpi pages (0: skip)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--factors", type=lambda v: tuple(float(f) for f in v.split(",")), default=FACTORS,
+                        help="enlargements of the real pages, comma-separated (default: 1,1.5,2,2.5,3,4)")
     parser.add_argument("--enlarge", choices=("bicubic", "lanczos"), default="bicubic",
                         help="how the real pages are enlarged (noisy and clean alike)")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -180,7 +183,8 @@ def main() -> None:
     print(f"cpu flags: {cpu_flags()}; torch threads {args.threads}; tesseract OMP_THREAD_LIMIT=1", flush=True)
     model = load_model(args.run).eval()
     result: dict[str, Any] = {"run": str(args.run), "cpu_flags": cpu_flags(), "threads": args.threads,
-                              "kernel": args.enlarge, "real": real_pages(args.run, model, args.ocr_pages, args.enlarge)}
+                              "kernel": args.enlarge, "real": real_pages(args.run, model, args.ocr_pages, args.enlarge,
+                                                                              args.factors)}
     if args.a4_pages and not missing:
         with tempfile.TemporaryDirectory() as tmp:
             result["a4"] = a4_pages(args.run, model, args.a4_pages, Path(tmp))
