@@ -363,7 +363,7 @@ class _Split:
         if noise is not None:
             val_x = noise(val_x, generator=epoch_generator(config.seed, -1, NOISE))
         describe = f"{len(train_set)} train / {len(val_set)} val pages, {config.patch_size}px patches"
-        synthetic = synthetic_mix(config.synthetic_share, train_set)
+        synthetic = synthetic_mix(config.synthetic_share)
         if synthetic is not None:
             describe += f", {config.synthetic_share:.0%} of the patches from {len(synthetic)} generated pages"
         return cls(config, device, Batches(val_x.to(device), _to(val_y, device)), describe, pages=train_set,

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from aekit.data import load, train_val_split
-from aekit.data.documents import PageSet, ink_tone, load_pages, mixed_patches, read_pairs, synthetic_mix
+from aekit.data.documents import PageSet, load_pages, mixed_patches, read_pairs
 from aekit.errors import ConfigError, DataError
 
 REAL_DATA = os.environ.get("AEKIT_DATA")  # read before the fixture below points it elsewhere
@@ -340,22 +340,3 @@ def test_mixed_patches_take_their_share_from_the_generated_pages() -> None:
     assert noisy.shape == clean.shape == (40, 1, 16, 16)
     from_generated = noisy.flatten(1).mean(1) > 0.5
     assert int(from_generated.sum()) == 10 and bool(from_generated[30:].all())
-
-
-def test_generated_pages_mixed_in_take_the_ink_tone_of_the_real_targets(tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    import aekit.data.synthetic_documents as synthetic
-
-    root = synthetic.synthesize(4, tmp_path / "generated", size=(96, 80))
-    monkeypatch.setattr(synthetic, "ensure_synthetic_documents", lambda n_pages, dpi: root)
-    grey_ink = torch.ones(1, 40, 50)
-    grey_ink[:, 10:20, 5:45] = 0.25
-    real = PageSet([grey_ink], [grey_ink], ["a"], [0], "mem")
-    assert synthetic_mix(0.0, real) is None
-    mixed = synthetic_mix(0.3, real)
-    assert mixed is not None and mixed.clean is not None
-    assert ink_tone(real.clean or []) == pytest.approx(0.25)
-    generated = load_pages(root, "train").clean or []
-    assert len(mixed.clean) == len(generated) == 3
-    for toned, black in zip(mixed.clean, generated):  # black ink to the real tone, white paper stays white
-        assert torch.allclose(toned, 0.25 + 0.75 * black)

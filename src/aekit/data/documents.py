@@ -125,26 +125,14 @@ def mixed_patches(
     return torch.cat([noisy, more_noisy]), torch.cat([clean, more_clean])
 
 
-def ink_tone(pages: Sequence[torch.Tensor]) -> float:
-    """The median of the dark pixels (below 0.5) of clean pages: 0.18 on the Kaggle targets, whose
-    ink is dark grey; 0 (black) on generated ones."""
-    dark = torch.cat([p[p < 0.5] for p in pages])
-    return float(dark.median()) if len(dark) else 0.0
-
-
-def synthetic_mix(share: float, like: PageSet) -> PageSet | None:
-    """The generated pages ``synthetic_share`` mixes in (their train split; made once, cached), None at
-    0. Their clean pages' ink is brought to the tone of ``like``'s clean pages (``ink_tone``): mixed
-    in black, it taught the cleaner to darken the real pages' ink (RMSE 0.0198 against 0.0169 at 1x)."""
+def synthetic_mix(share: float) -> PageSet | None:
+    """The generated pages ``synthetic_share`` mixes in (their train split; made once, cached), None at 0."""
     if share == 0:
         return None
     from aekit.data.synthetic_documents import ensure_synthetic_documents
 
     folder = ensure_synthetic_documents(SYNTHETIC_MIX_PAGES, dpi=SYNTHETIC_MIX_DPI)
-    pages = load_pages(folder, "train", f"documents-synthetic-{SYNTHETIC_MIX_DPI}dpi")
-    tone = ink_tone(like.clean) if like.clean else 0.0
-    pages.clean = [tone + (1 - tone) * page for page in pages.clean or []]
-    return pages
+    return load_pages(folder, "train", f"documents-synthetic-{SYNTHETIC_MIX_DPI}dpi")
 
 
 def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
