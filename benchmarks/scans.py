@@ -4,7 +4,9 @@
    2.5x, 3x and 4x (bicubic) and given WITHOUT their factor. For each factor: the text size
    measured on the page against the true factor (``scans.measure_text``; line pitch), RMSE of the
    cleaner (``scans.clean_page``, which brings text larger than the training pages' back to their
-   size), of the same model run on the page as it is (the behaviour before), and of background
+   size), of the same cleaner told the true factor (the oracle: what is left is the error of mapping
+   back, the rest is the scale decision's), of the same model run on the page as it is (the
+   behaviour before), and of background
    subtraction with its window scaled like the model's work; tesseract's character error rate on
    the noisy, cleaned and clean page of the first ``--ocr-pages`` pages (against the clean page's
    own reading: the Kaggle pages come without their text).
@@ -21,6 +23,7 @@ most the clean page's + 1 percentage point and at most half the noisy page's; de
 
     python benchmarks/scans.py --run runs/document-unet          # a trained doc-unet
     python benchmarks/scans.py --run RUN --a4-pages 0 --ocr-pages 4   # real pages only, faster
+    python benchmarks/scans.py --run RUN --a4-pages 0 --enlarge lanczos  # a second enlargement kernel
 
 Threads: torch uses ``--threads`` (default 2); tesseract runs with OMP_THREAD_LIMIT=1.
 """
@@ -39,6 +42,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from aekit.data import load
 from aekit.data.documents import load_pages
@@ -55,15 +59,21 @@ RESULTS = Path(__file__).parent / "results" / "scans.json"
 FACTORS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
 
 
-def upscale(page: torch.Tensor, factor: float) -> torch.Tensor:
+def upscale(page: torch.Tensor, factor: float, kernel: str = "bicubic") -> torch.Tensor:
+    """``page`` enlarged by ``factor``: torch's bicubic, or PIL's Lanczos (a second kernel, so that no
+    conclusion rests on how one kernel blurs)."""
     if factor == 1:
         return page
     h, w = page.shape[-2:]
     size = (round(h * factor), round(w * factor))
+    if kernel == "lanczos":
+        big = Image.fromarray(page[0].numpy(), "F").resize(size[::-1], Image.Resampling.LANCZOS)
+        return torch.from_numpy(np.array(big))[None].clamp(0, 1)
     return F.interpolate(page[None], size=size, mode="bicubic", align_corners=False)[0].clamp(0, 1)
 
 
-def real_pages(run_dir: Path, model: torch.nn.Module, ocr_pages: int) -> list[dict[str, Any]]:
+def real_pages(run_dir: Path, model: torch.nn.Module, ocr_pages: int, kernel: str,
+               factors: tuple[float, ...] = FACTORS) -> list[dict[str, Any]]:
     meta = read_run_config(run_dir)
     text = training_text(run_dir, meta)
     test = load("documents", "test")
@@ -71,11 +81,12 @@ def real_pages(run_dir: Path, model: torch.nn.Module, ocr_pages: int) -> list[di
           f"letters {text.letter[0]:.0f}-{text.letter[2]:.0f} px; {len(test)} held-out pages", flush=True)
     base_pitch = [measure_text(p).pitch for p in test.noisy]
     rows = []
-    for factor in FACTORS:
+    for factor in factors:
         start = time.perf_counter()
-        noisy = [upscale(p, factor) for p in test.noisy]
-        clean = [upscale(p, factor) for p in test.clean]
+        noisy = [upscale(p, factor, kernel) for p in test.noisy]
+        clean = [upscale(p, factor, kernel) for p in test.clean]
         done = [clean_page(model, p, text) for p in noisy]
+        oracle = [clean_page(model, p, text, factor=factor).pixels for p in noisy]
         ratios = [measure_text(p).pitch / b for p, b in zip(noisy, base_pitch)]
         subtracted = [background_subtraction(p, scale=d.factor) for p, d in zip(noisy, done)]
         as_is = [tiled_reconstruct(model, p) for p in noisy]
@@ -83,7 +94,8 @@ def real_pages(run_dir: Path, model: torch.nn.Module, ocr_pages: int) -> list[di
             "factor": factor,
             "scale_error_max": float(np.max(np.abs(np.array(ratios) / factor - 1))),
             "working_factor": [round(d.factor, 3) for d in done],
-            "rmse": {"model": page_rmse([d.pixels for d in done], clean), "model as is (before)": page_rmse(as_is, clean),
+            "rmse": {"model": page_rmse([d.pixels for d in done], clean), "model, true factor": page_rmse(oracle, clean),
+                     "model as is (before)": page_rmse(as_is, clean),
                      "background subtraction (scaled)": page_rmse(subtracted, clean),
                      "noisy page": page_rmse(noisy, clean)},
         }
@@ -132,13 +144,15 @@ def a4_pages(run_dir: Path, model: torch.nn.Module, n_pages: int, work: Path) ->
 
 
 def table(result: dict[str, Any]) -> str:
-    lines = ["| factor | scale error (max) | RMSE model | RMSE as is (before) | RMSE bg subtraction | RMSE noisy "
-             "| CER noisy | CER model | CER as is | CER bg subtraction |", "|" + "---:|" * 10]
+    lines = [f"enlarged with {result['kernel']}", "",
+             "| factor | scale error (max) | RMSE model | RMSE true factor | RMSE as is (before) | RMSE bg subtraction "
+             "| RMSE noisy | CER noisy | CER model | CER as is | CER bg subtraction |", "|" + "---:|" * 11]
     for row in result["real"]:
         r, c = row["rmse"], row.get("cer", {})
         cer = [f"{c[k]:.3f}" if k in c else "-" for k in ("noisy page", "model", "model as is (before)",
                                                            "background subtraction (scaled)")]
-        lines.append(f"| {row['factor']:g}x | {row['scale_error_max']:.3f} | {r['model']:.4f} | {r['model as is (before)']:.4f} "
+        lines.append(f"| {row['factor']:g}x | {row['scale_error_max']:.3f} | {r['model']:.4f} | {r['model, true factor']:.4f} "
+                     f"| {r['model as is (before)']:.4f} "
                      f"| {r['background subtraction (scaled)']:.4f} | {r['noisy page']:.4f} | " + " | ".join(cer) + " |")
     if result.get("a4"):
         a4 = result["a4"]
@@ -155,6 +169,10 @@ def main() -> None:
     parser.add_argument("--ocr-pages", type=int, default=8, help="real pages read by tesseract per factor (0: no OCR)")
     parser.add_argument("--a4-pages", type=int, default=20, help="synthetic A4 300 dpi pages (0: skip)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--factors", type=lambda v: tuple(float(f) for f in v.split(",")), default=FACTORS,
+                        help="enlargements of the real pages, comma-separated (default: 1,1.5,2,2.5,3,4)")
+    parser.add_argument("--enlarge", choices=("bicubic", "lanczos"), default="bicubic",
+                        help="how the real pages are enlarged (noisy and clean alike)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -165,7 +183,8 @@ def main() -> None:
     print(f"cpu flags: {cpu_flags()}; torch threads {args.threads}; tesseract OMP_THREAD_LIMIT=1", flush=True)
     model = load_model(args.run).eval()
     result: dict[str, Any] = {"run": str(args.run), "cpu_flags": cpu_flags(), "threads": args.threads,
-                              "real": real_pages(args.run, model, args.ocr_pages)}
+                              "kernel": args.enlarge, "real": real_pages(args.run, model, args.ocr_pages, args.enlarge,
+                                                                              args.factors)}
     if args.a4_pages and not missing:
         with tempfile.TemporaryDirectory() as tmp:
             result["a4"] = a4_pages(args.run, model, args.a4_pages, Path(tmp))

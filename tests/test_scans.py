@@ -47,6 +47,17 @@ def test_line_pitch_scales_with_the_page(pages):
             assert measure_text(enlarge(noisy, factor)).pitch / base == pytest.approx(factor, rel=0.03)
 
 
+def test_a_shadow_over_half_the_page_is_not_taken_for_ink(pages):
+    """Otsu's threshold on the raw page split a deep shadow from the paper (a 300 dpi page with a
+    large stain measured no text and was cleaned at full size); over the paper's own level the
+    text is what is dark."""
+    noisy, _ = pages[1]
+    shade = torch.ones_like(noisy)
+    shade[..., : noisy.shape[-1] // 2] = 0.45
+    shadowed = noisy * F.avg_pool2d(shade[None], 9, stride=1, padding=4)[0]
+    assert measure_text(shadowed).pitch == pytest.approx(measure_text(noisy).pitch, rel=0.03)
+
+
 def test_pages_without_text_measure_nothing_and_are_cleaned_as_they_are():
     blank = torch.ones(1, 300, 400)
     noise = torch.rand(1, 300, 400, generator=torch.Generator().manual_seed(0))
@@ -105,6 +116,18 @@ def test_a_page_inside_the_range_is_cleaned_exactly_as_before(pages):
     done = clean_page(model, noisy, training)
     assert done.factor == 1.0
     assert torch.equal(done.pixels, tiled_reconstruct(model, noisy))
+
+
+def test_a_known_factor_replaces_the_measured_one(pages):
+    torch.manual_seed(0)
+    model = build_model("doc-unet", {"width": 4, "depth": 1}, (1, 32, 32)).eval()
+    training = TrainingText.of_pages([noisy for noisy, _ in pages])
+    noisy, _ = pages[0]
+    big = enlarge(noisy, 2.0)
+    told = clean_page(model, big, training, factor=2.0)
+    assert told.factor == 2.0 and told.pixels.shape == big.shape
+    small = resize(big, tuple(noisy.shape[-2:]))
+    assert torch.allclose(told.pixels, guided_upsample(big, small, tiled_reconstruct(model, small)))
 
 
 def test_training_text_is_read_from_the_run_else_measured_else_assumed(tmp_path: Path, pages):

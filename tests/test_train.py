@@ -145,6 +145,33 @@ def test_documents_train_on_aligned_patches(tmp_path, monkeypatch):
     assert run.history[-1]["val"]["loss"] < run.history[0]["val"]["loss"]
 
 
+def test_synthetic_share_mixes_generated_pages_into_each_epoch(tmp_path, monkeypatch):
+    import sys
+
+    import aekit.data
+    from aekit.data import PageSet
+    from aekit.data.documents import mixed_patches
+
+    trainer = sys.modules["aekit.train"]
+    g = torch.Generator().manual_seed(0)
+    clean = [torch.rand(1, 40, 48, generator=g).round() for _ in range(6)]
+    pages = PageSet([0.1 + 0.8 * c for c in clean], clean, [f"p{i}" for i in range(6)], list(range(6)), "fake")
+    grey = PageSet([torch.full((1, 40, 48), 0.5)], [torch.ones(1, 40, 48)], ["g"], [0], "generated")
+    monkeypatch.setattr(aekit.data, "load", lambda *args, **kwargs: pages)
+    monkeypatch.setattr(trainer, "synthetic_mix", lambda share: grey if share else None)
+    drawn: list[float] = []
+
+    def spy(*args, **kwargs):
+        noisy, clean = mixed_patches(*args, **kwargs)
+        drawn.append(float((noisy.flatten(1) == 0.5).all(1).float().mean()))
+        return noisy, clean
+
+    monkeypatch.setattr(trainer, "mixed_patches", spy)
+    aekit.train(_config(tmp_path / "run", model="dense", dataset="documents", patch_size=16, patches_per_epoch=40,
+                        val_fraction=0.2, epochs=2, synthetic_share=0.25))
+    assert drawn == [0.25, 0.25]
+
+
 def _slow_batches(monkeypatch, seconds: float) -> None:
     """Every training batch of the dense model takes at least ``seconds`` (a slow epoch, deterministically)."""
     import time

@@ -107,6 +107,10 @@ class TrainConfig:
     fade_ink: float = option(0.0, "documents, with augment: the share of training patches whose ink is faded towards "
                              "the paper around it (worn toner, light print; 0: none)",
                              ("must be between 0 and 1", lambda v: 0 <= v <= 1))
+    synthetic_share: float = option(0.0, "documents: the share of training patches drawn from generated A4 pages whose "
+                                    "text is at the Kaggle pages' size (make-documents --dpi 150: blurred, faint and grey "
+                                    "scans, which the Kaggle pages hold few of; 0: none)",
+                                    ("must be at least 0 and below 1", lambda v: 0 <= v < 1))
     latent_dim: int | None = option(None, "size of the code (sets model_options.latent_dim; default: the model's)", _POSITIVE)
     beta: float | None = option(None, "KL weight of a VAE (sets model_options.beta; default: the model's)",
                                 ("must be a finite number >= 0", lambda v: 0 <= v < math.inf))

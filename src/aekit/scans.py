@@ -41,6 +41,7 @@ GUIDE_RADIUS, GUIDE_EPS = 1, 1e-3  # guided upsampling: window radius (px at the
 MAX_FACTOR = 16.0  # text more than 16x the training size (or smaller than 1/4) is beyond what resampling mends
 MIN_FACTOR = 0.25
 MIN_LETTERS = 20  # fewer letter-sized blobs than this: no text to measure, the page is cleaned as it is
+PAPER_BLOCKS, PAPER_CELL, PAPER_QUANTILE = 16, 16, 0.9  # the paper's brightness: see ``paper_level``
 MAX_INK = 0.35  # a page darker than this (a photo, noise) has no text to measure: pages are mostly paper
 
 
@@ -89,14 +90,31 @@ class TrainingText:
 KAGGLE_TEXT = TrainingText(pitch=(22.9, 28.2, 37.3), letter=(8.0, 11.0, 15.0))
 
 
+def paper_level(grey: torch.Tensor) -> torch.Tensor:
+    """The paper's brightness around each pixel of an ``H x W`` page: the PAPER_QUANTILE of blocks a
+    PAPER_BLOCKS-th of the shorter side wide (wider than lines of text, narrower than stains and
+    shadows; the quantile passes over ink and bright specks), enlarged smoothly to the page."""
+    h, w = grey.shape
+    block = max(4, min(h, w) // PAPER_BLOCKS)
+    rows, cols = h // block, w // block
+    cell = min(block, PAPER_CELL)  # each block averaged to at most PAPER_CELL^2 values first (speed)
+    small = resize(grey[None, : rows * block, : cols * block], (rows * cell, cols * cell))[0]
+    blocks = small.reshape(rows, cell, cols, cell).permute(0, 2, 1, 3).reshape(rows, cols, -1)
+    return resize(blocks.quantile(PAPER_QUANTILE, dim=-1)[None], (h, w), clip=False)[0]
+
+
 def _ink(page: torch.Tensor) -> np.ndarray:
-    """Dark pixels (Otsu's threshold) of a ``[1 x] H x W`` page in [0, 1]."""
+    """Dark pixels of a ``[1 x] H x W`` page in [0, 1]: Otsu's threshold on the page over its
+    paper's brightness (``paper_level``), so that a stain or a shadow is not taken for ink."""
     from skimage.filters import threshold_otsu  # pages only: every command that uses a model imports this module
 
-    grey = page.reshape(page.shape[-2:]).float().numpy()
-    if float(grey.max() - grey.min()) < 1e-3:
+    grey = page.reshape(page.shape[-2:]).float()
+    if float(grey.max() - grey.min()) < 1e-3 or min(grey.shape) < PAPER_BLOCKS:
         return np.zeros(grey.shape, bool)
-    return grey < threshold_otsu(grey)
+    ratio = (grey / paper_level(grey).clamp(min=1e-3)).numpy()
+    if float(ratio.max() - ratio.min()) < 1e-3:
+        return np.zeros(ratio.shape, bool)
+    return ratio < threshold_otsu(ratio)
 
 
 def line_pitch(ink: np.ndarray) -> float | None:
@@ -141,11 +159,13 @@ def letter_height(ink: np.ndarray) -> float | None:
 
 def measure_text(page: torch.Tensor) -> TextSize:
     """The text size of a ``[1 x] H x W`` grey page (see the module's docstring); nothing on a page
-    that is not mostly paper."""
+    that is not mostly paper, and no line pitch without letters (the rows of a photo's shading
+    can be as regular as lines)."""
     ink = _ink(page)
     if ink.mean() > MAX_INK:
         return TextSize(None, None)
-    return TextSize(line_pitch(ink), letter_height(ink))
+    letter = letter_height(ink)
+    return TextSize(None if letter is None else line_pitch(ink), letter)
 
 
 def working_factor(size: TextSize, training: TrainingText) -> float:
@@ -173,12 +193,15 @@ class CleanedPage:
 
 
 def clean_page(model: torch.nn.Module, page: torch.Tensor, training: TrainingText | None, *,
-               bf16: bool = False) -> CleanedPage:
+               bf16: bool = False, factor: float | None = None) -> CleanedPage:
     """A fully convolutional cleaner's output on a ``C x H x W`` page of any resolution: the page
     is brought to the training text size when it is outside it (``working_factor``), cleaned in
-    tiles and mapped back (``guided_upsample`` when it was shrunk). ``training`` None: cleaned as it is."""
+    tiles and mapped back (``guided_upsample`` when it was shrunk). ``training`` None: cleaned as it is.
+    ``factor``: the page's scale over the training pages' where it is known (the benchmark's
+    oracle, which splits the error of the scale decision from that of mapping back), not measured."""
     size = measure_text(page[:1])
-    factor = 1.0 if training is None else working_factor(size, training)
+    if factor is None:
+        factor = 1.0 if training is None else working_factor(size, training)
     if factor == 1.0:
         return CleanedPage(tiled_reconstruct(model, page, bf16=bf16), factor, size)
     h, w = page.shape[-2:]

@@ -26,6 +26,7 @@ import aekit.data
 from aekit import distributed
 from aekit.config import RESUMABLE, TrainConfig
 from aekit.data import ImageSet, train_val_split, val_indices
+from aekit.data.documents import mixed_patches, synthetic_mix
 from aekit.data.noise import parse_noise
 from aekit.device import prepare_model, resolve_device, uses_bf16
 from aekit.errors import ConfigError, TrainingError
@@ -336,6 +337,7 @@ class _Split:
     describe: str
     images: Batches | None = None  # image datasets: the whole training set, uint8 where the data is 8-bit
     pages: Any = None  # documents: the training PageSet
+    synthetic: Any = None  # documents with synthetic_share: the generated PageSet mixed in
 
     @classmethod
     def make(cls, data: Any, model: Autoencoder, noise: Any, config: TrainConfig, device: torch.device) -> _Split:
@@ -359,14 +361,19 @@ class _Split:
         if noise is not None:
             val_x = noise(val_x, generator=epoch_generator(config.seed, -1, NOISE))
         describe = f"{len(train_set)} train / {len(val_set)} val pages, {config.patch_size}px patches"
-        return cls(config, device, Batches(val_x.to(device), _to(val_y, device)), describe, pages=train_set)
+        synthetic = synthetic_mix(config.synthetic_share)
+        if synthetic is not None:
+            describe += f", {config.synthetic_share:.0%} of the patches from {len(synthetic)} generated pages"
+        return cls(config, device, Batches(val_x.to(device), _to(val_y, device)), describe, pages=train_set,
+                   synthetic=synthetic)
 
     def train(self, epoch: int) -> Batches:
         if self.images is not None:
             return self.images
         size, n = self.config.patch_size, self.config.patches_per_epoch
-        noisy, clean = self.pages.random_patches(n, size, epoch_generator(self.config.seed, epoch, PATCHES),
-                                                 augment=self.config.augment, fade_share=self.config.fade_ink)
+        noisy, clean = mixed_patches(self.pages, self.synthetic, self.config.synthetic_share, n, size,
+                                     epoch_generator(self.config.seed, epoch, PATCHES), augment=self.config.augment,
+                                     fade_share=self.config.fade_ink)
         return Batches(noisy.to(self.device), clean.to(self.device))
 
 

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from aekit.data import load, train_val_split
-from aekit.data.documents import PageSet, load_pages, read_pairs
+from aekit.data.documents import PageSet, load_pages, mixed_patches, read_pairs
 from aekit.errors import ConfigError, DataError
 
 REAL_DATA = os.environ.get("AEKIT_DATA")  # read before the fixture below points it elsewhere
@@ -325,3 +325,18 @@ def test_page_smaller_than_the_patch_is_one_line_naming_it(tmp_path: Path) -> No
         pages.random_patches(4, 16)
     assert "\n" not in str(info.value)
     assert pages.random_patches(4, 12)[0].shape == (4, 1, 12, 12)  # a patch that fits is fine
+
+
+def test_mixed_patches_take_their_share_from_the_generated_pages() -> None:
+    def flat(value: float, n: int) -> PageSet:
+        pages = [torch.full((1, 40, 50), value) for _ in range(n)]
+        return PageSet(pages, [p.clone() for p in pages], [str(i) for i in range(n)], list(range(n)), "mem")
+
+    real, generated = flat(0.2, 3), flat(0.9, 2)
+    same = real.random_patches(40, 16, torch.Generator().manual_seed(3))
+    alone = mixed_patches(real, None, 0.25, 40, 16, torch.Generator().manual_seed(3))
+    assert all(torch.equal(a, b) for a, b in zip(same, alone))  # no generated pages: the same stream
+    noisy, clean = mixed_patches(real, generated, 0.25, 40, 16, torch.Generator().manual_seed(3))
+    assert noisy.shape == clean.shape == (40, 1, 16, 16)
+    from_generated = noisy.flatten(1).mean(1) > 0.5
+    assert int(from_generated.sum()) == 10 and bool(from_generated[30:].all())

@@ -33,6 +33,9 @@ CONTRAST_JITTER = 0.1  # augmentation: noisy patches scaled by 1 +- this
 BRIGHTNESS_JITTER = 0.05  # and shifted by +- this
 FADE_LOW = 0.4  # and with ``fade_share``, faded ink keeps 40-100% of its contrast to the paper
 FADE_WINDOW = 7  # px around an ink pixel where its paper is found (wider than the Kaggle pages' strokes)
+# Generated pages mixed into training (``synthetic_share``): A4 in 9-12 pt at 150 dpi has a line pitch of
+# 22-36 px, the Kaggle pages' range (22.9-37.3 px), so they look like a 300 dpi scan brought to the training size.
+SYNTHETIC_MIX_DPI, SYNTHETIC_MIX_PAGES = 150, 30
 
 
 @dataclass
@@ -105,6 +108,31 @@ class PageSet:
         if augment:
             noisy_batch, clean_batch = augment_pairs(noisy_batch, clean_batch, generator, fade_share)
         return noisy_batch, clean_batch
+
+
+def mixed_patches(
+    pages: PageSet, synthetic: PageSet | None, share: float, n: int, size: int, generator: torch.Generator | None = None,
+    augment: bool = False, fade_share: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` patch pairs (``PageSet.random_patches``), ``round(n * share)`` of them from ``synthetic``
+    and the rest from ``pages``, real first (the trainer shuffles each epoch). Without synthetic
+    pages the same patches as ``pages.random_patches``."""
+    from_synthetic = 0 if synthetic is None else round(n * share)
+    noisy, clean = pages.random_patches(n - from_synthetic, size, generator, augment, fade_share)
+    if not from_synthetic:
+        return noisy, clean
+    more_noisy, more_clean = synthetic.random_patches(from_synthetic, size, generator, augment, fade_share)
+    return torch.cat([noisy, more_noisy]), torch.cat([clean, more_clean])
+
+
+def synthetic_mix(share: float) -> PageSet | None:
+    """The generated pages ``synthetic_share`` mixes in (their train split; made once, cached), None at 0."""
+    if share == 0:
+        return None
+    from aekit.data.synthetic_documents import ensure_synthetic_documents
+
+    folder = ensure_synthetic_documents(SYNTHETIC_MIX_PAGES, dpi=SYNTHETIC_MIX_DPI)
+    return load_pages(folder, "train", f"documents-synthetic-{SYNTHETIC_MIX_DPI}dpi")
 
 
 def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
