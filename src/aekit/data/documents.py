@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from aekit.data.decode import read_image
 from aekit.data.folder import IMAGE_EXTENSIONS
+from aekit.data.synthetic_documents import ensure_synthetic_documents
 from aekit.errors import DataError
 
 TEST_FRACTION = 0.2
@@ -129,8 +130,6 @@ def synthetic_mix(share: float) -> PageSet | None:
     """The generated pages ``synthetic_share`` mixes in (their train split; made once, cached), None at 0."""
     if share == 0:
         return None
-    from aekit.data.synthetic_documents import ensure_synthetic_documents
-
     folder = ensure_synthetic_documents(SYNTHETIC_MIX_PAGES, dpi=SYNTHETIC_MIX_DPI)
     return load_pages(folder, "train", f"documents-synthetic-{SYNTHETIC_MIX_DPI}dpi")
 
