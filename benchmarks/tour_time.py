@@ -33,16 +33,18 @@ TARGET_SECONDS = 300.0
 BUSY_FACTOR = 1.2
 
 
-def tour(out: Path, extra: list[str]) -> tuple[float, str]:
-    """Wall seconds of one quick tour and its first line about threads."""
+def tour(out: Path, extra: list[str]) -> tuple[float, str, list[str]]:
+    """Wall seconds of one quick tour, its line about threads and its lines per experiment and check."""
     start = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "aekit", "tour", "--quick", "--out", str(out), *extra],
                             capture_output=True, text=True)
     wall = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"tour failed ({result.returncode}): {result.stderr[-2000:]}")
-    threads = next((line for line in (result.stderr + result.stdout).splitlines() if "thread" in line), "")
-    return wall, threads
+    lines = (result.stderr + result.stdout).splitlines()
+    threads = next((line for line in lines if "thread" in line), "")
+    return wall, threads, [line for line in lines if " trained in " in line or line.startswith("tour: ok")
+                           or line.startswith("tour: FAILED") or line.startswith("tour: not judged")]
 
 
 def main() -> None:
@@ -65,12 +67,13 @@ def main() -> None:
             time.sleep(2)  # so that aekit's start-up measurement sees it
         load = os.getloadavg()[0]
         try:
-            wall, threads = tour(work / way, WAYS[way])
+            wall, threads, lines = tour(work / way, WAYS[way])
         finally:
             if busy is not None:
                 busy.kill()
-        results[way] = {"seconds": round(wall, 1), "load_before": round(load, 2), "threads_line": threads}
-        print(f"{way}: {wall:.0f} s (load before {load:.2f}); {threads}", flush=True)
+        results[way] = {"seconds": round(wall, 1), "load_before": round(load, 2), "threads_line": threads,
+                        "lines": lines}
+        print(f"{way}: {wall:.0f} s (load before {load:.2f}); {threads}", *lines, sep="\n", flush=True)
     shutil.rmtree(work, ignore_errors=True)
     atomic_write_json(args.out, results)
     print()

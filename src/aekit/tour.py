@@ -191,9 +191,9 @@ class Preset:
     judge_all: bool = False  # also judge the claims that need the full preset's training
 
 
-QUICK = Preset(train_images=12_000, epochs=3, vae_epochs=4, iwae_k=64, iwae_images=500, eval_images=500,
-               doc_epochs=2, doc_patches=512, linear_epochs=200, ocr_pages=1, sprite_minutes=0.5, plan_minutes=0.4,
-               plan_footprints=50, generation_samples=120)
+QUICK = Preset(train_images=12_000, epochs=3, vae_epochs=3, iwae_k=64, iwae_images=500, eval_images=500,
+               doc_epochs=2, doc_patches=320, linear_epochs=120, ocr_pages=1, sprite_minutes=0.3, plan_minutes=0.5,
+               plan_footprints=24, generation_samples=120)
 FULL = Preset(train_images=None, epochs=10, vae_epochs=10, iwae_k=1_000, iwae_images=1_000, eval_images=None,
               doc_epochs=60, doc_patches=2_048, linear_epochs=70, doc_minutes=20.0, sprite_minutes=15.0, plan_minutes=15.0,
               judge_all=True)
