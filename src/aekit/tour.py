@@ -184,7 +184,10 @@ class Preset:
     linear_epochs: int = 30  # the linear AE needs many quiet steps to settle on the PCA subspace
     doc_minutes: float | None = None  # wall-clock budget of the document cleaner
     sprite_minutes: float = 0.75  # wall-clock budget of the game-sprite model (its prior included)
-    plan_minutes: float | None = None  # wall-clock budget of the floor-plan model; None: no floor plans
+    plan_minutes: float | None = None  # wall-clock budget of the floor-plan model; None (and no plan_images): none
+    # instead of plan_minutes: one epoch on this many pairs, the same training on any number of threads
+    # (30 s of 2 idle threads trained 5,200 pairs and beat retrieval; on one busy thread it fell short)
+    plan_images: int | None = None
     plan_footprints: int = 500  # unseen footprints the floor plans are drawn for (8 plans each)
     ocr_pages: int = OCR_PAGES  # held-out pages tesseract reads in the documents experiment
     generation_samples: int | None = None  # samples per figure of the generation measures (None: evaluate's default)
@@ -192,8 +195,8 @@ class Preset:
 
 
 QUICK = Preset(train_images=12_000, epochs=3, vae_epochs=3, iwae_k=64, iwae_images=500, eval_images=500,
-               doc_epochs=2, doc_patches=320, linear_epochs=120, ocr_pages=1, sprite_minutes=0.3, plan_minutes=0.5,
-               plan_footprints=24, generation_samples=120)
+               doc_epochs=2, doc_patches=320, linear_epochs=120, ocr_pages=1, sprite_minutes=0.3,
+               plan_images=5_120, plan_footprints=24, generation_samples=120)
 FULL = Preset(train_images=None, epochs=10, vae_epochs=10, iwae_k=1_000, iwae_images=1_000, eval_images=None,
               doc_epochs=60, doc_patches=2_048, linear_epochs=70, doc_minutes=20.0, sprite_minutes=15.0, plan_minutes=15.0,
               judge_all=True)
@@ -378,7 +381,7 @@ def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> 
                           needs_full_preset=True)),
             priors=("transformer",), iwae_k=16, iwae_images=200, generation_samples=preset.generation_samples,
         ))
-    if preset.plan_minutes is not None:
+    if preset.plan_minutes is not None or preset.plan_images:
         experiments.append(Experiment(
             "floor-plans", "Floor plans for a footprint",
             "Generated footprint/plan pairs (floorplans-synthetic, 64x64): aekit chooses plan-vae, a conditional VAE "
@@ -387,8 +390,9 @@ def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> 
             "through doors, large enough), realism and diversity, beside held-out real plans and retrieval (the "
             "training plan whose footprint fits best). Measured so far: the outer walls follow any footprint, but "
             "interior walls and doors are rarely drawn, so few plans are valid (benchmarks/README.md).",
-            recipe_config("tour-floor-plans", max_train_images=preset.train_images, max_minutes=preset.plan_minutes,
-                          quiet=True),
+            recipe_config("tour-floor-plans", quiet=True, **(
+                {"max_train_images": preset.plan_images, "epochs": 1, "max_minutes": None} if preset.plan_images
+                else {"max_train_images": preset.train_images, "max_minutes": preset.plan_minutes})),
             figure_names=tuple(("floor plans", metric) for metric in (PLAN_IOU, PLAN_VALID, PLAN_REALISM, PLAN_DIVERSITY)),
             claims=(Claim("plans fill the footprint at least as well as retrieval (IoU)",
                           at_least_as(PLAN_IOU, "retrieval")),),
