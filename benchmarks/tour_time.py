@@ -72,7 +72,7 @@ def main() -> None:
             if busy is not None:
                 busy.kill()
         results[way] = {"seconds": round(wall, 1), "load_before": round(load, 2), "threads_line": threads,
-                        "lines": lines}
+                        "lines": lines, "summary_md": (work / way / "summary.md").read_text(encoding="utf-8")}
         print(f"{way}: {wall:.0f} s (load before {load:.2f}); {threads}", *lines, sep="\n", flush=True)
     shutil.rmtree(work, ignore_errors=True)
     atomic_write_json(args.out, results)

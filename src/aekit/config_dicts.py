@@ -24,7 +24,9 @@ _ACCEPTS = {float: (int, float), tuple: (list, tuple)}  # what a TOML or JSON fi
 
 def config_from_dict(config_type: type, data: Any, where: str, noun: str = "option") -> Any:
     """``config_type`` built from ``data`` with every key and value checked (``noun``: what the
-    error calls a key, as the file's reader knows it)."""
+    error calls a key, as the file's reader knows it: a model's "option 'latent_dim'", a TOML file's
+    plain "'epochs'")."""
+    name = (lambda key: f"option '{key}'") if noun == "option" else (lambda key: f"'{key}'")
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: must be a table of {noun}s, got {type(data).__name__}")
     known = {f.name: f for f in fields(config_type)}
@@ -34,10 +36,10 @@ def config_from_dict(config_type: type, data: Any, where: str, noun: str = "opti
     hints = typing.get_type_hints(config_type)
     values = {}
     for key, value in data.items():
-        value = typed_value(hints[key], value, f"{where}: '{key}'")
+        value = typed_value(hints[key], value, f"{where}: {name(key)}")
         failure = None if value is None else check_failure(known[key], value)  # None: the field allows it
         if failure is not None:
-            raise ConfigError(f"{where}: '{key}' {failure}, got {short(value)}")
+            raise ConfigError(f"{where}: {name(key)} {failure}, got {short(value)}")
         values[key] = value
     return config_type(**values)
 
