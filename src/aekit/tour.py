@@ -296,7 +296,9 @@ def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> 
             "A 2-D latent can be drawn: the decoded manifold and the classes' scatter show what the VAE learned.",
             recipe_config("tour-vae-2d", small, **common, epochs=preset.vae_epochs),
             figure_names=(("likelihood", "nll_iwae"), ("likelihood", "nll_elbo"), ("latent", "probe_test")),
-            claims=(LIKELIHOOD_BEATS_PIXELS, probe_beats_pca()),
+            # quick preset (3 epochs on 12,000 images, measured): probe 0.548 vs PCA's 0.518 on 2 threads,
+            # 0.514 vs 0.520 on 1 thread: too close to judge; the full preset's 0.654 vs 0.509 is
+            claims=(LIKELIHOOD_BEATS_PIXELS, probe_beats_pca(needs_full_preset=True)),
             **likelihood,
         ),
         Experiment(
