@@ -238,3 +238,14 @@ def test_digits_use_the_small_models():
     planned = experiments()
     assert planned["vae-2d"].config["model"] == "vae" and planned["vae-32"].config["model_options"]["latent_dim"] == 8
     assert planned["linear-pca"].config["model_options"] == {"latent_dim": 8}
+
+
+def test_only_keeps_rows_of_a_summary_of_the_same_preset_and_nothing_from_a_foreign_file(tmp_path):
+    summary = {"preset": "custom", "dataset": "digits", "documents": "documents", "sizes": {"epochs": 1}}
+    rows = {"cvae": {"figures": {}}, "linear-pca": {"figures": {}}}
+    (tmp_path / "summary.json").write_text(json.dumps({**summary, "experiments": rows}))
+    assert tour._earlier_rows(tmp_path, summary, ["cvae"]) == {"cvae": rows["cvae"]}
+    assert tour._earlier_rows(tmp_path, {**summary, "sizes": {"epochs": 2}}, ["cvae"]) == {}
+    for foreign in ("[1, 2]", "not json", '{"experiments": [1]}'):
+        (tmp_path / "summary.json").write_text(foreign)
+        assert tour._earlier_rows(tmp_path, summary, ["cvae"]) == {}

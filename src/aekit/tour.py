@@ -429,6 +429,8 @@ def _earlier_rows(out: Path, summary: dict[str, Any], keys: list[str]) -> dict[s
         earlier = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    if not isinstance(earlier, dict):  # not a summary aekit wrote: nothing to keep
+        return {}
     same = all(earlier.get(field) == summary[field] for field in ("preset", "dataset", "documents", "sizes"))
     rows = earlier.get("experiments") if same else None
     return {key: rows[key] for key in keys if isinstance(rows, dict) and isinstance(rows.get(key), dict)}
@@ -460,8 +462,8 @@ def run_tour(
     unknown = sorted(set(only) - set(keys))
     if unknown:
         raise ConfigError(f"aekit tour --only: no experiment {', '.join(unknown)} (the tour has {', '.join(keys)})")
+    earlier = _earlier_rows(out, summary, [key for key in keys if key not in only]) if only else {}
     if only:
-        earlier = _earlier_rows(out, summary, [key for key in keys if key not in only])
         say(f"tour: only {', '.join(k for k in keys if k in only)}"
             + (f"; keeping the rows of {', '.join(earlier)} from {out / 'summary.json'}" if earlier else ""))
         experiments = [experiment for experiment in experiments if experiment.key in only]
@@ -477,7 +479,7 @@ def run_tour(
             "checks": [{**dataclasses.asdict(c), "outcome": c.outcome} for c in experiment.checks(figures, preset.judge_all)],
             "seconds": round(time.perf_counter() - t0, 1),
         }
-    if only:  # the plan's order, the earlier rows beside the new ones
+    if earlier:  # the plan's order, the earlier rows beside the new ones
         summary["experiments"] = {key: row for key in keys
                                   for row in [summary["experiments"].get(key) or earlier.get(key)] if row}
     summary["seconds"] = round(time.perf_counter() - start, 1)
