@@ -70,7 +70,8 @@ def _chains() -> list[list[str]]:
     """The README's commands in groups that share no folder, each in the README's order: a group
     runs in a scratch folder of its own, so pytest-xdist can run the groups side by side."""
     chains: list[tuple[set[str], list[str]]] = []
-    for command in _console_commands():
+    commands = _console_commands()
+    for command in commands:
         folders = _folders(command)
         joined = [chain for chain in chains if chain[0] & folders]
         merged_folders, merged = set(folders), []
@@ -78,7 +79,7 @@ def _chains() -> list[list[str]]:
             merged_folders |= chain[0]
             merged += chain[1]
             chains.remove(chain)
-        chains.append((merged_folders, [c for c in _console_commands() if c in {*merged, command}]))
+        chains.append((merged_folders, [c for c in commands if c in {*merged, command}]))
     return [commands for _, commands in chains]
 
 
