@@ -3,16 +3,17 @@ its likelihood baseline, and its dataset fallback."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
 import pytest
 
-from aekit import tour
+from aekit import tour, tour_claims, tour_plan
 from aekit.errors import ConfigError, DataError
 from aekit.ocr import tesseract_missing
 
-TINY = tour.Preset(train_images=400, epochs=1, vae_epochs=1, iwae_k=8, iwae_images=50, eval_images=100, doc_epochs=1, doc_patches=64,
+TINY = tour_plan.Preset(train_images=400, epochs=1, vae_epochs=1, iwae_k=8, iwae_images=50, eval_images=100, doc_epochs=1, doc_patches=64,
                    ocr_pages=1, sprite_minutes=0.1, generation_samples=24)
 OCR = tesseract_missing() is None  # CI's set-up installs tesseract: then the OCR figures are there
 EXPECTED_FIGURES = {
@@ -27,12 +28,12 @@ EXPECTED_FIGURES = {
 SPRITES = tour.sprites_available(say=lambda line: None)  # CI's set-up installs crawl-tiles-data
 
 
-def experiments(judge_all: bool = False) -> dict[str, tour.Experiment]:
-    preset = tour.Preset(**{**tour.dataclasses.asdict(TINY), "judge_all": judge_all})
-    return {e.key: e for e in tour.plan("digits", "documents-synthetic", preset, sprites=True)}
+def experiments(judge_all: bool = False) -> dict[str, tour_claims.Experiment]:
+    preset = tour_plan.Preset(**{**dataclasses.asdict(TINY), "judge_all": judge_all})
+    return {e.key: e for e in tour_plan.plan("digits", "documents-synthetic", preset, sprites=True)}
 
 
-def outcomes(experiment: tour.Experiment, figures: dict, judge_all: bool = True) -> list[str]:
+def outcomes(experiment: tour_claims.Experiment, figures: dict, judge_all: bool = True) -> list[str]:
     return [check.outcome for check in experiment.checks(figures, judge_all)]
 
 
@@ -83,7 +84,7 @@ def test_tour_writes_every_report_summary_and_index(tmp_path, monkeypatch):
     assert again["experiments"]["cvae"] == summary["experiments"]["cvae"]
     assert any("keeping the rows of denoising, vae-32, cvae, linear-pca" in line for line in lines)
     # another preset's rows are not mixed in
-    other = tour.Preset(**{**tour.dataclasses.asdict(TINY), "iwae_k": 4})
+    other = tour_plan.Preset(**{**dataclasses.asdict(TINY), "iwae_k": 4})
     assert list(tour.run_tour(out, dataset="digits", say=lines.append, preset=other, only=["linear-pca"])["experiments"]) == ["linear-pca"]
 
 
@@ -171,13 +172,13 @@ def test_class_match_and_linear_angle():
 
 
 def test_a_claim_needing_the_full_preset_is_shown_but_not_judged_in_a_quick_tour():
-    claim = tour.Claim("needs training", tour.at_most("mse", 0.01), needs_full_preset=True)
-    experiment = tour.dataclasses.replace(experiments()["linear-pca"], claims=(claim,))
+    claim = tour_claims.Claim("needs training", tour_claims.at_most("mse", 0.01), needs_full_preset=True)
+    experiment = dataclasses.replace(experiments()["linear-pca"], claims=(claim,))
     figures = {"mse": {"model": 0.05}}
     quick = experiment.checks(figures, judge_all=False)[0]
     assert quick.passed is None and quick.outcome == "not judged in the quick preset" and "0.05" in quick.detail
     assert experiment.checks(figures, judge_all=True)[0].outcome == "FAILED"
-    assert tour.FULL.judge_all and not tour.QUICK.judge_all
+    assert tour_plan.FULL.judge_all and not tour_plan.QUICK.judge_all
 
 
 def test_tour_falls_back_to_the_next_dataset_and_says_where_it_looked(monkeypatch):
@@ -205,7 +206,7 @@ def test_sprites_are_skipped_with_one_line_without_the_package(monkeypatch):
     lines: list[str] = []
     assert tour.sprites_available(say=lines.append) is False
     assert len(lines) == 1 and "apt-get install crawl-tiles-data" in lines[0]
-    assert "sprites" not in {e.key for e in tour.plan("digits", "documents-synthetic", TINY, sprites=False)}
+    assert "sprites" not in {e.key for e in tour_plan.plan("digits", "documents-synthetic", TINY, sprites=False)}
 
 
 def test_sprite_claims_compare_with_pca_of_the_same_code_size():
@@ -226,8 +227,8 @@ def test_the_full_tour_trains_its_recipes_as_aekit_train_config_does():
     folder and trains quietly); every tour recipe belongs to an experiment."""
     from aekit.config import TrainConfig
 
-    recipes = {path.stem.removeprefix("tour-"): path for path in tour.RECIPES.glob("tour-*.toml")}
-    experiments = {e.key: e for e in tour.plan("fashion-mnist", "documents", tour.FULL, sprites=True)}
+    recipes = {path.stem.removeprefix("tour-"): path for path in tour_plan.RECIPES.glob("tour-*.toml")}
+    experiments = {e.key: e for e in tour_plan.plan("fashion-mnist", "documents", tour_plan.FULL, sprites=True)}
     assert set(recipes) == set(experiments) - {"documents"}  # the cleaner's recipe is document-unet.toml
     for key, path in recipes.items():
         config = TrainConfig(**{**experiments[key].config, "quiet": False})
