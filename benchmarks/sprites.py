@@ -41,7 +41,8 @@ from aekit.alpha import composite
 from aekit.config import TrainConfig
 from aekit.device import cpu_flags
 from aekit.evaluate import reconstruction_section
-from aekit.generation import OVERALL, REAL, SAMPLES_PER_FIGURE, class_samples, measure_run, run_classifier, run_samplers, section_name
+from aekit.generation import REAL, SAMPLES_PER_FIGURE, measure_run, run_classifier, section_name
+from aekit.generation_samplers import OVERALL, class_samples, run_samplers
 from aekit.images import png_bytes
 from aekit.io import atomic_write_bytes, atomic_write_json
 from aekit.metrics import remove_exact_duplicates

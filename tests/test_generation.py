@@ -10,15 +10,8 @@ import torch
 
 from aekit import generation
 from aekit.data.datasets import ImageSet
-from aekit.generation import (
-    MIN_BUDGET_SAMPLES,
-    OVERALL,
-    REAL,
-    Sampler,
-    generation_measures,
-    pca_gaussian_sampler,
-    section_name,
-)
+from aekit.generation import MIN_BUDGET_SAMPLES, REAL, generation_measures, section_name
+from aekit.generation_samplers import OVERALL, Sampler, pca_gaussian_sampler
 from aekit.quality import get_classifier
 
 CLASSES = ("stripes", "blobs", "rings")

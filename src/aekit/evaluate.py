@@ -23,7 +23,8 @@ import torch
 from aekit import metrics
 from aekit.errors import ConfigError
 from aekit.evaluation_defaults import IWAE_SECONDS
-from aekit.generation import check_samples, in_batches, measure_run
+from aekit.generation import check_samples, measure_run
+from aekit.generation_samplers import in_batches
 from aekit.io import atomic_write_json
 from aekit.page_metrics import OCR_PAGES, page_sections
 from aekit.plan_measures import plan_section

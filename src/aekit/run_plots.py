@@ -7,7 +7,8 @@ from pathlib import Path
 
 import torch
 
-from aekit.generation import OVERALL, nearest_training_pairs, run_classifier, run_samplers
+from aekit.generation import run_classifier
+from aekit.generation_samplers import OVERALL, nearest_training_pairs, run_samplers
 from aekit.page_metrics import MAX_ENLARGED_WIDTH, SCAN_FACTOR
 from aekit.page_plots import plot_document_pages, plot_scan_crop
 from aekit.plots import (

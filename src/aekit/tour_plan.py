@@ -8,7 +8,7 @@ from typing import Any
 
 from aekit.config import TrainConfig
 from aekit.evaluate import INDEPENDENT_PIXELS
-from aekit.generation import OVERALL
+from aekit.generation_samplers import OVERALL
 from aekit.page_metrics import OCR_PAGES
 from aekit.plan_measures import DIVERSITY as PLAN_DIVERSITY
 from aekit.plan_measures import IOU as PLAN_IOU
