@@ -120,7 +120,7 @@ def chunk_streams(n: int, seed: int) -> tuple[list[int], torch.Generator]:
     """The batch order and the noise generator aekit's trainer uses for a chunk (as its epoch
     ``seed + 1``), so both paths see the same batches and the same corruption: their losses then
     differ only by the arithmetic's rounding (and, in bf16, by its precision)."""
-    from aekit.train import NOISE, ORDER, epoch_generator
+    from aekit.train_data import NOISE, ORDER, epoch_generator
 
     order = torch.randperm(n, generator=epoch_generator(0, seed + 1, ORDER))
     return order.tolist(), epoch_generator(0, seed + 1, NOISE)
@@ -169,7 +169,8 @@ class Aekit:
 
     def run(self, images: torch.Tensor, seed: int) -> tuple[float, float]:
         """Train on ``images`` as one trainer epoch; its mean loss (the trainer keeps no spread)."""
-        from aekit.train import Batches, train_epoch
+        from aekit.train import train_epoch
+        from aekit.train_data import Batches
 
         data = Batches(images)
         terms = train_epoch(self.model, self.optimizer, self.config, seed + 1, self.state, data, self.noise,

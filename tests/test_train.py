@@ -152,7 +152,7 @@ def test_synthetic_share_mixes_generated_pages_into_each_epoch(tmp_path, monkeyp
     from aekit.data import PageSet
     from aekit.data.documents import mixed_patches
 
-    trainer = sys.modules["aekit.train"]
+    trainer = sys.modules["aekit.train_data"]
     g = torch.Generator().manual_seed(0)
     clean = [torch.rand(1, 40, 48, generator=g).round() for _ in range(6)]
     pages = PageSet([0.1 + 0.8 * c for c in clean], clean, [f"p{i}" for i in range(6)], list(range(6)), "fake")

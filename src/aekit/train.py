@@ -15,18 +15,15 @@ import math
 import sys
 import time
 import types
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 import aekit.data
 from aekit import distributed
 from aekit.config import RESUMABLE, TrainConfig
-from aekit.data import ImageSet, train_val_split, val_indices
-from aekit.data.documents import mixed_patches, synthetic_mix
+from aekit.data import ImageSet
 from aekit.data.noise import parse_noise
 from aekit.device import prepare_model, resolve_device, uses_bf16
 from aekit.errors import ConfigError, TrainingError
@@ -53,42 +50,12 @@ from aekit.runs import (
     write_weights,
 )
 from aekit.scans import TrainingText
+from aekit.train_budget import Budget
+from aekit.train_data import NOISE, ORDER, SAMPLING, Batches, TrainingSplit, epoch_generator
 
 # Validation scores the final objective (any KL warm-up finished) so epochs compare fairly.
 VAL_STEP = 1 << 62
-ORDER, NOISE, PATCHES, SAMPLING = 0, 1, 2, 3  # independent random streams per (seed, epoch)
 INIT_VALUES = 1 << 26  # a model's init_from_data sees the first training images up to this many values (256 MB)
-
-
-@dataclass
-class Batches:
-    """What an epoch draws its batches from: ``inputs`` (uint8 or float images), the ``targets`` of a
-    denoiser, the ``conditions`` of a conditional model, and optionally the ``rows`` of ``inputs``
-    that belong to this split (so a large memory-mapped set is never copied to hold out a split)."""
-
-    inputs: torch.Tensor
-    targets: torch.Tensor | None = None
-    conditions: torch.Tensor | None = None
-    rows: torch.Tensor | None = None
-
-    def __len__(self) -> int:
-        return len(self.inputs) if self.rows is None else len(self.rows)
-
-    def part(self, start: int, stop: int) -> Batches:
-        """Positions ``start:stop`` of this split (a torchrun rank's share)."""
-        def cut(t: torch.Tensor | None) -> torch.Tensor | None:
-            return None if t is None else t[start:stop]
-
-        if self.rows is None:
-            return Batches(self.inputs[start:stop], cut(self.targets), cut(self.conditions))
-        return Batches(self.inputs, cut(self.targets), cut(self.conditions), self.rows[start:stop])
-
-    def take(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """Inputs (as float), targets and conditions at ``positions`` of this split."""
-        rows = positions if self.rows is None else self.rows[positions]
-        target = None if self.targets is None else as_float(self.targets[positions])
-        condition = None if self.conditions is None else self.conditions[positions]
-        return as_float(self.inputs[rows]), target, condition
 
 
 def train(config: TrainConfig) -> Run:
@@ -134,7 +101,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
         raise ConfigError(f"model {config.model!r} is conditional and needs an image dataset, not {config.dataset}")
     optimizer = make_optimizer(config, model)
     noise = parse_noise(config.noise) if config.noise else None
-    split = _Split.make(data, model, noise, config, device)
+    split = TrainingSplit.make(data, model, noise, config, device)
     if started:
         state, best = restore_checkpoint(run_dir, model, optimizer, device)
         for group in optimizer.param_groups:
@@ -173,7 +140,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
         log.close()
 
 
-def _progress(config: TrainConfig, run_dir: Path, split: _Split, main: bool) -> Progress:
+def _progress(config: TrainConfig, run_dir: Path, split: TrainingSplit, main: bool) -> Progress:
     """The run's progress channel: lines or bars on stderr, and TensorBoard events when asked for."""
     callbacks = []
     if config.tensorboard and main:
@@ -182,7 +149,7 @@ def _progress(config: TrainConfig, run_dir: Path, split: _Split, main: bool) -> 
 
 
 def _epochs(config: TrainConfig, run_dir: Path, device: torch.device, model: Autoencoder, optimizer: torch.optim.Optimizer,
-            noise: Any, best: dict[str, torch.Tensor], state: TrainState, split: _Split, log: Progress) -> Run:
+            noise: Any, best: dict[str, torch.Tensor], state: TrainState, split: TrainingSplit, log: Progress) -> Run:
     """The epochs themselves: train, validate, keep the best weights, write the checkpoint."""
     main = distributed.is_main()
     replica = distributed.for_training(model, device)  # DDP under torchrun
@@ -322,87 +289,6 @@ def validation_loss(model: Autoencoder, data: Batches, config: TrainConfig, devi
     return dict(zip(names, (totals / len(data)).tolist()))
 
 
-def as_float(images: torch.Tensor) -> torch.Tensor:
-    """Images in [0, 1] as float32: uint8 storage is divided by 255, float passes through."""
-    return images.float().div_(255.0) if images.dtype == torch.uint8 else images
-
-
-@dataclass
-class _Split:
-    """Training and validation batches on the device; documents draw fresh patches each epoch."""
-
-    config: TrainConfig
-    device: torch.device
-    val: Batches
-    describe: str
-    images: Batches | None = None  # image datasets: the whole training set, uint8 where the data is 8-bit
-    pages: Any = None  # documents: the training PageSet
-    synthetic: Any = None  # documents with synthetic_share: the generated PageSet mixed in
-
-    @classmethod
-    def make(cls, data: Any, model: Autoencoder, noise: Any, config: TrainConfig, device: torch.device) -> _Split:
-        if isinstance(data, ImageSet):
-            train_rows, val_rows = val_indices(data, config.val_fraction, config.seed)  # no copy of the images
-            if config.max_train_images is not None:  # a quick run: shrink validation in proportion
-                n_val = max(1, round(config.max_train_images * config.val_fraction / (1 - config.val_fraction)))
-                train_rows, val_rows = train_rows[: config.max_train_images], val_rows[:n_val]
-            pixels = data.pixels.to(device)
-            conditions = model.condition_of(data, train_rows)
-            images = Batches(pixels, None, _to(conditions, device), train_rows.to(device))
-            val = Batches(pixels, None, _to(model.condition_of(data, val_rows), device), val_rows.to(device))
-            if noise is not None:  # a fixed corruption, so validation losses compare across epochs
-                clean = data.batch(val_rows)
-                val = Batches(noise(clean, generator=epoch_generator(config.seed, -1, NOISE)).to(device), clean.to(device),
-                              val.conditions)
-            describe = f"{len(train_rows)} train / {len(val_rows)} val images"
-            return cls(config, device, val, describe, images=images)
-        train_set, val_set = train_val_split(data, config.val_fraction, config.seed)
-        val_x, val_y = val_set.random_patches(_val_patches(config), config.patch_size, epoch_generator(config.seed, -1, PATCHES))
-        if noise is not None:
-            val_x = noise(val_x, generator=epoch_generator(config.seed, -1, NOISE))
-        describe = f"{len(train_set)} train / {len(val_set)} val pages, {config.patch_size}px patches"
-        synthetic = synthetic_mix(config.synthetic_share)
-        if synthetic is not None:
-            describe += f", {config.synthetic_share:.0%} of the patches from {len(synthetic)} generated pages"
-        return cls(config, device, Batches(val_x.to(device), _to(val_y, device)), describe, pages=train_set,
-                   synthetic=synthetic)
-
-    def train(self, epoch: int) -> Batches:
-        if self.images is not None:
-            return self.images
-        size, n = self.config.patch_size, self.config.patches_per_epoch
-        noisy, clean = mixed_patches(self.pages, self.synthetic, self.config.synthetic_share, n, size,
-                                     epoch_generator(self.config.seed, epoch, PATCHES), augment=self.config.augment,
-                                     fade_share=self.config.fade_ink)
-        return Batches(noisy.to(self.device), clean.to(self.device))
-
-
-class Budget:
-    """``max_minutes``: the wall-clock deadline, checked before each epoch and after each batch (a
-    resumed run counts the seconds its earlier epochs took). The batches stop early enough to leave
-    time for the validation and checkpoint that follow them, as long as the last epoch's took."""
-
-    def __init__(self, max_minutes: float | None, history: list[dict[str, Any]]):
-        self.limit = None if max_minutes is None else max_minutes * 60.0
-        self.started = time.perf_counter() - sum(h["seconds"] for h in history)
-        self.after_batches = 0.0  # seconds of the last epoch's validation and checkpoint
-        self.batches = self.steps = self.images = 0  # how far the last train_epoch got
-
-    def expired(self) -> bool:
-        """Whether the time is up, less the time the last epoch's validation and checkpoint took;
-        under torchrun every rank gets the same answer (the first rank whose time is up decides),
-        so all of them stop at the same batch."""
-        if self.limit is None:
-            return False
-        over = time.perf_counter() - self.started + self.after_batches >= self.limit
-        if distributed.world_size() > 1:
-            over = distributed.all_reduce_mean({"over": float(over)})["over"] > 0
-        return over
-
-    def epoch_finished(self, seconds_after_batches: float) -> None:
-        self.after_batches = seconds_after_batches
-
-
 def _choose_model(config: TrainConfig, data: Any, input_shape: tuple[int, int, int]) -> tuple[TrainConfig, str | None]:
     """Fill in what the user left unset from a look at the data: the model (documents: doc-unet) and a
     VAE's likelihood. Returns the completed config and why, or None when nothing was chosen."""
@@ -416,10 +302,6 @@ def _choose_model(config: TrainConfig, data: Any, input_shape: tuple[int, int, i
     sample = data.batch(torch.arange(min(len(data), 2000)))
     name, options, why = resolve(config.model, config.model_options, sample, input_shape)
     return dataclasses.replace(config, model=name, model_options=options), why
-
-
-def _to(tensor: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
-    return None if tensor is None else tensor.to(device)
 
 
 def check_resumable(stored: TrainConfig, given: TrainConfig, run_dir: Path) -> None:
@@ -436,17 +318,6 @@ def check_resumable(stored: TrainConfig, given: TrainConfig, run_dir: Path) -> N
 def make_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
     kind = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
     return kind(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-
-
-def epoch_generator(seed: int, epoch: int, stream: int, rank: int = 0) -> torch.Generator:
-    """An independent generator per (seed, epoch, stream): epoch -1 is validation; ranks > 0 of a
-    torchrun job get their own (rank 0 and single-process runs keep the same streams)."""
-    mixed = np.random.SeedSequence([seed, epoch + 1, stream] + ([rank] if rank else [])).generate_state(2, dtype=np.uint32)
-    return torch.Generator().manual_seed(int(mixed[0]) << 32 | int(mixed[1]))
-
-
-def _val_patches(config: TrainConfig) -> int:
-    return max(1, round(config.patches_per_epoch * config.val_fraction / (1 - config.val_fraction)))
 
 
 def _nan_message(epoch: int, step: int, term: str, config: TrainConfig) -> str:
