@@ -12,6 +12,7 @@ import pytest
 from aekit import options as opt
 from aekit.cli import CommandParser, build_parser, main
 from aekit.config import FIELDS, TrainConfig
+from aekit.option_fields import options_from_args
 
 # the function each command calls with its options as keywords, and the fields it takes otherwise
 # (quiet becomes a Progress; --no-priors empties --prior)
@@ -100,7 +101,7 @@ def test_the_parsed_defaults_build_the_dataclass_defaults():
         argv, values = _required_argv(cls)
         if name == "fit-prior":
             argv += ["--prior", "gmm"]
-        parsed = opt.options_from_args(cls, build_parser().parse_args([name, *argv]))
+        parsed = options_from_args(cls, build_parser().parse_args([name, *argv]))
         assert parsed == cls(**values), name
 
 

@@ -16,6 +16,7 @@ from aekit import options as opt
 from aekit.cli import build_parser, main
 from aekit.errors import AekitError
 from aekit.inference import resized_reconstruct, sample_images
+from aekit.option_fields import options_from_args
 from aekit.priors import fit_prior
 from aekit.run import Run
 
@@ -78,7 +79,7 @@ def test_python_api_keywords_are_the_commands_options_with_its_defaults(vae_run:
     defaults the command line parses to; an unknown keyword is refused."""
     cls = opt.COMMAND_OPTIONS[command]
     assert issubclass(cls, api) and fields(api)
-    parsed = opt.options_from_args(cls, build_parser().parse_args([command, str(vae_run), *argv]))
+    parsed = options_from_args(cls, build_parser().parse_args([command, str(vae_run), *argv]))
     assert all(getattr(parsed, f.name) == getattr(api(), f.name) for f in fields(api))
     run, data = Run(vae_run, "cpu"), torch.rand(2, 1, 8, 8)
     with pytest.raises(AekitError, match=r"unknown option\(s\) temprature"):

@@ -38,7 +38,8 @@ if TYPE_CHECKING:  # the options dataclasses, imported when a command runs
 
 def _options(args: argparse.Namespace) -> Any:
     """The parsed command's options dataclass (``aekit.options.COMMAND_OPTIONS``), each value checked."""
-    from aekit.options import COMMAND_OPTIONS, options_from_args
+    from aekit.option_fields import options_from_args
+    from aekit.options import COMMAND_OPTIONS
 
     return options_from_args(COMMAND_OPTIONS[args.command], args)
 
@@ -215,7 +216,8 @@ class CommandParser(argparse.ArgumentParser):
         """Add the arguments still to add (once)."""
         if self._complete:
             return
-        from aekit.options import COMMAND_OPTIONS, ThreadOptions, add_options
+        from aekit.option_fields import ThreadOptions, add_options
+        from aekit.options import COMMAND_OPTIONS
 
         self._complete = True
         if self.command in COMMAND_OPTIONS:
@@ -242,7 +244,7 @@ def _fit_prior_arguments(parser: argparse.ArgumentParser) -> None:
 def _set_threads(args: argparse.Namespace) -> None:
     """torch's thread pools for this command, before any torch work: ``--threads``, else
     OMP_NUM_THREADS, else measured (said in one line); listing commands only take ``--threads``."""
-    from aekit.options import ThreadOptions, options_from_args
+    from aekit.option_fields import ThreadOptions, options_from_args
     from aekit.threads import decide_threads, set_threads
 
     threads = options_from_args(ThreadOptions, args).threads

@@ -10,78 +10,28 @@ priors registry and model names from the models registry, read when a command's 
 
 from __future__ import annotations
 
-import argparse
-import math
-import typing
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
-from aekit.config import PRECISIONS, add_fields, flag_of, option
-from aekit.config_dicts import check_failure, typed_value
-from aekit.errors import ConfigError
+from aekit.config import PRECISIONS, option
 from aekit.evaluation_defaults import IWAE_SECONDS, OCR_PAGES
-
-REQUIRED: Any = MISSING  # an option without a default: a required flag, or a positional argument that must be given
-BENCHMARKS = "see benchmarks/README.md for measured speeds"
-
-_AT_LEAST_1 = ("must be at least 1", lambda v: v >= 1)
-_AT_LEAST_0 = ("must be at least 0", lambda v: v >= 0)
-_POSITIVE_FINITE = ("must be a positive finite number", lambda v: 0 < v < math.inf)  # NaN fails both comparisons
-
-
-def between(low: int, high: int) -> tuple[str, Any]:
-    return f"must be between {low:,} and {high:,}", lambda v: low <= v <= high
-
-
-def prior_names() -> tuple[str, ...]:
-    """The registered priors (``aekit.priors.PRIORS``; imports torch, so only when a command needs them)."""
-    from aekit.priors import PRIORS
-
-    return tuple(PRIORS)
-
-
-def prior_names_or_all() -> tuple[str, ...]:
-    return (*prior_names(), "all")
-
-
-def model_names() -> tuple[str, ...]:
-    """The registered models (``aekit.models.MODELS``), read when ``aekit bench``'s flags are made."""
-    from aekit.models import MODELS
-
-    return tuple(MODELS)
-
-
-# --- options several commands share -----------------------------------------------------------------
-def run_dir() -> Any:
-    return option(REQUIRED, "a run folder written by `aekit train`", positional=True)
-
-
-def out_folder(help: str = "a new folder for the results") -> Any:
-    return option(REQUIRED, help)
-
-
-def seed(help: str) -> Any:
-    return option(0, f"{help}, 0 to 2**63-1", ("must be between 0 and 2**63-1", lambda v: 0 <= v < 2**63))
-
-
-def device() -> Any:
-    return option("auto", "auto (CUDA when present, else CPU), cpu, cuda or cuda:N", metavar="DEVICE")
-
-
-def overwrite() -> Any:
-    return option(False, "allow an --out that already holds files")
-
-
-def quiet() -> Any:
-    return option(False, "no progress (files that fail are still named, with why)")
-
-
-@dataclass(kw_only=True)
-class ThreadOptions:
-    """Every command's ``--threads`` (``cli.main`` sets torch's threads before the command runs)."""
-
-    threads: int | None = option(None, "torch threads (default: the usable cores that are idle, measured at start: affinity, "
-                                 "cgroup quota, /proc/stat; or OMP_NUM_THREADS when set)", _AT_LEAST_1)
+from aekit.option_fields import (
+    AT_LEAST_0,
+    AT_LEAST_1,
+    BENCHMARKS,
+    POSITIVE_FINITE,
+    REQUIRED,
+    between,
+    device,
+    model_names,
+    out_folder,
+    overwrite,
+    prior_names,
+    prior_names_or_all,
+    quiet,
+    run_dir,
+    seed,
+)
 
 
 # --- the commands -------------------------------------------------------------------------------------
@@ -104,22 +54,22 @@ class EvaluateOptions:
 
     run_dir: str = run_dir()
     iwae_k: int | None = option(None, "importance samples for the VAE likelihood bound (default: as many as fit "
-                                "--iwae-seconds on the test images; the output and eval.json say what ran)", _AT_LEAST_1)
+                                "--iwae-seconds on the test images; the output and eval.json say what ran)", AT_LEAST_1)
     iwae_images: int | None = option(None, "likelihood bounds on the first N test images only (default: as many as fit "
-                                     "--iwae-seconds)", _AT_LEAST_1)
+                                     "--iwae-seconds)", AT_LEAST_1)
     iwae_seconds: float = option(IWAE_SECONDS, "time budget in seconds of the likelihood bounds for what --iwae-k and --iwae-images "
-                                 "leave open, sized by a short timing at the start", _POSITIVE_FINITE)
+                                 "leave open, sized by a short timing at the start", POSITIVE_FINITE)
     bf16: bool = option(False, f"likelihood bounds under bfloat16 autocast: faster on CPUs with AVX-512 BF16 or AMX, no "
                         f"faster on others ({BENCHMARKS}; measure with benchmarks/quality.py --only precision)")
-    max_images: int | None = option(None, "evaluate on the first N test images only (default: all)", _AT_LEAST_1)
-    ocr_pages: int = option(OCR_PAGES, "document runs: held-out pages read by tesseract, 0 for no OCR", _AT_LEAST_0)
+    max_images: int | None = option(None, "evaluate on the first N test images only (default: all)", AT_LEAST_1)
+    ocr_pages: int = option(OCR_PAGES, "document runs: held-out pages read by tesseract, 0 for no OCR", AT_LEAST_0)
     generation_samples: int | None = option(None, "samples per class and figure of the generation measures (default: "
                                             "475, or as many as fit a minute of drawing from slow samplers; the output "
-                                            "says which)", _AT_LEAST_1)
+                                            "says which)", AT_LEAST_1)
     sample_images: int | None = option(None, "samples per column of the sample-quality section (default: up to 5,000, as "
-                                       "many as fit a minute of drawing; the output and eval.json say which)", _AT_LEAST_1)
+                                       "many as fit a minute of drawing; the output and eval.json say which)", AT_LEAST_1)
     plan_footprints: int | None = option(None, "floor-plan runs: test footprints to draw plans for (default: up to 500, "
-                                         "as many as fit a minute of drawing and scoring; the output says which)", _AT_LEAST_1)
+                                         "as many as fit a minute of drawing and scoring; the output says which)", AT_LEAST_1)
     priors: list[str] = option([], "add a sample-quality column for this fitted prior (repeatable; all: every prior fitted; "
                                "default: none)", flag="--prior", choices=prior_names_or_all)
     quiet: bool = option(False, "no progress")
@@ -150,13 +100,13 @@ class BenchOptions:
     model: str | None = option(None, "a model to build untrained, see `aekit models` (default: the run's)", choices=model_names,
                                metavar="MODEL")
     dataset: str | None = option(None, "dataset of the images it is timed on (default: the run's)")
-    batch_size: int | None = option(None, "images per step (default: the run's, else aekit train's default)", _AT_LEAST_1)
+    batch_size: int | None = option(None, "images per step (default: the run's, else aekit train's default)", AT_LEAST_1)
     precision: str | None = option(None, "fp32 or bf16 (default: the run's own, else fp32)", choices=("fp32", "bf16"))
 
 
 @dataclass(kw_only=True)
 class MakeDocumentsOptions:
-    pages: int = option(24, "page pairs to make", _AT_LEAST_1)
+    pages: int = option(24, "page pairs to make", AT_LEAST_1)
     out: str = out_folder("a new folder (Kaggle layout: train/, train_cleaned/, test/, test_cleaned/)")
     seed: int = seed("the same seed makes the same pages")
     dpi: int | None = option(None, "whole printed pages at this resolution with their true text beside them (default: "
@@ -166,7 +116,7 @@ class MakeDocumentsOptions:
 
 @dataclass(kw_only=True)
 class MakeFloorplansOptions:
-    n: int = option(100, "pairs to make", _AT_LEAST_1)
+    n: int = option(100, "pairs to make", AT_LEAST_1)
     size: int = option(64, "side of the square frame in pixels", between(32, 1024))
     out: str = out_folder("a new folder: footprints/, plans/ and floorplans.json")
     seed: int = seed("the same seed makes the same plans")
@@ -217,7 +167,7 @@ class DrawOptions:
     """How images are drawn from a model: ``aekit sample``'s and ``aekit.Run.sample``'s keywords."""
 
     seed: int = seed("the same seed draws the same images")
-    temperature: float = option(1.0, "scale the N(0, I) codes of a VAE, a positive finite number", _POSITIVE_FINITE)
+    temperature: float = option(1.0, "scale the N(0, I) codes of a VAE, a positive finite number", POSITIVE_FINITE)
     prior: str | None = option(None, "draw codes from this fitted prior (aekit fit-prior; default: N(0, I))",
                                choices=prior_names)
 
@@ -225,7 +175,7 @@ class DrawOptions:
 @dataclass(kw_only=True)
 class SampleOptions(DrawOptions):
     run_dir: str = run_dir()
-    n: int = option(64, "how many images (written batch by batch: any number)", _AT_LEAST_1)
+    n: int = option(64, "how many images (written batch by batch: any number)", AT_LEAST_1)
     out: str = out_folder()
     class_name: str | None = option(None, "draw this class (label-conditional models, or a prior fitted per class; default: "
                                     "any)", flag="--class", metavar="CLASS")
@@ -247,7 +197,7 @@ class SampleOptions(DrawOptions):
                            "sprites of its class)", ("must be between 0 and 1", lambda v: 0 <= v <= 1), metavar="S")
     vector: bool = option(False, "floor plans: also write each plan's rooms, doors and windows as JSON and SVG")
     scale: float | None = option(None, "floor plans: --vector in metres, this many per pixel of the footprint image "
-                                 "(default: pixels)", _POSITIVE_FINITE, metavar="M_PER_PX")
+                                 "(default: pixels)", POSITIVE_FINITE, metavar="M_PER_PX")
     precision: str = option("auto", "decode in bfloat16 (auto: where the device computes it natively, a CUDA GPU or a CPU "
                             "with AVX-512 BF16 or AMX; 8-bit outputs differ from float32's by at most one level; "
                             f"{BENCHMARKS}) or float32", choices=PRECISIONS)
@@ -306,42 +256,9 @@ class FitPriorOptions:
     (``aekit.priors.add_fit_arguments``)."""
 
     run_dir: str = run_dir()
-    draws: int = option(0, "VAEs: q(z|x) draws per training image besides its posterior mean", _AT_LEAST_0)
+    draws: int = option(0, "VAEs: q(z|x) draws per training image besides its posterior mean", AT_LEAST_0)
     seed: int = seed("seed of the draws and of the fitting")
     quiet: bool = option(False, "no progress")
-
-
-# --- from dataclass to argparse and back ------------------------------------------------------------
-def add_options(parser: argparse.ArgumentParser, cls: type) -> None:
-    """One argument per field of the options dataclass ``cls``, its default shown in its help."""
-    add_fields(parser, cls)
-
-
-def options_from_args(cls: type, args: argparse.Namespace) -> Any:
-    """The ``cls`` options parsed into ``args``, each value checked (a list's values one by one);
-    the first that fails is one ``ConfigError`` line naming the flag."""
-    return _checked(cls, {f.name: getattr(args, f.name) for f in fields(cls)})
-
-
-def options_from_keywords(cls: type, keywords: dict[str, Any]) -> Any:
-    """The ``cls`` options given as the Python API's keyword arguments: the fields' names, defaults
-    and checks (the same ``ConfigError`` line the command prints), each value of its field's type."""
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(keywords) - set(known))
-    if unknown:
-        raise ConfigError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(known) or 'none'}")
-    hints = typing.get_type_hints(cls)
-    return _checked(cls, {name: typed_value(hints[name], value, flag_of(known[name])) for name, value in keywords.items()})
-
-
-def _checked(cls: type, values: dict[str, Any]) -> Any:
-    for f in fields(cls):
-        value = values.get(f.name)
-        for item in value if isinstance(value, list) else [value]:
-            failure = None if item is None else check_failure(f, item)
-            if failure is not None:
-                raise ConfigError(f"{flag_of(f)} {failure}, got {item!r}")
-    return cls(**values)
 
 
 COMMAND_OPTIONS: dict[str, type] = {  # every command but train (aekit.config.TrainConfig)
@@ -355,5 +272,4 @@ COMMAND_OPTIONS: dict[str, type] = {  # every command but train (aekit.config.Tr
 __all__ = ["COMMAND_OPTIONS", "BenchOptions", "CleanOptions", "CodeOptions", "DatasetsOptions", "DrawOptions",
            "DecodeOptions", "DenoiseOptions", "EncodeOptions", "EvaluateOptions", "ExportOptions", "FitPriorOptions",
            "InterpolateOptions", "MakeDocumentsOptions", "MakeFloorplansOptions", "ModelsOptions", "ReportOptions",
-           "SampleOptions", "ServeOptions", "ThreadOptions", "TourOptions", "add_options", "options_from_args",
-           "options_from_keywords"]
+           "SampleOptions", "ServeOptions", "TourOptions"]

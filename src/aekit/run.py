@@ -32,7 +32,8 @@ from aekit.images import ImageFile
 from aekit.inference import decode_codes, denoise_image, encode_batches, encode_images, encoding_condition, sample_images
 from aekit.io import read_json
 from aekit.models.base import Autoencoder
-from aekit.options import CleanOptions, CodeOptions, DrawOptions, options_from_keywords
+from aekit.option_fields import options_from_keywords
+from aekit.options import CleanOptions, CodeOptions, DrawOptions
 from aekit.priors import fitted_priors, load_prior
 from aekit.runs import (
     CHECKPOINT_JSON,
