@@ -13,7 +13,7 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
-from aekit import page_plots, plots
+from aekit import page_plots, plot_layout, plots
 from aekit.models.base import Autoencoder
 
 
@@ -192,7 +192,7 @@ def test_samples_are_tiled_in_a_square_grid_with_gutters(tmp_path):
 
 def test_grid_image_places_each_image_and_leaves_white_gutters():
     images = torch.arange(5, dtype=torch.float32).view(5, 1, 1, 1).expand(5, 1, 2, 3) / 10
-    grid = plots._grid_image(images, columns=3, pad=1)
+    grid = plot_layout.grid_image(images, columns=3, pad=1)
     assert grid.shape == (2 * 2 + 1, 3 * 3 + 2)
     for i in range(5):
         r, c = divmod(i, 3)

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from aekit.metrics import background_subtraction
 from aekit.page_metrics import SCAN_FACTOR, enlarge
-from aekit.plots import no_grad, save_figure, show_image
+from aekit.plot_layout import no_grad, save_figure, show_image
 from aekit.scans import TrainingText, clean_page
 
 

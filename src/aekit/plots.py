@@ -11,7 +11,6 @@ every picture that applies to a run folder.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from pathlib import Path
@@ -19,95 +18,13 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy.stats import norm
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
-from aekit.alpha import composite
-from aekit.io import atomic_write_bytes
 from aekit.metrics import median_filter
-
-
-def save_figure(fig: Figure, path: str | Path) -> Path:
-    path = Path(path)
-    FigureCanvasAgg(fig)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
-
-
-def show_image(ax, image: torch.Tensor) -> None:
-    """Draw one ``C x H x W`` image in [0, 1] without ticks (alpha over the checkerboard)."""
-    array = composite(image).numpy()
-    if array.shape[0] == 1:
-        ax.imshow(array[0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    else:
-        ax.imshow(array.transpose(1, 2, 0), interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-def _rows(rows: list[tuple[str, torch.Tensor]], title: str, column_titles: list[str] | None = None) -> Figure:
-    """A figure with one labelled row per image batch (same number of images per row).
-
-    Each row is one tiled picture on one axis: an axis per image made the report's grids cost
-    seconds each in matplotlib's layout."""
-    columns = max(len(images) for _, images in rows)
-    fig = Figure(figsize=(1.1 * columns + 1.2, 1.15 * len(rows) + 0.6), layout="constrained")
-    axes = fig.subplots(len(rows), 1, squeeze=False)[:, 0]
-    for r, (label, images) in enumerate(rows):
-        ax = axes[r]
-        grid = _grid_image(images, columns=len(images), pad=2)
-        ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
-        ax.set_xlim(-0.5, columns * (images.shape[-1] + 2) - 2.5)  # short rows keep the long rows' scale
-        ax.set_xticks([])
-        ax.set_yticks([])
-        for side in ax.spines.values():
-            side.set_visible(False)
-        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
-        if r == 0 and column_titles:
-            width = images.shape[-1] + 2
-            ax.set_xticks([c * width + (width - 2) / 2 for c in range(min(columns, len(column_titles)))],
-                          column_titles[:columns], fontsize=8)
-            ax.xaxis.tick_top()
-            ax.tick_params(length=0)
-    fig.suptitle(title)
-    return fig
-
-
-def _grid_image(images: torch.Tensor, columns: int, pad: int = 1) -> np.ndarray:
-    """Tile ``N x C x H x W`` images into one ``H' x W' (x 3)`` array with white gutters (alpha
-    over the checkerboard, each image its own)."""
-    images = composite(images)
-    n, c, h, w = images.shape
-    rows = math.ceil(n / columns)
-    canvas = torch.ones(c, rows * (h + pad) - pad, columns * (w + pad) - pad)
-    for i, image in enumerate(images):
-        r, col = divmod(i, columns)
-        canvas[:, r * (h + pad) : r * (h + pad) + h, col * (w + pad) : col * (w + pad) + w] = image
-    return canvas[0].numpy() if c == 1 else canvas.permute(1, 2, 0).numpy()
-
-
-def _class_titles(labels: torch.Tensor | None, class_names: list[str] | None, n: int) -> list[str] | None:
-    if labels is None:
-        return None
-    return [class_names[int(y)] if class_names else str(int(y)) for y in labels[:n]]
-
-
-def no_grad(fn):
-    def wrapper(*args, **kwargs):
-        with torch.inference_mode():
-            return fn(*args, **kwargs)
-
-    wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
-    return wrapper
-
-
-def first_conditions(condition: torch.Tensor | None, n: int) -> torch.Tensor | None:
-    return None if condition is None else condition[:n]
+from aekit.plot_layout import class_titles, first_conditions, grid_image, image_rows, no_grad, save_figure, show_image
 
 
 @no_grad
@@ -124,7 +41,7 @@ def plot_reconstructions(
     """Test images (top) and their reconstructions (bottom), titled by class."""
     x = images[:n]
     recon = model.reconstruct(x, first_conditions(condition, n))
-    fig = _rows([("input", x), ("reconstruction", recon)], f"{model.name}: reconstructions", _class_titles(labels, class_names, n))
+    fig = image_rows([("input", x), ("reconstruction", recon)], f"{model.name}: reconstructions", class_titles(labels, class_names, n))
     return save_figure(fig, path)
 
 
@@ -149,7 +66,7 @@ def plot_denoising(
         ("clean", clean[:n]),
     ]
     title = f"{model.name}: denoising" + (f" ({noise_spec})" if noise_spec else "")
-    return save_figure(_rows(rows, title, _class_titles(labels, class_names, n)), path)
+    return save_figure(image_rows(rows, title, class_titles(labels, class_names, n)), path)
 
 
 @no_grad
@@ -163,7 +80,7 @@ def plot_manifold(model, path: str | Path, *, grid: int = 20, condition: torch.T
     fig = Figure(figsize=(8, 8))
     ax = fig.subplots()
     h, w = images.shape[-2:]
-    ax.imshow(_grid_image(images, grid, pad=0), cmap="gray", vmin=0, vmax=1)
+    ax.imshow(grid_image(images, grid, pad=0), cmap="gray", vmin=0, vmax=1)
     ticks = np.arange(grid)
     ax.set_xticks(ticks * w + w / 2, [f"{v:.2f}" for v in values.tolist()], rotation=90, fontsize=7)
     ax.set_yticks(ticks * h + h / 2, [f"{v:.2f}" for v in values.flip(0).tolist()], fontsize=7)
@@ -200,7 +117,7 @@ def plot_traversal(
         z[:, d] = codes[0, d] + offsets * spread[d]
         rows.append((f"z[{d}]", model.decode(z.reshape(steps, *encoded.shape[1:]), cond)))
     titles = [f"{v:+.1f} sd" for v in offsets.tolist()]
-    return save_figure(_rows(rows, f"{model.name}: latent traversal", titles), path)
+    return save_figure(image_rows(rows, f"{model.name}: latent traversal", titles), path)
 
 
 def plot_latent_scatter(
@@ -262,7 +179,7 @@ def plot_interpolations(
         cond = None if condition is None else condition[2 * p : 2 * p + 1].expand(steps, *condition.shape[1:])
         rows.append((f"pair {p + 1}", model.decode((1 - t) * a + t * b, cond)))
     titles = [f"t={v:.2f}" for v in t.flatten().tolist()]
-    return save_figure(_rows(rows, f"{model.name}: latent interpolations", titles), path)
+    return save_figure(image_rows(rows, f"{model.name}: latent interpolations", titles), path)
 
 
 @no_grad
@@ -271,7 +188,7 @@ def plot_samples(model, path: str | Path, *, n: int = 64, seed: int = 0, title: 
     images = model.sample(n, generator=torch.Generator().manual_seed(seed))
     fig = Figure(figsize=(7, 7))
     ax = fig.subplots()
-    ax.imshow(_grid_image(images, int(math.ceil(math.sqrt(n)))), cmap="gray", vmin=0, vmax=1)
+    ax.imshow(grid_image(images, int(math.ceil(math.sqrt(n)))), cmap="gray", vmin=0, vmax=1)
     ax.set_xticks([])
     ax.set_yticks([])
     prior = "index maps from its PixelCNN" if model.discrete_code else "z ~ N(0, I)"
@@ -289,7 +206,7 @@ def plot_nearest_pairs(samples: torch.Tensor, train_images: torch.Tensor, neares
         end = min(start + 8, n)
         rows += [(f"samples {start + 1}-{end}", samples[start:end]),
                  ("nearest training", train_images[nearest[start:end]])]
-    return save_figure(_rows(rows, title), path)
+    return save_figure(image_rows(rows, title), path)
 
 
 @no_grad
@@ -319,7 +236,7 @@ def plot_class_samples(
         zs = torch.tensor(np.vstack([mean, draws]), dtype=torch.float32).reshape(per_class, *codes.shape[1:])
         rows.append((class_names[k] if class_names else str(k), model.decode(zs)))
     titles = ["centroid"] + [f"sample {i}" for i in range(1, per_class)]
-    return save_figure(_rows(rows, f"{model.name}: per-class samples (centroid + learned spread)", titles), path)
+    return save_figure(image_rows(rows, f"{model.name}: per-class samples (centroid + learned spread)", titles), path)
 
 
 @no_grad
@@ -344,7 +261,7 @@ def plot_conditional_samples(
         name = row_names[i] if row_names else (str(int(cond)) if cond.ndim == 0 else f"condition {i + 1}")
         rows.append((name, samples))
     titles = (["condition"] if conditions.ndim == 4 else []) + [f"sample {i + 1}" for i in range(per_condition)]
-    return save_figure(_rows(rows, f"{model.name}: conditional samples", titles), path)
+    return save_figure(image_rows(rows, f"{model.name}: conditional samples", titles), path)
 
 
 def default_feature_layer(model: torch.nn.Module) -> str:
@@ -447,7 +364,7 @@ def plot_prior_samples(model, prior, path: str | Path, *, n: int = 40, seed: int
     fitted_title = f"prior {prior_name or prior.name}" + (" (one class per column)" if labels is not None else "")
     fig = Figure(figsize=(2 * (0.45 * columns + 0.3), 0.45 * n / columns + 1.0), layout="constrained")
     for ax, images, label in zip(fig.subplots(1, 2), (own, fitted), (own_title, fitted_title)):
-        grid = _grid_image(images, columns)
+        grid = grid_image(images, columns)
         ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
         ax.set_title(label, fontsize=10)
         ax.set_xticks([])

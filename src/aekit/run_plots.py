@@ -11,8 +11,8 @@ from aekit.generation import run_classifier
 from aekit.generation_samplers import OVERALL, nearest_training_pairs, run_samplers
 from aekit.page_metrics import MAX_ENLARGED_WIDTH, SCAN_FACTOR
 from aekit.page_plots import plot_document_pages, plot_scan_crop
+from aekit.plot_layout import first_conditions
 from aekit.plots import (
-    first_conditions,
     plot_class_samples,
     plot_conditional_samples,
     plot_denoising,
