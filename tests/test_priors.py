@@ -365,11 +365,11 @@ def test_priors_import_the_models_never_the_reverse(first: str):
 def test_a_long_fit_says_its_estimate_and_stops_at_its_time_limit(monkeypatch, capsys):
     from types import SimpleNamespace
 
-    from aekit.priors import base
+    from aekit.priors import fitting
 
     now = [0.0]
-    monkeypatch.setattr(base, "time", SimpleNamespace(perf_counter=lambda: now[0]))
-    clock = base.FitClock("flow", 2000, 120.0, quiet=False)
+    monkeypatch.setattr(fitting, "time", SimpleNamespace(perf_counter=lambda: now[0]))
+    clock = fitting.FitClock("flow", 2000, 120.0, quiet=False)
     for step in range(2000):  # half a second a step: 2,000 steps would take 1,000 s
         now[0] += 0.5
         if clock.done(step):
@@ -377,14 +377,14 @@ def test_a_long_fit_says_its_estimate_and_stops_at_its_time_limit(monkeypatch, c
     assert step == 239 and clock.note(step) == "240 of 2,000 steps: max_seconds = 120 reached"
     assert capsys.readouterr().out == ("  prior flow: 2,000 steps, about 2.0 min (stopped by the 120 s limit; all 2,000 would "
                                        "take about 16.7 min: --max-seconds 0 for all)\n")
-    short = base.FitClock("flow", 100, 120.0, quiet=False)
+    short = fitting.FitClock("flow", 100, 120.0, quiet=False)
     for step in range(100):
         now[0] += 0.05
         assert not short.done(step)
     assert capsys.readouterr().out == "" and short.note(99) == "all 100 steps"  # 5 s: no estimate line
-    warming = base.FitClock("pixelcnn", 2000, 0.0, quiet=False)  # no time limit
+    warming = fitting.FitClock("pixelcnn", 2000, 0.0, quiet=False)  # no time limit
     for step in range(60):
-        now[0] += 2.0 if step < base.WARMUP_STEPS else 0.05  # slow first steps are left out of the estimate
+        now[0] += 2.0 if step < fitting.WARMUP_STEPS else 0.05  # slow first steps are left out of the estimate
         assert not warming.done(step)
     assert capsys.readouterr().out == "  prior pixelcnn: 2,000 steps, about 1.8 min\n"  # 12 s + 1,955 x 0.05 s
 

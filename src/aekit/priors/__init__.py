@@ -42,7 +42,8 @@ from aekit.data import ImageSet, load, train_val_split
 from aekit.data.conditions import make_condition
 from aekit.errors import AekitError, ConfigError
 from aekit.io import atomic_write_bytes, atomic_write_json, read_json
-from aekit.priors.base import ExportedPrior, Prior, fit_by_minibatches
+from aekit.priors.base import ExportedPrior, Prior
+from aekit.priors.fitting import fit_by_minibatches
 from aekit.priors.flow import FlowPrior
 from aekit.priors.gmm import GMMPrior
 from aekit.priors.pixelcnn import CodeMapPrior

@@ -10,15 +10,15 @@ prior is one file (a config dataclass + a subclass) plus one line in ``PRIORS``.
 from __future__ import annotations
 
 import math
-import time
+import typing
 from collections.abc import Callable
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
 
-from aekit.config import option
+from aekit.config_dicts import check_failure, short, typed_value
 from aekit.errors import ConfigError
 from aekit.sampling import inverse_cdf
 
@@ -76,10 +76,14 @@ class Prior(nn.Module):
         if unknown:
             offered = ", ".join(spell(key) for key in known) or "none"
             raise ConfigError(f"prior '{cls.name}' takes no {', '.join(unknown)}; its options: {offered}")
+        hints = typing.get_type_hints(cls.Config)
         values = {}
         for key, value in options.items():
-            default = known[key].default if known[key].default is not MISSING else None
-            values[key] = _checked(value, default, known[key].metadata.get("check"), f"prior '{cls.name}': {spell(key)}")
+            where = f"prior '{cls.name}': {spell(key)}"
+            values[key] = typed_value(hints[key], value, where)
+            failure = None if values[key] is None else check_failure(known[key], values[key])
+            if failure is not None:
+                raise ConfigError(f"{where} {failure}, got {short(value)}")
         return cls.Config(**values)
 
     @classmethod
@@ -215,14 +219,14 @@ def check_code(name: str, code_shape: Any, num_classes: Any, class_conditional: 
     prior file from elsewhere cannot ask for a code of a billion numbers."""
     if (not isinstance(code_shape, (list, tuple)) or not 1 <= len(code_shape) <= MAX_CODE_DIMS
             or not all(_is_int(s) and s >= 1 for s in code_shape)):
-        raise ConfigError(f"prior '{name}': code_shape must be 1 to {MAX_CODE_DIMS} positive integers, got {_short(code_shape)}")
+        raise ConfigError(f"prior '{name}': code_shape must be 1 to {MAX_CODE_DIMS} positive integers, got {short(code_shape)}")
     if math.prod(code_shape) > MAX_CODE_SIZE:
         raise ConfigError(f"prior '{name}': a code of {math.prod(code_shape):,} numbers; priors take at most {MAX_CODE_SIZE:,}")
     if num_classes is not None:
         if not class_conditional:
-            raise ConfigError(f"prior '{name}' is not class-conditional; num_classes must be null, got {_short(num_classes)}")
+            raise ConfigError(f"prior '{name}' is not class-conditional; num_classes must be null, got {short(num_classes)}")
         if not _is_int(num_classes) or not 1 <= num_classes <= MAX_CLASSES:
-            raise ConfigError(f"prior '{name}': num_classes must be an integer from 1 to {MAX_CLASSES:,}, got {_short(num_classes)}")
+            raise ConfigError(f"prior '{name}': num_classes must be an integer from 1 to {MAX_CLASSES:,}, got {short(num_classes)}")
     return tuple(int(s) for s in code_shape), num_classes
 
 
@@ -240,118 +244,8 @@ def recipe_header(name: str, *, pick: bool, imports_json: bool = False) -> list[
     return lines
 
 
-FIT_SECONDS = 120.0  # the default time limit of a learned prior's fitting: `aekit fit-prior` finishes within 3 minutes
-ANNOUNCE_SECONDS = 10.0  # a fit expected to take longer says its estimate first
-WARMUP_STEPS = 5  # ... measured after these (the first steps were 2-5x slower than the rest)
-ESTIMATE_STEPS = 20  # ... on at least this many steps
-ESTIMATE_SECONDS = 2.0  # ... and at least this long
-
-
-def max_seconds_option(prior: str) -> Any:
-    """The ``max_seconds`` option of a prior fitted by steps (``FitClock``)."""
-    return option(FIT_SECONDS, f"{prior}: stop fitting after this many seconds, the learning rate's decay following the "
-                  "clock (0: no limit, --steps only)", ("must be from 0 to 1e6", lambda v: 0 <= v <= 1e6))
-
-
-class FitClock:
-    """Where a fit of ``steps`` optimiser steps stands, by steps or by ``max_seconds`` (0: no limit),
-    whichever comes first; once the steps after WARMUP_STEPS have been timed (ESTIMATE_STEPS of
-    them, ESTIMATE_SECONDS at least), one line with the estimate of the whole fit when it exceeds
-    ANNOUNCE_SECONDS (unless ``quiet``)."""
-
-    def __init__(self, name: str, steps: int, max_seconds: float, quiet: bool = True):
-        self.name, self.steps, self.limit, self.quiet = name, steps, max_seconds, quiet
-        self.start = time.perf_counter()
-        self.warm: float | None = None  # when the warm-up steps ended
-        self.announced = quiet
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.start
-
-    def progress(self, step: int) -> float:
-        """The share of the fit done before step ``step`` (0-based): of the steps, or of the time limit."""
-        return min(1.0, max(step / self.steps, self.elapsed() / self.limit if self.limit else 0.0))
-
-    def done(self, step: int) -> bool:
-        """After step ``step`` (0-based): is the time up? Says the estimate once, when it can."""
-        elapsed = self.elapsed()
-        if step + 1 == WARMUP_STEPS:
-            self.warm = elapsed
-        elif (not self.announced and self.warm is not None and step + 1 - WARMUP_STEPS >= ESTIMATE_STEPS
-              and elapsed - self.warm >= ESTIMATE_SECONDS):
-            self.announced = True
-            full = elapsed + (elapsed - self.warm) / (step + 1 - WARMUP_STEPS) * (self.steps - step - 1)
-            if min(full, self.limit or full) > ANNOUNCE_SECONDS:
-                print(f"  prior {self.name}: {self.steps:,} steps, about {_duration(min(full, self.limit or full))}"
-                      + (f" (stopped by the {self.limit:g} s limit; all {self.steps:,} would take about {_duration(full)}: "
-                         "--max-seconds 0 for all)" if self.limit and full > self.limit else ""), flush=True)
-        return bool(self.limit) and elapsed >= self.limit
-
-    def note(self, step: int) -> str:
-        """What stopped the fit after step ``step`` (0-based), for the prior's JSON."""
-        if step + 1 < self.steps:
-            return f"{step + 1:,} of {self.steps:,} steps: max_seconds = {self.limit:g} reached"
-        return f"all {self.steps:,} steps"
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
-
-
-def fit_by_minibatches(prior: nn.Module, rows: int, batch: int, clock: FitClock, seed: int, lr: float,
-                       nll: Callable[[torch.Tensor], torch.Tensor],
-                       report: Callable[[int, torch.Tensor], None] | None = None) -> str:
-    """The maximum-likelihood loop of every learned prior: Adam on seeded minibatches of ``batch``
-    of ``rows`` rows (``nll(indices)`` is their mean negative log-likelihood), cosine decay to the
-    end of the clock's steps or time, whichever comes first; leaves ``prior`` in eval mode and
-    returns what stopped it (``FitClock.note``)."""
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(prior.parameters(), lr=lr)
-    prior.train()
-    step = 0
-    for step in range(clock.steps):
-        for group in optimizer.param_groups:
-            group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * clock.progress(step)))
-        loss = nll(torch.randint(rows, (min(batch, rows),), generator=generator))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if report is not None:
-            report(step, loss)
-        if clock.done(step):
-            break
-    prior.eval()
-    return clock.note(step)
-
-
-def _checked(value: Any, default: Any, check: tuple[str, Callable[[Any], bool]] | None, where: str) -> Any:
-    """``value`` of the default's type (an integer, a finite number, a string or true/false) passing ``check``."""
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, int):
-        ok = _is_int(value)
-    elif isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        value = float(value) if ok else value
-    else:
-        ok = isinstance(value, type(default)) if default is not None else True
-    if not ok:
-        raise ConfigError(f"{where} must be {_KIND.get(type(default), 'of the default type')}, got {_short(value)}")
-    if check is not None and not check[1](value):
-        raise ConfigError(f"{where} {check[0]}, got {_short(value)}")
-    return value
-
-
-_KIND = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}
-
-
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def between(low: int, high: int) -> tuple[str, Callable[[Any], bool]]:

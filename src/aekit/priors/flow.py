@@ -10,7 +10,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from aekit.config import option
-from aekit.priors.base import FitClock, Prior, between, fit_by_minibatches, max_seconds_option
+from aekit.priors.base import Prior, between
+from aekit.priors.fitting import FitClock, fit_by_minibatches, max_seconds_option
 
 
 @dataclass

@@ -11,7 +11,8 @@ import torch
 from aekit.config import option
 from aekit.errors import ConfigError
 from aekit.models.vq_vae import VQVAE, PixelCNN
-from aekit.priors.base import ExportedPrior, FitClock, Prior, between, fit_by_minibatches, max_seconds_option, recipe_header
+from aekit.priors.base import ExportedPrior, Prior, between, recipe_header
+from aekit.priors.fitting import FitClock, fit_by_minibatches, max_seconds_option
 
 # What a saved PixelCNN may claim before it is built (its size is counted too, see load_prior).
 NET_LIMITS = {"num_codes": 1 << 16, "channels": 4096, "layers": 256, "kernel": 31}

@@ -23,7 +23,8 @@ from torch import nn
 
 from aekit.config import option
 from aekit.errors import ConfigError
-from aekit.priors.base import FitClock, Prior, between, max_seconds_option
+from aekit.priors.base import Prior, between
+from aekit.priors.fitting import FitClock, max_seconds_option
 
 # What a saved transformer may claim before it is built (its size is counted too, see load_prior).
 MAX_CODES = 1 << 16
