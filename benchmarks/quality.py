@@ -66,7 +66,8 @@ import torch
 import aekit
 from aekit.config import TrainConfig
 from aekit.device import cpu_flags
-from aekit.evaluate import evaluate_run, likelihood_section, reconstruction_section
+from aekit.evaluate import evaluate_run, reconstruction_section
+from aekit.evaluate_likelihood import likelihood_section
 from aekit.io import atomic_write_json
 from aekit.run import Run
 from aekit.scans import clean_page

@@ -153,7 +153,7 @@ def len_test_without_copies(run: Path) -> int:
 
 
 def test_bf16_likelihood_bounds_stay_close_to_float32(vae_run):
-    from aekit.evaluate import likelihood_section
+    from aekit.evaluate_likelihood import likelihood_section
     from aekit.run import Run
 
     run = Run(vae_run, "cpu", max_test_images=64)
@@ -168,10 +168,10 @@ def _plan(monkeypatch, test_images: int, seconds_per_sample: float, **given):
     """plan_likelihood for a stand-in run of ``test_images`` whose bounds cost ``seconds_per_sample``."""
     from types import SimpleNamespace
 
-    import aekit.evaluate as evaluate
+    import aekit.evaluate_likelihood as likelihood
 
-    monkeypatch.setattr(evaluate, "_seconds_per_sample", lambda run, bf16: seconds_per_sample)
-    return evaluate.plan_likelihood(SimpleNamespace(test=range(test_images)), **given)
+    monkeypatch.setattr(likelihood, "_seconds_per_sample", lambda run, bf16: seconds_per_sample)
+    return likelihood.plan_likelihood(SimpleNamespace(test=range(test_images)), **given)
 
 
 def test_the_default_likelihood_budget_fits_a_minute_on_the_sprites(monkeypatch):
@@ -280,7 +280,7 @@ def test_sample_quality_draws_as_many_samples_as_fit_a_minute(monkeypatch):
     plan = evaluate.plan_sample_images(slow, 5000)
     assert (plan.n, plan.budget_seconds) == (594, 60.0) and plan.estimated_seconds <= 60
     assert plan.describe(2) == ("594 samples per column from 2 sampler(s), about 60 s of drawing (chosen to fit the 60 s "
-                                "budget; 5,000 would take about 8 min: --sample-images for more)")
+                                "budget; 5,000 would take about 8.4 min: --sample-images for more)")
     assert (evaluate.plan_sample_images(slow, 5000, n=1000).n, evaluate.plan_sample_images(slow, 5000, n=1000).budget_seconds
             ) == (1000, None)  # asked for: drawn whatever it costs, the estimate said
     fast = evaluate.plan_sample_images({"model": costing(1e-3)}, 5000)

@@ -136,6 +136,15 @@ class Progress:
             callback.close()
 
 
+def duration(seconds: float) -> str:
+    """An estimate as a person reads it: seconds, minutes or hours."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def _is_terminal(stream: TextIO) -> bool:
     try:
         return stream.isatty()

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aekit.evaluate import INDEPENDENT_PIXELS
+from aekit.evaluate_likelihood import INDEPENDENT_PIXELS
 from aekit.page_metrics import OCR_PAGES
 
 Figures = dict[str, dict[str, float]]  # metric -> {column -> value}; column "model" is the run

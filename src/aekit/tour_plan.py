@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from aekit.config import TrainConfig
-from aekit.evaluate import INDEPENDENT_PIXELS
+from aekit.evaluate_likelihood import INDEPENDENT_PIXELS
 from aekit.generation_samplers import OVERALL
 from aekit.page_metrics import OCR_PAGES
 from aekit.plan_measures import DIVERSITY as PLAN_DIVERSITY

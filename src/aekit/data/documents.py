@@ -59,6 +59,10 @@ class PageSet:
     def __len__(self) -> int:
         return len(self.noisy)
 
+    def head(self, n: int) -> PageSet:
+        """The first ``n`` items (all of them when there are fewer)."""
+        return self.subset(list(range(min(n, len(self)))))
+
     def subset(self, indices: Sequence[int]) -> PageSet:
         idx = [int(i) for i in indices]
         return PageSet(

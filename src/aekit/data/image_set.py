@@ -62,6 +62,10 @@ class ImageSet:
         """What a conditional model of ``kind`` sees for ``rows``: labels, or images derived from them."""
         return make_condition(kind, self.batch(rows), None if self.labels is None else self.labels[rows])
 
+    def head(self, n: int) -> ImageSet:
+        """The first ``n`` items (all of them when there are fewer)."""
+        return self.subset(list(range(min(n, len(self)))))
+
     def subset(self, indices: Sequence[int] | torch.Tensor) -> ImageSet:
         idx_t = torch.as_tensor(indices, dtype=torch.long)
         labels = None if self.labels is None else self.labels[idx_t]

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from aekit.config import option
+from aekit.progress import duration
 
 FIT_SECONDS = 120.0  # the default time limit of a learned prior's fitting: `aekit fit-prior` finishes within 3 minutes
 ANNOUNCE_SECONDS = 10.0  # a fit expected to take longer says its estimate first
@@ -58,8 +59,8 @@ class FitClock:
             self.announced = True
             full = elapsed + (elapsed - self.warm) / (step + 1 - WARMUP_STEPS) * (self.steps - step - 1)
             if min(full, self.limit or full) > ANNOUNCE_SECONDS:
-                print(f"  prior {self.name}: {self.steps:,} steps, about {_duration(min(full, self.limit or full))}"
-                      + (f" (stopped by the {self.limit:g} s limit; all {self.steps:,} would take about {_duration(full)}: "
+                print(f"  prior {self.name}: {self.steps:,} steps, about {duration(min(full, self.limit or full))}"
+                      + (f" (stopped by the {self.limit:g} s limit; all {self.steps:,} would take about {duration(full)}: "
                          "--max-seconds 0 for all)" if self.limit and full > self.limit else ""), flush=True)
         return bool(self.limit) and elapsed >= self.limit
 
@@ -68,10 +69,6 @@ class FitClock:
         if step + 1 < self.steps:
             return f"{step + 1:,} of {self.steps:,} steps: max_seconds = {self.limit:g} reached"
         return f"all {self.steps:,} steps"
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
 def fit_by_minibatches(prior: nn.Module, rows: int, batch: int, clock: FitClock, seed: int, lr: float,
