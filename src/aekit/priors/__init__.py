@@ -39,7 +39,6 @@ from torch import nn
 
 import aekit
 from aekit.data import ImageSet, load, train_val_split
-from aekit.data.conditions import make_condition
 from aekit.errors import AekitError, ConfigError
 from aekit.io import atomic_write_bytes, atomic_write_json, read_json
 from aekit.priors.base import ExportedPrior, Prior
@@ -154,9 +153,9 @@ def fit_prior(
     if not isinstance(data, ImageSet):
         raise ConfigError(f"priors need an image dataset; {train_config.dataset} holds pages", run_dir)
     train, heldout = train_val_split(data, train_config.val_fraction, train_config.seed)
-    train = train.subset(list(range(min(len(train), train_config.max_train_images or len(train), max_codes))))
-    heldout = heldout.subset(list(range(min(len(heldout), HELDOUT_CODES))))
-    condition = _condition(model, train)
+    train = train.head(min(train_config.max_train_images or len(train), max_codes))
+    heldout = heldout.head(HELDOUT_CODES)
+    condition = model.condition_of(train)
     start = time.perf_counter()
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -166,7 +165,7 @@ def fit_prior(
     num_classes = train.num_classes if by_class else None
     prior = cls.for_model(model, tuple(codes.shape[1:]), num_classes, vars(config)).fit(codes, labels, seed, quiet)
     seconds = time.perf_counter() - start
-    held_codes = training_codes(model, heldout.images, _condition(model, heldout))
+    held_codes = training_codes(model, heldout.images, model.condition_of(heldout))
     held_labels = heldout.labels if labels is not None else None
     with torch.inference_mode():
         held = prior.log_prob(held_codes, held_labels).double()
@@ -281,10 +280,3 @@ def _all_finite(value: Any) -> bool:
     if isinstance(value, list):
         return all(_all_finite(v) for v in value)
     return True
-
-
-def _condition(model: nn.Module, data: Any) -> torch.Tensor | None:
-    if not model.conditional:
-        return None
-
-    return make_condition(model.condition_kind, data.images, data.labels)
