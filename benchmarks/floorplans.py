@@ -113,9 +113,9 @@ def write_sheets(model: object, footprints: np.ndarray, folder: Path) -> None:
     from PIL import Image
 
     from aekit.data.floorplans import PALETTE
+    from aekit.footprints import plan_sheet
     from aekit.io import atomic_write_bytes
     from aekit.plan_measures import PLANS_PER_FOOTPRINT, draw_plans
-    from aekit.plan_sampling import plan_sheet
 
     drawn = draw_plans(model, footprints, PLANS_PER_FOOTPRINT, seed=1)
     rows = [plan_sheet(plans, footprint, columns=PLANS_PER_FOOTPRINT + 1) for plans, footprint in zip(drawn, footprints)]

@@ -18,7 +18,7 @@ from aekit.cli import main
 from aekit.data import floorplan_files as files
 from aekit.data import floorplans as fp
 from aekit.errors import DataError
-from aekit.plan_sampling import FILL, plan_sheet, read_user_footprint
+from aekit.footprints import FILL, plan_sheet, read_user_footprint
 
 SIZE = 32
 OPENING = 2  # the entrance of the training plans at 32 x 32 (3 pixels at 64)

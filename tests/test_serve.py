@@ -467,7 +467,8 @@ def vq_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_vq_vae_run_samples_and_reconstructs_but_has_no_free_codes(vq_run: Path) -> None:
     from aekit.export import load_test_images
     from aekit.priors import load_prior
-    from aekit.runs import load_model, read_run_config
+    from aekit.run import Run
+    from aekit.runs import load_model
     from aekit.serve import create_app
     from aekit.serve.explorer import grid, to_png
 
@@ -492,7 +493,7 @@ def test_a_vq_vae_run_samples_and_reconstructs_but_has_no_free_codes(vq_run: Pat
     refit = client.post("/api/sample", json={"n": 9, "seed": 4, "prior": "pixelcnn"})
     assert refit.status_code == 200 and refit.data == _reference_png(model, 9, 4, load_prior(vq_run, "pixelcnn"))
     # reconstructions of two test images, through the index maps
-    test = load_test_images(read_run_config(vq_run))[0]
+    test = load_test_images(Run(vq_run, "cpu")).images
     response = client.post("/api/reconstruct", data={"a_index": "0", "b_index": "299"})
     with torch.no_grad():
         maps = model.encode(test[[0, 299]])

@@ -42,14 +42,14 @@ import logging
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from torch import nn
 
 import aekit
 from aekit.alpha import has_alpha
-from aekit.data import ImageSet, load
+from aekit.data import ImageSet
 from aekit.data.conditions import make_condition
 from aekit.errors import AekitError
 from aekit.io import atomic_write_bytes, atomic_write_json
@@ -59,13 +59,20 @@ from aekit.run import Run
 
 if TYPE_CHECKING:
     from aekit.priors import Prior
-    from aekit.runs import RunConfig
 
 FORMATS = ("onnx",)
 OPSET = 18
 EXAMPLE_BATCH = 3  # not 1 or 2: the exporter would specialise the batch axis to that size
 STATS_IMAGES = 1000
 CHANNEL_NAMES = {1: ["grey"], 2: ["grey", "alpha"], 3: ["red", "green", "blue"], 4: ["red", "green", "blue", "alpha"]}
+
+
+class TestImages(NamedTuple):
+    """A run's first test images, their labels (None: unlabelled) and the model's conditions."""
+
+    images: torch.Tensor
+    labels: torch.Tensor | None
+    conditions: torch.Tensor | None
 
 
 class _Plain(nn.Module):
@@ -96,9 +103,9 @@ def export_run(run_dir: Path, out: Path, fmt: str = "onnx", priors: Sequence[str
     fitted = {name: run.prior(name) for name in names}  # a stale prior is refused before any work
     stats = None
     if not model.generative:
-        images = load_test_images(run.info)
-        if images is not None:
-            stats = latent_statistics(model, *images)
+        test = load_test_images(run)
+        if test is not None:
+            stats = latent_statistics(model, test.images, test.conditions)
     return export_model(
         model, out, fmt=fmt, class_names=run.class_names, latent_stats=stats, source=str(run_dir), priors=fitted
     )
@@ -230,16 +237,11 @@ def accepts_any_size(model: Autoencoder) -> bool:
 
 
 def latent_statistics(
-    model: Autoencoder, images: torch.Tensor, labels: torch.Tensor | None = None
+    model: Autoencoder, images: torch.Tensor, condition: torch.Tensor | None = None
 ) -> dict[str, list[float]]:
-    """Per-dimension mean, std, min and max of the codes of ``images``: where a plain AE's codes live."""
+    """Per-dimension mean, std, min and max of the codes of ``images`` (with the data's ``condition``
+    for a conditional model): where a plain AE's codes live."""
     model = model.eval()
-    condition = None
-    if model.conditional:
-        if model.label_conditional:
-            condition = labels
-        else:
-            condition = make_condition(model.condition_kind, images, labels)
     device = next(model.parameters()).device
     with torch.no_grad():
         codes = [
@@ -257,16 +259,18 @@ def latent_statistics(
     }
 
 
-def load_test_images(info: RunConfig, limit: int = STATS_IMAGES) -> tuple[torch.Tensor, torch.Tensor | None] | None:
-    """Up to ``limit`` test images (and labels) of a run's dataset, or None when it is unavailable here."""
+def load_test_images(run: Run, limit: int = STATS_IMAGES) -> TestImages | None:
+    """Up to ``limit`` test images of a run's dataset with their labels and the model's conditions as
+    the data gives them (classes, images derived from them, floor plans' footprints); None when the
+    dataset is not here or holds no images of the model's shape."""
     try:
-        data = load(info.dataset, "test", **info.data_options())
+        data = run.test
     except AekitError:
         return None
-    if not isinstance(data, ImageSet) or tuple(data.shape) != tuple(info.input_shape):
+    if not isinstance(data, ImageSet) or tuple(data.shape) != tuple(run.input_shape):
         return None
-    labels = data.labels[:limit] if data.labels is not None else None
-    return data.images[:limit], labels
+    data = data.head(limit)
+    return TestImages(data.images, data.labels, run.model.condition_of(data))
 
 
 def _wrap(model: Autoencoder, method: str, condition: torch.Tensor | None) -> nn.Module:

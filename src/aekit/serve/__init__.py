@@ -32,7 +32,7 @@ def create_app(run_dir: Path) -> Flask:
     run = Run(run_dir, "cpu")  # it says plainly when run_dir is not a run folder
     model = run.model
     document = run.dataset in DOCUMENT_DATASETS
-    test = None if document else load_test_images(run.info)
+    test = None if document else load_test_images(run)
     priors = {}
     for name in run.prior_names():
         try:
@@ -42,11 +42,12 @@ def create_app(run_dir: Path) -> Flask:
     explorer = Explorer(
         model,
         class_names=run.class_names,
-        test_images=None if test is None else test[0],
-        test_labels=None if test is None else test[1],
+        test_images=None if test is None else test.images,
+        test_labels=None if test is None else test.labels,
         document=document,
         title=f"{run.model_name} on {run.dataset} ({run.dir.name})",
         priors=priors,
+        test_conditions=None if test is None else test.conditions,
     )
     return build_app(explorer)
 

@@ -19,6 +19,9 @@ from PIL import Image, UnidentifiedImageError
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import HTTPException
 
+from aekit.data.floorplan_files import plan_png
+from aekit.errors import AekitError
+from aekit.images import decode_pil
 from aekit.serve.explorer import Explorer, grid, image_to_tensor, to_png
 
 MAX_REQUEST_BYTES = 4 * 1024 * 1024  # the whole request, uploads included
@@ -45,6 +48,10 @@ def build_app(explorer: Explorer) -> Flask:
     @app.errorhandler(BadRequest)
     def _refused(exc: BadRequest) -> tuple[Response, int]:
         return jsonify(error=str(exc)), exc.status
+
+    @app.errorhandler(AekitError)
+    def _unusable(exc: AekitError) -> tuple[Response, int]:
+        return jsonify(error=str(exc)), 400
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> tuple[Response, int]:
@@ -109,6 +116,29 @@ def build_app(explorer: Explorer) -> Flask:
             raise BadRequest("this is a document cleaner; clean a page instead (/api/clean)")
         ends, labels = _images_a_b(explorer)
         return _png(grid(explorer.reconstruct(torch.stack(ends), labels), columns=2))
+
+    @app.post("/api/plans")
+    def plans() -> Response:
+        """Plans for a test footprint (form field 'footprint_index') or an uploaded drawing ('footprint');
+        what the reading of a drawing decided (no entrance marked, ...) comes back in ``X-Aekit-Notes``."""
+        if not explorer.draws_plans:
+            raise BadRequest("this model does not draw floor plans")
+        n = _integer(_form_int(request.form.get("n", "8"), "n"), "n", 1, MAX_SAMPLES)
+        seed = _integer(_form_int(request.form.get("seed", "0"), "seed"), "seed", 0, 2**31 - 1)
+        upload = request.files.get("footprint")
+        notes: list[str] = []
+        if upload is not None and upload.filename:
+            drawn = explorer.uploaded_footprint(decode_pil(_read_image(upload, "footprint")))
+            footprint, notes = drawn.footprint, drawn.notes
+        elif explorer.test_conditions is not None:
+            count = len(explorer.test_conditions)
+            index = _integer(_form_int(request.form.get("footprint_index", "0"), "footprint_index"), "footprint_index",
+                             0, count - 1)
+            footprint = explorer.test_conditions[index].numpy()
+        else:
+            raise BadRequest("no test footprints here: upload a footprint drawing in the field 'footprint'")
+        return Response(plan_png(explorer.plans(footprint, n, seed)), mimetype="image/png",
+                        headers={"Cache-Control": "no-store", "X-Aekit-Notes": " | ".join(notes)})
 
     @app.post("/api/clean")
     def clean() -> Response:

@@ -1,4 +1,5 @@
-"""What the web explorer computes, without any HTTP: decode a code, sample, interpolate, reconstruct, clean a page.
+"""What the web explorer computes, without any HTTP: decode a code, sample, interpolate, reconstruct,
+clean a page, draw floor plans for a footprint.
 
 Kept apart from the Flask routes so the maths is testable on its own and the routes only
 validate input and turn tensors into PNG bytes. Every method takes already-validated values.
@@ -19,8 +20,11 @@ from PIL import Image
 
 from aekit.alpha import composite, has_alpha, premultiply
 from aekit.data.conditions import make_condition
+from aekit.errors import ConfigError
 from aekit.export import accepts_any_size, latent_statistics
+from aekit.footprints import UserFootprint, footprint_from_pixels, plan_sheet
 from aekit.models.base import Autoencoder
+from aekit.plan_measures import draw_plans
 from aekit.priors import Prior
 from aekit.tiling import tiled_reconstruct
 
@@ -40,14 +44,19 @@ class Explorer:
     document: bool = False
     title: str = ""
     priors: dict[str, Prior] = field(default_factory=dict)
+    # the test images' conditions as the data gives them: classes, images derived from them, or a
+    # floor plan's footprint (N x 2 x S x S: mask, entrance), which the plan image alone cannot give
+    test_conditions: torch.Tensor | None = None
     stats: dict[str, list[float]] | None = field(default=None, init=False)
     fully_convolutional: bool = field(default=False, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.model = self.model.cpu().eval()
+        if self.test_conditions is None and self.test_images is not None and self.model.conditional and not self.draws_plans:
+            self.test_conditions = self._image_conditions(self.test_images, self._labels_or_none())
         if self.test_images is not None and not self.document and not self.discrete_code:
-            self.stats = latent_statistics(self.model, self.test_images, self.test_labels)
+            self.stats = latent_statistics(self.model, self.test_images, self.test_conditions)
         if self.document:
             self.fully_convolutional = accepts_any_size(self.model)
 
@@ -64,6 +73,11 @@ class Explorer:
     @property
     def condition_kind(self) -> str | None:
         return self.model.condition_kind
+
+    @property
+    def draws_plans(self) -> bool:
+        """A floor-plan model: it draws plans for a footprint, picked from the test set or uploaded."""
+        return self.condition_kind == "footprint"
 
     @property
     def num_conditions(self) -> int:
@@ -133,6 +147,8 @@ class Explorer:
             "start": self.start(),
             "default_prior": self.default_prior(),
             "priors": [{"name": name, "classes": self.prior_classes(name)} for name in self.priors],
+            "draws_plans": self.draws_plans,
+            "test_footprints": len(self.test_conditions) if self.draws_plans and self.test_conditions is not None else 0,
         }
 
     # --- computations ---------------------------------------------------------------
@@ -201,9 +217,26 @@ class Explorer:
         out = out.reshape(rows, cols, tile_h, tile_w).permute(0, 2, 1, 3).reshape(1, rows * tile_h, cols * tile_w)
         return out[:, :h, :w]
 
+    def plans(self, footprint: np.ndarray, n: int, seed: int) -> np.ndarray:
+        """``n`` plans drawn for ``footprint`` (``2 x S x S``: mask, entrance) as ``aekit sample
+        --condition-image`` draws them, on one indexed sheet with the footprint first."""
+        with self._lock:
+            drawn = draw_plans(self.model, footprint[None], n, seed)[0]
+        return plan_sheet(drawn, footprint)
+
+    def uploaded_footprint(self, pixels: np.ndarray) -> UserFootprint:
+        """A drawn footprint (premultiplied ``C x H x W`` in [0, 1]) read as ``aekit sample`` reads a
+        file: any size, black on white, white on black or on transparency, entrance mark optional."""
+        return footprint_from_pixels(pixels, self.model.input_shape[1], "the uploaded footprint")
+
     def test_image(self, index: int) -> torch.Tensor:
         """Test image ``index`` (the route has checked that it exists)."""
         return self.test_images[index]
+
+    def _labels_or_none(self) -> list[int | None]:
+        if self.test_labels is None:
+            return [None] * len(self.test_images)
+        return [int(label) for label in self.test_labels]
 
     def test_label(self, index: int) -> int | None:
         return None if self.test_labels is None else int(self.test_labels[index])
@@ -224,16 +257,13 @@ class Explorer:
             return self.model.decode(prior.sample(n, generator=generator, labels=labels), cond)
 
     def _condition(self, choice: int | None, n: int) -> torch.Tensor | None:
-        """The condition tensor for ``n`` images: a class label, or the condition image of test image ``choice``."""
+        """The condition tensor for ``n`` images: a class label, or the condition of test image ``choice``."""
         if self.condition_kind is None:
             return None
         index = choice or 0
         if self.model.label_conditional:
             return torch.full((n,), index, dtype=torch.int64)
-
-        image = self.test_images[index : index + 1]
-        label = None if self.test_labels is None else self.test_labels[index : index + 1]
-        return make_condition(self.condition_kind, image, label).expand(n, -1, -1, -1)
+        return self.test_conditions[index : index + 1].expand(n, *self.test_conditions.shape[1:])
 
     def _image_conditions(self, images: torch.Tensor, labels: Sequence[int | None]) -> torch.Tensor | None:
         """The conditions of ``images``: their classes (0 when unknown), or the condition images made from them."""
@@ -242,6 +272,9 @@ class Explorer:
         if self.model.label_conditional:
             return torch.tensor([label or 0 for label in labels], dtype=torch.int64)
 
+        if self.draws_plans:
+            raise ConfigError("a floor-plan model is conditioned on a footprint, which a plan image does not give: "
+                              "draw plans for a footprint instead (/api/plans)")
         known = None if None in labels else torch.tensor(labels, dtype=torch.int64)
         return make_condition(self.condition_kind, images, known)
 

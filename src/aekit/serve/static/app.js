@@ -213,6 +213,33 @@ async function clean(event) {
   } catch (err) { showError(err.message); }
 }
 
+// --- floor plans -----------------------------------------------------------------------
+async function drawPlans(event) {
+  if (event) event.preventDefault();
+  const form = $("plans-form");
+  const data = new FormData(form);
+  if (!form.elements.footprint.files.length) data.delete("footprint");
+  data.set("seed", String(state.seed++));
+  try {
+    const response = await check(await fetch("/api/plans", { method: "POST", body: data }));
+    $("plans-notes").textContent = response.headers.get("X-Aekit-Notes") || "";
+    await showPng(response, $("plans"));
+    showError("");
+  } catch (err) { showError(err.message); }
+}
+
+function setupPlans() {
+  const form = $("plans-form");
+  $("plans-card").hidden = false;
+  if (state.info.test_footprints) {
+    form.elements.footprint_index.max = state.info.test_footprints - 1;
+  } else {
+    form.elements.footprint_index.disabled = true;
+  }
+  form.addEventListener("submit", drawPlans);
+  if (state.info.test_footprints) drawPlans();
+}
+
 function setupCondition() {
   const info = state.info;
   if (!info.conditional) return;
@@ -239,6 +266,7 @@ async function main() {
     return;
   }
   $("image-tools").hidden = false;
+  if (info.draws_plans) setupPlans();
   setupCondition();
   if (info.discrete_code) {  // codes are maps of codebook indices: nothing to place on a pad or slide
     $("decode-card").hidden = true;
