@@ -30,6 +30,7 @@ from aekit.tiling import tiled_reconstruct
 
 DOCUMENT_DATASETS = ("documents", "documents-synthetic")
 TILE_BATCH = 64  # tiles of a fixed-size model per forward pass
+PLAN_COLUMNS = 9  # a plan sheet's row: the footprint and 8 plans
 
 
 @dataclass
@@ -222,7 +223,7 @@ class Explorer:
         --condition-image`` draws them, on one indexed sheet with the footprint first."""
         with self._lock:
             drawn = draw_plans(self.model, footprint[None], n, seed)[0]
-        return plan_sheet(drawn, footprint)
+        return plan_sheet(drawn, footprint, columns=PLAN_COLUMNS)
 
     def uploaded_footprint(self, pixels: np.ndarray) -> UserFootprint:
         """A drawn footprint (premultiplied ``C x H x W`` in [0, 1]) read as ``aekit sample`` reads a

@@ -231,6 +231,7 @@ async function drawPlans(event) {
 function setupPlans() {
   const form = $("plans-form");
   $("plans-card").hidden = false;
+  $("interp-card").hidden = true;  // a plan image gives no footprint to encode it with
   if (state.info.test_footprints) {
     form.elements.footprint_index.max = state.info.test_footprints - 1;
   } else {
