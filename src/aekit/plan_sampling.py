@@ -8,7 +8,7 @@ scales it, keeping its aspect ratio, to ``FILL`` of the model's frame, centred, 
 footprints are; without a mark it puts the entrance in the middle of the longest straight outer
 wall and says so. Plans drawn there are carried back onto the drawing's own pixels
 (``UserFootprint.map_back``) and written as indexed PNGs with the plan palette; ``--vector`` adds
-each plan's rooms, doors and windows as JSON and SVG (``aekit.plans.plan_vectors``), in the
+each plan's rooms, doors and windows as JSON and SVG (``aekit.plan_vectors``), in the
 drawing's pixels or, with ``--scale``, in metres.
 """
 
@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from aekit import plan_vectors
 from aekit import plans as P
 from aekit.commands.inputs import prepare_out
 from aekit.data.floorplan_files import footprint_png, plan_png
@@ -31,7 +32,7 @@ from aekit.data.floorplans import ENTRANCE, OUTSIDE, STATISTICS, WALL
 from aekit.errors import ConfigError, DataError
 from aekit.images import read_image_file
 from aekit.io import StagedFolder
-from aekit.models.base import Autoencoder
+from aekit.models.plan_vae import PlanModel
 from aekit.plan_measures import draw_plans
 
 FILL = 0.85  # the footprint's longer side fills this share of the model's frame (training: 45-92%)
@@ -195,7 +196,7 @@ class PlanFiles(Sequence[Path]):
         return "\n".join([*self.notes, f"wrote {self.n} floor plans to {self.out} (indexed PNGs, plan palette)"])
 
 
-def sample_plans(model: Autoencoder, footprint_file: str | Path | None, out: str | Path, n: int, *, seed: int = 0,
+def sample_plans(model: PlanModel, footprint_file: str | Path | None, out: str | Path, n: int, *, seed: int = 0,
                  temperature: float = 1.0, sheet: bool = False, overwrite: bool = False, vector: bool = False,
                  scale: float | None = None) -> PlanFiles:
     """``aekit sample`` for a floor-plan model: ``n`` plans for the drawn footprint, written as
@@ -221,8 +222,8 @@ def sample_plans(model: Autoencoder, footprint_file: str | Path | None, out: str
             staged.write(f"{name}.png", plan_png(full))
             paths.append(out / f"{name}.png")
             if vector:
-                staged.write(f"{name}.json", json.dumps(P.plan_vectors(full, scale), indent=1).encode())
-                staged.write(f"{name}.svg", P.plan_svg(full, scale, pixel=1.0).encode())
+                staged.write(f"{name}.json", json.dumps(plan_vectors.plan_vectors(full, scale), indent=1).encode())
+                staged.write(f"{name}.svg", plan_vectors.plan_svg(full, scale, pixel=1.0).encode())
                 paths += [out / f"{name}.json", out / f"{name}.svg"]
         paths.append(out / "footprint.png")
         if sheet:
