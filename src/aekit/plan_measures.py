@@ -116,10 +116,11 @@ def plan_footprints(model: PlanModel, footprints: np.ndarray, per_footprint: int
 
 def plan_section(model: PlanModel, train_footprints: np.ndarray, train_plans: np.ndarray, test_footprints: np.ndarray,
                  test_plans: np.ndarray, footprints: int | None = None, per_footprint: int = PLANS_PER_FOOTPRINT,
-                 progress: Progress | None = None, seconds: float = PLAN_SECONDS
+                 progress: Progress | None = None, seconds: float = PLAN_SECONDS, temperature: float = 1.0
                  ) -> tuple[dict[str, dict[str, float]], str, FootprintPlan]:
     """The floor-plan measures (metric -> column -> value), the note that says what ran, and how many
-    footprints were drawn for (``footprints``, or as many as fit ``seconds``: ``plan_footprints``)."""
+    footprints were drawn for (``footprints``, or as many as fit ``seconds``: ``plan_footprints``);
+    the model's codes come from N(0, ``temperature``^2 I)."""
     progress = progress or Progress(quiet=True)
     test_footprints = np.asarray(test_footprints)
     plan = plan_footprints(model, test_footprints, per_footprint, footprints, seconds)
@@ -127,7 +128,7 @@ def plan_section(model: PlanModel, train_footprints: np.ndarray, train_plans: np
     n = plan.n
     query, real = test_footprints[:n], np.asarray(test_plans[:n])
     train_footprints, train_plans = np.asarray(train_footprints), np.asarray(train_plans)
-    raw = draw_plans(model, query, per_footprint, rendered=False)
+    raw = draw_plans(model, query, per_footprint, temperature=temperature, rendered=False)
     repeated = np.repeat(query, per_footprint, 0)
     flat_raw = raw.reshape(-1, *raw.shape[2:])
     flat = render_plans(flat_raw, repeated)  # what the model draws: sample_classes renders the same way
@@ -170,6 +171,8 @@ def plan_section(model: PlanModel, train_footprints: np.ndarray, train_plans: np
             "retrieval raw and through the same renderer; realism against the training plans; "
             "retrieval draws one plan per footprint (diversity 0); novelty on the first plan of each footprint, "
             f"as class shares on a {NOVELTY_GRID}x{NOVELTY_GRID} grid")
+    if temperature != 1.0:
+        note += f"; codes drawn at temperature {temperature:g}"
     if plan.budget_seconds is not None:
         note += (f"; {n} of {plan.available} footprints chosen to fit a {plan.budget_seconds:g} s budget "
                  "(aekit evaluate --plan-footprints for more)")
