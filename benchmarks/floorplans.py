@@ -146,8 +146,9 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=1.0, help="with --run: codes drawn from N(0, T^2 I)")
     args = parser.parse_args()
     if args.run is not None:
-        results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-        results[args.name] = measure_run(args.run, args.sheets, args.temperature)
+        measured = measure_run(args.run, args.sheets, args.temperature)
+        results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}  # read late: runs in parallel
+        results[args.name] = measured
         atomic_write_json(RESULTS, results)
         print(f"wrote {RESULTS}")
         return
