@@ -36,7 +36,8 @@ _EIGHT = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
 
 
 def default_min_room(size: int) -> int:
-    """16 pixels at 64 x 64 (``aekit.plans.default_min_room``), scaled with the area."""
+    """The smallest room, for the renderer and for validity (``aekit.plans.plan_validity``): 16
+    pixels at 64 x 64 (about 2 x 2 m inside the walls), scaled with the area."""
     return max(1, round(16 * (size / 64) ** 2))
 
 

@@ -20,6 +20,7 @@ from scipy.stats import wasserstein_distance
 
 from aekit.data.floorplans import CLASSES, DOOR, ENTRANCE, OUTSIDE, ROOM_CLASSES, WINDOW
 from aekit.errors import AekitError
+from aekit.plan_render import default_min_room
 
 _CROSS = ndimage.generate_binary_structure(2, 1)
 _SHIFTS = ((0, 1), (1, 0), (0, -1), (-1, 0))
@@ -132,17 +133,12 @@ class Validity:
     problems: list[str]
 
 
-def default_min_room(size: int) -> int:
-    """16 pixels at 64 x 64 (about 2 x 2 m inside the walls), scaled with the area."""
-    return max(1, round(16 * (size / 64) ** 2))
-
-
 def plan_validity(plan: np.ndarray | torch.Tensor, footprint: np.ndarray | torch.Tensor | None = None,
                   min_room: int | None = None) -> Validity:
     """Whether ``plan`` is a building one can use, and what is wrong otherwise.
 
     Valid when it has rooms and an entrance; every room is of one class, at least ``min_room``
-    pixels (``default_min_room``) and enclosed (no room pixel next to outside or the frame's edge);
+    pixels (``aekit.plan_render.default_min_room``) and enclosed (no room pixel next to outside or the frame's edge);
     every room is reachable from an entrance through doors (a door or entrance connects the rooms
     it touches); every window touches outside (outer walls only); and, given the footprint, the
     plan's entrance lies on the footprint's entrance mark (``footprint``: ``2 x H x W``, mask and
