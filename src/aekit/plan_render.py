@@ -16,7 +16,8 @@ into a plan by rules, as published plan generators do (a learned layout, walls a
 4. doors: a spanning tree over the rooms that share a wall, grown from the entrance's room along the
    longest shared walls; a door is up to three pixels in the middle of the longest straight stretch
    of wall two rooms share; a room no door can reach is merged into a neighbour;
-5. windows: where the network drew them, if that pixel is on an outer wall.
+5. windows: in the middle of the longest straight outer wall of every room but a corridor, and
+   where the network drew them on an outer wall.
 
 The renderer never adds or removes building: a pixel is outside in the plan exactly when the
 network drew it outside, so footprint fidelity is the network's. Room types, sizes and where rooms
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from aekit.data.floorplans import DOOR, ENTRANCE, OUTSIDE, ROOM_CLASSES, WALL, WINDOW
+from aekit.data.floorplans import DOOR, ENTRANCE, HALL, OUTSIDE, ROOM_CLASSES, WALL, WINDOW
 
 ROUNDS = 12  # merge-and-redraw rounds at most; a layout not settled by then is drawn as it stands
 DOOR_PX = 3  # the widest door, as in the generated plans at 64 x 64
@@ -128,7 +129,8 @@ def render_plan(
     raw: np.ndarray, footprint: np.ndarray | None = None, min_room: int | None = None
 ) -> np.ndarray:
     """A plan (class indices, uint8) from a layout ``raw`` (``H x W`` class indices), the steps in
-    the module's docstring; ``footprint`` (``2 x H x W``: mask, entrance mark) places the entrance."""
+    the module's docstring; ``footprint`` (``2 x H x W``: mask, entrance mark) places the
+    entrance."""
     from scipy import ndimage
 
     raw = np.asarray(raw)
@@ -160,7 +162,8 @@ def render_plan(
     plan[rooms > 0] = kind_of[rooms[rooms > 0]]
     plan[doors] = DOOR
     outer = wall & ndimage.binary_dilation(~built, _CROSS, border_value=1)
-    plan[(raw == WINDOW) & outer & ~entrance & ~doors] = WINDOW
+    windows = _windows(crossings, kinds, entrance) | ((raw == WINDOW) & outer)
+    plan[windows & ~entrance & ~doors] = WINDOW
     plan[entrance] = ENTRANCE
     return plan
 
@@ -313,3 +316,23 @@ def _doors(
                 for y, x in passages[(a, b)]:
                     doors[y, x] = True
     return doors, [j for j in labels if j not in reached]
+
+
+def _windows(crossings: list[Crossing], kinds: list[int], entrance: np.ndarray) -> np.ndarray:
+    """A window of up to DOOR_PX pixels in the middle of each room's longest straight stretch of
+    one-pixel outer wall (beside the entrance, not on it); corridors get none."""
+    stretches: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for a, b, axis, thickness, y, x in crossings:
+        if thickness == 1 and min(a, b) == -1 and not entrance[y, x]:
+            stretches.setdefault((max(a, b), axis), []).append((y, x))
+    best: dict[int, tuple[int, list[tuple[int, int]]]] = {}
+    for (room, axis), points in stretches.items():
+        run = max(_runs(points, axis), key=len)
+        longer = len(run) > len(best.get(room, (0, []))[1])
+        if kinds[room] != HALL and len(run) >= DOOR_PX and longer:
+            best[room] = (axis, run)
+    windows = np.zeros(entrance.shape, bool)
+    for axis, run in best.values():
+        for y, x in _opening(run, axis, 1):
+            windows[y, x] = True
+    return windows
