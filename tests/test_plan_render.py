@@ -58,6 +58,7 @@ def test_random_layouts_become_plans_where_every_room_is_reached(reals):
     assert not [p for found in problems for p in found if "reachable" in p or "touches outside" in p]
     assert P.validity_rate(rendered, footprints) >= 0.95
     assert np.array_equal(rendered != fp.OUTSIDE, layouts != fp.OUTSIDE)  # the building is the network's
+    assert np.mean([P.parse_plan(plan).counts["windows"] >= 2 for plan in rendered]) > 0.9  # on outer walls
     # the layout's room types survive: each rendered room's type is the most common type under it
     for layout, plan in zip(layouts, rendered):
         parsed = P.parse_plan(plan)
