@@ -5,8 +5,10 @@ map at every resolution: a small U-Net runs down the footprint, and each decoder
 stage's footprint features and the footprint itself averaged down to its size. The code ``z`` (a
 vector: the plan's layout, which the footprint leaves open) enters at the coarsest map. The output is a
 categorical distribution over the plan classes at every pixel; the likelihood is the cross-entropy
-of the true classes (nats per plan) and a drawn plan is the most likely class at each pixel, so
-walls come out one pixel wide where the decoder is sure of them.
+of the true classes (nats per plan). A drawn plan is the most likely class at each pixel (the
+network's layout), rendered into rooms, walls, doors and windows by ``aekit.plan_render``: that
+renderer is part of the decoding of every floor-plan model (``PlanModel``, shared with
+``plan-layout``); ``sample_classes(..., rendered=False)`` gives the network's raw pixels.
 
 Plans reach the model as the dataset stores them, in palette colours (``PlanSet.pixels``); the
 model reads each pixel's class as the nearest palette colour and decodes back to palette colours,
