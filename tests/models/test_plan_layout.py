@@ -42,7 +42,8 @@ def test_shapes_code_size_and_bad_sizes(pairs):
 
 
 def test_every_footprint_pixel_reaches_its_own_output_pixel(pairs):
-    """Folding keeps full resolution: one footprint pixel changed changes the logits at that pixel."""
+    """Folding keeps full resolution: one footprint pixel changed changes the logits at that
+    pixel."""
     _, footprints = pairs
     model = _model()
     z = torch.zeros(1, model.latent_dim)
@@ -59,7 +60,9 @@ def test_the_posterior_starts_narrow_and_a_short_training_lowers_the_loss(pairs)
     the KL weight rises: started N(0, I)-wide, a full run's code carried 0.4 nats by step 200."""
     x, footprints = pairs
     torch.manual_seed(0)
-    model = build_model("plan-layout", {**OPTIONS, "warmup_steps": 1000}, (3, SIZE, SIZE))  # the default warm-up
+    model = build_model(
+        "plan-layout", {**OPTIONS, "warmup_steps": 1000}, (3, SIZE, SIZE)
+    )  # the default warm-up
     with torch.no_grad():  # about 2.5 nats a dimension: sigma 0.05 against N(0, 1)
         assert float(model.loss(x[:16], condition=footprints[:16])["kl"]) > 2 * model.latent_dim
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -84,7 +87,9 @@ def test_drawing_renders_the_networks_layout(pairs, monkeypatch):
     stray = (rng.random(noisy.shape) < 0.04) & (noisy != fp.OUTSIDE)
     noisy[stray] = rng.integers(1, len(fp.CLASSES), int(stray.sum()))
     model = _model()
-    logits = torch.nn.functional.one_hot(torch.from_numpy(noisy).long(), len(fp.CLASSES)).permute(0, 3, 1, 2)
+    logits = torch.nn.functional.one_hot(torch.from_numpy(noisy).long(), len(fp.CLASSES)).permute(
+        0, 3, 1, 2
+    )
     monkeypatch.setattr(model, "logits", lambda z, condition: logits.float())
     drawn = model.sample_classes(footprints[:6]).numpy()
     raw = model.sample_classes(footprints[:6], rendered=False).numpy()
