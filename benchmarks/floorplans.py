@@ -5,7 +5,8 @@ Measures, on one core (CPU time of this process, so other load on the machine co
 - the real plans' own figures: validity (must be 1), realism of one half against the other (the
   reference), diversity between plans of different footprints;
 - the retrieval baseline (the training plan whose footprint fits best, stretched onto the query):
-  footprint IoU, validity, realism, pixels differing from the real plan of the query; and a random
+  footprint IoU, validity, realism, pixels differing from the real plan of the query, raw and
+  through the plan renderer that floor-plan models draw with (``aekit.plan_render``); and a random
   training plan stretched the same way, the floor a model must clear.
 
     python benchmarks/floorplans.py --quick   # 2,000 pairs timed; 1,000 train / 200 test
@@ -15,7 +16,8 @@ A trained floor-plan run (``aekit train --dataset floorplans-synthetic --max-min
 is measured with ``--run RUN``: 8 plans for each of 500 test footprints (never trained on) beside
 the held-out real plans and retrieval (``aekit.plan_measures.plan_section``), the table printed and
 added to the results as ``model``; ``--sheets DIR`` also writes sheets of the plans (each row: the
-footprint, then its plans) for viewing.
+footprint, then its plans) for viewing: ``unseen.png`` as drawn (rendered), ``unseen-raw.png`` the
+network's raw pixels for the same codes.
 
     python benchmarks/floorplans.py --run /tmp/plans/run --sheets /tmp/plans/sheets
 """
@@ -35,6 +37,8 @@ import numpy as np
 from aekit import plans as P
 from aekit.data.floorplans import make_floorplans
 from aekit.io import atomic_write_json
+from aekit.models.plan_vae import PlanModel
+from aekit.plan_render import render_plans
 
 RESULTS = Path(__file__).resolve().parent / "results" / "floorplans.json"
 
@@ -65,7 +69,8 @@ def measure(timed: int, n_train: int, n_test: int) -> dict[str, object]:
     }
     print("real plans: " + ", ".join(f"{k} {v:.3f}" for k, v in reals.items()))
     baselines = {}
-    for name, predicted in (("retrieval", P.retrieval_baseline(train_f, train_p, test_f)),
+    retrieved = P.retrieval_baseline(train_f, train_p, test_f)
+    for name, predicted in (("retrieval", retrieved), ("retrieval, rendered", render_plans(retrieved, test_f)),
                             ("random stretched", _stretched_random(train_f, train_p, test_f))):
         baselines[name] = {
             "footprint_iou": P.footprint_iou(predicted, test_f),
@@ -78,7 +83,7 @@ def measure(timed: int, n_train: int, n_test: int) -> dict[str, object]:
             "generation_cpu_s": seconds, "train": n_train, "test": n_test, "reals": reals, "baselines": baselines}
 
 
-def measure_run(run_dir: str, sheets: str | None) -> dict[str, object]:
+def measure_run(run_dir: str, sheets: str | None, temperature: float) -> dict[str, object]:
     """The run's floor-plan section on unseen footprints, with what the training did and the load."""
     import torch
 
@@ -92,11 +97,11 @@ def measure_run(run_dir: str, sheets: str | None) -> dict[str, object]:
     run = Run(run_dir, "cpu")
     section, note, _ = plan_section(run.model, run.train.footprints.numpy(), run.train.plans.numpy(),
                                     run.test.footprints.numpy(), run.test.plans.numpy(), UNSEEN_FOOTPRINTS,
-                                    progress=Progress())  # every footprint, whatever it costs
+                                    progress=Progress(), temperature=temperature)  # every footprint
     history = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
     result = {"run": run_dir, "model": run.model_name, "model_options": run.info.model_options,
               "train_items": len(run.train), "unseen_footprints": UNSEEN_FOOTPRINTS,
-              "plans_per_footprint": PLANS_PER_FOOTPRINT, "epochs": len(history),
+              "plans_per_footprint": PLANS_PER_FOOTPRINT, "temperature": temperature, "epochs": len(history),
               "training_seconds": round(sum(h["seconds"] for h in history), 1),
               "images_per_s": [h["images_per_s"] for h in history], "best_val_loss": min(h["val"]["loss"] for h in history),
               "section": section, "note": note, "measure_seconds": round(time.perf_counter() - start, 1),
@@ -104,12 +109,13 @@ def measure_run(run_dir: str, sheets: str | None) -> dict[str, object]:
     print(format_metrics({"model": run.model_name, "dataset": "floorplans-synthetic", "test_items": UNSEEN_FOOTPRINTS,
                           "sections": {"floor plans": section}, "notes": [note]}))
     if sheets is not None:
-        write_sheets(run.model, run.test.footprints.numpy()[:12], Path(sheets))
+        write_sheets(run.model, run.test.footprints.numpy()[:12], Path(sheets), temperature)
     return result
 
 
-def write_sheets(model: object, footprints: np.ndarray, folder: Path) -> None:
-    """``unseen.png``: a row per footprint (the footprint, then 8 plans), palette colours, 4x."""
+def write_sheets(model: PlanModel, footprints: np.ndarray, folder: Path, temperature: float = 1.0) -> None:
+    """``unseen.png``: a row per footprint (the footprint, then 8 plans), palette colours, 4x;
+    ``unseen-raw.png`` the same codes' raw network pixels."""
     from PIL import Image
 
     from aekit.data.floorplans import PALETTE
@@ -117,14 +123,18 @@ def write_sheets(model: object, footprints: np.ndarray, folder: Path) -> None:
     from aekit.io import atomic_write_bytes
     from aekit.plan_measures import PLANS_PER_FOOTPRINT, draw_plans
 
-    drawn = draw_plans(model, footprints, PLANS_PER_FOOTPRINT, seed=1)
-    rows = [plan_sheet(plans, footprint, columns=PLANS_PER_FOOTPRINT + 1) for plans, footprint in zip(drawn, footprints)]
-    sheet = np.concatenate([np.pad(r, ((0, 2), (0, 0))) for r in rows])
-    image = Image.fromarray(PALETTE[sheet]).resize((sheet.shape[1] * 4, sheet.shape[0] * 4), Image.Resampling.NEAREST)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    atomic_write_bytes(folder / "unseen.png", buffer.getvalue())
-    print(f"wrote {folder / 'unseen.png'}")
+    for name, rendered in (("unseen.png", True), ("unseen-raw.png", False)):
+        drawn = draw_plans(model, footprints, PLANS_PER_FOOTPRINT, seed=1, temperature=temperature,
+                           rendered=rendered)
+        rows = [plan_sheet(plans, footprint, columns=PLANS_PER_FOOTPRINT + 1)
+                for plans, footprint in zip(drawn, footprints)]
+        sheet = np.concatenate([np.pad(r, ((0, 2), (0, 0))) for r in rows])
+        image = Image.fromarray(PALETTE[sheet]).resize((sheet.shape[1] * 4, sheet.shape[0] * 4),
+                                                       Image.Resampling.NEAREST)
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        atomic_write_bytes(folder / name, buffer.getvalue())
+        print(f"wrote {folder / name}")
 
 
 def main() -> None:
@@ -133,10 +143,12 @@ def main() -> None:
     parser.add_argument("--run", help="measure this trained floor-plan run on 500 unseen footprints")
     parser.add_argument("--sheets", help="with --run: write sheets of plans for unseen footprints into this folder")
     parser.add_argument("--name", default="model", help="with --run: the key of its results in floorplans.json")
+    parser.add_argument("--temperature", type=float, default=1.0, help="with --run: codes drawn from N(0, T^2 I)")
     args = parser.parse_args()
     if args.run is not None:
-        results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-        results[args.name] = measure_run(args.run, args.sheets)
+        measured = measure_run(args.run, args.sheets, args.temperature)
+        results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}  # read late: runs in parallel
+        results[args.name] = measured
         atomic_write_json(RESULTS, results)
         print(f"wrote {RESULTS}")
         return

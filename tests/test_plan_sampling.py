@@ -19,6 +19,7 @@ from aekit.data import floorplan_files as files
 from aekit.data import floorplans as fp
 from aekit.errors import DataError
 from aekit.footprints import FILL, plan_sheet, read_user_footprint
+from aekit.plan_vectors import plan_vectors
 
 SIZE = 32
 OPENING = 2  # the entrance of the training plans at 32 x 32 (3 pixels at 64)
@@ -132,6 +133,6 @@ def test_vector_files_parse_in_pixels_and_in_metres(tmp_path, plan_run):
     pixels, metres = (json.loads((tmp_path / folder / "plan_0.json").read_text()) for folder in ("px", "m"))
     assert pixels["units"] == "px" and metres["units"] == "m"
     assert pixels["size"] == [100, 80] and metres["size"] == [50.0, 40.0]
-    assert pixels["rooms"] == P.plan_vectors(files.read_plan(tmp_path / "px" / "plan_0.png"))["rooms"]
+    assert pixels["rooms"] == plan_vectors(files.read_plan(tmp_path / "px" / "plan_0.png"))["rooms"]
     svg = ET.fromstring((tmp_path / "m" / "plan_1.svg").read_text())
     assert svg.tag.endswith("svg") and svg.get("viewBox") == "0 0 50 40"

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
-
 import numpy as np
 import pytest
 import torch
-from matplotlib.path import Path
 from scipy import ndimage
 
 from aekit import plans as P
@@ -153,51 +150,3 @@ def test_retrieval_beats_a_random_plan_stretched_the_same_way(reals):
     assert retrieved.shape == query_p.shape and retrieved.dtype == np.uint8
     own = P.retrieval_baseline(train_f, train_p, train_f[:20])  # a training footprint: its own plan or a twin's
     assert P.footprint_iou(own, train_f[:20]) > 0.98 and np.mean([np.array_equal(a, b) for a, b in zip(own, train_p)]) > 0.5
-
-
-def test_vectors_trace_rooms_exactly(reals):
-    _, plans = reals
-    plan = plans[1]
-    vectors = P.plan_vectors(plan)
-    parsed = P.parse_plan(plan)
-    assert len(vectors["rooms"]) == len(parsed.rooms) and vectors["units"] == "px"
-    ys, xs = np.mgrid[: plan.shape[0], : plan.shape[1]]
-    centres = np.stack([xs.ravel() + 0.5, ys.ravel() + 0.5], axis=1)
-    for room, vector in zip(parsed.rooms, vectors["rooms"]):
-        polygon = np.array(vector["polygon"])
-        assert abs(P._shoelace([tuple(p) for p in polygon])) == room.area == vector["area"]
-        assert np.all(np.abs(np.diff(polygon, axis=0, append=polygon[:1])).min(axis=1) == 0)  # no diagonals
-        assert vector["type"] == fp.CLASSES[room.kind]
-        inside = Path(polygon).contains_points(centres).reshape(plan.shape)  # the pixels whose centre it holds
-        for hole in vector["holes"]:
-            inside &= ~Path(np.array(hole)).contains_points(centres).reshape(plan.shape)
-        assert np.array_equal(inside, parsed.rooms_map == room.label)
-    assert len(vectors["doors"]) == parsed.counts["doors"] and {d["width"] for d in vectors["doors"]} == {3}
-    metres = P.plan_vectors(plan, scale=0.25)
-    assert metres["units"] == "m" and metres["size"] == [16.0, 16.0]
-    assert metres["rooms"][0]["area"] == pytest.approx(vectors["rooms"][0]["area"] * 0.0625)
-    assert metres["doors"][0]["width"] == 0.75
-    building = abs(P._shoelace(vectors["outline"])) - sum(abs(P._shoelace(h)) for h in vectors["courtyards"])
-    assert building == (plan != 0).sum()
-
-
-def test_trace_keeps_holes():
-    mask = np.ones((6, 7), bool)
-    mask[2:4, 2:5] = False
-    loops = P.trace(mask)
-    assert sorted(abs(P._shoelace(loop)) for loop in loops) == [6.0, 42.0]
-    assert sorted(len(loop) for loop in loops) == [4, 4]
-
-
-def test_svg_draws_every_part(reals):
-    _, plans = reals
-    plan = plans[2]
-    svg = P.plan_svg(plan, scale=0.3)
-    root = ET.fromstring(svg)
-    ns = "{http://www.w3.org/2000/svg}"
-    parsed = P.parse_plan(plan)
-    assert len(root.findall(f"{ns}path")) == len(parsed.rooms) + 1  # the building (walls) and each room
-    assert len(root.findall(f"{ns}line")) == sum(parsed.counts.values())
-    assert root.get("viewBox") == "0 0 19.2 19.2"
-    with pytest.raises(AekitError, match="metres per pixel"):
-        P.plan_vectors(plan, scale=0)

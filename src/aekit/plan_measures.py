@@ -1,12 +1,15 @@
 """A floor-plan model measured on footprints it never saw, beside held-out real plans and retrieval.
 
 ``plan_section`` draws ``per_footprint`` plans for each of the first ``footprints`` test footprints
-(by default as many as fit a minute, up to 500; the test split is generated from another seed than training) and scores the raw drawings, never
-clipped to the footprint, with ``aekit.plans``: footprint IoU, validity, realism (with the
-real-vs-real distance at the same number of plans), diversity between plans of one footprint
-(with the same share between real plans of different footprints) and novelty (share of near-copies
-of a training plan). The held-out real plans of those footprints and the retrieval baseline (the
-training plan whose footprint fits best, stretched onto the query) stand beside the model.
+(by default as many as fit a minute, up to 500; the test split is generated from another seed than
+training) and scores the drawings, never clipped to the footprint, with ``aekit.plans``: footprint
+IoU, validity, realism (with the real-vs-real distance at the same number of plans), diversity
+between plans of one footprint (with the same share between real plans of different footprints)
+and novelty (share of near-copies of a training plan). The model's plans are scored as it draws
+them (its network's layout rendered by ``aekit.plan_render``) and as the network's raw pixels
+before rendering; the held-out real plans of those footprints and the retrieval baseline (the
+training plan whose footprint fits best, stretched onto the query), raw and through the same
+renderer, stand beside them.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import torch.nn.functional as F
 from aekit import metrics
 from aekit import plans as P
 from aekit.data.floorplans import CLASSES
-from aekit.models.base import Autoencoder
+from aekit.models.plan_vae import PlanModel
+from aekit.plan_render import render_plans
 from aekit.progress import Progress
 
 UNSEEN_FOOTPRINTS = 500  # test footprints a run is measured on (at most)
@@ -43,18 +47,22 @@ REALISM = "realism: W1 to training plans' rooms ↓"
 REAL_VS_REAL = "realism of training plans vs training plans (same count)"
 DIVERSITY = "diversity: pixels differing, same footprint (real: different footprints)"
 NOVELTY = "near-copies of a training plan ↓"
+RAW = "model, raw pixels"
+RETRIEVAL_RENDERED = "retrieval, rendered"
 
 
-def draw_plans(model: Autoencoder, footprints: torch.Tensor | np.ndarray, per_footprint: int, seed: int = SEED,
-               temperature: float = 1.0) -> np.ndarray:
-    """``per_footprint`` plans (class indices, raw) for each footprint: ``N x M x S x S`` uint8."""
+def draw_plans(model: PlanModel, footprints: torch.Tensor | np.ndarray, per_footprint: int, seed: int = SEED,
+               temperature: float = 1.0, rendered: bool = True) -> np.ndarray:
+    """``per_footprint`` plans (class indices) for each footprint: ``N x M x S x S`` uint8, as the
+    model draws them (rendered) or, with ``rendered=False``, the network's raw most likely classes."""
     footprints = torch.as_tensor(np.asarray(footprints))
     generator = torch.Generator().manual_seed(seed)
     repeated = footprints.repeat_interleave(per_footprint, 0)
     out = []
     with torch.inference_mode():
         for start in range(0, len(repeated), BATCH):
-            out.append(model.sample_classes(repeated[start:start + BATCH], generator, temperature).cpu().numpy())
+            out.append(model.sample_classes(repeated[start:start + BATCH], generator, temperature,
+                                            rendered).cpu().numpy())
     return np.concatenate(out).reshape(len(footprints), per_footprint, *footprints.shape[-2:])
 
 
@@ -87,30 +95,32 @@ class FootprintPlan:
         return text
 
 
-def plan_footprints(model: Autoencoder, footprints: np.ndarray, per_footprint: int, n: int | None = None,
+def plan_footprints(model: PlanModel, footprints: np.ndarray, per_footprint: int, n: int | None = None,
                     seconds: float = PLAN_SECONDS) -> FootprintPlan:
     """``n`` footprints when given; else up to UNSEEN_FOOTPRINTS, as many as fit ``seconds`` of
     drawing and scoring (at least MIN_FOOTPRINTS), timed on PROBE_FOOTPRINTS of them: their plans
-    drawn, checked and parsed, and as many again for the real and retrieved plans beside them."""
+    drawn, rendered, checked and parsed; as many again raw, and three more for the real, retrieved
+    and rendered retrieved plans beside them."""
     available = min(UNSEEN_FOOTPRINTS if n is None else n, len(footprints))
     probe = footprints[:min(PROBE_FOOTPRINTS, available)]
     start = time.perf_counter()
     drawn = draw_plans(model, probe, per_footprint).reshape(-1, *probe.shape[-2:])
     P.validity_rate(drawn, np.repeat(probe, per_footprint, 0))
     P.plan_features(drawn)
-    per = (time.perf_counter() - start) / len(probe) * (per_footprint + 2) / per_footprint
+    per = (time.perf_counter() - start) / len(probe) * (2 * per_footprint + 3) / per_footprint
     if n is not None or per * available <= seconds:
         return FootprintPlan(available, available, None, per * available)
     chosen = min(available, max(MIN_FOOTPRINTS, math.floor(seconds / per)))
     return FootprintPlan(chosen, available, seconds if chosen < available else None, per * chosen)
 
 
-def plan_section(model: Autoencoder, train_footprints: np.ndarray, train_plans: np.ndarray, test_footprints: np.ndarray,
+def plan_section(model: PlanModel, train_footprints: np.ndarray, train_plans: np.ndarray, test_footprints: np.ndarray,
                  test_plans: np.ndarray, footprints: int | None = None, per_footprint: int = PLANS_PER_FOOTPRINT,
-                 progress: Progress | None = None, seconds: float = PLAN_SECONDS
+                 progress: Progress | None = None, seconds: float = PLAN_SECONDS, temperature: float = 1.0
                  ) -> tuple[dict[str, dict[str, float]], str, FootprintPlan]:
     """The floor-plan measures (metric -> column -> value), the note that says what ran, and how many
-    footprints were drawn for (``footprints``, or as many as fit ``seconds``: ``plan_footprints``)."""
+    footprints were drawn for (``footprints``, or as many as fit ``seconds``: ``plan_footprints``);
+    the model's codes come from N(0, ``temperature``^2 I)."""
     progress = progress or Progress(quiet=True)
     test_footprints = np.asarray(test_footprints)
     plan = plan_footprints(model, test_footprints, per_footprint, footprints, seconds)
@@ -118,37 +128,51 @@ def plan_section(model: Autoencoder, train_footprints: np.ndarray, train_plans: 
     n = plan.n
     query, real = test_footprints[:n], np.asarray(test_plans[:n])
     train_footprints, train_plans = np.asarray(train_footprints), np.asarray(train_plans)
-    drawn = draw_plans(model, query, per_footprint)
-    flat = drawn.reshape(-1, *drawn.shape[2:])
+    raw = draw_plans(model, query, per_footprint, temperature=temperature, rendered=False)
+    repeated = np.repeat(query, per_footprint, 0)
+    flat_raw = raw.reshape(-1, *raw.shape[2:])
+    flat = render_plans(flat_raw, repeated)  # what the model draws: sample_classes renders the same way
+    drawn = flat.reshape(raw.shape)
     progress.message(f"  floor plans: {n} x {per_footprint} plans drawn")
     retrieved = P.retrieval_baseline(train_footprints, train_plans, query)
+    retrieved_rendered = render_plans(retrieved, query)
     train_features = _novelty_features(train_plans)
     held_features = _novelty_features(metrics.remove_exact_duplicates(train_plans, real)[0])
 
     def novelty(plans: np.ndarray) -> float:
         return metrics.novelty(_novelty_features(plans), train_features, held_features).share
 
-    realism = P.realism_of({"model": flat, "held-out real": real, "retrieval": retrieved}, train_plans)
+    realism = P.realism_of({"model": flat, RAW: flat_raw, "held-out real": real, "retrieval": retrieved,
+                            RETRIEVAL_RENDERED: retrieved_rendered}, train_plans)
     columns = {
-        "model": {IOU: P.footprint_iou(flat, np.repeat(query, per_footprint, 0)),
-                  VALID: P.validity_rate(flat, np.repeat(query, per_footprint, 0)),
+        "model": {IOU: P.footprint_iou(flat, repeated), VALID: P.validity_rate(flat, repeated),
                   REALISM: realism["model"]["distance"], REAL_VS_REAL: realism["model"]["reference"],
                   DIVERSITY: P.diversity(drawn), NOVELTY: novelty(drawn[:, 0])},
+        RAW: {IOU: P.footprint_iou(flat_raw, repeated), VALID: P.validity_rate(flat_raw, repeated),
+              REALISM: realism[RAW]["distance"], DIVERSITY: P.diversity(raw), NOVELTY: novelty(raw[:, 0])},
         "held-out real": {IOU: P.footprint_iou(real, query), VALID: P.validity_rate(real, query),
                           REALISM: realism["held-out real"]["distance"],
                           DIVERSITY: P.between_footprint_diversity(real), NOVELTY: novelty(real)},
         "retrieval": {IOU: P.footprint_iou(retrieved, query), VALID: P.validity_rate(retrieved, query),
                       REALISM: realism["retrieval"]["distance"], DIVERSITY: 0.0,
                       NOVELTY: novelty(retrieved)},
+        RETRIEVAL_RENDERED: {IOU: P.footprint_iou(retrieved_rendered, query),
+                             VALID: P.validity_rate(retrieved_rendered, query),
+                             REALISM: realism[RETRIEVAL_RENDERED]["distance"], DIVERSITY: 0.0,
+                             NOVELTY: novelty(retrieved_rendered)},
     }
     section: dict[str, dict[str, Any]] = {}
     for name, values in columns.items():
         for metric, value in values.items():
             section.setdefault(metric, {})[name] = float(value)
     note = (f"floor plans: {per_footprint} plans drawn for each of the first {n} test footprints (another seed than "
-            "training), scored raw (argmax, not clipped to the footprint); realism against the training plans; "
+            "training), never clipped to the footprint: 'model' as drawn (the network's most likely classes rendered "
+            "into rooms, walls, doors and windows by aekit.plan_render), 'model, raw pixels' before rendering; "
+            "retrieval raw and through the same renderer; realism against the training plans; "
             "retrieval draws one plan per footprint (diversity 0); novelty on the first plan of each footprint, "
             f"as class shares on a {NOVELTY_GRID}x{NOVELTY_GRID} grid")
+    if temperature != 1.0:
+        note += f"; codes drawn at temperature {temperature:g}"
     if plan.budget_seconds is not None:
         note += (f"; {n} of {plan.available} footprints chosen to fit a {plan.budget_seconds:g} s budget "
                  "(aekit evaluate --plan-footprints for more)")

@@ -2,7 +2,7 @@
 
 The drawing is read as ``aekit.footprints`` says; the plans drawn for it are carried back onto the
 drawing's own pixels (``UserFootprint.map_back``) and written as indexed PNGs with the plan palette;
-``--vector`` adds each plan's rooms, doors and windows as JSON and SVG (``aekit.plans.plan_vectors``),
+``--vector`` adds each plan's rooms, doors and windows as JSON and SVG (``aekit.plan_vectors``),
 in the drawing's pixels or, with ``--scale``, in metres.
 """
 
@@ -13,13 +13,13 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from aekit import plans as P
+from aekit import plan_vectors
 from aekit.commands.inputs import prepare_out
 from aekit.data.floorplan_files import footprint_png, plan_png
 from aekit.errors import ConfigError
 from aekit.footprints import plan_sheet, read_user_footprint
 from aekit.io import StagedFolder
-from aekit.models.base import Autoencoder
+from aekit.models.plan_vae import PlanModel
 from aekit.plan_measures import draw_plans
 
 
@@ -39,7 +39,7 @@ class PlanFiles(Sequence[Path]):
         return "\n".join([*self.notes, f"wrote {self.n} floor plans to {self.out} (indexed PNGs, plan palette)"])
 
 
-def sample_plans(model: Autoencoder, footprint_file: str | Path | None, out: str | Path, n: int, *, seed: int = 0,
+def sample_plans(model: PlanModel, footprint_file: str | Path | None, out: str | Path, n: int, *, seed: int = 0,
                  temperature: float = 1.0, sheet: bool = False, overwrite: bool = False, vector: bool = False,
                  scale: float | None = None) -> PlanFiles:
     """``aekit sample`` for a floor-plan model: ``n`` plans for the drawn footprint, written as
@@ -65,8 +65,8 @@ def sample_plans(model: Autoencoder, footprint_file: str | Path | None, out: str
             staged.write(f"{name}.png", plan_png(full))
             paths.append(out / f"{name}.png")
             if vector:
-                staged.write(f"{name}.json", json.dumps(P.plan_vectors(full, scale), indent=1).encode())
-                staged.write(f"{name}.svg", P.plan_svg(full, scale, pixel=1.0).encode())
+                staged.write(f"{name}.json", json.dumps(plan_vectors.plan_vectors(full, scale), indent=1).encode())
+                staged.write(f"{name}.svg", plan_vectors.plan_svg(full, scale, pixel=1.0).encode())
                 paths += [out / f"{name}.json", out / f"{name}.svg"]
         paths.append(out / "footprint.png")
         if sheet:

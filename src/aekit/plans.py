@@ -5,7 +5,7 @@ footprint (``footprint_iou``), is it a building one can walk through (``plan_val
 rooms look like the real plans' (``realism``), how different are two plans drawn for one
 footprint (``diversity``), and the strongest cheap answer to compare a model with
 (``retrieval_baseline``: the training plan whose footprint fits best, stretched onto the query).
-``plan_vectors`` and ``plan_svg`` turn a plan into polygons and segments, in pixels or metres.
+``aekit.plan_vectors`` turns a plan into polygons and segments, in pixels or metres.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import torch
 from scipy import ndimage
 from scipy.stats import wasserstein_distance
 
-from aekit.data.floorplans import CLASSES, DOOR, ENTRANCE, OUTSIDE, PALETTE, ROOM_CLASSES, WINDOW
+from aekit.data.floorplans import CLASSES, DOOR, ENTRANCE, OUTSIDE, ROOM_CLASSES, WINDOW
 from aekit.errors import AekitError
+from aekit.plan_render import default_min_room
 
 _CROSS = ndimage.generate_binary_structure(2, 1)
 _SHIFTS = ((0, 1), (1, 0), (0, -1), (-1, 0))
@@ -29,7 +30,7 @@ def _numpy(x: np.ndarray | torch.Tensor) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
-def _plans(plans: np.ndarray | torch.Tensor, name: str = "plans") -> np.ndarray:
+def as_plans(plans: np.ndarray | torch.Tensor, name: str = "plans") -> np.ndarray:
     """``N x H x W`` class indices (a single ``H x W`` plan becomes N = 1)."""
     array = _numpy(plans)
     if array.ndim == 2:
@@ -56,7 +57,7 @@ def _footprints(footprints: np.ndarray | torch.Tensor, one: bool = False) -> tup
 
 def footprint_iou(plans: np.ndarray | torch.Tensor, footprints: np.ndarray | torch.Tensor) -> float:
     """Mean over plans of the IoU between the built area (every class but outside) and the footprint."""
-    plans = _plans(plans)
+    plans = as_plans(plans)
     masks, _ = _footprints(footprints)
     if masks.shape != plans.shape:
         raise AekitError(f"{len(plans)} plans of {plans.shape[1:]} do not match footprints of shape {masks.shape}")
@@ -92,7 +93,7 @@ class ParsedPlan:
 def parse_plan(plan: np.ndarray | torch.Tensor) -> ParsedPlan:
     """Rooms are the connected regions of room pixels (living, bedroom, kitchen, bathroom, hall),
     whatever their class; a region holding several classes is one ``mixed`` room."""
-    plan = _plans(plan, "plan")[0]
+    plan = as_plans(plan, "plan")[0]
     rooms_map, n = ndimage.label(np.isin(plan, ROOM_CLASSES), _CROSS)
     rooms = []
     if n:
@@ -132,23 +133,18 @@ class Validity:
     problems: list[str]
 
 
-def default_min_room(size: int) -> int:
-    """16 pixels at 64 x 64 (about 2 x 2 m inside the walls), scaled with the area."""
-    return max(1, round(16 * (size / 64) ** 2))
-
-
 def plan_validity(plan: np.ndarray | torch.Tensor, footprint: np.ndarray | torch.Tensor | None = None,
                   min_room: int | None = None) -> Validity:
     """Whether ``plan`` is a building one can use, and what is wrong otherwise.
 
     Valid when it has rooms and an entrance; every room is of one class, at least ``min_room``
-    pixels (``default_min_room``) and enclosed (no room pixel next to outside or the frame's edge);
+    pixels (``aekit.plan_render.default_min_room``) and enclosed (no room pixel next to outside or the frame's edge);
     every room is reachable from an entrance through doors (a door or entrance connects the rooms
     it touches); every window touches outside (outer walls only); and, given the footprint, the
     plan's entrance lies on the footprint's entrance mark (``footprint``: ``2 x H x W``, mask and
     mark, or the ``H x W`` mask alone).
     """
-    plan = _plans(plan, "plan")[0]
+    plan = as_plans(plan, "plan")[0]
     parsed = parse_plan(plan)
     min_room = default_min_room(plan.shape[0]) if min_room is None else min_room
     problems = []
@@ -201,7 +197,7 @@ def _unreachable(parsed: ParsedPlan) -> list[int]:
 def validity_rate(plans: np.ndarray | torch.Tensor, footprints: np.ndarray | torch.Tensor | None = None,
                   min_room: int | None = None) -> float:
     """Share of plans that ``plan_validity`` accepts (against their footprints when given)."""
-    plans = _plans(plans)
+    plans = as_plans(plans)
     if footprints is None:
         return float(np.mean([plan_validity(p, None, min_room).valid for p in plans]))
     footprints = _numpy(footprints)
@@ -229,7 +225,7 @@ def _pooled(features: list[tuple[int, list[float], np.ndarray]]) -> tuple[np.nda
 
 def plan_features(plans: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(rooms per plan, log area of every room, share of each room class per plan N x 5)``."""
-    return _pooled(_room_features(_plans(plans)))
+    return _pooled(_room_features(as_plans(plans)))
 
 
 def _realism_terms(samples: list[tuple[int, list[float], np.ndarray]],
@@ -260,8 +256,8 @@ def realism_of(columns: Mapping[str, np.ndarray | torch.Tensor], reals: np.ndarr
                seed: int = 0) -> dict[str, dict[str, float]]:
     """``realism`` of each set of samples in ``columns`` against the same real plans, each real plan
     parsed once (parsing 18,000 training plans costs half a minute)."""
-    reals = _plans(reals, "reals")
-    columns = {name: _plans(samples, "samples") for name, samples in columns.items()}
+    reals = as_plans(reals, "reals")
+    columns = {name: as_plans(samples, "samples") for name, samples in columns.items()}
     if any(len(samples) == 0 for samples in columns.values()) or len(reals) < 2:
         counts = ", ".join(str(len(samples)) for samples in columns.values())
         raise AekitError(f"realism needs samples and at least 2 real plans, got {counts} and {len(reals)}")
@@ -296,7 +292,7 @@ def diversity(samples_per_footprint: np.ndarray | torch.Tensor) -> float:
 def between_footprint_diversity(reals: np.ndarray | torch.Tensor, seed: int = 0) -> float:
     """The same share between real plans of different footprints (random disjoint pairs): the
     reference for ``diversity``, how different two unrelated plans are."""
-    reals = _plans(reals, "reals")
+    reals = as_plans(reals, "reals")
     if len(reals) < 2:
         raise AekitError("between_footprint_diversity needs at least 2 plans")
     order = np.random.default_rng(seed).permutation(len(reals))
@@ -334,7 +330,7 @@ def retrieval_baseline(train_footprints: np.ndarray | torch.Tensor, train_plans:
     stretching both to their bounding boxes, on a ``grid x grid`` canvas), stretched (nearest) onto
     the query's bounding box. ``N_query x H x W`` class indices."""
     train_masks, _ = _footprints(train_footprints)
-    plans = _plans(train_plans, "train_plans")
+    plans = as_plans(train_plans, "train_plans")
     query_masks, _ = _footprints(query_footprints)
     if len(train_masks) != len(plans) or len(plans) == 0:
         raise AekitError(f"retrieval needs as many training plans as footprints (>= 1), got {len(plans)} and "
@@ -352,127 +348,3 @@ def retrieval_baseline(train_footprints: np.ndarray | torch.Tensor, train_plans:
             qy0, qy1, qx0, qx1 = bounding_box(chunk[i])
             out[start + i, qy0:qy1, qx0:qx1] = nearest_resize(plans[best, ty0:ty1, tx0:tx1], qy1 - qy0, qx1 - qx0)
     return out
-
-
-# --- vectors and SVG ---------------------------------------------------------------------------
-def trace(mask: np.ndarray) -> list[list[tuple[int, int]]]:
-    """The boundary loops of a pixel mask as rectilinear polygons of pixel-corner points ``(x, y)``
-    (pixel ``(row, col)`` covers ``[col, col + 1] x [row, row + 1]``), collinear points removed;
-    outer boundaries run one way, holes the other. Exact: every edge is a pixel edge."""
-    m = np.pad(np.asarray(mask, bool), 1)
-    edges: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    # horizontal edges between rows y - 1 and y, vertical edges between columns x - 1 and x (padded)
-    ys, xs = np.nonzero(m[1:, :] != m[:-1, :])
-    for y, x in zip((ys + 1).tolist(), xs.tolist()):
-        a, b = ((x, y), (x + 1, y)) if m[y, x] else ((x + 1, y), (x, y))
-        edges.setdefault(a, []).append(b)
-    ys, xs = np.nonzero(m[:, 1:] != m[:, :-1])
-    for y, x in zip(ys.tolist(), (xs + 1).tolist()):
-        a, b = ((x, y + 1), (x, y)) if m[y, x] else ((x, y), (x, y + 1))
-        edges.setdefault(a, []).append(b)
-    loops = []
-    while edges:
-        start = next(iter(edges))
-        loop, point = [start], start
-        while True:
-            ends = edges[point]
-            nxt = ends.pop()
-            if not ends:
-                del edges[point]
-            if nxt == start:
-                break
-            loop.append(nxt)
-            point = nxt
-        corners = [p for k, p in enumerate(loop)
-                   if not (loop[k - 1][0] == p[0] == loop[(k + 1) % len(loop)][0]
-                           or loop[k - 1][1] == p[1] == loop[(k + 1) % len(loop)][1])]
-        loops.append([(x - 1, y - 1) for x, y in corners])
-    return loops
-
-
-def _shoelace(points: list[tuple[float, float]]) -> float:
-    x, y = np.array(points, np.float64).T
-    return float(0.5 * (np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
-
-
-def _segments(labels: np.ndarray, unit: float) -> list[dict[str, object]]:
-    """Each component as a segment along its long side through its middle: start, end, width
-    (along the wall) and thickness (across it)."""
-    found = []
-    for sl in ndimage.find_objects(labels):
-        y0, y1, x0, x1 = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
-        if x1 - x0 >= y1 - y0:
-            start, end, width, thickness = (x0, (y0 + y1) / 2), (x1, (y0 + y1) / 2), x1 - x0, y1 - y0
-        else:
-            start, end, width, thickness = ((x0 + x1) / 2, y0), ((x0 + x1) / 2, y1), y1 - y0, x1 - x0
-        found.append({"start": [start[0] * unit, start[1] * unit], "end": [end[0] * unit, end[1] * unit],
-                      "width": width * unit, "thickness": thickness * unit})
-    return found
-
-
-def plan_vectors(plan: np.ndarray | torch.Tensor, scale: float | None = None) -> dict[str, object]:
-    """A plan as vectors: rooms (class name, outline polygon, holes, area), doors, windows and
-    entrances (segments along the wall with their width), the building's outline. Coordinates are
-    pixel corners ``(x, y)`` from the top left; with ``scale`` (metres per pixel) they are metres
-    and areas square metres."""
-    if scale is not None and not (np.isfinite(scale) and scale > 0):
-        raise AekitError(f"scale must be metres per pixel > 0, got {scale!r}")
-    plan = _plans(plan, "plan")[0]
-    unit = 1.0 if scale is None else float(scale)
-    parsed = parse_plan(plan)
-
-    def polygons(mask: np.ndarray) -> tuple[list[list[float]], list[list[list[float]]]]:
-        loops = sorted(trace(mask), key=lambda loop: -abs(_shoelace(loop)))
-        scaled = [[[x * unit, y * unit] for x, y in loop] for loop in loops]
-        return scaled[0], scaled[1:]
-
-    rooms = []
-    for room in parsed.rooms:
-        outline, holes = polygons(parsed.rooms_map == room.label)
-        rooms.append({"type": CLASSES[room.kind], "polygon": outline, "holes": holes, "area": room.area * unit ** 2})
-    building = plan != OUTSIDE
-    outline, holes = polygons(building) if building.any() else ([], [])
-    return {
-        "units": "px" if scale is None else "m",
-        "size": [plan.shape[1] * unit, plan.shape[0] * unit],
-        "outline": outline,
-        "courtyards": holes,
-        "rooms": rooms,
-        "doors": _segments(parsed.doors, unit),
-        "windows": _segments(parsed.windows, unit),
-        "entrances": _segments(parsed.entrances, unit),
-    }
-
-
-def _hex(kind: int) -> str:
-    return "#" + "".join(f"{int(v):02x}" for v in PALETTE[kind])
-
-
-def plan_svg(plan: np.ndarray | torch.Tensor, scale: float | None = None, pixel: float = 8.0) -> str:
-    """The plan as an SVG drawing: the building black (its walls), rooms in palette colours on top,
-    doors, windows and entrances as strokes across the wall. ``pixel`` is the drawing's size of one
-    plan pixel; coordinates inside are those of ``plan_vectors`` (pixels, or metres with ``scale``)."""
-    vectors = plan_vectors(plan, scale)
-    unit = 1.0 if scale is None else float(scale)
-    width, height = vectors["size"]
-
-    def path(loops: list[list[list[float]]]) -> str:
-        return " ".join("M " + " L ".join(f"{x:g} {y:g}" for x, y in loop) + " Z" for loop in loops)
-
-    names = {name: kind for kind, name in enumerate(CLASSES)}
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:g} {height:g}" '
-             f'width="{width / unit * pixel:g}" height="{height / unit * pixel:g}">',
-             f'<rect width="{width:g}" height="{height:g}" fill="{_hex(OUTSIDE)}"/>']
-    if vectors["outline"]:
-        parts.append(f'<path d="{path([vectors["outline"], *vectors["courtyards"]])}" fill="{_hex(1)}" '
-                     'fill-rule="evenodd"/>')
-    for room in vectors["rooms"]:
-        parts.append(f'<path d="{path([room["polygon"], *room["holes"]])}" fill="{_hex(names[room["type"]])}" '
-                     f'fill-rule="evenodd"><title>{room["type"]} {room["area"]:g}</title></path>')
-    for key, kind in (("doors", DOOR), ("windows", WINDOW), ("entrances", ENTRANCE)):
-        for seg in vectors[key]:
-            (x0, y0), (x1, y1) = seg["start"], seg["end"]
-            parts.append(f'<line x1="{x0:g}" y1="{y0:g}" x2="{x1:g}" y2="{y1:g}" stroke="{_hex(kind)}" '
-                         f'stroke-width="{seg["thickness"]:g}"/>')
-    parts.append("</svg>")
-    return "\n".join(parts)

@@ -186,12 +186,14 @@ def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> 
     if preset.plan_minutes is not None or preset.plan_images:
         experiments.append(Experiment(
             "floor-plans", "Floor plans for a footprint",
-            "Generated footprint/plan pairs (floorplans-synthetic, 64x64): aekit chooses plan-vae, a conditional VAE "
-            "whose decoder sees the footprint at every resolution and draws one room class per pixel. Plans drawn for "
-            "footprints never seen in training (8 each), scored raw: footprint IoU, validity (rooms enclosed, reachable "
-            "through doors, large enough), realism and diversity, beside held-out real plans and retrieval (the "
-            "training plan whose footprint fits best). Measured so far: the outer walls follow any footprint, but "
-            "interior walls and doors are rarely drawn, so few plans are valid (benchmarks/README.md).",
+            "Generated footprint/plan pairs (floorplans-synthetic, 64x64): aekit chooses plan-layout, a conditional "
+            "VAE that draws the room layout for the footprint (one class per pixel, a code map for what the footprint "
+            "leaves open), which a fixed renderer turns into walls, doors from the entrance and windows. Plans drawn "
+            "for footprints never seen in training (8 each), scored as drawn and as the network's raw pixels: "
+            "footprint IoU, validity (rooms enclosed, reachable through doors, large enough), realism and diversity, "
+            "beside held-out real plans and retrieval (the training plan whose footprint fits best; raw and rendered). "
+            "Measured after 30 minutes: valid plans that differ from draw to draw, rooms less regular than the real "
+            "ones (benchmarks/README.md).",
             recipe_config("tour-floor-plans", quiet=True, **(
                 {"max_train_images": preset.plan_images, "epochs": 1, "max_minutes": None} if preset.plan_images
                 else {"max_train_images": preset.train_images, "max_minutes": preset.plan_minutes})),

@@ -191,7 +191,7 @@ def test_registered_dataset(tmp_path, monkeypatch, mapped_file):
     assert torch.equal(part.plans, data.plans[rows]) and torch.equal(part.footprints, data.footprints[rows])
     assert torch.equal(part.pixels, data.pixels[rows])
     assert torch.equal(data.condition("footprint", rows), data.footprints[rows])  # what a plan model is fed
-    assert data.default_model[0] == "plan-vae"
+    assert data.default_model[0] == "plan-layout"
     with pytest.raises(ConfigError, match="3 palette colours"):
         load("floorplans-synthetic", "test", channels=1)
     with pytest.raises(ConfigError, match="square"):

@@ -12,11 +12,11 @@ from aekit import plans as P
 from aekit.data import floorplan_files as files
 from aekit.data import floorplans as fp
 from aekit.models import build_model
-from aekit.models.plan_vae import PlanVAE
+from aekit.models.plan_vae import PlanModel
 
 SIZE = 32
 OPTIONS = {"channels": [8, 16, 32], "latent_dim": 8, "code_maps": 8, "warmup_steps": 0}
-ORIGINAL_LOSS = PlanVAE.loss
+ORIGINAL_LOSS = PlanModel.loss
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_a_short_training_lowers_the_loss_and_draws_the_footprints_shape(pairs):
     assert iou > 0.9 and iou > iou_untrained + 0.2, (iou, iou_untrained)
 
 
-def test_training_on_floor_plans_takes_plan_vae_and_feeds_it_the_footprints(tmp_path, monkeypatch, capsys):
+def test_training_on_floor_plans_takes_plan_layout_and_feeds_it_the_footprints(tmp_path, monkeypatch, capsys):
     from aekit.config import TrainConfig
     from aekit.data import floorplan_files as files
     from aekit.train import train
@@ -94,11 +94,11 @@ def test_training_on_floor_plans_takes_plan_vae_and_feeds_it_the_footprints(tmp_
     monkeypatch.setenv("AEKIT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(files, "TRAIN_PAIRS", 40)
     seen = []
-    monkeypatch.setattr(PlanVAE, "loss", lambda self, x, target=None, condition=None, step=0: (
+    monkeypatch.setattr(PlanModel, "loss", lambda self, x, target=None, condition=None, step=0: (
         seen.append((self.classes_of(x), condition)) or ORIGINAL_LOSS(self, x, target, condition, step)))
     run = train(TrainConfig(dataset="floorplans-synthetic", image_size=32, epochs=1, batch_size=8,
                             model_options={"channels": [8, 16, 32]}, out=str(tmp_path / "run")))
-    assert run.config.model == "plan-vae" and "model choice: plan-vae" in capsys.readouterr().err
+    assert run.config.model == "plan-layout" and "model choice: plan-layout" in capsys.readouterr().err
     footprints, plans = fp.make_floorplans(40, SIZE, seed=0)
     by_plan = {p.tobytes(): f for p, f in zip(plans, footprints)}
     classes, condition = seen[0]

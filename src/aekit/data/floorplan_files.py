@@ -116,7 +116,8 @@ class PlanSet(ImageSet):
     plans: torch.Tensor
     footprints: torch.Tensor
     default_model: ClassVar[tuple[str, str] | None] = (
-        "plan-vae", "plan-vae for floor plans (a conditional VAE drawing plans for the footprint of each pair)")
+        "plan-layout", "plan-layout for floor plans (a conditional VAE drawing the room layout for the "
+        "footprint of each pair, rendered into walls, doors and windows)")
 
     def condition(self, kind: str, rows: torch.Tensor) -> torch.Tensor:
         """The footprints (uint8 ``B x 2 x S x S``) for a footprint-conditional model, else as any image set."""

@@ -16,6 +16,7 @@ from aekit.models.dense import DenseAE
 from aekit.models.doc_unet import DocUNet
 from aekit.models.linear import LinearAE
 from aekit.models.pixel_vae import PixelVAE
+from aekit.models.plan_layout import PlanLayoutVAE
 from aekit.models.plan_vae import PlanVAE
 from aekit.models.resnet import ResAE, ResVAE
 from aekit.models.sparse import SparseAE
@@ -36,6 +37,7 @@ MODELS: dict[str, type[Autoencoder]] = {
     "res-vae": ResVAE,
     "cvae": CVAE,
     "plan-vae": PlanVAE,
+    "plan-layout": PlanLayoutVAE,
     "vq-vae": VQVAE,
     "tutorial-dae": TutorialDAE,
     "tutorial-docs": TutorialDocs,

@@ -5,8 +5,10 @@ map at every resolution: a small U-Net runs down the footprint, and each decoder
 stage's footprint features and the footprint itself averaged down to its size. The code ``z`` (a
 vector: the plan's layout, which the footprint leaves open) enters at the coarsest map. The output is a
 categorical distribution over the plan classes at every pixel; the likelihood is the cross-entropy
-of the true classes (nats per plan) and a drawn plan is the most likely class at each pixel, so
-walls come out one pixel wide where the decoder is sure of them.
+of the true classes (nats per plan). A drawn plan is the most likely class at each pixel (the
+network's layout), rendered into rooms, walls, doors and windows by ``aekit.plan_render``: that
+renderer is part of the decoding of every floor-plan model (``PlanModel``, shared with
+``plan-layout``); ``sample_classes(..., rendered=False)`` gives the network's raw pixels.
 
 Plans reach the model as the dataset stores them, in palette colours (``PlanSet.pixels``); the
 model reads each pixel's class as the nearest palette colour and decodes back to palette colours,
@@ -27,6 +29,7 @@ from aekit.data.floorplans import CLASSES, PALETTE
 from aekit.errors import ConfigError
 from aekit.models.base import Autoencoder
 from aekit.models.layers import activation, check_conv_fit
+from aekit.plan_render import render_plans
 
 FOOTPRINT_CHANNELS = 2  # outline mask, entrance mark
 
@@ -46,23 +49,102 @@ def _block(a: int, b: int, act: str) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(a, b, 3, padding=1), activation(act), nn.Conv2d(b, b, 3, padding=1), activation(act))
 
 
-class PlanVAE(Autoencoder):
-    name = "plan-vae"
-    description = "floor plans for a footprint: conditional VAE, footprint at every decoder resolution, per-pixel classes"
-    Config = PlanVAEConfig
+class PlanModel(Autoencoder):
+    """What every floor-plan model shares: plans read as classes from palette colours, the footprint
+    condition checked, the categorical likelihood, the VAE loss with free bits, and drawing: a code
+    from N(0, I) decoded to the most likely class at every pixel (the raw layout), then turned into a plan by the
+    deterministic renderer (``aekit.plan_render.render_plans``: rooms from the layout, walls, doors
+    from the entrance, windows on outer walls), part of the decoding. A subclass builds the network:
+    ``posterior`` and ``logits``."""
+
     generative = True
     conditional = True
     likelihood = "categorical"
     condition_kind = "footprint"
 
-    def __init__(self, config: PlanVAEConfig, input_shape, num_classes=None):
+    def __init__(self, config, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)
         if self.input_shape[0] != 3:
-            raise ConfigError(f"model 'plan-vae' draws plans in palette colours (3 channels), not {self.input_shape[0]}")
+            raise ConfigError(f"model {self.name!r} draws plans in palette colours (3 channels), not "
+                              f"{self.input_shape[0]}")
+        self.register_buffer("palette", torch.tensor(PALETTE, dtype=torch.float32) / 255, persistent=False)
+
+    def logits(self, z: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+        """Per-pixel class logits ``B x K x H x W`` for codes ``z`` and footprints ``condition``."""
+        raise NotImplementedError
+
+    # --- plans as classes and colours -------------------------------------------------------------
+    def classes_of(self, x: torch.Tensor) -> torch.Tensor:
+        """Palette-coloured plans ``B x 3 x H x W`` in [0, 1] -> class indices ``B x H x W`` (nearest colour)."""
+        distance = torch.einsum("bchw,kc->bkhw", x.float(), -2 * self.palette) + self.palette.pow(2).sum(1)[:, None, None]
+        return distance.argmin(1)
+
+    def colours_of(self, classes: torch.Tensor) -> torch.Tensor:
+        """Class indices ``B x H x W`` -> palette colours ``B x 3 x H x W`` in [0, 1]."""
+        return self.palette[classes].permute(0, 3, 1, 2)
+
+    def _footprint(self, condition: torch.Tensor | None, n: int) -> torch.Tensor:
+        if condition is None or condition.dim() != 4 or condition.shape[1] != FOOTPRINT_CHANNELS or len(condition) != n:
+            raise ConfigError(f"model {self.name!r} needs {n} footprints (B x {FOOTPRINT_CHANNELS} x H x W: outline mask, "
+                              "entrance mark) as its condition")
+        return condition.float()
+
+    def encode(self, x, condition=None):
+        return self.posterior(x, condition)[0]
+
+    def decode(self, z, condition=None):
+        """The plan drawn from the code: the most likely class at every pixel, rendered
+        (``aekit.plan_render``), in palette colours."""
+        footprint = self._footprint(condition, len(z))
+        raw = self.logits(z, footprint).argmax(1)
+        return self.colours_of(torch.from_numpy(render_plans(raw.cpu().numpy(), footprint.cpu().numpy())).long()
+                               .to(raw.device))
+
+    def log_likelihood(self, x, z, condition=None):
+        """log p(plan | z, footprint): the true classes' log-probabilities summed over pixels (nats)."""
+        logits = self.logits(z, condition).float()
+        return -F.cross_entropy(logits, self.classes_of(x), reduction="none").flatten(1).sum(1)
+
+    def kl_weight(self, step: int) -> float:
+        warmup = self.config.warmup_steps
+        return self.config.beta * (min(1.0, step / warmup) if warmup > 0 else 1.0)
+
+    def loss(self, x, target=None, condition=None, step=0):
+        target = x if target is None else target
+        mu, logvar = self.posterior(x, condition)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        recon = -self.log_likelihood(target, z, condition).mean()
+        per_dim = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).mean(0)  # batch-mean KL of each code dimension
+        kl = per_dim.sum()
+        held = per_dim.clamp(min=self.config.free_bits).sum()
+        return {"loss": recon + self.kl_weight(step) * held, "recon": recon, "kl": kl, "neg_elbo": recon + kl}
+
+    def sample(self, n, condition=None, generator=None):
+        device = self.palette.device
+        z = torch.randn(n, self.latent_dim, generator=generator).to(device)
+        return self.decode(z, condition)
+
+    def sample_classes(self, condition: torch.Tensor, generator: torch.Generator | None = None,
+                       temperature: float = 1.0, rendered: bool = True) -> torch.Tensor:
+        """Plans as class indices ``B x H x W`` (uint8) for footprints ``condition``, one draw each:
+        the rendered plans, or with ``rendered=False`` the network's own most likely classes."""
+        device = self.palette.device
+        footprint = self._footprint(condition.to(device), len(condition))
+        z = torch.randn(len(condition), self.latent_dim, generator=generator).to(device) * temperature
+        raw = self.logits(z, footprint).argmax(1).to(torch.uint8).cpu()
+        return torch.from_numpy(render_plans(raw.numpy(), footprint.cpu().numpy())) if rendered else raw
+
+
+class PlanVAE(PlanModel):
+    name = "plan-vae"
+    description = "floor plans for a footprint: conditional VAE, footprint at every decoder resolution, per-pixel classes"
+    Config = PlanVAEConfig
+
+    def __init__(self, config: PlanVAEConfig, input_shape, num_classes=None):
+        super().__init__(config, input_shape, num_classes)
         ch, act, k = config.channels, config.activation, len(CLASSES)
         size = check_conv_fit(self.input_shape, len(ch), self.name)  # the coarsest map, below the last stage
         self.code_shape = (config.code_maps, *size)
-        self.register_buffer("palette", torch.tensor(PALETTE, dtype=torch.float32) / 255, persistent=False)
         # the posterior q(z | plan, footprint): stride-2 convolutions to the coarsest map, then linear
         layers: list[nn.Module] = []
         width = k + FOOTPRINT_CHANNELS
@@ -91,22 +173,6 @@ class PlanVAE(Autoencoder):
             width = c
         self.to_logits = nn.Conv2d(ch[0], k, 1)
 
-    # --- plans as classes and colours -------------------------------------------------------------
-    def classes_of(self, x: torch.Tensor) -> torch.Tensor:
-        """Palette-coloured plans ``B x 3 x H x W`` in [0, 1] -> class indices ``B x H x W`` (nearest colour)."""
-        distance = torch.einsum("bchw,kc->bkhw", x.float(), -2 * self.palette) + self.palette.pow(2).sum(1)[:, None, None]
-        return distance.argmin(1)
-
-    def colours_of(self, classes: torch.Tensor) -> torch.Tensor:
-        """Class indices ``B x H x W`` -> palette colours ``B x 3 x H x W`` in [0, 1]."""
-        return self.palette[classes].permute(0, 3, 1, 2)
-
-    def _footprint(self, condition: torch.Tensor | None, n: int) -> torch.Tensor:
-        if condition is None or condition.dim() != 4 or condition.shape[1] != FOOTPRINT_CHANNELS or len(condition) != n:
-            raise ConfigError(f"model 'plan-vae' needs {n} footprints (B x {FOOTPRINT_CHANNELS} x H x W: outline mask, "
-                              "entrance mark) as its condition")
-        return condition.float()
-
     # --- the network --------------------------------------------------------------------------------
     def posterior(self, x, condition=None):
         footprint = self._footprint(condition, len(x))
@@ -115,7 +181,6 @@ class PlanVAE(Autoencoder):
         return self.to_mu(h), self.to_logvar(h).clamp(-30, 20)
 
     def logits(self, z: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
-        """Per-pixel class logits ``B x K x H x W`` for codes ``z`` and footprints ``condition``."""
         footprint = self._footprint(condition, len(z))
         skips, h = [], footprint
         for stage in self.down:
@@ -128,42 +193,3 @@ class PlanVAE(Autoencoder):
             h = up(h)
             h = merge(torch.cat([h, skip, F.adaptive_avg_pool2d(footprint, skip.shape[-2:])], 1))
         return self.to_logits(h)
-
-    def encode(self, x, condition=None):
-        return self.posterior(x, condition)[0]
-
-    def decode(self, z, condition=None):
-        """The most likely class at every pixel, in palette colours."""
-        return self.colours_of(self.logits(z, condition).argmax(1))
-
-    def log_likelihood(self, x, z, condition=None):
-        """log p(plan | z, footprint): the true classes' log-probabilities summed over pixels (nats)."""
-        logits = self.logits(z, condition).float()
-        return -F.cross_entropy(logits, self.classes_of(x), reduction="none").flatten(1).sum(1)
-
-    def kl_weight(self, step: int) -> float:
-        warmup = self.config.warmup_steps
-        return self.config.beta * (min(1.0, step / warmup) if warmup > 0 else 1.0)
-
-    def loss(self, x, target=None, condition=None, step=0):
-        target = x if target is None else target
-        mu, logvar = self.posterior(x, condition)
-        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        recon = -self.log_likelihood(target, z, condition).mean()
-        per_dim = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).mean(0)  # batch-mean KL of each code dimension
-        kl = per_dim.sum()
-        held = per_dim.clamp(min=self.config.free_bits).sum()
-        return {"loss": recon + self.kl_weight(step) * held, "recon": recon, "kl": kl, "neg_elbo": recon + kl}
-
-    def sample(self, n, condition=None, generator=None):
-        device = self.to_mu.weight.device
-        z = torch.randn(n, self.latent_dim, generator=generator).to(device)
-        return self.decode(z, condition)
-
-    def sample_classes(self, condition: torch.Tensor, generator: torch.Generator | None = None,
-                       temperature: float = 1.0) -> torch.Tensor:
-        """Plans as class indices ``B x H x W`` (uint8) for footprints ``condition``, one draw each."""
-        device = self.to_mu.weight.device
-        z = torch.randn(len(condition), self.latent_dim, generator=generator).to(device) * temperature
-        return self.logits(z, condition.to(device)).argmax(1).to(torch.uint8)
-

@@ -1,0 +1,104 @@
+"""The plan renderer: real plans come through as they are, random room layouts come out as plans
+one can walk through (every room enclosed, large enough and reachable from the entrance), and the
+building is never grown or cut."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aekit import plans as P
+from aekit.data import floorplans as fp
+from aekit.plan_render import render_plan, render_plans
+
+
+@pytest.fixture(scope="module")
+def reals() -> tuple[np.ndarray, np.ndarray]:
+    return fp.make_floorplans(40, size=64, seed=5)
+
+
+def _random_layouts(footprints: np.ndarray, seed: int) -> np.ndarray:
+    """Each building filled with room types on a random coarse grid (cells 6 to 16 pixels), random
+    wall strokes, and 5% of its pixels set to any class but outside: what an untrained network
+    draws."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(footprints.shape[:1] + footprints.shape[2:], np.uint8)
+    for plan, mask in zip(out, footprints[:, 0] > 0):
+        cell = int(rng.integers(6, 17))
+        grid = rng.choice(fp.ROOM_CLASSES, size=(64 // cell + 1,) * 2)
+        plan[:] = np.kron(grid, np.ones((cell, cell), np.uint8))[:64, :64]
+        for _ in range(int(rng.integers(0, 4))):
+            if rng.random() < 0.5:
+                plan[int(rng.integers(64)), :] = fp.WALL
+            else:
+                plan[:, int(rng.integers(64))] = fp.WALL
+        noise = rng.random(plan.shape) < 0.05
+        plan[noise] = rng.integers(1, len(fp.CLASSES), int(noise.sum()))
+        plan[~mask] = fp.OUTSIDE
+    return out
+
+
+def test_real_plans_come_through_with_their_rooms(reals):
+    footprints, plans = reals
+    rendered = render_plans(plans, footprints)
+    assert P.validity_rate(rendered, footprints) == 1.0
+    for real, drawn in zip(plans, rendered):
+        assert np.array_equal(real != fp.OUTSIDE, drawn != fp.OUTSIDE)
+        rooms, again = P.parse_plan(real).rooms, P.parse_plan(drawn).rooms
+        assert sorted(r.kind for r in rooms) == sorted(r.kind for r in again)
+        assert sorted(r.area for r in rooms) == sorted(
+            r.area for r in again
+        )  # the walls where they were
+    assert (rendered == plans).mean() > 0.95  # doors may move along their wall
+
+
+def test_random_layouts_become_plans_where_every_room_is_reached(reals):
+    footprints, _ = reals
+    layouts = _random_layouts(footprints, seed=0)
+    assert P.validity_rate(layouts, footprints) == 0.0  # as drawn: mixed, open, unreachable rooms
+    rendered = render_plans(layouts, footprints)
+    problems = [
+        P.plan_validity(plan, footprint).problems for plan, footprint in zip(rendered, footprints)
+    ]
+    assert not [
+        p for found in problems for p in found if "reachable" in p or "touches outside" in p
+    ]
+    assert P.validity_rate(rendered, footprints) >= 0.95
+    assert np.array_equal(
+        rendered != fp.OUTSIDE, layouts != fp.OUTSIDE
+    )  # the building is the network's
+    assert (
+        np.mean([P.parse_plan(plan).counts["windows"] >= 2 for plan in rendered]) > 0.9
+    )  # on outer walls
+    # the layout's room types survive: each rendered room's type is the most common type under it
+    for layout, plan in zip(layouts, rendered):
+        parsed = P.parse_plan(plan)
+        for room in parsed.rooms:
+            under = layout[parsed.rooms_map == room.label]
+            counts = np.bincount(under[np.isin(under, fp.ROOM_CLASSES)], minlength=len(fp.CLASSES))
+            assert counts[room.kind] > 0
+
+
+def test_the_building_is_neither_grown_nor_cut_and_windows_stay_outside(reals):
+    footprints, plans = reals
+    layout = plans[0].copy()
+    y0, _, x0, x1 = P.bounding_box(footprints[0, 0] > 0)
+    layout[y0 - 1, x0:x1] = fp.BEDROOM  # a row drawn beyond the footprint stays built
+    layout[y0 + 3 : y0 + 6, x0 + 3 : x0 + 6] = fp.OUTSIDE  # and a hole stays a hole
+    layout[y0 + 10, x0 + 10] = fp.WINDOW  # a window drawn inside is a wall
+    plan = render_plan(layout, footprints[0])
+    assert np.array_equal(plan != fp.OUTSIDE, layout != fp.OUTSIDE)
+    windows = plan == fp.WINDOW
+    assert windows.any() and not windows[y0 + 10, x0 + 10]
+    assert P.plan_validity(plan).problems == [] or all(
+        "window" not in p for p in P.plan_validity(plan).problems
+    )
+
+
+def test_the_entrance_goes_on_the_footprints_mark(reals):
+    footprints, plans = reals
+    layout = plans[1].copy()
+    layout[layout == fp.ENTRANCE] = fp.WALL  # the network forgot the entrance
+    plan = render_plan(layout, footprints[1])
+    assert (plan[footprints[1, 1] > 0] == fp.ENTRANCE).any()
+    assert P.plan_validity(plan, footprints[1]).valid
