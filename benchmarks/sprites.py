@@ -13,6 +13,10 @@ sampler and every prior, and judges issue 24's targets:
 * novelty (samples closer to a training tile than 95% of held-out tiles are) at most 10%;
 * reconstruction PSNR at least PCA's with as many components as the code has numbers.
 
+For a code-map model it also says how hard the map is for its priors: each prior's held-out nats
+per index beside the class's code frequencies' (a prior that ignores context), and how many codes
+the fully transparent patches got (``aekit.models.vq_vae``'s diagnostics).
+
 ``--blind OUT`` writes the blind-look sheet: 32 samples of ``main`` (items and monsters)
 shuffled with 32 real test tiles of ``main`` into ``OUT`` (PNG, 8 x 8 tiles, read row by row),
 and which are generated into a key file beside it (``OUT`` with ``.key.json``): look first.
@@ -46,6 +50,7 @@ from aekit.generation_samplers import OVERALL, class_samples, run_samplers
 from aekit.images import png_bytes
 from aekit.io import atomic_write_bytes, atomic_write_json
 from aekit.metrics import remove_exact_duplicates
+from aekit.models.vq_vae import code_frequency_nats, transparent_patch_codes
 from aekit.priors import fit_prior, fitted_priors
 from aekit.progress import Progress
 from aekit.quality import MAX_REFERENCE_IMAGES
@@ -109,6 +114,28 @@ def table(sampler: str, how: str, rows: dict[str, dict[str, Any]]) -> str:
                      f"{_cell(r['class_accuracy'], 2):>5} {_cell(r['real_class_accuracy'], 2):>5}  "
                      f"{'-' if r['novelty'] is None else format(r['novelty'], '.1%'):>6}  {verdict}")
     return "\n".join(lines)
+
+
+def code_map_figures(run: Run, priors: list[str]) -> dict[str, Any]:
+    """How hard the run's code maps are for its priors: held-out nats per index of each prior beside
+    the per-class code frequencies', and the codes of fully transparent patches (alpha images)."""
+    model = run.model
+    with torch.inference_mode():
+        codes = {split: torch.cat([model.encode(data.images[i:i + 512]) for i in range(0, len(data), 512)])
+                 for split, data in (("train", run.train), ("test", run.test))}
+    figures: dict[str, Any] = {"map": list(codes["train"].shape[1:]), "codebook": model.num_codes,
+                               "frequency_nats_per_index": code_frequency_nats(
+                                   codes["train"], run.train.labels, codes["test"], run.test.labels, model.num_codes)}
+    if run.train.images.shape[1] in (2, 4):
+        figures["transparent_patches"] = transparent_patch_codes(run.train.images, codes["train"])
+    positions, figures["prior_nats_per_index"] = codes["test"][0].numel(), {}
+    for name in priors:
+        prior = run.prior(name)
+        with torch.inference_mode():
+            labels = run.test.labels if prior.conditional else None
+            held = -float(prior.log_prob(codes["test"], labels).double().mean())
+        figures["prior_nats_per_index"][name] = held / positions
+    return figures
 
 
 def blind_sheet(run, sampler_name: str, class_name: str, out: Path, seed: int = 0) -> Path:
@@ -194,11 +221,20 @@ def main(argv: list[str] | None = None) -> int:
     psnr_met = psnr["model"] >= psnr[pca_name]
     print(f"reconstruction PSNR {psnr['model']:.2f} dB, {pca_name} {psnr[pca_name]:.2f} dB: "
           + ("met" if psnr_met else "NOT met"))
+    code_map = code_map_figures(run, priors) if run.model.discrete_code else None
+    if code_map is not None:
+        print(f"code map {code_map['map']} of {code_map['codebook']} codes, held-out nats per index: "
+              f"class code frequencies {code_map['frequency_nats_per_index']:.2f}, "
+              + ", ".join(f"prior {k} {v:.2f}" for k, v in code_map["prior_nats_per_index"].items()))
+        if "transparent_patches" in code_map:
+            empty = code_map["transparent_patches"]
+            print(f"fully transparent patches: {empty['share']:.1%} of positions, {empty['distinct']} distinct codes "
+                  f"(perplexity {empty['perplexity']:.1f})")
     print("time: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()))
     result: dict[str, Any] = {
         "run": str(run_dir), "dataset": args.dataset, "model": run.model_name,
         "model_options": run.info.model_options, "priors": priors, "seconds": {k: round(v, 1) for k, v in seconds.items()},
-        "psnr": psnr, "psnr_met": psnr_met, "generation": generation.summary, "per_sheet": judged,
+        "psnr": psnr, "psnr_met": psnr_met, "code_map": code_map, "generation": generation.summary, "per_sheet": judged,
         "targets": {"fd_at_most_x_floor": FD_FACTOR, "precision_recall_at_least_x_real": SHARE_FACTOR,
                     "class_match_at_least_x_real": CLASS_FACTOR, "novelty_at_most": MAX_NOVELTY},
         "machine": {"cpu_flags": cpu_flags(), "threads": args.threads, "torch": torch.__version__,

@@ -52,8 +52,8 @@ def test_resolve_fills_only_what_was_not_set():
     name, options, why = resolve(None, {"latent_dim": 8, "likelihood": "auto"}, big, (4, 18, 18))
     assert (name, options) == ("res-vae", {"likelihood": "logistic-image", "linear_path": True, "latent_dim": 8}) and why
     assert build_model(name, options, (4, 18, 18)).likelihood == "logistic-image"
-    name, options, why = resolve(None, {"codebook_size": 64}, sprites, (4, 16, 16))
-    assert name == "vq-vae" and options["codebook_size"] == 64 and options["fitted_prior"] == "transformer"
+    name, options, why = resolve(None, {"codebook_size": 32}, sprites, (4, 16, 16))
+    assert name == "vq-vae" and options["codebook_size"] == 32 and options["fitted_prior"] == "transformer"
     assert resolve("conv-vae", {}, sprites, (4, 16, 16))[1] == {"likelihood": "logistic"}
     assert resolve("conv-vae", {"likelihood": "auto"}, _ink(), (1, 28, 28))[1] == {"likelihood": "bernoulli", "binarize": True}
     assert resolve("conv-vae", {"likelihood": "gaussian"}, sprites, (4, 16, 16)) == ("conv-vae", {"likelihood": "gaussian"}, None)

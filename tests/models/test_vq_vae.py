@@ -10,7 +10,7 @@ import torch
 
 from aekit.config import TrainConfig
 from aekit.models import build_model
-from aekit.models.vq_vae import EMAQuantizer, FSQuantizer, PixelCNN
+from aekit.models.vq_vae import EMAQuantizer, FSQuantizer, PixelCNN, code_frequency_nats, transparent_patch_codes
 
 
 def test_pixelcnn_position_depends_on_every_earlier_index_and_no_later_one():
@@ -106,3 +106,27 @@ def test_training_run_logs_codebook_use_and_samples(tmp_path):
         assert samples.shape == (6, 1, 8, 8) and 0 <= samples.min() and samples.max() <= 1
         x = run.model.reconstruct(torch.rand(3, 1, 8, 8))
         assert x.shape == (3, 1, 8, 8)
+
+
+def test_code_frequency_nats_is_the_per_class_entropy_of_the_codes():
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(2, (400,), generator=g)
+    codes = torch.randint(2, (400, 3, 3), generator=g) + 2 * labels.view(-1, 1, 1)  # class c: codes 2c, 2c + 1
+    test_labels = torch.randint(2, (100,), generator=g)
+    test = torch.randint(2, (100, 3, 3), generator=g) + 2 * test_labels.view(-1, 1, 1)
+    nats = code_frequency_nats(codes, labels, test, test_labels, num_codes=8)
+    assert abs(nats - math.log(2)) < 0.01  # two equally likely codes per class
+    pooled = code_frequency_nats(codes, torch.zeros_like(labels), test, torch.zeros_like(test_labels), num_codes=8)
+    assert abs(pooled - math.log(4)) < 0.02  # without the classes: four
+
+
+def test_transparent_patch_codes_counts_codes_of_empty_patches_only():
+    images = torch.zeros(2, 4, 8, 8)
+    images[0, :, :4, :4] = 1.0  # image 0: top-left 4x4 patch opaque, the other three transparent
+    images[1, 3, 6, 6] = 0.5  # image 1: one half-transparent pixel in the bottom-right patch
+    codes = torch.tensor([[[7, 1], [2, 2]], [[3, 3], [3, 9]]])  # 2 x 2 maps of 4x4 patches
+    stats = transparent_patch_codes(images, codes)
+    assert stats["share"] == 6 / 8  # 7 and 9 sit on patches with some alpha
+    assert stats["distinct"] == 3  # codes 1, 2, 3 (counts 1, 2, 3)
+    p = torch.tensor([1, 2, 3], dtype=torch.float64) / 6
+    assert abs(stats["perplexity"] - math.exp(-(p * p.log()).sum())) < 1e-9

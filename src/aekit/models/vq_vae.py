@@ -143,6 +143,33 @@ class FSQuantizer(nn.Module):
         return ((digits - self.half_width) / self.half_width).movedim(-1, 1).float()
 
 
+# --- how hard a code map is for a prior -----------------------------------------------------------
+def code_frequency_nats(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tensor,
+                        test_labels: torch.Tensor, num_codes: int) -> float:
+    """Mean nats per index of the ``test`` maps under their class's code frequencies in ``train``
+    (add-half smoothing, every position alike): what a prior that ignores the indices around an
+    index scores. A prior over the map is worth its cost by how far it beats this."""
+    total, count = 0.0, 0
+    for c in test_labels.unique().tolist():
+        counts = torch.bincount(train[train_labels == c].flatten(), minlength=num_codes).double() + 0.5
+        log_p = (counts / counts.sum()).log()
+        picked = test[test_labels == c].flatten()
+        total, count = total - float(log_p[picked].sum()), count + len(picked)
+    return total / max(count, 1)
+
+
+def transparent_patch_codes(images: torch.Tensor, codes: torch.Tensor) -> dict[str, float]:
+    """Of the code map positions whose patch of ``images`` (alpha last) is fully transparent: their
+    share, how many distinct codes they got and the perplexity of those codes. A code map that
+    gives "nothing here" many codes makes its prior choose among them by the neighbours."""
+    patch = images.shape[-1] // codes.shape[-1]
+    empty = F.max_pool2d(images[:, -1:].float(), patch).squeeze(1) == 0
+    counts = torch.bincount(codes[empty], minlength=1).double()
+    used = counts[counts > 0] / counts.sum().clamp_min(1)
+    return {"share": float(empty.double().mean()), "distinct": int((counts > 0).sum()),
+            "perplexity": float((-(used * used.log()).sum()).exp())}
+
+
 # --- the autoregressive prior over index maps ---------------------------------------------------------
 class _MaskedConv(nn.Conv2d):
     """A 'same' convolution with a fixed 0/1 mask on its window (which neighbours it may see)."""
