@@ -154,7 +154,7 @@ json.dump({"steady": steady.codebook.tolist(), "fresh": fresh.codebook.tolist(),
 
 
 def test_vq_codebook_statistics_are_all_reduced_so_ranks_agree(tmp_path):
-    from aekit.models.vq_vae import EMAQuantizer
+    from aekit.models.quantizers import EMAQuantizer
 
     script = tmp_path / "codebook.py"
     script.write_text(CODEBOOK_WORKER)

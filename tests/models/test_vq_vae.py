@@ -10,7 +10,8 @@ import torch
 
 from aekit.config import TrainConfig
 from aekit.models import build_model
-from aekit.models.vq_vae import EMAQuantizer, FSQuantizer, PixelCNN, code_frequency_nats, transparent_patch_codes
+from aekit.models.quantizers import EMAQuantizer, FSQuantizer
+from aekit.models.vq_vae import PixelCNN, code_frequency_nats, transparent_patch_codes
 
 
 def test_pixelcnn_position_depends_on_every_earlier_index_and_no_later_one():
