@@ -24,7 +24,6 @@ from aekit.plan_measures import draw_plans
 from aekit.priors import Prior
 from aekit.run import Run
 
-
 DEFAULT_PRIOR = "gmm"  # what floor plans are drawn from when the run has it (realism 0.75 vs 1.46 for N(0, I))
 
 
