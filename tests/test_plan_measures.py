@@ -79,6 +79,21 @@ def test_evaluate_adds_the_floor_plan_section(tmp_path, monkeypatch):
     plans = result["sections"]["floor plans"]
     assert plans[IOU]["held-out real"] == 1.0 and 0.0 <= plans[IOU]["model"] <= 1.0
     assert any("8 plans drawn for each of the first 8 test footprints" in n for n in result["notes"])
+    assert "prior gmm" not in plans[IOU]
+
+
+def test_evaluate_prior_adds_a_floor_plan_column_from_the_fitted_prior(tmp_path, monkeypatch):
+    from aekit.evaluate import evaluate_run
+    from aekit.priors import fit_prior
+
+    monkeypatch.setenv("AEKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(files, "TRAIN_PAIRS", 60)
+    monkeypatch.setattr(files, "TEST_PAIRS", 8)
+    run = make_run(tmp_path / "run", "plan-layout", {"channels": [8, 16, 32], "latent_channels": 2},
+                   (3, 64, 64), dataset="floorplans-synthetic")
+    fit_prior(run, "gmm", components=2)
+    plans = evaluate_run(run, iwae_k=2, iwae_images=4, priors=["gmm"], plan_footprints=4)["sections"]["floor plans"]
+    assert {"model", "prior gmm"} <= set(plans[REALISM]) and 0.0 <= plans[IOU]["prior gmm"] <= 1.0
 
 
 def test_the_footprints_fit_a_minute_unless_asked_for(monkeypatch):

@@ -89,6 +89,8 @@ def sample_plans(model: PlanModel, footprint_file: str | Path | None, out: str |
         if sheet:
             staged.write("sheet.png", plan_png(plan_sheet(drawn, user.footprint)))
             paths.append(out / "sheet.png")
-    return PlanFiles(paths, user.notes, n, out)
+    source = (f"codes from the run's prior '{prior.name}' (fitted to the training plans' codes)" if prior is not None
+              else "codes from N(0, I)" if temperature == 1.0 else f"codes from N(0, {temperature:g}^2 I)")
+    return PlanFiles(paths, [*user.notes, source], n, out)
 
 
