@@ -17,9 +17,11 @@ is measured with ``--run RUN``: 8 plans for each of 500 test footprints (never t
 the held-out real plans and retrieval (``aekit.plan_measures.plan_section``), the table printed and
 added to the results as ``model``; ``--sheets DIR`` also writes sheets of the plans (each row: the
 footprint, then its plans) for viewing: ``unseen.png`` as drawn (rendered), ``unseen-raw.png`` the
-network's raw pixels for the same codes.
+network's raw pixels for the same codes. ``--prior NAME`` (repeatable) adds a column ``prior NAME``:
+the model's plans from that prior's codes (fitted first with ``aekit fit-prior RUN --prior NAME``)
+instead of N(0, I), and with ``--sheets`` its sheet ``unseen-prior-NAME.png``.
 
-    python benchmarks/floorplans.py --run /tmp/plans/run --sheets /tmp/plans/sheets
+    python benchmarks/floorplans.py --run /tmp/plans/run --sheets /tmp/plans/sheets --prior gmm
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from aekit.data.floorplans import make_floorplans
 from aekit.io import atomic_write_json
 from aekit.models.plan_vae import PlanModel
 from aekit.plan_render import render_plans
+from aekit.priors import Prior
 
 RESULTS = Path(__file__).resolve().parent / "results" / "floorplans.json"
 
@@ -83,7 +86,7 @@ def measure(timed: int, n_train: int, n_test: int) -> dict[str, object]:
             "generation_cpu_s": seconds, "train": n_train, "test": n_test, "reals": reals, "baselines": baselines}
 
 
-def measure_run(run_dir: str, sheets: str | None, temperature: float) -> dict[str, object]:
+def measure_run(run_dir: str, sheets: str | None, temperature: float, priors: list[str]) -> dict[str, object]:
     """The run's floor-plan section on unseen footprints, with what the training did and the load."""
     import torch
 
@@ -95,13 +98,15 @@ def measure_run(run_dir: str, sheets: str | None, temperature: float) -> dict[st
     torch.manual_seed(0)
     load_before, start = os.getloadavg(), time.perf_counter()
     run = Run(run_dir, "cpu")
+    loaded = {name: run.prior(name) for name in priors}
     section, note, _ = plan_section(run.model, run.train.footprints.numpy(), run.train.plans.numpy(),
                                     run.test.footprints.numpy(), run.test.plans.numpy(), UNSEEN_FOOTPRINTS,
-                                    progress=Progress(), temperature=temperature)  # every footprint
+                                    progress=Progress(), temperature=temperature, priors=loaded)  # every footprint
     history = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
     result = {"run": run_dir, "model": run.model_name, "model_options": run.info.model_options,
               "train_items": len(run.train), "unseen_footprints": UNSEEN_FOOTPRINTS,
-              "plans_per_footprint": PLANS_PER_FOOTPRINT, "temperature": temperature, "epochs": len(history),
+              "plans_per_footprint": PLANS_PER_FOOTPRINT, "temperature": temperature, "priors": priors,
+              "epochs": len(history),
               "training_seconds": round(sum(h["seconds"] for h in history), 1),
               "images_per_s": [h["images_per_s"] for h in history], "best_val_loss": min(h["val"]["loss"] for h in history),
               "section": section, "note": note, "measure_seconds": round(time.perf_counter() - start, 1),
@@ -109,13 +114,15 @@ def measure_run(run_dir: str, sheets: str | None, temperature: float) -> dict[st
     print(format_metrics({"model": run.model_name, "dataset": "floorplans-synthetic", "test_items": UNSEEN_FOOTPRINTS,
                           "sections": {"floor plans": section}, "notes": [note]}))
     if sheets is not None:
-        write_sheets(run.model, run.test.footprints.numpy()[:12], Path(sheets), temperature)
+        write_sheets(run.model, run.test.footprints.numpy()[:12], Path(sheets), temperature, loaded)
     return result
 
 
-def write_sheets(model: PlanModel, footprints: np.ndarray, folder: Path, temperature: float = 1.0) -> None:
+def write_sheets(model: PlanModel, footprints: np.ndarray, folder: Path, temperature: float = 1.0,
+                 priors: dict[str, Prior] | None = None) -> None:
     """``unseen.png``: a row per footprint (the footprint, then 8 plans), palette colours, 4x;
-    ``unseen-raw.png`` the same codes' raw network pixels."""
+    ``unseen-raw.png`` the same codes' raw network pixels; ``unseen-prior-NAME.png`` the plans from
+    each prior's codes."""
     from PIL import Image
 
     from aekit.data.floorplans import PALETTE
@@ -123,9 +130,11 @@ def write_sheets(model: PlanModel, footprints: np.ndarray, folder: Path, tempera
     from aekit.io import atomic_write_bytes
     from aekit.plan_measures import PLANS_PER_FOOTPRINT, draw_plans
 
-    for name, rendered in (("unseen.png", True), ("unseen-raw.png", False)):
-        drawn = draw_plans(model, footprints, PLANS_PER_FOOTPRINT, seed=1, temperature=temperature,
-                           rendered=rendered)
+    sheets = [("unseen.png", True, None), ("unseen-raw.png", False, None),
+              *((f"unseen-prior-{name}.png", True, prior) for name, prior in (priors or {}).items())]
+    for name, rendered, prior in sheets:
+        drawn = draw_plans(model, footprints, PLANS_PER_FOOTPRINT, seed=1, rendered=rendered, prior=prior,
+                           temperature=temperature if prior is None else 1.0)
         rows = [plan_sheet(plans, footprint, columns=PLANS_PER_FOOTPRINT + 1)
                 for plans, footprint in zip(drawn, footprints)]
         sheet = np.concatenate([np.pad(r, ((0, 2), (0, 0))) for r in rows])
@@ -144,9 +153,11 @@ def main() -> None:
     parser.add_argument("--sheets", help="with --run: write sheets of plans for unseen footprints into this folder")
     parser.add_argument("--name", default="model", help="with --run: the key of its results in floorplans.json")
     parser.add_argument("--temperature", type=float, default=1.0, help="with --run: codes drawn from N(0, T^2 I)")
+    parser.add_argument("--prior", action="append", default=[],
+                        help="with --run: add a column for plans from this fitted prior's codes (repeatable)")
     args = parser.parse_args()
     if args.run is not None:
-        measured = measure_run(args.run, args.sheets, args.temperature)
+        measured = measure_run(args.run, args.sheets, args.temperature, args.prior)
         results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}  # read late: runs in parallel
         results[args.name] = measured
         atomic_write_json(RESULTS, results)

@@ -11,6 +11,7 @@ from test_commands import make_run
 from aekit import plans as P
 from aekit.data import floorplan_files as files
 from aekit.data import floorplans as fp
+from aekit.errors import ConfigError
 from aekit.formats import read_codes
 from aekit.plan_measures import (
     DIVERSITY,
@@ -24,16 +25,20 @@ from aekit.plan_measures import (
     draw_plans,
     plan_section,
 )
+from aekit.priors import GMMPrior
 
 
 class CopyingModel:
     """Draws the real plan of each footprint, with one stray built row above the building: a
     measure that clipped plans to their footprint would not see it."""
 
+    latent_dim = 4
+    name = "copying"
+
     def __init__(self, footprints: np.ndarray, plans: np.ndarray):
         self.by_footprint = {f.tobytes(): p for f, p in zip(footprints, plans)}
 
-    def sample_classes(self, condition, generator=None, temperature=1.0, rendered=True):
+    def classes_for_codes(self, z, condition, rendered=True):
         out = np.stack([self.by_footprint[f.tobytes()] for f in condition.numpy()]).copy()
         for plan, footprint in zip(out, condition.numpy()):
             y0, _, x0, x1 = P.bounding_box(footprint[0] > 0)
@@ -74,6 +79,21 @@ def test_evaluate_adds_the_floor_plan_section(tmp_path, monkeypatch):
     plans = result["sections"]["floor plans"]
     assert plans[IOU]["held-out real"] == 1.0 and 0.0 <= plans[IOU]["model"] <= 1.0
     assert any("8 plans drawn for each of the first 8 test footprints" in n for n in result["notes"])
+    assert "prior gmm" not in plans[IOU]
+
+
+def test_evaluate_prior_adds_a_floor_plan_column_from_the_fitted_prior(tmp_path, monkeypatch):
+    from aekit.evaluate import evaluate_run
+    from aekit.priors import fit_prior
+
+    monkeypatch.setenv("AEKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(files, "TRAIN_PAIRS", 60)
+    monkeypatch.setattr(files, "TEST_PAIRS", 8)
+    run = make_run(tmp_path / "run", "plan-layout", {"channels": [8, 16, 32], "latent_channels": 2},
+                   (3, 64, 64), dataset="floorplans-synthetic")
+    fit_prior(run, "gmm", components=2)
+    plans = evaluate_run(run, iwae_k=2, iwae_images=4, priors=["gmm"], plan_footprints=4)["sections"]["floor plans"]
+    assert {"model", "prior gmm"} <= set(plans[REALISM]) and 0.0 <= plans[IOU]["prior gmm"] <= 1.0
 
 
 def test_the_footprints_fit_a_minute_unless_asked_for(monkeypatch):
@@ -113,3 +133,41 @@ def test_encode_takes_the_footprints_of_a_floor_plan_dataset(tmp_path, monkeypat
     capsys.readouterr()
     assert main(["decode", str(run), str(out), "--out", str(tmp_path / "decoded")]) == 2  # no footprints in a codes file
     assert "decodes given a footprint image" in capsys.readouterr().err
+
+
+class CodeGatedModel(CopyingModel):
+    """Copies the real plan only for codes near 10 (where the 'training codes' sit), else builds
+    nothing: N(0, I) codes miss them, a prior fitted to them does not."""
+
+    def classes_for_codes(self, z, condition, rendered=True):
+        copies = super().classes_for_codes(z, condition, rendered)
+        return torch.where((z.mean(1) > 5)[:, None, None], copies, torch.zeros_like(copies))
+
+
+def _prior_at_ten(latent_dim: int = 4) -> GMMPrior:
+    codes = 10 + 0.1 * torch.randn(200, latent_dim, generator=torch.Generator().manual_seed(0))
+    return GMMPrior((latent_dim,), None, components=2).fit(codes, None)
+
+
+def test_a_column_per_prior_draws_the_model_from_that_priors_codes():
+    train_f, train_p = fp.make_floorplans(120, 32, seed=0)
+    test_f, test_p = fp.make_floorplans(12, 32, seed=1)
+    model = CodeGatedModel(test_f, test_p)
+    section, note, _ = plan_section(model, train_f, train_p, test_f, test_p, footprints=10, per_footprint=3,
+                                    priors={"gmm": _prior_at_ten()})
+    assert set(section[IOU]) == {"model", RAW, "held-out real", "retrieval", RETRIEVAL_RENDERED, "prior gmm"}
+    assert section[IOU]["model"] == 0.0 and section[IOU]["prior gmm"] > 0.8  # N(0, I) builds nothing here
+    assert section[REALISM]["prior gmm"] < section[REALISM]["retrieval"] < section[REALISM]["model"]
+    assert section[VALID]["prior gmm"] > section[VALID]["model"] == 0.0
+    assert section[REAL_VS_REAL]["prior gmm"] == section[REAL_VS_REAL]["model"] and "'prior NAME'" in note
+
+
+def test_draw_plans_takes_codes_from_the_prior_and_refuses_what_does_not_fit():
+    test_f, test_p = fp.make_floorplans(6, 32, seed=1)
+    model = CodeGatedModel(test_f, test_p)
+    assert (draw_plans(model, test_f, 2, prior=_prior_at_ten()) == test_p[:, None]).mean() > 0.9
+    assert draw_plans(model, test_f, 2).max() == 0  # N(0, I)
+    with pytest.raises(ConfigError, match="--temperature scales N\\(0, I\\) codes"):
+        draw_plans(model, test_f, 2, temperature=0.7, prior=_prior_at_ten())
+    with pytest.raises(ConfigError, match="codes of 3 numbers; model 'copying' takes 4"):
+        draw_plans(model, test_f, 2, prior=_prior_at_ten(3))

@@ -136,3 +136,37 @@ def test_vector_files_parse_in_pixels_and_in_metres(tmp_path, plan_run):
     assert pixels["rooms"] == plan_vectors(files.read_plan(tmp_path / "px" / "plan_0.png"))["rooms"]
     svg = ET.fromstring((tmp_path / "m" / "plan_1.svg").read_text())
     assert svg.tag.endswith("svg") and svg.get("viewBox") == "0 0 50 40"
+
+
+def test_plans_come_from_the_runs_gmm_prior_once_fitted_unless_a_temperature_asks_for_n01(
+        tmp_path, monkeypatch, capsys):
+    from aekit import plan_sampling
+    from aekit.priors import GMMPrior
+
+    monkeypatch.setenv("AEKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(files, "TRAIN_PAIRS", 40)
+    monkeypatch.setattr(files, "TEST_PAIRS", 4)
+    run = make_run(tmp_path / "layout", "plan-layout", {"channels": [8, 16, 32], "latent_channels": 2},
+                   (3, 64, 64), dataset="floorplans-synthetic")  # the dataset's size
+    used = []
+    draw = plan_sampling.draw_plans
+    monkeypatch.setattr(plan_sampling, "draw_plans", lambda *a, **k: (used.append(k["prior"]), draw(*a, **k))[1])
+    drawing = _drawing(tmp_path / "box.png", (100, 80), [(10, 10, 89, 69)])
+
+    def sample(out: str, *extra: str) -> int:
+        return main(["sample", str(run), "--condition-image", str(drawing), "--n", "3", "--out",
+                     str(tmp_path / out), *extra])
+
+    assert sample("none") == 0 and used == [None]  # no prior fitted: N(0, I)
+    assert sample("missing", "--prior", "gmm") == 2 and "aekit fit-prior" in capsys.readouterr().err
+    assert main(["fit-prior", str(run), "--prior", "gmm", "--components", "2"]) == 0
+    # the 2 x 4 x 4 code map, flattened as the prior was fitted to it
+    assert json.loads((run / "prior-gmm.json").read_text())["options"]["code_shape"] == [32]
+    assert sample("default") == 0 and sample("hot", "--temperature", "0.5") == 0
+    assert sample("asked", "--prior", "gmm") == 0
+    assert [type(p) for p in used[1:]] == [GMMPrior, type(None), GMMPrior]
+    said = capsys.readouterr().out
+    assert "codes from the run's prior 'gmm'" in said and "codes from N(0, 0.5^2 I)" in said
+    for k in range(3):  # the default is the fitted prior, draw for draw
+        assert np.array_equal(files.read_plan(tmp_path / "default" / f"plan_{k}.png"),
+                              files.read_plan(tmp_path / "asked" / f"plan_{k}.png"))

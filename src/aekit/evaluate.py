@@ -292,7 +292,7 @@ def evaluate_run(
         if run.model.condition_kind == "footprint":  # floor plans drawn for unseen footprints
             sections["floor plans"], note, footprints = plan_section(
                 run.model, run.train.footprints, run.train.plans, run.test.footprints, run.test.plans, plan_footprints,
-                progress=progress)
+                progress=progress, priors={name: run.prior(name) for name in priors})
             result["notes"].append(note)
             result["footprints_plan"] = {**asdict(footprints), "budgeted": footprints.budget_seconds is not None}
             log("floor plans")

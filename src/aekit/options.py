@@ -168,7 +168,8 @@ class DrawOptions:
 
     seed: int = seed("the same seed draws the same images")
     temperature: float = option(1.0, "scale the N(0, I) codes of a VAE, a positive finite number", POSITIVE_FINITE)
-    prior: str | None = option(None, "draw codes from this fitted prior (aekit fit-prior; default: N(0, I))",
+    prior: str | None = option(None, "draw codes from this fitted prior (aekit fit-prior; default: N(0, I); floor "
+                               "plans: the run's gmm prior when fitted and no --temperature is given)",
                                choices=prior_names)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +27,10 @@ import torch.nn.functional as F
 from aekit import metrics
 from aekit import plans as P
 from aekit.data.floorplans import CLASSES
+from aekit.errors import ConfigError
 from aekit.models.plan_vae import PlanModel
 from aekit.plan_render import render_plans
+from aekit.priors import Prior
 from aekit.progress import Progress
 
 UNSEEN_FOOTPRINTS = 500  # test footprints a run is measured on (at most)
@@ -51,18 +54,36 @@ RAW = "model, raw pixels"
 RETRIEVAL_RENDERED = "retrieval, rendered"
 
 
+def plan_codes(model: PlanModel, n: int, generator: torch.Generator | None = None, temperature: float = 1.0,
+               prior: Prior | None = None) -> torch.Tensor:
+    """``n`` codes (``n x latent_dim``) for the network: from N(0, T^2 I), or from ``prior``, fitted
+    to the training plans' codes (``aekit fit-prior``; a code map flattened as it was fitted), which
+    samples where plans were encoded (N(0, I) draws too many, too small rooms)."""
+    if prior is None:
+        return torch.randn(n, model.latent_dim, generator=generator) * temperature
+    if temperature != 1.0:
+        raise ConfigError("--temperature scales N(0, I) codes; it does not apply to codes from a fitted prior")
+    if math.prod(prior.code_shape) != model.latent_dim:
+        raise ConfigError(f"prior {prior.name!r} draws codes of {math.prod(prior.code_shape)} numbers; model "
+                          f"{model.name!r} takes {model.latent_dim}")
+    with torch.inference_mode():
+        return prior.sample(n, generator=generator).flatten(1)
+
+
 def draw_plans(model: PlanModel, footprints: torch.Tensor | np.ndarray, per_footprint: int, seed: int = SEED,
-               temperature: float = 1.0, rendered: bool = True) -> np.ndarray:
-    """``per_footprint`` plans (class indices) for each footprint: ``N x M x S x S`` uint8, as the
-    model draws them (rendered) or, with ``rendered=False``, the network's raw most likely classes."""
+               temperature: float = 1.0, rendered: bool = True, prior: Prior | None = None) -> np.ndarray:
+    """``per_footprint`` plans (class indices) for each footprint: ``N x M x S x S`` uint8, codes from
+    ``plan_codes`` (N(0, T^2 I) or ``prior``) decoded as the model draws them (rendered) or, with
+    ``rendered=False``, the network's raw most likely classes."""
     footprints = torch.as_tensor(np.asarray(footprints))
     generator = torch.Generator().manual_seed(seed)
     repeated = footprints.repeat_interleave(per_footprint, 0)
     out = []
     with torch.inference_mode():
         for start in range(0, len(repeated), BATCH):
-            out.append(model.sample_classes(repeated[start:start + BATCH], generator, temperature,
-                                            rendered).cpu().numpy())
+            batch = repeated[start:start + BATCH]
+            codes = plan_codes(model, len(batch), generator, temperature, prior)
+            out.append(model.classes_for_codes(codes, batch, rendered).cpu().numpy())
     return np.concatenate(out).reshape(len(footprints), per_footprint, *footprints.shape[-2:])
 
 
@@ -96,18 +117,18 @@ class FootprintPlan:
 
 
 def plan_footprints(model: PlanModel, footprints: np.ndarray, per_footprint: int, n: int | None = None,
-                    seconds: float = PLAN_SECONDS) -> FootprintPlan:
+                    seconds: float = PLAN_SECONDS, priors: int = 0) -> FootprintPlan:
     """``n`` footprints when given; else up to UNSEEN_FOOTPRINTS, as many as fit ``seconds`` of
     drawing and scoring (at least MIN_FOOTPRINTS), timed on PROBE_FOOTPRINTS of them: their plans
     drawn, rendered, checked and parsed; as many again raw, and three more for the real, retrieved
-    and rendered retrieved plans beside them."""
+    and rendered retrieved plans beside them, and as many as drawn again for each of ``priors``."""
     available = min(UNSEEN_FOOTPRINTS if n is None else n, len(footprints))
     probe = footprints[:min(PROBE_FOOTPRINTS, available)]
     start = time.perf_counter()
     drawn = draw_plans(model, probe, per_footprint).reshape(-1, *probe.shape[-2:])
     P.validity_rate(drawn, np.repeat(probe, per_footprint, 0))
     P.plan_features(drawn)
-    per = (time.perf_counter() - start) / len(probe) * (2 * per_footprint + 3) / per_footprint
+    per = (time.perf_counter() - start) / len(probe) * ((2 + priors) * per_footprint + 3) / per_footprint
     if n is not None or per * available <= seconds:
         return FootprintPlan(available, available, None, per * available)
     chosen = min(available, max(MIN_FOOTPRINTS, math.floor(seconds / per)))
@@ -116,14 +137,16 @@ def plan_footprints(model: PlanModel, footprints: np.ndarray, per_footprint: int
 
 def plan_section(model: PlanModel, train_footprints: np.ndarray, train_plans: np.ndarray, test_footprints: np.ndarray,
                  test_plans: np.ndarray, footprints: int | None = None, per_footprint: int = PLANS_PER_FOOTPRINT,
-                 progress: Progress | None = None, seconds: float = PLAN_SECONDS, temperature: float = 1.0
-                 ) -> tuple[dict[str, dict[str, float]], str, FootprintPlan]:
+                 progress: Progress | None = None, seconds: float = PLAN_SECONDS, temperature: float = 1.0,
+                 priors: Mapping[str, Prior] | None = None) -> tuple[dict[str, dict[str, float]], str, FootprintPlan]:
     """The floor-plan measures (metric -> column -> value), the note that says what ran, and how many
     footprints were drawn for (``footprints``, or as many as fit ``seconds``: ``plan_footprints``);
-    the model's codes come from N(0, ``temperature``^2 I)."""
+    the model's codes come from N(0, ``temperature``^2 I), and each of ``priors`` (name -> prior
+    fitted to the codes) adds a column ``prior NAME``: the model's plans from that prior's codes."""
+    priors = dict(priors or {})
     progress = progress or Progress(quiet=True)
     test_footprints = np.asarray(test_footprints)
-    plan = plan_footprints(model, test_footprints, per_footprint, footprints, seconds)
+    plan = plan_footprints(model, test_footprints, per_footprint, footprints, seconds, len(priors))
     progress.message(f"  {plan.describe(per_footprint)}")
     n = plan.n
     query, real = test_footprints[:n], np.asarray(test_plans[:n])
@@ -133,6 +156,8 @@ def plan_section(model: PlanModel, train_footprints: np.ndarray, train_plans: np
     flat_raw = raw.reshape(-1, *raw.shape[2:])
     flat = render_plans(flat_raw, repeated)  # what the model draws: sample_classes renders the same way
     drawn = flat.reshape(raw.shape)
+    from_priors = {f"prior {name}": draw_plans(model, query, per_footprint, prior=prior)
+                   for name, prior in priors.items()}
     progress.message(f"  floor plans: {n} x {per_footprint} plans drawn")
     retrieved = P.retrieval_baseline(train_footprints, train_plans, query)
     retrieved_rendered = render_plans(retrieved, query)
@@ -143,7 +168,8 @@ def plan_section(model: PlanModel, train_footprints: np.ndarray, train_plans: np
         return metrics.novelty(_novelty_features(plans), train_features, held_features).share
 
     realism = P.realism_of({"model": flat, RAW: flat_raw, "held-out real": real, "retrieval": retrieved,
-                            RETRIEVAL_RENDERED: retrieved_rendered}, train_plans)
+                            RETRIEVAL_RENDERED: retrieved_rendered,
+                            **{name: d.reshape(flat.shape) for name, d in from_priors.items()}}, train_plans)
     columns = {
         "model": {IOU: P.footprint_iou(flat, repeated), VALID: P.validity_rate(flat, repeated),
                   REALISM: realism["model"]["distance"], REAL_VS_REAL: realism["model"]["reference"],
@@ -161,6 +187,11 @@ def plan_section(model: PlanModel, train_footprints: np.ndarray, train_plans: np
                              REALISM: realism[RETRIEVAL_RENDERED]["distance"], DIVERSITY: 0.0,
                              NOVELTY: novelty(retrieved_rendered)},
     }
+    for name, plans in from_priors.items():
+        flat_prior = plans.reshape(flat.shape)
+        columns[name] = {IOU: P.footprint_iou(flat_prior, repeated), VALID: P.validity_rate(flat_prior, repeated),
+                         REALISM: realism[name]["distance"], REAL_VS_REAL: realism[name]["reference"],
+                         DIVERSITY: P.diversity(plans), NOVELTY: novelty(plans[:, 0])}
     section: dict[str, dict[str, Any]] = {}
     for name, values in columns.items():
         for metric, value in values.items():
@@ -173,6 +204,9 @@ def plan_section(model: PlanModel, train_footprints: np.ndarray, train_plans: np
             f"as class shares on a {NOVELTY_GRID}x{NOVELTY_GRID} grid")
     if temperature != 1.0:
         note += f"; codes drawn at temperature {temperature:g}"
+    if priors:
+        note += ("; 'prior NAME': the model's plans (rendered) from the codes of that prior, fitted to the training "
+                 "plans' codes (aekit fit-prior), instead of N(0, I)")
     if plan.budget_seconds is not None:
         note += (f"; {n} of {plan.available} footprints chosen to fit a {plan.budget_seconds:g} s budget "
                  "(aekit evaluate --plan-footprints for more)")

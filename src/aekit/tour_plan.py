@@ -191,7 +191,8 @@ def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> 
             "leaves open), which a fixed renderer turns into walls, doors from the entrance and windows. Plans drawn "
             "for footprints never seen in training (8 each), scored as drawn and as the network's raw pixels: "
             "footprint IoU, validity (rooms enclosed, reachable through doors, large enough), realism and diversity, "
-            "beside held-out real plans and retrieval (the training plan whose footprint fits best; raw and rendered). "
+            "beside held-out real plans and retrieval (the training plan whose footprint fits best; raw and rendered); "
+            "'prior gmm': the plans aekit sample draws, from a gmm prior fitted to the training plans' codes. "
             "Measured after 30 minutes: valid plans that differ from draw to draw, rooms less regular than the real "
             "ones (benchmarks/README.md).",
             recipe_config("tour-floor-plans", quiet=True, **(
@@ -200,6 +201,6 @@ def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> 
             figure_names=tuple(("floor plans", metric) for metric in (PLAN_IOU, PLAN_VALID, PLAN_REALISM, PLAN_DIVERSITY)),
             claims=(Claim("plans fill the footprint at least as well as retrieval (IoU)",
                           at_least_as(PLAN_IOU, "retrieval")),),
-            iwae_k=16, iwae_images=100, eval_images=preset.plan_footprints,
+            priors=("gmm",), iwae_k=16, iwae_images=100, eval_images=preset.plan_footprints,
         ))
     return experiments

@@ -29,7 +29,7 @@ from aekit.device import prepare_model, resolve_device, uses_bf16
 from aekit.errors import ConfigError, TrainingError
 from aekit.models.base import Autoencoder
 from aekit.models.defaults import resolve
-from aekit.priors import fit_prior
+from aekit.priors import PRIORS, fit_prior
 from aekit.progress import Progress, TensorBoardLogger
 from aekit.run import Run
 from aekit.runs import (
@@ -213,12 +213,13 @@ def _epochs(config: TrainConfig, run_dir: Path, device: torch.device, model: Aut
 
 def _fit_prior_after(config: TrainConfig, run_dir: Path, prior: str, share: float, began: float, log: Progress) -> None:
     """The prior the model asks for, fitted to the best weights' codes in what is left of max_minutes
-    (without max_minutes: its share of the time the model took, so a short run stays short); the
-    prior's config must take ``max_seconds``."""
+    (without max_minutes: its share of the time the model took, so a short run stays short) when the
+    prior's config takes ``max_seconds``; a prior fitted without steps (gmm) just runs."""
     spent = time.perf_counter() - began
     left = spent * share / (1 - share) if config.max_minutes is None else config.max_minutes * 60 - spent
     log.message(f"fitting prior '{prior}' to the codes ({max(left, 1):.0f} s left)")
-    fit_prior(run_dir, prior, seed=config.seed, quiet=config.quiet, max_seconds=max(1.0, left))
+    timed = "max_seconds" in {f.name for f in dataclasses.fields(PRIORS[prior].Config)}
+    fit_prior(run_dir, prior, seed=config.seed, quiet=config.quiet, **({"max_seconds": max(1.0, left)} if timed else {}))
 
 
 def train_epoch(

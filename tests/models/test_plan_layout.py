@@ -98,3 +98,17 @@ def test_drawing_renders_the_networks_layout(pairs, monkeypatch):
     assert np.array_equal(drawn != fp.OUTSIDE, noisy != fp.OUTSIDE)
     pictures = model.decode(torch.zeros(6, model.latent_dim), footprints[:6])
     assert torch.equal(model.classes_of(pictures), torch.from_numpy(drawn).long())
+
+
+def test_training_fits_the_gmm_prior_plans_are_drawn_from(tmp_path, monkeypatch):
+    from aekit.config import TrainConfig
+    from aekit.priors import fitted_priors, load_prior
+    from aekit.train import train
+
+    monkeypatch.setenv("AEKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(files, "TRAIN_PAIRS", 40)
+    run = train(TrainConfig(dataset="floorplans-synthetic", image_size=SIZE, epochs=1, batch_size=8, quiet=True,
+                            model="plan-layout", model_options=OPTIONS, out=str(tmp_path / "run")))
+    assert fitted_priors(run.dir) == ["gmm"]
+    prior = load_prior(run.dir, "gmm")  # fitted to the flattened 4 x 2 x 2 code maps of the 36 training plans
+    assert prior.code_shape == (16,) and "36 codes" in (run.dir / "prior-gmm.json").read_text()

@@ -131,13 +131,12 @@ def sample(run_dir: str | Path, out: str | Path, n: int, *, seed: int = 0, class
     run = Run(run_dir, device)
     model = run.model
     if model.condition_kind == "footprint":  # floor plans for a drawn footprint
-        if class_name is not None or prior is not None or seamless or palette is not None or alpha_threshold is not None \
-                or like is not None:
-            raise ConfigError("--class, --prior, --seamless, --palette, --alpha-threshold and --like do not apply to floor plans")
-        from aekit.plan_sampling import sample_plans  # floor plans only: loads scipy and scikit-learn
+        if class_name is not None or seamless or palette is not None or alpha_threshold is not None or like is not None:
+            raise ConfigError("--class, --seamless, --palette, --alpha-threshold and --like do not apply to floor plans")
+        from aekit.plan_sampling import plan_prior, sample_plans  # floor plans only: loads scipy and scikit-learn
 
         return sample_plans(model, condition_image, out, n, seed=seed, temperature=temperature, sheet=write_sheet,
-                            overwrite=overwrite, vector=vector, scale=scale)
+                            overwrite=overwrite, vector=vector, scale=scale, prior=plan_prior(run, prior, temperature))
     if vector or scale is not None:
         raise ConfigError(f"--vector and --scale write floor plans; model {model.name!r} does not draw them")
     if run.pages and not model.generative:

@@ -126,12 +126,18 @@ class PlanModel(Autoencoder):
 
     def sample_classes(self, condition: torch.Tensor, generator: torch.Generator | None = None,
                        temperature: float = 1.0, rendered: bool = True) -> torch.Tensor:
-        """Plans as class indices ``B x H x W`` (uint8) for footprints ``condition``, one draw each:
-        the rendered plans, or with ``rendered=False`` the network's own most likely classes."""
+        """Plans as class indices ``B x H x W`` (uint8) for footprints ``condition``, one draw each
+        with codes from N(0, T^2 I) (``classes_for_codes``)."""
+        z = torch.randn(len(condition), self.latent_dim, generator=generator) * temperature
+        return self.classes_for_codes(z, condition, rendered)
+
+    def classes_for_codes(self, z: torch.Tensor, condition: torch.Tensor, rendered: bool = True) -> torch.Tensor:
+        """Plans as class indices ``B x H x W`` (uint8) decoded from codes ``z`` (``B x latent_dim``,
+        from N(0, I) or a prior fitted to the codes) for footprints ``condition``: the rendered
+        plans, or with ``rendered=False`` the network's own most likely classes."""
         device = self.palette.device
         footprint = self._footprint(condition.to(device), len(condition))
-        z = torch.randn(len(condition), self.latent_dim, generator=generator).to(device) * temperature
-        raw = self.logits(z, footprint).argmax(1).to(torch.uint8).cpu()
+        raw = self.logits(z.to(device), footprint).argmax(1).to(torch.uint8).cpu()
         return torch.from_numpy(render_plans(raw.numpy(), footprint.cpu().numpy())) if rendered else raw
 
 
