@@ -109,3 +109,19 @@ def test_a_model_that_draws_no_plans_refuses(footprints):
     client = build_app(Explorer(TinyDense(TinyConfig(), (1, 8, 8)))).test_client()
     response = client.post("/api/plans", data={"footprint_index": "0"})
     assert response.status_code == 400 and "does not draw floor plans" in response.get_json()["error"]
+
+
+def test_with_a_fitted_gmm_the_plans_come_from_it_as_aekit_sample_takes_them(model, footprints):
+    from aekit.priors import GMMPrior
+
+    codes = torch.randn(200, model.latent_dim, generator=torch.Generator().manual_seed(0)) * 3 + 2
+    gmm = GMMPrior((model.latent_dim,), None, components=2).fit(codes, None)
+    explorer = Explorer(model, test_conditions=footprints, priors={"gmm": gmm})
+    assert explorer.info()["plan_codes"] == "prior gmm"
+    assert _client(model, footprints).get("/api/info").get_json()["plan_codes"] == "N(0, I)"
+    response = build_app(explorer).test_client().post("/api/plans", data={"footprint_index": "1", "n": "4", "seed": "3"})
+    assert response.status_code == 200, response.get_json()
+    footprint = footprints[1].numpy()
+    plans = _tiles(response.data, 5)[1:]
+    from_prior = draw_plans(model, footprint[None], 4, 3, prior=gmm)[0]
+    assert all(np.array_equal(p, q) for p, q in zip(plans, from_prior))

@@ -20,22 +20,20 @@ from aekit.errors import ConfigError
 from aekit.footprints import plan_sheet, read_user_footprint
 from aekit.io import StagedFolder
 from aekit.models.plan_vae import PlanModel
-from aekit.plan_measures import draw_plans
+from aekit.plan_measures import PLAN_PRIOR, draw_plans
 from aekit.priors import Prior
 from aekit.run import Run
-
-DEFAULT_PRIOR = "gmm"  # floor plans are drawn from it when the run has it (realism 0.58 vs 1.19 for N(0, I))
 
 
 def plan_prior(run: Run, prior: Prior | str | None, temperature: float = 1.0) -> Prior | None:
     """The code source of ``aekit sample`` for floor plans: the prior asked for (a name is loaded
-    from the run), else the run's ``DEFAULT_PRIOR`` when fitted (``aekit fit-prior RUN --prior gmm``;
+    from the run), else the run's ``PLAN_PRIOR`` when fitted (``aekit fit-prior RUN --prior gmm``;
     ``aekit train`` fits it for plan-layout) and no ``--temperature`` asks for N(0, T^2 I) codes;
     None: N(0, T^2 I)."""
     if isinstance(prior, str):
         return run.prior(prior)
-    if prior is None and temperature == 1.0 and DEFAULT_PRIOR in run.prior_names():
-        return run.prior(DEFAULT_PRIOR)
+    if prior is None and temperature == 1.0 and PLAN_PRIOR in run.prior_names():
+        return run.prior(PLAN_PRIOR)
     return prior
 
 

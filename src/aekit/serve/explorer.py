@@ -24,7 +24,7 @@ from aekit.errors import ConfigError
 from aekit.export import accepts_any_size, latent_statistics
 from aekit.footprints import UserFootprint, footprint_from_pixels, plan_sheet
 from aekit.models.base import Autoencoder
-from aekit.plan_measures import draw_plans
+from aekit.plan_measures import PLAN_PRIOR, draw_plans
 from aekit.priors import Prior
 from aekit.tiling import tiled_reconstruct
 
@@ -149,6 +149,7 @@ class Explorer:
             "default_prior": self.default_prior(),
             "priors": [{"name": name, "classes": self.prior_classes(name)} for name in self.priors],
             "draws_plans": self.draws_plans,
+            "plan_codes": self.plan_codes if self.draws_plans else None,
             "test_footprints": len(self.test_conditions) if self.draws_plans and self.test_conditions is not None else 0,
         }
 
@@ -218,11 +219,17 @@ class Explorer:
         out = out.reshape(rows, cols, tile_h, tile_w).permute(0, 2, 1, 3).reshape(1, rows * tile_h, cols * tile_w)
         return out[:, :h, :w]
 
+    @property
+    def plan_codes(self) -> str:
+        """Where plan codes come from, as ``aekit sample --condition-image`` takes them: the run's
+        fitted ``PLAN_PRIOR`` when it has one, else N(0, I)."""
+        return f"prior {PLAN_PRIOR}" if PLAN_PRIOR in self.priors else "N(0, I)"
+
     def plans(self, footprint: np.ndarray, n: int, seed: int) -> np.ndarray:
         """``n`` plans drawn for ``footprint`` (``2 x S x S``: mask, entrance) as ``aekit sample
         --condition-image`` draws them, on one indexed sheet with the footprint first."""
         with self._lock:
-            drawn = draw_plans(self.model, footprint[None], n, seed)[0]
+            drawn = draw_plans(self.model, footprint[None], n, seed, prior=self.priors.get(PLAN_PRIOR))[0]
         return plan_sheet(drawn, footprint, columns=PLAN_COLUMNS)
 
     def uploaded_footprint(self, pixels: np.ndarray) -> UserFootprint:

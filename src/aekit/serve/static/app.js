@@ -231,6 +231,7 @@ async function drawPlans(event) {
 function setupPlans() {
   const form = $("plans-form");
   $("plans-card").hidden = false;
+  $("plans-source").textContent = `Codes from ${state.info.plan_codes}, as aekit sample draws them.`;
   $("interp-card").hidden = true;  // a plan image gives no footprint to encode it with
   if (state.info.test_footprints) {
     form.elements.footprint_index.max = state.info.test_footprints - 1;
