@@ -153,7 +153,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
         write_run_config(run_dir, config, model, None if pages else data.class_names)
         write_metrics(run_dir, state.history)
         if pages:
-            text = TrainingText.of_pages(split.pages.noisy)
+            text = TrainingText.of_pages(split.pages.noisy, enlarged=config.enlarge)
             write_data_notes(run_dir, [], [], text=None if text is None else text.to_json())
         else:
             write_data_notes(run_dir, data.notes, data.skipped)
@@ -364,6 +364,8 @@ class _Split:
         synthetic = synthetic_mix(config.synthetic_share)
         if synthetic is not None:
             describe += f", {config.synthetic_share:.0%} of the patches from {len(synthetic)} generated pages"
+        if config.enlarge > 1:
+            describe += f", enlarged 1-{config.enlarge:g}x"
         return cls(config, device, Batches(val_x.to(device), _to(val_y, device)), describe, pages=train_set,
                    synthetic=synthetic)
 
@@ -373,7 +375,7 @@ class _Split:
         size, n = self.config.patch_size, self.config.patches_per_epoch
         noisy, clean = mixed_patches(self.pages, self.synthetic, self.config.synthetic_share, n, size,
                                      epoch_generator(self.config.seed, epoch, PATCHES), augment=self.config.augment,
-                                     fade_share=self.config.fade_ink)
+                                     fade_share=self.config.fade_ink, enlarge=self.config.enlarge)
         return Batches(noisy.to(self.device), clean.to(self.device))
 
 
