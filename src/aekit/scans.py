@@ -274,7 +274,8 @@ def training_text(run_dir: Path, info: RunConfig | None, note: Callable[[str], N
             try:
                 return TrainingText.from_json(recorded["text"])
             except (KeyError, TypeError, ValueError):
-                raise ConfigError("'text' must hold 'pitch' and 'letter' as [low, high]", notes) from None
+                raise ConfigError("'text' must hold 'pitch' and 'letter' as [low, median, high] and "
+                                  "'enlarged' (where present) as a number of at least 1", notes) from None
 
     try:
         if info is None:
