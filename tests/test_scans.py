@@ -10,7 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from aekit.data.synthetic_documents import DamageConfig, damage_page, render_page
+from aekit.data.page_damage import DamageConfig, damage_page
+from aekit.data.synthetic_documents import render_page
 from aekit.images import resize
 from aekit.models import build_model
 from aekit.page_metrics import enlarge
