@@ -13,6 +13,9 @@ measured on 2-pixel strokes does not (off by up to 15%). Pages without regular l
 label) fall back to the median height of letters. Both are compared with the same measure on the
 training pages: the Kaggle pages' pitches span 22.9 to 37.3 px at one resolution, since their fonts
 differ, so the range the model was trained on is a range, and a page inside it is cleaned as it is.
+A model trained across scales (train option ``enlarge``: its patches enlarged up to that factor)
+has seen text up to that many times larger, so its range reaches that far up: such pages are
+cleaned as they are, and ``denoise`` still says their scale in one line.
 """
 
 from __future__ import annotations
@@ -280,7 +283,8 @@ def training_text(run_dir: Path, info: RunConfig | None, note: Callable[[str], N
     try:
         if info is None:
             raise ConfigError("config.json is not at hand", Path(run_dir))
-        measured = TrainingText.of_pages(load(info.dataset, "train", **info.data_options()).noisy)
+        measured = TrainingText.of_pages(load(info.dataset, "train", **info.data_options()).noisy,
+                                         enlarged=info.train.enlarge)
     except AekitError as exc:
         measured, why = None, f"its pages cannot be read: {exc}"
     else:
