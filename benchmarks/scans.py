@@ -104,7 +104,8 @@ def real_pages(run_dir: Path, model: torch.nn.Module, ocr_pages: int, kernel: st
     text = training_text(run_dir, meta)
     test = load("documents", "test")
     print(f"training text sizes: line pitch {text.pitch[0]:.1f}-{text.pitch[2]:.1f} px (median {text.pitch[1]:.1f}), "
-          f"letters {text.letter[0]:.0f}-{text.letter[2]:.0f} px; {len(test)} held-out pages", flush=True)
+          f"letters {text.letter[0]:.0f}-{text.letter[2]:.0f} px, trained enlarged up to {text.enlarged:g}x; "
+          f"{len(test)} held-out pages", flush=True)
     base_pitch = [measure_text(p).pitch for p in test.noisy]
     rows = []
     for factor in factors:
@@ -114,7 +115,9 @@ def real_pages(run_dir: Path, model: torch.nn.Module, ocr_pages: int, kernel: st
         done = [clean_page(model, p, text) for p in noisy]
         oracle = [clean_page(model, p, text, factor=factor).pixels for p in noisy]
         ratios = [measure_text(p).pitch / b for p, b in zip(noisy, base_pitch)]
-        subtracted = [background_subtraction(p, scale=d.factor) for p, d in zip(noisy, done)]
+        # the window follows the page's text: its working factor, or its scale where it is cleaned as it is
+        subtracted = [background_subtraction(p, scale=d.factor if d.factor != 1 else d.scale)
+                      for p, d in zip(noisy, done)]
         as_is = [d.pixels if d.factor == 1 else tiled_reconstruct(model, p) for p, d in zip(noisy, done)]
         one_scale = mapped_text(text)
         mapped = None if one_scale is None else [clean_page(model, p, one_scale).pixels for p in noisy]
@@ -160,7 +163,9 @@ def a4_pages(run_dir: Path, model: torch.nn.Module, n_pages: int, work: Path,
         done = clean_page(model, page, text)
         factors.append(done.factor)
         shown = {"noisy page": page, "model": done.pixels,
-                 "background subtraction (scaled)": background_subtraction(page, scale=done.factor), "clean page": target}
+                 "background subtraction (scaled)": background_subtraction(
+                     page, scale=done.factor if done.factor != 1 else done.scale),
+                 "clean page": target}
         if one_scale is not None:
             shown[MAPPED] = clean_page(model, page, one_scale).pixels
         if crops is not None and len(factors) <= 3:
