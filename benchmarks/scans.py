@@ -6,9 +6,8 @@
    cleaner (``scans.clean_page``, which brings text larger than the training pages' back to their
    size), of the same cleaner told the true factor (the oracle: what is left is the error of mapping
    back, the rest is the scale decision's), of the same model run on the page as it is (the
-   behaviour before), of the same model mapped to its pages' own text size (only for a run trained
-   across scales, train option ``enlarge``, which ``clean_page`` cleans as it is up to that factor:
-   does mapping still help such a model?), and of background
+   behaviour before; for a run trained across scales, train option ``enlarge``: does mapping still
+   help such a model?), and of background
    subtraction with its window scaled like the model's work; tesseract's character error rate on
    the noisy, cleaned and clean page of the first ``--ocr-pages`` pages (against the clean page's
    own reading: the Kaggle pages come without their text).
@@ -40,7 +39,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -57,19 +55,12 @@ from aekit.io import atomic_write_bytes, atomic_write_json
 from aekit.metrics import background_subtraction, page_rmse
 from aekit.ocr import character_error_rate, read_text, tesseract_missing
 from aekit.runs import load_model, read_run_config
-from aekit.scans import TrainingText, clean_page, measure_text, training_text
+from aekit.scans import clean_page, measure_text, training_text
 from aekit.tiling import tiled_reconstruct
 
 RESULTS = Path(__file__).parent / "results" / "scans.json"
 FACTORS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
-MAPPED = "model, mapped (1x range)"
 CROP = (500, 800)  # px: a few lines of 300 dpi text
-
-
-def mapped_text(text: TrainingText) -> TrainingText | None:
-    """A run trained across scales as if it had not been (pages mapped to its pages' own text
-    size, as for a run of one scale); None for a run of one scale (the same as ``model``)."""
-    return replace(text, enlarged=1.0) if text.enlarged > 1 else None
 
 
 def save_crops(path: Path, pages: list[torch.Tensor]) -> None:
@@ -104,8 +95,7 @@ def real_pages(run_dir: Path, model: torch.nn.Module, ocr_pages: int, kernel: st
     text = training_text(run_dir, meta)
     test = load("documents", "test")
     print(f"training text sizes: line pitch {text.pitch[0]:.1f}-{text.pitch[2]:.1f} px (median {text.pitch[1]:.1f}), "
-          f"letters {text.letter[0]:.0f}-{text.letter[2]:.0f} px, trained enlarged up to {text.enlarged:g}x; "
-          f"{len(test)} held-out pages", flush=True)
+          f"letters {text.letter[0]:.0f}-{text.letter[2]:.0f} px; {len(test)} held-out pages", flush=True)
     base_pitch = [measure_text(p).pitch for p in test.noisy]
     rows = []
     for factor in factors:
@@ -115,12 +105,8 @@ def real_pages(run_dir: Path, model: torch.nn.Module, ocr_pages: int, kernel: st
         done = [clean_page(model, p, text) for p in noisy]
         oracle = [clean_page(model, p, text, factor=factor).pixels for p in noisy]
         ratios = [measure_text(p).pitch / b for p, b in zip(noisy, base_pitch)]
-        # the window follows the page's text: its working factor, or its scale where it is cleaned as it is
-        subtracted = [background_subtraction(p, scale=d.factor if d.factor != 1 else d.scale)
-                      for p, d in zip(noisy, done)]
+        subtracted = [background_subtraction(p, scale=d.factor) for p, d in zip(noisy, done)]
         as_is = [d.pixels if d.factor == 1 else tiled_reconstruct(model, p) for p, d in zip(noisy, done)]
-        one_scale = mapped_text(text)
-        mapped = None if one_scale is None else [clean_page(model, p, one_scale).pixels for p in noisy]
         row: dict[str, Any] = {
             "factor": factor,
             "scale_error_max": float(np.max(np.abs(np.array(ratios) / factor - 1))),
@@ -130,15 +116,13 @@ def real_pages(run_dir: Path, model: torch.nn.Module, ocr_pages: int, kernel: st
                      "background subtraction (scaled)": page_rmse(subtracted, clean),
                      "noisy page": page_rmse(noisy, clean)},
         }
-        if mapped is not None:
-            row["rmse"][MAPPED] = page_rmse(mapped, clean)
         if crops is not None and factor == max(factors):
             save_crops(crops / f"real-{factor:g}x.png", [noisy[0], done[0].pixels, clean[0]])
         if ocr_pages:
             n = min(ocr_pages, len(noisy))
             truth = [read_text(p) for p in clean[:n]]
             columns = {"noisy page": noisy, "model": [d.pixels for d in done], "model as is (before)": as_is,
-                       "background subtraction (scaled)": subtracted, **({} if mapped is None else {MAPPED: mapped})}
+                       "background subtraction (scaled)": subtracted}
             row["cer"] = {name: float(np.mean([character_error_rate(read_text(p), t) for p, t in zip(pages[:n], truth)]))
                           for name, pages in columns.items()}
             row["ocr_pages"] = n
@@ -154,20 +138,13 @@ def a4_pages(run_dir: Path, model: torch.nn.Module, n_pages: int, work: Path,
     splits = [load_pages(folder, split) for split in ("train", "test")]
     noisy, clean, texts = ([page for s in splits for page in getattr(s, key)] for key in ("noisy", "clean", "texts"))
     text = training_text(run_dir, read_run_config(run_dir))
-    one_scale = mapped_text(text)
     cer: dict[str, list[float]] = {"noisy page": [], "model": [], "background subtraction (scaled)": [], "clean page": []}
-    if one_scale is not None:
-        cer[MAPPED] = []
     factors = []
     for page, target, truth in zip(noisy, clean, texts):
         done = clean_page(model, page, text)
         factors.append(done.factor)
         shown = {"noisy page": page, "model": done.pixels,
-                 "background subtraction (scaled)": background_subtraction(
-                     page, scale=done.factor if done.factor != 1 else done.scale),
-                 "clean page": target}
-        if one_scale is not None:
-            shown[MAPPED] = clean_page(model, page, one_scale).pixels
+                 "background subtraction (scaled)": background_subtraction(page, scale=done.factor), "clean page": target}
         if crops is not None and len(factors) <= 3:
             save_crops(crops / f"a4-{len(factors)}.png", [page, done.pixels, target])
         for name, page in shown.items():
@@ -189,13 +166,11 @@ def a4_pages(run_dir: Path, model: torch.nn.Module, n_pages: int, work: Path,
 
 
 def table(result: dict[str, Any]) -> str:
-    """The markdown table of ``result`` (columns for the mapped model only where it was measured)."""
-    mapped = any(MAPPED in row["rmse"] for row in result["real"])
-    rmse_keys = ["model", *([MAPPED] if mapped else []), "model, true factor", "model as is (before)",
-                 "background subtraction (scaled)", "noisy page"]
-    cer_keys = ["noisy page", "model", *([MAPPED] if mapped else []), "model as is (before)",
-                "background subtraction (scaled)"]
-    short = {"model": "model", MAPPED: "mapped to 1x range", "model, true factor": "true factor",
+    """The markdown table of ``result``."""
+    rmse_keys = ["model", "model, true factor", "model as is (before)", "background subtraction (scaled)",
+                 "noisy page"]
+    cer_keys = ["noisy page", "model", "model as is (before)", "background subtraction (scaled)"]
+    short = {"model": "model", "model, true factor": "true factor",
              "model as is (before)": "as is (before)", "background subtraction (scaled)": "bg subtraction",
              "noisy page": "noisy"}
     head = ["factor", "scale error (max)", *(f"RMSE {short[k]}" for k in rmse_keys),

@@ -17,14 +17,11 @@ from aekit.models import build_model
 from aekit.page_metrics import enlarge
 from aekit.scans import (
     KAGGLE_TEXT,
-    CleanedPage,
     TextSize,
     TrainingText,
     clean_page,
-    describe,
     guided_upsample,
     measure_text,
-    text_scale,
     training_text,
     working_factor,
 )
@@ -153,40 +150,3 @@ def test_training_text_is_read_from_the_run_else_measured_else_assumed(tmp_path:
     assert training_text(run, meta, notes.append) == KAGGLE_TEXT
     assert len(notes) == 1 and "Kaggle" in notes[0]
 
-
-def test_a_model_trained_across_scales_cleans_text_within_them_as_it_is_and_says_its_scale():
-    across = TrainingText(pitch=(20.0, 30.0, 40.0), letter=(8.0, 10.0, 15.0), enlarged=4.0)
-    assert working_factor(TextSize(120.0, 40.0), across) == 1.0  # 3x the top: inside 4x
-    assert text_scale(TextSize(120.0, 40.0), across) == pytest.approx(4.0)  # still measured
-    assert working_factor(TextSize(200.0, 60.0), across) == pytest.approx(200 / 30)  # beyond: to the median
-    assert working_factor(TextSize(None, 55.0), across) == 1.0  # 55 < 15 x 4 x 1.1
-    assert working_factor(TextSize(15.0, 4.0), across) == pytest.approx(0.5)  # smaller text: as before
-    pixels = torch.zeros(1, 4, 4)
-    assert describe(CleanedPage(pixels, 1.0, None, 1.0)) is None
-    assert "3.00x larger" in describe(CleanedPage(pixels, 1.0, None, 3.0)) and "as it is" in describe(
-        CleanedPage(pixels, 1.0, None, 3.0))
-    assert "2.00x smaller" in describe(CleanedPage(pixels, 0.5, None, 0.5))
-    assert "at 25% size" in describe(CleanedPage(pixels, 4.0, None, 4.0))
-
-
-def test_an_enlarged_page_within_the_trained_scales_is_cleaned_as_it_is(pages):
-    torch.manual_seed(0)
-    model = build_model("doc-unet", {"width": 4, "depth": 1}, (1, 32, 32)).eval()
-    own = TrainingText.of_pages([noisy for noisy, _ in pages[:4]])
-    across = TrainingText.of_pages([noisy for noisy, _ in pages[:4]], enlarged=4.0)
-    big = enlarge(pages[5][0], 3.0)
-    done = clean_page(model, big, across)
-    assert done.factor == 1.0 and done.scale > 2.0
-    assert torch.equal(done.pixels, tiled_reconstruct(model, big))
-    assert clean_page(model, big, own).factor > 2.0  # the same page, a model of one scale: mapped
-
-
-def test_the_trained_enlargement_is_recorded_and_read_back(tmp_path: Path):
-    run = tmp_path / "run"
-    run.mkdir()
-    across = TrainingText((10.0, 12.0, 20.0), (5.0, 6.0, 9.0), 4.0)
-    (run / "data.json").write_text(json.dumps({"text": across.to_json()}))
-    assert training_text(run, None) == across
-    (run / "data.json").write_text(json.dumps({"text": {**across.to_json(), "enlarged": 0.5}}))
-    with pytest.raises(Exception, match="enlarged"):
-        training_text(run, None)

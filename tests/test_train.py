@@ -195,12 +195,10 @@ def test_enlarge_reaches_every_epoch_s_patches_and_the_run_records_it(tmp_path, 
         return mixed_patches(*args, **kwargs)
 
     monkeypatch.setattr(trainer, "mixed_patches", spy)
-    monkeypatch.setattr(trainer.TrainingText, "of_pages", classmethod(
-        lambda cls, pages, enlarged=1.0: cls((8.0, 8.0, 8.0), (1.0, 1.0, 1.0), enlarged)))
     run = aekit.train(_config(tmp_path / "run", model="dense", dataset="documents", patch_size=16,
                               patches_per_epoch=32, val_fraction=0.2, epochs=2, enlarge=3.0))
     assert asked == [3.0, 3.0]
-    assert json.loads((run.dir / "data.json").read_text())["text"]["enlarged"] == 3.0
+    assert json.loads((run.dir / "config.json").read_text())["train"]["enlarge"] == 3.0
 
 
 def _slow_batches(monkeypatch, seconds: float) -> None:

@@ -13,9 +13,9 @@ measured on 2-pixel strokes does not (off by up to 15%). Pages without regular l
 label) fall back to the median height of letters. Both are compared with the same measure on the
 training pages: the Kaggle pages' pitches span 22.9 to 37.3 px at one resolution, since their fonts
 differ, so the range the model was trained on is a range, and a page inside it is cleaned as it is.
-A model trained across scales (train option ``enlarge``: its patches enlarged up to that factor)
-has seen text up to that many times larger, so its range reaches that far up: such pages are
-cleaned as they are, and ``denoise`` still says their scale in one line.
+A model trained across scales (train option ``enlarge``) is mapped the same way: measured, it
+cleaned 3x and 4x pages better mapped than as it is (and an A4 page 4x faster), and its training
+is what makes the rough estimate enough (benchmarks/README.md, "training across scales").
 """
 
 from __future__ import annotations
@@ -60,15 +60,13 @@ class TextSize:
 @dataclass(frozen=True)
 class TrainingText:
     """The text sizes a cleaner was trained on (from its training pages): ``(low, median, high)``
-    of the line pitch and of the letter height, and ``enlarged``: the largest factor its training
-    patches were enlarged by (train option ``enlarge``), which widens the range upwards."""
+    of the line pitch and of the letter height."""
 
     pitch: tuple[float, float, float]
     letter: tuple[float, float, float]
-    enlarged: float = 1.0
 
     @classmethod
-    def of_pages(cls, pages: list[torch.Tensor], enlarged: float = 1.0) -> TrainingText | None:
+    def of_pages(cls, pages: list[torch.Tensor]) -> TrainingText | None:
         """The range over ``pages``; None when they hold no lines or letters to measure."""
         sizes = [measure_text(p) for p in pages]
         pitches = [s.pitch for s in sizes if s.pitch is not None]
@@ -76,7 +74,7 @@ class TrainingText:
         if not pitches or not letters:
             return None
         spread = lambda values: (min(values), float(np.median(values)), max(values))
-        return cls(spread(pitches), spread(letters), enlarged)
+        return cls(spread(pitches), spread(letters))
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,10 +85,7 @@ class TrainingText:
         if len(pitch) != 3 or len(letter) != 3 or not all(math.isfinite(v) and v > 0 for v in pitch + letter) \
                 or list(pitch) != sorted(pitch) or list(letter) != sorted(letter):
             raise ValueError("pitch and letter must be three positive numbers each: low, median, high")
-        enlarged = float(value.get("enlarged", 1.0))  # runs trained before the option: 1
-        if not 1 <= enlarged < math.inf:
-            raise ValueError("enlarged must be a number of at least 1")
-        return cls(pitch, letter, enlarged)
+        return cls(pitch, letter)
 
 
 # Measured on the 144 Kaggle training pages (`TrainingText.of_pages`): the range a run uses when it
@@ -176,35 +171,28 @@ def measure_text(page: torch.Tensor) -> TextSize:
     return TextSize(None if letter is None else line_pitch(ink), letter)
 
 
-def text_scale(size: TextSize, training: TrainingText, enlarged: float = 1.0) -> float:
+def working_factor(size: TextSize, training: TrainingText) -> float:
     """How much larger the page's text is than the training pages' typical text: 1 inside their
-    range (within TOLERANCE; its top end times ``enlarged``), else the ratio to their median (the
-    ends of the range are the sizes the model saw least: a 300 dpi page brought only to the largest
-    training size came out with faded strokes, brought to the median it read well); pitch when the
-    page has regular lines, else letter height (which only ever shrinks a page: small blobs without
-    lines are more often specks than small type); 1 without text."""
+    range (within TOLERANCE), else the ratio to their median (the ends of the range are the sizes
+    the model saw least: a 300 dpi page brought only to the largest training size came out with
+    faded strokes, brought to the median it read well); pitch when the page has regular lines, else
+    letter height (which only ever shrinks a page: small blobs without lines are more often specks
+    than small type); 1 without text."""
     if size.pitch is not None:
         low, typical, high = training.pitch
-        if low / TOLERANCE <= size.pitch <= high * enlarged * TOLERANCE:
+        if low / TOLERANCE <= size.pitch <= high * TOLERANCE:
             return 1.0
         return min(max(size.pitch / typical, MIN_FACTOR), MAX_FACTOR)
-    if size.letter is not None and size.letter > training.letter[2] * enlarged * TOLERANCE:
+    if size.letter is not None and size.letter > training.letter[2] * TOLERANCE:
         return min(size.letter / training.letter[1], MAX_FACTOR)
     return 1.0
-
-
-def working_factor(size: TextSize, training: TrainingText) -> float:
-    """The scale a page is cleaned at (1: as it is): its ``text_scale``, except that text within the
-    enlargement the model was trained across (``training.enlarged``) is cleaned as it is."""
-    return text_scale(size, training, training.enlarged)
 
 
 @dataclass
 class CleanedPage:
     pixels: torch.Tensor  # C x H x W, the page's own size
-    factor: float  # the scale it was cleaned at (``working_factor``; 1: as it is)
+    factor: float  # the page's text size over the training range's (1: cleaned as it is)
     size: TextSize | None  # None: not measured (a model that is not fully convolutional)
-    scale: float = 1.0  # its text over the training pages' own (``text_scale``; 1: inside their range)
 
 
 def clean_page(model: torch.nn.Module, page: torch.Tensor, training: TrainingText | None, *,
@@ -215,16 +203,15 @@ def clean_page(model: torch.nn.Module, page: torch.Tensor, training: TrainingTex
     ``factor``: the page's scale over the training pages' where it is known (the benchmark's
     oracle, which splits the error of the scale decision from that of mapping back), not measured."""
     size = measure_text(page[:1])
-    scale = 1.0 if training is None else text_scale(size, training)
     if factor is None:
         factor = 1.0 if training is None else working_factor(size, training)
     if factor == 1.0:
-        return CleanedPage(tiled_reconstruct(model, page, bf16=bf16), factor, size, scale)
+        return CleanedPage(tiled_reconstruct(model, page, bf16=bf16), factor, size)
     h, w = page.shape[-2:]
     small = resize(page, (max(8, round(h / factor)), max(8, round(w / factor))))
     cleaned = tiled_reconstruct(model, small, bf16=bf16)
     back = guided_upsample(page, small, cleaned) if factor > 1 else resize(cleaned, (h, w))
-    return CleanedPage(back, factor, size, scale)
+    return CleanedPage(back, factor, size)
 
 
 def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -254,16 +241,11 @@ def guided_upsample(page: torch.Tensor, small: torch.Tensor, cleaned: torch.Tens
     return (resize(_box(gain, radius), size, clip=False) * page + resize(_box(offset, radius), size, clip=False)).clamp_(0, 1)
 
 
-def describe(page: CleanedPage) -> str | None:
-    """One line for a page whose text is not at the training pages' own size, None for one that is."""
-    scale = page.scale if page.factor == 1 else page.factor
-    if scale == 1:
-        return None
-    which = "larger" if scale > 1 else "smaller"
-    text = f"text {max(scale, 1 / scale):.2f}x {which} than the training pages'"
-    if page.factor == 1:
-        return f"{text}: cleaned as it is (the model was trained across scales)"
-    return f"{text}: cleaned at {100 / page.factor:.0f}% size and mapped back"
+def describe(factor: float) -> str:
+    """One line for a page cleaned at another scale."""
+    which = "larger" if factor > 1 else "smaller"
+    ratio = factor if factor > 1 else 1 / factor
+    return f"text {ratio:.2f}x {which} than the training pages': cleaned at {100 / factor:.0f}% size and mapped back"
 
 
 def training_text(run_dir: Path, info: RunConfig | None, note: Callable[[str], None] = print) -> TrainingText:
@@ -277,14 +259,12 @@ def training_text(run_dir: Path, info: RunConfig | None, note: Callable[[str], N
             try:
                 return TrainingText.from_json(recorded["text"])
             except (KeyError, TypeError, ValueError):
-                raise ConfigError("'text' must hold 'pitch' and 'letter' as [low, median, high] and "
-                                  "'enlarged' (where present) as a number of at least 1", notes) from None
+                raise ConfigError("'text' must hold 'pitch' and 'letter' as [low, high]", notes) from None
 
     try:
         if info is None:
             raise ConfigError("config.json is not at hand", Path(run_dir))
-        measured = TrainingText.of_pages(load(info.dataset, "train", **info.data_options()).noisy,
-                                         enlarged=info.train.enlarge)
+        measured = TrainingText.of_pages(load(info.dataset, "train", **info.data_options()).noisy)
     except AekitError as exc:
         measured, why = None, f"its pages cannot be read: {exc}"
     else:

@@ -153,7 +153,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
         write_run_config(run_dir, config, model, None if pages else data.class_names)
         write_metrics(run_dir, state.history)
         if pages:
-            text = TrainingText.of_pages(split.pages.noisy, enlarged=config.enlarge)
+            text = TrainingText.of_pages(split.pages.noisy)
             write_data_notes(run_dir, [], [], text=None if text is None else text.to_json())
         else:
             write_data_notes(run_dir, data.notes, data.skipped)

@@ -64,8 +64,8 @@ def denoise_files(model: Autoencoder, inputs: Sequence[str | Path], out: str | P
             try:
                 scan = read_scan(source.path)
                 pages = [denoise_image(model, frame, tiled, bf16, text) for frame in scan.frames]
-                for line in sorted({line for p in pages if (line := describe(p))}):
-                    progress.message(f"{source.path}: {line}")
+                for page in {p.factor for p in pages} - {1.0}:
+                    progress.message(f"{source.path}: {describe(page)}")
                 fmt_out = output_format(source.path, fmt)
                 atomic_write_bytes(target, encode_scan(scan, [p.pixels for p in pages], fmt_out, jpeg_quality))
                 if ocr:
