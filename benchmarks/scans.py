@@ -6,14 +6,16 @@
    cleaner (``scans.clean_page``, which brings text larger than the training pages' back to their
    size), of the same cleaner told the true factor (the oracle: what is left is the error of mapping
    back, the rest is the scale decision's), of the same model run on the page as it is (the
-   behaviour before), and of background
+   behaviour before; for a run trained across scales, train option ``enlarge``: does mapping still
+   help such a model?), and of background
    subtraction with its window scaled like the model's work; tesseract's character error rate on
    the noisy, cleaned and clean page of the first ``--ocr-pages`` pages (against the clean page's
    own reading: the Kaggle pages come without their text).
 2. ``--a4-pages`` synthetic A4 pages at 300 dpi with their true text (``aekit make-documents --dpi
    300``): character error rate of the noisy, cleaned, background-subtracted and clean page
    against the true text, and ``aekit denoise`` on one page as a user runs it (wall time and peak
-   memory of the process, start-up included).
+   memory of the process, start-up included). ``--crops DIR``: full-resolution crops (noisy,
+   cleaned, clean side by side) of the first A4 pages and of a real page at 4x, to look at.
 
 Targets (issue 26): measured scale within 10% of the true factor; RMSE at every factor at most
 1.25x the model's own 1x figure and below scaled background subtraction; cleaned page's OCR error
@@ -31,6 +33,7 @@ Threads: torch uses ``--threads`` (default 2); tesseract runs with OMP_THREAD_LI
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import subprocess
 import sys
@@ -48,7 +51,7 @@ from aekit.data import load
 from aekit.data.documents import load_pages
 from aekit.data.synthetic_documents import synthesize
 from aekit.device import cpu_flags
-from aekit.io import atomic_write_json
+from aekit.io import atomic_write_bytes, atomic_write_json
 from aekit.metrics import background_subtraction, page_rmse
 from aekit.ocr import character_error_rate, read_text, tesseract_missing
 from aekit.runs import load_model, read_run_config
@@ -57,6 +60,20 @@ from aekit.tiling import tiled_reconstruct
 
 RESULTS = Path(__file__).parent / "results" / "scans.json"
 FACTORS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
+CROP = (500, 800)  # px: a few lines of 300 dpi text
+
+
+def save_crops(path: Path, pages: list[torch.Tensor]) -> None:
+    """The same ``CROP`` of each ``1 x H x W`` page side by side (one image pixel per page pixel),
+    where the last page (the clean one) has the most ink."""
+    h, w = min(CROP[0], pages[-1].shape[-2]), min(CROP[1], pages[-1].shape[-1])
+    ink = (1 - pages[-1][0]).unfold(0, h, h // 4).unfold(1, w, w // 4).sum((-1, -2))
+    row, col = divmod(int(ink.argmax()), ink.shape[1])
+    y, x = row * (h // 4), col * (w // 4)
+    strip = torch.cat([p[0, y : y + h, x : x + w] for p in pages], dim=1)
+    buffer = io.BytesIO()
+    Image.fromarray((strip.clamp(0, 1) * 255).round().byte().numpy(), "L").save(buffer, format="PNG")
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def upscale(page: torch.Tensor, factor: float, kernel: str = "bicubic") -> torch.Tensor:
@@ -73,7 +90,7 @@ def upscale(page: torch.Tensor, factor: float, kernel: str = "bicubic") -> torch
 
 
 def real_pages(run_dir: Path, model: torch.nn.Module, ocr_pages: int, kernel: str,
-               factors: tuple[float, ...] = FACTORS) -> list[dict[str, Any]]:
+               factors: tuple[float, ...] = FACTORS, crops: Path | None = None) -> list[dict[str, Any]]:
     meta = read_run_config(run_dir)
     text = training_text(run_dir, meta)
     test = load("documents", "test")
@@ -89,7 +106,7 @@ def real_pages(run_dir: Path, model: torch.nn.Module, ocr_pages: int, kernel: st
         oracle = [clean_page(model, p, text, factor=factor).pixels for p in noisy]
         ratios = [measure_text(p).pitch / b for p, b in zip(noisy, base_pitch)]
         subtracted = [background_subtraction(p, scale=d.factor) for p, d in zip(noisy, done)]
-        as_is = [tiled_reconstruct(model, p) for p in noisy]
+        as_is = [d.pixels if d.factor == 1 else tiled_reconstruct(model, p) for p, d in zip(noisy, done)]
         row: dict[str, Any] = {
             "factor": factor,
             "scale_error_max": float(np.max(np.abs(np.array(ratios) / factor - 1))),
@@ -99,6 +116,8 @@ def real_pages(run_dir: Path, model: torch.nn.Module, ocr_pages: int, kernel: st
                      "background subtraction (scaled)": page_rmse(subtracted, clean),
                      "noisy page": page_rmse(noisy, clean)},
         }
+        if crops is not None and factor == max(factors):
+            save_crops(crops / f"real-{factor:g}x.png", [noisy[0], done[0].pixels, clean[0]])
         if ocr_pages:
             n = min(ocr_pages, len(noisy))
             truth = [read_text(p) for p in clean[:n]]
@@ -113,7 +132,8 @@ def real_pages(run_dir: Path, model: torch.nn.Module, ocr_pages: int, kernel: st
     return rows
 
 
-def a4_pages(run_dir: Path, model: torch.nn.Module, n_pages: int, work: Path) -> dict[str, Any]:
+def a4_pages(run_dir: Path, model: torch.nn.Module, n_pages: int, work: Path,
+             crops: Path | None = None) -> dict[str, Any]:
     folder = synthesize(n_pages, work / "a4", seed=1, size=(2480, 3508), dpi=300)
     splits = [load_pages(folder, split) for split in ("train", "test")]
     noisy, clean, texts = ([page for s in splits for page in getattr(s, key)] for key in ("noisy", "clean", "texts"))
@@ -125,6 +145,8 @@ def a4_pages(run_dir: Path, model: torch.nn.Module, n_pages: int, work: Path) ->
         factors.append(done.factor)
         shown = {"noisy page": page, "model": done.pixels,
                  "background subtraction (scaled)": background_subtraction(page, scale=done.factor), "clean page": target}
+        if crops is not None and len(factors) <= 3:
+            save_crops(crops / f"a4-{len(factors)}.png", [page, done.pixels, target])
         for name, page in shown.items():
             cer[name].append(character_error_rate(read_text(page, 300), truth))
         print(f"  A4 page {len(factors)}: factor {done.factor:.2f}, "
@@ -144,16 +166,21 @@ def a4_pages(run_dir: Path, model: torch.nn.Module, n_pages: int, work: Path) ->
 
 
 def table(result: dict[str, Any]) -> str:
-    lines = [f"enlarged with {result['kernel']}", "",
-             "| factor | scale error (max) | RMSE model | RMSE true factor | RMSE as is (before) | RMSE bg subtraction "
-             "| RMSE noisy | CER noisy | CER model | CER as is | CER bg subtraction |", "|" + "---:|" * 11]
+    """The markdown table of ``result``."""
+    rmse_keys = ["model", "model, true factor", "model as is (before)", "background subtraction (scaled)",
+                 "noisy page"]
+    cer_keys = ["noisy page", "model", "model as is (before)", "background subtraction (scaled)"]
+    short = {"model": "model", "model, true factor": "true factor",
+             "model as is (before)": "as is (before)", "background subtraction (scaled)": "bg subtraction",
+             "noisy page": "noisy"}
+    head = ["factor", "scale error (max)", *(f"RMSE {short[k]}" for k in rmse_keys),
+            *(f"CER {short[k]}" for k in cer_keys)]
+    lines = [f"enlarged with {result['kernel']}", "", "| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
     for row in result["real"]:
         r, c = row["rmse"], row.get("cer", {})
-        cer = [f"{c[k]:.3f}" if k in c else "-" for k in ("noisy page", "model", "model as is (before)",
-                                                           "background subtraction (scaled)")]
-        lines.append(f"| {row['factor']:g}x | {row['scale_error_max']:.3f} | {r['model']:.4f} | {r['model, true factor']:.4f} "
-                     f"| {r['model as is (before)']:.4f} "
-                     f"| {r['background subtraction (scaled)']:.4f} | {r['noisy page']:.4f} | " + " | ".join(cer) + " |")
+        cells = [f"{row['factor']:g}x", f"{row['scale_error_max']:.3f}", *(f"{r[k]:.4f}" for k in rmse_keys),
+                 *(f"{c[k]:.3f}" if k in c else "-" for k in cer_keys)]
+        lines.append("| " + " | ".join(cells) + " |")
     if result.get("a4"):
         a4 = result["a4"]
         lines.append("")
@@ -174,6 +201,7 @@ def main() -> None:
     parser.add_argument("--enlarge", choices=("bicubic", "lanczos"), default="bicubic",
                         help="how the real pages are enlarged (noisy and clean alike)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--crops", type=Path, help="write full-resolution crops to look at to this folder")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     missing = tesseract_missing()
@@ -184,10 +212,10 @@ def main() -> None:
     model = load_model(args.run).eval()
     result: dict[str, Any] = {"run": str(args.run), "cpu_flags": cpu_flags(), "threads": args.threads,
                               "kernel": args.enlarge, "real": real_pages(args.run, model, args.ocr_pages, args.enlarge,
-                                                                              args.factors)}
+                                                                              args.factors, args.crops)}
     if args.a4_pages and not missing:
         with tempfile.TemporaryDirectory() as tmp:
-            result["a4"] = a4_pages(args.run, model, args.a4_pages, Path(tmp))
+            result["a4"] = a4_pages(args.run, model, args.a4_pages, Path(tmp), args.crops)
     atomic_write_json(args.out, result)
     print(table(result))
     print(f"wrote {args.out}")

@@ -15,7 +15,8 @@ from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 from aekit.data import floorplans as fp
-from aekit.data.synthetic_documents import DamageConfig, damage_page, render_clean_page
+from aekit.data.page_damage import DamageConfig, damage_page
+from aekit.data.synthetic_documents import render_clean_page
 from aekit.io import atomic_write_bytes
 
 IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aekit.data.synthetic_documents import DamageConfig, damage_page, render_page
+from aekit.data.page_damage import DamageConfig, damage_page
+from aekit.data.synthetic_documents import render_page
 from aekit.ocr import character_error_rate, normalise, read_text, tesseract_missing
 
 

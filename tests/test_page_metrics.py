@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from aekit.data.documents import PageSet
-from aekit.data.synthetic_documents import DamageConfig, damage_page, render_page
+from aekit.data.page_damage import DamageConfig, damage_page
+from aekit.data.synthetic_documents import render_page
 from aekit.models import build_model
 from aekit.ocr import tesseract_missing
 from aekit.page_metrics import page_sections

@@ -11,7 +11,8 @@ from PIL import Image
 from test_commands import make_run
 
 from aekit.cli import main
-from aekit.data.synthetic_documents import DamageConfig, damage_page, render_page
+from aekit.data.page_damage import DamageConfig, damage_page
+from aekit.data.synthetic_documents import render_page
 from aekit.ocr import tesseract_missing
 from aekit.scan_files import clean_in_model_channels, read_scan
 

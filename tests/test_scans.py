@@ -10,7 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from aekit.data.synthetic_documents import DamageConfig, damage_page, render_page
+from aekit.data.page_damage import DamageConfig, damage_page
+from aekit.data.synthetic_documents import render_page
 from aekit.images import resize
 from aekit.models import build_model
 from aekit.page_metrics import enlarge
@@ -148,3 +149,4 @@ def test_training_text_is_read_from_the_run_else_measured_else_assumed(tmp_path:
     meta = RunConfig("doc-unet", {}, (1, 32, 32), None, dataset, TrainConfig(dataset=dataset))
     assert training_text(run, meta, notes.append) == KAGGLE_TEXT
     assert len(notes) == 1 and "Kaggle" in notes[0]
+

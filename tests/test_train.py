@@ -146,13 +146,13 @@ def test_documents_train_on_aligned_patches(tmp_path, monkeypatch):
 
 
 def test_synthetic_share_mixes_generated_pages_into_each_epoch(tmp_path, monkeypatch):
-    import sys
+    import importlib
 
     import aekit.data
     from aekit.data import PageSet
     from aekit.data.documents import mixed_patches
 
-    trainer = sys.modules["aekit.train_data"]
+    trainer = importlib.import_module("aekit.train_data")
     g = torch.Generator().manual_seed(0)
     clean = [torch.rand(1, 40, 48, generator=g).round() for _ in range(6)]
     pages = PageSet([0.1 + 0.8 * c for c in clean], clean, [f"p{i}" for i in range(6)], list(range(6)), "fake")
@@ -170,6 +170,35 @@ def test_synthetic_share_mixes_generated_pages_into_each_epoch(tmp_path, monkeyp
     aekit.train(_config(tmp_path / "run", model="dense", dataset="documents", patch_size=16, patches_per_epoch=40,
                         val_fraction=0.2, epochs=2, synthetic_share=0.25))
     assert drawn == [0.25, 0.25]
+
+
+def test_enlarge_reaches_every_epoch_s_patches_and_the_run_records_it(tmp_path, monkeypatch):
+    import importlib
+
+    import aekit.data
+    from aekit.data import PageSet
+    from aekit.data.documents import mixed_patches
+    from aekit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="enlarge"):
+        TrainConfig.from_dict({"dataset": "documents", "enlarge": 0.5}, "command line")
+    trainer = importlib.import_module("aekit.train_data")
+    lines = torch.ones(1, 96, 120)
+    lines[:, ::8] = 0.0
+    pages = PageSet([0.2 + 0.7 * lines for _ in range(6)], [lines.clone() for _ in range(6)],
+                    [f"p{i}" for i in range(6)], list(range(6)), "fake")
+    monkeypatch.setattr(aekit.data, "load", lambda *args, **kwargs: pages)
+    asked: list[float] = []
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs["enlarge"])
+        return mixed_patches(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "mixed_patches", spy)
+    run = aekit.train(_config(tmp_path / "run", model="dense", dataset="documents", patch_size=16,
+                              patches_per_epoch=32, val_fraction=0.2, epochs=2, enlarge=3.0))
+    assert asked == [3.0, 3.0]
+    assert json.loads((run.dir / "config.json").read_text())["train"]["enlarge"] == 3.0
 
 
 def _slow_batches(monkeypatch, seconds: float) -> None:

@@ -13,6 +13,9 @@ measured on 2-pixel strokes does not (off by up to 15%). Pages without regular l
 label) fall back to the median height of letters. Both are compared with the same measure on the
 training pages: the Kaggle pages' pitches span 22.9 to 37.3 px at one resolution, since their fonts
 differ, so the range the model was trained on is a range, and a page inside it is cleaned as it is.
+A model trained across scales (train option ``enlarge``) is mapped the same way: measured, it
+cleaned 3x and 4x pages better mapped than as it is (and an A4 page 4x faster), and its training
+is what makes the rough estimate enough (benchmarks/README.md, "training across scales").
 """
 
 from __future__ import annotations

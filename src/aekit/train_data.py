@@ -89,6 +89,8 @@ class TrainingSplit:
         synthetic = synthetic_mix(config.synthetic_share)
         if synthetic is not None:
             describe += f", {config.synthetic_share:.0%} of the patches from {len(synthetic)} generated pages"
+        if config.enlarge > 1:
+            describe += f", enlarged 1-{config.enlarge:g}x"
         return cls(config, device, Batches(val_x.to(device), _to(val_y, device)), describe, pages=train_set,
                    synthetic=synthetic)
 
@@ -98,7 +100,7 @@ class TrainingSplit:
         size, n = self.config.patch_size, self.config.patches_per_epoch
         noisy, clean = mixed_patches(self.pages, self.synthetic, self.config.synthetic_share, n, size,
                                      epoch_generator(self.config.seed, epoch, PATCHES), augment=self.config.augment,
-                                     fade_share=self.config.fade_ink)
+                                     fade_share=self.config.fade_ink, enlarge=self.config.enlarge)
         return Batches(noisy.to(self.device), clean.to(self.device))
 
 

@@ -340,3 +340,41 @@ def test_mixed_patches_take_their_share_from_the_generated_pages() -> None:
     assert noisy.shape == clean.shape == (40, 1, 16, 16)
     from_generated = noisy.flatten(1).mean(1) > 0.5
     assert int(from_generated.sum()) == 10 and bool(from_generated[30:].all())
+
+
+def stripes(period: int, size: tuple[int, int] = (96, 120)) -> torch.Tensor:
+    """A clean ``1 x H x W`` page of 1-px dark rows every ``period`` px (lines of text, reduced)."""
+    page = torch.ones(1, *size)
+    page[:, ::period] = 0.0
+    return page
+
+
+def test_enlarged_patches_show_the_text_at_scales_from_1_to_enlarge() -> None:
+    from aekit.scans import line_pitch
+
+    clean = [0.2 + 0.6 * stripes(6) for _ in range(3)]  # grey ink on grey paper: no clipping
+    pages = PageSet([0.1 + 0.5 * c for c in clean], clean, ["a", "b", "c"], [0, 1, 2], "mem")
+    noisy, target = pages.random_patches(300, 48, torch.Generator().manual_seed(0), enlarge=4.0)
+    assert noisy.shape == target.shape == (300, 1, 48, 48)
+    # Noisy and clean were cut at the same place and enlarged with the same kernel: still aligned
+    # (the kernels are linear, so the noisy page stays 0.1 + 0.5 x clean).
+    assert float((noisy - (0.1 + 0.5 * target)).abs().max()) < 1e-4
+    pitches = [line_pitch((p[0] < 0.6).numpy()) for p in target]
+    scales = np.array([p / 6 for p in pitches if p is not None])
+    assert len(scales) > 0.9 * len(pitches)  # a few crops of 3-4 lines have no clear period
+    assert abs(float(np.mean(np.abs(scales - 1) < 0.02)) - 0.4) < 0.1  # a third, and the draws near 1
+    assert scales.max() > 3.5 and scales.min() > 0.95 and np.median(scales) > 1.3
+    plain, _ = pages.random_patches(300, 48, torch.Generator().manual_seed(0))
+    plain_pitches = [line_pitch((p[0] < 0.6).numpy()) for p in plain]
+    assert np.allclose([p for p in plain_pitches if p is not None], 6.0, atol=0.05)
+
+
+def test_enlarge_one_draws_exactly_the_patches_as_before() -> None:
+    g = torch.Generator().manual_seed(1)
+    clean = [torch.rand(1, 40, 52, generator=g).round() for _ in range(3)]
+    pages = PageSet([0.2 + 0.6 * c for c in clean], clean, ["a", "b", "c"], [0, 1, 2], "mem")
+    before = pages.random_patches(30, 16, torch.Generator().manual_seed(2), augment=True)
+    after = mixed_patches(pages, None, 0.0, 30, 16, torch.Generator().manual_seed(2), augment=True, enlarge=1.0)
+    assert all(torch.equal(a, b) for a, b in zip(before, after))
+    enlarged = pages.random_patches(30, 16, torch.Generator().manual_seed(2), augment=True, enlarge=2.0)
+    assert not torch.equal(before[1], enlarged[1])

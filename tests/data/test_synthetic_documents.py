@@ -12,17 +12,19 @@ from PIL import Image
 from scipy import ndimage
 
 from aekit.cli import main
-from aekit.data.synthetic_documents import (
+from aekit.data.page_damage import (
     DAMAGE_KINDS,
-    SPLITS,
-    VOCABULARY,
     DamageConfig,
     crease_field,
     damage_page,
-    ensure_synthetic_documents,
     illumination_field,
-    render_clean_page,
     stain_field,
+)
+from aekit.data.synthetic_documents import (
+    SPLITS,
+    VOCABULARY,
+    ensure_synthetic_documents,
+    render_clean_page,
     synthesize,
 )
 from aekit.errors import AekitError

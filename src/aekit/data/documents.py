@@ -14,6 +14,7 @@ are a fixed seeded grouped split of the paired train pages and ``kaggle-test`` i
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from aekit.data.decode import read_image
 from aekit.data.folder import IMAGE_EXTENSIONS
@@ -37,6 +39,12 @@ FADE_WINDOW = 7  # px around an ink pixel where its paper is found (wider than t
 # Generated pages mixed into training (``synthetic_share``): A4 in 9-12 pt at 150 dpi has a line pitch of
 # 22-36 px, the Kaggle pages' range (22.9-37.3 px), so they look like a 300 dpi scan brought to the training size.
 SYNTHETIC_MIX_DPI, SYNTHETIC_MIX_PAGES = 150, 30
+# ``enlarge``: kernels a patch pair is enlarged with, one drawn per pair (several, so that the cleaner
+# does not learn one kernel's blur: scanners and viewers resample differently), and the share of pairs
+# kept at their own size (the pages' own size holds the smallest, hardest strokes and the 1x target).
+ENLARGE_KERNELS = (Image.Resampling.BILINEAR, Image.Resampling.BICUBIC, Image.Resampling.LANCZOS,
+                   Image.Resampling.HAMMING)
+UNENLARGED_SHARE = 1 / 3
 
 
 @dataclass
@@ -77,7 +85,7 @@ class PageSet:
 
     def random_patches(
         self, n: int, size: int, generator: torch.Generator | None = None, augment: bool = False,
-        fade_share: float = 0.0,
+        fade_share: float = 0.0, enlarge: float = 1.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``n`` aligned ``(noisy, clean)`` patches ``n x 1 x size x size``, uniform over page area.
 
@@ -87,6 +95,11 @@ class PageSet:
         lighter or darker has the same clean text). The positions drawn are the same with or
         without it. A page smaller than ``size`` in either side is an error (no padding: padded
         borders would teach the model an edge that no real page has); pick a smaller patch size.
+
+        ``enlarge`` > 1: each pair is cut ``size / f`` px wide and enlarged to ``size`` (noisy and
+        clean alike, one kernel of ENLARGE_KERNELS), ``f`` drawn log-uniformly from 1 to ``enlarge``
+        for all but UNENLARGED_SHARE of the pairs: the page as scanned at up to ``enlarge`` times its
+        resolution, so that one cleaner knows text of any size in that range.
         """
         if self.clean is None:
             raise DataError("these pages have no clean targets to pair patches with", self.source)
@@ -103,30 +116,53 @@ class PageSet:
             )
         spans_y, spans_x = heights - size + 1, widths - size + 1
         pages = torch.multinomial((spans_y * spans_x).double(), n, replacement=True, generator=generator)
-        ys = (torch.rand(n, generator=generator) * spans_y[pages]).long()
-        xs = (torch.rand(n, generator=generator) * spans_x[pages]).long()
+        crops, kernels = crop_sizes(n, size, enlarge, generator)  # no draws at enlarge 1
+        ys = (torch.rand(n, generator=generator) * (heights[pages] - crops + 1)).long()
+        xs = (torch.rand(n, generator=generator) * (widths[pages] - crops + 1)).long()
         noisy, clean = [], []
-        for page, y, x in zip(pages.tolist(), ys.tolist(), xs.tolist()):
-            noisy.append(self.noisy[page][:, y : y + size, x : x + size])
-            clean.append(self.clean[page][:, y : y + size, x : x + size])
+        draws = zip(pages.tolist(), ys.tolist(), xs.tolist(), crops.tolist(), kernels.tolist())
+        for page, y, x, crop, kernel in draws:
+            pair = [side[page][:, y : y + crop, x : x + crop] for side in (self.noisy, self.clean)]
+            if crop != size:
+                pair = [enlarge_patch(p, size, ENLARGE_KERNELS[kernel]) for p in pair]
+            noisy.append(pair[0])
+            clean.append(pair[1])
         noisy_batch, clean_batch = torch.stack(noisy), torch.stack(clean)
         if augment:
             noisy_batch, clean_batch = augment_pairs(noisy_batch, clean_batch, generator, fade_share)
         return noisy_batch, clean_batch
 
 
+def crop_sizes(n: int, size: int, enlarge: float, generator: torch.Generator | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Side of each of ``n`` crops enlarged to ``size`` (see ``PageSet.random_patches``) and the index
+    of its kernel in ENLARGE_KERNELS; all ``size`` (no draws) when ``enlarge`` is 1."""
+    if enlarge == 1:
+        return torch.full((n,), size), torch.zeros(n, dtype=torch.long)
+    factors = torch.exp(torch.rand(n, generator=generator) * math.log(enlarge))
+    factors[torch.rand(n, generator=generator) < UNENLARGED_SHARE] = 1.0
+    kernels = torch.randint(0, len(ENLARGE_KERNELS), (n,), generator=generator)
+    return (size / factors).round().long().clamp(1, size), kernels
+
+
+def enlarge_patch(patch: torch.Tensor, size: int, kernel: Image.Resampling) -> torch.Tensor:
+    """A ``1 x c x c`` patch resampled to ``1 x size x size`` with PIL's ``kernel``, clipped to [0, 1]."""
+    picture = Image.fromarray(patch[0].float().numpy(), "F").resize((size, size), kernel)
+    return torch.from_numpy(np.asarray(picture, dtype=np.float32).clip(0.0, 1.0))[None]
+
+
 def mixed_patches(
     pages: PageSet, synthetic: PageSet | None, share: float, n: int, size: int, generator: torch.Generator | None = None,
-    augment: bool = False, fade_share: float = 0.0,
+    augment: bool = False, fade_share: float = 0.0, enlarge: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` patch pairs (``PageSet.random_patches``), ``round(n * share)`` of them from ``synthetic``
     and the rest from ``pages``, real first (the trainer shuffles each epoch). Without synthetic
     pages the same patches as ``pages.random_patches``."""
     from_synthetic = 0 if synthetic is None else round(n * share)
-    noisy, clean = pages.random_patches(n - from_synthetic, size, generator, augment, fade_share)
+    noisy, clean = pages.random_patches(n - from_synthetic, size, generator, augment, fade_share, enlarge)
     if not from_synthetic:
         return noisy, clean
-    more_noisy, more_clean = synthetic.random_patches(from_synthetic, size, generator, augment, fade_share)
+    more_noisy, more_clean = synthetic.random_patches(from_synthetic, size, generator, augment, fade_share, enlarge)
     return torch.cat([noisy, more_noisy]), torch.cat([clean, more_clean])
 
 
