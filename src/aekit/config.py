@@ -112,8 +112,8 @@ class TrainConfig:
                                     "scans, which the Kaggle pages hold few of; 0: none)",
                                     ("must be at least 0 and below 1", lambda v: 0 <= v < 1))
     enlarge: float = option(1.0, "documents: train across scales: patch pairs enlarged by a random factor from 1 "
-                            "to this (noisy and clean alike, a mix of kernels; a third kept at 1x), so the "
-                            "cleaner knows text up to this many times its pages' size (default 1: none)",
+                            "to this (noisy and clean alike, a mix of kernels; a third kept at their own size), so the "
+                            "cleaner knows text up to this many times its pages' size (1: none)",
                             ("must be between 1 and 8", lambda v: 1 <= v <= 8))
     latent_dim: int | None = option(None, "size of the code (sets model_options.latent_dim; default: the model's)", _POSITIVE)
     beta: float | None = option(None, "KL weight of a VAE (sets model_options.beta; default: the model's)",
