@@ -13,8 +13,8 @@ Prints a table and writes results/apply.json.
 
     python benchmarks/apply.py --quick      # 5 pages; a few minutes on 2 cores
     python benchmarks/apply.py              # 200 pages; trains the documents model longer
-    python benchmarks/apply.py --docs-run RUN --vae-run RUN    # use trained runs instead
-    python benchmarks/apply.py --parts sample --vae-run RUN    # one part; the others' results are kept
+    python benchmarks/apply.py --docs-run RUN --vae-run RUN  # use trained runs instead
+    python benchmarks/apply.py --parts sample --vae-run RUN  # one part; keeps the others' results
 """
 
 from __future__ import annotations
@@ -48,8 +48,12 @@ def run_measured(argv: list[str], echo: bool = False) -> tuple[float, float, str
     /usr/bin/time: a forked child's own ru_maxrss starts at the PARENT's RSS (this script's, with
     a trained model and pages in memory) and would hide the command's."""
     start = time.perf_counter()
-    child = subprocess.Popen(["/usr/bin/time", "-f", "MAXRSS_KB %M", *argv], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+    child = subprocess.Popen(
+        ["/usr/bin/time", "-f", "MAXRSS_KB %M", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines = []
     for line in child.stdout:
         lines.append(line)
@@ -67,8 +71,16 @@ def train_docs(out: Path, patches: int, epochs: int) -> Path:
     from aekit.config import TrainConfig
     from aekit.train import train
 
-    train(TrainConfig(model="tutorial-docs", dataset="documents", out=str(out), epochs=epochs,
-                      patches_per_epoch=patches, quiet=True))
+    train(
+        TrainConfig(
+            model="tutorial-docs",
+            dataset="documents",
+            out=str(out),
+            epochs=epochs,
+            patches_per_epoch=patches,
+            quiet=True,
+        )
+    )
     return out
 
 
@@ -76,7 +88,16 @@ def train_vae(out: Path, images: int) -> Path:
     from aekit.config import TrainConfig
     from aekit.train import train
 
-    train(TrainConfig(model="conv-vae", dataset="mnist", out=str(out), epochs=1, max_train_images=images, quiet=True))
+    train(
+        TrainConfig(
+            model="conv-vae",
+            dataset="mnist",
+            out=str(out),
+            epochs=1,
+            max_train_images=images,
+            quiet=True,
+        )
+    )
     return out
 
 
@@ -112,7 +133,10 @@ def child_folder(run: str, folder: str, out: str) -> None:
 
     class WithRSS(aekit.progress.Progress):
         def message(self, text: str) -> None:
-            rss = int(re.search(r"VmRSS:\s+(\d+)", Path("/proc/self/status").read_text()).group(1)) / 1024
+            rss = (
+                int(re.search(r"VmRSS:\s+(\d+)", Path("/proc/self/status").read_text()).group(1))
+                / 1024
+            )
             super().message(f"{text}  rss {rss:.0f} MB")
 
     denoise(run, [folder], out, progress=WithRSS(interactive=False))
@@ -120,14 +144,30 @@ def child_folder(run: str, folder: str, out: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="5 pages, a briefly trained documents model")
-    parser.add_argument("--pages", type=int, default=None, help="pages in the folder run (200; 5 with --quick)")
-    parser.add_argument("--docs-run", help="a trained documents run (default: train tutorial-docs here)")
-    parser.add_argument("--vae-run", help="a trained conv-vae 28x28 run (default: train one epoch on 2,000 MNIST images)")
+    parser.add_argument(
+        "--quick", action="store_true", help="5 pages, a briefly trained documents model"
+    )
+    parser.add_argument(
+        "--pages", type=int, default=None, help="pages in the folder run (200; 5 with --quick)"
+    )
+    parser.add_argument(
+        "--docs-run", help="a trained documents run (default: train tutorial-docs here)"
+    )
+    parser.add_argument(
+        "--vae-run",
+        help="a trained conv-vae 28x28 run (default: train one epoch on 2,000 MNIST images)",
+    )
     parser.add_argument("--n", type=int, default=10000, help="samples to write")
-    parser.add_argument("--repeats", type=int, default=5, help="runs of each sample command (the median counts)")
-    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
-                        help="what to measure (default all); the results file keeps the other parts' figures")
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="runs of each sample command (the median counts)"
+    )
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        choices=PARTS,
+        default=list(PARTS),
+        help="what to measure (default all); the results file keeps the other parts' figures",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--child-folder", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -138,34 +178,71 @@ def main() -> None:
     aekit_cmd = [sys.executable, "-m", "aekit"]
     work = Path(tempfile.mkdtemp(prefix="aekit-bench-apply-"))
     flags = cpu_flags()
-    print(f"CPU flags: {flags}; {os.cpu_count()} CPUs; torch {torch.__version__}; work folder {work}")
+    print(
+        f"CPU flags: {flags}; {os.cpu_count()} CPUs; torch {torch.__version__}; work folder {work}"
+    )
 
-    results: dict = json.loads(args.out.read_text()) if set(args.parts) != set(PARTS) and args.out.exists() else {}
-    results.update({"machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}",
-                    "cpu_flags": flags, "quick": args.quick})
+    results: dict = (
+        json.loads(args.out.read_text())
+        if set(args.parts) != set(PARTS) and args.out.exists()
+        else {}
+    )
+    results.update(
+        {
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}",
+            "cpu_flags": flags,
+            "quick": args.quick,
+        }
+    )
     if {"page", "folder"} & set(args.parts):
-        docs = Path(args.docs_run) if args.docs_run else train_docs(work / "docs", 2048 if args.quick else 8192,
-                                                                    1 if args.quick else 5)
+        docs = (
+            Path(args.docs_run)
+            if args.docs_run
+            else train_docs(work / "docs", 2048 if args.quick else 8192, 1 if args.quick else 5)
+        )
         results["docs_run"] = str(docs)
         page = make_a4(work / "a4.png")
     if "page" in args.parts:
-        wall, rss, _ = run_measured(aekit_cmd + ["denoise", str(docs), str(page), "--out", str(work / "one"), "--quiet"])
+        wall, rss, _ = run_measured(
+            aekit_cmd + ["denoise", str(docs), str(page), "--out", str(work / "one"), "--quiet"]
+        )
         print(f"one A4 page: {wall:.1f} s, peak RSS {rss:.0f} MB")
-        results["a4_page"] = {"pixels": list(A4), "seconds": round(wall, 2), "peak_rss_mb": round(rss)}
+        results["a4_page"] = {
+            "pixels": list(A4),
+            "seconds": round(wall, 2),
+            "peak_rss_mb": round(rss),
+        }
 
     if "folder" in args.parts:
         folder = work / "pages"
         folder.mkdir()
         for k in range(pages):  # hard links: N pages without N copies on disk
             os.link(page, folder / f"page{k:03d}.png")
-        wall, rss, text = run_measured([sys.executable, __file__, "--child-folder", str(docs), str(folder), str(work / "many")],
-                                       echo=True)
+        wall, rss, text = run_measured(
+            [
+                sys.executable,
+                __file__,
+                "--child-folder",
+                str(docs),
+                str(folder),
+                str(work / "many"),
+            ],
+            echo=True,
+        )
         per_page = [float(v) for v in re.findall(r"rss (\d+) MB", text)]
-        print(f"{pages} A4 pages: {wall:.1f} s ({wall / pages:.1f} s/page), peak RSS {rss:.0f} MB; "
-              f"RSS after the first page {per_page[1] if len(per_page) > 1 else float('nan'):.0f} MB, "
-              f"after the last {per_page[-1]:.0f} MB")
-        results["folder"] = {"pages": pages, "seconds": round(wall, 2), "peak_rss_mb": round(rss),
-                             "rss_after_each_page_mb": per_page, "load_average": round(os.getloadavg()[0], 2)}
+        print(
+            f"{pages} A4 pages: {wall:.1f} s ({wall / pages:.1f} s/page), peak RSS {rss:.0f} MB; "
+            f"RSS after the first page {per_page[1] if len(per_page) > 1 else float('nan'):.0f} "
+            "MB, "
+            f"after the last {per_page[-1]:.0f} MB"
+        )
+        results["folder"] = {
+            "pages": pages,
+            "seconds": round(wall, 2),
+            "peak_rss_mb": round(rss),
+            "rss_after_each_page_mb": per_page,
+            "load_average": round(os.getloadavg()[0], 2),
+        }
 
     if "sample" in args.parts:
         vae = Path(args.vae_run) if args.vae_run else train_vae(work / "vae", 2000)
@@ -178,35 +255,70 @@ def main() -> None:
             walls, peak = [], 0.0
             for k in range(args.repeats):
                 out = work / f"samples-{precision}-{k}"
-                wall, rss, _ = run_measured(aekit_cmd + ["sample", str(vae), "--n", str(args.n), "--out", str(out),
-                                                         "--precision", precision])
+                wall, rss, _ = run_measured(
+                    aekit_cmd
+                    + [
+                        "sample",
+                        str(vae),
+                        "--n",
+                        str(args.n),
+                        "--out",
+                        str(out),
+                        "--precision",
+                        precision,
+                    ]
+                )
                 assert sum(1 for _ in out.glob("sample_*.png")) == args.n
                 walls.append(wall)
                 peak = max(peak, rss)
             wall = statistics.median(walls)
             rate, rate_work = args.n / wall, args.n / max(1e-9, wall - startup)
-            print(f"sample --n {args.n} (--precision {precision}): median {wall:.2f} s of {args.repeats} "
-                  f"({', '.join(f'{w:.2f}' for w in walls)}) = {rate:,.0f} images/s ({rate_work:,.0f}/s without the "
-                  f"{startup:.1f} s Python start-up); peak RSS {peak:.0f} MB")
-            results["sample"][precision] = {"n": args.n, "seconds": round(wall, 2), "runs_s": [round(w, 2) for w in walls],
-                                            "images_per_s": round(rate), "startup_s": round(startup, 2),
-                                            "images_per_s_after_startup": round(rate_work), "peak_rss_mb": round(peak)}
+            print(
+                f"sample --n {args.n} (--precision {precision}): median {wall:.2f} s of "
+                f"{args.repeats} "
+                f"({', '.join(f'{w:.2f}' for w in walls)}) = {rate:,.0f} images/s "
+                f"({rate_work:,.0f}/s without the "
+                f"{startup:.1f} s Python start-up); peak RSS {peak:.0f} MB"
+            )
+            results["sample"][precision] = {
+                "n": args.n,
+                "seconds": round(wall, 2),
+                "runs_s": [round(w, 2) for w in walls],
+                "images_per_s": round(rate),
+                "startup_s": round(startup, 2),
+                "images_per_s_after_startup": round(rate_work),
+                "peak_rss_mb": round(peak),
+            }
     print()
     print("| measurement | value | target |")
     print("|---|---:|---:|")
     a4, fold = results.get("a4_page"), results.get("folder")
     if a4:
-        print(f"| `aekit denoise` one A4 page (2,480 x 3,508) | {a4['seconds']:.1f} s, {a4['peak_rss_mb']} MB peak | <= 10 s, <= 1,024 MB |")
+        print(
+            f"| `aekit denoise` one A4 page (2,480 x 3,508) | {a4['seconds']:.1f} s, "
+            f"{a4['peak_rss_mb']} MB peak | <= 10 s, <= 1,024 MB |"
+        )
     if fold:
-        print(f"| `aekit denoise` {fold['pages']} A4 pages | {fold['seconds'] / fold['pages']:.1f} s/page, {fold['peak_rss_mb']} MB "
-              f"peak, RSS after page 2 {fold['rss_after_each_page_mb'][min(2, fold['pages'])]:.0f} MB, after the last "
-              f"{fold['rss_after_each_page_mb'][-1]:.0f} MB | flat memory |")
+        print(
+            f"| `aekit denoise` {fold['pages']} A4 pages | "
+            f"{fold['seconds'] / fold['pages']:.1f} s/page, {fold['peak_rss_mb']} MB "
+            f"peak, RSS after page 2 "
+            f"{fold['rss_after_each_page_mb'][min(2, fold['pages'])]:.0f} MB, after the last "
+            f"{fold['rss_after_each_page_mb'][-1]:.0f} MB | flat memory |"
+        )
     for precision, r in results.get("sample", {}).items():
-        print(f"| `aekit sample --n {args.n} --precision {precision}` conv-vae 28x28 | {r['images_per_s']:,} images/s "
-              f"(median of {len(r['runs_s'])}) | >= 5,000/s |")
+        print(
+            f"| `aekit sample --n {args.n} --precision {precision}` conv-vae 28x28 | "
+            f"{r['images_per_s']:,} images/s "
+            f"(median of {len(r['runs_s'])}) | >= 5,000/s |"
+        )
     load = os.getloadavg()
-    results["load_average"] = [round(v, 2) for v in load]  # other processes on the cores slow every figure
-    print(f"\nCPU flags: {flags}; load average at the end {load[0]:.1f} (1 min), {load[2]:.1f} (15 min)")
+    # other processes on the cores slow every figure
+    results["load_average"] = [round(v, 2) for v in load]
+    print(
+        f"\nCPU flags: {flags}; load average at the end {load[0]:.1f} (1 min), {load[2]:.1f} "
+        "(15 min)"
+    )
     atomic_write_json(args.out, results)
 
 

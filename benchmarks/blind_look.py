@@ -32,14 +32,20 @@ def make(samples: Path, out: Path, dataset: str, class_name: str, n: int, seed: 
     generated = torch.stack([read_image_file(f).pixels.float() for f in files])
     test = load(dataset, "test")
     rows = torch.nonzero(test.labels == test.class_names.index(class_name)).flatten()
-    rows = rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed))[: len(generated)]]
+    rows = rows[
+        torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed))[: len(generated)]
+    ]
     real = test.images[rows]
     both = torch.cat([generated, real])
     order = torch.randperm(len(both), generator=torch.Generator().manual_seed(seed + 1))
     shown = composite(both[order])
     side = shown.shape[-1] * SCALE
     cell = side + 4
-    sheet = Image.new("RGB", (COLUMNS * cell, (len(shown) + COLUMNS - 1) // COLUMNS * (cell + 12)), (255, 255, 255))
+    sheet = Image.new(
+        "RGB",
+        (COLUMNS * cell, (len(shown) + COLUMNS - 1) // COLUMNS * (cell + 12)),
+        (255, 255, 255),
+    )
     draw = ImageDraw.Draw(sheet)
     for i, image in enumerate(shown):
         array = (image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
@@ -50,17 +56,32 @@ def make(samples: Path, out: Path, dataset: str, class_name: str, n: int, seed: 
     buffer = BytesIO()
     sheet.save(buffer, "PNG")
     atomic_write_bytes(out / "blind-sheet.png", buffer.getvalue())
-    atomic_write_json(out / "blind-key.json", {"generated_cells": sorted(int(k) for k in torch.nonzero(order < len(generated)).flatten()),
-                                               "cells": len(both), "class": class_name, "samples": str(samples)})
-    print(f"wrote {out / 'blind-sheet.png'} ({len(both)} cells) and its key; look before reading the key")
+    atomic_write_json(
+        out / "blind-key.json",
+        {
+            "generated_cells": sorted(
+                int(k) for k in torch.nonzero(order < len(generated)).flatten()
+            ),
+            "cells": len(both),
+            "class": class_name,
+            "samples": str(samples),
+        },
+    )
+    print(
+        f"wrote {out / 'blind-sheet.png'} ({len(both)} cells) and its key; look before reading "
+        "the key"
+    )
 
 
 def score(key_file: Path, guesses: list[int]) -> None:
     key = json.loads(key_file.read_text())
     truth, guessed = set(key["generated_cells"]), set(guesses)
     right = key["cells"] - len(truth ^ guessed)
-    print(f"{right} of {key['cells']} cells right; generated taken for real: {sorted(truth - guessed)}; "
-          f"real taken for generated: {sorted(guessed - truth)}")
+    print(
+        f"{right} of {key['cells']} cells right; generated taken for real: "
+        f"{sorted(truth - guessed)}; "
+        f"real taken for generated: {sorted(guessed - truth)}"
+    )
 
 
 def main() -> None:
@@ -75,7 +96,14 @@ def main() -> None:
     if args.score:
         score(Path(args.paths[0]), [int(c) for c in args.paths[1:]])
     else:
-        make(Path(args.paths[0]), Path(args.paths[1]), args.dataset, args.class_name, args.n, args.seed)
+        make(
+            Path(args.paths[0]),
+            Path(args.paths[1]),
+            args.dataset,
+            args.class_name,
+            args.n,
+            args.seed,
+        )
 
 
 if __name__ == "__main__":

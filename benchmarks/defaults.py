@@ -37,11 +37,20 @@ from aekit.device import cpu_flags
 from aekit.io import atomic_write_json, read_json
 
 RESULTS = Path(__file__).resolve().parent / "results" / "defaults.json"
-DATASETS = ("digits", "mnist", "fashion-mnist", "documents", "documents-synthetic", "floorplans-synthetic", "crawl-tiles")
+DATASETS = (
+    "digits",
+    "mnist",
+    "fashion-mnist",
+    "documents",
+    "documents-synthetic",
+    "floorplans-synthetic",
+    "crawl-tiles",
+)
 TARGET_SECONDS = 180.0
 CONTINUOUS_PRIORS = ("gmm", "flow")
 CODE_MAP_PRIORS = ("pixelcnn", "transformer")
-# What bounds each command with its defaults. Evaluate's flags for more: --iwae-seconds, --iwae-k, --iwae-images,
+# What bounds each command with its defaults. Evaluate's flags for more: --iwae-seconds, --iwae-k,
+# --iwae-images,
 # --sample-images, --generation-samples, --plan-footprints, --ocr-pages.
 BUDGETS = {
     "train": "--max-minutes 1 (given)",
@@ -50,7 +59,8 @@ BUDGETS = {
     "fit-prior pixelcnn": "2,000 steps or --max-seconds 120, the sooner",
     "fit-prior transformer": "20,000 steps or --max-seconds 120, the sooner",
     "report": "evaluate's budgets, plus the plots",
-    "evaluate --prior all": "60 s each: IWAE, samples, generation samples, floor plans; 8 OCR pages",
+    "evaluate --prior all": "60 s each: IWAE, samples, generation samples, floor plans; 8 OCR "
+    "pages",
     "sample": "--n 64",
     "encode --split all": "the dataset's size (batches of 512)",
     "decode": "the codes file's rows, written on threads",
@@ -65,14 +75,33 @@ def aekit_command(args: list[str], threads: int, log: Path) -> dict[str, Any]:
     With one thread the CPU seconds are about what the wall time would be on an idle core."""
     timing = log.with_suffix(".time")
     load = os.getloadavg()[0]
-    command = ["/usr/bin/time", "-f", "%e %U %S %M", "-o", str(timing), sys.executable, "-m", "aekit.cli", *args,
-               "--threads", str(threads)]
+    command = [
+        "/usr/bin/time",
+        "-f",
+        "%e %U %S %M",
+        "-o",
+        str(timing),
+        sys.executable,
+        "-m",
+        "aekit.cli",
+        *args,
+        "--threads",
+        str(threads),
+    ]
     with log.open("w") as out:
-        status = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
+        status = subprocess.run(
+            command, stdout=out, stderr=subprocess.STDOUT, check=False
+        ).returncode
     seconds, user, system, kilobytes = timing.read_text().split()[-4:]
     lines = log.read_text(errors="replace").splitlines()
-    return {"seconds": float(seconds), "cpu_seconds": round(float(user) + float(system), 1),
-            "peak_mb": round(int(kilobytes) / 1024), "status": status, "load_before": load, "tail": lines[-3:]}
+    return {
+        "seconds": float(seconds),
+        "cpu_seconds": round(float(user) + float(system), 1),
+        "peak_mb": round(int(kilobytes) / 1024),
+        "status": status,
+        "load_before": load,
+        "tail": lines[-3:],
+    }
 
 
 def run_kind(run_dir: Path) -> dict[str, Any]:
@@ -81,9 +110,14 @@ def run_kind(run_dir: Path) -> dict[str, Any]:
 
     run = Run(run_dir, "cpu")
     model = run.model
-    return {"model": run.model_name, "pages": run.pages, "generative": model.generative,
-            "discrete": model.discrete_code, "vectors": not model.spatial_code,
-            "condition": model.condition_kind if model.conditional else None}
+    return {
+        "model": run.model_name,
+        "pages": run.pages,
+        "generative": model.generative,
+        "discrete": model.discrete_code,
+        "vectors": not model.spatial_code,
+        "condition": model.condition_kind if model.conditional else None,
+    }
 
 
 def audit(dataset: str, runs: Path, threads: int, scratch: Path) -> list[dict[str, Any]]:
@@ -95,11 +129,18 @@ def audit(dataset: str, runs: Path, threads: int, scratch: Path) -> list[dict[st
     work.mkdir(parents=True)
 
     def timed(name: str, args: list[str]) -> dict[str, Any]:
-        row = {"dataset": dataset, "command": name, "budget": BUDGETS[name],
-               **aekit_command(args, threads, work / (name.replace(" ", "_") + ".log"))}
+        row = {
+            "dataset": dataset,
+            "command": name,
+            "budget": BUDGETS[name],
+            **aekit_command(args, threads, work / (name.replace(" ", "_") + ".log")),
+        }
         rows.append(row)
-        print(f"{dataset:22s} {name:24s} {row['seconds']:7.1f} s  CPU {row['cpu_seconds']:7.1f} s  exit {row['status']}  load {row['load_before']:.1f}",
-              flush=True)
+        print(
+            f"{dataset:22s} {name:24s} {row['seconds']:7.1f} s  CPU {row['cpu_seconds']:7.1f} s "
+            f" exit {row['status']}  load {row['load_before']:.1f}",
+            flush=True,
+        )
         return row
 
     if not (run_dir / "model.safetensors").is_file():
@@ -115,16 +156,24 @@ def audit(dataset: str, runs: Path, threads: int, scratch: Path) -> list[dict[st
         timed("sample", ["sample", str(run_dir), "--out", str(work / "samples")])
     if kind["vectors"]:  # encode, decode and interpolate work on code vectors
         codes = work / "codes.npy"
-        encoded = timed("encode --split all", ["encode", str(run_dir), "--dataset", dataset, "--split", "all",
-                                               "--out", str(codes)])
-        if encoded["status"] == 0 and kind["condition"] in (None, "label"):  # codes files hold labels, no images
+        encoded = timed(
+            "encode --split all",
+            ["encode", str(run_dir), "--dataset", dataset, "--split", "all", "--out", str(codes)],
+        )
+        # codes files hold labels, no images
+        if encoded["status"] == 0 and kind["condition"] in (None, "label"):
             timed("decode", ["decode", str(run_dir), str(codes), "--out", str(work / "decoded")])
             pair = sorted((work / "decoded").glob("*.png"))[:2]
             if len(pair) == 2:
-                timed("interpolate", ["interpolate", str(run_dir), *map(str, pair), "--out", str(work / "frames")])
+                timed(
+                    "interpolate",
+                    ["interpolate", str(run_dir), *map(str, pair), "--out", str(work / "frames")],
+                )
     if kind["pages"]:
         page = _one_page(run_dir, work / "page.png")
-        timed("denoise (one page)", ["denoise", str(run_dir), str(page), "--out", str(work / "clean")])
+        timed(
+            "denoise (one page)", ["denoise", str(run_dir), str(page), "--out", str(work / "clean")]
+        )
     shutil.rmtree(work / "decoded", ignore_errors=True)  # tens of thousands of small files
     return rows
 
@@ -141,24 +190,48 @@ def _one_page(run_dir: Path, path: Path) -> Path:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    """The audit as a Markdown table. Within 3 minutes: by the wall time, or under load ("CPU") by the
-    CPU time, which one thread would take as wall time on an idle core."""
-    lines = ["| command | dataset | wall time | CPU time | within 3 min | peak memory | load before | what bounds it |",
-             "|---|---|---:|---:|---|---:|---:|---|"]
+    """The audit as a Markdown table. Within 3 minutes: by the wall time, or under load ("CPU") by
+    the CPU time, which one thread would take as wall time on an idle core."""
+    lines = [
+        "| command | dataset | wall time | CPU time | within 3 min | peak memory | load before "
+        "| what bounds it |",
+        "|---|---|---:|---:|---|---:|---:|---|",
+    ]
     for r in rows:
-        ok = (f"exit {r['status']}" if r["status"] else "yes" if r["seconds"] <= TARGET_SECONDS else
-              "yes (CPU)" if r["cpu_seconds"] <= TARGET_SECONDS else "NO")
-        lines.append(f"| `{r['command']}` | {r['dataset']} | {r['seconds']:.0f} s | {r['cpu_seconds']:.0f} s | {ok} | "
-                     f"{r['peak_mb']:,} MB | {r['load_before']:.1f} | {BUDGETS[r['command']]} |")
+        ok = (
+            f"exit {r['status']}"
+            if r["status"]
+            else "yes"
+            if r["seconds"] <= TARGET_SECONDS
+            else "yes (CPU)"
+            if r["cpu_seconds"] <= TARGET_SECONDS
+            else "NO"
+        )
+        lines.append(
+            f"| `{r['command']}` | {r['dataset']} | {r['seconds']:.0f} s | "
+            f"{r['cpu_seconds']:.0f} s | {ok} | "
+            f"{r['peak_mb']:,} MB | {r['load_before']:.1f} | {BUDGETS[r['command']]} |"
+        )
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=Path, required=True, help="folder of one run per dataset (trained when missing)")
-    parser.add_argument("--only", action="append", choices=DATASETS, help="these datasets only (repeatable)")
-    parser.add_argument("--threads", type=int, default=1, help="--threads of every command (default 1)")
-    parser.add_argument("--json", type=Path, default=RESULTS, help=f"results file (default {RESULTS})")
+    parser.add_argument(
+        "--runs",
+        type=Path,
+        required=True,
+        help="folder of one run per dataset (trained when missing)",
+    )
+    parser.add_argument(
+        "--only", action="append", choices=DATASETS, help="these datasets only (repeatable)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="--threads of every command (default 1)"
+    )
+    parser.add_argument(
+        "--json", type=Path, default=RESULTS, help=f"results file (default {RESULTS})"
+    )
     args = parser.parse_args()
     began = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     uptime = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
@@ -170,12 +243,22 @@ def main() -> None:
         rows = [r for r in read_json(args.json)["rows"] if r["dataset"] not in audited] + rows
     rows.sort(key=lambda r: DATASETS.index(r["dataset"]))
     print(table(rows))
-    atomic_write_json(args.json, {
-        "aekit_version": aekit.__version__, "began": began, "threads": args.threads, "cpu_flags": cpu_flags(),
-        "processor": platform.processor() or platform.machine(), "uptime_before": uptime,
-        "uptime_after": subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip(),
-        "target_seconds": TARGET_SECONDS, "rows": rows,
-    })
+    atomic_write_json(
+        args.json,
+        {
+            "aekit_version": aekit.__version__,
+            "began": began,
+            "threads": args.threads,
+            "cpu_flags": cpu_flags(),
+            "processor": platform.processor() or platform.machine(),
+            "uptime_before": uptime,
+            "uptime_after": subprocess.run(
+                ["uptime"], capture_output=True, text=True, check=False
+            ).stdout.strip(),
+            "target_seconds": TARGET_SECONDS,
+            "rows": rows,
+        },
+    )
     print(f"wrote {args.json}")
 
 

@@ -1,4 +1,4 @@
-"""Floor plans: how fast they are generated, and what the references and the retrieval baseline score.
+"""Floor plans: how fast they are generated, and what references and the retrieval baseline score.
 
 Measures, on one core (CPU time of this process, so other load on the machine counts little):
 - generating N pairs at 64 x 64 (``make_floorplans``; target: 20,000 well under a minute);
@@ -12,14 +12,15 @@ Measures, on one core (CPU time of this process, so other load on the machine co
     python benchmarks/floorplans.py --quick   # 2,000 pairs timed; 1,000 train / 200 test
     python benchmarks/floorplans.py           # 20,000 pairs timed; 10,000 train / 1,000 test
 
-A trained floor-plan run (``aekit train --dataset floorplans-synthetic --max-minutes 30 --threads 1``)
-is measured with ``--run RUN``: 8 plans for each of 500 test footprints (never trained on) beside
-the held-out real plans and retrieval (``aekit.plan_measures.plan_section``), the table printed and
-added to the results as ``model``; ``--sheets DIR`` also writes sheets of the plans (each row: the
-footprint, then its plans) for viewing: ``unseen.png`` as drawn (rendered), ``unseen-raw.png`` the
-network's raw pixels for the same codes. ``--prior NAME`` (repeatable) adds a column ``prior NAME``:
-the model's plans from that prior's codes (fitted first with ``aekit fit-prior RUN --prior NAME``)
-instead of N(0, I), and with ``--sheets`` its sheet ``unseen-prior-NAME.png``.
+A trained floor-plan run (``aekit train --dataset floorplans-synthetic --max-minutes 30 --threads
+1``) is measured with ``--run RUN``: 8 plans for each of 500 test footprints (never trained on)
+beside the held-out real plans and retrieval (``aekit.plan_measures.plan_section``), the table
+printed and added to the results as ``model``; ``--sheets DIR`` also writes sheets of the plans
+(each row: the footprint, then its plans) for viewing: ``unseen.png`` as drawn (rendered),
+``unseen-raw.png`` the network's raw pixels for the same codes. ``--prior NAME`` (repeatable) adds a
+column ``prior NAME``: the model's plans from that prior's codes (fitted first with ``aekit
+fit-prior RUN --prior NAME``) instead of N(0, I), and with ``--sheets`` its sheet
+``unseen-prior-NAME.png``.
 
     python benchmarks/floorplans.py --run /tmp/plans/run --sheets /tmp/plans/sheets --prior gmm
 """
@@ -46,19 +47,27 @@ from aekit.priors import Prior
 RESULTS = Path(__file__).resolve().parent / "results" / "floorplans.json"
 
 
-def _stretched_random(train_footprints: np.ndarray, train_plans: np.ndarray, queries: np.ndarray,
-                      seed: int = 0) -> np.ndarray:
+def _stretched_random(
+    train_footprints: np.ndarray, train_plans: np.ndarray, queries: np.ndarray, seed: int = 0
+) -> np.ndarray:
     """A random training plan per query, stretched onto the query like the retrieval baseline's."""
     picks = np.random.default_rng(seed).integers(0, len(train_plans), len(queries))
-    return np.concatenate([P.retrieval_baseline(train_footprints[[r]], train_plans[[r]], q[None])
-                           for r, q in zip(picks, queries)])
+    return np.concatenate(
+        [
+            P.retrieval_baseline(train_footprints[[r]], train_plans[[r]], q[None])
+            for r, q in zip(picks, queries)
+        ]
+    )
 
 
 def measure(timed: int, n_train: int, n_test: int) -> dict[str, object]:
     start = time.process_time()
     make_floorplans(timed, size=64, seed=100)
     seconds = time.process_time() - start
-    print(f"generation: {timed} pairs of 64x64 in {seconds:.1f} s of one core ({1e3 * seconds / timed:.2f} ms each)")
+    print(
+        f"generation: {timed} pairs of 64x64 in {seconds:.1f} s of one core "
+        f"({1e3 * seconds / timed:.2f} ms each)"
+    )
 
     train_f, train_p = make_floorplans(n_train, seed=0)
     test_f, test_p = make_floorplans(n_test, seed=1)
@@ -73,8 +82,11 @@ def measure(timed: int, n_train: int, n_test: int) -> dict[str, object]:
     print("real plans: " + ", ".join(f"{k} {v:.3f}" for k, v in reals.items()))
     baselines = {}
     retrieved = P.retrieval_baseline(train_f, train_p, test_f)
-    for name, predicted in (("retrieval", retrieved), ("retrieval, rendered", render_plans(retrieved, test_f)),
-                            ("random stretched", _stretched_random(train_f, train_p, test_f))):
+    for name, predicted in (
+        ("retrieval", retrieved),
+        ("retrieval, rendered", render_plans(retrieved, test_f)),
+        ("random stretched", _stretched_random(train_f, train_p, test_f)),
+    ):
         baselines[name] = {
             "footprint_iou": P.footprint_iou(predicted, test_f),
             "validity": P.validity_rate(predicted, test_f),
@@ -82,12 +94,22 @@ def measure(timed: int, n_train: int, n_test: int) -> dict[str, object]:
             "differing_from_real": P.diversity(np.stack([predicted, test_p], axis=1)),
         }
         print(f"{name}: " + ", ".join(f"{k} {v:.3f}" for k, v in baselines[name].items()))
-    return {"machine": platform.processor() or platform.machine(), "generation_pairs": timed,
-            "generation_cpu_s": seconds, "train": n_train, "test": n_test, "reals": reals, "baselines": baselines}
+    return {
+        "machine": platform.processor() or platform.machine(),
+        "generation_pairs": timed,
+        "generation_cpu_s": seconds,
+        "train": n_train,
+        "test": n_test,
+        "reals": reals,
+        "baselines": baselines,
+    }
 
 
-def measure_run(run_dir: str, sheets: str | None, temperature: float, priors: list[str]) -> dict[str, object]:
-    """The run's floor-plan section on unseen footprints, with what the training did and the load."""
+def measure_run(
+    run_dir: str, sheets: str | None, temperature: float, priors: list[str]
+) -> dict[str, object]:
+    """The run's floor-plan section on unseen footprints, with what the training did and the
+    load."""
     import torch
 
     from aekit.plan_measures import PLANS_PER_FOOTPRINT, UNSEEN_FOOTPRINTS, plan_section
@@ -99,27 +121,63 @@ def measure_run(run_dir: str, sheets: str | None, temperature: float, priors: li
     load_before, start = os.getloadavg(), time.perf_counter()
     run = Run(run_dir, "cpu")
     loaded = {name: run.prior(name) for name in priors}
-    section, note, _ = plan_section(run.model, run.train.footprints.numpy(), run.train.plans.numpy(),
-                                    run.test.footprints.numpy(), run.test.plans.numpy(), UNSEEN_FOOTPRINTS,
-                                    progress=Progress(), temperature=temperature, priors=loaded)  # every footprint
-    history = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
-    result = {"run": run_dir, "model": run.model_name, "model_options": run.info.model_options,
-              "train_items": len(run.train), "unseen_footprints": UNSEEN_FOOTPRINTS,
-              "plans_per_footprint": PLANS_PER_FOOTPRINT, "temperature": temperature, "priors": priors,
-              "epochs": len(history),
-              "training_seconds": round(sum(h["seconds"] for h in history), 1),
-              "images_per_s": [h["images_per_s"] for h in history], "best_val_loss": min(h["val"]["loss"] for h in history),
-              "section": section, "note": note, "measure_seconds": round(time.perf_counter() - start, 1),
-              "load_before": load_before, "load_after": os.getloadavg()}
-    print(format_metrics({"model": run.model_name, "dataset": "floorplans-synthetic", "test_items": UNSEEN_FOOTPRINTS,
-                          "sections": {"floor plans": section}, "notes": [note]}))
+    section, note, _ = plan_section(
+        run.model,
+        run.train.footprints.numpy(),
+        run.train.plans.numpy(),
+        run.test.footprints.numpy(),
+        run.test.plans.numpy(),
+        UNSEEN_FOOTPRINTS,
+        # every footprint
+        progress=Progress(),
+        temperature=temperature,
+        priors=loaded,
+    )
+    history = [
+        json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()
+    ]
+    result = {
+        "run": run_dir,
+        "model": run.model_name,
+        "model_options": run.info.model_options,
+        "train_items": len(run.train),
+        "unseen_footprints": UNSEEN_FOOTPRINTS,
+        "plans_per_footprint": PLANS_PER_FOOTPRINT,
+        "temperature": temperature,
+        "priors": priors,
+        "epochs": len(history),
+        "training_seconds": round(sum(h["seconds"] for h in history), 1),
+        "images_per_s": [h["images_per_s"] for h in history],
+        "best_val_loss": min(h["val"]["loss"] for h in history),
+        "section": section,
+        "note": note,
+        "measure_seconds": round(time.perf_counter() - start, 1),
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+    }
+    print(
+        format_metrics(
+            {
+                "model": run.model_name,
+                "dataset": "floorplans-synthetic",
+                "test_items": UNSEEN_FOOTPRINTS,
+                "sections": {"floor plans": section},
+                "notes": [note],
+            }
+        )
+    )
     if sheets is not None:
         write_sheets(run.model, run.test.footprints.numpy()[:12], Path(sheets), temperature, loaded)
     return result
 
 
-def write_sheets(model: PlanModel, footprints: np.ndarray, folder: Path, temperature: float = 1.0,
-                 priors: dict[str, Prior] | None = None) -> None:
+def write_sheets(
+    model: PlanModel,
+    footprints: np.ndarray,
+    folder: Path,
+    temperature: float = 1.0,
+    priors: dict[str, Prior] | None = None,
+) -> None:
     """``unseen.png``: a row per footprint (the footprint, then 8 plans), palette colours, 4x;
     ``unseen-raw.png`` the same codes' raw network pixels; ``unseen-prior-NAME.png`` the plans from
     each prior's codes."""
@@ -130,16 +188,29 @@ def write_sheets(model: PlanModel, footprints: np.ndarray, folder: Path, tempera
     from aekit.io import atomic_write_bytes
     from aekit.plan_measures import PLANS_PER_FOOTPRINT, draw_plans
 
-    sheets = [("unseen.png", True, None), ("unseen-raw.png", False, None),
-              *((f"unseen-prior-{name}.png", True, prior) for name, prior in (priors or {}).items())]
+    sheets = [
+        ("unseen.png", True, None),
+        ("unseen-raw.png", False, None),
+        *((f"unseen-prior-{name}.png", True, prior) for name, prior in (priors or {}).items()),
+    ]
     for name, rendered, prior in sheets:
-        drawn = draw_plans(model, footprints, PLANS_PER_FOOTPRINT, seed=1, rendered=rendered, prior=prior,
-                           temperature=temperature if prior is None else 1.0)
-        rows = [plan_sheet(plans, footprint, columns=PLANS_PER_FOOTPRINT + 1)
-                for plans, footprint in zip(drawn, footprints)]
+        drawn = draw_plans(
+            model,
+            footprints,
+            PLANS_PER_FOOTPRINT,
+            seed=1,
+            rendered=rendered,
+            prior=prior,
+            temperature=temperature if prior is None else 1.0,
+        )
+        rows = [
+            plan_sheet(plans, footprint, columns=PLANS_PER_FOOTPRINT + 1)
+            for plans, footprint in zip(drawn, footprints)
+        ]
         sheet = np.concatenate([np.pad(r, ((0, 2), (0, 0))) for r in rows])
-        image = Image.fromarray(PALETTE[sheet]).resize((sheet.shape[1] * 4, sheet.shape[0] * 4),
-                                                       Image.Resampling.NEAREST)
+        image = Image.fromarray(PALETTE[sheet]).resize(
+            (sheet.shape[1] * 4, sheet.shape[0] * 4), Image.Resampling.NEAREST
+        )
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")
         atomic_write_bytes(folder / name, buffer.getvalue())
@@ -149,16 +220,29 @@ def write_sheets(model: PlanModel, footprints: np.ndarray, folder: Path, tempera
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--run", help="measure this trained floor-plan run on 500 unseen footprints")
-    parser.add_argument("--sheets", help="with --run: write sheets of plans for unseen footprints into this folder")
-    parser.add_argument("--name", default="model", help="with --run: the key of its results in floorplans.json")
-    parser.add_argument("--temperature", type=float, default=1.0, help="with --run: codes drawn from N(0, T^2 I)")
-    parser.add_argument("--prior", action="append", default=[],
-                        help="with --run: add a column for plans from this fitted prior's codes (repeatable)")
+    parser.add_argument(
+        "--run", help="measure this trained floor-plan run on 500 unseen footprints"
+    )
+    parser.add_argument(
+        "--sheets", help="with --run: write sheets of plans for unseen footprints into this folder"
+    )
+    parser.add_argument(
+        "--name", default="model", help="with --run: the key of its results in floorplans.json"
+    )
+    parser.add_argument(
+        "--temperature", type=float, default=1.0, help="with --run: codes drawn from N(0, T^2 I)"
+    )
+    parser.add_argument(
+        "--prior",
+        action="append",
+        default=[],
+        help="with --run: add a column for plans from this fitted prior's codes (repeatable)",
+    )
     args = parser.parse_args()
     if args.run is not None:
         measured = measure_run(args.run, args.sheets, args.temperature, args.prior)
-        results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}  # read late: runs in parallel
+        # read late: runs in parallel
+        results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
         results[args.name] = measured
         atomic_write_json(RESULTS, results)
         print(f"wrote {RESULTS}")

@@ -55,7 +55,9 @@ def _shape(kind: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray,
         if rng.random() < 0.5:  # a cut top
             body &= y >= cy - r * 0.6
         shade = body & (x > cx) & (y > cy - 1)
-        light = body & (np.abs(x - (cx - r * 0.3 * squash)) + np.abs(y - (cy - r * 0.3)) <= r * 0.25)
+        light = body & (
+            np.abs(x - (cx - r * 0.3 * squash)) + np.abs(y - (cy - r * 0.3)) <= r * 0.25
+        )
     elif kind == "potion":
         r = rng.uniform(5, 9)
         by = cy + rng.uniform(1, 4)
@@ -100,7 +102,9 @@ def draw(kind: str, rng: np.random.Generator) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out")
-    parser.add_argument("--n", type=int, default=3000, help="sprites in all, spread evenly over the classes")
+    parser.add_argument(
+        "--n", type=int, default=3000, help="sprites in all, spread evenly over the classes"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)

@@ -16,7 +16,8 @@ throughout).
     python benchmarks/quality.py            # about 40 minutes on 2 cores
     python benchmarks/quality.py --quick    # about 8 minutes, a smaller budget and test subset
     python benchmarks/quality.py --only dae --out benchmarks/results/quality-dae.json   # one part
-    python benchmarks/quality.py --only vae --vae-model conv-vae --out benchmarks/results/quality-conv-vae.json
+    python benchmarks/quality.py --only vae --vae-model conv-vae --out
+    benchmarks/results/quality-conv-vae.json
 
 4. (``--only generation``, not part of the default run) sample quality of the 32-D conv VAE with
    codes from N(0, I) and from the priors fitted after training (``gmm``, ``flow``), and of
@@ -42,7 +43,7 @@ throughout).
    target <= 0.018 within 30 minutes. Then a grouped 4-fold cross-validation over all 144 paired
    pages (``--fold-budget`` seconds each) and the same model on ``documents-synthetic``.
 
-    python benchmarks/quality.py --only documents            # 30 min + 4 x 5 min folds + 5 min synthetic
+    python benchmarks/quality.py --only documents  # 30 min + 4 x 5 min folds + 5 min synthetic
     python benchmarks/quality.py --only documents --quick    # about 5 minutes
     python benchmarks/quality.py --only documents --budget 900 --fold-budget 0   # 15 min, no folds
 """
@@ -79,12 +80,21 @@ PRECISION_RESULTS = RESULTS.with_name("quality-precision.json")
 DOC_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "document-unet.toml"
 NLL_TARGET, PSNR_SECONDS = 84.0, 300.0
 DOC_TARGET, DOC_SECONDS = 0.018, 1800.0
-KAGGLE = {"gold": 0.0179, "silver": 0.026, "bronze": 0.045, "median": 0.073}  # public leaderboard RMSE
-BASELINES = {"identity (noisy page)": "identity", "median 3x3": "median 3x3", "background subtraction": "background subtraction"}
+# public leaderboard RMSE
+KAGGLE = {"gold": 0.0179, "silver": 0.026, "bronze": 0.045, "median": 0.073}
+BASELINES = {
+    "identity (noisy page)": "identity",
+    "median 3x3": "median 3x3",
+    "background subtraction": "background subtraction",
+}
 
 
 def train_for(
-    config: TrainConfig, budget_s: float, checkpoint, evaluate_every_s: float, cosine_lr: bool = False
+    config: TrainConfig,
+    budget_s: float,
+    checkpoint,
+    evaluate_every_s: float,
+    cosine_lr: bool = False,
 ) -> list[dict[str, Any]]:
     """Train epoch by epoch within ``budget_s`` seconds of training (an epoch starts only if one as
     long as the longest so far still fits); ``checkpoint(run_dir)`` -> dict after the first epoch,
@@ -99,7 +109,9 @@ def train_for(
         epoch += 1
         config.epochs, config.resume = epoch, epoch > 1
         if cosine_lr:
-            config.lr = max(base_lr * 0.5 * (1 + math.cos(math.pi * trained / budget_s)), base_lr * 1e-3)
+            config.lr = max(
+                base_lr * 0.5 * (1 + math.cos(math.pi * trained / budget_s)), base_lr * 1e-3
+            )
         start, cpu_start = time.perf_counter(), time.process_time()
         run = aekit.train(config)
         seconds = time.perf_counter() - start
@@ -107,67 +119,154 @@ def train_for(
         cpu += time.process_time() - cpu_start
         if trained >= next_eval or trained + longest > budget_s:
             start = time.perf_counter()
-            point = {"epoch": epoch, "train_seconds": round(trained, 1), "train_cpu_seconds": round(cpu, 1), "lr": config.lr,
-                     **checkpoint(run.dir)}
+            point = {
+                "epoch": epoch,
+                "train_seconds": round(trained, 1),
+                "train_cpu_seconds": round(cpu, 1),
+                "lr": config.lr,
+                **checkpoint(run.dir),
+            }
             point["eval_seconds"] = round(time.perf_counter() - start, 1)
             curve.append(point)
-            print("  " + "  ".join(f"{k} {v:.3g}" if k == "lr" else f"{k} {v:.4f}" if k == "rmse" else f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
-                                   for k, v in point.items()), flush=True)
+            print(
+                "  "
+                + "  ".join(
+                    f"{k} {v:.3g}"
+                    if k == "lr"
+                    else f"{k} {v:.4f}"
+                    if k == "rmse"
+                    else f"{k} {v:.2f}"
+                    if isinstance(v, float)
+                    else f"{k} {v}"
+                    for k, v in point.items()
+                ),
+                flush=True,
+            )
             next_eval = trained + evaluate_every_s
     return curve
 
 
 def vae_quality(
-    model: str, out: Path, budget_s: float, curve_images: int, curve_k: int, final_images: int | None,
-    epoch_images: int | None, precision: str,
+    model: str,
+    out: Path,
+    budget_s: float,
+    curve_images: int,
+    curve_k: int,
+    final_images: int | None,
+    epoch_images: int | None,
+    precision: str,
 ) -> dict[str, Any]:
-    config = TrainConfig(model=model, dataset="mnist", out=str(out / model), batch_size=128, lr=1e-3,
-                         model_options={"latent_dim": 32}, max_train_images=epoch_images, quiet=True,
-                         precision=precision)
+    config = TrainConfig(
+        model=model,
+        dataset="mnist",
+        out=str(out / model),
+        batch_size=128,
+        lr=1e-3,
+        model_options={"latent_dim": 32},
+        max_train_images=epoch_images,
+        quiet=True,
+        precision=precision,
+    )
 
     def nll(run_dir: Path, images: int | None, k: int) -> dict[str, float]:
-        section, _ = likelihood_section(Run(run_dir, "cpu", max_test_images=images), k, bf16=precision == "bf16")
+        section, _ = likelihood_section(
+            Run(run_dir, "cpu", max_test_images=images), k, bf16=precision == "bf16"
+        )
         return {"nll_iwae": section["nll_iwae"]["model"], "nll_elbo": section["nll_elbo"]["model"]}
 
-    print(f"{model} (latent 32), binarised MNIST: IWAE-{curve_k} NLL on {curve_images} test images while training "
-          f"for {budget_s / 60:.0f} min", flush=True)
-    curve = train_for(config, budget_s, lambda d: nll(d, curve_images, curve_k), budget_s / 8, cosine_lr=True)
+    print(
+        f"{model} (latent 32), binarised MNIST: IWAE-{curve_k} NLL on {curve_images} test "
+        "images while training "
+        f"for {budget_s / 60:.0f} min",
+        flush=True,
+    )
+    curve = train_for(
+        config, budget_s, lambda d: nll(d, curve_images, curve_k), budget_s / 8, cosine_lr=True
+    )
     start = time.perf_counter()
     final = nll(Path(config.out), final_images, 1000)
     seconds = time.perf_counter() - start
     n = final_images or 10_000
-    print(f"  final IWAE-1000 on {n} test images: {final['nll_iwae']:.2f} nats (ELBO {final['nll_elbo']:.2f}), "
-          f"evaluated in {seconds:.0f} s", flush=True)
-    return {"model": model, "curve": curve, "final": {**final, "test_images": n, "k": 1000, "eval_seconds": round(seconds, 1)},
-            "train_seconds": curve[-1]["train_seconds"], "target_nll": NLL_TARGET,
-            "met": final["nll_iwae"] <= NLL_TARGET and n == 10_000 and seconds < 600
-                   and curve[-1]["train_seconds"] <= budget_s}
+    print(
+        f"  final IWAE-1000 on {n} test images: {final['nll_iwae']:.2f} nats (ELBO "
+        f"{final['nll_elbo']:.2f}), "
+        f"evaluated in {seconds:.0f} s",
+        flush=True,
+    )
+    return {
+        "model": model,
+        "curve": curve,
+        "final": {**final, "test_images": n, "k": 1000, "eval_seconds": round(seconds, 1)},
+        "train_seconds": curve[-1]["train_seconds"],
+        "target_nll": NLL_TARGET,
+        "met": final["nll_iwae"] <= NLL_TARGET
+        and n == 10_000
+        and seconds < 600
+        and curve[-1]["train_seconds"] <= budget_s,
+    }
 
 
-def dae_quality(out: Path, budget_s: float, curve_images: int, epoch_images: int | None, precision: str) -> dict[str, Any]:
+def dae_quality(
+    out: Path, budget_s: float, curve_images: int, epoch_images: int | None, precision: str
+) -> dict[str, Any]:
     from aekit.data import load
 
-    config = TrainConfig(model="tutorial-dae", dataset="mnist", out=str(out / "dae"), batch_size=128, lr=1e-3,
-                         noise="salt-pepper:0.1", max_train_images=epoch_images, quiet=True, precision=precision)
+    config = TrainConfig(
+        model="tutorial-dae",
+        dataset="mnist",
+        out=str(out / "dae"),
+        batch_size=128,
+        lr=1e-3,
+        noise="salt-pepper:0.1",
+        max_train_images=epoch_images,
+        quiet=True,
+        precision=precision,
+    )
     train_x = load("mnist", "train").images[:2000]
 
     def psnr(run_dir: Path) -> dict[str, float]:
-        scores = reconstruction_section(Run(run_dir, "cpu", max_test_images=curve_images), train_x)["psnr"]
-        return {"psnr": scores["model"], "psnr_median_3x3": scores["median 3x3"], "psnr_noisy": scores["noisy input"]}
+        scores = reconstruction_section(Run(run_dir, "cpu", max_test_images=curve_images), train_x)[
+            "psnr"
+        ]
+        return {
+            "psnr": scores["model"],
+            "psnr_median_3x3": scores["median 3x3"],
+            "psnr_noisy": scores["noisy input"],
+        }
 
-    print(f"tutorial DAE, salt-and-pepper 0.1: test PSNR on {curve_images} images while training for "
-          f"{budget_s / 60:.0f} min", flush=True)
+    print(
+        f"tutorial DAE, salt-and-pepper 0.1: test PSNR on {curve_images} images while training for "
+        f"{budget_s / 60:.0f} min",
+        flush=True,
+    )
     curve = train_for(config, budget_s, psnr, budget_s / 8)
     beat = next((p["train_seconds"] for p in curve if p["psnr"] > p["psnr_median_3x3"]), None)
-    print(f"  beats the 3x3 median filter after {beat} s of training" if beat is not None else
-          "  did not beat the 3x3 median filter", flush=True)
-    return {"curve": curve, "seconds_to_beat_median": beat, "met": beat is not None and beat <= PSNR_SECONDS}
+    print(
+        f"  beats the 3x3 median filter after {beat} s of training"
+        if beat is not None
+        else "  did not beat the 3x3 median filter",
+        flush=True,
+    )
+    return {
+        "curve": curve,
+        "seconds_to_beat_median": beat,
+        "met": beat is not None and beat <= PSNR_SECONDS,
+    }
 
 
-def document_config(dataset: str, out: Path, precision: str, patches: int | None = None) -> TrainConfig:
-    """examples/document-unet.toml (augmentation on) into ``out``, ``patches`` per epoch if given."""
+def document_config(
+    dataset: str, out: Path, precision: str, patches: int | None = None
+) -> TrainConfig:
+    """examples/document-unet.toml (augmentation on) into ``out``, ``patches`` per epoch if
+    given."""
     config = TrainConfig.from_toml(DOC_CONFIG)
-    config.dataset, config.out, config.quiet, config.precision, config.patience = dataset, str(out), True, precision, None
+    config.dataset, config.out, config.quiet, config.precision, config.patience = (
+        dataset,
+        str(out),
+        True,
+        precision,
+        None,
+    )
     config.patches_per_epoch = patches or config.patches_per_epoch
     return config
 
@@ -178,7 +277,9 @@ def page_scores(run_dir: Path) -> dict[str, float]:
     return {"model": rmse["model"], **{short: rmse[name] for name, short in BASELINES.items()}}
 
 
-def documents_quality(out: Path, budget_s: float, precision: str, patches: int | None) -> dict[str, Any]:
+def documents_quality(
+    out: Path, budget_s: float, precision: str, patches: int | None
+) -> dict[str, Any]:
     """doc-unet on the real pages: the RMSE curve over training time, then the final table."""
     from aekit.data import load
     from aekit.metrics import page_rmse
@@ -189,15 +290,29 @@ def documents_quality(out: Path, budget_s: float, precision: str, patches: int |
 
     def rmse(run_dir: Path) -> dict[str, float]:
         model = load_model(run_dir)
-        return {"rmse": page_rmse([clean_page(model, page, None).pixels for page in test.noisy], test.clean)}
+        return {
+            "rmse": page_rmse(
+                [clean_page(model, page, None).pixels for page in test.noisy], test.clean
+            )
+        }
 
-    print(f"doc-unet on the real pages: RMSE on all {len(test)} held-out pages while training for "
-          f"{budget_s / 60:.0f} min", flush=True)
+    print(
+        f"doc-unet on the real pages: RMSE on all {len(test)} held-out pages while training for "
+        f"{budget_s / 60:.0f} min",
+        flush=True,
+    )
     curve = train_for(config, budget_s, rmse, budget_s / 10, cosine_lr=True)
     scores = page_scores(Path(config.out))
-    return {"rmse": scores, "train_seconds": curve[-1]["train_seconds"], "curve": curve, "test_pages": len(test),
-            "augment": config.augment, "target": DOC_TARGET, "kaggle": KAGGLE,
-            "met": scores["model"] <= DOC_TARGET and curve[-1]["train_seconds"] <= DOC_SECONDS}
+    return {
+        "rmse": scores,
+        "train_seconds": curve[-1]["train_seconds"],
+        "curve": curve,
+        "test_pages": len(test),
+        "augment": config.augment,
+        "target": DOC_TARGET,
+        "kaggle": KAGGLE,
+        "met": scores["model"] <= DOC_TARGET and curve[-1]["train_seconds"] <= DOC_SECONDS,
+    }
 
 
 def fold_folder(source: Path, fold: int, folds: int, dest: Path) -> Path:
@@ -214,14 +329,19 @@ def fold_folder(source: Path, fold: int, folds: int, dest: Path) -> Path:
     return dest
 
 
-def cross_validation(out: Path, folds: int, budget_s: float, precision: str, patches: int | None) -> dict[str, Any]:
+def cross_validation(
+    out: Path, folds: int, budget_s: float, precision: str, patches: int | None
+) -> dict[str, Any]:
     """Grouped K-fold: train on K-1 folds for ``budget_s`` each, RMSE on the held-out fold."""
     from aekit.data import load
 
-    source = Path(load("documents", "test").source).parent  # the folder holding train/ and train_cleaned/
+    # the folder holding train/ and train_cleaned/
+    source = Path(load("documents", "test").source).parent
     results = []
     previous = os.environ.get("AEKIT_DATA")
-    print(f"grouped {folds}-fold cross-validation, {budget_s:.0f} s of training per fold", flush=True)
+    print(
+        f"grouped {folds}-fold cross-validation, {budget_s:.0f} s of training per fold", flush=True
+    )
     try:
         for k in range(folds):
             root = fold_folder(source, k, folds, out / f"fold-{k}" / "data" / "documents")
@@ -229,8 +349,12 @@ def cross_validation(out: Path, folds: int, budget_s: float, precision: str, pat
             config = document_config("documents", out / f"fold-{k}" / "run", precision, patches)
             curve = train_for(config, budget_s, lambda d: {}, budget_s)
             scores = page_scores(Path(config.out))
-            print(f"  fold {k}: RMSE {scores['model']:.4f} (background subtraction {scores['background subtraction']:.4f}) "
-                  f"after {curve[-1]['train_seconds']:.0f} s", flush=True)
+            print(
+                f"  fold {k}: RMSE {scores['model']:.4f} (background subtraction "
+                f"{scores['background subtraction']:.4f}) "
+                f"after {curve[-1]['train_seconds']:.0f} s",
+                flush=True,
+            )
             results.append({"fold": k, "rmse": scores, "train_seconds": curve[-1]["train_seconds"]})
     finally:
         if previous is None:
@@ -244,7 +368,9 @@ def cross_validation(out: Path, folds: int, budget_s: float, precision: str, pat
     return {"folds": results, "budget_s": budget_s, "rmse": summary}
 
 
-def synthetic_quality(out: Path, budget_s: float, precision: str, patches: int | None) -> dict[str, Any]:
+def synthetic_quality(
+    out: Path, budget_s: float, precision: str, patches: int | None
+) -> dict[str, Any]:
     config = document_config("documents-synthetic", out / "synthetic", precision, patches)
     print(f"doc-unet on documents-synthetic, {budget_s:.0f} s of training", flush=True)
     curve = train_for(config, budget_s, lambda d: {}, budget_s)
@@ -256,8 +382,13 @@ def documents_table(result: dict[str, Any]) -> str:
     rows = [(name, value, "") for name, value in result["rmse"].items()]
     rows += [(f"Kaggle {name}", value, "leaderboard") for name, value in KAGGLE.items()]
     rows.append(("target", DOC_TARGET, ""))
-    lines = [f"RMSE on all pixels of the {result['test_pages']} held-out real pages (lower is better)"]
-    lines += [f"  {name:<24} {value:.4f}  {note}".rstrip() for name, value, note in sorted(rows, key=lambda r: r[1])]
+    lines = [
+        f"RMSE on all pixels of the {result['test_pages']} held-out real pages (lower is better)"
+    ]
+    lines += [
+        f"  {name:<24} {value:.4f}  {note}".rstrip()
+        for name, value, note in sorted(rows, key=lambda r: r[1])
+    ]
     return "\n".join(lines)
 
 
@@ -269,37 +400,66 @@ def run_documents(args: argparse.Namespace, precision: str) -> None:
     patches = args.patches_per_epoch or patches
     budget = args.budget if args.budget is not None else budget
     fold_budget = args.fold_budget if args.fold_budget is not None else fold_budget
-    synthetic_budget = args.synthetic_budget if args.synthetic_budget is not None else synthetic_budget
+    synthetic_budget = (
+        args.synthetic_budget if args.synthetic_budget is not None else synthetic_budget
+    )
     out = args.out if args.out is not None else DOC_RESULTS
-    with (contextlib.nullcontext(str(args.runs)) if args.runs else tempfile.TemporaryDirectory(prefix="aekit-quality-docs-")) as tmp:
-        result: dict[str, Any] = {"quick": args.quick, "precision": precision, "threads": torch.get_num_threads(),
-                                  "torch": torch.__version__, "cpu_flags": cpu_flags()}
+    with (
+        contextlib.nullcontext(str(args.runs))
+        if args.runs
+        else tempfile.TemporaryDirectory(prefix="aekit-quality-docs-")
+    ) as tmp:
+        result: dict[str, Any] = {
+            "quick": args.quick,
+            "precision": precision,
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "cpu_flags": cpu_flags(),
+        }
         if budget > 0:
             result.update(documents_quality(Path(tmp), budget, precision, patches))
             print(documents_table(result), flush=True)
         if fold_budget > 0:
-            result["cross_validation"] = cross_validation(Path(tmp) / "cv", 4, fold_budget, precision, patches)
+            result["cross_validation"] = cross_validation(
+                Path(tmp) / "cv", 4, fold_budget, precision, patches
+            )
             cv = result["cross_validation"]["rmse"]
-            print("  4-fold mean +- std: " + "  ".join(f"{k} {v['mean']:.4f} +- {v['std']:.4f}" for k, v in cv.items()))
+            print(
+                "  4-fold mean +- std: "
+                + "  ".join(f"{k} {v['mean']:.4f} +- {v['std']:.4f}" for k, v in cv.items())
+            )
         if synthetic_budget > 0:
             result["synthetic"] = synthetic_quality(Path(tmp), synthetic_budget, precision, patches)
-            print("  documents-synthetic: " + "  ".join(f"{k} {v:.4f}" for k, v in result["synthetic"]["rmse"].items()))
+            print(
+                "  documents-synthetic: "
+                + "  ".join(f"{k} {v:.4f}" for k, v in result["synthetic"]["rmse"].items())
+            )
     atomic_write_json(out, result)
     if budget > 0:
-        print(f"doc-unet: RMSE {result['rmse']['model']:.4f} after {result['train_seconds']:.0f} s of training "
-              f"(target <= {DOC_TARGET} within {DOC_SECONDS:.0f} s: {'met' if result['met'] else 'not met'})")
+        print(
+            f"doc-unet: RMSE {result['rmse']['model']:.4f} after {result['train_seconds']:.0f} "
+            "s of training "
+            f"(target <= {DOC_TARGET} within {DOC_SECONDS:.0f} s: "
+            f"{'met' if result['met'] else 'not met'})"
+        )
     print(f"wrote {out}")
 
 
 def generation_runs(dataset: str) -> list[tuple[str | None, dict[str, Any], tuple[str, ...]]]:
-    """(model, options, priors to fit) compared on ``dataset``: the tour's 32-D VAE on the grey sets,
-    aekit's own choice on others (colour sprites); vq-vae on both (its prior is trained with it)."""
-    first = ("conv-vae", {"latent_dim": 32, "likelihood": "bernoulli"}) if dataset in ("mnist", "fashion-mnist") \
+    """(model, options, priors to fit) compared on ``dataset``: the tour's 32-D VAE on the grey
+    sets, aekit's own choice on others (colour sprites); vq-vae on both (its prior is trained with
+    it)."""
+    first = (
+        ("conv-vae", {"latent_dim": 32, "likelihood": "bernoulli"})
+        if dataset in ("mnist", "fashion-mnist")
         else (None, {"latent_dim": 64})
+    )
     return [(*first, ("gmm", "flow")), ("vq-vae", {}, ())]
 
 
-def generation_quality(out: Path, dataset: str, epochs: int, minutes: float | None, precision: str) -> dict[str, Any]:
+def generation_quality(
+    out: Path, dataset: str, epochs: int, minutes: float | None, precision: str
+) -> dict[str, Any]:
     """Train each model of ``generation_runs`` (the first for ``epochs`` or ``minutes``, the others
     for the first's wall time), fit its priors, score samples; a run folder that already holds a
     model is reused (``--runs``)."""
@@ -313,19 +473,36 @@ def generation_quality(out: Path, dataset: str, epochs: int, minutes: float | No
         if (run_dir / "model.safetensors").exists():
             print(f"{run_dir}: reusing the trained run", flush=True)
         else:
-            config = TrainConfig(model=model, dataset=dataset, out=str(run_dir), batch_size=128, model_options=options,
-                                 epochs=10_000 if budget_minutes else epochs, max_minutes=budget_minutes,
-                                 patience=3, quiet=True, precision=precision)
+            config = TrainConfig(
+                model=model,
+                dataset=dataset,
+                out=str(run_dir),
+                batch_size=128,
+                model_options=options,
+                epochs=10_000 if budget_minutes else epochs,
+                max_minutes=budget_minutes,
+                patience=3,
+                quiet=True,
+                precision=precision,
+            )
             aekit.train(config)
-        history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-        train_seconds = sum(h["seconds"] for h in history)  # the epochs' own time, also for a reused run
-        budget_minutes = budget_minutes or train_seconds / 60  # the next models get the same training time
+        history = [
+            json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+        ]
+        # the epochs' own time, also for a reused run
+        train_seconds = sum(h["seconds"] for h in history)
+        # the next models get the same training time
+        budget_minutes = budget_minutes or train_seconds / 60
         for prior in priors:
             fit_prior(run_dir, prior)
         sections = evaluate_run(run_dir, iwae_k=16, iwae_images=200, priors=priors)["sections"]
         chosen = read_run_config(run_dir)
-        rows[chosen.model] = {"options": chosen.model_options, "epochs": len(history),
-                                 "train_seconds": round(train_seconds, 1), "samples": sections["samples"]}
+        rows[chosen.model] = {
+            "options": chosen.model_options,
+            "epochs": len(history),
+            "train_seconds": round(train_seconds, 1),
+            "samples": sections["samples"],
+        }
         print(generation_table({chosen.model: rows[chosen.model]}), flush=True)
     return rows
 
@@ -334,106 +511,239 @@ def generation_targets(rows: dict[str, Any]) -> dict[str, Any]:
     """The issue's three targets, from the first model's columns and vq-vae's."""
     first = next(iter(rows.values()))["samples"]["frechet"]
     gauss = next(v for k, v in first.items() if k.startswith("PCA-Gaussian"))
-    best_name, best = min(((k, v) for k, v in first.items() if k.startswith("prior ")), key=lambda kv: kv[1])
+    best_name, best = min(
+        ((k, v) for k, v in first.items() if k.startswith("prior ")), key=lambda kv: kv[1]
+    )
     vq = rows.get("vq-vae", {}).get("samples", {}).get("frechet", {}).get("model")
     return {
         "best_prior": best_name,
-        "prior_cuts_40_percent": {"prior": best, "n01": first["model"], "cut": 1 - best / first["model"],
-                                  "met": best <= 0.6 * first["model"]},
-        "prior_3x_pca_gaussian": {"prior": best, "pca_gaussian": gauss, "ratio": gauss / best, "met": 3 * best <= gauss},
-        "vq_vae_at_least_n01": None if vq is None else {"vq_vae": vq, "n01": first["model"], "met": vq <= first["model"]},
+        "prior_cuts_40_percent": {
+            "prior": best,
+            "n01": first["model"],
+            "cut": 1 - best / first["model"],
+            "met": best <= 0.6 * first["model"],
+        },
+        "prior_3x_pca_gaussian": {
+            "prior": best,
+            "pca_gaussian": gauss,
+            "ratio": gauss / best,
+            "met": 3 * best <= gauss,
+        },
+        "vq_vae_at_least_n01": None
+        if vq is None
+        else {"vq_vae": vq, "n01": first["model"], "met": vq <= first["model"]},
     }
 
 
 def generation_table(rows: dict[str, Any]) -> str:
-    lines = [f"{'model':<10} {'codes from':<34} {'Frechet':>8} {'precision':>9} {'recall':>7} {'coverage':>8} {'class match':>11}"]
+    lines = [
+        f"{'model':<10} {'codes from':<34} {'Frechet':>8} {'precision':>9} {'recall':>7} "
+        f"{'coverage':>8} {'class match':>11}"
+    ]
     for model, row in rows.items():
         s = row["samples"]
         for column in s["frechet"]:
-            label = "N(0, I)" if column == "model" and model != "vq-vae" else \
-                "its PixelCNN prior" if column == "model" else column
+            label = (
+                "N(0, I)"
+                if column == "model" and model != "vq-vae"
+                else "its PixelCNN prior"
+                if column == "model"
+                else column
+            )
             match = s.get("class_match", {}).get(column)
-            lines.append(f"{model:<10} {label:<34} {s['frechet'][column]:8.1f} {s['precision'][column]:9.3f} "
-                         f"{s['recall'][column]:7.3f} {s['coverage'][column]:8.3f} "
-                         + (f"{match:11.3f}" if match is not None else f"{'':>11}"))
+            lines.append(
+                f"{model:<10} {label:<34} {s['frechet'][column]:8.1f} "
+                f"{s['precision'][column]:9.3f} "
+                f"{s['recall'][column]:7.3f} {s['coverage'][column]:8.3f} "
+                + (f"{match:11.3f}" if match is not None else f"{'':>11}")
+            )
         lines.append(f"{'':<10} {row['epochs']} epochs, trained {row['train_seconds']:.0f} s")
     return "\n".join(lines)
 
 
 def run_generation(args: argparse.Namespace, precision: str) -> None:
     dataset = args.dataset or "fashion-mnist"
-    minutes = args.gen_minutes if args.gen_minutes is not None else (None if dataset in ("mnist", "fashion-mnist") else 15.0)
-    out = args.out if args.out is not None else GEN_RESULTS if dataset == "fashion-mnist" else \
-        GEN_RESULTS.with_name(f"quality-generation-{dataset}.json")
-    print(f"generation on {dataset}: {'10 epochs (the tour full preset)' if minutes is None else f'{minutes:g} min each'}; "
-          f"{torch.get_num_threads()} threads, CPU flags: {cpu_flags()}", flush=True)
-    with (contextlib.nullcontext(str(args.runs)) if args.runs else tempfile.TemporaryDirectory(prefix="aekit-gen-")) as tmp:
+    minutes = (
+        args.gen_minutes
+        if args.gen_minutes is not None
+        else (None if dataset in ("mnist", "fashion-mnist") else 15.0)
+    )
+    out = (
+        args.out
+        if args.out is not None
+        else GEN_RESULTS
+        if dataset == "fashion-mnist"
+        else GEN_RESULTS.with_name(f"quality-generation-{dataset}.json")
+    )
+    print(
+        f"generation on {dataset}: "
+        f"{'10 epochs (the tour full preset)' if minutes is None else f'{minutes:g} min each'}; "
+        f"{torch.get_num_threads()} threads, CPU flags: {cpu_flags()}",
+        flush=True,
+    )
+    with (
+        contextlib.nullcontext(str(args.runs))
+        if args.runs
+        else tempfile.TemporaryDirectory(prefix="aekit-gen-")
+    ) as tmp:
         rows = generation_quality(Path(tmp), dataset, 10, minutes, precision)
     targets = generation_targets(rows)
     print(generation_table(rows))
     for name, t in targets.items():
         if isinstance(t, dict):
-            print(f"  target {name}: " + ", ".join(f"{k} {v:.3g}" for k, v in t.items() if k != "met")
-                  + (": met" if t["met"] else ": NOT met"))
-    atomic_write_json(out, {"dataset": dataset, "precision": precision, "threads": torch.get_num_threads(),
-                            "torch": torch.__version__, "cpu_flags": cpu_flags(), "rows": rows, "targets": targets})
+            print(
+                f"  target {name}: "
+                + ", ".join(f"{k} {v:.3g}" for k, v in t.items() if k != "met")
+                + (": met" if t["met"] else ": NOT met")
+            )
+    atomic_write_json(
+        out,
+        {
+            "dataset": dataset,
+            "precision": precision,
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "cpu_flags": cpu_flags(),
+            "rows": rows,
+            "targets": targets,
+        },
+    )
     print(f"wrote {out}")
 
 
 def run_precision(args: argparse.Namespace) -> None:
-    """pixel-vae's IWAE-1000 on the same 500 test images in fp32 and bf16, after a short training."""
+    """pixel-vae's IWAE-1000 on the same 500 test images in fp32 and bf16, after a short
+    training."""
     budget = args.budget if args.budget is not None else 300.0
     out = args.out if args.out is not None else PRECISION_RESULTS
-    print(f"pixel-vae, {budget:.0f} s of bf16 training, then IWAE-1000 on the first 500 test images in fp32 and bf16; "
-          f"{torch.get_num_threads()} threads, CPU flags: {cpu_flags()}", flush=True)
-    result: dict[str, Any] = {"model": "pixel-vae", "train_budget_s": budget, "images": 500, "k": 1000,
-                              "threads": torch.get_num_threads(), "torch": torch.__version__, "cpu_flags": cpu_flags()}
-    with (contextlib.nullcontext(str(args.runs)) if args.runs else tempfile.TemporaryDirectory(prefix="aekit-precision-")) as tmp:
-        config = TrainConfig(model="pixel-vae", dataset="mnist", out=str(Path(tmp) / "pixel-vae"), batch_size=128, lr=1e-3,
-                             model_options={"latent_dim": 32}, quiet=True, precision="bf16")
+    print(
+        f"pixel-vae, {budget:.0f} s of bf16 training, then IWAE-1000 on the first 500 test "
+        "images in fp32 and bf16; "
+        f"{torch.get_num_threads()} threads, CPU flags: {cpu_flags()}",
+        flush=True,
+    )
+    result: dict[str, Any] = {
+        "model": "pixel-vae",
+        "train_budget_s": budget,
+        "images": 500,
+        "k": 1000,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cpu_flags": cpu_flags(),
+    }
+    with (
+        contextlib.nullcontext(str(args.runs))
+        if args.runs
+        else tempfile.TemporaryDirectory(prefix="aekit-precision-")
+    ) as tmp:
+        config = TrainConfig(
+            model="pixel-vae",
+            dataset="mnist",
+            out=str(Path(tmp) / "pixel-vae"),
+            batch_size=128,
+            lr=1e-3,
+            model_options={"latent_dim": 32},
+            quiet=True,
+            precision="bf16",
+        )
         curve = train_for(config, budget, lambda d: {}, budget)
         result["epochs"], result["train_seconds"] = curve[-1]["epoch"], curve[-1]["train_seconds"]
         run = Run(config.out, "cpu", max_test_images=500)
         for precision in ("fp32", "bf16"):
             section, _ = likelihood_section(run, 1000, 500, bf16=precision == "bf16")
-            result[precision] = {"nll_iwae": section["nll_iwae"]["model"], "nll_elbo": section["nll_elbo"]["model"],
-                                 "images_per_s": section["iwae_images_per_s"]["model"]}
-            print(f"  {precision}: IWAE {result[precision]['nll_iwae']:.3f}  ELBO {result[precision]['nll_elbo']:.3f}  "
-                  f"{result[precision]['images_per_s']:.2f} images/s ({1000 * result[precision]['images_per_s']:,.0f} samples/s)",
-                  flush=True)
+            result[precision] = {
+                "nll_iwae": section["nll_iwae"]["model"],
+                "nll_elbo": section["nll_elbo"]["model"],
+                "images_per_s": section["iwae_images_per_s"]["model"],
+            }
+            print(
+                f"  {precision}: IWAE {result[precision]['nll_iwae']:.3f}  ELBO "
+                f"{result[precision]['nll_elbo']:.3f}  "
+                f"{result[precision]['images_per_s']:.2f} images/s "
+                f"({1000 * result[precision]['images_per_s']:,.0f} samples/s)",
+                flush=True,
+            )
     result["iwae_difference"] = result["bf16"]["nll_iwae"] - result["fp32"]["nll_iwae"]
-    result["speed_ratio_bf16_over_fp32"] = result["bf16"]["images_per_s"] / result["fp32"]["images_per_s"]
-    print(f"  bf16 - fp32: IWAE {result['iwae_difference']:+.3f} nats; bf16 runs {result['speed_ratio_bf16_over_fp32']:.2f}x "
-          "the fp32 speed")
+    result["speed_ratio_bf16_over_fp32"] = (
+        result["bf16"]["images_per_s"] / result["fp32"]["images_per_s"]
+    )
+    print(
+        f"  bf16 - fp32: IWAE {result['iwae_difference']:+.3f} nats; bf16 runs "
+        f"{result['speed_ratio_bf16_over_fp32']:.2f}x "
+        "the fp32 speed"
+    )
     atomic_write_json(out, result)
     print(f"wrote {out}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="3 + 1 minutes of training in epochs of 6,000 images, smaller test subsets; "
-                             "documents: about 5 minutes in all")
-    parser.add_argument("--out", type=Path, help=f"results file (default {RESULTS.name}, {DOC_RESULTS.name} for documents)")
-    parser.add_argument("--only", choices=["vae", "dae", "documents", "generation", "precision"],
-                        help="run one measurement (documents runs only when asked for)")
-    parser.add_argument("--budget", type=float, help="documents: seconds of training on the real pages, 0 skips it (default 1800, "
-                        "--quick 120); precision: seconds of pixel-vae training (default 300)")
-    parser.add_argument("--fold-budget", type=float,
-                        help="documents: seconds of training per cross-validation fold, 0 skips them (default 300, --quick 20)")
-    parser.add_argument("--synthetic-budget", type=float,
-                        help="documents: seconds of training on documents-synthetic, 0 skips it (default 300, --quick 30)")
-    parser.add_argument("--vae-model", default="pixel-vae", choices=["pixel-vae", "conv-vae"],
-                        help="the VAE to train (default pixel-vae)")
-    parser.add_argument("--fp32", action="store_true", help="train and evaluate in float32 (default: bf16 autocast)")
-    parser.add_argument("--patches-per-epoch", type=int,
-                        help="documents: patches per epoch (default the example config's, --quick 256)")
-    parser.add_argument("--runs", type=Path, help="documents, generation: keep the run folders here (default: a temporary "
-                        "folder); generation reuses a trained run found there")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="3 + 1 minutes of training in epochs of 6,000 images, smaller test subsets; "
+        "documents: about 5 minutes in all",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help=f"results file (default {RESULTS.name}, {DOC_RESULTS.name} for documents)",
+    )
+    parser.add_argument(
+        "--only",
+        choices=["vae", "dae", "documents", "generation", "precision"],
+        help="run one measurement (documents runs only when asked for)",
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        help="documents: seconds of training on the real pages, 0 skips it (default 1800, "
+        "--quick 120); precision: seconds of pixel-vae training (default 300)",
+    )
+    parser.add_argument(
+        "--fold-budget",
+        type=float,
+        help="documents: seconds of training per cross-validation fold, 0 skips them (default "
+        "300, --quick 20)",
+    )
+    parser.add_argument(
+        "--synthetic-budget",
+        type=float,
+        help="documents: seconds of training on documents-synthetic, 0 skips it (default 300, "
+        "--quick 30)",
+    )
+    parser.add_argument(
+        "--vae-model",
+        default="pixel-vae",
+        choices=["pixel-vae", "conv-vae"],
+        help="the VAE to train (default pixel-vae)",
+    )
+    parser.add_argument(
+        "--fp32", action="store_true", help="train and evaluate in float32 (default: bf16 autocast)"
+    )
+    parser.add_argument(
+        "--patches-per-epoch",
+        type=int,
+        help="documents: patches per epoch (default the example config's, --quick 256)",
+    )
+    parser.add_argument(
+        "--runs",
+        type=Path,
+        help="documents, generation: keep the run folders here (default: a temporary "
+        "folder); generation reuses a trained run found there",
+    )
     parser.add_argument("--dataset", help="generation: the dataset (default fashion-mnist)")
-    parser.add_argument("--gen-minutes", type=float, help="generation: minutes of training per model (default: "
-                        "10 epochs for the first on the grey sets, then its wall time; 15 min each on others)")
-    parser.add_argument("--threads", type=int, help="torch threads (default torch's; 1 on a machine shared with other jobs)")
+    parser.add_argument(
+        "--gen-minutes",
+        type=float,
+        help="generation: minutes of training per model (default: "
+        "10 epochs for the first on the grey sets, then its wall time; 15 min each on others)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads (default torch's; 1 on a machine shared with other jobs)",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -449,23 +759,67 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args.out = args.out if args.out is not None else RESULTS
     if args.quick:  # "epochs" of 6,000 images, so even a short run has a curve
-        vae_budget, dae_budget, curve_images, curve_k, final_images, epoch = 180.0, 60.0, 200, 200, 500, 6000
+        vae_budget, dae_budget, curve_images, curve_k, final_images, epoch = (
+            180.0,
+            60.0,
+            200,
+            200,
+            500,
+            6000,
+        )
     else:
-        vae_budget, dae_budget, curve_images, curve_k, final_images, epoch = 1200.0, PSNR_SECONDS, 500, 1000, None, None
+        vae_budget, dae_budget, curve_images, curve_k, final_images, epoch = (
+            1200.0,
+            PSNR_SECONDS,
+            500,
+            1000,
+            None,
+            None,
+        )
     with tempfile.TemporaryDirectory(prefix="aekit-quality-") as tmp:
-        vae = vae_quality(args.vae_model, Path(tmp), vae_budget, curve_images, curve_k, final_images, epoch, precision) \
-            if args.only != "dae" else None
-        dae = dae_quality(Path(tmp), dae_budget, 2000 if args.quick else 10_000, epoch, precision) \
-            if args.only != "vae" else None
-    atomic_write_json(args.out, {"quick": args.quick, "precision": precision, "threads": torch.get_num_threads(),
-                                 "torch": torch.__version__,
-                                 "vae": vae, "denoising_ae": dae})
+        vae = (
+            vae_quality(
+                args.vae_model,
+                Path(tmp),
+                vae_budget,
+                curve_images,
+                curve_k,
+                final_images,
+                epoch,
+                precision,
+            )
+            if args.only != "dae"
+            else None
+        )
+        dae = (
+            dae_quality(Path(tmp), dae_budget, 2000 if args.quick else 10_000, epoch, precision)
+            if args.only != "vae"
+            else None
+        )
+    atomic_write_json(
+        args.out,
+        {
+            "quick": args.quick,
+            "precision": precision,
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "vae": vae,
+            "denoising_ae": dae,
+        },
+    )
     if vae:
-        print(f"{vae['model']}: IWAE-1000 {vae['final']['nll_iwae']:.2f} nats after {vae['train_seconds']:.0f} s "
-              f"of training, evaluated in {vae['final']['eval_seconds']:.0f} s (target <= {NLL_TARGET} within 1200 s, "
-              f"on 10,000 images in < 600 s: {'met' if vae['met'] else 'not met'})")
+        print(
+            f"{vae['model']}: IWAE-1000 {vae['final']['nll_iwae']:.2f} nats after "
+            f"{vae['train_seconds']:.0f} s "
+            f"of training, evaluated in {vae['final']['eval_seconds']:.0f} s (target <= "
+            f"{NLL_TARGET} within 1200 s, "
+            f"on 10,000 images in < 600 s: {'met' if vae['met'] else 'not met'})"
+        )
     if dae:
-        print(f"denoising AE: {'met' if dae['met'] else 'not met'} (beat the median filter within {PSNR_SECONDS:.0f} s)")
+        print(
+            f"denoising AE: {'met' if dae['met'] else 'not met'} (beat the median filter within "
+            f"{PSNR_SECONDS:.0f} s)"
+        )
     print(f"wrote {args.out}")
     return 0
 

@@ -23,9 +23,9 @@ at most half the noisy page's at every factor; on A4 at 300 dpi, the cleaned pag
 most the clean page's + 1 percentage point and at most half the noisy page's; denoise <= 10 s and
 <= 1 GB per page.
 
-    python benchmarks/scans.py --run runs/document-unet          # a trained doc-unet
-    python benchmarks/scans.py --run RUN --a4-pages 0 --ocr-pages 4   # real pages only, faster
-    python benchmarks/scans.py --run RUN --a4-pages 0 --enlarge lanczos  # a second enlargement kernel
+    python benchmarks/scans.py --run runs/document-unet  # a trained doc-unet
+    python benchmarks/scans.py --run RUN --a4-pages 0 --ocr-pages 4  # real pages only, faster
+    python benchmarks/scans.py --run RUN --a4-pages 0 --enlarge lanczos  # another kernel
 
 Threads: torch uses ``--threads`` (default 2); tesseract runs with OMP_THREAD_LIMIT=1.
 """
@@ -72,13 +72,15 @@ def save_crops(path: Path, pages: list[torch.Tensor]) -> None:
     y, x = row * (h // 4), col * (w // 4)
     strip = torch.cat([p[0, y : y + h, x : x + w] for p in pages], dim=1)
     buffer = io.BytesIO()
-    Image.fromarray((strip.clamp(0, 1) * 255).round().byte().numpy(), "L").save(buffer, format="PNG")
+    Image.fromarray((strip.clamp(0, 1) * 255).round().byte().numpy(), "L").save(
+        buffer, format="PNG"
+    )
     atomic_write_bytes(path, buffer.getvalue())
 
 
 def upscale(page: torch.Tensor, factor: float, kernel: str = "bicubic") -> torch.Tensor:
-    """``page`` enlarged by ``factor``: torch's bicubic, or PIL's Lanczos (a second kernel, so that no
-    conclusion rests on how one kernel blurs)."""
+    """``page`` enlarged by ``factor``: torch's bicubic, or PIL's Lanczos (a second kernel, so that
+    no conclusion rests on how one kernel blurs)."""
     if factor == 1:
         return page
     h, w = page.shape[-2:]
@@ -89,13 +91,23 @@ def upscale(page: torch.Tensor, factor: float, kernel: str = "bicubic") -> torch
     return F.interpolate(page[None], size=size, mode="bicubic", align_corners=False)[0].clamp(0, 1)
 
 
-def real_pages(run_dir: Path, model: torch.nn.Module, ocr_pages: int, kernel: str,
-               factors: tuple[float, ...] = FACTORS, crops: Path | None = None) -> list[dict[str, Any]]:
+def real_pages(
+    run_dir: Path,
+    model: torch.nn.Module,
+    ocr_pages: int,
+    kernel: str,
+    factors: tuple[float, ...] = FACTORS,
+    crops: Path | None = None,
+) -> list[dict[str, Any]]:
     meta = read_run_config(run_dir)
     text = training_text(run_dir, meta)
     test = load("documents", "test")
-    print(f"training text sizes: line pitch {text.pitch[0]:.1f}-{text.pitch[2]:.1f} px (median {text.pitch[1]:.1f}), "
-          f"letters {text.letter[0]:.0f}-{text.letter[2]:.0f} px; {len(test)} held-out pages", flush=True)
+    print(
+        f"training text sizes: line pitch {text.pitch[0]:.1f}-{text.pitch[2]:.1f} px (median "
+        f"{text.pitch[1]:.1f}), "
+        f"letters {text.letter[0]:.0f}-{text.letter[2]:.0f} px; {len(test)} held-out pages",
+        flush=True,
+    )
     base_pitch = [measure_text(p).pitch for p in test.noisy]
     rows = []
     for factor in factors:
@@ -106,25 +118,40 @@ def real_pages(run_dir: Path, model: torch.nn.Module, ocr_pages: int, kernel: st
         oracle = [clean_page(model, p, text, factor=factor).pixels for p in noisy]
         ratios = [measure_text(p).pitch / b for p, b in zip(noisy, base_pitch)]
         subtracted = [background_subtraction(p, scale=d.factor) for p, d in zip(noisy, done)]
-        as_is = [d.pixels if d.factor == 1 else tiled_reconstruct(model, p) for p, d in zip(noisy, done)]
+        as_is = [
+            d.pixels if d.factor == 1 else tiled_reconstruct(model, p) for p, d in zip(noisy, done)
+        ]
         row: dict[str, Any] = {
             "factor": factor,
             "scale_error_max": float(np.max(np.abs(np.array(ratios) / factor - 1))),
             "working_factor": [round(d.factor, 3) for d in done],
-            "rmse": {"model": page_rmse([d.pixels for d in done], clean), "model, true factor": page_rmse(oracle, clean),
-                     "model as is (before)": page_rmse(as_is, clean),
-                     "background subtraction (scaled)": page_rmse(subtracted, clean),
-                     "noisy page": page_rmse(noisy, clean)},
+            "rmse": {
+                "model": page_rmse([d.pixels for d in done], clean),
+                "model, true factor": page_rmse(oracle, clean),
+                "model as is (before)": page_rmse(as_is, clean),
+                "background subtraction (scaled)": page_rmse(subtracted, clean),
+                "noisy page": page_rmse(noisy, clean),
+            },
         }
         if crops is not None and factor == max(factors):
             save_crops(crops / f"real-{factor:g}x.png", [noisy[0], done[0].pixels, clean[0]])
         if ocr_pages:
             n = min(ocr_pages, len(noisy))
             truth = [read_text(p) for p in clean[:n]]
-            columns = {"noisy page": noisy, "model": [d.pixels for d in done], "model as is (before)": as_is,
-                       "background subtraction (scaled)": subtracted}
-            row["cer"] = {name: float(np.mean([character_error_rate(read_text(p), t) for p, t in zip(pages[:n], truth)]))
-                          for name, pages in columns.items()}
+            columns = {
+                "noisy page": noisy,
+                "model": [d.pixels for d in done],
+                "model as is (before)": as_is,
+                "background subtraction (scaled)": subtracted,
+            }
+            row["cer"] = {
+                name: float(
+                    np.mean(
+                        [character_error_rate(read_text(p), t) for p, t in zip(pages[:n], truth)]
+                    )
+                )
+                for name, pages in columns.items()
+            }
             row["ocr_pages"] = n
         row["seconds"] = round(time.perf_counter() - start, 1)
         rows.append(row)
@@ -132,87 +159,176 @@ def real_pages(run_dir: Path, model: torch.nn.Module, ocr_pages: int, kernel: st
     return rows
 
 
-def a4_pages(run_dir: Path, model: torch.nn.Module, n_pages: int, work: Path,
-             crops: Path | None = None) -> dict[str, Any]:
+def a4_pages(
+    run_dir: Path, model: torch.nn.Module, n_pages: int, work: Path, crops: Path | None = None
+) -> dict[str, Any]:
     folder = synthesize(n_pages, work / "a4", seed=1, size=(2480, 3508), dpi=300)
     splits = [load_pages(folder, split) for split in ("train", "test")]
-    noisy, clean, texts = ([page for s in splits for page in getattr(s, key)] for key in ("noisy", "clean", "texts"))
+    noisy, clean, texts = (
+        [page for s in splits for page in getattr(s, key)] for key in ("noisy", "clean", "texts")
+    )
     text = training_text(run_dir, read_run_config(run_dir))
-    cer: dict[str, list[float]] = {"noisy page": [], "model": [], "background subtraction (scaled)": [], "clean page": []}
+    cer: dict[str, list[float]] = {
+        "noisy page": [],
+        "model": [],
+        "background subtraction (scaled)": [],
+        "clean page": [],
+    }
     factors = []
     for page, target, truth in zip(noisy, clean, texts):
         done = clean_page(model, page, text)
         factors.append(done.factor)
-        shown = {"noisy page": page, "model": done.pixels,
-                 "background subtraction (scaled)": background_subtraction(page, scale=done.factor), "clean page": target}
+        shown = {
+            "noisy page": page,
+            "model": done.pixels,
+            "background subtraction (scaled)": background_subtraction(page, scale=done.factor),
+            "clean page": target,
+        }
         if crops is not None and len(factors) <= 3:
             save_crops(crops / f"a4-{len(factors)}.png", [page, done.pixels, target])
         for name, page in shown.items():
             cer[name].append(character_error_rate(read_text(page, 300), truth))
-        print(f"  A4 page {len(factors)}: factor {done.factor:.2f}, "
-              + ", ".join(f"{k} {v[-1]:.3f}" for k, v in cer.items()), flush=True)
+        print(
+            f"  A4 page {len(factors)}: factor {done.factor:.2f}, "
+            + ", ".join(f"{k} {v[-1]:.3f}" for k, v in cer.items()),
+            flush=True,
+        )
     page = folder / "train" / "1.png"
     out = work / "denoised"
-    # In a process of its own, so that the peak is the command's, not tesseract's (children of this one).
-    probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
-             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    # In a process of its own, so that the peak is the command's, not tesseract's (children of this
+    # one).
+    probe = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", probe, sys.executable, "-m", "aekit.cli", "denoise", str(run_dir),
-                           str(page), "--out", str(out), "--quiet"], check=True, capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            probe,
+            sys.executable,
+            "-m",
+            "aekit.cli",
+            "denoise",
+            str(run_dir),
+            str(page),
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - start
     peak_mb = int(done.stdout.split()[-1]) / 1024
-    return {"pages": len(factors), "factors": factors, "cer": {k: float(np.mean(v)) for k, v in cer.items()},
-            "denoise_seconds": round(seconds, 2), "denoise_peak_mb": round(peak_mb)}
+    return {
+        "pages": len(factors),
+        "factors": factors,
+        "cer": {k: float(np.mean(v)) for k, v in cer.items()},
+        "denoise_seconds": round(seconds, 2),
+        "denoise_peak_mb": round(peak_mb),
+    }
 
 
 def table(result: dict[str, Any]) -> str:
     """The markdown table of ``result``."""
-    rmse_keys = ["model", "model, true factor", "model as is (before)", "background subtraction (scaled)",
-                 "noisy page"]
+    rmse_keys = [
+        "model",
+        "model, true factor",
+        "model as is (before)",
+        "background subtraction (scaled)",
+        "noisy page",
+    ]
     cer_keys = ["noisy page", "model", "model as is (before)", "background subtraction (scaled)"]
-    short = {"model": "model", "model, true factor": "true factor",
-             "model as is (before)": "as is (before)", "background subtraction (scaled)": "bg subtraction",
-             "noisy page": "noisy"}
-    head = ["factor", "scale error (max)", *(f"RMSE {short[k]}" for k in rmse_keys),
-            *(f"CER {short[k]}" for k in cer_keys)]
-    lines = [f"enlarged with {result['kernel']}", "", "| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
+    short = {
+        "model": "model",
+        "model, true factor": "true factor",
+        "model as is (before)": "as is (before)",
+        "background subtraction (scaled)": "bg subtraction",
+        "noisy page": "noisy",
+    }
+    head = [
+        "factor",
+        "scale error (max)",
+        *(f"RMSE {short[k]}" for k in rmse_keys),
+        *(f"CER {short[k]}" for k in cer_keys),
+    ]
+    lines = [
+        f"enlarged with {result['kernel']}",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---:|" * len(head),
+    ]
     for row in result["real"]:
         r, c = row["rmse"], row.get("cer", {})
-        cells = [f"{row['factor']:g}x", f"{row['scale_error_max']:.3f}", *(f"{r[k]:.4f}" for k in rmse_keys),
-                 *(f"{c[k]:.3f}" if k in c else "-" for k in cer_keys)]
+        cells = [
+            f"{row['factor']:g}x",
+            f"{row['scale_error_max']:.3f}",
+            *(f"{r[k]:.4f}" for k in rmse_keys),
+            *(f"{c[k]:.3f}" if k in c else "-" for k in cer_keys),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     if result.get("a4"):
         a4 = result["a4"]
         lines.append("")
-        lines.append(f"A4 at 300 dpi, {a4['pages']} pages, CER against the true text: "
-                     + ", ".join(f"{k} {v:.3f}" for k, v in a4["cer"].items())
-                     + f"; aekit denoise one page: {a4['denoise_seconds']} s, peak {a4['denoise_peak_mb']} MB")
+        lines.append(
+            f"A4 at 300 dpi, {a4['pages']} pages, CER against the true text: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in a4["cer"].items())
+            + f"; aekit denoise one page: {a4['denoise_seconds']} s, peak "
+            f"{a4['denoise_peak_mb']} MB"
+        )
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run", type=Path, required=True, help="a trained doc-unet run folder")
-    parser.add_argument("--ocr-pages", type=int, default=8, help="real pages read by tesseract per factor (0: no OCR)")
-    parser.add_argument("--a4-pages", type=int, default=20, help="synthetic A4 300 dpi pages (0: skip)")
+    parser.add_argument(
+        "--ocr-pages",
+        type=int,
+        default=8,
+        help="real pages read by tesseract per factor (0: no OCR)",
+    )
+    parser.add_argument(
+        "--a4-pages", type=int, default=20, help="synthetic A4 300 dpi pages (0: skip)"
+    )
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--factors", type=lambda v: tuple(float(f) for f in v.split(",")), default=FACTORS,
-                        help="enlargements of the real pages, comma-separated (default: 1,1.5,2,2.5,3,4)")
-    parser.add_argument("--enlarge", choices=("bicubic", "lanczos"), default="bicubic",
-                        help="how the real pages are enlarged (noisy and clean alike)")
+    parser.add_argument(
+        "--factors",
+        type=lambda v: tuple(float(f) for f in v.split(",")),
+        default=FACTORS,
+        help="enlargements of the real pages, comma-separated (default: 1,1.5,2,2.5,3,4)",
+    )
+    parser.add_argument(
+        "--enlarge",
+        choices=("bicubic", "lanczos"),
+        default="bicubic",
+        help="how the real pages are enlarged (noisy and clean alike)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--crops", type=Path, help="write full-resolution crops to look at to this folder")
+    parser.add_argument(
+        "--crops", type=Path, help="write full-resolution crops to look at to this folder"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     missing = tesseract_missing()
     if missing:
         print(missing)
         args.ocr_pages = 0
-    print(f"cpu flags: {cpu_flags()}; torch threads {args.threads}; tesseract OMP_THREAD_LIMIT=1", flush=True)
+    print(
+        f"cpu flags: {cpu_flags()}; torch threads {args.threads}; tesseract OMP_THREAD_LIMIT=1",
+        flush=True,
+    )
     model = load_model(args.run).eval()
-    result: dict[str, Any] = {"run": str(args.run), "cpu_flags": cpu_flags(), "threads": args.threads,
-                              "kernel": args.enlarge, "real": real_pages(args.run, model, args.ocr_pages, args.enlarge,
-                                                                              args.factors, args.crops)}
+    result: dict[str, Any] = {
+        "run": str(args.run),
+        "cpu_flags": cpu_flags(),
+        "threads": args.threads,
+        "kernel": args.enlarge,
+        "real": real_pages(args.run, model, args.ocr_pages, args.enlarge, args.factors, args.crops),
+    }
     if args.a4_pages and not missing:
         with tempfile.TemporaryDirectory() as tmp:
             result["a4"] = a4_pages(args.run, model, args.a4_pages, Path(tmp), args.crops)

@@ -89,12 +89,28 @@ def torch_layers(model: torch.nn.Module) -> torch.nn.Module:
         for key, child in parent.named_children():
             plain: torch.nn.Module | None = None
             if isinstance(child, kernels.NarrowConv2d):
-                plain = torch.nn.Conv2d(child.in_channels, child.out_channels, child.kernel_size, child.stride,
-                                        child.padding, child.dilation, child.groups, child.bias is not None)
+                plain = torch.nn.Conv2d(
+                    child.in_channels,
+                    child.out_channels,
+                    child.kernel_size,
+                    child.stride,
+                    child.padding,
+                    child.dilation,
+                    child.groups,
+                    child.bias is not None,
+                )
             elif isinstance(child, kernels.ConvTranspose2d):
-                plain = torch.nn.ConvTranspose2d(child.in_channels, child.out_channels, child.kernel_size, child.stride,
-                                                 child.padding, child.output_padding, child.groups,
-                                                 child.bias is not None, child.dilation)
+                plain = torch.nn.ConvTranspose2d(
+                    child.in_channels,
+                    child.out_channels,
+                    child.kernel_size,
+                    child.stride,
+                    child.padding,
+                    child.output_padding,
+                    child.groups,
+                    child.bias is not None,
+                    child.dilation,
+                )
             elif isinstance(child, kernels.FeatureMap):
                 plain = torch.nn.Unflatten(1, child.shape)
             if plain is not None:
@@ -138,8 +154,13 @@ class Reference:
         """Train on ``images``; the mean loss and the spread of the per-batch losses."""
         self.model.train()
         order, noise_generator = chunk_streams(len(images), seed)
-        loader = DataLoader(TensorDataset(images), batch_size=BATCH, sampler=order, drop_last=True,
-                            generator=torch.Generator())
+        loader = DataLoader(
+            TensorDataset(images),
+            batch_size=BATCH,
+            sampler=order,
+            drop_last=True,
+            generator=torch.Generator(),
+        )
         losses = []
         for (x,) in loader:
             target = None
@@ -162,7 +183,9 @@ class Aekit:
         from aekit.runs import TrainState
         from aekit.train import make_optimizer
 
-        self.config = TrainConfig(batch_size=BATCH, quiet=True, noise=noise.spec if noise else None, precision=precision)
+        self.config = TrainConfig(
+            batch_size=BATCH, quiet=True, noise=noise.spec if noise else None, precision=precision
+        )
         self.model = prepare_model(model, torch.device("cpu"))
         self.optimizer = make_optimizer(self.config, self.model)
         self.noise, self.state = noise, TrainState()
@@ -173,8 +196,16 @@ class Aekit:
         from aekit.train_data import Batches
 
         data = Batches(images)
-        terms = train_epoch(self.model, self.optimizer, self.config, seed + 1, self.state, data, self.noise,
-                            torch.device("cpu"))
+        terms = train_epoch(
+            self.model,
+            self.optimizer,
+            self.config,
+            seed + 1,
+            self.state,
+            data,
+            self.noise,
+            torch.device("cpu"),
+        )
         return terms["loss"], 0.0
 
 
@@ -187,7 +218,8 @@ def _worker(conn: Connection, path: str, case: tuple[str, dict, bool], n_images:
     model = build(name, options, plain=path == "reference")
     noise = SaltPepper(0.1) if denoise else None
     if path == "reference":
-        keep_freed_memory()  # the allocator setting aekit gives itself is a process setting any loop can have
+        # the allocator setting aekit gives itself is a process setting any loop can have
+        keep_freed_memory()
         trainer: Reference | Aekit = Reference(model, noise)
     else:
         trainer = Aekit(model, noise, "bf16" if path == "aekit-bf16" else "fp32")
@@ -197,17 +229,27 @@ def _worker(conn: Connection, path: str, case: tuple[str, dict, bool], n_images:
         part = images[first : first + size]
         before = bench.rss_kib()
         bench.reset_peak_rss()
-        torch.manual_seed(seed)  # the VAEs' binarisation and sampling draw the same numbers in every path
+        # the VAEs' binarisation and sampling draw the same numbers in every path
+        torch.manual_seed(seed)
         start = time.perf_counter()
         loss, spread = trainer.run(part, seed)
         seconds = time.perf_counter() - start
         peak = bench.peak_rss_kib() or before
-        conn.send({"img_s": size // BATCH * BATCH / seconds, "loss": loss, "spread": spread,
-                   "memory_mb": (peak - before) / 1024, "rss_mb": peak / 1024})
+        conn.send(
+            {
+                "img_s": size // BATCH * BATCH / seconds,
+                "loss": loss,
+                "spread": spread,
+                "memory_mb": (peak - before) / 1024,
+                "rss_mb": peak / 1024,
+            }
+        )
     conn.close()
 
 
-def measure(case: tuple[str, dict, bool], n_images: int, repeats: int, chunk: int) -> dict[str, Any]:
+def measure(
+    case: tuple[str, dict, bool], n_images: int, repeats: int, chunk: int
+) -> dict[str, Any]:
     """Chunks taken in turn by the paths (the order rotates every repeat); medians of chunks.
 
     ``mflops_train`` is the plain network's work (what the reference executes);
@@ -229,37 +271,49 @@ def measure(case: tuple[str, dict, bool], n_images: int, repeats: int, chunk: in
     chunks: dict[str, list[dict[str, float]]] = {k: [] for k in workers}
     for r in range(repeats):
         job = ((r * chunk) % n_images, chunk, r)
-        order = list(workers)[r % len(workers):] + list(workers)[: r % len(workers)]
-        for path in (order if r % 2 == 0 else list(reversed(order))):
+        order = list(workers)[r % len(workers) :] + list(workers)[: r % len(workers)]
+        for path in order if r % 2 == 0 else list(reversed(order)):
             workers[path][1].send(job)
             chunks[path].append(workers[path][1].recv())
     for process, conn in workers.values():
         conn.send(None)
         process.join()
-    result: dict[str, Any] = {"model": name, "options": options, "denoising": denoise,
-                              "mflops_train": flops["train"] / 1e6, "mflops_forward": flops["forward"] / 1e6,
-                              "mflops_train_executed": executed["train"] / 1e6}
+    result: dict[str, Any] = {
+        "model": name,
+        "options": options,
+        "denoising": denoise,
+        "mflops_train": flops["train"] / 1e6,
+        "mflops_forward": flops["forward"] / 1e6,
+        "mflops_train_executed": executed["train"] / 1e6,
+    }
     for path, runs in chunks.items():
         ips = statistics.median(c["img_s"] for c in runs)
         result[path] = {
             "img_s": ips,
             "img_s_chunks": [round(c["img_s"], 1) for c in runs],
             "s_per_epoch": EPOCH_IMAGES / ips,
-            # FLOPs each path executes: the plain network's for the reference, fewer for aekit's fused layers
+            # FLOPs each path executes: the plain network's for the reference, fewer for aekit's
+            # fused layers
             "gflops": ips * (flops["train"] if path == "reference" else executed["train"]) / 1e9,
             "peak_memory_mb": max(c["memory_mb"] for c in runs),
             "peak_rss_mb": max(c["rss_mb"] for c in runs),
-            "final_loss": runs[-1]["loss"],  # mean loss over the last chunk: the same number of steps
+            # mean loss over the last chunk: the same number of steps
+            "final_loss": runs[-1]["loss"],
             "chunk_losses": [c["loss"] for c in runs],
         }
-    # The paths see the same batches, so their losses differ by rounding alone at first; over hundreds of
+    # The paths see the same batches, so their losses differ by rounding alone at first; over
+    # hundreds of
     # steps rounding differences grow into different trajectories (a 2-D VAE's units switch on at
-    # different steps), so the test is on the mean of the per-chunk differences, against what two means
-    # of n batch losses on different batches would differ by (sd sqrt(2/n) * spread): three such sds, noise alone.
+    # different steps), so the test is on the mean of the per-chunk differences, against what two
+    # means
+    # of n batch losses on different batches would differ by (sd sqrt(2/n) * spread): three such
+    # sds, noise alone.
     sd = chunks["reference"][-1]["spread"] * (2 / (chunk // BATCH)) ** 0.5
     result["loss_noise"] = 3 * sd
     for path in PATHS[1:]:
-        differences = [a - b for a, b in zip(result[path]["chunk_losses"], result["reference"]["chunk_losses"])]
+        differences = [
+            a - b for a, b in zip(result[path]["chunk_losses"], result["reference"]["chunk_losses"])
+        ]
         result[path]["speedup"] = result[path]["img_s"] / result["reference"]["img_s"]
         result[path]["chunk_loss_differences"] = differences
         result[path]["loss_difference"] = statistics.fmean(differences)
@@ -269,8 +323,12 @@ def measure(case: tuple[str, dict, bool], n_images: int, repeats: int, chunk: in
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer and shorter repeats (about 2 minutes)")
-    parser.add_argument("--models", nargs="*", default=[c[0] for c in CASES], help="a subset of the models")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer and shorter repeats (about 2 minutes)"
+    )
+    parser.add_argument(
+        "--models", nargs="*", default=[c[0] for c in CASES], help="a subset of the models"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     repeats, chunk = (4, 2560) if args.quick else (6, 7680)
@@ -279,37 +337,79 @@ def main(argv: list[str] | None = None) -> int:
     peaks = {dtype: bench.peak_gflops(dtype=dtype) for dtype in (torch.float32, torch.bfloat16)}
     results = [measure(c, n_images, repeats, chunk) for c in CASES if c[0] in args.models]
     peaks = {dtype: max(peak, bench.peak_gflops(dtype=dtype)) for dtype, peak in peaks.items()}
-    peak = {"reference": peaks[torch.float32], "aekit": peaks[torch.float32], "aekit-bf16": peaks[torch.bfloat16]}
+    peak = {
+        "reference": peaks[torch.float32],
+        "aekit": peaks[torch.float32],
+        "aekit-bf16": peaks[torch.bfloat16],
+    }
     for r in results:
         for key in PATHS:
             r[key]["fraction_of_peak"] = r[key]["gflops"] / peak[key]
 
-    print(f"\ntraining speed, batch {BATCH}, {source}; {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
-          f"torch {torch.__version__}; peak (best of matmul and convolutions, measured in this run) fp32 {peaks[torch.float32]:.0f}, "
-          f"bf16 {peaks[torch.bfloat16]:.0f} GFLOP/s")
-    print(f"CPU flags: {cpu_flags()}; the reference runs with aekit's allocator setting (keep_freed_memory)")
-    print("GFLOP/s: FLOPs each path executes per image (aekit's fused layers execute fewer) x img/s; "
-          "% peak: of the peak in the path's precision")
-    print(f"{'model':<18} {'path':<10} {'img/s':>7} {'s/epoch':>8} {'GFLOP/s':>8} {'% peak':>7} {'mem MB':>7} {'loss':>9}  speed-up")
+    print(
+        f"\ntraining speed, batch {BATCH}, {source}; {torch.get_num_threads()} threads, "
+        f"{platform.processor() or platform.machine()}, "
+        f"torch {torch.__version__}; peak (best of matmul and convolutions, measured in this "
+        f"run) fp32 {peaks[torch.float32]:.0f}, "
+        f"bf16 {peaks[torch.bfloat16]:.0f} GFLOP/s"
+    )
+    print(
+        f"CPU flags: {cpu_flags()}; the reference runs with aekit's allocator setting "
+        "(keep_freed_memory)"
+    )
+    print(
+        "GFLOP/s: FLOPs each path executes per image (aekit's fused layers execute fewer) x img/s; "
+        "% peak: of the peak in the path's precision"
+    )
+    print(
+        f"{'model':<18} {'path':<10} {'img/s':>7} {'s/epoch':>8} {'GFLOP/s':>8} {'% peak':>7} "
+        f"{'mem MB':>7} {'loss':>9}  speed-up"
+    )
     for r in results:
         for key in PATHS:
             v = r[key]
             extra = f"  {v['speedup']:.2f}x" if key != "reference" else ""
-            print(f"{r['model']:<18} {key:<10} {v['img_s']:>7.0f} {v['s_per_epoch']:>8.1f} {v['gflops']:>8.1f} "
-                  f"{100 * v['fraction_of_peak']:>6.1f}% {v['peak_memory_mb']:>7.0f} {v['final_loss']:>9.4f}{extra}")
-        print(f"{'':<18} mean loss differences over the chunks " + ", ".join(
-            f"{key} {r[key]['loss_difference']:+.4f}" for key in PATHS[1:]) + f" (noise {r['loss_noise']:.4f}): "
-            + ("same within noise" if all(r[key]["same_loss"] for key in PATHS[1:]) else "DIFFERENT"))
+            print(
+                f"{r['model']:<18} {key:<10} {v['img_s']:>7.0f} {v['s_per_epoch']:>8.1f} "
+                f"{v['gflops']:>8.1f} "
+                f"{100 * v['fraction_of_peak']:>6.1f}% {v['peak_memory_mb']:>7.0f} "
+                f"{v['final_loss']:>9.4f}{extra}"
+            )
+        print(
+            f"{'':<18} mean loss differences over the chunks "
+            + ", ".join(f"{key} {r[key]['loss_difference']:+.4f}" for key in PATHS[1:])
+            + f" (noise {r['loss_noise']:.4f}): "
+            + (
+                "same within noise"
+                if all(r[key]["same_loss"] for key in PATHS[1:])
+                else "DIFFERENT"
+            )
+        )
         if r["mflops_train_executed"] < 0.99 * r["mflops_train"]:
-            print(f"{'':<18} aekit's fused layers run {r['mflops_train_executed']:.1f} of the plain network's "
-                  f"{r['mflops_train']:.1f} MFLOP per trained image")
-    atomic_write_json(args.out, {
-        "machine": {"cpu_flags": cpu_flags(), "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "torch": torch.__version__,
-                    "processor": platform.processor(), "peak_gflops": peaks[torch.float32],
-                    "peak_gflops_bf16": peaks[torch.bfloat16]},
-        "data": source, "batch_size": BATCH, "repeats": repeats, "chunk_images": chunk,
-        "results": results,
-    })
+            print(
+                f"{'':<18} aekit's fused layers run {r['mflops_train_executed']:.1f} of the "
+                "plain network's "
+                f"{r['mflops_train']:.1f} MFLOP per trained image"
+            )
+    atomic_write_json(
+        args.out,
+        {
+            "machine": {
+                "cpu_flags": cpu_flags(),
+                "threads": torch.get_num_threads(),
+                "cpus": os.cpu_count(),
+                "torch": torch.__version__,
+                "processor": platform.processor(),
+                "peak_gflops": peaks[torch.float32],
+                "peak_gflops_bf16": peaks[torch.bfloat16],
+            },
+            "data": source,
+            "batch_size": BATCH,
+            "repeats": repeats,
+            "chunk_images": chunk,
+            "results": results,
+        },
+    )
     print(f"wrote {args.out}")
     return 0
 

@@ -1,4 +1,4 @@
-"""Game sprites: generation per sheet on Dungeon Crawl's colour RGBA tiles, against held-out tiles and PCA.
+"""Game sprites: generation per sheet on Dungeon Crawl's RGBA tiles, against held-out tiles and PCA.
 
 The set is Debian's ``crawl-tiles-data`` (CC0): 32x32 RGBA tiles cut from five sprite sheets
 (``crawl-tiles``, one class per sheet, seeded 80/20 split). The benchmark trains aekit's default
@@ -7,7 +7,8 @@ every prior fitted there), then measures with ``aekit.generation`` at 475 sample
 (fewer where a sheet has fewer held-out tiles), per sheet and overall, for the model's own
 sampler and every prior, and judges issue 24's targets:
 
-* Frechet distance to the training tiles at most 2x the floor (held-out real tiles against the training tiles);
+* Frechet distance to the training tiles at most 2x the floor (held-out real tiles against the
+training tiles);
 * precision and recall each at least 0.9 times the held-out real tiles' own;
 * class match at least 0.95 times the classifier's accuracy on real held-out tiles;
 * novelty (samples closer to a training tile than 95% of held-out tiles are) at most 10%;
@@ -62,9 +63,18 @@ FD_FACTOR, SHARE_FACTOR, CLASS_FACTOR, MAX_NOVELTY = 2.0, 0.9, 0.95, 0.10
 BLIND_TILES, BLIND_SCALE = 32, 4
 
 
-def train_run(minutes: float, out: Path, dataset: str, model: str | None, priors: list[str]) -> dict[str, float]:
+def train_run(
+    minutes: float, out: Path, dataset: str, model: str | None, priors: list[str]
+) -> dict[str, float]:
     """Train the default (or given) model for ``minutes``, fit ``priors``; seconds each took."""
-    config = TrainConfig(model=model, dataset=dataset, epochs=100_000, max_minutes=minutes, out=str(out), batch_size=64)
+    config = TrainConfig(
+        model=model,
+        dataset=dataset,
+        epochs=100_000,
+        max_minutes=minutes,
+        out=str(out),
+        batch_size=64,
+    )
     start = time.perf_counter()
     aekit.train(config)
     seconds = {"train": time.perf_counter() - start}
@@ -76,16 +86,32 @@ def train_run(minutes: float, out: Path, dataset: str, model: str | None, priors
 
 
 def judge(section: dict[str, dict[str, Any]], column: str) -> dict[str, Any]:
-    """One sampler's figures on one sheet beside the held-out real tiles', and which targets they meet."""
+    """One sampler's figures on one sheet beside the held-out real tiles', and which targets they
+    meet."""
     value = lambda metric, col=column: section.get(metric, {}).get(col)  # noqa: E731
-    row: dict[str, Any] = {m: value(m) for m in ("images", "fd_to_train", "precision_vs_train", "recall_vs_train",
-                                                 "class_accuracy", "novelty")}
-    row.update({f"real_{m}": value(m, REAL) for m in ("fd_to_train", "precision_vs_train", "recall_vs_train",
-                                                      "class_accuracy")})
+    row: dict[str, Any] = {
+        m: value(m)
+        for m in (
+            "images",
+            "fd_to_train",
+            "precision_vs_train",
+            "recall_vs_train",
+            "class_accuracy",
+            "novelty",
+        )
+    }
+    row.update(
+        {
+            f"real_{m}": value(m, REAL)
+            for m in ("fd_to_train", "precision_vs_train", "recall_vs_train", "class_accuracy")
+        }
+    )
     met = {}
     if row["fd_to_train"] is not None:
         met["fd"] = row["fd_to_train"] <= FD_FACTOR * row["real_fd_to_train"]
-        met["precision"] = row["precision_vs_train"] >= SHARE_FACTOR * row["real_precision_vs_train"]
+        met["precision"] = (
+            row["precision_vs_train"] >= SHARE_FACTOR * row["real_precision_vs_train"]
+        )
         met["recall"] = row["recall_vs_train"] >= SHARE_FACTOR * row["real_recall_vs_train"]
     if row["class_accuracy"] is not None:
         met["class match"] = row["class_accuracy"] >= CLASS_FACTOR * row["real_class_accuracy"]
@@ -100,19 +126,33 @@ def _cell(value: float | None, digits: int = 3) -> str:
 
 
 def table(sampler: str, how: str, rows: dict[str, dict[str, Any]]) -> str:
-    lines = [f"{sampler} ({how})",
-             f"  {'sheet':<8} {'n':>4}  {'FD':>6} {'floor':>6} {'x':>5}  {'prec':>5} {'real':>5}  {'recall':>6} "
-             f"{'real':>5}  {'class':>5} {'real':>5}  {'novel':>6}  targets met"]
+    lines = [
+        f"{sampler} ({how})",
+        f"  {'sheet':<8} {'n':>4}  {'FD':>6} {'floor':>6} {'x':>5}  {'prec':>5} {'real':>5}  "
+        f"{'recall':>6} "
+        f"{'real':>5}  {'class':>5} {'real':>5}  {'novel':>6}  targets met",
+    ]
     for sheet, r in rows.items():
-        ratio = "-" if r["fd_to_train"] is None else f"{r['fd_to_train'] / max(r['real_fd_to_train'], 1e-12):.1f}"
+        ratio = (
+            "-"
+            if r["fd_to_train"] is None
+            else f"{r['fd_to_train'] / max(r['real_fd_to_train'], 1e-12):.1f}"
+        )
         met = r["met"]
-        verdict = f"{sum(met.values())}/{len(met)}" + (f" (not: {', '.join(k for k, v in met.items() if not v)})"
-                                                       if not all(met.values()) else "")
-        lines.append(f"  {sheet:<8} {r['images']:>4}  {_cell(r['fd_to_train']):>6} {_cell(r['real_fd_to_train']):>6} "
-                     f"{ratio:>5}  {_cell(r['precision_vs_train'], 2):>5} {_cell(r['real_precision_vs_train'], 2):>5}  "
-                     f"{_cell(r['recall_vs_train'], 2):>6} {_cell(r['real_recall_vs_train'], 2):>5}  "
-                     f"{_cell(r['class_accuracy'], 2):>5} {_cell(r['real_class_accuracy'], 2):>5}  "
-                     f"{'-' if r['novelty'] is None else format(r['novelty'], '.1%'):>6}  {verdict}")
+        verdict = f"{sum(met.values())}/{len(met)}" + (
+            f" (not: {', '.join(k for k, v in met.items() if not v)})"
+            if not all(met.values())
+            else ""
+        )
+        lines.append(
+            f"  {sheet:<8} {r['images']:>4}  {_cell(r['fd_to_train']):>6} "
+            f"{_cell(r['real_fd_to_train']):>6} "
+            f"{ratio:>5}  {_cell(r['precision_vs_train'], 2):>5} "
+            f"{_cell(r['real_precision_vs_train'], 2):>5}  "
+            f"{_cell(r['recall_vs_train'], 2):>6} {_cell(r['real_recall_vs_train'], 2):>5}  "
+            f"{_cell(r['class_accuracy'], 2):>5} {_cell(r['real_class_accuracy'], 2):>5}  "
+            f"{'-' if r['novelty'] is None else format(r['novelty'], '.1%'):>6}  {verdict}"
+        )
     return "\n".join(lines)
 
 
@@ -121,11 +161,19 @@ def code_map_figures(run: Run, priors: list[str]) -> dict[str, Any]:
     the per-class code frequencies', and the codes of fully transparent patches (alpha images)."""
     model = run.model
     with torch.inference_mode():
-        codes = {split: torch.cat([model.encode(data.images[i:i + 512]) for i in range(0, len(data), 512)])
-                 for split, data in (("train", run.train), ("test", run.test))}
-    figures: dict[str, Any] = {"map": list(codes["train"].shape[1:]), "codebook": model.num_codes,
-                               "frequency_nats_per_index": code_frequency_nats(
-                                   codes["train"], run.train.labels, codes["test"], run.test.labels, model.num_codes)}
+        codes = {
+            split: torch.cat(
+                [model.encode(data.images[i : i + 512]) for i in range(0, len(data), 512)]
+            )
+            for split, data in (("train", run.train), ("test", run.test))
+        }
+    figures: dict[str, Any] = {
+        "map": list(codes["train"].shape[1:]),
+        "codebook": model.num_codes,
+        "frequency_nats_per_index": code_frequency_nats(
+            codes["train"], run.train.labels, codes["test"], run.test.labels, model.num_codes
+        ),
+    }
     if run.train.images.shape[1] in (2, 4):
         figures["transparent_patches"] = transparent_patch_codes(run.train.images, codes["train"])
     positions, figures["prior_nats_per_index"] = codes["test"][0].numel(), {}
@@ -140,10 +188,13 @@ def code_map_figures(run: Run, priors: list[str]) -> dict[str, Any]:
 
 def blind_sheet(run, sampler_name: str, class_name: str, out: Path, seed: int = 0) -> Path:
     """32 samples of ``class_name`` and 32 real test tiles of it (no copies of training tiles),
-    shuffled into one 8 x 8 sheet; the key (which positions are generated) in a JSON file beside it."""
+    shuffled into one 8 x 8 sheet; the key (which positions are generated) in a JSON file beside
+    it."""
     names = run.test.class_names
     if class_name not in names:
-        raise SystemExit(f"--blind-class {class_name!r} is not a class of {run.dataset}: {', '.join(names)}")
+        raise SystemExit(
+            f"--blind-class {class_name!r} is not a class of {run.dataset}: {', '.join(names)}"
+        )
     cls = names.index(class_name)
     train, classifier = run_classifier(run)
     sampler = run_samplers(run, fitted_priors(run.dir))[sampler_name]
@@ -163,90 +214,168 @@ def blind_sheet(run, sampler_name: str, class_name: str, out: Path, seed: int = 
     sheet = np.full((grid_rows * (h + gap) + gap, columns * (w + gap) + gap, 3), 255, np.uint8)
     for i, tile in enumerate(pixels):
         r, c = divmod(i, columns)
-        sheet[gap + r * (h + gap): gap + r * (h + gap) + h, gap + c * (w + gap): gap + c * (w + gap) + w] = (
-            tile[:3].permute(1, 2, 0).numpy())
-    image = Image.fromarray(sheet).resize((sheet.shape[1] * BLIND_SCALE, sheet.shape[0] * BLIND_SCALE), Image.NEAREST)
+        sheet[
+            gap + r * (h + gap) : gap + r * (h + gap) + h,
+            gap + c * (w + gap) : gap + c * (w + gap) + w,
+        ] = tile[:3].permute(1, 2, 0).numpy()
+    image = Image.fromarray(sheet).resize(
+        (sheet.shape[1] * BLIND_SCALE, sheet.shape[0] * BLIND_SCALE), Image.NEAREST
+    )
     atomic_write_bytes(out, png_bytes(np.asarray(image)))
     generated = sorted(int(p) + 1 for p in torch.nonzero(order < len(fake)).flatten())
-    atomic_write_json(out.with_suffix(".key.json"), {
-        "sheet": str(out), "read": "row by row, 8 tiles a row, positions from 1", "class": class_name,
-        "sampler": sampler_name, "generated": generated, "samples": len(fake), "real_test_tiles": len(real),
-        "seed": seed})
+    atomic_write_json(
+        out.with_suffix(".key.json"),
+        {
+            "sheet": str(out),
+            "read": "row by row, 8 tiles a row, positions from 1",
+            "class": class_name,
+            "sampler": sampler_name,
+            "generated": generated,
+            "samples": len(fake),
+            "real_test_tiles": len(real),
+            "seed": seed,
+        },
+    )
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", type=Path, default=None, help="a trained run (its fitted priors are measured)")
-    parser.add_argument("--minutes", type=float, default=30.0, help="training budget without --run (default 30)")
-    parser.add_argument("--prior", action="append", default=None,
-                        help="prior to fit after training (repeatable; default gmm, pixelcnn for vq-vae)")
+    parser.add_argument(
+        "--run", type=Path, default=None, help="a trained run (its fitted priors are measured)"
+    )
+    parser.add_argument(
+        "--minutes", type=float, default=30.0, help="training budget without --run (default 30)"
+    )
+    parser.add_argument(
+        "--prior",
+        action="append",
+        default=None,
+        help="prior to fit after training (repeatable; default gmm, pixelcnn for vq-vae)",
+    )
     parser.add_argument("--model", default=None, help="default: aekit's choice for the data")
     parser.add_argument("--dataset", default="crawl-tiles")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--runs", type=Path, default=None, help="where a new run goes (default: a temporary folder)")
+    parser.add_argument(
+        "--runs", type=Path, default=None, help="where a new run goes (default: a temporary folder)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--blind", type=Path, default=None, metavar="OUT", help="write the blind-look sheet (PNG) here")
+    parser.add_argument(
+        "--blind",
+        type=Path,
+        default=None,
+        metavar="OUT",
+        help="write the blind-look sheet (PNG) here",
+    )
     parser.add_argument("--blind-class", default="main")
-    parser.add_argument("--blind-sampler", default=None,
-                        help="sampler for the blind sheet (default: the one with the lowest Frechet ratio on that class)")
+    parser.add_argument(
+        "--blind-sampler",
+        default=None,
+        help="sampler for the blind sheet (default: the one with the lowest Frechet ratio on "
+        "that class)",
+    )
     args = parser.parse_args(argv)
     set_threads(args.threads)
     progress = Progress()
-    print(f"{args.dataset}: {args.threads} threads, {platform.machine()}, CPU flags: {cpu_flags()}, "
-          f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(
+        f"{args.dataset}: {args.threads} threads, {platform.machine()}, CPU flags: {cpu_flags()}, "
+        f"load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
     seconds: dict[str, float] = {}
     if args.run is None:
         run_dir = (args.runs or Path(tempfile.mkdtemp(prefix="aekit-sprites-"))) / "sprites"
         priors = args.prior or (["pixelcnn"] if args.model == "vq-vae" else ["gmm"])
-        print(f"training {args.model or 'the default model'} for {args.minutes:g} min, then priors {', '.join(priors)}")
+        print(
+            f"training {args.model or 'the default model'} for {args.minutes:g} min, then "
+            f"priors {', '.join(priors)}"
+        )
         seconds = train_run(args.minutes, run_dir, args.dataset, args.model, priors)
     else:
         run_dir = args.run
     priors = fitted_priors(run_dir) if args.prior is None or args.run is None else args.prior
     start = time.perf_counter()
     run = Run(run_dir, "cpu")
-    reconstruction = reconstruction_section(run, run.train.subset(list(range(min(MAX_REFERENCE_IMAGES, len(run.train))))).images)
+    reconstruction = reconstruction_section(
+        run, run.train.subset(list(range(min(MAX_REFERENCE_IMAGES, len(run.train))))).images
+    )
     generation = measure_run(run, priors, SAMPLES_PER_FIGURE, progress=progress)  # no time budget
     seconds["measure"] = time.perf_counter() - start
     psnr = reconstruction["psnr"]
     pca_name = next(k for k in psnr if k.startswith("PCA"))
     names = run.test.class_names
-    sheets = {name: generation.sections[section_name(name)] for name in names} | {"all": generation.sections[OVERALL]}
+    sheets = {name: generation.sections[section_name(name)] for name in names} | {
+        "all": generation.sections[OVERALL]
+    }
     samplers = [s for s in next(iter(sheets.values()))["images"] if s != REAL]
     judged = {s: {sheet: judge(section, s) for sheet, section in sheets.items()} for s in samplers}
     print(f"\n{run.model_name} on {args.dataset}; {generation.notes[0]}\n")
     for sampler, rows in judged.items():
         print(table(sampler, generation.summary["samplers"][sampler], rows) + "\n")
     psnr_met = psnr["model"] >= psnr[pca_name]
-    print(f"reconstruction PSNR {psnr['model']:.2f} dB, {pca_name} {psnr[pca_name]:.2f} dB: "
-          + ("met" if psnr_met else "NOT met"))
+    print(
+        f"reconstruction PSNR {psnr['model']:.2f} dB, {pca_name} {psnr[pca_name]:.2f} dB: "
+        + ("met" if psnr_met else "NOT met")
+    )
     code_map = code_map_figures(run, priors) if run.model.discrete_code else None
     if code_map is not None:
-        print(f"code map {code_map['map']} of {code_map['codebook']} codes, held-out nats per index: "
-              f"class code frequencies {code_map['frequency_nats_per_index']:.2f}, "
-              + ", ".join(f"prior {k} {v:.2f}" for k, v in code_map["prior_nats_per_index"].items()))
+        print(
+            f"code map {code_map['map']} of {code_map['codebook']} codes, held-out nats per index: "
+            f"class code frequencies {code_map['frequency_nats_per_index']:.2f}, "
+            + ", ".join(f"prior {k} {v:.2f}" for k, v in code_map["prior_nats_per_index"].items())
+        )
         if "transparent_patches" in code_map:
             empty = code_map["transparent_patches"]
-            print(f"fully transparent patches: {empty['share']:.1%} of positions, {empty['distinct']} distinct codes "
-                  f"(perplexity {empty['perplexity']:.1f})")
+            print(
+                f"fully transparent patches: {empty['share']:.1%} of positions, "
+                f"{empty['distinct']} distinct codes "
+                f"(perplexity {empty['perplexity']:.1f})"
+            )
     print("time: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()))
     result: dict[str, Any] = {
-        "run": str(run_dir), "dataset": args.dataset, "model": run.model_name,
-        "model_options": run.info.model_options, "priors": priors, "seconds": {k: round(v, 1) for k, v in seconds.items()},
-        "psnr": psnr, "psnr_met": psnr_met, "code_map": code_map, "generation": generation.summary, "per_sheet": judged,
-        "targets": {"fd_at_most_x_floor": FD_FACTOR, "precision_recall_at_least_x_real": SHARE_FACTOR,
-                    "class_match_at_least_x_real": CLASS_FACTOR, "novelty_at_most": MAX_NOVELTY},
-        "machine": {"cpu_flags": cpu_flags(), "threads": args.threads, "torch": torch.__version__,
-                    "load_average_at_end": os.getloadavg()[0]},
+        "run": str(run_dir),
+        "dataset": args.dataset,
+        "model": run.model_name,
+        "model_options": run.info.model_options,
+        "priors": priors,
+        "seconds": {k: round(v, 1) for k, v in seconds.items()},
+        "psnr": psnr,
+        "psnr_met": psnr_met,
+        "code_map": code_map,
+        "generation": generation.summary,
+        "per_sheet": judged,
+        "targets": {
+            "fd_at_most_x_floor": FD_FACTOR,
+            "precision_recall_at_least_x_real": SHARE_FACTOR,
+            "class_match_at_least_x_real": CLASS_FACTOR,
+            "novelty_at_most": MAX_NOVELTY,
+        },
+        "machine": {
+            "cpu_flags": cpu_flags(),
+            "threads": args.threads,
+            "torch": torch.__version__,
+            "load_average_at_end": os.getloadavg()[0],
+        },
     }
     if args.blind is not None:
-        candidates = {s: rows[args.blind_class] for s, rows in judged.items() if not s.startswith("PCA")}
-        chosen = args.blind_sampler or min(candidates, key=lambda s: (candidates[s]["fd_to_train"] or float("inf")))
+        candidates = {
+            s: rows[args.blind_class] for s, rows in judged.items() if not s.startswith("PCA")
+        }
+        chosen = args.blind_sampler or min(
+            candidates, key=lambda s: candidates[s]["fd_to_train"] or float("inf")
+        )
         blind_sheet(run, chosen, args.blind_class, args.blind)
-        result["blind"] = {"sheet": str(args.blind), "key": str(args.blind.with_suffix(".key.json")), "sampler": chosen}
-        print(f"blind look: {args.blind} ({chosen}, {BLIND_TILES} samples of {args.blind_class} among "
-              f"{BLIND_TILES} real test tiles); key in {args.blind.with_suffix('.key.json')}: look before opening it")
+        result["blind"] = {
+            "sheet": str(args.blind),
+            "key": str(args.blind.with_suffix(".key.json")),
+            "sampler": chosen,
+        }
+        print(
+            f"blind look: {args.blind} ({chosen}, {BLIND_TILES} samples of {args.blind_class} "
+            "among "
+            f"{BLIND_TILES} real test tiles); key in {args.blind.with_suffix('.key.json')}: "
+            "look before opening it"
+        )
     atomic_write_json(args.out, result)
     print(f"wrote {args.out}; run in {run_dir}")
     return 0

@@ -34,17 +34,31 @@ BUSY_FACTOR = 1.2
 
 
 def tour(out: Path, extra: list[str]) -> tuple[float, str, list[str]]:
-    """Wall seconds of one quick tour, its line about threads and its lines per experiment and check."""
+    """Wall seconds of one quick tour, its line about threads and its lines per experiment and
+    check."""
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "aekit", "tour", "--quick", "--out", str(out), *extra],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "aekit", "tour", "--quick", "--out", str(out), *extra],
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"tour failed ({result.returncode}): {result.stderr[-2000:]}")
     lines = (result.stderr + result.stdout).splitlines()
     threads = next((line for line in lines if "thread" in line), "")
-    return wall, threads, [line for line in lines if " trained in " in line or line.startswith("tour: ok")
-                           or line.startswith("tour: FAILED") or line.startswith("tour: not judged")]
+    return (
+        wall,
+        threads,
+        [
+            line
+            for line in lines
+            if " trained in " in line
+            or line.startswith("tour: ok")
+            or line.startswith("tour: FAILED")
+            or line.startswith("tour: not judged")
+        ],
+    )
 
 
 def main() -> None:
@@ -57,13 +71,25 @@ def main() -> None:
     print(f"CPU flags: {flags}; {cores} usable cores; load {os.getloadavg()[0]:.2f}")
     subprocess.run([sys.executable, "-m", "aekit", "datasets"], capture_output=True, check=True)
     work = Path(tempfile.mkdtemp(prefix="aekit-tour-time-"))
-    results = json.loads(args.out.read_text()) if set(args.only) != set(WAYS) and args.out.exists() else {}
+    results = (
+        json.loads(args.out.read_text())
+        if set(args.only) != set(WAYS) and args.out.exists()
+        else {}
+    )
     results.update({"cpu_flags": flags, "cores": cores})
     for way in args.only:
         busy = None
         if way == "busy":
-            busy = subprocess.Popen(["taskset", "-c", str(max(os.sched_getaffinity(0))), sys.executable, "-c",
-                                     "while True: pass"])
+            busy = subprocess.Popen(
+                [
+                    "taskset",
+                    "-c",
+                    str(max(os.sched_getaffinity(0))),
+                    sys.executable,
+                    "-c",
+                    "while True: pass",
+                ]
+            )
             time.sleep(2)  # so that aekit's start-up measurement sees it
         load = os.getloadavg()[0]
         try:
@@ -71,9 +97,16 @@ def main() -> None:
         finally:
             if busy is not None:
                 busy.kill()
-        results[way] = {"seconds": round(wall, 1), "load_before": round(load, 2), "threads_line": threads,
-                        "lines": lines, "summary_md": (work / way / "summary.md").read_text(encoding="utf-8")}
-        print(f"{way}: {wall:.0f} s (load before {load:.2f}); {threads}", *lines, sep="\n", flush=True)
+        results[way] = {
+            "seconds": round(wall, 1),
+            "load_before": round(load, 2),
+            "threads_line": threads,
+            "lines": lines,
+            "summary_md": (work / way / "summary.md").read_text(encoding="utf-8"),
+        }
+        print(
+            f"{way}: {wall:.0f} s (load before {load:.2f}); {threads}", *lines, sep="\n", flush=True
+        )
     shutil.rmtree(work, ignore_errors=True)
     atomic_write_json(args.out, results)
     print()
@@ -81,14 +114,22 @@ def main() -> None:
     print("|---|---:|---|")
     if "idle" in results:
         s = results["idle"]["seconds"]
-        print(f"| quick tour, idle, threads as aekit chooses | {s:.0f} s | < {TARGET_SECONDS:.0f} s: "
-              f"{'met' if s < TARGET_SECONDS else 'not met'} |")
+        print(
+            f"| quick tour, idle, threads as aekit chooses | {s:.0f} s | < {TARGET_SECONDS:.0f} s: "
+            f"{'met' if s < TARGET_SECONDS else 'not met'} |"
+        )
     if "threads1" in results:
-        print(f"| quick tour, idle, --threads 1 | {results['threads1']['seconds']:.0f} s | reference of the busy run |")
+        print(
+            f"| quick tour, idle, --threads 1 | {results['threads1']['seconds']:.0f} s | "
+            "reference of the busy run |"
+        )
     if "busy" in results and "threads1" in results:
         s, ref = results["busy"]["seconds"], results["threads1"]["seconds"]
-        print(f"| quick tour, a busy loop pinned to one core | {s:.0f} s ({s / ref:.2f}x) | <= {BUSY_FACTOR}x the "
-              f"--threads 1 time: {'met' if s <= BUSY_FACTOR * ref else 'not met'} |")
+        print(
+            f"| quick tour, a busy loop pinned to one core | {s:.0f} s ({s / ref:.2f}x) | <= "
+            f"{BUSY_FACTOR}x the "
+            f"--threads 1 time: {'met' if s <= BUSY_FACTOR * ref else 'not met'} |"
+        )
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 os.environ["AEKIT_OFFLINE"] = "1"
-if "AEKIT_CACHE" not in os.environ:  # a scratch cache for this run (xdist workers inherit it), removed at its end
+# a scratch cache for this run (xdist workers inherit it), removed at its end
+if "AEKIT_CACHE" not in os.environ:
     os.environ["AEKIT_CACHE"] = tempfile.mkdtemp(prefix="aekit-test-cache-")
     atexit.register(shutil.rmtree, os.environ["AEKIT_CACHE"], ignore_errors=True)
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # the same for the aekit processes that tests start
@@ -30,7 +31,8 @@ REAL_DATA = os.environ.get("AEKIT_DATA")
 
 
 def real_data_root() -> Path | None:
-    """The real data folder the run was given (``AEKIT_DATA``, as CI sets it), when it exists and is not empty."""
+    """The real data folder the run was given (``AEKIT_DATA``, as CI sets it), when it exists and is
+    not empty."""
     if not REAL_DATA:
         return None
     root = Path(REAL_DATA)
@@ -55,7 +57,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
     root = real_data_root()
-    if report.skipped and not hasattr(report, "wasxfail") and root and item.get_closest_marker("real_data"):
+    if (
+        report.skipped
+        and not hasattr(report, "wasxfail")
+        and root
+        and item.get_closest_marker("real_data")
+    ):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"real-data test skipped although AEKIT_DATA={root} exists: {reason}"

@@ -24,7 +24,9 @@ class TinyDense(Autoencoder):
     description = "stand-in"
     Config = TinyConfig
 
-    def __init__(self, config: TinyConfig, input_shape: tuple[int, int, int], num_classes: int | None = None):
+    def __init__(
+        self, config: TinyConfig, input_shape: tuple[int, int, int], num_classes: int | None = None
+    ):
         super().__init__(config, input_shape, num_classes)
         pixels = input_shape[0] * input_shape[1] * input_shape[2]
         self.enc = nn.Sequential(nn.Flatten(), nn.Linear(pixels, config.latent_dim))
@@ -42,13 +44,24 @@ class TinyConv(TinyDense):
 
     name = "tiny-conv"
 
-    def __init__(self, config: TinyConfig, input_shape: tuple[int, int, int], num_classes: int | None = None):
+    def __init__(
+        self, config: TinyConfig, input_shape: tuple[int, int, int], num_classes: int | None = None
+    ):
         Autoencoder.__init__(self, config, input_shape, num_classes)
         c, h, w = input_shape
         flat = 4 * (h // 2) * (w // 2)
-        self.enc = nn.Sequential(nn.Conv2d(c, 4, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(flat, config.latent_dim))
-        self.dec = nn.Sequential(nn.Linear(config.latent_dim, flat), nn.Unflatten(1, (4, h // 2, w // 2)), nn.ReLU(),
-                                 nn.ConvTranspose2d(4, c, 4, stride=2, padding=1))
+        self.enc = nn.Sequential(
+            nn.Conv2d(c, 4, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(flat, config.latent_dim),
+        )
+        self.dec = nn.Sequential(
+            nn.Linear(config.latent_dim, flat),
+            nn.Unflatten(1, (4, h // 2, w // 2)),
+            nn.ReLU(),
+            nn.ConvTranspose2d(4, c, 4, stride=2, padding=1),
+        )
 
 
 class TinyVAE(TinyDense):
@@ -60,18 +73,26 @@ class TinyVAE(TinyDense):
     def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         return torch.sigmoid(3 * self.dec(z))
 
-    def sample(self, n: int, condition: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self,
+        n: int,
+        condition: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         return self.decode(torch.randn(n, self.latent_dim, generator=generator), condition)
 
 
 class TinyLabelVAE(TinyVAE):
-    """Label-conditional, like ``cvae`` with ``condition_kind = "label"``: an int64 label enters both halves."""
+    """Label-conditional, like ``cvae`` with ``condition_kind = "label"``: an int64 label enters
+    both halves."""
 
     name = "tiny-cvae"
     conditional = True
     condition_kind = "label"
 
-    def __init__(self, config: TinyConfig, input_shape: tuple[int, int, int], num_classes: int | None = None):
+    def __init__(
+        self, config: TinyConfig, input_shape: tuple[int, int, int], num_classes: int | None = None
+    ):
         super().__init__(config, input_shape, num_classes)
         self.embed = nn.Embedding(num_classes, config.latent_dim)
 
@@ -87,7 +108,9 @@ class TinyCleaner(TinyDense):
 
     name = "tiny-docs"
 
-    def __init__(self, config: TinyConfig, input_shape: tuple[int, int, int], num_classes: int | None = None):
+    def __init__(
+        self, config: TinyConfig, input_shape: tuple[int, int, int], num_classes: int | None = None
+    ):
         Autoencoder.__init__(self, config, input_shape, num_classes)
         self.enc = nn.Sequential(nn.Conv2d(1, config.latent_dim, 3, padding=1), nn.ReLU())
         self.dec = nn.Conv2d(config.latent_dim, 1, 3, padding=1)

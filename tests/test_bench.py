@@ -65,7 +65,9 @@ def test_bench_command_prints_table(monkeypatch, capsys) -> None:
     out = capsys.readouterr().out
     for word in ("parameters", "FLOPs per image", "img/s", "s for the", "peak memory", "% of the"):
         assert word in out
-    assert result["seconds_per_epoch"] == pytest.approx(result["train_images"] / result["train_img_s"])
+    assert result["seconds_per_epoch"] == pytest.approx(
+        result["train_images"] / result["train_img_s"]
+    )
     assert result["mflops_train"] > result["mflops_forward"] > 0
 
 

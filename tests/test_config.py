@@ -19,9 +19,17 @@ def _cli(*argv: str) -> argparse.Namespace:
 
 def test_toml_round_trip(tmp_path):
     path = tmp_path / "run.toml"
-    path.write_text('model = "dense"\nepochs = 3\nlr = 1\nnoise = "salt-pepper:0.1"\n[model_options]\nlatent_dim = 4\n')
+    path.write_text(
+        'model = "dense"\nepochs = 3\nlr = 1\nnoise = '
+        '"salt-pepper:0.1"\n[model_options]\nlatent_dim = 4\n'
+    )
     config = TrainConfig.from_toml(path)
-    assert (config.model, config.epochs, config.lr, config.noise) == ("dense", 3, 1.0, "salt-pepper:0.1")
+    assert (config.model, config.epochs, config.lr, config.noise) == (
+        "dense",
+        3,
+        1.0,
+        "salt-pepper:0.1",
+    )
     assert isinstance(config.lr, float) and config.model_options == {"latent_dim": 4}
     assert TrainConfig.from_dict(config.to_dict(), "again") == config
 
@@ -65,8 +73,12 @@ def test_non_utf8_and_missing_files(tmp_path):
 
 def test_cli_flags_win_over_toml_and_fill_model_options(tmp_path):
     path = tmp_path / "run.toml"
-    path.write_text('model = "dense"\nepochs = 3\nbatch_size = 16\n[model_options]\nlatent_dim = 4\n')
-    config = config_from_cli(_cli("--config", str(path), "--epochs", "5", "--latent-dim", "7", "--out", "x"))
+    path.write_text(
+        'model = "dense"\nepochs = 3\nbatch_size = 16\n[model_options]\nlatent_dim = 4\n'
+    )
+    config = config_from_cli(
+        _cli("--config", str(path), "--epochs", "5", "--latent-dim", "7", "--out", "x")
+    )
     assert (config.model, config.epochs, config.batch_size, config.out) == ("dense", 5, 16, "x")
     assert config.model_options == {"latent_dim": 7}
     plain = config_from_cli(_cli("--model", "dense", "--lr", "0.01", "--quiet"))
@@ -76,13 +88,20 @@ def test_cli_flags_win_over_toml_and_fill_model_options(tmp_path):
 
 
 TOML_VALUES = st.one_of(
-    st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=True), st.booleans(), st.text(max_size=20),
-    st.none(), st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=8), st.integers(), max_size=3),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=True),
+    st.booleans(),
+    st.text(max_size=20),
+    st.none(),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=8), st.integers(), max_size=3),
 )
 KEYS = st.sampled_from([*TrainConfig().to_dict(), "bogus", ""])
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.dictionaries(KEYS, TOML_VALUES, max_size=6))
 def test_fuzz_config_dicts_load_or_raise_config_error(data):
     try:
@@ -93,11 +112,31 @@ def test_fuzz_config_dicts_load_or_raise_config_error(data):
         assert isinstance(config, TrainConfig)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode),
-                 st.lists(st.sampled_from(['model = "dense"', "epochs = 2", "[model_options]", "lr = 1e-3", "x = [",
-                                           '"a" = {', "epochs = 1e400", "seed = -1", "\x00"]), max_size=6)
-                 .map(lambda lines: "\n".join(lines).encode())))
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        st.text(max_size=200).map(str.encode),
+        st.lists(
+            st.sampled_from(
+                [
+                    'model = "dense"',
+                    "epochs = 2",
+                    "[model_options]",
+                    "lr = 1e-3",
+                    "x = [",
+                    '"a" = {',
+                    "epochs = 1e400",
+                    "seed = -1",
+                    "\x00",
+                ]
+            ),
+            max_size=6,
+        ).map(lambda lines: "\n".join(lines).encode()),
+    )
+)
 def test_fuzz_toml_bytes_load_or_raise_config_error(tmp_path, blob):
     path = tmp_path / "fuzz.toml"
     path.write_bytes(blob)
@@ -112,8 +151,11 @@ def test_fuzz_toml_bytes_load_or_raise_config_error(tmp_path, blob):
 def test_every_flag_is_a_toml_key_and_every_key_a_flag():
     from aekit.config import FIELDS
 
-    train = next(a for a in build_parser()._subparsers._group_actions[0].choices.items() if a[0] == "train")[1]
-    # --threads is every command's (cli.main sets torch's threads before any command runs), not a training setting
+    train = next(
+        a for a in build_parser()._subparsers._group_actions[0].choices.items() if a[0] == "train"
+    )[1]
+    # --threads is every command's (cli.main sets torch's threads before any command runs), not a
+    # training setting
     flags = {a.dest for a in train._actions} - {"help", "config", "handler", "threads"}
     assert flags == set(FIELDS)
     for name in FIELDS:  # and each flag sets its key
@@ -129,8 +171,18 @@ def test_latent_dim_and_beta_are_toml_keys_that_set_model_options(tmp_path):
 
 
 def test_model_options_flag_reads_json_values():
-    config = config_from_cli(_cli("--model", "vae", "--model-options", "hidden=[32, 16]", "--model-options",
-                                  "likelihood=gaussian", "--latent-dim", "3"))
+    config = config_from_cli(
+        _cli(
+            "--model",
+            "vae",
+            "--model-options",
+            "hidden=[32, 16]",
+            "--model-options",
+            "likelihood=gaussian",
+            "--latent-dim",
+            "3",
+        )
+    )
     assert config.model_options == {"hidden": [32, 16], "likelihood": "gaussian", "latent_dim": 3}
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         config_from_cli(_cli("--model-options", "hidden"))

@@ -1,4 +1,5 @@
-"""The suite's real-data guard: a skipped ``real_data`` test fails the run when AEKIT_DATA exists."""
+"""The suite's real-data guard: a skipped ``real_data`` test fails the run when AEKIT_DATA
+exists."""
 
 from __future__ import annotations
 
@@ -39,24 +40,34 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
-def test_real_data_skips_fail_when_the_data_is_there(suite: pytest.Pytester, tmp_path: Path, monkeypatch) -> None:
+def test_real_data_skips_fail_when_the_data_is_there(
+    suite: pytest.Pytester, tmp_path: Path, monkeypatch
+) -> None:
     (tmp_path / "mnist").mkdir()
     monkeypatch.setenv("AEKIT_DATA", str(tmp_path))
     result = suite.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1, failed=1, errors=1, skipped=1, xfailed=1)  # a marker skips at setup
-    result.stdout.fnmatch_lines([f"*real-data test skipped although AEKIT_DATA={tmp_path} exists: *no real MNIST here*"])
+    # a marker skips at setup
+    result.assert_outcomes(passed=1, failed=1, errors=1, skipped=1, xfailed=1)
+    result.stdout.fnmatch_lines(
+        [f"*real-data test skipped although AEKIT_DATA={tmp_path} exists: *no real MNIST here*"]
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
-def test_real_data_skips_fail_in_xdist_workers_too(suite: pytest.Pytester, tmp_path: Path, monkeypatch) -> None:
+def test_real_data_skips_fail_in_xdist_workers_too(
+    suite: pytest.Pytester, tmp_path: Path, monkeypatch
+) -> None:
     (tmp_path / "mnist").mkdir()
     monkeypatch.setenv("AEKIT_DATA", str(tmp_path))
     result = suite.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
-    result.assert_outcomes(passed=1, failed=1, errors=1, skipped=1, xfailed=1)  # a marker skips at setup
+    # a marker skips at setup
+    result.assert_outcomes(passed=1, failed=1, errors=1, skipped=1, xfailed=1)
 
 
 @pytest.mark.parametrize("data", ["unset", "empty"])
-def test_real_data_skips_stay_skips_without_the_data(suite: pytest.Pytester, tmp_path: Path, monkeypatch, data) -> None:
+def test_real_data_skips_stay_skips_without_the_data(
+    suite: pytest.Pytester, tmp_path: Path, monkeypatch, data
+) -> None:
     if data == "unset":
         monkeypatch.delenv("AEKIT_DATA", raising=False)
     else:

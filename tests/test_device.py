@@ -28,11 +28,20 @@ def test_auto_is_the_cpu_here_and_a_missing_gpu_is_one_line():
     assert device.resolve_device("auto") == torch.device("cpu")
     with pytest.raises(TrainingError, match="no CUDA GPU"):
         device.resolve_device("cuda")
-    assert device.uses_bf16("bf16", torch.device("cpu")) and not device.uses_bf16("auto", torch.device("cpu"))
+    assert device.uses_bf16("bf16", torch.device("cpu")) and not device.uses_bf16(
+        "auto", torch.device("cpu")
+    )
 
 
-@pytest.mark.parametrize(("flags", "native"), [("avx2 avx512f avx512_bf16", True), ("avx2 amx_bf16 amx_tile", True),
-                                                ("avx2 avx512f", False), ("unknown", False)])
+@pytest.mark.parametrize(
+    ("flags", "native"),
+    [
+        ("avx2 avx512f avx512_bf16", True),
+        ("avx2 amx_bf16 amx_tile", True),
+        ("avx2 avx512f", False),
+        ("unknown", False),
+    ],
+)
 def test_native_bf16_follows_the_cpu_features(monkeypatch, flags, native):
     monkeypatch.setattr(device, "cpu_flags", lambda: flags)
     assert device.native_bf16(torch.device("cpu")) is native
@@ -43,15 +52,20 @@ def test_sample_precision_auto_decodes_in_bf16_only_where_native(monkeypatch, tm
 
     from aekit.commands import generate
 
-    class StandIn(torch.nn.Linear):  # the model capabilities sample asks for, and parameters on a device
+    # the model capabilities sample asks for, and parameters on a device
+    class StandIn(torch.nn.Linear):
         condition_kind = None
 
         def prior_after_training(self):
             return None
 
     seen = []
-    monkeypatch.setattr(generate, "Run", lambda run_dir, device: SimpleNamespace(model=StandIn(1, 1), pages=False))
-    monkeypatch.setattr(generate, "sample_command", lambda model, out, n, **kw: seen.append(kw["bf16"]) or [])
+    monkeypatch.setattr(
+        generate, "Run", lambda run_dir, device: SimpleNamespace(model=StandIn(1, 1), pages=False)
+    )
+    monkeypatch.setattr(
+        generate, "sample_command", lambda model, out, n, **kw: seen.append(kw["bf16"]) or []
+    )
     for flags in ("avx512_bf16", "avx2"):
         monkeypatch.setattr(device, "cpu_flags", lambda flags=flags: flags)
         generate.sample("run", tmp_path / "out", 4)

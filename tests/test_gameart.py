@@ -1,4 +1,5 @@
-"""Game-ready samples: palettes learned and read, snapping, hard alpha, seamless tiles, the atlas."""
+"""Game-ready samples: palettes learned and read, snapping, hard alpha, seamless tiles, the
+atlas."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def _sprites(n: int = 6, size: int = 8, seed: int = 0) -> torch.Tensor:
     alpha = torch.ones(n, 1, size, size)
     alpha[:, :, :2] = 0.0
     alpha[:, :, 2:3] = 0.3
-    colour[:, :, :3] = torch.tensor([1.0, 1.0, 0.0]).view(3, 1, 1)  # yellow under transparency: hidden
+    # yellow under transparency: hidden
+    colour[:, :, :3] = torch.tensor([1.0, 1.0, 0.0]).view(3, 1, 1)
     return premultiply(torch.cat([colour.clamp(0, 1), alpha], 1))
 
 
@@ -71,29 +73,42 @@ def test_read_palette_from_png_gpl_and_hex_list(tmp_path):
     Image.fromarray(swatches, "RGBA").save(tmp_path / "p.png")
     expected = torch.tensor([[255, 0, 0], [0, 255, 0], [0, 0, 255]]) / 255
     assert torch.equal(read_palette(tmp_path / "p.png"), expected)
-    (tmp_path / "p.gpl").write_text("GIMP Palette\nName: rgb\nColumns: 3\n#\n255   0   0\tRed\n  0 255   0 Green\n0 0 255\n")
+    (tmp_path / "p.gpl").write_text(
+        "GIMP Palette\nName: rgb\nColumns: 3\n#\n255   0   0\tRed\n  0 255   0 Green\n0 0 255\n"
+    )
     assert torch.equal(read_palette(tmp_path / "p.gpl"), expected)
     (tmp_path / "p.hex").write_text("; lospec export\n#ff0000 red\n\n00FF00\n# blue next\n0000ff\n")
     assert torch.equal(read_palette(tmp_path / "p.hex"), expected)
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("empty.hex", "; nothing\n", "empty palette"),
-    ("bad.hex", "#ff0000\n#12345g\n", "line 2: bad hex colour '#12345g'"),
-    ("short.txt", "fff\n", "line 1: bad hex colour 'fff'"),
-    ("many.hex", "".join(f"{k:06x}\n" for k in range(MAX_PALETTE + 1)), "at most 256 colours, this one has 257"),
-    ("bad.gpl", "GIMP Palette\n255 0\n", "line 2: expected three numbers"),
-    ("range.gpl", "GIMP Palette\n255 0 300 x\n", "line 2: expected three numbers"),
-    ("header.gpl", "JASC-PAL\n", "starts with the line 'GIMP Palette'"),
-    ("broken.png", "not a png", "cannot read the palette image"),
-    ("binary.hex", b"\xff\xfe\x00", "not UTF-8 text"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("empty.hex", "; nothing\n", "empty palette"),
+        ("bad.hex", "#ff0000\n#12345g\n", "line 2: bad hex colour '#12345g'"),
+        ("short.txt", "fff\n", "line 1: bad hex colour 'fff'"),
+        (
+            "many.hex",
+            "".join(f"{k:06x}\n" for k in range(MAX_PALETTE + 1)),
+            "at most 256 colours, this one has 257",
+        ),
+        ("bad.gpl", "GIMP Palette\n255 0\n", "line 2: expected three numbers"),
+        ("range.gpl", "GIMP Palette\n255 0 300 x\n", "line 2: expected three numbers"),
+        ("header.gpl", "JASC-PAL\n", "starts with the line 'GIMP Palette'"),
+        ("broken.png", "not a png", "cannot read the palette image"),
+        ("binary.hex", b"\xff\xfe\x00", "not UTF-8 text"),
+    ],
+)
 def test_malformed_palettes_are_one_line_errors_naming_the_file(tmp_path, name, content, message):
     path = tmp_path / name
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(DataError) as info:
         read_palette(path)
-    assert str(info.value).startswith(str(path)) and message in str(info.value) and "\n" not in str(info.value)
+    assert (
+        str(info.value).startswith(str(path))
+        and message in str(info.value)
+        and "\n" not in str(info.value)
+    )
 
 
 def test_palette_sizes_are_checked_before_reading(tmp_path, monkeypatch):
@@ -123,7 +138,8 @@ def test_snap_gives_the_nearest_colour_keeps_alpha_and_hidden_pixels_zero():
     colours = straight[:, :3].permute(0, 2, 3, 1)[opaque]
     expected = COLOURS[torch.cdist(before[:, :3].permute(0, 2, 3, 1)[opaque], COLOURS).argmin(1)]
     assert torch.allclose(colours, expected, atol=1e-6)  # near their colours: RGB and CIELAB agree
-    yellow = straight[:, :3, 2].permute(0, 2, 1).reshape(-1, 3)  # the half-transparent row: yellow too
+    # the half-transparent row: yellow too
+    yellow = straight[:, :3, 2].permute(0, 2, 1).reshape(-1, 3)
     assert torch.cdist(yellow, COLOURS).min(1).values.max() < 1e-6
     assert snapped[:, :, :2].abs().max() == 0
 
@@ -141,7 +157,9 @@ def test_snap_measures_distance_perceptually():
 def test_snap_grey_images_to_an_rgb_palette():
     grey = torch.tensor([0.1, 0.45, 0.9]).view(1, 1, 1, 3)
     palette = torch.tensor([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0], [0.5, 0.5, 0.5]])
-    assert torch.allclose(snap_to_palette(grey, palette), torch.tensor([0.0, 0.5, 1.0]).view(1, 1, 1, 3))
+    assert torch.allclose(
+        snap_to_palette(grey, palette), torch.tensor([0.0, 0.5, 1.0]).view(1, 1, 1, 3)
+    )
     with pytest.raises(DataError, match="1-channel colours"):
         snap_to_palette(torch.rand(1, 3, 2, 2), palette[:, :1])
 
@@ -155,8 +173,11 @@ def test_threshold_alpha_is_hard_and_keeps_straight_colour():
     assert set(hard[:, 3].unique().tolist()) == {0.0, 1.0}
     kept = hard[:, 3] == 1
     assert torch.equal(kept, images[:, 3] >= 0.5)
-    assert torch.allclose(hard[:, :3].permute(0, 2, 3, 1)[kept],
-                          unpremultiply(images)[:, :3].permute(0, 2, 3, 1)[kept], atol=1e-6)
+    assert torch.allclose(
+        hard[:, :3].permute(0, 2, 3, 1)[kept],
+        unpremultiply(images)[:, :3].permute(0, 2, 3, 1)[kept],
+        atol=1e-6,
+    )
     assert hard[:, :3].permute(0, 2, 3, 1)[~kept].abs().max() == 0
     with pytest.raises(DataError, match="between 0 and 1"):
         threshold_alpha(images, 1.0)
@@ -178,7 +199,9 @@ def _seam_and_inner(images: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch
 def _smooth_textures(n: int, size: int = 32, seed: int = 0) -> torch.Tensor:
     """Blurred noise plus a gradient (opposite edges differ, as in any photo of a surface)."""
     rng = np.random.default_rng(seed)
-    noise = ndimage.gaussian_filter(rng.random((n, 3, size, size)), sigma=(0, 0, 2, 2), mode="reflect")
+    noise = ndimage.gaussian_filter(
+        rng.random((n, 3, size, size)), sigma=(0, 0, 2, 2), mode="reflect"
+    )
     ramp = np.linspace(0, 1, size)
     gradient = rng.random((n, 3, 1, 1)) * ramp[:, None] + rng.random((n, 3, 1, 1)) * ramp[None, :]
     texture = (noise - noise.mean((2, 3), keepdims=True)) * 2 + 0.35 + 0.15 * gradient
@@ -194,13 +217,16 @@ def test_seamless_textures_wrap_without_a_visible_seam():
         assert (seam_before > inner_before).all()  # the test textures do have a seam
         assert (seam <= inner).all()
     change = (tiles - textures).abs().mean()
-    assert change < 0.05, change  # measured 0.043 on textures of standard deviation 0.094 (0.019 in the middle half)
-    assert torch.allclose(tiles.mean((2, 3)), textures.mean((2, 3)), atol=2e-3)  # the mean colour stays
+    # measured 0.043 on textures of standard deviation 0.094 (0.019 in the middle half)
+    assert change < 0.05, change
+    # the mean colour stays
+    assert torch.allclose(tiles.mean((2, 3)), textures.mean((2, 3)), atol=2e-3)
 
 
 def test_seamless_keeps_the_inner_detail_exactly():
     """The periodic component's periodic Laplacian is the image's Laplacian over inner neighbours
-    only (Moisan's definition): every difference inside the image is kept, the border's jump is not."""
+    only (Moisan's definition): every difference inside the image is kept, the border's jump is
+    not."""
     y, x = torch.meshgrid(torch.arange(16.0), torch.arange(24.0), indexing="ij")
     image = (0.3 + 0.015 * x + 0.05 * torch.sin(x * y / 7)).expand(1, 2, 16, 24).double()
     made = make_seamless(image).double()
@@ -233,7 +259,8 @@ def test_seamless_crawl_floor_tiles():
     for dim in (-2, -1):
         seam_before, inner_before = _seam_and_inner(tiles, dim)
         seam, inner = _seam_and_inner(made, dim)
-        assert (seam <= inner).float().mean() > 0.99  # measured 906 of 907 on both seams (before: 93%, 92%)
+        # measured 906 of 907 on both seams (before: 93%, 92%)
+        assert (seam <= inner).float().mean() > 0.99
         assert (seam <= inner).sum() > (seam_before <= inner_before).sum()
         assert seam.mean() < 0.5 * seam_before.mean()
     assert (made - tiles).abs().mean() < 0.015  # measured 0.0103: floor tiles nearly wrap already
@@ -254,10 +281,20 @@ def test_finish_gives_palette_colours_and_hard_alpha_only():
 def test_atlas_is_texturepacker_json_hash():
     atlas = texturepacker_atlas(["a.png", "b.png", "c.png"], 16, 8, 2, "sheet.png")
     assert atlas["frames"]["c.png"] == {
-        "frame": {"x": 0, "y": 8, "w": 16, "h": 8}, "rotated": False, "trimmed": False,
-        "spriteSourceSize": {"x": 0, "y": 0, "w": 16, "h": 8}, "sourceSize": {"w": 16, "h": 8}}
+        "frame": {"x": 0, "y": 8, "w": 16, "h": 8},
+        "rotated": False,
+        "trimmed": False,
+        "spriteSourceSize": {"x": 0, "y": 0, "w": 16, "h": 8},
+        "sourceSize": {"w": 16, "h": 8},
+    }
     assert atlas["frames"]["b.png"]["frame"] == {"x": 16, "y": 0, "w": 16, "h": 8}
-    assert atlas["meta"] == {"app": "aekit", "version": "1.0", "image": "sheet.png", "format": "RGBA8888",
-                             "size": {"w": 32, "h": 16}, "scale": "1"}
+    assert atlas["meta"] == {
+        "app": "aekit",
+        "version": "1.0",
+        "image": "sheet.png",
+        "format": "RGBA8888",
+        "size": {"w": 32, "h": 16},
+        "scale": "1",
+    }
     assert list(atlas["frames"]) == ["a.png", "b.png", "c.png"]
     json.dumps(atlas)

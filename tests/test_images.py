@@ -1,4 +1,5 @@
-"""Image file I/O: every PIL mode in, premultiplied alpha, channel conversion, modes written back."""
+"""Image file I/O: every PIL mode in, premultiplied alpha, channel conversion, modes written
+back."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ def test_rgba_is_premultiplied_and_written_back_straight(tmp_path):
     assert image.mode == "RGBA" and image.pixels.shape == (4, 1, 3)
     assert torch.allclose(image.pixels[:, 0, 0], torch.tensor([200, 100, 50, 255]) / 255.0)
     assert torch.equal(image.pixels[:, 0, 1], torch.zeros(4))  # transparent: 0 in every channel
-    assert torch.allclose(image.pixels[:, 0, 2], torch.tensor([200 * 0.2, 100 * 0.2, 50 * 0.2, 51]) / 255.0)
+    assert torch.allclose(
+        image.pixels[:, 0, 2], torch.tensor([200 * 0.2, 100 * 0.2, 50 * 0.2, 51]) / 255.0
+    )
     write_image(tmp_path / "b.png", image.pixels, like=image.mode)
     back = np.asarray(Image.open(tmp_path / "b.png"))
     assert Image.open(tmp_path / "b.png").mode == "RGBA"
@@ -51,9 +54,12 @@ def test_sixteen_bit_keeps_its_depth(tmp_path):
     values = np.array([[0, 1, 257, 65535]], np.uint16)
     Image.fromarray(values).save(tmp_path / "d.png")
     image = read_image_file(tmp_path / "d.png")
-    assert image.mode.startswith("I") and torch.allclose(image.pixels[0], torch.from_numpy(values / 65535.0).float())
+    assert image.mode.startswith("I") and torch.allclose(
+        image.pixels[0], torch.from_numpy(values / 65535.0).float()
+    )
     write_image(tmp_path / "e.png", image.pixels, like=image.mode)
-    assert np.array_equal(np.asarray(Image.open(tmp_path / "e.png")), values)  # 1 in 65535 survives: not 8-bit
+    # 1 in 65535 survives: not 8-bit
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "e.png")), values)
 
 
 def test_cmyk_jpeg_reads_as_rgb_and_can_stay_cmyk(tmp_path):
@@ -72,7 +78,8 @@ def test_formats_jpeg_drops_alpha_over_white_webp_is_lossless(tmp_path):
     x[:, 0, 0] = 0  # one transparent pixel
     write_image(tmp_path / "a.jpg", x)
     jpeg = np.asarray(Image.open(tmp_path / "a.jpg"))
-    assert Image.open(tmp_path / "a.jpg").mode == "RGB" and jpeg[0, 0].min() > 200  # white where transparent
+    # white where transparent
+    assert Image.open(tmp_path / "a.jpg").mode == "RGB" and jpeg[0, 0].min() > 200
     write_image(tmp_path / "a.webp", x)
     webp = read_image_file(tmp_path / "a.webp")
     assert webp.channels == 4 and torch.allclose(webp.pixels, x, atol=1 / 255)
@@ -81,7 +88,9 @@ def test_formats_jpeg_drops_alpha_over_white_webp_is_lossless(tmp_path):
 def test_to_channels_conversions():
     rgb = torch.rand(3, 5, 6)
     grey = to_channels(rgb, 1)
-    pil = np.asarray(Image.fromarray((rgb.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).convert("L"))
+    pil = np.asarray(
+        Image.fromarray((rgb.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).convert("L")
+    )
     assert np.abs(grey[0].numpy() * 255 - pil).max() <= 1.0  # the same luma as PIL
     assert torch.equal(to_channels(grey, 3), grey.expand(3, -1, -1))
     rgba = to_channels(rgb, 4)
@@ -101,7 +110,11 @@ def test_unpremultiply_and_checkerboard():
     assert torch.allclose(unpremultiply(x), torch.tensor([0.5, 0.5]).view(2, 1, 1))
     transparent = torch.zeros(2, 8, 8)
     shown = composite(transparent, square=4)
-    assert shown.shape == (1, 8, 8) and shown[0, 0, 0] == pytest.approx(CHECKER[0]) and shown[0, 0, 4] == pytest.approx(CHECKER[1])
+    assert (
+        shown.shape == (1, 8, 8)
+        and shown[0, 0, 0] == pytest.approx(CHECKER[0])
+        and shown[0, 0, 4] == pytest.approx(CHECKER[1])
+    )
     opaque = torch.cat([torch.full((1, 8, 8), 0.3), torch.ones(1, 8, 8)])
     assert torch.allclose(composite(opaque), torch.full((1, 8, 8), 0.3))
     rgb = torch.rand(3, 2, 2)

@@ -68,4 +68,6 @@ def test_staged_folder_leaves_nothing_after_an_error(tmp_path):
     with pytest.raises(AekitError, match="a.png"), StagedFolder(out) as folder:
         folder.write("a.png", b"1")
         folder.write("a.png", b"2")  # the same name twice: refused, not overwritten in place
-    assert (out / "a.png").read_bytes() == b"1" and sorted(p.name for p in tmp_path.iterdir()) == ["samples"]
+    assert (out / "a.png").read_bytes() == b"1" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "samples"
+    ]

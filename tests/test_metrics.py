@@ -26,11 +26,15 @@ class TinyVAE(nn.Module):
         self.enc = nn.Linear(pixels, 2 * latent)
         self.dec = nn.Linear(latent, pixels)
 
-    def posterior(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def posterior(
+        self, x: torch.Tensor, condition: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.enc(x.flatten(1)).chunk(2, dim=1)
         return mu, logvar
 
-    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+    def log_likelihood(
+        self, x: torch.Tensor, z: torch.Tensor, condition: torch.Tensor | None = None
+    ) -> torch.Tensor:
         logits = self.dec(z)
         return -F.binary_cross_entropy_with_logits(logits, x.flatten(1), reduction="none").sum(1)
 
@@ -89,49 +93,71 @@ def test_iwae_with_one_sample_equals_the_elbo_estimate():
     elbo, iwae = metrics.nll_bounds(vae, x, k=1, generator=torch.Generator().manual_seed(3))
     assert torch.allclose(elbo, iwae)
     # the same seed gives the same estimate, however the samples are chunked
-    again, _ = metrics.nll_bounds(vae, x, k=1, generator=torch.Generator().manual_seed(3), samples_per_pass=1)
+    again, _ = metrics.nll_bounds(
+        vae, x, k=1, generator=torch.Generator().manual_seed(3), samples_per_pass=1
+    )
     assert torch.allclose(elbo, again)
 
 
 def test_iwae_bound_is_tighter_than_elbo_and_matches_a_direct_computation():
     vae = TinyVAE()
     x = torch.bernoulli(torch.rand(6, 16, generator=torch.Generator().manual_seed(1)))
-    elbo, iwae = metrics.nll_bounds(vae, x, k=50, generator=torch.Generator().manual_seed(0), samples_per_pass=64)
+    elbo, iwae = metrics.nll_bounds(
+        vae, x, k=50, generator=torch.Generator().manual_seed(0), samples_per_pass=64
+    )
     assert (iwae <= elbo + 1e-9).all() and iwae.mean() < elbo.mean()
     # direct, unchunked computation with the same draws
     gen = torch.Generator().manual_seed(0)
     mu, logvar = vae.posterior(x)
     chunk = 64 // 6  # the chunking nll_bounds uses for 6 images
-    eps = torch.cat([torch.randn((min(chunk, 50 - s), 6, 2), generator=gen) for s in range(0, 50, chunk)])
+    eps = torch.cat(
+        [torch.randn((min(chunk, 50 - s), 6, 2), generator=gen) for s in range(0, 50, chunk)]
+    )
     z = mu + torch.exp(0.5 * logvar) * eps
     prior = torch.distributions.Normal(0.0, 1.0)
     q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
-    log_w = torch.stack([vae.log_likelihood(x, zi) for zi in z]) + prior.log_prob(z).sum(-1) - q.log_prob(z).sum(-1)
+    log_w = (
+        torch.stack([vae.log_likelihood(x, zi) for zi in z])
+        + prior.log_prob(z).sum(-1)
+        - q.log_prob(z).sum(-1)
+    )
     expected = -(torch.logsumexp(log_w.double(), 0) - math.log(50))
     assert torch.allclose(iwae, expected, atol=1e-4)
 
 
-@pytest.mark.parametrize("samples_per_pass", [1, 6 * 7, 10_000])  # 1 sample per pass, ragged 7s, all 20 at once
+# 1 sample per pass, ragged 7s, all 20 at once
+@pytest.mark.parametrize("samples_per_pass", [1, 6 * 7, 10_000])
 def test_bounds_with_many_samples_do_not_depend_on_chunking(samples_per_pass):
-    """k = 20 importance samples streamed through the running logsumexp in chunks of 1, 7 (20 = 7 + 7 + 6)
-    or 20 agree with one unchunked computation on the same draws, even with log-weights in the
-    thousands of nats below zero, where a naive exp underflows. (torch draws normals for 16 or more
-    numbers differently from fewer, so the reference draws in the same chunks.)"""
+    """k = 20 importance samples streamed through the running logsumexp in chunks of 1, 7 (20 = 7 +
+    7 + 6) or 20 agree with one unchunked computation on the same draws, even with log-weights in
+    the thousands of nats below zero, where a naive exp underflows. (torch draws normals for 16 or
+    more numbers differently from fewer, so the reference draws in the same chunks.)"""
     vae = TinyVAE()
     with torch.no_grad():
-        vae.dec.weight.mul_(200.0)  # confident, mostly wrong pixels: log p(x|z) in the thousands of nats
+        # confident, mostly wrong pixels: log p(x|z) in the thousands of nats
+        vae.dec.weight.mul_(200.0)
     x = torch.bernoulli(torch.rand(6, 16, generator=torch.Generator().manual_seed(1)))
     k = 20
-    elbo, iwae = metrics.nll_bounds(vae, x, k=k, generator=torch.Generator().manual_seed(0), samples_per_pass=samples_per_pass)
+    elbo, iwae = metrics.nll_bounds(
+        vae, x, k=k, generator=torch.Generator().manual_seed(0), samples_per_pass=samples_per_pass
+    )
     mu, logvar = vae.posterior(x)
     gen, chunk = torch.Generator().manual_seed(0), max(1, min(k, samples_per_pass // 6))
-    eps = torch.cat([torch.randn((min(chunk, k - s), 6, 2), generator=gen) for s in range(0, k, chunk)])
+    eps = torch.cat(
+        [torch.randn((min(chunk, k - s), 6, 2), generator=gen) for s in range(0, k, chunk)]
+    )
     z = mu + torch.exp(0.5 * logvar) * eps
     prior = torch.distributions.Normal(0.0, 1.0)
     q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
-    log_w = (torch.stack([vae.log_likelihood(x, zi) for zi in z]) + prior.log_prob(z).sum(-1) - q.log_prob(z).sum(-1)).double()
+    log_w = (
+        torch.stack([vae.log_likelihood(x, zi) for zi in z])
+        + prior.log_prob(z).sum(-1)
+        - q.log_prob(z).sum(-1)
+    ).double()
     assert log_w.min() < -1_000  # the regime where exp(log_w) is 0 in float64
-    torch.testing.assert_close(iwae, -(torch.logsumexp(log_w, 0) - math.log(k)), atol=1e-3, rtol=1e-6)
+    torch.testing.assert_close(
+        iwae, -(torch.logsumexp(log_w, 0) - math.log(k)), atol=1e-3, rtol=1e-6
+    )
     torch.testing.assert_close(elbo, -log_w.mean(0), atol=1e-3, rtol=1e-6)
     assert (elbo - iwae > 1e-3).all()  # k > 1 samples that disagree: the bounds differ
 
@@ -161,7 +187,9 @@ def test_linear_probe_beats_chance_on_separable_latents():
 def test_max_principal_angle():
     a = np.eye(4)[:, :2]
     assert metrics.max_principal_angle(a, np.eye(4)[:, [0, 2]]) == pytest.approx(90.0)
-    assert metrics.max_principal_angle(a, a @ np.array([[2.0, 1.0], [0.0, 1.0]])) == pytest.approx(0.0, abs=1e-6)
+    assert metrics.max_principal_angle(a, a @ np.array([[2.0, 1.0], [0.0, 1.0]])) == pytest.approx(
+        0.0, abs=1e-6
+    )
 
 
 def test_independent_pixels_nll_is_the_exact_expectation_over_binarisations():
@@ -181,7 +209,8 @@ def test_independent_pixels_nll_is_the_exact_expectation_over_binarisations():
 
 @pytest.mark.parametrize("channels", [1, 2, 3, 4])
 def test_image_metrics_baselines_and_features_take_1_to_4_channels(channels):
-    """PSNR/SSIM per channel, PCA baselines and the feature classifier on grey, grey+alpha, RGB, RGBA."""
+    """PSNR/SSIM per channel, PCA baselines and the feature classifier on grey, grey+alpha, RGB,
+    RGBA."""
     from aekit.quality import FEATURE_DIM, FeatureClassifier, features
 
     gen = torch.Generator().manual_seed(channels)
@@ -207,12 +236,14 @@ def test_precision_recall_identical_disjoint_and_mode_dropping_sets():
     assert metrics.precision_recall(real, real) == (1.0, 1.0)
     far = real + 1000.0
     assert metrics.precision_recall(real, far) == (0.0, 0.0)
-    fresh = np.concatenate([c + rng.standard_normal((200, 8)) for c in centres])  # a new draw of every mode
+    # a new draw of every mode
+    fresh = np.concatenate([c + rng.standard_normal((200, 8)) for c in centres])
     fresh_precision, fresh_recall = metrics.precision_recall(real, fresh)
     assert fresh_precision > 0.8 and fresh_recall > 0.8
     one_mode = centres[0] + rng.standard_normal((1000, 8))  # as realistic, but of one kind only
     precision, recall = metrics.precision_recall(real, one_mode)
-    assert precision > fresh_precision - 0.05 and 0.1 < recall < 0.3  # recall ~ that mode's share of the real set
+    # recall ~ that mode's share of the real set
+    assert precision > fresh_precision - 0.05 and 0.1 < recall < 0.3
     with pytest.raises(ValueError, match="k = 3"):
         metrics.precision_recall(real[:3], real)
 
@@ -221,14 +252,18 @@ def test_pca_denoiser_keeps_the_signal_components_not_all():
     g = torch.Generator().manual_seed(0)
     basis = torch.rand(8, 256, generator=g)
     clean = ((torch.rand(3000, 8, generator=g) @ basis) / 4).clamp(0, 1).reshape(3000, 1, 16, 16)
-    corrupt = lambda x: (x + 0.2 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
+    corrupt = lambda x: (
+        x + 0.2 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
+    ).clamp(0, 1)
     pca, k = metrics.pca_denoiser(clean[:2000], corrupt)
     assert k == 8  # the data's rank: fewer components blur, more keep noise
     test = clean[2000:]
     noisy = corrupt(test)
     denoised = metrics.pca_project(pca, noisy, k)
     assert ((denoised - test) ** 2).mean() < 0.25 * ((noisy - test) ** 2).mean()
-    assert ((denoised - test) ** 2).mean() < ((metrics.pca_project(pca, noisy, 256) - test) ** 2).mean()
+    assert ((denoised - test) ** 2).mean() < (
+        (metrics.pca_project(pca, noisy, 256) - test) ** 2
+    ).mean()
 
 
 # --- novelty ------------------------------------------------------------------------------
@@ -241,7 +276,9 @@ def test_exact_duplicates_of_training_images_leave_the_test_side():
     test = np.concatenate([train[[3, 40]], fresh, train[[3]], almost])
     kept, rows = metrics.remove_exact_duplicates(train, test)
     assert rows.tolist() == [*range(2, 12), 13] and np.array_equal(kept, test[rows])
-    kept_t, rows_t = metrics.remove_exact_duplicates(torch.from_numpy(train), torch.from_numpy(test))
+    kept_t, rows_t = metrics.remove_exact_duplicates(
+        torch.from_numpy(train), torch.from_numpy(test)
+    )
     assert rows_t.tolist() == rows.tolist() and torch.equal(kept_t, torch.from_numpy(test[rows]))
 
 
@@ -250,7 +287,9 @@ def test_nearest_distances_in_chunks_match_the_full_matrix():
     queries, references = torch.randn(45, 6, generator=g), torch.randn(30, 6, generator=g)
     queries[5] = references[17]
     distances, index = metrics.nearest_distances(queries, references, chunk=7)
-    full = torch.cdist(queries.double(), references.double(), compute_mode="donot_use_mm_for_euclid_dist")
+    full = torch.cdist(
+        queries.double(), references.double(), compute_mode="donot_use_mm_for_euclid_dist"
+    )
     assert torch.equal(index, full.argmin(1))
     assert torch.allclose(distances, full.min(1).values, atol=1e-12)
     assert distances[5] < 1e-7 and index[5] == 17
@@ -263,12 +302,16 @@ def test_novelty_real_images_copies_and_noise():
     assert abs(real.share - 0.05) < 0.015  # by construction, up to sampling noise
     assert real.share == pytest.approx(float((real.distances < real.threshold).double().mean()))
     held = metrics.novelty(heldout, train, heldout)
-    assert held.share == pytest.approx(0.05, abs=0.001)  # the held-out images themselves: exactly the quantile
+    # the held-out images themselves: exactly the quantile
+    assert held.share == pytest.approx(0.05, abs=0.001)
     rows = torch.randint(0, 2000, (300,), generator=g)
     copies = metrics.novelty(train[rows], train, heldout)
-    assert copies.share == 1.0 and torch.equal(copies.nearest, rows) and copies.distances.max() < 1e-6
+    assert (
+        copies.share == 1.0 and torch.equal(copies.nearest, rows) and copies.distances.max() < 1e-6
+    )
     near = metrics.novelty(train[rows] + 0.05 * torch.randn(300, 8, generator=g), train, heldout)
-    assert near.share == 1.0  # near-copies (well inside the held-out images' typical distance) count too
+    # near-copies (well inside the held-out images' typical distance) count too
+    assert near.share == 1.0
     noise = metrics.novelty(5 + torch.rand(500, 8, generator=g), train, heldout)
     assert noise.share == 0.0 and noise.threshold == real.threshold
     with pytest.raises(ValueError, match="quantile"):

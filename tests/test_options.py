@@ -1,4 +1,5 @@
-"""Every command's options come from one dataclass (aekit.options): help with defaults, checks, keywords."""
+"""Every command's options come from one dataclass (aekit.options): help with defaults, checks,
+keywords."""
 
 from __future__ import annotations
 
@@ -16,9 +17,15 @@ from aekit.option_fields import options_from_args
 
 # the function each command calls with its options as keywords, and the fields it takes otherwise
 # (quiet becomes a Progress; --no-priors empties --prior)
-NOT_KEYWORDS = {"denoise": {"quiet"}, "encode": {"quiet"}, "evaluate": {"quiet"}, "report": {"quiet"},
-                "export": {"no_priors"}}
-OWN_DEFAULTS = {("fit-prior", "quiet")}  # fit_prior is quiet in Python; the command shows its progress
+NOT_KEYWORDS = {
+    "denoise": {"quiet"},
+    "encode": {"quiet"},
+    "evaluate": {"quiet"},
+    "report": {"quiet"},
+    "export": {"no_priors"},
+}
+# fit_prior is quiet in Python; the command shows its progress
+OWN_DEFAULTS = {("fit-prior", "quiet")}
 
 
 def _functions() -> dict[str, object]:
@@ -33,9 +40,21 @@ def _functions() -> dict[str, object]:
     from aekit.serve import serve
     from aekit.tour import run_tour
 
-    return {"denoise": denoise, "sample": sample, "encode": encode, "decode": decode, "interpolate": interpolate,
-            "evaluate": evaluate_run, "report": evaluate_run, "export": export_run, "serve": serve, "tour": run_tour,
-            "bench": bench_command, "make-floorplans": make_floorplans_command, "fit-prior": fit_prior}
+    return {
+        "denoise": denoise,
+        "sample": sample,
+        "encode": encode,
+        "decode": decode,
+        "interpolate": interpolate,
+        "evaluate": evaluate_run,
+        "report": evaluate_run,
+        "export": export_run,
+        "serve": serve,
+        "tour": run_tour,
+        "bench": bench_command,
+        "make-floorplans": make_floorplans_command,
+        "fit-prior": fit_prior,
+    }
 
 
 def _commands() -> dict[str, CommandParser]:
@@ -47,13 +66,20 @@ def _commands() -> dict[str, CommandParser]:
 
 
 def _default_of(f) -> object:
-    return f.default if f.default is not MISSING else f.default_factory() if f.default_factory is not MISSING else MISSING
+    return (
+        f.default
+        if f.default is not MISSING
+        else f.default_factory()
+        if f.default_factory is not MISSING
+        else MISSING
+    )
 
 
 def test_every_command_but_train_has_an_options_dataclass():
     commands = _commands()
     assert set(opt.COMMAND_OPTIONS) == set(commands) - {"train"}
-    assert opt.COMMAND_OPTIONS["report"] is opt.COMMAND_OPTIONS["evaluate"]  # report takes evaluate's options, defined once
+    # report takes evaluate's options, defined once
+    assert opt.COMMAND_OPTIONS["report"] is opt.COMMAND_OPTIONS["evaluate"]
 
 
 def test_every_flag_has_help_that_states_its_default():
@@ -65,7 +91,10 @@ def test_every_flag_has_help_that_states_its_default():
             assert action.help, where
             switch, required = action.nargs == 0, action.required or not action.option_strings
             assert switch or required or "default" in action.help, where
-            assert not re.search(r"\d(\.\d+)?x\b|images/s|img/s|\d+(\.\d+)? ?s\b", action.help), where  # no benchmark figures
+            # no benchmark figures
+            assert not re.search(r"\d(\.\d+)?x\b|images/s|img/s|\d+(\.\d+)? ?s\b", action.help), (
+                where
+            )
 
 
 def test_defaults_in_help_are_the_dataclass_defaults():
@@ -76,10 +105,12 @@ def test_defaults_in_help_are_the_dataclass_defaults():
         for f in fields(cls):
             action, default = by_dest[f.name], _default_of(f)
             shown = re.search(r"\(default ([^)]*)\)$", action.help)
-            if default not in (MISSING, None, False, [], {}):  # the others' help says in words what happens
+            # the others' help says in words what happens
+            if default not in (MISSING, None, False, [], {}):
                 assert shown and shown.group(1) == str(default), (name, f.name, action.help)
                 checked += 1
-            if cls is not TrainConfig:  # train's flags stay None so that only those given override --config
+            # train's flags stay None so that only those given override --config
+            if cls is not TrainConfig:
                 assert action.default == (None if default is MISSING else default), (name, f.name)
     assert checked >= 30  # the test saw the flags
 
@@ -90,8 +121,10 @@ def _required_argv(cls: type) -> tuple[list[str], dict[str, object]]:
     for f in fields(cls):
         if f.default is MISSING and f.default_factory is MISSING:
             value = ["in.png"] if f.metadata["nargs"] == "+" else f"given-{f.name}"
-            argv += [*([] if f.metadata["positional"] else ["--" + f.name.replace("_", "-")]),
-                     *(value if isinstance(value, list) else [value])]
+            argv += [
+                *([] if f.metadata["positional"] else ["--" + f.name.replace("_", "-")]),
+                *(value if isinstance(value, list) else [value]),
+            ]
             values[f.name] = value
     return argv, values
 
@@ -113,9 +146,15 @@ def test_options_are_the_command_functions_keywords_with_their_defaults():
         assert names - set(parameters) == NOT_KEYWORDS.get(name, set()), name
         for f in fields(cls):
             given = parameters.get(f.name)
-            if given is not None and given.default is not inspect.Parameter.empty and (name, f.name) not in OWN_DEFAULTS:
+            if (
+                given is not None
+                and given.default is not inspect.Parameter.empty
+                and (name, f.name) not in OWN_DEFAULTS
+            ):
                 default = _default_of(f)
-                assert (list(given.default) if isinstance(given.default, tuple) else given.default) == default, (name, f.name)
+                assert (
+                    list(given.default) if isinstance(given.default, tuple) else given.default
+                ) == default, (name, f.name)
 
 
 def test_evaluate_passes_only_the_options_given():
@@ -124,25 +163,66 @@ def test_evaluate_passes_only_the_options_given():
     assert opt.EvaluateOptions(run_dir="r", quiet=True).given() == {}
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["sample", "{run}", "--out", "{out}", "--temperature", "inf"], "--temperature must be a positive finite number, got inf"),
-    (["sample", "{run}", "--out", "{out}", "--alpha-threshold", "nan"], "--alpha-threshold must be between 0 and 1, got nan"),
-    (["evaluate", "{run}", "--iwae-k", "0"], "--iwae-k must be at least 1, got 0"),
-    (["report", "{run}", "--iwae-seconds=-inf"], "--iwae-seconds must be a positive finite number, got -inf"),
-    (["evaluate", "{run}", "--ocr-pages=-1"], "--ocr-pages must be at least 0, got -1"),
-    (["encode", "{run}", "--dataset", "digits", "--out", "{out}.npy", "--seed", str(2**64)], "--seed must be between 0 and 2**63-1"),
-    (["interpolate", "{run}", "--from-class", "0", "--to-class", "1", "--out", "{out}", "--steps", "1001"],
-     "--steps must be between 2 and 1,000, got 1001"),
-    (["denoise", "{run}", "x.png", "--out", "{out}", "--jpeg-quality", "101"], "--jpeg-quality must be between 1 and 100"),
-    (["serve", "{run}", "--port", "65536"], "--port must be between 0 and 65,535"),
-    (["fit-prior", "{run}", "--prior", "gmm", "--draws=-1"], "--draws must be at least 0, got -1"),
-    (["bench", "--batch-size", "0"], "--batch-size must be at least 1, got 0"),
-    (["make-documents", "--out", "{out}", "--pages", "0"], "--pages must be at least 1, got 0"),
-    (["make-floorplans", "--out", "{out}", "--size", "16"], "--size must be between 32 and 1,024, got 16"),
-    (["decode", "{run}", "codes.npy", "--out", "{out}", "--threads", "0"], "--threads must be at least 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["sample", "{run}", "--out", "{out}", "--temperature", "inf"],
+            "--temperature must be a positive finite number, got inf",
+        ),
+        (
+            ["sample", "{run}", "--out", "{out}", "--alpha-threshold", "nan"],
+            "--alpha-threshold must be between 0 and 1, got nan",
+        ),
+        (["evaluate", "{run}", "--iwae-k", "0"], "--iwae-k must be at least 1, got 0"),
+        (
+            ["report", "{run}", "--iwae-seconds=-inf"],
+            "--iwae-seconds must be a positive finite number, got -inf",
+        ),
+        (["evaluate", "{run}", "--ocr-pages=-1"], "--ocr-pages must be at least 0, got -1"),
+        (
+            ["encode", "{run}", "--dataset", "digits", "--out", "{out}.npy", "--seed", str(2**64)],
+            "--seed must be between 0 and 2**63-1",
+        ),
+        (
+            [
+                "interpolate",
+                "{run}",
+                "--from-class",
+                "0",
+                "--to-class",
+                "1",
+                "--out",
+                "{out}",
+                "--steps",
+                "1001",
+            ],
+            "--steps must be between 2 and 1,000, got 1001",
+        ),
+        (
+            ["denoise", "{run}", "x.png", "--out", "{out}", "--jpeg-quality", "101"],
+            "--jpeg-quality must be between 1 and 100",
+        ),
+        (["serve", "{run}", "--port", "65536"], "--port must be between 0 and 65,535"),
+        (
+            ["fit-prior", "{run}", "--prior", "gmm", "--draws=-1"],
+            "--draws must be at least 0, got -1",
+        ),
+        (["bench", "--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+        (["make-documents", "--out", "{out}", "--pages", "0"], "--pages must be at least 1, got 0"),
+        (
+            ["make-floorplans", "--out", "{out}", "--size", "16"],
+            "--size must be between 32 and 1,024, got 16",
+        ),
+        (
+            ["decode", "{run}", "codes.npy", "--out", "{out}", "--threads", "0"],
+            "--threads must be at least 1, got 0",
+        ),
+    ],
+)
 def test_a_bad_value_is_one_line_before_any_work(argv, message, tmp_path, capsys):
-    run, out = tmp_path / "no-such-run", tmp_path / "out"  # refused before the run is read or anything written
+    # refused before the run is read or anything written
+    run, out = tmp_path / "no-such-run", tmp_path / "out"
     assert main([word.format(run=run, out=out) for word in argv]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("aekit: error: ") and len(err.splitlines()) == 1 and message in err, err
@@ -164,9 +244,15 @@ def test_prior_and_model_names_come_from_the_registries(monkeypatch):
     monkeypatch.setitem(MODELS, "toy-model", MODELS["dense"])
     parser = build_parser()
     assert parser.parse_args(["sample", "r", "--out", "o", "--prior", "toy"]).prior == "toy"
-    assert parser.parse_args(["evaluate", "r", "--prior", "toy", "--prior", "all"]).priors == ["toy", "all"]
+    assert parser.parse_args(["evaluate", "r", "--prior", "toy", "--prior", "all"]).priors == [
+        "toy",
+        "all",
+    ]
     assert parser.parse_args(["export", "r", "--out", "o", "--prior", "toy"]).priors == ["toy"]
-    assert parser.parse_args(["bench", "--model", "toy-model", "--dataset", "digits"]).model == "toy-model"
+    assert (
+        parser.parse_args(["bench", "--model", "toy-model", "--dataset", "digits"]).model
+        == "toy-model"
+    )
 
 
 def test_train_keeps_its_one_flag_per_config_field():

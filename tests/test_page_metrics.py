@@ -23,13 +23,21 @@ def pages(n: int, texts: bool) -> PageSet:
         clean.append(torch.from_numpy(page)[None])
         noisy.append(torch.from_numpy(damage_page(page, DamageConfig(), rng))[None])
         truth.append(text)
-    return PageSet(noisy, clean, [f"{i}.png" for i in range(n)], list(range(n)), "generated", texts=truth if texts else None)
+    return PageSet(
+        noisy,
+        clean,
+        [f"{i}.png" for i in range(n)],
+        list(range(n)),
+        "generated",
+        texts=truth if texts else None,
+    )
 
 
 @pytest.mark.skipif(tesseract_missing() is not None, reason="tesseract is not installed")
 def test_page_sections_measure_rmse_ocr_and_300_dpi_beside_their_baselines():
     torch.manual_seed(0)
-    model = build_model("doc-unet", {"width": 4, "depth": 1}, (1, 32, 32)).eval()  # background division
+    # background division
+    model = build_model("doc-unet", {"width": 4, "depth": 1}, (1, 32, 32)).eval()
     test = pages(2, texts=True)
     training = TrainingText.of_pages(test.noisy)
     sections = {name: section for name, section, _ in page_sections(model, test, training)}

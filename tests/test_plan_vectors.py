@@ -1,4 +1,5 @@
-"""Floor plans as vectors: polygons trace the rooms' pixels exactly, holes survive, the SVG draws every part."""
+"""Floor plans as vectors: polygons trace the rooms' pixels exactly, holes survive, the SVG draws
+every part."""
 
 from __future__ import annotations
 
@@ -30,18 +31,24 @@ def test_vectors_trace_rooms_exactly(reals):
     for room, vector in zip(parsed.rooms, vectors["rooms"]):
         polygon = np.array(vector["polygon"])
         assert abs(V._shoelace([tuple(p) for p in polygon])) == room.area == vector["area"]
-        assert np.all(np.abs(np.diff(polygon, axis=0, append=polygon[:1])).min(axis=1) == 0)  # no diagonals
+        # no diagonals
+        assert np.all(np.abs(np.diff(polygon, axis=0, append=polygon[:1])).min(axis=1) == 0)
         assert vector["type"] == fp.CLASSES[room.kind]
-        inside = Path(polygon).contains_points(centres).reshape(plan.shape)  # the pixels whose centre it holds
+        # the pixels whose centre it holds
+        inside = Path(polygon).contains_points(centres).reshape(plan.shape)
         for hole in vector["holes"]:
             inside &= ~Path(np.array(hole)).contains_points(centres).reshape(plan.shape)
         assert np.array_equal(inside, parsed.rooms_map == room.label)
-    assert len(vectors["doors"]) == parsed.counts["doors"] and {d["width"] for d in vectors["doors"]} == {3}
+    assert len(vectors["doors"]) == parsed.counts["doors"] and {
+        d["width"] for d in vectors["doors"]
+    } == {3}
     metres = V.plan_vectors(plan, scale=0.25)
     assert metres["units"] == "m" and metres["size"] == [16.0, 16.0]
     assert metres["rooms"][0]["area"] == pytest.approx(vectors["rooms"][0]["area"] * 0.0625)
     assert metres["doors"][0]["width"] == 0.75
-    building = abs(V._shoelace(vectors["outline"])) - sum(abs(V._shoelace(h)) for h in vectors["courtyards"])
+    building = abs(V._shoelace(vectors["outline"])) - sum(
+        abs(V._shoelace(h)) for h in vectors["courtyards"]
+    )
     assert building == (plan != 0).sum()
 
 
@@ -60,7 +67,8 @@ def test_svg_draws_every_part(reals):
     root = ET.fromstring(svg)
     ns = "{http://www.w3.org/2000/svg}"
     parsed = P.parse_plan(plan)
-    assert len(root.findall(f"{ns}path")) == len(parsed.rooms) + 1  # the building (walls) and each room
+    # the building (walls) and each room
+    assert len(root.findall(f"{ns}path")) == len(parsed.rooms) + 1
     assert len(root.findall(f"{ns}line")) == sum(parsed.counts.values())
     assert root.get("viewBox") == "0 0 19.2 19.2"
     with pytest.raises(AekitError, match="metres per pixel"):

@@ -1,4 +1,5 @@
-"""Floor-plan measures: real plans pass, broken plans fail, and the baselines rank as they should."""
+"""Floor-plan measures: real plans pass, broken plans fail, and the baselines rank as they
+should."""
 
 from __future__ import annotations
 
@@ -38,7 +39,11 @@ def test_real_plans_are_valid_and_fill_their_footprints(reals):
     shifted = np.roll(plans, 3, axis=2)
     assert P.footprint_iou(shifted, footprints) < 0.95
     parsed = P.parse_plan(plans[0])
-    assert 3 <= len(parsed.rooms) <= 10 and parsed.counts["entrances"] == 1 and parsed.counts["doors"] >= 2
+    assert (
+        3 <= len(parsed.rooms) <= 10
+        and parsed.counts["entrances"] == 1
+        and parsed.counts["doors"] >= 2
+    )
 
 
 def _neighbours(plan: np.ndarray, mask: np.ndarray) -> set[int]:
@@ -50,7 +55,9 @@ def test_a_missing_outer_wall_fails(reals):
     for plan, footprint in zip(plans[:20], footprints[:20]):
         broken = plan.copy()
         outer = (plan == fp.WALL) & ndimage.binary_dilation(plan == fp.OUTSIDE, CROSS)
-        y, x = np.argwhere(outer & ndimage.binary_dilation(np.isin(plan, fp.ROOM_CLASSES), CROSS))[0]
+        y, x = np.argwhere(outer & ndimage.binary_dilation(np.isin(plan, fp.ROOM_CLASSES), CROSS))[
+            0
+        ]
         broken[y, x] = fp.OUTSIDE
         result = P.plan_validity(broken, footprint)
         assert not result.valid and any("touches outside" in p for p in result.problems)
@@ -64,8 +71,15 @@ def test_a_missing_inner_wall_mixes_two_rooms(reals):
         up, down = plan[:-2], plan[2:]
         rooms = np.asarray(fp.ROOM_CLASSES)
         across = np.zeros(plan.shape, bool)
-        across[:, 1:-1] |= np.isin(left, rooms) & np.isin(right, rooms) & (left != right) & (plan[:, 1:-1] == fp.WALL)
-        across[1:-1] |= np.isin(up, rooms) & np.isin(down, rooms) & (up != down) & (plan[1:-1] == fp.WALL)
+        across[:, 1:-1] |= (
+            np.isin(left, rooms)
+            & np.isin(right, rooms)
+            & (left != right)
+            & (plan[:, 1:-1] == fp.WALL)
+        )
+        across[1:-1] |= (
+            np.isin(up, rooms) & np.isin(down, rooms) & (up != down) & (plan[1:-1] == fp.WALL)
+        )
         y, x = np.argwhere(across)[0]
         broken = plan.copy()
         broken[y, x] = plan[y, x - 1] if np.isin(plan[y, x - 1], rooms) else plan[y - 1, x]
@@ -82,7 +96,8 @@ def test_a_missing_door_cuts_rooms_off(reals):
             broken = plan.copy()
             broken[doors == j] = fp.WALL
             outcomes.append(P.plan_validity(broken, footprint))
-        assert any(not r.valid for r in outcomes)  # the doors of a spanning tree: each one is needed
+        # the doors of a spanning tree: each one is needed
+        assert any(not r.valid for r in outcomes)
         assert all(any("not reachable" in p for p in r.problems) for r in outcomes if not r.valid)
 
 
@@ -104,7 +119,8 @@ def test_other_corruptions_fail(reals):
     no_entrance = np.where(plan == fp.ENTRANCE, fp.WALL, plan)
     assert not P.plan_validity(no_entrance).valid
     assert P.plan_validity(plan).valid and P.plan_validity(torch.from_numpy(plan)).valid
-    assert P.validity_rate(_one_room(footprints[:20]), footprints[:20]) == 1.0  # valid, but one room
+    # valid, but one room
+    assert P.validity_rate(_one_room(footprints[:20]), footprints[:20]) == 1.0
     with pytest.raises(AekitError, match="outside the classes"):
         P.plan_validity(np.full((8, 8), 12))
 
@@ -135,18 +151,37 @@ def test_diversity_and_its_reference(reals):
 
 def test_retrieval_beats_a_random_plan_stretched_the_same_way(reals):
     footprints, plans = reals
-    train_f, train_p, query_f, query_p = footprints[:200], plans[:200], footprints[200:], plans[200:]
+    train_f, train_p, query_f, query_p = (
+        footprints[:200],
+        plans[:200],
+        footprints[200:],
+        plans[200:],
+    )
     retrieved = P.retrieval_baseline(train_f, train_p, query_f)
     rng = np.random.default_rng(0)
-    random = np.concatenate([P.retrieval_baseline(train_f[[r]], train_p[[r]], q[None])
-                             for r, q in zip(rng.integers(0, 200, len(query_f)), query_f)])
-    iou_retrieved, iou_random = P.footprint_iou(retrieved, query_f), P.footprint_iou(random, query_f)
+    random = np.concatenate(
+        [
+            P.retrieval_baseline(train_f[[r]], train_p[[r]], q[None])
+            for r, q in zip(rng.integers(0, 200, len(query_f)), query_f)
+        ]
+    )
+    iou_retrieved, iou_random = (
+        P.footprint_iou(retrieved, query_f),
+        P.footprint_iou(random, query_f),
+    )
     realism_retrieved = P.realism(retrieved, train_p)
-    print(f"retrieval baseline (200 train, 40 queries): footprint IoU {iou_retrieved:.3f} (random plan "
-          f"{iou_random:.3f}), valid {P.validity_rate(retrieved, query_f):.2f}, realism "
-          f"{realism_retrieved['distance']:.3f} (reference {realism_retrieved['reference']:.3f}), "
-          f"pixels differing from the real plan {P.diversity(np.stack([retrieved, query_p], 1)):.3f}")
+    print(
+        f"retrieval baseline (200 train, 40 queries): footprint IoU {iou_retrieved:.3f} (random "
+        "plan "
+        f"{iou_random:.3f}), valid {P.validity_rate(retrieved, query_f):.2f}, realism "
+        f"{realism_retrieved['distance']:.3f} (reference {realism_retrieved['reference']:.3f}), "
+        f"pixels differing from the real plan {P.diversity(np.stack([retrieved, query_p], 1)):.3f}"
+    )
     assert iou_retrieved > iou_random + 0.05 and iou_retrieved > 0.9
     assert retrieved.shape == query_p.shape and retrieved.dtype == np.uint8
-    own = P.retrieval_baseline(train_f, train_p, train_f[:20])  # a training footprint: its own plan or a twin's
-    assert P.footprint_iou(own, train_f[:20]) > 0.98 and np.mean([np.array_equal(a, b) for a, b in zip(own, train_p)]) > 0.5
+    # a training footprint: its own plan or a twin's
+    own = P.retrieval_baseline(train_f, train_p, train_f[:20])
+    assert (
+        P.footprint_iou(own, train_f[:20]) > 0.98
+        and np.mean([np.array_equal(a, b) for a, b in zip(own, train_p)]) > 0.5
+    )

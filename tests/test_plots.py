@@ -38,7 +38,11 @@ class TinyConvVAE(Autoencoder):
         self.dec = nn.Linear(latent_dim + (conditional_labels or 0), 64)
 
     def _cond(self, z: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
-        return z if condition is None else torch.cat([z, F.one_hot(condition, self.num_classes).float()], 1)
+        return (
+            z
+            if condition is None
+            else torch.cat([z, F.one_hot(condition, self.num_classes).float()], 1)
+        )
 
     def posterior(self, x, condition=None):
         return self.enc(F.relu(self.conv(x)).flatten(1)).chunk(2, dim=1)
@@ -53,7 +57,11 @@ class TinyConvVAE(Autoencoder):
         return torch.sigmoid(self.logits(z, condition))
 
     def log_likelihood(self, x, z, condition=None):
-        return -F.binary_cross_entropy_with_logits(self.logits(z, condition), x, reduction="none").flatten(1).sum(1)
+        return (
+            -F.binary_cross_entropy_with_logits(self.logits(z, condition), x, reduction="none")
+            .flatten(1)
+            .sum(1)
+        )
 
     def sample(self, n, condition=None, generator=None):
         return self.decode(torch.randn(n, self.latent_dim, generator=generator), condition)
@@ -85,18 +93,36 @@ NAMES = ["zero", "one", "two"]
     "draw",
     [
         lambda m, x, y, p: plots.plot_reconstructions(m, x, p, labels=y, class_names=NAMES),
-        lambda m, x, y, p: plots.plot_denoising(m, x, (x + 0.2).clamp(0, 1), p, labels=y, class_names=NAMES, noise_spec="gaussian:0.2"),
+        lambda m, x, y, p: plots.plot_denoising(
+            m, x, (x + 0.2).clamp(0, 1), p, labels=y, class_names=NAMES, noise_spec="gaussian:0.2"
+        ),
         lambda m, x, y, p: plots.plot_manifold(m, p, grid=6),
         lambda m, x, y, p: plots.plot_traversal(m, x, p, dims=2, steps=5),
-        lambda m, x, y, p: plots.plot_latent_scatter(m.encode(x).detach(), p, labels=y, class_names=NAMES),
-        lambda m, x, y, p: plots.plot_latent_scatter(torch.randn(40, 5), p, labels=y, class_names=NAMES, method="tsne"),
+        lambda m, x, y, p: plots.plot_latent_scatter(
+            m.encode(x).detach(), p, labels=y, class_names=NAMES
+        ),
+        lambda m, x, y, p: plots.plot_latent_scatter(
+            torch.randn(40, 5), p, labels=y, class_names=NAMES, method="tsne"
+        ),
         lambda m, x, y, p: plots.plot_interpolations(m, x, p, pairs=2, steps=5),
         lambda m, x, y, p: plots.plot_samples(m, p, n=16),
-        lambda m, x, y, p: plots.plot_class_samples(m, m.encode(x).detach(), y, p, class_names=NAMES, per_class=4),
+        lambda m, x, y, p: plots.plot_class_samples(
+            m, m.encode(x).detach(), y, p, class_names=NAMES, per_class=4
+        ),
         lambda m, x, y, p: plots.plot_feature_maps(m, x[0], p),
     ],
-    ids=["reconstructions", "denoising", "manifold", "traversal", "scatter-2d", "scatter-tsne", "interpolations",
-         "samples", "class-samples", "feature-maps"],
+    ids=[
+        "reconstructions",
+        "denoising",
+        "manifold",
+        "traversal",
+        "scatter-2d",
+        "scatter-tsne",
+        "interpolations",
+        "samples",
+        "class-samples",
+        "feature-maps",
+    ],
 )
 def test_each_picture_is_a_valid_png(tmp_path, draw):
     images, labels = _images()
@@ -106,7 +132,11 @@ def test_each_picture_is_a_valid_png(tmp_path, draw):
 
 def test_conditional_samples_per_class(tmp_path):
     model = TinyConvVAE(conditional_labels=3)
-    _check_png(plots.plot_conditional_samples(model, torch.arange(3), tmp_path / "c.png", row_names=NAMES, per_condition=4))
+    _check_png(
+        plots.plot_conditional_samples(
+            model, torch.arange(3), tmp_path / "c.png", row_names=NAMES, per_condition=4
+        )
+    )
 
 
 def test_document_pages_and_training_curves(tmp_path):
@@ -118,14 +148,27 @@ def test_document_pages_and_training_curves(tmp_path):
             return (x * 1.5).clamp(0, 1)
 
     pages = [torch.rand(1, 30, 40, generator=torch.Generator().manual_seed(i)) for i in range(2)]
-    _check_png(page_plots.plot_document_pages(Brighten(), pages, tmp_path / "d.png", clean_pages=pages, names=["a", "b"]))
-    history = [{"epoch": e, "train": {"loss": 1 / e, "kl": 0.1 * e}, "val": {"loss": 1.2 / e}, "seconds": 1.0} for e in range(1, 5)]
+    _check_png(
+        page_plots.plot_document_pages(
+            Brighten(), pages, tmp_path / "d.png", clean_pages=pages, names=["a", "b"]
+        )
+    )
+    history = [
+        {
+            "epoch": e,
+            "train": {"loss": 1 / e, "kl": 0.1 * e},
+            "val": {"loss": 1.2 / e},
+            "seconds": 1.0,
+        }
+        for e in range(1, 5)
+    ]
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
     _check_png(plots.plot_training_curves(tmp_path / "metrics.jsonl", tmp_path / "curves.png"))
 
 
 def test_pictures_of_a_model_with_spatial_codes(tmp_path):
-    """Conv autoencoders may encode to feature maps; traversal, interpolation and class samples still work."""
+    """Conv autoencoders may encode to feature maps; traversal, interpolation and class samples
+    still work."""
 
     class Spatial(TinyConvVAE):
         def encode(self, x, condition=None):
@@ -137,17 +180,29 @@ def test_pictures_of_a_model_with_spatial_codes(tmp_path):
     model, (images, labels) = Spatial(), _images()
     _check_png(plots.plot_traversal(model, images, tmp_path / "t.png", dims=3, steps=5))
     _check_png(plots.plot_interpolations(model, images, tmp_path / "i.png", pairs=2, steps=4))
-    _check_png(plots.plot_class_samples(model, model.encode(images), labels, tmp_path / "c.png", per_class=3))
-    _check_png(plots.plot_latent_scatter(model.encode(images), tmp_path / "s.png", labels=labels, method="pca"))
+    _check_png(
+        plots.plot_class_samples(
+            model, model.encode(images), labels, tmp_path / "c.png", per_class=3
+        )
+    )
+    _check_png(
+        plots.plot_latent_scatter(
+            model.encode(images), tmp_path / "s.png", labels=labels, method="pca"
+        )
+    )
 
 
-def _colour_tiles(path: Path, rgb: tuple[int, int, int], min_pixels: int = 100) -> list[tuple[float, float]]:
-    """Centres (row, column) of the solid regions of exactly colour ``rgb`` in a PNG (text and lines are smaller)."""
+def _colour_tiles(
+    path: Path, rgb: tuple[int, int, int], min_pixels: int = 100
+) -> list[tuple[float, float]]:
+    """Centres (row, column) of the solid regions of exactly colour ``rgb`` in a PNG (text and lines
+    are smaller)."""
     from scipy import ndimage
 
     with Image.open(path) as image:
         pixels = np.asarray(image.convert("RGB"), dtype=np.int16)
-    mask = ndimage.binary_opening(np.abs(pixels - np.array(rgb)).max(-1) <= 2, iterations=2)  # drop 1-px frames
+    # drop 1-px frames
+    mask = ndimage.binary_opening(np.abs(pixels - np.array(rgb)).max(-1) <= 2, iterations=2)
     regions, count = ndimage.label(mask)
     sizes = ndimage.sum(mask, regions, range(1, count + 1))
     keep = [i + 1 for i, size in enumerate(sizes) if size >= min_pixels]
@@ -174,7 +229,8 @@ def test_reconstructions_show_each_input_above_its_reconstruction_in_their_colou
     inputs, outputs = _colour_tiles(path, (255, 0, 0)), _colour_tiles(path, (0, 0, 255))
     assert len(inputs) == 5 and len(outputs) == 5  # n=5 of the 6 images, each once per row
     assert max(r for r, _ in inputs) < min(r for r, _ in outputs)  # inputs in the top row
-    assert sorted(c for _, c in inputs) == pytest.approx(sorted(c for _, c in outputs), abs=3)  # one column per image
+    # one column per image
+    assert sorted(c for _, c in inputs) == pytest.approx(sorted(c for _, c in outputs), abs=3)
 
 
 def test_samples_are_tiled_in_a_square_grid_with_gutters(tmp_path):
@@ -197,7 +253,8 @@ def test_grid_image_places_each_image_and_leaves_white_gutters():
     for i in range(5):
         r, c = divmod(i, 3)
         assert np.all(grid[3 * r : 3 * r + 2, 4 * c : 4 * c + 3] == pytest.approx(i / 10))
-    assert np.all(grid[2, :] == 1.0) and np.all(grid[:, 3] == 1.0) and np.all(grid[:, 7] == 1.0)  # gutters
+    # gutters
+    assert np.all(grid[2, :] == 1.0) and np.all(grid[:, 3] == 1.0) and np.all(grid[:, 7] == 1.0)
     assert np.all(grid[3:, 8:] == 1.0)  # the sixth slot is empty
 
 
@@ -215,7 +272,8 @@ def test_manifold_is_ordered_along_the_first_latent_axis(tmp_path):
     middle = grey[(top + bottom) // 2, left:right]
     thirds = np.array_split(middle, 3)
     means = [third.mean() for third in thirds]
-    assert means[0] + 20 < means[1] and means[1] + 20 < means[2], means  # darker to brighter along z[0]
+    # darker to brighter along z[0]
+    assert means[0] + 20 < means[1] and means[1] + 20 < means[2], means
 
 
 class FixedSprite(TinyConvVAE):
@@ -256,7 +314,9 @@ def test_alpha_is_shown_over_a_checkerboard_and_colour_stays_colour(tmp_path, ch
     if draw == "samples":
         path = plots.plot_samples(model, tmp_path / "s.png", n=16)
     else:
-        path = plots.plot_reconstructions(model, model.decode(torch.zeros(4, 2)), tmp_path / "r.png", n=4)
+        path = plots.plot_reconstructions(
+            model, model.decode(torch.zeros(4, 2)), tmp_path / "r.png", n=4
+        )
     counts = _colour_counts(path)
     # the transparent half shows both checker greys; the opaque half its own colour
     assert counts["dark checker"] > 100 and counts["light checker"] > 100, counts
@@ -279,7 +339,8 @@ def test_composite_is_premultiplied_over():
     assert board[1:, :4].unique().numel() == 2  # ... which is a pattern, not a flat grey
     assert torch.equal(shown[:, :, 4:], image[:3, :, 4:])  # opaque red stays red
     assert torch.allclose(shown[:, 0, 0], torch.tensor([0.25, 0, 0]) + 0.5 * board[0, 0])
-    grey = composite(torch.stack([torch.full((8, 8), 0.3), torch.full((8, 8), 0.3)]))  # grey + alpha
+    # grey + alpha
+    grey = composite(torch.stack([torch.full((8, 8), 0.3), torch.full((8, 8), 0.3)]))
     assert grey.shape == (1, 8, 8) and torch.allclose(grey[0], 0.3 + 0.7 * board)
 
 
@@ -292,7 +353,9 @@ def test_prior_samples_picture_shows_both_grids(tmp_path):
     model = build_model("vae", {"latent_dim": 2, "hidden": [16]}, (1, 8, 8)).eval()
     codes, labels = torch.randn(200, 2) * 3, torch.arange(200) % 4
     prior = GMMPrior((2,), 4, components=2).fit(codes + labels.unsqueeze(1), labels)
-    path = plot_prior_samples(model, prior, tmp_path / "priors.png", n=16, class_names=["a", "b", "c", "d"])
+    path = plot_prior_samples(
+        model, prior, tmp_path / "priors.png", n=16, class_names=["a", "b", "c", "d"]
+    )
     image = Image.open(path)
     assert image.width > image.height  # two grids side by side
 
@@ -308,4 +371,7 @@ def test_nearest_pairs_show_each_sample_above_its_training_image(tmp_path):
     image = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
     assert image.shape[0] > 100 and image.shape[1] > 300 and image.std() > 10
     grey = torch.rand(3, 1, 8, 8, generator=g)
-    assert plots.plot_nearest_pairs(grey, grey, torch.arange(3), tmp_path / "grey.png").stat().st_size > 1000
+    assert (
+        plots.plot_nearest_pairs(grey, grey, torch.arange(3), tmp_path / "grey.png").stat().st_size
+        > 1000
+    )

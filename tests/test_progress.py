@@ -10,7 +10,13 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from aekit.progress import Callback, Progress, TensorBoardLogger
 
-METRICS = {"epoch": 1, "train": {"loss": 2.5, "kl": 0.5}, "val": {"loss": 2.0}, "seconds": 1.0, "lr": 0.001}
+METRICS = {
+    "epoch": 1,
+    "train": {"loss": 2.5, "kl": 0.5},
+    "val": {"loss": 2.0},
+    "seconds": 1.0,
+    "lr": 0.001,
+}
 
 
 def test_a_log_file_gets_plain_lines_not_redraws():
@@ -41,20 +47,30 @@ def test_batches_inside_an_epoch_stay_silent_in_a_log():
 def test_a_slow_epoch_writes_a_line_every_30_seconds_in_a_log(monkeypatch):
     import aekit.progress
 
-    clock = iter(range(0, 10_000, 7))  # every batch 7 s later: a line on the 5th, 10th, ... batch (35 s, 70 s)
+    # every batch 7 s later: a line on the 5th, 10th, ... batch (35 s, 70 s)
+    clock = iter(range(0, 10_000, 7))
     monkeypatch.setattr(aekit.progress.time, "monotonic", lambda: float(next(clock)))
     stream = io.StringIO()
     progress = Progress(stream=stream)
     with progress.bar(12, "epoch 1/3", unit="batch", lines=False) as bar:
         for _ in range(12):
             bar.update(1, loss=0.5)
-    assert stream.getvalue().splitlines() == ["epoch 1/3: 5/12 batch  loss 0.5", "epoch 1/3: 10/12 batch  loss 0.5"]
+    assert stream.getvalue().splitlines() == [
+        "epoch 1/3: 5/12 batch  loss 0.5",
+        "epoch 1/3: 10/12 batch  loss 0.5",
+    ]
 
 
 def test_the_epoch_line_says_seconds_speed_and_a_partial_epoch():
     stream = io.StringIO()
-    Progress(stream=stream).epoch(2, 3, {**METRICS, "seconds": 12.34, "images_per_s": 4321.0, "partial": "5/9 batches"})
-    assert stream.getvalue() == "epoch 2/3  train loss 2.5 kl 0.5  val loss 2  12.3 s, 4,321 img/s  (partial epoch: 5/9 batches)\n"
+    Progress(stream=stream).epoch(
+        2, 3, {**METRICS, "seconds": 12.34, "images_per_s": 4321.0, "partial": "5/9 batches"}
+    )
+    assert (
+        stream.getvalue()
+        == "epoch 2/3  train loss 2.5 kl 0.5  val loss 2  12.3 s, 4,321 img/s  (partial epoch: "
+        "5/9 batches)\n"
+    )
 
 
 def test_a_terminal_gets_a_tqdm_bar_and_quiet_gets_nothing():

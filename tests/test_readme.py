@@ -22,7 +22,9 @@ FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
 
 
 def _blocks(language: str) -> list[str]:
-    return [body for lang, body in FENCE.findall(README.read_text(encoding="utf-8")) if lang == language]
+    return [
+        body for lang, body in FENCE.findall(README.read_text(encoding="utf-8")) if lang == language
+    ]
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -47,8 +49,12 @@ def test_readme_has_python_and_console_blocks():
 def test_readme_python_blocks_run(tmp_path):
     code = "\n\n".join(_blocks("python"))
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=_scratch(tmp_path), env=_env(tmp_path),
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-c", code],
+        cwd=_scratch(tmp_path),
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
 
@@ -62,7 +68,11 @@ def _folders(command: str) -> set[str]:
     """The folders a command reads or writes: ``--out`` values and arguments with a ``/``, named by
     their first part (``cleaned/submission.csv``: ``cleaned``), a run by two (``runs/vae``)."""
     tokens = shlex.split(command)[1:]
-    paths = [t for i, t in enumerate(tokens) if not t.startswith("-") and ("/" in t or tokens[i - 1 : i] == ["--out"])]
+    paths = [
+        t
+        for i, t in enumerate(tokens)
+        if not t.startswith("-") and ("/" in t or tokens[i - 1 : i] == ["--out"])
+    ]
     return {"/".join(path.split("/")[: 2 if path.startswith("runs/") else 1]) for path in paths}
 
 
@@ -89,11 +99,14 @@ def test_readme_chains_cover_every_command_once_in_order():
     order = _console_commands()
     assert all(chain == sorted(chain, key=order.index) for chain in chains)
     vae = next(chain for chain in chains if any("runs/vae" in c for c in chain))
-    assert vae[0].startswith("aekit train") and any(c.startswith("aekit export runs/vae") for c in vae)
+    assert vae[0].startswith("aekit train") and any(
+        c.startswith("aekit export runs/vae") for c in vae
+    )
 
 
 def _chain_id(chain: list[str]) -> str:
-    """The folder the chain's first command writes (``runs/vae``), else its command (``datasets``)."""
+    """The folder the chain's first command writes (``runs/vae``), else its command
+    (``datasets``)."""
     tokens = shlex.split(chain[0])
     return tokens[tokens.index("--out") + 1] if "--out" in tokens else tokens[1]
 

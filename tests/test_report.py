@@ -1,4 +1,5 @@
-"""The report is one self-contained page: embedded pictures, escaped text, the metrics beside baselines."""
+"""The report is one self-contained page: embedded pictures, escaped text, the metrics beside
+baselines."""
 
 from __future__ import annotations
 
@@ -36,10 +37,20 @@ def _png(path):
 
 def test_report_is_self_contained_and_shows_metrics_beside_baselines(tmp_path):
     config = {"model": "conv", "dataset": "digits", "train": {"out": "<script>alert(1)</script>"}}
-    page = render_report(config, RESULT, [_png(tmp_path / "denoising.png"), _png(tmp_path / "samples.png")])
+    page = render_report(
+        config, RESULT, [_png(tmp_path / "denoising.png"), _png(tmp_path / "samples.png")]
+    )
     assert "http://" not in page and "https://" not in page and 'src="file' not in page
     assert "<link" not in page and "<script>alert" not in page and "&lt;script&gt;" in page
     assert page.count('src="data:image/png;base64,') == 2
     assert all(src.startswith("data:") for src in re.findall(r'src="([^"]*)"', page))
-    for text in ("PSNR (dB)", "24.12", "noisy input", "15.50", "median 3x3", "20.25", "salt-pepper:0.1"):
+    for text in (
+        "PSNR (dB)",
+        "24.12",
+        "noisy input",
+        "15.50",
+        "median 3x3",
+        "20.25",
+        "salt-pepper:0.1",
+    ):
         assert text in page

@@ -31,8 +31,11 @@ def test_run_reads_the_typed_config_and_its_files(vae_run: Path):
     assert run.model_name == "vae" and run.dataset == "digits" and run.input_shape == (1, 8, 8)
     assert run.config.dataset == "digits" and run.info.num_classes is None
     assert run.eval() is None and run.history == [] and run.checkpoint() is None
-    assert run.data_options()["channels"] == 1  # the model's channels where the config left them unset
-    assert run.test.shape == (1, 8, 8) and len(run.train) + len(run.heldout) == len(run.data("train"))
+    # the model's channels where the config left them unset
+    assert run.data_options()["channels"] == 1
+    assert run.test.shape == (1, 8, 8) and len(run.train) + len(run.heldout) == len(
+        run.data("train")
+    )
     (vae_run / "eval.json").write_text(json.dumps({"sections": {}}))
     assert run.eval() == {"sections": {}}
 
@@ -69,12 +72,17 @@ def test_fit_prior_reads_the_data_as_training_did(tmp_path: Path):
     assert prior.sample(4, generator=torch.Generator().manual_seed(0)).shape == (4, 2)
 
 
-API_OPTIONS = [("sample", "sample", opt.DrawOptions, ["--out", "o"]), ("denoise", "denoise", opt.CleanOptions, ["x.png", "--out", "o"]),
-               ("encode", "encode", opt.CodeOptions, ["--out", "o.npy"])]
+API_OPTIONS = [
+    ("sample", "sample", opt.DrawOptions, ["--out", "o"]),
+    ("denoise", "denoise", opt.CleanOptions, ["x.png", "--out", "o"]),
+    ("encode", "encode", opt.CodeOptions, ["--out", "o.npy"]),
+]
 
 
 @pytest.mark.parametrize("method, command, api, argv", API_OPTIONS)
-def test_python_api_keywords_are_the_commands_options_with_its_defaults(vae_run: Path, method, command, api, argv):
+def test_python_api_keywords_are_the_commands_options_with_its_defaults(
+    vae_run: Path, method, command, api, argv
+):
     """Run.sample/denoise/encode take their command's options (a base of its dataclass), with the
     defaults the command line parses to; an unknown keyword is refused."""
     cls = opt.COMMAND_OPTIONS[command]
@@ -83,22 +91,33 @@ def test_python_api_keywords_are_the_commands_options_with_its_defaults(vae_run:
     assert all(getattr(parsed, f.name) == getattr(api(), f.name) for f in fields(api))
     run, data = Run(vae_run, "cpu"), torch.rand(2, 1, 8, 8)
     with pytest.raises(AekitError, match=r"unknown option\(s\) temprature"):
-        getattr(run, method)(2 if method == "sample" else data[0] if method == "denoise" else data, temprature=1.0)
+        getattr(run, method)(
+            2 if method == "sample" else data[0] if method == "denoise" else data, temprature=1.0
+        )
 
 
 def test_python_api_default_draw_is_the_commands_default(vae_run: Path):
     run = Run(vae_run, "cpu")
     default = opt.DrawOptions()
-    assert torch.equal(run.sample(3), sample_images(run.model, 3, seed=default.seed, temperature=default.temperature))
-    assert not torch.equal(run.sample(3), run.sample(3, temperature=0.5))  # the keyword reaches the draw
+    assert torch.equal(
+        run.sample(3),
+        sample_images(run.model, 3, seed=default.seed, temperature=default.temperature),
+    )
+    # the keyword reaches the draw
+    assert not torch.equal(run.sample(3), run.sample(3, temperature=0.5))
 
 
-@pytest.mark.parametrize("argv, keywords", [
-    (["--temperature", "-1"], {"temperature": -1.0}),
-    (["--temperature", "inf"], {"temperature": math.inf}),
-    (["--seed", "-3"], {"seed": -3}),
-])
-def test_a_bad_keyword_value_is_the_error_the_command_prints(vae_run: Path, tmp_path: Path, capsys, argv, keywords):
+@pytest.mark.parametrize(
+    "argv, keywords",
+    [
+        (["--temperature", "-1"], {"temperature": -1.0}),
+        (["--temperature", "inf"], {"temperature": math.inf}),
+        (["--seed", "-3"], {"seed": -3}),
+    ],
+)
+def test_a_bad_keyword_value_is_the_error_the_command_prints(
+    vae_run: Path, tmp_path: Path, capsys, argv, keywords
+):
     assert main(["sample", str(vae_run), "--out", str(tmp_path / "s"), *argv]) == 2
     printed = capsys.readouterr().err.strip().removeprefix("aekit: error: ")
     with pytest.raises(AekitError) as info:
@@ -118,7 +137,9 @@ def test_aekit_train_takes_the_train_config_fields_as_keywords(tmp_path: Path, c
     printed = capsys.readouterr().err.strip()
     with pytest.raises(AekitError) as info:
         aekit.train(epochs=0, out=str(tmp_path / "api"))
-    assert str(info.value).removeprefix("aekit.train: ") in printed and printed.endswith("'epochs' must be at least 1, got 0")
+    assert str(info.value).removeprefix("aekit.train: ") in printed and printed.endswith(
+        "'epochs' must be at least 1, got 0"
+    )
     with pytest.raises(AekitError, match=r"unknown key\(s\) epoch"):
         aekit.train(epoch=1)
     assert not (tmp_path / "api").exists() and not (tmp_path / "cli").exists()

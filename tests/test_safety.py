@@ -21,7 +21,14 @@ import aekit.runs as runs_module
 from aekit.config import TrainConfig
 from aekit.errors import AekitError, ConfigError, TrainingError
 
-QUICK = dict(model="dense", dataset="digits", max_train_images=128, batch_size=32, quiet=True, model_options={"latent_dim": 4})
+QUICK = dict(
+    model="dense",
+    dataset="digits",
+    max_train_images=128,
+    batch_size=32,
+    quiet=True,
+    model_options={"latent_dim": 4},
+)
 
 
 def _config(out, **overrides) -> TrainConfig:
@@ -60,7 +67,8 @@ class _Exploit:
 def test_malicious_pickle_is_refused_and_never_run(tmp_path, trained, name):
     marker = tmp_path / "pwned"
     blob = pickle.dumps(_Exploit(marker))
-    if name == "model.safetensors":  # a pickle disguised under the safetensors name inside a run folder
+    # a pickle disguised under the safetensors name inside a run folder
+    if name == "model.safetensors":
         target = _copy_run(trained, tmp_path / "run")
         (target / name).write_bytes(blob)
     else:
@@ -91,10 +99,16 @@ def test_safetensors_not_matching_config_is_refused(tmp_path, trained):
         (lambda m: m.update(extra=1), "unknown key(s) extra"),
         (lambda m: m.update(input_shape=[1, 8]), "'input_shape' must be 3 positive integers"),
         (lambda m: m.update(num_classes="ten"), "'num_classes' must be a positive integer"),
-        (lambda m: m["model_options"].update(latent_dim="4"), "option 'latent_dim' must be an integer"),
+        (
+            lambda m: m["model_options"].update(latent_dim="4"),
+            "option 'latent_dim' must be an integer",
+        ),
         (lambda m: m["model_options"].update(evil=1), "unknown option(s) evil"),
         (lambda m: m["train"].update(epochs=-1), "'epochs' must be at least 1"),
-        (lambda m: m["model_options"].update(latent_dim=-3), "option 'latent_dim' must be at least 1"),
+        (
+            lambda m: m["model_options"].update(latent_dim=-3),
+            "option 'latent_dim' must be at least 1",
+        ),
         (lambda m: m["model_options"].update(hidden=[0]), "option 'hidden' must be at least 1"),
         (lambda m: m["model_options"].update(latent_dim=10**9), "parameters; aekit builds at most"),
         (lambda m: m.update(input_shape=[1, 65536, 65536]), "parameters; aekit builds at most"),
@@ -129,7 +143,11 @@ def test_nan_loss_stops_naming_step_and_term_and_keeps_checkpoint(tmp_path, monk
     def poisoned(self, x, target=None, condition=None, step=0):
         terms = real_loss(self, x, target, condition, step)
         if step == 6:  # a NaN in a named term, as an exploding loss would give
-            terms = {**terms, "loss": terms["loss"] * float("nan"), "blowup": torch.tensor(float("inf"))}
+            terms = {
+                **terms,
+                "loss": terms["loss"] * float("nan"),
+                "blowup": torch.tensor(float("inf")),
+            }
         return terms
 
     monkeypatch.setattr(model_type, "loss", poisoned)
@@ -179,7 +197,8 @@ def test_missing_cuda_is_one_line(tmp_path, monkeypatch):
 
 def test_second_training_into_same_folder_is_refused(tmp_path):
     run_dir = tmp_path / "run"
-    with runs_module.RunLock(_make(run_dir)):  # another process holding the lock looks the same to flock
+    # another process holding the lock looks the same to flock
+    with runs_module.RunLock(_make(run_dir)):
         with pytest.raises(TrainingError, match="another training is writing") as info:
             aekit.train(_config(run_dir))
         _one_line(info.value)
@@ -192,8 +211,28 @@ def _make(path: Path) -> Path:
 
 
 def _train_cli(out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "aekit", "train", "--model", "dense", "--dataset", "digits", "--epochs", "4",
-            "--max-train-images", "256", "--batch-size", "4", "--latent-dim", "4", "--quiet", "--out", str(out), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "aekit",
+        "train",
+        "--model",
+        "dense",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "4",
+        "--max-train-images",
+        "256",
+        "--batch-size",
+        "4",
+        "--latent-dim",
+        "4",
+        "--quiet",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def _epoch(run_dir: Path) -> int:
@@ -223,4 +262,7 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path):
     assert (killed / "metrics.jsonl").read_text().splitlines()[:done] == committed
     a, b = load_file(str(full / "model.safetensors")), load_file(str(killed / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    assert load_file(str(full / "checkpoint.safetensors")).keys() == load_file(str(killed / "checkpoint.safetensors")).keys()
+    assert (
+        load_file(str(full / "checkpoint.safetensors")).keys()
+        == load_file(str(killed / "checkpoint.safetensors")).keys()
+    )

@@ -20,7 +20,9 @@ from aekit.scan_files import clean_in_model_channels, read_scan
 @pytest.fixture
 def cleaner(tmp_path) -> Path:
     """Untrained doc-unet: background division (stains out, ink kept), on grey pages."""
-    return make_run(tmp_path / "run", "doc-unet", {"width": 4, "depth": 1}, (1, 32, 32), dataset="documents")
+    return make_run(
+        tmp_path / "run", "doc-unet", {"width": 4, "depth": 1}, (1, 32, 32), dataset="documents"
+    )
 
 
 def page(seed: int = 0, size: tuple[int, int] = (270, 210)) -> np.ndarray:
@@ -30,22 +32,42 @@ def page(seed: int = 0, size: tuple[int, int] = (270, 210)) -> np.ndarray:
 
 
 def denoise(cleaner: Path, inputs: list[Path], out: Path, *extra: str) -> None:
-    assert main(["denoise", str(cleaner), *map(str, inputs), "--out", str(out), "--quiet", *extra]) == 0
+    assert (
+        main(["denoise", str(cleaner), *map(str, inputs), "--out", str(out), "--quiet", *extra])
+        == 0
+    )
 
 
 def test_jpeg_stays_jpeg_unless_a_format_is_asked_and_dpi_is_written_back(cleaner, tmp_path):
     Image.fromarray(page()).save(tmp_path / "scan.jpg", quality=90, dpi=(150, 150))
     Image.fromarray(page(1)).save(tmp_path / "other.png", dpi=(300, 300))
     denoise(cleaner, [tmp_path / "scan.jpg", tmp_path / "other.png"], tmp_path / "out")
-    with Image.open(tmp_path / "out" / "scan.jpg") as jpg, Image.open(tmp_path / "out" / "other.png") as png:
+    with (
+        Image.open(tmp_path / "out" / "scan.jpg") as jpg,
+        Image.open(tmp_path / "out" / "other.png") as png,
+    ):
         assert jpg.format == "JPEG" and png.format == "PNG"
         assert round(jpg.info["dpi"][0]) == 150 and round(png.info["dpi"][0]) == 300
     denoise(cleaner, [tmp_path / "scan.jpg"], tmp_path / "q50", "--jpeg-quality", "50")
     denoise(cleaner, [tmp_path / "scan.jpg"], tmp_path / "as-png", "--format", "png")
-    assert (tmp_path / "q50" / "scan.jpg").stat().st_size < (tmp_path / "out" / "scan.jpg").stat().st_size
+    assert (tmp_path / "q50" / "scan.jpg").stat().st_size < (
+        tmp_path / "out" / "scan.jpg"
+    ).stat().st_size
     assert Image.open(tmp_path / "as-png" / "scan.png").format == "PNG"
-    assert main(["denoise", str(cleaner), str(tmp_path / "scan.jpg"), "--out", str(tmp_path / "bad"),
-                 "--jpeg-quality", "101"]) == 2
+    assert (
+        main(
+            [
+                "denoise",
+                str(cleaner),
+                str(tmp_path / "scan.jpg"),
+                "--out",
+                str(tmp_path / "bad"),
+                "--jpeg-quality",
+                "101",
+            ]
+        )
+        == 2
+    )
 
 
 def test_a_colour_page_keeps_its_colour_and_a_grey_cleaner_cleans_its_luminance(cleaner, tmp_path):
@@ -58,7 +80,9 @@ def test_a_colour_page_keeps_its_colour_and_a_grey_cleaner_cleans_its_luminance(
     assert result.shape == rgb.shape
     stamp = result[45:75, 35:115]
     # still red (lighter: its luminance was cleaned towards paper)
-    assert (stamp[..., 0] - stamp[..., 1]).mean() > 40 and (stamp[..., 0] - stamp[..., 2]).mean() > 40
+    assert (stamp[..., 0] - stamp[..., 1]).mean() > 40 and (
+        stamp[..., 0] - stamp[..., 2]
+    ).mean() > 40
     text = rgb[100:, :, 0] == rgb[100:, :, 1]  # grey elsewhere stays grey
     assert np.abs(result[100:][text][:, 0] - result[100:][text][:, 2]).max() <= 1
 
@@ -85,8 +109,22 @@ def test_multi_page_tiff_in_multi_page_tiff_out(cleaner, tmp_path):
     pages_in = [np.asarray(f) for f in frames]
     assert all(f.pixels.shape[-2:] == p.shape for f, p in zip(scan.frames, pages_in))
     assert not torch.equal(scan.frames[0].pixels, scan.frames[1].pixels)  # each page its own
-    assert main(["denoise", str(cleaner), str(tmp_path / "book.tif"), "--out", str(tmp_path / "png"),
-                 "--format", "png", "--quiet"]) == 2  # three pages do not fit one PNG: said, nothing written
+    assert (
+        main(
+            [
+                "denoise",
+                str(cleaner),
+                str(tmp_path / "book.tif"),
+                "--out",
+                str(tmp_path / "png"),
+                # three pages do not fit one PNG: said, nothing written
+                "--format",
+                "png",
+                "--quiet",
+            ]
+        )
+        == 2
+    )
 
 
 @pytest.mark.skipif(tesseract_missing() is not None, reason="tesseract is not installed")

@@ -45,7 +45,9 @@ def test_line_pitch_scales_with_the_page(pages):
         base = measure_text(noisy).pitch
         assert base is not None
         for factor in (1.5, 2.0, 3.0):
-            assert measure_text(enlarge(noisy, factor)).pitch / base == pytest.approx(factor, rel=0.03)
+            assert measure_text(enlarge(noisy, factor)).pitch / base == pytest.approx(
+                factor, rel=0.03
+            )
 
 
 def test_a_shadow_over_half_the_page_is_not_taken_for_ink(pages):
@@ -62,8 +64,12 @@ def test_a_shadow_over_half_the_page_is_not_taken_for_ink(pages):
 def test_pages_without_text_measure_nothing_and_are_cleaned_as_they_are():
     blank = torch.ones(1, 300, 400)
     noise = torch.rand(1, 300, 400, generator=torch.Generator().manual_seed(0))
-    photo = F.interpolate(torch.rand(1, 1, 12, 16, generator=torch.Generator().manual_seed(1)), size=(300, 400),
-                          mode="bicubic", align_corners=False)[0].clamp(0, 1)
+    photo = F.interpolate(
+        torch.rand(1, 1, 12, 16, generator=torch.Generator().manual_seed(1)),
+        size=(300, 400),
+        mode="bicubic",
+        align_corners=False,
+    )[0].clamp(0, 1)
     for page in (blank, noise, photo):
         size = measure_text(page)
         assert working_factor(size, KAGGLE_TEXT) == 1.0, size
@@ -75,7 +81,8 @@ def test_working_factor_is_one_inside_the_training_range_and_the_ratio_outside()
     assert working_factor(TextSize(43.0, 10.0), training) == 1.0  # within the 10% tolerance
     assert working_factor(TextSize(120.0, 40.0), training) == pytest.approx(4.0)  # to the median
     assert working_factor(TextSize(15.0, 4.0), training) == pytest.approx(0.5)
-    assert working_factor(TextSize(None, 45.0), training) == pytest.approx(4.5)  # letters only shrink a page
+    # letters only shrink a page
+    assert working_factor(TextSize(None, 45.0), training) == pytest.approx(4.5)
     assert working_factor(TextSize(None, 4.0), training) == 1.0
     assert working_factor(TextSize(None, None), training) == 1.0
 
@@ -106,7 +113,9 @@ def test_guided_upsampling_keeps_the_sharp_edges_that_plain_enlargement_blurs(pa
     big = enlarge(clean, 3.0)
     small = resize(big, tuple(clean.shape[-2:]))
     rmse = lambda x: float(((x - big) ** 2).mean().sqrt())
-    assert rmse(guided_upsample(big, small, small)) < 0.2 * rmse(resize(small, tuple(big.shape[-2:])))
+    assert rmse(guided_upsample(big, small, small)) < 0.2 * rmse(
+        resize(small, tuple(big.shape[-2:]))
+    )
 
 
 def test_a_page_inside_the_range_is_cleaned_exactly_as_before(pages):
@@ -137,7 +146,9 @@ def test_training_text_is_read_from_the_run_else_measured_else_assumed(tmp_path:
     text = {"pitch": [10, 12, 20], "letter": [5, 6, 9]}
     (run / "data.json").write_text(json.dumps({"notes": [], "skipped": [], "text": text}))
     assert training_text(run, None) == TrainingText((10.0, 12.0, 20.0), (5.0, 6.0, 9.0))
-    (run / "data.json").write_text(json.dumps({"text": {"pitch": [10, 20, 12], "letter": [5, 6, 9]}}))
+    (run / "data.json").write_text(
+        json.dumps({"text": {"pitch": [10, 20, 12], "letter": [5, 6, 9]}})
+    )
     with pytest.raises(Exception, match="pitch"):
         training_text(run, None)
     (run / "data.json").write_text(json.dumps({"notes": []}))
@@ -149,4 +160,3 @@ def test_training_text_is_read_from_the_run_else_measured_else_assumed(tmp_path:
     meta = RunConfig("doc-unet", {}, (1, 32, 32), None, dataset, TrainConfig(dataset=dataset))
     assert training_text(run, meta, notes.append) == KAGGLE_TEXT
     assert len(notes) == 1 and "Kaggle" in notes[0]
-

@@ -30,12 +30,20 @@ def _uniform_maps(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return token.view(n, 1, 1).expand(n, 2, 3).clone(), labels
 
 
-def _position_frequencies_log_prob(train: torch.Tensor, labels: torch.Tensor, test: torch.Tensor, test_labels: torch.Tensor) -> float:
-    """The strongest baseline without context: each position's token frequencies within the class."""
+def _position_frequencies_log_prob(
+    train: torch.Tensor, labels: torch.Tensor, test: torch.Tensor, test_labels: torch.Tensor
+) -> float:
+    """The strongest baseline without context: each position's token frequencies within the
+    class."""
     total = torch.zeros(len(test), dtype=torch.float64)
     for c in (0, 1):
         rows = train[labels == c].flatten(1)
-        counts = torch.stack([torch.bincount(rows[:, p], minlength=8) for p in range(rows.shape[1])]).double() + 0.5
+        counts = (
+            torch.stack(
+                [torch.bincount(rows[:, p], minlength=8) for p in range(rows.shape[1])]
+            ).double()
+            + 0.5
+        )
         logp = (counts / counts.sum(1, keepdim=True)).log()
         picked = test[test_labels == c].flatten(1)
         total[test_labels == c] = logp.gather(1, picked.t()).t().sum(1)
@@ -92,8 +100,8 @@ def test_vary_keeps_everything_at_spread_0_and_redraws_at_spread_1(tiny_prior: T
 
 @pytest.fixture(scope="module")
 def colour_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`aekit train` without --model on 60 small RGBA images of two classes (in ``run/../images``): the
-    default path, a few seconds."""
+    """`aekit train` without --model on 60 small RGBA images of two classes (in ``run/../images``):
+    the default path, a few seconds."""
     root = tmp_path_factory.mktemp("colour") / "images"
     from PIL import Image
 
@@ -103,22 +111,40 @@ def colour_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for i in range(30):
             image = torch.zeros(16, 16, 4, dtype=torch.uint8)
             size = int(torch.randint(4, 8, (1,), generator=g))
-            image[8 - size : 8 + size, 8 - size : 8 + size] = torch.tensor([200 * (1 - c), 40, 200 * c, 255], dtype=torch.uint8)
+            image[8 - size : 8 + size, 8 - size : 8 + size] = torch.tensor(
+                [200 * (1 - c), 40, 200 * c, 255], dtype=torch.uint8
+            )
             Image.fromarray(image.numpy(), "RGBA").save(root / name / f"{i}.png")
     out = root.parent / "run"
-    aekit.train(TrainConfig(dataset=f"folder:{root}", image_size="16", epochs=2, batch_size=16, out=str(out), quiet=True,
-                            max_minutes=0.15, model_options={"channels": [8, 8], "res_blocks": 1, "codebook_size": 16,
-                                                              "code_dim": 4}))
+    aekit.train(
+        TrainConfig(
+            dataset=f"folder:{root}",
+            image_size="16",
+            epochs=2,
+            batch_size=16,
+            out=str(out),
+            quiet=True,
+            max_minutes=0.15,
+            model_options={"channels": [8, 8], "res_blocks": 1, "codebook_size": 16, "code_dim": 4},
+        )
+    )
     return out
 
 
-def test_train_without_model_on_colour_images_fits_the_transformer_in_the_same_run(colour_run: Path, tmp_path: Path):
+def test_train_without_model_on_colour_images_fits_the_transformer_in_the_same_run(
+    colour_run: Path, tmp_path: Path
+):
     config = json.loads((colour_run / "config.json").read_text())
     assert config["model"] == "vq-vae" and config["model_options"]["fitted_prior"] == "transformer"
     info = json.loads((colour_run / "prior-transformer.json").read_text())
     assert info["class_conditional"] and info["options"]["code_shape"] == [4, 4]
     assert info["seconds"] < 0.15 * 60  # within what max_minutes left
-    assert main(["sample", str(colour_run), "--n", "6", "--class", "blue", "--out", str(tmp_path / "s")]) == 0
+    assert (
+        main(
+            ["sample", str(colour_run), "--n", "6", "--class", "blue", "--out", str(tmp_path / "s")]
+        )
+        == 0
+    )
     assert len(list((tmp_path / "s").glob("*.png"))) == 6
 
 
@@ -137,14 +163,22 @@ def test_save_load_round_trip_gives_the_same_densities_and_draws(colour_run: Pat
     assert math.isfinite(info["heldout_log_prob"])
 
 
-@pytest.mark.parametrize(("option", "value", "message"), [
-    ("width", 10**7, "width must be at least 8 and at most 2,048, got 10000000"),
-    ("num_codes", 10**9, "num_codes must be an integer from 2 to 65,536"),
-    ("code_shape", [1, 2, 3], "prior 'transformer' is over h x w index maps"),
-])
-def test_a_transformer_file_claiming_huge_sizes_is_refused_in_one_line(colour_run: Path, tmp_path: Path,
-                                                                      capsys: pytest.CaptureFixture[str], option: str,
-                                                                      value: object, message: str):
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("width", 10**7, "width must be at least 8 and at most 2,048, got 10000000"),
+        ("num_codes", 10**9, "num_codes must be an integer from 2 to 65,536"),
+        ("code_shape", [1, 2, 3], "prior 'transformer' is over h x w index maps"),
+    ],
+)
+def test_a_transformer_file_claiming_huge_sizes_is_refused_in_one_line(
+    colour_run: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    option: str,
+    value: object,
+    message: str,
+):
     run = tmp_path / "run"
     shutil.copytree(colour_run, run)
     info = run / "prior-transformer.json"
@@ -153,7 +187,8 @@ def test_a_transformer_file_claiming_huge_sizes_is_refused_in_one_line(colour_ru
     info.write_text(json.dumps(described))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     assert main(["sample", str(run), "--n", "4", "--out", str(tmp_path / "out")]) == 2
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < 200_000  # kB: nothing big was allocated
+    # kB: nothing big was allocated
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < 200_000
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith(f"aekit: error: {info}: ") and message in err
     assert not (tmp_path / "out").exists()
@@ -163,17 +198,27 @@ def test_default_model_for_small_colour_images_is_the_code_map_path():
     g = torch.Generator().manual_seed(0)
     colour = (torch.rand(50, 4, 32, 32, generator=g) * 255).round() / 255
     name, options, why = choose(colour, (4, 32, 32))
-    assert name == "vq-vae" and options["fitted_prior"] == "transformer" and options["channels"] == [64, 128]
+    assert (
+        name == "vq-vae"
+        and options["fitted_prior"] == "transformer"
+        and options["channels"] == [64, 128]
+    )
     assert why.startswith("vq-vae + transformer prior for small colour 32x32 images: a 8x8 map")
     assert choose(colour[:, :3], (3, 32, 32))[0] == "vq-vae"
-    assert choose(colour[:, :3].repeat(1, 1, 2, 2)[:, :, :64, :64], (3, 64, 64))[1]["channels"] == [64, 128, 128]
+    assert choose(colour[:, :3].repeat(1, 1, 2, 2)[:, :, :64, :64], (3, 64, 64))[1]["channels"] == [
+        64,
+        128,
+        128,
+    ]
     # unchanged: small grey images, and colour images larger than 64 px
     assert choose(colour[:, :1, :28, :28], (1, 28, 28))[0] == "conv-vae"
     big = colour[:, :3].repeat(1, 1, 3, 3)
     assert choose(big, (3, 96, 96))[0] == "res-vae"
 
 
-def test_like_at_spread_0_is_the_reconstruction_and_at_spread_1_new_sprites(colour_run: Path, tmp_path: Path):
+def test_like_at_spread_0_is_the_reconstruction_and_at_spread_1_new_sprites(
+    colour_run: Path, tmp_path: Path
+):
     from aekit.images import read_image_file
     from aekit.variations import variation_batches
 
@@ -183,26 +228,69 @@ def test_like_at_spread_0_is_the_reconstruction_and_at_spread_1_new_sprites(colo
     with torch.no_grad():
         reconstruction = model.decode(model.encode(image[None]))
     same = torch.cat(list(variation_batches(model, prior, image, 5, 0.0, seed=1)))
-    assert same.shape == (5, 4, 16, 16) and torch.allclose(same, reconstruction.expand(5, -1, -1, -1), atol=1e-5)
+    assert same.shape == (5, 4, 16, 16) and torch.allclose(
+        same, reconstruction.expand(5, -1, -1, -1), atol=1e-5
+    )
     new = torch.cat(list(variation_batches(model, prior, image, 5, 1.0, seed=1)))
     assert (new - reconstruction).abs().flatten(1).amax(1).min() > 0  # every one differs
     out = tmp_path / "like"
-    assert main(["sample", str(colour_run), "--like", str(files[0]), "--spread", "0", "--n", "3", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                str(colour_run),
+                "--like",
+                str(files[0]),
+                "--spread",
+                "0",
+                "--n",
+                "3",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     written = [read_image_file(p).pixels for p in sorted(out.glob("*.png"))]
-    assert len(written) == 3 and all((w - reconstruction[0]).abs().max() <= 1 / 255 for w in written)
-    assert main(["sample", str(colour_run), "--like", str(files[0]), "--spread", "1.5", "--out", str(tmp_path / "x")]) == 2
+    assert len(written) == 3 and all(
+        (w - reconstruction[0]).abs().max() <= 1 / 255 for w in written
+    )
+    assert (
+        main(
+            [
+                "sample",
+                str(colour_run),
+                "--like",
+                str(files[0]),
+                "--spread",
+                "1.5",
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
 
 
 def test_sampling_with_cached_keys_gives_the_full_pass_logits_at_every_position():
     """vary() steps one token at a time with each layer's keys and values kept; its logits must be
     those of the full causal pass (``logits``), which fitting and log_prob use."""
     torch.manual_seed(0)
-    prior = TransformerPrior((3, 4), 3, num_codes=10, width=32, layers=2, heads=4, dropout=0.0).eval()
+    prior = TransformerPrior(
+        (3, 4), 3, num_codes=10, width=32, layers=2, heads=4, dropout=0.0
+    ).eval()
     tokens, classes = torch.randint(10, (5, 12)), torch.tensor([0, 1, 2, 1, 0])
     with torch.no_grad():
         full = prior.logits(tokens, classes)
         cache: list = []
-        stepped = [prior._next_logits((prior.start(classes) if t == 0 else prior.token(tokens[:, t - 1]))
-                                      + prior.position[t], cache) for t in range(12)]
+        stepped = [
+            prior._next_logits(
+                (prior.start(classes) if t == 0 else prior.token(tokens[:, t - 1]))
+                + prior.position[t],
+                cache,
+            )
+            for t in range(12)
+        ]
     assert torch.allclose(torch.stack(stepped, 1), full, atol=1e-5)
-    assert not torch.allclose(stepped[5], full[:, 4], atol=1e-3)  # the positions differ: the check can fail
+    # the positions differ: the check can fail
+    assert not torch.allclose(stepped[5], full[:, 4], atol=1e-3)

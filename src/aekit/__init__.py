@@ -1,9 +1,9 @@
 """aekit: autoencoders and variational autoencoders for images, from one CLI and one Python API.
 
-    import aekit
-    run = aekit.train(aekit.TrainConfig(model="conv-vae", dataset="digits", epochs=5, out="runs/vae"))
-    model = aekit.load("runs/vae")
-    images = aekit.Run("runs/vae").sample(16)
+import aekit
+run = aekit.train(aekit.TrainConfig(model="conv-vae", dataset="digits", epochs=5, out="runs/vae"))
+model = aekit.load("runs/vae")
+images = aekit.Run("runs/vae").sample(16)
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 
 
 def train(config: TrainConfig | None = None, **options: Any) -> Run:
-    """Train a model as ``config`` says, or as ``options`` say over it (``TrainConfig``'s fields, the
-    TOML keys, checked as ``aekit train`` checks its flags); returns the finished :class:`aekit.Run`."""
+    """Train a model as ``config`` says, or as ``options`` say over it (``TrainConfig``'s fields,
+    the TOML keys, checked as ``aekit train`` checks its flags); returns the finished
+    :class:`aekit.Run`."""
     from aekit.train import train_as_given
 
     return train_as_given(config, **options)

@@ -48,8 +48,11 @@ def premultiply(images: torch.Tensor) -> torch.Tensor:
 
 
 def unpremultiply(x: torch.Tensor) -> torch.Tensor:
-    """Straight alpha from premultiplied ``[B x] C x H x W`` (C = 2 or 4); transparent pixels stay 0."""
+    """Straight alpha from premultiplied ``[B x] C x H x W`` (C = 2 or 4); transparent pixels stay
+    0."""
     alpha = x.narrow(-3, x.shape[-3] - 1, 1)
     colour = x.narrow(-3, 0, x.shape[-3] - 1)
-    colour = torch.where(alpha > 0, colour / alpha.clamp_min(1e-12), torch.zeros_like(colour)).clamp(0, 1)
+    colour = torch.where(
+        alpha > 0, colour / alpha.clamp_min(1e-12), torch.zeros_like(colour)
+    ).clamp(0, 1)
     return torch.cat([colour, alpha], -3)

@@ -36,20 +36,33 @@ PEAK_SIZE = 2048  # the matrix product's side; the convolutions scale with it (5
 MIN_SECONDS = 2.0  # timed seconds per measurement; more steps are timed if they are slow
 
 
-def peak_gflops(dtype: torch.dtype = torch.float32, size: int | None = None, repeats: int = 3) -> float:
+def peak_gflops(
+    dtype: torch.dtype = torch.float32, size: int | None = None, repeats: int = 3
+) -> float:
     """The best GFLOP/s in ``dtype`` of a ``size x size`` matrix product and of 1x1 and 3x3
     convolutions (channels-last, ``size / 4`` and ``size / 16`` channels on 16x16 maps, batch 64),
     each the best of ``repeats`` after one warm-up."""
     size = size or PEAK_SIZE
     wide, narrow = max(8, size // 4), max(8, size // 16)
     mm = (torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype))
-    maps = {k: torch.randn(64, c, 16, 16, dtype=dtype).contiguous(memory_format=torch.channels_last)
-            for k, c in (("1x1", wide), ("3x3", narrow))}
-    weights = {"1x1": torch.randn(wide, wide, 1, 1, dtype=dtype), "3x3": torch.randn(narrow, narrow, 3, 3, dtype=dtype)}
+    maps = {
+        k: torch.randn(64, c, 16, 16, dtype=dtype).contiguous(memory_format=torch.channels_last)
+        for k, c in (("1x1", wide), ("3x3", narrow))
+    }
+    weights = {
+        "1x1": torch.randn(wide, wide, 1, 1, dtype=dtype),
+        "3x3": torch.randn(narrow, narrow, 3, 3, dtype=dtype),
+    }
     kernels = [
         (lambda: torch.mm(*mm), 2 * size**3),
-        (lambda: torch.nn.functional.conv2d(maps["1x1"], weights["1x1"]), 2 * 64 * 256 * wide * wide),
-        (lambda: torch.nn.functional.conv2d(maps["3x3"], weights["3x3"], padding=1), 2 * 64 * 256 * narrow * narrow * 9),
+        (
+            lambda: torch.nn.functional.conv2d(maps["1x1"], weights["1x1"]),
+            2 * 64 * 256 * wide * wide,
+        ),
+        (
+            lambda: torch.nn.functional.conv2d(maps["3x3"], weights["3x3"], padding=1),
+            2 * 64 * 256 * narrow * narrow * 9,
+        ),
     ]
     best = 0.0
     with torch.inference_mode():
@@ -64,9 +77,11 @@ def peak_gflops(dtype: torch.dtype = torch.float32, size: int | None = None, rep
     return best
 
 
-def count_flops(model: Autoencoder, x: torch.Tensor, condition: torch.Tensor | None = None) -> dict[str, float]:
-    """FLOPs per image: ``forward`` (the training loss), ``train`` (forward + backward), ``inference``
-    (``reconstruct``). Counted on the batch ``x`` and divided by its size."""
+def count_flops(
+    model: Autoencoder, x: torch.Tensor, condition: torch.Tensor | None = None
+) -> dict[str, float]:
+    """FLOPs per image: ``forward`` (the training loss), ``train`` (forward + backward),
+    ``inference`` (``reconstruct``). Counted on the batch ``x`` and divided by its size."""
     model.train()
     with FlopCounterMode(display=False) as forward:
         loss = model.loss(x, condition=condition)["loss"]
@@ -81,7 +96,9 @@ def count_flops(model: Autoencoder, x: torch.Tensor, condition: torch.Tensor | N
     return {"forward": fwd, "train": fwd + bwd, "inference": inference.get_total_flops() / n}
 
 
-def example_batch(model: Autoencoder, batch_size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
+def example_batch(
+    model: Autoencoder, batch_size: int, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Random images (and conditions for conditional models) of the model's input shape."""
     gen = torch.Generator().manual_seed(seed)
     x = torch.rand((batch_size, *model.input_shape), generator=gen)
@@ -110,12 +127,18 @@ def bench_model(
     inference under bfloat16 autocast, against the bf16 peak.
     """
     if tuple(model.input_shape) != tuple(input_shape):
-        raise AekitError(f"model expects input {tuple(model.input_shape)}, bench was given {tuple(input_shape)}")
+        raise AekitError(
+            f"model expects input {tuple(model.input_shape)}, bench was given {tuple(input_shape)}"
+        )
     min_seconds = MIN_SECONDS if min_seconds is None else min_seconds
     params = sum(p.numel() for p in model.parameters())
     flops = count_flops(model, *example_batch(model, 2))
     bf16 = precision == "bf16"
-    peak = peak_gflops(dtype=torch.bfloat16 if bf16 else torch.float32) if measured_peak is None else measured_peak
+    peak = (
+        peak_gflops(dtype=torch.bfloat16 if bf16 else torch.float32)
+        if measured_peak is None
+        else measured_peak
+    )
 
     x, condition = example_batch(model, batch_size)
     model = prepare_model(model, torch.device("cpu"))
@@ -137,7 +160,9 @@ def bench_model(
 
     model.eval()
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        infer_times = _time_steps(lambda i: model.reconstruct(x, condition), warmup, min_steps, min_seconds)
+        infer_times = _time_steps(
+            lambda i: model.reconstruct(x, condition), warmup, min_steps, min_seconds
+        )
     train_ips = batch_size / statistics.median(train_times)
     infer_ips = batch_size / statistics.median(infer_times)
     achieved = flops["train"] * train_ips / 1e9
@@ -181,7 +206,9 @@ def bench_command(
         precision = precision or info.train.precision
     else:
         if model is None or dataset is None:
-            raise AekitError("aekit bench needs a run folder, or both --model NAME and --dataset NAME")
+            raise AekitError(
+                "aekit bench needs a run folder, or both --model NAME and --dataset NAME"
+            )
         name = model
     if batch_size is not None and batch_size < 1:
         raise AekitError(f"--batch-size must be at least 1, got {batch_size}")
@@ -193,7 +220,9 @@ def bench_command(
         net = build_model(name, {}, data.shape, data.num_classes)
         batch_size = batch_size or TrainConfig().batch_size
     result = bench_model(net, tuple(net.input_shape), batch_size, precision=precision or "fp32")
-    result.update(dataset=dataset, train_images=len(data), seconds_per_epoch=len(data) / result["train_img_s"])
+    result.update(
+        dataset=dataset, train_images=len(data), seconds_per_epoch=len(data) / result["train_img_s"]
+    )
     print(format_bench(result))
     return result
 
@@ -201,19 +230,39 @@ def bench_command(
 def format_bench(r: dict[str, Any]) -> str:
     """The table ``aekit bench`` prints."""
     rows = [
-        ("model", f"{r['model']}  input {'x'.join(map(str, r['input_shape']))}  batch {r['batch_size']}  {r['precision']}"),
+        (
+            "model",
+            f"{r['model']}  input {'x'.join(map(str, r['input_shape']))}  batch "
+            f"{r['batch_size']}  {r['precision']}",
+        ),
         ("parameters", f"{r['parameters']:,}"),
-        ("FLOPs per image", f"{r['mflops_forward']:.2f} M forward, {r['mflops_train']:.2f} M per trained image "
-                            f"(forward + backward), {r['mflops_inference']:.2f} M to reconstruct"),
+        (
+            "FLOPs per image",
+            f"{r['mflops_forward']:.2f} M forward, {r['mflops_train']:.2f} M per trained image "
+            f"(forward + backward), {r['mflops_inference']:.2f} M to reconstruct",
+        ),
         ("training", f"{r['train_img_s']:,.0f} img/s"),
         ("inference", f"{r['inference_img_s']:,.0f} img/s"),
     ]
     if "seconds_per_epoch" in r:
-        rows.append(("epoch", f"{r['seconds_per_epoch']:.1f} s for the {r['train_images']:,} images of {r['dataset']}"))
+        rows.append(
+            (
+                "epoch",
+                f"{r['seconds_per_epoch']:.1f} s for the {r['train_images']:,} images of "
+                f"{r['dataset']}",
+            )
+        )
     rows += [
-        ("peak memory", f"{r['peak_memory_mb']:.0f} MB while training (process peak {r['peak_rss_mb']:.0f} MB)"),
-        ("arithmetic", f"{r['achieved_gflops']:.1f} GFLOP/s = {100 * r['fraction_of_peak']:.1f}% of the "
-                       f"{r['peak_gflops']:.0f} GFLOP/s {r['precision']} peak measured now (best of matmul and convolutions)"),
+        (
+            "peak memory",
+            f"{r['peak_memory_mb']:.0f} MB while training (process peak {r['peak_rss_mb']:.0f} MB)",
+        ),
+        (
+            "arithmetic",
+            f"{r['achieved_gflops']:.1f} GFLOP/s = {100 * r['fraction_of_peak']:.1f}% of the "
+            f"{r['peak_gflops']:.0f} GFLOP/s {r['precision']} peak measured now (best of matmul "
+            "and convolutions)",
+        ),
         ("machine", f"{torch.get_num_threads()} threads, torch {torch.__version__}"),
     ]
     width = max(len(k) for k, _ in rows)

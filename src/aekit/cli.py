@@ -37,7 +37,8 @@ if TYPE_CHECKING:  # the options dataclasses, imported when a command runs
 
 
 def _options(args: argparse.Namespace) -> Any:
-    """The parsed command's options dataclass (``aekit.options.COMMAND_OPTIONS``), each value checked."""
+    """The parsed command's options dataclass (``aekit.options.COMMAND_OPTIONS``), each value
+    checked."""
     from aekit.option_fields import options_from_args
     from aekit.options import COMMAND_OPTIONS
 
@@ -109,8 +110,10 @@ def _cmd_make_documents(args: argparse.Namespace) -> None:
         raise ConfigError("--page needs --dpi (the resolution to render it at)")
     size = (540, 420) if opts.dpi is None else page_size(opts.page or "a4", opts.dpi)
     out = synthesize(opts.pages, Path(opts.out), seed=opts.seed, size=size, dpi=opts.dpi)
-    print(f"wrote {opts.pages} page pairs of {size[0]}x{size[1]} px to {out}"
-          + (" with each page's text beside its clean page (.txt)" if opts.dpi else ""))
+    print(
+        f"wrote {opts.pages} page pairs of {size[0]}x{size[1]} px to {out}"
+        + (" with each page's text beside its clean page (.txt)" if opts.dpi else "")
+    )
 
 
 def _cmd_make_floorplans(args: argparse.Namespace) -> None:
@@ -136,7 +139,8 @@ def _cmd_serve(args: argparse.Namespace) -> None:
 
 
 def _keywords(opts: Any, *but: str) -> dict[str, Any]:
-    """The options as the command function's keyword arguments, less ``but`` (``quiet`` becomes a ``Progress``)."""
+    """The options as the command function's keyword arguments, less ``but`` (``quiet`` becomes a
+    ``Progress``)."""
     return {name: value for name, value in asdict(opts).items() if name not in but}
 
 
@@ -146,8 +150,11 @@ def _cmd_denoise(args: argparse.Namespace) -> None:
 
     opts: DenoiseOptions = _options(args)
     result = denoise(**_keywords(opts, "quiet"), progress=Progress(quiet=opts.quiet))
-    print(f"denoised {len(result.written)} file(s) into {opts.out}" + _failures(result.failed)
-          + (f"; submission in {opts.kaggle_csv}" if opts.kaggle_csv else ""))
+    print(
+        f"denoised {len(result.written)} file(s) into {opts.out}"
+        + _failures(result.failed)
+        + (f"; submission in {opts.kaggle_csv}" if opts.kaggle_csv else "")
+    )
     if result.failed:
         raise SystemExit(1)
 
@@ -157,7 +164,9 @@ def _failures(failed: Sequence[tuple[Path, str]], shown: int = 10) -> str:
     if not failed:
         return ""
     names = ", ".join(str(path) for path, _ in failed[:shown])
-    return f"; {len(failed)} failed: {names}" + (f" and {len(failed) - shown} more" if len(failed) > shown else "")
+    return f"; {len(failed)} failed: {names}" + (
+        f" and {len(failed) - shown} more" if len(failed) > shown else ""
+    )
 
 
 def _cmd_sample(args: argparse.Namespace) -> None:
@@ -191,24 +200,39 @@ def _cmd_interpolate(args: argparse.Namespace) -> None:
 
     opts: InterpolateOptions = _options(args)
     paths, how = interpolate(**asdict(opts))
-    print(f"{how}: wrote {opts.steps} steps to {opts.out}" + (f" and {paths[-1]}" if opts.gif else ""))
+    print(
+        f"{how}: wrote {opts.steps} steps to {opts.out}" + (f" and {paths[-1]}" if opts.gif else "")
+    )
 
 
 def _cmd_fit_prior(args: argparse.Namespace) -> None:
     from aekit.priors import fit_options, fit_prior
 
     opts: FitPriorOptions = _options(args)
-    path = fit_prior(Path(opts.run_dir), args.prior, draws=opts.draws, seed=opts.seed, quiet=opts.quiet, **fit_options(args))
+    path = fit_prior(
+        Path(opts.run_dir),
+        args.prior,
+        draws=opts.draws,
+        seed=opts.seed,
+        quiet=opts.quiet,
+        **fit_options(args),
+    )
     print(f"wrote {path} and {path.with_suffix('.safetensors')}")
 
 
 class CommandParser(argparse.ArgumentParser):
-    """A sub-command's parser; its options dataclass (``aekit.options.COMMAND_OPTIONS``), ``--threads`` and
-    ``extra`` (such as the prior registry's flags) become arguments when this command is parsed or its
-    help shown, so ``aekit --help`` and other commands stay instant (prior and model names import torch)."""
+    """A sub-command's parser; its options dataclass (``aekit.options.COMMAND_OPTIONS``),
+    ``--threads`` and ``extra`` (such as the prior registry's flags) become arguments when this
+    command is parsed or its help shown, so ``aekit --help`` and other commands stay instant (prior
+    and model names import torch)."""
 
-    def __init__(self, *args: object, command: str = "", extra: Callable[[argparse.ArgumentParser], None] | None = None,
-                 **kwargs: object):
+    def __init__(
+        self,
+        *args: object,
+        command: str = "",
+        extra: Callable[[argparse.ArgumentParser], None] | None = None,
+        **kwargs: object,
+    ):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.command, self._extra, self._complete = command, extra, False
 
@@ -257,36 +281,92 @@ def _set_threads(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """``aekit``'s parser: each command's arguments from its options dataclass (``aekit.options``; ``train``'s
-    from ``TrainConfig``), added when the command is parsed (``CommandParser.complete``)."""
-    parser = argparse.ArgumentParser(prog="aekit", description="Autoencoders and VAEs: compress, denoise, generate.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=CommandParser)
+    """``aekit``'s parser: each command's arguments from its options dataclass (``aekit.options``;
+    ``train``'s from ``TrainConfig``), added when the command is parsed
+    (``CommandParser.complete``)."""
+    parser = argparse.ArgumentParser(
+        prog="aekit", description="Autoencoders and VAEs: compress, denoise, generate."
+    )
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=CommandParser
+    )
 
-    def command(name: str, handler: Callable[[argparse.Namespace], None], help_text: str,
-                extra: Callable[[argparse.ArgumentParser], None] | None = None, computes: bool = True) -> argparse.ArgumentParser:
+    def command(
+        name: str,
+        handler: Callable[[argparse.Namespace], None],
+        help_text: str,
+        extra: Callable[[argparse.ArgumentParser], None] | None = None,
+        computes: bool = True,
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text, command=name, extra=extra)
         p.set_defaults(handler=handler, computes=computes)
         return p
 
-    command("datasets", _cmd_datasets, "list every dataset, whether it is available here and from where", computes=False)
+    command(
+        "datasets",
+        _cmd_datasets,
+        "list every dataset, whether it is available here and from where",
+        computes=False,
+    )
     command("models", _cmd_models, "list the models, one line each", computes=False)
-    add_train_arguments(command("train", _cmd_train, "train a model; writes weights, config, metrics and a checkpoint to --out"))
-    command("evaluate", _cmd_evaluate, "measure a run on its test split (with baselines); writes RUN_DIR/eval.json")
-    command("report", _cmd_report, "write RUN_DIR/report.html: config, metrics and every picture (evaluating first, with "
-            "the options below, when the run has no eval.json)")
-    command("tour", _cmd_tour, "the tutorial end to end: train, evaluate and report every experiment")
-    command("bench", _cmd_bench, "cost of a model: parameters, FLOPs per image, img/s, s/epoch, peak memory")
+    add_train_arguments(
+        command(
+            "train",
+            _cmd_train,
+            "train a model; writes weights, config, metrics and a checkpoint to --out",
+        )
+    )
+    command(
+        "evaluate",
+        _cmd_evaluate,
+        "measure a run on its test split (with baselines); writes RUN_DIR/eval.json",
+    )
+    command(
+        "report",
+        _cmd_report,
+        "write RUN_DIR/report.html: config, metrics and every picture (evaluating first, with "
+        "the options below, when the run has no eval.json)",
+    )
+    command(
+        "tour", _cmd_tour, "the tutorial end to end: train, evaluate and report every experiment"
+    )
+    command(
+        "bench",
+        _cmd_bench,
+        "cost of a model: parameters, FLOPs per image, img/s, s/epoch, peak memory",
+    )
     command("make-documents", _cmd_make_documents, "synthesise paired dirty/clean document pages")
-    command("make-floorplans", _cmd_make_floorplans, "generate floor plans with their footprints (PNG pairs)")
-    command("export", _cmd_export, "export a run's decoder/encoder and fitted priors for use outside Python")
+    command(
+        "make-floorplans",
+        _cmd_make_floorplans,
+        "generate floor plans with their footprints (PNG pairs)",
+    )
+    command(
+        "export",
+        _cmd_export,
+        "export a run's decoder/encoder and fitted priors for use outside Python",
+    )
     command("serve", _cmd_serve, "a local web page to explore a model's latent space")
-    command("denoise", _cmd_denoise, "clean image files or folders (any size and mode) with a trained model")
+    command(
+        "denoise",
+        _cmd_denoise,
+        "clean image files or folders (any size and mode) with a trained model",
+    )
     command("sample", _cmd_sample, "write N generated images (PNG) from a generative model")
     command("encode", _cmd_encode, "codes of images (posterior means) to .npy, .csv or .parquet")
     command("decode", _cmd_decode, "images from a codes file written by `aekit encode`")
-    command("interpolate", _cmd_interpolate, "decode the way between two images (or two class centroids)")
-    command("fit-prior", _cmd_fit_prior, "fit a prior to a trained run's codes so its samples land where images are "
-            "encoded; writes RUN_DIR/prior-NAME.safetensors and .json", _fit_prior_arguments)
+    command(
+        "interpolate",
+        _cmd_interpolate,
+        "decode the way between two images (or two class centroids)",
+    )
+    command(
+        "fit-prior",
+        _cmd_fit_prior,
+        "fit a prior to a trained run's codes so its samples land where images are "
+        "encoded; writes RUN_DIR/prior-NAME.safetensors and .json",
+        _fit_prior_arguments,
+    )
     return parser
 
 
@@ -298,7 +378,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AekitError as exc:
         print(f"aekit: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as exc:  # Ctrl-C: one line; every file aekit writes is whole (aekit.io)
+    # Ctrl-C: one line; every file aekit writes is whole (aekit.io)
+    except KeyboardInterrupt as exc:
         print(f"aekit: interrupted{f'; {exc}' if str(exc) else ''}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly

@@ -17,8 +17,15 @@ from typing import Any
 from aekit.errors import ConfigError
 
 Choices = tuple[str, ...] | Callable[[], tuple[str, ...]]
-TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false", dict: "a table",
-              list: "a list", tuple: "a list"}
+TYPE_NAMES = {
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    bool: "true or false",
+    dict: "a table",
+    list: "a list",
+    tuple: "a list",
+}
 _ACCEPTS = {float: (int, float), tuple: (list, tuple)}  # what a TOML or JSON file writes for each
 
 
@@ -32,12 +39,15 @@ def config_from_dict(config_type: type, data: Any, where: str, noun: str = "opti
     known = {f.name: f for f in fields(config_type)}
     unknown = sorted(str(k) for k in set(data) - set(known))
     if unknown:
-        raise ConfigError(f"{where}: unknown {noun}(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        raise ConfigError(
+            f"{where}: unknown {noun}(s) {', '.join(unknown)}; known: {', '.join(known)}"
+        )
     hints = typing.get_type_hints(config_type)
     values = {}
     for key, value in data.items():
         value = typed_value(hints[key], value, f"{where}: {name(key)}")
-        failure = None if value is None else check_failure(known[key], value)  # None: the field allows it
+        # None: the field allows it
+        failure = None if value is None else check_failure(known[key], value)
         if failure is not None:
             raise ConfigError(f"{where}: {name(key)} {failure}, got {short(value)}")
         values[key] = value
@@ -45,7 +55,8 @@ def config_from_dict(config_type: type, data: Any, where: str, noun: str = "opti
 
 
 def field_kinds(hint: Any) -> tuple[tuple[type, ...], bool]:
-    """(accepted base types, whether None is allowed) from a field's annotation (``list[str]`` is ``list``)."""
+    """(accepted base types, whether None is allowed) from a field's annotation (``list[str]`` is
+    ``list``)."""
     args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     kinds = tuple(typing.get_origin(a) or a for a in args if a is not type(None))
     return kinds, type(None) in args
@@ -53,7 +64,8 @@ def field_kinds(hint: Any) -> tuple[tuple[type, ...], bool]:
 
 def typed_value(hint: Any, value: Any, where: str) -> Any:
     """``value`` as the annotation ``hint`` declares (an int where a float is declared is a float,
-    ``"64"`` where an int or a string is declared is 64, a list where a tuple is declared a tuple)."""
+    ``"64"`` where an int or a string is declared is 64, a list where a tuple is declared a
+    tuple)."""
     kinds, nullable = field_kinds(hint)
     if value is None and nullable:
         return None
@@ -68,7 +80,9 @@ def typed_value(hint: Any, value: Any, where: str) -> Any:
     if kinds == (dict,):
         return dict(value)
     if kinds in ((tuple,), (list,)):
-        items = typing.get_args(hint if not nullable else next(a for a in typing.get_args(hint) if a is not type(None)))
+        items = typing.get_args(
+            hint if not nullable else next(a for a in typing.get_args(hint) if a is not type(None))
+        )
         item = items[0] if items else Any
         converted = [value if item is Any else typed_value(item, v, where) for v in value]
         return tuple(converted) if kinds == (tuple,) else converted
@@ -101,7 +115,9 @@ def _below_minimum(value: Any, minimum: float | None) -> str | None:
         return None if value >= low else f"must be at least {low}"
     if isinstance(value, float):
         low = 0.0 if minimum is None else minimum
-        return None if math.isfinite(value) and value >= low else f"must be a finite number >= {low:g}"
+        return (
+            None if math.isfinite(value) and value >= low else f"must be a finite number >= {low:g}"
+        )
     return None
 
 

@@ -20,17 +20,24 @@ CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` is CUDA when present, else CPU; an unknown name or a missing CUDA device is a one-line error."""
+    """``auto`` is CUDA when present, else CPU; an unknown name or a missing CUDA device is a
+    one-line error."""
     if not DEVICE_NAME.match(name):
         raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise TrainingError(f"device {name!r} was requested but no CUDA GPU is available here; use --device cpu or auto")
+            raise TrainingError(
+                f"device {name!r} was requested but no CUDA GPU is available here; use --device "
+                "cpu or auto"
+            )
         index = torch.device(name).index or 0
         if index >= torch.cuda.device_count():
-            raise TrainingError(f"device {name!r} does not exist; this machine has {torch.cuda.device_count()} CUDA device(s)")
+            raise TrainingError(
+                f"device {name!r} does not exist; this machine has {torch.cuda.device_count()} "
+                "CUDA device(s)"
+            )
     return torch.device(name)
 
 

@@ -24,12 +24,17 @@ def init(device: torch.device) -> torch.device:
     """Join the torchrun process group when WORLD_SIZE > 1; returns this rank's device
     (``cuda:LOCAL_RANK`` when training on CUDA, so each process drives its own GPU)."""
     global _owned
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 and not active():  # active: the caller's own group
+    # active: the caller's own group
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 and not active():
         return device
     if not torch.distributed.is_available():
-        raise TrainingError("WORLD_SIZE > 1 but this PyTorch build has no torch.distributed; run without torchrun")
+        raise TrainingError(
+            "WORLD_SIZE > 1 but this PyTorch build has no torch.distributed; run without torchrun"
+        )
     if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", torch.cuda.current_device())))
+        device = torch.device(
+            "cuda", int(os.environ.get("LOCAL_RANK", torch.cuda.current_device()))
+        )
         torch.cuda.set_device(device)
     if not active():
         torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
@@ -69,7 +74,8 @@ def barrier() -> None:
 
 def shard(order: torch.Tensor) -> torch.Tensor:
     """This rank's part of an order that is identical on every rank: the tail that does not divide
-    evenly is dropped and rank r takes every world_size-th index from r, so all ranks step equally often."""
+    evenly is dropped and rank r takes every world_size-th index from r, so all ranks step equally
+    often."""
     size = world_size()
     if size == 1:
         return order
@@ -90,30 +96,43 @@ def all_reduce_mean(values: dict[str, float], weight: float = 1.0) -> dict[str, 
     every rank gets the same numbers, so decisions such as "best epoch" agree."""
     if not active():
         return values
-    device = torch.device("cuda", torch.cuda.current_device()) if torch.distributed.get_backend() == "nccl" else None
-    packed = torch.tensor([v * weight for v in values.values()] + [weight], dtype=torch.float64, device=device)
+    device = (
+        torch.device("cuda", torch.cuda.current_device())
+        if torch.distributed.get_backend() == "nccl"
+        else None
+    )
+    packed = torch.tensor(
+        [v * weight for v in values.values()] + [weight], dtype=torch.float64, device=device
+    )
     torch.distributed.all_reduce(packed)
     return {k: v for k, v in zip(values, (packed[:-1] / packed[-1]).tolist())}
 
 
 class _Loss(nn.Module):
-    """The model's loss as a forward: DDP averages gradients only for what runs through its forward."""
+    """The model's loss as a forward: DDP averages gradients only for what runs through its
+    forward."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x: torch.Tensor, target: Any, condition: Any, step: int) -> dict[str, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, target: Any, condition: Any, step: int
+    ) -> dict[str, torch.Tensor]:
         return self.model.loss(x, target=target, condition=condition, step=step)
 
-    def loss(self, x: torch.Tensor, target: Any = None, condition: Any = None, step: int = 0) -> dict[str, torch.Tensor]:
+    def loss(
+        self, x: torch.Tensor, target: Any = None, condition: Any = None, step: int = 0
+    ) -> dict[str, torch.Tensor]:
         return self(x, target, condition, step)
 
 
 class _DistributedLoss(nn.parallel.DistributedDataParallel):
     """DDP over :class:`_Loss`; ``loss`` goes through DDP's forward so gradients are all-reduced."""
 
-    def loss(self, x: torch.Tensor, target: Any = None, condition: Any = None, step: int = 0) -> dict[str, torch.Tensor]:
+    def loss(
+        self, x: torch.Tensor, target: Any = None, condition: Any = None, step: int = 0
+    ) -> dict[str, torch.Tensor]:
         return self(x, target, condition, step)
 
 
@@ -122,4 +141,6 @@ def for_training(model: nn.Module, device: torch.device) -> nn.Module:
     itself in one process (unchanged, bit-exact), else its loss module inside DDP under torchrun."""
     if not active():
         return model
-    return _DistributedLoss(_Loss(model), device_ids=[device.index] if device.type == "cuda" else None)
+    return _DistributedLoss(
+        _Loss(model), device_ids=[device.index] if device.type == "cuda" else None
+    )

@@ -23,17 +23,23 @@ from aekit.run import Run
 INDEPENDENT_PIXELS = "independent pixels"
 
 
-# The likelihood bounds cost k decoder passes per image: IWAE-1000 on 1,187 sprite tiles (res-vae) took
+# The likelihood bounds cost k decoder passes per image: IWAE-1000 on 1,187 sprite tiles (res-vae)
+# took
 # 2.4 hours on 2 cores. Unless both --iwae-k and --iwae-images are given, k and the number of test
 # images are chosen from a timed probe so the bounds fit IWAE_SECONDS.
 IWAE_K = 1000  # the most importance samples a budget spends (the usual IWAE-1000)
-BUDGET_MIN_K = 64  # below this the bound is barely tighter than the ELBO: a budget uses fewer images first
+# below this the bound is barely tighter than the ELBO: a budget uses fewer images first
+BUDGET_MIN_K = 64
 BUDGET_MIN_IMAGES = 100  # ... but not fewer than this
 PROBE_SECONDS = 0.5  # how long the probe times the bounds (after one warm-up pass)
 
 
 def likelihood_section(
-    run: Run, k: int, images: int | None = None, bf16: bool = False, progress: Progress | None = None
+    run: Run,
+    k: int,
+    images: int | None = None,
+    bf16: bool = False,
+    progress: Progress | None = None,
 ) -> tuple[dict[str, dict[str, float]], str]:
     """Test ELBO and IWAE-k NLL (nats/image) on the first ``images`` test images (all by default),
     and a note saying on what data they were computed.
@@ -47,7 +53,8 @@ def likelihood_section(
     bernoulli = run.model.likelihood == "bernoulli"
     if bernoulli:
         x = torch.bernoulli(x, generator=generator)
-    condition = run.condition(test)  # from the grey test images, as in training (never the scored binarised ones)
+    # from the grey test images, as in training (never the scored binarised ones)
+    condition = run.condition(test)
     per_pass = _samples_per_pass(x, bf16)
     step = max(1, per_pass // k)
     elbo, iwae = [], []
@@ -56,7 +63,9 @@ def likelihood_section(
         for i in range(0, len(x), step):
             cond = None if condition is None else condition[i : i + step]
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                e, w = metrics.nll_bounds(run.model, x[i : i + step], k, cond, generator, samples_per_pass=per_pass)
+                e, w = metrics.nll_bounds(
+                    run.model, x[i : i + step], k, cond, generator, samples_per_pass=per_pass
+                )
             elbo.append(e)
             iwae.append(w)
             bar.update(len(e))
@@ -66,7 +75,10 @@ def likelihood_section(
         if bernoulli
         else f"{run.model.likelihood} likelihood on the test images as they are"
     )
-    note = f"NLL in nats per image on {len(x)} {data}; IWAE with k={k}, ELBO estimated from the same samples"
+    note = (
+        f"NLL in nats per image on {len(x)} {data}; IWAE with k={k}, ELBO estimated from the "
+        "same samples"
+    )
     if bf16:
         note += "; networks run in bfloat16 autocast"
     section = {
@@ -74,14 +86,16 @@ def likelihood_section(
         "nll_elbo": {"model": float(torch.cat(elbo).mean())},
         "iwae_images_per_s": {"model": len(x) / seconds},
     }
-    if bernoulli:  # the simplest density on the same images: a model that loses to it learned nothing
+    # the simplest density on the same images: a model that loses to it learned nothing
+    if bernoulli:
         section["nll_iwae"].update(_independent_pixels(run, test))
     return section, note
 
 
 def _samples_per_pass(x: torch.Tensor, bf16: bool) -> int:
     """Decoder passes small enough that their feature maps stay in cache: 256 samples of a 28x28
-    image per pass (512 in bf16) ran 2.4x (1.7x) faster than 8,192 on 2 cores (benchmarks/README.md)."""
+    image per pass (512 in bf16) ran 2.4x (1.7x) faster than 8,192 on 2 cores
+    (benchmarks/README.md)."""
     return max(16, (512 if bf16 else 256) * 784 // x[0].numel())
 
 
@@ -97,20 +111,30 @@ class LikelihoodPlan:
     estimated_seconds: float
 
     def describe(self) -> str:
-        text = (f"IWAE k={self.k} on {self.images:,} of {self.test_images:,} test images, about "
-                f"{duration(self.estimated_seconds)}")
+        text = (
+            f"IWAE k={self.k} on {self.images:,} of {self.test_images:,} test images, about "
+            f"{duration(self.estimated_seconds)}"
+        )
         if self.budget_seconds is not None:
-            text += (f" (chosen to fit the {self.budget_seconds:g} s budget; --iwae-k, --iwae-images or "
-                     "--iwae-seconds for more)")
+            text += (
+                f" (chosen to fit the {self.budget_seconds:g} s budget; --iwae-k, --iwae-images or "
+                "--iwae-seconds for more)"
+            )
         return text
 
 
-def plan_likelihood(run: Run, k: int | None = None, images: int | None = None, seconds: float = IWAE_SECONDS,
-                    bf16: bool = False) -> LikelihoodPlan:
+def plan_likelihood(
+    run: Run,
+    k: int | None = None,
+    images: int | None = None,
+    seconds: float = IWAE_SECONDS,
+    bf16: bool = False,
+) -> LikelihoodPlan:
     """``k`` and the number of test images for the likelihood bounds, from a short timing of the
     bounds (a warm-up pass, then PROBE_SECONDS of passes): what the user gave is kept, the rest is
     chosen so that the bounds fit ``seconds``. Without either: k as large as the budget allows for
-    all test images, up to IWAE_K; below BUDGET_MIN_K fewer images instead (down to BUDGET_MIN_IMAGES)."""
+    all test images, up to IWAE_K; below BUDGET_MIN_K fewer images instead (down to
+    BUDGET_MIN_IMAGES)."""
     total = len(run.test)
     per_sample = _seconds_per_sample(run, bf16)
     fits = max(1, math.floor(seconds / per_sample))  # samples (images x k) the budget holds
@@ -125,7 +149,8 @@ def plan_likelihood(run: Run, k: int | None = None, images: int | None = None, s
     else:
         k = max(BUDGET_MIN_K, min(IWAE_K, fits // total))
         images = max(min(BUDGET_MIN_IMAGES, total), min(total, fits // k))
-        k = max(1, min(k, fits // images))  # not even BUDGET_MIN_K on BUDGET_MIN_IMAGES fits: a smaller k
+        # not even BUDGET_MIN_K on BUDGET_MIN_IMAGES fits: a smaller k
+        k = max(1, min(k, fits // images))
     return LikelihoodPlan(k, images, total, budget, per_sample * k * images)
 
 
@@ -134,7 +159,8 @@ def _seconds_per_sample(run: Run, bf16: bool) -> float:
     images (PROBE_SECONDS of passes after a warm-up pass, as ``likelihood_section`` runs them)."""
     x = run.test.head(64).images
     per_pass = _samples_per_pass(x, bf16)
-    n = max(1, min(len(x), per_pass // 32))  # one full pass of per_pass samples: n images, k draws each
+    # one full pass of per_pass samples: n images, k draws each
+    n = max(1, min(len(x), per_pass // 32))
     k = per_pass // n
     x = x[:n]
     if run.model.likelihood == "bernoulli":
@@ -152,12 +178,14 @@ def _seconds_per_sample(run: Run, bf16: bool) -> float:
 
 
 def _independent_pixels(run: Run, test: Any) -> dict[str, float]:
-    """The independent-Bernoulli-pixels NLL of ``test``; per class for a model conditioned on the label."""
+    """The independent-Bernoulli-pixels NLL of ``test``; per class for a model conditioned on the
+    label."""
     train = run.train.head(MAX_REFERENCE_IMAGES)
     if not run.model.label_conditional:
         return {INDEPENDENT_PIXELS: metrics.independent_pixels_nll(train.images, test.images)}
     total = 0.0
     for c in test.labels.unique().tolist():
-        total += metrics.independent_pixels_nll(train.images[train.labels == c], test.images[test.labels == c]) * int(
-            (test.labels == c).sum())
+        total += metrics.independent_pixels_nll(
+            train.images[train.labels == c], test.images[test.labels == c]
+        ) * int((test.labels == c).sum())
     return {INDEPENDENT_PIXELS + " (per class)": total / len(test)}

@@ -26,7 +26,8 @@ from aekit.errors import DataError
 from aekit.images import read_image_file
 
 FILL = 0.85  # the footprint's longer side fills this share of the model's frame (training: 45-92%)
-MID_SHARE = 0.1  # a drawing with more pixels than this neither building nor background is no mask (a photo)
+# a drawing with more pixels than this neither building nor background is no mask (a photo)
+MID_SHARE = 0.1
 MIN_BUILDING_PX = 16  # fewer building pixels than this at the model's size: no building
 MARK_SATURATION = 0.35  # a pixel whose channels differ this much is an entrance mark
 MARK_SHARE = 0.05  # ... and more of them than this share of the drawing is no mark but a picture
@@ -36,7 +37,8 @@ SHEET_GAP = 2
 @dataclass
 class UserFootprint:
     """A drawn footprint at the model's size (``footprint``: ``2 x S x S`` uint8, mask and entrance)
-    and how it sits there: the drawing's size, its building's bounding box, and where that box went."""
+    and how it sits there: the drawing's size, its building's bounding box, and where that box
+    went."""
 
     footprint: np.ndarray
     source_size: tuple[int, int]  # (height, width) of the drawing
@@ -45,12 +47,14 @@ class UserFootprint:
     notes: list[str] = field(default_factory=list)
 
     def map_back(self, plan: np.ndarray) -> np.ndarray:
-        """A plan at the model's size (class indices) carried onto the drawing's pixels: the placed box
-        stretched (nearest) onto the building's box, outside everywhere else."""
+        """A plan at the model's size (class indices) carried onto the drawing's pixels: the placed
+        box stretched (nearest) onto the building's box, outside everywhere else."""
         y0, y1, x0, x1 = self.placed_box
         sy0, sy1, sx0, sx1 = self.source_box
         out = np.full(self.source_size, OUTSIDE, np.uint8)
-        out[sy0:sy1, sx0:sx1] = P.nearest_resize(np.asarray(plan)[y0:y1, x0:x1], sy1 - sy0, sx1 - sx0)
+        out[sy0:sy1, sx0:sx1] = P.nearest_resize(
+            np.asarray(plan)[y0:y1, x0:x1], sy1 - sy0, sx1 - sx0
+        )
         return out
 
 
@@ -76,17 +80,27 @@ def footprint_from_pixels(pixels: np.ndarray, size: int, path: str | Path) -> Us
         distance = np.abs(grey - background)
         building = distance > 0.5
         mid = (distance > 0.15) & (distance < 0.85)
-    exact_marks = np.isclose(grey * 255, 128, atol=1) & np.isin(np.round(grey * 255), (0, 128, 255)).all()
+    exact_marks = (
+        np.isclose(grey * 255, 128, atol=1) & np.isin(np.round(grey * 255), (0, 128, 255)).all()
+    )
     marks = (saturation > MARK_SATURATION) | exact_marks
     if float(marks.mean()) > MARK_SHARE:
-        raise DataError(f"is not a footprint mask: {marks.mean():.0%} of its pixels are coloured (an entrance mark is "
-                        "a small spot; draw the building in black on white, white on black, or opaque on transparency)",
-                        path)
+        raise DataError(
+            f"is not a footprint mask: {marks.mean():.0%} of its pixels are coloured (an "
+            "entrance mark is "
+            "a small spot; draw the building in black on white, white on black, or opaque on "
+            "transparency)",
+            path,
+        )
     building |= marks
     mid &= ~marks
     if float(mid.mean()) > MID_SHARE:
-        raise DataError(f"is not a footprint mask: {mid.mean():.0%} of its pixels are neither building nor background "
-                        "(draw the building in black on white, white on black, or opaque on transparency)", path)
+        raise DataError(
+            f"is not a footprint mask: {mid.mean():.0%} of its pixels are neither building nor "
+            "background "
+            "(draw the building in black on white, white on black, or opaque on transparency)",
+            path,
+        )
     if not building.any():
         raise DataError("has no building: every pixel looks like the background", path)
     notes = []
@@ -98,15 +112,20 @@ def footprint_from_pixels(pixels: np.ndarray, size: int, path: str | Path) -> Us
     h, w = building.shape
     y0, y1, x0, x1 = P.bounding_box(building)
     if y0 == 0 or x0 == 0 or y1 == h or x1 == w:
-        notes.append(f"{path}: the building touches the drawing's edge; outside was added all round it")
+        notes.append(
+            f"{path}: the building touches the drawing's edge; outside was added all round it"
+        )
     scale = FILL * size / max(y1 - y0, x1 - x0)
     ph, pw = max(1, round((y1 - y0) * scale)), max(1, round((x1 - x0) * scale))
     py0, px0 = (size - ph) // 2, (size - pw) // 2
     mask = np.zeros((size, size), bool)
-    mask[py0:py0 + ph, px0:px0 + pw] = _area_resize(building[y0:y1, x0:x1], ph, pw) >= 0.5
+    mask[py0 : py0 + ph, px0 : px0 + pw] = _area_resize(building[y0:y1, x0:x1], ph, pw) >= 0.5
     mask = ndimage.binary_fill_holes(mask) if not _has_courtyard(building) else mask
     if mask.sum() < MIN_BUILDING_PX:
-        raise DataError(f"has no building large enough: {int(mask.sum())} pixels at the model's {size}x{size}", path)
+        raise DataError(
+            f"has no building large enough: {int(mask.sum())} pixels at the model's {size}x{size}",
+            path,
+        )
     footprint = np.zeros((2, size, size), np.uint8)
     footprint[0] = mask
     near = None
@@ -115,10 +134,15 @@ def footprint_from_pixels(pixels: np.ndarray, size: int, path: str | Path) -> Us
         near = ((my.mean() - y0) * scale + py0, (mx.mean() - x0) * scale + px0)
     mark = entrance(mask, near, size)
     if mark is None:
-        raise DataError(f"has no straight outer wall long enough for an entrance at the model's {size}x{size}", path)
+        raise DataError(
+            f"has no straight outer wall long enough for an entrance at the model's {size}x{size}",
+            path,
+        )
     footprint[1] = mark
     if near is None:
-        notes.append(f"{path}: no entrance marked; put one in the middle of the longest straight outer wall")
+        notes.append(
+            f"{path}: no entrance marked; put one in the middle of the longest straight outer wall"
+        )
     return UserFootprint(footprint, (h, w), (y0, y1, x0, x1), (py0, py0 + ph, px0, px0 + pw), notes)
 
 
@@ -133,9 +157,9 @@ def _has_courtyard(building: np.ndarray) -> bool:
 
 
 def entrance(mask: np.ndarray, near: tuple[float, float] | None, size: int) -> np.ndarray | None:
-    """An entrance mark on the outer wall: an opening as wide as the training plans' (3 pixels at 64)
-    in a straight stretch of wall with wall on both sides; the one nearest ``near``, or the middle
-    of the longest straight outer wall; None when no wall is long enough."""
+    """An entrance mark on the outer wall: an opening as wide as the training plans' (3 pixels at
+    64) in a straight stretch of wall with wall on both sides; the one nearest ``near``, or the
+    middle of the longest straight outer wall; None when no wall is long enough."""
     width = max(2, round(STATISTICS["opening_px_at_64"] * size / 64))
     outside = ndimage.label(~mask)[0]
     exterior = outside == outside[0, 0]
@@ -145,8 +169,12 @@ def entrance(mask: np.ndarray, near: tuple[float, float] | None, size: int) -> n
         inward = np.roll(mask, (dy, dx), (0, 1))  # ... and the one behind is building
         edge = mask & beyond & inward
         along = (0, 1) if dy else (1, 0)
-        runs, count = ndimage.label(edge, np.array([[0, 0, 0], [1, 1, 1], [0, 0, 0]]) if dy else
-                                    np.array([[0, 1, 0], [0, 1, 0], [0, 1, 0]]))
+        runs, count = ndimage.label(
+            edge,
+            np.array([[0, 0, 0], [1, 1, 1], [0, 0, 0]])
+            if dy
+            else np.array([[0, 1, 0], [0, 1, 0], [0, 1, 0]]),
+        )
         for k, box in enumerate(ndimage.find_objects(runs), start=1):
             ys, xs = np.nonzero(runs[box] == k)
             ys, xs = ys + box[0].start, xs + box[1].start
@@ -165,7 +193,7 @@ def entrance(mask: np.ndarray, near: tuple[float, float] | None, size: int) -> n
                 start = int(centres[d.argmin()])
                 key = float(d.min())
             if best_key is None or key < best_key:
-                best_key, best = key, (ys[start:start + width], xs[start:start + width])
+                best_key, best = key, (ys[start : start + width], xs[start : start + width])
     if best is None:
         return None
     mark = np.zeros(mask.shape, np.uint8)
@@ -173,9 +201,12 @@ def entrance(mask: np.ndarray, near: tuple[float, float] | None, size: int) -> n
     return mark
 
 
-def plan_sheet(plans: np.ndarray, footprint: np.ndarray | None = None, columns: int = 8) -> np.ndarray:
+def plan_sheet(
+    plans: np.ndarray, footprint: np.ndarray | None = None, columns: int = 8
+) -> np.ndarray:
     """Plans (``N x S x S`` class indices) on one indexed image, the footprint first when given
-    (its mask as wall, its entrance mark as entrance), ``SHEET_GAP`` pixels of outside between them."""
+    (its mask as wall, its entrance mark as entrance), ``SHEET_GAP`` pixels of outside between
+    them."""
     tiles = list(plans)
     if footprint is not None:
         tile = np.where(footprint[0] > 0, WALL, OUTSIDE).astype(np.uint8)
@@ -188,5 +219,5 @@ def plan_sheet(plans: np.ndarray, footprint: np.ndarray | None = None, columns: 
     sheet = np.full((rows * step - SHEET_GAP, columns * step - SHEET_GAP), OUTSIDE, np.uint8)
     for k, tile in enumerate(tiles):
         r, c = divmod(k, columns)
-        sheet[r * step:r * step + s, c * step:c * step + s] = tile
+        sheet[r * step : r * step + s, c * step : c * step + s] = tile
     return sheet

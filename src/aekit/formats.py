@@ -97,7 +97,11 @@ class ImageWriter:
         self.held, self.count = [], 0
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             parts = np.array_split(np.arange(len(names)), self.workers)
-            list(pool.map(lambda part: self._write_files(array[part], [names[k] for k in part]), parts))
+            list(
+                pool.map(
+                    lambda part: self._write_files(array[part], [names[k] for k in part]), parts
+                )
+            )
 
     def _write_files(self, array: np.ndarray, names: Sequence[str | Path]) -> None:
         for image, name in zip(array, names, strict=True):
@@ -107,7 +111,9 @@ class ImageWriter:
         self.folder.__enter__()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: object) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: object
+    ) -> None:
         if kind is None:
             try:
                 self.flush()
@@ -135,13 +141,18 @@ def check_sheet(n: int, h: int, w: int, columns: int | None = None) -> None:
     """Refuse a sheet of ``n`` images of ``w x h`` px over MAX_SHEET_PIXELS (before drawing any)."""
     columns = columns or math.ceil(math.sqrt(n))
     if math.ceil(n / columns) * h * columns * w > MAX_SHEET_PIXELS:
-        raise ConfigError(f"a sheet of {n} images of {w}x{h} px would exceed {MAX_SHEET_PIXELS} pixels; ask for fewer")
+        raise ConfigError(
+            f"a sheet of {n} images of {w}x{h} px would exceed {MAX_SHEET_PIXELS} pixels; ask "
+            "for fewer"
+        )
 
 
 CODE_SUFFIXES = (".npy", ".csv", ".parquet")
 
 
-def write_codes(path: str | Path, codes: torch.Tensor, names: Sequence[str], labels: Sequence[str] | None) -> Path:
+def write_codes(
+    path: str | Path, codes: torch.Tensor, names: Sequence[str], labels: Sequence[str] | None
+) -> Path:
     """Codes with their image names (and class names) as ``.npy`` (a structured array: fields
     ``name``, ``label``, ``code``), ``.csv`` (``name,label,z0,z1,...``) or ``.parquet``."""
     path = Path(path)
@@ -151,8 +162,14 @@ def write_codes(path: str | Path, codes: torch.Tensor, names: Sequence[str], lab
     z = codes.numpy().astype(np.float32)
     labels = list(labels) if labels is not None else [""] * len(names)
     if suffix == ".npy":
-        table = np.zeros(len(names), dtype=[("name", f"U{max(1, *map(len, names))}"),
-                                            ("label", f"U{max(1, *map(len, labels))}"), ("code", np.float32, z.shape[1])])
+        table = np.zeros(
+            len(names),
+            dtype=[
+                ("name", f"U{max(1, *map(len, names))}"),
+                ("label", f"U{max(1, *map(len, labels))}"),
+                ("code", np.float32, z.shape[1]),
+            ],
+        )
         table["name"], table["label"], table["code"] = names, labels, z
         buffer = io.BytesIO()
         np.save(buffer, table, allow_pickle=False)
@@ -188,17 +205,24 @@ def read_codes(path: str | Path) -> tuple[torch.Tensor, list[str], list[str]]:
     if not path.is_file():
         raise DataError("codes file not found", path)
     try:
-        with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused below with its row
+        # a value beyond float32 becomes inf, refused below with its row
+        with np.errstate(over="ignore"):
             z, names, labels = reader(path)
     except (ValueError, KeyError, IndexError, OSError, csv.Error) as exc:
         raise DataError(f"cannot read codes ({exc.__class__.__name__}: {exc})", path) from None
     if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] == 0:
-        raise DataError(f"holds no codes (a table of {' x '.join(map(str, z.shape))} numbers)", path)
+        raise DataError(
+            f"holds no codes (a table of {' x '.join(map(str, z.shape))} numbers)", path
+        )
     bad = ~np.isfinite(z).all(axis=1)
     if bad.any():
         row = int(np.argmax(bad))
-        raise DataError(f"row {row + 1} of {len(z)} (name {names[row][:60]!r}) holds {z[row][~np.isfinite(z[row])][0]}; codes "
-                        f"are finite float32 numbers ({int(bad.sum())} row(s) are not)", path)
+        raise DataError(
+            f"row {row + 1} of {len(z)} (name {names[row][:60]!r}) holds "
+            f"{z[row][~np.isfinite(z[row])][0]}; codes "
+            f"are finite float32 numbers ({int(bad.sum())} row(s) are not)",
+            path,
+        )
     return torch.from_numpy(np.ascontiguousarray(z)), names, labels
 
 
@@ -210,20 +234,36 @@ def _read_npy_codes(path: Path) -> tuple[np.ndarray, list[str], list[str]]:
     with path.open("rb") as handle:
         version = np.lib.format.read_magic(handle)
         if version not in ((1, 0), (2, 0)):
-            raise DataError(f".npy format version {version[0]}.{version[1]} is not supported (1.0 and 2.0 are)", path)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            raise DataError(
+                f".npy format version {version[0]}.{version[1]} is not supported (1.0 and 2.0 are)",
+                path,
+            )
+        read_header = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
         shape, _, dtype = read_header(handle)
         data_start = handle.tell()
     if dtype.hasobject:
-        raise DataError("holds Python objects, which only a pickle could load; codes are plain numbers", path)
+        raise DataError(
+            "holds Python objects, which only a pickle could load; codes are plain numbers", path
+        )
     fields = dtype.names or ()
     if fields:
         if not {"name", "label", "code"} <= set(fields):
-            raise DataError(f"a structured codes array has the fields name, label and code, not {', '.join(fields)}", path)
+            raise DataError(
+                f"a structured codes array has the fields name, label and code, not "
+                f"{', '.join(fields)}",
+                path,
+            )
         kinds = (dtype["name"].kind, dtype["label"].kind, dtype["code"].base.kind)
         if kinds[0] != "U" or kinds[1] != "U" or kinds[2] not in "fiu":
-            raise DataError("the fields name and label hold text and code holds numbers; this file holds "
-                            f"{dtype['name']}, {dtype['label']} and {dtype['code']}", path)
+            raise DataError(
+                "the fields name and label hold text and code holds numbers; this file holds "
+                f"{dtype['name']}, {dtype['label']} and {dtype['code']}",
+                path,
+            )
     elif dtype.kind not in "fiu":
         raise DataError(f"holds {dtype} values; codes are numbers (float or integer)", path)
     if len(shape) == 0:
@@ -232,8 +272,11 @@ def _read_npy_codes(path: Path) -> tuple[np.ndarray, list[str], list[str]]:
         raise DataError(f"holds an array of shape {shape}; codes are a table N x d", path)
     needed, held = math.prod(shape) * dtype.itemsize, size - data_start
     if needed > held:  # a header can claim any size: refused before anything is allocated
-        raise DataError(f"the header promises an array of shape {shape} ({needed:,} bytes) but the file holds "
-                        f"{held:,} bytes after it (cut short?)", path)
+        raise DataError(
+            f"the header promises an array of shape {shape} ({needed:,} bytes) but the file holds "
+            f"{held:,} bytes after it (cut short?)",
+            path,
+        )
     if math.prod(shape) == 0:
         raise DataError(f"holds no codes (an array of shape {shape})", path)
     table = np.load(path, mmap_mode="r", allow_pickle=False)
@@ -251,16 +294,26 @@ def _read_csv_codes(path: Path) -> tuple[np.ndarray, list[str], list[str]]:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None or header[:2] != ["name", "label"] or len(header) < 3:
-            raise DataError("a codes CSV starts with the columns name,label,z0,..." if header is not None else
-                            "empty file (a codes CSV starts with the columns name,label,z0,...)", path)
+            raise DataError(
+                "a codes CSV starts with the columns name,label,z0,..."
+                if header is not None
+                else "empty file (a codes CSV starts with the columns name,label,z0,...)",
+                path,
+            )
         names, labels, rows = [], [], []
         for row in reader:
             if len(row) != len(header):
-                raise DataError(f"line {reader.line_num} has {len(row)} values, the header {len(header)} columns", path)
+                raise DataError(
+                    f"line {reader.line_num} has {len(row)} values, the header {len(header)} "
+                    "columns",
+                    path,
+                )
             try:
                 rows.append(np.array(row[2:], dtype=np.float32))
             except ValueError:
-                raise DataError(f"line {reader.line_num}: the codes are not all numbers", path) from None
+                raise DataError(
+                    f"line {reader.line_num}: the codes are not all numbers", path
+                ) from None
             names.append(row[0])
             labels.append(row[1])
     if not rows:
@@ -280,7 +333,9 @@ def _read_parquet_codes(path: Path) -> tuple[np.ndarray, list[str], list[str]]:
         raise DataError("the code columns z0, ... must hold numbers", path)
     names = ["" if v is None else str(v) for v in table.column("name").to_pylist()]
     labels = ["" if v is None else str(v) for v in table.column("label").to_pylist()]
-    z = np.stack([table.column(k).to_numpy(zero_copy_only=False).astype(np.float32) for k in columns[2:]], 1)
+    z = np.stack(
+        [table.column(k).to_numpy(zero_copy_only=False).astype(np.float32) for k in columns[2:]], 1
+    )
     return z, names, labels
 
 
@@ -289,7 +344,9 @@ def require_pyarrow() -> tuple[Any, Any]:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        raise ConfigError(".parquet needs pyarrow (pip install pyarrow); or use .npy or .csv") from None
+        raise ConfigError(
+            ".parquet needs pyarrow (pip install pyarrow); or use .npy or .csv"
+        ) from None
     return pa, pq
 
 
@@ -297,12 +354,11 @@ MAX_NAME_BYTES = 200  # file systems allow 255 bytes per name
 
 
 def code_names(names: Sequence[str]) -> tuple[list[str], int]:
-    """A file name per code after its image (``a.jpg`` -> ``a.png``, ``t.png:r1c2`` -> ``t.png:r1c2.png``),
-    made safe, and how many names
-    changed: names come from a codes file, which may come from anyone. Path separators (``/``,
-    ``\\``) and control characters (NUL included) become ``_``, so every file lands directly in the
-    output folder; a name that is empty, hidden (``.`` or ``..`` first), too long or repeated is
-    numbered instead (``code_0042.png``)."""
+    """A file name per code after its image (``a.jpg`` -> ``a.png``, ``t.png:r1c2`` ->
+    ``t.png:r1c2.png``), made safe, and how many names changed: names come from a codes file, which
+    may come from anyone. Path separators (``/``, ``\\``) and control characters (NUL included)
+    become ``_``, so every file lands directly in the output folder; a name that is empty, hidden
+    (``.`` or ``..`` first), too long or repeated is numbered instead (``code_0042.png``)."""
     width = len(str(max(0, len(names) - 1)))
     files, seen, changed = [], set(), 0
     for k, name in enumerate(names):
@@ -310,7 +366,12 @@ def code_names(names: Sequence[str]) -> tuple[list[str], int]:
         root, dot, extension = safe.rpartition(".")
         stem = root if dot and f".{extension.lower()}" in READ_EXTENSIONS else safe
         file = f"{stem}.png"
-        if not stem or stem.startswith(".") or len(file.encode("utf-8", "replace")) > MAX_NAME_BYTES or file in seen:
+        if (
+            not stem
+            or stem.startswith(".")
+            or len(file.encode("utf-8", "replace")) > MAX_NAME_BYTES
+            or file in seen
+        ):
             file = f"code_{k:0{width}d}.png"
         changed += safe != name or file != f"{stem}.png"
         seen.add(file)
@@ -338,5 +399,12 @@ def gif_bytes(frames: torch.Tensor, milliseconds: int = 120) -> bytes:
     pictures = [to_pil(f) for f in shown]
     pictures += pictures[-2:0:-1]
     buffer = io.BytesIO()
-    pictures[0].save(buffer, format="GIF", save_all=True, append_images=pictures[1:], duration=milliseconds, loop=0)
+    pictures[0].save(
+        buffer,
+        format="GIF",
+        save_all=True,
+        append_images=pictures[1:],
+        duration=milliseconds,
+        loop=0,
+    )
     return buffer.getvalue()

@@ -43,10 +43,13 @@ def _join(colour: torch.Tensor, alpha: torch.Tensor | None) -> torch.Tensor:
 
 
 # --- palettes -------------------------------------------------------------------------
-def learn_palette(images: torch.Tensor, k: int, seed: int = 0, max_pixels: int = PALETTE_FIT_PIXELS) -> torch.Tensor:
-    """``k x colour channels`` colours (in [0, 1], on the 8-bit grid, darkest first) by k-means on the
-    straight colour of the images' opaque pixels (alpha > 0.5; all pixels without alpha), at most
-    ``max_pixels`` of them drawn at random with ``seed``. Fewer distinct colours than ``k``: those."""
+def learn_palette(
+    images: torch.Tensor, k: int, seed: int = 0, max_pixels: int = PALETTE_FIT_PIXELS
+) -> torch.Tensor:
+    """``k x colour channels`` colours (in [0, 1], on the 8-bit grid, darkest first) by k-means on
+    the straight colour of the images' opaque pixels (alpha > 0.5; all pixels without alpha), at
+    most ``max_pixels`` of them drawn at random with ``seed``. Fewer distinct colours than ``k``:
+    those."""
     if not 1 <= k <= MAX_PALETTE:
         raise DataError(f"a palette has 1 to {MAX_PALETTE} colours, asked for {k}")
     colour, alpha = _colour_and_alpha(images)
@@ -66,15 +69,17 @@ def learn_palette(images: torch.Tensor, k: int, seed: int = 0, max_pixels: int =
 
         kmeans = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096)
         centres = kmeans.fit(pixels.numpy().astype(np.float64)).cluster_centers_ * 255
-    palette = np.unique(np.clip(np.round(centres), 0, 255), axis=0)  # rounding can merge two centres
+    # rounding can merge two centres
+    palette = np.unique(np.clip(np.round(centres), 0, 255), axis=0)
     palette = palette[np.argsort(palette.mean(1), kind="stable")]
     return torch.from_numpy(palette / 255).float()
 
 
 def read_palette(path: str | Path) -> torch.Tensor:
     """``K x 3`` RGB colours in [0, 1] from a file: a PNG of swatches (its distinct opaque colours),
-    a GIMP ``.gpl`` palette, or a hex list (any other suffix: one ``#rrggbb`` or ``rrggbb`` per line,
-    text after it ignored; empty lines and lines starting with ``;``, ``//`` or ``# `` are comments)."""
+    a GIMP ``.gpl`` palette, or a hex list (any other suffix: one ``#rrggbb`` or ``rrggbb`` per
+    line, text after it ignored; empty lines and lines starting with ``;``, ``//`` or ``# `` are
+    comments)."""
     path = Path(path)
     if not path.is_file():
         raise DataError("palette file not found", path)
@@ -82,17 +87,26 @@ def read_palette(path: str | Path) -> torch.Tensor:
         colours = _swatch_colours(path)
     else:
         if path.stat().st_size > MAX_PALETTE_TEXT_BYTES:
-            raise DataError(f"a palette file is at most {MAX_PALETTE_TEXT_BYTES} bytes; this one is larger", path)
+            raise DataError(
+                f"a palette file is at most {MAX_PALETTE_TEXT_BYTES} bytes; this one is larger",
+                path,
+            )
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
-            raise DataError("palette file is not UTF-8 text (give a .png, a .gpl or a hex list)", path) from None
-        colours = _gpl_colours(text, path) if path.suffix.lower() == ".gpl" else _hex_colours(text, path)
+            raise DataError(
+                "palette file is not UTF-8 text (give a .png, a .gpl or a hex list)", path
+            ) from None
+        colours = (
+            _gpl_colours(text, path) if path.suffix.lower() == ".gpl" else _hex_colours(text, path)
+        )
     colours = list(dict.fromkeys(colours))  # distinct, in the file's order
     if not colours:
         raise DataError("empty palette: no colours in the file", path)
     if len(colours) > MAX_PALETTE:
-        raise DataError(f"a palette has at most {MAX_PALETTE} colours, this one has {len(colours)}", path)
+        raise DataError(
+            f"a palette has at most {MAX_PALETTE} colours, this one has {len(colours)}", path
+        )
     return torch.tensor(colours, dtype=torch.float32) / 255
 
 
@@ -101,12 +115,18 @@ def _swatch_colours(path: Path) -> list[tuple[int, int, int]]:
         with Image.open(path) as img:
             width, height = img.size
             if width * height > MAX_SWATCH_PIXELS:
-                raise DataError(f"a swatch image is at most {MAX_SWATCH_PIXELS} pixels, this one is {width}x{height}", path)
+                raise DataError(
+                    f"a swatch image is at most {MAX_SWATCH_PIXELS} pixels, this one is "
+                    f"{width}x{height}",
+                    path,
+                )
             array = np.asarray(img.convert("RGBA"))
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001  (Pillow raises many types on bad bytes: all mean "not an image")
-        raise DataError(f"cannot read the palette image ({exc.__class__.__name__}: {exc})", path) from None
+        raise DataError(
+            f"cannot read the palette image ({exc.__class__.__name__}: {exc})", path
+        ) from None
     opaque = array.reshape(-1, 4)
     opaque = opaque[opaque[:, 3] >= 128, :3]
     first = np.unique(opaque, axis=0, return_index=True)[1]
@@ -128,7 +148,11 @@ def _gpl_colours(text: str, path: Path) -> list[tuple[int, int, int]]:
         except ValueError:
             rgb = ()
         if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
-            raise DataError(f"line {number}: expected three numbers 0-255 (R G B [name]), got {stripped[:40]!r}", path)
+            raise DataError(
+                f"line {number}: expected three numbers 0-255 (R G B [name]), got "
+                f"{stripped[:40]!r}",
+                path,
+            )
         colours.append(rgb)
     return colours
 
@@ -137,12 +161,19 @@ def _hex_colours(text: str, path: Path) -> list[tuple[int, int, int]]:
     colours = []
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
-        if not stripped or stripped.startswith((";", "//")) or stripped == "#" or stripped.startswith(("# ", "#\t")):
+        if (
+            not stripped
+            or stripped.startswith((";", "//"))
+            or stripped == "#"
+            or stripped.startswith(("# ", "#\t"))
+        ):
             continue
         token = stripped.split(None, 1)[0]
         match = _HEX.fullmatch(token)
         if match is None:
-            raise DataError(f"line {number}: bad hex colour {token[:40]!r} (expected #rrggbb or rrggbb)", path)
+            raise DataError(
+                f"line {number}: bad hex colour {token[:40]!r} (expected #rrggbb or rrggbb)", path
+            )
         value = int(match.group(1), 16)
         colours.append((value >> 16, (value >> 8) & 255, value & 255))
     return colours
@@ -152,7 +183,8 @@ def _perceptual(colour: np.ndarray) -> np.ndarray:
     """``P x 3`` RGB -> CIELAB (where equal steps look about equally different); grey stays grey."""
     from skimage.color import rgb2lab
 
-    return rgb2lab(colour) if colour.shape[1] == 3 else colour * 100  # L* of a grey is ~100x its value
+    # L* of a grey is ~100x its value
+    return rgb2lab(colour) if colour.shape[1] == 3 else colour * 100
 
 
 def snap_to_palette(images: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
@@ -168,17 +200,26 @@ def snap_to_palette(images: torch.Tensor, palette: torch.Tensor) -> torch.Tensor
     if palette.shape[1] == 3 and c == 1:
         palette = palette @ torch.tensor([[0.299], [0.587], [0.114]])
     if palette.shape[1] != c:
-        raise DataError(f"a palette of {palette.shape[1]}-channel colours does not fit images with {c} colour channels")
+        raise DataError(
+            f"a palette of {palette.shape[1]}-channel colours does not fit images with {c} "
+            "colour channels"
+        )
     levels = colour.permute(0, 2, 3, 1).reshape(-1, c).mul(255).round().to(torch.int64)
     codes = (levels * torch.tensor([1 << 16, 1 << 8, 1][-c:])).sum(1)
     distinct, inverse = torch.unique(codes, return_inverse=True)
-    distinct_colours = torch.stack([distinct >> 16, (distinct >> 8) & 255, distinct & 255][-c:], 1) / 255
+    distinct_colours = (
+        torch.stack([distinct >> 16, (distinct >> 8) & 255, distinct & 255][-c:], 1) / 255
+    )
     reference = torch.from_numpy(_perceptual(palette.double().numpy()))
     nearest = torch.empty(len(distinct), dtype=torch.int64)
     for start in range(0, len(distinct), SNAP_CHUNK):
-        chunk = torch.from_numpy(_perceptual(distinct_colours[start : start + SNAP_CHUNK].double().numpy()))
+        chunk = torch.from_numpy(
+            _perceptual(distinct_colours[start : start + SNAP_CHUNK].double().numpy())
+        )
         nearest[start : start + SNAP_CHUNK] = torch.cdist(chunk, reference).argmin(1)
-    snapped = palette[nearest[inverse]].reshape(colour.shape[0], *colour.shape[2:], c).permute(0, 3, 1, 2)
+    snapped = (
+        palette[nearest[inverse]].reshape(colour.shape[0], *colour.shape[2:], c).permute(0, 3, 1, 2)
+    )
     return _join(snapped, alpha)
 
 
@@ -227,7 +268,8 @@ def make_seamless(images: torch.Tensor) -> torch.Tensor:
 # --- the finish ``aekit sample`` applies ---------------------------------------------------
 @dataclass(frozen=True)
 class Finish:
-    """What ``aekit sample`` does to each batch of samples before writing them (None/False: nothing)."""
+    """What ``aekit sample`` does to each batch of samples before writing them (None/False:
+    nothing)."""
 
     seamless: bool = False
     palette: torch.Tensor | None = None
@@ -247,7 +289,9 @@ class Finish:
 
 
 # --- sprite sheets ----------------------------------------------------------------------
-def texturepacker_atlas(names: list[str], tile_w: int, tile_h: int, columns: int, sheet_name: str) -> dict[str, Any]:
+def texturepacker_atlas(
+    names: list[str], tile_w: int, tile_h: int, columns: int, sheet_name: str
+) -> dict[str, Any]:
     """TexturePacker's "JSON (Hash)" description of a gap-free sheet of ``tile_w x tile_h`` tiles,
     ``columns`` per row, filled row by row (as ``formats.sheet`` lays them out): a frame per name,
     untrimmed and unrotated; ``meta.image`` is the sheet's file name."""
@@ -262,6 +306,12 @@ def texturepacker_atlas(names: list[str], tile_w: int, tile_h: int, columns: int
             "spriteSourceSize": {"x": 0, "y": 0, "w": tile_w, "h": tile_h},
             "sourceSize": {"w": tile_w, "h": tile_h},
         }
-    meta = {"app": "aekit", "version": "1.0", "image": sheet_name, "format": "RGBA8888",
-            "size": {"w": columns * tile_w, "h": rows * tile_h}, "scale": "1"}
+    meta = {
+        "app": "aekit",
+        "version": "1.0",
+        "image": sheet_name,
+        "format": "RGBA8888",
+        "size": {"w": columns * tile_w, "h": rows * tile_h},
+        "scale": "1",
+    }
     return {"frames": frames, "meta": meta}

@@ -1,6 +1,7 @@
 """The named ways images are brought to one size, shared by the config that offers them
 (``TrainConfig.resize``, ``resample``, ``pad``) and the decoder that applies them
-(``aekit.data.decode``); kept apart so neither imports the other; and ``parse_size``, how both read an image size."""
+(``aekit.data.decode``); kept apart so neither imports the other; and ``parse_size``, how both read
+an image size."""
 
 from aekit.errors import ConfigError
 

@@ -71,8 +71,12 @@ def open_image(path: Path, unrecognised: str = NOT_AN_IMAGE) -> Iterator[Image.I
     except DataError:
         raise
     except FileNotFoundError:
-        raise DataError("broken link: points to a file that does not exist" if path.is_symlink() else "file not found",
-                        path) from None
+        raise DataError(
+            "broken link: points to a file that does not exist"
+            if path.is_symlink()
+            else "file not found",
+            path,
+        ) from None
     except UnidentifiedImageError:
         raise DataError(unrecognised, path) from None
     except IsADirectoryError:
@@ -91,7 +95,10 @@ def read_image_file(path: str | Path) -> ImageFile:
     with open_image(path) as img:
         width, height = img.size
         if width * height > MAX_PIXELS:
-            raise DataError(f"image is {width}x{height} px, more than aekit's limit of {MAX_PIXELS} pixels", path)
+            raise DataError(
+                f"image is {width}x{height} px, more than aekit's limit of {MAX_PIXELS} pixels",
+                path,
+            )
         mode = img.mode
         pixels = decode_pil(img)
     return ImageFile(torch.from_numpy(pixels), mode, path)
@@ -99,14 +106,16 @@ def read_image_file(path: str | Path) -> ImageFile:
 
 def decode_pil(img: Image.Image) -> np.ndarray:
     """Any PIL picture -> float32 ``C x H x W`` in [0, 1] in its own channels (grey or colour, alpha
-    when it has any, premultiplied); 16-bit and float pictures keep their precision as one channel."""
+    when it has any, premultiplied); 16-bit and float pictures keep their precision as one
+    channel."""
     if img.mode in HIGH_DEPTH_MODES:
         return unit_values(img)[None]
     if img.mode == "1":
         img = img.convert("L")
     alpha = has_alpha(img)
     target = ("LA" if alpha else "L") if is_grey(img) else ("RGBA" if alpha else "RGB")
-    if img.mode in ("La", "RGBa"):  # PIL's own premultiplied modes: bring back to straight alpha first
+    # PIL's own premultiplied modes: bring back to straight alpha first
+    if img.mode in ("La", "RGBa"):
         img = img.convert(img.mode.upper())
     if img.mode == "P" and alpha:
         img = img.convert("RGBA")
@@ -136,11 +145,15 @@ def is_grey(img: Image.Image) -> bool:
         return True
     if img.mode in ("P", "PA"):
         palette = img.getpalette() or []
-        return all(palette[i] == palette[i + 1] == palette[i + 2] for i in range(0, len(palette) - 2, 3))
+        return all(
+            palette[i] == palette[i + 1] == palette[i + 2] for i in range(0, len(palette) - 2, 3)
+        )
     return False
 
 
-def to_channels(pixels: torch.Tensor, channels: int, alpha: torch.Tensor | None = None) -> torch.Tensor:
+def to_channels(
+    pixels: torch.Tensor, channels: int, alpha: torch.Tensor | None = None
+) -> torch.Tensor:
     """Convert premultiplied ``[B x] C x H x W`` images to ``channels`` (1-4).
 
     Grey -> RGB repeats; RGB -> grey is ITU-R 601 luma (PIL's weights); dropping alpha keeps the
@@ -220,7 +233,9 @@ def _straight_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
     return unpremultiply(y) if channels in (2, 4) else y
 
 
-def encode_image(pixels: torch.Tensor, fmt: str = "png", like: str | None = None, compress_level: int = 6) -> bytes:
+def encode_image(
+    pixels: torch.Tensor, fmt: str = "png", like: str | None = None, compress_level: int = 6
+) -> bytes:
     """File bytes of a premultiplied ``C x H x W`` tensor in ``fmt`` (png, jpeg, webp); ``like`` is
     the input file's mode, kept where the format can hold it (16-bit grey, CMYK)."""
     if fmt not in FORMATS:
@@ -237,8 +252,8 @@ def encode_image(pixels: torch.Tensor, fmt: str = "png", like: str | None = None
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """Premultiplied ``N x C x H x W`` images as straight-alpha ``N x H x W x C`` bytes, converted in
-    one pass for the whole batch (per image, the tensor ops cost as much as the PNG encoding)."""
+    """Premultiplied ``N x C x H x W`` images as straight-alpha ``N x H x W x C`` bytes, converted
+    in one pass for the whole batch (per image, the tensor ops cost as much as the PNG encoding)."""
     x = images.detach().float().cpu().clamp(0, 1)
     if x.shape[1] in (2, 4):
         x = unpremultiply(x)
@@ -257,13 +272,18 @@ def png_bytes(array: np.ndarray, compress_level: int = 1) -> bytes:
 
     Written with the standard library's zlib rather than PIL for bulk output (thousands of small
     samples): PIL spends ~100 us per image on its own machinery around 30 us of deflate, while
-    holding the GIL; zlib releases it, so writer threads overlap. Tests read the files back with PIL."""
+    holding the GIL; zlib releases it, so writer threads overlap. Tests read the files back with
+    PIL."""
     h, w, c = array.shape
     rows = np.zeros((h, 1 + w * c), np.uint8)  # each scanline starts with filter type 0 (None)
     rows[:, 1:] = array.reshape(h, w * c)
     header = struct.pack(">IIBBBBB", w, h, 8, _PNG_COLOUR_TYPE[c], 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
-            + _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), compress_level)) + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), compress_level))
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def format_of(path: Path) -> str:
@@ -271,7 +291,9 @@ def format_of(path: Path) -> str:
     return {".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}.get(path.suffix.lower(), "png")
 
 
-def write_image(path: str | Path, pixels: torch.Tensor, fmt: str | None = None, like: str | None = None) -> Path:
+def write_image(
+    path: str | Path, pixels: torch.Tensor, fmt: str | None = None, like: str | None = None
+) -> Path:
     """Write a premultiplied ``C x H x W`` tensor atomically; ``fmt`` defaults to the path's suffix,
     ``like`` is an input's mode to keep (see :func:`encode_image`)."""
     path = Path(path)

@@ -61,10 +61,13 @@ class StagedFolder:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self.folders.add(path.parent)
         try:
-            with open(path, "xb") as handle:  # a new file (a repeated name is refused); the umask applies
+            # a new file (a repeated name is refused); the umask applies
+            with open(path, "xb") as handle:
                 handle.write(data)
         except OSError as exc:
-            raise AekitError(f"could not write file ({_reason(exc)})", self.out / relative) from None
+            raise AekitError(
+                f"could not write file ({_reason(exc)})", self.out / relative
+            ) from None
 
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
         if kind is not None:
@@ -85,7 +88,9 @@ class StagedFolder:
             _fsync_dir(self.out.parent)
         except OSError as exc:
             shutil.rmtree(self.stage, ignore_errors=True)
-            raise AekitError(f"could not publish the written files ({exc.strerror or exc})", self.out) from None
+            raise AekitError(
+                f"could not publish the written files ({exc.strerror or exc})", self.out
+            ) from None
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -140,7 +145,9 @@ def atomic_open(path: str | Path, mode: str = "w", sync: bool = True) -> Iterato
         raise AekitError(f"cannot write here: {exc.strerror or exc}", path.parent) from None
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as handle:
+        with os.fdopen(
+            fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})
+        ) as handle:
             yield handle
             handle.flush()
             if sync:
@@ -148,7 +155,9 @@ def atomic_open(path: str | Path, mode: str = "w", sync: bool = True) -> Iterato
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise AekitError(f"could not write file ({_reason(exc)}); the previous version is intact", path) from None
+        raise AekitError(
+            f"could not write file ({_reason(exc)}); the previous version is intact", path
+        ) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -41,7 +41,8 @@ def psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
 
 
 def ssim(pred: torch.Tensor, target: torch.Tensor) -> float:
-    """Mean per-image SSIM (scikit-image, data range 1, channels averaged; 7x7 window or smaller)."""
+    """Mean per-image SSIM (scikit-image, data range 1, channels averaged; 7x7 window or
+    smaller)."""
     values = []
     for p, t in zip(pred.float().cpu().numpy(), target.float().cpu().numpy()):
         side = min(p.shape[-2:])
@@ -75,7 +76,9 @@ def median_filter(images: torch.Tensor, size: int = 3) -> torch.Tensor:
 BACKGROUND_WINDOW = 15  # px of the median filter on a page at the training pages' text size
 
 
-def background_subtraction(page: torch.Tensor, size: int = BACKGROUND_WINDOW, scale: float = 1.0) -> torch.Tensor:
+def background_subtraction(
+    page: torch.Tensor, size: int = BACKGROUND_WINDOW, scale: float = 1.0
+) -> torch.Tensor:
     """Clean a dark-text-on-light page by dividing out its background and stretching.
 
     The background (stains, shading) is estimated with a large median filter; text is darker
@@ -86,8 +89,12 @@ def background_subtraction(page: torch.Tensor, size: int = BACKGROUND_WINDOW, sc
     """
     page = page.float().cpu()
     h, w = page.shape[-2:]
-    small = page if scale == 1 else resize(page, (max(1, round(h / scale)), max(1, round(w / scale))))
-    background = ndimage.median_filter(small.numpy(), size=(1,) * (small.dim() - 2) + (size, size), mode="reflect")
+    small = (
+        page if scale == 1 else resize(page, (max(1, round(h / scale)), max(1, round(w / scale))))
+    )
+    background = ndimage.median_filter(
+        small.numpy(), size=(1,) * (small.dim() - 2) + (size, size), mode="reflect"
+    )
     if scale != 1:
         background = resize(torch.from_numpy(background), (h, w)).numpy()
     array = page.numpy()
@@ -119,7 +126,9 @@ def pca_project(pca: PCA, images: torch.Tensor, k: int) -> torch.Tensor:
 PCA_DENOISER_COMPONENTS = (4, 8, 16, 32, 64, 128, 256)
 
 
-def pca_denoiser(clean: torch.Tensor, corrupt: Callable[[torch.Tensor], torch.Tensor], holdout: int = 1000) -> tuple[PCA, int]:
+def pca_denoiser(
+    clean: torch.Tensor, corrupt: Callable[[torch.Tensor], torch.Tensor], holdout: int = 1000
+) -> tuple[PCA, int]:
     """The classic linear denoiser at its best: PCA fitted to clean training images, keeping the
     number of components (of ``PCA_DENOISER_COMPONENTS``) that denoises ``holdout`` other clean
     training images, corrupted by ``corrupt``, with the least squared error. Too few components
@@ -128,7 +137,9 @@ def pca_denoiser(clean: torch.Tensor, corrupt: Callable[[torch.Tensor], torch.Te
     fit, held = clean[holdout:], clean[:holdout]
     pca = fit_pca(fit, max(PCA_DENOISER_COMPONENTS))
     noisy = corrupt(held)
-    candidates = [k for k in PCA_DENOISER_COMPONENTS if k <= pca.n_components_] or [pca.n_components_]
+    candidates = [k for k in PCA_DENOISER_COMPONENTS if k <= pca.n_components_] or [
+        pca.n_components_
+    ]
     best = min(candidates, key=lambda k: float(((pca_project(pca, noisy, k) - held) ** 2).mean()))
     return pca, best
 
@@ -157,12 +168,15 @@ def nll_bounds(
     With importance weights ``log w = log p(x|z) + log N(z; 0, I) - log q(z|x)``, the ELBO
     estimate is ``mean(log w)`` and the IWAE bound ``logsumexp(log w) - log k``; so for k = 1
     they coincide, and IWAE >= ELBO always (Jensen). Only ``model.posterior`` and
-    ``model.log_likelihood_k`` (log p(x|z) for k draws per image) are used. Samples are processed ``samples_per_pass`` at a time
-    (images x importance samples): small enough passes keep the decoder's feature maps in cache.
+    ``model.log_likelihood_k`` (log p(x|z) for k draws per image) are used. Samples are processed
+    ``samples_per_pass`` at a time (images x importance samples): small enough passes keep the
+    decoder's feature maps in cache.
     """
     with torch.inference_mode():
-        mu, logvar = (t.float() for t in model.posterior(x, condition))  # float32 even under autocast
-        code_shape = mu.shape[1:]  # a vector, or a feature map (spatial codes): flat for the densities
+        # float32 even under autocast
+        mu, logvar = (t.float() for t in model.posterior(x, condition))
+        # a vector, or a feature map (spatial codes): flat for the densities
+        code_shape = mu.shape[1:]
         mu, logvar = mu.flatten(1), logvar.flatten(1)
         std = torch.exp(0.5 * logvar)
         d = mu.shape[1]
@@ -184,7 +198,9 @@ def nll_bounds(
             log_w_sum += log_w.sum(0)
             # streaming logsumexp over chunks of importance samples
             new_max = torch.maximum(running_max, log_w.max(0).values)
-            running_sum = running_sum * torch.exp(running_max - new_max) + torch.exp(log_w - new_max).sum(0)
+            running_sum = running_sum * torch.exp(running_max - new_max) + torch.exp(
+                log_w - new_max
+            ).sum(0)
             running_max = new_max
             done += kc
         elbo = log_w_sum / k
@@ -193,8 +209,8 @@ def nll_bounds(
 
 
 def independent_pixels_nll(train: torch.Tensor, test: torch.Tensor) -> float:
-    """Expected NLL (nats/image) of dynamically binarised ``test`` images under independent Bernoulli
-    pixels with the (Laplace-smoothed) pixel means of ``train``.
+    """Expected NLL (nats/image) of dynamically binarised ``test`` images under independent
+    Bernoulli pixels with the (Laplace-smoothed) pixel means of ``train``.
 
     The simplest likelihood model, on the same footing as the VAEs' bounds: a VAE that does not beat
     it has learned nothing about how pixels go together. The expectation over binarisations is exact
@@ -239,8 +255,11 @@ def confidence_and_coverage(probs: np.ndarray) -> tuple[float, float]:
     return float(probs.max(1).mean()), entropy / math.log(classes)
 
 
-def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3, chunk: int = 1024) -> tuple[float, float]:
-    """Improved precision and recall (Kynkaanniemi et al. 2019) of ``fake`` against ``real`` features.
+def precision_recall(
+    real: np.ndarray, fake: np.ndarray, k: int = 3, chunk: int = 1024
+) -> tuple[float, float]:
+    """Improved precision and recall (Kynkaanniemi et al. 2019) of ``fake`` against ``real``
+    features.
 
     Each set's manifold is the union of balls around its points reaching their k-th nearest
     neighbour in the same set. Precision is the share of fake points inside the real manifold
@@ -251,24 +270,35 @@ def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3, chunk: int 
     fake_t = torch.as_tensor(np.asarray(fake, dtype=np.float32))
     if min(len(real_t), len(fake_t)) <= k:
         raise ValueError(f"precision/recall with k = {k} needs more than {k} points in each set")
-    return (manifold_share(real_t, knn_radii(real_t, k, chunk), fake_t, chunk),
-            manifold_share(fake_t, knn_radii(fake_t, k, chunk), real_t, chunk))
+    return (
+        manifold_share(real_t, knn_radii(real_t, k, chunk), fake_t, chunk),
+        manifold_share(fake_t, knn_radii(fake_t, k, chunk), real_t, chunk),
+    )
 
 
 def knn_radii(points: torch.Tensor, k: int, chunk: int = 1024) -> torch.Tensor:
-    """Each point's distance to its k-th nearest neighbour in the same set: its ball of the k-NN manifold."""
-    return torch.cat([
-        torch.cdist(points[i : i + chunk], points).kthvalue(k + 1, dim=1).values  # k + 1: the point itself is at 0
-        for i in range(0, len(points), chunk)
-    ])
+    """Each point's distance to its k-th nearest neighbour in the same set: its ball of the k-NN
+    manifold."""
+    return torch.cat(
+        [
+            # k + 1: the point itself is at 0
+            torch.cdist(points[i : i + chunk], points).kthvalue(k + 1, dim=1).values
+            for i in range(0, len(points), chunk)
+        ]
+    )
 
 
-def manifold_share(support: torch.Tensor, radii: torch.Tensor, queries: torch.Tensor, chunk: int = 1024) -> float:
-    """Share of ``queries`` within the k-NN radius (``radii``, from :func:`knn_radii`) of at least one
-    point of ``support``."""
-    inside = torch.cat([
-        (torch.cdist(queries[i : i + chunk], support) <= radii).any(dim=1) for i in range(0, len(queries), chunk)
-    ])
+def manifold_share(
+    support: torch.Tensor, radii: torch.Tensor, queries: torch.Tensor, chunk: int = 1024
+) -> float:
+    """Share of ``queries`` within the k-NN radius (``radii``, from :func:`knn_radii`) of at least
+    one point of ``support``."""
+    inside = torch.cat(
+        [
+            (torch.cdist(queries[i : i + chunk], support) <= radii).any(dim=1)
+            for i in range(0, len(queries), chunk)
+        ]
+    )
     return float(inside.float().mean())
 
 
@@ -295,8 +325,9 @@ def max_principal_angle(basis_a: np.ndarray, basis_b: np.ndarray) -> float:
 # --- novelty: are samples copies of training images? ---------------------------------------
 
 
-def remove_exact_duplicates(train_pixels: torch.Tensor | np.ndarray,
-                            test_pixels: torch.Tensor | np.ndarray) -> tuple[torch.Tensor | np.ndarray, np.ndarray]:
+def remove_exact_duplicates(
+    train_pixels: torch.Tensor | np.ndarray, test_pixels: torch.Tensor | np.ndarray
+) -> tuple[torch.Tensor | np.ndarray, np.ndarray]:
     """The test images that are not byte for byte a training image, and their row numbers: a test
     image also in training would be "held out" at distance 0 and make copies look normal. Rows are
     hashed (BLAKE2b), and a hash match is confirmed on the bytes."""
@@ -310,11 +341,14 @@ def remove_exact_duplicates(train_pixels: torch.Tensor | np.ndarray,
         if data not in seen.get(hashlib.blake2b(data, digest_size=16).digest(), ()):
             kept.append(k)
     rows = np.array(kept, dtype=np.int64)
-    return test_pixels[torch.from_numpy(rows) if isinstance(test_pixels, torch.Tensor) else rows], rows
+    return test_pixels[
+        torch.from_numpy(rows) if isinstance(test_pixels, torch.Tensor) else rows
+    ], rows
 
 
-def nearest_distances(queries: torch.Tensor | np.ndarray, references: torch.Tensor | np.ndarray,
-                      chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+def nearest_distances(
+    queries: torch.Tensor | np.ndarray, references: torch.Tensor | np.ndarray, chunk: int = 1024
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Euclidean distance from each query to its nearest reference and that reference's index, over
     ``chunk x chunk`` blocks so that memory stays bounded however many images there are; in float64,
     where cdist's matrix-product form puts exact copies within 1e-7 of 0 (float32: ~1e-3)."""
@@ -332,20 +366,26 @@ def nearest_distances(queries: torch.Tensor | np.ndarray, references: torch.Tens
     return best, index
 
 
-def novelty_threshold(train_feats: torch.Tensor | np.ndarray, heldout_feats: torch.Tensor | np.ndarray,
-                      quantile: float = 0.95) -> float:
-    """The distance to the nearest training image that ``quantile`` of held-out real images exceed."""
+def novelty_threshold(
+    train_feats: torch.Tensor | np.ndarray,
+    heldout_feats: torch.Tensor | np.ndarray,
+    quantile: float = 0.95,
+) -> float:
+    """The distance to the nearest training image that ``quantile`` of held-out real images
+    exceed."""
     if not 0 < quantile < 1:
         raise ValueError(f"quantile must be between 0 and 1, got {quantile}")
     if min(len(train_feats), len(heldout_feats)) == 0:
         raise ValueError("novelty needs at least one training and one held-out image")
-    return float(np.quantile(nearest_distances(heldout_feats, train_feats)[0].numpy(), 1 - quantile))
+    return float(
+        np.quantile(nearest_distances(heldout_feats, train_feats)[0].numpy(), 1 - quantile)
+    )
 
 
 @dataclass
 class Novelty:
-    """``share``: samples closer to their nearest training image than ``threshold``, the distance that
-    ``quantile`` of held-out real images exceed to theirs (real images score 1 - quantile by
+    """``share``: samples closer to their nearest training image than ``threshold``, the distance
+    that ``quantile`` of held-out real images exceed to theirs (real images score 1 - quantile by
     construction; a model that copies its training images scores near 1). ``nearest``: each sample's
     nearest training image (row), at ``distances``, to show them side by side."""
 
@@ -355,8 +395,12 @@ class Novelty:
     distances: torch.Tensor
 
 
-def novelty(sample_feats: torch.Tensor | np.ndarray, train_feats: torch.Tensor | np.ndarray,
-            heldout_feats: torch.Tensor | np.ndarray, quantile: float = 0.95) -> Novelty:
+def novelty(
+    sample_feats: torch.Tensor | np.ndarray,
+    train_feats: torch.Tensor | np.ndarray,
+    heldout_feats: torch.Tensor | np.ndarray,
+    quantile: float = 0.95,
+) -> Novelty:
     """How many samples are near-copies of a training image, judged in feature space against
     held-out real images (give them without exact duplicates of training images:
     :func:`remove_exact_duplicates`): the share of samples closer to their nearest training image

@@ -28,10 +28,17 @@ TIMEOUT_S = 120  # one page; tesseract on an A4 page at 300 dpi takes a few seco
 def tesseract_missing() -> str | None:
     """None when tesseract and its English data are here, else one line saying what is missing."""
     if shutil.which("tesseract") is None:
-        return "tesseract is not installed (Debian: apt-get install tesseract-ocr tesseract-ocr-eng): OCR skipped"
-    listed = subprocess.run(["tesseract", "--list-langs"], capture_output=True, text=True, check=False)
+        return (
+            "tesseract is not installed (Debian: apt-get install tesseract-ocr "
+            "tesseract-ocr-eng): OCR skipped"
+        )
+    listed = subprocess.run(
+        ["tesseract", "--list-langs"], capture_output=True, text=True, check=False
+    )
     if "eng" not in (listed.stdout + listed.stderr).split():
-        return "tesseract has no English data (Debian: apt-get install tesseract-ocr-eng): OCR skipped"
+        return (
+            "tesseract has no English data (Debian: apt-get install tesseract-ocr-eng): OCR skipped"
+        )
     return None
 
 
@@ -43,13 +50,20 @@ def read_text(page: torch.Tensor | np.ndarray, dpi: int | None = None) -> str:
     with tempfile.TemporaryDirectory(prefix="aekit-ocr-") as tmp:
         path = Path(tmp) / "page.png"
         Image.fromarray(array, mode="L").save(path, dpi=(dpi, dpi) if dpi else None)
-        command = ["tesseract", str(path), "stdout", "-l", "eng", "--psm", "6"] + (["--dpi", str(dpi)] if dpi else [])
+        command = ["tesseract", str(path), "stdout", "-l", "eng", "--psm", "6"] + (
+            ["--dpi", str(dpi)] if dpi else []
+        )
         try:
-            done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=TIMEOUT_S, check=False)
+            done = subprocess.run(
+                command, capture_output=True, text=True, env=env, timeout=TIMEOUT_S, check=False
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise AekitError(f"tesseract failed: {exc}") from None
     if done.returncode != 0:
-        raise AekitError(f"tesseract failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
+        raise AekitError(
+            f"tesseract failed: "
+            f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"
+        )
     return done.stdout
 
 

@@ -35,7 +35,8 @@ from aekit.progress import Progress
 
 PLAN_PRIOR = "gmm"  # plans are drawn from it when the run has it (realism 0.58 vs 1.19 for N(0, I))
 UNSEEN_FOOTPRINTS = 500  # test footprints a run is measured on (at most)
-# Checking and parsing plans is Python per plan (about 30 ms each on 2 busy cores): unless the number of
+# Checking and parsing plans is Python per plan (about 30 ms each on 2 busy cores): unless the
+# number of
 # footprints is given, as many as fit PLAN_SECONDS are drawn for, timed on PROBE_FOOTPRINTS first.
 PLAN_SECONDS = 60.0
 PROBE_FOOTPRINTS = 16
@@ -55,34 +56,50 @@ RAW = "model, raw pixels"
 RETRIEVAL_RENDERED = "retrieval, rendered"
 
 
-def plan_codes(model: PlanModel, n: int, generator: torch.Generator | None = None, temperature: float = 1.0,
-               prior: Prior | None = None) -> torch.Tensor:
+def plan_codes(
+    model: PlanModel,
+    n: int,
+    generator: torch.Generator | None = None,
+    temperature: float = 1.0,
+    prior: Prior | None = None,
+) -> torch.Tensor:
     """``n`` codes (``n x latent_dim``) for the network: from N(0, T^2 I), or from ``prior``, fitted
     to the training plans' codes (``aekit fit-prior``; a code map flattened as it was fitted), which
     samples where plans were encoded (N(0, I) draws too many, too small rooms)."""
     if prior is None:
         return torch.randn(n, model.latent_dim, generator=generator) * temperature
     if temperature != 1.0:
-        raise ConfigError("--temperature scales N(0, I) codes; it does not apply to codes from a fitted prior")
+        raise ConfigError(
+            "--temperature scales N(0, I) codes; it does not apply to codes from a fitted prior"
+        )
     if math.prod(prior.code_shape) != model.latent_dim:
-        raise ConfigError(f"prior {prior.name!r} draws codes of {math.prod(prior.code_shape)} numbers; model "
-                          f"{model.name!r} takes {model.latent_dim}")
+        raise ConfigError(
+            f"prior {prior.name!r} draws codes of {math.prod(prior.code_shape)} numbers; model "
+            f"{model.name!r} takes {model.latent_dim}"
+        )
     with torch.inference_mode():
         return prior.sample(n, generator=generator).flatten(1)
 
 
-def draw_plans(model: PlanModel, footprints: torch.Tensor | np.ndarray, per_footprint: int, seed: int = SEED,
-               temperature: float = 1.0, rendered: bool = True, prior: Prior | None = None) -> np.ndarray:
-    """``per_footprint`` plans (class indices) for each footprint: ``N x M x S x S`` uint8, codes from
-    ``plan_codes`` (N(0, T^2 I) or ``prior``) decoded as the model draws them (rendered) or, with
-    ``rendered=False``, the network's raw most likely classes."""
+def draw_plans(
+    model: PlanModel,
+    footprints: torch.Tensor | np.ndarray,
+    per_footprint: int,
+    seed: int = SEED,
+    temperature: float = 1.0,
+    rendered: bool = True,
+    prior: Prior | None = None,
+) -> np.ndarray:
+    """``per_footprint`` plans (class indices) for each footprint: ``N x M x S x S`` uint8, codes
+    from ``plan_codes`` (N(0, T^2 I) or ``prior``) decoded as the model draws them (rendered) or,
+    with ``rendered=False``, the network's raw most likely classes."""
     footprints = torch.as_tensor(np.asarray(footprints))
     generator = torch.Generator().manual_seed(seed)
     repeated = footprints.repeat_interleave(per_footprint, 0)
     out = []
     with torch.inference_mode():
         for start in range(0, len(repeated), BATCH):
-            batch = repeated[start:start + BATCH]
+            batch = repeated[start : start + BATCH]
             codes = plan_codes(model, len(batch), generator, temperature, prior)
             out.append(model.classes_for_codes(codes, batch, rendered).cpu().numpy())
     return np.concatenate(out).reshape(len(footprints), per_footprint, *footprints.shape[-2:])
@@ -93,7 +110,7 @@ def _novelty_features(plans: np.ndarray) -> torch.Tensor:
     chunks of BATCH plans: the one-hot maps of 18,000 training plans at once took 10 GB."""
     parts = []
     for start in range(0, len(plans), BATCH):
-        chunk = torch.from_numpy(plans[start:start + BATCH].astype(np.int64))
+        chunk = torch.from_numpy(plans[start : start + BATCH].astype(np.int64))
         one_hot = F.one_hot(chunk, len(CLASSES)).permute(0, 3, 1, 2).float()
         parts.append(F.adaptive_avg_pool2d(one_hot, NOVELTY_GRID).flatten(1))
     return torch.cat(parts) if parts else torch.empty(0, len(CLASSES) * NOVELTY_GRID**2)
@@ -106,44 +123,71 @@ class FootprintPlan:
 
     n: int
     available: int
-    budget_seconds: float | None  # None: nothing was left out for time (the user gave the number, or all fit)
+    # None: nothing was left out for time (the user gave the number, or all fit)
+    budget_seconds: float | None
     estimated_seconds: float
 
     def describe(self, per_footprint: int) -> str:
-        text = (f"floor plans: {self.n:,} of {self.available:,} test footprints x {per_footprint} plans, about "
-                f"{self.estimated_seconds:.0f} s of drawing and scoring")
+        text = (
+            f"floor plans: {self.n:,} of {self.available:,} test footprints x {per_footprint} "
+            "plans, about "
+            f"{self.estimated_seconds:.0f} s of drawing and scoring"
+        )
         if self.budget_seconds is not None:
-            text += f" (chosen to fit the {self.budget_seconds:g} s budget; --plan-footprints for more)"
+            text += (
+                f" (chosen to fit the {self.budget_seconds:g} s budget; --plan-footprints for more)"
+            )
         return text
 
 
-def plan_footprints(model: PlanModel, footprints: np.ndarray, per_footprint: int, n: int | None = None,
-                    seconds: float = PLAN_SECONDS, priors: int = 0) -> FootprintPlan:
+def plan_footprints(
+    model: PlanModel,
+    footprints: np.ndarray,
+    per_footprint: int,
+    n: int | None = None,
+    seconds: float = PLAN_SECONDS,
+    priors: int = 0,
+) -> FootprintPlan:
     """``n`` footprints when given; else up to UNSEEN_FOOTPRINTS, as many as fit ``seconds`` of
     drawing and scoring (at least MIN_FOOTPRINTS), timed on PROBE_FOOTPRINTS of them: their plans
     drawn, rendered, checked and parsed; as many again raw, and three more for the real, retrieved
     and rendered retrieved plans beside them, and as many as drawn again for each of ``priors``."""
     available = min(UNSEEN_FOOTPRINTS if n is None else n, len(footprints))
-    probe = footprints[:min(PROBE_FOOTPRINTS, available)]
+    probe = footprints[: min(PROBE_FOOTPRINTS, available)]
     start = time.perf_counter()
     drawn = draw_plans(model, probe, per_footprint).reshape(-1, *probe.shape[-2:])
     P.validity_rate(drawn, np.repeat(probe, per_footprint, 0))
     P.plan_features(drawn)
-    per = (time.perf_counter() - start) / len(probe) * ((2 + priors) * per_footprint + 3) / per_footprint
+    per = (
+        (time.perf_counter() - start)
+        / len(probe)
+        * ((2 + priors) * per_footprint + 3)
+        / per_footprint
+    )
     if n is not None or per * available <= seconds:
         return FootprintPlan(available, available, None, per * available)
     chosen = min(available, max(MIN_FOOTPRINTS, math.floor(seconds / per)))
     return FootprintPlan(chosen, available, seconds if chosen < available else None, per * chosen)
 
 
-def plan_section(model: PlanModel, train_footprints: np.ndarray, train_plans: np.ndarray, test_footprints: np.ndarray,
-                 test_plans: np.ndarray, footprints: int | None = None, per_footprint: int = PLANS_PER_FOOTPRINT,
-                 progress: Progress | None = None, seconds: float = PLAN_SECONDS, temperature: float = 1.0,
-                 priors: Mapping[str, Prior] | None = None) -> tuple[dict[str, dict[str, float]], str, FootprintPlan]:
-    """The floor-plan measures (metric -> column -> value), the note that says what ran, and how many
-    footprints were drawn for (``footprints``, or as many as fit ``seconds``: ``plan_footprints``);
-    the model's codes come from N(0, ``temperature``^2 I), and each of ``priors`` (name -> prior
-    fitted to the codes) adds a column ``prior NAME``: the model's plans from that prior's codes."""
+def plan_section(
+    model: PlanModel,
+    train_footprints: np.ndarray,
+    train_plans: np.ndarray,
+    test_footprints: np.ndarray,
+    test_plans: np.ndarray,
+    footprints: int | None = None,
+    per_footprint: int = PLANS_PER_FOOTPRINT,
+    progress: Progress | None = None,
+    seconds: float = PLAN_SECONDS,
+    temperature: float = 1.0,
+    priors: Mapping[str, Prior] | None = None,
+) -> tuple[dict[str, dict[str, float]], str, FootprintPlan]:
+    """The floor-plan measures (metric -> column -> value), the note that says what ran, and how
+    many footprints were drawn for (``footprints``, or as many as fit ``seconds``:
+    ``plan_footprints``); the model's codes come from N(0, ``temperature``^2 I), and each of
+    ``priors`` (name -> prior fitted to the codes) adds a column ``prior NAME``: the model's plans
+    from that prior's codes."""
     priors = dict(priors or {})
     progress = progress or Progress(quiet=True)
     test_footprints = np.asarray(test_footprints)
@@ -155,10 +199,13 @@ def plan_section(model: PlanModel, train_footprints: np.ndarray, train_plans: np
     raw = draw_plans(model, query, per_footprint, temperature=temperature, rendered=False)
     repeated = np.repeat(query, per_footprint, 0)
     flat_raw = raw.reshape(-1, *raw.shape[2:])
-    flat = render_plans(flat_raw, repeated)  # what the model draws: sample_classes renders the same way
+    # what the model draws: sample_classes renders the same way
+    flat = render_plans(flat_raw, repeated)
     drawn = flat.reshape(raw.shape)
-    from_priors = {f"prior {name}": draw_plans(model, query, per_footprint, prior=prior)
-                   for name, prior in priors.items()}
+    from_priors = {
+        f"prior {name}": draw_plans(model, query, per_footprint, prior=prior)
+        for name, prior in priors.items()
+    }
     progress.message(f"  floor plans: {n} x {per_footprint} plans drawn")
     retrieved = P.retrieval_baseline(train_footprints, train_plans, query)
     retrieved_rendered = render_plans(retrieved, query)
@@ -168,47 +215,93 @@ def plan_section(model: PlanModel, train_footprints: np.ndarray, train_plans: np
     def novelty(plans: np.ndarray) -> float:
         return metrics.novelty(_novelty_features(plans), train_features, held_features).share
 
-    realism = P.realism_of({"model": flat, RAW: flat_raw, "held-out real": real, "retrieval": retrieved,
-                            RETRIEVAL_RENDERED: retrieved_rendered,
-                            **{name: d.reshape(flat.shape) for name, d in from_priors.items()}}, train_plans)
+    realism = P.realism_of(
+        {
+            "model": flat,
+            RAW: flat_raw,
+            "held-out real": real,
+            "retrieval": retrieved,
+            RETRIEVAL_RENDERED: retrieved_rendered,
+            **{name: d.reshape(flat.shape) for name, d in from_priors.items()},
+        },
+        train_plans,
+    )
     columns = {
-        "model": {IOU: P.footprint_iou(flat, repeated), VALID: P.validity_rate(flat, repeated),
-                  REALISM: realism["model"]["distance"], REAL_VS_REAL: realism["model"]["reference"],
-                  DIVERSITY: P.diversity(drawn), NOVELTY: novelty(drawn[:, 0])},
-        RAW: {IOU: P.footprint_iou(flat_raw, repeated), VALID: P.validity_rate(flat_raw, repeated),
-              REALISM: realism[RAW]["distance"], DIVERSITY: P.diversity(raw), NOVELTY: novelty(raw[:, 0])},
-        "held-out real": {IOU: P.footprint_iou(real, query), VALID: P.validity_rate(real, query),
-                          REALISM: realism["held-out real"]["distance"],
-                          DIVERSITY: P.between_footprint_diversity(real), NOVELTY: novelty(real)},
-        "retrieval": {IOU: P.footprint_iou(retrieved, query), VALID: P.validity_rate(retrieved, query),
-                      REALISM: realism["retrieval"]["distance"], DIVERSITY: 0.0,
-                      NOVELTY: novelty(retrieved)},
-        RETRIEVAL_RENDERED: {IOU: P.footprint_iou(retrieved_rendered, query),
-                             VALID: P.validity_rate(retrieved_rendered, query),
-                             REALISM: realism[RETRIEVAL_RENDERED]["distance"], DIVERSITY: 0.0,
-                             NOVELTY: novelty(retrieved_rendered)},
+        "model": {
+            IOU: P.footprint_iou(flat, repeated),
+            VALID: P.validity_rate(flat, repeated),
+            REALISM: realism["model"]["distance"],
+            REAL_VS_REAL: realism["model"]["reference"],
+            DIVERSITY: P.diversity(drawn),
+            NOVELTY: novelty(drawn[:, 0]),
+        },
+        RAW: {
+            IOU: P.footprint_iou(flat_raw, repeated),
+            VALID: P.validity_rate(flat_raw, repeated),
+            REALISM: realism[RAW]["distance"],
+            DIVERSITY: P.diversity(raw),
+            NOVELTY: novelty(raw[:, 0]),
+        },
+        "held-out real": {
+            IOU: P.footprint_iou(real, query),
+            VALID: P.validity_rate(real, query),
+            REALISM: realism["held-out real"]["distance"],
+            DIVERSITY: P.between_footprint_diversity(real),
+            NOVELTY: novelty(real),
+        },
+        "retrieval": {
+            IOU: P.footprint_iou(retrieved, query),
+            VALID: P.validity_rate(retrieved, query),
+            REALISM: realism["retrieval"]["distance"],
+            DIVERSITY: 0.0,
+            NOVELTY: novelty(retrieved),
+        },
+        RETRIEVAL_RENDERED: {
+            IOU: P.footprint_iou(retrieved_rendered, query),
+            VALID: P.validity_rate(retrieved_rendered, query),
+            REALISM: realism[RETRIEVAL_RENDERED]["distance"],
+            DIVERSITY: 0.0,
+            NOVELTY: novelty(retrieved_rendered),
+        },
     }
     for name, plans in from_priors.items():
         flat_prior = plans.reshape(flat.shape)
-        columns[name] = {IOU: P.footprint_iou(flat_prior, repeated), VALID: P.validity_rate(flat_prior, repeated),
-                         REALISM: realism[name]["distance"], REAL_VS_REAL: realism[name]["reference"],
-                         DIVERSITY: P.diversity(plans), NOVELTY: novelty(plans[:, 0])}
+        columns[name] = {
+            IOU: P.footprint_iou(flat_prior, repeated),
+            VALID: P.validity_rate(flat_prior, repeated),
+            REALISM: realism[name]["distance"],
+            REAL_VS_REAL: realism[name]["reference"],
+            DIVERSITY: P.diversity(plans),
+            NOVELTY: novelty(plans[:, 0]),
+        }
     section: dict[str, dict[str, Any]] = {}
     for name, values in columns.items():
         for metric, value in values.items():
             section.setdefault(metric, {})[name] = float(value)
-    note = (f"floor plans: {per_footprint} plans drawn for each of the first {n} test footprints (another seed than "
-            "training), never clipped to the footprint: 'model' as drawn (the network's most likely classes rendered "
-            "into rooms, walls, doors and windows by aekit.plan_render), 'model, raw pixels' before rendering; "
-            "retrieval raw and through the same renderer; realism against the training plans; "
-            "retrieval draws one plan per footprint (diversity 0); novelty on the first plan of each footprint, "
-            f"as class shares on a {NOVELTY_GRID}x{NOVELTY_GRID} grid")
+    note = (
+        f"floor plans: {per_footprint} plans drawn for each of the first {n} test footprints "
+        "(another seed than "
+        "training), never clipped to the footprint: 'model' as drawn (the network's most likely "
+        "classes rendered "
+        "into rooms, walls, doors and windows by aekit.plan_render), 'model, raw pixels' before "
+        "rendering; "
+        "retrieval raw and through the same renderer; realism against the training plans; "
+        "retrieval draws one plan per footprint (diversity 0); novelty on the first plan of "
+        "each footprint, "
+        f"as class shares on a {NOVELTY_GRID}x{NOVELTY_GRID} grid"
+    )
     if temperature != 1.0:
         note += f"; codes drawn at temperature {temperature:g}"
     if priors:
-        note += ("; 'prior NAME': the model's plans (rendered) from the codes of that prior, fitted to the training "
-                 "plans' codes (aekit fit-prior), instead of N(0, I)")
+        note += (
+            "; 'prior NAME': the model's plans (rendered) from the codes of that prior, fitted "
+            "to the training "
+            "plans' codes (aekit fit-prior), instead of N(0, I)"
+        )
     if plan.budget_seconds is not None:
-        note += (f"; {n} of {plan.available} footprints chosen to fit a {plan.budget_seconds:g} s budget "
-                 "(aekit evaluate --plan-footprints for more)")
+        note += (
+            f"; {n} of {plan.available} footprints chosen to fit a {plan.budget_seconds:g} s "
+            "budget "
+            "(aekit evaluate --plan-footprints for more)"
+        )
     return section, note, plan

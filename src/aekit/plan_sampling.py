@@ -38,7 +38,8 @@ def plan_prior(run: Run, prior: Prior | str | None, temperature: float = 1.0) ->
 
 
 class PlanFiles(Sequence[Path]):
-    """What ``sample_plans`` wrote (plans, then the footprint, sheet and vectors when asked for) and its notes."""
+    """What ``sample_plans`` wrote (plans, then the footprint, sheet and vectors when asked for) and
+    its notes."""
 
     def __init__(self, paths: list[Path], notes: list[str], n: int, out: Path):
         self.paths, self.notes, self.n, self.out = paths, notes, n, out
@@ -50,18 +51,34 @@ class PlanFiles(Sequence[Path]):
         return self.paths[index]
 
     def describe(self) -> str:
-        return "\n".join([*self.notes, f"wrote {self.n} floor plans to {self.out} (indexed PNGs, plan palette)"])
+        return "\n".join(
+            [*self.notes, f"wrote {self.n} floor plans to {self.out} (indexed PNGs, plan palette)"]
+        )
 
 
-def sample_plans(model: PlanModel, footprint_file: str | Path | None, out: str | Path, n: int, *, seed: int = 0,
-                 temperature: float = 1.0, sheet: bool = False, overwrite: bool = False, vector: bool = False,
-                 scale: float | None = None, prior: Prior | None = None) -> PlanFiles:
+def sample_plans(
+    model: PlanModel,
+    footprint_file: str | Path | None,
+    out: str | Path,
+    n: int,
+    *,
+    seed: int = 0,
+    temperature: float = 1.0,
+    sheet: bool = False,
+    overwrite: bool = False,
+    vector: bool = False,
+    scale: float | None = None,
+    prior: Prior | None = None,
+) -> PlanFiles:
     """``aekit sample`` for a floor-plan model: ``n`` plans for the drawn footprint, written as
-    ``plan_NNN.png`` at the drawing's size (plus ``footprint.png`` as the model saw it, ``sheet.png``
-    with ``--sheet``, ``plan_NNN.json`` and ``.svg`` with ``--vector``); codes from ``prior`` (fitted
-    to the training plans' codes) when given, else from N(0, ``temperature``^2 I)."""
+    ``plan_NNN.png`` at the drawing's size (plus ``footprint.png`` as the model saw it,
+    ``sheet.png`` with ``--sheet``, ``plan_NNN.json`` and ``.svg`` with ``--vector``); codes from
+    ``prior`` (fitted to the training plans' codes) when given, else from N(0, ``temperature``^2
+    I)."""
     if footprint_file is None:
-        raise ConfigError(f"model {model.name!r} draws plans for a footprint: give --condition-image FILE")
+        raise ConfigError(
+            f"model {model.name!r} draws plans for a footprint: give --condition-image FILE"
+        )
     if scale is not None and not (math.isfinite(scale) and scale > 0):
         raise ConfigError(f"--scale must be metres per pixel > 0, got {scale}")
     if scale is not None and not vector:
@@ -80,15 +97,21 @@ def sample_plans(model: PlanModel, footprint_file: str | Path | None, out: str |
             staged.write(f"{name}.png", plan_png(full))
             paths.append(out / f"{name}.png")
             if vector:
-                staged.write(f"{name}.json", json.dumps(plan_vectors.plan_vectors(full, scale), indent=1).encode())
+                staged.write(
+                    f"{name}.json",
+                    json.dumps(plan_vectors.plan_vectors(full, scale), indent=1).encode(),
+                )
                 staged.write(f"{name}.svg", plan_vectors.plan_svg(full, scale, pixel=1.0).encode())
                 paths += [out / f"{name}.json", out / f"{name}.svg"]
         paths.append(out / "footprint.png")
         if sheet:
             staged.write("sheet.png", plan_png(plan_sheet(drawn, user.footprint)))
             paths.append(out / "sheet.png")
-    source = (f"codes from the run's prior '{prior.name}' (fitted to the training plans' codes)" if prior is not None
-              else "codes from N(0, I)" if temperature == 1.0 else f"codes from N(0, {temperature:g}^2 I)")
+    source = (
+        f"codes from the run's prior '{prior.name}' (fitted to the training plans' codes)"
+        if prior is not None
+        else "codes from N(0, I)"
+        if temperature == 1.0
+        else f"codes from N(0, {temperature:g}^2 I)"
+    )
     return PlanFiles(paths, [*user.notes, source], n, out)
-
-

@@ -44,9 +44,14 @@ def trace(mask: np.ndarray) -> list[list[tuple[int, int]]]:
                 break
             loop.append(nxt)
             point = nxt
-        corners = [p for k, p in enumerate(loop)
-                   if not (loop[k - 1][0] == p[0] == loop[(k + 1) % len(loop)][0]
-                           or loop[k - 1][1] == p[1] == loop[(k + 1) % len(loop)][1])]
+        corners = [
+            p
+            for k, p in enumerate(loop)
+            if not (
+                loop[k - 1][0] == p[0] == loop[(k + 1) % len(loop)][0]
+                or loop[k - 1][1] == p[1] == loop[(k + 1) % len(loop)][1]
+            )
+        ]
         loops.append([(x - 1, y - 1) for x, y in corners])
     return loops
 
@@ -63,11 +68,27 @@ def _segments(labels: np.ndarray, unit: float) -> list[dict[str, object]]:
     for sl in ndimage.find_objects(labels):
         y0, y1, x0, x1 = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
         if x1 - x0 >= y1 - y0:
-            start, end, width, thickness = (x0, (y0 + y1) / 2), (x1, (y0 + y1) / 2), x1 - x0, y1 - y0
+            start, end, width, thickness = (
+                (x0, (y0 + y1) / 2),
+                (x1, (y0 + y1) / 2),
+                x1 - x0,
+                y1 - y0,
+            )
         else:
-            start, end, width, thickness = ((x0 + x1) / 2, y0), ((x0 + x1) / 2, y1), y1 - y0, x1 - x0
-        found.append({"start": [start[0] * unit, start[1] * unit], "end": [end[0] * unit, end[1] * unit],
-                      "width": width * unit, "thickness": thickness * unit})
+            start, end, width, thickness = (
+                ((x0 + x1) / 2, y0),
+                ((x0 + x1) / 2, y1),
+                y1 - y0,
+                x1 - x0,
+            )
+        found.append(
+            {
+                "start": [start[0] * unit, start[1] * unit],
+                "end": [end[0] * unit, end[1] * unit],
+                "width": width * unit,
+                "thickness": thickness * unit,
+            }
+        )
     return found
 
 
@@ -90,7 +111,14 @@ def plan_vectors(plan: np.ndarray | torch.Tensor, scale: float | None = None) ->
     rooms = []
     for room in parsed.rooms:
         outline, holes = polygons(parsed.rooms_map == room.label)
-        rooms.append({"type": CLASSES[room.kind], "polygon": outline, "holes": holes, "area": room.area * unit ** 2})
+        rooms.append(
+            {
+                "type": CLASSES[room.kind],
+                "polygon": outline,
+                "holes": holes,
+                "area": room.area * unit**2,
+            }
+        )
     building = plan != OUTSIDE
     outline, holes = polygons(building) if building.any() else ([], [])
     return {
@@ -109,10 +137,13 @@ def _hex(kind: int) -> str:
     return "#" + "".join(f"{int(v):02x}" for v in PALETTE[kind])
 
 
-def plan_svg(plan: np.ndarray | torch.Tensor, scale: float | None = None, pixel: float = 8.0) -> str:
+def plan_svg(
+    plan: np.ndarray | torch.Tensor, scale: float | None = None, pixel: float = 8.0
+) -> str:
     """The plan as an SVG drawing: the building black (its walls), rooms in palette colours on top,
     doors, windows and entrances as strokes across the wall. ``pixel`` is the drawing's size of one
-    plan pixel; coordinates inside are those of ``plan_vectors`` (pixels, or metres with ``scale``)."""
+    plan pixel; coordinates inside are those of ``plan_vectors`` (pixels, or metres with
+    ``scale``)."""
     vectors = plan_vectors(plan, scale)
     unit = 1.0 if scale is None else float(scale)
     width, height = vectors["size"]
@@ -121,19 +152,28 @@ def plan_svg(plan: np.ndarray | torch.Tensor, scale: float | None = None, pixel:
         return " ".join("M " + " L ".join(f"{x:g} {y:g}" for x, y in loop) + " Z" for loop in loops)
 
     names = {name: kind for kind, name in enumerate(CLASSES)}
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:g} {height:g}" '
-             f'width="{width / unit * pixel:g}" height="{height / unit * pixel:g}">',
-             f'<rect width="{width:g}" height="{height:g}" fill="{_hex(OUTSIDE)}"/>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:g} {height:g}" '
+        f'width="{width / unit * pixel:g}" height="{height / unit * pixel:g}">',
+        f'<rect width="{width:g}" height="{height:g}" fill="{_hex(OUTSIDE)}"/>',
+    ]
     if vectors["outline"]:
-        parts.append(f'<path d="{path([vectors["outline"], *vectors["courtyards"]])}" fill="{_hex(1)}" '
-                     'fill-rule="evenodd"/>')
+        parts.append(
+            f'<path d="{path([vectors["outline"], *vectors["courtyards"]])}" fill="{_hex(1)}" '
+            'fill-rule="evenodd"/>'
+        )
     for room in vectors["rooms"]:
-        parts.append(f'<path d="{path([room["polygon"], *room["holes"]])}" fill="{_hex(names[room["type"]])}" '
-                     f'fill-rule="evenodd"><title>{room["type"]} {room["area"]:g}</title></path>')
+        parts.append(
+            f'<path d="{path([room["polygon"], *room["holes"]])}" '
+            f'fill="{_hex(names[room["type"]])}" '
+            f'fill-rule="evenodd"><title>{room["type"]} {room["area"]:g}</title></path>'
+        )
     for key, kind in (("doors", DOOR), ("windows", WINDOW), ("entrances", ENTRANCE)):
         for seg in vectors[key]:
             (x0, y0), (x1, y1) = seg["start"], seg["end"]
-            parts.append(f'<line x1="{x0:g}" y1="{y0:g}" x2="{x1:g}" y2="{y1:g}" stroke="{_hex(kind)}" '
-                         f'stroke-width="{seg["thickness"]:g}"/>')
+            parts.append(
+                f'<line x1="{x0:g}" y1="{y0:g}" x2="{x1:g}" y2="{y1:g}" stroke="{_hex(kind)}" '
+                f'stroke-width="{seg["thickness"]:g}"/>'
+            )
     parts.append("</svg>")
     return "\n".join(parts)

@@ -36,13 +36,17 @@ def as_plans(plans: np.ndarray | torch.Tensor, name: str = "plans") -> np.ndarra
     if array.ndim == 2:
         array = array[None]
     if array.ndim != 3:
-        raise AekitError(f"{name} must be H x W or N x H x W class indices, got shape {tuple(array.shape)}")
+        raise AekitError(
+            f"{name} must be H x W or N x H x W class indices, got shape {tuple(array.shape)}"
+        )
     if array.size and (array.min() < 0 or array.max() >= len(CLASSES)):
         raise AekitError(f"{name} hold values outside the classes 0..{len(CLASSES) - 1}")
     return array.astype(np.uint8, copy=False)
 
 
-def _footprints(footprints: np.ndarray | torch.Tensor, one: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+def _footprints(
+    footprints: np.ndarray | torch.Tensor, one: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
     """``(masks N x H x W bool, entrance marks or None)`` from ``N x 2 x H x W`` or ``N x H x W``
     (with ``one``: a single footprint, ``2 x H x W`` or ``H x W``)."""
     array = _numpy(footprints)
@@ -52,15 +56,22 @@ def _footprints(footprints: np.ndarray | torch.Tensor, one: bool = False) -> tup
         return array[:, 0] > 0, array[:, 1] > 0
     if array.ndim == 3:
         return array > 0, None
-    raise AekitError(f"footprints must be N x 2 x H x W (mask, entrance) or N x H x W, got shape {tuple(array.shape)}")
+    raise AekitError(
+        f"footprints must be N x 2 x H x W (mask, entrance) or N x H x W, got shape "
+        f"{tuple(array.shape)}"
+    )
 
 
 def footprint_iou(plans: np.ndarray | torch.Tensor, footprints: np.ndarray | torch.Tensor) -> float:
-    """Mean over plans of the IoU between the built area (every class but outside) and the footprint."""
+    """Mean over plans of the IoU between the built area (every class but outside) and the
+    footprint."""
     plans = as_plans(plans)
     masks, _ = _footprints(footprints)
     if masks.shape != plans.shape:
-        raise AekitError(f"{len(plans)} plans of {plans.shape[1:]} do not match footprints of shape {masks.shape}")
+        raise AekitError(
+            f"{len(plans)} plans of {plans.shape[1:]} do not match footprints of shape "
+            f"{masks.shape}"
+        )
     built = plans != OUTSIDE
     inter = (built & masks).sum(axis=(1, 2))
     union = (built | masks).sum(axis=(1, 2))
@@ -70,7 +81,8 @@ def footprint_iou(plans: np.ndarray | torch.Tensor, footprints: np.ndarray | tor
 # --- parsing and validity ----------------------------------------------------------------------
 @dataclass
 class Room:
-    """A connected region of room pixels; ``kind`` is its most common class, ``mixed`` whether it has several."""
+    """A connected region of room pixels; ``kind`` is its most common class, ``mixed`` whether it
+    has several."""
 
     label: int  # its value in ``ParsedPlan.rooms_map``
     kind: int
@@ -80,7 +92,8 @@ class Room:
 
 @dataclass
 class ParsedPlan:
-    """Rooms, doors, windows and entrances of one plan as labelled connected components (4-connected)."""
+    """Rooms, doors, windows and entrances of one plan as labelled connected components
+    (4-connected)."""
 
     rooms: list[Room]
     rooms_map: np.ndarray  # 0 elsewhere, room j at its pixels
@@ -105,8 +118,14 @@ def parse_plan(plan: np.ndarray | torch.Tensor) -> ParsedPlan:
     doors, n_doors = ndimage.label(plan == DOOR, _CROSS)
     windows, n_windows = ndimage.label(plan == WINDOW, _CROSS)
     entrances, n_entrances = ndimage.label(plan == ENTRANCE, _CROSS)
-    return ParsedPlan(rooms, rooms_map, doors, windows, entrances,
-                      {"doors": n_doors, "windows": n_windows, "entrances": n_entrances})
+    return ParsedPlan(
+        rooms,
+        rooms_map,
+        doors,
+        windows,
+        entrances,
+        {"doors": n_doors, "windows": n_windows, "entrances": n_entrances},
+    )
 
 
 def _touching(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -116,7 +135,9 @@ def _touching(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         shifted = np.zeros_like(b)
         ys = slice(max(dy, 0), b.shape[0] + min(dy, 0))
         xs = slice(max(dx, 0), b.shape[1] + min(dx, 0))
-        shifted[ys, xs] = b[max(-dy, 0): b.shape[0] - max(dy, 0), max(-dx, 0): b.shape[1] - max(dx, 0)]
+        shifted[ys, xs] = b[
+            max(-dy, 0) : b.shape[0] - max(dy, 0), max(-dx, 0) : b.shape[1] - max(dx, 0)
+        ]
         both = (a > 0) & (shifted > 0)
         found.append(np.stack([a[both], shifted[both]], axis=1))
     return np.unique(np.concatenate(found), axis=0)
@@ -133,16 +154,19 @@ class Validity:
     problems: list[str]
 
 
-def plan_validity(plan: np.ndarray | torch.Tensor, footprint: np.ndarray | torch.Tensor | None = None,
-                  min_room: int | None = None) -> Validity:
+def plan_validity(
+    plan: np.ndarray | torch.Tensor,
+    footprint: np.ndarray | torch.Tensor | None = None,
+    min_room: int | None = None,
+) -> Validity:
     """Whether ``plan`` is a building one can use, and what is wrong otherwise.
 
     Valid when it has rooms and an entrance; every room is of one class, at least ``min_room``
-    pixels (``aekit.plan_render.default_min_room``) and enclosed (no room pixel next to outside or the frame's edge);
-    every room is reachable from an entrance through doors (a door or entrance connects the rooms
-    it touches); every window touches outside (outer walls only); and, given the footprint, the
-    plan's entrance lies on the footprint's entrance mark (``footprint``: ``2 x H x W``, mask and
-    mark, or the ``H x W`` mask alone).
+    pixels (``aekit.plan_render.default_min_room``) and enclosed (no room pixel next to outside or
+    the frame's edge); every room is reachable from an entrance through doors (a door or entrance
+    connects the rooms it touches); every window touches outside (outer walls only); and, given the
+    footprint, the plan's entrance lies on the footprint's entrance mark (``footprint``: ``2 x H x
+    W``, mask and mark, or the ``H x W`` mask alone).
     """
     plan = as_plans(plan, "plan")[0]
     parsed = parse_plan(plan)
@@ -153,20 +177,32 @@ def plan_validity(plan: np.ndarray | torch.Tensor, footprint: np.ndarray | torch
     if parsed.counts["entrances"] == 0:
         problems.append("no entrance")
     problems += [f"room {r.label} mixes classes" for r in parsed.rooms if r.mixed]
-    problems += [f"room {r.label} has {r.area} < {min_room} pixels" for r in parsed.rooms if r.area < min_room]
+    problems += [
+        f"room {r.label} has {r.area} < {min_room} pixels"
+        for r in parsed.rooms
+        if r.area < min_room
+    ]
     exposed = np.unique(parsed.rooms_map[_next_to(plan == OUTSIDE) & (parsed.rooms_map > 0)])
     problems += [f"room {j} touches outside" for j in exposed.tolist()]
     open_windows = np.unique(parsed.windows[_next_to(plan == OUTSIDE) & (parsed.windows > 0)])
     if len(open_windows) < parsed.counts["windows"]:
-        problems.append(f"{parsed.counts['windows'] - len(open_windows)} window(s) not on an outer wall")
+        problems.append(
+            f"{parsed.counts['windows'] - len(open_windows)} window(s) not on an outer wall"
+        )
     unreached = _unreachable(parsed)
     if unreached:
         problems.append(f"room(s) {', '.join(map(str, unreached))} not reachable from the entrance")
     if footprint is not None:
         masks, marks = _footprints(footprint, one=True)
         if masks.shape[1:] != plan.shape:
-            raise AekitError(f"the footprint's shape {masks.shape[1:]} does not match the plan's {plan.shape}")
-        if marks is not None and parsed.counts["entrances"] and not (marks[0] & (plan == ENTRANCE)).any():
+            raise AekitError(
+                f"the footprint's shape {masks.shape[1:]} does not match the plan's {plan.shape}"
+            )
+        if (
+            marks is not None
+            and parsed.counts["entrances"]
+            and not (marks[0] & (plan == ENTRANCE)).any()
+        ):
             problems.append("the entrance is not on the footprint's entrance mark")
     return Validity(not problems, problems)
 
@@ -194,8 +230,11 @@ def _unreachable(parsed: ParsedPlan) -> list[int]:
     return [j for j in range(1, n + 1) if find(j) not in reached]
 
 
-def validity_rate(plans: np.ndarray | torch.Tensor, footprints: np.ndarray | torch.Tensor | None = None,
-                  min_room: int | None = None) -> float:
+def validity_rate(
+    plans: np.ndarray | torch.Tensor,
+    footprints: np.ndarray | torch.Tensor | None = None,
+    min_room: int | None = None,
+) -> float:
     """Share of plans that ``plan_validity`` accepts (against their footprints when given)."""
     plans = as_plans(plans)
     if footprints is None:
@@ -211,12 +250,19 @@ def _room_features(plans: np.ndarray) -> list[tuple[int, list[float], np.ndarray
     for plan in plans:
         rooms = parse_plan(plan).rooms
         kinds = np.array([ROOM_CLASSES.index(r.kind) for r in rooms], np.int64)
-        found.append((len(rooms), [float(np.log(r.area)) for r in rooms],
-                      np.bincount(kinds, minlength=len(ROOM_CLASSES)) / max(1, len(rooms))))
+        found.append(
+            (
+                len(rooms),
+                [float(np.log(r.area)) for r in rooms],
+                np.bincount(kinds, minlength=len(ROOM_CLASSES)) / max(1, len(rooms)),
+            )
+        )
     return found
 
 
-def _pooled(features: list[tuple[int, list[float], np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pooled(
+    features: list[tuple[int, list[float], np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     counts = np.array([f[0] for f in features], np.float64)
     log_areas = [a for f in features for a in f[1]]
     shares = np.array([f[2] for f in features]).reshape(-1, len(ROOM_CLASSES))
@@ -228,20 +274,33 @@ def plan_features(plans: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndar
     return _pooled(_room_features(as_plans(plans)))
 
 
-def _realism_terms(samples: list[tuple[int, list[float], np.ndarray]],
-                   reals: list[tuple[int, list[float], np.ndarray]]) -> dict[str, float]:
+def _realism_terms(
+    samples: list[tuple[int, list[float], np.ndarray]],
+    reals: list[tuple[int, list[float], np.ndarray]],
+) -> dict[str, float]:
     count_s, area_s, share_s = _pooled(samples)
     count_r, area_r, share_r = _pooled(reals)
     terms = {
         "room_count": wasserstein_distance(count_s, count_r),
         "log_room_area": wasserstein_distance(area_s, area_r),
-        "type_shares": float(np.mean([wasserstein_distance(share_s[:, k], share_r[:, k])
-                                      for k in range(len(ROOM_CLASSES))])),
+        "type_shares": float(
+            np.mean(
+                [
+                    wasserstein_distance(share_s[:, k], share_r[:, k])
+                    for k in range(len(ROOM_CLASSES))
+                ]
+            )
+        ),
     }
-    return {"distance": float(np.mean(list(terms.values()))), **{k: float(v) for k, v in terms.items()}}
+    return {
+        "distance": float(np.mean(list(terms.values()))),
+        **{k: float(v) for k, v in terms.items()},
+    }
 
 
-def realism(samples: np.ndarray | torch.Tensor, reals: np.ndarray | torch.Tensor, seed: int = 0) -> dict[str, float]:
+def realism(
+    samples: np.ndarray | torch.Tensor, reals: np.ndarray | torch.Tensor, seed: int = 0
+) -> dict[str, float]:
     """How far the samples' rooms are from the real plans' (lower is better).
 
     ``distance`` is the mean of three 1-Wasserstein distances: rooms per plan, log room area (all
@@ -252,23 +311,32 @@ def realism(samples: np.ndarray | torch.Tensor, reals: np.ndarray | torch.Tensor
     return realism_of({"samples": samples}, reals, seed)["samples"]
 
 
-def realism_of(columns: Mapping[str, np.ndarray | torch.Tensor], reals: np.ndarray | torch.Tensor,
-               seed: int = 0) -> dict[str, dict[str, float]]:
+def realism_of(
+    columns: Mapping[str, np.ndarray | torch.Tensor],
+    reals: np.ndarray | torch.Tensor,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
     """``realism`` of each set of samples in ``columns`` against the same real plans, each real plan
     parsed once (parsing 18,000 training plans costs half a minute)."""
     reals = as_plans(reals, "reals")
     columns = {name: as_plans(samples, "samples") for name, samples in columns.items()}
     if any(len(samples) == 0 for samples in columns.values()) or len(reals) < 2:
         counts = ", ".join(str(len(samples)) for samples in columns.values())
-        raise AekitError(f"realism needs samples and at least 2 real plans, got {counts} and {len(reals)}")
+        raise AekitError(
+            f"realism needs samples and at least 2 real plans, got {counts} and {len(reals)}"
+        )
     order = np.random.default_rng(seed).permutation(len(reals))
     real_features = _room_features(reals)
     result = {}
     for name, samples in columns.items():
         part = min(len(samples), len(reals) // 2)
-        reference = _realism_terms([real_features[i] for i in order[:part]],
-                                   [real_features[i] for i in order[part:]])["distance"]
-        result[name] = {**_realism_terms(_room_features(samples), real_features), "reference": reference}
+        reference = _realism_terms(
+            [real_features[i] for i in order[:part]], [real_features[i] for i in order[part:]]
+        )["distance"]
+        result[name] = {
+            **_realism_terms(_room_features(samples), real_features),
+            "reference": reference,
+        }
     return result
 
 
@@ -284,7 +352,10 @@ def diversity(samples_per_footprint: np.ndarray | torch.Tensor) -> float:
     drawn for the same footprint, over every pair: ``K footprints x M >= 2 plans x H x W``."""
     samples = _numpy(samples_per_footprint)
     if samples.ndim != 4 or samples.shape[1] < 2:
-        raise AekitError(f"diversity needs K x M x H x W plans with M >= 2 per footprint, got shape {samples.shape}")
+        raise AekitError(
+            f"diversity needs K x M x H x W plans with M >= 2 per footprint, got shape "
+            f"{samples.shape}"
+        )
     i, j = np.triu_indices(samples.shape[1], k=1)
     return float(_differing_share(samples[:, i], samples[:, j]).mean())
 
@@ -316,7 +387,8 @@ def nearest_resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def _canonical(masks: np.ndarray, grid: int) -> np.ndarray:
-    """Each mask cropped to its bounding box and stretched to ``grid x grid``, flattened (float32)."""
+    """Each mask cropped to its bounding box and stretched to ``grid x grid``, flattened
+    (float32)."""
     out = np.zeros((len(masks), grid * grid), np.float32)
     for i, mask in enumerate(masks):
         y0, y1, x0, x1 = bounding_box(mask)
@@ -324,8 +396,12 @@ def _canonical(masks: np.ndarray, grid: int) -> np.ndarray:
     return out
 
 
-def retrieval_baseline(train_footprints: np.ndarray | torch.Tensor, train_plans: np.ndarray | torch.Tensor,
-                       query_footprints: np.ndarray | torch.Tensor, grid: int = 32) -> np.ndarray:
+def retrieval_baseline(
+    train_footprints: np.ndarray | torch.Tensor,
+    train_plans: np.ndarray | torch.Tensor,
+    query_footprints: np.ndarray | torch.Tensor,
+    grid: int = 32,
+) -> np.ndarray:
     """For each query footprint, the training plan whose footprint overlaps it most (IoU after
     stretching both to their bounding boxes, on a ``grid x grid`` canvas), stretched (nearest) onto
     the query's bounding box. ``N_query x H x W`` class indices."""
@@ -333,18 +409,22 @@ def retrieval_baseline(train_footprints: np.ndarray | torch.Tensor, train_plans:
     plans = as_plans(train_plans, "train_plans")
     query_masks, _ = _footprints(query_footprints)
     if len(train_masks) != len(plans) or len(plans) == 0:
-        raise AekitError(f"retrieval needs as many training plans as footprints (>= 1), got {len(plans)} and "
-                         f"{len(train_masks)}")
+        raise AekitError(
+            f"retrieval needs as many training plans as footprints (>= 1), got {len(plans)} and "
+            f"{len(train_masks)}"
+        )
     train_vectors = _canonical(train_masks, grid)
     train_sizes = train_vectors.sum(1)
     out = np.zeros(query_masks.shape, np.uint8)
     for start in range(0, len(query_masks), 256):
-        chunk = query_masks[start:start + 256]
+        chunk = query_masks[start : start + 256]
         vectors = _canonical(chunk, grid)
         inter = vectors @ train_vectors.T
         iou = inter / (vectors.sum(1)[:, None] + train_sizes[None, :] - inter + 1e-9)
         for i, best in enumerate(iou.argmax(1)):
             ty0, ty1, tx0, tx1 = bounding_box(train_masks[best])
             qy0, qy1, qx0, qx1 = bounding_box(chunk[i])
-            out[start + i, qy0:qy1, qx0:qx1] = nearest_resize(plans[best, ty0:ty1, tx0:tx1], qy1 - qy0, qx1 - qx0)
+            out[start + i, qy0:qy1, qx0:qx1] = nearest_resize(
+                plans[best, ty0:ty1, tx0:tx1], qy1 - qy0, qx1 - qx0
+            )
     return out

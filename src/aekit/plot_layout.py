@@ -1,4 +1,5 @@
-"""How aekit's figures are laid out and saved: each row of image tiles drawn as one picture, with its titles, and the PNG written atomically."""
+"""How aekit's figures are laid out and saved: each row of image tiles drawn as one picture, with
+its titles, and the PNG written atomically."""
 
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ def show_image(ax, image: torch.Tensor) -> None:
     ax.set_yticks([])
 
 
-def image_rows(rows: list[tuple[str, torch.Tensor]], title: str, column_titles: list[str] | None = None) -> Figure:
+def image_rows(
+    rows: list[tuple[str, torch.Tensor]], title: str, column_titles: list[str] | None = None
+) -> Figure:
     """A figure with one labelled row per image batch (same number of images per row).
 
     Each row is one tiled picture on one axis: an axis per image made the report's grids cost
@@ -46,8 +49,11 @@ def image_rows(rows: list[tuple[str, torch.Tensor]], title: str, column_titles: 
     for r, (label, images) in enumerate(rows):
         ax = axes[r]
         grid = grid_image(images, columns=len(images), pad=2)
-        ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
-        ax.set_xlim(-0.5, columns * (images.shape[-1] + 2) - 2.5)  # short rows keep the long rows' scale
+        ax.imshow(
+            grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest"
+        )
+        # short rows keep the long rows' scale
+        ax.set_xlim(-0.5, columns * (images.shape[-1] + 2) - 2.5)
         ax.set_xticks([])
         ax.set_yticks([])
         for side in ax.spines.values():
@@ -55,8 +61,11 @@ def image_rows(rows: list[tuple[str, torch.Tensor]], title: str, column_titles: 
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
         if r == 0 and column_titles:
             width = images.shape[-1] + 2
-            ax.set_xticks([c * width + (width - 2) / 2 for c in range(min(columns, len(column_titles)))],
-                          column_titles[:columns], fontsize=8)
+            ax.set_xticks(
+                [c * width + (width - 2) / 2 for c in range(min(columns, len(column_titles)))],
+                column_titles[:columns],
+                fontsize=8,
+            )
             ax.xaxis.tick_top()
             ax.tick_params(length=0)
     fig.suptitle(title)
@@ -76,7 +85,9 @@ def grid_image(images: torch.Tensor, columns: int, pad: int = 1) -> np.ndarray:
     return canvas[0].numpy() if c == 1 else canvas.permute(1, 2, 0).numpy()
 
 
-def class_titles(labels: torch.Tensor | None, class_names: list[str] | None, n: int) -> list[str] | None:
+def class_titles(
+    labels: torch.Tensor | None, class_names: list[str] | None, n: int
+) -> list[str] | None:
     if labels is None:
         return None
     return [class_names[int(y)] if class_names else str(int(y)) for y in labels[:n]]

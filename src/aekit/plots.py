@@ -24,7 +24,15 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
 from aekit.metrics import median_filter
-from aekit.plot_layout import class_titles, first_conditions, grid_image, image_rows, no_grad, save_figure, show_image
+from aekit.plot_layout import (
+    class_titles,
+    first_conditions,
+    grid_image,
+    image_rows,
+    no_grad,
+    save_figure,
+    show_image,
+)
 
 
 @no_grad
@@ -41,7 +49,11 @@ def plot_reconstructions(
     """Test images (top) and their reconstructions (bottom), titled by class."""
     x = images[:n]
     recon = model.reconstruct(x, first_conditions(condition, n))
-    fig = image_rows([("input", x), ("reconstruction", recon)], f"{model.name}: reconstructions", class_titles(labels, class_names, n))
+    fig = image_rows(
+        [("input", x), ("reconstruction", recon)],
+        f"{model.name}: reconstructions",
+        class_titles(labels, class_names, n),
+    )
     return save_figure(fig, path)
 
 
@@ -70,7 +82,9 @@ def plot_denoising(
 
 
 @no_grad
-def plot_manifold(model, path: str | Path, *, grid: int = 20, condition: torch.Tensor | None = None) -> Path:
+def plot_manifold(
+    model, path: str | Path, *, grid: int = 20, condition: torch.Tensor | None = None
+) -> Path:
     """The decoded 2-D latent plane at standard-normal quantiles 0.05..0.95 (``grid x grid``)."""
     values = torch.tensor(norm.ppf(np.linspace(0.05, 0.95, grid)), dtype=torch.float32)
     zy, zx = torch.meshgrid(values.flip(0), values, indexing="ij")
@@ -106,7 +120,8 @@ def plot_traversal(
     VAEs and plain autoencoders alike; the dimensions shown are the ones with most spread.
     """
     encoded = model.encode(images, condition)
-    codes = encoded.reshape(len(encoded), -1)  # spatial codes of conv models are traversed unit by unit
+    # spatial codes of conv models are traversed unit by unit
+    codes = encoded.reshape(len(encoded), -1)
     spread = codes.std(0)
     chosen = torch.argsort(spread, descending=True)[: min(dims, codes.shape[1])]
     offsets = torch.linspace(-2, 2, steps)
@@ -140,7 +155,9 @@ def plot_latent_scatter(
         xy, axis_names = PCA(2, random_state=seed).fit_transform(z), ("PC 1", "PC 2")
     else:
         perplexity = min(30.0, max(2.0, (len(z) - 1) / 3))
-        xy = TSNE(2, perplexity=perplexity, init="pca", max_iter=500, random_state=seed).fit_transform(z)
+        xy = TSNE(
+            2, perplexity=perplexity, init="pca", max_iter=500, random_state=seed
+        ).fit_transform(z)
         axis_names = ("t-SNE 1", "t-SNE 2")
     fig = Figure(figsize=(7, 6))
     ax = fig.subplots()
@@ -152,8 +169,12 @@ def plot_latent_scatter(
         cmap = matplotlib.colormaps["tab10" if len(classes) <= 10 else "tab20"]
         for i, k in enumerate(classes):
             name = class_names[int(k)] if class_names else str(int(k))
-            ax.scatter(xy[y == k, 0], xy[y == k, 1], s=4, alpha=0.7, color=cmap(i % cmap.N), label=name)
-        ax.legend(title="class", markerscale=3, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+            ax.scatter(
+                xy[y == k, 0], xy[y == k, 1], s=4, alpha=0.7, color=cmap(i % cmap.N), label=name
+            )
+        ax.legend(
+            title="class", markerscale=3, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5)
+        )
     ax.set_xlabel(axis_names[0])
     ax.set_ylabel(axis_names[1])
     ax.set_title(title)
@@ -170,13 +191,18 @@ def plot_interpolations(
     pairs: int = 4,
     steps: int = 10,
 ) -> Path:
-    """Decoded straight lines in latent space between pairs of test images (ends are reconstructions)."""
+    """Decoded straight lines in latent space between pairs of test images (ends are
+    reconstructions)."""
     codes = model.encode(images[: 2 * pairs], first_conditions(condition, 2 * pairs))
     t = torch.linspace(0, 1, steps).reshape(steps, *[1] * (codes.ndim - 1))
     rows = []
     for p in range(min(pairs, len(codes) // 2)):
         a, b = codes[2 * p], codes[2 * p + 1]
-        cond = None if condition is None else condition[2 * p : 2 * p + 1].expand(steps, *condition.shape[1:])
+        cond = (
+            None
+            if condition is None
+            else condition[2 * p : 2 * p + 1].expand(steps, *condition.shape[1:])
+        )
         rows.append((f"pair {p + 1}", model.decode((1 - t) * a + t * b, cond)))
     titles = [f"t={v:.2f}" for v in t.flatten().tolist()]
     return save_figure(image_rows(rows, f"{model.name}: latent interpolations", titles), path)
@@ -196,16 +222,25 @@ def plot_samples(model, path: str | Path, *, n: int = 64, seed: int = 0, title: 
     return save_figure(fig, path)
 
 
-def plot_nearest_pairs(samples: torch.Tensor, train_images: torch.Tensor, nearest: torch.Tensor, path: str | Path, *,
-                       n: int = 16, title: str = "samples above their nearest training images") -> Path:
+def plot_nearest_pairs(
+    samples: torch.Tensor,
+    train_images: torch.Tensor,
+    nearest: torch.Tensor,
+    path: str | Path,
+    *,
+    n: int = 16,
+    title: str = "samples above their nearest training images",
+) -> Path:
     """The first ``n`` samples, each above its nearest training image (``nearest``: rows of
     ``train_images``, as ``metrics.novelty`` gives them), 8 pairs to a row: copies show as twins."""
     n = min(n, len(samples))
     rows = []
     for start in range(0, n, 8):
         end = min(start + 8, n)
-        rows += [(f"samples {start + 1}-{end}", samples[start:end]),
-                 ("nearest training", train_images[nearest[start:end]])]
+        rows += [
+            (f"samples {start + 1}-{end}", samples[start:end]),
+            ("nearest training", train_images[nearest[start:end]]),
+        ]
     return save_figure(image_rows(rows, title), path)
 
 
@@ -233,10 +268,15 @@ def plot_class_samples(
         cov = np.cov(z, rowvar=False) if len(z) > 1 else np.zeros((z.shape[1], z.shape[1]))
         cov = np.atleast_2d(cov) + 1e-6 * np.eye(z.shape[1])
         draws = rng.multivariate_normal(mean, cov, size=per_class - 1)
-        zs = torch.tensor(np.vstack([mean, draws]), dtype=torch.float32).reshape(per_class, *codes.shape[1:])
+        zs = torch.tensor(np.vstack([mean, draws]), dtype=torch.float32).reshape(
+            per_class, *codes.shape[1:]
+        )
         rows.append((class_names[k] if class_names else str(k), model.decode(zs)))
     titles = ["centroid"] + [f"sample {i}" for i in range(1, per_class)]
-    return save_figure(image_rows(rows, f"{model.name}: per-class samples (centroid + learned spread)", titles), path)
+    return save_figure(
+        image_rows(rows, f"{model.name}: per-class samples (centroid + learned spread)", titles),
+        path,
+    )
 
 
 @no_grad
@@ -249,18 +289,32 @@ def plot_conditional_samples(
     per_condition: int = 8,
     seed: int = 0,
 ) -> Path:
-    """Samples of a conditional model: one row per condition (a class label or a condition image)."""
+    """Samples of a conditional model: one row per condition (a class label or a condition
+    image)."""
     generator = torch.Generator().manual_seed(seed)
     rows = []
     for i, cond in enumerate(conditions):
         batch = cond.unsqueeze(0).expand(per_condition, *cond.shape)
         samples = model.sample(per_condition, condition=batch, generator=generator)
-        if cond.ndim == 3:  # show the condition image first (a footprint's mask and entrance as one grey image)
-            shown = cond if cond.shape[0] in (1, samples.shape[1]) else cond.float().mean(0, keepdim=True)
-            samples = torch.cat([shown.unsqueeze(0).expand(1, samples.shape[1], *cond.shape[1:]), samples])
-        name = row_names[i] if row_names else (str(int(cond)) if cond.ndim == 0 else f"condition {i + 1}")
+        # show the condition image first (a footprint's mask and entrance as one grey image)
+        if cond.ndim == 3:
+            shown = (
+                cond
+                if cond.shape[0] in (1, samples.shape[1])
+                else cond.float().mean(0, keepdim=True)
+            )
+            samples = torch.cat(
+                [shown.unsqueeze(0).expand(1, samples.shape[1], *cond.shape[1:]), samples]
+            )
+        name = (
+            row_names[i]
+            if row_names
+            else (str(int(cond)) if cond.ndim == 0 else f"condition {i + 1}")
+        )
         rows.append((name, samples))
-    titles = (["condition"] if conditions.ndim == 4 else []) + [f"sample {i + 1}" for i in range(per_condition)]
+    titles = (["condition"] if conditions.ndim == 4 else []) + [
+        f"sample {i + 1}" for i in range(per_condition)
+    ]
     return save_figure(image_rows(rows, f"{model.name}: conditional samples", titles), path)
 
 
@@ -282,7 +336,8 @@ def plot_feature_maps(
     condition: torch.Tensor | None = None,
     max_maps: int = 16,
 ) -> Path:
-    """Activations of one layer (default: the first convolution) for one image, via a forward hook."""
+    """Activations of one layer (default: the first convolution) for one image, via a forward
+    hook."""
     layer = layer or default_feature_layer(model)
     module = dict(model.named_modules())[layer]
     captured: list[torch.Tensor] = []
@@ -306,11 +361,15 @@ def plot_feature_maps(
     for ax in axes[len(maps) + 1 :]:
         ax.axis("off")
     shape = " x ".join(str(s) for s in captured[0].shape[1:])
-    fig.suptitle(f"{model.name}: feature maps of layer '{layer}' (channels x height x width = {shape})")
+    fig.suptitle(
+        f"{model.name}: feature maps of layer '{layer}' (channels x height x width = {shape})"
+    )
     return save_figure(fig, path)
 
 
-def plot_training_curves(metrics_path: str | Path, path: str | Path, *, title: str = "training curves") -> Path:
+def plot_training_curves(
+    metrics_path: str | Path, path: str | Path, *, title: str = "training curves"
+) -> Path:
     """Per-epoch loss terms from ``metrics.jsonl``: one panel per term, train and validation lines.
 
     Lines look like ``{"epoch": 3, "train": {"loss": ..}, "val": {"loss": ..}, ...}``; top-level
@@ -349,29 +408,52 @@ def plot_training_curves(metrics_path: str | Path, path: str | Path, *, title: s
     return save_figure(fig, path)
 
 
-def plot_prior_samples(model, prior, path: str | Path, *, n: int = 40, seed: int = 0, prior_name: str = "",
-                       class_names: list[str] | None = None, title: str = "") -> Path:
-    """The model's own samples (N(0, I) codes for a VAE) beside those of a fitted prior, decoded by the
-    same decoder from the same number of draws: where the prior helps, the right grid has fewer
+def plot_prior_samples(
+    model,
+    prior,
+    path: str | Path,
+    *,
+    n: int = 40,
+    seed: int = 0,
+    prior_name: str = "",
+    class_names: list[str] | None = None,
+    title: str = "",
+) -> Path:
+    """The model's own samples (N(0, I) codes for a VAE) beside those of a fitted prior, decoded by
+    the same decoder from the same number of draws: where the prior helps, the right grid has fewer
     blurred in-between images. A class-conditional prior draws one class per column."""
     columns = prior.num_classes if prior.conditional and prior.num_classes <= 20 else 10
     n = max(columns, n - n % columns)
-    labels = torch.arange(n) % columns if prior.conditional and columns == prior.num_classes else None
+    labels = (
+        torch.arange(n) % columns if prior.conditional and columns == prior.num_classes else None
+    )
     with torch.inference_mode():
         own = model.sample(n, generator=torch.Generator().manual_seed(seed))
-        fitted = model.decode(prior.sample(n, generator=torch.Generator().manual_seed(seed), labels=labels))
+        fitted = model.decode(
+            prior.sample(n, generator=torch.Generator().manual_seed(seed), labels=labels)
+        )
     own_title = "N(0, I)" if model.latent_kind == "gaussian" else "the model's own prior"
-    fitted_title = f"prior {prior_name or prior.name}" + (" (one class per column)" if labels is not None else "")
-    fig = Figure(figsize=(2 * (0.45 * columns + 0.3), 0.45 * n / columns + 1.0), layout="constrained")
+    fitted_title = f"prior {prior_name or prior.name}" + (
+        " (one class per column)" if labels is not None else ""
+    )
+    fig = Figure(
+        figsize=(2 * (0.45 * columns + 0.3), 0.45 * n / columns + 1.0), layout="constrained"
+    )
     for ax, images, label in zip(fig.subplots(1, 2), (own, fitted), (own_title, fitted_title)):
         grid = grid_image(images, columns)
-        ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+        ax.imshow(
+            grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest"
+        )
         ax.set_title(label, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
     if labels is not None and class_names:  # name the class of each column under the prior's grid
         w = own.shape[-1] + 1
-        ax.set_xticks([c * w + w / 2 - 1 for c in range(columns)], [class_names[c][:8] for c in range(columns)],
-                      rotation=90, fontsize=7)
+        ax.set_xticks(
+            [c * w + w / 2 - 1 for c in range(columns)],
+            [class_names[c][:8] for c in range(columns)],
+            rotation=90,
+            fontsize=7,
+        )
     fig.suptitle(title or f"{model.name}: samples")
     return save_figure(fig, path)

@@ -28,7 +28,8 @@ class Callback:
     """Something that follows training epoch by epoch; subclasses override what they need."""
 
     def on_epoch(self, epoch: int, metrics: dict[str, Any], model: torch.nn.Module | None) -> None:
-        """``metrics`` is the epoch's history entry: {"train": {...}, "val": {...}, "lr": ..., ...}."""
+        """``metrics`` is the epoch's history entry: {"train": {...}, "val": {...}, "lr": ...,
+        ...}."""
 
     def close(self) -> None:
         """Flush and release files at the end of the run."""
@@ -41,11 +42,19 @@ class Bar:
         self.progress, self.total, self.desc, self.unit = progress, total, desc, unit
         self.n = 0
         self._tqdm = None
-        self._tenths = lines  # plain lines at every tenth of the way too, not only every PLAIN_SECONDS
+        # plain lines at every tenth of the way too, not only every PLAIN_SECONDS
+        self._tenths = lines
         self._last_time = time.monotonic()
         self._last_step = 0
         if progress.interactive and not progress.quiet:
-            self._tqdm = tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True, file=progress.stream)
+            self._tqdm = tqdm(
+                total=total,
+                desc=desc,
+                unit=unit,
+                leave=False,
+                dynamic_ncols=True,
+                file=progress.stream,
+            )
 
     def update(self, n: int = 1, **postfix: Any) -> None:
         self.n += n
@@ -67,7 +76,11 @@ class Bar:
     def due(self) -> bool:
         """Whether the next ``update`` may write a plain line on time alone (callers that compute
         costly postfix values only now and then compute them for that line too)."""
-        return self._tqdm is None and not self.progress.quiet and time.monotonic() - self._last_time >= PLAIN_SECONDS
+        return (
+            self._tqdm is None
+            and not self.progress.quiet
+            and time.monotonic() - self._last_time >= PLAIN_SECONDS
+        )
 
     def close(self) -> None:
         if self._tqdm is not None:
@@ -82,13 +95,19 @@ class Bar:
 
 
 class Progress:
-    """Where a command reports: ``message`` lines, ``bar`` counters, ``epoch`` summaries + callbacks.
+    """Where a command reports: ``message`` lines, ``bar`` counters, ``epoch`` summaries +
+    callbacks.
 
     ``interactive`` defaults to whether ``stream`` (stderr) is a terminal; ``quiet`` silences the
     text but not the callbacks (a quiet run still writes its TensorBoard events)."""
 
-    def __init__(self, quiet: bool = False, stream: TextIO | None = None, interactive: bool | None = None,
-                 callbacks: list[Callback] | None = None):
+    def __init__(
+        self,
+        quiet: bool = False,
+        stream: TextIO | None = None,
+        interactive: bool | None = None,
+        callbacks: list[Callback] | None = None,
+    ):
         self.quiet = quiet
         self.stream = stream if stream is not None else sys.stderr
         self.interactive = _is_terminal(self.stream) if interactive is None else interactive
@@ -103,7 +122,8 @@ class Progress:
             self.warn(text)
 
     def warn(self, text: str) -> None:
-        """A line shown even when ``quiet`` (quiet silences progress, not what went wrong: a skipped file)."""
+        """A line shown even when ``quiet`` (quiet silences progress, not what went wrong: a skipped
+        file)."""
         if self.interactive:
             tqdm.write(text, file=self.stream)
         else:
@@ -114,8 +134,14 @@ class Progress:
         (e.g. batches inside an epoch, which the epoch line sums up)."""
         return Bar(self, total, desc, unit, lines)
 
-    def epoch(self, epoch: int, epochs: int, metrics: dict[str, Any], model: torch.nn.Module | None = None,
-              improved: bool = False) -> None:
+    def epoch(
+        self,
+        epoch: int,
+        epochs: int,
+        metrics: dict[str, Any],
+        model: torch.nn.Module | None = None,
+        improved: bool = False,
+    ) -> None:
         """The one line per epoch (losses, seconds, images per second, a partial epoch's batches),
         then every callback's ``on_epoch``."""
         train = " ".join(f"{k} {v:.4g}" for k, v in metrics.get("train", {}).items())
@@ -163,7 +189,13 @@ class TensorBoardLogger(Callback):
     for generative models samples from a fixed seed, so epochs compare; transparent images are
     shown over a checkerboard."""
 
-    def __init__(self, log_dir: str | Path, images: torch.Tensor | None = None, samples: int = 16, seed: int = 0):
+    def __init__(
+        self,
+        log_dir: str | Path,
+        images: torch.Tensor | None = None,
+        samples: int = 16,
+        seed: int = 0,
+    ):
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(log_dir=str(log_dir))
@@ -187,12 +219,18 @@ class TensorBoardLogger(Callback):
             with torch.inference_mode():
                 if self.images is not None and not model.conditional:
                     x = self.images.to(device)
-                    pair = torch.cat([x, model.reconstruct(x)[..., : x.shape[-2], : x.shape[-1]]]).float().cpu()
+                    pair = (
+                        torch.cat([x, model.reconstruct(x)[..., : x.shape[-2], : x.shape[-1]]])
+                        .float()
+                        .cpu()
+                    )
                     pictures.append(("reconstructions", _grid(pair, columns=len(x))))
                 if model.generative and not model.conditional:
                     generator = torch.Generator().manual_seed(self.seed)
                     samples = model.sample(self.samples, generator=generator).float().cpu()
-                    pictures.append(("samples", _grid(samples, columns=math.ceil(math.sqrt(self.samples)))))
+                    pictures.append(
+                        ("samples", _grid(samples, columns=math.ceil(math.sqrt(self.samples))))
+                    )
         finally:
             model.train(was_training)
         return pictures
@@ -202,7 +240,8 @@ class TensorBoardLogger(Callback):
 
 
 def _scalars(metrics: dict[str, Any], prefix: str = "") -> list[tuple[str, float]]:
-    """Numeric leaves of a (nested) history entry as ("train/loss", value) pairs; "epoch" is the step."""
+    """Numeric leaves of a (nested) history entry as ("train/loss", value) pairs; "epoch" is the
+    step."""
     out = []
     for key, value in metrics.items():
         if key == "epoch":
@@ -215,7 +254,8 @@ def _scalars(metrics: dict[str, Any], prefix: str = "") -> list[tuple[str, float
 
 
 def _grid(images: torch.Tensor, columns: int, gap: int = 2) -> torch.Tensor:
-    """``N x C x H x W`` (premultiplied alpha over a checkerboard) as one RGB ``3 x H' x W'`` picture."""
+    """``N x C x H x W`` (premultiplied alpha over a checkerboard) as one RGB ``3 x H' x W'``
+    picture."""
     images = composite(images)
     if images.shape[1] == 1:
         images = images.expand(-1, 3, -1, -1)

@@ -26,7 +26,8 @@ from aekit.progress import Progress
 
 MAX_REFERENCE_IMAGES = 10_000  # training images used for PCA, probes and the feature classifier
 
-ARCH_VERSION = "cnn-v2"  # v2: 10 epochs instead of 3 (fashion-mnist hold-out accuracy 0.776 -> 0.846)
+# v2: 10 epochs instead of 3 (fashion-mnist hold-out accuracy 0.776 -> 0.846)
+ARCH_VERSION = "cnn-v2"
 FEATURE_DIM = 128
 
 
@@ -95,19 +96,34 @@ def get_classifier(
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            if epoch == 0 and start == 128 * min(4, batches - 1) and progress is not None:  # said once, up front
+            # said once, up front
+            if epoch == 0 and start == 128 * min(4, batches - 1) and progress is not None:
                 estimate = (time.perf_counter() - began) / (start // 128 + 1) * batches * epochs
-                progress.message(f"  feature classifier for {dataset} (once per dataset, then cached): {epochs} epochs "
-                                 f"on {len(train_idx):,} images, about {estimate:.0f} s")
+                progress.message(
+                    f"  feature classifier for {dataset} (once per dataset, then cached): "
+                    f"{epochs} epochs "
+                    f"on {len(train_idx):,} images, about {estimate:.0f} s"
+                )
         if progress is not None:
-            progress.message(f"  feature classifier for {dataset}: epoch {epoch + 1}/{epochs}, loss {loss.item():.3f}")
+            progress.message(
+                f"  feature classifier for {dataset}: epoch {epoch + 1}/{epochs}, loss "
+                f"{loss.item():.3f}"
+            )
     model.eval()
-    accuracy = float((predict_proba(model, images[val_idx]).argmax(1) == labels[val_idx].numpy()).mean())
+    accuracy = float(
+        (predict_proba(model, images[val_idx]).argmax(1) == labels[val_idx].numpy()).mean()
+    )
     atomic_write_bytes(weights, save({k: v.contiguous() for k, v in model.state_dict().items()}))
     atomic_write_json(
         info,
-        {"dataset": dataset, "architecture": ARCH_VERSION, "epochs": epochs, "train_images": len(train_idx),
-         "holdout_accuracy": accuracy, "num_classes": num_classes},
+        {
+            "dataset": dataset,
+            "architecture": ARCH_VERSION,
+            "epochs": epochs,
+            "train_images": len(train_idx),
+            "holdout_accuracy": accuracy,
+            "num_classes": num_classes,
+        },
     )
     return model
 
@@ -135,7 +151,10 @@ def predict_proba(model: FeatureClassifier, images: torch.Tensor) -> np.ndarray:
 
 
 def sample_quality(
-    model: FeatureClassifier, samples: torch.Tensor, real: torch.Tensor, labels: torch.Tensor | None = None
+    model: FeatureClassifier,
+    samples: torch.Tensor,
+    real: torch.Tensor,
+    labels: torch.Tensor | None = None,
 ) -> dict[str, float]:
     """Frechet distance to ``real`` in feature space, precision and recall (k = 3 nearest-neighbour
     manifolds), mean confidence and class coverage of ``samples``; with ``labels`` (the class each
@@ -154,4 +173,3 @@ def sample_quality(
     if labels is not None:
         scores["class_match"] = float((probs.argmax(1) == labels.numpy()).mean())
     return scores
-

@@ -1,4 +1,5 @@
-"""``RUN_DIR/report.html``: one self-contained page per run (config, metrics with baselines, pictures).
+"""``RUN_DIR/report.html``: one self-contained page per run (config, metrics with baselines,
+pictures).
 
 The page must open offline and be mailable as one file, so pictures are embedded as base64
 ``data:`` URIs and the CSS is inline; there are no links to anything outside the page. Every
@@ -26,7 +27,8 @@ from aekit.tables import metric_tables
 REPORT_FILE = "report.html"
 
 CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1100px;
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
+       max-width: 1100px;
        color: #222; line-height: 1.45; padding: 0 1rem; }
 h1 { font-size: 1.6rem; } h2 { margin-top: 2rem; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; margin: 0.6rem 0 1.2rem; font-size: 0.92rem; }
@@ -41,19 +43,25 @@ figcaption { color: #555; font-size: 0.9rem; } .note { color: #555; font-size: 0
 CAPTIONS = {
     "training_curves": "Loss terms per epoch on the training and validation data.",
     "reconstructions": "Test images and their reconstructions.",
-    "denoising": "Noisy test images, the 3x3 median filter baseline, the model's output and the clean image.",
-    "document_pages": "Held-out pages: before, the background-subtraction baseline, the model's output and the clean target.",
+    "denoising": "Noisy test images, the 3x3 median filter baseline, the model's output and the "
+    "clean image.",
+    "document_pages": "Held-out pages: before, the background-subtraction baseline, the model's "
+    "output and the clean target.",
     "manifold": "The decoder over the 2-D latent plane, at standard-normal quantiles 0.05..0.95.",
     "traversal": "One latent dimension varied at a time around one test image's code.",
     "latent_scatter": "Test images' latent codes coloured by class.",
     "interpolations": "Straight lines in latent space between pairs of test images.",
     "samples": "Random samples: decoded draws from the prior N(0, I).",
-    "class_samples": "Per class: the decoded centroid of its codes, then samples from a Gaussian fitted to them.",
+    "class_samples": "Per class: the decoded centroid of its codes, then samples from a "
+    "Gaussian fitted to them.",
     "conditional_samples": "Samples of the conditional model, one row per condition.",
     "feature_maps": "Activations of the first convolution for one test image.",
 }
-NEAREST_CAPTION = ("Samples (classes in turn where the sampler takes a class), each above its nearest training image in "
-                   "the feature classifier's space: a twin is a copy of the training set.")
+NEAREST_CAPTION = (
+    "Samples (classes in turn where the sampler takes a class), each above its nearest training "
+    "image in "
+    "the feature classifier's space: a twin is a copy of the training set."
+)
 
 
 def _metrics_html(result: dict) -> str:
@@ -62,7 +70,10 @@ def _metrics_html(result: dict) -> str:
         head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
         rows = []
         for row in body:
-            cells = [f"<td>{html.escape(row[0])}</td>", f'<td class="model">{html.escape(row[1])}</td>']
+            cells = [
+                f"<td>{html.escape(row[0])}</td>",
+                f'<td class="model">{html.escape(row[1])}</td>',
+            ]
             cells += [f"<td>{html.escape(c)}</td>" for c in row[2:]]
             rows.append(f"<tr>{''.join(cells)}</tr>")
         parts.append(f"<h3>{html.escape(title)}</h3><table><tr>{head}</tr>{''.join(rows)}</table>")
@@ -73,7 +84,11 @@ def _metrics_html(result: dict) -> str:
 
 def _figure_html(path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    caption = NEAREST_CAPTION if path.stem.startswith("nearest_") else CAPTIONS.get(path.stem, path.stem.replace("_", " "))
+    caption = (
+        NEAREST_CAPTION
+        if path.stem.startswith("nearest_")
+        else CAPTIONS.get(path.stem, path.stem.replace("_", " "))
+    )
     return (
         f'<figure><img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
         f"<figcaption>{html.escape(caption)}</figcaption></figure>"
@@ -86,7 +101,8 @@ def render_report(config: dict, result: dict, pictures: list[Path]) -> str:
     body = [
         f"<h1>{html.escape(title)}</h1>",
         f'<p class="note">run folder {html.escape(str(result.get("run", "")))}; '
-        f"{html.escape(str(result.get('test_items')))} test items; the model's column is highlighted, "
+        f"{html.escape(str(result.get('test_items')))} test items; the model's column is "
+        "highlighted, "
         "the other columns are references computed in the same evaluation.</p>",
         "<h2>Metrics</h2>",
         _metrics_html(result),
@@ -103,7 +119,9 @@ def render_report(config: dict, result: dict, pictures: list[Path]) -> str:
     )
 
 
-def write_report(run_dir: str | Path, progress: Progress | None = None, **evaluate_options: Any) -> Path:
+def write_report(
+    run_dir: str | Path, progress: Progress | None = None, **evaluate_options: Any
+) -> Path:
     """Write ``RUN_DIR/report.html`` and return its path; when ``eval.json`` is missing, evaluate
     first with ``evaluate_options`` (``evaluate_run``'s keywords, e.g. ``iwae_k``)."""
     run = Run(run_dir, "cpu")
@@ -111,8 +129,10 @@ def write_report(run_dir: str | Path, progress: Progress | None = None, **evalua
     progress = progress or Progress()
     if (result := run.eval()) is not None:
         if evaluate_options:
-            progress.message(f"{eval_path} exists: the report shows it, so the evaluate options are not used "
-                             "(run aekit evaluate to measure again)")
+            progress.message(
+                f"{eval_path} exists: the report shows it, so the evaluate options are not used "
+                "(run aekit evaluate to measure again)"
+            )
     else:
         result = evaluate_run(run_dir, progress=progress, **evaluate_options)
     config = {**asdict(run.info), "train": run.config.to_dict()}

@@ -10,7 +10,8 @@ through, and the Python API::
     clean = run.denoise(page)               # C x H x W, any size
 
 Nothing is read before it is asked for: ``model``, the data splits and the priors load on first
-use and are kept. The folder's format (file names, ``config.json``'s checks) lives in ``aekit.runs``.
+use and are kept. The folder's format (file names, ``config.json``'s checks) lives in
+``aekit.runs``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ from aekit.data.noise import parse_noise
 from aekit.device import prepare_model, resolve_device
 from aekit.errors import DataError
 from aekit.images import ImageFile
-from aekit.inference import decode_codes, denoise_image, encode_batches, encode_images, encoding_condition, sample_images
+from aekit.inference import (
+    decode_codes,
+    denoise_image,
+    encode_batches,
+    encode_images,
+    encoding_condition,
+    sample_images,
+)
 from aekit.io import read_json
 from aekit.models.base import Autoencoder
 from aekit.option_fields import options_from_keywords
@@ -53,22 +61,32 @@ if TYPE_CHECKING:
     from aekit.priors import Prior
     from aekit.scans import TrainingText
 
-NOISE_SEED = 0  # the run's noise drawn once with this seed: every evaluation and plot sees the same corruption
+# the run's noise drawn once with this seed: every evaluation and plot sees the same corruption
+NOISE_SEED = 0
 
 
 class Run:
     """A trained run folder. ``device``: where ``model`` runs (``auto``: CUDA when there is one);
-    ``max_test_images``: the ``test`` split cut to its first items (evaluation's ``--max-images``)."""
+    ``max_test_images``: the ``test`` split cut to its first items (evaluation's
+    ``--max-images``)."""
 
-    def __init__(self, run_dir: str | Path, device: str = "auto", *, max_test_images: int | None = None):
+    def __init__(
+        self, run_dir: str | Path, device: str = "auto", *, max_test_images: int | None = None
+    ):
         self.dir = run_folder(run_dir)
         self.device = device
         self.max_test_images = max_test_images
         self.info  # noqa: B018 (config.json checked now: a broken run folder fails before any work)
 
     @classmethod
-    def trained(cls, run_dir: Path, model: Autoencoder, history: list[dict[str, Any]], best_epoch: int,
-                config: TrainConfig) -> Run:
+    def trained(
+        cls,
+        run_dir: Path,
+        model: Autoencoder,
+        history: list[dict[str, Any]],
+        best_epoch: int,
+        config: TrainConfig,
+    ) -> Run:
         """The run a training just wrote, with its model (best weights, where it trained), history
         and config in hand; ``config.json`` is read when first needed (under torchrun, after rank 0
         has written it)."""
@@ -133,7 +151,8 @@ class Run:
             raise DataError(f"not JSON lines ({exc})", self.metrics_path) from None
 
     def checkpoint(self) -> dict[str, Any] | None:
-        """``checkpoint.json`` (epoch, step, best validation loss and epoch), or None without one."""
+        """``checkpoint.json`` (epoch, step, best validation loss and epoch), or None without
+        one."""
         path = self.dir / CHECKPOINT_JSON
         return read_json(path) if path.is_file() else None
 
@@ -162,7 +181,8 @@ class Run:
 
     # --- data ------------------------------------------------------------------------------
     def data(self, split: str) -> ImageSet | PageSet:
-        """The run's dataset split, read with the run's data options (size, channels, resize, pad)."""
+        """The run's dataset split, read with the run's data options (size, channels, resize,
+        pad)."""
         return load(self.dataset, split, **self.data_options())
 
     @cached_property
@@ -198,13 +218,14 @@ class Run:
         return parse_noise(self.config.noise) if self.config.noise else None
 
     def noisy(self, images: torch.Tensor) -> torch.Tensor:
-        """``images`` with the run's noise drawn with a fixed seed, so every evaluation sees the same corruption."""
+        """``images`` with the run's noise drawn with a fixed seed, so every evaluation sees the
+        same corruption."""
         assert self.noise is not None, "a run trained without noise has no noisy images"
         return self.noise(images, generator=torch.Generator().manual_seed(NOISE_SEED))
 
     def condition(self, data: Any) -> torch.Tensor | None:
-        """The condition tensor of a conditional model for every row of ``data``, as the data gives it
-        (labels, silhouettes or outlines of its images, a floor plan's footprint)."""
+        """The condition tensor of a conditional model for every row of ``data``, as the data gives
+        it (labels, silhouettes or outlines of its images, a floor plan's footprint)."""
         return self.model.condition_of(data)
 
     def latent_codes(self, data: Any, batch_size: int = 512) -> torch.Tensor:
@@ -231,27 +252,38 @@ class Run:
     # --- the Python API --------------------------------------------------------------------
     def sample(self, n: int, *, labels: torch.Tensor | None = None, **options: Any) -> torch.Tensor:
         """``n`` images ``N x C x H x W`` from the model (or decoded from a fitted prior's codes);
-        ``options`` are ``aekit sample``'s (``options.DrawOptions``: seed, temperature, prior), with its
-        defaults and checks."""
+        ``options`` are ``aekit sample``'s (``options.DrawOptions``: seed, temperature, prior), with
+        its defaults and checks."""
         draw = options_from_keywords(DrawOptions, options)
         prior = None if draw.prior is None else self.prior(draw.prior)
-        return sample_images(self.model, n, seed=draw.seed, labels=labels, temperature=draw.temperature, prior=prior)
+        return sample_images(
+            self.model, n, seed=draw.seed, labels=labels, temperature=draw.temperature, prior=prior
+        )
 
     def denoise(self, image: torch.Tensor, **options: Any) -> torch.Tensor:
-        """The model's output for one ``C x H x W`` image of any size and channels (a page run at its
-        training pages' text size), in the image's channels; ``options`` are ``aekit denoise``'s
+        """The model's output for one ``C x H x W`` image of any size and channels (a page run at
+        its training pages' text size), in the image's channels; ``options`` are ``aekit denoise``'s
         (``options.CleanOptions``: bf16)."""
         clean = options_from_keywords(CleanOptions, options)
         text = self.training_text() if self.model.spatial_code else None
         given = ImageFile(image, "", Path("<tensor>"))  # denoise_image reads only its pixels
-        return denoise_image(self.model, given, self.model.spatial_code, bf16=clean.bf16, text=text).pixels
+        return denoise_image(
+            self.model, given, self.model.spatial_code, bf16=clean.bf16, text=text
+        ).pixels
 
-    def encode(self, images: torch.Tensor, labels: torch.Tensor | None = None, **options: Any) -> torch.Tensor:
-        """Codes ``N x d`` of images at the model's input size (posterior means for VAEs); ``options``
-        are ``aekit encode``'s (``options.CodeOptions``: sample_posterior, seed)."""
+    def encode(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None, **options: Any
+    ) -> torch.Tensor:
+        """Codes ``N x d`` of images at the model's input size (posterior means for VAEs);
+        ``options`` are ``aekit encode``'s (``options.CodeOptions``: sample_posterior, seed)."""
         code = options_from_keywords(CodeOptions, options)
-        return encode_images(self.model, images, condition=encoding_condition(self.model, images, labels),
-                             sample=code.sample_posterior, seed=code.seed)
+        return encode_images(
+            self.model,
+            images,
+            condition=encoding_condition(self.model, images, labels),
+            sample=code.sample_posterior,
+            seed=code.seed,
+        )
 
     def decode(self, codes: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Images from codes ``N x d`` (a label-conditional model needs one label per code)."""

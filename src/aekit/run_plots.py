@@ -32,25 +32,60 @@ from aekit.run import Run
 
 
 def plot_run(run_dir: str | Path, *, max_images: int = 2000) -> list[Path]:
-    """Every picture that applies to a run, into ``RUN_DIR/plots/``; returns their paths in reading order."""
+    """Every picture that applies to a run, into ``RUN_DIR/plots/``; returns their paths in reading
+    order."""
     run = Run(run_dir, "cpu", max_test_images=max_images)
     model, out = run.model, run.plots_dir
     paths = []
     if run.metrics_path.is_file():
-        paths.append(plot_training_curves(run.metrics_path, out / "training_curves.png", title=f"{model.name}: training curves"))
+        paths.append(
+            plot_training_curves(
+                run.metrics_path,
+                out / "training_curves.png",
+                title=f"{model.name}: training curves",
+            )
+        )
     if run.pages:
         text = run.training_text()
-        paths.append(plot_document_pages(model, run.test.noisy, out / "document_pages.png", clean_pages=run.test.clean,
-                                         names=run.test.names, text=text))
-        if run.test.clean is not None and run.test.noisy[0].shape[-1] * SCAN_FACTOR <= MAX_ENLARGED_WIDTH:
-            paths.append(plot_scan_crop(model, run.test.noisy[0], run.test.clean[0], out / "document_300dpi.png", text=text))
+        paths.append(
+            plot_document_pages(
+                model,
+                run.test.noisy,
+                out / "document_pages.png",
+                clean_pages=run.test.clean,
+                names=run.test.names,
+                text=text,
+            )
+        )
+        if (
+            run.test.clean is not None
+            and run.test.noisy[0].shape[-1] * SCAN_FACTOR <= MAX_ENLARGED_WIDTH
+        ):
+            paths.append(
+                plot_scan_crop(
+                    model,
+                    run.test.noisy[0],
+                    run.test.clean[0],
+                    out / "document_300dpi.png",
+                    text=text,
+                )
+            )
         return paths
     test, names = run.test, run.test.class_names
     condition = run.condition(test)
     show = {"condition": condition, "labels": test.labels, "class_names": names}
     if run.noise is not None:
         noisy = run.noisy(test.images[:10])
-        paths.append(plot_denoising(model, test.images[:10], noisy, out / "denoising.png", noise_spec=run.noise.spec, **show))
+        paths.append(
+            plot_denoising(
+                model,
+                test.images[:10],
+                noisy,
+                out / "denoising.png",
+                noise_spec=run.noise.spec,
+                **show,
+            )
+        )
     else:
         paths.append(plot_reconstructions(model, test.images, out / "reconstructions.png", **show))
     if not model.spatial_code:
@@ -59,21 +94,58 @@ def plot_run(run_dir: str | Path, *, max_images: int = 2000) -> list[Path]:
         paths.append(plot_samples(model, out / "samples.png"))
     if test.labels is not None and not model.conditional and not model.spatial_code:
         train = run.train.subset(list(range(min(5000, len(run.train)))))
-        paths.append(plot_class_samples(model, run.latent_codes(train), train.labels, out / "class_samples.png", class_names=names))
+        paths.append(
+            plot_class_samples(
+                model,
+                run.latent_codes(train),
+                train.labels,
+                out / "class_samples.png",
+                class_names=names,
+            )
+        )
     if model.generative and model.conditional:
         if model.label_conditional:
             classes = torch.arange(model.num_classes)
             row_names = names or [str(c) for c in range(model.num_classes)]
-            paths.append(plot_conditional_samples(model, classes, out / "conditional_samples.png", row_names=row_names))
+            paths.append(
+                plot_conditional_samples(
+                    model, classes, out / "conditional_samples.png", row_names=row_names
+                )
+            )
         else:
-            row_names = [f"{model.condition_kind} of a test {names[int(y)] if names else int(y)}" for y in test.labels[:6]] if test.labels is not None else None
-            paths.append(plot_conditional_samples(model, condition[:6], out / "conditional_samples.png", row_names=row_names))
+            row_names = (
+                [
+                    f"{model.condition_kind} of a test {names[int(y)] if names else int(y)}"
+                    for y in test.labels[:6]
+                ]
+                if test.labels is not None
+                else None
+            )
+            paths.append(
+                plot_conditional_samples(
+                    model, condition[:6], out / "conditional_samples.png", row_names=row_names
+                )
+            )
     if any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
-        paths.append(plot_feature_maps(model, test.images[0], out / "feature_maps.png", condition=first_conditions(condition, 1)))
+        paths.append(
+            plot_feature_maps(
+                model,
+                test.images[0],
+                out / "feature_maps.png",
+                condition=first_conditions(condition, 1),
+            )
+        )
     best = _best_fitted_prior(run)
     if best is not None and not model.conditional:
-        paths.append(plot_prior_samples(model, run.prior(best), out / "prior_samples.png", prior_name=best,
-                                        class_names=names))
+        paths.append(
+            plot_prior_samples(
+                model,
+                run.prior(best),
+                out / "prior_samples.png",
+                prior_name=best,
+                class_names=names,
+            )
+        )
     if test.labels is not None and test.num_classes:
         paths += _nearest_pictures(run, out)
     return paths
@@ -96,13 +168,21 @@ def _nearest_pictures(run: Run, out: Path) -> list[Path]:
         title = f"{name}: samples above their nearest training images (classifier features)"
         if share is not None:
             title += f"; near-copies {share:.1%} (real images 5%)"
-        paths.append(plot_nearest_pairs(samples, train.images, nearest, out / f"nearest_{name.replace(' ', '_')}.png",
-                                        title=title))
+        paths.append(
+            plot_nearest_pairs(
+                samples,
+                train.images,
+                nearest,
+                out / f"nearest_{name.replace(' ', '_')}.png",
+                title=title,
+            )
+        )
     return paths
 
 
 def _best_fitted_prior(run: Run) -> str | None:
-    """The fitted prior with the best evaluated samples (eval.json), else the first fitted one, else None."""
+    """The fitted prior with the best evaluated samples (eval.json), else the first fitted one, else
+    None."""
     fitted = run.prior_names()
     if not fitted:
         return None
@@ -112,18 +192,37 @@ def _best_fitted_prior(run: Run) -> str | None:
 
 
 def _latent_pictures(run: Run, out: Path, condition: torch.Tensor | None) -> list[Path]:
-    """Manifold or traversal, scatter by class and interpolations: the pictures of a latent vector."""
+    """Manifold or traversal, scatter by class and interpolations: the pictures of a latent
+    vector."""
     model, test, names = run.model, run.test, run.test.class_names
     codes = run.latent_codes(test)
     paths = []
     if codes[0].numel() == 2 and not model.conditional:
         paths.append(plot_manifold(model, out / "manifold.png"))
     else:
-        paths.append(plot_traversal(model, test.images[:500], out / "traversal.png", condition=first_conditions(condition, 500)))
+        paths.append(
+            plot_traversal(
+                model,
+                test.images[:500],
+                out / "traversal.png",
+                condition=first_conditions(condition, 500),
+            )
+        )
     method = "tsne" if codes[0].numel() > 2 else "pca"
     title = f"{model.name}: test codes" + (" (t-SNE)" if method == "tsne" else "")
     shown = slice(0, 500)  # t-SNE of 500 points takes a few seconds; more only adds time
     labels = None if test.labels is None else test.labels[shown]
-    paths.append(plot_latent_scatter(codes[shown], out / "latent_scatter.png", labels=labels, class_names=names, method=method, title=title))
-    paths.append(plot_interpolations(model, test.images, out / "interpolations.png", condition=condition))
+    paths.append(
+        plot_latent_scatter(
+            codes[shown],
+            out / "latent_scatter.png",
+            labels=labels,
+            class_names=names,
+            method=method,
+            title=title,
+        )
+    )
+    paths.append(
+        plot_interpolations(model, test.images, out / "interpolations.png", condition=condition)
+    )
     return paths

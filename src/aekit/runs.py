@@ -36,7 +36,16 @@ CHECKPOINT, CHECKPOINT_JSON, LOCK = "checkpoint.safetensors", "checkpoint.json",
 DATA_NOTES = "data.json"  # what loading the training data converted, resized or skipped
 EVAL_FILE = "eval.json"  # aekit evaluate's result
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".joblib")
-_RUN_KEYS = {"aekit_version", "model", "model_options", "input_shape", "num_classes", "class_names", "dataset", "train"}
+_RUN_KEYS = {
+    "aekit_version",
+    "model",
+    "model_options",
+    "input_shape",
+    "num_classes",
+    "class_names",
+    "dataset",
+    "train",
+}
 
 
 @dataclass
@@ -56,14 +65,17 @@ def load_model(run_dir: str | Path) -> Autoencoder:
     """Rebuild a model from ``config.json`` + ``model.safetensors``; never unpickles anything."""
     folder = run_folder(run_dir)
     info = read_run_config(folder)
-    model = build_from_config(info.model, info.model_options, info.input_shape, info.num_classes, folder / CONFIG)
+    model = build_from_config(
+        info.model, info.model_options, info.input_shape, info.num_classes, folder / CONFIG
+    )
     load_weights(model, read_safetensors(folder / WEIGHTS), folder / WEIGHTS)
     return model.eval()
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """``config.json`` of a run, typed: what ``load_model`` builds and the train config that made it."""
+    """``config.json`` of a run, typed: what ``load_model`` builds and the train config that made
+    it."""
 
     model: str
     model_options: dict[str, Any]
@@ -75,8 +87,8 @@ class RunConfig:
     aekit_version: str | None = None
 
     def data_options(self) -> dict[str, Any]:
-        """How to read the run's dataset again (its test split, say) exactly as training read it: the
-        same size, resize and resampling, and the channel count the model was built for."""
+        """How to read the run's dataset again (its test split, say) exactly as training read it:
+        the same size, resize and resampling, and the channel count the model was built for."""
         options = self.train.data_options()
         return {**options, "channels": options["channels"] or self.input_shape[0]}
 
@@ -110,13 +122,23 @@ def read_run_config(run_dir: str | Path) -> RunConfig:
     if missing:
         raise ConfigError(f"missing key(s) {', '.join(missing)}", path)
     shape = meta["input_shape"]
-    if not (isinstance(shape, list) and len(shape) == 3 and all(_is_int(s) and 1 <= s <= 65536 for s in shape)):
-        raise ConfigError(f"'input_shape' must be 3 positive integers (C, H, W), got {shape!r}", path)
+    if not (
+        isinstance(shape, list)
+        and len(shape) == 3
+        and all(_is_int(s) and 1 <= s <= 65536 for s in shape)
+    ):
+        raise ConfigError(
+            f"'input_shape' must be 3 positive integers (C, H, W), got {shape!r}", path
+        )
     classes = meta["num_classes"]
     if classes is not None and not (_is_int(classes) and 1 <= classes <= 1_000_000):
-        raise ConfigError(f"'num_classes' must be a positive integer or null, got {classes!r}", path)
+        raise ConfigError(
+            f"'num_classes' must be a positive integer or null, got {classes!r}", path
+        )
     names = meta.get("class_names")
-    if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+    if names is not None and not (
+        isinstance(names, list) and all(isinstance(n, str) for n in names)
+    ):
         raise ConfigError("'class_names' must be a list of strings or null", path)
     for key in ("model", "dataset"):
         if not isinstance(meta[key], str):
@@ -125,19 +147,30 @@ def read_run_config(run_dir: str | Path) -> RunConfig:
         raise ConfigError("'model_options' must be an object", path)
     version = meta.get("aekit_version")
     return RunConfig(
-        model=meta["model"], model_options=meta["model_options"], input_shape=(shape[0], shape[1], shape[2]),
-        num_classes=classes, dataset=meta["dataset"], train=TrainConfig.from_dict(meta["train"], where=f"{path} 'train'"),
-        class_names=names, aekit_version=version if isinstance(version, str) else None,
+        model=meta["model"],
+        model_options=meta["model_options"],
+        input_shape=(shape[0], shape[1], shape[2]),
+        num_classes=classes,
+        dataset=meta["dataset"],
+        train=TrainConfig.from_dict(meta["train"], where=f"{path} 'train'"),
+        class_names=names,
+        aekit_version=version if isinstance(version, str) else None,
     )
 
 
 def run_data_options(info: RunConfig) -> dict[str, Any]:
-    """How to read a run's dataset again exactly as training read it (``RunConfig.data_options``)."""
+    """How to read a run's dataset again exactly as training read it
+    (``RunConfig.data_options``)."""
     return info.data_options()
 
 
-def build_from_config(model: str, options: dict[str, Any], input_shape: tuple[int, int, int],
-                      num_classes: int | None, path: Path | None = None) -> Autoencoder:
+def build_from_config(
+    model: str,
+    options: dict[str, Any],
+    input_shape: tuple[int, int, int],
+    num_classes: int | None,
+    path: Path | None = None,
+) -> Autoencoder:
     """The model ``model`` with ``options`` (validated before anything is allocated); errors name
     ``path`` when the description came from a file."""
     try:
@@ -152,7 +185,9 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return st_load(path.read_bytes())
     except (SafetensorError, ValueError, OSError) as exc:
-        raise AekitError(f"not a valid safetensors file ({exc}); aekit never loads pickle files", path) from None
+        raise AekitError(
+            f"not a valid safetensors file ({exc}); aekit never loads pickle files", path
+        ) from None
 
 
 def load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
@@ -165,15 +200,23 @@ def check_tensors(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path
     expected = model.state_dict()
     missing, extra = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
     if missing or extra:
-        parts = ([f"missing {', '.join(missing[:3])}"] if missing else []) + ([f"unexpected {', '.join(extra[:3])}"] if extra else [])
-        raise ConfigError(f"tensors do not match the model in config.json: {'; '.join(parts)}", path)
+        parts = ([f"missing {', '.join(missing[:3])}"] if missing else []) + (
+            [f"unexpected {', '.join(extra[:3])}"] if extra else []
+        )
+        raise ConfigError(
+            f"tensors do not match the model in config.json: {'; '.join(parts)}", path
+        )
     for name, tensor in tensors.items():
         if tuple(tensor.shape) != tuple(expected[name].shape):
             raise ConfigError(
-                f"tensor {name!r} has shape {tuple(tensor.shape)}, the model in config.json expects {tuple(expected[name].shape)}", path
+                f"tensor {name!r} has shape {tuple(tensor.shape)}, the model in config.json "
+                f"expects {tuple(expected[name].shape)}",
+                path,
             )
         if tensor.dtype != expected[name].dtype:
-            raise ConfigError(f"tensor {name!r} is {tensor.dtype}, the model expects {expected[name].dtype}", path)
+            raise ConfigError(
+                f"tensor {name!r} is {tensor.dtype}, the model expects {expected[name].dtype}", path
+            )
 
 
 # --- writing --------------------------------------------------------------------------------
@@ -181,53 +224,85 @@ def make_run_dir(run_dir: Path) -> None:
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise TrainingError(f"cannot create the run folder ({exc.strerror or exc})", run_dir) from None
+        raise TrainingError(
+            f"cannot create the run folder ({exc.strerror or exc})", run_dir
+        ) from None
     if not os.access(run_dir, os.W_OK):
         raise TrainingError("the run folder is not writable", run_dir)
 
 
-def write_run_config(run_dir: Path, config: TrainConfig, model: Autoencoder, class_names: list[str] | None,
-                     extra_train: dict[str, Any] | None = None) -> None:
+def write_run_config(
+    run_dir: Path,
+    config: TrainConfig,
+    model: Autoencoder,
+    class_names: list[str] | None,
+    extra_train: dict[str, Any] | None = None,
+) -> None:
     """``config.json``: everything ``load_model`` needs, and the train config that made the run."""
-    atomic_write_json(run_dir / CONFIG, {
-        "aekit_version": aekit.__version__,
-        "model": config.model,
-        "model_options": model.config_dict(),
-        "input_shape": list(model.input_shape),
-        "num_classes": model.num_classes,
-        "class_names": class_names,
-        "dataset": config.dataset,
-        "train": {**config.to_dict(), "out": str(run_dir), "resume": False, **(extra_train or {})},
-    })
+    atomic_write_json(
+        run_dir / CONFIG,
+        {
+            "aekit_version": aekit.__version__,
+            "model": config.model,
+            "model_options": model.config_dict(),
+            "input_shape": list(model.input_shape),
+            "num_classes": model.num_classes,
+            "class_names": class_names,
+            "dataset": config.dataset,
+            "train": {
+                **config.to_dict(),
+                "out": str(run_dir),
+                "resume": False,
+                **(extra_train or {}),
+            },
+        },
+    )
 
 
-def write_data_notes(run_dir: Path, notes: list[str], skipped: list[str], text: dict[str, Any] | None = None) -> None:
+def write_data_notes(
+    run_dir: Path, notes: list[str], skipped: list[str], text: dict[str, Any] | None = None
+) -> None:
     """``data.json``: what loading converted or skipped; for page runs also the training pages'
     text sizes (``scans.TrainingText``), which ``denoise`` compares every page with."""
     extra = {} if text is None else {"text": text}
-    atomic_write_json(run_dir / DATA_NOTES, {"notes": notes, "skipped": skipped, "skipped_count": len(skipped), **extra})
+    atomic_write_json(
+        run_dir / DATA_NOTES,
+        {"notes": notes, "skipped": skipped, "skipped_count": len(skipped), **extra},
+    )
 
 
 def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:
     atomic_write_text(run_dir / METRICS, "".join(json.dumps(h) + "\n" for h in history))
 
 
-def write_weights(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+def write_weights(
+    path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
+) -> None:
     atomic_write_bytes(path, to_safetensors(tensors, metadata))
 
 
-def to_safetensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> bytes:
+def to_safetensors(
+    tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
+) -> bytes:
     # clone: safetensors refuses tensors sharing memory (tied weights, views)
-    return st_save({k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}, metadata=metadata)
+    return st_save(
+        {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()},
+        metadata=metadata,
+    )
 
 
 # --- checkpoints ---------------------------------------------------------------------------
 def save_checkpoint(
-    run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, best: dict[str, torch.Tensor],
-    state: TrainState, device: torch.device,
+    run_dir: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    best: dict[str, torch.Tensor],
+    state: TrainState,
+    device: torch.device,
 ) -> None:
     """Weights, best weights, optimizer and RNG in one safetensors file (its header holds the
-    JSON state, so tensors and counters can never disagree); ``checkpoint.json`` is a readable copy."""
+    JSON state, so tensors and counters can never disagree); ``checkpoint.json`` is a readable
+    copy."""
     tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
     tensors.update({f"best/{k}": v for k, v in best.items()})
     opt = optimizer.state_dict()
@@ -258,7 +333,8 @@ def save_checkpoint(
 def restore_checkpoint(
     run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, device: torch.device
 ) -> tuple[TrainState, dict[str, torch.Tensor]]:
-    """Load the checkpoint into ``model``, ``optimizer`` and torch's RNG; returns the state and the best weights."""
+    """Load the checkpoint into ``model``, ``optimizer`` and torch's RNG; returns the state and the
+    best weights."""
     path = run_dir / CHECKPOINT
     try:
         with safe_open(str(path), framework="pt") as handle:
@@ -268,7 +344,7 @@ def restore_checkpoint(
         raise TrainingError(f"checkpoint is unreadable ({exc}); start a new run", path) from None
 
     def group(prefix: str) -> dict[str, torch.Tensor]:
-        return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
     load_weights(model, group("model/"), path)
     best = group("best/")
@@ -279,13 +355,22 @@ def restore_checkpoint(
         state_dict.setdefault(int(index), {})[key] = value
     for index, entry in info["optimizer"]["scalars"].items():
         state_dict.setdefault(int(index), {}).update(entry)
-    groups = [{k: (tuple(v) if isinstance(v, list) and k != "params" else v) for k, v in g.items()}
-              for g in info["optimizer"]["param_groups"]]
+    groups = [
+        {k: (tuple(v) if isinstance(v, list) and k != "params" else v) for k, v in g.items()}
+        for g in info["optimizer"]["param_groups"]
+    ]
     optimizer.load_state_dict({"state": state_dict, "param_groups": groups})
     torch.set_rng_state(tensors["rng/cpu"])
     if device.type == "cuda" and "rng/cuda" in tensors:
         torch.cuda.set_rng_state(tensors["rng/cuda"], device)
-    state = TrainState(info["epoch"], info["global_step"], info["best_val"], info["best_epoch"], info["bad_epochs"], info["history"])
+    state = TrainState(
+        info["epoch"],
+        info["global_step"],
+        info["best_val"],
+        info["best_epoch"],
+        info["bad_epochs"],
+        info["history"],
+    )
     return state, {k: v.to(device) for k, v in best.items()}
 
 
@@ -300,13 +385,18 @@ class RunLock:
         try:
             self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise TrainingError(f"cannot create the lock file ({exc.strerror or exc})", self.path) from None
+            raise TrainingError(
+                f"cannot create the lock file ({exc.strerror or exc})", self.path
+            ) from None
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(self.fd)
-            raise TrainingError("another training is writing to this run folder; wait for it or choose another --out",
-                                self.path.parent) from None
+            raise TrainingError(
+                "another training is writing to this run folder; wait for it or choose another "
+                "--out",
+                self.path.parent,
+            ) from None
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -20,8 +20,11 @@ def inverse_cdf(weights: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
     return (cum[..., :-1] / cum[..., -1:] <= uniform.double().unsqueeze(-1)).sum(-1)
 
 
-def index_maps_from_uniform(logits: Callable[[torch.Tensor], torch.Tensor], uniform: torch.Tensor,
-                            device: torch.device | str = "cpu") -> torch.Tensor:
+def index_maps_from_uniform(
+    logits: Callable[[torch.Tensor], torch.Tensor],
+    uniform: torch.Tensor,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
     """PixelCNN sampling with its randomness given: positions in raster order, each index by the
     inverse CDF of softmax(``logits(maps)``) there at the draw ``uniform[:, i, j]`` (n x h x w,
     U[0, 1); the maps live on ``device``). The loop that ``aekit sample`` runs for a vq-vae, and
@@ -32,5 +35,7 @@ def index_maps_from_uniform(logits: Callable[[torch.Tensor], torch.Tensor], unif
         for i in range(h):
             for j in range(w):
                 at = logits(maps)[:, :, i, j].double().cpu()
-                maps[:, i, j] = inverse_cdf((at - at.amax(1, keepdim=True)).exp(), uniform[:, i, j]).to(device)
+                maps[:, i, j] = inverse_cdf(
+                    (at - at.amax(1, keepdim=True)).exp(), uniform[:, i, j]
+                ).to(device)
     return maps

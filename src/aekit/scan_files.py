@@ -17,11 +17,26 @@ import torch
 from PIL import Image, ImageSequence
 
 from aekit.errors import ConfigError, DataError
-from aekit.images import MAX_PIXELS, ImageFile, decode_pil, open_image, output_mode, to_channels, to_pil
+from aekit.images import (
+    MAX_PIXELS,
+    ImageFile,
+    decode_pil,
+    open_image,
+    output_mode,
+    to_channels,
+    to_pil,
+)
 
 MAX_FRAMES = 1000  # pages of one TIFF
 # Output format from the input's suffix when --format is not given.
-KEEP = {".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp", ".tif": "tiff", ".tiff": "tiff", ".gif": "gif"}
+KEEP = {
+    ".jpg": "jpeg",
+    ".jpeg": "jpeg",
+    ".webp": "webp",
+    ".tif": "tiff",
+    ".tiff": "tiff",
+    ".gif": "gif",
+}
 SUFFIX = {"png": ".png", "jpeg": ".jpg", "webp": ".webp", "tiff": ".tif", "gif": ".gif"}
 FORMATS = tuple(SUFFIX)
 
@@ -34,7 +49,8 @@ class Scan:
     frames: list[ImageFile]
     dpi: tuple[float, float] | None = None
     palettes: list[list[int] | None] = field(default_factory=list)  # P-mode frames: their palette
-    transparent: list[int | None] = field(default_factory=list)  # P-mode frames: their transparent index
+    # P-mode frames: their transparent index
+    transparent: list[int | None] = field(default_factory=list)
 
 
 def output_format(path: Path, requested: str | None) -> str:
@@ -53,10 +69,15 @@ def read_scan(path: str | Path) -> Scan:
         width, height = img.size
         frames_count = getattr(img, "n_frames", 1)
         if frames_count > MAX_FRAMES:
-            raise DataError(f"holds {frames_count} pages, more than aekit's limit of {MAX_FRAMES}", path)
+            raise DataError(
+                f"holds {frames_count} pages, more than aekit's limit of {MAX_FRAMES}", path
+            )
         if width * height * frames_count > MAX_PIXELS:
-            raise DataError(f"{frames_count} page(s) of {width}x{height} px exceed aekit's limit of {MAX_PIXELS} pixels",
-                            path)
+            raise DataError(
+                f"{frames_count} page(s) of {width}x{height} px exceed aekit's limit of "
+                f"{MAX_PIXELS} pixels",
+                path,
+            )
         dpi = img.info.get("dpi")
         frames, palettes, transparent = [], [], []
         for frame in ImageSequence.Iterator(img) if img.format in ("TIFF", "MPO") else [img]:
@@ -67,8 +88,9 @@ def read_scan(path: str | Path) -> Scan:
     return Scan(path, frames, tuple(float(v) for v in dpi) if dpi else None, palettes, transparent)
 
 
-def clean_in_model_channels(frame: ImageFile, channels: int,
-                            clean: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+def clean_in_model_channels(
+    frame: ImageFile, channels: int, clean: Callable[[torch.Tensor], torch.Tensor]
+) -> torch.Tensor:
     """``clean`` (a model on ``channels``-channel pixels) applied to one frame, returned in the
     frame's own channels: a grey model on a colour page cleans its luminance, and each pixel's
     colour is scaled to the cleaned luminance (its chroma kept, white paper stays white); alpha is
@@ -79,7 +101,8 @@ def clean_in_model_channels(frame: ImageFile, channels: int,
     if colour is not None and channels <= 2:
         luma = to_channels(colour, 1)  # ITU-R 601 luma, as every grey conversion in aekit
         cleaned = clean(to_channels(pixels, channels))[:1]
-        # Keep each pixel's chroma (colour minus its luminance) and move it to the cleaned luminance.
+        # Keep each pixel's chroma (colour minus its luminance) and move it to the cleaned
+        # luminance.
         result = (colour - luma + cleaned).clamp(0.0, 1.0)
         return torch.cat([result, pixels[3:]]) if c == 4 else result
     y = clean(to_channels(pixels, channels))
@@ -94,18 +117,32 @@ def encode_scan(scan: Scan, cleaned: list[torch.Tensor], fmt: str, jpeg_quality:
     if not 1 <= jpeg_quality <= 100:
         raise ConfigError(f"--jpeg-quality must be 1..100, got {jpeg_quality}")
     if len(cleaned) > 1 and fmt != "tiff":
-        raise ConfigError(f"{scan.path} has {len(cleaned)} pages; only --format tiff keeps them all")
-    images = [_to_pil(pixels, frame, palette, index, fmt)
-              for pixels, frame, palette, index in zip(cleaned, scan.frames, scan.palettes, scan.transparent)]
-    options: dict[str, object] = {"dpi": scan.dpi} if scan.dpi and fmt in ("png", "jpeg", "tiff") else {}
+        raise ConfigError(
+            f"{scan.path} has {len(cleaned)} pages; only --format tiff keeps them all"
+        )
+    images = [
+        _to_pil(pixels, frame, palette, index, fmt)
+        for pixels, frame, palette, index in zip(
+            cleaned, scan.frames, scan.palettes, scan.transparent
+        )
+    ]
+    options: dict[str, object] = (
+        {"dpi": scan.dpi} if scan.dpi and fmt in ("png", "jpeg", "tiff") else {}
+    )
     if images[0].mode == "P" and "transparency" in images[0].info:
         options["transparency"] = images[0].info["transparency"]
     buffer = io.BytesIO()
     if fmt == "jpeg":
         images[0].save(buffer, format="JPEG", quality=jpeg_quality, **options)
     elif fmt == "tiff":
-        images[0].save(buffer, format="TIFF", save_all=True, append_images=images[1:], compression="tiff_deflate",
-                       **options)
+        images[0].save(
+            buffer,
+            format="TIFF",
+            save_all=True,
+            append_images=images[1:],
+            compression="tiff_deflate",
+            **options,
+        )
     elif fmt == "gif":
         images[0].save(buffer, format="GIF")
     elif fmt == "webp":
@@ -115,11 +152,18 @@ def encode_scan(scan: Scan, cleaned: list[torch.Tensor], fmt: str, jpeg_quality:
     return buffer.getvalue()
 
 
-def _to_pil(pixels: torch.Tensor, frame: ImageFile, palette: list[int] | None, transparent: int | None,
-            fmt: str) -> Image.Image:
+def _to_pil(
+    pixels: torch.Tensor,
+    frame: ImageFile,
+    palette: list[int] | None,
+    transparent: int | None,
+    fmt: str,
+) -> Image.Image:
     """One cleaned frame as a PIL image in the frame's mode where ``fmt`` can hold it (a palette
     frame: the nearest colour of its own palette, and its transparent index where alpha < 1/2)."""
-    image = to_pil(pixels, output_mode(pixels.shape[0], frame.mode, "jpeg" if fmt == "jpeg" else "png"))
+    image = to_pil(
+        pixels, output_mode(pixels.shape[0], frame.mode, "jpeg" if fmt == "jpeg" else "png")
+    )
     if palette is not None and fmt in ("png", "tiff", "gif"):
         reference = Image.new("P", (1, 1))
         reference.putpalette(palette)

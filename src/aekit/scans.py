@@ -37,15 +37,22 @@ from aekit.io import read_json
 from aekit.runs import DATA_NOTES, RunConfig
 from aekit.tiling import tiled_reconstruct
 
-TOLERANCE = 1.1  # a page within 10% of the training range is cleaned as it is (resampling blurs 1-px edges)
-MIN_PEAK = 0.25  # autocorrelation of the rows' ink profile at the pitch: below it the lines are not regular
+# a page within 10% of the training range is cleaned as it is (resampling blurs 1-px edges)
+TOLERANCE = 1.1
+# autocorrelation of the rows' ink profile at the pitch: below it the lines are not regular
+MIN_PEAK = 0.25
 PEAK_SHARE = 0.7  # the pitch is the first autocorrelation peak at least this share of the highest
-GUIDE_RADIUS, GUIDE_EPS = 1, 1e-3  # guided upsampling: window radius (px at the working size) and regulariser
-MAX_FACTOR = 16.0  # text more than 16x the training size (or smaller than 1/4) is beyond what resampling mends
+# guided upsampling: window radius (px at the working size) and regulariser
+GUIDE_RADIUS, GUIDE_EPS = 1, 1e-3
+# text more than 16x the training size (or smaller than 1/4) is beyond what resampling mends
+MAX_FACTOR = 16.0
 MIN_FACTOR = 0.25
-MIN_LETTERS = 20  # fewer letter-sized blobs than this: no text to measure, the page is cleaned as it is
-PAPER_BLOCKS, PAPER_CELL, PAPER_QUANTILE = 16, 16, 0.9  # the paper's brightness: see ``paper_level``
-MAX_INK = 0.35  # a page darker than this (a photo, noise) has no text to measure: pages are mostly paper
+# fewer letter-sized blobs than this: no text to measure, the page is cleaned as it is
+MIN_LETTERS = 20
+# the paper's brightness: see ``paper_level``
+PAPER_BLOCKS, PAPER_CELL, PAPER_QUANTILE = 16, 16, 0.9
+# a page darker than this (a photo, noise) has no text to measure: pages are mostly paper
+MAX_INK = 0.35
 
 
 @dataclass(frozen=True)
@@ -82,9 +89,16 @@ class TrainingText:
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> TrainingText:
         pitch, letter = (tuple(float(v) for v in value[k]) for k in ("pitch", "letter"))
-        if len(pitch) != 3 or len(letter) != 3 or not all(math.isfinite(v) and v > 0 for v in pitch + letter) \
-                or list(pitch) != sorted(pitch) or list(letter) != sorted(letter):
-            raise ValueError("pitch and letter must be three positive numbers each: low, median, high")
+        if (
+            len(pitch) != 3
+            or len(letter) != 3
+            or not all(math.isfinite(v) and v > 0 for v in pitch + letter)
+            or list(pitch) != sorted(pitch)
+            or list(letter) != sorted(letter)
+        ):
+            raise ValueError(
+                "pitch and letter must be three positive numbers each: low, median, high"
+            )
         return cls(pitch, letter)
 
 
@@ -100,7 +114,8 @@ def paper_level(grey: torch.Tensor) -> torch.Tensor:
     h, w = grey.shape
     block = max(4, min(h, w) // PAPER_BLOCKS)
     rows, cols = h // block, w // block
-    cell = min(block, PAPER_CELL)  # each block averaged to at most PAPER_CELL^2 values first (speed)
+    # each block averaged to at most PAPER_CELL^2 values first (speed)
+    cell = min(block, PAPER_CELL)
     small = resize(grey[None, : rows * block, : cols * block], (rows * cell, cols * cell))[0]
     blocks = small.reshape(rows, cell, cols, cell).permute(0, 2, 1, 3).reshape(rows, cols, -1)
     return resize(blocks.quantile(PAPER_QUANTILE, dim=-1)[None], (h, w), clip=False)[0]
@@ -109,7 +124,8 @@ def paper_level(grey: torch.Tensor) -> torch.Tensor:
 def _ink(page: torch.Tensor) -> np.ndarray:
     """Dark pixels of a ``[1 x] H x W`` page in [0, 1]: Otsu's threshold on the page over its
     paper's brightness (``paper_level``), so that a stain or a shadow is not taken for ink."""
-    from skimage.filters import threshold_otsu  # pages only: every command that uses a model imports this module
+    # pages only: every command that uses a model imports this module
+    from skimage.filters import threshold_otsu
 
     grey = page.reshape(page.shape[-2:]).float()
     if float(grey.max() - grey.min()) < 1e-3 or min(grey.shape) < PAPER_BLOCKS:
@@ -195,13 +211,20 @@ class CleanedPage:
     size: TextSize | None  # None: not measured (a model that is not fully convolutional)
 
 
-def clean_page(model: torch.nn.Module, page: torch.Tensor, training: TrainingText | None, *,
-               bf16: bool = False, factor: float | None = None) -> CleanedPage:
+def clean_page(
+    model: torch.nn.Module,
+    page: torch.Tensor,
+    training: TrainingText | None,
+    *,
+    bf16: bool = False,
+    factor: float | None = None,
+) -> CleanedPage:
     """A fully convolutional cleaner's output on a ``C x H x W`` page of any resolution: the page
     is brought to the training text size when it is outside it (``working_factor``), cleaned in
-    tiles and mapped back (``guided_upsample`` when it was shrunk). ``training`` None: cleaned as it is.
-    ``factor``: the page's scale over the training pages' where it is known (the benchmark's
-    oracle, which splits the error of the scale decision from that of mapping back), not measured."""
+    tiles and mapped back (``guided_upsample`` when it was shrunk). ``training`` None: cleaned as it
+    is. ``factor``: the page's scale over the training pages' where it is known (the benchmark's
+    oracle, which splits the error of the scale decision from that of mapping back), not
+    measured."""
     size = measure_text(page[:1])
     if factor is None:
         factor = 1.0 if training is None else working_factor(size, training)
@@ -220,8 +243,13 @@ def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
     return F.avg_pool2d(padded, 2 * radius + 1, stride=1)[0]
 
 
-def guided_upsample(page: torch.Tensor, small: torch.Tensor, cleaned: torch.Tensor,
-                    radius: int = GUIDE_RADIUS, eps: float = GUIDE_EPS) -> torch.Tensor:
+def guided_upsample(
+    page: torch.Tensor,
+    small: torch.Tensor,
+    cleaned: torch.Tensor,
+    radius: int = GUIDE_RADIUS,
+    eps: float = GUIDE_EPS,
+) -> torch.Tensor:
     """The cleaning done on ``small`` (``page`` shrunk) carried to ``page``'s own resolution.
 
     Within each small window the cleaned page is fitted as a linear function of the shrunk page
@@ -238,17 +266,25 @@ def guided_upsample(page: torch.Tensor, small: torch.Tensor, cleaned: torch.Tens
     gain = (_box(small * cleaned, radius) - mean_i * mean_p) / (var_i + eps)
     offset = mean_p - gain * mean_i
     size = tuple(page.shape[-2:])
-    return (resize(_box(gain, radius), size, clip=False) * page + resize(_box(offset, radius), size, clip=False)).clamp_(0, 1)
+    return (
+        resize(_box(gain, radius), size, clip=False) * page
+        + resize(_box(offset, radius), size, clip=False)
+    ).clamp_(0, 1)
 
 
 def describe(factor: float) -> str:
     """One line for a page cleaned at another scale."""
     which = "larger" if factor > 1 else "smaller"
     ratio = factor if factor > 1 else 1 / factor
-    return f"text {ratio:.2f}x {which} than the training pages': cleaned at {100 / factor:.0f}% size and mapped back"
+    return (
+        f"text {ratio:.2f}x {which} than the training pages': cleaned at {100 / factor:.0f}% "
+        "size and mapped back"
+    )
 
 
-def training_text(run_dir: Path, info: RunConfig | None, note: Callable[[str], None] = print) -> TrainingText:
+def training_text(
+    run_dir: Path, info: RunConfig | None, note: Callable[[str], None] = print
+) -> TrainingText:
     """The text sizes a page run was trained on: recorded in its ``data.json`` by the trainer; for
     a run trained before that, measured on its training pages again, or, where they are not here,
     the Kaggle pages' range (said in one line)."""
@@ -259,7 +295,9 @@ def training_text(run_dir: Path, info: RunConfig | None, note: Callable[[str], N
             try:
                 return TrainingText.from_json(recorded["text"])
             except (KeyError, TypeError, ValueError):
-                raise ConfigError("'text' must hold 'pitch' and 'letter' as [low, high]", notes) from None
+                raise ConfigError(
+                    "'text' must hold 'pitch' and 'letter' as [low, high]", notes
+                ) from None
 
     try:
         if info is None:
@@ -270,7 +308,10 @@ def training_text(run_dir: Path, info: RunConfig | None, note: Callable[[str], N
     else:
         why = "its pages hold no text to measure"
     if measured is None:
-        note(f"the run records no training text size and {why}; assuming the Kaggle pages' (line pitch 22.9-37.3 px, "
-             "median 28.2)")
+        note(
+            f"the run records no training text size and {why}; assuming the Kaggle pages' (line "
+            "pitch 22.9-37.3 px, "
+            "median 28.2)"
+        )
         return KAGGLE_TEXT
     return measured

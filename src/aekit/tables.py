@@ -36,10 +36,33 @@ LABELS = {
     "class_share": "share of the draws in this class",
     "novelty": "near-copies (real images: 5%)",
 }
-LOWER_IS_BETTER = {"mse", "rmse", "cer", "rmse_300dpi", "cer_300dpi", "nll_iwae", "nll_elbo", "frechet", "angle_to_pca",
-                   "fd_to_train", "novelty"}
-HIGHER_IS_BETTER = {"psnr", "ssim", "confidence", "coverage", "class_match", "precision", "recall", "probe_test", "probe_train",
-                    "precision_vs_train", "recall_vs_train", "class_accuracy"}
+LOWER_IS_BETTER = {
+    "mse",
+    "rmse",
+    "cer",
+    "rmse_300dpi",
+    "cer_300dpi",
+    "nll_iwae",
+    "nll_elbo",
+    "frechet",
+    "angle_to_pca",
+    "fd_to_train",
+    "novelty",
+}
+HIGHER_IS_BETTER = {
+    "psnr",
+    "ssim",
+    "confidence",
+    "coverage",
+    "class_match",
+    "precision",
+    "recall",
+    "probe_test",
+    "probe_train",
+    "precision_vs_train",
+    "recall_vs_train",
+    "class_accuracy",
+}
 
 
 def _fmt(value: Any) -> str:
@@ -53,7 +76,8 @@ def _fmt(value: Any) -> str:
 
 
 def metric_tables(result: dict) -> list[tuple[str, list[str], list[list[str]]]]:
-    """Per section: (title, header, rows of strings), the model first and its references beside it."""
+    """Per section: (title, header, rows of strings), the model first and its references beside
+    it."""
     tables = []
     for section, rows in result.get("sections", {}).items():
         columns: list[str] = ["model"]
@@ -63,22 +87,34 @@ def metric_tables(result: dict) -> list[tuple[str, list[str], list[list[str]]]]:
         body = []
         for key, values in rows.items():
             label = LABELS.get(key, key)
-            direction = " ↓" if key in LOWER_IS_BETTER else (" ↑" if key in HIGHER_IS_BETTER else "")
+            direction = (
+                " ↓" if key in LOWER_IS_BETTER else (" ↑" if key in HIGHER_IS_BETTER else "")
+            )
             body.append([label + direction] + [_fmt(values.get(c)) for c in columns])
-        title = section + (f" ({result['noise']})" if section == "denoising" and result.get("noise") else "")
+        title = section + (
+            f" ({result['noise']})" if section == "denoising" and result.get("noise") else ""
+        )
         tables.append((title, header, body))
     return tables
 
 
 def format_metrics(result: dict) -> str:
     """A plain-text table per section with the baselines beside the model, then the notes."""
-    lines = [f"{result.get('model')} on {result.get('dataset')}: {result.get('test_items')} test items"]
+    lines = [
+        f"{result.get('model')} on {result.get('dataset')}: {result.get('test_items')} test items"
+    ]
     for title, header, body in metric_tables(result):
         widths = [max(len(row[i]) for row in [header] + body) for i in range(len(header))]
         lines.append("")
         lines.append(title)
         for row in [header] + body:
-            lines.append("  " + "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
+            lines.append(
+                "  "
+                + "  ".join(
+                    cell.ljust(w) if i == 0 else cell.rjust(w)
+                    for i, (cell, w) in enumerate(zip(row, widths))
+                )
+            )
     lines.append("(↑ higher is better, ↓ lower is better)")
     for note in result.get("notes", []):
         lines.append(f"note: {note}")

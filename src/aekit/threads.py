@@ -26,7 +26,10 @@ from threadpoolctl import threadpool_limits
 from aekit.errors import ConfigError
 
 CGROUP_V2 = Path("/sys/fs/cgroup/cpu.max")
-CGROUP_V1 = (Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"), Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us"))
+CGROUP_V1 = (
+    Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"),
+    Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us"),
+)
 PROC_STAT = Path("/proc/stat")
 MEASURE_SECONDS = 0.1
 
@@ -69,8 +72,11 @@ def read_cpu_times(stat: Path = PROC_STAT) -> dict[int, tuple[int, int]]:
     return times
 
 
-def idle_shares(cpus: list[int], seconds: float = MEASURE_SECONDS,
-                read: Callable[[], dict[int, tuple[int, int]]] = read_cpu_times) -> dict[int, float]:
+def idle_shares(
+    cpus: list[int],
+    seconds: float = MEASURE_SECONDS,
+    read: Callable[[], dict[int, tuple[int, int]]] = read_cpu_times,
+) -> dict[int, float]:
     """Each CPU's idle share (0: busy all the time, 1: idle) over the next ``seconds``."""
     before = read()
     time.sleep(seconds)
@@ -92,20 +98,29 @@ class ThreadChoice:
     measured: bool = False
 
     def line(self) -> str:
-        return f"aekit: {self.threads} thread{'s' * (self.threads != 1)} ({self.reason}; --threads N to choose)"
+        return (
+            f"aekit: {self.threads} thread{'s' * (self.threads != 1)} ({self.reason}; "
+            "--threads N to choose)"
+        )
 
 
-def choose_threads(cpus: list[int], quota: float | None, idle: dict[int, float] | None) -> ThreadChoice:
+def choose_threads(
+    cpus: list[int], quota: float | None, idle: dict[int, float] | None
+) -> ThreadChoice:
     """Threads for ``cpus`` under ``quota`` CPUs: the idle capacity of the usable cores, rounded
     (two cores each half busy are one core's worth), at least 1."""
     usable = len(cpus) if quota is None else max(1, min(len(cpus), math.floor(quota)))
-    limits = f"{len(cpus)} cores in the affinity" + (f", cgroup quota {quota:g} CPUs" if quota is not None else "")
+    limits = f"{len(cpus)} cores in the affinity" + (
+        f", cgroup quota {quota:g} CPUs" if quota is not None else ""
+    )
     if not idle:  # no per-CPU times (not Linux): trust the limits
         return ThreadChoice(usable, limits, measured=True)
     capacity = sum(idle.values())
     threads = max(1, min(usable, math.floor(capacity + 0.5)))
     busy = [f"{cpu} {100 * (1 - share):.0f}%" for cpu, share in sorted(idle.items()) if share < 0.5]
-    load = f"busy with other work: cpu {', '.join(busy)}" if busy else f"{capacity:.1f} of them idle"
+    load = (
+        f"busy with other work: cpu {', '.join(busy)}" if busy else f"{capacity:.1f} of them idle"
+    )
     return ThreadChoice(threads, f"{limits}; {load}", measured=True)
 
 
@@ -130,11 +145,11 @@ BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def set_threads(threads: int) -> None:
-    """torch's intra-op and inter-op pools, and the BLAS pools of numpy and scipy (PCA, scikit-learn's
-    probes and mixtures): loaded ones through threadpoolctl, later ones through the environment.
-    Their threads spin-wait too: on 2 busy cores the latent probe's logistic regression took 177 s
-    with OpenBLAS's 2 threads, 13 s with 1. The inter-op size can be set once per process, before
-    any parallel work (a second command in the same process keeps the first's)."""
+    """torch's intra-op and inter-op pools, and the BLAS pools of numpy and scipy (PCA,
+    scikit-learn's probes and mixtures): loaded ones through threadpoolctl, later ones through the
+    environment. Their threads spin-wait too: on 2 busy cores the latent probe's logistic regression
+    took 177 s with OpenBLAS's 2 threads, 13 s with 1. The inter-op size can be set once per
+    process, before any parallel work (a second command in the same process keeps the first's)."""
     torch.set_num_threads(threads)
     try:
         torch.set_num_interop_threads(threads)

@@ -20,12 +20,17 @@ from aekit.errors import ConfigError
 TILE, OVERLAP, MARGIN, ALIGN, TILE_BATCH = 512, 64, 16, 32, 2
 
 
-def tile_spans(length: int, tile: int = TILE, overlap: int = OVERLAP, align: int = ALIGN) -> list[tuple[int, int]]:
+def tile_spans(
+    length: int, tile: int = TILE, overlap: int = OVERLAP, align: int = ALIGN
+) -> list[tuple[int, int]]:
     """[start, end) of the tiles along one side: starts are multiples of ``align``, neighbours
-    overlap by at least ``overlap``, tiles are ``tile`` long except the last, which ends the side."""
+    overlap by at least ``overlap``, tiles are ``tile`` long except the last, which ends the
+    side."""
     step = (tile - overlap) // align * align
     if step < 1:
-        raise ConfigError(f"tile {tile} leaves no step after an overlap of {overlap} aligned to {align}")
+        raise ConfigError(
+            f"tile {tile} leaves no step after an overlap of {overlap} aligned to {align}"
+        )
     starts = [0]
     while starts[-1] + tile < length:
         starts.append(starts[-1] + step)
@@ -33,8 +38,9 @@ def tile_spans(length: int, tile: int = TILE, overlap: int = OVERLAP, align: int
 
 
 def _ramp(n: int, margin: int) -> torch.Tensor:
-    """Weights over an overlap of ``n`` px, rising away from a tile's inner edge: 0 for ``margin`` px,
-    then sin^2 up to 1 at ``margin`` px before the far side (mirrored, the neighbour's is cos^2)."""
+    """Weights over an overlap of ``n`` px, rising away from a tile's inner edge: 0 for ``margin``
+    px, then sin^2 up to 1 at ``margin`` px before the far side (mirrored, the neighbour's is
+    cos^2)."""
     d = torch.arange(n, dtype=torch.float32)
     width = max(1, n - 2 * margin)
     return torch.sin(0.5 * math.pi * ((d - margin + 0.5) / width).clamp(0, 1)) ** 2
@@ -52,8 +58,15 @@ def _axis_window(spans: list[tuple[int, int]], k: int, margin: int) -> torch.Ten
     return w
 
 
-def tiled_reconstruct(model: torch.nn.Module, page: torch.Tensor, tile: int | None = None, overlap: int | None = None,
-                      margin: int | None = None, batch: int | None = None, bf16: bool = False) -> torch.Tensor:
+def tiled_reconstruct(
+    model: torch.nn.Module,
+    page: torch.Tensor,
+    tile: int | None = None,
+    overlap: int | None = None,
+    margin: int | None = None,
+    batch: int | None = None,
+    bf16: bool = False,
+) -> torch.Tensor:
     """A fully convolutional model's output on a whole ``C x H x W`` page, in overlapping tiles
     blended with :func:`_ramp` windows; memory is bounded by ``batch`` tiles whatever the page.
     A model that needs sides in multiples of ``size_multiple`` gets each tile padded (edge pixels
@@ -66,15 +79,21 @@ def tiled_reconstruct(model: torch.nn.Module, page: torch.Tensor, tile: int | No
     rows, cols = tile_spans(h, tile, overlap), tile_spans(w, tile, overlap)
     out: torch.Tensor | None = None
     weight = torch.zeros(1, h, w)
-    pending: dict[tuple[int, int], list[tuple[int, int]]] = {}  # tiles waiting for a batch, by shape
+    # tiles waiting for a batch, by shape
+    pending: dict[tuple[int, int], list[tuple[int, int]]] = {}
 
     def run(shape: tuple[int, int]) -> None:
         nonlocal out
         tiles = pending.pop(shape)
-        x = torch.stack([page[:, rows[i][0] : rows[i][1], cols[j][0] : cols[j][1]] for i, j in tiles]).to(device)
+        x = torch.stack(
+            [page[:, rows[i][0] : rows[i][1], cols[j][0] : cols[j][1]] for i, j in tiles]
+        ).to(device)
         m = model.size_multiple
         x = F.pad(x, (0, -shape[1] % m, 0, -shape[0] % m), mode="replicate")
-        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        with (
+            torch.inference_mode(),
+            torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16),
+        ):
             y = model.reconstruct(x).float().cpu()[..., : shape[0], : shape[1]]
         if out is None:
             out = torch.zeros(y.shape[1], h, w)

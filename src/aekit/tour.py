@@ -35,7 +35,8 @@ DATASET_PREFERENCE = ("fashion-mnist", "mnist", "digits")
 
 
 def choose_dataset(requested: str | None, say=print) -> str:
-    """The requested dataset, else the first available of fashion-mnist, mnist, digits (saying why)."""
+    """The requested dataset, else the first available of fashion-mnist, mnist, digits (saying
+    why)."""
     if requested:
         return requested
     for name in DATASET_PREFERENCE:
@@ -47,7 +48,9 @@ def choose_dataset(requested: str | None, say=print) -> str:
         if name != DATASET_PREFERENCE[0]:
             say(f"tour: running on {name}")
         return name
-    raise AekitError("no dataset is available, not even the embedded digits (is scikit-learn installed?)")
+    raise AekitError(
+        "no dataset is available, not even the embedded digits (is scikit-learn installed?)"
+    )
 
 
 def choose_documents(say=print) -> str:
@@ -61,7 +64,8 @@ def choose_documents(say=print) -> str:
 
 
 def sprites_available(say=print) -> bool:
-    """Whether Debian's crawl-tiles-data is here (the game-sprites experiment needs it); says why not."""
+    """Whether Debian's crawl-tiles-data is here (the game-sprites experiment needs it); says why
+    not."""
     try:
         aekit.data.crawl_tiles_spec()
         return True
@@ -79,35 +83,55 @@ def run_experiment(experiment: Experiment, out: Path, say=print) -> dict[str, An
     train(TrainConfig(**{**experiment.config, "out": str(run_dir), "resume": resume}))
     trained = time.perf_counter()
     for name in experiment.priors:
-        if name not in fitted_priors(run_dir):  # the training may have fitted it (the sprites' transformer)
+        # the training may have fitted it (the sprites' transformer)
+        if name not in fitted_priors(run_dir):
             fit_prior(run_dir, name, quiet=True)
-    result = evaluate_run(run_dir, iwae_k=experiment.iwae_k, max_images=experiment.eval_images,
-                          iwae_images=experiment.iwae_images, priors=experiment.priors, ocr_pages=experiment.ocr_pages,
-                          generation_samples=experiment.generation_samples)
+    result = evaluate_run(
+        run_dir,
+        iwae_k=experiment.iwae_k,
+        max_images=experiment.eval_images,
+        iwae_images=experiment.iwae_images,
+        priors=experiment.priors,
+        ocr_pages=experiment.ocr_pages,
+        generation_samples=experiment.generation_samples,
+    )
     write_report(run_dir)
-    say(f"tour: [{experiment.key}] trained in {trained - start:.0f} s, evaluated and reported in "
-        f"{time.perf_counter() - trained:.0f} s -> {run_dir / 'report.html'}")
+    say(
+        f"tour: [{experiment.key}] trained in {trained - start:.0f} s, evaluated and reported in "
+        f"{time.perf_counter() - trained:.0f} s -> {run_dir / 'report.html'}"
+    )
     return result
 
 
 def _earlier_rows(out: Path, summary: dict[str, Any], keys: list[str]) -> dict[str, Any]:
-    """The rows of ``out/summary.json`` that ``--only`` keeps: those of the same preset, sizes and data."""
+    """The rows of ``out/summary.json`` that ``--only`` keeps: those of the same preset, sizes and
+    data."""
     try:
         earlier = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     if not isinstance(earlier, dict):  # not a summary aekit wrote: nothing to keep
         return {}
-    same = all(earlier.get(field) == summary[field] for field in ("preset", "dataset", "documents", "sizes"))
+    same = all(
+        earlier.get(field) == summary[field]
+        for field in ("preset", "dataset", "documents", "sizes")
+    )
     rows = earlier.get("experiments") if same else None
-    return {key: rows[key] for key in keys if isinstance(rows, dict) and isinstance(rows.get(key), dict)}
+    return {
+        key: rows[key] for key in keys if isinstance(rows, dict) and isinstance(rows.get(key), dict)
+    }
 
 
 def run_tour(
-    out: Path, quick: bool = False, dataset: str | None = None, say=print, preset: Preset | None = None,
+    out: Path,
+    quick: bool = False,
+    dataset: str | None = None,
+    say=print,
+    preset: Preset | None = None,
     only: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Run every experiment into ``out``; write ``out/report.html``, ``out/summary.json`` and ``out/summary.md``.
+    """Run every experiment into ``out``; write ``out/report.html``, ``out/summary.json`` and
+    ``out/summary.md``.
 
     ``preset`` overrides the quick/full sizes (the tests use a tiny one). ``only``: run just these
     experiments; the summary keeps the other experiments' rows from an earlier tour into ``out``
@@ -121,18 +145,28 @@ def run_tour(
         "dataset": dataset,
         "documents": documents,
         "sizes": dataclasses.asdict(preset),
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch "
+        f"{torch.__version__}",
         "experiments": {},
     }
     experiments = plan(dataset, documents, preset, sprites_available(say))
     keys = [experiment.key for experiment in experiments]
     unknown = sorted(set(only) - set(keys))
     if unknown:
-        raise ConfigError(f"aekit tour --only: no experiment {', '.join(unknown)} (the tour has {', '.join(keys)})")
+        raise ConfigError(
+            f"aekit tour --only: no experiment {', '.join(unknown)} (the tour has "
+            f"{', '.join(keys)})"
+        )
     earlier = _earlier_rows(out, summary, [key for key in keys if key not in only]) if only else {}
     if only:
-        say(f"tour: only {', '.join(k for k in keys if k in only)}"
-            + (f"; keeping the rows of {', '.join(earlier)} from {out / 'summary.json'}" if earlier else ""))
+        say(
+            f"tour: only {', '.join(k for k in keys if k in only)}"
+            + (
+                f"; keeping the rows of {', '.join(earlier)} from {out / 'summary.json'}"
+                if earlier
+                else ""
+            )
+        )
         experiments = [experiment for experiment in experiments if experiment.key in only]
     for experiment in experiments:
         t0 = time.perf_counter()
@@ -140,15 +174,23 @@ def run_tour(
         summary["experiments"][experiment.key] = {
             "title": experiment.title,
             "why": experiment.why,
-            "model": read_run_config(out / experiment.key).model,  # the model chosen, where the data chose it
+            # the model chosen, where the data chose it
+            "model": read_run_config(out / experiment.key).model,
             "dataset": experiment.config["dataset"],
             "figures": figures,
-            "checks": [{**dataclasses.asdict(c), "outcome": c.outcome} for c in experiment.checks(figures, preset.judge_all)],
+            "checks": [
+                {**dataclasses.asdict(c), "outcome": c.outcome}
+                for c in experiment.checks(figures, preset.judge_all)
+            ],
             "seconds": round(time.perf_counter() - t0, 1),
         }
     if earlier:  # the plan's order, the earlier rows beside the new ones
-        summary["experiments"] = {key: row for key in keys
-                                  for row in [summary["experiments"].get(key) or earlier.get(key)] if row}
+        summary["experiments"] = {
+            key: row
+            for key in keys
+            for row in [summary["experiments"].get(key) or earlier.get(key)]
+            if row
+        }
     summary["seconds"] = round(time.perf_counter() - start, 1)
     atomic_write_json(out / "summary.json", summary)
     atomic_write_text(out / "report.html", index_html(summary))

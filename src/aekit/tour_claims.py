@@ -1,4 +1,5 @@
-"""The tour's claims: what an experiment asserts about its figures, judged against the strongest reference."""
+"""The tour's claims: what an experiment asserts about its figures, judged against the strongest
+reference."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ Figures = dict[str, dict[str, float]]  # metric -> {column -> value}; column "mo
 
 @dataclass(frozen=True)
 class Check:
-    """One claim of the tutorial judged on this tour's numbers; ``passed`` is None when not judged."""
+    """One claim of the tutorial judged on this tour's numbers; ``passed`` is None when not
+    judged."""
 
     claim: str
     passed: bool | None
@@ -43,29 +45,36 @@ class Claim:
 
 @dataclass(frozen=True)
 class Experiment:
-    """One step of the tour: what it shows, the run that shows it, its key figures and its claims."""
+    """One step of the tour: what it shows, the run that shows it, its key figures and its
+    claims."""
 
     key: str
     title: str
     why: str
     config: dict[str, Any]
-    figure_names: tuple[tuple[str, str], ...]  # (section, metric) of eval.json, the few a reader looks at first
+    # (section, metric) of eval.json, the few a reader looks at first
+    figure_names: tuple[tuple[str, str], ...]
     claims: tuple[Claim, ...]
     iwae_k: int = 100
     eval_images: int | None = None
     iwae_images: int | None = None
     priors: tuple[str, ...] = ()  # fitted to the codes after training, and scored beside N(0, I)
-    ocr_pages: int = OCR_PAGES  # document runs: held-out pages tesseract reads (about 4 s a page for 4 columns)
-    generation_samples: int | None = None  # samples per figure of the generation measures (None: evaluate's default)
+    # document runs: held-out pages tesseract reads (about 4 s a page for 4 columns)
+    ocr_pages: int = OCR_PAGES
+    # samples per figure of the generation measures (None: evaluate's default)
+    generation_samples: int | None = None
 
     def figures(self, result: dict[str, Any]) -> Figures:
         """The key figures of an evaluation, each with its references beside it."""
         sections = result.get("sections", {})
-        picked = {metric: sections.get(section, {}).get(metric) for section, metric in self.figure_names}
+        picked = {
+            metric: sections.get(section, {}).get(metric) for section, metric in self.figure_names
+        }
         return {metric: values for metric, values in picked.items() if values is not None}
 
     def checks(self, figures: Figures, judge_all: bool) -> list[Check]:
-        """Every claim judged on ``figures``; a missing figure fails its claim rather than hiding it."""
+        """Every claim judged on ``figures``; a missing figure fails its claim rather than hiding
+        it."""
         out = []
         for claim in self.claims:
             try:
@@ -78,15 +87,17 @@ class Experiment:
 
 
 def _column(values: dict[str, float], prefix: str) -> tuple[str, float]:
-    """The column whose name starts with ``prefix`` (references are named with their sizes: "PCA (16 ...)")."""
+    """The column whose name starts with ``prefix`` (references are named with their sizes: "PCA (16
+    ...)")."""
     for name, value in values.items():
         if name.startswith(prefix) and value is not None:
             return name, value
     raise KeyError(f"{prefix}")
 
 
-def beats(metric: str, references: tuple[str, ...], lower_is_better: bool,
-          column: str = "model") -> Callable[[Figures], tuple[bool, str]]:
+def beats(
+    metric: str, references: tuple[str, ...], lower_is_better: bool, column: str = "model"
+) -> Callable[[Figures], tuple[bool, str]]:
     """Judge: ``column`` (the model, or e.g. "prior gmm") is better than the best of ``references``
     (column-name prefixes) on ``metric``."""
 
@@ -132,19 +143,28 @@ def times_chance(metric: str, factor: float) -> Callable[[Figures], tuple[bool, 
     def judge(figures: Figures) -> tuple[bool, str]:
         values = figures[metric]
         _, chance = _column(values, "chance")
-        return values["model"] >= factor * chance, f"{metric}: model {values['model']:.4g} vs {factor:g} x chance {chance:.4g}"
+        return (
+            values["model"] >= factor * chance,
+            f"{metric}: model {values['model']:.4g} vs {factor:g} x chance {chance:.4g}",
+        )
 
     return judge
 
 
 def probe_beats_pca(needs_full_preset: bool = False) -> Claim:
-    return Claim("the latent code is better for a linear probe than PCA codes of the same size",
-                 beats("probe_test", ("PCA codes",), lower_is_better=False), needs_full_preset)
+    return Claim(
+        "the latent code is better for a linear probe than PCA codes of the same size",
+        beats("probe_test", ("PCA codes",), lower_is_better=False),
+        needs_full_preset,
+    )
 
 
 def samples_beat_pca(needs_full_preset: bool = False) -> Claim:
-    return Claim("samples are closer to the test images than PCA-Gaussian samples (Frechet distance)",
-                 beats("frechet", ("PCA-Gaussian",), lower_is_better=True), needs_full_preset)
+    return Claim(
+        "samples are closer to the test images than PCA-Gaussian samples (Frechet distance)",
+        beats("frechet", ("PCA-Gaussian",), lower_is_better=True),
+        needs_full_preset,
+    )
 
 
 LIKELIHOOD_BEATS_PIXELS = Claim(

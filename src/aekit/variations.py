@@ -24,7 +24,8 @@ BATCH = 64
 
 
 def like_code(model: Autoencoder, image: torch.Tensor) -> torch.Tensor:
-    """The ``1 x h x w`` code map of a premultiplied ``C x H x W`` image, first brought to the model's channels and size."""
+    """The ``1 x h x w`` code map of a premultiplied ``C x H x W`` image, first brought to the
+    model's channels and size."""
     c, h, w = model.input_shape
     x = resize(to_channels(image.float(), c), (h, w))[None]
     device = next(model.parameters()).device
@@ -32,13 +33,24 @@ def like_code(model: Autoencoder, image: torch.Tensor) -> torch.Tensor:
         return model.encode(x.to(device)).cpu()
 
 
-def variation_batches(model: Autoencoder, prior: Prior | None, image: torch.Tensor, n: int, spread: float, seed: int = 0,
-                      labels: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
-    """``n`` variations of ``image`` (premultiplied ``C x H x W``), decoded batch by batch; ``labels``
-    (n class indices, or None: the file's likeliest class) condition the redrawn indices."""
+def variation_batches(
+    model: Autoencoder,
+    prior: Prior | None,
+    image: torch.Tensor,
+    n: int,
+    spread: float,
+    seed: int = 0,
+    labels: torch.Tensor | None = None,
+) -> Iterator[torch.Tensor]:
+    """``n`` variations of ``image`` (premultiplied ``C x H x W``), decoded batch by batch;
+    ``labels`` (n class indices, or None: the file's likeliest class) condition the redrawn
+    indices."""
     if not isinstance(prior, TransformerPrior) or not model.discrete_code:
-        raise ConfigError("--like needs a code-map model with a 'transformer' prior (the default for small colour "
-                          "images; or `aekit fit-prior RUN --prior transformer`)")
+        raise ConfigError(
+            "--like needs a code-map model with a 'transformer' prior (the default for small "
+            "colour "
+            "images; or `aekit fit-prior RUN --prior transformer`)"
+        )
     if not 0 <= spread <= 1:
         raise ConfigError(f"--spread must be from 0 to 1, got {spread}")
     code = like_code(model, image)
@@ -49,7 +61,11 @@ def variation_batches(model: Autoencoder, prior: Prior | None, image: torch.Tens
     batches = math.ceil(n / BATCH)
     for k in range(batches):
         start, stop = k * n // batches, (k + 1) * n // batches
-        maps = prior.vary(code.expand(stop - start, -1, -1), spread, generator,
-                          None if labels is None else labels[start:stop])
+        maps = prior.vary(
+            code.expand(stop - start, -1, -1),
+            spread,
+            generator,
+            None if labels is None else labels[start:stop],
+        )
         with torch.inference_mode():
             yield model.decode(maps.to(device)).float().cpu()

@@ -1,4 +1,5 @@
-"""The decode cache: hits without decoding, rebuilds when files or options change, never trusts a bad file."""
+"""The decode cache: hits without decoding, rebuilds when files or options change, never trusts a
+bad file."""
 
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ def make_folder(root: Path, n: int = 10) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(1)
     for i in range(n):
-        Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(root / f"{i:03d}.png")
+        Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(
+            root / f"{i:03d}.png"
+        )
     return root
 
 
@@ -57,7 +60,8 @@ def test_second_load_is_a_memory_mapped_hit(
     test = load(f"folder:{images}", "test", image_size=8)
     assert counter.count == 10  # neither split decoded again
     assert torch.equal(first.pixels, second.pixels) and len(test) == 2
-    assert mapped_file(second.pixels.data_ptr()).endswith(".u8")  # the rows are the cache file, not a copy
+    # the rows are the cache file, not a copy
+    assert mapped_file(second.pixels.data_ptr()).endswith(".u8")
     assert not list(cache_folder().glob("*.tmp"))
 
 
@@ -85,7 +89,9 @@ def test_options_have_their_own_cache(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 @pytest.mark.parametrize("damage", ["flip-bytes", "truncate", "bad-json", "no-rows"])
-def test_damaged_cache_is_rebuilt_not_trusted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
+def test_damaged_cache_is_rebuilt_not_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
     images = make_folder(tmp_path / "images")
     good = load(f"folder:{images}", image_size=8).pixels.clone()
     rows = next(cache_folder().glob("*.u8"))
@@ -112,7 +118,9 @@ def test_failed_build_leaves_no_cache(tmp_path: Path) -> None:
     assert not list(cache_folder().iterdir())
 
 
-def test_worker_processes_give_the_same_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_worker_processes_give_the_same_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     images = make_folder(tmp_path / "images", n=40)
     (images / "zz.png").write_bytes(b"broken")
     serial = load(f"folder:{images}", image_size=8, skip_bad=True)
@@ -122,12 +130,22 @@ def test_worker_processes_give_the_same_rows(tmp_path: Path, monkeypatch: pytest
     parallel = load(f"folder:{images}", image_size=8, skip_bad=True)
     assert torch.equal(serial.pixels, parallel.pixels) and serial.names == parallel.names
     test = load(f"folder:{images}", "test", image_size=8, skip_bad=True)
-    assert parallel.skipped == serial.skipped and sorted(serial.skipped + test.skipped) == ["zz.png"]
+    assert parallel.skipped == serial.skipped and sorted(serial.skipped + test.skipped) == [
+        "zz.png"
+    ]
     assert len(serial) + len(test) == 40
 
 
-def test_refuses_a_cache_the_disk_cannot_hold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_refuses_a_cache_the_disk_cannot_hold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     images = make_folder(tmp_path / "images")
-    monkeypatch.setattr(cache_module.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 500, 500))
-    with pytest.raises(DataError, match=r"the decoded images need 0\.0 GB in the cache but 0\.0 GB are free"):
+    monkeypatch.setattr(
+        cache_module.shutil,
+        "disk_usage",
+        lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 500, 500),
+    )
+    with pytest.raises(
+        DataError, match=r"the decoded images need 0\.0 GB in the cache but 0\.0 GB are free"
+    ):
         load(f"folder:{images}", image_size=8)

@@ -1,4 +1,5 @@
-"""The registry: digits with no data at all, real MNIST/Fashion-MNIST when present, the table, splits."""
+"""The registry: digits with no data at all, real MNIST/Fashion-MNIST when present, the table,
+splits."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ import pytest
 import torch
 
 from aekit.cli import main
-from aekit.data import ImageSet, dataset_names, describe_datasets, idx, load, train_val_split, val_indices
+from aekit.data import (
+    ImageSet,
+    dataset_names,
+    describe_datasets,
+    idx,
+    load,
+    train_val_split,
+    val_indices,
+)
 from aekit.errors import ConfigError, DataError
 
 REAL_DATA = os.environ.get("AEKIT_DATA")  # read before the fixture below points it elsewhere
@@ -38,7 +47,11 @@ def real_root(name: str, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_digits_needs_no_data_folder() -> None:
     train, test = load("digits"), load("digits", "test")
     assert isinstance(train, ImageSet) and len(train) == 1497 and len(test) == 300
-    assert train.shape == (1, 8, 8) and train.images.dtype == torch.float32 and train.labels.dtype == torch.int64
+    assert (
+        train.shape == (1, 8, 8)
+        and train.images.dtype == torch.float32
+        and train.labels.dtype == torch.int64
+    )
     assert train.images.min() == 0 and train.images.max() == 1
     assert train.class_names == [str(d) for d in range(10)] and train.num_classes == 10
     assert test.labels.bincount().min() >= 29  # stratified: every digit in the test split
@@ -52,19 +65,28 @@ def test_image_size_and_channels_options() -> None:
     wide = load("digits", "test", image_size="16x8", channels=2, resample="nearest")
     assert wide.shape == (2, 8, 16) and wide.pixels[:, 1].eq(1).all()  # an opaque alpha channel
     plain = load("digits", "test")
-    assert torch.equal(wide.pixels[:, 0, :, ::2], plain.pixels[:, 0])  # nearest: every other column repeated
+    # nearest: every other column repeated
+    assert torch.equal(wide.pixels[:, 0, :, ::2], plain.pixels[:, 0])
 
 
 def test_batch_converts_only_the_rows_asked_for() -> None:
     pixels = torch.arange(4 * 2 * 3, dtype=torch.uint8).view(4, 1, 2, 3) * 10
     data = ImageSet(pixels, torch.arange(4), ["a", "b", "c", "d"], "toy", "test")
     batch = data.batch([2, 0])
-    assert batch.dtype == torch.float32 and torch.allclose(batch, torch.stack([pixels[2], pixels[0]]).float() / 255)
+    assert batch.dtype == torch.float32 and torch.allclose(
+        batch, torch.stack([pixels[2], pixels[0]]).float() / 255
+    )
     assert data.images.dtype == torch.float32 and torch.equal(data.images[2], batch[0])
     part = data.subset([3, 1])
-    assert part.pixels.dtype == torch.uint8 and part.labels.tolist() == [3, 1] and torch.equal(part.pixels[0], pixels[3])
+    assert (
+        part.pixels.dtype == torch.uint8
+        and part.labels.tolist() == [3, 1]
+        and torch.equal(part.pixels[0], pixels[3])
+    )
     digits = load("digits", "test")  # sixteen grey levels: kept as float32, not rounded to bytes
-    assert digits.pixels.dtype == torch.float32 and torch.equal(digits.batch([5])[0], digits.images[5])
+    assert digits.pixels.dtype == torch.float32 and torch.equal(
+        digits.batch([5])[0], digits.images[5]
+    )
 
 
 def test_unknown_names_splits_and_options() -> None:
@@ -74,15 +96,24 @@ def test_unknown_names_splits_and_options() -> None:
         load("digits", "val")
     with pytest.raises(ConfigError):
         load("digits", image_size=-4)
-    assert {"digits", "mnist", "fashion-mnist", "documents", "documents-synthetic", "documents-synthetic-300dpi", "floorplans-synthetic",
-            "crawl-tiles"} == set(dataset_names())
+    assert {
+        "digits",
+        "mnist",
+        "fashion-mnist",
+        "documents",
+        "documents-synthetic",
+        "documents-synthetic-300dpi",
+        "floorplans-synthetic",
+        "crawl-tiles",
+    } == set(dataset_names())
     with pytest.raises(ConfigError, match="digits can only be stretched"):
         load("digits", image_size=16, resize="pad")
 
 
 def test_train_val_split_is_a_fixed_disjoint_hold_out() -> None:
     data = load("digits")
-    data.pixels = torch.arange(len(data), dtype=torch.float32).view(-1, 1, 1, 1)  # each image its index
+    # each image its index
+    data.pixels = torch.arange(len(data), dtype=torch.float32).view(-1, 1, 1, 1)
     train, val = train_val_split(data, 0.1, seed=0)
     ids = lambda d: set(d.images.flatten().long().tolist())  # noqa: E731
     assert len(val) == 150 and len(train) == len(data) - 150
@@ -116,7 +147,9 @@ def test_table_without_data(tmp_path: Path) -> None:
 
 
 @pytest.mark.real_data
-def test_cli_lists_mnist_as_available(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+def test_cli_lists_mnist_as_available(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     root = real_root("mnist", monkeypatch)
     assert main(["datasets"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("mnist "))
@@ -131,7 +164,10 @@ def test_real_mnist_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     seconds = time.perf_counter() - start
     test = load("mnist", "test")
     assert train.images.shape == (60000, 1, 28, 28) and len(test) == 10000
-    assert train.labels.bincount().tolist() == MNIST_TRAIN and test.labels.bincount().tolist() == MNIST_TEST
+    assert (
+        train.labels.bincount().tolist() == MNIST_TRAIN
+        and test.labels.bincount().tolist() == MNIST_TEST
+    )
     assert train.pixels.dtype == torch.uint8 and train.images.dtype == torch.float32
     assert train.images.min() == 0 and train.images.max() == 1
     assert seconds < 10, f"loading 60,000 MNIST images took {seconds:.1f} s"  # about 0.5 s alone
@@ -145,6 +181,9 @@ def test_real_fashion_mnist_counts(mapped_file: Callable[[int], str]) -> None:
     again = load("fashion-mnist")  # the verified rows, memory-mapped from the cache
     assert torch.equal(again.pixels, train.pixels) and torch.equal(again.labels, train.labels)
     assert mapped_file(again.pixels.data_ptr()).endswith(".u8")
-    assert train.labels.bincount().tolist() == [6000] * 10 and test.labels.bincount().tolist() == [1000] * 10
+    assert (
+        train.labels.bincount().tolist() == [6000] * 10
+        and test.labels.bincount().tolist() == [1000] * 10
+    )
     assert train.class_names[0] == "T-shirt/top" and train.class_names[9] == "Ankle boot"
     assert train.shape == (1, 28, 28)

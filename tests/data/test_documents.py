@@ -28,8 +28,11 @@ def save(path: Path, array: np.ndarray) -> None:
     Image.fromarray(array).save(path)
 
 
-def make_documents(root: Path, n_clean: int = 6, copies: int = 2, test_cleaned: bool = False) -> Path:
-    """``n_clean`` distinct clean pages, each behind ``copies`` noisy pages (noisy = 255 - clean)."""
+def make_documents(
+    root: Path, n_clean: int = 6, copies: int = 2, test_cleaned: bool = False
+) -> Path:
+    """``n_clean`` distinct clean pages, each behind ``copies`` noisy pages (noisy = 255 -
+    clean)."""
     rng = np.random.default_rng(0)
     number = 1
     for c in range(n_clean):
@@ -107,20 +110,28 @@ def test_page_set_validation_split_is_grouped(tmp_path: Path) -> None:
 def test_noisy_page_without_clean_partner(tmp_path: Path) -> None:
     root = make_documents(tmp_path / "docs")
     (root / "train_cleaned" / "3.png").unlink()
-    with pytest.raises(DataError, match=r"3\.png: noisy page has no clean partner train_cleaned/3\.png"):
+    with pytest.raises(
+        DataError, match=r"3\.png: noisy page has no clean partner train_cleaned/3\.png"
+    ):
         load_pages(root, "train")
 
 
 def test_pair_of_different_sizes(tmp_path: Path) -> None:
     root = make_documents(tmp_path / "docs")
     save(root / "train_cleaned" / "2.png", np.zeros((10, 10), np.uint8))
-    with pytest.raises(DataError, match=r"2\.png: page is 40x30 px but its clean partner .* is 10x10 px"):
+    with pytest.raises(
+        DataError, match=r"2\.png: page is 40x30 px but its clean partner .* is 10x10 px"
+    ):
         load_pages(root, "test")
 
 
-@pytest.mark.parametrize("name, content, expected", [("notes.txt", b"hi", "not an image file"),
-                                                     ("7.png", b"garbage", "cannot read image")])  # fmt: skip
-def test_non_image_or_unreadable_file(tmp_path: Path, name: str, content: bytes, expected: str) -> None:
+@pytest.mark.parametrize(
+    "name, content, expected",
+    [("notes.txt", b"hi", "not an image file"), ("7.png", b"garbage", "cannot read image")],
+)
+def test_non_image_or_unreadable_file(
+    tmp_path: Path, name: str, content: bytes, expected: str
+) -> None:
     root = make_documents(tmp_path / "docs")
     (root / "train" / name).write_bytes(content)
     (root / "train_cleaned" / name).write_bytes(content)
@@ -163,7 +174,9 @@ def test_registry_documents_found_under_aekit_data(tmp_path: Path) -> None:
     assert isinstance(pages, PageSet) and pages.name == "documents" and len(pages) == 2
 
 
-def test_documents_synthetic_uses_the_generator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_documents_synthetic_uses_the_generator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import aekit.data.synthetic_documents as synthetic
 
     root = make_documents(tmp_path / "generated", test_cleaned=True)
@@ -185,8 +198,11 @@ def test_real_documents_split_keeps_groups_apart() -> None:
     train, test = load_pages(root, "train"), load_pages(root, "test")
     assert len(train) + len(test) == 144 and len(set(train.groups) | set(test.groups)) == 36
     assert not set(train.groups) & set(test.groups)
-    everything = {name: group for pages in (train, test) for name, group in zip(pages.names, pages.groups)}
-    assert len({everything[n] for n in ("2.png", "5.png", "8.png", "11.png")}) == 1  # the README's example
+    everything = {
+        name: group for pages in (train, test) for name, group in zip(pages.names, pages.groups)
+    }
+    # the README's example
+    assert len({everything[n] for n in ("2.png", "5.png", "8.png", "11.png")}) == 1
     fit, val = train_val_split(train)
     assert not set(fit.groups) & set(val.groups) and len(fit) + len(val) == len(train)
     noisy, clean = train.random_patches(8, 48, torch.Generator().manual_seed(0))
@@ -204,10 +220,15 @@ def test_augmented_patches_stay_aligned(tmp_path: Path) -> None:
     for number in range(1, 7):  # white pages with dark specks of ink, on grey noisy paper
         clean = np.where(rng.random((30, 40)) < 0.2, 0, 255).astype(np.uint8)
         save(tmp_path / "docs" / "train_cleaned" / f"{number}.png", clean)
-        save(tmp_path / "docs" / "train" / f"{number}.png", (60 + 0.6 * clean + rng.integers(0, 30, clean.shape)).astype(np.uint8))
+        save(
+            tmp_path / "docs" / "train" / f"{number}.png",
+            (60 + 0.6 * clean + rng.integers(0, 30, clean.shape)).astype(np.uint8),
+        )
     pages = load_pages(tmp_path / "docs", "train")
     plain_x, plain_y = pages.random_patches(200, 16, torch.Generator().manual_seed(5))
-    aug_x, aug_y = pages.random_patches(200, 16, torch.Generator().manual_seed(5), augment=True, fade_share=0.3)
+    aug_x, aug_y = pages.random_patches(
+        200, 16, torch.Generator().manual_seed(5), augment=True, fade_share=0.3
+    )
     seen, faded = set(), 0
     for px, py, ax, ay in zip(plain_x, plain_y, aug_x, aug_y):
         matches = [k for k in range(8) if torch.equal(dihedral(py, k), ay)]
@@ -248,11 +269,17 @@ def test_faded_ink_moves_towards_its_paper_and_stains_stay() -> None:
 # --- grouped cross-validation ---------------------------------------------------------------
 def test_grouped_folds_cover_every_page_once_and_never_cut_a_group(tmp_path: Path) -> None:
     root = make_documents(tmp_path / "docs", n_clean=9, copies=3)
-    every = load_pages(root, "train", fold=0, folds=4).names + load_pages(root, "test", fold=0, folds=4).names
+    every = (
+        load_pages(root, "train", fold=0, folds=4).names
+        + load_pages(root, "test", fold=0, folds=4).names
+    )
     assert sorted(every) == sorted(p.name for p in (root / "train").iterdir())
     tested: list[str] = []
     for k in range(4):
-        train, test = load_pages(root, "train", fold=k, folds=4), load_pages(root, "test", fold=k, folds=4)
+        train, test = (
+            load_pages(root, "train", fold=k, folds=4),
+            load_pages(root, "test", fold=k, folds=4),
+        )
         assert not set(train.groups) & set(test.groups)
         assert not set(train.names) & set(test.names) and len(train) + len(test) == 27
         assert len(set(test.groups)) in (2, 3)  # 9 groups dealt over 4 folds
@@ -264,7 +291,9 @@ def test_fold_arguments_are_checked(tmp_path: Path) -> None:
     root = make_documents(tmp_path / "docs", n_clean=3)
     with pytest.raises(DataError, match="fold 4 does not exist in 4-fold"):
         load_pages(root, "test", fold=4, folds=4)
-    with pytest.raises(DataError, match="needs at least 2 folds and as many distinct clean pages as folds; found 3"):
+    with pytest.raises(
+        DataError, match="needs at least 2 folds and as many distinct clean pages as folds; found 3"
+    ):
         load_pages(root, "test", fold=0, folds=4)
     with pytest.raises(DataError, match="unknown split 'kaggle-test' for a cross-validation fold"):
         load_pages(root, "kaggle-test", fold=0)
@@ -276,7 +305,11 @@ def test_real_documents_folds_keep_groups_apart() -> None:
     tested = []
     for k in range(4):
         train, test = load_pages(root, "train", fold=k), load_pages(root, "test", fold=k)
-        assert not set(train.groups) & set(test.groups) and len(set(test.groups)) == 9 and len(test) == 36
+        assert (
+            not set(train.groups) & set(test.groups)
+            and len(set(test.groups)) == 9
+            and len(test) == 36
+        )
         tested += test.names
     assert len(tested) == len(set(tested)) == 144
 
@@ -291,11 +324,14 @@ def test_pages_of_different_sizes_all_give_patches(tmp_path: Path) -> None:
         save(root / "train" / f"{i}.png", clean // 2)
     save(root / "test" / "1.png", clean)
     pages = load_pages(root, "train")
-    assert sorted(tuple(p.shape[-2:]) for p in pages.noisy) != [pages.noisy[0].shape[-2:]] * len(pages)
+    assert sorted(tuple(p.shape[-2:]) for p in pages.noisy) != [pages.noisy[0].shape[-2:]] * len(
+        pages
+    )
     noisy, clean_patches = pages.random_patches(300, 20, torch.Generator().manual_seed(0))
     assert noisy.shape == (300, 1, 20, 20)
     values = {round(float(p[0, 0, 0]) * 255) for p in clean_patches}
-    assert values == {200 + i for i in range(6) if pages.names.count(f"{i}.png")}  # every page drawn
+    # every page drawn
+    assert values == {200 + i for i in range(6) if pages.names.count(f"{i}.png")}
     assert torch.allclose(noisy * 255, torch.floor(clean_patches * 255 / 2), atol=1e-3)
 
 
@@ -312,7 +348,10 @@ def test_colour_and_16_bit_pages_are_read_as_grey_with_full_range(tmp_path: Path
     expected_grey = (200 * 299 + 100 * 587 + 50 * 114) / 1000 / 255  # PIL's ITU-R 601-2 luma
     assert noisy[i].shape == (1, 30, 40) and abs(float(noisy[i][0, 5, 5]) - expected_grey) < 1 / 255
     # 16-bit pages are read to 8 bits like every image (aekit.data.decode): full range, 1/255 steps
-    assert abs(float(clean[i][0, 5, 5]) - 32768 / 65535) <= 0.5 / 255 + 1e-6 and float(clean[i][0, 0, 0]) == 1.0
+    assert (
+        abs(float(clean[i][0, 5, 5]) - 32768 / 65535) <= 0.5 / 255 + 1e-6
+        and float(clean[i][0, 0, 0]) == 1.0
+    )
 
 
 def test_page_smaller_than_the_patch_is_one_line_naming_it(tmp_path: Path) -> None:
@@ -321,7 +360,9 @@ def test_page_smaller_than_the_patch_is_one_line_naming_it(tmp_path: Path) -> No
     save(root / "train_cleaned" / "2.png", np.zeros((12, 40), np.uint8) + 9)
     noisy, clean, names = read_pairs(root / "train", root / "train_cleaned")
     pages = PageSet(noisy, clean, names, list(range(len(names))), str(root / "train"))
-    with pytest.raises(DataError, match=r"page 2\.png is 40x12 px, smaller than the patch size 16") as info:
+    with pytest.raises(
+        DataError, match=r"page 2\.png is 40x12 px, smaller than the patch size 16"
+    ) as info:
         pages.random_patches(4, 16)
     assert "\n" not in str(info.value)
     assert pages.random_patches(4, 12)[0].shape == (4, 1, 12, 12)  # a patch that fits is fine
@@ -330,12 +371,15 @@ def test_page_smaller_than_the_patch_is_one_line_naming_it(tmp_path: Path) -> No
 def test_mixed_patches_take_their_share_from_the_generated_pages() -> None:
     def flat(value: float, n: int) -> PageSet:
         pages = [torch.full((1, 40, 50), value) for _ in range(n)]
-        return PageSet(pages, [p.clone() for p in pages], [str(i) for i in range(n)], list(range(n)), "mem")
+        return PageSet(
+            pages, [p.clone() for p in pages], [str(i) for i in range(n)], list(range(n)), "mem"
+        )
 
     real, generated = flat(0.2, 3), flat(0.9, 2)
     same = real.random_patches(40, 16, torch.Generator().manual_seed(3))
     alone = mixed_patches(real, None, 0.25, 40, 16, torch.Generator().manual_seed(3))
-    assert all(torch.equal(a, b) for a, b in zip(same, alone))  # no generated pages: the same stream
+    # no generated pages: the same stream
+    assert all(torch.equal(a, b) for a, b in zip(same, alone))
     noisy, clean = mixed_patches(real, generated, 0.25, 40, 16, torch.Generator().manual_seed(3))
     assert noisy.shape == clean.shape == (40, 1, 16, 16)
     from_generated = noisy.flatten(1).mean(1) > 0.5
@@ -362,7 +406,8 @@ def test_enlarged_patches_show_the_text_at_scales_from_1_to_enlarge() -> None:
     pitches = [line_pitch((p[0] < 0.6).numpy()) for p in target]
     scales = np.array([p / 6 for p in pitches if p is not None])
     assert len(scales) > 0.9 * len(pitches)  # a few crops of 3-4 lines have no clear period
-    assert abs(float(np.mean(np.abs(scales - 1) < 0.02)) - 0.4) < 0.1  # a third, and the draws near 1
+    # a third, and the draws near 1
+    assert abs(float(np.mean(np.abs(scales - 1) < 0.02)) - 0.4) < 0.1
     assert scales.max() > 3.5 and scales.min() > 0.95 and np.median(scales) > 1.3
     plain, _ = pages.random_patches(300, 48, torch.Generator().manual_seed(0))
     plain_pitches = [line_pitch((p[0] < 0.6).numpy()) for p in plain]
@@ -374,7 +419,11 @@ def test_enlarge_one_draws_exactly_the_patches_as_before() -> None:
     clean = [torch.rand(1, 40, 52, generator=g).round() for _ in range(3)]
     pages = PageSet([0.2 + 0.6 * c for c in clean], clean, ["a", "b", "c"], [0, 1, 2], "mem")
     before = pages.random_patches(30, 16, torch.Generator().manual_seed(2), augment=True)
-    after = mixed_patches(pages, None, 0.0, 30, 16, torch.Generator().manual_seed(2), augment=True, enlarge=1.0)
+    after = mixed_patches(
+        pages, None, 0.0, 30, 16, torch.Generator().manual_seed(2), augment=True, enlarge=1.0
+    )
     assert all(torch.equal(a, b) for a, b in zip(before, after))
-    enlarged = pages.random_patches(30, 16, torch.Generator().manual_seed(2), augment=True, enlarge=2.0)
+    enlarged = pages.random_patches(
+        30, 16, torch.Generator().manual_seed(2), augment=True, enlarge=2.0
+    )
     assert not torch.equal(before[1], enlarged[1])

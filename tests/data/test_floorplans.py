@@ -37,10 +37,14 @@ def test_shapes_classes_and_palette(pairs):
     assert footprints.shape == (300, 2, 64, 64) and plans.shape == (300, 64, 64)
     assert footprints.dtype == plans.dtype == np.uint8
     assert set(np.unique(footprints)) == {0, 1} and plans.max() < len(fp.CLASSES) == len(fp.PALETTE)
-    assert len({tuple(c) for c in fp.PALETTE.tolist()}) == len(fp.CLASSES)  # colours tell classes apart
-    assert np.array_equal(plans != fp.OUTSIDE, footprints[:, 0] == 1)  # the plan fills its footprint exactly
-    assert np.array_equal(plans == fp.ENTRANCE, footprints[:, 1] == 1)  # the mark is the entrance door
-    assert not footprints[:, 0, [0, -1]].any() and not footprints[:, 0, :, [0, -1]].any()  # outside all round
+    # colours tell classes apart
+    assert len({tuple(c) for c in fp.PALETTE.tolist()}) == len(fp.CLASSES)
+    # the plan fills its footprint exactly
+    assert np.array_equal(plans != fp.OUTSIDE, footprints[:, 0] == 1)
+    # the mark is the entrance door
+    assert np.array_equal(plans == fp.ENTRANCE, footprints[:, 1] == 1)
+    # outside all round
+    assert not footprints[:, 0, [0, -1]].any() and not footprints[:, 0, :, [0, -1]].any()
 
 
 def test_footprints_are_varied(pairs):
@@ -74,8 +78,8 @@ def test_walls_are_one_pixel_wide(pairs):
 
 
 def test_every_room_is_reachable_from_the_entrance(pairs):
-    """Walk the pixels: from the entrance through room and door pixels only, every room pixel is reached,
-    and without the doors some room is not (the doors are what connects the rooms)."""
+    """Walk the pixels: from the entrance through room and door pixels only, every room pixel is
+    reached, and without the doors some room is not (the doors are what connects the rooms)."""
     _, plans = pairs
     for plan in plans:
         walkable = np.isin(plan, (*fp.ROOM_CLASSES, fp.DOOR, fp.ENTRANCE))
@@ -93,8 +97,11 @@ def test_windows_only_on_outer_walls_and_openings_have_their_width(pairs):
     assert all(not ((p == fp.WINDOW) & ~_next_to_outside(p)).any() for p in plans)
     assert np.mean([(p == fp.WINDOW).any() for p in plans]) > 0.95
     for kind in (fp.DOOR, fp.WINDOW, fp.ENTRANCE):
-        sizes = np.concatenate([np.bincount(ndimage.label(p == kind, CROSS)[0].ravel())[1:] for p in plans[:50]])
-        assert set(sizes.tolist()) <= {3, 6}  # 3 pixels; two openings side by side at most (a corner)
+        sizes = np.concatenate(
+            [np.bincount(ndimage.label(p == kind, CROSS)[0].ravel())[1:] for p in plans[:50]]
+        )
+        # 3 pixels; two openings side by side at most (a corner)
+        assert set(sizes.tolist()) <= {3, 6}
     doors_outside = [((p == fp.DOOR) & _next_to_outside(p)).any() for p in plans]
     assert not any(doors_outside)  # doors join rooms, never a room and the street
 
@@ -108,10 +115,13 @@ def test_room_types_are_plausible(pairs):
         kinds = [int(k[0]) for k in kinds]
         assert kinds.count(fp.LIVING) == 1 and kinds.count(fp.KITCHEN) == 1
         assert 1 <= kinds.count(fp.BATHROOM) <= 2
-        # the living room is the largest room when a corridor leads in, else the entrance opens into it
+        # the living room is the largest room when a corridor leads in, else the entrance opens into
+        # it
         living = labels == kinds.index(fp.LIVING) + 1
         if fp.HALL in kinds:
-            assert all(living.sum() >= (labels == j + 1).sum() for j in range(n) if kinds[j] != fp.HALL)
+            assert all(
+                living.sum() >= (labels == j + 1).sum() for j in range(n) if kinds[j] != fp.HALL
+            )
         else:
             assert (ndimage.binary_dilation(living, CROSS) & (plan == fp.ENTRANCE)).any()
     rooms = np.array([_rooms(p) for p in plans])
@@ -141,10 +151,16 @@ def test_other_sizes_scale_walls_and_rooms(size):
     assert all(plan_validity(p, f).valid for p, f in zip(plans, footprints))
 
 
-@pytest.mark.parametrize("n, size, seed, message", [
-    (0, 64, 0, "n must be at least 1"), (2, 16, 0, "size must be 32..1024"), (2, 64, -1, "seed must be >= 0"),
-    (2.5, 64, 0, "n must be an integer"), (10**6, 1024, 0, "GiB"),
-])
+@pytest.mark.parametrize(
+    "n, size, seed, message",
+    [
+        (0, 64, 0, "n must be at least 1"),
+        (2, 16, 0, "size must be 32..1024"),
+        (2, 64, -1, "seed must be >= 0"),
+        (2.5, 64, 0, "n must be an integer"),
+        (10**6, 1024, 0, "GiB"),
+    ],
+)
 def test_bad_requests_are_one_line_errors(n, size, seed, message):
     with pytest.raises(AekitError, match=message):
         fp.make_floorplans(n, size, seed)
@@ -152,11 +168,15 @@ def test_bad_requests_are_one_line_errors(n, size, seed, message):
 
 def test_files_round_trip_and_the_command(tmp_path, capsys):
     out = tmp_path / "plans"
-    assert main(["make-floorplans", "--n", "4", "--size", "48", "--out", str(out), "--seed", "2"]) == 0
+    assert (
+        main(["make-floorplans", "--n", "4", "--size", "48", "--out", str(out), "--seed", "2"]) == 0
+    )
     assert "wrote 4 floor plan pairs" in capsys.readouterr().out
     footprints, plans = fp.make_floorplans(4, 48, seed=2)
     for i in range(4):
-        assert np.array_equal(files.read_footprint(out / "footprints" / f"{i:05d}.png"), footprints[i])
+        assert np.array_equal(
+            files.read_footprint(out / "footprints" / f"{i:05d}.png"), footprints[i]
+        )
         assert np.array_equal(files.read_plan(out / "plans" / f"{i:05d}.png"), plans[i])
     recipe = json.loads((out / "floorplans.json").read_text())
     assert recipe["classes"] == list(fp.CLASSES) and recipe["palette"] == fp.PALETTE.tolist()
@@ -171,7 +191,8 @@ def test_colours_map_back_to_classes(pairs):
     rgb = files.plan_to_rgb(plans[:10])
     assert rgb.shape == (10, 3, 64, 64)
     assert np.array_equal(files.rgb_to_plan(rgb), plans[:10])
-    assert np.array_equal(files.rgb_to_plan(rgb.astype(np.float32) / 255 + 0.04), plans[:10])  # a model's blur
+    # a model's blur
+    assert np.array_equal(files.rgb_to_plan(rgb.astype(np.float32) / 255 + 0.04), plans[:10])
 
 
 def test_registered_dataset(tmp_path, monkeypatch, mapped_file):
@@ -180,17 +201,24 @@ def test_registered_dataset(tmp_path, monkeypatch, mapped_file):
     data = load("floorplans-synthetic", "test", image_size=32)
     assert isinstance(data, files.PlanSet) and data.shape == (3, 32, 32) and len(data) == 30
     footprints, plans = fp.make_floorplans(30, 32, seed=1)
-    assert np.array_equal(data.plans.numpy(), plans) and np.array_equal(data.footprints.numpy(), footprints)
+    assert np.array_equal(data.plans.numpy(), plans) and np.array_equal(
+        data.footprints.numpy(), footprints
+    )
     assert np.array_equal(data.pixels.numpy(), files.plan_to_rgb(plans))
     again = load("floorplans-synthetic", "test", image_size=32)  # from the cache: a memory map
-    assert mapped_file(again.plans.data_ptr()).endswith(".u8") and torch.equal(again.pixels, data.pixels)
+    assert mapped_file(again.plans.data_ptr()).endswith(".u8") and torch.equal(
+        again.pixels, data.pixels
+    )
     train, val = train_val_split(data)
     assert isinstance(val, files.PlanSet) and len(train) + len(val) == 30
     rows = torch.tensor([3, 7])
     part = data.subset(rows)
-    assert torch.equal(part.plans, data.plans[rows]) and torch.equal(part.footprints, data.footprints[rows])
+    assert torch.equal(part.plans, data.plans[rows]) and torch.equal(
+        part.footprints, data.footprints[rows]
+    )
     assert torch.equal(part.pixels, data.pixels[rows])
-    assert torch.equal(data.condition("footprint", rows), data.footprints[rows])  # what a plan model is fed
+    # what a plan model is fed
+    assert torch.equal(data.condition("footprint", rows), data.footprints[rows])
     assert data.default_model[0] == "plan-layout"
     with pytest.raises(ConfigError, match="3 palette colours"):
         load("floorplans-synthetic", "test", channels=1)
@@ -199,7 +227,8 @@ def test_registered_dataset(tmp_path, monkeypatch, mapped_file):
 
 
 def test_silhouette_of_a_plan_or_a_footprint_file_is_the_outline(pairs):
-    """What lets the cvae's silhouette condition work on plans, and on a footprint PNG at sampling."""
+    """What lets the cvae's silhouette condition work on plans, and on a footprint PNG at
+    sampling."""
     import io
 
     from PIL import Image
@@ -210,5 +239,9 @@ def test_silhouette_of_a_plan_or_a_footprint_file_is_the_outline(pairs):
     expected = np.stack([ndimage.binary_fill_holes(m) for m in footprints[:40, 0]])
     colours = torch.from_numpy(files.plan_to_rgb(plans[:40])).float() / 255
     assert np.array_equal(silhouette(colours)[:, 0].numpy() > 0, expected)
-    grey = np.stack([np.asarray(Image.open(io.BytesIO(files.footprint_png(f)))) for f in footprints[:40]])
-    assert np.array_equal(silhouette(torch.from_numpy(grey).float()[:, None] / 255)[:, 0].numpy() > 0, expected)
+    grey = np.stack(
+        [np.asarray(Image.open(io.BytesIO(files.footprint_png(f)))) for f in footprints[:40]]
+    )
+    assert np.array_equal(
+        silhouette(torch.from_numpy(grey).float()[:, None] / 255)[:, 0].numpy() > 0, expected
+    )

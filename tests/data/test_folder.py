@@ -49,7 +49,12 @@ def test_all_grayscale_gives_one_channel_and_default_size(tmp_path: Path) -> Non
         save(tmp_path / f"{i}.png", gray(60 * i))
     (tmp_path / "notes.txt").write_text("other files are skipped")
     data = load(f"folder:{tmp_path}")
-    assert data.shape == (1, 64, 64) and data.labels is None and data.class_names is None and len(data) == 3
+    assert (
+        data.shape == (1, 64, 64)
+        and data.labels is None
+        and data.class_names is None
+        and len(data) == 3
+    )
     assert load(f"folder:{tmp_path}", channels=3).shape == (3, 64, 64)
 
 
@@ -58,7 +63,9 @@ def test_split_is_fixed_and_disjoint(tmp_path: Path) -> None:
         save(tmp_path / f"{i}.png", gray(20 * i, size=8))
 
     def means(split: str) -> list[float]:
-        return sorted(round(float(m), 3) for m in load(f"folder:{tmp_path}", split).images.mean((1, 2, 3)))
+        return sorted(
+            round(float(m), 3) for m in load(f"folder:{tmp_path}", split).images.mean((1, 2, 3))
+        )
 
     train, test = means("train"), means("test")
     assert len(train) == 8 and len(test) == 2 and not set(train) & set(test)
@@ -74,8 +81,10 @@ def test_own_train_and_test_folders(tmp_path: Path) -> None:
 
 
 def test_sixteen_bit_and_transparent_images(tmp_path: Path) -> None:
-    save(tmp_path / "deep.png", np.full((8, 8), 30000, np.uint16))  # reduced to 8 bits: 30000/65535 -> 117/255
-    rgba = np.zeros((8, 8, 4), np.uint8)  # fully transparent black: asked for 1 channel, lies on white
+    # reduced to 8 bits: 30000/65535 -> 117/255
+    save(tmp_path / "deep.png", np.full((8, 8), 30000, np.uint16))
+    # fully transparent black: asked for 1 channel, lies on white
+    rgba = np.zeros((8, 8, 4), np.uint8)
     save(tmp_path / "clear.png", rgba)
     data = load(f"folder:{tmp_path}", "train", image_size=8, channels=1)
     test = load(f"folder:{tmp_path}", "test", image_size=8, channels=1)
@@ -98,7 +107,10 @@ def test_unreadable_image_names_the_file(tmp_path: Path) -> None:
 
 
 def test_truncated_image_names_the_file(tmp_path: Path) -> None:
-    page = save(tmp_path / "train" / "a.png", np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8))
+    page = save(
+        tmp_path / "train" / "a.png",
+        np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8),
+    )
     page.write_bytes(page.read_bytes()[:-300])
     save(tmp_path / "test" / "b.png", gray(1))
     with pytest.raises(DataError, match=r"a\.png: cannot decode"):
@@ -115,7 +127,12 @@ def test_bad_folders(tmp_path: Path, setup: str) -> None:
     if setup == "mixed":
         save(folder / "loose.png", gray(1))
         save(folder / "cls" / "a.png", gray(1))
-    expected = {"missing": "not found", "empty": "no images", "only-text": "no images", "mixed": "mixes loose"}[setup]
+    expected = {
+        "missing": "not found",
+        "empty": "no images",
+        "only-text": "no images",
+        "mixed": "mixes loose",
+    }[setup]
     with pytest.raises(DataError, match=expected) as info:
         load(f"folder:{folder}")
     assert str(folder) in str(info.value)
@@ -166,7 +183,8 @@ def test_rgba_round_trip_is_premultiplied(tmp_path: Path) -> None:
     for (x, y), (_, expected) in PIXELS.items():
         assert tuple(picture.pixels[0, :, y, x].tolist()) == expected
     other = test if picture is data else data
-    assert other.pixels[0, 3].eq(255).all() and other.pixels[0, :3].eq(7).all()  # opaque alpha added
+    # opaque alpha added
+    assert other.pixels[0, 3].eq(255).all() and other.pixels[0, :3].eq(7).all()
 
 
 def test_gray_alpha_round_trip_gives_two_channels(tmp_path: Path) -> None:
@@ -223,7 +241,9 @@ def test_crop_keeps_the_centre(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("pad", ["transparent", "white"])
 def test_pad_keeps_the_aspect_ratio(tmp_path: Path, pad: str) -> None:
-    out = first_train_image(tmp_path, image_size=8, resize="pad", resample="nearest", pad=pad, channels=4)
+    out = first_train_image(
+        tmp_path, image_size=8, resize="pad", resample="nearest", pad=pad, channels=4
+    )
     bar = CLEAR if pad == "transparent" else W + [255]
     assert out.shape == (8, 8, 4)
     assert (out[:2] == bar).all() and (out[6:] == bar).all()  # 2 rows above and below
@@ -236,13 +256,25 @@ def test_pad_without_alpha_is_white(tmp_path: Path) -> None:
 
 
 def test_nearest_keeps_pixel_art_colours(tmp_path: Path) -> None:
-    palette = np.array([[12, 200, 40], [250, 250, 0], [90, 0, 160], [0, 0, 0], [255, 128, 64]], np.uint8)
+    palette = np.array(
+        [[12, 200, 40], [250, 250, 0], [90, 0, 160], [0, 0, 0], [255, 128, 64]], np.uint8
+    )
     art = palette[np.random.default_rng(0).integers(0, len(palette), (8, 8))]
     save(tmp_path / "a.png", art)
     save(tmp_path / "b.png", art)
-    upscaled = load(f"folder:{tmp_path}", image_size=32, resample="nearest").pixels[0].numpy().transpose(1, 2, 0)
+    upscaled = (
+        load(f"folder:{tmp_path}", image_size=32, resample="nearest")
+        .pixels[0]
+        .numpy()
+        .transpose(1, 2, 0)
+    )
     assert (upscaled == art.repeat(4, 0).repeat(4, 1)).all()
-    smooth = load(f"folder:{tmp_path}", image_size=32, resample="bilinear").pixels[0].numpy().transpose(1, 2, 0)
+    smooth = (
+        load(f"folder:{tmp_path}", image_size=32, resample="bilinear")
+        .pixels[0]
+        .numpy()
+        .transpose(1, 2, 0)
+    )
     colours = {tuple(c) for c in smooth.reshape(-1, 3)}
     assert len(colours - {tuple(c) for c in palette}) > 10  # the baseline blends new colours in
 
@@ -264,15 +296,22 @@ def test_skip_bad_counts_and_lists(tmp_path: Path) -> None:
     for i in range(6):
         save(tmp_path / f"good{i}.png", gray(10 * i, size=8))
     (tmp_path / "junk.png").write_bytes(b"not a png at all")
-    page = save(tmp_path / "cut.png", np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8))
+    page = save(
+        tmp_path / "cut.png", np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8)
+    )
     page.write_bytes(page.read_bytes()[:-300])
     with pytest.raises(DataError, match=r"cut\.png: cannot decode"):
         load(f"folder:{tmp_path}", channels=1)
     with pytest.raises(DataError, match=r"junk\.png: cannot read"):
         load(f"folder:{tmp_path}")
     sets = [load(f"folder:{tmp_path}", split, skip_bad=True) for split in ("train", "test")]
-    assert sum(len(d) for d in sets) == 6 and sorted(sets[0].skipped + sets[1].skipped) == ["cut.png", "junk.png"]
+    assert sum(len(d) for d in sets) == 6 and sorted(sets[0].skipped + sets[1].skipped) == [
+        "cut.png",
+        "junk.png",
+    ]
     assert "skipped 2 files that do not decode" in sets[0].notes
     assert sorted(n for d in sets for n in d.names) == [f"good{i}.png" for i in range(6)]
     for d in sets:  # every kept row holds its own file's pixels, not a neighbour's
-        assert [int(d.pixels[i].float().mean()) for i in range(len(d))] == [10 * int(n[4]) for n in d.names]
+        assert [int(d.pixels[i].float().mean()) for i in range(len(d))] == [
+            10 * int(n[4]) for n in d.names
+        ]

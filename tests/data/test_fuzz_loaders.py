@@ -20,11 +20,15 @@ from aekit.data.idx import read_idx
 from aekit.data.sheets import load_sheets, parse_sheet_spec
 from aekit.errors import AekitError
 
-FUZZ = settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 # Mostly well-formed headers with arbitrary dimensions and payloads, plus plain noise.
 headers = st.builds(
-    lambda code, dims, payload: bytes([0, 0, code, len(dims)]) + struct.pack(f">{len(dims)}I", *dims) + payload,
+    lambda code, dims, payload: (
+        bytes([0, 0, code, len(dims)]) + struct.pack(f">{len(dims)}I", *dims) + payload
+    ),
     st.sampled_from([0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E, 0x00, 0xFF]),
     st.lists(st.integers(0, 2**32 - 1) | st.integers(0, 6), max_size=4),
     st.binary(max_size=300),
@@ -63,9 +67,16 @@ image_bytes = st.binary(max_size=200) | st.builds(
 
 
 @FUZZ
-@given(first=image_bytes, second=image_bytes, suffix=st.sampled_from([".png", ".jpg", ".gif", ".bmp"]),
-       skip_bad=st.booleans(), resize=st.sampled_from(["stretch", "crop", "pad"]))
-def test_folder_loader(first: bytes, second: bytes, suffix: str, skip_bad: bool, resize: str) -> None:
+@given(
+    first=image_bytes,
+    second=image_bytes,
+    suffix=st.sampled_from([".png", ".jpg", ".gif", ".bmp"]),
+    skip_bad=st.booleans(),
+    resize=st.sampled_from(["stretch", "crop", "pad"]),
+)
+def test_folder_loader(
+    first: bytes, second: bytes, suffix: str, skip_bad: bool, resize: str
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / f"a{suffix}").write_bytes(first)
         (Path(tmp) / "b.png").write_bytes(second)
@@ -73,7 +84,9 @@ def test_folder_loader(first: bytes, second: bytes, suffix: str, skip_bad: bool,
             data = load_folder(Path(tmp), "train", ImageOptions((8, 6), None, resize), skip_bad)
         except AekitError:
             return
-        assert data.pixels.dtype == np.uint8 and data.pixels.shape[1:] in ((c, 6, 8) for c in (1, 2, 3, 4))
+        assert data.pixels.dtype == np.uint8 and data.pixels.shape[1:] in (
+            (c, 6, 8) for c in (1, 2, 3, 4)
+        )
         assert len(data.pixels) == len(data.names) and (skip_bad or not data.skipped)
 
 
@@ -82,12 +95,18 @@ def test_folder_loader(first: bytes, second: bytes, suffix: str, skip_bad: bool,
 def test_sheet_loader(sheet: bytes, tile: int, ragged: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "s.png").write_bytes(sheet)
-        spec = parse_sheet_spec(f"sheet:{tmp}/s.png?tile={tile}" + ("&ragged=drop" if ragged else ""))
+        spec = parse_sheet_spec(
+            f"sheet:{tmp}/s.png?tile={tile}" + ("&ragged=drop" if ragged else "")
+        )
         try:
             data = load_sheets(spec, "test", ImageOptions())
         except AekitError:
             return
-        assert data.pixels.dtype == np.uint8 and data.pixels.shape[2:] == (tile, tile) and len(data.pixels) >= 1
+        assert (
+            data.pixels.dtype == np.uint8
+            and data.pixels.shape[2:] == (tile, tile)
+            and len(data.pixels) >= 1
+        )
 
 
 @FUZZ

@@ -24,8 +24,14 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def idx_bytes(array: np.ndarray, code: int | None = None) -> bytes:
-    codes = {np.dtype("u1"): 0x08, np.dtype("i1"): 0x09, np.dtype(">i2"): 0x0B, np.dtype(">i4"): 0x0C,
-             np.dtype(">f4"): 0x0D, np.dtype(">f8"): 0x0E}  # fmt: skip
+    codes = {
+        np.dtype("u1"): 0x08,
+        np.dtype("i1"): 0x09,
+        np.dtype(">i2"): 0x0B,
+        np.dtype(">i4"): 0x0C,
+        np.dtype(">f4"): 0x0D,
+        np.dtype(">f8"): 0x0E,
+    }
     code = codes[array.dtype] if code is None else code
     header = bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
     return header + array.tobytes()
@@ -65,7 +71,9 @@ def assert_error(path: Path, fragment: str) -> None:
 
 
 def test_truncated_gzip(tmp_path: Path) -> None:
-    data = gzip.compress(idx_bytes(np.random.default_rng(0).integers(0, 255, (50, 28, 28), dtype=np.uint8)))
+    data = gzip.compress(
+        idx_bytes(np.random.default_rng(0).integers(0, 255, (50, 28, 28), dtype=np.uint8))
+    )
     path = tmp_path / "cut.gz"
     path.write_bytes(data[: len(data) // 2])
     assert_error(path, "truncated or corrupt gzip")
@@ -101,7 +109,8 @@ def test_header_disagrees_with_payload(tmp_path: Path, extra: int) -> None:
 
 @pytest.mark.parametrize("compress", [True, False])
 def test_huge_header_rejected_before_allocating(tmp_path: Path, compress: bool) -> None:
-    header = b"\x00\x00\x08\x03" + struct.pack(">3I", 4_000_000_000, 1000, 250)  # 10^15 bytes claimed
+    # 10^15 bytes claimed
+    header = b"\x00\x00\x08\x03" + struct.pack(">3I", 4_000_000_000, 1000, 250)
     path = write(tmp_path / "huge", header + b"\x00" * 100, compress)
     start = time.perf_counter()
     assert_error(path, "far smaller")
@@ -119,7 +128,9 @@ def test_missing_file(tmp_path: Path) -> None:
 
 # --- a tiny source exercising checksums, locating, downloading ----------------------------------
 def tiny_source(files: dict[str, bytes], mirrors: tuple[str, ...] = ()) -> idx.IdxSource:
-    digests = {name: frozenset({"md5:" + hashlib.md5(data).hexdigest()}) for name, data in files.items()}
+    digests = {
+        name: frozenset({"md5:" + hashlib.md5(data).hexdigest()}) for name, data in files.items()
+    }
     names = list(files)
     return idx.IdxSource(
         name="tiny",
@@ -150,7 +161,11 @@ def test_load_split_verifies_and_reads(tmp_path: Path) -> None:
     put(tmp_path / "data" / "tiny", files)
     images, labels, folder = idx.load_idx_split(source, "train")
     assert folder == tmp_path / "data" / "tiny"
-    assert np.array_equal(images, IMAGES) and labels.dtype == np.int64 and labels.tolist() == LABELS.tolist()
+    assert (
+        np.array_equal(images, IMAGES)
+        and labels.dtype == np.int64
+        and labels.tolist() == LABELS.tolist()
+    )
 
 
 def test_count_mismatch_names_the_label_file(tmp_path: Path) -> None:
@@ -185,7 +200,9 @@ def test_checksum_accepts_recompressed_content_by_sha256(tmp_path: Path) -> None
         idx.verify(path, raw, decompressed, frozenset({"raw-sha256:" + "0" * 64}))
 
 
-def test_verification_is_remembered_until_the_file_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_verification_is_remembered_until_the_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     content = idx_bytes(LABELS)
     path = write(tmp_path / "l.gz", content)
     good = frozenset({"md5:" + hashlib.md5(path.read_bytes()).hexdigest()})
@@ -195,7 +212,8 @@ def test_verification_is_remembered_until_the_file_changes(tmp_path: Path, monke
     with monkeypatch.context() as patched:
         patched.setattr(idx.hashlib, "md5", None)  # remembered: no hashing at all
         idx.verify(path, raw, decompressed, good)
-    with pytest.raises(DataError, match="checksum mismatch"):  # the stamp names the digest it matched
+    # the stamp names the digest it matched
+    with pytest.raises(DataError, match="checksum mismatch"):
         idx.verify(path, raw, decompressed, frozenset({"md5:" + "0" * 32}))
     write(path, content + b"\x00")  # another size: the stamp no longer applies
     with pytest.raises(DataError, match="checksum mismatch"):
@@ -207,7 +225,10 @@ def test_official_checksums_of_real_files() -> None:
     """Every real file on this machine matches one of its accepted digests."""
     checked = 0
     for source in idx.SOURCES.values():
-        for folder in [*source.extra_dirs, Path(__file__).parents[3] / "shared" / "data" / source.name]:
+        for folder in [
+            *source.extra_dirs,
+            Path(__file__).parents[3] / "shared" / "data" / source.name,
+        ]:
             for name in source.files:
                 if (folder / name).is_file():
                     _, raw, content = idx._read_idx(folder / name)
@@ -220,7 +241,9 @@ def test_official_checksums_of_real_files() -> None:
 def test_download_from_file_mirror(tmp_path: Path) -> None:
     files = tiny_files()
     put(tmp_path / "mirror", files)
-    source = tiny_source(files, mirrors=((tmp_path / "missing").as_uri() + "/", (tmp_path / "mirror").as_uri() + "/"))
+    source = tiny_source(
+        files, mirrors=((tmp_path / "missing").as_uri() + "/", (tmp_path / "mirror").as_uri() + "/")
+    )
     images, labels, folder = idx.load_idx_split(source, "train")
     assert folder == tmp_path / "cache" / "tiny"
     assert (folder / "imgs.gz").read_bytes() == files["imgs.gz"]

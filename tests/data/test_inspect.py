@@ -1,4 +1,5 @@
-"""``aekit datasets --inspect``: counts, sizes, modes, classes, transparency, duplicates, bad files."""
+"""``aekit datasets --inspect``: counts, sizes, modes, classes, transparency, duplicates, bad
+files."""
 
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ def make_folder(root: Path) -> Path:
     Image.fromarray(picture[..., 0]).save(cats / "gray.png")  # same red channel, different picture
     see_through = np.dstack([picture, np.full((10, 12), 128, np.uint8)])
     Image.fromarray(see_through).save(dogs / "half.png")
-    Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).convert("P").save(dogs / "pal.gif")
+    Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).convert("P").save(
+        dogs / "pal.gif"
+    )
     (cats / "broken.png").write_bytes(b"nope")
     return root
 
@@ -42,7 +45,10 @@ def test_inspect_folder(tmp_path: Path) -> None:
     assert "modes seen: RGB (2), L (1), P (1), RGBA (1)" in lines
     assert "classes: cats 2, dogs 3" in lines
     assert "transparency: 1 images use it" in lines
-    assert "exact duplicates: 1 groups, 2 images" in lines and "  cats/a.png = dogs/same-as-a.png" in lines
+    assert (
+        "exact duplicates: 1 groups, 2 images" in lines
+        and "  cats/a.png = dogs/same-as-a.png" in lines
+    )
     assert "note: converted 4 images from mode L 1, P 1, RGB 2 to RGBA" in lines
     assert "note: resized 5 of 5 images to 64x64 (stretch, bilinear)" in lines
     assert "skipped (do not decode): 1: cats/broken.png" in lines
@@ -63,4 +69,7 @@ def test_inspect_sheet_from_the_cli(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "sheets: s.png 24x16 RGBA" in out
     assert "transparency: 2 images use it" in out  # the see-through tile and the dot on clear
     assert "exact duplicates: 1 groups, 2 images" in out and "  s.png:r0c0 = s.png:r0c1" in out
-    assert "note: cut 4 tiles 8x8 from 1 sheets; skipped 2 empty tiles (transparent or one flat colour)" in out
+    assert (
+        "note: cut 4 tiles 8x8 from 1 sheets; skipped 2 empty tiles (transparent or one flat "
+        "colour)" in out
+    )

@@ -58,7 +58,9 @@ def test_single_images_and_batches_both_work() -> None:
     assert SaltPepper(0.2)(torch.full((1, 8, 8), 0.5), seeded()).shape == (1, 8, 8)
 
 
-@pytest.mark.parametrize("spec", ["salt-pepper:0.1", "gaussian:0.3", "masking:0.25", "gaussian:0.0"])
+@pytest.mark.parametrize(
+    "spec", ["salt-pepper:0.1", "gaussian:0.3", "masking:0.25", "gaussian:0.0"]
+)
 def test_spec_round_trips(spec: str) -> None:
     noise = parse_noise(spec)
     assert noise.spec == spec and parse_noise(noise.spec) == noise
@@ -71,9 +73,20 @@ def test_parse_gives_the_right_type() -> None:
 
 @pytest.mark.parametrize(
     "spec",
-    ["", "salt-pepper", "salt-pepper:", "salt-pepper:x", "salt-pepper:1.5", "masking:-0.1", "gaussian:-1",
-     "gaussian:nan", "gaussian:inf", "blur:0.2", "gaussian:0.1:0.2"],
-)  # fmt: skip
+    [
+        "",
+        "salt-pepper",
+        "salt-pepper:",
+        "salt-pepper:x",
+        "salt-pepper:1.5",
+        "masking:-0.1",
+        "gaussian:-1",
+        "gaussian:nan",
+        "gaussian:inf",
+        "blur:0.2",
+        "gaussian:0.1:0.2",
+    ],
+)
 def test_bad_specs_are_config_errors(spec: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_noise(spec)

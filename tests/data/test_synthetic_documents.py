@@ -158,12 +158,20 @@ def test_salt_and_pepper_sets_isolated_pixels_to_extremes() -> None:
     hit = dirty != 0.5
     assert set(np.unique(dirty[hit])) == {0.0, 1.0}
     assert 0.02 * 0.9 < hit.mean() < 0.04 * 1.1
-    neighbours = ndimage.convolve(hit.astype(int), np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]]), mode="constant")
+    neighbours = ndimage.convolve(
+        hit.astype(int), np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]]), mode="constant"
+    )
     assert (neighbours[hit] > 0).mean() < 0.25  # isolated dots, not blobs
 
 
 def test_damage_config_is_validated() -> None:
-    for bad in ({"stains": -0.1}, {"fade": 1.5}, {"blur": float("nan")}, {"max_stains": 2.5}, {"texture": "x"}):
+    for bad in (
+        {"stains": -0.1},
+        {"fade": 1.5},
+        {"blur": float("nan")},
+        {"max_stains": 2.5},
+        {"texture": "x"},
+    ):
         with pytest.raises(AekitError, match="damage"):
             DamageConfig(**bad)
     with pytest.raises(AekitError, match="unknown damage kind"):
@@ -193,10 +201,16 @@ def test_synthesize_writes_paired_splits_with_the_sizes_asked(tmp_path: Path) ->
     assert names["train"] == names["train_cleaned"] and names["test"] == names["test_cleaned"]
     for split in ("train", "test"):
         for name in names[split]:
-            dirty, clean = Image.open(out / split / name), Image.open(out / f"{split}_cleaned" / name)
+            dirty, clean = (
+                Image.open(out / split / name),
+                Image.open(out / f"{split}_cleaned" / name),
+            )
             assert dirty.mode == clean.mode == "L" and dirty.size == clean.size
             assert dirty.size == sizes[(int(name.removesuffix(".png")) - 1) % 2]
-            assert np.abs(read(out / split / name) - read(out / f"{split}_cleaned" / name)).mean() > 0.02
+            assert (
+                np.abs(read(out / split / name) - read(out / f"{split}_cleaned" / name)).mean()
+                > 0.02
+            )
     assert not list(out.rglob("*.tmp"))
 
 
@@ -215,7 +229,9 @@ def test_synthesize_writes_paired_splits_with_the_sizes_asked(tmp_path: Path) ->
         ({"damage": {"stains": 0}}, "DamageConfig"),
     ],
 )
-def test_synthesize_rejects_bad_arguments_in_one_line(tmp_path: Path, kwargs: dict, message: str) -> None:
+def test_synthesize_rejects_bad_arguments_in_one_line(
+    tmp_path: Path, kwargs: dict, message: str
+) -> None:
     args = {"n_pages": 3, "out_dir": tmp_path / "out", **kwargs}
     with pytest.raises(AekitError, match=message) as info:
         synthesize(**args)
@@ -229,7 +245,9 @@ def test_synthesize_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
         synthesize(2, tmp_path)
 
 
-def test_ensure_synthetic_documents_generates_once_into_the_cache(tmp_path: Path, monkeypatch) -> None:
+def test_ensure_synthetic_documents_generates_once_into_the_cache(
+    tmp_path: Path, monkeypatch
+) -> None:
     monkeypatch.setenv("AEKIT_CACHE", str(tmp_path))
     first = ensure_synthetic_documents(n_pages=2, seed=5)
     assert first == tmp_path / "documents-synthetic-5-2"
@@ -241,7 +259,10 @@ def test_ensure_synthetic_documents_generates_once_into_the_cache(tmp_path: Path
 
 
 def test_cli_make_documents(tmp_path: Path, capsys) -> None:
-    assert main(["make-documents", "--pages", "4", "--out", str(tmp_path / "docs"), "--seed", "3"]) == 0
+    assert (
+        main(["make-documents", "--pages", "4", "--out", str(tmp_path / "docs"), "--seed", "3"])
+        == 0
+    )
     assert "4 page pairs" in capsys.readouterr().out
     assert len(list((tmp_path / "docs").glob("*/*.png"))) == 8
     assert main(["make-documents", "--pages", "1", "--out", str(tmp_path / "more")]) == 2
@@ -250,8 +271,11 @@ def test_cli_make_documents(tmp_path: Path, capsys) -> None:
 
 
 # --- the point of it all: a document cleaner learns from these pages ---------------------------
-def test_short_training_cleans_held_out_pages_better_than_identity(tmp_path: Path, monkeypatch) -> None:
-    """The tutorial's document cleaner (narrowed to 16 filters to stay fast) beats the noisy page."""
+def test_short_training_cleans_held_out_pages_better_than_identity(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The tutorial's document cleaner (narrowed to 16 filters to stay fast) beats the noisy
+    page."""
     import torch
 
     import aekit
@@ -260,12 +284,22 @@ def test_short_training_cleans_held_out_pages_better_than_identity(tmp_path: Pat
 
     monkeypatch.setenv("AEKIT_CACHE", str(tmp_path / "cache"))
     config = aekit.TrainConfig(
-        model="tutorial-docs", dataset="documents-synthetic", out=str(tmp_path / "run"), epochs=3,
-        patches_per_epoch=1024, patch_size=32, batch_size=32, lr=3e-3, seed=0, device="cpu", quiet=True,
+        model="tutorial-docs",
+        dataset="documents-synthetic",
+        out=str(tmp_path / "run"),
+        epochs=3,
+        patches_per_epoch=1024,
+        patch_size=32,
+        batch_size=32,
+        lr=3e-3,
+        seed=0,
+        device="cpu",
+        quiet=True,
         model_options={"filters": 16, "latent_dim": 16},
     )
     model = aekit.train(config).model.eval()
-    recorded = json.loads((tmp_path / "run" / "data.json").read_text())["text"]  # the training pages' text sizes
+    # the training pages' text sizes
+    recorded = json.loads((tmp_path / "run" / "data.json").read_text())["text"]
     assert 5 < recorded["pitch"][0] <= recorded["pitch"][1] <= recorded["pitch"][2] < 60
     assert recorded["letter"][0] <= recorded["letter"][1] <= recorded["letter"][2]
     pages = data.load("documents-synthetic", split="test")
@@ -311,8 +345,40 @@ def test_pages_at_a_resolution_carry_their_text_and_dpi(tmp_path: Path) -> None:
 
 
 def test_make_documents_at_a_resolution_through_the_cli(tmp_path: Path, capsys) -> None:
-    assert main(["make-documents", "--pages", "2", "--dpi", "40", "--page", "letter", "--out", str(tmp_path / "d")]) == 0
+    assert (
+        main(
+            [
+                "make-documents",
+                "--pages",
+                "2",
+                "--dpi",
+                "40",
+                "--page",
+                "letter",
+                "--out",
+                str(tmp_path / "d"),
+            ]
+        )
+        == 0
+    )
     assert "340x440 px" in capsys.readouterr().out
     assert (tmp_path / "d" / "train_cleaned" / "1.txt").is_file()
-    assert main(["make-documents", "--pages", "2", "--page", "a4", "--out", str(tmp_path / "e")]) == 2
-    assert main(["make-documents", "--pages", "2", "--dpi", "300", "--page", "huge", "--out", str(tmp_path / "f")]) == 2
+    assert (
+        main(["make-documents", "--pages", "2", "--page", "a4", "--out", str(tmp_path / "e")]) == 2
+    )
+    assert (
+        main(
+            [
+                "make-documents",
+                "--pages",
+                "2",
+                "--dpi",
+                "300",
+                "--page",
+                "huge",
+                "--out",
+                str(tmp_path / "f"),
+            ]
+        )
+        == 2
+    )

@@ -24,7 +24,9 @@ def test_declared_capabilities_match_the_model(name: str):
 def test_label_conditional_is_a_label_condition_only():
     cvae = build_model("cvae", {"latent_dim": 2, "hidden": [8]}, (1, 8, 8), 10)
     assert cvae.conditional and cvae.label_conditional
-    silhouette = build_model("cvae", {"latent_dim": 2, "hidden": [8], "condition_kind": "silhouette"}, (1, 8, 8), None)
+    silhouette = build_model(
+        "cvae", {"latent_dim": 2, "hidden": [8], "condition_kind": "silhouette"}, (1, 8, 8), None
+    )
     assert silhouette.conditional and not silhouette.label_conditional
     assert not build_model("vae", {"latent_dim": 2}, (1, 8, 8)).label_conditional
     vq = build_model("vq-vae", {}, (1, 16, 16))

@@ -28,15 +28,29 @@ def test_handwriting_gets_a_binarised_bernoulli_conv_vae():
 
 
 def test_grey_photographs_colour_and_alpha_get_the_discretised_logistic():
-    assert choose(_eight_bit((20, 1, 28, 28)), (1, 28, 28))[:2] == ("conv-vae", {"likelihood": "logistic"})
+    assert choose(_eight_bit((20, 1, 28, 28)), (1, 28, 28))[:2] == (
+        "conv-vae",
+        {"likelihood": "logistic"},
+    )
     # small colour images take the code map + transformer path (tests/test_transformer_prior.py)
-    for shape in [(1000, 3, 36, 36), (1000, 4, 60, 60), (1000, 2, 16, 16), (1000, 1, 64, 64), (1000, 1, 30, 30)]:
+    for shape in [
+        (1000, 3, 36, 36),
+        (1000, 4, 60, 60),
+        (1000, 2, 16, 16),
+        (1000, 1, 64, 64),
+        (1000, 1, 30, 30),
+    ]:
         name, options, why = choose(_eight_bit(shape), shape[1:])
-        assert (name, options) == ("res-vae", {"likelihood": "logistic-image", "linear_path": True}), shape
+        assert (name, options) == (
+            "res-vae",
+            {"likelihood": "logistic-image", "linear_path": True},
+        ), shape
         assert "res-vae" in why and "logistic" in why and "scale per image" in why and "PCA" in why
     # the linear path's layers grow with the pixels: none past 64 x 64 x 4 values; and PCA needs
     # more images than code values: none for a small folder (50 images would not start training)
-    assert choose(_eight_bit((1000, 3, 128, 128)), (3, 128, 128))[1] == {"likelihood": "logistic-image"}
+    assert choose(_eight_bit((1000, 3, 128, 128)), (3, 128, 128))[1] == {
+        "likelihood": "logistic-image"
+    }
     assert choose(_eight_bit((50, 3, 36, 36)), (3, 36, 36))[1] == {"likelihood": "logistic-image"}
 
 
@@ -50,12 +64,28 @@ def test_resolve_fills_only_what_was_not_set():
     sprites = _eight_bit((1000, 4, 16, 16))
     big = _eight_bit((1000, 4, 18, 18))  # sides the code map's stages do not divide: res-vae
     name, options, why = resolve(None, {"latent_dim": 8, "likelihood": "auto"}, big, (4, 18, 18))
-    assert (name, options) == ("res-vae", {"likelihood": "logistic-image", "linear_path": True, "latent_dim": 8}) and why
+    assert (name, options) == (
+        "res-vae",
+        {"likelihood": "logistic-image", "linear_path": True, "latent_dim": 8},
+    ) and why
     assert build_model(name, options, (4, 18, 18)).likelihood == "logistic-image"
     name, options, why = resolve(None, {"codebook_size": 32}, sprites, (4, 16, 16))
-    assert name == "vq-vae" and options["codebook_size"] == 32 and options["fitted_prior"] == "transformer"
+    assert (
+        name == "vq-vae"
+        and options["codebook_size"] == 32
+        and options["fitted_prior"] == "transformer"
+    )
     assert resolve("conv-vae", {}, sprites, (4, 16, 16))[1] == {"likelihood": "logistic"}
-    assert resolve("conv-vae", {"likelihood": "auto"}, _ink(), (1, 28, 28))[1] == {"likelihood": "bernoulli", "binarize": True}
-    assert resolve("conv-vae", {"likelihood": "gaussian"}, sprites, (4, 16, 16)) == ("conv-vae", {"likelihood": "gaussian"}, None)
-    assert resolve("conv", {}, sprites, (4, 16, 16)) == ("conv", {}, None)  # no likelihood to choose
-    assert resolve("pixel-vae", {}, sprites, (4, 16, 16))[1] == {"likelihood": "bernoulli"}  # its only one
+    assert resolve("conv-vae", {"likelihood": "auto"}, _ink(), (1, 28, 28))[1] == {
+        "likelihood": "bernoulli",
+        "binarize": True,
+    }
+    assert resolve("conv-vae", {"likelihood": "gaussian"}, sprites, (4, 16, 16)) == (
+        "conv-vae",
+        {"likelihood": "gaussian"},
+        None,
+    )
+    # no likelihood to choose
+    assert resolve("conv", {}, sprites, (4, 16, 16)) == ("conv", {}, None)
+    # its only one
+    assert resolve("pixel-vae", {}, sprites, (4, 16, 16))[1] == {"likelihood": "bernoulli"}

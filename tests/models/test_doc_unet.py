@@ -1,4 +1,5 @@
-"""doc-unet: any page size, the residual on background division, bf16, and learning on real pages."""
+"""doc-unet: any page size, the residual on background division, bf16, and learning on real
+pages."""
 
 from __future__ import annotations
 
@@ -91,7 +92,9 @@ def test_loss_pulls_back_pixels_clamped_on_the_wrong_side() -> None:
         model.out.bias.fill_(-3.0)  # every raw output below 0
     page = page_like(32, 32)
     terms = model.loss(page, target=torch.full_like(page, 0.5))
-    assert torch.isclose(terms["loss"], torch.tensor(0.25)) and torch.isclose(terms["mse"], torch.tensor(0.25))
+    assert torch.isclose(terms["loss"], torch.tensor(0.25)) and torch.isclose(
+        terms["mse"], torch.tensor(0.25)
+    )
     terms["loss"].backward()
     assert float(model.out.bias.grad) < 0  # gradient descent raises the bias
 

@@ -13,11 +13,15 @@ from aekit.models.kernels import ConvTranspose2d, FeatureMap, NarrowConv2d, conv
 
 def _assert_same_gradients(fused, plain, fused_inputs, plain_inputs):
     g = torch.randn_like(plain)
-    for a, b in zip(torch.autograd.grad(fused, fused_inputs, g), torch.autograd.grad(plain, plain_inputs, g)):
+    for a, b in zip(
+        torch.autograd.grad(fused, fused_inputs, g), torch.autograd.grad(plain, plain_inputs, g)
+    ):
         torch.testing.assert_close(a, b)
 
 
-@pytest.mark.parametrize("shape, size", [((3, 16, 7, 7), (14, 14)), ((2, 8, 5, 6), (10, 12)), ((2, 8, 4, 4), (7, 7))])
+@pytest.mark.parametrize(
+    "shape, size", [((3, 16, 7, 7), (14, 14)), ((2, 8, 5, 6), (10, 12)), ((2, 8, 4, 4), (7, 7))]
+)
 def test_upsample_conv_equals_upsampling_then_convolution(shape, size):
     torch.manual_seed(0)
     conv = nn.Conv2d(shape[1], 5, 3, padding=1).double()
@@ -35,14 +39,20 @@ def test_conv_pool_equals_pooling_after_the_activation():
     plain = F.max_pool2d(layer(x), 2, ceil_mode=True)
     fused = conv_pool(x, layer)
     torch.testing.assert_close(fused, plain)
-    _assert_same_gradients(fused, plain, [layer[0].weight, layer[0].bias], [layer[0].weight, layer[0].bias])
+    _assert_same_gradients(
+        fused, plain, [layer[0].weight, layer[0].bias], [layer[0].weight, layer[0].bias]
+    )
 
 
 @pytest.mark.parametrize("kernel, output_padding", [(4, 0), (3, 1)])
 def test_conv_transpose_with_the_bias_added_after_equals_torchs(kernel, output_padding):
     torch.manual_seed(0)
-    plain = nn.ConvTranspose2d(6, 4, kernel, stride=2, padding=1, output_padding=output_padding).double()
-    fused = ConvTranspose2d(6, 4, kernel, stride=2, padding=1, output_padding=output_padding).double()
+    plain = nn.ConvTranspose2d(
+        6, 4, kernel, stride=2, padding=1, output_padding=output_padding
+    ).double()
+    fused = ConvTranspose2d(
+        6, 4, kernel, stride=2, padding=1, output_padding=output_padding
+    ).double()
     fused.load_state_dict(plain.state_dict())
     x = torch.randn(3, 6, 5, 7, dtype=torch.float64, requires_grad=True)
     a, b = fused(x), plain(x)
@@ -73,7 +83,9 @@ def test_narrow_conv_under_bf16_autocast_is_close_and_float32():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         y = narrow(x.bfloat16())
     assert y.dtype == torch.float32
-    torch.testing.assert_close(y, F.conv2d(x, narrow.weight, narrow.bias, padding=1), atol=0.05, rtol=0.02)
+    torch.testing.assert_close(
+        y, F.conv2d(x, narrow.weight, narrow.bias, padding=1), atol=0.05, rtol=0.02
+    )
 
 
 def test_narrow_conv_takes_torchs_path_for_other_shapes():
@@ -81,7 +93,9 @@ def test_narrow_conv_takes_torchs_path_for_other_shapes():
     strided = NarrowConv2d(4, 1, 3, padding=1, stride=2)
     x = torch.randn(2, 4, 6, 6)
     torch.testing.assert_close(wide(x), F.conv2d(x, wide.weight, wide.bias, padding=1))
-    torch.testing.assert_close(strided(x), F.conv2d(x, strided.weight, strided.bias, stride=2, padding=1))
+    torch.testing.assert_close(
+        strided(x), F.conv2d(x, strided.weight, strided.bias, stride=2, padding=1)
+    )
 
 
 def test_feature_map_is_unflatten_in_the_layout_of_the_weights():
@@ -125,8 +139,10 @@ def test_hooks_on_a_fused_layer_see_its_real_input_and_output():
     x = torch.rand(2, 1, 28, 28, dtype=torch.float64)
     expected = model.decode_logits(model.encode(x))
     seen = {}
-    hooks = [model.enc[0][0].register_forward_hook(lambda m, i, o: seen.update(first=o.shape)),
-             model.out.register_forward_hook(lambda m, i, o: seen.update(out=i[0].shape))]
+    hooks = [
+        model.enc[0][0].register_forward_hook(lambda m, i, o: seen.update(first=o.shape)),
+        model.out.register_forward_hook(lambda m, i, o: seen.update(out=i[0].shape)),
+    ]
     try:
         torch.testing.assert_close(model.decode_logits(model.encode(x)), expected)
     finally:

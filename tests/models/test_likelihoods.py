@@ -1,5 +1,6 @@
 """The colour likelihoods: the discretised logistic is a normalised distribution over the 256
-values of 8-bit data and equals a brute-force float64 reference; every VAE takes every likelihood."""
+values of 8-bit data and equals a brute-force float64 reference; every VAE takes every
+likelihood."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ VALUES = torch.arange(256, dtype=torch.float64) / 255
 
 
 def _reference(k: torch.Tensor, location: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
-    """P(value k) by the definition, in float64: the logistic CDF at the bin's edges, the edge bins open."""
+    """P(value k) by the definition, in float64: the logistic CDF at the bin's edges, the edge bins
+    open."""
+
     def cdf(t: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid((t - location) / log_scale.exp())
 
@@ -30,10 +33,15 @@ def test_discretised_logistic_sums_to_one_over_the_256_values(seed):
     g = torch.Generator().manual_seed(seed)
     location = torch.rand(200, generator=g, dtype=torch.float64) * 1.6 - 0.3  # also outside [0, 1]
     log_scale = torch.rand(200, generator=g, dtype=torch.float64) * 9 - 7  # scale 1e-3 .. 7
-    log_p = discretised_logistic_log_prob(VALUES[:, None], location[None], log_scale[None])  # 256 x 200
-    assert torch.allclose(torch.logsumexp(log_p, 0).exp(), torch.ones(200, dtype=torch.float64), atol=1e-9)
+    # 256 x 200
+    log_p = discretised_logistic_log_prob(VALUES[:, None], location[None], log_scale[None])
+    assert torch.allclose(
+        torch.logsumexp(log_p, 0).exp(), torch.ones(200, dtype=torch.float64), atol=1e-9
+    )
     # and in float32, the precision training uses
-    log_p32 = discretised_logistic_log_prob(VALUES[:, None].float(), location[None].float(), log_scale[None].float())
+    log_p32 = discretised_logistic_log_prob(
+        VALUES[:, None].float(), location[None].float(), log_scale[None].float()
+    )
     assert torch.allclose(torch.logsumexp(log_p32, 0).exp(), torch.ones(200), atol=1e-4)
 
 
@@ -100,15 +108,22 @@ def test_logistic_vae_nats_are_a_probability_of_the_8bit_image():
         own = model.log_likelihood(x, z).double()
     pixel = _reference(torch.round(x[0, 0, 3, 4].double() * 255), location, log_scale).log()
     assert torch.allclose(torch.logsumexp(log_p, 0), own - pixel, rtol=1e-5)
-    assert torch.allclose(log_p - log_p[0], (_reference(VALUES * 255, location, log_scale) /
-                                             _reference(torch.tensor(0.0, dtype=torch.float64), location, log_scale)).log(),
-                          rtol=1e-4, atol=1e-3)
+    assert torch.allclose(
+        log_p - log_p[0],
+        (
+            _reference(VALUES * 255, location, log_scale)
+            / _reference(torch.tensor(0.0, dtype=torch.float64), location, log_scale)
+        ).log(),
+        rtol=1e-4,
+        atol=1e-3,
+    )
 
 
 def test_unknown_likelihood_and_auto_without_data():
     with pytest.raises(ConfigError, match="likelihood"):
         build_model("res-vae", {"likelihood": "poisson"}, (3, 16, 16))
-    assert build_model("conv-vae", {}, (1, 8, 8)).likelihood == "bernoulli"  # "auto" with no data to look at
+    # "auto" with no data to look at
+    assert build_model("conv-vae", {}, (1, 8, 8)).likelihood == "bernoulli"
 
 
 def test_per_channel_scales_are_learned_per_channel():

@@ -31,7 +31,9 @@ def test_each_logit_depends_only_on_earlier_pixels():
 def test_likelihood_sums_to_one_over_all_binary_images():
     torch.manual_seed(0)
     model = build_model("pixel-vae", TINY, (1, 4, 4)).double()
-    images = torch.tensor(list(itertools.product([0.0, 1.0], repeat=16)), dtype=torch.float64).view(-1, 1, 4, 4)
+    images = torch.tensor(list(itertools.product([0.0, 1.0], repeat=16)), dtype=torch.float64).view(
+        -1, 1, 4, 4
+    )
     z = torch.randn(1, 2, dtype=torch.float64).expand(len(images), 2)
     with torch.no_grad():
         total = torch.logsumexp(model.log_likelihood(images, z), 0).exp()

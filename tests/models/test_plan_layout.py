@@ -107,8 +107,19 @@ def test_training_fits_the_gmm_prior_plans_are_drawn_from(tmp_path, monkeypatch)
 
     monkeypatch.setenv("AEKIT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(files, "TRAIN_PAIRS", 40)
-    run = train(TrainConfig(dataset="floorplans-synthetic", image_size=SIZE, epochs=1, batch_size=8, quiet=True,
-                            model="plan-layout", model_options=OPTIONS, out=str(tmp_path / "run")))
+    run = train(
+        TrainConfig(
+            dataset="floorplans-synthetic",
+            image_size=SIZE,
+            epochs=1,
+            batch_size=8,
+            quiet=True,
+            model="plan-layout",
+            model_options=OPTIONS,
+            out=str(tmp_path / "run"),
+        )
+    )
     assert fitted_priors(run.dir) == ["gmm"]
-    prior = load_prior(run.dir, "gmm")  # fitted to the flattened 4 x 2 x 2 code maps of the 36 training plans
+    # fitted to the flattened 4 x 2 x 2 code maps of the 36 training plans
+    prior = load_prior(run.dir, "gmm")
     assert prior.code_shape == (16,) and "36 codes" in (run.dir / "prior-gmm.json").read_text()

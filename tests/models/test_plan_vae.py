@@ -46,14 +46,19 @@ def test_the_footprint_reaches_every_decoder_resolution(pairs):
     model = _model().eval()
     seen = []
     stages = [model.bottom, *model.merge]
-    hooks = [stage.register_forward_hook(lambda m, args, out: seen.append(args[0])) for stage in stages]
+    hooks = [
+        stage.register_forward_hook(lambda m, args, out: seen.append(args[0])) for stage in stages
+    ]
     z = torch.randn(4, model.latent_dim, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         logits = model.logits(z, condition[:4])
     for hook in hooks:
         hook.remove()
     sides = [inputs.shape[-1] for inputs in seen]
-    assert sides == [SIZE // 16, SIZE // 8, SIZE // 4, SIZE // 2, SIZE][-len(seen):] and sides[-1] == SIZE
+    assert (
+        sides == [SIZE // 16, SIZE // 8, SIZE // 4, SIZE // 2, SIZE][-len(seen) :]
+        and sides[-1] == SIZE
+    )
     for inputs in seen:
         expected = F.adaptive_avg_pool2d(condition[:4].float(), inputs.shape[-2:])
         assert torch.equal(inputs[:, -2:], expected)
@@ -86,7 +91,9 @@ def test_a_short_training_lowers_the_loss_and_draws_the_footprints_shape(pairs):
     assert iou > 0.9 and iou > iou_untrained + 0.2, (iou, iou_untrained)
 
 
-def test_training_on_floor_plans_takes_plan_layout_and_feeds_it_the_footprints(tmp_path, monkeypatch, capsys):
+def test_training_on_floor_plans_takes_plan_layout_and_feeds_it_the_footprints(
+    tmp_path, monkeypatch, capsys
+):
     from aekit.config import TrainConfig
     from aekit.data import floorplan_files as files
     from aekit.train import train
@@ -94,17 +101,34 @@ def test_training_on_floor_plans_takes_plan_layout_and_feeds_it_the_footprints(t
     monkeypatch.setenv("AEKIT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(files, "TRAIN_PAIRS", 40)
     seen = []
-    monkeypatch.setattr(PlanModel, "loss", lambda self, x, target=None, condition=None, step=0: (
-        seen.append((self.classes_of(x), condition)) or ORIGINAL_LOSS(self, x, target, condition, step)))
-    run = train(TrainConfig(dataset="floorplans-synthetic", image_size=32, epochs=1, batch_size=8,
-                            model_options={"channels": [8, 16, 32]}, out=str(tmp_path / "run")))
-    assert run.config.model == "plan-layout" and "model choice: plan-layout" in capsys.readouterr().err
+    monkeypatch.setattr(
+        PlanModel,
+        "loss",
+        lambda self, x, target=None, condition=None, step=0: (
+            seen.append((self.classes_of(x), condition))
+            or ORIGINAL_LOSS(self, x, target, condition, step)
+        ),
+    )
+    run = train(
+        TrainConfig(
+            dataset="floorplans-synthetic",
+            image_size=32,
+            epochs=1,
+            batch_size=8,
+            model_options={"channels": [8, 16, 32]},
+            out=str(tmp_path / "run"),
+        )
+    )
+    assert (
+        run.config.model == "plan-layout" and "model choice: plan-layout" in capsys.readouterr().err
+    )
     footprints, plans = fp.make_floorplans(40, SIZE, seed=0)
     by_plan = {p.tobytes(): f for p, f in zip(plans, footprints)}
     classes, condition = seen[0]
     assert condition.shape == (8, 2, SIZE, SIZE)
     for plan, footprint in zip(classes.numpy().astype(np.uint8), condition.numpy()):
-        assert np.array_equal(by_plan[plan.tobytes()], footprint)  # each plan with its own footprint
+        # each plan with its own footprint
+        assert np.array_equal(by_plan[plan.tobytes()], footprint)
 
 
 def test_conditional_samples_picture_shows_the_footprint_beside_its_plans(pairs, tmp_path):
@@ -115,6 +139,8 @@ def test_conditional_samples_picture_shows_the_footprint_beside_its_plans(pairs,
     from aekit import plots
 
     _, footprints, _, _ = pairs
-    path = plots.plot_conditional_samples(_model(), footprints[:2], tmp_path / "plans.png", per_condition=3)
+    path = plots.plot_conditional_samples(
+        _model(), footprints[:2], tmp_path / "plans.png", per_condition=3
+    )
     width, height = Image.open(path).size
     assert width > height  # one row per footprint: the footprint, then its 3 plans

@@ -39,7 +39,9 @@ def test_linear_autoencoder_spans_the_pca_subspace(digits):
     torch.manual_seed(0)
     k = 8
     model = build_model("linear", {"latent_dim": k}, (1, 8, 8))
-    optimizer = torch.optim.LBFGS(model.parameters(), max_iter=500, history_size=50, line_search_fn="strong_wolfe")
+    optimizer = torch.optim.LBFGS(
+        model.parameters(), max_iter=500, history_size=50, line_search_fn="strong_wolfe"
+    )
 
     def closure():
         optimizer.zero_grad()
@@ -68,7 +70,11 @@ def test_vae_loss_is_the_exact_negative_elbo_with_warmup():
     torch.manual_seed(0)
     model = build_model("vae", {"latent_dim": 3, "beta": 2.0, "warmup_steps": 10}, (1, 8, 8))
     x = torch.bernoulli(torch.rand(6, 1, 8, 8))
-    assert model.kl_weight(0) == 0 and model.kl_weight(5) == pytest.approx(1.0) and model.kl_weight(50) == 2.0
+    assert (
+        model.kl_weight(0) == 0
+        and model.kl_weight(5) == pytest.approx(1.0)
+        and model.kl_weight(50) == 2.0
+    )
     torch.manual_seed(1)
     terms = {k: float(v.detach()) for k, v in model.loss(x, step=5).items()}
     assert terms["neg_elbo"] == pytest.approx(terms["recon"] + terms["kl"])
@@ -82,7 +88,9 @@ def test_vae_loss_is_the_exact_negative_elbo_with_warmup():
 
 
 def test_gaussian_likelihood_is_a_density():
-    model = build_model("vae", {"latent_dim": 2, "likelihood": "gaussian", "gaussian_sigma": 0.5}, (1, 2, 2))
+    model = build_model(
+        "vae", {"latent_dim": 2, "likelihood": "gaussian", "gaussian_sigma": 0.5}, (1, 2, 2)
+    )
     x, z = torch.rand(3, 1, 2, 2), torch.randn(3, 2)
     mean = model.decoder_params(z)
     expected = torch.distributions.Normal(mean, 0.5).log_prob(x).flatten(1).sum(1)
@@ -98,15 +106,23 @@ def test_contractive_penalty_is_the_exact_jacobian_norm():
     x = torch.rand(2, 1, 2, 3, dtype=torch.float64)
     exact = model.jacobian_norm(x).detach()
     for i in range(2):
-        jac = torch.autograd.functional.jacobian(lambda v: model.encode(v.view(1, 1, 2, 3))[0], x[i].flatten())
+        jac = torch.autograd.functional.jacobian(
+            lambda v: model.encode(v.view(1, 1, 2, 3))[0], x[i].flatten()
+        )
         # central finite differences
         eps = 1e-6
         with torch.no_grad():
-            fd = torch.stack([
-                (model.encode((x[i].flatten() + eps * e).view(1, 1, 2, 3))[0]
-                 - model.encode((x[i].flatten() - eps * e).view(1, 1, 2, 3))[0]) / (2 * eps)
-                for e in torch.eye(6, dtype=torch.float64)
-            ], 1)
+            fd = torch.stack(
+                [
+                    (
+                        model.encode((x[i].flatten() + eps * e).view(1, 1, 2, 3))[0]
+                        - model.encode((x[i].flatten() - eps * e).view(1, 1, 2, 3))[0]
+                    )
+                    / (2 * eps)
+                    for e in torch.eye(6, dtype=torch.float64)
+                ],
+                1,
+            )
         assert torch.allclose(jac, fd, atol=1e-7)
         assert exact[i] == pytest.approx(float(fd.pow(2).sum()), rel=1e-6)
 
@@ -114,10 +130,14 @@ def test_contractive_penalty_is_the_exact_jacobian_norm():
 @pytest.mark.parametrize("name", list(MODELS))
 def test_short_training_lowers_the_loss(name, digits):
     if MODELS[name].condition_kind == "footprint":
-        pytest.skip("plan-vae draws floor plans, not digits: tests/models/test_plan_vae.py trains it")
+        pytest.skip(
+            "plan-vae draws floor plans, not digits: tests/models/test_plan_vae.py trains it"
+        )
     torch.manual_seed(0)
     labels = torch.from_numpy(load_digits().target)
-    model = build_model(name, {"condition_kind": "label"} if name == "cvae" else {}, (1, 8, 8), num_classes=10)
+    model = build_model(
+        name, {"condition_kind": "label"} if name == "cvae" else {}, (1, 8, 8), num_classes=10
+    )
     x = digits[:512]
     lab = labels[:512] if model.conditional else None
     torch.manual_seed(0)

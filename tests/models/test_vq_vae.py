@@ -1,5 +1,6 @@
 """vq-vae: the PixelCNN sees exactly the indices before each position, the EMA codebook finds the
-data's clusters and restarts dead codes, FSQ indices round-trip, and a plain training run samples."""
+data's clusters and restarts dead codes, FSQ indices round-trip, and a plain training run
+samples."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def test_pixelcnn_learns_and_samples_a_dependent_distribution():
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    assert loss.item() < 0.2 * math.log(4) * 6  # far below an independent model (log 4 per position after the first)
+    # far below an independent model (log 4 per position after the first)
+    assert loss.item() < 0.2 * math.log(4) * 6
     samples = net.eval().sample(200, (2, 3), torch.Generator().manual_seed(0))
     constant = (samples == samples[:, :1, :1]).flatten(1).all(1).float().mean()
     assert constant > 0.9
@@ -56,11 +58,13 @@ def test_ema_codebook_finds_the_clusters_and_restarts_dead_codes():
         quantizer.update(z, quantizer.indices(z))
     distance = torch.cdist(centres, quantizer.codebook)
     assert distance.min(1).values.max() < 0.2  # every cluster has a code at its centre
-    quantizer.idle_steps[0] = 2  # a code nobody chose for two steps, and not in the next batch either
+    # a code nobody chose for two steps, and not in the next batch either
+    quantizer.idle_steps[0] = 2
     z = torch.randn(1, 2, 4, 4) + 20.0  # far from every code
     quantizer.update(z, torch.ones(1, 4, 4, dtype=torch.long))
     vectors = z.movedim(1, -1).reshape(-1, 2)
-    assert torch.cdist(quantizer.codebook[:1], vectors).min() < 1e-5  # restarted at an encoder output
+    # restarted at an encoder output
+    assert torch.cdist(quantizer.codebook[:1], vectors).min() < 1e-5
 
 
 def test_fsq_indices_round_trip_and_cover_the_codebook():
@@ -78,7 +82,9 @@ def test_fsq_indices_round_trip_and_cover_the_codebook():
 
 def test_prior_cross_entropy_does_not_reach_the_encoder():
     torch.manual_seed(0)
-    model = build_model("vq-vae", {"channels": [8, 8], "prior_channels": 8, "prior_layers": 2}, (1, 8, 8)).train()
+    model = build_model(
+        "vq-vae", {"channels": [8, 8], "prior_channels": 8, "prior_layers": 2}, (1, 8, 8)
+    ).train()
     terms = model.loss(torch.rand(4, 1, 8, 8))
     terms["prior"].backward()
     assert all(p.grad is None for p in model.encoder.parameters())
@@ -88,16 +94,36 @@ def test_prior_cross_entropy_does_not_reach_the_encoder():
 def test_training_run_logs_codebook_use_and_samples(tmp_path):
     import aekit
 
-    # least perplexity after 4 short epochs: vq without restarts fell to ~1 (every vector on one stale code)
+    # least perplexity after 4 short epochs: vq without restarts fell to ~1 (every vector on one
+    # stale code)
     for quantizer, least_perplexity in (("vq", 8), ("fsq", 2)):
-        options = {"quantizer": quantizer, "channels": [16, 16], "codebook_size": 16, "code_dim": 4, "levels": [4, 4],
-                   "prior_channels": 16, "prior_layers": 3}
+        options = {
+            "quantizer": quantizer,
+            "channels": [16, 16],
+            "codebook_size": 16,
+            "code_dim": 4,
+            "levels": [4, 4],
+            "prior_channels": 16,
+            "prior_layers": 3,
+        }
         out = tmp_path / quantizer
-        run = aekit.train(TrainConfig(model="vq-vae", dataset="digits", epochs=4, batch_size=32, max_train_images=1000,
-                                      model_options=options, out=str(out), quiet=True, seed=0))
+        run = aekit.train(
+            TrainConfig(
+                model="vq-vae",
+                dataset="digits",
+                epochs=4,
+                batch_size=32,
+                max_train_images=1000,
+                model_options=options,
+                out=str(out),
+                quiet=True,
+                seed=0,
+            )
+        )
         history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
         assert {"recon", "prior", "codebook_use", "perplexity"} <= set(history[-1]["train"])
-        assert history[-1]["val"]["perplexity"] > least_perplexity  # codes spread over the codebook, no collapse
+        # codes spread over the codebook, no collapse
+        assert history[-1]["val"]["perplexity"] > least_perplexity
         uniform = 4 * math.log(16)  # a 2x2 map of 16 codes, every index equally likely
         assert history[-1]["val"]["prior"] < uniform
         first, last = history[0]["val"]["recon"], history[-1]["val"]["recon"]
@@ -112,12 +138,15 @@ def test_training_run_logs_codebook_use_and_samples(tmp_path):
 def test_code_frequency_nats_is_the_per_class_entropy_of_the_codes():
     g = torch.Generator().manual_seed(0)
     labels = torch.randint(2, (400,), generator=g)
-    codes = torch.randint(2, (400, 3, 3), generator=g) + 2 * labels.view(-1, 1, 1)  # class c: codes 2c, 2c + 1
+    # class c: codes 2c, 2c + 1
+    codes = torch.randint(2, (400, 3, 3), generator=g) + 2 * labels.view(-1, 1, 1)
     test_labels = torch.randint(2, (100,), generator=g)
     test = torch.randint(2, (100, 3, 3), generator=g) + 2 * test_labels.view(-1, 1, 1)
     nats = code_frequency_nats(codes, labels, test, test_labels, num_codes=8)
     assert abs(nats - math.log(2)) < 0.01  # two equally likely codes per class
-    pooled = code_frequency_nats(codes, torch.zeros_like(labels), test, torch.zeros_like(test_labels), num_codes=8)
+    pooled = code_frequency_nats(
+        codes, torch.zeros_like(labels), test, torch.zeros_like(test_labels), num_codes=8
+    )
     assert abs(pooled - math.log(4)) < 0.02  # without the classes: four
 
 

@@ -16,7 +16,8 @@ def _options(name: str) -> dict:
 
 
 def _condition(model, shape: tuple[int, int, int]) -> torch.Tensor | None:
-    """What the model is conditioned on: labels, or footprints (a square mask with an entrance pixel)."""
+    """What the model is conditioned on: labels, or footprints (a square mask with an entrance
+    pixel)."""
     if model.condition_kind != "footprint":
         return torch.arange(5) if model.conditional else None
     footprint = torch.zeros(5, 2, *shape[1:], dtype=torch.uint8)

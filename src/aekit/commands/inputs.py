@@ -27,12 +27,18 @@ class Source:
 
 def collect_inputs(inputs: Sequence[str | Path]) -> list[Source]:
     """Files as given; folders recursively (hidden files and folders skipped), each file keeping its
-    path relative to its folder. A path that does not exist is kept: reading it fails in its turn."""
+    path relative to its folder. A path that does not exist is kept: reading it fails in its
+    turn."""
     sources = []
     for given in map(Path, inputs):
         if given.is_dir():
-            found = [p for p in given.rglob("*") if (p.is_file() or _dead_link(p)) and is_image_path(p)
-                     and not any(part.startswith(".") for part in p.relative_to(given).parts)]
+            found = [
+                p
+                for p in given.rglob("*")
+                if (p.is_file() or _dead_link(p))
+                and is_image_path(p)
+                and not any(part.startswith(".") for part in p.relative_to(given).parts)
+            ]
             found.sort(key=lambda p: natural_key(str(p.relative_to(given))))
             sources.extend(Source(p, p.relative_to(given)) for p in found)
         else:
@@ -59,27 +65,37 @@ def prepare_out(out: Path, inputs: Sequence[str | Path], overwrite: bool) -> Non
         if given.is_dir():
             folder = real_path(given)
             if target == folder or folder in target.parents:
-                raise ConfigError(f"--out {out} is inside the input folder {given}; choose a folder outside it")
+                raise ConfigError(
+                    f"--out {out} is inside the input folder {given}; choose a folder outside it"
+                )
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ConfigError(f"--out {out} already holds files; choose an empty folder or pass --overwrite")
+        raise ConfigError(
+            f"--out {out} already holds files; choose an empty folder or pass --overwrite"
+        )
 
 
 def output_paths(sources: Sequence[Source], out: Path, fmt: str | None) -> list[Path]:
     """``out/relative`` with the format's suffix (``fmt`` None: each input's own format, see
     ``scan_files.output_format``); an output equal to an input, or two inputs mapping to one
-    output (``a.png`` and ``a.tif`` with ``--format png``), is refused before anything is written."""
+    output (``a.png`` and ``a.tif`` with ``--format png``), is refused before anything is
+    written."""
     paths = [out / s.relative.with_suffix(SCAN_SUFFIX[output_format(s.path, fmt)]) for s in sources]
     inputs = {real_path(s.path): s.path for s in sources}
     seen: dict[Path, Path] = {}
     for source, path in zip(sources, paths):
         resolved = real_path(path)
         if resolved in inputs:
-            raise ConfigError(f"the output {path} would overwrite the input {inputs[resolved]}; choose another --out")
+            raise ConfigError(
+                f"the output {path} would overwrite the input {inputs[resolved]}; choose "
+                "another --out"
+            )
         if resolved in seen:
-            raise ConfigError(f"{seen[resolved]} and {source.path} would both be written to {path}; "
-                              "give them separately or rename one")
+            raise ConfigError(
+                f"{seen[resolved]} and {source.path} would both be written to {path}; "
+                "give them separately or rename one"
+            )
         seen[resolved] = source.path
     return paths
 

@@ -2,7 +2,8 @@
 
 Noise models live in ``aekit.data.noise``, condition images in ``aekit.data.conditions``; decoding
 (channels, premultiplied alpha, resize modes) in ``aekit.data.decode``, the uint8 decode cache in
-``aekit.data.cache``, sprite sheets in ``aekit.data.sheets``, ``inspect_dataset`` in ``aekit.data.inspect``.
+``aekit.data.cache``, sprite sheets in ``aekit.data.sheets``, ``inspect_dataset`` in
+``aekit.data.inspect``.
 """
 
 from aekit.data.datasets import dataset_names, describe_datasets, load, train_val_split, val_indices
@@ -10,5 +11,13 @@ from aekit.data.documents import PageSet
 from aekit.data.image_set import ImageSet
 from aekit.data.sheets import crawl_tiles_spec
 
-__all__ = ["ImageSet", "PageSet", "crawl_tiles_spec", "dataset_names", "describe_datasets", "load", "train_val_split",
-           "val_indices"]
+__all__ = [
+    "ImageSet",
+    "PageSet",
+    "crawl_tiles_spec",
+    "dataset_names",
+    "describe_datasets",
+    "load",
+    "train_val_split",
+    "val_indices",
+]

@@ -66,7 +66,11 @@ def open_cached(slot: str, key: str) -> Cached | None:
         if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("key") != key:
             return None
         shape = tuple(int(d) for d in meta["shape"])
-        if len(shape) != 4 or rows_path.stat().st_size != int(np.prod(shape)) or _crc(rows_path) != meta["crc32"]:
+        if (
+            len(shape) != 4
+            or rows_path.stat().st_size != int(np.prod(shape))
+            or _crc(rows_path) != meta["crc32"]
+        ):
             return None
     except (OSError, ValueError, KeyError, TypeError):  # missing, unreadable or malformed: rebuild
         return None
@@ -96,14 +100,21 @@ class CacheWriter:
         self.slot, self.key, self.shape = slot, key, tuple(int(d) for d in shape)
         self.path = folder() / f".{slot}.u8.{os.getpid()}.tmp"
         need, free = int(np.prod(self.shape)), shutil.disk_usage(folder()).free
-        if need > free:  # a sparse file would be created anyway and fail half-way through the decode
-            raise DataError(f"the decoded images need {need / 1e9:.1f} GB in the cache but {free / 1e9:.1f} GB are free; "
-                            "choose a smaller image_size or another AEKIT_CACHE", folder())
+        # a sparse file would be created anyway and fail half-way through the decode
+        if need > free:
+            raise DataError(
+                f"the decoded images need {need / 1e9:.1f} GB in the cache but {free / 1e9:.1f} "
+                "GB are free; "
+                "choose a smaller image_size or another AEKIT_CACHE",
+                folder(),
+            )
         try:
             with open(self.path, "wb") as handle:
                 handle.truncate(need)
         except OSError as exc:
-            raise DataError(f"cannot write the decode cache ({exc.strerror or exc})", folder()) from None
+            raise DataError(
+                f"cannot write the decode cache ({exc.strerror or exc})", folder()
+            ) from None
         self.committed = False
 
     def __enter__(self) -> CacheWriter:
@@ -124,12 +135,21 @@ class CacheWriter:
             handle.truncate(int(np.prod(shape)))
             handle.flush()
             os.fsync(handle.fileno())
-        meta = {**meta, "format": FORMAT, "key": self.key, "shape": list(shape), "crc32": _crc(self.path)}
+        meta = {
+            **meta,
+            "format": FORMAT,
+            "key": self.key,
+            "shape": list(shape),
+            "crc32": _crc(self.path),
+        }
         os.replace(self.path, folder() / f"{self.slot}.u8")
         atomic_write_json(folder() / f"{self.slot}.json", meta)
         self.committed = True
         rows_path = folder() / f"{self.slot}.u8"
-        return Cached(np.memmap(rows_path, np.uint8, "c", shape=shape) if n else np.zeros(shape, np.uint8), meta)
+        return Cached(
+            np.memmap(rows_path, np.uint8, "c", shape=shape) if n else np.zeros(shape, np.uint8),
+            meta,
+        )
 
 
 def store(slot: str, key: str, pixels: np.ndarray, meta: dict[str, Any]) -> Cached:

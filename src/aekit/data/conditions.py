@@ -15,8 +15,10 @@ CONDITION_KINDS = ("label", "silhouette", "outline")
 
 
 def silhouette(images: torch.Tensor, threshold: float = 0.1) -> torch.Tensor:
-    """Filled binary mask of each image's object (any channel above ``threshold``), ``B x 1 x H x W``."""
-    from scipy import ndimage  # here, not at the top: scipy.ndimage costs 0.2 s of every command's start-up
+    """Filled binary mask of each image's object (any channel above ``threshold``), ``B x 1 x H x
+    W``."""
+    # here, not at the top: scipy.ndimage costs 0.2 s of every command's start-up
+    from scipy import ndimage
 
     mask = (images.amax(dim=1) > threshold).cpu().numpy()
     filled = np.stack([ndimage.binary_fill_holes(m) for m in mask])
@@ -41,5 +43,10 @@ def make_condition(kind: str, images: torch.Tensor, labels: torch.Tensor | None)
     if kind == "outline":
         return outline(images)
     if kind == "footprint":
-        raise ConfigError("a footprint-conditional model needs floor-plan data (floorplans-synthetic) or a footprint image")
-    raise ConfigError(f"unknown condition kind {kind!r}; choose one of {', '.join(CONDITION_KINDS)}")
+        raise ConfigError(
+            "a footprint-conditional model needs floor-plan data (floorplans-synthetic) or a "
+            "footprint image"
+        )
+    raise ConfigError(
+        f"unknown condition kind {kind!r}; choose one of {', '.join(CONDITION_KINDS)}"
+    )

@@ -1,4 +1,5 @@
-"""The dataset registry: one ``load(name, split)`` for every source, and the ``aekit datasets`` table.
+"""The dataset registry: one ``load(name, split)`` for every source, and the ``aekit datasets``
+table.
 
 Image datasets come back as an ``ImageSet`` (uint8 pixels, fixed size, converted to float32
 a batch at a time); document pages as a ``PageSet`` (full-size pages). Each registry entry
@@ -34,7 +35,12 @@ def _from_decoded(decoded: Decoded, name: str, source: str) -> ImageSet:
     return ImageSet(
         torch.from_numpy(decoded.pixels),
         None if decoded.labels is None else torch.from_numpy(decoded.labels),
-        decoded.class_names, name, source, decoded.names, decoded.notes, decoded.skipped,
+        decoded.class_names,
+        name,
+        source,
+        decoded.names,
+        decoded.notes,
+        decoded.skipped,
     )
 
 
@@ -61,11 +67,15 @@ def _conform(pixels: torch.Tensor, options: ImageOptions, name: str) -> torch.Te
     """
     if options.size is not None and tuple(pixels.shape[:-3:-1]) != options.size:
         if options.resize != "stretch" or options.resample not in TORCH_RESAMPLERS:
-            raise ConfigError(f"{name} can only be stretched (resample nearest, bilinear or bicubic); "
-                              "crop, pad and other resamplers apply to folder: and sheet: datasets")
+            raise ConfigError(
+                f"{name} can only be stretched (resample nearest, bilinear or bicubic); "
+                "crop, pad and other resamplers apply to folder: and sheet: datasets"
+            )
         eight_bit = pixels.dtype == torch.uint8
         smooth = options.resample != "nearest"
-        resized = F.interpolate(to_float(pixels), size=options.size[::-1], mode=options.resample, antialias=smooth)
+        resized = F.interpolate(
+            to_float(pixels), size=options.size[::-1], mode=options.resample, antialias=smooth
+        )
         resized = resized.clamp_(0.0, 1.0)
         pixels = resized.mul_(255.0).round_().to(torch.uint8) if eight_bit else resized
     if options.channels in (3, 4):
@@ -82,13 +92,18 @@ def _load_digits(split: str, options: ImageOptions, skip_bad: bool) -> ImageSet:
 
     digits = load_digits()
     train, test = train_test_split(
-        np.arange(len(digits.target)), test_size=DIGITS_TEST_SIZE, random_state=SPLIT_SEED, stratify=digits.target
+        np.arange(len(digits.target)),
+        test_size=DIGITS_TEST_SIZE,
+        random_state=SPLIT_SEED,
+        stratify=digits.target,
     )
     chosen = np.sort(train if split == "train" else test)
     images = torch.from_numpy((digits.images[chosen] / 16.0).astype(np.float32)).unsqueeze(1)
     labels = torch.from_numpy(digits.target[chosen].astype(np.int64))
     names = [str(d) for d in range(10)]
-    return ImageSet(_conform(images, options, "digits"), labels, names, "digits", "scikit-learn load_digits")
+    return ImageSet(
+        _conform(images, options, "digits"), labels, names, "digits", "scikit-learn load_digits"
+    )
 
 
 def _idx_entry(source: idx.IdxSource) -> DatasetInfo:
@@ -102,25 +117,35 @@ def _idx_entry(source: idx.IdxSource) -> DatasetInfo:
     def load(split: str, options: ImageOptions, skip_bad: bool) -> ImageSet:
         pixels, labels, folder = _idx_rows(source, split)
         pixels = _conform(torch.from_numpy(pixels), options, source.name)
-        return ImageSet(pixels, torch.from_numpy(labels), list(source.class_names), source.name, str(folder))
+        return ImageSet(
+            pixels, torch.from_numpy(labels), list(source.class_names), source.name, str(folder)
+        )
 
     return DatasetInfo(source.name, source.description, tuple(source.splits), locate, load)
 
 
 def _idx_rows(source: idx.IdxSource, split: str) -> tuple[np.ndarray, np.ndarray, Path]:
-    """``(N x 1 x H x W uint8, labels, folder)``: memory-mapped from the cache once the files were read
-    and verified (un-gzipping 60,000 images each time took most of a second)."""
+    """``(N x 1 x H x W uint8, labels, folder)``: memory-mapped from the cache once the files were
+    read and verified (un-gzipping 60,000 images each time took most of a second)."""
     folder = idx.locate(source, split)
     if folder is not None:
         files = [folder / name for name in source.splits[split]]
-        slot, key = cache.digest(["idx", source.name, split, str(folder.resolve())])[:24], cache.digest(cache.fingerprint(files))
+        slot, key = (
+            cache.digest(["idx", source.name, split, str(folder.resolve())])[:24],
+            cache.digest(cache.fingerprint(files)),
+        )
         hit = cache.open_cached(slot, key)
         if hit is not None:
             return hit.pixels, np.asarray(hit.meta["labels"], dtype=np.int64), folder
     raw, labels, folder = idx.load_idx_split(source, split)
     files = [folder / name for name in source.splits[split]]
-    slot, key = cache.digest(["idx", source.name, split, str(folder.resolve())])[:24], cache.digest(cache.fingerprint(files))
-    stored = cache.store(slot, key, raw[:, None], {"source": str(folder), "labels": labels.tolist()})
+    slot, key = (
+        cache.digest(["idx", source.name, split, str(folder.resolve())])[:24],
+        cache.digest(cache.fingerprint(files)),
+    )
+    stored = cache.store(
+        slot, key, raw[:, None], {"source": str(folder), "labels": labels.tolist()}
+    )
     return stored.pixels, labels, folder
 
 
@@ -134,7 +159,9 @@ def _locate_crawl() -> tuple[bool, str]:
 
 def _load_crawl(split: str, options: ImageOptions, skip_bad: bool) -> ImageSet:
     spec = crawl_tiles_spec()
-    return _from_decoded(load_sheets(parse_sheet_spec(spec), split, options, skip_bad), "crawl-tiles", spec)
+    return _from_decoded(
+        load_sheets(parse_sheet_spec(spec), split, options, skip_bad), "crawl-tiles", spec
+    )
 
 
 # --- documents ---------------------------------------------------------------------------------
@@ -154,7 +181,10 @@ def _locate_documents() -> tuple[bool, str]:
 
 def _check_page_options(name: str, options: ImageOptions) -> None:
     if options != ImageOptions(None, options.channels) or options.channels not in (None, 1):
-        raise ConfigError(f"{name}: pages keep their full size and one channel; image_size/channels/resize do not apply")
+        raise ConfigError(
+            f"{name}: pages keep their full size and one channel; image_size/channels/resize do "
+            "not apply"
+        )
 
 
 def _load_documents(split: str, options: ImageOptions, skip_bad: bool) -> PageSet:
@@ -163,8 +193,10 @@ def _load_documents(split: str, options: ImageOptions, skip_bad: bool) -> PageSe
     if folder is None:
         searched = ", ".join(str(d) for d in candidate_dirs("documents"))
         raise DataError(
-            f"the real documents (Kaggle 'Denoising Dirty Documents': train/, train_cleaned/, test/) are not in "
-            f"any of {searched}; put them in $AEKIT_DATA/documents/ (set AEKIT_DATA to the folder that holds "
+            f"the real documents (Kaggle 'Denoising Dirty Documents': train/, train_cleaned/, "
+            "test/) are not in "
+            f"any of {searched}; put them in $AEKIT_DATA/documents/ (set AEKIT_DATA to the "
+            "folder that holds "
             "documents/), or use the dataset documents-synthetic"
         )
     return load_pages(folder, split, "documents")
@@ -173,7 +205,9 @@ def _load_documents(split: str, options: ImageOptions, skip_bad: bool) -> PageSe
 def _load_synthetic_documents(split: str, options: ImageOptions, skip_bad: bool) -> PageSet:
     _check_page_options("documents-synthetic", options)
 
-    return load_pages(synthetic_documents.ensure_synthetic_documents(), split, "documents-synthetic")
+    return load_pages(
+        synthetic_documents.ensure_synthetic_documents(), split, "documents-synthetic"
+    )
 
 
 SYNTHETIC_A4_PAGES, SYNTHETIC_A4_DPI = 25, 300  # 20 train / 5 test pages; about 2 s each to make
@@ -182,7 +216,9 @@ SYNTHETIC_A4_PAGES, SYNTHETIC_A4_DPI = 25, 300  # 20 train / 5 test pages; about
 def _load_synthetic_a4(split: str, options: ImageOptions, skip_bad: bool) -> PageSet:
     _check_page_options("documents-synthetic-300dpi", options)
 
-    folder = synthetic_documents.ensure_synthetic_documents(SYNTHETIC_A4_PAGES, dpi=SYNTHETIC_A4_DPI)
+    folder = synthetic_documents.ensure_synthetic_documents(
+        SYNTHETIC_A4_PAGES, dpi=SYNTHETIC_A4_DPI
+    )
     return load_pages(folder, split, "documents-synthetic-300dpi")
 
 
@@ -191,11 +227,22 @@ def _load_floorplans(split: str, options: ImageOptions, skip_bad: bool) -> Image
 
 
 # --- the registry ------------------------------------------------------------------------------
-def _generated(name: str, description: str, loader: Callable[[str, ImageOptions, bool], ImageSet | PageSet],
-               pages: bool = False) -> DatasetInfo:
-    """A set aekit makes itself (seeded, cached on first use): always available, splits train and test."""
-    return DatasetInfo(name, description, ("train", "test"), lambda: (True, f"generated into {cache_dir()} on first use"),
-                       loader, pages=pages)
+def _generated(
+    name: str,
+    description: str,
+    loader: Callable[[str, ImageOptions, bool], ImageSet | PageSet],
+    pages: bool = False,
+) -> DatasetInfo:
+    """A set aekit makes itself (seeded, cached on first use): always available, splits train and
+    test."""
+    return DatasetInfo(
+        name,
+        description,
+        ("train", "test"),
+        lambda: (True, f"generated into {cache_dir()} on first use"),
+        loader,
+        pages=pages,
+    )
 
 
 REGISTRY: dict[str, DatasetInfo] = {
@@ -216,16 +263,29 @@ REGISTRY: dict[str, DatasetInfo] = {
         _load_documents,
         pages=True,
     ),
-    "documents-synthetic": _generated("documents-synthetic", "generated dirty/clean page pairs (aekit make-documents); "
-                                      "full-size pages", _load_synthetic_documents, pages=True),
-    "documents-synthetic-300dpi": _generated("documents-synthetic-300dpi", "generated A4 pages at 300 dpi (2480x3508) "
-                                             "with their true text, for OCR (aekit make-documents --dpi 300)",
-                                             _load_synthetic_a4, pages=True),
-    "floorplans-synthetic": _generated("floorplans-synthetic", "generated floor plans (palette colours) with their "
-                                       "footprints (PlanSet; aekit make-floorplans), 64x64", _load_floorplans),
+    "documents-synthetic": _generated(
+        "documents-synthetic",
+        "generated dirty/clean page pairs (aekit make-documents); full-size pages",
+        _load_synthetic_documents,
+        pages=True,
+    ),
+    "documents-synthetic-300dpi": _generated(
+        "documents-synthetic-300dpi",
+        "generated A4 pages at 300 dpi (2480x3508) "
+        "with their true text, for OCR (aekit make-documents --dpi 300)",
+        _load_synthetic_a4,
+        pages=True,
+    ),
+    "floorplans-synthetic": _generated(
+        "floorplans-synthetic",
+        "generated floor plans (palette colours) with their "
+        "footprints (PlanSet; aekit make-floorplans), 64x64",
+        _load_floorplans,
+    ),
     "crawl-tiles": DatasetInfo(
         "crawl-tiles",
-        "Dungeon Crawl Stone Soup's game sprites (CC0), 32x32 RGBA, one class per sheet; apt-get install crawl-tiles-data",
+        "Dungeon Crawl Stone Soup's game sprites (CC0), 32x32 RGBA, one class per sheet; "
+        "apt-get install crawl-tiles-data",
         ("train", "test"),
         _locate_crawl,
         _load_crawl,
@@ -240,21 +300,28 @@ def holds_pages(name: str) -> bool:
 
 
 def dataset_names() -> list[str]:
-    """The registered names (``folder:PATH`` and ``sheet:PATH?tile=S`` load any images besides these)."""
+    """The registered names (``folder:PATH`` and ``sheet:PATH?tile=S`` load any images besides
+    these)."""
     return list(REGISTRY)
 
 
 def load(
-    name: str, split: str = "train", *, image_size: int | str | tuple[int, int] | None = None,
-    channels: int | None = None, resize: str = "stretch", resample: str = "bilinear", pad: str = "transparent",
+    name: str,
+    split: str = "train",
+    *,
+    image_size: int | str | tuple[int, int] | None = None,
+    channels: int | None = None,
+    resize: str = "stretch",
+    resample: str = "bilinear",
+    pad: str = "transparent",
     skip_bad: bool = False,
 ) -> ImageSet | PageSet:
     """One split of a dataset: ``ImageSet`` for images, ``PageSet`` for documents.
 
     ``image_size`` is ``S`` or ``"WxH"``; ``resize`` stretch | crop | pad (keeping the aspect ratio,
-    bars ``pad`` transparent | white | black); ``resample`` nearest (pixel art) | bilinear | bicubic |
-    lanczos | box | hamming; ``channels`` 1 | 2 | 3 | 4 (2 and 4 carry alpha). ``skip_bad`` counts and
-    lists files that do not decode (``ImageSet.skipped``) instead of stopping at the first.
+    bars ``pad`` transparent | white | black); ``resample`` nearest (pixel art) | bilinear | bicubic
+    | lanczos | box | hamming; ``channels`` 1 | 2 | 3 | 4 (2 and 4 carry alpha). ``skip_bad`` counts
+    and lists files that do not decode (``ImageSet.skipped``) instead of stopping at the first.
     """
     options = ImageOptions(parse_size(image_size), channels, resize, resample, pad)
     if name.startswith("folder:"):
@@ -267,7 +334,10 @@ def load(
         return _from_decoded(load_sheets(spec, split, options, skip_bad), name, str(spec.path))
     info = REGISTRY.get(name)
     if info is None:
-        raise DataError(f"unknown dataset {name!r}; known: {', '.join(REGISTRY)}, folder:PATH, sheet:PATH?tile=S")
+        raise DataError(
+            f"unknown dataset {name!r}; known: {', '.join(REGISTRY)}, folder:PATH, "
+            "sheet:PATH?tile=S"
+        )
     if split not in info.splits:
         raise DataError(f"unknown split {split!r} for {name}; splits: {', '.join(info.splits)}")
     return info.load(split, options, skip_bad)
@@ -290,13 +360,19 @@ def train_val_split(
     return data.subset(kept), data.subset(held)
 
 
-def val_indices(data: ImageSet, val_fraction: float = 0.1, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(train rows, validation rows)`` of ``train_val_split``, ascending, without copying any image."""
+def val_indices(
+    data: ImageSet, val_fraction: float = 0.1, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(train rows, validation rows)`` of ``train_val_split``, ascending, without copying any
+    image."""
     if not 0.0 < val_fraction < 1.0:
         raise ConfigError(f"val_fraction must be between 0 and 1, got {val_fraction!r}")
     n = len(data)
     if n < 2:
-        raise DataError(f"{data.name}: needs at least 2 images to hold out a validation set, found {n}", data.source)
+        raise DataError(
+            f"{data.name}: needs at least 2 images to hold out a validation set, found {n}",
+            data.source,
+        )
     order = np.random.default_rng(seed).permutation(n)
     n_val = min(n - 1, max(1, round(val_fraction * n)))
     return torch.from_numpy(np.sort(order[n_val:])), torch.from_numpy(np.sort(order[:n_val]))
@@ -308,10 +384,25 @@ def describe_datasets() -> str:
     for info in REGISTRY.values():
         available, where = info.locate()
         rows.append((info.name, "yes" if available else "no", where, info.description))
-    rows.append(("folder:PATH", "-", "the folder you name", "any folder of png/jpg images; sub-folders = classes"))
-    rows.append(("sheet:PATH?tile=S", "-", "the sheet or folder of sheets you name",
-                 "sprite sheets cut on an S or WxH grid; &ragged=drop, &sheets=a.png,b.png"))
+    rows.append(
+        (
+            "folder:PATH",
+            "-",
+            "the folder you name",
+            "any folder of png/jpg images; sub-folders = classes",
+        )
+    )
+    rows.append(
+        (
+            "sheet:PATH?tile=S",
+            "-",
+            "the sheet or folder of sheets you name",
+            "sprite sheets cut on an S or WxH grid; &ragged=drop, &sheets=a.png,b.png",
+        )
+    )
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + "  " + row[3] for row in rows]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + "  " + row[3] for row in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths) + "  " + "-" * len(rows[0][3]))
     return "\n".join(lines)

@@ -19,7 +19,8 @@ from aekit.errors import ConfigError, DataError
 from aekit.image_options import PAD_COLOURS, RESAMPLERS, RESIZE_MODES, parse_size
 from aekit.images import HIGH_DEPTH_MODES, has_alpha, is_grey, open_image, unit_values
 
-UNREADABLE = "cannot read image (no image format recognised in its bytes)"  # a dataset's file named like an image
+# a dataset's file named like an image
+UNREADABLE = "cannot read image (no image format recognised in its bytes)"
 
 
 @dataclass(frozen=True)
@@ -28,21 +29,31 @@ class ImageOptions:
 
     size: tuple[int, int] | None = None  # (W, H); None: keep the source's own size
     channels: int | None = None  # 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA; None: decided from the files
-    resize: str = "stretch"  # stretch | crop (fill, cut the overflow) | pad (fit, keep the aspect ratio)
+    # stretch | crop (fill, cut the overflow) | pad (fit, keep the aspect ratio)
+    resize: str = "stretch"
     resample: str = "bilinear"  # nearest keeps pixel art exact
-    pad: str = "transparent"  # colour of the bars that `pad` adds (transparent becomes white without alpha)
+    # colour of the bars that `pad` adds (transparent becomes white without alpha)
+    pad: str = "transparent"
 
     def __post_init__(self) -> None:
         if self.channels not in (None, 1, 2, 3, 4):
             raise ConfigError(f"channels must be 1, 2, 3 or 4, got {self.channels!r}")
-        for name, value, allowed in (("resize", self.resize, RESIZE_MODES), ("resample", self.resample, RESAMPLERS),
-                                     ("pad", self.pad, PAD_COLOURS)):
+        for name, value, allowed in (
+            ("resize", self.resize, RESIZE_MODES),
+            ("resample", self.resample, RESAMPLERS),
+            ("pad", self.pad, PAD_COLOURS),
+        ):
             if value not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
 
     def key(self) -> dict:
-        return {"size": self.size, "channels": self.channels, "resize": self.resize, "resample": self.resample,
-                "pad": self.pad}
+        return {
+            "size": self.size,
+            "channels": self.channels,
+            "resize": self.resize,
+            "resample": self.resample,
+            "pad": self.pad,
+        }
 
 
 @dataclass(frozen=True)
@@ -67,7 +78,8 @@ def default_channels(probes: list[Probe]) -> int:
 
 
 def read_image(path: Path, channels: int, size: int | tuple[int, int] | None) -> np.ndarray:
-    """One picture as float32 ``channels x H x W`` in [0, 1], stretched (bilinear) to ``size`` (w, h) if given."""
+    """One picture as float32 ``channels x H x W`` in [0, 1], stretched (bilinear) to ``size`` (w,
+    h) if given."""
     options = ImageOptions(parse_size(size), channels)
     return decode_file(path, options)[0].astype(np.float32) / 255.0
 
@@ -78,12 +90,15 @@ def decode_file(path: Path, options: ImageOptions) -> tuple[np.ndarray, str, tup
         mode, size = img.mode, img.size
         try:
             if options.size is not None:
-                img.draft("L" if options.channels in (1, 2) else "RGB", options.size)  # JPEG: decode at reduced scale
+                # JPEG: decode at reduced scale
+                img.draft("L" if options.channels in (1, 2) else "RGB", options.size)
             pixels = decode(img, options)
         except DataError:
             raise
         except Exception as exc:  # truncated or malformed data surfaces only while decoding
-            raise DataError(f"cannot decode image ({exc.__class__.__name__}: {exc})", path) from None
+            raise DataError(
+                f"cannot decode image ({exc.__class__.__name__}: {exc})", path
+            ) from None
     return pixels, mode, size
 
 
@@ -96,7 +111,9 @@ def decode(img: Image.Image, options: ImageOptions) -> np.ndarray:
     if alpha and img.mode not in ("RGBA", "LA", "La", "RGBa"):  # palette or colour-key transparency
         img = img.convert("RGBA")
     keep_alpha = alpha or channels in (2, 4)
-    mode = ("LA" if keep_alpha else "L") if channels in (1, 2) else ("RGBA" if keep_alpha else "RGB")
+    mode = (
+        ("LA" if keep_alpha else "L") if channels in (1, 2) else ("RGBA" if keep_alpha else "RGB")
+    )
     if img.mode != mode:
         img = img.convert(mode)
     if keep_alpha:
@@ -117,7 +134,8 @@ def _eight_bit(img: Image.Image) -> Image.Image:
 
 
 def fit(img: Image.Image, options: ImageOptions) -> Image.Image:
-    """Resize a premultiplied (or opaque) picture to ``options.size`` by stretching, cropping or padding."""
+    """Resize a premultiplied (or opaque) picture to ``options.size`` by stretching, cropping or
+    padding."""
     assert options.size is not None
     method = Image.Resampling[options.resample.upper()]
     if options.resize == "stretch":
@@ -128,9 +146,15 @@ def fit(img: Image.Image, options: ImageOptions) -> Image.Image:
 
 
 def _pad_colour(mode: str, pad: str) -> int | tuple[int, ...]:
-    """The fill in the picture's own mode (premultiplied when it has alpha: transparent is all zeros)."""
+    """The fill in the picture's own mode (premultiplied when it has alpha: transparent is all
+    zeros)."""
     bands = len(mode)
     if mode in ("La", "RGBa"):
-        return {"transparent": (0,) * bands, "white": (255,) * bands, "black": (0,) * (bands - 1) + (255,)}[pad]
-    value = 0 if pad == "black" else 255  # no alpha to be transparent with: laid on white like transparent pixels
+        return {
+            "transparent": (0,) * bands,
+            "white": (255,) * bands,
+            "black": (0,) * (bands - 1) + (255,),
+        }[pad]
+    # no alpha to be transparent with: laid on white like transparent pixels
+    value = 0 if pad == "black" else 255
     return value if bands == 1 else (value,) * bands

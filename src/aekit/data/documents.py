@@ -35,15 +35,25 @@ SPLIT_SEED = 0
 CONTRAST_JITTER = 0.1  # augmentation: noisy patches scaled by 1 +- this
 BRIGHTNESS_JITTER = 0.05  # and shifted by +- this
 FADE_LOW = 0.4  # and with ``fade_share``, faded ink keeps 40-100% of its contrast to the paper
-FADE_WINDOW = 7  # px around an ink pixel where its paper is found (wider than the Kaggle pages' strokes)
-# Generated pages mixed into training (``synthetic_share``): A4 in 9-12 pt at 150 dpi has a line pitch of
-# 22-36 px, the Kaggle pages' range (22.9-37.3 px), so they look like a 300 dpi scan brought to the training size.
+# px around an ink pixel where its paper is found (wider than the Kaggle pages' strokes)
+FADE_WINDOW = 7
+# Generated pages mixed into training (``synthetic_share``): A4 in 9-12 pt at 150 dpi has a line
+# pitch of
+# 22-36 px, the Kaggle pages' range (22.9-37.3 px), so they look like a 300 dpi scan brought to the
+# training size.
 SYNTHETIC_MIX_DPI, SYNTHETIC_MIX_PAGES = 150, 30
-# ``enlarge``: kernels a patch pair is enlarged with, one drawn per pair (several, so that the cleaner
-# does not learn one kernel's blur: scanners and viewers resample differently), and the share of pairs
-# kept at their own size (the pages' own size holds the smallest, hardest strokes and the 1x target).
-ENLARGE_KERNELS = (Image.Resampling.BILINEAR, Image.Resampling.BICUBIC, Image.Resampling.LANCZOS,
-                   Image.Resampling.HAMMING)
+# ``enlarge``: kernels a patch pair is enlarged with, one drawn per pair (several, so that the
+# cleaner
+# does not learn one kernel's blur: scanners and viewers resample differently), and the share of
+# pairs
+# kept at their own size (the pages' own size holds the smallest, hardest strokes and the 1x
+# target).
+ENLARGE_KERNELS = (
+    Image.Resampling.BILINEAR,
+    Image.Resampling.BICUBIC,
+    Image.Resampling.LANCZOS,
+    Image.Resampling.HAMMING,
+)
 UNENLARGED_SHARE = 1 / 3
 
 
@@ -84,8 +94,13 @@ class PageSet:
         )
 
     def random_patches(
-        self, n: int, size: int, generator: torch.Generator | None = None, augment: bool = False,
-        fade_share: float = 0.0, enlarge: float = 1.0,
+        self,
+        n: int,
+        size: int,
+        generator: torch.Generator | None = None,
+        augment: bool = False,
+        fade_share: float = 0.0,
+        enlarge: float = 1.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``n`` aligned ``(noisy, clean)`` patches ``n x 1 x size x size``, uniform over page area.
 
@@ -98,8 +113,8 @@ class PageSet:
 
         ``enlarge`` > 1: each pair is cut ``size / f`` px wide and enlarged to ``size`` (noisy and
         clean alike, one kernel of ENLARGE_KERNELS), ``f`` drawn log-uniformly from 1 to ``enlarge``
-        for all but UNENLARGED_SHARE of the pairs: the page as scanned at up to ``enlarge`` times its
-        resolution, so that one cleaner knows text of any size in that range.
+        for all but UNENLARGED_SHARE of the pairs: the page as scanned at up to ``enlarge`` times
+        its resolution, so that one cleaner knows text of any size in that range.
         """
         if self.clean is None:
             raise DataError("these pages have no clean targets to pair patches with", self.source)
@@ -111,11 +126,14 @@ class PageSet:
         if len(small):
             i = int(small[0])
             raise DataError(
-                f"page {self.names[i]} is {int(widths[i])}x{int(heights[i])} px, smaller than the patch size {size}",
+                f"page {self.names[i]} is {int(widths[i])}x{int(heights[i])} px, smaller than "
+                f"the patch size {size}",
                 self.source,
             )
         spans_y, spans_x = heights - size + 1, widths - size + 1
-        pages = torch.multinomial((spans_y * spans_x).double(), n, replacement=True, generator=generator)
+        pages = torch.multinomial(
+            (spans_y * spans_x).double(), n, replacement=True, generator=generator
+        )
         crops, kernels = crop_sizes(n, size, enlarge, generator)  # no draws at enlarge 1
         ys = (torch.rand(n, generator=generator) * (heights[pages] - crops + 1)).long()
         xs = (torch.rand(n, generator=generator) * (widths[pages] - crops + 1)).long()
@@ -129,14 +147,17 @@ class PageSet:
             clean.append(pair[1])
         noisy_batch, clean_batch = torch.stack(noisy), torch.stack(clean)
         if augment:
-            noisy_batch, clean_batch = augment_pairs(noisy_batch, clean_batch, generator, fade_share)
+            noisy_batch, clean_batch = augment_pairs(
+                noisy_batch, clean_batch, generator, fade_share
+            )
         return noisy_batch, clean_batch
 
 
-def crop_sizes(n: int, size: int, enlarge: float, generator: torch.Generator | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Side of each of ``n`` crops enlarged to ``size`` (see ``PageSet.random_patches``) and the index
-    of its kernel in ENLARGE_KERNELS; all ``size`` (no draws) when ``enlarge`` is 1."""
+def crop_sizes(
+    n: int, size: int, enlarge: float, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Side of each of ``n`` crops enlarged to ``size`` (see ``PageSet.random_patches``) and the
+    index of its kernel in ENLARGE_KERNELS; all ``size`` (no draws) when ``enlarge`` is 1."""
     if enlarge == 1:
         return torch.full((n,), size), torch.zeros(n, dtype=torch.long)
     factors = torch.exp(torch.rand(n, generator=generator) * math.log(enlarge))
@@ -146,28 +167,41 @@ def crop_sizes(n: int, size: int, enlarge: float, generator: torch.Generator | N
 
 
 def enlarge_patch(patch: torch.Tensor, size: int, kernel: Image.Resampling) -> torch.Tensor:
-    """A ``1 x c x c`` patch resampled to ``1 x size x size`` with PIL's ``kernel``, clipped to [0, 1]."""
+    """A ``1 x c x c`` patch resampled to ``1 x size x size`` with PIL's ``kernel``, clipped to [0,
+    1]."""
     picture = Image.fromarray(patch[0].float().numpy(), "F").resize((size, size), kernel)
     return torch.from_numpy(np.asarray(picture, dtype=np.float32).clip(0.0, 1.0))[None]
 
 
 def mixed_patches(
-    pages: PageSet, synthetic: PageSet | None, share: float, n: int, size: int, generator: torch.Generator | None = None,
-    augment: bool = False, fade_share: float = 0.0, enlarge: float = 1.0,
+    pages: PageSet,
+    synthetic: PageSet | None,
+    share: float,
+    n: int,
+    size: int,
+    generator: torch.Generator | None = None,
+    augment: bool = False,
+    fade_share: float = 0.0,
+    enlarge: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` patch pairs (``PageSet.random_patches``), ``round(n * share)`` of them from ``synthetic``
-    and the rest from ``pages``, real first (the trainer shuffles each epoch). Without synthetic
-    pages the same patches as ``pages.random_patches``."""
+    """``n`` patch pairs (``PageSet.random_patches``), ``round(n * share)`` of them from
+    ``synthetic`` and the rest from ``pages``, real first (the trainer shuffles each epoch). Without
+    synthetic pages the same patches as ``pages.random_patches``."""
     from_synthetic = 0 if synthetic is None else round(n * share)
-    noisy, clean = pages.random_patches(n - from_synthetic, size, generator, augment, fade_share, enlarge)
+    noisy, clean = pages.random_patches(
+        n - from_synthetic, size, generator, augment, fade_share, enlarge
+    )
     if not from_synthetic:
         return noisy, clean
-    more_noisy, more_clean = synthetic.random_patches(from_synthetic, size, generator, augment, fade_share, enlarge)
+    more_noisy, more_clean = synthetic.random_patches(
+        from_synthetic, size, generator, augment, fade_share, enlarge
+    )
     return torch.cat([noisy, more_noisy]), torch.cat([clean, more_clean])
 
 
 def synthetic_mix(share: float) -> PageSet | None:
-    """The generated pages ``synthetic_share`` mixes in (their train split; made once, cached), None at 0."""
+    """The generated pages ``synthetic_share`` mixes in (their train split; made once, cached), None
+    at 0."""
     if share == 0:
         return None
     folder = ensure_synthetic_documents(SYNTHETIC_MIX_PAGES, dpi=SYNTHETIC_MIX_DPI)
@@ -185,21 +219,26 @@ def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def augment_pairs(
-    noisy: torch.Tensor, clean: torch.Tensor, generator: torch.Generator | None = None, fade_share: float = 0.0
+    noisy: torch.Tensor,
+    clean: torch.Tensor,
+    generator: torch.Generator | None = None,
+    fade_share: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Square ``B x 1 x S x S`` pairs with a random symmetry each (shared) and a random contrast
     and brightness on the noisy side only (see ``PageSet.random_patches``). A ``fade_share`` of the
-    noisy patches also have faded ink: each ink pixel (dark on the clean page) moved towards the paper around it
-    (``fade_ink``), as worn toner and light print do, which the Kaggle pages hold too few of (a
-    cleaner trained without it erased the faint lines of a faded 300 dpi page). Stains stay as
-    they are, so faint ink and light stains are not confused."""
+    noisy patches also have faded ink: each ink pixel (dark on the clean page) moved towards the
+    paper around it (``fade_ink``), as worn toner and light print do, which the Kaggle pages hold
+    too few of (a cleaner trained without it erased the faint lines of a faded 300 dpi page). Stains
+    stay as they are, so faint ink and light stains are not confused."""
     n = noisy.shape[0]
     turns = torch.randint(0, 8, (n,), generator=generator)
     gains = 1.0 + (2 * torch.rand(n, generator=generator) - 1) * CONTRAST_JITTER
     shifts = (2 * torch.rand(n, generator=generator) - 1) * BRIGHTNESS_JITTER
     if fade_share > 0:  # no draws otherwise: the same patches as without the option
         faded = torch.rand(n, generator=generator) < fade_share
-        kept = torch.where(faded, FADE_LOW + (1 - FADE_LOW) * torch.rand(n, generator=generator), torch.ones(n))
+        kept = torch.where(
+            faded, FADE_LOW + (1 - FADE_LOW) * torch.rand(n, generator=generator), torch.ones(n)
+        )
         noisy = fade_ink(noisy, clean, kept)
     noisy = torch.stack([dihedral(p, int(k)) for p, k in zip(noisy, turns)])
     clean = torch.stack([dihedral(p, int(k)) for p, k in zip(clean, turns)])
@@ -209,7 +248,8 @@ def augment_pairs(
 
 def fade_ink(noisy: torch.Tensor, clean: torch.Tensor, kept: torch.Tensor) -> torch.Tensor:
     """``B x 1 x H x W`` noisy patches whose ink keeps ``kept[b]`` of its contrast to the paper
-    around it (the brightest pixel within FADE_WINDOW); where the clean page is white nothing moves."""
+    around it (the brightest pixel within FADE_WINDOW); where the clean page is white nothing
+    moves."""
     paper = F.max_pool2d(noisy, FADE_WINDOW, stride=1, padding=FADE_WINDOW // 2)
     ink = 1.0 - clean
     return noisy + (1.0 - kept.view(-1, 1, 1, 1)) * ink * (paper - noisy)
@@ -238,7 +278,8 @@ def page_files(folder: Path) -> list[Path]:
 
 def read_page(path: Path) -> torch.Tensor:
     pixels = read_image(path, 1, None)
-    # 16-bit pages decode to a read-only view of Pillow's buffer; a tensor over it must not be written
+    # 16-bit pages decode to a read-only view of Pillow's buffer; a tensor over it must not be
+    # written
     return torch.from_numpy(pixels if pixels.flags.writeable else pixels.copy())
 
 
@@ -246,7 +287,8 @@ MAX_TEXT_BYTES = 1 << 20
 
 
 def read_texts(clean_dir: Path, names: Sequence[str]) -> list[str] | None:
-    """The true text of every page (``NAME.txt`` beside its clean page), or None unless all have one."""
+    """The true text of every page (``NAME.txt`` beside its clean page), or None unless all have
+    one."""
     paths = [clean_dir / Path(name).with_suffix(".txt") for name in names]
     if not paths or not all(p.is_file() for p in paths):
         return None
@@ -261,10 +303,14 @@ def read_texts(clean_dir: Path, names: Sequence[str]) -> list[str] | None:
     return texts
 
 
-def read_pairs(noisy_dir: Path, clean_dir: Path) -> tuple[list[torch.Tensor], list[torch.Tensor], list[str]]:
+def read_pairs(
+    noisy_dir: Path, clean_dir: Path
+) -> tuple[list[torch.Tensor], list[torch.Tensor], list[str]]:
     """Every noisy page with its same-named clean partner (same size required)."""
     if not clean_dir.is_dir():
-        raise DataError(f"clean page folder not found (needed to pair {noisy_dir.name}/)", clean_dir)
+        raise DataError(
+            f"clean page folder not found (needed to pair {noisy_dir.name}/)", clean_dir
+        )
     noisy, clean, names = [], [], []
     for path in page_files(noisy_dir):
         partner = clean_dir / path.name
@@ -288,7 +334,9 @@ def content_groups(pages: Sequence[torch.Tensor]) -> list[int]:
     ids: dict[bytes, int] = {}
     groups = []
     for page in pages:
-        digest = hashlib.sha1(np.ascontiguousarray(page.numpy()).tobytes() + str(tuple(page.shape)).encode()).digest()
+        digest = hashlib.sha1(
+            np.ascontiguousarray(page.numpy()).tobytes() + str(tuple(page.shape)).encode()
+        ).digest()
         groups.append(ids.setdefault(digest, len(ids)))
     return groups
 
@@ -299,7 +347,9 @@ def grouped_split(
     """Indices ``(kept, held_out)``: about ``fraction`` of the groups, whole, go to ``held_out``."""
     distinct = sorted(set(groups))
     if len(distinct) < 2:
-        raise DataError(f"needs at least 2 distinct clean pages to split, found {len(distinct)}", where)
+        raise DataError(
+            f"needs at least 2 distinct clean pages to split, found {len(distinct)}", where
+        )
     n_out = min(len(distinct) - 1, max(1, round(fraction * len(distinct))))
     order = np.random.default_rng(seed).permutation(len(distinct))
     out = {distinct[i] for i in order[:n_out]}
@@ -308,20 +358,28 @@ def grouped_split(
     return kept, held
 
 
-def grouped_folds(groups: Sequence[int], folds: int, seed: int = SPLIT_SEED, where: str | Path | None = None) -> list[list[int]]:
+def grouped_folds(
+    groups: Sequence[int], folds: int, seed: int = SPLIT_SEED, where: str | Path | None = None
+) -> list[list[int]]:
     """Indices of each of ``folds`` test folds for grouped cross-validation: the distinct groups,
     in a seeded random order, are dealt round-robin, so every page is in exactly one fold and a
     group never straddles two."""
     distinct = sorted(set(groups))
     if folds < 2 or len(distinct) < folds:
-        raise DataError(f"{folds}-fold cross-validation needs at least 2 folds and as many distinct clean pages "
-                        f"as folds; found {len(distinct)}", where)
+        raise DataError(
+            f"{folds}-fold cross-validation needs at least 2 folds and as many distinct clean "
+            "pages "
+            f"as folds; found {len(distinct)}",
+            where,
+        )
     order = np.random.default_rng(seed).permutation(len(distinct))
     fold_of = {distinct[j]: i % folds for i, j in enumerate(order)}
     return [[i for i, g in enumerate(groups) if fold_of[g] == k] for k in range(folds)]
 
 
-def load_pages(root: Path, split: str, name: str = "documents", fold: int | None = None, folds: int = 4) -> PageSet:
+def load_pages(
+    root: Path, split: str, name: str = "documents", fold: int | None = None, folds: int = 4
+) -> PageSet:
     """One split of a documents folder (see the module docstring for the layouts).
 
     With ``fold`` (0 to ``folds - 1``) the paired ``train/`` pages are cut into ``folds`` grouped
@@ -331,9 +389,14 @@ def load_pages(root: Path, split: str, name: str = "documents", fold: int | None
         raise DataError("documents folder not found", root)
     if fold is not None:
         if split not in ("train", "test"):
-            raise DataError(f"unknown split {split!r} for a cross-validation fold (train or test)", root)
+            raise DataError(
+                f"unknown split {split!r} for a cross-validation fold (train or test)", root
+            )
         if not 0 <= fold < folds:
-            raise DataError(f"fold {fold} does not exist in {folds}-fold cross-validation (0 to {folds - 1})", root)
+            raise DataError(
+                f"fold {fold} does not exist in {folds}-fold cross-validation (0 to {folds - 1})",
+                root,
+            )
         noisy, clean, names = read_pairs(root / "train", root / "train_cleaned")
         pages = PageSet(noisy, clean, names, content_groups(clean), str(root / "train"), name)
         held = grouped_folds(pages.groups, folds, SPLIT_SEED, root / "train")[fold]
@@ -342,11 +405,15 @@ def load_pages(root: Path, split: str, name: str = "documents", fold: int | None
     paired_test = (root / "test_cleaned").is_dir()
     splits = ("train", "test") if paired_test else ("train", "test", "kaggle-test")
     if split not in splits:
-        raise DataError(f"unknown split {split!r} for this documents folder ({', '.join(splits)})", root)
+        raise DataError(
+            f"unknown split {split!r} for this documents folder ({', '.join(splits)})", root
+        )
     if split == "kaggle-test":
         files = page_files(root / "test")
         pages = [read_page(p) for p in files]
-        return PageSet(pages, None, [p.name for p in files], list(range(len(files))), str(root / "test"), name)
+        return PageSet(
+            pages, None, [p.name for p in files], list(range(len(files))), str(root / "test"), name
+        )
     if paired_test:
         folder = "train" if split == "train" else "test"
         noisy, clean, names = read_pairs(root / folder, root / f"{folder}_cleaned")
@@ -355,5 +422,13 @@ def load_pages(root: Path, split: str, name: str = "documents", fold: int | None
     noisy, clean, names = read_pairs(root / "train", root / "train_cleaned")
     groups = content_groups(clean)
     kept, held = grouped_split(groups, TEST_FRACTION, SPLIT_SEED, root / "train")
-    pages = PageSet(noisy, clean, names, groups, str(root / "train"), name, read_texts(root / "train_cleaned", names))
+    pages = PageSet(
+        noisy,
+        clean,
+        names,
+        groups,
+        str(root / "train"),
+        name,
+        read_texts(root / "train_cleaned", names),
+    )
     return pages.subset(kept if split == "train" else held)

@@ -38,15 +38,19 @@ def plan_to_rgb(plans: np.ndarray) -> np.ndarray:
 
 
 def rgb_to_plan(rgb: np.ndarray) -> np.ndarray:
-    """Palette colours ``... x 3 x H x W`` (uint8, or floats in [0, 1] as models give) back to the nearest class."""
+    """Palette colours ``... x 3 x H x W`` (uint8, or floats in [0, 1] as models give) back to the
+    nearest class."""
     array = np.asarray(rgb)
     values = array.astype(np.float32) if array.dtype == np.uint8 else array.astype(np.float32) * 255
-    distance = ((np.moveaxis(values, -3, -1)[..., None, :] - PALETTE.astype(np.float32)) ** 2).sum(-1)
+    distance = ((np.moveaxis(values, -3, -1)[..., None, :] - PALETTE.astype(np.float32)) ** 2).sum(
+        -1
+    )
     return distance.argmin(-1).astype(np.uint8)
 
 
 def footprint_png(footprint: np.ndarray) -> bytes:
-    """One grey PNG: 0 outside, 255 inside, ``FOOTPRINT_ENTRANCE_GREY`` (128) on the entrance mark."""
+    """One grey PNG: 0 outside, 255 inside, ``FOOTPRINT_ENTRANCE_GREY`` (128) on the entrance
+    mark."""
     grey = footprint[0] * np.uint8(255)
     grey[footprint[1] > 0] = FOOTPRINT_ENTRANCE_GREY
     return png_bytes(grey[:, :, None])
@@ -77,22 +81,35 @@ def read_plan(path: str | Path) -> np.ndarray:
 
 def write_floorplans(n: int, out: str | Path, size: int = 64, seed: int = 0) -> Path:
     """Write ``n`` pairs as ``out/footprints/NNNNN.png`` and ``out/plans/NNNNN.png`` (same name per
-    pair) with ``out/floorplans.json`` (recipe, classes and palette); ``out`` must be new or empty."""
+    pair) with ``out/floorplans.json`` (recipe, classes and palette); ``out`` must be new or
+    empty."""
     check_request(n, size, seed)
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise AekitError("already exists and is not an empty folder; choose a new output folder", out)
+        raise AekitError(
+            "already exists and is not an empty folder; choose a new output folder", out
+        )
     footprints, plans = make_floorplans(n, size, seed)
     digits = max(5, len(str(n - 1)))
     with StagedFolder(out) as staged:
         for i in range(n):
             staged.write(f"footprints/{i:0{digits}d}.png", footprint_png(footprints[i]))
             staged.write(f"plans/{i:0{digits}d}.png", plan_png(plans[i]))
-        staged.write("floorplans.json", json.dumps({
-            "generator": "aekit.data.floorplans", "pairs": int(n), "size": int(size), "seed": int(seed),
-            "classes": list(CLASSES), "palette": PALETTE.tolist(),
-            "footprint_png": "grey: 0 outside, 255 inside, 128 entrance mark",
-        }, indent=1).encode())
+        staged.write(
+            "floorplans.json",
+            json.dumps(
+                {
+                    "generator": "aekit.data.floorplans",
+                    "pairs": int(n),
+                    "size": int(size),
+                    "seed": int(seed),
+                    "classes": list(CLASSES),
+                    "palette": PALETTE.tolist(),
+                    "footprint_png": "grey: 0 outside, 255 inside, 128 entrance mark",
+                },
+                indent=1,
+            ).encode(),
+        )
     return out
 
 
@@ -116,18 +133,26 @@ class PlanSet(ImageSet):
     plans: torch.Tensor
     footprints: torch.Tensor
     default_model: ClassVar[tuple[str, str] | None] = (
-        "plan-layout", "plan-layout for floor plans (a conditional VAE drawing the room layout for the "
-        "footprint of each pair, rendered into walls, doors and windows)")
+        "plan-layout",
+        "plan-layout for floor plans (a conditional VAE drawing the room layout for the "
+        "footprint of each pair, rendered into walls, doors and windows)",
+    )
 
     def condition(self, kind: str, rows: torch.Tensor) -> torch.Tensor:
-        """The footprints (uint8 ``B x 2 x S x S``) for a footprint-conditional model, else as any image set."""
-        return self.footprints[rows] if kind == "footprint" else ImageSet.condition(self, kind, rows)
+        """The footprints (uint8 ``B x 2 x S x S``) for a footprint-conditional model, else as any
+        image set."""
+        return (
+            self.footprints[rows] if kind == "footprint" else ImageSet.condition(self, kind, rows)
+        )
 
     def subset(self, indices: Sequence[int] | torch.Tensor) -> PlanSet:
         rows = torch.as_tensor(indices, dtype=torch.long)
         images = ImageSet.subset(self, rows)
-        return PlanSet(**{f.name: getattr(images, f.name) for f in fields(ImageSet)},
-                       plans=self.plans[rows], footprints=self.footprints[rows])
+        return PlanSet(
+            **{f.name: getattr(images, f.name) for f in fields(ImageSet)},
+            plans=self.plans[rows],
+            footprints=self.footprints[rows],
+        )
 
 
 def load_plan_set(split: str, options: ImageOptions) -> PlanSet:
@@ -136,13 +161,25 @@ def load_plan_set(split: str, options: ImageOptions) -> PlanSet:
     afterwards (plans as colours and indices, footprints: one uint8 file)."""
     size = 64 if options.size is None else options.size[0]
     if options.size is not None and options.size[0] != options.size[1]:
-        raise ConfigError(f"floorplans-synthetic is square: image_size {options.size[0]}x{options.size[1]} does not apply")
+        raise ConfigError(
+            f"floorplans-synthetic is square: image_size {options.size[0]}x{options.size[1]} "
+            "does not apply"
+        )
     if options != ImageOptions(options.size, options.channels) or options.channels not in (None, 3):
-        raise ConfigError("floorplans-synthetic is drawn at the size asked in 3 palette colours: channels other than 3, "
-                          "resize, resample and pad do not apply")
+        raise ConfigError(
+            "floorplans-synthetic is drawn at the size asked in 3 palette colours: channels "
+            "other than 3, "
+            "resize, resample and pad do not apply"
+        )
     n, seed = (TRAIN_PAIRS, 0) if split == "train" else (TEST_PAIRS, 1)
     check_request(n, size, seed)
-    recipe = {"generator": "aekit.data.floorplans", "pairs": n, "size": size, "seed": seed, **STATISTICS}
+    recipe = {
+        "generator": "aekit.data.floorplans",
+        "pairs": n,
+        "size": size,
+        "seed": seed,
+        **STATISTICS,
+    }
     slot, key = cache.digest(["floorplans", split, size])[:24], cache.digest(recipe)
     hit = cache.open_cached(slot, key)
     if hit is None:
@@ -151,5 +188,12 @@ def load_plan_set(split: str, options: ImageOptions) -> PlanSet:
         hit = cache.store(slot, key, rows, {"source": "generated", **recipe})
     rows = torch.from_numpy(hit.pixels)
     source = f"aekit.data.floorplans seed {seed}: {n} pairs of {size}x{size}"
-    return PlanSet(pixels=rows[:, :3], labels=None, class_names=None, name="floorplans-synthetic", source=source,
-                   plans=rows[:, 3], footprints=rows[:, 4:6])
+    return PlanSet(
+        pixels=rows[:, :3],
+        labels=None,
+        class_names=None,
+        name="floorplans-synthetic",
+        source=source,
+        plans=rows[:, 3],
+        footprints=rows[:, 4:6],
+    )

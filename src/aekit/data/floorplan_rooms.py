@@ -1,4 +1,5 @@
-"""Floor plans' classes and palette, and the last step of drawing one: furnishing a divided building.
+"""Floor plans' classes and palette, and the last step of drawing one: furnishing a divided
+building.
 
 ``aekit.data.floorplans`` divides a footprint into rooms (``Layout``); ``furnish`` gives them their
 types (one living room, kitchen, bathrooms, bedrooms, corridors), puts the entrance on an outer
@@ -13,23 +14,39 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-CLASSES = ("outside", "wall", "door", "window", "entrance", "living", "bedroom", "kitchen", "bathroom", "hall")
-OUTSIDE, WALL, DOOR, WINDOW, ENTRANCE, LIVING, BEDROOM, KITCHEN, BATHROOM, HALL = range(len(CLASSES))
+CLASSES = (
+    "outside",
+    "wall",
+    "door",
+    "window",
+    "entrance",
+    "living",
+    "bedroom",
+    "kitchen",
+    "bathroom",
+    "hall",
+)
+OUTSIDE, WALL, DOOR, WINDOW, ENTRANCE, LIVING, BEDROOM, KITCHEN, BATHROOM, HALL = range(
+    len(CLASSES)
+)
 ROOM_CLASSES = (LIVING, BEDROOM, KITCHEN, BATHROOM, HALL)
 # Outside is black and every other class brighter than aekit's silhouette threshold (0.1), so the
 # silhouette (``aekit.data.conditions``) of a plan's colours is its footprint, courtyards filled in.
-PALETTE = np.array([
-    (0, 0, 0),  # outside
-    (90, 90, 90),  # wall
-    (230, 60, 40),  # door
-    (40, 140, 240),  # window
-    (250, 200, 0),  # entrance
-    (250, 170, 120),  # living
-    (150, 200, 120),  # bedroom
-    (240, 120, 170),  # kitchen
-    (120, 220, 230),  # bathroom
-    (200, 200, 200),  # hall
-], dtype=np.uint8)
+PALETTE = np.array(
+    [
+        (0, 0, 0),  # outside
+        (90, 90, 90),  # wall
+        (230, 60, 40),  # door
+        (40, 140, 240),  # window
+        (250, 200, 0),  # entrance
+        (250, 170, 120),  # living
+        (150, 200, 120),  # bedroom
+        (240, 120, 170),  # kitchen
+        (120, 220, 230),  # bathroom
+        (200, 200, 200),  # hall
+    ],
+    dtype=np.uint8,
+)
 SHAPES = ("rectangle", "L", "T", "U", "courtyard", "notched")
 SHAPE_WEIGHTS = (0.3, 0.15, 0.15, 0.15, 0.1, 0.15)
 STATISTICS = {
@@ -42,7 +59,8 @@ STATISTICS = {
 }
 MIN_SIZE, MAX_SIZE = 32, 1024
 MAX_BYTES = 8 << 30  # plans + footprints held in memory at once
-CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)  # 4-connected, as ndimage's structure of rank 1
+# 4-connected, as ndimage's structure of rank 1
+CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)
 
 
 @dataclass(frozen=True)
@@ -58,8 +76,9 @@ class Scale:
     @classmethod
     def of(cls, size: int) -> Scale:
         f = size / 64
-        return cls(size, max(1, round(f)), max(3, round(5 * f)), max(2, round(3 * f)), max(3, round(4 * f)))
-
+        return cls(
+            size, max(1, round(f)), max(3, round(5 * f)), max(2, round(3 * f)), max(3, round(4 * f))
+        )
 
 
 @dataclass
@@ -81,7 +100,6 @@ def label_regions(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return ndimage.label(mask, CROSS)
 
 
-
 # --- doors, windows, entrance and room types ---------------------------------------------------
 def _crossings(labels: np.ndarray, t: int, width: int) -> np.ndarray:
     """Every place an opening of ``width`` fits in a straight wall ``t`` thick: rows
@@ -90,16 +108,17 @@ def _crossings(labels: np.ndarray, t: int, width: int) -> np.ndarray:
     found = []
     for axis in (0, 1):
         grid = labels if axis == 0 else labels.T
-        a, b = grid[: -t - 1], grid[t + 1:]
+        a, b = grid[: -t - 1], grid[t + 1 :]
         through = np.ones(a.shape, bool)
         for j in range(1, t + 1):
-            through &= grid[j: grid.shape[0] - t - 1 + j] == 0
+            through &= grid[j : grid.shape[0] - t - 1 + j] == 0
         code = (a.astype(np.int64) + 8) * 1024 + (b + 8)
         ok = through & (a != 0) & (b != 0) & (a != b) & ((a > 0) | (b > 0))
         run = ok[:, : ok.shape[1] - width + 1].copy()
         for j in range(1, width):
-            run &= ok[:, j: ok.shape[1] - width + 1 + j] & (code[:, j: code.shape[1] - width + 1 + j]
-                                                            == code[:, : code.shape[1] - width + 1])
+            run &= ok[:, j : ok.shape[1] - width + 1 + j] & (
+                code[:, j : code.shape[1] - width + 1 + j] == code[:, : code.shape[1] - width + 1]
+            )
         ys, xs = np.nonzero(run)
         rows = np.stack([np.full(len(ys), axis), ys + 1, xs, a[ys, xs], b[ys, xs]], axis=1)
         if axis == 1:
@@ -127,7 +146,9 @@ def _free(plan: np.ndarray, crossing: np.ndarray, scale: Scale) -> bool:
     return bool((plan[ys, xs] == WALL).all())
 
 
-def furnish(layout: Layout, rng: np.random.Generator, scale: Scale) -> tuple[np.ndarray, np.ndarray] | None:
+def furnish(
+    layout: Layout, rng: np.random.Generator, scale: Scale
+) -> tuple[np.ndarray, np.ndarray] | None:
     """The pair ``(footprint, plan)`` of a divided building: room types, entrance, doors, windows;
     None when no entrance or door fits (the caller draws another building)."""
     s = scale.size
@@ -162,14 +183,15 @@ def furnish(layout: Layout, rng: np.random.Generator, scale: Scale) -> tuple[np.
     types[living] = LIVING
     rest = [j for j in by_area if j != living]
     n_baths = 2 if len(rooms) >= 7 else 1
-    for j in rest[len(rest) - n_baths:]:
+    for j in rest[len(rest) - n_baths :]:
         types[j] = BATHROOM
     others = rest[: len(rest) - n_baths]
     kitchen = others[int(rng.integers(len(others)))]
     for j in others:
         types[j] = KITCHEN if j == kitchen else BEDROOM
 
-    kind_of = np.array([OUTSIDE, OUTSIDE, WALL] + [types[j] for j in range(1, n + 1)], np.uint8)  # labels -2..n
+    # labels -2..n
+    kind_of = np.array([OUTSIDE, OUTSIDE, WALL] + [types[j] for j in range(1, n + 1)], np.uint8)
     plan = kind_of[labels + 2]
     footprint = np.zeros((2, s, s), np.uint8)
     footprint[0] = layout.footprint
@@ -185,7 +207,9 @@ def furnish(layout: Layout, rng: np.random.Generator, scale: Scale) -> tuple[np.
     inner = crossings[outer_side > 0]
     keys = np.minimum(inner[:, 3], inner[:, 4]) * 1024 + np.maximum(inner[:, 3], inner[:, 4])
     unique, which = np.unique(keys, return_inverse=True)
-    pairs = {(int(k) // 1024, int(k) % 1024): np.nonzero(which == i)[0] for i, k in enumerate(unique)}
+    pairs = {
+        (int(k) // 1024, int(k) % 1024): np.nonzero(which == i)[0] for i, k in enumerate(unique)
+    }
     neighbours: dict[int, list[int]] = {j: [] for j in range(1, n + 1)}
     for a, b in pairs:
         neighbours[a].append(b)
@@ -216,7 +240,9 @@ def furnish(layout: Layout, rng: np.random.Generator, scale: Scale) -> tuple[np.
     outer_room = room_side[outer_side < 0]
     for j in range(1, n + 1):
         wanted = {HALL: 0.3, BATHROOM: 0.6}.get(types[j], 0.95)
-        count = int(rng.random() < wanted) + int(areas[j] > 8 * scale.min_side ** 2 and rng.random() < 0.4)
+        count = int(rng.random() < wanted) + int(
+            areas[j] > 8 * scale.min_side**2 and rng.random() < 0.4
+        )
         for row in rng.permutation(np.nonzero(outer_room == j)[0]):
             if count == 0:
                 break

@@ -1,4 +1,5 @@
-"""Synthetic floor plans: a building's footprint paired with a plan of rooms, walls, doors and windows.
+"""Synthetic floor plans: a building's footprint paired with a plan of rooms, walls, doors and
+windows.
 
 The exercise behind it: draw a floor plan for a building of any shape. Each pair is generated
 from a seed by rules an architect would recognise, so a model's plans can be checked
@@ -22,7 +23,6 @@ Pair ``i`` of seed ``s`` depends only on ``(s, i, size)``. 20,000 pairs at 64 x 
 one core (1.9 ms a pair: CPU time of ``make_floorplans(20000)`` on this project's 2-core machine
 while other jobs ran; ``python benchmarks/floorplans.py``).
 """
-
 
 from __future__ import annotations
 
@@ -56,9 +56,26 @@ from aekit.data.floorplan_rooms import (
 from aekit.errors import AekitError
 
 # the classes and palette are defined with the furnishing (``floorplan_rooms``) and offered here too
-__all__ = ["BATHROOM", "BEDROOM", "CLASSES", "DOOR", "ENTRANCE", "HALL", "KITCHEN", "LIVING", "OUTSIDE", "PALETTE",
-           "ROOM_CLASSES", "SHAPES", "STATISTICS", "WALL", "WINDOW", "check_request", "is_irregular",
-           "make_floorplans"]
+__all__ = [
+    "BATHROOM",
+    "BEDROOM",
+    "CLASSES",
+    "DOOR",
+    "ENTRANCE",
+    "HALL",
+    "KITCHEN",
+    "LIVING",
+    "OUTSIDE",
+    "PALETTE",
+    "ROOM_CLASSES",
+    "SHAPES",
+    "STATISTICS",
+    "WALL",
+    "WINDOW",
+    "check_request",
+    "is_irregular",
+    "make_floorplans",
+]
 
 
 def check_request(n: object, size: object, seed: object) -> None:
@@ -73,8 +90,10 @@ def check_request(n: object, size: object, seed: object) -> None:
     if seed < 0:
         raise AekitError(f"floor plans: seed must be >= 0, got {seed}")
     if 3 * int(n) * int(size) ** 2 > MAX_BYTES:
-        raise AekitError(f"floor plans: {n} pairs of {size}x{size} need {3 * n * size**2 / 2**30:.1f} GiB; "
-                         f"at most {MAX_BYTES >> 30} GiB at once")
+        raise AekitError(
+            f"floor plans: {n} pairs of {size}x{size} need {3 * n * size**2 / 2**30:.1f} GiB; "
+            f"at most {MAX_BYTES >> 30} GiB at once"
+        )
 
 
 def make_floorplans(n: int, size: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -121,43 +140,47 @@ def _footprint(rng: np.random.Generator, scale: Scale) -> np.ndarray:
         ch = min(part(h, 0.3, 0.6), int(h - arm))
         side = min(part(w, 0.2, 0.38), int((w - arm) / 2))
         local[:ch, :side] = False
-        local[:ch, w - side:] = False
+        local[:ch, w - side :] = False
     elif kind == "U":
         ch, cw = min(part(h, 0.3, 0.6), int(h - arm)), min(part(w, 0.25, 0.45), int(w - 2 * arm))
         left = int(rng.integers(int(arm), w - int(arm) - cw + 1))
-        local[:ch, left:left + cw] = False
+        local[:ch, left : left + cw] = False
     elif kind == "courtyard":
         ch, cw = part(h, 0.2, 0.35), part(w, 0.2, 0.35)
         top = int(rng.integers(int(arm) + 1, h - int(arm) - ch))
         left = int(rng.integers(int(arm) + 1, w - int(arm) - cw))
-        local[top:top + ch, left:left + cw] = False
+        local[top : top + ch, left : left + cw] = False
     elif kind == "notched":
         for _ in range(int(rng.integers(1, 4))):
             ch, cw = part(h, 0.12, 0.25), part(w, 0.12, 0.25)
             top = 0 if rng.random() < 0.5 else h - ch
             left = int(rng.integers(0, w - cw + 1))
-            local[top:top + ch, left:left + cw] = False
+            local[top : top + ch, left : left + cw] = False
     local = np.rot90(local, int(rng.integers(4)))
     if rng.random() < 0.5:
         local = local[:, ::-1]
     h, w = local.shape
     y0, x0 = int(rng.integers(1, s - h)), int(rng.integers(1, s - w))
     mask = np.zeros((s, s), bool)
-    mask[y0:y0 + h, x0:x0 + w] = local
+    mask[y0 : y0 + h, x0 : x0 + w] = local
     return mask
 
 
 def is_irregular(footprint_mask: np.ndarray) -> bool:
-    """Whether an outline is anything but a filled rectangle (courtyards count: they have a hole)."""
+    """Whether an outline is anything but a filled rectangle (courtyards count: they have a
+    hole)."""
     ys, xs = np.nonzero(footprint_mask)
     return bool(len(ys)) and (int(np.ptp(ys)) + 1) * (int(np.ptp(xs)) + 1) != len(ys)
 
 
 # --- plans -------------------------------------------------------------------------------------
-def _plan(mask: np.ndarray, rng: np.random.Generator, scale: Scale) -> tuple[np.ndarray, np.ndarray] | None:
+def _plan(
+    mask: np.ndarray, rng: np.random.Generator, scale: Scale
+) -> tuple[np.ndarray, np.ndarray] | None:
     """The outer wall, a corridor, rooms cut until the building has its number of rooms (growing
     with the area), then openings and room types; None when this outline does not work out."""
-    from scipy import ndimage  # drawing plans only: every command that reads data imports this module
+    # drawing plans only: every command that reads data imports this module
+    from scipy import ndimage
 
     t = scale.wall
     outside = ~mask
@@ -171,7 +194,9 @@ def _plan(mask: np.ndarray, rng: np.random.Generator, scale: Scale) -> tuple[np.
     if target >= STATISTICS["hall_from_rooms"] and rng.random() < 0.85:
         _carve_hall(layout, rng, scale)
     while len(layout.regions) < target:
-        open_rows = [i for i in range(len(layout.regions)) if not layout.halls[i] and i not in layout.spent]
+        open_rows = [
+            i for i in range(len(layout.regions)) if not layout.halls[i] and i not in layout.spent
+        ]
         if not open_rows:
             break
         largest = max(open_rows, key=lambda i: layout.areas[i])
@@ -182,9 +207,9 @@ def _plan(mask: np.ndarray, rng: np.random.Generator, scale: Scale) -> tuple[np.
     return furnish(layout, rng, scale)
 
 
-
 def _window_sums(mask: np.ndarray, k: int) -> np.ndarray:
-    """Sum of ``mask`` over every ``k x k`` window (top-left corner indexing), from an integral image."""
+    """Sum of ``mask`` over every ``k x k`` window (top-left corner indexing), from an integral
+    image."""
     c = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), np.int32)
     c[1:, 1:] = mask.cumsum(0, dtype=np.int32).cumsum(1)
     return c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]
@@ -192,7 +217,7 @@ def _window_sums(mask: np.ndarray, k: int) -> np.ndarray:
 
 def _padded(mask: np.ndarray, width: int) -> np.ndarray:
     out = np.zeros((mask.shape[0] + 2 * width, mask.shape[1] + 2 * width), bool)
-    out[width:width + mask.shape[0], width:width + mask.shape[1]] = mask
+    out[width : width + mask.shape[0], width : width + mask.shape[1]] = mask
     return out
 
 
@@ -215,12 +240,20 @@ def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
-def _divide(layout: Layout, region: np.ndarray, box: tuple[int, int, int, int], axis: int, span: tuple[int, int],
-            hall: bool, scale: Scale) -> tuple[np.ndarray, list[np.ndarray], list[bool]] | None:
+def _divide(
+    layout: Layout,
+    region: np.ndarray,
+    box: tuple[int, int, int, int],
+    axis: int,
+    span: tuple[int, int],
+    hall: bool,
+    scale: Scale,
+) -> tuple[np.ndarray, list[np.ndarray], list[bool]] | None:
     """Wall ``region`` across rows (axis 0) or columns ``span``; with ``hall`` the span is a
-    corridor between two walls; ``box`` is the region's bounding box. Returns the new walls, the pieces and which are corridor, or None
-    when a room would be too small or thin or a wall too thick. Works on the region's bounding box,
-    and checks thickness only within two room sides of the cut (the rest was checked before)."""
+    corridor between two walls; ``box`` is the region's bounding box. Returns the new walls, the
+    pieces and which are corridor, or None when a room would be too small or thin or a wall too
+    thick. Works on the region's bounding box, and checks thickness only within two room sides of
+    the cut (the rest was checked before)."""
     y0, y1, x0, x1 = box
     window = (slice(y0 - 1, y1 + 1), slice(x0 - 1, x1 + 1))
     inside = region[window] if axis == 0 else region[window].T
@@ -231,12 +264,13 @@ def _divide(layout: Layout, region: np.ndarray, box: tuple[int, int, int, int], 
     new_walls = walls.copy()
     new_walls[a:b] |= inside[a:b]
     if hall:
-        new_walls[a + t: b - t] = walls[a + t: b - t]
+        new_walls[a + t : b - t] = walls[a + t : b - t]
     lo, hi = max(0, a - 2 * k), b + 2 * k
     near = inside[lo:hi].copy()
-    near[a - lo: b - lo] = False
+    near[a - lo : b - lo] = False
     fits = _padded(_window_sums(near, k) == k * k, k - 1)
-    checked = slice(min(a - lo, k), (b - lo) + k)  # rows at least k from the edges of the near window
+    # rows at least k from the edges of the near window
+    checked = slice(min(a - lo, k), (b - lo) + k)
     if not np.array_equal((_window_sums(fits, k) > 0)[checked], near[checked]):
         return None
     if _too_thick(new_walls[lo:hi], scale):
@@ -247,8 +281,8 @@ def _divide(layout: Layout, region: np.ndarray, box: tuple[int, int, int, int], 
     pieces, halls = [], []
     for j in range(1, n + 1):
         piece = labels == j
-        is_hall = hall and bool(piece[a + t: b - t].any())
-        if piece.sum() < (4 * scale.hall ** 2 if is_hall else 2 * k ** 2):
+        is_hall = hall and bool(piece[a + t : b - t].any())
+        if piece.sum() < (4 * scale.hall**2 if is_hall else 2 * k**2):
             return None
         full = np.zeros_like(region)
         full[window] = piece if axis == 0 else piece.T
@@ -259,7 +293,9 @@ def _divide(layout: Layout, region: np.ndarray, box: tuple[int, int, int, int], 
     return wall, pieces, halls
 
 
-def _split(layout: Layout, row: int, rng: np.random.Generator, scale: Scale, room_left: int) -> bool:
+def _split(
+    layout: Layout, row: int, rng: np.random.Generator, scale: Scale, room_left: int
+) -> bool:
     region = layout.regions[row]
     y0, y1, x0, x1 = _bbox(region)
     k, t = scale.min_side, scale.wall
@@ -274,9 +310,9 @@ def _split(layout: Layout, row: int, rng: np.random.Generator, scale: Scale, roo
         if result is None or len(result[1]) - 1 > room_left:
             continue
         layout.wall, pieces, _ = result
-        layout.regions[row:row + 1] = pieces
-        layout.areas[row:row + 1] = [int(p.sum()) for p in pieces]
-        layout.halls[row:row + 1] = [False] * len(pieces)
+        layout.regions[row : row + 1] = pieces
+        layout.areas[row : row + 1] = [int(p.sum()) for p in pieces]
+        layout.halls[row : row + 1] = [False] * len(pieces)
         layout.spent = {i if i < row else i + len(pieces) - 1 for i in layout.spent}
         return True
     return False
@@ -291,9 +327,14 @@ def _carve_hall(layout: Layout, rng: np.random.Generator, scale: Scale) -> None:
     t, width = scale.wall, scale.hall
     for _ in range(10):
         start = int(round(lo + rng.uniform(0.3, 0.7) * (hi - lo) - width / 2 - t))
-        result = _divide(layout, region, (y0, y1, x0, x1), axis, (start, start + 2 * t + width), True, scale)
+        result = _divide(
+            layout, region, (y0, y1, x0, x1), axis, (start, start + 2 * t + width), True, scale
+        )
         if result is not None:
             layout.wall, pieces, halls = result
-            layout.regions, layout.halls, layout.areas = pieces, halls, [int(p.sum()) for p in pieces]
+            layout.regions, layout.halls, layout.areas = (
+                pieces,
+                halls,
+                [int(p.sum()) for p in pieces],
+            )
             return
-

@@ -37,7 +37,8 @@ DEFAULT_IMAGE_SIZE = 64
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
 DEFAULTS = ImageOptions()  # 64x64, channels from the files, stretched bilinearly
-TASK_FILES = 256  # files per worker task: large enough to amortise the task, small enough to balance 2 cores
+# files per worker task: large enough to amortise the task, small enough to balance 2 cores
+TASK_FILES = 256
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -49,21 +50,29 @@ class Decoded:
     pixels: np.ndarray  # N x C x H x W uint8
     labels: np.ndarray | None
     class_names: list[str] | None
-    names: list[str]  # where each row came from: a file path relative to the folder, or sheet.png:r3c17
+    # where each row came from: a file path relative to the folder, or sheet.png:r3c17
+    names: list[str]
     notes: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
 
 def is_image_file(path: Path) -> bool:
-    return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
+    return (
+        path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
+    )
 
 
 def _images_under(folder: Path) -> list[Path]:
-    """Image files below ``folder``, hidden files and folders left out (os.walk: no stat per file)."""
+    """Image files below ``folder``, hidden files and folders left out (os.walk: no stat per
+    file)."""
     found = []
     for root, dirs, names in os.walk(folder):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found += [Path(root, n) for n in names if not n.startswith(".") and n.lower().endswith(IMAGE_EXTENSIONS)]
+        found += [
+            Path(root, n)
+            for n in names
+            if not n.startswith(".") and n.lower().endswith(IMAGE_EXTENSIONS)
+        ]
     return sorted(found)
 
 
@@ -76,11 +85,14 @@ def scan_folder(folder: Path) -> tuple[list[Path], list[str | None]]:
     except OSError as exc:
         raise DataError(f"cannot list folder ({exc.strerror or exc})", folder) from None
     loose = [p for p in entries if is_image_file(p)]
-    classes = {p.name: _images_under(p) for p in entries if p.is_dir() and not p.name.startswith(".")}
+    classes = {
+        p.name: _images_under(p) for p in entries if p.is_dir() and not p.name.startswith(".")
+    }
     classes = {name: files for name, files in classes.items() if files}
     if loose and classes:
         raise DataError(
-            f"mixes loose images ({loose[0].name}, ...) with class sub-folders ({', '.join(classes)}); "
+            f"mixes loose images ({loose[0].name}, ...) with class sub-folders "
+            f"({', '.join(classes)}); "
             "put every image in a class folder, or none",
             folder,
         )
@@ -103,9 +115,13 @@ def seeded_split(n: int) -> tuple[list[int], list[int]]:
 
 
 def both_splits(folder: Path) -> tuple[list[Path], list[str | None], int]:
-    """Every file, train files first then test files, their class names and the number of train files."""
+    """Every file, train files first then test files, their class names and the number of train
+    files."""
     if (folder / "train").is_dir() and (folder / "test").is_dir():
-        (train, train_names), (test, test_names) = scan_folder(folder / "train"), scan_folder(folder / "test")
+        (train, train_names), (test, test_names) = (
+            scan_folder(folder / "train"),
+            scan_folder(folder / "test"),
+        )
         if (None in train_names) != (None in test_names):
             raise DataError("one split has loose images but the other has class folders", folder)
         return train + test, train_names + test_names, len(train)
@@ -144,7 +160,9 @@ def _probe_task(paths: list[Path]) -> list[Probe | str]:
     return found
 
 
-def _decode_task(task: tuple[Path, tuple[int, ...], list[tuple[int, Path]], ImageOptions]) -> list[tuple[str, tuple] | str]:
+def _decode_task(
+    task: tuple[Path, tuple[int, ...], list[tuple[int, Path]], ImageOptions],
+) -> list[tuple[str, tuple] | str]:
     """Decode files into their rows of the cache being built; (mode, size) or the error per file."""
     rows_path, shape, jobs, options = task
     rows = np.memmap(rows_path, np.uint8, "r+", shape=shape)
@@ -161,7 +179,9 @@ def _decode_task(task: tuple[Path, tuple[int, ...], list[tuple[int, Path]], Imag
     return done
 
 
-def describe_conversions(modes: Sequence[str], sizes: Sequence[tuple], options: ImageOptions) -> list[str]:
+def describe_conversions(
+    modes: Sequence[str], sizes: Sequence[tuple], options: ImageOptions
+) -> list[str]:
     """The notes a mixed folder earns: how many images changed mode, how many changed size."""
     notes = []
     target = CANONICAL[options.channels or 3]
@@ -173,11 +193,16 @@ def describe_conversions(modes: Sequence[str], sizes: Sequence[tuple], options: 
         resized = sum(1 for s in sizes if tuple(s) != options.size)
         if resized:
             w, h = options.size
-            notes.append(f"resized {resized} of {len(sizes)} images to {w}x{h} ({options.resize}, {options.resample})")
+            notes.append(
+                f"resized {resized} of {len(sizes)} images to {w}x{h} ({options.resize}, "
+                f"{options.resample})"
+            )
     return notes
 
 
-def load_folder(folder: Path, split: str, options: ImageOptions = DEFAULTS, skip_bad: bool = False) -> Decoded:
+def load_folder(
+    folder: Path, split: str, options: ImageOptions = DEFAULTS, skip_bad: bool = False
+) -> Decoded:
     """One split of an image folder, decoded (or memory-mapped from the cache) as uint8 rows."""
     folder = Path(folder).expanduser()
     if split not in ("train", "test"):
@@ -188,10 +213,14 @@ def load_folder(folder: Path, split: str, options: ImageOptions = DEFAULTS, skip
     try:
         stats = cache.fingerprint(files)
     except OSError as exc:
-        raise DataError(f"cannot read file ({exc.strerror or exc})", exc.filename or folder) from None
+        raise DataError(
+            f"cannot read file ({exc.strerror or exc})", exc.filename or folder
+        ) from None
     slot = cache.digest(["folder", str(folder.resolve()), options.key(), skip_bad])[:24]
     key = cache.digest(stats)
-    cached = cache.open_cached(slot, key) or _build(folder, files, class_of, n_train, options, skip_bad, slot, key)
+    cached = cache.open_cached(slot, key) or _build(
+        folder, files, class_of, n_train, options, skip_bad, slot, key
+    )
     return split_of(cached, split)
 
 
@@ -199,15 +228,29 @@ def split_of(cached: cache.Cached, split: str) -> Decoded:
     """One split's rows (a slice of the map: no copy) and labels from a cache's JSON."""
     meta = cached.meta
     start, stop = meta["splits"][split]
-    labels = None if meta["labels"] is None else np.asarray(meta["labels"][start:stop], dtype=np.int64)
+    labels = (
+        None if meta["labels"] is None else np.asarray(meta["labels"][start:stop], dtype=np.int64)
+    )
     skipped = [name for where, name in meta["skipped"] if where == split]
-    return Decoded(cached.pixels[start:stop], labels, meta["class_names"], meta["names"][start:stop],
-                   list(meta["notes"]), skipped)
+    return Decoded(
+        cached.pixels[start:stop],
+        labels,
+        meta["class_names"],
+        meta["names"][start:stop],
+        list(meta["notes"]),
+        skipped,
+    )
 
 
 def _build(
-    folder: Path, files: list[Path], class_of: list[str | None], n_train: int, options: ImageOptions,
-    skip_bad: bool, slot: str, key: str,
+    folder: Path,
+    files: list[Path],
+    class_of: list[str | None],
+    n_train: int,
+    options: ImageOptions,
+    skip_bad: bool,
+    slot: str,
+    key: str,
 ) -> cache.Cached:
     failed: dict[int, str] = {}
     if options.channels is None:
@@ -232,7 +275,8 @@ def _build(
         if failed and not skip_bad:
             raise DataError(failed[min(failed)])
         kept = [i for i in range(len(files)) if i not in failed]
-        if failed:  # move the good rows down over the holes (rows only ever move to lower positions)
+        # move the good rows down over the holes (rows only ever move to lower positions)
+        if failed:
             rows = writer.rows()
             for new, old in enumerate(kept):
                 if new != old:
@@ -254,6 +298,9 @@ def _build(
             "class_names": class_names,
             "names": [str(files[i].relative_to(folder)) for i in kept],
             "notes": notes,
-            "skipped": [["train" if i < n_train else "test", str(files[i].relative_to(folder))] for i in sorted(failed)],
+            "skipped": [
+                ["train" if i < n_train else "test", str(files[i].relative_to(folder))]
+                for i in sorted(failed)
+            ],
         }
         return writer.commit(len(kept), meta)

@@ -43,7 +43,8 @@ class IdxSource:
     name: str
     description: str
     splits: dict[str, tuple[str, str]]  # split -> (images file, labels file)
-    digests: dict[str, frozenset[str]]  # file -> accepted "md5:<gz md5>", "raw-md5:..", "raw-sha256:.."
+    # file -> accepted "md5:<gz md5>", "raw-md5:..", "raw-sha256:.."
+    digests: dict[str, frozenset[str]]
     mirrors: tuple[str, ...]
     class_names: tuple[str, ...]
     extra_dirs: tuple[Path, ...] = ()
@@ -132,8 +133,16 @@ FASHION_MNIST = IdxSource(
         "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
     ),
     class_names=(
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
     ),  # fmt: skip
     extra_dirs=(Path("/usr/share/datasets/fashion-mnist"),),
 )
@@ -161,27 +170,42 @@ def _read_idx(path: Path) -> tuple[np.ndarray, bytes, bytes]:
     try:
         head = _read_exactly(stream, 4, path, "the IDX header")
         if head[0] != 0 or head[1] != 0:
-            raise DataError(f"not an IDX file (magic number {head.hex()} should start with 0000)", path)
+            raise DataError(
+                f"not an IDX file (magic number {head.hex()} should start with 0000)", path
+            )
         dtype_code, ndim = head[2], head[3]
         if dtype_code not in IDX_DTYPES:
-            raise DataError(f"unknown IDX data type code 0x{dtype_code:02x} in the magic number", path)
+            raise DataError(
+                f"unknown IDX data type code 0x{dtype_code:02x} in the magic number", path
+            )
         if ndim == 0:
             raise DataError("IDX header declares 0 dimensions", path)
-        dims = struct.unpack(f">{ndim}I", _read_exactly(stream, 4 * ndim, path, "the IDX dimensions"))
+        dims = struct.unpack(
+            f">{ndim}I", _read_exactly(stream, 4 * ndim, path, "the IDX dimensions")
+        )
         dtype = np.dtype(IDX_DTYPES[dtype_code])
         expected = int(np.prod(dims, dtype=object)) * dtype.itemsize
         limit = MAX_DEFLATE_RATIO * len(raw) + 1024 if compressed else len(raw)
         if expected > min(limit, MAX_IDX_BYTES):
             shape = " x ".join(str(d) for d in dims)
-            raise DataError(f"header claims {shape} values ({expected:,} bytes) but the file is far smaller", path)
-        if int(np.prod([d for d in dims if d], dtype=object)) * dtype.itemsize > MAX_IDX_BYTES:  # numpy refuses it, even empty
-            raise DataError(f"header claims an impossible shape {' x '.join(str(d) for d in dims)}", path)
+            raise DataError(
+                f"header claims {shape} values ({expected:,} bytes) but the file is far smaller",
+                path,
+            )
+        # numpy refuses it, even empty
+        if int(np.prod([d for d in dims if d], dtype=object)) * dtype.itemsize > MAX_IDX_BYTES:
+            raise DataError(
+                f"header claims an impossible shape {' x '.join(str(d) for d in dims)}", path
+            )
         payload = _read_at_most(stream, expected + 1)
     except (EOFError, OSError, zlib.error) as exc:
         raise DataError(f"truncated or corrupt gzip data ({exc})", path) from None
     if len(payload) != expected:
         shape = " x ".join(str(d) for d in dims)
-        raise DataError(f"header says {shape} values ({expected:,} bytes) but the file holds {len(payload):,}", path)
+        raise DataError(
+            f"header says {shape} values ({expected:,} bytes) but the file holds {len(payload):,}",
+            path,
+        )
     array = np.frombuffer(payload, dtype=dtype).reshape(dims)
     return array, raw, head + struct.pack(f">{ndim}I", *dims) + payload
 
@@ -194,7 +218,8 @@ def _read_exactly(stream: Any, n: int, path: Path, what: str) -> bytes:
 
 
 def _read_at_most(stream: Any, n: int) -> bytes:
-    """Read up to ``n`` bytes in chunks, so memory grows with the data, not with the header's claim."""
+    """Read up to ``n`` bytes in chunks, so memory grows with the data, not with the header's
+    claim."""
     chunks, left = [], n
     while left > 0:
         chunk = stream.read(min(left, 16 << 20))
@@ -219,7 +244,8 @@ def verify(path: Path, raw: bytes, content: bytes, accepted: frozenset[str]) -> 
     matched = {gz_md5} & accepted or _content_digests(content) & accepted
     if not matched:
         raise DataError(
-            f"checksum mismatch ({gz_md5}): not the official file; delete it and put the official one there",
+            f"checksum mismatch ({gz_md5}): not the official file; delete it and put the "
+            "official one there",
             path,
         )
     stamps[key] = [size, mtime, min(matched)]
@@ -230,7 +256,10 @@ def verify(path: Path, raw: bytes, content: bytes, accepted: frozenset[str]) -> 
 
 
 def _content_digests(content: bytes) -> set[str]:
-    return {"raw-md5:" + hashlib.md5(content).hexdigest(), "raw-sha256:" + hashlib.sha256(content).hexdigest()}
+    return {
+        "raw-md5:" + hashlib.md5(content).hexdigest(),
+        "raw-sha256:" + hashlib.sha256(content).hexdigest(),
+    }
 
 
 def _stamp_key(path: Path) -> tuple[str, list[int]]:
@@ -261,11 +290,13 @@ def locate(source: IdxSource, split: str) -> Path | None:
     return None
 
 
-def download(source: IdxSource, folder: Path, opener: Opener | None = None, timeout: float = 60.0) -> None:
+def download(
+    source: IdxSource, folder: Path, opener: Opener | None = None, timeout: float = 60.0
+) -> None:
     """Fetch the missing files of ``source`` into ``folder``, md5-verified and written atomically.
 
-    ``opener`` is ``urllib.request.urlopen`` by default; tests pass a fake or use ``file://`` mirrors.
-    Each file tries the mirrors in order; a bad checksum counts as a failed mirror.
+    ``opener`` is ``urllib.request.urlopen`` by default; tests pass a fake or use ``file://``
+    mirrors. Each file tries the mirrors in order; a bad checksum counts as a failed mirror.
     """
     opener = opener or urllib.request.urlopen
     if os.environ.get("AEKIT_OFFLINE"):
@@ -280,7 +311,8 @@ def download(source: IdxSource, folder: Path, opener: Opener | None = None, time
             try:
                 with opener(url, timeout=timeout) as response:
                     data = response.read()
-            except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError is an OSError
+            # URLError is an OSError
+            except (OSError, ValueError, http.client.HTTPException) as exc:
                 failures.append(f"{url}: {getattr(exc, 'reason', exc)}")
                 continue
             digest = "md5:" + hashlib.md5(data).hexdigest()
@@ -305,12 +337,15 @@ def find_or_download(source: IdxSource, split: str, opener: Opener | None = None
         searched = ", ".join(str(d) for d in source.search_dirs())
         raise DataError(
             f"{source.name} not found: put {', '.join(source.files)} in one of {searched} "
-            f"(or set AEKIT_DATA to a folder with a {source.name}/ sub-folder); download failed: {exc}"
+            f"(or set AEKIT_DATA to a folder with a {source.name}/ sub-folder); download "
+            f"failed: {exc}"
         ) from None
     return target
 
 
-def load_idx_split(source: IdxSource, split: str, opener: Opener | None = None) -> tuple[np.ndarray, np.ndarray, Path]:
+def load_idx_split(
+    source: IdxSource, split: str, opener: Opener | None = None
+) -> tuple[np.ndarray, np.ndarray, Path]:
     """Verified ``(images N x H x W uint8, labels N int64, folder)`` of one split."""
     folder = find_or_download(source, split, opener)
     image_file, label_file = (folder / f for f in source.splits[split])
@@ -322,9 +357,16 @@ def load_idx_split(source: IdxSource, split: str, opener: Opener | None = None) 
         found = f"{images.dtype} with {images.ndim} dimensions"
         raise DataError(f"expected uint8 images N x H x W, found {found}", image_file)
     if labels.dtype != np.uint8 or labels.ndim != 1:
-        raise DataError(f"expected uint8 labels N, found {labels.dtype} with {labels.ndim} dimensions", label_file)
+        raise DataError(
+            f"expected uint8 labels N, found {labels.dtype} with {labels.ndim} dimensions",
+            label_file,
+        )
     if len(images) != len(labels):
-        raise DataError(f"{len(labels):,} labels for {len(images):,} images in {image_file.name}", label_file)
+        raise DataError(
+            f"{len(labels):,} labels for {len(images):,} images in {image_file.name}", label_file
+        )
     if labels.size and labels.max() >= len(source.class_names):
-        raise DataError(f"label {labels.max()} out of range 0..{len(source.class_names) - 1}", label_file)
+        raise DataError(
+            f"label {labels.max()} out of range 0..{len(source.class_names) - 1}", label_file
+        )
     return images, labels.astype(np.int64), folder

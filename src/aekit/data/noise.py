@@ -17,7 +17,9 @@ import torch
 from aekit.errors import ConfigError
 
 
-def _uniform(shape: tuple[int, ...], like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+def _uniform(
+    shape: tuple[int, ...], like: torch.Tensor, generator: torch.Generator | None
+) -> torch.Tensor:
     device = generator.device if generator is not None else like.device
     return torch.rand(shape, generator=generator, device=device).to(like.device)
 
@@ -61,8 +63,12 @@ class Gaussian:
     sigma: float
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.sigma, (int, float)) and math.isfinite(self.sigma) and self.sigma >= 0):
-            raise ConfigError(f"noise gaussian: sigma must be a finite number >= 0, got {self.sigma!r}")
+        if not (
+            isinstance(self.sigma, (int, float)) and math.isfinite(self.sigma) and self.sigma >= 0
+        ):
+            raise ConfigError(
+                f"noise gaussian: sigma must be a finite number >= 0, got {self.sigma!r}"
+            )
 
     @property
     def spec(self) -> str:
@@ -70,7 +76,9 @@ class Gaussian:
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         device = generator.device if generator is not None else x.device
-        noise = torch.randn(tuple(x.shape), generator=generator, device=device).to(x.device, x.dtype)
+        noise = torch.randn(tuple(x.shape), generator=generator, device=device).to(
+            x.device, x.dtype
+        )
         return (x + self.sigma * noise).clamp(0.0, 1.0)
 
 

@@ -69,7 +69,9 @@ class DamageConfig:
     def only(cls, kind: str, strength: float | None = None) -> DamageConfig:
         """One kind of damage alone (at its default strength unless given), to see or test it."""
         if kind not in DAMAGE_KINDS:
-            raise ConfigError(f"unknown damage kind {kind!r}; choose from {', '.join(DAMAGE_KINDS)}")
+            raise ConfigError(
+                f"unknown damage kind {kind!r}; choose from {', '.join(DAMAGE_KINDS)}"
+            )
         value = getattr(cls(), kind) if strength is None else strength
         return replace(cls.off(), **{kind: value})
 
@@ -81,18 +83,26 @@ DAMAGE_KINDS = tuple(f.name for f in fields(DamageConfig) if not f.name.startswi
 def _smooth_noise(shape: tuple[int, int], scale: float, rng: np.random.Generator) -> np.ndarray:
     """Random field with features about ``scale`` pixels wide, zero mean and unit std."""
     h, w = shape
-    coarse = rng.standard_normal((max(2, int(h / scale) + 2), max(2, int(w / scale) + 2))).astype(np.float32)
+    coarse = rng.standard_normal((max(2, int(h / scale) + 2), max(2, int(w / scale) + 2))).astype(
+        np.float32
+    )
     field = np.asarray(Image.fromarray(coarse, mode="F").resize((w, h), Image.Resampling.BICUBIC))
     return (field - field.mean()) / (field.std() + 1e-6)
 
 
 def _grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Row and column coordinates as an ``H x 1`` and a ``1 x W`` array (they broadcast)."""
-    return np.arange(shape[0], dtype=np.float32)[:, None], np.arange(shape[1], dtype=np.float32)[None, :]
+    return np.arange(shape[0], dtype=np.float32)[:, None], np.arange(shape[1], dtype=np.float32)[
+        None, :
+    ]
 
 
 def stain_field(
-    shape: tuple[int, int], centre: tuple[float, float], radius: float, strength: float, rng: np.random.Generator
+    shape: tuple[int, int],
+    centre: tuple[float, float],
+    radius: float,
+    strength: float,
+    rng: np.random.Generator,
 ) -> np.ndarray:
     """Multiplicative darkening of one coffee/water stain centred at ``centre`` (row, col).
 
@@ -103,18 +113,26 @@ def stain_field(
     dy, dx = yy - centre[0], xx - centre[1]
     dist = np.hypot(dy, dx)
     theta = np.arctan2(dy, dx)
-    wobble = sum(rng.uniform(0, 0.06) * np.cos(k * theta + rng.uniform(0, 2 * np.pi)) for k in range(2, 6))
+    wobble = sum(
+        rng.uniform(0, 0.06) * np.cos(k * theta + rng.uniform(0, 2 * np.pi)) for k in range(2, 6)
+    )
     edge = dist - radius * (1 + wobble)
     width = radius * rng.uniform(0.05, 0.18)
     rim = np.exp(-((edge / np.where(edge > 0, 0.4 * width, width)) ** 2))
-    arcs = rng.uniform(0.3, 1.2) + sum(rng.uniform(0, 0.6) * np.cos(k * theta + rng.uniform(0, 2 * np.pi)) for k in (1, 2, 3))
+    arcs = rng.uniform(0.3, 1.2) + sum(
+        rng.uniform(0, 0.6) * np.cos(k * theta + rng.uniform(0, 2 * np.pi)) for k in (1, 2, 3)
+    )
     inside = 1 / (1 + np.exp(np.clip(edge / width, -30, 30)))
     darkness = strength * (rim * np.clip(arcs, 0, 1) + rng.uniform(0.05, 0.3) * inside)
     return (1 - np.clip(darkness, 0, 0.95)).astype(np.float32)
 
 
 def crease_field(
-    shape: tuple[int, int], point: tuple[float, float], angle: float, strength: float, rng: np.random.Generator,
+    shape: tuple[int, int],
+    point: tuple[float, float],
+    angle: float,
+    strength: float,
+    rng: np.random.Generator,
     scale: float = 1.0,
 ) -> np.ndarray:
     """Multiplicative shading of one fold through ``point`` (row, col) at ``angle`` radians.
@@ -130,12 +148,17 @@ def crease_field(
     crest = rng.uniform(0.6, 1.6) * scale
     side = rng.choice([-1.0, 1.0])
     shading = side * (across / width) * np.exp(0.5 - 0.5 * (across / width) ** 2)
-    darkness = strength * (0.6 * shading + rng.uniform(0.6, 1.2) * np.exp(-0.5 * (across / crest) ** 2))
+    darkness = strength * (
+        0.6 * shading + rng.uniform(0.6, 1.2) * np.exp(-0.5 * (across / crest) ** 2)
+    )
     return (1 - darkness).astype(np.float32)
 
 
-def illumination_field(shape: tuple[int, int], strength: float, rng: np.random.Generator) -> np.ndarray:
-    """Smooth brightness in ``[1 - strength, 1]``: a tilted gradient plus broad waves, as from a lamp."""
+def illumination_field(
+    shape: tuple[int, int], strength: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Smooth brightness in ``[1 - strength, 1]``: a tilted gradient plus broad waves, as from a
+    lamp."""
     yy, xx = _grid(shape)
     angle = rng.uniform(0, 2 * np.pi)
     ramp = (xx * math.cos(angle) + yy * math.sin(angle)) / max(shape)
@@ -152,11 +175,15 @@ def _dark_areas(shape: tuple[int, int], strength: float, rng: np.random.Generato
     for _ in range(int(rng.integers(1, 3))):
         cy, cx = rng.uniform(-0.2, 1.2) * h, rng.uniform(-0.2, 1.2) * w
         sy, sx = rng.uniform(0.1, 0.4) * h, rng.uniform(0.1, 0.4) * w
-        darkness += rng.uniform(0.5, 1) * np.exp(-0.5 * (((yy - cy) / sy) ** 2 + ((xx - cx) / sx) ** 2))
+        darkness += rng.uniform(0.5, 1) * np.exp(
+            -0.5 * (((yy - cy) / sy) ** 2 + ((xx - cx) / sx) ** 2)
+        )
     return (1 - strength * np.clip(darkness, 0, 1)).astype(np.float32)
 
 
-def _texture(shape: tuple[int, int], strength: float, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
+def _texture(
+    shape: tuple[int, int], strength: float, rng: np.random.Generator, scale: float = 1.0
+) -> np.ndarray:
     """Paper grain (fine fibres) and mottling (soft blotches tens of pixels wide)."""
     grain = _blur(rng.standard_normal(shape).astype(np.float32), 0.8 * scale)
     grain /= grain.std() + 1e-6
@@ -164,26 +191,34 @@ def _texture(shape: tuple[int, int], strength: float, rng: np.random.Generator, 
     return (1 - strength * (0.6 * grain + 1.2 * blotches)).astype(np.float32)
 
 
-def _fade(shape: tuple[int, int], strength: float, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
+def _fade(
+    shape: tuple[int, int], strength: float, rng: np.random.Generator, scale: float = 1.0
+) -> np.ndarray:
     """Fraction of ink darkness kept: unevenly faded, most in some places, less in others."""
     patchy = 0.5 + 0.5 * np.tanh(_smooth_noise(shape, rng.uniform(40, 160) * scale, rng))
     return (1 - strength * (0.2 + 0.8 * patchy)).astype(np.float32)
 
 
-def _speckle(image: np.ndarray, strength: float, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
+def _speckle(
+    image: np.ndarray, strength: float, rng: np.random.Generator, scale: float = 1.0
+) -> np.ndarray:
     """Scan grain (relative Gaussian noise) and a sprinkle of small dark dust specks."""
     noisy = image * (1 + strength * rng.standard_normal(image.shape).astype(np.float32))
     h, w = image.shape
     n_specks = int(rng.poisson(strength * h * w / 1500 / scale**2))
     if n_specks:
         dots = np.zeros(image.shape, np.float32)
-        dots[rng.integers(0, h, n_specks), rng.integers(0, w, n_specks)] = rng.uniform(0.4, 1, n_specks)
+        dots[rng.integers(0, h, n_specks), rng.integers(0, w, n_specks)] = rng.uniform(
+            0.4, 1, n_specks
+        )
         dots = np.clip(_blur(dots, rng.uniform(0.5, 1.0) * scale) * 4 * scale**2, 0, 0.9)
         noisy *= 1 - dots
     return noisy
 
 
-def damage_page(clean: np.ndarray, config: DamageConfig, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
+def damage_page(
+    clean: np.ndarray, config: DamageConfig, rng: np.random.Generator, scale: float = 1.0
+) -> np.ndarray:
     """The scanned, dirty version of a clean page (float32 ``H x W`` in [0, 1], 1 = white).
 
     The paper (tone, illumination, shadows, texture, stains, creases) multiplies the faded
@@ -197,7 +232,12 @@ def damage_page(clean: np.ndarray, config: DamageConfig, rng: np.random.Generato
         raise AekitError(f"damage_page needs a 2-D grayscale page, got shape {clean.shape}")
     shape = clean.shape
     h, w = shape
-    kind_rngs = dict(zip(DAMAGE_KINDS, (np.random.default_rng(s) for s in rng.integers(0, 2**63, len(DAMAGE_KINDS)))))
+    kind_rngs = dict(
+        zip(
+            DAMAGE_KINDS,
+            (np.random.default_rng(s) for s in rng.integers(0, 2**63, len(DAMAGE_KINDS))),
+        )
+    )
 
     def draw(kind: str) -> tuple[float, np.random.Generator]:
         return getattr(config, kind) * kind_rngs[kind].uniform(0.5, 1.0), kind_rngs[kind]
@@ -222,7 +262,9 @@ def damage_page(clean: np.ndarray, config: DamageConfig, rng: np.random.Generato
         strength, r = draw("creases")
         for _ in range(int(r.integers(1, config.max_creases + 1))):
             point = (r.uniform(0, h), r.uniform(0, w))
-            paper *= crease_field(shape, point, r.uniform(0, np.pi), strength * r.uniform(0.5, 1), r, scale)
+            paper *= crease_field(
+                shape, point, r.uniform(0, np.pi), strength * r.uniform(0.5, 1), r, scale
+            )
 
     ink = 1 - clean
     if config.fade:

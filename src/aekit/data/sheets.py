@@ -28,7 +28,8 @@ from aekit.images import open_image
 
 CRAWL_DIR = Path("/usr/share/crawl/dat/tiles")
 MAX_TILES = 1_000_000  # per sheet: a header's claimed size is checked before cutting
-CRAWL_SHEETS = ("feat", "floor", "wall", "main", "player")  # the game sprites: ~5,900 non-empty 32x32 tiles
+# the game sprites: ~5,900 non-empty 32x32 tiles
+CRAWL_SHEETS = ("feat", "floor", "wall", "main", "player")
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ class SheetSpec:
 
 
 def parse_sheet_spec(spec: str) -> SheetSpec:
-    """``sheet:PATH?tile=32&ragged=drop&sheets=a.png,b.png`` -> a SheetSpec (one-line ConfigError if malformed)."""
+    """``sheet:PATH?tile=32&ragged=drop&sheets=a.png,b.png`` -> a SheetSpec (one-line ConfigError if
+    malformed)."""
     body = spec[len("sheet:") :] if spec.startswith("sheet:") else spec
     path, _, query = body.partition("?")
     if not path.strip():
@@ -63,7 +65,9 @@ def parse_sheet_spec(spec: str) -> SheetSpec:
     options = dict(parse_qsl(query, keep_blank_values=True))
     unknown = sorted(set(options) - {"tile", "ragged", "sheets"})
     if unknown:
-        raise ConfigError(f"{spec}: unknown sheet option {unknown[0]!r}; known: tile, ragged, sheets")
+        raise ConfigError(
+            f"{spec}: unknown sheet option {unknown[0]!r}; known: tile, ragged, sheets"
+        )
     if "tile" not in options:
         raise ConfigError(f"{spec}: a sheet needs its grid, as in ?tile=32 or ?tile=32x48")
     try:
@@ -82,9 +86,15 @@ def crawl_tiles_spec(root: Path = CRAWL_DIR) -> str:
     """The spec of Dungeon Crawl Stone Soup's game sprites (Debian's crawl-tiles-data, CC0)."""
     missing = [name for name in CRAWL_SHEETS if not (root / f"{name}.png").is_file()]
     if missing:
-        raise DataError(f"the crawl tiles are not installed ({missing[0]}.png missing); apt-get install crawl-tiles-data",
-                        root)
-    return f"sheet:{root}?tile=32&ragged=drop&sheets={','.join(f'{name}.png' for name in CRAWL_SHEETS)}"
+        raise DataError(
+            f"the crawl tiles are not installed ({missing[0]}.png missing); apt-get install "
+            "crawl-tiles-data",
+            root,
+        )
+    return (
+        f"sheet:{root}?tile=32&ragged=drop&sheets="
+        f"{','.join(f'{name}.png' for name in CRAWL_SHEETS)}"
+    )
 
 
 @dataclass
@@ -103,25 +113,38 @@ def _cut_task(task: tuple[Path, tuple[int, int], bool, ImageOptions]) -> _Cut | 
         return str(exc)
 
 
-def grid_notes(path: Path, size: tuple[int, int], tile: tuple[int, int], drop_ragged: bool) -> list[str]:
-    """Check a sheet's size against the tile: one-line errors, or the note that a ragged edge is dropped."""
+def grid_notes(
+    path: Path, size: tuple[int, int], tile: tuple[int, int], drop_ragged: bool
+) -> list[str]:
+    """Check a sheet's size against the tile: one-line errors, or the note that a ragged edge is
+    dropped."""
     (width, height), (tw, th) = size, tile
     if tw > width or th > height:
         raise DataError(f"the tile {tw}x{th} is larger than the sheet {width}x{height}", path)
     if (width // tw) * (height // th) > MAX_TILES:
-        raise DataError(f"a {width}x{height} sheet cut into {tw}x{th} tiles makes more than {MAX_TILES:,} tiles; "
-                        "is the tile size right?", path)
+        raise DataError(
+            f"a {width}x{height} sheet cut into {tw}x{th} tiles makes more than {MAX_TILES:,} "
+            "tiles; "
+            "is the tile size right?",
+            path,
+        )
     if not (width % tw or height % th):
         return []
     if not drop_ragged:
-        raise DataError(f"the sheet is {width}x{height}, not a multiple of the tile {tw}x{th}; "
-                        "add &ragged=drop to drop its partial last row/column", path)
-    parts = ([f"row ({height % th} px high)"] if height % th else []) + ([f"column ({width % tw} px wide)"] if width % tw else [])
+        raise DataError(
+            f"the sheet is {width}x{height}, not a multiple of the tile {tw}x{th}; "
+            "add &ragged=drop to drop its partial last row/column",
+            path,
+        )
+    parts = ([f"row ({height % th} px high)"] if height % th else []) + (
+        [f"column ({width % tw} px wide)"] if width % tw else []
+    )
     return [f"{path.name}: {width}x{height} sheet, dropped its partial last {' and '.join(parts)}"]
 
 
 def cut_sheet(path: Path, tile: tuple[int, int], drop_ragged: bool, options: ImageOptions) -> _Cut:
-    """The non-empty tiles of one sheet, each brought to ``options`` (size None: the tile's own size)."""
+    """The non-empty tiles of one sheet, each brought to ``options`` (size None: the tile's own
+    size)."""
     tw, th = tile
     with open_image(path, UNREADABLE) as img:
         width, height = img.size
@@ -130,7 +153,9 @@ def cut_sheet(path: Path, tile: tuple[int, int], drop_ragged: bool, options: Ima
             img.load()
             rgba = np.asarray(img.convert("RGBA"))
         except Exception as exc:  # truncated or malformed data surfaces only while decoding
-            raise DataError(f"cannot decode image ({exc.__class__.__name__}: {exc})", path) from None
+            raise DataError(
+                f"cannot decode image ({exc.__class__.__name__}: {exc})", path
+            ) from None
         tiles, names, empty = [], [], 0
         for r in range(height // th):
             for c in range(width // tw):
@@ -138,28 +163,45 @@ def cut_sheet(path: Path, tile: tuple[int, int], drop_ragged: bool, options: Ima
                 if not block[..., 3].any() or (block == block[0, 0]).all():
                     empty += 1
                     continue
-                tiles.append(decode(img.crop((c * tw, r * th, (c + 1) * tw, (r + 1) * th)), options))
+                tiles.append(
+                    decode(img.crop((c * tw, r * th, (c + 1) * tw, (r + 1) * th)), options)
+                )
                 names.append(f"{path.name}:r{r}c{c}")
     shape = (0, options.channels, *(options.size or tile)[::-1])
     return _Cut(np.stack(tiles) if tiles else np.zeros(shape, np.uint8), names, empty, notes)
 
 
-def load_sheets(spec: SheetSpec, split: str, options: ImageOptions, skip_bad: bool = False) -> Decoded:
+def load_sheets(
+    spec: SheetSpec, split: str, options: ImageOptions, skip_bad: bool = False
+) -> Decoded:
     """One split of the tiles of a sheet or a folder of sheets (cached like a folder)."""
     if split not in ("train", "test"):
         raise DataError(f"unknown split {split!r} for sprite sheets (train or test)", spec.path)
     files = spec.files()
-    slot = cache.digest(["sheet", str(spec.path.resolve()), spec.tile, spec.drop_ragged, spec.only,
-                         options.key(), skip_bad])[:24]
+    slot = cache.digest(
+        [
+            "sheet",
+            str(spec.path.resolve()),
+            spec.tile,
+            spec.drop_ragged,
+            spec.only,
+            options.key(),
+            skip_bad,
+        ]
+    )[:24]
     try:
         key = cache.digest(cache.fingerprint(files))
     except OSError as exc:
-        raise DataError(f"cannot read file ({exc.strerror or exc})", exc.filename or spec.path) from None
+        raise DataError(
+            f"cannot read file ({exc.strerror or exc})", exc.filename or spec.path
+        ) from None
     cached = cache.open_cached(slot, key) or _build(spec, files, options, skip_bad, slot, key)
     return split_of(cached, split)
 
 
-def _build(spec: SheetSpec, files: list[Path], options: ImageOptions, skip_bad: bool, slot: str, key: str) -> cache.Cached:
+def _build(
+    spec: SheetSpec, files: list[Path], options: ImageOptions, skip_bad: bool, slot: str, key: str
+) -> cache.Cached:
     skipped: list[str] = []
     probes: list[Probe] = []
     for path in list(files):  # headers first: a wrong grid is the spec's fault, never skipped
@@ -188,7 +230,9 @@ def _build(spec: SheetSpec, files: list[Path], options: ImageOptions, skip_bad: 
             kept.append((path, cut))
     found = sum(len(cut.names) for _, cut in kept)
     if found < 2:
-        raise DataError(f"needs at least 2 non-empty tiles to hold out a test split, found {found}", spec.path)
+        raise DataError(
+            f"needs at least 2 non-empty tiles to hold out a test split, found {found}", spec.path
+        )
     pixels = np.concatenate([cut.pixels for _, cut in kept])
     names = [n for _, cut in kept for n in cut.names]
     labels = np.concatenate([np.full(len(cut.names), i) for i, (_, cut) in enumerate(kept)])
@@ -196,8 +240,10 @@ def _build(spec: SheetSpec, files: list[Path], options: ImageOptions, skip_bad: 
     train, test = seeded_split(len(names))
     order = train + test
     empty = sum(cut.empty for _, cut in kept)
-    notes = [f"cut {len(names)} tiles {spec.tile[0]}x{spec.tile[1]} from {len(kept)} sheets; "
-             f"skipped {empty} empty tiles (transparent or one flat colour)"]
+    notes = [
+        f"cut {len(names)} tiles {spec.tile[0]}x{spec.tile[1]} from {len(kept)} sheets; "
+        f"skipped {empty} empty tiles (transparent or one flat colour)"
+    ]
     notes += [note for _, cut in kept for note in cut.notes]
     if skipped:
         notes.append(f"skipped {len(skipped)} sheets that do not decode")
@@ -209,7 +255,8 @@ def _build(spec: SheetSpec, files: list[Path], options: ImageOptions, skip_bad: 
         "class_names": class_names,
         "names": [names[i] for i in order],
         "notes": notes,
-        "skipped": [[split, name] for name in skipped for split in ("train", "test")],  # a sheet feeds both
+        # a sheet feeds both
+        "skipped": [[split, name] for name in skipped for split in ("train", "test")],
         "empty_tiles": empty,
     }
     return cache.store(slot, key, pixels[order], meta)

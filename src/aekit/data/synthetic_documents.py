@@ -37,8 +37,18 @@ MIN_SIDE, MAX_SIDE = 64, 7200  # A4 at 600 dpi is 4961 x 7016
 
 # Regular, bold, italic and bold-italic file of each DejaVu family bundled with matplotlib.
 FONT_FAMILIES = {
-    "sans": ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf", "DejaVuSans-BoldOblique.ttf"),
-    "serif": ("DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf", "DejaVuSerif-Italic.ttf", "DejaVuSerif-BoldItalic.ttf"),
+    "sans": (
+        "DejaVuSans.ttf",
+        "DejaVuSans-Bold.ttf",
+        "DejaVuSans-Oblique.ttf",
+        "DejaVuSans-BoldOblique.ttf",
+    ),
+    "serif": (
+        "DejaVuSerif.ttf",
+        "DejaVuSerif-Bold.ttf",
+        "DejaVuSerif-Italic.ttf",
+        "DejaVuSerif-BoldItalic.ttf",
+    ),
     "mono": (
         "DejaVuSansMono.ttf",
         "DejaVuSansMono-Bold.ttf",
@@ -68,14 +78,14 @@ issues account cost expensive cheap color colour white black bright faded old ne
 """.split()
 
 
-
-
 # --- clean pages ------------------------------------------------------------------------------
 @lru_cache(maxsize=64)
 def _font(filename: str, size: int) -> ImageFont.FreeTypeFont:
     import matplotlib
 
-    return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / filename), size)
+    return ImageFont.truetype(
+        str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / filename), size
+    )
 
 
 def _sentence(rng: np.random.Generator, shortest: int = 5, longest: int = 18) -> str:
@@ -97,7 +107,9 @@ def render_clean_page(size: tuple[int, int], rng: np.random.Generator) -> np.nda
     return render_page(size, rng)[0]
 
 
-def render_page(size: tuple[int, int], rng: np.random.Generator, dpi: int | None = None) -> tuple[np.ndarray, str]:
+def render_page(
+    size: tuple[int, int], rng: np.random.Generator, dpi: int | None = None
+) -> tuple[np.ndarray, str]:
     """A clean page and the text on it (one line of text per printed line).
 
     Without ``dpi``, a crop like Kaggle's pages (font size relative to a 540 px width, lines may
@@ -113,7 +125,8 @@ def render_page(size: tuple[int, int], rng: np.random.Generator, dpi: int | None
     regular = _font(files[2 if italic else 0], font_size)
     bold = _font(files[3 if italic else 1], font_size)
     line_height = int(round(font_size * rng.uniform(1.15, 1.45)))
-    if dpi is None:  # the draws in the order of the first version: the cached sets stay as they were
+    # the draws in the order of the first version: the cached sets stay as they were
+    if dpi is None:
         left = int(rng.integers(2, max(3, width // 12)))
         right = width - int(rng.integers(-width // 8, width // 10))
         indent = int(rng.integers(2, 5)) * font_size
@@ -165,14 +178,18 @@ def _check_size(size: object) -> tuple[int, int]:
         raise AekitError(f"page size must be (width, height) in pixels, got {size!r}")
     width, height = int(size[0]), int(size[1])
     if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
-        raise AekitError(f"page size {width}x{height} is out of range: each side must be {MIN_SIDE}..{MAX_SIDE} pixels")
+        raise AekitError(
+            f"page size {width}x{height} is out of range: each side must be "
+            f"{MIN_SIDE}..{MAX_SIDE} pixels"
+        )
     return width, height
 
 
 def _png(page: np.ndarray, dpi: int | None = None) -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(np.round(page * 255).astype(np.uint8), mode="L").save(buffer, format="PNG",
-                                                                       **({"dpi": (dpi, dpi)} if dpi else {}))
+    Image.fromarray(np.round(page * 255).astype(np.uint8), mode="L").save(
+        buffer, format="PNG", **({"dpi": (dpi, dpi)} if dpi else {})
+    )
     return buffer.getvalue()
 
 
@@ -224,7 +241,9 @@ def synthesize(
         raise AekitError(f"damage must be a DamageConfig, got {type(damage).__name__}")
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise AekitError("already exists and is not an empty folder; choose a new output folder", out)
+        raise AekitError(
+            "already exists and is not an empty folder; choose a new output folder", out
+        )
 
     n_test = max(1, round(n_pages * TEST_FRACTION))
     for i in range(int(n_pages)):
@@ -236,7 +255,12 @@ def synthesize(
         atomic_write_bytes(out / f"{split}_cleaned" / f"{i + 1}.png", _png(clean, dpi))
         if dpi is not None:
             atomic_write_text(out / f"{split}_cleaned" / f"{i + 1}.txt", text + "\n")
-    recipe = {"generator": "aekit.data.synthetic_documents", "pages": int(n_pages), "seed": int(seed), "dpi": dpi}
+    recipe = {
+        "generator": "aekit.data.synthetic_documents",
+        "pages": int(n_pages),
+        "seed": int(seed),
+        "dpi": dpi,
+    }
     atomic_write_json(out / "synthetic.json", {**recipe, "sizes": sizes, "damage": asdict(damage)})
     return out
 
@@ -262,7 +286,9 @@ def ensure_synthetic_documents(n_pages: int = 48, seed: int = 0, dpi: int | None
         os.rename(tmp / "pages", final)
     except OSError as exc:
         if not final.is_dir():  # else a concurrent run finished first: use its set
-            raise AekitError(f"cannot move the generated set into place ({exc.strerror or exc})", final) from None
+            raise AekitError(
+                f"cannot move the generated set into place ({exc.strerror or exc})", final
+            ) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final

@@ -52,20 +52,30 @@ __all__ = ["MODELS", "Autoencoder", "build_model", "describe_models"]
 
 
 def build_model(
-    name: str, options: dict[str, Any] | None, input_shape: tuple[int, int, int], num_classes: int | None = None
+    name: str,
+    options: dict[str, Any] | None,
+    input_shape: tuple[int, int, int],
+    num_classes: int | None = None,
 ) -> Autoencoder:
     """A model by registry name, its options validated against the model's config dataclass."""
     if name not in MODELS:
-        raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(MODELS)} (see `aekit models`)")
+        raise ConfigError(
+            f"unknown model {name!r}; choose one of {', '.join(MODELS)} (see `aekit models`)"
+        )
     cls = MODELS[name]
     config = cls.make_config(dict(options or {}))
-    # Count the tensors on the meta device first: nothing is allocated for a model too large to build.
+    # Count the tensors on the meta device first: nothing is allocated for a model too large to
+    # build.
     with torch.device("meta"):
         probe = cls(config, tuple(input_shape), num_classes)
     size = sum(t.numel() for t in itertools.chain(probe.parameters(), probe.buffers()))
     if size > MAX_MODEL_SIZE:
-        raise ConfigError(f"model '{name}' with these options on {'x'.join(map(str, input_shape))} inputs has {size:,} "
-                          f"parameters; aekit builds at most {MAX_MODEL_SIZE:,} (check latent_dim, hidden, channels)")
+        raise ConfigError(
+            f"model '{name}' with these options on {'x'.join(map(str, input_shape))} inputs has "
+            f"{size:,} "
+            f"parameters; aekit builds at most {MAX_MODEL_SIZE:,} (check latent_dim, hidden, "
+            "channels)"
+        )
     return cls(config, tuple(input_shape), num_classes)
 
 
@@ -74,7 +84,13 @@ def describe_models() -> str:
     width = max(map(len, MODELS))
     lines = []
     for name, cls in MODELS.items():
-        tags = [t for t, on in (("generative", cls.generative), ("conditional", cls.conditional)) if on]
-        lines.append(f"{name:<{width}}  {cls.description}" + (f"  [{', '.join(tags)}]" if tags else ""))
-    lines.append("Any model becomes a denoiser with --noise salt-pepper:0.1, gaussian:0.3 or masking:0.25.")
+        tags = [
+            t for t, on in (("generative", cls.generative), ("conditional", cls.conditional)) if on
+        ]
+        lines.append(
+            f"{name:<{width}}  {cls.description}" + (f"  [{', '.join(tags)}]" if tags else "")
+        )
+    lines.append(
+        "Any model becomes a denoiser with --noise salt-pepper:0.1, gaussian:0.3 or masking:0.25."
+    )
     return "\n".join(lines)

@@ -52,15 +52,19 @@ class Autoencoder(nn.Module):
     # "gaussian" (q(z|x) = N(mu, sigma^2) under the prior N(0, I): posterior draws, --temperature,
     # spherical interpolation), "discrete" (codebook indices: ``discrete_code``, ``num_codes``).
     latent_kind: ClassVar[str] = "none"
-    # The decoder is affine (the linear autoencoder): the evaluator compares its image subspace with PCA's.
+    # The decoder is affine (the linear autoencoder): the evaluator compares its image subspace with
+    # PCA's.
     affine_decoder: ClassVar[bool] = False
-    # The model trains a prior over its own codes (vq-vae's PixelCNN): export and the explorer offer it
+    # The model trains a prior over its own codes (vq-vae's PixelCNN): export and the explorer offer
+    # it
     # as the prior "model" (``priors.CodeMapPrior.from_model``).
     own_code_prior: ClassVar[bool] = False
     # Discrete-code models: the codebook size (indices 0 .. num_codes - 1).
     num_codes: int | None = None
 
-    def __init__(self, config: Any, input_shape: tuple[int, int, int], num_classes: int | None = None):
+    def __init__(
+        self, config: Any, input_shape: tuple[int, int, int], num_classes: int | None = None
+    ):
         super().__init__()
         self.config = config
         self.input_shape = tuple(int(s) for s in input_shape)
@@ -78,11 +82,14 @@ class Autoencoder(nn.Module):
 
     def condition_of(self, data: Any, rows: torch.Tensor | None = None) -> torch.Tensor | None:
         """What this model is conditioned on for ``rows`` of ``data`` (every row when None), as the
-        data gives it (``ImageSet.condition``: labels, images derived from the images, a floor plan's
-        footprint); None for an unconditional model. Training and every reader of a run ask here."""
+        data gives it (``ImageSet.condition``: labels, images derived from the images, a floor
+        plan's footprint); None for an unconditional model. Training and every reader of a run ask
+        here."""
         if not self.conditional:
             return None
-        return data.condition(self.condition_kind, torch.arange(len(data)) if rows is None else rows)
+        return data.condition(
+            self.condition_kind, torch.arange(len(data)) if rows is None else rows
+        )
 
     def encode(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """The code of ``x`` (for VAEs: the posterior mean)."""
@@ -111,29 +118,40 @@ class Autoencoder(nn.Module):
         Most models start from random weights and do nothing here."""
 
     def sample(
-        self, n: int, condition: torch.Tensor | None = None, generator: torch.Generator | None = None
+        self,
+        n: int,
+        condition: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         raise NotImplementedError(f"{self.name} is not a generative model")
 
     def prior_after_training(self) -> tuple[str, float] | None:
-        """(prior name, share of ``max_minutes``) when ``aekit train`` fits a prior to the codes at the
-        end of the run, so ``aekit sample`` draws from it straight away; None for most models."""
+        """(prior name, share of ``max_minutes``) when ``aekit train`` fits a prior to the codes at
+        the end of the run, so ``aekit sample`` draws from it straight away; None for most
+        models."""
         return None
 
     def decode_raw(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        """The decoder before it is clipped to [0, 1] (the linear AE's affine map); ``decode`` by default."""
+        """The decoder before it is clipped to [0, 1] (the linear AE's affine map); ``decode`` by
+        default."""
         return self.decode(z, condition)
 
     # --- density models (``likelihood`` is not None) --------------------------------
-    def posterior(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def posterior(
+        self, x: torch.Tensor, condition: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mu, logvar)`` of q(z|x)."""
         raise NotImplementedError(f"{self.name} has no posterior")
 
-    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+    def log_likelihood(
+        self, x: torch.Tensor, z: torch.Tensor, condition: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """log p(x|z) summed over pixels, per image (nats)."""
         raise NotImplementedError(f"{self.name} has no likelihood")
 
-    def log_likelihood_k(self, x: torch.Tensor, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+    def log_likelihood_k(
+        self, x: torch.Tensor, z: torch.Tensor, condition: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """log p(x|z) for k draws per image (``z``: k x B x d; result k x B). This default repeats x
         k times; a model overrides it to share the work that depends on x alone."""
         k, b = z.shape[:2]
@@ -141,7 +159,9 @@ class Autoencoder(nn.Module):
         def repeat(t: torch.Tensor) -> torch.Tensor:
             return t.unsqueeze(0).expand(k, *t.shape).flatten(0, 1)
 
-        return self.log_likelihood(repeat(x), z.flatten(0, 1), None if condition is None else repeat(condition)).view(k, b)
+        return self.log_likelihood(
+            repeat(x), z.flatten(0, 1), None if condition is None else repeat(condition)
+        ).view(k, b)
 
     # --- helpers shared by all models ---------------------------------------------
     def config_dict(self) -> dict[str, Any]:
@@ -151,5 +171,3 @@ class Autoencoder(nn.Module):
     def make_config(cls, options: dict[str, Any]) -> Any:
         """Build this model's config from a plain dict, refusing unknown keys and wrong types."""
         return config_from_dict(cls.Config, options, f"model '{cls.name}'")
-
-

@@ -33,4 +33,8 @@ class ContractiveAE(DenseAE):
         target = x if target is None else target
         recon = reconstruction_loss(self.config.reconstruction, self.logits(self.encode(x)), target)
         penalty = self.jacobian_norm(x).mean()
-        return {"loss": recon + self.config.weight * penalty, self.config.reconstruction: recon, "jacobian": penalty}
+        return {
+            "loss": recon + self.config.weight * penalty,
+            self.config.reconstruction: recon,
+            "jacobian": penalty,
+        }

@@ -28,7 +28,9 @@ class ConvAE(LogitAutoencoder):
         c = self.input_shape[0]
         size = check_conv_fit(self.input_shape, len(config.channels), self.name)
         flat = config.channels[-1] * size[0] * size[1]
-        self.encoder = nn.Sequential(ConvEncoder(c, config.channels, config.activation), nn.Linear(flat, config.latent_dim))
+        self.encoder = nn.Sequential(
+            ConvEncoder(c, config.channels, config.activation), nn.Linear(flat, config.latent_dim)
+        )
         self.decoder = ConvDecoder(config.latent_dim, config.channels, c, size, config.activation)
 
     def encode(self, x, condition=None):

@@ -39,29 +39,42 @@ from aekit.models import MODELS
 from aekit.models.likelihoods import AUTO
 from aekit.models.pixel_vae import PixelVAE
 
-BINARY_SHARE = 0.8  # grey data is "ink or paper" when at least this share of values lies within 0.1 of 0 or 1
+# grey data is "ink or paper" when at least this share of values lies within 0.1 of 0 or 1
+BINARY_SHARE = 0.8
 GRID_SHARE = 0.99  # data is 8-bit when this share of values lies on k / 255
 SMALL_SIDE = 32  # conv-vae up to this size (grey only)
-LINEAR_PATH_VALUES = 64 * 64 * 4  # res-vae's PCA-started linear path up to this many values per image
-LINEAR_PATH_IMAGES = 1_000  # ... and from this many images (the sample choose sees; PCA needs more than latent_dim)
+# res-vae's PCA-started linear path up to this many values per image
+LINEAR_PATH_VALUES = 64 * 64 * 4
+# ... and from this many images (the sample choose sees; PCA needs more than latent_dim)
+LINEAR_PATH_IMAGES = 1_000
 
 
 def choose_likelihood(images: torch.Tensor) -> tuple[dict[str, Any], str]:
-    """Likelihood options (``likelihood``, ``binarize``) for ``images`` (``N x C x H x W`` in [0, 1]) and why."""
+    """Likelihood options (``likelihood``, ``binarize``) for ``images`` (``N x C x H x W`` in [0,
+    1]) and why."""
     x = images.detach().float()
     channels = x.shape[1]
     near_ends = float(((x < 0.1) | (x > 0.9)).float().mean())
     on_grid = float(((x * 255 - (x * 255).round()).abs() < 1e-3).float().mean())
     if channels == 1 and near_ends >= BINARY_SHARE:
-        why = f"grey, {near_ends:.0%} of values within 0.1 of 0 or 1 (ink or paper): Bernoulli likelihood, dynamically binarised"
+        why = (
+            f"grey, {near_ends:.0%} of values within 0.1 of 0 or 1 (ink or paper): Bernoulli "
+            "likelihood, dynamically binarised"
+        )
         return {"likelihood": "bernoulli", "binarize": True}, why
     kind = {1: "grey", 2: "grey + alpha", 3: "colour", 4: "colour + alpha"}[channels]
     if on_grid >= GRID_SHARE:
-        why = (f"{kind}, {near_ends:.0%} of values near 0 or 1, 8-bit levels: discretised logistic likelihood "
-               "(a probability of each 8-bit value)")
+        why = (
+            f"{kind}, {near_ends:.0%} of values near 0 or 1, 8-bit levels: discretised logistic "
+            "likelihood "
+            "(a probability of each 8-bit value)"
+        )
         return {"likelihood": "logistic"}, why
-    why = (f"{kind}, values off the 8-bit grid ({on_grid:.0%} on it): Gaussian likelihood with a learned "
-           "sigma per channel (a density; its nats do not compare with 8-bit likelihoods)")
+    why = (
+        f"{kind}, values off the 8-bit grid ({on_grid:.0%} on it): Gaussian likelihood with a "
+        "learned "
+        "sigma per channel (a density; its nats do not compare with 8-bit likelihoods)"
+    )
     return {"likelihood": "gaussian-channel"}, why
 
 
@@ -79,20 +92,40 @@ def code_map_options(input_shape: tuple[int, int, int]) -> dict[str, Any] | None
     stages = 2 if max(h, w) <= 32 else 3
     if c < 3 or max(h, w) > CODE_MAP_SIDE or h % (1 << stages) or w % (1 << stages):
         return None
-    return {"quantizer": "vq", "codebook_size": CODEBOOK_SIZE, "code_dim": 32, "channels": [64, 128, 128][:stages], "res_blocks": 2,
-            "straight_alpha": True, "hflip": True, "prior_channels": 16, "prior_layers": 1,
-            "fitted_prior": "transformer", "prior_share": 0.6}
+    return {
+        "quantizer": "vq",
+        "codebook_size": CODEBOOK_SIZE,
+        "code_dim": 32,
+        "channels": [64, 128, 128][:stages],
+        "res_blocks": 2,
+        "straight_alpha": True,
+        "hflip": True,
+        "prior_channels": 16,
+        "prior_layers": 1,
+        "fitted_prior": "transformer",
+        "prior_share": 0.6,
+    }
 
 
-def choose(images: torch.Tensor, input_shape: tuple[int, int, int]) -> tuple[str, dict[str, Any], str]:
+def choose(
+    images: torch.Tensor, input_shape: tuple[int, int, int]
+) -> tuple[str, dict[str, Any], str]:
     """(model name, model options, reason) for data like ``images`` of shape ``input_shape``."""
     c, h, w = input_shape
     code_map = code_map_options(input_shape)
     if code_map is not None:
         side = h >> (len(code_map["channels"]))
-        return "vq-vae", code_map, (f"vq-vae + transformer prior for small colour {h}x{w} images: a {side}x{w >> len(code_map['channels'])} "
-                                    f"map of {code_map['codebook_size']} codes, straight alpha, left-right mirrors; "
-                                    f"the prior is fitted in the same run ({code_map['prior_share']:.0%} of max_minutes)")
+        return (
+            "vq-vae",
+            code_map,
+            (
+                f"vq-vae + transformer prior for small colour {h}x{w} images: a "
+                f"{side}x{w >> len(code_map['channels'])} "
+                f"map of {code_map['codebook_size']} codes, straight alpha, left-right mirrors; "
+                f"the prior is fitted in the same run ({code_map['prior_share']:.0%} of "
+                "max_minutes)"
+            ),
+        )
     options, why = choose_likelihood(images)
     if c == 1 and max(h, w) <= SMALL_SIDE and h % 4 == 0 and w % 4 == 0:
         return "conv-vae", options, f"conv-vae for small grey {h}x{w} images; {why}"
@@ -108,7 +141,10 @@ def choose(images: torch.Tensor, input_shape: tuple[int, int, int]) -> tuple[str
 
 
 def resolve(
-    model: str | None, options: dict[str, Any], images: torch.Tensor, input_shape: tuple[int, int, int]
+    model: str | None,
+    options: dict[str, Any],
+    images: torch.Tensor,
+    input_shape: tuple[int, int, int],
 ) -> tuple[str, dict[str, Any], str | None]:
     """The model and options to build: ``model`` None -> ``choose``; a VAE whose likelihood is
     not set (absent or ``auto``) -> ``choose_likelihood``; anything else as given. The reason is
@@ -118,9 +154,17 @@ def resolve(
         given = {k: v for k, v in options.items() if (k, v) != ("likelihood", AUTO)}
         return name, {**chosen, **given}, why
     cls = MODELS.get(model)
-    if cls is None or "likelihood" not in {f.name for f in fields(cls.Config)} or options.get("likelihood", AUTO) != AUTO:
+    if (
+        cls is None
+        or "likelihood" not in {f.name for f in fields(cls.Config)}
+        or options.get("likelihood", AUTO) != AUTO
+    ):
         return model, options, None
     if issubclass(cls, PixelVAE):
-        return model, {**options, "likelihood": "bernoulli"}, f"{model}: Bernoulli likelihood (its only one)"
+        return (
+            model,
+            {**options, "likelihood": "bernoulli"},
+            f"{model}: Bernoulli likelihood (its only one)",
+        )
     chosen, why = choose_likelihood(images)
     return model, {**options, **chosen}, f"{model}: {why}"

@@ -24,7 +24,9 @@ class DenseConfig:
 
 def check_reconstruction(config, name: str) -> None:
     if config.reconstruction not in RECONSTRUCTIONS:
-        raise ConfigError(f"model '{name}': reconstruction must be 'mse' or 'bce', not {config.reconstruction!r}")
+        raise ConfigError(
+            f"model '{name}': reconstruction must be 'mse' or 'bce', not {config.reconstruction!r}"
+        )
 
 
 def reconstruction_loss(kind: str, logits, target):

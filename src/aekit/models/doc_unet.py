@@ -34,7 +34,8 @@ FEATURES = 3  # per channel: page, background estimate, page / background
 @dataclass
 class DocUNetConfig:
     width: int = 24  # channels at full resolution, doubled at each level
-    depth: int = field(default=3, metadata={"min": 0})  # stride-2 levels: pages are padded to a multiple of 2**depth
+    # stride-2 levels: pages are padded to a multiple of 2**depth
+    depth: int = field(default=3, metadata={"min": 0})
     blocks: int = 2  # 3x3 convolutions per level and side
     background: int = 7  # window of the closing that estimates the paper (wider than any stroke)
 
@@ -61,24 +62,34 @@ class DocUNet(Autoencoder):
     documents are grey, colour scans work the same way per channel); ``decode`` runs the U-Net."""
 
     name = "doc-unet"
-    description = "document cleaner: U-Net correcting background division (any page size, residual output)"
+    description = (
+        "document cleaner: U-Net correcting background division (any page size, residual output)"
+    )
     Config = DocUNetConfig
     spatial_code = True
 
     def __init__(self, config: DocUNetConfig, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)
         c = self.input_shape[0]
-        if config.background % 2 == 0:  # the sizes' ranges are checked with the config (models.base)
-            raise ConfigError(f"model '{self.name}': background must be an odd window, got {config.background}")
+        # the sizes' ranges are checked with the config (models.base)
+        if config.background % 2 == 0:
+            raise ConfigError(
+                f"model '{self.name}': background must be an odd window, got {config.background}"
+            )
         widths = [config.width * 2**i for i in range(config.depth + 1)]
         self.stem = _convs(FEATURES * c, widths[0], config.blocks)
         self.down = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(a, b, 2, stride=2), nn.ReLU(inplace=True), *_convs(b, b, config.blocks - 1))
+            nn.Sequential(
+                nn.Conv2d(a, b, 2, stride=2),
+                nn.ReLU(inplace=True),
+                *_convs(b, b, config.blocks - 1),
+            )
             for a, b in pairwise(widths)
         )
         self.up = nn.ModuleList(ConvTranspose2d(b, a, 2, stride=2) for a, b in pairwise(widths))
         self.merge = nn.ModuleList(_convs(a, a, config.blocks) for a in widths[:-1])
-        self.out = nn.Conv2d(widths[0], c, 3, padding=1)  # not NarrowConv2d: its shifted sums do not export at any size
+        # not NarrowConv2d: its shifted sums do not export at any size
+        self.out = nn.Conv2d(widths[0], c, 3, padding=1)
         nn.init.zeros_(self.out.weight)  # untrained: exactly background division
         nn.init.zeros_(self.out.bias)
 
@@ -87,7 +98,8 @@ class DocUNet(Autoencoder):
         return FEATURES * self.input_shape[0] * self.input_shape[1] * self.input_shape[2]
 
     def encode(self, x, condition=None):
-        """The page, its background (closing) and ``page / background`` in [0, 1], full size, float32."""
+        """The page, its background (closing) and ``page / background`` in [0, 1], full size,
+        float32."""
         x = x.float()
         background = closing(x, self.config.background)
         ratio = x / background.clamp_min(1.0 / 255.0)  # closing >= page, so the ratio is in [0, 1]
@@ -97,7 +109,8 @@ class DocUNet(Autoencoder):
         """``ratio + residual`` before clamping (training uses it; see ``loss``)."""
         h, w = z.shape[-2:]
         m = 2**self.config.depth
-        padded = F.pad(z, (0, -w % m, 0, -h % m), mode="replicate")  # always: an exported graph takes any size
+        # always: an exported graph takes any size
+        padded = F.pad(z, (0, -w % m, 0, -h % m), mode="replicate")
         skips = [self.stem(padded)]
         for down in self.down:
             skips.append(down(skips[-1]))

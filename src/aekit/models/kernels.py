@@ -10,7 +10,8 @@ from torch import nn
 
 # Nearest 2x upsampling then a 3-tap filter (padding 1) is one stride-2, 4-tap transposed filter:
 # output 2m takes w[0] from input m-1 and w[1] + w[2] from input m; output 2m+1 takes w[0] + w[1]
-# from input m and w[2] from input m+1. Row k of this matrix sums the 3x3 taps into transposed tap k.
+# from input m and w[2] from input m+1. Row k of this matrix sums the 3x3 taps into transposed tap
+# k.
 _UPSAMPLE_TAPS = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
 
 
@@ -22,8 +23,15 @@ def upsample_conv(x: torch.Tensor, conv: nn.Conv2d, size: tuple[int, int]) -> to
     of the 3x3 taps: 4/9 of the multiply-adds, and the upsampled map is never built, in the
     forward or the backward pass (see benchmarks/README.md). Other sizes take the plain path."""
     h, w = x.shape[-2:]
-    if tuple(size) != (2 * h, 2 * w) or conv.kernel_size != (3, 3) or conv.padding != (1, 1) \
-            or conv.stride != (1, 1) or conv.dilation != (1, 1) or conv.groups != 1 or _observed(conv):
+    if (
+        tuple(size) != (2 * h, 2 * w)
+        or conv.kernel_size != (3, 3)
+        or conv.padding != (1, 1)
+        or conv.stride != (1, 1)
+        or conv.dilation != (1, 1)
+        or conv.groups != 1
+        or _observed(conv)
+    ):
         return conv(F.interpolate(x, size=size, mode="nearest"))
     taps = _UPSAMPLE_TAPS.to(conv.weight)
     weight = torch.einsum("kr,oirs,ls->iokl", taps, conv.weight, taps)  # (in, out, 4, 4)
@@ -34,11 +42,16 @@ def conv_pool(x: torch.Tensor, layer: nn.Sequential) -> torch.Tensor:
     """``max_pool(act(conv(x)))`` of a (conv, activation) pair, computed as
     ``act(max_pool(conv_without_bias(x)) + bias)``: equal for any non-decreasing activation (ReLU),
     since a per-channel constant and ReLU both commute with the max; the bias, the activation and
-    their gradients then touch a quarter of the values. 2x2 pooling, rounding up like Keras 'same'."""
+    their gradients then touch a quarter of the values. 2x2 pooling, rounding up like Keras
+    'same'."""
     conv, act = layer
     if _observed(conv):
         return act(F.max_pool2d(conv(x), 2, ceil_mode=True))
-    return act(add_bias(F.max_pool2d(conv._conv_forward(x, conv.weight, None), 2, ceil_mode=True), conv.bias))
+    return act(
+        add_bias(
+            F.max_pool2d(conv._conv_forward(x, conv.weight, None), 2, ceil_mode=True), conv.bias
+        )
+    )
 
 
 def _observed(module: nn.Module) -> bool:
@@ -52,7 +65,8 @@ def add_bias(y: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
 
     Why not the convolution's own bias: oneDNN's bias gradient for a transposed convolution costs
     more than its weight gradient (measured on 128 x 32 x 28 x 28 maps in bf16: 10.3 ms for the
-    backward pass with the bias, 4.6 ms without; autograd sums the added bias's gradient in 0.14 ms)."""
+    backward pass with the bias, 4.6 ms without; autograd sums the added bias's gradient in 0.14
+    ms)."""
     return y if bias is None else y.add_(bias.to(y.dtype).view(1, -1, 1, 1))
 
 
@@ -68,7 +82,11 @@ class FeatureMap(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         maps = x.view(-1, *self.shape)
-        return maps.contiguous(memory_format=torch.channels_last) if maps.device.type == "cpu" else maps
+        return (
+            maps.contiguous(memory_format=torch.channels_last)
+            if maps.device.type == "cpu"
+            else maps
+        )
 
 
 class ConvTranspose2d(nn.ConvTranspose2d):
@@ -76,17 +94,37 @@ class ConvTranspose2d(nn.ConvTranspose2d):
     convolution: a faster backward pass (see ``add_bias``)."""
 
     def forward(self, input: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
-        output_padding = self._output_padding(input, output_size, self.stride, self.padding, self.kernel_size,
-                                              2, self.dilation)
-        if not torch.is_grad_enabled():  # no backward pass: the convolution adds the bias in passing
-            return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, output_padding,
-                                      self.groups, self.dilation)
-        y = F.conv_transpose2d(input, self.weight, None, self.stride, self.padding, output_padding, self.groups,
-                               self.dilation)
+        output_padding = self._output_padding(
+            input, output_size, self.stride, self.padding, self.kernel_size, 2, self.dilation
+        )
+        # no backward pass: the convolution adds the bias in passing
+        if not torch.is_grad_enabled():
+            return F.conv_transpose2d(
+                input,
+                self.weight,
+                self.bias,
+                self.stride,
+                self.padding,
+                output_padding,
+                self.groups,
+                self.dilation,
+            )
+        y = F.conv_transpose2d(
+            input,
+            self.weight,
+            None,
+            self.stride,
+            self.padding,
+            output_padding,
+            self.groups,
+            self.dilation,
+        )
         return add_bias(y, self.bias)
 
 
-def _tap_windows(dy: int, dx: int, h: int, w: int) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
+def _tap_windows(
+    dy: int, dx: int, h: int, w: int
+) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
     """Output and input windows of one 3x3 tap at offset (dy, dx) with zero padding 1: output
     (i, j) reads input (i + dy, j + dx) wherever that lies inside the map."""
     out = (slice(max(0, -dy), h - max(0, dy)), slice(max(0, -dx), w - max(0, dx)))
@@ -100,7 +138,9 @@ class _TapConv(torch.autograd.Function):
     float32, so under bf16 autocast the output is float32."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    def forward(
+        ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+    ) -> torch.Tensor:
         n, c, h, w = x.shape
         o = weight.shape[0]
         rows = x.permute(0, 2, 3, 1).reshape(-1, c)  # a view when x is channels-last
@@ -149,7 +189,15 @@ class NarrowConv2d(nn.Conv2d):
     28 x 28 maps in bf16, 10.8 ms), a third of the IWAE decoder's time; this way 5-6 ms."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        if self.out_channels > 4 or self.kernel_size != (3, 3) or self.padding != (1, 1) or self.stride != (1, 1) \
-                or self.dilation != (1, 1) or self.groups != 1 or self.padding_mode != "zeros" or input.dim() != 4:
+        if (
+            self.out_channels > 4
+            or self.kernel_size != (3, 3)
+            or self.padding != (1, 1)
+            or self.stride != (1, 1)
+            or self.dilation != (1, 1)
+            or self.groups != 1
+            or self.padding_mode != "zeros"
+            or input.dim() != 4
+        ):
             return super().forward(input)
         return _TapConv.apply(input, self.weight, self.bias)

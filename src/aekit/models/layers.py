@@ -10,7 +10,13 @@ from torch import nn
 from aekit.errors import ConfigError
 from aekit.models.kernels import ConvTranspose2d, FeatureMap, NarrowConv2d
 
-ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "elu": nn.ELU, "tanh": nn.Tanh, "leaky_relu": nn.LeakyReLU}
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "elu": nn.ELU,
+    "tanh": nn.Tanh,
+    "leaky_relu": nn.LeakyReLU,
+}
 
 
 def activation(name: str) -> nn.Module:
@@ -35,8 +41,10 @@ def check_conv_fit(input_shape: tuple[int, int, int], stages: int, name: str) ->
     factor = 2**stages
     if h % factor or w % factor:
         raise ConfigError(
-            f"model '{name}': input {h}x{w} does not fit: {stages} stride-2 stages need height and width "
-            f"divisible by {factor}; use fewer conv channels stages or resize the images (image_size)"
+            f"model '{name}': input {h}x{w} does not fit: {stages} stride-2 stages need height "
+            "and width "
+            f"divisible by {factor}; use fewer conv channels stages or resize the images "
+            "(image_size)"
         )
     return h // factor, w // factor
 
@@ -61,8 +69,15 @@ class ConvDecoder(nn.Module):
     and a 3x3 conv to ``out_channels``; with ``features_out`` the last transposed conv gives the
     ``out_channels`` maps itself, before any activation (for a head that adds more to them)."""
 
-    def __init__(self, latent_dim: int, channels: tuple[int, ...], out_channels: int, size: tuple[int, int], act: str,
-                 features_out: bool = False):
+    def __init__(
+        self,
+        latent_dim: int,
+        channels: tuple[int, ...],
+        out_channels: int,
+        size: tuple[int, int],
+        act: str,
+        features_out: bool = False,
+    ):
         super().__init__()
         channels = tuple(reversed(channels))
         self.shape = (channels[0], *size)

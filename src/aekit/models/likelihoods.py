@@ -57,7 +57,9 @@ class Likelihood:
     def scale_shape(self) -> tuple[int, ...] | None:
         return None
 
-    def log_prob(self, params: torch.Tensor, x: torch.Tensor, log_scale: torch.Tensor | None) -> torch.Tensor:
+    def log_prob(
+        self, params: torch.Tensor, x: torch.Tensor, log_scale: torch.Tensor | None
+    ) -> torch.Tensor:
         """log p(x|params) summed over pixels and channels, per image (``B``), in nats."""
         raise NotImplementedError
 
@@ -91,7 +93,11 @@ class Gaussian(Likelihood):
         return ()
 
     def log_prob(self, params, x, log_scale):
-        return (-0.5 * ((x - params) / log_scale.exp()).pow(2) - log_scale - 0.5 * LOG_2PI).flatten(1).sum(1)
+        return (
+            (-0.5 * ((x - params) / log_scale.exp()).pow(2) - log_scale - 0.5 * LOG_2PI)
+            .flatten(1)
+            .sum(1)
+        )
 
     def mean(self, params):
         return params.clamp(0, 1)
@@ -101,7 +107,8 @@ class Gaussian(Likelihood):
 
 
 class GaussianChannel(Gaussian):
-    """A Gaussian with a learned sigma per channel: alpha and colour need not share one noise level."""
+    """A Gaussian with a learned sigma per channel: alpha and colour need not share one noise
+    level."""
 
     name = "gaussian-channel"
 
@@ -119,7 +126,11 @@ class Logistic(Likelihood):
         return (self.channels, 1, 1)
 
     def log_prob(self, params, x, log_scale):
-        return discretised_logistic_log_prob(x, params, log_scale.clamp(min=MIN_LOG_SCALE)).flatten(1).sum(1)
+        return (
+            discretised_logistic_log_prob(x, params, log_scale.clamp(min=MIN_LOG_SCALE))
+            .flatten(1)
+            .sum(1)
+        )
 
     def mean(self, params):
         return params.clamp(0, 1)
@@ -140,7 +151,11 @@ class LogisticPixel(Logistic):
 
     def log_prob(self, params, x, log_scale):
         location, pixel_log_scale = params.chunk(2, dim=1)
-        return discretised_logistic_log_prob(x, location, pixel_log_scale.clamp(min=MIN_LOG_SCALE)).flatten(1).sum(1)
+        return (
+            discretised_logistic_log_prob(x, location, pixel_log_scale.clamp(min=MIN_LOG_SCALE))
+            .flatten(1)
+            .sum(1)
+        )
 
     def mean(self, params):
         return params[:, : self.channels].clamp(0, 1)
@@ -157,19 +172,25 @@ class LogisticImage(LogisticPixel):
 
 
 LIKELIHOODS: dict[str, type[Likelihood]] = {
-    cls.name: cls for cls in (Bernoulli, Gaussian, GaussianChannel, Logistic, LogisticPixel, LogisticImage)
+    cls.name: cls
+    for cls in (Bernoulli, Gaussian, GaussianChannel, Logistic, LogisticPixel, LogisticImage)
 }
 
 
 def make_likelihood(name: str, channels: int, where: str) -> Likelihood:
-    """The likelihood called ``name`` for images with ``channels`` channels (``auto``: see the module note)."""
+    """The likelihood called ``name`` for images with ``channels`` channels (``auto``: see the
+    module note)."""
     name = WITHOUT_DATA if name == AUTO else name
     if name not in LIKELIHOODS:
-        raise ConfigError(f"{where}: likelihood must be one of {', '.join([AUTO, *LIKELIHOODS])}, not {name!r}")
+        raise ConfigError(
+            f"{where}: likelihood must be one of {', '.join([AUTO, *LIKELIHOODS])}, not {name!r}"
+        )
     return LIKELIHOODS[name](channels)
 
 
-def discretised_logistic_log_prob(x: torch.Tensor, location: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+def discretised_logistic_log_prob(
+    x: torch.Tensor, location: torch.Tensor, log_scale: torch.Tensor
+) -> torch.Tensor:
     """log P(value) per element of ``x`` (k / 255, k = 0..255) under a logistic(location, scale)
     discretised into 256 bins of width 1/255, the edge bins open (PixelCNN++).
 
@@ -182,8 +203,10 @@ def discretised_logistic_log_prob(x: torch.Tensor, location: torch.Tensor, log_s
     a = (centred + HALF_BIN) * inv_scale
     b = (centred - HALF_BIN) * inv_scale
     first, last = x < HALF_BIN, x > 1 - HALF_BIN
-    log_upper = torch.where(last, torch.zeros_like(a), F.logsigmoid(a))  # log sigmoid(a); 0 when a = +inf
-    log_lower = torch.where(first, torch.zeros_like(b), F.logsigmoid(-b))  # log sigmoid(-b); 0 when b = -inf
+    # log sigmoid(a); 0 when a = +inf
+    log_upper = torch.where(last, torch.zeros_like(a), F.logsigmoid(a))
+    # log sigmoid(-b); 0 when b = -inf
+    log_lower = torch.where(first, torch.zeros_like(b), F.logsigmoid(-b))
     width = (2 * HALF_BIN) * inv_scale  # a - b, > 0
     log_gap = torch.where(first | last, torch.zeros_like(width), torch.log(-torch.expm1(-width)))
     return log_upper + log_lower + log_gap

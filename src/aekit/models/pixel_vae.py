@@ -53,23 +53,34 @@ class PixelVAEConfig(ConvVAEConfig):
 
 class PixelVAE(ConvVAE):
     name = "pixel-vae"
-    description = "conv VAE whose Bernoulli decoder also sees the pixels above and left (masked conv), exact ELBO"
+    description = (
+        "conv VAE whose Bernoulli decoder also sees the pixels above and left (masked "
+        "conv), exact ELBO"
+    )
     Config = PixelVAEConfig
     sequential_decoder = True
 
     def __init__(self, config: PixelVAEConfig, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)
         if self.likelihood != "bernoulli":
-            raise ConfigError(f"model '{self.name}': only the Bernoulli likelihood is autoregressive here; "
-                              "use conv-vae for a Gaussian one")
+            raise ConfigError(
+                f"model '{self.name}': only the Bernoulli likelihood is autoregressive here; "
+                "use conv-vae for a Gaussian one"
+            )
         self.pixels = MaskedConv2d(self.input_shape[0], config.pixel_channels, config.pixel_kernel)
         self.head = nn.Conv2d(config.pixel_channels, self.input_shape[0], 1)
 
     def make_decoder(self, config: PixelVAEConfig, size: tuple[int, int]) -> nn.Module:
         """z's part: the transposed convs' last stage gives the per-pixel features directly (the
         masked window supplies the local detail a 3x3 output conv would)."""
-        return ConvDecoder(config.latent_dim, config.channels, config.pixel_channels, size, config.activation,
-                           features_out=True)
+        return ConvDecoder(
+            config.latent_dim,
+            config.channels,
+            config.pixel_channels,
+            size,
+            config.activation,
+            features_out=True,
+        )
 
     def decoder_params(self, z, condition=None):
         raise NotImplementedError("pixel-vae's logits depend on the image too: see logits(x, z)")
@@ -88,9 +99,16 @@ class PixelVAE(ConvVAE):
         from_z = self.decoder(z.flatten(0, 1)).unflatten(0, (k, b))
         logits = self.head(F.relu(from_z + self.pixels(x)).flatten(0, 1))
         target = x.unsqueeze(0).expand(k, *x.shape).flatten(0, 1)
-        return -F.binary_cross_entropy_with_logits(logits, target, reduction="none").flatten(1).sum(1).view(k, b)
+        return (
+            -F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+            .flatten(1)
+            .sum(1)
+            .view(k, b)
+        )
 
-    def draw(self, z: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def draw(
+        self, z: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """One ancestral draw in raster order: (each pixel's probability along the draw, the binary
         image drawn). Only the window before the current pixel is recomputed at each step, in
         float32 (under autocast the 784 tiny products ran slower in bf16)."""
@@ -99,7 +117,8 @@ class PixelVAE(ConvVAE):
             c, h, w = self.input_shape
             k = self.config.pixel_kernel
             r = k // 2
-            weight = (self.pixels.weight * self.pixels.mask).float().flatten(1)  # (channels, c * k * k)
+            # (channels, c * k * k)
+            weight = (self.pixels.weight * self.pixels.mask).float().flatten(1)
             bias = self.pixels.bias.float()
             head_w, head_b = self.head.weight.float().flatten(1), self.head.bias.float()
             canvas = torch.zeros(len(z), c, h + 2 * r, w + 2 * r, device=z.device)
@@ -107,9 +126,14 @@ class PixelVAE(ConvVAE):
             for i in range(h):
                 for j in range(w):
                     window = canvas[:, :, i : i + k, j : j + k].flatten(1)
-                    p = torch.sigmoid(F.relu(from_z[:, :, i, j] + window @ weight.t() + bias) @ head_w.t() + head_b)
+                    p = torch.sigmoid(
+                        F.relu(from_z[:, :, i, j] + window @ weight.t() + bias) @ head_w.t()
+                        + head_b
+                    )
                     probs[:, :, i, j] = p
-                    canvas[:, :, i + r, j + r] = (torch.rand(p.shape, generator=generator).to(p.device) < p).float()
+                    canvas[:, :, i + r, j + r] = (
+                        torch.rand(p.shape, generator=generator).to(p.device) < p
+                    ).float()
         return probs, canvas[:, :, r : r + h, r : r + w]
 
     def decode(self, z, condition=None, generator: torch.Generator | None = None):

@@ -124,7 +124,8 @@ class PlanLayoutVAE(PlanModel):
 
     def prior_after_training(self) -> tuple[str, float]:
         """A gmm over the flattened code maps: plans drawn from it have about as many rooms as the
-        training plans; N(0, I) misses where plans are encoded and draws too many, too small rooms."""
+        training plans; N(0, I) misses where plans are encoded and draws too many, too small
+        rooms."""
         return "gmm", PRIOR_SHARE
 
     def posterior(self, x, condition=None):

@@ -3,12 +3,13 @@
 The footprint (outline mask and entrance mark, ``B x 2 x S x S``) enters the decoder as a spatial
 map at every resolution: a small U-Net runs down the footprint, and each decoder stage sees that
 stage's footprint features and the footprint itself averaged down to its size. The code ``z`` (a
-vector: the plan's layout, which the footprint leaves open) enters at the coarsest map. The output is a
-categorical distribution over the plan classes at every pixel; the likelihood is the cross-entropy
-of the true classes (nats per plan). A drawn plan is the most likely class at each pixel (the
-network's layout), rendered into rooms, walls, doors and windows by ``aekit.plan_render``: that
-renderer is part of the decoding of every floor-plan model (``PlanModel``, shared with
-``plan-layout``); ``sample_classes(..., rendered=False)`` gives the network's raw pixels.
+vector: the plan's layout, which the footprint leaves open) enters at the coarsest map. The output
+is a categorical distribution over the plan classes at every pixel; the likelihood is the
+cross-entropy of the true classes (nats per plan). A drawn plan is the most likely class at each
+pixel (the network's layout), rendered into rooms, walls, doors and windows by
+``aekit.plan_render``: that renderer is part of the decoding of every floor-plan model
+(``PlanModel``, shared with ``plan-layout``); ``sample_classes(..., rendered=False)`` gives the
+network's raw pixels.
 
 Plans reach the model as the dataset stores them, in palette colours (``PlanSet.pixels``); the
 model reads each pixel's class as the nearest palette colour and decodes back to palette colours,
@@ -37,25 +38,32 @@ FOOTPRINT_CHANNELS = 2  # outline mask, entrance mark
 @dataclass
 class PlanVAEConfig:
     latent_dim: int = 32
-    channels: tuple[int, ...] = (12, 24, 48, 96)  # per resolution from full size down; the code enters below the last
+    # per resolution from full size down; the code enters below the last
+    channels: tuple[int, ...] = (12, 24, 48, 96)
     code_maps: int = 32  # feature maps the code is spread to at the coarsest resolution
     beta: float = 1.0
     warmup_steps: int = field(default=1000, metadata={"min": 0})
-    free_bits: float = 0.25  # nats per code dimension (batch mean) below which the KL is not pushed further
+    # nats per code dimension (batch mean) below which the KL is not pushed further
+    free_bits: float = 0.25
     activation: str = "relu"
 
 
 def _block(a: int, b: int, act: str) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(a, b, 3, padding=1), activation(act), nn.Conv2d(b, b, 3, padding=1), activation(act))
+    return nn.Sequential(
+        nn.Conv2d(a, b, 3, padding=1),
+        activation(act),
+        nn.Conv2d(b, b, 3, padding=1),
+        activation(act),
+    )
 
 
 class PlanModel(Autoencoder):
     """What every floor-plan model shares: plans read as classes from palette colours, the footprint
     condition checked, the categorical likelihood, the VAE loss with free bits, and drawing: a code
-    from N(0, I) decoded to the most likely class at every pixel (the raw layout), then turned into a plan by the
-    deterministic renderer (``aekit.plan_render.render_plans``: rooms from the layout, walls, doors
-    from the entrance, windows on outer walls), part of the decoding. A subclass builds the network:
-    ``posterior`` and ``logits``."""
+    from N(0, I) decoded to the most likely class at every pixel (the raw layout), then turned into
+    a plan by the deterministic renderer (``aekit.plan_render.render_plans``: rooms from the layout,
+    walls, doors from the entrance, windows on outer walls), part of the decoding. A subclass builds
+    the network: ``posterior`` and ``logits``."""
 
     generative = True
     conditional = True
@@ -65,9 +73,13 @@ class PlanModel(Autoencoder):
     def __init__(self, config, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)
         if self.input_shape[0] != 3:
-            raise ConfigError(f"model {self.name!r} draws plans in palette colours (3 channels), not "
-                              f"{self.input_shape[0]}")
-        self.register_buffer("palette", torch.tensor(PALETTE, dtype=torch.float32) / 255, persistent=False)
+            raise ConfigError(
+                f"model {self.name!r} draws plans in palette colours (3 channels), not "
+                f"{self.input_shape[0]}"
+            )
+        self.register_buffer(
+            "palette", torch.tensor(PALETTE, dtype=torch.float32) / 255, persistent=False
+        )
 
     def logits(self, z: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
         """Per-pixel class logits ``B x K x H x W`` for codes ``z`` and footprints ``condition``."""
@@ -75,8 +87,12 @@ class PlanModel(Autoencoder):
 
     # --- plans as classes and colours -------------------------------------------------------------
     def classes_of(self, x: torch.Tensor) -> torch.Tensor:
-        """Palette-coloured plans ``B x 3 x H x W`` in [0, 1] -> class indices ``B x H x W`` (nearest colour)."""
-        distance = torch.einsum("bchw,kc->bkhw", x.float(), -2 * self.palette) + self.palette.pow(2).sum(1)[:, None, None]
+        """Palette-coloured plans ``B x 3 x H x W`` in [0, 1] -> class indices ``B x H x W``
+        (nearest colour)."""
+        distance = (
+            torch.einsum("bchw,kc->bkhw", x.float(), -2 * self.palette)
+            + self.palette.pow(2).sum(1)[:, None, None]
+        )
         return distance.argmin(1)
 
     def colours_of(self, classes: torch.Tensor) -> torch.Tensor:
@@ -84,9 +100,17 @@ class PlanModel(Autoencoder):
         return self.palette[classes].permute(0, 3, 1, 2)
 
     def _footprint(self, condition: torch.Tensor | None, n: int) -> torch.Tensor:
-        if condition is None or condition.dim() != 4 or condition.shape[1] != FOOTPRINT_CHANNELS or len(condition) != n:
-            raise ConfigError(f"model {self.name!r} needs {n} footprints (B x {FOOTPRINT_CHANNELS} x H x W: outline mask, "
-                              "entrance mark) as its condition")
+        if (
+            condition is None
+            or condition.dim() != 4
+            or condition.shape[1] != FOOTPRINT_CHANNELS
+            or len(condition) != n
+        ):
+            raise ConfigError(
+                f"model {self.name!r} needs {n} footprints (B x {FOOTPRINT_CHANNELS} x H x W: "
+                "outline mask, "
+                "entrance mark) as its condition"
+            )
         return condition.float()
 
     def encode(self, x, condition=None):
@@ -97,11 +121,15 @@ class PlanModel(Autoencoder):
         (``aekit.plan_render``), in palette colours."""
         footprint = self._footprint(condition, len(z))
         raw = self.logits(z, footprint).argmax(1)
-        return self.colours_of(torch.from_numpy(render_plans(raw.cpu().numpy(), footprint.cpu().numpy())).long()
-                               .to(raw.device))
+        return self.colours_of(
+            torch.from_numpy(render_plans(raw.cpu().numpy(), footprint.cpu().numpy()))
+            .long()
+            .to(raw.device)
+        )
 
     def log_likelihood(self, x, z, condition=None):
-        """log p(plan | z, footprint): the true classes' log-probabilities summed over pixels (nats)."""
+        """log p(plan | z, footprint): the true classes' log-probabilities summed over pixels
+        (nats)."""
         logits = self.logits(z, condition).float()
         return -F.cross_entropy(logits, self.classes_of(x), reduction="none").flatten(1).sum(1)
 
@@ -114,44 +142,66 @@ class PlanModel(Autoencoder):
         mu, logvar = self.posterior(x, condition)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         recon = -self.log_likelihood(target, z, condition).mean()
-        per_dim = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).mean(0)  # batch-mean KL of each code dimension
+        # batch-mean KL of each code dimension
+        per_dim = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).mean(0)
         kl = per_dim.sum()
         held = per_dim.clamp(min=self.config.free_bits).sum()
-        return {"loss": recon + self.kl_weight(step) * held, "recon": recon, "kl": kl, "neg_elbo": recon + kl}
+        return {
+            "loss": recon + self.kl_weight(step) * held,
+            "recon": recon,
+            "kl": kl,
+            "neg_elbo": recon + kl,
+        }
 
     def sample(self, n, condition=None, generator=None):
         device = self.palette.device
         z = torch.randn(n, self.latent_dim, generator=generator).to(device)
         return self.decode(z, condition)
 
-    def sample_classes(self, condition: torch.Tensor, generator: torch.Generator | None = None,
-                       temperature: float = 1.0, rendered: bool = True) -> torch.Tensor:
+    def sample_classes(
+        self,
+        condition: torch.Tensor,
+        generator: torch.Generator | None = None,
+        temperature: float = 1.0,
+        rendered: bool = True,
+    ) -> torch.Tensor:
         """Plans as class indices ``B x H x W`` (uint8) for footprints ``condition``, one draw each
         with codes from N(0, T^2 I) (``classes_for_codes``)."""
         z = torch.randn(len(condition), self.latent_dim, generator=generator) * temperature
         return self.classes_for_codes(z, condition, rendered)
 
-    def classes_for_codes(self, z: torch.Tensor, condition: torch.Tensor, rendered: bool = True) -> torch.Tensor:
-        """Plans as class indices ``B x H x W`` (uint8) decoded from codes ``z`` (``B x latent_dim``,
-        from N(0, I) or a prior fitted to the codes) for footprints ``condition``: the rendered
-        plans, or with ``rendered=False`` the network's own most likely classes."""
+    def classes_for_codes(
+        self, z: torch.Tensor, condition: torch.Tensor, rendered: bool = True
+    ) -> torch.Tensor:
+        """Plans as class indices ``B x H x W`` (uint8) decoded from codes ``z`` (``B x
+        latent_dim``, from N(0, I) or a prior fitted to the codes) for footprints ``condition``: the
+        rendered plans, or with ``rendered=False`` the network's own most likely classes."""
         device = self.palette.device
         footprint = self._footprint(condition.to(device), len(condition))
         raw = self.logits(z.to(device), footprint).argmax(1).to(torch.uint8).cpu()
-        return torch.from_numpy(render_plans(raw.numpy(), footprint.cpu().numpy())) if rendered else raw
+        return (
+            torch.from_numpy(render_plans(raw.numpy(), footprint.cpu().numpy()))
+            if rendered
+            else raw
+        )
 
 
 class PlanVAE(PlanModel):
     name = "plan-vae"
-    description = "floor plans for a footprint: conditional VAE, footprint at every decoder resolution, per-pixel classes"
+    description = (
+        "floor plans for a footprint: conditional VAE, footprint at every decoder "
+        "resolution, per-pixel classes"
+    )
     Config = PlanVAEConfig
 
     def __init__(self, config: PlanVAEConfig, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)
         ch, act, k = config.channels, config.activation, len(CLASSES)
-        size = check_conv_fit(self.input_shape, len(ch), self.name)  # the coarsest map, below the last stage
+        # the coarsest map, below the last stage
+        size = check_conv_fit(self.input_shape, len(ch), self.name)
         self.code_shape = (config.code_maps, *size)
-        # the posterior q(z | plan, footprint): stride-2 convolutions to the coarsest map, then linear
+        # the posterior q(z | plan, footprint): stride-2 convolutions to the coarsest map, then
+        # linear
         layers: list[nn.Module] = []
         width = k + FOOTPRINT_CHANNELS
         for c in ch:
@@ -159,17 +209,25 @@ class PlanVAE(PlanModel):
             width = c
         self.posterior_net = nn.Sequential(*layers, nn.Flatten())
         flat = ch[-1] * size[0] * size[1]
-        self.to_mu, self.to_logvar = nn.Linear(flat, config.latent_dim), nn.Linear(flat, config.latent_dim)
+        self.to_mu, self.to_logvar = (
+            nn.Linear(flat, config.latent_dim),
+            nn.Linear(flat, config.latent_dim),
+        )
         # the footprint's U-Net down path: features at every resolution
         self.down = nn.ModuleList()
         width = FOOTPRINT_CHANNELS
         for i, c in enumerate(ch):
-            self.down.append(nn.Sequential(*([nn.MaxPool2d(2)] if i else []), _block(width, c, act)))
+            self.down.append(
+                nn.Sequential(*([nn.MaxPool2d(2)] if i else []), _block(width, c, act))
+            )
             width = c
         self.bottom_pool = nn.MaxPool2d(2)
-        self.from_code = nn.Sequential(nn.Linear(config.latent_dim, config.code_maps * size[0] * size[1]), activation(act))
+        self.from_code = nn.Sequential(
+            nn.Linear(config.latent_dim, config.code_maps * size[0] * size[1]), activation(act)
+        )
         self.bottom = _block(ch[-1] + config.code_maps + FOOTPRINT_CHANNELS, ch[-1], act)
-        # up path: each stage upsamples, then sees the footprint's features and the footprint at its size
+        # up path: each stage upsamples, then sees the footprint's features and the footprint at its
+        # size
         self.up = nn.ModuleList()
         self.merge = nn.ModuleList()
         width = ch[-1]
@@ -179,7 +237,8 @@ class PlanVAE(PlanModel):
             width = c
         self.to_logits = nn.Conv2d(ch[0], k, 1)
 
-    # --- the network --------------------------------------------------------------------------------
+    # --- the network
+    # --------------------------------------------------------------------------------
     def posterior(self, x, condition=None):
         footprint = self._footprint(condition, len(x))
         plan = F.one_hot(self.classes_of(x), len(CLASSES)).permute(0, 3, 1, 2).float()
@@ -194,7 +253,9 @@ class PlanVAE(PlanModel):
             skips.append(h)
         size = self.code_shape[1:]
         code = self.from_code(z).view(len(z), *self.code_shape)
-        h = self.bottom(torch.cat([self.bottom_pool(h), code, F.adaptive_avg_pool2d(footprint, size)], 1))
+        h = self.bottom(
+            torch.cat([self.bottom_pool(h), code, F.adaptive_avg_pool2d(footprint, size)], 1)
+        )
         for up, merge, skip in zip(self.up, self.merge, reversed(skips)):
             h = up(h)
             h = merge(torch.cat([h, skip, F.adaptive_avg_pool2d(footprint, skip.shape[-2:])], 1))

@@ -17,7 +17,8 @@ from aekit.errors import ConfigError
 
 
 def usage_terms(counts: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Share of the codebook used, and perplexity (exp of the entropy of code use), from code counts."""
+    """Share of the codebook used, and perplexity (exp of the entropy of code use), from code
+    counts."""
     p = counts / counts.sum().clamp_min(1)
     entropy = -(p * p.clamp_min(1e-12).log()).sum()
     return {"codebook_use": (counts > 0).float().mean(), "perplexity": entropy.exp()}
@@ -26,19 +27,31 @@ def usage_terms(counts: torch.Tensor) -> dict[str, torch.Tensor]:
 class EMAQuantizer(nn.Module):
     """Nearest-code quantisation with a codebook learned by exponential moving averages."""
 
-    def __init__(self, num_codes: int, dim: int, decay: float, restart_after: int, eps: float = 1e-5):
+    def __init__(
+        self, num_codes: int, dim: int, decay: float, restart_after: int, eps: float = 1e-5
+    ):
         super().__init__()
-        self.num_codes, self.decay, self.restart_after, self.eps = num_codes, decay, restart_after, eps
+        self.num_codes, self.decay, self.restart_after, self.eps = (
+            num_codes,
+            decay,
+            restart_after,
+            eps,
+        )
         self.register_buffer("codebook", torch.zeros(num_codes, dim))
         self.register_buffer("cluster_size", torch.zeros(num_codes))  # all 0: not initialised yet
         self.register_buffer("embed_sum", torch.zeros(num_codes, dim))
-        self.register_buffer("idle_steps", torch.zeros(num_codes))  # training steps since each code was last chosen
+        # training steps since each code was last chosen
+        self.register_buffer("idle_steps", torch.zeros(num_codes))
 
     def indices(self, z: torch.Tensor) -> torch.Tensor:
         """Nearest code of each vector of ``z`` (``B x D x h x w`` -> ``B x h x w``), in float32."""
         flat = z.detach().float().movedim(1, -1).reshape(-1, z.shape[1])
         with torch.autocast(flat.device.type, enabled=False):
-            distance = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.codebook.t() + self.codebook.pow(2).sum(1)
+            distance = (
+                flat.pow(2).sum(1, keepdim=True)
+                - 2 * flat @ self.codebook.t()
+                + self.codebook.pow(2).sum(1)
+            )
         return distance.argmin(1).view(z.shape[0], *z.shape[2:])
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
@@ -46,15 +59,17 @@ class EMAQuantizer(nn.Module):
 
     @torch.no_grad()
     def update(self, z: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-        """One EMA step from this batch (summed over all ranks); restarts codes unused for ``restart_after`` steps. Returns the
-        global code counts of this batch."""
+        """One EMA step from this batch (summed over all ranks); restarts codes unused for
+        ``restart_after`` steps. Returns the global code counts of this batch."""
         flat = z.detach().float().movedim(1, -1).reshape(-1, z.shape[1])
         decay = self.decay
-        if not self.cluster_size.any():  # the first step: codes at random encoder outputs, statistics from this batch alone
+        # the first step: codes at random encoder outputs, statistics from this batch alone
+        if not self.cluster_size.any():
             self.codebook.copy_(self._random_rows(flat))
             indices, decay = self.indices(z), 0.0
         onehot = F.one_hot(indices.flatten(), self.num_codes).type_as(flat)
-        with torch.autocast(flat.device.type, enabled=False):  # sums of thousands of vectors: float32
+        # sums of thousands of vectors: float32
+        with torch.autocast(flat.device.type, enabled=False):
             counts, sums = onehot.sum(0), onehot.t() @ flat
         if distributed.active():
             torch.distributed.all_reduce(counts)
@@ -62,7 +77,8 @@ class EMAQuantizer(nn.Module):
         self.cluster_size.mul_(decay).add_(counts, alpha=1 - decay)
         self.embed_sum.mul_(decay).add_(sums, alpha=1 - decay)
         n = self.cluster_size.sum()
-        smoothed = (self.cluster_size + self.eps) / (n + self.num_codes * self.eps) * n  # Laplace: no division by 0
+        # Laplace: no division by 0
+        smoothed = (self.cluster_size + self.eps) / (n + self.num_codes * self.eps) * n
         self.codebook.copy_(self.embed_sum / smoothed.unsqueeze(1))
         self.idle_steps.add_(1).masked_fill_(counts > 0, 0)
         # Not an EMA threshold: while the encoder's outputs move (early training) the EMA counts of
@@ -76,9 +92,9 @@ class EMAQuantizer(nn.Module):
             self.idle_steps[dead] = 0
         return counts
 
-
     def _random_rows(self, flat: torch.Tensor) -> torch.Tensor:
-        """``num_codes`` random rows of ``flat``, rank 0's under torchrun so every rank gets the same."""
+        """``num_codes`` random rows of ``flat``, rank 0's under torchrun so every rank gets the
+        same."""
         rows = flat[torch.randint(len(flat), (self.num_codes,), device=flat.device)]
         if distributed.active():
             torch.distributed.broadcast(rows, src=0)
@@ -92,14 +108,19 @@ class FSQuantizer(nn.Module):
     def __init__(self, levels: tuple[int, ...]):
         super().__init__()
         if not levels or any(lv < 2 for lv in levels):
-            raise ConfigError(f"model 'vq-vae': fsq levels must be integers of at least 2, got {list(levels)}")
+            raise ConfigError(
+                f"model 'vq-vae': fsq levels must be integers of at least 2, got {list(levels)}"
+            )
         self.levels = tuple(levels)
         self.num_codes = math.prod(levels)
         lv = torch.tensor(levels, dtype=torch.float32)
         self.register_buffer("half_levels", (lv - 1) * (1 - 1e-3) / 2, persistent=False)
-        self.register_buffer("offset", (1 - lv % 2) * 0.5, persistent=False)  # even level counts: half-integer grid
+        # even level counts: half-integer grid
+        self.register_buffer("offset", (1 - lv % 2) * 0.5, persistent=False)
         self.register_buffer("half_width", (lv // 2), persistent=False)
-        self.register_buffer("basis", torch.cumprod(torch.tensor((1, *levels[:-1])), 0), persistent=False)
+        self.register_buffer(
+            "basis", torch.cumprod(torch.tensor((1, *levels[:-1])), 0), persistent=False
+        )
 
     def _shape(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return t.view(1, -1, *([1] * (z.dim() - 2)))
@@ -114,7 +135,9 @@ class FSQuantizer(nn.Module):
         return rounded / self._shape(self.half_width, z)
 
     def indices_of(self, quantized: torch.Tensor) -> torch.Tensor:
-        digits = (quantized.detach() * self._shape(self.half_width, quantized)).round() + self._shape(self.half_width, quantized)
+        digits = (
+            quantized.detach() * self._shape(self.half_width, quantized)
+        ).round() + self._shape(self.half_width, quantized)
         return (digits.long() * self._shape(self.basis, quantized)).sum(1)
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:

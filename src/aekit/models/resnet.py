@@ -39,7 +39,9 @@ from aekit.models.vae import ELBOConfig, GaussianVAE
 MIN_SIDE = 4  # the encoder stops halving before the shorter side gets smaller than this
 
 
-def plan(input_shape: tuple[int, int, int], width: int, max_width: int) -> tuple[list[int], list[tuple[int, int]]]:
+def plan(
+    input_shape: tuple[int, int, int], width: int, max_width: int
+) -> tuple[list[int], list[tuple[int, int]]]:
     """Channel widths and spatial sizes of every resolution, full size first."""
     _, h, w = input_shape
     sizes = [(h, w)]
@@ -75,8 +77,12 @@ class ResEncoder(nn.Module):
     def __init__(self, in_channels: int, widths: list[int], blocks: int):
         super().__init__()
         self.stem = nn.Conv2d(in_channels, widths[0], 3, padding=1)
-        self.levels = nn.ModuleList(nn.Sequential(*(ResBlock(c) for _ in range(blocks))) for c in widths)
-        self.down = nn.ModuleList(nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in itertools.pairwise(widths))
+        self.levels = nn.ModuleList(
+            nn.Sequential(*(ResBlock(c) for _ in range(blocks))) for c in widths
+        )
+        self.down = nn.ModuleList(
+            nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in itertools.pairwise(widths)
+        )
         self.out = nn.Sequential(norm(widths[-1]), nn.SiLU())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -87,14 +93,23 @@ class ResEncoder(nn.Module):
 
 
 class ResDecoder(nn.Module):
-    """Feature map at the smallest resolution -> ``out_channels`` maps at full size (no activation)."""
+    """Feature map at the smallest resolution -> ``out_channels`` maps at full size (no
+    activation)."""
 
-    def __init__(self, widths: list[int], sizes: list[tuple[int, int]], blocks: int, out_channels: int):
+    def __init__(
+        self, widths: list[int], sizes: list[tuple[int, int]], blocks: int, out_channels: int
+    ):
         super().__init__()
         self.sizes = sizes
-        self.levels = nn.ModuleList(nn.Sequential(*(ResBlock(c) for _ in range(blocks))) for c in widths)
-        self.up = nn.ModuleList(nn.Conv2d(b, a, 3, padding=1) for a, b in itertools.pairwise(widths))
-        self.out = nn.Sequential(norm(widths[0]), nn.SiLU(), NarrowConv2d(widths[0], out_channels, 3, padding=1))
+        self.levels = nn.ModuleList(
+            nn.Sequential(*(ResBlock(c) for _ in range(blocks))) for c in widths
+        )
+        self.up = nn.ModuleList(
+            nn.Conv2d(b, a, 3, padding=1) for a, b in itertools.pairwise(widths)
+        )
+        self.out = nn.Sequential(
+            norm(widths[0]), nn.SiLU(), NarrowConv2d(widths[0], out_channels, 3, padding=1)
+        )
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         h = self.levels[-1](h)
@@ -120,20 +135,33 @@ class ResBody:
 
     def build(self, config: ResConfig, out_channels: int, heads: int) -> None:
         """``heads`` code heads on the encoder (1: the code; 2: a VAE's mean and log-variance)."""
-        if config.max_width < config.width:  # the sizes' ranges are checked with the config (models.base)
-            raise ConfigError(f"model '{self.name}': need width <= max_width, got {config.width} > {config.max_width}")
+        # the sizes' ranges are checked with the config (models.base)
+        if config.max_width < config.width:
+            raise ConfigError(
+                f"model '{self.name}': need width <= max_width, got {config.width} > "
+                f"{config.max_width}"
+            )
         widths, sizes = plan(self.input_shape, config.width, config.max_width)
         self.spatial_code = config.spatial_latent
         (h, w), top = sizes[-1], widths[-1]
-        self.code_shape = (config.latent_channels, h, w) if config.spatial_latent else (config.latent_dim,)
+        self.code_shape = (
+            (config.latent_channels, h, w) if config.spatial_latent else (config.latent_dim,)
+        )
         self.encoder = ResEncoder(self.input_shape[0], widths, config.blocks)
         if config.spatial_latent:
-            self.code_heads = nn.ModuleList(nn.Conv2d(top, config.latent_channels, 1) for _ in range(heads))
+            self.code_heads = nn.ModuleList(
+                nn.Conv2d(top, config.latent_channels, 1) for _ in range(heads)
+            )
             self.from_code = nn.Conv2d(config.latent_channels, top, 3, padding=1)
         else:
-            self.encoder.out.append(nn.Flatten())  # once, not per head: flattening a channels-last map copies it
-            self.code_heads = nn.ModuleList(nn.Linear(top * h * w, config.latent_dim) for _ in range(heads))
-            self.from_code = nn.Sequential(nn.Linear(config.latent_dim, top * h * w), FeatureMap((top, h, w)))
+            # once, not per head: flattening a channels-last map copies it
+            self.encoder.out.append(nn.Flatten())
+            self.code_heads = nn.ModuleList(
+                nn.Linear(top * h * w, config.latent_dim) for _ in range(heads)
+            )
+            self.from_code = nn.Sequential(
+                nn.Linear(config.latent_dim, top * h * w), FeatureMap((top, h, w))
+            )
         self.decoder = ResDecoder(widths, sizes, config.blocks, out_channels)
 
     @property
@@ -143,7 +171,10 @@ class ResBody:
 
 class ResAE(ResBody, LogitAutoencoder):
     name = "res-ae"
-    description = "residual conv autoencoder (GroupNorm, depth follows the image size, any channels; vector or map code)"
+    description = (
+        "residual conv autoencoder (GroupNorm, depth follows the image size, any "
+        "channels; vector or map code)"
+    )
 
     @dataclass
     class Config(ResConfig):
@@ -167,8 +198,11 @@ class PatchDiscriminator(nn.Module):
     def __init__(self, channels: int, width: int):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(channels, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
-            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), norm(2 * width), nn.LeakyReLU(0.2),
+            nn.Conv2d(channels, width, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1),
+            norm(2 * width),
+            nn.LeakyReLU(0.2),
             nn.Conv2d(2 * width, 1, 3, padding=1),
         )
 
@@ -179,54 +213,75 @@ class PatchDiscriminator(nn.Module):
 class ResVAE(ResBody, GaussianVAE):
     predicts_image_scale = True
     name = "res-vae"
-    description = "residual conv VAE (GroupNorm, depth follows the image size, colour likelihoods, optional PatchGAN term)"
+    description = (
+        "residual conv VAE (GroupNorm, depth follows the image size, colour "
+        "likelihoods, optional PatchGAN term)"
+    )
 
     @dataclass
     class Config(ELBOConfig, ResConfig):
-        adversarial_weight: float = 0.0  # > 0: add a PatchGAN term (sharper, but the loss is no longer an ELBO)
+        # > 0: add a PatchGAN term (sharper, but the loss is no longer an ELBO)
+        adversarial_weight: float = 0.0
         discriminator_width: int = 32
-        linear_path: bool = False  # a linear code path beside the convolutions, started as PCA of the training images
+        # a linear code path beside the convolutions, started as PCA of the training images
+        linear_path: bool = False
 
     def __init__(self, config, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)
         if config.adversarial_weight < 0:
-            raise ConfigError(f"model '{self.name}': adversarial_weight must be >= 0, not {config.adversarial_weight}")
+            raise ConfigError(
+                f"model '{self.name}': adversarial_weight must be >= 0, not "
+                f"{config.adversarial_weight}"
+            )
         if config.linear_path and self.likelihood == "bernoulli":
-            raise ConfigError(f"model '{self.name}': linear_path adds pixel values and needs a likelihood whose "
-                              "decoder gives them (gaussian or logistic), not bernoulli's logits")
+            raise ConfigError(
+                f"model '{self.name}': linear_path adds pixel values and needs a likelihood whose "
+                "decoder gives them (gaussian or logistic), not bernoulli's logits"
+            )
         self.build(config, self.decoder_channels, heads=2)
         self.to_mu, self.to_logvar = self.code_heads
         pixels = math.prod(self.input_shape)
         self.linear_encoder = nn.Linear(pixels, self.latent_dim) if config.linear_path else None
         self.linear_decoder = nn.Linear(self.latent_dim, pixels) if config.linear_path else None
-        self.to_log_scale = nn.Linear(self.latent_dim, self.input_shape[0]) if self.likelihood_fn.scale_per_image else None
+        self.to_log_scale = (
+            nn.Linear(self.latent_dim, self.input_shape[0])
+            if self.likelihood_fn.scale_per_image
+            else None
+        )
         if self.to_log_scale is not None:  # every image starts at the scale a learned one starts at
             nn.init.zeros_(self.to_log_scale.weight)
             nn.init.constant_(self.to_log_scale.bias, math.log(0.1))
-        self.discriminator = PatchDiscriminator(self.input_shape[0], config.discriminator_width) \
-            if config.adversarial_weight > 0 else None
+        self.discriminator = (
+            PatchDiscriminator(self.input_shape[0], config.discriminator_width)
+            if config.adversarial_weight > 0
+            else None
+        )
 
     @property
     def loss_is_elbo(self) -> bool:
         return self.discriminator is None
 
     def init_from_data(self, images: torch.Tensor) -> None:
-        """``linear_path``: the linear encoder and decoder become whitened PCA of ``images`` (codes of
-        unit variance, as the N(0, I) prior expects) and the convolutional code head and last layer
-        start at zero, so the first step starts from PCA with this code size. PCA is the best linear
-        code, hard to beat from random weights on a few thousand varied images (sprites: a plain
-        res-vae ended below it); the convolutions then learn what PCA misses."""
+        """``linear_path``: the linear encoder and decoder become whitened PCA of ``images`` (codes
+        of unit variance, as the N(0, I) prior expects) and the convolutional code head and last
+        layer start at zero, so the first step starts from PCA with this code size. PCA is the best
+        linear code, hard to beat from random weights on a few thousand varied images (sprites: a
+        plain res-vae ended below it); the convolutions then learn what PCA misses."""
         if self.linear_encoder is None:
             return
         from aekit import metrics  # the evaluation's own PCA baseline
 
         k = self.latent_dim
         if k > min(len(images), math.prod(self.input_shape)):
-            raise ConfigError(f"model '{self.name}': linear_path needs at least latent_dim = {k} training images, "
-                              f"got {len(images)} (set linear_path = false, or a smaller latent_dim)")
+            raise ConfigError(
+                f"model '{self.name}': linear_path needs at least latent_dim = {k} training "
+                "images, "
+                f"got {len(images)} (set linear_path = false, or a smaller latent_dim)"
+            )
         pca = metrics.fit_pca(images, k)
         components = torch.from_numpy(pca.components_).float()  # k x pixels
-        scale = torch.from_numpy(pca.explained_variance_).float().sqrt().clamp(min=1e-6)  # each code's std
+        # each code's std
+        scale = torch.from_numpy(pca.explained_variance_).float().sqrt().clamp(min=1e-6)
         mean = torch.from_numpy(pca.mean_).float()
         c = self.input_shape[0]
         with torch.no_grad():
@@ -236,8 +291,10 @@ class ResVAE(ResBody, GaussianVAE):
             self.linear_decoder.bias.copy_(mean)
             self.to_mu.weight.zero_()
             self.to_mu.bias.zero_()
-            self.to_logvar.weight.zero_()  # a narrow posterior (std 0.1): the first steps see PCA's images,
-            self.to_logvar.bias.fill_(2 * math.log(0.1))  # not codes drowned in noise of the prior's width
+            # a narrow posterior (std 0.1): the first steps see PCA's images,
+            self.to_logvar.weight.zero_()
+            # not codes drowned in noise of the prior's width
+            self.to_logvar.bias.fill_(2 * math.log(0.1))
             last = self.decoder.out[-1]
             last.weight.zero_()
             last.bias.zero_()
@@ -245,9 +302,14 @@ class ResVAE(ResBody, GaussianVAE):
             # the code worth little and shed it before the scale had narrowed
             residual = images - metrics.pca_reconstruct(pca, images)
             per_channel = residual.transpose(0, 1).flatten(1).std(1).clamp(min=1e-3)
-            if self.likelihood_fn.scale_shape() is not None and isinstance(self.log_sigma, nn.Parameter):  # not fixed
+            # not fixed
+            if self.likelihood_fn.scale_shape() is not None and isinstance(
+                self.log_sigma, nn.Parameter
+            ):
                 std = per_channel if self.log_sigma.dim() else residual.std().clamp(min=1e-3)
-                self.log_sigma.copy_(self.likelihood_fn.log_scale_for_std(std).view(self.log_sigma.shape))
+                self.log_sigma.copy_(
+                    self.likelihood_fn.log_scale_for_std(std).view(self.log_sigma.shape)
+                )
             elif self.to_log_scale is not None:
                 self.to_log_scale.bias.copy_(self.likelihood_fn.log_scale_for_std(per_channel))
             elif last.out_channels > c:  # the scale maps predicted per pixel
@@ -267,9 +329,16 @@ class ResVAE(ResBody, GaussianVAE):
         c = self.input_shape[0]
         if self.linear_decoder is not None:
             linear = self.linear_decoder(z.flatten(1)).view(-1, *self.input_shape)
-            params = torch.cat([params[:, :c] + linear, params[:, c:]], 1) if params.shape[1] > c else params + linear
-        if self.to_log_scale is not None:  # logistic-image: the scale per image and channel, as maps
-            scale = self.to_log_scale(z.flatten(1)).view(-1, c, 1, 1).expand_as(params).to(params.dtype)
+            params = (
+                torch.cat([params[:, :c] + linear, params[:, c:]], 1)
+                if params.shape[1] > c
+                else params + linear
+            )
+        # logistic-image: the scale per image and channel, as maps
+        if self.to_log_scale is not None:
+            scale = (
+                self.to_log_scale(z.flatten(1)).view(-1, c, 1, 1).expand_as(params).to(params.dtype)
+            )
             params = torch.cat([params, scale], 1)
         return params
 
@@ -285,7 +354,11 @@ class ResVAE(ResBody, GaussianVAE):
         terms = self.elbo_terms(-self.log_prob(params, target).mean(), mu, logvar, step)
         if self.discriminator is not None:
             terms.update(self.adversarial_terms(real, self.likelihood_fn.mean(params)))
-            terms["loss"] = terms["loss"] + self.config.adversarial_weight * terms["adversarial"] + terms["discriminator"]
+            terms["loss"] = (
+                terms["loss"]
+                + self.config.adversarial_weight * terms["adversarial"]
+                + terms["discriminator"]
+            )
         return terms
 
     def adversarial_terms(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -295,5 +368,8 @@ class ResVAE(ResBody, GaussianVAE):
         its own parameters under the one optimizer."""
         frozen = {name: p.detach() for name, p in self.discriminator.named_parameters()}
         adversarial = -functional_call(self.discriminator, frozen, (fake,)).mean()
-        discriminator = F.relu(1 - self.discriminator(real)).mean() + F.relu(1 + self.discriminator(fake.detach())).mean()
+        discriminator = (
+            F.relu(1 - self.discriminator(real)).mean()
+            + F.relu(1 + self.discriminator(fake.detach())).mean()
+        )
         return {"adversarial": adversarial, "discriminator": discriminator}

@@ -32,9 +32,13 @@ class SparseAE(DenseAE):
     def __init__(self, config: SparseConfig, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)
         if config.penalty not in ("kl", "l1"):
-            raise ConfigError(f"model 'sparse': penalty must be 'kl' or 'l1', not {config.penalty!r}")
+            raise ConfigError(
+                f"model 'sparse': penalty must be 'kl' or 'l1', not {config.penalty!r}"
+            )
         if not 0 < config.target_rate < 1:
-            raise ConfigError(f"model 'sparse': target_rate must be in (0, 1), got {config.target_rate}")
+            raise ConfigError(
+                f"model 'sparse': target_rate must be in (0, 1), got {config.target_rate}"
+            )
         self.encoder = nn.Sequential(self.encoder, nn.Sigmoid())
 
     def loss(self, x, target=None, condition=None, step=0):
@@ -45,6 +49,13 @@ class SparseAE(DenseAE):
             penalty = code.abs().mean()
         else:
             rho, rho_hat = self.config.target_rate, code.mean(0).clamp(1e-6, 1 - 1e-6)
-            penalty = (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
+            penalty = (
+                rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
+            ).sum()
         active = (code.detach() > self.config.active_threshold).float().mean()
-        return {"loss": recon + self.config.weight * penalty, self.config.reconstruction: recon, "sparsity": penalty, "active_fraction": active}
+        return {
+            "loss": recon + self.config.weight * penalty,
+            self.config.reconstruction: recon,
+            "sparsity": penalty,
+            "active_fraction": active,
+        }

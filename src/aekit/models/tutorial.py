@@ -6,8 +6,8 @@ Where the tutorials' VAE losses were wrong, aekit does not copy the mistake:
   log-variance; and it averaged the KL over latent units while the cross-entropy was summed over
   pixels (or, in its first version, averaged too), so the KL was mis-scaled;
 - the book's conv VAE (Chollet, conv 32-64-64-64, dense 32) averaged the cross-entropy over pixels
-  and added ``-5e-4 * mean(1 + log_var - mu^2 - exp(log_var))``, i.e. ``5e-4`` times the KL: relative
-  to the pixel-summed likelihood an implicit beta of 5e-4 * 784 = 0.39 rather than 1.
+  and added ``-5e-4 * mean(1 + log_var - mu^2 - exp(log_var))``, i.e. ``5e-4`` times the KL:
+  relative to the pixel-summed likelihood an implicit beta of 5e-4 * 784 = 0.39 rather than 1.
 aekit's VAEs use the exact ELBO (pixel-summed log-likelihood plus the full analytic KL), so
 their losses are negative ELBOs in nats per image.
 """
@@ -53,16 +53,29 @@ class TutorialDAE(Autoencoder):
     neighbour), which equals 2x upsampling wherever the size is even and makes any H x W fit."""
 
     name = "tutorial-dae"
-    description = "the tutorial's denoiser: conv 64-32-16 + max-pool, conv 16-32-64 + upsampling (BCE; MSE optional)"
+    description = (
+        "the tutorial's denoiser: conv 64-32-16 + max-pool, conv 16-32-64 + "
+        "upsampling (BCE; MSE optional)"
+    )
     Config = TutorialDAEConfig
 
     def __init__(self, config: TutorialDAEConfig, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)
         c = self.input_shape[0]
-        self.enc = nn.ModuleList([nn.Sequential(*_conv(c, 64)), nn.Sequential(*_conv(64, 32)),
-                                  nn.Sequential(*_conv(32, config.latent_dim))])
-        self.dec = nn.ModuleList([nn.Sequential(*_conv(config.latent_dim, 16)), nn.Sequential(*_conv(16, 32)),
-                                  nn.Sequential(*_conv(32, 64))])
+        self.enc = nn.ModuleList(
+            [
+                nn.Sequential(*_conv(c, 64)),
+                nn.Sequential(*_conv(64, 32)),
+                nn.Sequential(*_conv(32, config.latent_dim)),
+            ]
+        )
+        self.dec = nn.ModuleList(
+            [
+                nn.Sequential(*_conv(config.latent_dim, 16)),
+                nn.Sequential(*_conv(16, 32)),
+                nn.Sequential(*_conv(32, 64)),
+            ]
+        )
         self.out = nn.Conv2d(64, c, 3, padding=1)
         check_reconstruction(config, self.name)
 
@@ -100,7 +113,11 @@ class TutorialDAE(Autoencoder):
         target = x if target is None else target
         logits = self.decode_logits(self.encode(x))
         recon = reconstruction_loss(self.config.reconstruction, logits, target)
-        return {"loss": recon, self.config.reconstruction: recon, "mse": F.mse_loss(logits.sigmoid(), target).detach()}
+        return {
+            "loss": recon,
+            self.config.reconstruction: recon,
+            "mse": F.mse_loss(logits.sigmoid(), target).detach(),
+        }
 
 
 @dataclass
@@ -114,7 +131,9 @@ class TutorialDocs(Autoencoder):
     Fully convolutional, so it trains on patches and runs on whole pages of any size."""
 
     name = "tutorial-docs"
-    description = "the tutorial's document cleaner: conv 64, pool, conv 64, upsample, sigmoid (any page size)"
+    description = (
+        "the tutorial's document cleaner: conv 64, pool, conv 64, upsample, sigmoid (any page size)"
+    )
     Config = TutorialDocsConfig
     spatial_code = True
 
@@ -171,7 +190,9 @@ class TutorialVAEConv(GaussianVAE):
     decoder dense to a half-size 64-channel map, 3x3 transposed conv 32 stride 2, 3x3 conv 1."""
 
     name = "tutorial-vae-conv"
-    description = "the tutorial's conv VAE: conv 32-64-64-64, dense 32, latent 2, with the exact ELBO"
+    description = (
+        "the tutorial's conv VAE: conv 32-64-64-64, dense 32, latent 2, with the exact ELBO"
+    )
     Config = TutorialVAEConvConfig
 
     def __init__(self, config: TutorialVAEConvConfig, input_shape, num_classes=None):
@@ -180,13 +201,24 @@ class TutorialVAEConv(GaussianVAE):
         self.half = check_conv_fit(self.input_shape, 1, self.name)
         flat = 64 * self.half[0] * self.half[1]
         self.encoder = nn.Sequential(
-            *_conv(c, 32), *_conv(32, 64, stride=2), *_conv(64, 64), *_conv(64, 64),
-            nn.Flatten(), nn.Linear(flat, config.hidden), nn.ReLU(),
+            *_conv(c, 32),
+            *_conv(32, 64, stride=2),
+            *_conv(64, 64),
+            *_conv(64, 64),
+            nn.Flatten(),
+            nn.Linear(flat, config.hidden),
+            nn.ReLU(),
         )
-        self.to_mu, self.to_logvar = nn.Linear(config.hidden, config.latent_dim), nn.Linear(config.hidden, config.latent_dim)
+        self.to_mu, self.to_logvar = (
+            nn.Linear(config.hidden, config.latent_dim),
+            nn.Linear(config.hidden, config.latent_dim),
+        )
         self.decoder = nn.Sequential(
-            nn.Linear(config.latent_dim, flat), nn.ReLU(), FeatureMap((64, *self.half)),
-            ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+            nn.Linear(config.latent_dim, flat),
+            nn.ReLU(),
+            FeatureMap((64, *self.half)),
+            ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1),
+            nn.ReLU(),
             NarrowConv2d(32, c, 3, padding=1),
         )
 

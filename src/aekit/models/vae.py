@@ -39,14 +39,20 @@ class GaussianVAE(Autoencoder):
     def __init__(self, config, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)
         cfg = self.config
-        self.likelihood_fn = make_likelihood(cfg.likelihood, self.input_shape[0], f"model '{self.name}'")
+        self.likelihood_fn = make_likelihood(
+            cfg.likelihood, self.input_shape[0], f"model '{self.name}'"
+        )
         self.likelihood = self.likelihood_fn.name
         if self.likelihood_fn.scale_per_image and not self.predicts_image_scale:
-            raise ConfigError(f"model '{self.name}': likelihood {self.likelihood!r} needs a model that predicts a "
-                              "scale per image from the code (res-vae)")
+            raise ConfigError(
+                f"model '{self.name}': likelihood {self.likelihood!r} needs a model that "
+                "predicts a "
+                "scale per image from the code (res-vae)"
+            )
         shape = self.likelihood_fn.scale_shape()
         fixed = self.likelihood == "gaussian" and cfg.gaussian_sigma > 0
-        if shape is not None:  # a learned log-scale (named log_sigma, as older runs saved it), or a fixed sigma
+        # a learned log-scale (named log_sigma, as older runs saved it), or a fixed sigma
+        if shape is not None:
             log_sigma = torch.full(shape, math.log(cfg.gaussian_sigma if fixed else 0.1))
             if fixed:
                 self.register_buffer("log_sigma", log_sigma)
@@ -61,7 +67,9 @@ class GaussianVAE(Autoencoder):
     @property
     def decoder_channels(self) -> int:
         """How many maps the decoder gives (the likelihood may want a scale per pixel too)."""
-        return self.input_shape[0] * (1 if self.likelihood_fn.scale_per_image else self.likelihood_fn.maps_per_channel)
+        return self.input_shape[0] * (
+            1 if self.likelihood_fn.scale_per_image else self.likelihood_fn.maps_per_channel
+        )
 
     def features(self, x, condition=None):
         raise NotImplementedError
@@ -80,8 +88,9 @@ class GaussianVAE(Autoencoder):
         return self.likelihood_fn.mean(self.decoder_params(z, condition))
 
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """log p(x | the decoder's output ``params``), summed over pixels, per image (nats); in float32
-        at least (under bf16 autocast a bin of 1/255 is finer than bfloat16 resolves near 1)."""
+        """log p(x | the decoder's output ``params``), summed over pixels, per image (nats); in
+        float32 at least (under bf16 autocast a bin of 1/255 is finer than bfloat16 resolves near
+        1)."""
         scale = self.log_sigma if self.likelihood_fn.scale_shape() is not None else None
         dtype = torch.promote_types(params.dtype, torch.float32)
         return self.likelihood_fn.log_prob(params.to(dtype), x.to(dtype), scale)
@@ -94,7 +103,9 @@ class GaussianVAE(Autoencoder):
         warmup = self.config.warmup_steps
         return self.config.beta * (min(1.0, step / warmup) if warmup > 0 else 1.0)
 
-    def targets(self, x: torch.Tensor, target: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def targets(
+        self, x: torch.Tensor, target: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(input, target) of one step: under a binarising Bernoulli likelihood a fresh binarisation
         every step ("dynamic"), of the input too unless it is a noisy one."""
         if self.likelihood == "bernoulli" and self.config.binarize:
@@ -104,10 +115,17 @@ class GaussianVAE(Autoencoder):
                 target = torch.bernoulli(target)
         return x, x if target is None else target
 
-    def elbo_terms(self, recon: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+    def elbo_terms(
+        self, recon: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, step: int
+    ) -> dict[str, torch.Tensor]:
         """The loss terms from the batch's mean reconstruction nats and its posteriors."""
         kl = gaussian_kl(mu, logvar).mean()
-        return {"loss": recon + self.kl_weight(step) * kl, "recon": recon, "kl": kl, "neg_elbo": recon + kl}
+        return {
+            "loss": recon + self.kl_weight(step) * kl,
+            "recon": recon,
+            "kl": kl,
+            "neg_elbo": recon + kl,
+        }
 
     def loss(self, x, target=None, condition=None, step=0):
         x, target = self.targets(x, target)
@@ -125,7 +143,9 @@ class GaussianVAE(Autoencoder):
 class ELBOConfig:
     """The options every VAE shares: likelihood, KL weight and warm-up."""
 
-    likelihood: str = "auto"  # chosen from the data; or bernoulli, gaussian, gaussian-channel, logistic, logistic-pixel, logistic-image (res-vae)
+    # chosen from the data; or bernoulli, gaussian, gaussian-channel, logistic, logistic-pixel,
+    # logistic-image (res-vae)
+    likelihood: str = "auto"
     gaussian_sigma: float = 0.0  # likelihood "gaussian": > 0 a fixed sigma; 0 learned
     beta: float = 1.0
     warmup_steps: int = field(default=0, metadata={"min": 0})
@@ -141,16 +161,26 @@ class VAEConfig(ELBOConfig):
 
 class VAE(GaussianVAE):
     name = "vae"
-    description = "dense VAE: Gaussian encoder, N(0,I) prior, Bernoulli or Gaussian likelihood, exact ELBO"
+    description = (
+        "dense VAE: Gaussian encoder, N(0,I) prior, Bernoulli or Gaussian likelihood, exact ELBO"
+    )
     Config = VAEConfig
 
     def __init__(self, config: VAEConfig, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)
-        n, width = math.prod(self.input_shape), config.hidden[-1] if config.hidden else math.prod(self.input_shape)
+        n, width = (
+            math.prod(self.input_shape),
+            config.hidden[-1] if config.hidden else math.prod(self.input_shape),
+        )
         self.encoder = mlp([n, *config.hidden], config.activation, last_activation=True)
-        self.to_mu, self.to_logvar = nn.Linear(width, config.latent_dim), nn.Linear(width, config.latent_dim)
-        self.decoder = mlp([config.latent_dim, *reversed(config.hidden), n * self.likelihood_fn.maps_per_channel],
-                           config.activation)
+        self.to_mu, self.to_logvar = (
+            nn.Linear(width, config.latent_dim),
+            nn.Linear(width, config.latent_dim),
+        )
+        self.decoder = mlp(
+            [config.latent_dim, *reversed(config.hidden), n * self.likelihood_fn.maps_per_channel],
+            config.activation,
+        )
 
     def features(self, x, condition=None):
         return self.encoder(x.flatten(1))
@@ -181,12 +211,17 @@ class ConvVAE(GaussianVAE):
             nn.Linear(flat, config.hidden),
             activation(config.activation),
         )
-        self.to_mu, self.to_logvar = nn.Linear(config.hidden, config.latent_dim), nn.Linear(config.hidden, config.latent_dim)
+        self.to_mu, self.to_logvar = (
+            nn.Linear(config.hidden, config.latent_dim),
+            nn.Linear(config.hidden, config.latent_dim),
+        )
         self.decoder = self.make_decoder(config, size)
 
     def make_decoder(self, config: ConvVAEConfig, size: tuple[int, int]) -> nn.Module:
         """z -> the image's logits or means (a subclass may decode to something else)."""
-        return ConvDecoder(config.latent_dim, config.channels, self.decoder_channels, size, config.activation)
+        return ConvDecoder(
+            config.latent_dim, config.channels, self.decoder_channels, size, config.activation
+        )
 
     def features(self, x, condition=None):
         return self.encoder(x)

@@ -35,14 +35,21 @@ from aekit.sampling import index_maps_from_uniform
 
 
 # --- how hard a code map is for a prior -----------------------------------------------------------
-def code_frequency_nats(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tensor,
-                        test_labels: torch.Tensor, num_codes: int) -> float:
+def code_frequency_nats(
+    train: torch.Tensor,
+    train_labels: torch.Tensor,
+    test: torch.Tensor,
+    test_labels: torch.Tensor,
+    num_codes: int,
+) -> float:
     """Mean nats per index of the ``test`` maps under their class's code frequencies in ``train``
     (add-half smoothing, every position alike): what a prior that ignores the indices around an
     index scores. A prior over the map is worth its cost by how far it beats this."""
     total, count = 0.0, 0
     for c in test_labels.unique().tolist():
-        counts = torch.bincount(train[train_labels == c].flatten(), minlength=num_codes).double() + 0.5
+        counts = (
+            torch.bincount(train[train_labels == c].flatten(), minlength=num_codes).double() + 0.5
+        )
         log_p = (counts / counts.sum()).log()
         picked = test[test_labels == c].flatten()
         total, count = total - float(log_p[picked].sum()), count + len(picked)
@@ -57,11 +64,15 @@ def transparent_patch_codes(images: torch.Tensor, codes: torch.Tensor) -> dict[s
     empty = F.max_pool2d(images[:, -1:].float(), patch).squeeze(1) == 0
     counts = torch.bincount(codes[empty], minlength=1).double()
     used = counts[counts > 0] / counts.sum().clamp_min(1)
-    return {"share": float(empty.double().mean()), "distinct": int((counts > 0).sum()),
-            "perplexity": float((-(used * used.log()).sum()).exp())}
+    return {
+        "share": float(empty.double().mean()),
+        "distinct": int((counts > 0).sum()),
+        "perplexity": float((-(used * used.log()).sum()).exp()),
+    }
 
 
-# --- the autoregressive prior over index maps ---------------------------------------------------------
+# --- the autoregressive prior over index maps
+# ---------------------------------------------------------
 class _MaskedConv(nn.Conv2d):
     """A 'same' convolution with a fixed 0/1 mask on its window (which neighbours it may see)."""
 
@@ -87,7 +98,8 @@ class _GatedLayer(nn.Module):
         super().__init__()
         r = kernel // 2
         vertical = torch.zeros(kernel, kernel)
-        vertical[: r if first else r + 1] = 1  # first layer: rows above only; later: + this row of v
+        # first layer: rows above only; later: + this row of v
+        vertical[: r if first else r + 1] = 1
         horizontal = torch.zeros(1, kernel)
         horizontal[0, : r if first else r + 1] = 1
         self.first = first
@@ -108,18 +120,37 @@ class PixelCNN(nn.Module):
     def __init__(self, num_codes: int, channels: int = 64, layers: int = 5, kernel: int = 3):
         super().__init__()
         if kernel < 3 or kernel % 2 == 0 or layers < 1 or channels < 1:
-            raise ConfigError(f"model 'vq-vae': the prior needs an odd kernel >= 3, layers >= 1 and channels >= 1 "
-                              f"(got kernel {kernel}, layers {layers}, channels {channels})")
-        self.num_codes, self.channels, self.layers_count, self.kernel = num_codes, channels, layers, kernel
+            raise ConfigError(
+                f"model 'vq-vae': the prior needs an odd kernel >= 3, layers >= 1 and channels "
+                ">= 1 "
+                f"(got kernel {kernel}, layers {layers}, channels {channels})"
+            )
+        self.num_codes, self.channels, self.layers_count, self.kernel = (
+            num_codes,
+            channels,
+            layers,
+            kernel,
+        )
         self.embed = nn.Embedding(num_codes, channels)
         self.layers = nn.ModuleList(_GatedLayer(channels, kernel, i == 0) for i in range(layers))
-        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, channels, 1), nn.ReLU(), nn.Conv2d(channels, num_codes, 1))
+        self.head = nn.Sequential(
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 1),
+            nn.ReLU(),
+            nn.Conv2d(channels, num_codes, 1),
+        )
 
     def options(self) -> dict[str, int]:
-        return {"num_codes": self.num_codes, "channels": self.channels, "layers": self.layers_count, "kernel": self.kernel}
+        return {
+            "num_codes": self.num_codes,
+            "channels": self.channels,
+            "layers": self.layers_count,
+            "kernel": self.kernel,
+        }
 
     def forward(self, indices: torch.Tensor) -> torch.Tensor:
-        """Logits ``B x num_codes x h x w``; position (i, j) depends only on the indices before it."""
+        """Logits ``B x num_codes x h x w``; position (i, j) depends only on the indices before
+        it."""
         v = h = self.embed(indices).movedim(-1, 1)
         for layer in self.layers:
             v, h = layer(v, h)
@@ -130,32 +161,41 @@ class PixelCNN(nn.Module):
         return -F.cross_entropy(self(indices), indices, reduction="none").flatten(1).sum(1)
 
     @torch.no_grad()
-    def sample(self, n: int, shape: tuple[int, int], generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self, n: int, shape: tuple[int, int], generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         uniform = torch.rand(n, *shape, generator=generator, dtype=torch.float64)
         return index_maps_from_uniform(self, uniform, self.embed.weight.device)
 
 
-# --- the model ---------------------------------------------------------------------------------------
+# --- the model
+# ---------------------------------------------------------------------------------------
 @dataclass
 class VQVAEConfig:
     quantizer: str = "vq"  # or "fsq"
     codebook_size: int = 128  # vq: number of codes
     code_dim: int = 16  # vq: length of each code vector
-    levels: tuple[int, ...] = (8, 5, 5, 5)  # fsq: values per channel; the codebook is their product (1000)
-    channels: tuple[int, ...] = (32, 64)  # stride-2 conv stages: a 28x28 image becomes a 7x7 index map
+    # fsq: values per channel; the codebook is their product (1000)
+    levels: tuple[int, ...] = (8, 5, 5, 5)
+    # stride-2 conv stages: a 28x28 image becomes a 7x7 index map
+    channels: tuple[int, ...] = (32, 64)
     activation: str = "relu"
     commitment: float = 0.25  # vq: weight of |z_e - sg(z_q)|^2
     decay: float = 0.99  # vq: EMA decay of the codebook statistics
-    restart_after: int = 10  # vq: a code no vector chose for this many training steps restarts at an encoder output
+    # vq: a code no vector chose for this many training steps restarts at an encoder output
+    restart_after: int = 10
     prior_channels: int = 64
     prior_layers: int = 5
     prior_kernel: int = 3
-    res_blocks: int = field(default=0, metadata={"min": 0})  # residual blocks at the code map's size, encoder and decoder
+    # residual blocks at the code map's size, encoder and decoder
+    res_blocks: int = field(default=0, metadata={"min": 0})
     # alpha-carrying images: the decoder draws straight colour and alpha, colour is then multiplied
     # by alpha, so a pixel's colour never exceeds its alpha (un-premultiplied files stay clean)
     straight_alpha: bool = False
-    hflip: bool = False  # training images mirrored left-right at random (pixel art: no blur, no turns)
-    # a prior over the code map fitted at the end of `aekit train` ("" none), with this share of max_minutes
+    # training images mirrored left-right at random (pixel art: no blur, no turns)
+    hflip: bool = False
+    # a prior over the code map fitted at the end of `aekit train` ("" none), with this share of
+    # max_minutes
     fitted_prior: str = ""
     prior_share: float = 0.5
 
@@ -165,8 +205,12 @@ class _Residual(nn.Module):
 
     def __init__(self, channels: int):
         super().__init__()
-        self.body = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
-                                  nn.Conv2d(channels, channels, 1))
+        self.body = nn.Sequential(
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 1),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -174,7 +218,9 @@ class _Residual(nn.Module):
 
 class VQVAE(Autoencoder):
     name = "vq-vae"
-    description = "VQ-VAE (EMA codebook with restarts, or FSQ) + a gated PixelCNN prior over the index map"
+    description = (
+        "VQ-VAE (EMA codebook with restarts, or FSQ) + a gated PixelCNN prior over the index map"
+    )
     Config = VQVAEConfig
     generative = True
     spatial_code = True
@@ -185,18 +231,31 @@ class VQVAE(Autoencoder):
     def __init__(self, config: VQVAEConfig, input_shape, num_classes=None):
         super().__init__(config, input_shape, num_classes)
         if config.quantizer not in ("vq", "fsq"):
-            raise ConfigError(f"model '{self.name}': quantizer must be 'vq' or 'fsq', not {config.quantizer!r}")
-        if config.quantizer == "vq" and (config.codebook_size < 2 or config.code_dim < 1 or not 0 < config.decay < 1):
-            raise ConfigError(f"model '{self.name}': vq needs codebook_size >= 2, code_dim >= 1 and 0 < decay < 1")
+            raise ConfigError(
+                f"model '{self.name}': quantizer must be 'vq' or 'fsq', not {config.quantizer!r}"
+            )
+        if config.quantizer == "vq" and (
+            config.codebook_size < 2 or config.code_dim < 1 or not 0 < config.decay < 1
+        ):
+            raise ConfigError(
+                f"model '{self.name}': vq needs codebook_size >= 2, code_dim >= 1 and 0 < decay < 1"
+            )
         if config.fitted_prior not in ("", "transformer"):
-            raise ConfigError(f"model '{self.name}': fitted_prior must be '' or 'transformer', got {config.fitted_prior!r}")
+            raise ConfigError(
+                f"model '{self.name}': fitted_prior must be '' or 'transformer', got "
+                f"{config.fitted_prior!r}"
+            )
         if not 0 < config.prior_share < 1:
-            raise ConfigError(f"model '{self.name}': prior_share must be between 0 and 1, got {config.prior_share}")
+            raise ConfigError(
+                f"model '{self.name}': prior_share must be between 0 and 1, got "
+                f"{config.prior_share}"
+            )
         self.code_shape = check_conv_fit(self.input_shape, len(config.channels), self.name)
         c = self.input_shape[0]
         if config.quantizer == "vq":
-            self.quantizer: EMAQuantizer | FSQuantizer = EMAQuantizer(config.codebook_size, config.code_dim, config.decay,
-                                                                      config.restart_after)
+            self.quantizer: EMAQuantizer | FSQuantizer = EMAQuantizer(
+                config.codebook_size, config.code_dim, config.decay, config.restart_after
+            )
             dim = config.code_dim
         else:
             self.quantizer = FSQuantizer(config.levels)
@@ -212,8 +271,15 @@ class VQVAE(Autoencoder):
         layers += [_Residual(widths[0]) for _ in range(config.res_blocks)]
         for a, b in zip(widths, widths[1:] + (widths[-1],)):
             layers += [ConvTranspose2d(a, b, 4, stride=2, padding=1), activation(config.activation)]
-        self.decoder = nn.Sequential(*layers, NarrowConv2d(widths[-1], self.input_shape[0], 3, padding=1))
-        self.prior = PixelCNN(self.quantizer.num_codes, config.prior_channels, config.prior_layers, config.prior_kernel)
+        self.decoder = nn.Sequential(
+            *layers, NarrowConv2d(widths[-1], self.input_shape[0], 3, padding=1)
+        )
+        self.prior = PixelCNN(
+            self.quantizer.num_codes,
+            config.prior_channels,
+            config.prior_layers,
+            config.prior_kernel,
+        )
 
     @property
     def latent_dim(self) -> int:
@@ -240,7 +306,8 @@ class VQVAE(Autoencoder):
         return self._image(self.decoder(self.quantizer.lookup(z)))
 
     def _image(self, logits: torch.Tensor) -> torch.Tensor:
-        """Decoder logits -> premultiplied image; with ``straight_alpha`` colour = sigmoid(colour) * alpha."""
+        """Decoder logits -> premultiplied image; with ``straight_alpha`` colour = sigmoid(colour) *
+        alpha."""
         image = logits.float().sigmoid()
         if not self.config.straight_alpha or not has_alpha(image.shape[1]):
             return image
@@ -248,11 +315,19 @@ class VQVAE(Autoencoder):
         return torch.cat([image[:, :-1] * alpha, alpha], 1)
 
     def _reconstruction_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Binary cross-entropy of each value, summed per image (of the premultiplied image with ``straight_alpha``)."""
+        """Binary cross-entropy of each value, summed per image (of the premultiplied image with
+        ``straight_alpha``)."""
         if not self.config.straight_alpha or not has_alpha(target.shape[1]):
-            return F.binary_cross_entropy_with_logits(logits.float(), target, reduction="none").flatten(1).sum(1).mean()
+            return (
+                F.binary_cross_entropy_with_logits(logits.float(), target, reduction="none")
+                .flatten(1)
+                .sum(1)
+                .mean()
+            )
         image = self._image(logits).clamp(1e-6, 1 - 1e-6)
-        return F.binary_cross_entropy(image, target.float(), reduction="none").flatten(1).sum(1).mean()
+        return (
+            F.binary_cross_entropy(image, target.float(), reduction="none").flatten(1).sum(1).mean()
+        )
 
     def loss(self, x, target=None, condition=None, step=0):
         target = x if target is None else target
@@ -263,20 +338,37 @@ class VQVAE(Autoencoder):
         quantized, indices = self._quantize(z)
         terms: dict[str, torch.Tensor] = {}
         if isinstance(self.quantizer, EMAQuantizer):
-            commitment = self.config.commitment * (z.float() - quantized).pow(2).flatten(1).sum(1).mean()
+            commitment = (
+                self.config.commitment * (z.float() - quantized).pow(2).flatten(1).sum(1).mean()
+            )
             quantized = z + (quantized - z).detach()  # straight through
-            counts = self.quantizer.update(z, indices) if self.training else torch.bincount(indices.flatten(), minlength=self.num_codes)
+            counts = (
+                self.quantizer.update(z, indices)
+                if self.training
+                else torch.bincount(indices.flatten(), minlength=self.num_codes)
+            )
             terms["commitment"] = commitment
         else:
             counts = torch.bincount(indices.flatten(), minlength=self.num_codes)
         logits = self.decoder(quantized.to(z.dtype))
         recon = self._reconstruction_loss(logits, target)
-        prior = -self.prior.log_prob(indices.detach()).mean()  # stop-gradient: the prior never moves the encoder
+        # stop-gradient: the prior never moves the encoder
+        prior = -self.prior.log_prob(indices.detach()).mean()
         total = recon + prior + terms.get("commitment", 0.0)
-        return {"loss": total, "recon": recon, **terms, "prior": prior, **usage_terms(counts.float())}
+        return {
+            "loss": total,
+            "recon": recon,
+            **terms,
+            "prior": prior,
+            **usage_terms(counts.float()),
+        }
 
     def sample(self, n, condition=None, generator=None):
         return self.decode(self.prior.sample(n, self.code_shape, generator))
 
     def prior_after_training(self):
-        return (self.config.fitted_prior, self.config.prior_share) if self.config.fitted_prior else None
+        return (
+            (self.config.fitted_prior, self.config.prior_share)
+            if self.config.fitted_prior
+            else None
+        )

@@ -63,9 +63,24 @@ BATCH = 512
 MAX_PRIOR_SIZE = 200_000_000  # numbers in a prior's tensors: 800 MB of float32
 HEADER_BYTES = 1 << 20  # a safetensors file's JSON header, at most
 
-__all__ = ["PRIORS", "CodeMapPrior", "ExportedPrior", "FlowPrior", "GMMPrior", "Prior", "add_fit_arguments", "best_prior",
-           "fit_by_minibatches", "fit_prior", "fitted_priors", "index_maps_from_uniform", "inverse_cdf", "load_prior",
-           "prior_files", "training_codes"]
+__all__ = [
+    "PRIORS",
+    "CodeMapPrior",
+    "ExportedPrior",
+    "FlowPrior",
+    "GMMPrior",
+    "Prior",
+    "add_fit_arguments",
+    "best_prior",
+    "fit_by_minibatches",
+    "fit_prior",
+    "fitted_priors",
+    "index_maps_from_uniform",
+    "inverse_cdf",
+    "load_prior",
+    "prior_files",
+    "training_codes",
+]
 
 
 def prior_class(name: str) -> type[Prior]:
@@ -99,19 +114,29 @@ def model_fingerprint(run_dir: str | Path) -> str:
 
 
 def best_prior(result: dict[str, Any]) -> str | None:
-    """The prior whose samples had the lowest Frechet distance in an ``eval.json`` result, if any was evaluated."""
+    """The prior whose samples had the lowest Frechet distance in an ``eval.json`` result, if any
+    was evaluated."""
     frechet = result.get("sections", {}).get("samples", {}).get("frechet", {})
-    scored = {column.removeprefix("prior "): value for column, value in frechet.items()
-              if column.startswith("prior ") and value is not None}
+    scored = {
+        column.removeprefix("prior "): value
+        for column, value in frechet.items()
+        if column.startswith("prior ") and value is not None
+    }
     return min(scored, key=scored.get) if scored else None
 
 
-def training_codes(model: nn.Module, images: torch.Tensor, condition: torch.Tensor | None = None, draws: int = 0,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+def training_codes(
+    model: nn.Module,
+    images: torch.Tensor,
+    condition: torch.Tensor | None = None,
+    draws: int = 0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """The codes a prior is fitted to: posterior means (``encode``), then ``draws`` draws from
     q(z|x) per image for VAEs (they fill the space each image's posterior covers)."""
     draws = draws if model.latent_kind == "gaussian" else 0
-    parts: list[list[torch.Tensor]] = [[] for _ in range(draws + 1)]  # means first, then each round of draws
+    # means first, then each round of draws
+    parts: list[list[torch.Tensor]] = [[] for _ in range(draws + 1)]
     with torch.inference_mode():
         for i in range(0, len(images), BATCH):
             x, c = images[i : i + BATCH], None if condition is None else condition[i : i + BATCH]
@@ -119,15 +144,24 @@ def training_codes(model: nn.Module, images: torch.Tensor, condition: torch.Tens
             if draws:
                 mu, logvar = model.posterior(x, c)
                 for j in range(1, draws + 1):
-                    parts[j].append(mu + torch.randn(mu.shape, generator=generator) * (0.5 * logvar).exp())
+                    parts[j].append(
+                        mu + torch.randn(mu.shape, generator=generator) * (0.5 * logvar).exp()
+                    )
     return torch.cat([torch.cat(p) for p in parts])
 
 
 def fit_prior(
-    run_dir: str | Path, name: str, *, draws: int = 0, max_codes: int = MAX_CODES, seed: int = 0, quiet: bool = True,
+    run_dir: str | Path,
+    name: str,
+    *,
+    draws: int = 0,
+    max_codes: int = MAX_CODES,
+    seed: int = 0,
+    quiet: bool = True,
     **options: Any,
 ) -> Path:
-    """Fit prior ``name`` to the run's training codes and save it beside the model; returns the JSON path.
+    """Fit prior ``name`` to the run's training codes and save it beside the model; returns the JSON
+    path.
 
     ``options``: the prior's own (its ``Config``: ``components`` for gmm; ``layers``, ``hidden``,
     ``steps`` for flow; ``steps`` for pixelcnn); ``draws``: extra q(z|x) draws per training image
@@ -146,12 +180,21 @@ def fit_prior(
     discrete = model.discrete_code
     if discrete != cls.discrete_code:
         fitting = " or ".join(n for n, c in PRIORS.items() if c.discrete_code == discrete)
-        raise ConfigError(f"prior '{name}' does not fit model '{model.name}': " + (
-            "its codes are maps of codebook indices" if discrete else
-            f"{name} is the prior of vq-vae's codebook index maps") + f"; use --prior {fitting}")
-    data = load(run_config.dataset, "train", **run_config.data_options())  # read as training read it
+        raise ConfigError(
+            f"prior '{name}' does not fit model '{model.name}': "
+            + (
+                "its codes are maps of codebook indices"
+                if discrete
+                else f"{name} is the prior of vq-vae's codebook index maps"
+            )
+            + f"; use --prior {fitting}"
+        )
+    # read as training read it
+    data = load(run_config.dataset, "train", **run_config.data_options())
     if not isinstance(data, ImageSet):
-        raise ConfigError(f"priors need an image dataset; {train_config.dataset} holds pages", run_dir)
+        raise ConfigError(
+            f"priors need an image dataset; {train_config.dataset} holds pages", run_dir
+        )
     train, heldout = train_val_split(data, train_config.val_fraction, train_config.seed)
     train = train.head(min(train_config.max_train_images or len(train), max_codes))
     heldout = heldout.head(HELDOUT_CODES)
@@ -163,32 +206,46 @@ def fit_prior(
     by_class = train.labels is not None and cls.class_conditional
     labels = train.labels.repeat(len(codes) // len(train)) if by_class else None
     num_classes = train.num_classes if by_class else None
-    prior = cls.for_model(model, tuple(codes.shape[1:]), num_classes, vars(config)).fit(codes, labels, seed, quiet)
+    prior = cls.for_model(model, tuple(codes.shape[1:]), num_classes, vars(config)).fit(
+        codes, labels, seed, quiet
+    )
     seconds = time.perf_counter() - start
     held_codes = training_codes(model, heldout.images, model.condition_of(heldout))
     held_labels = heldout.labels if labels is not None else None
     with torch.inference_mode():
         held = prior.log_prob(held_codes, held_labels).double()
     weights, info = prior_files(run_dir, name)
-    atomic_write_bytes(weights, st_save({k: v.detach().contiguous() for k, v in prior.state_dict().items()}))
-    atomic_write_json(info, {
-        "aekit_version": aekit.__version__,
-        "prior": name,
-        "model": run_config.model,
-        "model_fingerprint": fingerprint,
-        "options": prior.options(),
-        "fitted_to": f"{len(codes)} codes of {len(train)} training images"
-                     + (f" (posterior means and {draws} q(z|x) draws each)" if draws and not discrete else ""),
-        "class_conditional": prior.conditional,
-        "heldout_log_prob": float(held.mean()),
-        "heldout_note": f"mean log density (nats) of the codes of {len(heldout)} validation hold-out images"
-                        + (", given their class" if held_labels is not None else ""),
-        "seconds": round(seconds, 2),
-        **({"fit": prior.fit_note} if prior.fit_note else {}),
-    })
+    atomic_write_bytes(
+        weights, st_save({k: v.detach().contiguous() for k, v in prior.state_dict().items()})
+    )
+    atomic_write_json(
+        info,
+        {
+            "aekit_version": aekit.__version__,
+            "prior": name,
+            "model": run_config.model,
+            "model_fingerprint": fingerprint,
+            "options": prior.options(),
+            "fitted_to": f"{len(codes)} codes of {len(train)} training images"
+            + (
+                f" (posterior means and {draws} q(z|x) draws each)"
+                if draws and not discrete
+                else ""
+            ),
+            "class_conditional": prior.conditional,
+            "heldout_log_prob": float(held.mean()),
+            "heldout_note": f"mean log density (nats) of the codes of {len(heldout)} validation "
+            "hold-out images" + (", given their class" if held_labels is not None else ""),
+            "seconds": round(seconds, 2),
+            **({"fit": prior.fit_note} if prior.fit_note else {}),
+        },
+    )
     if not quiet:
-        print(f"prior {name}: fitted in {seconds:.1f} s" + (f" ({prior.fit_note})" if prior.fit_note else "")
-              + f"; hold-out codes: {float(held.mean()):.2f} nats each")
+        print(
+            f"prior {name}: fitted in {seconds:.1f} s"
+            + (f" ({prior.fit_note})" if prior.fit_note else "")
+            + f"; hold-out codes: {float(held.mean()):.2f} nats each"
+        )
     return info
 
 
@@ -200,16 +257,29 @@ def load_prior(run_dir: str | Path, name: str) -> Prior:
     cls = prior_class(name)
     weights, info_path = prior_files(run_dir, name)
     if not info_path.is_file():
-        raise AekitError(f"no prior '{name}' here; fit one with `aekit fit-prior {run_dir} --prior {name}`", run_dir)
+        raise AekitError(
+            f"no prior '{name}' here; fit one with `aekit fit-prior {run_dir} --prior {name}`",
+            run_dir,
+        )
     info = read_json(info_path)
-    if not isinstance(info, dict) or info.get("prior") != name or not isinstance(info.get("options"), dict):
+    if (
+        not isinstance(info, dict)
+        or info.get("prior") != name
+        or not isinstance(info.get("options"), dict)
+    ):
         raise ConfigError(f"not a '{name}' prior description", info_path)
     if not _all_finite(info):
-        raise ConfigError("holds NaN or infinite numbers; refit it with "
-                          f"`aekit fit-prior {run_dir} --prior {name}`", info_path)
+        raise ConfigError(
+            "holds NaN or infinite numbers; refit it with "
+            f"`aekit fit-prior {run_dir} --prior {name}`",
+            info_path,
+        )
     if info.get("model_fingerprint") != model_fingerprint(run_dir):
-        raise AekitError(f"this prior was fitted to other weights than {Path(run_dir) / 'model.safetensors'}; "
-                         f"refit it with `aekit fit-prior {run_dir} --prior {name}`", info_path)
+        raise AekitError(
+            f"this prior was fitted to other weights than {Path(run_dir) / 'model.safetensors'}; "
+            f"refit it with `aekit fit-prior {run_dir} --prior {name}`",
+            info_path,
+        )
     options = dict(info["options"])
     code_shape, num_classes = options.pop("code_shape", None), options.pop("num_classes", None)
     try:
@@ -221,32 +291,51 @@ def load_prior(run_dir: str | Path, name: str) -> Prior:
         raise ConfigError(str(exc), info_path) from None
     size = sum(t.numel() for t in itertools.chain(probe.parameters(), probe.buffers()))
     if size > MAX_PRIOR_SIZE:
-        raise ConfigError(f"describes a prior of {size:,} numbers; aekit loads at most {MAX_PRIOR_SIZE:,}", info_path)
+        raise ConfigError(
+            f"describes a prior of {size:,} numbers; aekit loads at most {MAX_PRIOR_SIZE:,}",
+            info_path,
+        )
     expected = probe.state_dict()
     nbytes = sum(t.numel() * t.element_size() for t in expected.values())
     try:
-        if weights.stat().st_size > nbytes + HEADER_BYTES:  # read no more than the prior described can hold
-            raise ConfigError(f"{weights.stat().st_size:,} bytes; the prior its JSON file describes holds {nbytes:,} bytes of tensors", weights)
+        # read no more than the prior described can hold
+        if weights.stat().st_size > nbytes + HEADER_BYTES:
+            raise ConfigError(
+                f"{weights.stat().st_size:,} bytes; the prior its JSON file describes holds "
+                f"{nbytes:,} bytes of tensors",
+                weights,
+            )
         tensors = st_load(weights.read_bytes())
     except (SafetensorError, ValueError, OSError) as exc:
         raise AekitError(f"not a valid safetensors file ({exc})", weights) from None
-    if set(tensors) != set(expected) or any(tensors[k].shape != expected[k].shape for k in expected):
+    if set(tensors) != set(expected) or any(
+        tensors[k].shape != expected[k].shape for k in expected
+    ):
         raise ConfigError("tensors do not match the prior described in its JSON file", weights)
-    broken = [k for k, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    broken = [
+        k for k, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())
+    ]
     if broken:
-        raise ConfigError(f"tensor '{broken[0]}' holds NaN or infinite numbers; refit it with "
-                          f"`aekit fit-prior {run_dir} --prior {name}`", weights)
+        raise ConfigError(
+            f"tensor '{broken[0]}' holds NaN or infinite numbers; refit it with "
+            f"`aekit fit-prior {run_dir} --prior {name}`",
+            weights,
+        )
     prior = cls(code_shape, num_classes, **options)
     prior.load_state_dict(tensors)
     return prior.eval()
 
 
 def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--prior`` and one flag per field of the priors' ``Config`` dataclasses (a field several priors
-    share, like ``steps``, is one flag), with their help and defaults; the flags stay None unless
-    given, so ``fit_options`` passes only what the user chose."""
-    parser.add_argument("--prior", required=True, choices=tuple(PRIORS),
-                        help="; ".join(f"{name}: {cls.description}" for name, cls in PRIORS.items()))
+    """``--prior`` and one flag per field of the priors' ``Config`` dataclasses (a field several
+    priors share, like ``steps``, is one flag), with their help and defaults; the flags stay None
+    unless given, so ``fit_options`` passes only what the user chose."""
+    parser.add_argument(
+        "--prior",
+        required=True,
+        choices=tuple(PRIORS),
+        help="; ".join(f"{name}: {cls.description}" for name, cls in PRIORS.items()),
+    )
     shared: dict[str, list[tuple[str, Any]]] = {}
     for name, cls in PRIORS.items():
         for f in fields(cls.Config):
@@ -255,20 +344,36 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
         f = owners[0][1]
         help_text = f.metadata["help"].partition(": ")[2] or f.metadata["help"]
         defaults = {str(g.default) for _, g in owners if g.default is not MISSING}
-        default = (f" (default {defaults.pop()})" if len(defaults) == 1 else
-                   " (default " + ", ".join(f"{g.default} for {n}" for n, g in owners) + ")")
-        flag, text = "--" + key.replace("_", "-"), ", ".join(n for n, _ in owners) + ": " + help_text
+        default = (
+            f" (default {defaults.pop()})"
+            if len(defaults) == 1
+            else " (default " + ", ".join(f"{g.default} for {n}" for n, g in owners) + ")"
+        )
+        flag, text = (
+            "--" + key.replace("_", "-"),
+            ", ".join(n for n, _ in owners) + ": " + help_text,
+        )
         if isinstance(f.default, bool):
             parser.add_argument(flag, dest=key, action="store_true", default=None, help=text)
         else:
-            parser.add_argument(flag, dest=key, type=type(f.default), default=None, choices=f.metadata.get("choices"),
-                                metavar=f.metadata.get("metavar"), help=text + default)
+            parser.add_argument(
+                flag,
+                dest=key,
+                type=type(f.default),
+                default=None,
+                choices=f.metadata.get("choices"),
+                metavar=f.metadata.get("metavar"),
+                help=text + default,
+            )
 
 
 def fit_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The prior options given on the command line (``add_fit_arguments``'s flags that are not None)."""
+    """The prior options given on the command line (``add_fit_arguments``'s flags that are not
+    None)."""
     names = {f.name for cls in PRIORS.values() for f in fields(cls.Config)}
-    return {key: getattr(args, key) for key in sorted(names) if getattr(args, key, None) is not None}
+    return {
+        key: getattr(args, key) for key in sorted(names) if getattr(args, key, None) is not None
+    }
 
 
 def _all_finite(value: Any) -> bool:

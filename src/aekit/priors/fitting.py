@@ -17,7 +17,8 @@ from torch import nn
 from aekit.config import option
 from aekit.progress import duration
 
-FIT_SECONDS = 120.0  # the default time limit of a learned prior's fitting: `aekit fit-prior` finishes within 3 minutes
+# the default time limit of a learned prior's fitting: `aekit fit-prior` finishes within 3 minutes
+FIT_SECONDS = 120.0
 ANNOUNCE_SECONDS = 10.0  # a fit expected to take longer says its estimate first
 WARMUP_STEPS = 5  # ... measured after these (the first steps were 2-5x slower than the rest)
 ESTIMATE_STEPS = 20  # ... on at least this many steps
@@ -26,14 +27,18 @@ ESTIMATE_SECONDS = 2.0  # ... and at least this long
 
 def max_seconds_option(prior: str) -> Any:
     """The ``max_seconds`` option of a prior fitted by steps (``FitClock``)."""
-    return option(FIT_SECONDS, f"{prior}: stop fitting after this many seconds, the learning rate's decay following the "
-                  "clock (0: no limit, --steps only)", ("must be from 0 to 1e6", lambda v: 0 <= v <= 1e6))
+    return option(
+        FIT_SECONDS,
+        f"{prior}: stop fitting after this many seconds, the learning rate's decay following the "
+        "clock (0: no limit, --steps only)",
+        ("must be from 0 to 1e6", lambda v: 0 <= v <= 1e6),
+    )
 
 
 class FitClock:
-    """Where a fit of ``steps`` optimiser steps stands, by steps or by ``max_seconds`` (0: no limit),
-    whichever comes first; once the steps after WARMUP_STEPS have been timed (ESTIMATE_STEPS of
-    them, ESTIMATE_SECONDS at least), one line with the estimate of the whole fit when it exceeds
+    """Where a fit of ``steps`` optimiser steps stands, by steps or by ``max_seconds`` (0: no
+    limit), whichever comes first; once the steps after WARMUP_STEPS have been timed (ESTIMATE_STEPS
+    of them, ESTIMATE_SECONDS at least), one line with the estimate of the whole fit when it exceeds
     ANNOUNCE_SECONDS (unless ``quiet``)."""
 
     def __init__(self, name: str, steps: int, max_seconds: float, quiet: bool = True):
@@ -46,7 +51,8 @@ class FitClock:
         return time.perf_counter() - self.start
 
     def progress(self, step: int) -> float:
-        """The share of the fit done before step ``step`` (0-based): of the steps, or of the time limit."""
+        """The share of the fit done before step ``step`` (0-based): of the steps, or of the time
+        limit."""
         return min(1.0, max(step / self.steps, self.elapsed() / self.limit if self.limit else 0.0))
 
     def done(self, step: int) -> bool:
@@ -54,14 +60,29 @@ class FitClock:
         elapsed = self.elapsed()
         if step + 1 == WARMUP_STEPS:
             self.warm = elapsed
-        elif (not self.announced and self.warm is not None and step + 1 - WARMUP_STEPS >= ESTIMATE_STEPS
-              and elapsed - self.warm >= ESTIMATE_SECONDS):
+        elif (
+            not self.announced
+            and self.warm is not None
+            and step + 1 - WARMUP_STEPS >= ESTIMATE_STEPS
+            and elapsed - self.warm >= ESTIMATE_SECONDS
+        ):
             self.announced = True
-            full = elapsed + (elapsed - self.warm) / (step + 1 - WARMUP_STEPS) * (self.steps - step - 1)
+            full = elapsed + (elapsed - self.warm) / (step + 1 - WARMUP_STEPS) * (
+                self.steps - step - 1
+            )
             if min(full, self.limit or full) > ANNOUNCE_SECONDS:
-                print(f"  prior {self.name}: {self.steps:,} steps, about {duration(min(full, self.limit or full))}"
-                      + (f" (stopped by the {self.limit:g} s limit; all {self.steps:,} would take about {duration(full)}: "
-                         "--max-seconds 0 for all)" if self.limit and full > self.limit else ""), flush=True)
+                print(
+                    f"  prior {self.name}: {self.steps:,} steps, about "
+                    f"{duration(min(full, self.limit or full))}"
+                    + (
+                        f" (stopped by the {self.limit:g} s limit; all {self.steps:,} would "
+                        f"take about {duration(full)}: "
+                        "--max-seconds 0 for all)"
+                        if self.limit and full > self.limit
+                        else ""
+                    ),
+                    flush=True,
+                )
         return bool(self.limit) and elapsed >= self.limit
 
     def note(self, step: int) -> str:
@@ -71,9 +92,16 @@ class FitClock:
         return f"all {self.steps:,} steps"
 
 
-def fit_by_minibatches(prior: nn.Module, rows: int, batch: int, clock: FitClock, seed: int, lr: float,
-                       nll: Callable[[torch.Tensor], torch.Tensor],
-                       report: Callable[[int, torch.Tensor], None] | None = None) -> str:
+def fit_by_minibatches(
+    prior: nn.Module,
+    rows: int,
+    batch: int,
+    clock: FitClock,
+    seed: int,
+    lr: float,
+    nll: Callable[[torch.Tensor], torch.Tensor],
+    report: Callable[[int, torch.Tensor], None] | None = None,
+) -> str:
     """The maximum-likelihood loop of every learned prior: Adam on seeded minibatches of ``batch``
     of ``rows`` rows (``nll(indices)`` is their mean negative log-likelihood), cosine decay to the
     end of the clock's steps or time, whichever comes first; leaves ``prior`` in eval mode and

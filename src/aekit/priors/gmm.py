@@ -34,7 +34,8 @@ class GMMPrior(Prior):
         super().__init__(code_shape, num_classes, **options)
         self.components = components = self.config.components
         d, total = math.prod(self.code_shape), components * (num_classes or 1)
-        self.register_buffer("log_weights", torch.zeros(total))  # log p(class) + log p(component | class)
+        # log p(class) + log p(component | class)
+        self.register_buffer("log_weights", torch.zeros(total))
         self.register_buffer("means", torch.zeros(total, d))
         self.register_buffer("scale_tril", torch.eye(d).repeat(total, 1, 1))
         self.register_buffer("component_class", torch.arange(total) // components)
@@ -43,23 +44,39 @@ class GMMPrior(Prior):
         from sklearn.mixture import GaussianMixture
 
         flat = codes.flatten(1).double().numpy()
-        groups = [np.arange(len(flat))] if labels is None else [np.flatnonzero(labels.numpy() == c) for c in range(self.num_classes)]
+        groups = (
+            [np.arange(len(flat))]
+            if labels is None
+            else [np.flatnonzero(labels.numpy() == c) for c in range(self.num_classes)]
+        )
         for c, rows in enumerate(groups):
             if len(rows) < self.components:
                 where = f"class {c} has" if labels is not None else "there are"
-                raise ConfigError(f"prior 'gmm': {where} {len(rows)} codes for {self.components} mixture components; "
-                                  "use fewer components (--components) or more training images")
-            # one BLAS thread: on 2 busy cores, 2 OpenBLAS threads took 57 s instead of 1 s per class (spin-waiting)
+                raise ConfigError(
+                    f"prior 'gmm': {where} {len(rows)} codes for {self.components} mixture "
+                    "components; "
+                    "use fewer components (--components) or more training images"
+                )
+            # one BLAS thread: on 2 busy cores, 2 OpenBLAS threads took 57 s instead of 1 s per
+            # class (spin-waiting)
             with threadpool_limits(1, user_api="blas"):
-                gmm = GaussianMixture(self.components, covariance_type="full", reg_covar=1e-4, random_state=seed).fit(flat[rows])
+                gmm = GaussianMixture(
+                    self.components, covariance_type="full", reg_covar=1e-4, random_state=seed
+                ).fit(flat[rows])
             part = slice(c * self.components, (c + 1) * self.components)
-            self.log_weights[part] = torch.from_numpy(np.log(gmm.weights_ * len(rows) / len(flat))).float()
+            self.log_weights[part] = torch.from_numpy(
+                np.log(gmm.weights_ * len(rows) / len(flat))
+            ).float()
             self.means[part] = torch.from_numpy(gmm.means_).float()
-            self.scale_tril[part] = torch.linalg.cholesky(torch.from_numpy(gmm.covariances_)).float()
+            self.scale_tril[part] = torch.linalg.cholesky(
+                torch.from_numpy(gmm.covariances_)
+            ).float()
         return self.eval()
 
     def _component_log_prob(self, codes: torch.Tensor) -> torch.Tensor:
-        dist = torch.distributions.MultivariateNormal(self.means, scale_tril=self.scale_tril, validate_args=False)
+        dist = torch.distributions.MultivariateNormal(
+            self.means, scale_tril=self.scale_tril, validate_args=False
+        )
         return dist.log_prob(codes.flatten(1).unsqueeze(1)) + self.log_weights  # n x components
 
     def _class_mask(self, labels: torch.Tensor) -> torch.Tensor:
@@ -71,7 +88,9 @@ class GMMPrior(Prior):
         if labels is None:
             return joint.logsumexp(1)
         joint = joint.masked_fill(~self._class_mask(labels), -math.inf)
-        class_log_prior = self.log_weights.masked_fill(~self._class_mask(labels), -math.inf).logsumexp(1)
+        class_log_prior = self.log_weights.masked_fill(
+            ~self._class_mask(labels), -math.inf
+        ).logsumexp(1)
         return joint.logsumexp(1) - class_log_prior
 
     def _mixture_weights(self) -> torch.Tensor:
@@ -85,20 +104,28 @@ class GMMPrior(Prior):
     def sample(self, n, generator=None, labels=None):
         labels = self._labels_for(n, labels, generator)
         uniform = torch.rand(n, generator=generator)
-        return self.from_noise(torch.randn(n, self.means.shape[1], generator=generator), uniform, labels)
+        return self.from_noise(
+            torch.randn(n, self.means.shape[1], generator=generator), uniform, labels
+        )
 
-    def from_noise(self, noise: torch.Tensor, uniform: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Codes for given draws: ``uniform`` (n, U[0, 1)) picks a component of the class's mixture by
-        the inverse CDF of its weights, ``noise`` (n x d, N(0, 1)) becomes ``mean + L @ noise``."""
+    def from_noise(
+        self, noise: torch.Tensor, uniform: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Codes for given draws: ``uniform`` (n, U[0, 1)) picks a component of the class's mixture
+        by the inverse CDF of its weights, ``noise`` (n x d, N(0, 1)) becomes ``mean + L @
+        noise``."""
         self._check_draws(labels, noise.shape[0])
         weights = self._mixture_weights()
         if labels is None:
             component = inverse_cdf(weights, uniform)
         else:
             component = labels * self.components + inverse_cdf(weights[labels], uniform)
-        codes = self.means[component] + (self.scale_tril[component] @ noise.unsqueeze(-1)).squeeze(-1)
+        codes = self.means[component] + (self.scale_tril[component] @ noise.unsqueeze(-1)).squeeze(
+            -1
+        )
         return codes.view(-1, *self.code_shape)
 
     def sampling_note(self):
-        return ("z = means[k] + scale_tril[k] @ noise, k the component 'uniform' picks from the "
-                + ("label's mixture" if self.conditional else "mixture"))
+        return "z = means[k] + scale_tril[k] @ noise, k the component 'uniform' picks from the " + (
+            "label's mixture" if self.conditional else "mixture"
+        )

@@ -33,14 +33,29 @@ BATCH = 32
 
 @dataclass
 class TransformerPriorConfig:
-    steps: int = option(20000, "transformer: optimiser steps (at most; max_seconds may stop it sooner)", between(1, 10_000_000))
+    steps: int = option(
+        20000,
+        "transformer: optimiser steps (at most; max_seconds may stop it sooner)",
+        between(1, 10_000_000),
+    )
     width: int = option(128, "transformer: width of each token's vector", between(8, 2048))
     layers: int = option(3, "transformer: transformer layers", between(1, 64))
     heads: int = option(4, "transformer: attention heads (dividing the width)", between(1, 64))
-    dropout: float = option(0.1, "transformer: dropout while fitting", ("must be from 0 to 0.9", lambda v: 0 <= v <= 0.9))
-    temperature: float = option(1.0, "transformer: sampling temperature (below 1: safer, less varied)",
-                                ("must be from 0.05 to 10", lambda v: 0.05 <= v <= 10))
-    top_k: int = option(0, "transformer: draw among the k likeliest codes at each position (0: all)", between(0, MAX_CODES))
+    dropout: float = option(
+        0.1,
+        "transformer: dropout while fitting",
+        ("must be from 0 to 0.9", lambda v: 0 <= v <= 0.9),
+    )
+    temperature: float = option(
+        1.0,
+        "transformer: sampling temperature (below 1: safer, less varied)",
+        ("must be from 0.05 to 10", lambda v: 0.05 <= v <= 10),
+    )
+    top_k: int = option(
+        0,
+        "transformer: draw among the k likeliest codes at each position (0: all)",
+        between(0, MAX_CODES),
+    )
     max_seconds: float = max_seconds_option("transformer")
 
 
@@ -48,27 +63,51 @@ class TransformerPrior(Prior):
     """Autoregressive transformer over ``h x w`` int64 index maps, one class token first."""
 
     name = "transformer"
-    description = "class-conditional transformer over a vq-vae's index map (raster order, temperature and top-k)"
+    description = (
+        "class-conditional transformer over a vq-vae's index map (raster order, "
+        "temperature and top-k)"
+    )
     Config = TransformerPriorConfig
     discrete_code = True
     class_conditional = True
 
-    def __init__(self, code_shape: tuple[int, ...], num_classes: int | None, num_codes: int, **options: Any):
+    def __init__(
+        self, code_shape: tuple[int, ...], num_classes: int | None, num_codes: int, **options: Any
+    ):
         super().__init__(code_shape, num_classes, **options)
         if len(self.code_shape) != 2:
-            raise ConfigError(f"prior 'transformer' is over h x w index maps, not codes of shape {list(self.code_shape)}")
-        if isinstance(num_codes, bool) or not isinstance(num_codes, int) or not 2 <= num_codes <= MAX_CODES:
-            raise ConfigError(f"prior 'transformer': num_codes must be an integer from 2 to {MAX_CODES:,}, got {num_codes!r}")
+            raise ConfigError(
+                f"prior 'transformer' is over h x w index maps, not codes of shape "
+                f"{list(self.code_shape)}"
+            )
+        if (
+            isinstance(num_codes, bool)
+            or not isinstance(num_codes, int)
+            or not 2 <= num_codes <= MAX_CODES
+        ):
+            raise ConfigError(
+                f"prior 'transformer': num_codes must be an integer from 2 to {MAX_CODES:,}, "
+                f"got {num_codes!r}"
+            )
         c = self.config
         if c.width % c.heads:
-            raise ConfigError(f"prior 'transformer': width {c.width} is not a multiple of heads {c.heads}")
+            raise ConfigError(
+                f"prior 'transformer': width {c.width} is not a multiple of heads {c.heads}"
+            )
         self.num_codes = num_codes
         length, classes = math.prod(self.code_shape), num_classes or 1
         self.token = nn.Embedding(num_codes, c.width)
         self.start = nn.Embedding(classes, c.width)  # the class token, first in the sequence
         self.position = nn.Parameter(torch.randn(length, c.width) * 0.02)
-        layer = nn.TransformerEncoderLayer(c.width, c.heads, 4 * c.width, c.dropout, activation="gelu",
-                                           batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            c.width,
+            c.heads,
+            4 * c.width,
+            c.dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
         self.blocks = nn.TransformerEncoder(layer, c.layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(c.width)
         self.head = nn.Linear(c.width, num_codes)
@@ -90,19 +129,26 @@ class TransformerPrior(Prior):
         mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1], device=x.device)
         return self.head(self.norm(self.blocks(x, mask=mask, is_causal=True)))
 
-    def _next_logits(self, x: torch.Tensor, cache: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    def _next_logits(
+        self, x: torch.Tensor, cache: list[tuple[torch.Tensor, torch.Tensor]]
+    ) -> torch.Tensor:
         """The logits of the position after those in ``cache`` from its input ``x`` (``B x width``),
         reusing the earlier positions' keys and values: sampling a map costs one pass per position
         over one token instead of a pass over every token before it (``logits`` does the latter;
         ``tests/test_transformer_prior.py`` checks the two agree). ``cache`` grows by one entry."""
+
         def split(t: torch.Tensor) -> torch.Tensor:  # B x width -> B x heads x 1 x head width
             return t.view(len(t), self.config.heads, 1, -1)
 
         for i, block in enumerate(self.blocks.layers):
             attention = block.self_attn
-            q, k, v = F.linear(block.norm1(x), attention.in_proj_weight, attention.in_proj_bias).chunk(3, -1)
+            q, k, v = F.linear(
+                block.norm1(x), attention.in_proj_weight, attention.in_proj_bias
+            ).chunk(3, -1)
             if len(cache) > i:
-                keys, values = (torch.cat([old, split(new)], 2) for old, new in zip(cache[i], (k, v)))
+                keys, values = (
+                    torch.cat([old, split(new)], 2) for old, new in zip(cache[i], (k, v))
+                )
                 cache[i] = (keys, values)
             else:
                 cache.append((split(k), split(v)))
@@ -116,16 +162,24 @@ class TransformerPrior(Prior):
 
     def _conditional_log_prob(self, codes: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
         tokens = codes.flatten(1)
-        return -F.cross_entropy(self.logits(tokens, classes).transpose(1, 2), tokens, reduction="none").sum(1)
+        return -F.cross_entropy(
+            self.logits(tokens, classes).transpose(1, 2), tokens, reduction="none"
+        ).sum(1)
 
-    # --- what callers use ---------------------------------------------------------------------------
+    # --- what callers use
+    # ---------------------------------------------------------------------------
     def fit(self, codes, labels=None, seed=0, quiet=True, lr: float = 1e-3):
         """Maximum likelihood: AdamW on seeded minibatches, warm-up then cosine decay to the end of
-        ``steps`` or of ``max_seconds``, whichever comes first (the decay follows the clock then)."""
+        ``steps`` or of ``max_seconds``, whichever comes first (the decay follows the clock
+        then)."""
         if int(codes.min()) < 0 or int(codes.max()) >= self.num_codes:
-            raise ConfigError(f"prior 'transformer': codes must be indices in 0..{self.num_codes - 1}")
+            raise ConfigError(
+                f"prior 'transformer': codes must be indices in 0..{self.num_codes - 1}"
+            )
         classes = self._classes(labels, len(codes))
-        self.class_counts.copy_(torch.bincount(classes, minlength=len(self.class_counts)).double().clamp_min(1e-3))
+        self.class_counts.copy_(
+            torch.bincount(classes, minlength=len(self.class_counts)).double().clamp_min(1e-3)
+        )
         steps, limit = self.config.steps, self.config.max_seconds
         clock = FitClock(self.name, steps, limit, quiet)
         generator = torch.Generator().manual_seed(seed)
@@ -136,7 +190,12 @@ class TransformerPrior(Prior):
         total, step = 0.0, 0
         for step in range(steps):
             for group in optimizer.param_groups:
-                group["lr"] = lr * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * clock.progress(step)))
+                group["lr"] = (
+                    lr
+                    * min(1.0, (step + 1) / warmup)
+                    * 0.5
+                    * (1 + math.cos(math.pi * clock.progress(step)))
+                )
             rows = torch.randint(len(codes), (min(BATCH, len(codes)),), generator=generator)
             loss = -self._conditional_log_prob(codes[rows], classes[rows]).mean()
             optimizer.zero_grad(set_to_none=True)
@@ -146,12 +205,19 @@ class TransformerPrior(Prior):
             total += loss.item()
             done = clock.done(step)
             if not quiet and ((step + 1) % 250 == 0 or done):
-                print(f"  transformer step {step + 1}/{steps}: {total / ((step % 250) + 1):.2f} nats per map, "
-                      f"{clock.elapsed():.0f} s", flush=True)
+                print(
+                    f"  transformer step {step + 1}/{steps}: {total / ((step % 250) + 1):.2f} "
+                    "nats per map, "
+                    f"{clock.elapsed():.0f} s",
+                    flush=True,
+                )
                 total = 0.0
             if done:
                 if not quiet:
-                    print(f"  transformer: max_seconds = {limit:g} reached after {step + 1} steps", flush=True)
+                    print(
+                        f"  transformer: max_seconds = {limit:g} reached after {step + 1} steps",
+                        flush=True,
+                    )
                 break
         self.fit_note = clock.note(step)
         return self.eval()
@@ -163,7 +229,13 @@ class TransformerPrior(Prior):
         self._check_labels(labels, len(codes))
         if labels is not None or not self.conditional:
             return self._conditional_log_prob(codes, self._classes(labels, len(codes)))
-        each = torch.stack([self._conditional_log_prob(codes, torch.full((len(codes),), k)) for k in range(self.num_classes)], 1)
+        each = torch.stack(
+            [
+                self._conditional_log_prob(codes, torch.full((len(codes),), k))
+                for k in range(self.num_classes)
+            ],
+            1,
+        )
         return torch.logsumexp(each + self.class_weights().log().float(), 1)
 
     def likeliest_class(self, codes: torch.Tensor) -> torch.Tensor:
@@ -171,8 +243,13 @@ class TransformerPrior(Prior):
         if not self.conditional:
             return torch.zeros(len(codes), dtype=torch.long)
         with torch.inference_mode():
-            each = torch.stack([self._conditional_log_prob(codes, torch.full((len(codes),), k))
-                                for k in range(self.num_classes)], 1)
+            each = torch.stack(
+                [
+                    self._conditional_log_prob(codes, torch.full((len(codes),), k))
+                    for k in range(self.num_classes)
+                ],
+                1,
+            )
         return (each + self.class_weights().log().float()).argmax(1)
 
     def sample(self, n, generator=None, labels=None):
@@ -181,8 +258,13 @@ class TransformerPrior(Prior):
         return self.vary(start, 1.0, generator, labels)
 
     @torch.no_grad()
-    def vary(self, codes: torch.Tensor, spread: float, generator: torch.Generator | None = None,
-             labels: torch.Tensor | None = None) -> torch.Tensor:
+    def vary(
+        self,
+        codes: torch.Tensor,
+        spread: float,
+        generator: torch.Generator | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Maps like ``codes`` (``n x h x w``): in raster order each index is kept with probability
         ``1 - spread``, else drawn from p(index | class, the indices before it) at the config's
         temperature and top-k. Spread 0 returns ``codes``; spread 1 draws new maps of the class."""
@@ -197,7 +279,10 @@ class TransformerPrior(Prior):
         cache: list[tuple[torch.Tensor, torch.Tensor]] = []
         for t in range(tokens.shape[1]):
             before = self.start(classes) if t == 0 else self.token(tokens[:, t - 1])
-            logits = self._next_logits(before + self.position[t], cache).double() / self.config.temperature
+            logits = (
+                self._next_logits(before + self.position[t], cache).double()
+                / self.config.temperature
+            )
             if not redraw[:, t].any():
                 continue
             if 0 < self.config.top_k < self.num_codes:
@@ -209,6 +294,7 @@ class TransformerPrior(Prior):
         return tokens.view_as(codes)
 
     def export(self, name, latent, decoder_conditions, class_names, model, batch):
-        raise ConfigError("prior 'transformer' has no ONNX export yet; export the run with --no-priors "
-                          "(or --prior NAME for another fitted prior)")
-
+        raise ConfigError(
+            "prior 'transformer' has no ONNX export yet; export the run with --no-priors "
+            "(or --prior NAME for another fitted prior)"
+        )

@@ -27,8 +27,9 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 def create_app(run_dir: Path) -> Flask:
-    """The explorer app for a run folder; test images come from the run's dataset when it is here, and
-    the priors fitted beside the model (``aekit fit-prior``) are loaded once, here, to sample from."""
+    """The explorer app for a run folder; test images come from the run's dataset when it is here,
+    and the priors fitted beside the model (``aekit fit-prior``) are loaded once, here, to sample
+    from."""
     run = Run(run_dir, "cpu")  # it says plainly when run_dir is not a run folder
     model = run.model
     document = run.dataset in DOCUMENT_DATASETS
@@ -37,7 +38,8 @@ def create_app(run_dir: Path) -> Flask:
     for name in run.prior_names():
         try:
             priors[name] = run.prior(name)
-        except AekitError as exc:  # a stale or broken prior must not keep the model from being explored
+        # a stale or broken prior must not keep the model from being explored
+        except AekitError as exc:
             print(f"warning: prior '{name}' is not offered: {exc}", file=sys.stderr)
     explorer = Explorer(
         model,
@@ -60,13 +62,21 @@ def serve(run_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
     try:
         server = make_server(host, port, app, threaded=True)
     except SystemExit:  # werkzeug exits (after printing why) when the port is taken
-        raise AekitError(f"cannot listen on {host}:{port} (in use by another program); choose another --port") from None
+        raise AekitError(
+            f"cannot listen on {host}:{port} (in use by another program); choose another --port"
+        ) from None
     except (OSError, OverflowError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
-        raise AekitError(f"cannot listen on {host}:{port} ({reason}); choose another --port") from None
+        raise AekitError(
+            f"cannot listen on {host}:{port} ({reason}); choose another --port"
+        ) from None
     if host not in LOOPBACK:
-        print(f"warning: listening on {host}: anyone who can reach this machine can use the explorer")
-    print(f"aekit explorer for {run_dir}: http://{host}:{server.port}/  (Ctrl+C to stop)", flush=True)
+        print(
+            f"warning: listening on {host}: anyone who can reach this machine can use the explorer"
+        )
+    print(
+        f"aekit explorer for {run_dir}: http://{host}:{server.port}/  (Ctrl+C to stop)", flush=True
+    )
     try:
         server.serve_forever()
     finally:

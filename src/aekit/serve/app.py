@@ -56,7 +56,9 @@ def build_app(explorer: Explorer) -> Flask:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> tuple[Response, int]:
         messages = {413: f"request too large: the limit is {MAX_REQUEST_BYTES // (1024 * 1024)} MB"}
-        return jsonify(error=messages.get(exc.code or 500, exc.description or exc.name)), exc.code or 500
+        return jsonify(
+            error=messages.get(exc.code or 500, exc.description or exc.name)
+        ), exc.code or 500
 
     @app.get("/")
     def index() -> Response:
@@ -75,10 +77,14 @@ def build_app(explorer: Explorer) -> Flask:
     @app.post("/api/decode")
     def decode() -> Response:
         if explorer.document:
-            raise BadRequest("this is a document cleaner; its codes are feature maps, not points to decode")
+            raise BadRequest(
+                "this is a document cleaner; its codes are feature maps, not points to decode"
+            )
         if explorer.discrete_code:
-            raise BadRequest("this model's codes are codebook indices: maps of integers, not points to decode; "
-                             "draw samples or reconstruct images instead")
+            raise BadRequest(
+                "this model's codes are codebook indices: maps of integers, not points to decode; "
+                "draw samples or reconstruct images instead"
+            )
         body = _json_body()
         z = _latent(body.get("z"), explorer.latent_dim)
         return _png(explorer.decode(z, _condition_choice(body.get("condition"), explorer)))
@@ -103,12 +109,20 @@ def build_app(explorer: Explorer) -> Flask:
     def interpolate() -> Response:
         if explorer.document:
             raise BadRequest("this is a document cleaner; interpolation needs an image model")
-        if explorer.discrete_code:  # a blend of two index maps is neither image's code nor between them
-            raise BadRequest("this model's codes are codebook indices: there is no straight line between two index maps; "
-                             "reconstruct the two images instead (/api/reconstruct)")
+        # a blend of two index maps is neither image's code nor between them
+        if explorer.discrete_code:
+            raise BadRequest(
+                "this model's codes are codebook indices: there is no straight line between two "
+                "index maps; "
+                "reconstruct the two images instead (/api/reconstruct)"
+            )
         steps = _integer(_form_int(request.form.get("steps", "8"), "steps"), "steps", 2, MAX_STEPS)
         ends, labels = _images_a_b(explorer)
-        return _png(grid(explorer.interpolate(ends[0], ends[1], steps, (labels[0], labels[1])), columns=steps))
+        return _png(
+            grid(
+                explorer.interpolate(ends[0], ends[1], steps, (labels[0], labels[1])), columns=steps
+            )
+        )
 
     @app.post("/api/reconstruct")
     def reconstruct() -> Response:
@@ -119,8 +133,9 @@ def build_app(explorer: Explorer) -> Flask:
 
     @app.post("/api/plans")
     def plans() -> Response:
-        """Plans for a test footprint (form field 'footprint_index') or an uploaded drawing ('footprint');
-        what the reading of a drawing decided (no entrance marked, ...) comes back in ``X-Aekit-Notes``."""
+        """Plans for a test footprint (form field 'footprint_index') or an uploaded drawing
+        ('footprint'); what the reading of a drawing decided (no entrance marked, ...) comes back in
+        ``X-Aekit-Notes``."""
         if not explorer.draws_plans:
             raise BadRequest("this model does not draw floor plans")
         n = _integer(_form_int(request.form.get("n", "8"), "n"), "n", 1, MAX_SAMPLES)
@@ -132,13 +147,22 @@ def build_app(explorer: Explorer) -> Flask:
             footprint, notes = drawn.footprint, drawn.notes
         elif explorer.test_conditions is not None:
             count = len(explorer.test_conditions)
-            index = _integer(_form_int(request.form.get("footprint_index", "0"), "footprint_index"), "footprint_index",
-                             0, count - 1)
+            index = _integer(
+                _form_int(request.form.get("footprint_index", "0"), "footprint_index"),
+                "footprint_index",
+                0,
+                count - 1,
+            )
             footprint = explorer.test_conditions[index].numpy()
         else:
-            raise BadRequest("no test footprints here: upload a footprint drawing in the field 'footprint'")
-        return Response(plan_png(explorer.plans(footprint, n, seed)), mimetype="image/png",
-                        headers={"Cache-Control": "no-store", "X-Aekit-Notes": " | ".join(notes)})
+            raise BadRequest(
+                "no test footprints here: upload a footprint drawing in the field 'footprint'"
+            )
+        return Response(
+            plan_png(explorer.plans(footprint, n, seed)),
+            mimetype="image/png",
+            headers={"Cache-Control": "no-store", "X-Aekit-Notes": " | ".join(notes)},
+        )
 
     @app.post("/api/clean")
     def clean() -> Response:
@@ -190,11 +214,15 @@ def _form_int(text: str, name: str) -> int:
 
 
 def _condition_choice(value: Any, explorer: Explorer) -> int | None:
-    """The class (or test image whose condition image is used) for a conditional model; None otherwise."""
+    """The class (or test image whose condition image is used) for a conditional model; None
+    otherwise."""
     if explorer.condition_kind is None:
         return None
     if explorer.num_conditions == 0:
-        raise BadRequest(f"this model is conditioned on a {explorer.condition_kind} image, and no test images are available here")
+        raise BadRequest(
+            f"this model is conditioned on a {explorer.condition_kind} image, and no test "
+            "images are available here"
+        )
     return _integer(0 if value is None else value, "condition", 0, explorer.num_conditions - 1)
 
 
@@ -203,26 +231,36 @@ def _prior_choice(value: Any, explorer: Explorer) -> str | None:
     if value is None or (isinstance(value, str) and value in explorer.priors):
         return value
     offered = ", ".join(repr(name) for name in explorer.priors) or "none fitted (aekit fit-prior)"
-    raise BadRequest(f"unknown prior {str(value)[:40]!r}; this run's priors: {offered}, "
-                     f"or null for {explorer.default_prior()}")
+    raise BadRequest(
+        f"unknown prior {str(value)[:40]!r}; this run's priors: {offered}, "
+        f"or null for {explorer.default_prior()}"
+    )
 
 
 def _prior_class(value: Any, prior: str | None, explorer: Explorer) -> int | None:
-    """The class a per-class prior draws; None: every class. A label-conditional model's class is its condition."""
+    """The class a per-class prior draws; None: every class. A label-conditional model's class is
+    its condition."""
     if value is None:
         return None
     classes = None if prior is None else explorer.prior_classes(prior)
     if classes is None:
-        raise BadRequest("'class' chooses the class of a per-class prior; " +
-                         (f"prior {prior!r} was fitted without labels" if prior else "no learned prior was chosen"))
+        raise BadRequest(
+            "'class' chooses the class of a per-class prior; "
+            + (
+                f"prior {prior!r} was fitted without labels"
+                if prior
+                else "no learned prior was chosen"
+            )
+        )
     if explorer.model.label_conditional:
         raise BadRequest("this model is conditioned on a class: choose it with 'condition'")
     return _integer(value, "class", 0, len(classes) - 1)
 
 
 def _images_a_b(explorer: Explorer) -> tuple[list[torch.Tensor], list[int | None]]:
-    """Images A and B of a form (each an upload or the number of a test image) and their classes: a test
-    image's own, an upload's the chosen 'condition' (an image condition comes from the image itself)."""
+    """Images A and B of a form (each an upload or the number of a test image) and their classes: a
+    test image's own, an upload's the chosen 'condition' (an image condition comes from the image
+    itself)."""
     chosen = None
     if explorer.model.label_conditional:
         text = request.form.get("condition") or "0"
@@ -239,7 +277,9 @@ def _images_a_b(explorer: Explorer) -> tuple[list[torch.Tensor], list[int | None
             images.append(explorer.test_image(index))
             labels.append(explorer.test_label(index))
         else:
-            raise BadRequest(f"image {side.upper()}: upload a file or give the number of a test image")
+            raise BadRequest(
+                f"image {side.upper()}: upload a file or give the number of a test image"
+            )
     return images, labels
 
 
@@ -255,17 +295,26 @@ def _test_index(index: int, explorer: Explorer) -> int:
 def _read_image(upload: FileStorage, what: str) -> Image.Image:
     """Decode an upload after checking its declared type, real format and pixel count."""
     if not (upload.mimetype or "").startswith("image/"):
-        raise BadRequest(f"{what}: expected an image (PNG, JPEG, GIF, BMP or WebP), got {upload.mimetype or 'no type'}")
+        raise BadRequest(
+            f"{what}: expected an image (PNG, JPEG, GIF, BMP or WebP), got "
+            f"{upload.mimetype or 'no type'}"
+        )
     data = upload.read()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             if image.format not in ALLOWED_FORMATS:
-                raise BadRequest(f"{what}: {image.format} images are not accepted; use PNG, JPEG, GIF, BMP or WebP")
+                raise BadRequest(
+                    f"{what}: {image.format} images are not accepted; use PNG, JPEG, GIF, BMP "
+                    "or WebP"
+                )
             width, height = image.size
             if width * height > MAX_PIXELS:
-                raise BadRequest(f"{what}: {width}x{height} pixels is too many (limit {MAX_PIXELS:,} pixels)", 413)
+                raise BadRequest(
+                    f"{what}: {width}x{height} pixels is too many (limit {MAX_PIXELS:,} pixels)",
+                    413,
+                )
             image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise BadRequest(f"{what}: too many pixels (limit {MAX_PIXELS:,})", 413) from None

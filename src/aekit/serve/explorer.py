@@ -1,5 +1,5 @@
-"""What the web explorer computes, without any HTTP: decode a code, sample, interpolate, reconstruct,
-clean a page, draw floor plans for a footprint.
+"""What the web explorer computes, without any HTTP: decode a code, sample, interpolate,
+reconstruct, clean a page, draw floor plans for a footprint.
 
 Kept apart from the Flask routes so the maths is testable on its own and the routes only
 validate input and turn tensors into PNG bytes. Every method takes already-validated values.
@@ -36,7 +36,8 @@ PLAN_COLUMNS = 9  # a plan sheet's row: the footprint and 8 plans
 @dataclass
 class Explorer:
     """A loaded model plus what the page needs around it (class names, test images, code ranges,
-    and the learned priors fitted in its run folder, by name, to sample from instead of the model's own)."""
+    and the learned priors fitted in its run folder, by name, to sample from instead of the model's
+    own)."""
 
     model: Autoencoder
     class_names: list[str] | None = None
@@ -54,7 +55,12 @@ class Explorer:
 
     def __post_init__(self) -> None:
         self.model = self.model.cpu().eval()
-        if self.test_conditions is None and self.test_images is not None and self.model.conditional and not self.draws_plans:
+        if (
+            self.test_conditions is None
+            and self.test_images is not None
+            and self.model.conditional
+            and not self.draws_plans
+        ):
             self.test_conditions = self._image_conditions(self.test_images, self._labels_or_none())
         if self.test_images is not None and not self.document and not self.discrete_code:
             self.stats = latent_statistics(self.model, self.test_images, self.test_conditions)
@@ -68,7 +74,8 @@ class Explorer:
 
     @property
     def discrete_code(self) -> bool:
-        """Codes are maps of codebook indices: no pad, sliders, decoding of free codes or interpolation."""
+        """Codes are maps of codebook indices: no pad, sliders, decoding of free codes or
+        interpolation."""
         return self.model.discrete_code
 
     @property
@@ -77,12 +84,14 @@ class Explorer:
 
     @property
     def draws_plans(self) -> bool:
-        """A floor-plan model: it draws plans for a footprint, picked from the test set or uploaded."""
+        """A floor-plan model: it draws plans for a footprint, picked from the test set or
+        uploaded."""
         return self.condition_kind == "footprint"
 
     @property
     def num_conditions(self) -> int:
-        """How many choices the condition has: classes, or test images to derive a condition from."""
+        """How many choices the condition has: classes, or test images to derive a condition
+        from."""
         if self.model.label_conditional:
             return int(self.model.num_classes or 0)
         if self.condition_kind is not None:
@@ -90,8 +99,8 @@ class Explorer:
         return 0
 
     def ranges(self) -> list[tuple[float, float]]:
-        """Where each code dimension usefully lives: ±3 under a VAE prior, else the test codes' span;
-        none for codebook indices (the page shows no pad for them)."""
+        """Where each code dimension usefully lives: ±3 under a VAE prior, else the test codes'
+        span; none for codebook indices (the page shows no pad for them)."""
         if self.discrete_code:
             return []
         if self.model.generative or self.stats is None:
@@ -103,7 +112,8 @@ class Explorer:
         return spans
 
     def start(self) -> list[float]:
-        """The pad's first code: the prior's centre for VAEs, the mean test code otherwise; none for codebook indices."""
+        """The pad's first code: the prior's centre for VAEs, the mean test code otherwise; none for
+        codebook indices."""
         if self.discrete_code:
             return []
         if self.model.generative or self.stats is None:
@@ -111,7 +121,8 @@ class Explorer:
         return [round(m, 4) for m in self.stats["mean"]]
 
     def default_prior(self) -> str:
-        """What ``sample`` draws codes from when no learned prior is chosen, in words for the page."""
+        """What ``sample`` draws codes from when no learned prior is chosen, in words for the
+        page."""
         if self.model.own_code_prior:
             return "PixelCNN trained with the model"
         if not self.model.generative and self.stats is not None:
@@ -119,7 +130,8 @@ class Explorer:
         return "N(0, I)"
 
     def prior_classes(self, name: str) -> list[str] | None:
-        """The classes a per-class prior draws (by name where the run has names); None for one fitted without labels."""
+        """The classes a per-class prior draws (by name where the run has names); None for one
+        fitted without labels."""
         count = self.priors[name].num_classes
         if count is None:
             return None
@@ -129,7 +141,9 @@ class Explorer:
 
     def info(self) -> dict[str, Any]:
         """What the page needs to lay itself out (served as /api/info)."""
-        labels = [str(i) for i in range(self.num_conditions)] if self.model.label_conditional else None
+        labels = (
+            [str(i) for i in range(self.num_conditions)] if self.model.label_conditional else None
+        )
         return {
             "title": self.title,
             "model": self.model.name,
@@ -150,7 +164,9 @@ class Explorer:
             "priors": [{"name": name, "classes": self.prior_classes(name)} for name in self.priors],
             "draws_plans": self.draws_plans,
             "plan_codes": self.plan_codes if self.draws_plans else None,
-            "test_footprints": len(self.test_conditions) if self.draws_plans and self.test_conditions is not None else 0,
+            "test_footprints": len(self.test_conditions)
+            if self.draws_plans and self.test_conditions is not None
+            else 0,
         }
 
     # --- computations ---------------------------------------------------------------
@@ -159,10 +175,16 @@ class Explorer:
         with self._lock, torch.no_grad():
             return self.model.decode(codes, self._condition(condition, 1))[0]
 
-    def sample(self, n: int, seed: int, condition: int | None, prior: str | None = None,
-               prior_class: int | None = None) -> torch.Tensor:
-        """``n`` random images: from the learned prior ``prior`` when one is named, else the model's own
-        prior for generative models and a Gaussian fitted to the test codes otherwise.
+    def sample(
+        self,
+        n: int,
+        seed: int,
+        condition: int | None,
+        prior: str | None = None,
+        prior_class: int | None = None,
+    ) -> torch.Tensor:
+        """``n`` random images: from the learned prior ``prior`` when one is named, else the model's
+        own prior for generative models and a Gaussian fitted to the test codes otherwise.
 
         A per-class prior draws codes of class ``prior_class`` (None: every class, in the training
         proportions); for a label-conditional model its class is the condition's instead."""
@@ -178,8 +200,11 @@ class Explorer:
                 z = z * torch.tensor(self.stats["std"]) + torch.tensor(self.stats["mean"])
             return self.model.decode(z, cond)
 
-    def interpolate(self, a: torch.Tensor, b: torch.Tensor, steps: int, labels: tuple[int | None, int | None]) -> torch.Tensor:
-        """Decode codes on the straight line from ``a``'s code to ``b``'s (conditions blended alike)."""
+    def interpolate(
+        self, a: torch.Tensor, b: torch.Tensor, steps: int, labels: tuple[int | None, int | None]
+    ) -> torch.Tensor:
+        """Decode codes on the straight line from ``a``'s code to ``b``'s (conditions blended
+        alike)."""
         pair = torch.stack([a, b])
         cond = self._image_conditions(pair, labels)
         t = torch.linspace(0, 1, steps).view(-1, *([1] * (pair.dim() - 1)))
@@ -211,12 +236,24 @@ class Explorer:
         _, h, w = page.shape
         tile_h, tile_w = self.model.input_shape[1:]
         rows, cols = math.ceil(h / tile_h), math.ceil(w / tile_w)
-        padded = torch.nn.functional.pad(page[None], (0, cols * tile_w - w, 0, rows * tile_h - h), mode="replicate")[0]
-        tiles = padded.unfold(1, tile_h, tile_h).unfold(2, tile_w, tile_w)  # 1 x rows x cols x th x tw
+        padded = torch.nn.functional.pad(
+            page[None], (0, cols * tile_w - w, 0, rows * tile_h - h), mode="replicate"
+        )[0]
+        # 1 x rows x cols x th x tw
+        tiles = padded.unfold(1, tile_h, tile_h).unfold(2, tile_w, tile_w)
         tiles = tiles.permute(1, 2, 0, 3, 4).reshape(rows * cols, 1, tile_h, tile_w)
         with self._lock, torch.no_grad():
-            out = torch.cat([self.model.reconstruct(tiles[k : k + TILE_BATCH]) for k in range(0, len(tiles), TILE_BATCH)])
-        out = out.reshape(rows, cols, tile_h, tile_w).permute(0, 2, 1, 3).reshape(1, rows * tile_h, cols * tile_w)
+            out = torch.cat(
+                [
+                    self.model.reconstruct(tiles[k : k + TILE_BATCH])
+                    for k in range(0, len(tiles), TILE_BATCH)
+                ]
+            )
+        out = (
+            out.reshape(rows, cols, tile_h, tile_w)
+            .permute(0, 2, 1, 3)
+            .reshape(1, rows * tile_h, cols * tile_w)
+        )
         return out[:, :h, :w]
 
     @property
@@ -229,12 +266,15 @@ class Explorer:
         """``n`` plans drawn for ``footprint`` (``2 x S x S``: mask, entrance) as ``aekit sample
         --condition-image`` draws them, on one indexed sheet with the footprint first."""
         with self._lock:
-            drawn = draw_plans(self.model, footprint[None], n, seed, prior=self.priors.get(PLAN_PRIOR))[0]
+            drawn = draw_plans(
+                self.model, footprint[None], n, seed, prior=self.priors.get(PLAN_PRIOR)
+            )[0]
         return plan_sheet(drawn, footprint, columns=PLAN_COLUMNS)
 
     def uploaded_footprint(self, pixels: np.ndarray) -> UserFootprint:
-        """A drawn footprint (premultiplied ``C x H x W`` in [0, 1]) read as ``aekit sample`` reads a
-        file: any size, black on white, white on black or on transparency, entrance mark optional."""
+        """A drawn footprint (premultiplied ``C x H x W`` in [0, 1]) read as ``aekit sample`` reads
+        a file: any size, black on white, white on black or on transparency, entrance mark
+        optional."""
         return footprint_from_pixels(pixels, self.model.input_shape[1], "the uploaded footprint")
 
     def test_image(self, index: int) -> torch.Tensor:
@@ -250,10 +290,18 @@ class Explorer:
         return None if self.test_labels is None else int(self.test_labels[index])
 
     # --- helpers --------------------------------------------------------------------
-    def _prior_sample(self, prior: Prior, n: int, seed: int, generator: torch.Generator, cond: torch.Tensor | None,
-                      prior_class: int | None) -> torch.Tensor:
-        """Codes from ``prior``, decoded; the same images as ``inference.sample_images(model, n, seed=seed,
-        prior=prior, labels=...)`` (one batch there), global RNG draws inside the decoder seeded alike."""
+    def _prior_sample(
+        self,
+        prior: Prior,
+        n: int,
+        seed: int,
+        generator: torch.Generator,
+        cond: torch.Tensor | None,
+        prior_class: int | None,
+    ) -> torch.Tensor:
+        """Codes from ``prior``, decoded; the same images as ``inference.sample_images(model, n,
+        seed=seed, prior=prior, labels=...)`` (one batch there), global RNG draws inside the decoder
+        seeded alike."""
         labels = None
         if prior.conditional:
             if self.model.label_conditional:
@@ -265,7 +313,8 @@ class Explorer:
             return self.model.decode(prior.sample(n, generator=generator, labels=labels), cond)
 
     def _condition(self, choice: int | None, n: int) -> torch.Tensor | None:
-        """The condition tensor for ``n`` images: a class label, or the condition of test image ``choice``."""
+        """The condition tensor for ``n`` images: a class label, or the condition of test image
+        ``choice``."""
         if self.condition_kind is None:
             return None
         index = choice or 0
@@ -273,16 +322,22 @@ class Explorer:
             return torch.full((n,), index, dtype=torch.int64)
         return self.test_conditions[index : index + 1].expand(n, *self.test_conditions.shape[1:])
 
-    def _image_conditions(self, images: torch.Tensor, labels: Sequence[int | None]) -> torch.Tensor | None:
-        """The conditions of ``images``: their classes (0 when unknown), or the condition images made from them."""
+    def _image_conditions(
+        self, images: torch.Tensor, labels: Sequence[int | None]
+    ) -> torch.Tensor | None:
+        """The conditions of ``images``: their classes (0 when unknown), or the condition images
+        made from them."""
         if self.condition_kind is None:
             return None
         if self.model.label_conditional:
             return torch.tensor([label or 0 for label in labels], dtype=torch.int64)
 
         if self.draws_plans:
-            raise ConfigError("a floor-plan model is conditioned on a footprint, which a plan image does not give: "
-                              "draw plans for a footprint instead (/api/plans)")
+            raise ConfigError(
+                "a floor-plan model is conditioned on a footprint, which a plan image does not "
+                "give: "
+                "draw plans for a footprint instead (/api/plans)"
+            )
         known = None if None in labels else torch.tensor(labels, dtype=torch.int64)
         return make_condition(self.condition_kind, images, known)
 
@@ -314,13 +369,17 @@ def grid(images: torch.Tensor, columns: int | None = None, gap: int = 1) -> torc
 MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 
 
-def image_to_tensor(image: Image.Image, channels: int, size: tuple[int, int] | None) -> torch.Tensor:
+def image_to_tensor(
+    image: Image.Image, channels: int, size: tuple[int, int] | None
+) -> torch.Tensor:
     """A decoded upload as C x H x W in [0, 1], with the model's channels (grey, grey + alpha, RGB
     or RGBA; alpha premultiplied, as the models see it) and (optionally) size (H, W)."""
-    if image.mode == "P":  # palette images may hold transparency: expand it before choosing channels
+    # palette images may hold transparency: expand it before choosing channels
+    if image.mode == "P":
         image = image.convert("RGBA")
     image = image.convert(MODES[channels])
-    if size is not None and image.size != (size[1], size[0]):  # Pillow resamples RGBA/LA premultiplied
+    # Pillow resamples RGBA/LA premultiplied
+    if size is not None and image.size != (size[1], size[0]):
         image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
     array = np.asarray(image, dtype=np.float32) / 255.0
     if array.ndim == 2:
