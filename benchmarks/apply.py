@@ -275,8 +275,7 @@ def main() -> None:
             rate, rate_work = args.n / wall, args.n / max(1e-9, wall - startup)
             print(
                 f"sample --n {args.n} (--precision {precision}): median {wall:.2f} s of "
-                f"{args.repeats} "
-                f"({', '.join(f'{w:.2f}' for w in walls)}) = {rate:,.0f} images/s "
+                f"{args.repeats} ({', '.join(f'{w:.2f}' for w in walls)}) = {rate:,.0f} images/s "
                 f"({rate_work:,.0f}/s without the "
                 f"{startup:.1f} s Python start-up); peak RSS {peak:.0f} MB"
             )
@@ -309,8 +308,7 @@ def main() -> None:
     for precision, r in results.get("sample", {}).items():
         print(
             f"| `aekit sample --n {args.n} --precision {precision}` conv-vae 28x28 | "
-            f"{r['images_per_s']:,} images/s "
-            f"(median of {len(r['runs_s'])}) | >= 5,000/s |"
+            f"{r['images_per_s']:,} images/s (median of {len(r['runs_s'])}) | >= 5,000/s |"
         )
     load = os.getloadavg()
     # other processes on the cores slow every figure

@@ -79,8 +79,7 @@ def score(key_file: Path, guesses: list[int]) -> None:
     right = key["cells"] - len(truth ^ guessed)
     print(
         f"{right} of {key['cells']} cells right; generated taken for real: "
-        f"{sorted(truth - guessed)}; "
-        f"real taken for generated: {sorted(guessed - truth)}"
+        f"{sorted(truth - guessed)}; real taken for generated: {sorted(guessed - truth)}"
     )
 
 

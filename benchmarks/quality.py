@@ -189,8 +189,7 @@ def vae_quality(
     n = final_images or 10_000
     print(
         f"  final IWAE-1000 on {n} test images: {final['nll_iwae']:.2f} nats (ELBO "
-        f"{final['nll_elbo']:.2f}), "
-        f"evaluated in {seconds:.0f} s",
+        f"{final['nll_elbo']:.2f}), evaluated in {seconds:.0f} s",
         flush=True,
     )
     return {
@@ -351,8 +350,7 @@ def cross_validation(
             scores = page_scores(Path(config.out))
             print(
                 f"  fold {k}: RMSE {scores['model']:.4f} (background subtraction "
-                f"{scores['background subtraction']:.4f}) "
-                f"after {curve[-1]['train_seconds']:.0f} s",
+                f"{scores['background subtraction']:.4f}) after {curve[-1]['train_seconds']:.0f} s",
                 flush=True,
             )
             results.append({"fold": k, "rmse": scores, "train_seconds": curve[-1]["train_seconds"]})

@@ -350,8 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         f"\ntraining speed, batch {BATCH}, {source}; {torch.get_num_threads()} threads, "
         f"{platform.processor() or platform.machine()}, "
         f"torch {torch.__version__}; peak (best of matmul and convolutions, measured in this "
-        f"run) fp32 {peaks[torch.float32]:.0f}, "
-        f"bf16 {peaks[torch.bfloat16]:.0f} GFLOP/s"
+        f"run) fp32 {peaks[torch.float32]:.0f}, bf16 {peaks[torch.bfloat16]:.0f} GFLOP/s"
     )
     print(
         f"CPU flags: {cpu_flags()}; the reference runs with aekit's allocator setting "

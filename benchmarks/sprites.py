@@ -129,8 +129,7 @@ def table(sampler: str, how: str, rows: dict[str, dict[str, Any]]) -> str:
     lines = [
         f"{sampler} ({how})",
         f"  {'sheet':<8} {'n':>4}  {'FD':>6} {'floor':>6} {'x':>5}  {'prec':>5} {'real':>5}  "
-        f"{'recall':>6} "
-        f"{'real':>5}  {'class':>5} {'real':>5}  {'novel':>6}  targets met",
+        f"{'recall':>6} {'real':>5}  {'class':>5} {'real':>5}  {'novel':>6}  targets met",
     ]
     for sheet, r in rows.items():
         ratio = (
@@ -146,8 +145,7 @@ def table(sampler: str, how: str, rows: dict[str, dict[str, Any]]) -> str:
         )
         lines.append(
             f"  {sheet:<8} {r['images']:>4}  {_cell(r['fd_to_train']):>6} "
-            f"{_cell(r['real_fd_to_train']):>6} "
-            f"{ratio:>5}  {_cell(r['precision_vs_train'], 2):>5} "
+            f"{_cell(r['real_fd_to_train']):>6} {ratio:>5}  {_cell(r['precision_vs_train'], 2):>5} "
             f"{_cell(r['real_precision_vs_train'], 2):>5}  "
             f"{_cell(r['recall_vs_train'], 2):>6} {_cell(r['real_recall_vs_train'], 2):>5}  "
             f"{_cell(r['class_accuracy'], 2):>5} {_cell(r['real_class_accuracy'], 2):>5}  "
@@ -328,8 +326,7 @@ def main(argv: list[str] | None = None) -> int:
             empty = code_map["transparent_patches"]
             print(
                 f"fully transparent patches: {empty['share']:.1%} of positions, "
-                f"{empty['distinct']} distinct codes "
-                f"(perplexity {empty['perplexity']:.1f})"
+                f"{empty['distinct']} distinct codes (perplexity {empty['perplexity']:.1f})"
             )
     print("time: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()))
     result: dict[str, Any] = {

@@ -135,8 +135,7 @@ def test_set_threads_sets_torch(monkeypatch):
 def test_set_threads_limits_the_blas_pools_of_libraries_loaded_later():
     script = (
         "from aekit.threads import set_threads; set_threads(1); import numpy, scipy.linalg, "
-        "sklearn.linear_model; "
-        "from threadpoolctl import threadpool_info; "
+        "sklearn.linear_model; from threadpoolctl import threadpool_info; "
         "print(sorted({p['num_threads'] for p in threadpool_info() if p['internal_api'] == "
         "'openblas'}))"
     )

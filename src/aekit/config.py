@@ -323,8 +323,7 @@ def _check_names(config: TrainConfig, where: str) -> None:
     if config.dataset not in known and not config.dataset.startswith(("folder:", "sheet:")):
         raise ConfigError(
             f"{where}: unknown dataset {config.dataset!r}; known: {', '.join(known)}, "
-            "folder:PATH or "
-            "sheet:PATH?tile=S"
+            "folder:PATH or sheet:PATH?tile=S"
         )
 
 

@@ -202,8 +202,7 @@ def samples_section(
     if plan.budget_seconds is not None:
         note += (
             f"; {n} of {plan.full} samples chosen to fit a {plan.budget_seconds:g} s budget of "
-            "drawing "
-            "(aekit evaluate --sample-images for more)"
+            "drawing (aekit evaluate --sample-images for more)"
         )
     section = {
         m: {name: scores[name][m] for name in columns}
@@ -376,8 +375,7 @@ def evaluate_run(
             if plan.budget_seconds is not None:
                 note += (
                     f"; k and the number of images chosen to fit a {plan.budget_seconds:g} s "
-                    "budget "
-                    "(aekit evaluate --iwae-k, --iwae-images, --iwae-seconds for more)"
+                    "budget (aekit evaluate --iwae-k, --iwae-images, --iwae-seconds for more)"
                 )
             result["notes"].append(note)
             result["likelihood_plan"] = {

@@ -257,8 +257,7 @@ def export_model(
         "notes": "Axis 'batch' is dynamic"
         + (
             ", and so are 'height' and 'width' (fully convolutional; sizes that are multiples "
-            "of the "
-            "model's downsampling come back unchanged)"
+            "of the model's downsampling come back unchanged)"
             if any_size
             else ""
         )
@@ -266,8 +265,7 @@ def export_model(
         + (
             " The last channel is alpha and the colour channels are premultiplied by it (a fully "
             "transparent pixel is 0 in every channel): divide colour by alpha before writing a "
-            "file with "
-            "straight alpha; over a background b, show colour + (1 - alpha) * b."
+            "file with straight alpha; over a background b, show colour + (1 - alpha) * b."
             if has_alpha(model.input_shape[0])
             else ""
         ),

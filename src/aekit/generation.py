@@ -312,16 +312,14 @@ def generation_measures(
         + (f" (fewer where a class has fewer held-out images: {', '.join(fewer)})" if fewer else "")
         + (
             f" (chosen to fit a {plan.budget_seconds:g} s budget of drawing; "
-            f"{SAMPLES_PER_FIGURE} would take about "
-            f"{plan.default_seconds:.0f} s)"
+            f"{SAMPLES_PER_FIGURE} would take about {plan.default_seconds:.0f} s)"
             if budgeted
             else ""
         )
         + f", beside as many held-out real test images (exact copies of training images removed "
         f"first: {duplicates}); "
         "Frechet distance, precision and recall against the training images of the class in the "
-        "classifier's "
-        "features; novelty: share closer to their nearest training image than "
+        "classifier's features; novelty: share closer to their nearest training image than "
         f"{NOVELTY_QUANTILE:.0%} of held-out real images are ({1 - NOVELTY_QUANTILE:.0%} for "
         "real images by construction)",
         "generation samplers: " + "; ".join(f"{name}: {how}" for name, how in assignment.items()),

@@ -120,8 +120,7 @@ def sample_batches(
     if prior is None and not model.generative:
         raise ConfigError(
             f"model {model.name!r} is not generative: fit a prior to its codes (aekit fit-prior "
-            "RUN "
-            "--prior gmm), then sample with --prior gmm"
+            "RUN --prior gmm), then sample with --prior gmm"
         )
     gaussian = model.latent_kind == "gaussian"
     if temperature != 1.0 and (prior is not None or not gaussian):
@@ -295,8 +294,7 @@ def decode_codes(
     if model.conditional and not model.label_conditional:
         raise ConfigError(
             f"model {model.name!r} decodes given a {model.condition_kind} image, which a codes "
-            "file does not "
-            "hold; draw from it with `aekit sample --condition-image FILE`"
+            "file does not hold; draw from it with `aekit sample --condition-image FILE`"
         )
     if model.conditional and labels is None:
         raise ConfigError(

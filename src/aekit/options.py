@@ -90,8 +90,7 @@ class EvaluateOptions:
     generation_samples: int | None = option(
         None,
         "samples per class and figure of the generation measures (default: "
-        "475, or as many as fit a minute of drawing from slow samplers; the output "
-        "says which)",
+        "475, or as many as fit a minute of drawing from slow samplers; the output says which)",
         AT_LEAST_1,
     )
     sample_images: int | None = option(

@@ -295,13 +295,11 @@ def plan_section(
     if priors:
         note += (
             "; 'prior NAME': the model's plans (rendered) from the codes of that prior, fitted "
-            "to the training "
-            "plans' codes (aekit fit-prior), instead of N(0, I)"
+            "to the training plans' codes (aekit fit-prior), instead of N(0, I)"
         )
     if plan.budget_seconds is not None:
         note += (
             f"; {n} of {plan.available} footprints chosen to fit a {plan.budget_seconds:g} s "
-            "budget "
-            "(aekit evaluate --plan-footprints for more)"
+            "budget (aekit evaluate --plan-footprints for more)"
         )
     return section, note, plan

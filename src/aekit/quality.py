@@ -101,8 +101,7 @@ def get_classifier(
                 estimate = (time.perf_counter() - began) / (start // 128 + 1) * batches * epochs
                 progress.message(
                     f"  feature classifier for {dataset} (once per dataset, then cached): "
-                    f"{epochs} epochs "
-                    f"on {len(train_idx):,} images, about {estimate:.0f} s"
+                    f"{epochs} epochs on {len(train_idx):,} images, about {estimate:.0f} s"
                 )
         if progress is not None:
             progress.message(

@@ -59,8 +59,7 @@ CAPTIONS = {
 }
 NEAREST_CAPTION = (
     "Samples (classes in turn where the sampler takes a class), each above its nearest training "
-    "image in "
-    "the feature classifier's space: a twin is a copy of the training set."
+    "image in the feature classifier's space: a twin is a copy of the training set."
 )
 
 
@@ -102,8 +101,7 @@ def render_report(config: dict, result: dict, pictures: list[Path]) -> str:
         f"<h1>{html.escape(title)}</h1>",
         f'<p class="note">run folder {html.escape(str(result.get("run", "")))}; '
         f"{html.escape(str(result.get('test_items')))} test items; the model's column is "
-        "highlighted, "
-        "the other columns are references computed in the same evaluation.</p>",
+        "highlighted, the other columns are references computed in the same evaluation.</p>",
         "<h2>Metrics</h2>",
         _metrics_html(result),
         "<h2>Pictures</h2>",

@@ -310,8 +310,7 @@ def training_text(
     if measured is None:
         note(
             f"the run records no training text size and {why}; assuming the Kaggle pages' (line "
-            "pitch 22.9-37.3 px, "
-            "median 28.2)"
+            "pitch 22.9-37.3 px, median 28.2)"
         )
         return KAGGLE_TEXT
     return measured

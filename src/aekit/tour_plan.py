@@ -136,8 +136,7 @@ def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> 
             "classic 3x3 median filter. (The tutorial's bottlenecked conv 64-32-16 denoiser, "
             "tutorial-dae, "
             "keeps only a 4x4x16 code and needs longer: it passes the median filter after about "
-            "3 minutes on "
-            "all of MNIST, benchmarks/quality.py; examples/denoising-dae.toml.)",
+            "3 minutes on all of MNIST, benchmarks/quality.py; examples/denoising-dae.toml.)",
             recipe_config("tour-denoising", **common, epochs=preset.epochs),
             figure_names=(("denoising", "psnr"), ("denoising", "ssim")),
             claims=(
@@ -188,8 +187,7 @@ def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> 
                 probe_beats_pca(needs_full_preset=True),
                 Claim(
                     "samples decoded from a Gaussian mixture fitted to the codes beat N(0, I) "
-                    "and PCA-Gaussian "
-                    "(Frechet distance)",
+                    "and PCA-Gaussian (Frechet distance)",
                     beats(
                         "frechet",
                         ("model", "PCA-Gaussian"),
@@ -209,8 +207,7 @@ def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> 
             "is cheap, so it trains three times as many epochs: until then its code still "
             "carries the class "
             "and samples drift from the class asked for (measured on Fashion-MNIST: with an 8-D "
-            "code 52% of "
-            "samples match at 10 epochs and 70% at 30; with a 2-D code 77% at 30).",
+            "code 52% of samples match at 10 epochs and 70% at 30; with a 2-D code 77% at 30).",
             recipe_config("tour-cvae", **common, epochs=3 * preset.vae_epochs),
             figure_names=(
                 ("likelihood", "nll_iwae"),
@@ -333,8 +330,7 @@ def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> 
                     ),
                     Claim(
                         "samples of the transformer prior are closer to the test tiles than "
-                        "PCA-Gaussian samples "
-                        "(Frechet distance)",
+                        "PCA-Gaussian samples (Frechet distance)",
                         beats(
                             "frechet",
                             ("PCA-Gaussian",),
@@ -370,8 +366,7 @@ def plan(dataset: str, documents: str, preset: Preset, sprites: bool = True) -> 
                 "'prior gmm': the plans aekit sample draws, from a gmm prior fitted to the "
                 "training plans' codes. "
                 "Measured after 30 minutes: valid plans that differ from draw to draw, rooms "
-                "less regular than the real "
-                "ones (benchmarks/README.md).",
+                "less regular than the real ones (benchmarks/README.md).",
                 recipe_config(
                     "tour-floor-plans",
                     quiet=True,

@@ -64,8 +64,7 @@ def index_html(summary: dict[str, Any]) -> str:
         )
     check_rows = "".join(
         f"<li>{MARKS.get(check['outcome'], '&ndash;')} {html.escape(check['outcome'])}: "
-        f"{html.escape(key)}: "
-        f"{html.escape(check['claim'])} <span "
+        f"{html.escape(key)}: {html.escape(check['claim'])} <span "
         f'class="note">({html.escape(check["detail"])})</span></li>'
         for key, check in all_checks(summary)
     )

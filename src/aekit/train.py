@@ -434,8 +434,7 @@ def check_resumable(stored: TrainConfig, given: TrainConfig, run_dir: Path) -> N
         if key not in RESUMABLE and old[key] != new[key]:
             raise ConfigError(
                 f"cannot resume {run_dir} with a different {key} ({old[key]!r} in the run, "
-                f"{new[key]!r} now); "
-                f"only {', '.join(sorted(RESUMABLE))} may change"
+                f"{new[key]!r} now); only {', '.join(sorted(RESUMABLE))} may change"
             )
 
 

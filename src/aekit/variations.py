@@ -48,8 +48,7 @@ def variation_batches(
     if not isinstance(prior, TransformerPrior) or not model.discrete_code:
         raise ConfigError(
             "--like needs a code-map model with a 'transformer' prior (the default for small "
-            "colour "
-            "images; or `aekit fit-prior RUN --prior transformer`)"
+            "colour images; or `aekit fit-prior RUN --prior transformer`)"
         )
     if not 0 <= spread <= 1:
         raise ConfigError(f"--spread must be from 0 to 1, got {spread}")

@@ -231,8 +231,7 @@ def sample(
         if not model.label_conditional and prior is None:
             raise ConfigError(
                 f"model {model.name!r} does not draw by class; --class needs a "
-                "label-conditional model "
-                "or a per-class prior"
+                "label-conditional model or a per-class prior"
             )
         labels = torch.tensor([index]).expand(n)  # one label for every draw, without n copies
     image = None if condition_image is None else read_image_file(condition_image).pixels

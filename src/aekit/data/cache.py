@@ -104,8 +104,7 @@ class CacheWriter:
         if need > free:
             raise DataError(
                 f"the decoded images need {need / 1e9:.1f} GB in the cache but {free / 1e9:.1f} "
-                "GB are free; "
-                "choose a smaller image_size or another AEKIT_CACHE",
+                "GB are free; choose a smaller image_size or another AEKIT_CACHE",
                 folder(),
             )
         try:

@@ -196,8 +196,7 @@ def _load_documents(split: str, options: ImageOptions, skip_bad: bool) -> PageSe
             f"the real documents (Kaggle 'Denoising Dirty Documents': train/, train_cleaned/, "
             "test/) are not in "
             f"any of {searched}; put them in $AEKIT_DATA/documents/ (set AEKIT_DATA to the "
-            "folder that holds "
-            "documents/), or use the dataset documents-synthetic"
+            "folder that holds documents/), or use the dataset documents-synthetic"
         )
     return load_pages(folder, split, "documents")
 

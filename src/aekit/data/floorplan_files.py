@@ -168,8 +168,7 @@ def load_plan_set(split: str, options: ImageOptions) -> PlanSet:
     if options != ImageOptions(options.size, options.channels) or options.channels not in (None, 3):
         raise ConfigError(
             "floorplans-synthetic is drawn at the size asked in 3 palette colours: channels "
-            "other than 3, "
-            "resize, resample and pad do not apply"
+            "other than 3, resize, resample and pad do not apply"
         )
     n, seed = (TRAIN_PAIRS, 0) if split == "train" else (TEST_PAIRS, 1)
     check_request(n, size, seed)

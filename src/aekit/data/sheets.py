@@ -124,8 +124,7 @@ def grid_notes(
     if (width // tw) * (height // th) > MAX_TILES:
         raise DataError(
             f"a {width}x{height} sheet cut into {tw}x{th} tiles makes more than {MAX_TILES:,} "
-            "tiles; "
-            "is the tile size right?",
+            "tiles; is the tile size right?",
             path,
         )
     if not (width % tw or height % th):

@@ -66,14 +66,12 @@ def choose_likelihood(images: torch.Tensor) -> tuple[dict[str, Any], str]:
     if on_grid >= GRID_SHARE:
         why = (
             f"{kind}, {near_ends:.0%} of values near 0 or 1, 8-bit levels: discretised logistic "
-            "likelihood "
-            "(a probability of each 8-bit value)"
+            "likelihood (a probability of each 8-bit value)"
         )
         return {"likelihood": "logistic"}, why
     why = (
         f"{kind}, values off the 8-bit grid ({on_grid:.0%} on it): Gaussian likelihood with a "
-        "learned "
-        "sigma per channel (a density; its nats do not compare with 8-bit likelihoods)"
+        "learned sigma per channel (a density; its nats do not compare with 8-bit likelihoods)"
     )
     return {"likelihood": "gaussian-channel"}, why
 

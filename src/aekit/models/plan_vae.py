@@ -108,8 +108,7 @@ class PlanModel(Autoencoder):
         ):
             raise ConfigError(
                 f"model {self.name!r} needs {n} footprints (B x {FOOTPRINT_CHANNELS} x H x W: "
-                "outline mask, "
-                "entrance mark) as its condition"
+                "outline mask, entrance mark) as its condition"
             )
         return condition.float()
 

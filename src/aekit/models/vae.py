@@ -46,8 +46,7 @@ class GaussianVAE(Autoencoder):
         if self.likelihood_fn.scale_per_image and not self.predicts_image_scale:
             raise ConfigError(
                 f"model '{self.name}': likelihood {self.likelihood!r} needs a model that "
-                "predicts a "
-                "scale per image from the code (res-vae)"
+                "predicts a scale per image from the code (res-vae)"
             )
         shape = self.likelihood_fn.scale_shape()
         fixed = self.likelihood == "gaussian" and cfg.gaussian_sigma > 0

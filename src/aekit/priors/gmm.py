@@ -54,8 +54,7 @@ class GMMPrior(Prior):
                 where = f"class {c} has" if labels is not None else "there are"
                 raise ConfigError(
                     f"prior 'gmm': {where} {len(rows)} codes for {self.components} mixture "
-                    "components; "
-                    "use fewer components (--components) or more training images"
+                    "components; use fewer components (--components) or more training images"
                 )
             # one BLAS thread: on 2 busy cores, 2 OpenBLAS threads took 57 s instead of 1 s per
             # class (spin-waiting)

@@ -127,8 +127,7 @@ class CodeMapPrior(Prior):
             "class_conditional": False,
             "code_shape": list(self.code_shape),
             "sampling": "one step of the autoregressive loop: sample positions in raster order, "
-            "each from "
-            "softmax(logits[:, :, i, j]) of the map drawn so far (the recipe)",
+            "each from softmax(logits[:, :, i, j]) of the map drawn so far (the recipe)",
             "recipe": self._recipe(name, model),
         }
         return ExportedPrior(self.net.eval(), (example,), [indices], [logits], spec, any_size=True)

@@ -113,8 +113,7 @@ def build_app(explorer: Explorer) -> Flask:
         if explorer.discrete_code:
             raise BadRequest(
                 "this model's codes are codebook indices: there is no straight line between two "
-                "index maps; "
-                "reconstruct the two images instead (/api/reconstruct)"
+                "index maps; reconstruct the two images instead (/api/reconstruct)"
             )
         steps = _integer(_form_int(request.form.get("steps", "8"), "steps"), "steps", 2, MAX_STEPS)
         ends, labels = _images_a_b(explorer)

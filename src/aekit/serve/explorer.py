@@ -335,8 +335,7 @@ class Explorer:
         if self.draws_plans:
             raise ConfigError(
                 "a floor-plan model is conditioned on a footprint, which a plan image does not "
-                "give: "
-                "draw plans for a footprint instead (/api/plans)"
+                "give: draw plans for a footprint instead (/api/plans)"
             )
         known = None if None in labels else torch.tensor(labels, dtype=torch.int64)
         return make_condition(self.condition_kind, images, known)
