@@ -127,9 +127,7 @@ def _dataset_for_encoding(
     names = [name for _, part_names in parts for name in part_names]
     labels = None if parts[0][0].labels is None else torch.cat([data.labels for data, _ in parts])
     if model.condition_kind == "footprint":  # the data's own footprints: nothing an image gives
-        condition = torch.cat(
-            [data.condition("footprint", torch.arange(len(data))) for data, _ in parts]
-        )
+        condition = torch.cat([model.condition_of(data) for data, _ in parts])
     else:
         condition = encoding_condition(model, images, labels)
     if labels is None:
