@@ -11,6 +11,15 @@ from torch import nn
 
 from aekit.models.base import Autoencoder
 
+# A vq-vae on 8x8 digits that trains in a second: the options of the tests that train a code-map run
+TINY_VQ_OPTIONS = {
+    "channels": [16, 16],
+    "codebook_size": 16,
+    "code_dim": 4,
+    "prior_channels": 16,
+    "prior_layers": 2,
+}
+
 
 @dataclass
 class TinyConfig:

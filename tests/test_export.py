@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from stand_ins import TinyConfig, TinyConv, TinyDense, TinyLabelVAE
+from stand_ins import TINY_VQ_OPTIONS, TinyConfig, TinyConv, TinyDense, TinyLabelVAE
 from torch import nn
 
 from aekit.errors import AekitError
@@ -374,13 +374,7 @@ def test_vq_vae_exports_its_pixelcnn_priors_as_one_step_logits(
             max_train_images=300,
             out=str(run),
             quiet=True,
-            model_options={
-                "channels": [16, 16],
-                "codebook_size": 16,
-                "code_dim": 4,
-                "prior_channels": 16,
-                "prior_layers": 2,
-            },
+            model_options=TINY_VQ_OPTIONS,
         )
     )
     fit_prior(run, "pixelcnn", steps=30)

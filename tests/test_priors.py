@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from stand_ins import TINY_VQ_OPTIONS
 
 import aekit
 from aekit.cli import main
@@ -193,13 +194,7 @@ def test_pixelcnn_prior_refit_scores_held_out_maps_better(tmp_path: Path):
             max_train_images=400,
             out=str(out),
             quiet=True,
-            model_options={
-                "channels": [16, 16],
-                "codebook_size": 16,
-                "code_dim": 4,
-                "prior_channels": 16,
-                "prior_layers": 2,
-            },
+            model_options=TINY_VQ_OPTIONS,
         )
     )
     with pytest.raises(ConfigError, match="use --prior pixelcnn"):

@@ -11,7 +11,7 @@ import pytest
 import torch
 from flask.testing import FlaskClient
 from PIL import Image
-from stand_ins import TinyCleaner, TinyConfig, TinyDense, TinyLabelVAE, TinyVAE
+from stand_ins import TINY_VQ_OPTIONS, TinyCleaner, TinyConfig, TinyDense, TinyLabelVAE, TinyVAE
 
 from aekit.errors import AekitError
 from aekit.models.base import Autoencoder
@@ -601,13 +601,7 @@ def vq_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             batch_size=32,
             out=str(run),
             quiet=True,
-            model_options={
-                "channels": [16, 16],
-                "codebook_size": 16,
-                "code_dim": 4,
-                "prior_channels": 16,
-                "prior_layers": 2,
-            },
+            model_options=TINY_VQ_OPTIONS,
         )
     )
     fit_prior(run, "pixelcnn", steps=20)
