@@ -164,7 +164,8 @@ class TrainConfig:
     )
     image_size: int | str | None = option(
         None,
-        "bring every image to this size: S or WxH (as in 64 or 48x32; default: the files' own)",
+        "bring every image to this size: S or WxH (as in 64 or 48x32; default: the files' own; "
+        "a folder of mixed sizes or sides over 128: 64)",
         ("must be S or WxH with sides from 1 to 4096", lambda v: _is_size(v)),
     )
     channels: int | None = option(

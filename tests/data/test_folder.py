@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from aekit.data import load
+from aekit.data.folder import MAX_OWN_SIZE
 from aekit.errors import ConfigError, DataError
 
 
@@ -44,18 +45,36 @@ def test_class_folders_give_sorted_labels_and_rgb(tmp_path: Path) -> None:
     assert close(zebra[:, 0].mean(), 200 / 255) and close(zebra[:, 1].mean(), 10 / 255)
 
 
-def test_all_grayscale_gives_one_channel_and_default_size(tmp_path: Path) -> None:
+def test_all_grayscale_gives_one_channel_and_own_size(tmp_path: Path) -> None:
     for i in range(4):
         save(tmp_path / f"{i}.png", gray(60 * i))
     (tmp_path / "notes.txt").write_text("other files are skipped")
     data = load(f"folder:{tmp_path}")
     assert (
-        data.shape == (1, 64, 64)
+        data.shape == (1, 20, 20)
         and data.labels is None
         and data.class_names is None
         and len(data) == 3
+        and not any("resized" in note for note in data.notes)
     )
-    assert load(f"folder:{tmp_path}", channels=3).shape == (3, 64, 64)
+    assert load(f"folder:{tmp_path}", channels=3).shape == (3, 20, 20)
+
+
+def test_pixel_art_keeps_its_pixels_and_mixed_sizes_meet_at_64(tmp_path: Path) -> None:
+    """32x32 sprites stay 32x32, pixel for pixel (a bilinear stretch to 64 blurred them); a folder
+    of mixed sizes, or of one size over MAX_OWN_SIZE, is brought to 64x64."""
+    checker = (np.indices((32, 32)).sum(0) % 2 * 255).astype(np.uint8)
+    for i in range(5):
+        save(tmp_path / "sprites" / f"{i}.png", checker)
+    data = load(f"folder:{tmp_path / 'sprites'}")
+    assert data.shape == (1, 32, 32)
+    assert torch.equal(data.pixels[0, 0], torch.from_numpy(checker))
+    save(tmp_path / "mixed" / "a.png", gray(0, size=32))
+    save(tmp_path / "mixed" / "b.png", gray(0, size=40))
+    assert load(f"folder:{tmp_path / 'mixed'}").shape == (1, 64, 64)
+    save(tmp_path / "big" / "a.png", gray(0, size=MAX_OWN_SIZE + 1))
+    save(tmp_path / "big" / "b.png", gray(0, size=MAX_OWN_SIZE + 1))
+    assert load(f"folder:{tmp_path / 'big'}").shape == (1, 64, 64)
 
 
 def test_split_is_fixed_and_disjoint(tmp_path: Path) -> None:
@@ -301,7 +320,7 @@ def test_skip_bad_counts_and_lists(tmp_path: Path) -> None:
     )
     page.write_bytes(page.read_bytes()[:-300])
     with pytest.raises(DataError, match=r"cut\.png: cannot decode"):
-        load(f"folder:{tmp_path}", channels=1)
+        load(f"folder:{tmp_path}", channels=1, image_size=8)
     with pytest.raises(DataError, match=r"junk\.png: cannot read"):
         load(f"folder:{tmp_path}")
     sets = [load(f"folder:{tmp_path}", split, skip_bad=True) for split in ("train", "test")]

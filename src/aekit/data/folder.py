@@ -5,8 +5,9 @@ Layouts, checked in this order:
 - ``PATH/<class>/...``: one sub-folder per class, labels from the sorted folder names;
 - ``PATH/*.png``: loose images, no labels.
 Without ``train/``+``test/`` a fixed seeded 20% of the files is the test split.
-Every image is brought to ``image_size`` (default 64x64) by stretching, cropping or padding (see
-``aekit.data.decode``). ``channels`` defaults to 1 when every image is grayscale, else 3, plus an
+Every image is brought to ``image_size`` by stretching, cropping or padding (see
+``aekit.data.decode``); by default images keep their own size when they all share one of at most
+MAX_OWN_SIZE a side (32x32 sprites stay 32x32: pixel art is not blurred), else 64x64. ``channels`` defaults to 1 when every image is grayscale, else 3, plus an
 alpha channel (premultiplied, last) when any image is transparent; it is decided over the whole
 folder so both splits agree. Files with other extensions and hidden files are skipped; an image
 that does not decode is an error naming it, unless ``skip_bad`` (then it is counted and listed).
@@ -34,9 +35,10 @@ from aekit.images import CANONICAL
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 DEFAULT_IMAGE_SIZE = 64
+MAX_OWN_SIZE = 128  # a folder of one size up to this keeps it by default
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
-DEFAULTS = ImageOptions()  # 64x64, channels from the files, stretched bilinearly
+DEFAULTS = ImageOptions()  # size and channels from the files (own_size, default_channels)
 # files per worker task: large enough to amortise the task, small enough to balance 2 cores
 TASK_FILES = 256
 T = TypeVar("T")
@@ -200,6 +202,16 @@ def describe_conversions(
     return notes
 
 
+def own_size(probes: list[Probe]) -> tuple[int, int]:
+    """The files' own (W, H) when they all share one of at most MAX_OWN_SIZE a side, else 64x64."""
+    sizes = {tuple(p.size) for p in probes}
+    if len(sizes) == 1:
+        (w, h) = sizes.pop()
+        if max(w, h) <= MAX_OWN_SIZE:
+            return w, h
+    return DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE
+
+
 def load_folder(
     folder: Path, split: str, options: ImageOptions = DEFAULTS, skip_bad: bool = False
 ) -> Decoded:
@@ -207,8 +219,6 @@ def load_folder(
     folder = Path(folder).expanduser()
     if split not in ("train", "test"):
         raise DataError(f"unknown split {split!r} for an image folder (train or test)", folder)
-    if options.size is None:
-        options = replace(options, size=(DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE))
     files, class_of, n_train = both_splits(folder)
     try:
         stats = cache.fingerprint(files)
@@ -253,7 +263,7 @@ def _build(
     key: str,
 ) -> cache.Cached:
     failed: dict[int, str] = {}
-    if options.channels is None:
+    if options.channels is None or options.size is None:
         probes = [p for chunk in parallel_map(_probe_task, chunks(files)) for p in chunk]
         failed = {i: p for i, p in enumerate(probes) if isinstance(p, str)}
         if failed and not skip_bad:
@@ -261,7 +271,11 @@ def _build(
         good = [p for p in probes if not isinstance(p, str)]
         if not good:
             raise DataError(f"none of the {len(files)} images decodes", folder)
-        options = replace(options, channels=default_channels(good))
+        options = replace(
+            options,
+            channels=options.channels or default_channels(good),
+            size=options.size or own_size(good),
+        )
     assert options.size is not None and options.channels is not None
     w, h = options.size
     shape = (len(files), options.channels, h, w)
