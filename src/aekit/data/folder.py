@@ -7,10 +7,11 @@ Layouts, checked in this order:
 Without ``train/``+``test/`` a fixed seeded 20% of the files is the test split.
 Every image is brought to ``image_size`` by stretching, cropping or padding (see
 ``aekit.data.decode``); by default images keep their own size when they all share one of at most
-MAX_OWN_SIZE a side (32x32 sprites stay 32x32: pixel art is not blurred), else 64x64. ``channels`` defaults to 1 when every image is grayscale, else 3, plus an
-alpha channel (premultiplied, last) when any image is transparent; it is decided over the whole
-folder so both splits agree. Files with other extensions and hidden files are skipped; an image
-that does not decode is an error naming it, unless ``skip_bad`` (then it is counted and listed).
+MAX_OWN_SIZE a side (32x32 sprites stay 32x32: pixel art is not blurred), else 64x64.
+``channels`` defaults to 1 when every image is grayscale, else 3, plus an alpha channel
+(premultiplied, last) when any image is transparent; it is decided over the whole folder so both
+splits agree. Files with other extensions and hidden files are skipped; an image that does not
+decode is an error naming it, unless ``skip_bad`` (then it is counted and listed).
 
 Both splits are decoded once, by parallel worker processes, into one uint8 cache (train rows, then
 test rows) that later loads memory-map (``aekit.data.cache``).
