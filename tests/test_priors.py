@@ -104,6 +104,17 @@ def test_gmm_log_prob_matches_scikit_learn():
     assert np.allclose(gmm.log_prob(codes[:100]).numpy(), expected, atol=1e-3)
 
 
+def test_gmm_stops_at_max_seconds_and_says_so():
+    """EM in rounds under a time limit: a limit of zero seconds (but not 0, "no limit") stops it
+    after the first round, unconverged and said in the fit note, with a lower likelihood than the
+    converged fit, which carries no note."""
+    codes = torch.rand(2000, 2, generator=torch.Generator().manual_seed(0))  # 34 EM iterations
+    converged = GMMPrior((2,), None, components=10, max_seconds=0).fit(codes, None, seed=0)
+    stopped = GMMPrior((2,), None, components=10, max_seconds=1e-9).fit(codes, None, seed=0)
+    assert converged.fit_note == "" and "s were up" in stopped.fit_note
+    assert stopped.log_prob(codes).mean() < converged.log_prob(codes).mean() - 1e-3
+
+
 @pytest.fixture(scope="module")
 def vae_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("priors") / "vae"
@@ -569,7 +580,7 @@ def test_fit_prior_stops_at_max_seconds_by_default_and_says_so(
     with pytest.raises(SystemExit):
         main(["fit-prior", "--help"])
     assert (
-        "stop fitting after this many seconds, the learning rate's decay following the clock "
-        "(0: no limit, --steps "
-        "only) (default 120.0)" in " ".join(capsys.readouterr().out.split())
+        "stop fitting after this many seconds, counted from encoding the codes (0: no limit); a "
+        "learned prior's learning rate decays with the clock, gmm's EM stops where it is "
+        "(default 120.0)" in " ".join(capsys.readouterr().out.split())
     )

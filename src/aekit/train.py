@@ -293,8 +293,8 @@ def _fit_prior_after(
 ) -> None:
     """The prior the model asks for, fitted to the best weights' codes in what is left of
     max_minutes (without max_minutes: its share of the time the model took, so a short run stays
-    short) when the prior's config takes ``max_seconds``; a prior fitted without steps (gmm) just
-    runs."""
+    short) when the prior's config takes ``max_seconds`` (every prior aekit has: the learned ones
+    stop their steps, gmm its EM)."""
     spent = time.perf_counter() - began
     left = (
         spent * share / (1 - share)

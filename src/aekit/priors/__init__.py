@@ -164,7 +164,8 @@ def fit_prior(
     path.
 
     ``options``: the prior's own (its ``Config``: ``components`` for gmm; ``layers``, ``hidden``,
-    ``steps`` for flow; ``steps`` for pixelcnn); ``draws``: extra q(z|x) draws per training image
+    ``steps`` for flow; ``steps`` for pixelcnn; ``max_seconds``, counted from the start of encoding
+    the codes); ``draws``: extra q(z|x) draws per training image
     besides the posterior mean (VAEs). Codes come from the images the model was trained on (the
     training split minus the validation hold-out, up to ``max_train_images``)."""
     cls = prior_class(name)
@@ -206,9 +207,9 @@ def fit_prior(
     by_class = train.labels is not None and cls.class_conditional
     labels = train.labels.repeat(len(codes) // len(train)) if by_class else None
     num_classes = train.num_classes if by_class else None
-    prior = cls.for_model(model, tuple(codes.shape[1:]), num_classes, vars(config)).fit(
-        codes, labels, seed, quiet
-    )
+    prior = cls.for_model(model, tuple(codes.shape[1:]), num_classes, vars(config))
+    prior.fit_started = start  # encoding the codes counts towards max_seconds
+    prior.fit(codes, labels, seed, quiet)
     seconds = time.perf_counter() - start
     held_codes = training_codes(model, heldout.images, model.condition_of(heldout))
     held_labels = heldout.labels if labels is not None else None

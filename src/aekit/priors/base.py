@@ -64,6 +64,9 @@ class Prior(nn.Module):
     # What ended the last ``fit`` (all its steps, or its time limit), said in the prior's JSON; ""
     # when it has no steps.
     fit_note: str = ""
+    # When the fit's time limit began (``time.perf_counter()``): ``fit_prior`` sets it to the start
+    # of encoding the codes, which is part of the fit's time; None: when ``fit`` is called.
+    fit_started: float | None = None
 
     def __init__(self, code_shape: tuple[int, ...], num_classes: int | None, **options: Any):
         super().__init__()

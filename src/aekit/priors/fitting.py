@@ -26,24 +26,33 @@ ESTIMATE_SECONDS = 2.0  # ... and at least this long
 
 
 def max_seconds_option(prior: str) -> Any:
-    """The ``max_seconds`` option of a prior fitted by steps (``FitClock``)."""
+    """The ``max_seconds`` option of a prior fitted by steps (``FitClock``) or by EM (gmm)."""
     return option(
         FIT_SECONDS,
-        f"{prior}: stop fitting after this many seconds, the learning rate's decay following the "
-        "clock (0: no limit, --steps only)",
+        f"{prior}: stop fitting after this many seconds, counted from encoding the codes (0: no "
+        "limit); a learned prior's learning rate decays with the clock, gmm's EM stops where it "
+        "is",
         ("must be from 0 to 1e6", lambda v: 0 <= v <= 1e6),
     )
 
 
 class FitClock:
     """Where a fit of ``steps`` optimiser steps stands, by steps or by ``max_seconds`` (0: no
-    limit), whichever comes first; once the steps after WARMUP_STEPS have been timed (ESTIMATE_STEPS
-    of them, ESTIMATE_SECONDS at least), one line with the estimate of the whole fit when it exceeds
+    limit; counted from ``start``, a ``time.perf_counter()``, else from now), whichever comes
+    first; once the steps after WARMUP_STEPS have been timed (ESTIMATE_STEPS of them,
+    ESTIMATE_SECONDS at least), one line with the estimate of the whole fit when it exceeds
     ANNOUNCE_SECONDS (unless ``quiet``)."""
 
-    def __init__(self, name: str, steps: int, max_seconds: float, quiet: bool = True):
+    def __init__(
+        self,
+        name: str,
+        steps: int,
+        max_seconds: float,
+        quiet: bool = True,
+        start: float | None = None,
+    ):
         self.name, self.steps, self.limit, self.quiet = name, steps, max_seconds, quiet
-        self.start = time.perf_counter()
+        self.start = time.perf_counter() if start is None else start
         self.warm: float | None = None  # when the warm-up steps ended
         self.announced = quiet
 

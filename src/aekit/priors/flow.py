@@ -142,7 +142,9 @@ class FlowPrior(Prior):
         if labels is not None:
             counts = torch.bincount(labels, minlength=self.num_classes).float()
             self.class_log_prior.copy_((counts / counts.sum()).clamp_min(1e-12).log())
-        clock = FitClock(self.name, self.config.steps, self.config.max_seconds, quiet)
+        clock = FitClock(
+            self.name, self.config.steps, self.config.max_seconds, quiet, self.fit_started
+        )
         self.fit_note = fit_by_minibatches(
             self,
             len(flat),

@@ -90,7 +90,7 @@ class CodeMapPrior(Prior):
             if not quiet and (step + 1) % 500 == 0:
                 print(f"  pixelcnn step {step + 1}/{steps}: {loss.item():.2f} nats per map")
 
-        clock = FitClock(self.name, steps, self.config.max_seconds, quiet)
+        clock = FitClock(self.name, steps, self.config.max_seconds, quiet, self.fit_started)
         self.fit_note = fit_by_minibatches(
             self,
             len(codes),

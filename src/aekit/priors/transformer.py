@@ -181,7 +181,7 @@ class TransformerPrior(Prior):
             torch.bincount(classes, minlength=len(self.class_counts)).double().clamp_min(1e-3)
         )
         steps, limit = self.config.steps, self.config.max_seconds
-        clock = FitClock(self.name, steps, limit, quiet)
+        clock = FitClock(self.name, steps, limit, quiet, self.fit_started)
         generator = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)
         optimizer = torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=0.01)
