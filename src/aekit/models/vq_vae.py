@@ -290,12 +290,6 @@ class VQVAE(Autoencoder):
     def num_codes(self) -> int:
         return self.quantizer.num_codes
 
-    def code_vectors(self) -> torch.Tensor:
-        """``num_codes x dim``: the vector the decoder reads for each index (a prior's coarse map
-        groups indices by these)."""
-        with torch.no_grad():
-            return self.quantizer.lookup(torch.arange(self.num_codes)).float().cpu()
-
     def _quantize(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(quantised vectors, indices) of encoder outputs ``z``."""
         if isinstance(self.quantizer, FSQuantizer):

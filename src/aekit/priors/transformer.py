@@ -6,12 +6,6 @@ before it, so p(map | class) = prod_t p(index_t | class, index_<t). On a few tho
 draws whole objects where a Gaussian mixture over a flattened code draws blends of them: the
 choice of one index conditions every later one.
 
-With ``coarse = K`` the sequence starts with a coarse map: each 2x2 block of the code map as one of
-K symbols (k-means of the blocks' code vectors, fitted with the prior), so the prior draws the
-sprite's rough shape and colours first and then the code map given it (each index also sees its
-block's coarse symbol). The coarse map is a function of the code map, so ``log_prob`` (coarse
-nats + code map nats given it) is a lower bound on log p(map).
-
 Sampling takes a ``temperature`` and ``top_k`` (its config, saved in the JSON). ``vary`` draws
 variations of given maps: each position keeps its index with probability ``1 - spread``, else
 draws a new one given the class and the indices before it (``aekit sample --like``).
@@ -34,7 +28,6 @@ from aekit.priors.fitting import FitClock, max_seconds_option
 
 # What a saved transformer may claim before it is built (its size is counted too, see load_prior).
 MAX_CODES = 1 << 16
-MAX_CODE_DIM = 4096
 BATCH = 32
 
 
@@ -55,19 +48,14 @@ class TransformerPriorConfig:
     )
     temperature: float = option(
         1.0,
-        "transformer: sampling temperature (below 1: safer, less varied)",
+        "transformer: sampling temperature (1: as fitted; below 1 measured worse on crawl "
+        "tiles: more copies, fewer objects of the class asked for)",
         ("must be from 0.05 to 10", lambda v: 0.05 <= v <= 10),
     )
     top_k: int = option(
         0,
         "transformer: draw among the k likeliest codes at each position (0: all)",
         between(0, MAX_CODES),
-    )
-    coarse: int = option(
-        0,
-        "transformer: first draw a coarse map of this many symbols (2x2 blocks of the code map), "
-        "then the code map given it (0: the code map alone)",
-        between(0, 4096),
     )
     max_seconds: float = max_seconds_option("transformer")
 
@@ -85,12 +73,7 @@ class TransformerPrior(Prior):
     class_conditional = True
 
     def __init__(
-        self,
-        code_shape: tuple[int, ...],
-        num_classes: int | None,
-        num_codes: int,
-        code_dim: int = 0,
-        **options: Any,
+        self, code_shape: tuple[int, ...], num_classes: int | None, num_codes: int, **options: Any
     ):
         super().__init__(code_shape, num_classes, **options)
         if len(self.code_shape) != 2:
@@ -112,18 +95,9 @@ class TransformerPrior(Prior):
             raise ConfigError(
                 f"prior 'transformer': width {c.width} is not a multiple of heads {c.heads}"
             )
-        self.num_codes, self.code_dim = num_codes, code_dim
-        h, w = self.code_shape
-        if c.coarse and (h % 2 or w % 2 or not 1 <= code_dim <= MAX_CODE_DIM):
-            raise ConfigError(
-                f"prior 'transformer': coarse needs a code map of even sides and code vectors of "
-                f"1 to {MAX_CODE_DIM} numbers, got a {h} x {w} map and code_dim {code_dim}"
-            )
-        # the coarse symbols come first in the sequence, as tokens num_codes .. num_codes + K - 1
-        self.coarse_length = (h // 2) * (w // 2) if c.coarse else 0
-        length, classes = self.coarse_length + h * w, num_classes or 1
-        vocabulary = num_codes + c.coarse
-        self.token = nn.Embedding(vocabulary, c.width)
+        self.num_codes = num_codes
+        length, classes = math.prod(self.code_shape), num_classes or 1
+        self.token = nn.Embedding(num_codes, c.width)
         self.start = nn.Embedding(classes, c.width)  # the class token, first in the sequence
         self.position = nn.Parameter(torch.randn(length, c.width) * 0.02)
         layer = nn.TransformerEncoderLayer(
@@ -137,84 +111,24 @@ class TransformerPrior(Prior):
         )
         self.blocks = nn.TransformerEncoder(layer, c.layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(c.width)
-        self.head = nn.Linear(c.width, vocabulary)
+        self.head = nn.Linear(c.width, num_codes)
         self.register_buffer("class_counts", torch.ones(classes, dtype=torch.float64))
-        if c.coarse:
-            # each code map position's block, whose coarse symbol is added to its input
-            rows, columns = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
-            block = ((rows // 2) * (w // 2) + columns // 2).flatten()
-            self.register_buffer("block_of", block, persistent=False)
-            self.parent = nn.Embedding(c.coarse, c.width)
-            self.register_buffer("code_vectors", torch.zeros(num_codes, code_dim))
-            self.register_buffer("centroids", torch.zeros(c.coarse, 4 * code_dim))
-        # which tokens each sequence position may hold: coarse symbols first, then codes
-        allowed = torch.zeros(length, vocabulary, dtype=torch.bool)
-        allowed[: self.coarse_length, num_codes:] = True
-        allowed[self.coarse_length :, :num_codes] = True
-        self.register_buffer("allowed", allowed, persistent=False)
 
     def options(self) -> dict[str, Any]:
-        return {**super().options(), "num_codes": self.num_codes, "code_dim": self.code_dim}
+        return {**super().options(), "num_codes": self.num_codes}
 
     @classmethod
     def for_model(cls, model, code_shape, num_classes, options):
-        vectors = model.code_vectors()
-        prior = cls(
-            code_shape, num_classes, num_codes=model.num_codes, code_dim=vectors.shape[1], **options
-        )
-        if prior.config.coarse:
-            prior.code_vectors.copy_(vectors)
-        return prior
-
-    # --- the coarse map -------------------------------------------------------------------------
-    def _blocks(self, codes: torch.Tensor) -> torch.Tensor:
-        """``B x h x w`` indices -> ``B x blocks x 4*code_dim``: each 2x2 block's code vectors."""
-        n, (h, w) = len(codes), self.code_shape
-        vectors = self.code_vectors[codes].view(n, h // 2, 2, w // 2, 2, -1)
-        return vectors.permute(0, 1, 3, 2, 4, 5).reshape(n, self.coarse_length, -1)
-
-    def _fit_coarse(self, codes: torch.Tensor, seed: int) -> None:
-        """The coarse symbols: k-means of the training maps' blocks (at most 20,000 of them)."""
-        from sklearn.cluster import KMeans
-
-        blocks = self._blocks(codes).flatten(0, 1)
-        rows = torch.randperm(len(blocks), generator=torch.Generator().manual_seed(seed))[:20_000]
-        k = min(self.config.coarse, len(rows))
-        kmeans = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(blocks[rows].numpy())
-        self.centroids[:k] = torch.from_numpy(kmeans.cluster_centers_).float()
-        self.centroids[k:] = self.centroids[0]  # fewer blocks than symbols: the rest never chosen
-
-    def coarse_map(self, codes: torch.Tensor) -> torch.Tensor:
-        """``B x h x w`` indices -> ``B x blocks`` coarse symbols (the nearest centroid of each
-        block), raster order."""
-        blocks = self._blocks(codes)
-        distances = torch.cdist(blocks, self.centroids.expand(len(codes), -1, -1))
-        return distances.argmin(-1)
-
-    def _sequence(self, codes: torch.Tensor) -> torch.Tensor:
-        """``B x h x w`` indices -> the token sequence: coarse symbols (as tokens from num_codes),
-        then the indices in raster order."""
-        if not self.coarse_length:
-            return codes.flatten(1)
-        return torch.cat([self.coarse_map(codes) + self.num_codes, codes.flatten(1)], 1)
-
-    def _block_symbols(self, tokens: torch.Tensor, t: int | slice) -> torch.Tensor:
-        """The parent embedding of code map positions ``t`` (their blocks' coarse symbols)."""
-        return self.parent(tokens[:, self.block_of[t]] - self.num_codes)
+        return cls(code_shape, num_classes, num_codes=model.num_codes, **options)
 
     # --- the network ----------------------------------------------------------------------------
     def logits(self, tokens: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-        """``B x T`` tokens (``_sequence`` order, T <= its length) and ``B`` classes -> ``B x T x
-        vocabulary`` logits, tokens a position may not hold at -inf: position t's depend on the
-        class and ``tokens[:, :t]`` only (and, past the coarse map, on the coarse map)."""
+        """``B x T`` indices (raster order, T <= h*w) and ``B`` classes -> ``B x T x num_codes``
+        logits: position t's depend on the class and ``tokens[:, :t]`` only."""
         first = self.start(classes).unsqueeze(1)
-        length, m = tokens.shape[1], self.coarse_length
-        x = torch.cat([first, self.token(tokens[:, :-1])], 1) + self.position[:length]
-        if m and length > m:
-            x = torch.cat([x[:, :m], x[:, m:] + self._block_symbols(tokens, slice(length - m))], 1)
+        x = torch.cat([first, self.token(tokens[:, :-1])], 1) + self.position[: tokens.shape[1]]
         mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1], device=x.device)
-        logits = self.head(self.norm(self.blocks(x, mask=mask, is_causal=True)))
-        return logits.masked_fill(~self.allowed[:length], -math.inf)
+        return self.head(self.norm(self.blocks(x, mask=mask, is_causal=True)))
 
     def _next_logits(
         self, x: torch.Tensor, cache: list[tuple[torch.Tensor, torch.Tensor]]
@@ -248,9 +162,7 @@ class TransformerPrior(Prior):
         return torch.zeros(n, dtype=torch.long) if labels is None else labels.long()
 
     def _conditional_log_prob(self, codes: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-        return self._sequence_log_prob(self._sequence(codes), classes)
-
-    def _sequence_log_prob(self, tokens: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        tokens = codes.flatten(1)
         return -F.cross_entropy(
             self.logits(tokens, classes).transpose(1, 2), tokens, reduction="none"
         ).sum(1)
@@ -266,9 +178,6 @@ class TransformerPrior(Prior):
                 f"prior 'transformer': codes must be indices in 0..{self.num_codes - 1}"
             )
         classes = self._classes(labels, len(codes))
-        if self.coarse_length:
-            self._fit_coarse(codes, seed)
-        sequences = self._sequence(codes)
         self.class_counts.copy_(
             torch.bincount(classes, minlength=len(self.class_counts)).double().clamp_min(1e-3)
         )
@@ -289,7 +198,7 @@ class TransformerPrior(Prior):
                     * (1 + math.cos(math.pi * clock.progress(step)))
                 )
             rows = torch.randint(len(codes), (min(BATCH, len(codes)),), generator=generator)
-            loss = -self._sequence_log_prob(sequences[rows], classes[rows]).mean()
+            loss = -self._conditional_log_prob(codes[rows], classes[rows]).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(self.parameters(), 1.0)
@@ -362,19 +271,17 @@ class TransformerPrior(Prior):
         temperature and top-k. Spread 0 returns ``codes``; spread 1 draws new maps of the class."""
         if not 0 <= spread <= 1:
             raise ConfigError(f"--spread must be from 0 to 1, got {spread}")
-        n, m = len(codes), self.coarse_length
+        n = len(codes)
         self._check_labels(labels, n)
         classes = self._classes(labels, n)
-        tokens = self._sequence(codes).clone()
+        tokens = codes.flatten(1).clone()
         redraw = torch.rand(tokens.shape, generator=generator, dtype=torch.float64) < spread
         uniform = torch.rand(tokens.shape, generator=generator, dtype=torch.float64)
         cache: list[tuple[torch.Tensor, torch.Tensor]] = []
         for t in range(tokens.shape[1]):
-            x = (self.start(classes) if t == 0 else self.token(tokens[:, t - 1])) + self.position[t]
-            if m and t >= m:
-                x = x + self._block_symbols(tokens, t - m)
+            before = self.start(classes) if t == 0 else self.token(tokens[:, t - 1])
             logits = (
-                self._next_logits(x, cache).double().masked_fill(~self.allowed[t], -math.inf)
+                self._next_logits(before + self.position[t], cache).double()
                 / self.config.temperature
             )
             if not redraw[:, t].any():
@@ -385,7 +292,7 @@ class TransformerPrior(Prior):
             cumulative = logits.softmax(1).cumsum(1)
             drawn = (cumulative[:, :-1] / cumulative[:, -1:] <= uniform[:, t : t + 1]).sum(1)
             tokens[:, t] = torch.where(redraw[:, t], drawn, tokens[:, t])
-        return tokens[:, m:].view_as(codes)
+        return tokens.view_as(codes)
 
     def export(self, name, latent, decoder_conditions, class_names, model, batch):
         raise ConfigError(
