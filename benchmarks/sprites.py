@@ -24,6 +24,7 @@ and which are generated into a key file beside it (``OUT`` with ``.key.json``): 
 
     python benchmarks/sprites.py --minutes 30 --prior gmm      # train, fit, measure
     python benchmarks/sprites.py --run RUN --blind blind.png   # a trained run (its fitted priors)
+    python benchmarks/sprites.py --run RUN --pairs pairs.png   # samples above their nearest tiles
 """
 
 from __future__ import annotations
@@ -50,17 +51,17 @@ from aekit.generation import REAL, SAMPLES_PER_FIGURE, measure_run, run_classifi
 from aekit.generation_samplers import OVERALL, class_samples, run_samplers
 from aekit.images import png_bytes
 from aekit.io import atomic_write_bytes, atomic_write_json
-from aekit.metrics import remove_exact_duplicates
+from aekit.metrics import nearest_distances, remove_exact_duplicates
 from aekit.models.vq_vae import code_frequency_nats, transparent_patch_codes
 from aekit.priors import fit_prior, fitted_priors
 from aekit.progress import Progress
-from aekit.quality import MAX_REFERENCE_IMAGES
+from aekit.quality import MAX_REFERENCE_IMAGES, features
 from aekit.run import Run
 from aekit.threads import set_threads
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sprites.json"
 FD_FACTOR, SHARE_FACTOR, CLASS_FACTOR, MAX_NOVELTY = 2.0, 0.9, 0.95, 0.10
-BLIND_TILES, BLIND_SCALE = 32, 4
+BLIND_TILES, BLIND_SCALE, PAIRS = 32, 4, 64
 
 
 def train_run(
@@ -184,30 +185,22 @@ def code_map_figures(run: Run, priors: list[str]) -> dict[str, Any]:
     return figures
 
 
-def blind_sheet(run, sampler_name: str, class_name: str, out: Path, seed: int = 0) -> Path:
-    """32 samples of ``class_name`` and 32 real test tiles of it (no copies of training tiles),
-    shuffled into one 8 x 8 sheet; the key (which positions are generated) in a JSON file beside
-    it."""
+def class_index(run, class_name: str) -> int:
     names = run.test.class_names
     if class_name not in names:
         raise SystemExit(
             f"--blind-class {class_name!r} is not a class of {run.dataset}: {', '.join(names)}"
         )
-    cls = names.index(class_name)
-    train, classifier = run_classifier(run)
-    sampler = run_samplers(run, fitted_priors(run.dir))[sampler_name]
-    generator = torch.Generator().manual_seed(seed)
-    fake = class_samples(sampler, classifier, cls, BLIND_TILES, len(names), generator)
-    _, kept = remove_exact_duplicates(train.pixels, run.test.pixels)
-    rows = torch.from_numpy(kept)[run.test.labels[kept] == cls]
-    real = run.test.batch(rows[torch.randperm(len(rows), generator=generator)[:BLIND_TILES]])
-    tiles = torch.cat([fake, real])
-    order = torch.randperm(len(tiles), generator=generator)
-    shown = composite(tiles[order])  # alpha over a checkerboard, as every aekit picture shows it
-    pixels = (shown.clamp(0, 1) * 255).round().to(torch.uint8)
+    return names.index(class_name)
+
+
+def write_tile_sheet(tiles: torch.Tensor, columns: int, out: Path) -> None:
+    """``tiles`` (alpha over a checkerboard, as every aekit picture shows it) in rows of
+    ``columns`` with white gaps, enlarged ``BLIND_SCALE`` times without smoothing, as a PNG."""
+    pixels = (composite(tiles).clamp(0, 1) * 255).round().to(torch.uint8)
     if pixels.shape[1] == 1:
         pixels = pixels.expand(-1, 3, -1, -1)
-    columns, (h, w), gap = 8, pixels.shape[2:], 2
+    (h, w), gap = pixels.shape[2:], 2
     grid_rows = -(-len(pixels) // columns)
     sheet = np.full((grid_rows * (h + gap) + gap, columns * (w + gap) + gap, 3), 255, np.uint8)
     for i, tile in enumerate(pixels):
@@ -220,6 +213,40 @@ def blind_sheet(run, sampler_name: str, class_name: str, out: Path, seed: int = 
         (sheet.shape[1] * BLIND_SCALE, sheet.shape[0] * BLIND_SCALE), Image.NEAREST
     )
     atomic_write_bytes(out, png_bytes(np.asarray(image)))
+
+
+def pairs_sheet(run, sampler_name: str, class_name: str, out: Path, seed: int = 0) -> Path:
+    """64 samples of ``class_name``, each row of 16 above the nearest training tile of each (in
+    the classifier's features): new objects, copies or blobs, for the eye."""
+    names = run.test.class_names
+    cls = class_index(run, class_name)
+    train, classifier = run_classifier(run)
+    sampler = run_samplers(run, fitted_priors(run.dir))[sampler_name]
+    generator = torch.Generator().manual_seed(seed)
+    samples = class_samples(sampler, classifier, cls, PAIRS, len(names), generator)
+    nearest = nearest_distances(features(classifier, samples), features(classifier, train.images))
+    neighbours = train.images[torch.as_tensor(nearest[1])]
+    rows = [part[i : i + 16] for i in range(0, len(samples), 16) for part in (samples, neighbours)]
+    write_tile_sheet(torch.cat(rows), 16, out)
+    return out
+
+
+def blind_sheet(run, sampler_name: str, class_name: str, out: Path, seed: int = 0) -> Path:
+    """32 samples of ``class_name`` and 32 real test tiles of it (no copies of training tiles),
+    shuffled into one 8 x 8 sheet; the key (which positions are generated) in a JSON file beside
+    it."""
+    names = run.test.class_names
+    cls = class_index(run, class_name)
+    train, classifier = run_classifier(run)
+    sampler = run_samplers(run, fitted_priors(run.dir))[sampler_name]
+    generator = torch.Generator().manual_seed(seed)
+    fake = class_samples(sampler, classifier, cls, BLIND_TILES, len(names), generator)
+    _, kept = remove_exact_duplicates(train.pixels, run.test.pixels)
+    rows = torch.from_numpy(kept)[run.test.labels[kept] == cls]
+    real = run.test.batch(rows[torch.randperm(len(rows), generator=generator)[:BLIND_TILES]])
+    tiles = torch.cat([fake, real])
+    order = torch.randperm(len(tiles), generator=generator)
+    write_tile_sheet(tiles[order], 8, out)
     generated = sorted(int(p) + 1 for p in torch.nonzero(order < len(fake)).flatten())
     atomic_write_json(
         out.with_suffix(".key.json"),
@@ -264,6 +291,13 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         metavar="OUT",
         help="write the blind-look sheet (PNG) here",
+    )
+    parser.add_argument(
+        "--pairs",
+        type=Path,
+        default=None,
+        metavar="OUT",
+        help=f"write {PAIRS} samples of --blind-class above their nearest training tiles (PNG)",
     )
     parser.add_argument("--blind-class", default="main")
     parser.add_argument(
@@ -354,13 +388,20 @@ def main(argv: list[str] | None = None) -> int:
             "load_average_at_end": os.getloadavg()[0],
         },
     }
-    if args.blind is not None:
-        candidates = {
-            s: rows[args.blind_class] for s, rows in judged.items() if not s.startswith("PCA")
-        }
-        chosen = args.blind_sampler or min(
-            candidates, key=lambda s: candidates[s]["fd_to_train"] or float("inf")
+    candidates = {
+        s: rows[args.blind_class] for s, rows in judged.items() if not s.startswith("PCA")
+    }
+    chosen = args.blind_sampler or min(
+        candidates, key=lambda s: candidates[s]["fd_to_train"] or float("inf")
+    )
+    if args.pairs is not None:
+        pairs_sheet(run, chosen, args.blind_class, args.pairs)
+        result["pairs"] = {"sheet": str(args.pairs), "sampler": chosen}
+        print(
+            f"pairs: {args.pairs} ({chosen}, {PAIRS} samples of {args.blind_class}, each above "
+            "its nearest training tile)"
         )
+    if args.blind is not None:
         blind_sheet(run, chosen, args.blind_class, args.blind)
         result["blind"] = {
             "sheet": str(args.blind),
