@@ -48,6 +48,9 @@ class PlanLayoutConfig:
     # nats per code dimension (batch mean) below which the KL is not pushed further
     free_bits: float = 0.1
     activation: str = "relu"
+    # the training plans' smallest room in pixels, measured by aekit train before the first step
+    # unless given (0: not measured, the renderer's default): the renderer merges smaller rooms away
+    smallest_room: int = field(default=0, metadata={"min": 0})
 
 
 def _block(a: int, b: int, act: str) -> nn.Sequential:
