@@ -282,7 +282,7 @@ def plan_section(
         f"floor plans: {per_footprint} plans drawn for each of the first {n} test footprints "
         "(another seed than "
         "training), never clipped to the footprint: 'model' as drawn (the network's most likely "
-        "classes rendered "
+        "classes and wall probabilities rendered "
         "into rooms, walls, doors and windows by aekit.plan_render), 'model, raw pixels' before "
         "rendering; "
         "retrieval raw and through the same renderer; realism against the training plans; "
