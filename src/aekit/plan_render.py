@@ -36,7 +36,8 @@ from aekit.data.floorplans import DOOR, ENTRANCE, HALL, OUTSIDE, ROOM_CLASSES, W
 
 ROUNDS = 12  # merge-and-redraw rounds at most; a layout not settled by then is drawn as it stands
 # wall probability that parts two rooms of one type: on the gmm draws of a 30-minute plan-layout
-# run, 0.05 and 0.1 give realism 0.33 where the drawn walls alone give 0.40 (benchmarks/README.md)
+# run, with the training plans' smallest room, 0.05 gives realism 0.34 (0.1: 0.38) where the
+# likeliest classes alone give 0.63 (benchmarks/README.md)
 WALL_PROBABILITY = 0.05
 DOOR_PX = 3  # the widest door, as in the generated plans at 64 x 64
 _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)
