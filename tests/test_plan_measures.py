@@ -25,6 +25,7 @@ from aekit.plan_measures import (
     draw_plans,
     plan_section,
 )
+from aekit.plan_render import render_plans
 from aekit.priors import GMMPrior
 
 
@@ -34,6 +35,7 @@ class CopyingModel:
 
     latent_dim = 4
     name = "copying"
+    min_room = None  # the renderer's default
 
     def __init__(self, footprints: np.ndarray, plans: np.ndarray):
         self.by_footprint = {f.tobytes(): p for f, p in zip(footprints, plans)}
@@ -43,7 +45,7 @@ class CopyingModel:
         for plan, footprint in zip(out, condition.numpy()):
             y0, _, x0, x1 = P.bounding_box(footprint[0] > 0)
             plan[y0 - 1, x0:x1] = fp.WALL
-        return torch.from_numpy(out)
+        return torch.from_numpy(render_plans(out, condition.numpy()) if rendered else out)
 
 
 def test_drawn_and_raw_plans_are_scored_beside_real_plans_and_retrieval():

@@ -9,7 +9,7 @@ import pytest
 
 from aekit import plans as P
 from aekit.data import floorplans as fp
-from aekit.plan_render import render_plan, render_plans
+from aekit.plan_render import WALL_PROBABILITY, render_plan, render_plans, room_areas
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +102,55 @@ def test_the_entrance_goes_on_the_footprints_mark(reals):
     plan = render_plan(layout, footprints[1])
     assert (plan[footprints[1, 1] > 0] == fp.ENTRANCE).any()
     assert P.plan_validity(plan, footprints[1]).valid
+
+
+def _without_inner_walls(plans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each plan with its interior walls and doors painted over by the nearest room's type (a
+    network that never draws them as the likeliest class), and where they were."""
+    from scipy import ndimage
+
+    built = plans != fp.OUTSIDE
+    outline = built & ~np.stack(
+        [ndimage.binary_erosion(b, np.ones((3, 3)), border_value=0) for b in built]
+    )
+    inner = np.isin(plans, (fp.WALL, fp.DOOR)) & ~outline
+    layouts = plans.copy()
+    for layout, where in zip(layouts, inner):
+        room = np.isin(layout, fp.ROOM_CLASSES)
+        _, (ys, xs) = ndimage.distance_transform_edt(~room, return_indices=True)
+        layout[where] = layout[ys, xs][where]
+    return layouts, inner
+
+
+def test_the_networks_wall_probability_parts_rooms_of_one_type(reals):
+    """Interior walls that are nowhere the likeliest class but likely enough (0.3) still part two
+    rooms of one type: every plan keeps its number of rooms; from the likeliest classes alone,
+    bedrooms side by side become one room."""
+    footprints, plans = reals
+    layouts, inner = _without_inner_walls(plans)
+    count = [len(P.parse_plan(p).rooms) for p in plans]
+    with_prob = render_plans(layouts, footprints, wall_prob=np.where(inner, 0.3, 0.01))
+    alone = render_plans(layouts, footprints)
+    assert [len(P.parse_plan(p).rooms) for p in with_prob] == count
+    assert P.validity_rate(with_prob, footprints) == 1.0
+    fewer = [len(P.parse_plan(p).rooms) < n for p, n in zip(alone, count)]
+    assert sum(fewer) >= 5  # same-type neighbours are common
+    # below the level the walls part nothing
+    faint = render_plans(layouts, footprints, wall_prob=np.where(inner, WALL_PROBABILITY / 2, 0))
+    assert np.array_equal(faint, alone)
+
+
+def test_room_areas_are_the_parsed_rooms_and_min_room_merges_smaller_ones(reals):
+    _, plans = reals
+    areas = room_areas(plans)
+    assert sorted(areas.tolist()) == sorted(r.area for p in plans for r in P.parse_plan(p).rooms)
+    footprints, _ = reals
+    smallest = int(areas.min())
+    layouts = _random_layouts(footprints, seed=1)
+    for min_room in (16, smallest):
+        rendered = render_plans(layouts, footprints, min_room)
+        assert room_areas(rendered).min() >= min_room
+    # the larger floor leaves fewer, larger rooms
+    assert len(room_areas(render_plans(layouts, footprints, smallest))) < len(
+        room_areas(render_plans(layouts, footprints, 16))
+    )

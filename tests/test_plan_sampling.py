@@ -258,9 +258,11 @@ def test_plans_come_from_the_runs_gmm_prior_once_fitted_unless_a_temperature_ask
     assert json.loads((run / "prior-gmm.json").read_text())["options"]["code_shape"] == [32]
     assert sample("default") == 0 and sample("hot", "--temperature", "0.5") == 0
     assert sample("asked", "--prior", "gmm") == 0
-    assert [type(p) for p in used[1:]] == [GMMPrior, type(None), GMMPrior]
+    assert sample("plain", "--prior", "none") == 0  # N(0, I) at temperature 1 all the same
+    assert [type(p) for p in used[1:]] == [GMMPrior, type(None), GMMPrior, type(None)]
     said = capsys.readouterr().out
     assert "codes from the run's prior 'gmm'" in said and "codes from N(0, 0.5^2 I)" in said
+    assert "codes from N(0, I)" in said
     for k in range(3):  # the default is the fitted prior, draw for draw
         assert np.array_equal(
             files.read_plan(tmp_path / "default" / f"plan_{k}.png"),

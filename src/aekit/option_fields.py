@@ -42,6 +42,13 @@ def prior_names_or_all() -> tuple[str, ...]:
     return (*prior_names(), "all")
 
 
+NO_PRIOR = "none"  # `--prior none`: codes from N(0, T^2 I) even where the run has a fitted prior
+
+
+def prior_names_or_none() -> tuple[str, ...]:
+    return (*prior_names(), NO_PRIOR)
+
+
 def model_names() -> tuple[str, ...]:
     """The registered models (``aekit.models.MODELS``), read when ``aekit bench``'s flags are
     made."""

@@ -29,6 +29,7 @@ from aekit.option_fields import (
     overwrite,
     prior_names,
     prior_names_or_all,
+    prior_names_or_none,
     quiet,
     run_dir,
     seed,
@@ -271,8 +272,9 @@ class DrawOptions:
     prior: str | None = option(
         None,
         "draw codes from this fitted prior (aekit fit-prior; default: N(0, I); floor "
-        "plans: the run's gmm prior when fitted and no --temperature is given)",
-        choices=prior_names,
+        "plans: the run's gmm prior when fitted and no --temperature is given); none: N(0, I) "
+        "always",
+        choices=prior_names_or_none,
     )
 
 

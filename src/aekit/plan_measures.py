@@ -197,18 +197,18 @@ def plan_section(
     query, real = test_footprints[:n], np.asarray(test_plans[:n])
     train_footprints, train_plans = np.asarray(train_footprints), np.asarray(train_plans)
     raw = draw_plans(model, query, per_footprint, temperature=temperature, rendered=False)
+    # what the model draws: the same codes, rendered with the network's wall probabilities
+    drawn = draw_plans(model, query, per_footprint, temperature=temperature)
     repeated = np.repeat(query, per_footprint, 0)
     flat_raw = raw.reshape(-1, *raw.shape[2:])
-    # what the model draws: sample_classes renders the same way
-    flat = render_plans(flat_raw, repeated)
-    drawn = flat.reshape(raw.shape)
+    flat = drawn.reshape(flat_raw.shape)
     from_priors = {
         f"prior {name}": draw_plans(model, query, per_footprint, prior=prior)
         for name, prior in priors.items()
     }
     progress.message(f"  floor plans: {n} x {per_footprint} plans drawn")
     retrieved = P.retrieval_baseline(train_footprints, train_plans, query)
-    retrieved_rendered = render_plans(retrieved, query)
+    retrieved_rendered = render_plans(retrieved, query, model.min_room)
     train_features = _novelty_features(train_plans)
     held_features = _novelty_features(metrics.remove_exact_duplicates(train_plans, real)[0])
 
@@ -282,7 +282,7 @@ def plan_section(
         f"floor plans: {per_footprint} plans drawn for each of the first {n} test footprints "
         "(another seed than "
         "training), never clipped to the footprint: 'model' as drawn (the network's most likely "
-        "classes rendered "
+        "classes and wall probabilities rendered "
         "into rooms, walls, doors and windows by aekit.plan_render), 'model, raw pixels' before "
         "rendering; "
         "retrieval raw and through the same renderer; realism against the training plans; "

@@ -4,9 +4,13 @@ A floor-plan model's network gives a layout, the most likely class at every pixe
 building is, which room type each part of it is, where it draws walls. ``render_plan`` turns that
 into a plan by rules, as published plan generators do (a learned layout, walls and doors by rule):
 
-1. rooms: the connected regions of each room type; regions smaller than ``min_room`` pixels are
-   merged into their neighbours, and pixels of no room (the network's walls, doors, windows) join
-   the nearest room, so the building is split into rooms with nothing left over;
+1. rooms: the connected regions of each room type, parted by the network's walls, doors and
+   windows: the pixels it draws as such, and where it gives them at least ``WALL_PROBABILITY``
+   (``wall_prob``; two rooms of one type meet only at a one-pixel wall, which the network, unsure
+   of its exact place, rarely draws as the likeliest class). Pixels of no room join the nearest
+   room, so the building is split into rooms with nothing left over; rooms smaller than
+   ``min_room`` pixels (a model's training plans' smallest room: ``room_areas``) are merged into
+   their neighbours;
 2. walls: one pixel along the building's outline (every built pixel with outside among its eight
    neighbours, as in the real plans) and between two rooms: where the network drew wall between
    them, else one pixel on one side of their border; a room that walls leave smaller than
@@ -31,6 +35,10 @@ import numpy as np
 from aekit.data.floorplans import DOOR, ENTRANCE, HALL, OUTSIDE, ROOM_CLASSES, WALL, WINDOW
 
 ROUNDS = 12  # merge-and-redraw rounds at most; a layout not settled by then is drawn as it stands
+# wall probability that parts two rooms of one type: on the gmm draws of a 30-minute plan-layout
+# run, with the training plans' smallest room, 0.05 gives realism 0.34 (0.1: 0.38) where the
+# likeliest classes alone give 0.63 (benchmarks/README.md)
+WALL_PROBABILITY = 0.05
 DOOR_PX = 3  # the widest door, as in the generated plans at 64 x 64
 _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)
 _EIGHT = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
@@ -42,16 +50,35 @@ def default_min_room(size: int) -> int:
     return max(1, round(16 * (size / 64) ** 2))
 
 
+def room_areas(plans: np.ndarray) -> np.ndarray:
+    """The area in pixels of every room (a connected region of room pixels, as
+    ``aekit.plans.parse_plan`` finds them) of ``N x H x W`` plans (class indices)."""
+    from scipy import ndimage
+
+    rooms = np.isin(np.asarray(plans), ROOM_CLASSES)
+    structure = np.zeros((3, 3, 3), bool)
+    structure[1] = _CROSS  # never across plans
+    labels, _ = ndimage.label(rooms, structure)
+    return np.bincount(labels.ravel())[1:]
+
+
 def render_plans(
-    raw: np.ndarray, footprints: np.ndarray | None = None, min_room: int | None = None
+    raw: np.ndarray,
+    footprints: np.ndarray | None = None,
+    min_room: int | None = None,
+    wall_prob: np.ndarray | None = None,
 ) -> np.ndarray:
     """``render_plan`` for each of ``N x H x W`` layouts (class indices), with its footprint
-    (``N x 2 x H x W``: mask and entrance mark) when given. ``N x H x W`` uint8."""
+    (``N x 2 x H x W``: mask and entrance mark) and wall probabilities (``N x H x W``) when given.
+    ``N x H x W`` uint8."""
     raw = np.asarray(raw)
     out = np.empty(raw.shape, np.uint8)
     for i, layout in enumerate(raw):
         out[i] = render_plan(
-            layout, None if footprints is None else np.asarray(footprints[i]), min_room
+            layout,
+            None if footprints is None else np.asarray(footprints[i]),
+            min_room,
+            None if wall_prob is None else np.asarray(wall_prob[i]),
         )
     return out
 
@@ -66,14 +93,15 @@ def _shift(a: np.ndarray, dy: int, dx: int, fill: int = 0) -> np.ndarray:
     return out
 
 
-def _regions(raw: np.ndarray) -> tuple[np.ndarray, list[int]]:
-    """Label map of the connected regions of each room type (0 elsewhere) and each label's type."""
+def _regions(raw: np.ndarray, parted: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Label map of the connected regions of each room type outside ``parted`` (0 elsewhere) and
+    each label's type."""
     from scipy import ndimage
 
     labels = np.zeros(raw.shape, np.int32)
     kinds = [OUTSIDE]
     for kind in ROOM_CLASSES:
-        found, n = ndimage.label(raw == kind, _CROSS)
+        found, n = ndimage.label((raw == kind) & ~parted, _CROSS)
         labels[found > 0] = found[found > 0] + len(kinds) - 1
         kinds += [kind] * n
     return labels, kinds
@@ -126,26 +154,33 @@ def _merge_away(labels: np.ndarray, gone: np.ndarray, built: np.ndarray) -> np.n
 
 
 def render_plan(
-    raw: np.ndarray, footprint: np.ndarray | None = None, min_room: int | None = None
+    raw: np.ndarray,
+    footprint: np.ndarray | None = None,
+    min_room: int | None = None,
+    wall_prob: np.ndarray | None = None,
 ) -> np.ndarray:
     """A plan (class indices, uint8) from a layout ``raw`` (``H x W`` class indices), the steps in
     the module's docstring; ``footprint`` (``2 x H x W``: mask, entrance mark) places the
-    entrance."""
+    entrance; ``wall_prob`` (``H x W``) is the network's probability of wall, door, window or
+    entrance at each pixel; ``min_room`` defaults to ``default_min_room``."""
     from scipy import ndimage
 
     raw = np.asarray(raw)
     built = raw != OUTSIDE
     min_room = default_min_room(raw.shape[0]) if min_room is None else min_room
     drawn = built & ~np.isin(raw, ROOM_CLASSES)  # the network's walls, doors, windows, entrances
-    labels, kinds = _regions(raw)
+    parted = drawn if wall_prob is None else drawn | (built & (wall_prob >= WALL_PROBABILITY))
+    if not (built & ~parted).any():  # a network unsure of every pixel: its drawing alone
+        parted = drawn
+    labels, kinds = _regions(raw, parted)
+    labels = _fill(labels, built)
     small = [
         j
         for j, n in enumerate(np.bincount(labels.ravel(), minlength=len(kinds)))
         if j and n < min_room
     ]
     if len(small) < len(kinds) - 1:  # a layout of fragments only keeps them all
-        labels = np.where(np.isin(labels, small), 0, labels).astype(np.int32)
-    labels = _fill(labels, built)
+        labels = _merge_away(labels, np.array(small), built)
     for round_ in range(ROUNDS):
         labels = _split(labels, kinds)
         wall = _walls(labels, drawn)

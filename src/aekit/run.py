@@ -40,7 +40,7 @@ from aekit.inference import (
 )
 from aekit.io import read_json
 from aekit.models.base import Autoencoder
-from aekit.option_fields import options_from_keywords
+from aekit.option_fields import NO_PRIOR, options_from_keywords
 from aekit.options import CleanOptions, CodeOptions, DrawOptions
 from aekit.priors import fitted_priors, load_prior
 from aekit.runs import (
@@ -255,7 +255,7 @@ class Run:
         ``options`` are ``aekit sample``'s (``options.DrawOptions``: seed, temperature, prior), with
         its defaults and checks."""
         draw = options_from_keywords(DrawOptions, options)
-        prior = None if draw.prior is None else self.prior(draw.prior)
+        prior = None if draw.prior in (None, NO_PRIOR) else self.prior(draw.prior)
         return sample_images(
             self.model, n, seed=draw.seed, labels=labels, temperature=draw.temperature, prior=prior
         )

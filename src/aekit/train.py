@@ -109,7 +109,10 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
         # after the choice: it fills in what the run's config.json holds
         check_resumable(stored, config, run_dir)
     torch.manual_seed(config.seed)
-    model = build_from_config(config.model, config.model_options, input_shape, num_classes)
+    # a resumed run's model as it was saved, with what init_from_data set (plan models' smallest
+    # room)
+    options = read_run_config(run_dir).model_options if started else config.model_options
+    model = build_from_config(config.model, options, input_shape, num_classes)
     model = prepare_model(model.to(device), device)
     if model.conditional and pages:
         raise ConfigError(

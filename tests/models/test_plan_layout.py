@@ -12,6 +12,7 @@ from aekit.data import floorplan_files as files
 from aekit.data import floorplans as fp
 from aekit.errors import ConfigError
 from aekit.models import build_model
+from aekit.plan_render import default_min_room, room_areas
 
 SIZE = 32
 OPTIONS = {"channels": [16, 24, 32], "latent_channels": 4, "warmup_steps": 0}
@@ -87,9 +88,10 @@ def test_drawing_renders_the_networks_layout(pairs, monkeypatch):
     stray = (rng.random(noisy.shape) < 0.04) & (noisy != fp.OUTSIDE)
     noisy[stray] = rng.integers(1, len(fp.CLASSES), int(stray.sum()))
     model = _model()
-    logits = torch.nn.functional.one_hot(torch.from_numpy(noisy).long(), len(fp.CLASSES)).permute(
-        0, 3, 1, 2
-    )
+    # a confident network: every other class under 1e-8
+    logits = 20 * torch.nn.functional.one_hot(
+        torch.from_numpy(noisy).long(), len(fp.CLASSES)
+    ).permute(0, 3, 1, 2)
     monkeypatch.setattr(model, "logits", lambda z, condition: logits.float())
     drawn = model.sample_classes(footprints[:6]).numpy()
     raw = model.sample_classes(footprints[:6], rendered=False).numpy()
@@ -123,3 +125,18 @@ def test_training_fits_the_gmm_prior_plans_are_drawn_from(tmp_path, monkeypatch)
     # fitted to the flattened 4 x 2 x 2 code maps of the 36 training plans
     prior = load_prior(run.dir, "gmm")
     assert prior.code_shape == (16,) and "36 codes" in (run.dir / "prior-gmm.json").read_text()
+    # the training plans' smallest room, recorded for the renderer, and kept by a resumed run
+    smallest = int(room_areas(run.train.plans.numpy()).min())
+    assert run.model.min_room == smallest != default_min_room(SIZE)
+    config = TrainConfig(
+        dataset="floorplans-synthetic",
+        image_size=SIZE,
+        epochs=2,
+        batch_size=8,
+        quiet=True,
+        model="plan-layout",
+        model_options=OPTIONS,
+        out=str(tmp_path / "run"),
+        resume=True,
+    )
+    assert train(config).model.min_room == smallest

@@ -13,7 +13,8 @@ plans do. ``aekit train`` fits a gmm prior to the training plans' codes at the e
 (``prior_after_training``), and plans are drawn from it when the run has it. A
 draw is decoded to the most likely class at every pixel and then rendered into a plan by
 ``aekit.plan_render`` (``PlanModel``): the network gives the layout (where the rooms are, their
-types, the building's outline), the renderer the walls, doors and windows that make it usable.
+types, the building's outline, and how likely a wall is at each pixel), the renderer the walls,
+doors and windows that make it usable.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ class PlanLayoutConfig:
     # nats per code dimension (batch mean) below which the KL is not pushed further
     free_bits: float = 0.1
     activation: str = "relu"
+    # the training plans' smallest room in pixels, measured by aekit train before the first step
+    # unless given (0: not measured, the renderer's default): the renderer merges smaller rooms away
+    smallest_room: int = field(default=0, metadata={"min": 0})
 
 
 def _block(a: int, b: int, act: str) -> nn.Sequential:

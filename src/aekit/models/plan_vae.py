@@ -22,17 +22,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aekit.data.floorplans import CLASSES, PALETTE
+from aekit.data.floorplans import CLASSES, OUTSIDE, PALETTE, ROOM_CLASSES
 from aekit.errors import ConfigError
 from aekit.models.base import Autoencoder
 from aekit.models.layers import activation, check_conv_fit
-from aekit.plan_render import render_plans
+from aekit.plan_render import render_plans, room_areas
 
 FOOTPRINT_CHANNELS = 2  # outline mask, entrance mark
+ROOM_SIZE_BATCH = 512  # training plans read into classes at once when their rooms are measured
 
 
 @dataclass
@@ -46,6 +48,9 @@ class PlanVAEConfig:
     # nats per code dimension (batch mean) below which the KL is not pushed further
     free_bits: float = 0.25
     activation: str = "relu"
+    # the training plans' smallest room in pixels, measured by aekit train before the first step
+    # unless given (0: not measured, the renderer's default): the renderer merges smaller rooms away
+    smallest_room: int = field(default=0, metadata={"min": 0})
 
 
 def _block(a: int, b: int, act: str) -> nn.Sequential:
@@ -62,8 +67,9 @@ class PlanModel(Autoencoder):
     condition checked, the categorical likelihood, the VAE loss with free bits, and drawing: a code
     from N(0, I) decoded to the most likely class at every pixel (the raw layout), then turned into
     a plan by the deterministic renderer (``aekit.plan_render.render_plans``: rooms from the layout,
-    walls, doors from the entrance, windows on outer walls), part of the decoding. A subclass builds
-    the network: ``posterior`` and ``logits``."""
+    parted where the network gives wall, none under the training plans' smallest room; walls, doors
+    from the entrance, windows on outer walls), part of the decoding (``render``). A subclass
+    builds the network: ``posterior`` and ``logits``."""
 
     generative = True
     conditional = True
@@ -84,6 +90,39 @@ class PlanModel(Autoencoder):
     def logits(self, z: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
         """Per-pixel class logits ``B x K x H x W`` for codes ``z`` and footprints ``condition``."""
         raise NotImplementedError
+
+    @property
+    def min_room(self) -> int | None:
+        """The smallest room the renderer keeps: the training plans' (``smallest_room``), or None
+        (the renderer's default) for a run trained before it was recorded."""
+        return self.config.smallest_room or None
+
+    def init_from_data(self, images: torch.Tensor) -> None:
+        """Record the training plans' smallest room (``smallest_room``, unless given): the renderer
+        merges smaller rooms into their neighbours."""
+        if self.config.smallest_room:
+            return
+        areas = np.concatenate(
+            [
+                room_areas(self.classes_of(images[i : i + ROOM_SIZE_BATCH]).cpu().numpy())
+                for i in range(0, len(images), ROOM_SIZE_BATCH)
+            ]
+        )
+        if len(areas):
+            self.config.smallest_room = int(areas.min())
+
+    def render(
+        self, logits: torch.Tensor, footprint: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network's layout (its most likely class at every pixel, ``B x H x W`` uint8) and the
+        plan rendered from it (``aekit.plan_render``) with the training plans' smallest room and
+        the network's wall probabilities, on the CPU."""
+        probabilities = logits.float().softmax(1)
+        layout = probabilities.argmax(1).to(torch.uint8).cpu()
+        rooms = [OUTSIDE, *ROOM_CLASSES]
+        wall_prob = (1 - probabilities[:, rooms].sum(1)).cpu().numpy()
+        plans = render_plans(layout.numpy(), footprint.cpu().numpy(), self.min_room, wall_prob)
+        return layout, torch.from_numpy(plans)
 
     # --- plans as classes and colours -------------------------------------------------------------
     def classes_of(self, x: torch.Tensor) -> torch.Tensor:
@@ -119,12 +158,8 @@ class PlanModel(Autoencoder):
         """The plan drawn from the code: the most likely class at every pixel, rendered
         (``aekit.plan_render``), in palette colours."""
         footprint = self._footprint(condition, len(z))
-        raw = self.logits(z, footprint).argmax(1)
-        return self.colours_of(
-            torch.from_numpy(render_plans(raw.cpu().numpy(), footprint.cpu().numpy()))
-            .long()
-            .to(raw.device)
-        )
+        _, plans = self.render(self.logits(z, footprint), footprint)
+        return self.colours_of(plans.long().to(z.device))
 
     def log_likelihood(self, x, z, condition=None):
         """log p(plan | z, footprint): the true classes' log-probabilities summed over pixels
@@ -177,12 +212,10 @@ class PlanModel(Autoencoder):
         rendered plans, or with ``rendered=False`` the network's own most likely classes."""
         device = self.palette.device
         footprint = self._footprint(condition.to(device), len(condition))
-        raw = self.logits(z.to(device), footprint).argmax(1).to(torch.uint8).cpu()
-        return (
-            torch.from_numpy(render_plans(raw.numpy(), footprint.cpu().numpy()))
-            if rendered
-            else raw
-        )
+        logits = self.logits(z.to(device), footprint)
+        if not rendered:
+            return logits.argmax(1).to(torch.uint8).cpu()
+        return self.render(logits, footprint)[1]
 
 
 class PlanVAE(PlanModel):
