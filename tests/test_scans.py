@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,22 +11,37 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from aekit.data.documents import load_pages
 from aekit.data.page_damage import DamageConfig, damage_page
 from aekit.data.synthetic_documents import render_page
 from aekit.images import resize
 from aekit.models import build_model
 from aekit.page_metrics import enlarge
 from aekit.scans import (
+    KAGGLE_INK,
     KAGGLE_TEXT,
+    CleanedPage,
     TextSize,
     TrainingText,
     clean_page,
+    darken,
+    describe,
     guided_upsample,
+    ink_gain,
     measure_text,
     training_text,
     working_factor,
 )
 from aekit.tiling import tiled_reconstruct
+
+REAL_DATA = os.environ.get("AEKIT_DATA")  # read before any test points it elsewhere
+
+
+def real_documents() -> Path:
+    for root in (REAL_DATA, Path(__file__).parents[2] / "shared" / "data"):
+        if root and (Path(root) / "documents" / "train_cleaned").is_dir():
+            return Path(root) / "documents"
+    pytest.skip("the real documents are not here")
 
 
 def pair(seed: int, size: tuple[int, int] = (270, 210)) -> tuple[torch.Tensor, torch.Tensor]:
@@ -145,7 +161,14 @@ def test_training_text_is_read_from_the_run_else_measured_else_assumed(tmp_path:
     run.mkdir()
     text = {"pitch": [10, 12, 20], "letter": [5, 6, 9]}
     (run / "data.json").write_text(json.dumps({"notes": [], "skipped": [], "text": text}))
-    assert training_text(run, None) == TrainingText((10.0, 12.0, 20.0), (5.0, 6.0, 9.0))
+    # recorded before the ink level was: Kaggle's
+    assert training_text(run, None) == TrainingText((10.0, 12.0, 20.0), (5.0, 6.0, 9.0), KAGGLE_INK)
+    text["ink"] = [0.0, 0.2, 0.3]
+    (run / "data.json").write_text(json.dumps({"text": text}))
+    assert training_text(run, None).ink == (0.0, 0.2, 0.3)
+    (run / "data.json").write_text(json.dumps({"text": {**text, "ink": [0.1, 0.2, 1.5]}}))
+    with pytest.raises(Exception, match="ink"):
+        training_text(run, None)
     (run / "data.json").write_text(
         json.dumps({"text": {"pitch": [10, 20, 12], "letter": [5, 6, 9]}})
     )
@@ -160,3 +183,57 @@ def test_training_text_is_read_from_the_run_else_measured_else_assumed(tmp_path:
     meta = RunConfig("doc-unet", {}, (1, 32, 32), None, dataset, TrainConfig(dataset=dataset))
     assert training_text(run, meta, notes.append) == KAGGLE_TEXT
     assert len(notes) == 1 and "Kaggle" in notes[0]
+
+
+def faded(page: torch.Tensor, contrast: float) -> torch.Tensor:
+    """``page`` with its ink ``contrast`` times as far below the paper (worn toner, light print)."""
+    return 1 - contrast * (1 - page)
+
+
+def test_faint_ink_is_darkened_to_the_training_pages_typical_ink(pages):
+    """A cleaner that only saw dark ink takes faint strokes for stains (the generated 300 dpi
+    pages, grey ink on grey paper, lost every thin stroke); ink fainter than the faintest
+    training page's is first darkened to their typical level, and ink inside the range is not."""
+    training = TrainingText.of_pages([noisy for noisy, _ in pages])
+    noisy, clean = pages[2]
+    assert ink_gain(measure_text(noisy), training) == 1.0
+    faint = faded(noisy, 0.35)
+    size = measure_text(faint)
+    assert size.ink > training.ink[2]
+    gain = ink_gain(size, training)
+    assert gain > 2
+    assert measure_text(darken(faint, gain)).ink == pytest.approx(training.ink[1], abs=0.05)
+
+    # Untrained doc-unet is background division: it keeps faint ink faint unless darkened.
+    torch.manual_seed(0)
+    model = build_model("doc-unet", {"width": 4, "depth": 1}, (1, 32, 32)).eval()
+    done = clean_page(model, faint, training)
+    assert done.gain == pytest.approx(gain) and done.factor == 1.0
+    ink = clean < 0.3
+    as_given = tiled_reconstruct(model, noisy)[ink].mean()
+    assert float(done.pixels[ink].mean()) < float(as_given) + 0.1
+    assert float(tiled_reconstruct(model, faint)[ink].mean()) > float(as_given) + 0.2
+    assert "darkened" in describe(done)
+
+
+def test_describe_says_what_was_done_to_a_page_and_nothing_for_a_page_as_it_was():
+    pixels = torch.ones(1, 8, 8)
+    assert describe(CleanedPage(pixels, 1.0, None)) is None
+    assert describe(CleanedPage(pixels, 2.0, None)) == (
+        "text 2.00x larger than the training pages': cleaned at 50% size and mapped back"
+    )
+    both = describe(CleanedPage(pixels, 0.5, None, gain=1.5))
+    assert both == (
+        "ink fainter than the training pages': darkened 1.50x; text 2.00x smaller than the "
+        "training pages': cleaned at 200% size and mapped back"
+    )
+
+
+@pytest.mark.real_data
+def test_the_held_out_kaggle_pages_are_not_darkened_and_a_faded_one_is():
+    """The Kaggle ink range (``KAGGLE_INK``, the training pages') holds every held-out page, so
+    the 1x figure is untouched; the same page faded to 40% of its contrast is darkened."""
+    test = load_pages(real_documents(), "test")
+    assert len(test) == 28
+    assert all(ink_gain(measure_text(page), KAGGLE_TEXT) == 1.0 for page in test.noisy)
+    assert ink_gain(measure_text(faded(test.noisy[0], 0.4)), KAGGLE_TEXT) > 1.5
