@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -23,12 +24,15 @@ from aekit.scans import (
     CleanedPage,
     TextSize,
     TrainingText,
+    candidate_factors,
     clean_page,
     darken,
     describe,
     guided_upsample,
     ink_gain,
     measure_text,
+    paper_ratio,
+    round_trip_loss,
     training_text,
     working_factor,
 )
@@ -88,19 +92,53 @@ def test_pages_without_text_measure_nothing_and_are_cleaned_as_they_are():
     )[0].clamp(0, 1)
     for page in (blank, noise, photo):
         size = measure_text(page)
-        assert working_factor(size, KAGGLE_TEXT) == 1.0, size
+        assert candidate_factors(size, KAGGLE_TEXT) == [(1.0, math.inf)], size
 
 
-def test_working_factor_is_one_inside_the_training_range_and_the_ratio_outside():
-    training = TrainingText(pitch=(20.0, 30.0, 40.0), letter=(8.0, 10.0, 15.0))
-    assert working_factor(TextSize(30.0, 10.0), training) == 1.0
-    assert working_factor(TextSize(43.0, 10.0), training) == 1.0  # within the 10% tolerance
-    assert working_factor(TextSize(120.0, 40.0), training) == pytest.approx(4.0)  # to the median
-    assert working_factor(TextSize(15.0, 4.0), training) == pytest.approx(0.5)
+def test_candidates_bring_the_text_to_the_training_sizes_and_each_loses_what_such_pages_do():
+    training = TrainingText((20.0, 30.0, 40.0), (8.0, 10.0, 15.0), detail=(0.15, 0.13, 0.1))
+    assert candidate_factors(TextSize(30.0, 10.0), training) == [
+        (1.5, 0.15),
+        (1.0, math.inf),
+    ]
+    # within the 10% tolerance of the range, 1 stays a candidate
+    assert [f for f, _ in candidate_factors(TextSize(43.0, 10.0), training)] == pytest.approx(
+        [2.15, 43 / 30, 1.075, 1.0]
+    )
+    assert candidate_factors(TextSize(120.0, 40.0), training) == [
+        (6.0, 0.15),
+        (4.0, 0.13),
+        (3.0, 0.1),
+    ]
+    assert candidate_factors(TextSize(15.0, 4.0), training) == [(0.5, math.inf)]  # to the median
     # letters only shrink a page
-    assert working_factor(TextSize(None, 45.0), training) == pytest.approx(4.5)
-    assert working_factor(TextSize(None, 4.0), training) == 1.0
-    assert working_factor(TextSize(None, None), training) == 1.0
+    assert candidate_factors(TextSize(None, 45.0), training) == [(4.5, math.inf)]
+    assert candidate_factors(TextSize(None, 4.0), training) == [(1.0, math.inf)]
+    assert candidate_factors(TextSize(None, None), training) == [(1.0, math.inf)]
+
+
+def test_working_factor_is_the_largest_candidate_that_loses_no_more_than_a_training_page():
+    """A page enlarged 2x from small type has the pitch of a 1.33x page of the middle size: what
+    tells them apart is that the first loses nothing when shrunk 2x and the second does."""
+    training = TrainingText((20.0, 30.0, 40.0), (8.0, 10.0, 15.0), detail=(0.15, 0.13, 0.1))
+    page = TextSize(40.0, 16.0)  # 2x of the small type, or 1.33x of the middle, or 1x of the large
+    assert working_factor(page, training, lambda f: 0.0) == (2.0, True)
+    # loses more than small type does at 2x, nothing at 1.33x
+    assert working_factor(page, training, lambda f: 0.2 if f > 1.5 else 0.0) == (
+        pytest.approx(4 / 3),
+        True,
+    )
+    assert working_factor(page, training, lambda f: 1.0) == (1.0, False)  # as it is
+    # outside the range, losing everywhere (a sharp scan): the median size
+    assert working_factor(TextSize(120.0, 40.0), training, lambda f: 1.0) == (4.0, False)
+    assert working_factor(TextSize(15.0, 4.0), training, lambda f: 0.0) == (0.5, False)
+
+
+def test_an_enlarged_page_loses_little_at_its_enlargement_and_more_beyond(pages):
+    noisy, _ = pages[0]
+    big = paper_ratio(enlarge(noisy, 2.0))
+    assert round_trip_loss(big, 2.0) < 0.6 * round_trip_loss(big, 2.5)
+    assert round_trip_loss(paper_ratio(noisy), 1.25) > round_trip_loss(big, 2.0)
 
 
 def test_an_enlarged_page_is_cleaned_at_the_training_size_and_beats_cleaning_it_as_it_is(pages):
@@ -152,8 +190,10 @@ def test_a_known_factor_replaces_the_measured_one(pages):
     big = enlarge(noisy, 2.0)
     told = clean_page(model, big, training, factor=2.0)
     assert told.factor == 2.0 and told.pixels.shape == big.shape
-    small = resize(big, tuple(noisy.shape[-2:]))
-    assert torch.allclose(told.pixels, guided_upsample(big, small, tiled_reconstruct(model, small)))
+    # enlarged, it loses nothing at its factor: sampled down and enlarged back with one kernel
+    small = F.interpolate(big[None], size=noisy.shape[-2:], mode="bicubic")[0].clamp(0, 1)
+    back = F.interpolate(tiled_reconstruct(model, small)[None], size=big.shape[-2:], mode="bicubic")
+    assert torch.allclose(told.pixels, back[0].clamp(0, 1))
 
 
 def test_training_text_is_read_from_the_run_else_measured_else_assumed(tmp_path: Path, pages):

@@ -37,8 +37,16 @@ from aekit.io import read_json
 from aekit.runs import DATA_NOTES, RunConfig
 from aekit.tiling import tiled_reconstruct
 
-# a page within 10% of the training range is cleaned as it is (resampling blurs 1-px edges)
+# a page within 10% of the training range may be cleaned as it is (resampling blurs 1-px edges)
 TOLERANCE = 1.1
+# A page's detail lost when it is shrunk by its own enlargement (``round_trip_loss``) is at most
+# ``TrainingText.detail``, which is the training pages' most times this margin (on the Kaggle
+# pages enlarged 1.5-3x the loss at the true factor is below the recorded level and shrunk to the
+# next smaller type size, 1.23x or 1.32x further, above it: 0.140 against 0.152, 0.125 against
+# 0.133)
+DETAIL_MARGIN = 1.05
+# the enlargement ``TrainingText.detail`` is measured at: of 1.5x, 2x and 3x the one that loses most
+PROBE = 1.5
 # autocorrelation of the rows' ink profile at the pitch: below it the lines are not regular
 MIN_PEAK = 0.25
 PEAK_SHARE = 0.7  # the pitch is the first autocorrelation peak at least this share of the highest
@@ -70,18 +78,24 @@ class TextSize:
     ink: float | None = None
 
 
-# The Kaggle training pages' ink levels (low, median, high): the range of runs that recorded none.
+# Measured on the Kaggle training pages (``TrainingText.of_pages``): what runs that recorded
+# none use, their ink levels (low, median, high) and their detail (see ``TrainingText``).
 KAGGLE_INK = (0.0, 0.109, 0.213)
+KAGGLE_DETAIL = (0.147, 0.131, 0.107)
 
 
 @dataclass(frozen=True)
 class TrainingText:
     """The text sizes a cleaner was trained on (from its training pages): ``(low, median, high)``
-    of the line pitch, of the letter height and of the ink level."""
+    of the line pitch, of the letter height and of the ink level; ``detail``: for the pages of the
+    low, median and high pitch, the most detail a page of that size loses when it is enlarged
+    PROBE times and shrunk back (``round_trip_loss``; smaller type loses more), times
+    DETAIL_MARGIN."""
 
     pitch: tuple[float, float, float]
     letter: tuple[float, float, float]
     ink: tuple[float, float, float] = KAGGLE_INK
+    detail: tuple[float, float, float] = KAGGLE_DETAIL
 
     @classmethod
     def of_pages(cls, pages: list[torch.Tensor]) -> TrainingText | None:
@@ -93,27 +107,41 @@ class TrainingText:
         if not pitches or not letters:
             return None
         spread = lambda values: (min(values), float(np.median(values)), max(values))
-        return cls(spread(pitches), spread(letters), spread(inks))
+        pitch = spread(pitches)
+        detail = [0.0, 0.0, 0.0]
+        for page, size in zip(pages, sizes):
+            if size.pitch is not None:
+                nearest = min(range(3), key=lambda i: abs(math.log(size.pitch / pitch[i])))
+                h, w = page.shape[-2:]
+                big = F.interpolate(
+                    page[None], size=(round(h * PROBE), round(w * PROBE)), mode="bicubic"
+                )
+                lost = round_trip_loss(paper_ratio(big[0].clamp(0, 1)), PROBE)
+                detail[nearest] = max(detail[nearest], lost * DETAIL_MARGIN)
+        # an end without pages of its own (a page at the median may be nearer another end)
+        detail = [d or max(detail) for d in detail]
+        return cls(pitch, spread(letters), spread(inks), (detail[0], detail[1], detail[2]))
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> TrainingText:
-        """``ink`` is optional: runs recorded before it measured pages of Kaggle's ink."""
-        pitch, letter, ink = (
-            tuple(float(v) for v in value.get(k, KAGGLE_INK)) for k in ("pitch", "letter", "ink")
-        )
+        """``ink`` and ``detail`` are optional: runs recorded before them get Kaggle's."""
+        pitch, letter = (tuple(float(v) for v in value[k]) for k in ("pitch", "letter"))
+        ink = tuple(float(v) for v in value.get("ink", KAGGLE_INK))
+        detail = tuple(float(v) for v in value.get("detail", KAGGLE_DETAIL))
         if (
-            any(len(v) != 3 or list(v) != sorted(v) for v in (pitch, letter, ink))
-            or not all(math.isfinite(v) and v > 0 for v in pitch + letter)
+            any(len(v) != 3 for v in (pitch, letter, ink, detail))
+            or any(list(v) != sorted(v) for v in (pitch, letter, ink))
+            or not all(math.isfinite(v) and v > 0 for v in pitch + letter + detail)
             or not all(0 <= v <= 1 for v in ink)
         ):
             raise ValueError(
-                "pitch and letter must be three positive numbers each and ink three in [0, 1]: "
-                "low, median, high"
+                "pitch, letter and detail must be three positive numbers each and ink three in "
+                "[0, 1]: low, median, high"
             )
-        return cls(pitch, letter, ink)
+        return cls(pitch, letter, ink, detail)
 
 
 # Measured on the 144 Kaggle training pages (`TrainingText.of_pages`): the range a run uses when it
@@ -135,6 +163,13 @@ def paper_level(grey: torch.Tensor) -> torch.Tensor:
     return resize(blocks.quantile(PAPER_QUANTILE, dim=-1)[None], (h, w), clip=False)[0]
 
 
+def paper_ratio(page: torch.Tensor) -> torch.Tensor:
+    """A ``[1 x] H x W`` page over its paper's brightness (``paper_level``): stains and shadows
+    divided out."""
+    grey = page.reshape(page.shape[-2:]).float()
+    return grey / paper_level(grey).clamp(min=1e-3)
+
+
 def _ink(page: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """The brightness of a ``[1 x] H x W`` page in [0, 1] over its paper's (``paper_level``) and
     its dark pixels: Otsu's threshold on that ratio, so that a stain or a shadow is not ink."""
@@ -144,7 +179,7 @@ def _ink(page: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     grey = page.reshape(page.shape[-2:]).float()
     if float(grey.max() - grey.min()) < 1e-3 or min(grey.shape) < PAPER_BLOCKS:
         return np.ones(grey.shape, np.float32), np.zeros(grey.shape, bool)
-    ratio = (grey / paper_level(grey).clamp(min=1e-3)).numpy()
+    ratio = paper_ratio(grey).numpy()
     if float(ratio.max() - ratio.min()) < 1e-3:
         return ratio, np.zeros(ratio.shape, bool)
     return ratio, ratio < threshold_otsu(ratio)
@@ -204,21 +239,68 @@ def measure_text(page: torch.Tensor) -> TextSize:
     return TextSize(line_pitch(ink), letter, level)
 
 
-def working_factor(size: TextSize, training: TrainingText) -> float:
-    """How much larger the page's text is than the training pages' typical text: 1 inside their
-    range (within TOLERANCE), else the ratio to their median (the ends of the range are the sizes
-    the model saw least: a 300 dpi page brought only to the largest training size came out with
-    faded strokes, brought to the median it read well); pitch when the page has regular lines, else
-    letter height (which only ever shrinks a page: small blobs without lines are more often specks
-    than small type); 1 without text."""
+def candidate_factors(size: TextSize, training: TrainingText) -> list[tuple[float, float]]:
+    """The factors that bring a page's text to a size the training pages had, largest first, each
+    with the most detail it may lose (``working_factor``): 1 when its line pitch is inside their
+    range (within TOLERANCE), and those that bring the pitch to the range's low, median and high
+    (on Kaggle's pages its three type sizes: 22.9, 28.2 and 37.3 px) by shrinking the page. Text
+    smaller than the range is enlarged to the median; a page without lines but with letters
+    larger than the range is shrunk to the median letter (small blobs without lines are more often
+    specks than small type); 1 without text. The last two and 1 may lose anything."""
     if size.pitch is not None:
         low, typical, high = training.pitch
-        if low / TOLERANCE <= size.pitch <= high * TOLERANCE:
-            return 1.0
-        return min(max(size.pitch / typical, MIN_FACTOR), MAX_FACTOR)
+        if size.pitch < low / TOLERANCE:
+            return [(max(size.pitch / typical, MIN_FACTOR), math.inf)]
+        shrinking = [
+            (min(size.pitch / end, MAX_FACTOR), lost)
+            for end, lost in zip(training.pitch, training.detail)
+            if size.pitch / end > 1
+        ]
+        inside = [(1.0, math.inf)] if size.pitch <= high * TOLERANCE else []
+        return sorted(shrinking, reverse=True) + inside
     if size.letter is not None and size.letter > training.letter[2] * TOLERANCE:
-        return min(size.letter / training.letter[1], MAX_FACTOR)
-    return 1.0
+        return [(min(size.letter / training.letter[1], MAX_FACTOR), math.inf)]
+    return [(1.0, math.inf)]
+
+
+def working_factor(
+    size: TextSize, training: TrainingText, loss: Callable[[float], float]
+) -> tuple[float, bool]:
+    """The factor a page is cleaned at, and whether it loses nothing there: of
+    ``candidate_factors``, the largest at which the page loses no more detail (``loss(factor)``,
+    its ``round_trip_loss``) than a training page of that text size loses at its own resolution.
+    A page enlarged from a training-sized one carries no finer detail than it had, so it can be
+    shrunk by its enlargement and no further; cleaned there it looks like the pages the model
+    learned from, in text size and in sharpness. The text size alone cannot tell that scale: a 2x
+    page of Kaggle's small type has the pitch of a 1.23x page of its middle size. A page that
+    loses detail at every candidate (a sharp scan larger than the range) goes to the median."""
+    candidates = candidate_factors(size, training)
+    if len(candidates) == 1:
+        return candidates[0][0], False
+    for factor, most in candidates:
+        if factor == 1.0 or loss(factor) <= most:
+            return factor, factor != 1.0
+    return size.pitch / training.pitch[1], False
+
+
+def shrink(page: torch.Tensor, size: tuple[int, int], clip: bool = True) -> torch.Tensor:
+    """A ``C x H x W`` page resampled down to ``size`` (antialiased bicubic: unlike area
+    averaging it keeps an even grid at factors that are not whole numbers); ``clip``: to [0, 1]."""
+    small = F.interpolate(
+        page[None].float(), size=size, mode="bicubic", antialias=True, align_corners=False
+    )[0]
+    return small.clamp(0, 1) if clip else small
+
+
+def round_trip_loss(ratio: torch.Tensor, factor: float) -> float:
+    """How much of a page's detail is lost when it is shrunk by ``factor`` and enlarged back: the
+    RMS of the difference over the RMS of the page's own variation, on ``ratio`` (an ``H x W`` page
+    over its paper's level, so that stains do not count)."""
+    h, w = ratio.shape
+    small = shrink(ratio[None], (max(8, round(h / factor)), max(8, round(w / factor))), clip=False)
+    back = F.interpolate(small[None], size=(h, w), mode="bicubic", align_corners=False)[0, 0]
+    spread = float((ratio - ratio.mean()).square().mean().sqrt())
+    return float((ratio - back).square().mean().sqrt()) / max(spread, 1e-6)
 
 
 def ink_gain(size: TextSize, training: TrainingText) -> float:
@@ -259,20 +341,34 @@ def clean_page(
     """A fully convolutional cleaner's output on a ``C x H x W`` page of any resolution: ink
     fainter than the training pages' is darkened first (``ink_gain``), the page is brought to the
     training text size when it is outside it (``working_factor``), cleaned in tiles and mapped
-    back (``guided_upsample`` when it was shrunk). ``training`` None: cleaned as it is.
-    ``factor``: the page's scale over the training pages' where it is known (the benchmark's
-    oracle, which splits the error of the scale decision from that of mapping back), not
-    measured."""
+    back. A page that loses nothing at the working size (it was enlarged from one) is sampled down
+    and enlarged back with the same bicubic kernel, which then loses nothing either; a sharp page
+    is shrunk with antialiasing and carried back by ``guided_upsample``, which keeps its edges.
+    ``training`` None: cleaned as it is. ``factor``: the page's scale over the training pages'
+    where it is known (the benchmark's oracle, which splits the error of the scale decision from
+    that of mapping back), not measured."""
     size = measure_text(page[:1])
     gain = 1.0 if training is None else ink_gain(size, training)
     if gain != 1.0:
         page = darken(page, gain)
-    if factor is None:
-        factor = 1.0 if training is None else working_factor(size, training)
-    if factor == 1.0:
-        return CleanedPage(tiled_reconstruct(model, page, bf16=bf16), factor, size, gain)
+    lossless = False
+    if training is not None and (factor is None or factor > 1):
+        ratio = paper_ratio(page[:1])
+        loss = lambda f: round_trip_loss(ratio, f)
+        if factor is None:
+            factor, lossless = working_factor(size, training, loss)
+        else:
+            lossless = loss(factor) <= max(training.detail)
+    if factor is None or factor == 1.0:
+        return CleanedPage(tiled_reconstruct(model, page, bf16=bf16), 1.0, size, gain)
     h, w = page.shape[-2:]
-    small = resize(page, (max(8, round(h / factor)), max(8, round(w / factor))))
+    size_small = (max(8, round(h / factor)), max(8, round(w / factor)))
+    if lossless:
+        small = F.interpolate(page[None], size=size_small, mode="bicubic", align_corners=False)
+        cleaned = tiled_reconstruct(model, small[0].clamp(0, 1), bf16=bf16)
+        back = F.interpolate(cleaned[None], size=(h, w), mode="bicubic", align_corners=False)
+        return CleanedPage(back[0].clamp(0, 1), factor, size, gain)
+    small = shrink(page, size_small)
     cleaned = tiled_reconstruct(model, small, bf16=bf16)
     back = guided_upsample(page, small, cleaned) if factor > 1 else resize(cleaned, (h, w))
     return CleanedPage(back, factor, size, gain)
