@@ -277,3 +277,19 @@ def test_the_held_out_kaggle_pages_are_not_darkened_and_a_faded_one_is():
     assert len(test) == 28
     assert all(ink_gain(measure_text(page), KAGGLE_TEXT) == 1.0 for page in test.noisy)
     assert ink_gain(measure_text(faded(test.noisy[0], 0.4)), KAGGLE_TEXT) > 1.5
+
+
+@pytest.mark.real_data
+def test_held_out_kaggle_pages_enlarged_are_cleaned_at_their_own_enlargement():
+    """Kaggle's three type sizes make a 1.5x page of small type look like a 1.22x page of the
+    middle size by its pitch (the median rule cleaned such pages as they were); what a page loses
+    when shrunk tells them apart, on every one of these held-out pages."""
+    test = load_pages(real_documents(), "test")
+    for factor in (1.5, 2.5):
+        for page in test.noisy[::4]:
+            big = enlarge(page, factor)
+            ratio = paper_ratio(big)
+            chosen, lossless = working_factor(
+                measure_text(big), KAGGLE_TEXT, lambda f, ratio=ratio: round_trip_loss(ratio, f)
+            )
+            assert chosen == pytest.approx(factor, rel=0.02) and lossless
