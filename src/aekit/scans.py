@@ -1,18 +1,23 @@
-"""Scanned pages at any resolution: measure the text's size, clean at the size the model knows.
+"""Scanned pages at any resolution: measure the text, clean at the size and ink the model knows.
 
 A document cleaner learns strokes, letters and dirt at the resolution of its training pages (the
 Kaggle pages are about 75 dpi). Given a 300 dpi scan it sees letters four times wider than any it
 was trained on, and its background estimate (a closing a few pixels wide) takes the strokes for
 paper: only the thin stems survive. So every page's text is measured first, without being told
-the resolution, and a page whose text is outside the training pages' range is resampled into that
-range, cleaned there, and mapped back to its own size.
+the resolution, the page is resampled to a size the training pages' text had, cleaned there, and
+mapped back to its own size.
 
 The measure is the line pitch: the period of the rows' ink profile, found by autocorrelation. It
 scales exactly with the page (3.003 on pages upscaled 3x, noisy or clean), which a stroke width
 measured on 2-pixel strokes does not (off by up to 15%). Pages without regular lines (a form, a
-label) fall back to the median height of letters. Both are compared with the same measure on the
-training pages: the Kaggle pages' pitches span 22.9 to 37.3 px at one resolution, since their fonts
-differ, so the range the model was trained on is a range, and a page inside it is cleaned as it is.
+label) fall back to the median height of letters. The Kaggle pages' pitches are three type sizes
+(22.9, 28.2 and 37.3 px at one resolution), so the pitch alone cannot tell a 2x page of small type
+from a 1.23x page of the middle size; what does is the detail the page loses when shrunk and
+enlarged back (``round_trip_loss``): an enlarged page carries no finer detail than the page it
+was enlarged from, so of the factors that bring its pitch to a training size, the right one is the
+largest at which it loses no more than a training page of that size does (``working_factor``).
+Ink fainter than the faintest training page's is darkened first (``ink_gain``): a cleaner that
+only saw dark ink erased the thin strokes of grey-on-grey pages.
 A model trained across scales (train option ``enlarge``) is mapped the same way: measured, it
 cleaned 3x and 4x pages better mapped than as it is (and an A4 page 4x faster), and its training
 is what makes the rough estimate enough (benchmarks/README.md, "training across scales").
