@@ -356,12 +356,13 @@ def clean_page(
     where it is known (the benchmark's oracle, which splits the error of the scale decision from
     that of mapping back), not measured."""
     size = measure_text(page[:1])
+    # the detail the page has as it was given (darkening flattens the cores of strokes)
+    ratio = paper_ratio(page[:1])
     gain = 1.0 if training is None else ink_gain(size, training)
     if gain != 1.0:
         page = darken(page, gain)
     lossless = False
     if training is not None and (factor is None or factor > 1):
-        ratio = paper_ratio(page[:1])
         loss = lambda f: round_trip_loss(ratio, f)
         if factor is None:
             factor, lossless = working_factor(size, training, loss)
