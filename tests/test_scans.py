@@ -101,9 +101,9 @@ def test_candidates_bring_the_text_to_the_training_sizes_and_each_loses_what_suc
         (1.5, 0.15),
         (1.0, math.inf),
     ]
-    # within the 10% tolerance of the range, 1 stays a candidate
+    # within the 10% tolerance of the range, 1 stays a candidate; shrinking by less is not one
     assert [f for f, _ in candidate_factors(TextSize(43.0, 10.0), training)] == pytest.approx(
-        [2.15, 43 / 30, 1.075, 1.0]
+        [2.15, 43 / 30, 1.0]
     )
     assert candidate_factors(TextSize(120.0, 40.0), training) == [
         (6.0, 0.15),

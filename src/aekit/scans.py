@@ -251,10 +251,11 @@ def candidate_factors(size: TextSize, training: TrainingText) -> list[tuple[floa
     """The factors that bring a page's text to a size the training pages had, largest first, each
     with the most detail it may lose (``working_factor``): 1 when its line pitch is inside their
     range (within TOLERANCE), and those that bring the pitch to the range's low, median and high
-    (on Kaggle's pages its three type sizes: 22.9, 28.2 and 37.3 px) by shrinking the page. Text
-    smaller than the range is enlarged to the median; a page without lines but with letters
-    larger than the range is shrunk to the median letter (small blobs without lines are more often
-    specks than small type); 1 without text. The last two and 1 may lose anything."""
+    (on Kaggle's pages its three type sizes: 22.9, 28.2 and 37.3 px) by shrinking the page more
+    than TOLERANCE. Text smaller than the range is enlarged to the median; a page without lines
+    but with letters larger than the range is shrunk to the median letter (small blobs without
+    lines are more often specks than small type); 1 without text. The last two and 1 may lose
+    anything."""
     if size.pitch is not None:
         low, typical, high = training.pitch
         if size.pitch < low / TOLERANCE:
@@ -262,7 +263,7 @@ def candidate_factors(size: TextSize, training: TrainingText) -> list[tuple[floa
         shrinking = [
             (min(size.pitch / end, MAX_FACTOR), lost)
             for end, lost in zip(training.pitch, training.detail)
-            if size.pitch / end > 1
+            if size.pitch / end > TOLERANCE  # a page shrunk less loses nothing, whatever it is
         ]
         inside = [(1.0, math.inf)] if size.pitch <= high * TOLERANCE else []
         return sorted(shrinking, reverse=True) + inside
