@@ -32,6 +32,7 @@ from aekit.scans import (
     ink_gain,
     measure_text,
     paper_ratio,
+    registered_size,
     round_trip_loss,
     training_text,
     working_factor,
@@ -160,6 +161,16 @@ def test_an_enlarged_page_is_cleaned_at_the_training_size_and_beats_cleaning_it_
     assert rmse(done.pixels, clean) < 1.1 * at_1x
     ink = clean < 0.5  # the letters survive: most ink pixels stay dark
     assert (done.pixels[ink] < 0.5).float().mean() > 0.6
+
+
+def test_an_enlarged_page_is_sampled_down_on_the_grid_it_was_enlarged_from(pages):
+    """The pitch gives the factor within 0.4%: a pixel or two off the page's own grid, which
+    blurs the working page; the round trip finds the grid again."""
+    noisy, _ = pages[1]
+    h, w = noisy.shape[-2:]
+    big = paper_ratio(enlarge(noisy, 3.0))
+    assert registered_size(big, (h - 1, w + 1)) == (h, w)
+    assert registered_size(big, (h, w)) == (h, w)
 
 
 def test_guided_upsampling_keeps_the_sharp_edges_that_plain_enlargement_blurs(pages):

@@ -55,6 +55,8 @@ PROBE = 1.5
 # autocorrelation of the rows' ink profile at the pitch: below it the lines are not regular
 MIN_PEAK = 0.25
 PEAK_SHARE = 0.7  # the pitch is the first autocorrelation peak at least this share of the highest
+# how far the line pitch may be from a page's own scale (0.4% measured): ``registered_size``
+SCALE_ERROR = 0.005
 # guided upsampling: window radius (px at the working size) and regulariser
 GUIDE_RADIUS, GUIDE_EPS = 1, 1e-3
 # text more than 16x the training size (or smaller than 1/4) is beyond what resampling mends
@@ -312,6 +314,27 @@ def round_trip_loss(ratio: torch.Tensor, factor: float) -> float:
     return float((ratio - back).square().mean().sqrt()) / max(spread, 1e-6)
 
 
+def registered_size(ratio: torch.Tensor, size: tuple[int, int]) -> tuple[int, int]:
+    """The working size, within SCALE_ERROR of ``size`` per side, at which an enlarged page
+    (``ratio``, ``H x W``) sampled down and enlarged back bicubically loses least: the grid it was
+    enlarged from. The measured factor is right within 0.4%, which on a 1,680 px page is a pixel
+    off that grid, and sampled half a pixel off, the small page came out blurred (held-out pages
+    at 4x: RMSE 0.0256 against 0.0150 on the exact grid)."""
+    best = []
+    for axis, n in enumerate(size):
+        full = ratio.shape[axis]
+
+        def lost(m: int, axis: int = axis, full: int = full) -> float:
+            shape = [m if a == axis else ratio.shape[a] for a in (0, 1)]
+            small = F.interpolate(ratio[None, None], size=shape, mode="bicubic")
+            back = F.interpolate(small, size=tuple(ratio.shape), mode="bicubic")[0, 0]
+            return float((back - ratio).square().mean())
+
+        reach = math.ceil(n * SCALE_ERROR)
+        best.append(min((m for m in range(n - reach, n + reach + 1) if 8 <= m <= full), key=lost))
+    return best[0], best[1]
+
+
 def ink_gain(size: TextSize, training: TrainingText) -> float:
     """How much darker the page's ink must be made to look like the training pages' typical ink:
     1 unless it is fainter than their faintest (within TOLERANCE of its contrast). A cleaner that
@@ -374,6 +397,7 @@ def clean_page(
     h, w = page.shape[-2:]
     size_small = (max(8, round(h / factor)), max(8, round(w / factor)))
     if lossless:
+        size_small = registered_size(ratio, size_small)
         small = F.interpolate(page[None], size=size_small, mode="bicubic", align_corners=False)
         cleaned = tiled_reconstruct(model, small[0].clamp(0, 1), bf16=bf16)
         back = F.interpolate(cleaned[None], size=(h, w), mode="bicubic", align_corners=False)
