@@ -26,6 +26,7 @@ most the clean page's + 1 percentage point and at most half the noisy page's; de
     python benchmarks/scans.py --run runs/document-unet  # a trained doc-unet
     python benchmarks/scans.py --run RUN --a4-pages 0 --ocr-pages 4  # real pages only, faster
     python benchmarks/scans.py --run RUN --a4-pages 0 --enlarge lanczos  # another kernel
+    python benchmarks/scans.py --run RUN --no-as-is --factors 2,4  # without the slowest column
 
 Threads: torch uses ``--threads`` (default 2); tesseract runs with OMP_THREAD_LIMIT=1.
 """

@@ -246,6 +246,8 @@ def test_faint_ink_is_darkened_to_the_training_pages_typical_ink(pages):
     pages, grey ink on grey paper, lost every thin stroke); ink fainter than the faintest
     training page's is first darkened to their typical level, and ink inside the range is not."""
     training = TrainingText.of_pages([noisy for noisy, _ in pages])
+    assert TrainingText.from_json(training.to_json()) == training  # as the trainer records it
+    assert all(0 < d < 1 for d in training.detail)
     noisy, clean = pages[2]
     assert ink_gain(measure_text(noisy), training) == 1.0
     faint = faded(noisy, 0.35)
