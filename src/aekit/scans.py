@@ -19,8 +19,8 @@ largest at which it loses no more than a training page of that size does (``work
 Ink fainter than the faintest training page's is darkened first (``ink_gain``): a cleaner that
 only saw dark ink erased the thin strokes of grey-on-grey pages.
 A model trained across scales (train option ``enlarge``) is mapped the same way: measured, it
-cleaned 3x and 4x pages better mapped than as it is (and an A4 page 4x faster), and its training
-is what makes the rough estimate enough (benchmarks/README.md, "training across scales").
+cleaned 3x and 4x pages better mapped than as it is, and an A4 page 4x faster (benchmarks/README.md,
+"training across scales").
 """
 
 from __future__ import annotations
