@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,7 +68,7 @@ def denoise_image(
         return resized_reconstruct(model, x, bf16=bf16)
 
     pixels = clean_in_model_channels(image, model.input_shape[0], clean)
-    return CleanedPage(pixels, *(cleaned[0].factor, cleaned[0].size) if cleaned else (1.0, None))
+    return replace(cleaned[0], pixels=pixels) if cleaned else CleanedPage(pixels, 1.0, None)
 
 
 def sample_images(

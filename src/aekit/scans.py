@@ -1,21 +1,26 @@
-"""Scanned pages at any resolution: measure the text's size, clean at the size the model knows.
+"""Scanned pages at any resolution: measure the text, clean at the size and ink the model knows.
 
 A document cleaner learns strokes, letters and dirt at the resolution of its training pages (the
 Kaggle pages are about 75 dpi). Given a 300 dpi scan it sees letters four times wider than any it
 was trained on, and its background estimate (a closing a few pixels wide) takes the strokes for
 paper: only the thin stems survive. So every page's text is measured first, without being told
-the resolution, and a page whose text is outside the training pages' range is resampled into that
-range, cleaned there, and mapped back to its own size.
+the resolution, the page is resampled to a size the training pages' text had, cleaned there, and
+mapped back to its own size.
 
 The measure is the line pitch: the period of the rows' ink profile, found by autocorrelation. It
 scales exactly with the page (3.003 on pages upscaled 3x, noisy or clean), which a stroke width
 measured on 2-pixel strokes does not (off by up to 15%). Pages without regular lines (a form, a
-label) fall back to the median height of letters. Both are compared with the same measure on the
-training pages: the Kaggle pages' pitches span 22.9 to 37.3 px at one resolution, since their fonts
-differ, so the range the model was trained on is a range, and a page inside it is cleaned as it is.
+label) fall back to the median height of letters. The Kaggle pages' pitches are three type sizes
+(22.9, 28.2 and 37.3 px at one resolution), so the pitch alone cannot tell a 2x page of small type
+from a 1.23x page of the middle size; what does is the detail the page loses when shrunk and
+enlarged back (``round_trip_loss``): an enlarged page carries no finer detail than the page it
+was enlarged from, so of the factors that bring its pitch to a training size, the right one is the
+largest at which it loses no more than a training page of that size does (``working_factor``).
+Ink fainter than the faintest training page's is darkened first (``ink_gain``): a cleaner that
+only saw dark ink erased the thin strokes of grey-on-grey pages.
 A model trained across scales (train option ``enlarge``) is mapped the same way: measured, it
-cleaned 3x and 4x pages better mapped than as it is (and an A4 page 4x faster), and its training
-is what makes the rough estimate enough (benchmarks/README.md, "training across scales").
+cleaned 3x and 4x pages better mapped than as it is, and an A4 page 4x faster (benchmarks/README.md,
+"training across scales").
 """
 
 from __future__ import annotations
@@ -37,11 +42,21 @@ from aekit.io import read_json
 from aekit.runs import DATA_NOTES, RunConfig
 from aekit.tiling import tiled_reconstruct
 
-# a page within 10% of the training range is cleaned as it is (resampling blurs 1-px edges)
+# a page within 10% of the training range may be cleaned as it is (resampling blurs 1-px edges)
 TOLERANCE = 1.1
+# A page's detail lost when it is shrunk by its own enlargement (``round_trip_loss``) is at most
+# ``TrainingText.detail``, which is the training pages' most times this margin (on the Kaggle
+# pages enlarged 1.5-3x the loss at the true factor is below the recorded level and shrunk to the
+# next smaller type size, 1.23x or 1.32x further, above it: 0.140 against 0.152, 0.125 against
+# 0.133)
+DETAIL_MARGIN = 1.05
+# the enlargement ``TrainingText.detail`` is measured at: of 1.5x, 2x and 3x the one that loses most
+PROBE = 1.5
 # autocorrelation of the rows' ink profile at the pitch: below it the lines are not regular
 MIN_PEAK = 0.25
 PEAK_SHARE = 0.7  # the pitch is the first autocorrelation peak at least this share of the highest
+# how far the line pitch may be from a page's own scale (0.4% measured): ``registered_size``
+SCALE_ERROR = 0.005
 # guided upsampling: window radius (px at the working size) and regulariser
 GUIDE_RADIUS, GUIDE_EPS = 1, 1e-3
 # text more than 16x the training size (or smaller than 1/4) is beyond what resampling mends
@@ -51,26 +66,43 @@ MIN_FACTOR = 0.25
 MIN_LETTERS = 20
 # the paper's brightness: see ``paper_level``
 PAPER_BLOCKS, PAPER_CELL, PAPER_QUANTILE = 16, 16, 0.9
+# a page's ink level: this quantile of its ink pixels' brightness over the paper's (the darkest
+# strokes, less a few specks); a page whose ink is fainter is darkened at most this much
+INK_QUANTILE, MAX_GAIN = 0.1, 4.0
 # a page darker than this (a photo, noise) has no text to measure: pages are mostly paper
 MAX_INK = 0.35
 
 
 @dataclass(frozen=True)
 class TextSize:
-    """What a page's text measures: ``pitch`` (px between lines, None without regular lines) and
-    ``letter`` (median letter height, px, None without letters)."""
+    """What a page's text measures: ``pitch`` (px between lines, None without regular lines),
+    ``letter`` (median letter height, px, None without letters) and ``ink`` (the darkest strokes'
+    brightness over the paper's, ``INK_QUANTILE`` of the ink pixels: 0 black, 1 the paper's; None
+    without letters)."""
 
     pitch: float | None
     letter: float | None
+    ink: float | None = None
+
+
+# Measured on the Kaggle training pages (``TrainingText.of_pages``): what runs that recorded
+# none use, their ink levels (low, median, high) and their detail (see ``TrainingText``).
+KAGGLE_INK = (0.0, 0.109, 0.213)
+KAGGLE_DETAIL = (0.146, 0.131, 0.110)
 
 
 @dataclass(frozen=True)
 class TrainingText:
     """The text sizes a cleaner was trained on (from its training pages): ``(low, median, high)``
-    of the line pitch and of the letter height."""
+    of the line pitch, of the letter height and of the ink level; ``detail``: for the pages of the
+    low, median and high pitch, the most detail a page of that size loses when it is enlarged
+    PROBE times and shrunk back (``round_trip_loss``; smaller type loses more), times
+    DETAIL_MARGIN."""
 
     pitch: tuple[float, float, float]
     letter: tuple[float, float, float]
+    ink: tuple[float, float, float] = KAGGLE_INK
+    detail: tuple[float, float, float] = KAGGLE_DETAIL
 
     @classmethod
     def of_pages(cls, pages: list[torch.Tensor]) -> TrainingText | None:
@@ -78,28 +110,48 @@ class TrainingText:
         sizes = [measure_text(p) for p in pages]
         pitches = [s.pitch for s in sizes if s.pitch is not None]
         letters = [s.letter for s in sizes if s.letter is not None]
+        inks = [s.ink for s in sizes if s.ink is not None]
         if not pitches or not letters:
             return None
         spread = lambda values: (min(values), float(np.median(values)), max(values))
-        return cls(spread(pitches), spread(letters))
+        pitch = spread(pitches)
+        detail = [0.0, 0.0, 0.0]
+        for page, size in zip(pages, sizes):
+            if size.pitch is not None:
+                nearest = min(range(3), key=lambda i: abs(math.log(size.pitch / pitch[i])))
+                h, w = page.shape[-2:]
+                big = F.interpolate(
+                    page[None], size=(round(h * PROBE), round(w * PROBE)), mode="bicubic"
+                )
+                # at the factor ``candidate_factors`` gives it, which is never exactly PROBE (a
+                # round trip by exactly 1.5 falls on the enlarged page's own grid and loses less)
+                factor = PROBE * size.pitch / pitch[nearest]
+                lost = round_trip_loss(paper_ratio(big[0].clamp(0, 1)), factor)
+                detail[nearest] = max(detail[nearest], lost * DETAIL_MARGIN)
+        # an end without pages of its own (a page at the median may be nearer another end)
+        detail = [d or max(detail) for d in detail]
+        return cls(pitch, spread(letters), spread(inks), (detail[0], detail[1], detail[2]))
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> TrainingText:
+        """``ink`` and ``detail`` are optional: runs recorded before them get Kaggle's."""
         pitch, letter = (tuple(float(v) for v in value[k]) for k in ("pitch", "letter"))
+        ink = tuple(float(v) for v in value.get("ink", KAGGLE_INK))
+        detail = tuple(float(v) for v in value.get("detail", KAGGLE_DETAIL))
         if (
-            len(pitch) != 3
-            or len(letter) != 3
-            or not all(math.isfinite(v) and v > 0 for v in pitch + letter)
-            or list(pitch) != sorted(pitch)
-            or list(letter) != sorted(letter)
+            any(len(v) != 3 for v in (pitch, letter, ink, detail))
+            or any(list(v) != sorted(v) for v in (pitch, letter, ink))
+            or not all(math.isfinite(v) and v > 0 for v in pitch + letter + detail)
+            or not all(0 <= v <= 1 for v in ink)
         ):
             raise ValueError(
-                "pitch and letter must be three positive numbers each: low, median, high"
+                "pitch, letter and detail must be three positive numbers each and ink three in "
+                "[0, 1]: low, median, high"
             )
-        return cls(pitch, letter)
+        return cls(pitch, letter, ink, detail)
 
 
 # Measured on the 144 Kaggle training pages (`TrainingText.of_pages`): the range a run uses when it
@@ -121,19 +173,26 @@ def paper_level(grey: torch.Tensor) -> torch.Tensor:
     return resize(blocks.quantile(PAPER_QUANTILE, dim=-1)[None], (h, w), clip=False)[0]
 
 
-def _ink(page: torch.Tensor) -> np.ndarray:
-    """Dark pixels of a ``[1 x] H x W`` page in [0, 1]: Otsu's threshold on the page over its
-    paper's brightness (``paper_level``), so that a stain or a shadow is not taken for ink."""
+def paper_ratio(page: torch.Tensor) -> torch.Tensor:
+    """A ``[1 x] H x W`` page over its paper's brightness (``paper_level``): stains and shadows
+    divided out."""
+    grey = page.reshape(page.shape[-2:]).float()
+    return grey / paper_level(grey).clamp(min=1e-3)
+
+
+def _ink(page: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """The brightness of a ``[1 x] H x W`` page in [0, 1] over its paper's (``paper_level``) and
+    its dark pixels: Otsu's threshold on that ratio, so that a stain or a shadow is not ink."""
     # pages only: every command that uses a model imports this module
     from skimage.filters import threshold_otsu
 
     grey = page.reshape(page.shape[-2:]).float()
     if float(grey.max() - grey.min()) < 1e-3 or min(grey.shape) < PAPER_BLOCKS:
-        return np.zeros(grey.shape, bool)
-    ratio = (grey / paper_level(grey).clamp(min=1e-3)).numpy()
+        return np.ones(grey.shape, np.float32), np.zeros(grey.shape, bool)
+    ratio = paper_ratio(grey).numpy()
     if float(ratio.max() - ratio.min()) < 1e-3:
-        return np.zeros(ratio.shape, bool)
-    return ratio < threshold_otsu(ratio)
+        return ratio, np.zeros(ratio.shape, bool)
+    return ratio, ratio < threshold_otsu(ratio)
 
 
 def line_pitch(ink: np.ndarray) -> float | None:
@@ -180,28 +239,119 @@ def measure_text(page: torch.Tensor) -> TextSize:
     """The text size of a ``[1 x] H x W`` grey page (see the module's docstring); nothing on a page
     that is not mostly paper, and no line pitch without letters (the rows of a photo's shading
     can be as regular as lines)."""
-    ink = _ink(page)
+    ratio, ink = _ink(page)
     if ink.mean() > MAX_INK:
         return TextSize(None, None)
     letter = letter_height(ink)
-    return TextSize(None if letter is None else line_pitch(ink), letter)
+    if letter is None:
+        return TextSize(None, None)
+    level = float(np.clip(np.quantile(ratio[ink], INK_QUANTILE), 0, 1))
+    return TextSize(line_pitch(ink), letter, level)
 
 
-def working_factor(size: TextSize, training: TrainingText) -> float:
-    """How much larger the page's text is than the training pages' typical text: 1 inside their
-    range (within TOLERANCE), else the ratio to their median (the ends of the range are the sizes
-    the model saw least: a 300 dpi page brought only to the largest training size came out with
-    faded strokes, brought to the median it read well); pitch when the page has regular lines, else
-    letter height (which only ever shrinks a page: small blobs without lines are more often specks
-    than small type); 1 without text."""
+def candidate_factors(size: TextSize, training: TrainingText) -> list[tuple[float, float]]:
+    """The factors that bring a page's text to a size the training pages had, largest first, each
+    with the most detail it may lose (``working_factor``): 1 when its line pitch is inside their
+    range (within TOLERANCE), and those that bring the pitch to the range's low, median and high
+    (on Kaggle's pages its three type sizes: 22.9, 28.2 and 37.3 px) by shrinking the page more
+    than TOLERANCE. Text smaller than the range is enlarged to the median; a page without lines
+    but with letters larger than the range is shrunk to the median letter (small blobs without
+    lines are more often specks than small type); 1 without text. The last two and 1 may lose
+    anything."""
     if size.pitch is not None:
         low, typical, high = training.pitch
-        if low / TOLERANCE <= size.pitch <= high * TOLERANCE:
-            return 1.0
-        return min(max(size.pitch / typical, MIN_FACTOR), MAX_FACTOR)
+        if size.pitch < low / TOLERANCE:
+            return [(max(size.pitch / typical, MIN_FACTOR), math.inf)]
+        shrinking = [
+            (min(size.pitch / end, MAX_FACTOR), lost)
+            for end, lost in zip(training.pitch, training.detail)
+            if size.pitch / end > TOLERANCE  # a page shrunk less loses nothing, whatever it is
+        ]
+        inside = [(1.0, math.inf)] if size.pitch <= high * TOLERANCE else []
+        return sorted(shrinking, reverse=True) + inside
     if size.letter is not None and size.letter > training.letter[2] * TOLERANCE:
-        return min(size.letter / training.letter[1], MAX_FACTOR)
-    return 1.0
+        return [(min(size.letter / training.letter[1], MAX_FACTOR), math.inf)]
+    return [(1.0, math.inf)]
+
+
+def working_factor(
+    size: TextSize, training: TrainingText, loss: Callable[[float], float]
+) -> tuple[float, bool]:
+    """The factor a page is cleaned at, and whether it loses nothing there: of
+    ``candidate_factors``, the largest at which the page loses no more detail (``loss(factor)``,
+    its ``round_trip_loss``) than a training page of that text size loses at its own resolution.
+    A page enlarged from a training-sized one carries no finer detail than it had, so it can be
+    shrunk by its enlargement and no further; cleaned there it looks like the pages the model
+    learned from, in text size and in sharpness. The text size alone cannot tell that scale: a 2x
+    page of Kaggle's small type has the pitch of a 1.23x page of its middle size. A page that
+    loses detail at every candidate (a sharp scan larger than the range) goes to the median."""
+    candidates = candidate_factors(size, training)
+    if len(candidates) == 1:
+        return candidates[0][0], False
+    for factor, most in candidates:
+        if factor == 1.0 or loss(factor) <= most:
+            return factor, factor != 1.0
+    return size.pitch / training.pitch[1], False
+
+
+def shrink(page: torch.Tensor, size: tuple[int, int], clip: bool = True) -> torch.Tensor:
+    """A ``C x H x W`` page resampled down to ``size`` (antialiased bicubic: unlike area
+    averaging it keeps an even grid at factors that are not whole numbers); ``clip``: to [0, 1]."""
+    small = F.interpolate(
+        page[None].float(), size=size, mode="bicubic", antialias=True, align_corners=False
+    )[0]
+    return small.clamp(0, 1) if clip else small
+
+
+def round_trip_loss(ratio: torch.Tensor, factor: float) -> float:
+    """How much of a page's detail is lost when it is shrunk by ``factor`` and enlarged back: the
+    RMS of the difference over the RMS of the page's own variation, on ``ratio`` (an ``H x W`` page
+    over its paper's level, so that stains do not count)."""
+    h, w = ratio.shape
+    small = shrink(ratio[None], (max(8, round(h / factor)), max(8, round(w / factor))), clip=False)
+    back = F.interpolate(small[None], size=(h, w), mode="bicubic", align_corners=False)[0, 0]
+    spread = float((ratio - ratio.mean()).square().mean().sqrt())
+    return float((ratio - back).square().mean().sqrt()) / max(spread, 1e-6)
+
+
+def registered_size(ratio: torch.Tensor, size: tuple[int, int]) -> tuple[int, int]:
+    """The working size, within SCALE_ERROR of ``size`` per side, at which an enlarged page
+    (``ratio``, ``H x W``) sampled down and enlarged back bicubically loses least: the grid it was
+    enlarged from. The measured factor is right within 0.4%, which on a 1,680 px page is a pixel
+    off that grid, and sampled half a pixel off, the small page came out blurred (held-out pages
+    at 4x: RMSE 0.0256 against 0.0150 on the exact grid)."""
+    best = []
+    for axis, n in enumerate(size):
+        full = ratio.shape[axis]
+
+        def lost(m: int, axis: int = axis, full: int = full) -> float:
+            shape = [m if a == axis else ratio.shape[a] for a in (0, 1)]
+            small = F.interpolate(ratio[None, None], size=shape, mode="bicubic")
+            back = F.interpolate(small, size=tuple(ratio.shape), mode="bicubic")[0, 0]
+            return float((back - ratio).square().mean())
+
+        reach = math.ceil(n * SCALE_ERROR)
+        best.append(min((m for m in range(n - reach, n + reach + 1) if 8 <= m <= full), key=lost))
+    return best[0], best[1]
+
+
+def ink_gain(size: TextSize, training: TrainingText) -> float:
+    """How much darker the page's ink must be made to look like the training pages' typical ink:
+    1 unless it is fainter than their faintest (within TOLERANCE of its contrast). A cleaner that
+    only saw dark ink takes faint strokes for stains: on generated A4 pages (grey ink on grey
+    paper, fainter than any Kaggle page) it erased every thin stroke and read 41-96% wrong."""
+    if size.ink is None:
+        return 1.0
+    contrast, typical, faintest = 1 - size.ink, 1 - training.ink[1], 1 - training.ink[2]
+    if contrast * TOLERANCE >= faintest:
+        return 1.0
+    return min(typical / max(contrast, 1e-3), MAX_GAIN)
+
+
+def darken(page: torch.Tensor, gain: float) -> torch.Tensor:
+    """A ``C x H x W`` page with each channel's ink ``gain`` times further below its paper."""
+    paper = torch.stack([paper_level(channel) for channel in page.float()])
+    return (paper - gain * (paper - page)).clamp_(0, 1)
 
 
 @dataclass
@@ -209,6 +359,7 @@ class CleanedPage:
     pixels: torch.Tensor  # C x H x W, the page's own size
     factor: float  # the page's text size over the training range's (1: cleaned as it is)
     size: TextSize | None  # None: not measured (a model that is not fully convolutional)
+    gain: float = 1.0  # how much darker its ink was made first (``ink_gain``; 1: as it was)
 
 
 def clean_page(
@@ -219,22 +370,42 @@ def clean_page(
     bf16: bool = False,
     factor: float | None = None,
 ) -> CleanedPage:
-    """A fully convolutional cleaner's output on a ``C x H x W`` page of any resolution: the page
-    is brought to the training text size when it is outside it (``working_factor``), cleaned in
-    tiles and mapped back (``guided_upsample`` when it was shrunk). ``training`` None: cleaned as it
-    is. ``factor``: the page's scale over the training pages' where it is known (the benchmark's
-    oracle, which splits the error of the scale decision from that of mapping back), not
-    measured."""
+    """A fully convolutional cleaner's output on a ``C x H x W`` page of any resolution: ink
+    fainter than the training pages' is darkened first (``ink_gain``), the page is brought to the
+    training text size when it is outside it (``working_factor``), cleaned in tiles and mapped
+    back. A page that loses nothing at the working size (it was enlarged from one) is sampled down
+    and enlarged back with the same bicubic kernel, which then loses nothing either; a sharp page
+    is shrunk with antialiasing and carried back by ``guided_upsample``, which keeps its edges.
+    ``training`` None: cleaned as it is. ``factor``: the page's scale over the training pages'
+    where it is known (the benchmark's oracle, which splits the error of the scale decision from
+    that of mapping back), not measured."""
     size = measure_text(page[:1])
-    if factor is None:
-        factor = 1.0 if training is None else working_factor(size, training)
-    if factor == 1.0:
-        return CleanedPage(tiled_reconstruct(model, page, bf16=bf16), factor, size)
+    # the detail the page has as it was given (darkening flattens the cores of strokes)
+    ratio = paper_ratio(page[:1])
+    gain = 1.0 if training is None else ink_gain(size, training)
+    if gain != 1.0:
+        page = darken(page, gain)
+    lossless = False
+    if training is not None and (factor is None or factor > 1):
+        loss = lambda f: round_trip_loss(ratio, f)
+        if factor is None:
+            factor, lossless = working_factor(size, training, loss)
+        else:
+            lossless = loss(factor) <= max(training.detail)
+    if factor is None or factor == 1.0:
+        return CleanedPage(tiled_reconstruct(model, page, bf16=bf16), 1.0, size, gain)
     h, w = page.shape[-2:]
-    small = resize(page, (max(8, round(h / factor)), max(8, round(w / factor))))
+    size_small = (max(8, round(h / factor)), max(8, round(w / factor)))
+    if lossless:
+        size_small = registered_size(ratio, size_small)
+        small = F.interpolate(page[None], size=size_small, mode="bicubic", align_corners=False)
+        cleaned = tiled_reconstruct(model, small[0].clamp(0, 1), bf16=bf16)
+        back = F.interpolate(cleaned[None], size=(h, w), mode="bicubic", align_corners=False)
+        return CleanedPage(back[0].clamp(0, 1), factor, size, gain)
+    small = shrink(page, size_small)
     cleaned = tiled_reconstruct(model, small, bf16=bf16)
     back = guided_upsample(page, small, cleaned) if factor > 1 else resize(cleaned, (h, w))
-    return CleanedPage(back, factor, size)
+    return CleanedPage(back, factor, size, gain)
 
 
 def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -272,14 +443,19 @@ def guided_upsample(
     ).clamp_(0, 1)
 
 
-def describe(factor: float) -> str:
-    """One line for a page cleaned at another scale."""
-    which = "larger" if factor > 1 else "smaller"
-    ratio = factor if factor > 1 else 1 / factor
-    return (
-        f"text {ratio:.2f}x {which} than the training pages': cleaned at {100 / factor:.0f}% "
-        "size and mapped back"
-    )
+def describe(page: CleanedPage) -> str | None:
+    """One line for a page cleaned at another scale or with its ink darkened; None for neither."""
+    said = []
+    if page.gain != 1.0:
+        said.append(f"ink fainter than the training pages': darkened {page.gain:.2f}x")
+    if page.factor != 1.0:
+        which = "larger" if page.factor > 1 else "smaller"
+        ratio = page.factor if page.factor > 1 else 1 / page.factor
+        said.append(
+            f"text {ratio:.2f}x {which} than the training pages': cleaned at "
+            f"{100 / page.factor:.0f}% size and mapped back"
+        )
+    return "; ".join(said) or None
 
 
 def training_text(
@@ -296,7 +472,9 @@ def training_text(
                 return TrainingText.from_json(recorded["text"])
             except (KeyError, TypeError, ValueError):
                 raise ConfigError(
-                    "'text' must hold 'pitch' and 'letter' as [low, high]", notes
+                    "'text' must hold 'pitch', 'letter' and 'ink' (optional) as [low, median, "
+                    "high]",
+                    notes,
                 ) from None
 
     try:

@@ -89,8 +89,8 @@ def denoise_files(
             try:
                 scan = read_scan(source.path)
                 pages = [denoise_image(model, frame, tiled, bf16, text) for frame in scan.frames]
-                for page in {p.factor for p in pages} - {1.0}:
-                    progress.message(f"{source.path}: {describe(page)}")
+                for line in dict.fromkeys(filter(None, map(describe, pages))):
+                    progress.message(f"{source.path}: {line}")
                 fmt_out = output_format(source.path, fmt)
                 atomic_write_bytes(
                     target, encode_scan(scan, [p.pixels for p in pages], fmt_out, jpeg_quality)
