@@ -388,12 +388,14 @@ def main(argv: list[str] | None = None) -> int:
             "load_average_at_end": os.getloadavg()[0],
         },
     }
-    candidates = {
-        s: rows[args.blind_class] for s, rows in judged.items() if not s.startswith("PCA")
-    }
-    chosen = args.blind_sampler or min(
-        candidates, key=lambda s: candidates[s]["fd_to_train"] or float("inf")
-    )
+    if args.pairs is not None or args.blind is not None:
+        class_index(run, args.blind_class)  # one line when the run has no such class
+        candidates = {
+            s: rows[args.blind_class] for s, rows in judged.items() if not s.startswith("PCA")
+        }
+        chosen = args.blind_sampler or min(
+            candidates, key=lambda s: candidates[s]["fd_to_train"] or float("inf")
+        )
     if args.pairs is not None:
         pairs_sheet(run, chosen, args.blind_class, args.pairs)
         result["pairs"] = {"sheet": str(args.pairs), "sampler": chosen}
