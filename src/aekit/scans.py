@@ -164,7 +164,7 @@ def paper_level(grey: torch.Tensor) -> torch.Tensor:
     PAPER_BLOCKS-th of the shorter side wide (wider than lines of text, narrower than stains and
     shadows; the quantile passes over ink and bright specks), enlarged smoothly to the page."""
     h, w = grey.shape
-    block = max(4, min(h, w) // PAPER_BLOCKS)
+    block = min(h, w, max(4, min(h, w) // PAPER_BLOCKS))  # a page under 4 px is one block
     rows, cols = h // block, w // block
     # each block averaged to at most PAPER_CELL^2 values first (speed)
     cell = min(block, PAPER_CELL)

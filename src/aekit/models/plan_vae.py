@@ -117,7 +117,7 @@ class PlanModel(Autoencoder):
         """The network's layout (its most likely class at every pixel, ``B x H x W`` uint8) and the
         plan rendered from it (``aekit.plan_render``) with the training plans' smallest room and
         the network's wall probabilities, on the CPU."""
-        probabilities = logits.float().softmax(1)
+        probabilities = logits.detach().float().softmax(1)  # drawing is not differentiated
         layout = probabilities.argmax(1).to(torch.uint8).cpu()
         rooms = [OUTSIDE, *ROOM_CLASSES]
         wall_prob = (1 - probabilities[:, rooms].sum(1)).cpu().numpy()
