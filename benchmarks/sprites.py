@@ -215,15 +215,21 @@ def write_tile_sheet(tiles: torch.Tensor, columns: int, out: Path) -> None:
     atomic_write_bytes(out, png_bytes(np.asarray(image)))
 
 
-def pairs_sheet(run, sampler_name: str, class_name: str, out: Path, seed: int = 0) -> Path:
-    """64 samples of ``class_name``, each row of 16 above the nearest training tile of each (in
-    the classifier's features): new objects, copies or blobs, for the eye."""
-    names = run.test.class_names
+def class_draw(run, sampler_name: str, class_name: str, n: int, seed: int):
+    """``n`` samples of ``class_name`` from the run's sampler ``sampler_name``, with the class's
+    index, the training set, the classifier, and the generator to go on drawing from."""
     cls = class_index(run, class_name)
     train, classifier = run_classifier(run)
     sampler = run_samplers(run, fitted_priors(run.dir))[sampler_name]
     generator = torch.Generator().manual_seed(seed)
-    samples = class_samples(sampler, classifier, cls, PAIRS, len(names), generator)
+    samples = class_samples(sampler, classifier, cls, n, len(run.test.class_names), generator)
+    return cls, train, classifier, samples, generator
+
+
+def pairs_sheet(run, sampler_name: str, class_name: str, out: Path, seed: int = 0) -> Path:
+    """64 samples of ``class_name``, each row of 16 above the nearest training tile of each (in
+    the classifier's features): new objects, copies or blobs, for the eye."""
+    cls, train, classifier, samples, _ = class_draw(run, sampler_name, class_name, PAIRS, seed)
     nearest = nearest_distances(features(classifier, samples), features(classifier, train.images))
     neighbours = train.images[torch.as_tensor(nearest[1])]
     rows = [part[i : i + 16] for i in range(0, len(samples), 16) for part in (samples, neighbours)]
@@ -235,12 +241,7 @@ def blind_sheet(run, sampler_name: str, class_name: str, out: Path, seed: int = 
     """32 samples of ``class_name`` and 32 real test tiles of it (no copies of training tiles),
     shuffled into one 8 x 8 sheet; the key (which positions are generated) in a JSON file beside
     it."""
-    names = run.test.class_names
-    cls = class_index(run, class_name)
-    train, classifier = run_classifier(run)
-    sampler = run_samplers(run, fitted_priors(run.dir))[sampler_name]
-    generator = torch.Generator().manual_seed(seed)
-    fake = class_samples(sampler, classifier, cls, BLIND_TILES, len(names), generator)
+    cls, train, _, fake, generator = class_draw(run, sampler_name, class_name, BLIND_TILES, seed)
     _, kept = remove_exact_duplicates(train.pixels, run.test.pixels)
     rows = torch.from_numpy(kept)[run.test.labels[kept] == cls]
     real = run.test.batch(rows[torch.randperm(len(rows), generator=generator)[:BLIND_TILES]])

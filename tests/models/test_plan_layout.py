@@ -3,6 +3,8 @@ step, and drawing = the network's layout rendered into a plan one can walk throu
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -109,18 +111,17 @@ def test_training_fits_the_gmm_prior_plans_are_drawn_from(tmp_path, monkeypatch)
 
     monkeypatch.setenv("AEKIT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(files, "TRAIN_PAIRS", 40)
-    run = train(
-        TrainConfig(
-            dataset="floorplans-synthetic",
-            image_size=SIZE,
-            epochs=1,
-            batch_size=8,
-            quiet=True,
-            model="plan-layout",
-            model_options=OPTIONS,
-            out=str(tmp_path / "run"),
-        )
+    config = TrainConfig(
+        dataset="floorplans-synthetic",
+        image_size=SIZE,
+        epochs=1,
+        batch_size=8,
+        quiet=True,
+        model="plan-layout",
+        model_options=OPTIONS,
+        out=str(tmp_path / "run"),
     )
+    run = train(config)
     assert fitted_priors(run.dir) == ["gmm"]
     # fitted to the flattened 4 x 2 x 2 code maps of the 36 training plans
     prior = load_prior(run.dir, "gmm")
@@ -128,15 +129,4 @@ def test_training_fits_the_gmm_prior_plans_are_drawn_from(tmp_path, monkeypatch)
     # the training plans' smallest room, recorded for the renderer, and kept by a resumed run
     smallest = int(room_areas(run.train.plans.numpy()).min())
     assert run.model.min_room == smallest != default_min_room(SIZE)
-    config = TrainConfig(
-        dataset="floorplans-synthetic",
-        image_size=SIZE,
-        epochs=2,
-        batch_size=8,
-        quiet=True,
-        model="plan-layout",
-        model_options=OPTIONS,
-        out=str(tmp_path / "run"),
-        resume=True,
-    )
-    assert train(config).model.min_room == smallest
+    assert train(replace(config, epochs=2, resume=True)).model.min_room == smallest
