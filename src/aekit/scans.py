@@ -180,19 +180,16 @@ def paper_ratio(page: torch.Tensor) -> torch.Tensor:
     return grey / paper_level(grey).clamp(min=1e-3)
 
 
-def _ink(page: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """The brightness of a ``[1 x] H x W`` page in [0, 1] over its paper's (``paper_level``) and
-    its dark pixels: Otsu's threshold on that ratio, so that a stain or a shadow is not ink."""
+def _ink(ratio: np.ndarray) -> np.ndarray:
+    """Dark pixels of an ``H x W`` page over its paper's brightness (``paper_ratio``): Otsu's
+    threshold on that ratio, so that a stain or a shadow is not ink; none on a page without
+    contrast or smaller than PAPER_BLOCKS."""
     # pages only: every command that uses a model imports this module
     from skimage.filters import threshold_otsu
 
-    grey = page.reshape(page.shape[-2:]).float()
-    if float(grey.max() - grey.min()) < 1e-3 or min(grey.shape) < PAPER_BLOCKS:
-        return np.ones(grey.shape, np.float32), np.zeros(grey.shape, bool)
-    ratio = paper_ratio(grey).numpy()
-    if float(ratio.max() - ratio.min()) < 1e-3:
-        return ratio, np.zeros(ratio.shape, bool)
-    return ratio, ratio < threshold_otsu(ratio)
+    if min(ratio.shape) < PAPER_BLOCKS or float(ratio.max() - ratio.min()) < 1e-3:
+        return np.zeros(ratio.shape, bool)
+    return ratio < threshold_otsu(ratio)
 
 
 def line_pitch(ink: np.ndarray) -> float | None:
@@ -236,10 +233,15 @@ def letter_height(ink: np.ndarray) -> float | None:
 
 
 def measure_text(page: torch.Tensor) -> TextSize:
-    """The text size of a ``[1 x] H x W`` grey page (see the module's docstring); nothing on a page
-    that is not mostly paper, and no line pitch without letters (the rows of a photo's shading
-    can be as regular as lines)."""
-    ratio, ink = _ink(page)
+    """``text_size`` of a ``[1 x] H x W`` grey page in [0, 1]."""
+    return text_size(paper_ratio(page))
+
+
+def text_size(ratio: torch.Tensor) -> TextSize:
+    """The text size of a page given as its ``paper_ratio`` (see the module's docstring); nothing
+    on a page that is not mostly paper, and no line pitch without letters (the rows of a photo's
+    shading can be as regular as lines)."""
+    ink = _ink(ratio := ratio.numpy())
     if ink.mean() > MAX_INK:
         return TextSize(None, None)
     letter = letter_height(ink)
@@ -383,9 +385,9 @@ def clean_page(
     ``training`` None: cleaned as it is. ``factor``: the page's scale over the training pages'
     where it is known (the benchmark's oracle, which splits the error of the scale decision from
     that of mapping back), not measured."""
-    size = measure_text(page[:1])
-    # the detail the page has as it was given (darkening flattens the cores of strokes)
+    # the text and the detail the page has as it was given (darkening flattens strokes' cores)
     ratio = paper_ratio(page[:1])
+    size = text_size(ratio)
     gain = 1.0 if training is None else ink_gain(size, training)
     if gain != 1.0:
         page = darken(page, gain)
