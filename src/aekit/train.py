@@ -91,7 +91,8 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
             raise TrainingError(
                 f"nothing to resume in {run_dir} (no {CONFIG}); train without --resume first"
             )
-        stored = read_run_config(run_dir).train
+        stored_run = read_run_config(run_dir)
+        stored = stored_run.train
         if config.model is None:  # the model chosen from the data when the run started
             config = dataclasses.replace(
                 config, model=stored.model, model_options=stored.model_options
@@ -111,7 +112,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device) -> R
     torch.manual_seed(config.seed)
     # a resumed run's model as it was saved, with what init_from_data set (plan models' smallest
     # room)
-    options = read_run_config(run_dir).model_options if started else config.model_options
+    options = stored_run.model_options if started else config.model_options
     model = build_from_config(config.model, options, input_shape, num_classes)
     model = prepare_model(model.to(device), device)
     if model.conditional and pages:
