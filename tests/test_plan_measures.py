@@ -47,6 +47,9 @@ class CopyingModel:
             plan[y0 - 1, x0:x1] = fp.WALL
         return torch.from_numpy(render_plans(out, condition.numpy()) if rendered else out)
 
+    def layouts_and_plans(self, z, condition):
+        return self.classes_for_codes(z, condition, False), self.classes_for_codes(z, condition)
+
 
 def test_drawn_and_raw_plans_are_scored_beside_real_plans_and_retrieval():
     train_f, train_p = fp.make_floorplans(120, 32, seed=0)

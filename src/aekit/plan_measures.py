@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +81,24 @@ def plan_codes(
         return prior.sample(n, generator=generator).flatten(1)
 
 
+def _code_batches(
+    model: PlanModel,
+    footprints: torch.Tensor | np.ndarray,
+    per_footprint: int,
+    seed: int,
+    temperature: float,
+    prior: Prior | None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(codes, footprints) in batches of BATCH: ``per_footprint`` codes from ``plan_codes`` for
+    each footprint, in order."""
+    footprints = torch.as_tensor(np.asarray(footprints))
+    generator = torch.Generator().manual_seed(seed)
+    repeated = footprints.repeat_interleave(per_footprint, 0)
+    for start in range(0, len(repeated), BATCH):
+        batch = repeated[start : start + BATCH]
+        yield plan_codes(model, len(batch), generator, temperature, prior), batch
+
+
 def draw_plans(
     model: PlanModel,
     footprints: torch.Tensor | np.ndarray,
@@ -93,16 +111,34 @@ def draw_plans(
     """``per_footprint`` plans (class indices) for each footprint: ``N x M x S x S`` uint8, codes
     from ``plan_codes`` (N(0, T^2 I) or ``prior``) decoded as the model draws them (rendered) or,
     with ``rendered=False``, the network's raw most likely classes."""
-    footprints = torch.as_tensor(np.asarray(footprints))
-    generator = torch.Generator().manual_seed(seed)
-    repeated = footprints.repeat_interleave(per_footprint, 0)
-    out = []
     with torch.inference_mode():
-        for start in range(0, len(repeated), BATCH):
-            batch = repeated[start : start + BATCH]
-            codes = plan_codes(model, len(batch), generator, temperature, prior)
-            out.append(model.classes_for_codes(codes, batch, rendered).cpu().numpy())
-    return np.concatenate(out).reshape(len(footprints), per_footprint, *footprints.shape[-2:])
+        out = [
+            model.classes_for_codes(codes, batch, rendered).cpu().numpy()
+            for codes, batch in _code_batches(
+                model, footprints, per_footprint, seed, temperature, prior
+            )
+        ]
+    return np.concatenate(out).reshape(len(footprints), per_footprint, *np.shape(footprints)[-2:])
+
+
+def draw_layouts_and_plans(
+    model: PlanModel,
+    footprints: np.ndarray,
+    per_footprint: int,
+    seed: int = SEED,
+    temperature: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``draw_plans`` raw and rendered from one pass of the network over the same codes."""
+    layouts, plans = [], []
+    with torch.inference_mode():
+        for codes, batch in _code_batches(
+            model, footprints, per_footprint, seed, temperature, None
+        ):
+            layout, plan = model.layouts_and_plans(codes, batch)
+            layouts.append(layout.numpy())
+            plans.append(plan.numpy())
+    shape = (len(footprints), per_footprint, *np.shape(footprints)[-2:])
+    return np.concatenate(layouts).reshape(shape), np.concatenate(plans).reshape(shape)
 
 
 def _novelty_features(plans: np.ndarray) -> torch.Tensor:
@@ -196,9 +232,8 @@ def plan_section(
     n = plan.n
     query, real = test_footprints[:n], np.asarray(test_plans[:n])
     train_footprints, train_plans = np.asarray(train_footprints), np.asarray(train_plans)
-    raw = draw_plans(model, query, per_footprint, temperature=temperature, rendered=False)
-    # what the model draws: the same codes, rendered with the network's wall probabilities
-    drawn = draw_plans(model, query, per_footprint, temperature=temperature)
+    # what the model draws (rendered with the network's wall probabilities) and its raw layouts
+    raw, drawn = draw_layouts_and_plans(model, query, per_footprint, temperature=temperature)
     repeated = np.repeat(query, per_footprint, 0)
     flat_raw = raw.reshape(-1, *raw.shape[2:])
     flat = drawn.reshape(flat_raw.shape)

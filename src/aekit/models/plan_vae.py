@@ -210,12 +210,20 @@ class PlanModel(Autoencoder):
         """Plans as class indices ``B x H x W`` (uint8) decoded from codes ``z`` (``B x
         latent_dim``, from N(0, I) or a prior fitted to the codes) for footprints ``condition``: the
         rendered plans, or with ``rendered=False`` the network's own most likely classes."""
+        if rendered:
+            return self.layouts_and_plans(z, condition)[1]
         device = self.palette.device
         footprint = self._footprint(condition.to(device), len(condition))
-        logits = self.logits(z.to(device), footprint)
-        if not rendered:
-            return logits.argmax(1).to(torch.uint8).cpu()
-        return self.render(logits, footprint)[1]
+        return self.logits(z.to(device), footprint).argmax(1).to(torch.uint8).cpu()
+
+    def layouts_and_plans(
+        self, z: torch.Tensor, condition: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both of ``classes_for_codes``'s results from one pass of the network: the raw layouts
+        and the rendered plans (``render``)."""
+        device = self.palette.device
+        footprint = self._footprint(condition.to(device), len(condition))
+        return self.render(self.logits(z.to(device), footprint), footprint)
 
 
 class PlanVAE(PlanModel):
