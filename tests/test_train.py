@@ -482,3 +482,19 @@ def test_ctrl_c_mid_training_is_one_line_and_the_run_resumes(tmp_path):
         )
     )
     assert [h["epoch"] for h in run.history] == list(range(1, epoch + 2))
+
+
+def test_a_time_budget_without_epochs_trains_until_the_budget_not_the_default_epochs(
+    tmp_path, capsys
+):
+    from aekit.config import DEFAULT_EPOCHS
+
+    assert TrainConfig().epoch_limit == DEFAULT_EPOCHS
+    assert TrainConfig(epochs=3, max_minutes=5.0).epoch_limit == 3
+    # 64 images an epoch: the 3-second budget holds far more than the default 10 epochs
+    run = aekit.train(
+        _config(tmp_path / "run", epochs=None, max_minutes=0.05, max_train_images=64, quiet=False)
+    )
+    assert len(run.history) > DEFAULT_EPOCHS
+    err = capsys.readouterr().err
+    assert f"epoch {len(run.history)}  train" in err and "max_minutes = 0.05 reached" in err

@@ -80,6 +80,9 @@ def option(
 _POSITIVE = ("must be at least 1", lambda v: v >= 1)
 
 
+DEFAULT_EPOCHS = 10  # without --epochs or --max-minutes
+
+
 @dataclass
 class TrainConfig:
     """Everything a training run needs; the TOML file has the same keys, the CLI the same flags."""
@@ -98,7 +101,13 @@ class TrainConfig:
         ("must not be empty", lambda v: v != ""),
         resumable=True,
     )
-    epochs: int = option(10, "number of passes over the training set", _POSITIVE, resumable=True)
+    epochs: int | None = option(
+        None,
+        f"number of passes over the training set (default {DEFAULT_EPOCHS}, or as many as "
+        "max_minutes allows when it is given)",
+        _POSITIVE,
+        resumable=True,
+    )
     max_minutes: float | None = option(
         None,
         "wall-clock budget in minutes, checked after every batch: the last epoch may be "
@@ -279,6 +288,14 @@ class TrainConfig:
             "pad": self.pad,
             "skip_bad": self.skip_bad,
         }
+
+    @property
+    def epoch_limit(self) -> float:
+        """The epochs to train: ``epochs`` when given; else as many as ``max_minutes`` allows (a
+        user who gives a time budget means it to be used), or ``DEFAULT_EPOCHS`` without one."""
+        if self.epochs is not None:
+            return self.epochs
+        return math.inf if self.max_minutes is not None else DEFAULT_EPOCHS
 
     @property
     def run_dir(self) -> Path:

@@ -137,7 +137,7 @@ class Progress:
     def epoch(
         self,
         epoch: int,
-        epochs: int,
+        epochs: float,
         metrics: dict[str, Any],
         model: torch.nn.Module | None = None,
         improved: bool = False,
@@ -153,13 +153,20 @@ class Progress:
             tail += f", {metrics['images_per_s']:,.0f} img/s"
         if "partial" in metrics:
             tail += f"  (partial epoch: {metrics['partial']})"
-        self.message(f"epoch {epoch}/{epochs}  train {train}{tail}{'  (best)' if improved else ''}")
+        self.message(
+            f"{epoch_label(epoch, epochs)}  train {train}{tail}{'  (best)' if improved else ''}"
+        )
         for callback in self.callbacks:
             callback.on_epoch(epoch, metrics, model)
 
     def close(self) -> None:
         for callback in self.callbacks:
             callback.close()
+
+
+def epoch_label(epoch: int, epochs: float) -> str:
+    """``epoch 3/10``, or ``epoch 3`` when only the time budget ends training."""
+    return f"epoch {epoch}" if math.isinf(epochs) else f"epoch {epoch}/{epochs:.0f}"
 
 
 def duration(seconds: float) -> str:

@@ -30,7 +30,7 @@ from aekit.errors import ConfigError, TrainingError
 from aekit.models.base import Autoencoder
 from aekit.models.defaults import resolve
 from aekit.priors import PRIORS, fit_prior
-from aekit.progress import Progress, TensorBoardLogger
+from aekit.progress import Progress, TensorBoardLogger, epoch_label
 from aekit.run import Run
 from aekit.runs import (
     CHECKPOINT,
@@ -220,7 +220,9 @@ def _epochs(
             f"its prior '{after[0]}'"
         )
     budget = Budget(minutes, state.history)
-    for epoch in range(state.epoch + 1, config.epochs + 1):
+    epoch = state.epoch
+    while epoch < config.epoch_limit:
+        epoch += 1
         if config.patience is not None and state.bad_epochs >= config.patience:
             break
         if budget.expired():
@@ -276,11 +278,11 @@ def _epochs(
             write_metrics(run_dir, state.history)
             save_checkpoint(run_dir, model, optimizer, best, state, device)
         budget.epoch_finished(time.perf_counter() - trained)
-        log.epoch(epoch, config.epochs, state.history[-1], model, improved)
+        log.epoch(epoch, config.epoch_limit, state.history[-1], model, improved)
     if (
         config.patience is not None
         and state.bad_epochs >= config.patience
-        and state.epoch < config.epochs
+        and state.epoch < config.epoch_limit
     ):
         log.message(
             f"early stop after epoch {state.epoch}: no improvement for {config.patience} epochs"
@@ -348,7 +350,7 @@ def train_epoch(
     bf16 = uses_bf16(config.precision, device)
     done = 0
     with (log or Progress(quiet=True)).bar(
-        steps, f"epoch {epoch}/{config.epochs}", unit="batch", lines=False
+        steps, epoch_label(epoch, config.epoch_limit), unit="batch", lines=False
     ) as bar:
         for i in range(steps):
             x, target, condition = data.take(order[i * batch : (i + 1) * batch])
