@@ -136,3 +136,20 @@ def test_denoise_text_writes_what_ocr_reads_beside_the_page(cleaner, tmp_path):
     read = (tmp_path / "out" / "p.txt").read_text()
     first_words = truth.split()[:3]
     assert all(word.strip(".,:") in read for word in first_words), (read[:200], first_words)
+
+
+def test_a_page_without_text_is_scaled_by_its_files_dpi_and_says_so(cleaner, tmp_path, capsys):
+    stained = np.full((400, 300), 250, np.uint8)
+    stained[100:220, 80:200] = 180
+    Image.fromarray(stained).save(tmp_path / "hinted.png", dpi=(300, 300))
+    Image.fromarray(stained).save(tmp_path / "plain.png")
+    out = tmp_path / "out"
+    args = ["denoise", str(cleaner), str(tmp_path / "hinted.png"), str(tmp_path / "plain.png")]
+    assert main([*args, "--out", str(out)]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    hinted = [line for line in lines if "hinted.png:" in line]
+    assert len(hinted) == 1 and "the scale is the file's dpi's" in hinted[0], lines
+    assert "cleaned at" in hinted[0]
+    assert not [line for line in lines if "plain.png:" in line]
+    with Image.open(out / "hinted.png") as written:
+        assert round(written.info["dpi"][0]) == 300 and written.size == (300, 400)

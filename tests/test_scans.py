@@ -97,6 +97,28 @@ def test_pages_without_text_measure_nothing_and_are_cleaned_as_they_are():
         assert candidate_factors(size, KAGGLE_TEXT) == [(1.0, math.inf)], size
 
 
+def test_a_files_dpi_sets_the_scale_only_where_the_page_has_no_text(pages):
+    """A stained page without text stated at 300 dpi is body text's line pitch at 300 dpi (56 px,
+    twice the Kaggle median) and is cleaned at the training size; without a dpi, or with a
+    non-resolution (PIL writes 1), as it is; a page with text goes by its text, whatever it says."""
+    model = build_model("doc-unet", {"width": 4, "depth": 1}, (1, 32, 32)).eval()
+    stained = torch.ones(1, 400, 300)
+    stained[:, 100:220, 80:200] = 0.7
+    hinted = clean_page(model, stained, KAGGLE_TEXT, dpi=300)
+    assert hinted.size.pitch == pytest.approx(300 * 28.2 / 150)
+    # shrunk until that pitch is inside the training range
+    low, _, high = KAGGLE_TEXT.pitch
+    assert hinted.factor > 1.5 and low <= hinted.size.pitch / hinted.factor <= high
+    assert "the file's dpi" in describe(hinted)
+    for dpi in (None, 1):
+        assert clean_page(model, stained, KAGGLE_TEXT, dpi=dpi).factor == 1.0
+    noisy, _ = pages[0]
+    assert (
+        clean_page(model, noisy, KAGGLE_TEXT, dpi=600).factor
+        == clean_page(model, noisy, KAGGLE_TEXT).factor
+    )
+
+
 def test_candidates_bring_the_text_to_the_training_sizes_and_each_loses_what_such_pages_do():
     training = TrainingText((20.0, 30.0, 40.0), (8.0, 10.0, 15.0), detail=(0.14, 0.12, 0.1))
     assert candidate_factors(TextSize(30.0, 10.0), training) == [

@@ -54,16 +54,18 @@ def denoise_image(
     tiled: bool,
     bf16: bool = False,
     text: TrainingText | None = None,
+    dpi: float | None = None,
 ) -> CleanedPage:
     """The model's output for one image, in the image's own channels (see
     ``scan_files.clean_in_model_channels``); a fully convolutional model cleans the page at the
-    training pages' text size (``scans.clean_page`` with ``text``), any other model at its input
-    size; ``bf16``: under bfloat16 autocast."""
+    training pages' text size (``scans.clean_page`` with ``text``; ``dpi``, the file's, is a hint
+    where the page has no text), any other model at its input size; ``bf16``: under bfloat16
+    autocast."""
     cleaned: list[CleanedPage] = []
 
     def clean(x: torch.Tensor) -> torch.Tensor:
         if tiled:
-            cleaned.append(clean_page(model, x, text, bf16=bf16))
+            cleaned.append(clean_page(model, x, text, bf16=bf16, dpi=dpi))
             return cleaned[-1].pixels
         return resized_reconstruct(model, x, bf16=bf16)
 

@@ -16,11 +16,9 @@ from a 1.23x page of the middle size; what does is the detail the page loses whe
 enlarged back (``round_trip_loss``): an enlarged page carries no finer detail than the page it
 was enlarged from, so of the factors that bring its pitch to a training size, the right one is the
 largest at which it loses no more than a training page of that size does (``working_factor``).
-Ink fainter than the faintest training page's is darkened first (``ink_gain``): a cleaner that
-only saw dark ink erased the thin strokes of grey-on-grey pages.
-A model trained across scales (train option ``enlarge``) is mapped the same way: measured, it
-cleaned 3x and 4x pages better mapped than as it is, and an A4 page 4x faster (benchmarks/README.md,
-"training across scales").
+Ink fainter than the faintest training page's is darkened first (``ink_gain``). A file's dpi is a
+hint where the page has no text to measure (``DPI_PITCH``). A model trained across scales (train
+option ``enlarge``) is mapped the same way (benchmarks/README.md, "training across scales").
 """
 
 from __future__ import annotations
@@ -44,11 +42,9 @@ from aekit.tiling import tiled_reconstruct
 
 # a page within 10% of the training range may be cleaned as it is (resampling blurs 1-px edges)
 TOLERANCE = 1.1
-# A page's detail lost when it is shrunk by its own enlargement (``round_trip_loss``) is at most
-# ``TrainingText.detail``, which is the training pages' most times this margin (on the Kaggle
-# pages enlarged 1.5-3x the loss at the true factor is below the recorded level and shrunk to the
-# next smaller type size, 1.23x or 1.32x further, above it: 0.140 against 0.152, 0.125 against
-# 0.133)
+# ``TrainingText.detail`` is the training pages' most detail lost times this margin (Kaggle pages
+# enlarged 1.5-3x lose less at the true factor and more shrunk to the next type size: 0.140 vs
+# 0.152, 0.125 vs 0.133)
 DETAIL_MARGIN = 1.05
 # the enlargement ``TrainingText.detail`` is measured at: of 1.5x, 2x and 3x the one that loses most
 PROBE = 1.5
@@ -60,9 +56,8 @@ SCALE_ERROR = 0.005
 # guided upsampling: window radius (px at the working size) and regulariser
 GUIDE_RADIUS, GUIDE_EPS = 1, 1e-3
 # text more than 16x the training size (or smaller than 1/4) is beyond what resampling mends
-MAX_FACTOR = 16.0
-MIN_FACTOR = 0.25
-# fewer letter-sized blobs than this: no text to measure, the page is cleaned as it is
+MAX_FACTOR, MIN_FACTOR = 16.0, 0.25
+# fewer letter-sized blobs than this: no text to measure (cleaned as it is, or at its file's dpi)
 MIN_LETTERS = 20
 # the paper's brightness: see ``paper_level``
 PAPER_BLOCKS, PAPER_CELL, PAPER_QUANTILE = 16, 16, 0.9
@@ -71,6 +66,9 @@ PAPER_BLOCKS, PAPER_CELL, PAPER_QUANTILE = 16, 16, 0.9
 INK_QUANTILE, MAX_GAIN = 0.1, 4.0
 # a page darker than this (a photo, noise) has no text to measure: pages are mostly paper
 MAX_INK = 0.35
+# a file's dpi where its page has no text: body text's line pitch per dpi (9-12 pt: 22-36 px at 150
+# dpi, data/documents.py); below MIN_DPI it is no resolution (files without one say 1 or 0)
+DPI_PITCH, MIN_DPI = 28.2 / 150, 30
 
 
 @dataclass(frozen=True)
@@ -85,8 +83,7 @@ class TextSize:
     ink: float | None = None
 
 
-# Measured on the Kaggle training pages (``TrainingText.of_pages``): what runs that recorded
-# none use, their ink levels (low, median, high) and their detail (see ``TrainingText``).
+# The Kaggle training pages' ink levels and detail (``TrainingText.of_pages``), for runs without.
 KAGGLE_INK = (0.0, 0.109, 0.213)
 KAGGLE_DETAIL = (0.146, 0.131, 0.110)
 
@@ -154,8 +151,7 @@ class TrainingText:
         return cls(pitch, letter, ink, detail)
 
 
-# Measured on the 144 Kaggle training pages (`TrainingText.of_pages`): the range a run uses when it
-# recorded none (runs trained before the measure existed) and its training pages are not here.
+# The 144 Kaggle training pages' range: for runs that recorded none and lack their training pages.
 KAGGLE_TEXT = TrainingText(pitch=(22.9, 28.2, 37.3), letter=(8.0, 11.0, 15.0))
 
 
@@ -205,8 +201,7 @@ def line_pitch(ink: np.ndarray) -> float | None:
     below = np.flatnonzero(corr < 0)
     if not len(below):
         return None
-    # The first peak that is nearly as high as the highest: paragraph gaps can make the peak at two
-    # line periods the highest one.
+    # the first peak nearly as high as the highest (paragraph gaps can make two periods' highest)
     rest = corr[below[0] :]
     peaks = below[0] + np.flatnonzero((rest[1:-1] >= rest[:-2]) & (rest[1:-1] >= rest[2:])) + 1
     if not len(peaks) or corr[peaks].max() < MIN_PEAK:
@@ -375,6 +370,7 @@ def clean_page(
     *,
     bf16: bool = False,
     factor: float | None = None,
+    dpi: float | None = None,
 ) -> CleanedPage:
     """A fully convolutional cleaner's output on a ``C x H x W`` page of any resolution: ink
     fainter than the training pages' is darkened first (``ink_gain``), the page is brought to the
@@ -384,10 +380,12 @@ def clean_page(
     is shrunk with antialiasing and carried back by ``guided_upsample``, which keeps its edges.
     ``training`` None: cleaned as it is. ``factor``: the page's scale over the training pages'
     where it is known (the benchmark's oracle, which splits the error of the scale decision from
-    that of mapping back), not measured."""
+    that of mapping back), not measured. ``dpi``: the file's, used where no text is found."""
     # the text and the detail the page has as it was given (darkening flattens strokes' cores)
     ratio = paper_ratio(page[:1])
     size = text_size(ratio)
+    if size.letter is None and dpi is not None and dpi >= MIN_DPI:  # pitch without letters: hint
+        size = TextSize(dpi * DPI_PITCH, None)
     gain = 1.0 if training is None else ink_gain(size, training)
     if gain != 1.0:
         page = darken(page, gain)
@@ -454,6 +452,8 @@ def describe(page: CleanedPage) -> str | None:
     said = []
     if page.gain != 1.0:
         said.append(f"ink fainter than the training pages': darkened {page.gain:.2f}x")
+    if page.size is not None and page.size.letter is None and page.size.pitch is not None:
+        said.append("no text to measure: the scale is the file's dpi's")
     if page.factor != 1.0:
         which = "larger" if page.factor > 1 else "smaller"
         ratio = page.factor if page.factor > 1 else 1 / page.factor

@@ -88,7 +88,8 @@ def denoise_files(
         for source, target in zip(sources, targets):
             try:
                 scan = read_scan(source.path)
-                pages = [denoise_image(model, frame, tiled, bf16, text) for frame in scan.frames]
+                dpi = scan.dpi[0] if scan.dpi else None
+                pages = [denoise_image(model, f, tiled, bf16, text, dpi) for f in scan.frames]
                 for line in dict.fromkeys(filter(None, map(describe, pages))):
                     progress.message(f"{source.path}: {line}")
                 fmt_out = output_format(source.path, fmt)
@@ -96,8 +97,8 @@ def denoise_files(
                     target, encode_scan(scan, [p.pixels for p in pages], fmt_out, jpeg_quality)
                 )
                 if ocr:
-                    dpi = round(scan.dpi[0]) if scan.dpi else None
-                    texts = [read_text(to_channels(p.pixels, 1), dpi) for p in pages]
+                    said = None if dpi is None else round(dpi)
+                    texts = [read_text(to_channels(p.pixels, 1), said) for p in pages]
                     atomic_write_text(target.with_suffix(".txt"), "\f".join(texts))
             except AekitError as exc:
                 failed.append((source.path, str(exc)))
