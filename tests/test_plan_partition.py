@@ -83,7 +83,8 @@ def test_a_ragged_border_becomes_one_straight_wall():
     rng = np.random.default_rng(0)
     for y in range(10, 50):  # the kitchen's border wanders over five columns
         layout[y, 30 + int(rng.integers(-2, 3)) : 54] = fp.KITCHEN
-    two = RoomRules(2.0, 0.0, -0.5, 0.5, {2: ((0, 1), (0, 1), (0, 1), (0, 1), (0, 0))})
+    any_size = ((6.0, 1.0),) * len(fp.ROOM_CLASSES)
+    two = RoomRules(2.0, 0.0, -0.5, 0.5, any_size, {2: ((0, 1), (0, 1), (0, 1), (0, 1), (0, 0))})
     plan = render_plan(layout, footprint, 16, room_rules=two)
     parsed = P.parse_plan(plan)
     assert sorted(r.kind for r in parsed.rooms) == [fp.BEDROOM, fp.KITCHEN]
@@ -116,6 +117,13 @@ def test_room_types_come_in_the_training_plans_numbers_where_the_network_drew_th
         shuffled.append((kinds[parsed.rooms_map][rooms] == layout[rooms]).mean())
     assert np.mean(within) >= 0.9
     assert np.mean(agree) > np.mean(shuffled) + 0.05
+    # sizes as in the training plans: bathrooms the smallest rooms, living rooms the largest
+    areas = {k: [] for k in fp.ROOM_CLASSES}
+    for plan in rendered:
+        for room in P.parse_plan(plan).rooms:
+            areas[room.kind].append(room.area)
+    assert np.median(areas[fp.BATHROOM]) < np.median(areas[fp.BEDROOM])
+    assert np.median(areas[fp.BEDROOM]) < np.median(areas[fp.LIVING])
     assert P.validity_rate(rendered, footprints[:30], 16) >= 0.95
 
 

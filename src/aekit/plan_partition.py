@@ -4,14 +4,15 @@ A floor-plan network's rooms are soft regions with ragged borders, and it draws 
 them than a building of that size has, of any types. The training plans are made by cutting a
 building with straight walls, each across the whole room it parts (``aekit.data.floorplans``),
 into a number of rooms that grows with the built area, with one living room, one kitchen and so
-on. ``straight_rooms`` redraws the network's rooms that way: it cuts the largest room, one straight
-line across it at a time (between 30% and 70% of its extent), where the cut takes fewest pixels
-from the network's rooms (and, between equal cuts, where the network gives most wall), until it
-has the network's number of rooms brought into the range that the training plans have for that
-built area. The types then go to the rooms in the way that most agrees with the network's layout,
-with as many rooms of each type as training plans with that many rooms have (``RoomRules``, fitted
-on the training plans by ``aekit train`` and kept in the run). No pixel changes from built to
-outside or back.
+on. ``straight_rooms`` redraws the network's rooms that way: first a corridor across the building
+where the network draws one, then the largest room cut by one straight line at a time (between 30%
+and 70% of its extent), where the cut takes fewest pixels from the network's rooms (and, between
+equal cuts, where the network gives most wall), until it has the network's number of rooms
+brought into the range that the training plans have for that built area. The types then go to the
+rooms in the way that most agrees with the network's layout and with the training plans' room
+sizes of each type, with as many rooms of each type as training plans with that many rooms have
+(``RoomRules``, fitted on the training plans by ``aekit train`` and kept in the run). No pixel
+changes from built to outside or back.
 """
 
 from __future__ import annotations
@@ -35,10 +36,12 @@ CUT_MARGIN = 0.3
 # (smaller ones rarely survive their walls)
 COUNTED_ROOM = 1.5
 # the record of runs trained before it was kept: measured on 4,000 generated plans at 64 x 64
-# (floorplans-synthetic): rooms = 1.999 + 0.002496 per built pixel, residuals -0.86 .. 0.85, then
-# for 3 to 10 rooms the fewest and most of each type (living, bedroom, kitchen, bathroom, hall)
+# (floorplans-synthetic): rooms = 1.999 + 0.002496 per built pixel, residuals -0.86 .. 0.85; log
+# room area, mean and spread, of each type (living, bedroom, kitchen, bathroom, hall); then for 3
+# to 10 rooms the fewest and most rooms of each type
 DEFAULT_RECORD = (
     1.999, 0.002496, -0.865, 0.847,
+    5.820, 0.220, 5.425, 0.321, 5.397, 0.327, 4.795, 0.327, 5.112, 0.311,
     3, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0,
     4, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0,
     5, 1, 1, 2, 2, 1, 1, 1, 1, 0, 0,
@@ -49,10 +52,19 @@ DEFAULT_RECORD = (
     10, 1, 1, 4, 6, 1, 1, 2, 2, 0, 2,
 )  # fmt: skip
 # a corridor as the generator draws them (4 pixels between its walls at 64 x 64), carved where at
-# least this share of it is the network's corridor
+# least this share of it is the network's corridor; only a carved strip is a corridor. On the gmm
+# draws of the 30-minute run (100 footprints x 8), shares 0.3, 0.1, 0.05 and 0 give 0.14, 0.46,
+# 0.54 and 0.66 corridors a plan (training plans: 0.62) and type-share W1 0.030, 0.014, 0.010, 0.008
 HALL_WIDTH = 4
-HALL_SHARE = 0.3
+HALL_SHARE = 0.05
+# how much a room's area counts against the network's type for it: a room's type scores the share
+# of its pixels the network draws as that type less AREA_WEIGHT * z^2 / 2 (z: its log area against
+# the type's in the training plans). On the gmm draws of the 30-minute run, 0 leaves bathrooms at
+# log area 5.29 (training 4.80) and living rooms at 5.44 (5.82), 0.3 brings them to 4.86 and 5.69
+# with the same realism; the share of room pixels of the network's type falls from 0.59 to 0.52
+AREA_WEIGHT = 0.3
 _FIT = 4  # numbers of the count's fit at the head of a record
+_AREAS = _FIT + 2 * len(ROOM_CLASSES)  # then each type's log area, mean and spread
 _TYPED = 1 + 2 * len(ROOM_CLASSES)  # a record's entry per room count: the count, then bounds
 _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)
 
@@ -61,13 +73,15 @@ _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)
 class RoomRules:
     """How many rooms a plan of ``built`` pixels has (``intercept + per_pixel * built``, with
     residuals from ``low`` to ``high``: a least-squares fit on training plans and the
-    ``COUNT_QUANTILES`` of its residuals) and, for each number of rooms seen in them, the fewest
-    and most rooms of each type (``types[n][k]``, k in ``ROOM_CLASSES`` order)."""
+    ``COUNT_QUANTILES`` of its residuals); the mean and spread of each room type's log area
+    (``areas[k]``, k in ``ROOM_CLASSES`` order); and, for each number of rooms seen in them, the
+    fewest and most rooms of each type (``types[n][k]``)."""
 
     intercept: float
     per_pixel: float
     low: float
     high: float
+    areas: tuple[tuple[float, float], ...]
     types: dict[int, tuple[tuple[int, int], ...]]
 
     @classmethod
@@ -78,12 +92,20 @@ class RoomRules:
 
         plans = np.asarray(plans)
         built, counts, typed = [], [], []
+        log_areas: dict[int, list[float]] = {k: [] for k in ROOM_CLASSES}
         for plan in plans:
             rooms, n = ndimage.label(np.isin(plan, ROOM_CLASSES), _CROSS)
-            kinds = [np.bincount(plan[rooms == j]).argmax() for j in range(1, n + 1)]
+            kinds = [int(np.bincount(plan[rooms == j]).argmax()) for j in range(1, n + 1)]
+            for kind, area in zip(kinds, np.bincount(rooms.ravel())[1:]):
+                log_areas[kind].append(float(np.log(area)))
             built.append(int((plan != 0).sum()))
             counts.append(n)
             typed.append([kinds.count(k) for k in ROOM_CLASSES])
+        every = [a for found in log_areas.values() for a in found] or [0.0]
+        areas = tuple(
+            (float(np.mean(found or every)), max(float(np.std(found or every)), 0.05))
+            for found in log_areas.values()
+        )
         x, y = np.array(built, np.float64), np.array(counts, np.float64)
         if len(plans) < 2 or np.ptp(x) == 0:
             per_pixel, intercept = 0.0, float(y.mean()) if len(plans) else 0.0
@@ -96,7 +118,7 @@ class RoomRules:
             for n in sorted(set(counts))
             if n
         }
-        return cls(intercept, per_pixel, low, high, types)
+        return cls(intercept, per_pixel, low, high, areas, types)
 
     @classmethod
     def from_record(cls, record: tuple[float, ...] | list[float], size: int) -> RoomRules:
@@ -105,17 +127,23 @@ class RoomRules:
         scale = 1.0 if len(record) else (64 / size) ** 2
         record = [float(v) for v in (record if len(record) else DEFAULT_RECORD)]
         intercept, per_pixel, low, high = record[:_FIT]
-        entries = np.array(record[_FIT:]).reshape(-1, _TYPED).astype(int)
+        areas = tuple(
+            (mean - math.log(scale), sd)
+            for mean, sd in np.reshape(record[_FIT:_AREAS], (-1, 2)).tolist()
+        )
+        entries = np.array(record[_AREAS:]).reshape(-1, _TYPED).astype(int)
         types = {
             int(e[0]): tuple((int(a), int(b)) for a, b in e[1:].reshape(-1, 2)) for e in entries
         }
-        return cls(intercept, per_pixel * scale, low, high, types)
+        return cls(intercept, per_pixel * scale, low, high, areas, types)
 
     def as_record(self) -> tuple[float, ...]:
-        """The rules as a flat tuple of numbers (a model option): the fit, then for each number
-        of rooms that number and each type's fewest and most."""
+        """The rules as a flat tuple of numbers (a model option): the fit, each type's log area
+        (mean and spread), then for each number of rooms that number and each type's fewest and
+        most."""
         entries = [v for n, bounds in sorted(self.types.items()) for v in (n, *np.ravel(bounds))]
-        return (self.intercept, self.per_pixel, self.low, self.high, *map(float, entries))
+        fit = (self.intercept, self.per_pixel, self.low, self.high)
+        return (*fit, *np.ravel(self.areas).tolist(), *map(float, entries))
 
     def count_bounds(self, built: int) -> tuple[int, int]:
         """The fewest and most rooms for a plan of ``built`` pixels."""
@@ -242,14 +270,22 @@ def straight_rooms(
             break
         walls[box] |= cut.wall
         pieces[i : i + 1] = [_placed(part, box, rooms.shape) for part in cut.parts]
-    pieces += corridors
     labels = np.zeros(rooms.shape, np.int32)
-    votes = np.zeros((len(pieces), len(ROOM_CLASSES)))
-    for j, piece in enumerate(pieces):
+    votes = np.zeros((len(pieces) + len(corridors), len(ROOM_CLASSES)))
+    hall_at = ROOM_CLASSES.index(HALL)
+    for j, piece in enumerate(pieces + corridors):
         labels[piece] = j + 1
         drawn = np.bincount(layout[piece], minlength=max(ROOM_CLASSES) + 1)
         votes[j] = drawn[list(ROOM_CLASSES)]
-    return labels, [0, *_room_types(votes, rules.type_bounds(len(pieces)))], walls
+    # the share of each room's pixels the network draws as each type, less how far its area is
+    # from that type's in the training plans
+    log_area = np.log([piece.sum() for piece in pieces + corridors])
+    typical, spread = np.array(rules.areas).T
+    score = votes / votes.sum(1, keepdims=True).clip(1)
+    score -= AREA_WEIGHT * 0.5 * ((log_area[:, None] - typical) / spread) ** 2
+    score[: len(pieces), hall_at] = -1e3  # a corridor is a strip across the building, as carved
+    score[len(pieces) :, hall_at] = 1e3
+    return labels, [0, *_room_types(score - score.min(), rules.type_bounds(len(score)))], walls
 
 
 def _corridor(
@@ -292,21 +328,21 @@ def _corridor(
     return parts, piece & line, corridors
 
 
-def _room_types(votes: np.ndarray, bounds: tuple[tuple[int, int], ...]) -> list[int]:
-    """Each room's type: the assignment that agrees with most of the network's pixels (``votes``:
-    rooms x types) with the rooms of each type between ``bounds``, as far as the rooms allow."""
+def _room_types(score: np.ndarray, bounds: tuple[tuple[int, int], ...]) -> list[int]:
+    """Each room's type: the assignment of the highest total ``score`` (rooms x types, at least 0)
+    with the rooms of each type between ``bounds``, as far as the rooms allow."""
     from scipy.optimize import linear_sum_assignment
 
-    n = len(votes)
+    n = len(score)
     slots, first = [], []  # a type's slots; the fewest it needs come first, far ahead of the rest
     for k, (fewest, most) in enumerate(bounds):
         for m in range(min(max(most, 0), n)):
             slots.append(k)
             first.append(m < fewest)
-    if len(slots) < n:  # more rooms than the bounds hold: the rest as the network drew them
-        return [ROOM_CLASSES[k] for k in votes.argmax(1)]
-    score = votes[:, slots] + np.where(first, votes.sum() + 1, 0)
-    rows, cols = linear_sum_assignment(score, maximize=True)
+    if len(slots) < n:  # more rooms than the bounds hold: each its best type
+        return [ROOM_CLASSES[k] for k in score.argmax(1)]
+    total = score[:, slots] + np.where(first, score.sum() + 1, 0)
+    rows, cols = linear_sum_assignment(total, maximize=True)
     types = [0] * n
     for r, c in zip(rows, cols):
         types[r] = ROOM_CLASSES[slots[c]]
