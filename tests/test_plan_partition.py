@@ -9,6 +9,7 @@ import pytest
 
 from aekit import plans as P
 from aekit.data import floorplans as fp
+from aekit.errors import ConfigError
 from aekit.plan_partition import DEFAULT_RECORD, RoomRules
 from aekit.plan_render import render_plan, render_plans
 
@@ -42,6 +43,8 @@ def test_room_rules_follow_the_built_area_and_round_trip(reals):
     # one living room and one kitchen in every plan, whatever its count
     assert all(b[0] == (1, 1) and b[2] == (1, 1) for b in rules.types.values())
     assert RoomRules.from_record(rules.as_record(), 64) == rules
+    with pytest.raises(ConfigError, match="room_rules holds 20 numbers"):
+        RoomRules.from_record(rules.as_record()[:20], 64)
     # runs without a record: the default, measured at 64 x 64, scaled to the plan's size
     default, large = RoomRules.from_record((), 64), RoomRules.from_record((), 128)
     assert default.as_record() == pytest.approx(DEFAULT_RECORD)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aekit.data.floorplans import HALL, ROOM_CLASSES
+from aekit.errors import ConfigError
 
 # quantiles of the training plans' room count residuals (against its least-squares fit on the
 # built area) that bound a plan's count: on the gmm draws of the 30-minute plan-layout run (100
@@ -124,6 +125,11 @@ class RoomRules:
     def from_record(cls, record: tuple[float, ...] | list[float], size: int) -> RoomRules:
         """The rules kept in a run's model options (``as_record``), or for a run without them
         (``()``) ``DEFAULT_RECORD``, measured at 64 x 64 and scaled to plans of ``size``."""
+        if len(record) and (len(record) <= _AREAS or (len(record) - _AREAS) % _TYPED):
+            raise ConfigError(
+                f"room_rules holds {len(record)} numbers; it takes {_AREAS} (the count's fit and "
+                f"each type's area) and {_TYPED} for each number of rooms (RoomRules.as_record)"
+            )
         scale = 1.0 if len(record) else (64 / size) ** 2
         record = [float(v) for v in (record if len(record) else DEFAULT_RECORD)]
         intercept, per_pixel, low, high = record[:_FIT]
