@@ -74,9 +74,10 @@ class PlanModel(Autoencoder):
     condition checked, the categorical likelihood, the VAE loss with free bits, and drawing: a code
     from N(0, I) decoded to the most likely class at every pixel (the raw layout), then turned into
     a plan by the deterministic renderer (``aekit.plan_render.render_plans``: rooms from the layout,
-    parted where the network gives wall, none under the training plans' smallest room; walls, doors
-    from the entrance, windows on outer walls), part of the decoding (``render``). A subclass
-    builds the network: ``posterior`` and ``logits``."""
+    parted where the network gives wall, none under the training plans' smallest room, redrawn with
+    straight walls in the training plans' number and types for the built area (``room_rules``);
+    walls, doors from the entrance, windows on outer walls), part of the decoding (``render``). A
+    subclass builds the network: ``posterior`` and ``logits``."""
 
     generative = True
     conditional = True
