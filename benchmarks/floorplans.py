@@ -140,6 +140,8 @@ def measure_run(
         "run": run_dir,
         "model": run.model_name,
         "model_options": run.info.model_options,
+        # what the renderer used: the run's record, or the default for a run trained before it
+        "room_rules": list(run.model.room_rules.as_record()),
         "train_items": len(run.train),
         "unseen_footprints": UNSEEN_FOOTPRINTS,
         "plans_per_footprint": PLANS_PER_FOOTPRINT,

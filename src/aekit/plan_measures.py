@@ -243,7 +243,7 @@ def plan_section(
     }
     progress.message(f"  floor plans: {n} x {per_footprint} plans drawn")
     retrieved = P.retrieval_baseline(train_footprints, train_plans, query)
-    retrieved_rendered = render_plans(retrieved, query, model.min_room)
+    retrieved_rendered = render_plans(retrieved, query, model.min_room, None, model.room_rules)
     train_features = _novelty_features(train_plans)
     held_features = _novelty_features(metrics.remove_exact_duplicates(train_plans, real)[0])
 

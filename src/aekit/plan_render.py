@@ -4,28 +4,34 @@ A floor-plan model's network gives a layout, the most likely class at every pixe
 building is, which room type each part of it is, where it draws walls. ``render_plan`` turns that
 into a plan by rules, as published plan generators do (a learned layout, walls and doors by rule):
 
-1. rooms: the connected regions of each room type, parted by the network's walls, doors and
-   windows: the pixels it draws as such, and where it gives them at least ``WALL_PROBABILITY``
-   (``wall_prob``; two rooms of one type meet only at a one-pixel wall, which the network, unsure
-   of its exact place, rarely draws as the likeliest class). Pixels of no room join the nearest
-   room, so the building is split into rooms with nothing left over; rooms smaller than
-   ``min_room`` pixels (a model's training plans' smallest room: ``room_areas``) are merged into
-   their neighbours;
-2. walls: one pixel along the building's outline (every built pixel with outside among its eight
-   neighbours, as in the real plans) and between two rooms: where the network drew wall between
-   them, else one pixel on one side of their border; a room that walls leave smaller than
-   ``min_room`` or cut apart is merged into a neighbour and step 2 runs again;
-3. the entrance: on the outer wall at the footprint's entrance mark (the condition says where the
+1. the building: every pixel the network draws as anything but outside, less pieces of it too
+   small to hold a room (a stray pixel off the outline);
+2. the network's rooms: the connected regions of each room type, parted by the network's walls,
+   doors and windows: the pixels it draws as such, and where it gives them at least
+   ``WALL_PROBABILITY`` (``wall_prob``; two rooms of one type meet only at a one-pixel wall, which
+   the network, unsure of its exact place, rarely draws as the likeliest class). Pixels of no room
+   join the nearest room; rooms smaller than ``min_room`` pixels (a model's training plans'
+   smallest room: ``room_areas``) are merged into their neighbours;
+3. straight walls (``aekit.plan_partition.straight_rooms``): the building cut into rooms with
+   straight walls as the training plans are, each cut across the largest room where it parts the
+   network's rooms best, as many rooms as training plans of that built area have (the network's
+   number brought into that range) and of the types they have, given to the rooms where the
+   network drew them (``room_rules``: ``RoomRules``, recorded from the training plans);
+4. walls: one pixel along the building's outline (every built pixel with outside among its eight
+   neighbours, as in the real plans) and on the line of each cut; a room that walls leave smaller
+   than ``min_room`` or cut apart joins the neighbour it shares most border with and step 4 runs
+   again;
+5. the entrance: on the outer wall at the footprint's entrance mark (the condition says where the
    entrance is), or nearest it; without a footprint, where the network drew it;
-4. doors: a spanning tree over the rooms that share a wall, grown from the entrance's room along the
+6. doors: a spanning tree over the rooms that share a wall, grown from the entrance's room along the
    longest shared walls; a door is up to three pixels in the middle of the longest straight stretch
    of wall two rooms share; a room no door can reach is merged into a neighbour;
-5. windows: in the middle of the longest straight outer wall of every room but a corridor, and
+7. windows: in the middle of the longest straight outer wall of every room but a corridor, and
    where the network drew them on an outer wall.
 
-The renderer never adds or removes building: a pixel is outside in the plan exactly when the
-network drew it outside, so footprint fidelity is the network's. Room types, sizes and where rooms
-are come from the network; the renderer only merges what it cannot make into a room.
+Apart from step 1's specks, the renderer never adds or removes building: a pixel is outside in the
+plan exactly when the network drew it outside, so footprint fidelity is the network's. Where rooms
+are and their types come from the network; their walls, number and mix from the training plans.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 from aekit.data.floorplans import DOOR, ENTRANCE, HALL, OUTSIDE, ROOM_CLASSES, WALL, WINDOW
+from aekit.plan_partition import RoomRules, straight_rooms
 
 ROUNDS = 12  # merge-and-redraw rounds at most; a layout not settled by then is drawn as it stands
 # wall probability that parts two rooms of one type: on the gmm draws of a 30-minute plan-layout
@@ -67,6 +74,7 @@ def render_plans(
     footprints: np.ndarray | None = None,
     min_room: int | None = None,
     wall_prob: np.ndarray | None = None,
+    room_rules: RoomRules | None = None,
 ) -> np.ndarray:
     """``render_plan`` for each of ``N x H x W`` layouts (class indices), with its footprint
     (``N x 2 x H x W``: mask and entrance mark) and wall probabilities (``N x H x W``) when given.
@@ -79,6 +87,7 @@ def render_plans(
             None if footprints is None else np.asarray(footprints[i]),
             min_room,
             None if wall_prob is None else np.asarray(wall_prob[i]),
+            room_rules,
         )
     return out
 
@@ -158,21 +167,25 @@ def render_plan(
     footprint: np.ndarray | None = None,
     min_room: int | None = None,
     wall_prob: np.ndarray | None = None,
+    room_rules: RoomRules | None = None,
 ) -> np.ndarray:
     """A plan (class indices, uint8) from a layout ``raw`` (``H x W`` class indices), the steps in
     the module's docstring; ``footprint`` (``2 x H x W``: mask, entrance mark) places the
     entrance; ``wall_prob`` (``H x W``) is the network's probability of wall, door, window or
-    entrance at each pixel; ``min_room`` defaults to ``default_min_room``."""
+    entrance at each pixel; ``min_room`` defaults to ``default_min_room``, ``room_rules`` (the
+    training plans' rooms: how many for the built area, of which types) to those of runs without
+    them, ``RoomRules.from_record((), size)``."""
     from scipy import ndimage
 
     raw = np.asarray(raw)
-    built = raw != OUTSIDE
     min_room = default_min_room(raw.shape[0]) if min_room is None else min_room
+    rules = RoomRules.from_record((), raw.shape[0]) if room_rules is None else room_rules
+    built = _without_specks(raw != OUTSIDE, min_room)
     drawn = built & ~np.isin(raw, ROOM_CLASSES)  # the network's walls, doors, windows, entrances
     parted = drawn if wall_prob is None else drawn | (built & (wall_prob >= WALL_PROBABILITY))
     if not (built & ~parted).any():  # a network unsure of every pixel: its drawing alone
         parted = drawn
-    labels, kinds = _regions(raw, parted)
+    labels, kinds = _regions(np.where(built, raw, OUTSIDE), parted)
     labels = _fill(labels, built)
     small = [
         j
@@ -181,6 +194,9 @@ def render_plan(
     ]
     if len(small) < len(kinds) - 1:  # a layout of fragments only keeps them all
         labels = _merge_away(labels, np.array(small), built)
+    if labels.any():
+        likely_wall = drawn.astype(float) if wall_prob is None else wall_prob
+        labels, kinds, drawn = straight_rooms(labels, raw, rules, min_room, likely_wall)
     for round_ in range(ROUNDS):
         labels = _split(labels, kinds)
         wall = _walls(labels, drawn)
@@ -191,7 +207,7 @@ def render_plan(
         gone = _failing_rooms(labels, rooms, min_room) or unreached
         if not gone or len(gone) >= len(np.unique(labels[labels > 0])) or round_ == ROUNDS - 1:
             break  # settled, or nothing would be left: drawn as it stands
-        labels = _merge_away(labels, np.array(gone), built)
+        labels = _merge_into_neighbours(labels, gone, built)
     plan = np.where(built, WALL, OUTSIDE).astype(np.uint8)
     kind_of = np.array(kinds, np.uint8)
     plan[rooms > 0] = kind_of[rooms[rooms > 0]]
@@ -201,6 +217,32 @@ def render_plan(
     plan[windows & ~entrance & ~doors] = WINDOW
     plan[entrance] = ENTRANCE
     return plan
+
+
+def _without_specks(built: np.ndarray, min_room: int) -> np.ndarray:
+    """The built area less its pieces (8-connected) too small to hold a room: a pixel or two the
+    network draws off the building's outline (a stray wall outside it once rendered)."""
+    from scipy import ndimage
+
+    found, n = ndimage.label(built, np.ones((3, 3), bool))
+    sizes = np.bincount(found.ravel(), minlength=n + 1)
+    keep = sizes >= min_room
+    keep[0] = False
+    return keep[found] if keep.any() else built
+
+
+def _merge_into_neighbours(labels: np.ndarray, gone: list[int], built: np.ndarray) -> np.ndarray:
+    """Each room of ``gone`` joins the room it shares the longest border with, whole (rooms stay
+    rectangles where they were); one with no neighbour joins its nearest rooms."""
+    from scipy import ndimage
+
+    out = labels.copy()
+    for label in gone:
+        mine = out == label
+        ring = ndimage.binary_dilation(mine, _CROSS) & ~mine & (out > 0)
+        if ring.any():
+            out[mine] = np.bincount(out[ring]).argmax()
+    return _merge_away(out, np.array(gone), built)
 
 
 def _failing_rooms(labels: np.ndarray, rooms: np.ndarray, min_room: int) -> list[int]:

@@ -14,6 +14,7 @@ from aekit.data import floorplan_files as files
 from aekit.data import floorplans as fp
 from aekit.errors import ConfigError
 from aekit.models import build_model
+from aekit.plan_partition import RoomRules
 from aekit.plan_render import default_min_room, room_areas
 
 SIZE = 32
@@ -126,7 +127,11 @@ def test_training_fits_the_gmm_prior_plans_are_drawn_from(tmp_path, monkeypatch)
     # fitted to the flattened 4 x 2 x 2 code maps of the 36 training plans
     prior = load_prior(run.dir, "gmm")
     assert prior.code_shape == (16,) and "36 codes" in (run.dir / "prior-gmm.json").read_text()
-    # the training plans' smallest room, recorded for the renderer, and kept by a resumed run
+    # the training plans' smallest room and room rules, recorded for the renderer, and kept by a
+    # resumed run
     smallest = int(room_areas(run.train.plans.numpy()).min())
+    rules = RoomRules.of_plans(run.train.plans.numpy())
     assert run.model.min_room == smallest != default_min_room(SIZE)
-    assert train(replace(config, epochs=2, resume=True)).model.min_room == smallest
+    assert run.model.room_rules == rules != RoomRules.from_record((), SIZE)
+    resumed = train(replace(config, epochs=2, resume=True)).model
+    assert resumed.min_room == smallest and resumed.room_rules == rules

@@ -19,6 +19,7 @@ doors and windows that make it usable.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -52,6 +53,11 @@ class PlanLayoutConfig:
     # the training plans' smallest room in pixels, measured by aekit train before the first step
     # unless given (0: not measured, the renderer's default): the renderer merges smaller rooms away
     smallest_room: int = field(default=0, metadata={"min": 0})
+    # the training plans' rooms: how many for the built area, and of which types for each count
+    # (``aekit.plan_partition.RoomRules.as_record``), measured by aekit train like smallest_room
+    # (empty: not measured, the renderer's default, measured on the generated plans); the fit's
+    # residual bounds are negative and positive
+    room_rules: tuple[float, ...] = field(default=(), metadata={"min": -math.inf})
 
 
 def _block(a: int, b: int, act: str) -> nn.Sequential:

@@ -20,6 +20,7 @@ drawn for one footprint differ).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +32,7 @@ from aekit.data.floorplans import CLASSES, OUTSIDE, PALETTE, ROOM_CLASSES
 from aekit.errors import ConfigError
 from aekit.models.base import Autoencoder
 from aekit.models.layers import activation, check_conv_fit
+from aekit.plan_partition import RoomRules
 from aekit.plan_render import render_plans, room_areas
 
 FOOTPRINT_CHANNELS = 2  # outline mask, entrance mark
@@ -51,6 +53,11 @@ class PlanVAEConfig:
     # the training plans' smallest room in pixels, measured by aekit train before the first step
     # unless given (0: not measured, the renderer's default): the renderer merges smaller rooms away
     smallest_room: int = field(default=0, metadata={"min": 0})
+    # the training plans' rooms: how many for the built area, and of which types for each count
+    # (``aekit.plan_partition.RoomRules.as_record``), measured by aekit train like smallest_room
+    # (empty: not measured, the renderer's default, measured on the generated plans); the fit's
+    # residual bounds are negative and positive
+    room_rules: tuple[float, ...] = field(default=(), metadata={"min": -math.inf})
 
 
 def _block(a: int, b: int, act: str) -> nn.Sequential:
@@ -67,9 +74,10 @@ class PlanModel(Autoencoder):
     condition checked, the categorical likelihood, the VAE loss with free bits, and drawing: a code
     from N(0, I) decoded to the most likely class at every pixel (the raw layout), then turned into
     a plan by the deterministic renderer (``aekit.plan_render.render_plans``: rooms from the layout,
-    parted where the network gives wall, none under the training plans' smallest room; walls, doors
-    from the entrance, windows on outer walls), part of the decoding (``render``). A subclass
-    builds the network: ``posterior`` and ``logits``."""
+    parted where the network gives wall, none under the training plans' smallest room, redrawn with
+    straight walls in the training plans' number and types for the built area (``room_rules``);
+    walls, doors from the entrance, windows on outer walls), part of the decoding (``render``). A
+    subclass builds the network: ``posterior`` and ``logits``."""
 
     generative = True
     conditional = True
@@ -97,31 +105,43 @@ class PlanModel(Autoencoder):
         (the renderer's default) for a run trained before it was recorded."""
         return self.config.smallest_room or None
 
+    @property
+    def room_rules(self) -> RoomRules:
+        """How many rooms of which types the renderer draws: the training plans' (``room_rules``),
+        or the renderer's default for a run trained before they were recorded."""
+        return RoomRules.from_record(self.config.room_rules, self.input_shape[1])
+
     def init_from_data(self, images: torch.Tensor) -> None:
-        """Record the training plans' smallest room (``smallest_room``, unless given): the renderer
-        merges smaller rooms into their neighbours."""
-        if self.config.smallest_room:
+        """Record the training plans' smallest room (``smallest_room``: the renderer merges smaller
+        rooms into their neighbours) and their rooms' number and types (``room_rules``: the
+        renderer draws as many rooms as plans of that built area have), each unless given."""
+        if self.config.smallest_room and self.config.room_rules:
             return
-        areas = np.concatenate(
+        plans = np.concatenate(
             [
-                room_areas(self.classes_of(images[i : i + ROOM_SIZE_BATCH]).cpu().numpy())
+                self.classes_of(images[i : i + ROOM_SIZE_BATCH]).cpu().numpy().astype(np.uint8)
                 for i in range(0, len(images), ROOM_SIZE_BATCH)
             ]
         )
-        if len(areas):
+        areas = room_areas(plans)
+        if not self.config.smallest_room and len(areas):
             self.config.smallest_room = int(areas.min())
+        if not self.config.room_rules and len(areas):
+            self.config.room_rules = RoomRules.of_plans(plans).as_record()
 
     def render(
         self, logits: torch.Tensor, footprint: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The network's layout (its most likely class at every pixel, ``B x H x W`` uint8) and the
         plan rendered from it (``aekit.plan_render``) with the training plans' smallest room and
-        the network's wall probabilities, on the CPU."""
+        room rules and the network's wall probabilities, on the CPU."""
         probabilities = logits.detach().float().softmax(1)  # drawing is not differentiated
         layout = probabilities.argmax(1).to(torch.uint8).cpu()
         rooms = [OUTSIDE, *ROOM_CLASSES]
         wall_prob = (1 - probabilities[:, rooms].sum(1)).cpu().numpy()
-        plans = render_plans(layout.numpy(), footprint.cpu().numpy(), self.min_room, wall_prob)
+        plans = render_plans(
+            layout.numpy(), footprint.cpu().numpy(), self.min_room, wall_prob, self.room_rules
+        )
         return layout, torch.from_numpy(plans)
 
     # --- plans as classes and colours -------------------------------------------------------------
