@@ -160,6 +160,9 @@ def test_transparent_patch_codes_counts_codes_of_empty_patches_only():
     assert stats["distinct"] == 3  # codes 1, 2, 3 (counts 1, 2, 3)
     p = torch.tensor([1, 2, 3], dtype=torch.float64) / 6
     assert abs(stats["perplexity"] - math.exp(-(p * p.log()).sum())) < 1e-9
+    # a style row above the patches' rows (codes of the whole sprite) is not a patch
+    styled = torch.cat([torch.full((2, 1, 2), 5), codes], 1)
+    assert transparent_patch_codes(images, styled) == stats
 
 
 def _style_model(style_row: bool):
