@@ -14,6 +14,13 @@ training tiles);
 * novelty (samples closer to a training tile than 95% of held-out tiles are) at most 10%;
 * reconstruction PSNR at least PCA's with as many components as the code has numbers.
 
+Beside PSNR it measures mottle, the speckle a code map draws into flat colour (``colour_errors``):
+on the test images, the RMS colour error (8-bit levels) of opaque pixels whose 3x3 neighbourhood
+is one colour, how much of it is mottle (the reconstruction's spread about its own mean over each
+image's pixels of one colour: zero for a flat area drawn flat, even in a wrong colour), and the
+RMS error of the other visible pixels (outlines, edges, detail). ``--recon OUT`` writes 16 test
+tiles above their reconstructions.
+
 For a code-map model it also says how hard the map is for its priors: each prior's held-out nats
 per index beside the class's code frequencies' (a prior that ignores context), and how many codes
 the fully transparent patches got (``aekit.models.vq_vae``'s diagnostics).
@@ -25,6 +32,7 @@ and which are generated into a key file beside it (``OUT`` with ``.key.json``): 
     python benchmarks/sprites.py --minutes 30 --prior gmm      # train, fit, measure
     python benchmarks/sprites.py --run RUN --blind blind.png   # a trained run (its fitted priors)
     python benchmarks/sprites.py --run RUN --pairs pairs.png   # samples above their nearest tiles
+    python benchmarks/sprites.py --run RUN --recon recon.png   # test tiles above reconstructions
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 import aekit
@@ -185,6 +194,50 @@ def code_map_figures(run: Run, priors: list[str]) -> dict[str, Any]:
     return figures
 
 
+def colour_errors(real: torch.Tensor, recon: torch.Tensor) -> dict[str, float]:
+    """RMS colour errors in 8-bit levels of reconstructions ``recon`` of ``real`` (premultiplied,
+    alpha last where there is one): ``flat`` on opaque pixels whose 3x3 neighbourhood is a single
+    colour, ``mottle`` the part of it that is the reconstruction varying over each image's flat
+    pixels of one colour (not a shift of the whole area), ``edge`` on the other visible pixels."""
+    levels = (real.float() * 255).round()
+    b, c, h, w = levels.shape
+    windows = F.unfold(levels, 3, padding=1).view(b, c, 9, h, w)
+    single = (windows == levels.unsqueeze(2)).all(2).all(1)
+    alpha = levels[:, -1] if c in (2, 4) else torch.full_like(levels[:, 0], 255)
+    flat, edge = single & (alpha == 255), ~single & (alpha > 0)
+    drawn = (recon.float()[:, : c - (c in (2, 4))] * 255).movedim(1, -1)
+    error = drawn - levels[:, : drawn.shape[-1]].movedim(1, -1)
+    packed = levels.long()
+    key = torch.arange(b).view(b, 1, 1) * 256**c  # one group per image and colour
+    for channel in range(c):
+        key = key + packed[:, channel] * 256**channel
+    _, group = key[flat].unique(return_inverse=True)
+    values = drawn[flat].double()
+    means = torch.zeros(
+        int(group.max()) + 1 if len(group) else 0, values.shape[1], dtype=values.dtype
+    )
+    means.index_add_(0, group, values)
+    means /= torch.bincount(group).unsqueeze(1)
+    rms = lambda t: float(t.double().pow(2).mean().sqrt())  # noqa: E731
+    return {
+        "flat_rms": rms(error[flat]),
+        "mottle_rms": rms(values - means[group]),
+        "edge_rms": rms(error[edge]),
+        "flat_share": float(flat.double().mean()),
+        "edge_share": float(edge.double().mean()),
+    }
+
+
+def reconstructions(run: Run) -> tuple[torch.Tensor, torch.Tensor]:
+    """The run's test images and its model's reconstructions of them."""
+    images = run.test.images
+    with torch.inference_mode():
+        recon = torch.cat(
+            [run.model.reconstruct(images[i : i + 256]) for i in range(0, len(images), 256)]
+        )
+    return images, recon.float().clamp(0, 1)
+
+
 def class_index(run, class_name: str) -> int:
     names = run.test.class_names
     if class_name not in names:
@@ -300,6 +353,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="OUT",
         help=f"write {PAIRS} samples of --blind-class above their nearest training tiles (PNG)",
     )
+    parser.add_argument(
+        "--recon",
+        type=Path,
+        default=None,
+        metavar="OUT",
+        help="write 16 test tiles above their reconstructions (PNG)",
+    )
     parser.add_argument("--blind-class", default="main")
     parser.add_argument(
         "--blind-sampler",
@@ -350,6 +410,17 @@ def main(argv: list[str] | None = None) -> int:
         f"reconstruction PSNR {psnr['model']:.2f} dB, {pca_name} {psnr[pca_name]:.2f} dB: "
         + ("met" if psnr_met else "NOT met")
     )
+    real, recon = reconstructions(run)
+    colour = colour_errors(real, recon)
+    print(
+        f"colour error (8-bit levels, test images): flat areas {colour['flat_rms']:.2f} RMS "
+        f"({colour['flat_share']:.1%} of pixels), of which mottle {colour['mottle_rms']:.2f}; "
+        f"edges and detail {colour['edge_rms']:.2f} ({colour['edge_share']:.1%})"
+    )
+    if args.recon is not None:
+        rows = torch.arange(16) * (len(real) // 16)
+        write_tile_sheet(torch.cat([real[rows], recon[rows]]), 16, args.recon)
+        print(f"reconstructions: {args.recon} (16 test tiles above their reconstructions)")
     code_map = code_map_figures(run, priors) if run.model.discrete_code else None
     if code_map is not None:
         print(
@@ -373,6 +444,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
         "psnr": psnr,
         "psnr_met": psnr_met,
+        "colour_errors": colour,
         "code_map": code_map,
         "generation": generation.summary,
         "per_sheet": judged,

@@ -160,3 +160,89 @@ def test_transparent_patch_codes_counts_codes_of_empty_patches_only():
     assert stats["distinct"] == 3  # codes 1, 2, 3 (counts 1, 2, 3)
     p = torch.tensor([1, 2, 3], dtype=torch.float64) / 6
     assert abs(stats["perplexity"] - math.exp(-(p * p.log()).sum())) < 1e-9
+    # a style row above the patches' rows (codes of the whole sprite) is not a patch
+    styled = torch.cat([torch.full((2, 1, 2), 5), codes], 1)
+    assert transparent_patch_codes(images, styled) == stats
+
+
+def _style_model(style_row: bool):
+    options = {
+        "channels": [8, 16],
+        "codebook_size": 16,
+        "code_dim": 4,
+        "prior_channels": 8,
+        "prior_layers": 1,
+        "straight_alpha": True,
+        "style_row": style_row,
+    }
+    return build_model("vq-vae", options, (4, 16, 16))
+
+
+def test_style_row_is_the_first_row_of_the_code_map_and_round_trips():
+    torch.manual_seed(0)
+    plain, styled = _style_model(False), _style_model(True)
+    assert plain.code_shape == (4, 4) and plain.latent_dim == 16
+    assert styled.code_shape == (5, 4) and styled.latent_dim == 20
+    x = torch.rand(3, 4, 16, 16)
+    styled.loss(x)  # the first training step starts the codebook at encoder outputs
+    with torch.no_grad():
+        codes = styled.encode(x)
+        assert codes.shape == (3, 5, 4) and codes.max() < 16
+        # decoding the codes is the reconstruction, and the same codes encode the same again
+        assert torch.equal(styled.decode(codes), styled.reconstruct(x))
+        assert styled.sample(2, generator=torch.Generator().manual_seed(0)).shape == (2, 4, 16, 16)
+    # the style row comes from the whole sprite: it is not the code of any one patch
+    rows = {name for name, _ in styled.named_parameters()} - {
+        name for name, _ in plain.named_parameters()
+    }
+    assert rows == {
+        "style_encoder.weight",
+        "style_encoder.bias",
+        "style_film.weight",
+        "style_film.bias",
+    }
+
+
+def test_a_model_without_the_style_row_is_unchanged():
+    """The same weights as before the style row existed: the plain encoder and decoder alone."""
+    torch.manual_seed(0)
+    model = _style_model(False)
+    x = torch.rand(2, 4, 16, 16)
+    model.loss(x)
+    with torch.no_grad():
+        codes = model.quantizer.indices(model.encoder(x))
+        assert torch.equal(model.encode(x), codes)
+        assert torch.equal(
+            model.decode(codes), model._image(model.decoder(model.quantizer.lookup(codes)))
+        )
+
+
+def test_the_decoder_paints_with_the_style_row():
+    """Trained briefly on squares of one shape in random flat colours, a red square's patch codes
+    under a blue square's style row lose their red: the colour travels in the style row (a decoder
+    that ignored the row would draw the same red)."""
+    torch.manual_seed(0)
+    model = _style_model(True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+
+    def squares(colour: torch.Tensor) -> torch.Tensor:
+        x = torch.zeros(len(colour), 4, 16, 16)
+        x[:, :3, 4:12, 4:12] = colour.view(-1, 3, 1, 1)
+        x[:, 3, 4:12, 4:12] = 1
+        return x
+
+    for _ in range(300):
+        loss = model.loss(squares(torch.rand(32, 3)))["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    red_blue = squares(torch.tensor([[0.9, 0.1, 0.1], [0.1, 0.1, 0.9]]))
+    with torch.no_grad():
+        codes = model.encode(red_blue)
+        swapped = codes.clone()
+        swapped[0, 0] = codes[1, 0]  # the red square's patches, the blue square's style
+        red, mixed = model.decode(codes)[0], model.decode(swapped)[0]
+    inside = red[:3, 6:10, 6:10].mean((1, 2)), mixed[:3, 6:10, 6:10].mean((1, 2))
+    assert inside[0][0] > inside[0][1:].max() + 0.2  # reconstructed red
+    assert inside[1][0] < inside[0][0] - 0.4  # the blue square's style took the red away

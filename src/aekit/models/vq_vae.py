@@ -6,6 +6,14 @@ quantisation, Mentzer et al. 2023: an implicit codebook that cannot collapse). T
 the ``h x w`` map of code indices; the decoder maps it back. Gradients pass the quantiser
 straight through.
 
+Style row (``style_row``): one code per 4x4 patch must carry both the patch's shape and its exact
+colour, so a flat area's colour drifts from code to code (mottle). With the style row the encoder
+also computes ``w`` vectors from the whole sprite (the average of its last feature map through a
+linear layer), quantised with the same codebook, and the decoder scales and shifts its feature maps
+by them everywhere (FiLM, Perez et al. 2018: after its first convolution and each upsampling). The
+row is the index map's first row, ``(h + 1) x w``: priors draw the style first, in raster order,
+and every caller that treats a code as an index map keeps working.
+
 VQ codebook: exponential moving averages of the vectors assigned to each code (Razavi et al.
 2019), all-reduced across ranks under torchrun so every rank keeps the same codebook, initialised
 at random encoder outputs of the first batch; codes that no vector chose for ``restart_after``
@@ -59,8 +67,10 @@ def code_frequency_nats(
 def transparent_patch_codes(images: torch.Tensor, codes: torch.Tensor) -> dict[str, float]:
     """Of the code map positions whose patch of ``images`` (alpha last) is fully transparent: their
     share, how many distinct codes they got and the perplexity of those codes. A code map that
-    gives "nothing here" many codes makes its prior choose among them by the neighbours."""
+    gives "nothing here" many codes makes its prior choose among them by the neighbours. A style
+    row above the patches' rows is left out."""
     patch = images.shape[-1] // codes.shape[-1]
+    codes = codes[:, codes.shape[-2] - images.shape[-2] // patch :]
     empty = F.max_pool2d(images[:, -1:].float(), patch).squeeze(1) == 0
     counts = torch.bincount(codes[empty], minlength=1).double()
     used = counts[counts > 0] / counts.sum().clamp_min(1)
@@ -198,6 +208,9 @@ class VQVAEConfig:
     # max_minutes
     fitted_prior: str = ""
     prior_share: float = 0.5
+    # a first row of w codes for the whole sprite (its colours), which scale and shift the
+    # decoder's feature maps everywhere: the index map is (h + 1) x w
+    style_row: bool = False
 
 
 class _Residual(nn.Module):
@@ -250,7 +263,8 @@ class VQVAE(Autoencoder):
                 f"model '{self.name}': prior_share must be between 0 and 1, got "
                 f"{config.prior_share}"
             )
-        self.code_shape = check_conv_fit(self.input_shape, len(config.channels), self.name)
+        h, w = check_conv_fit(self.input_shape, len(config.channels), self.name)
+        self.code_shape = (h + 1, w) if config.style_row else (h, w)
         c = self.input_shape[0]
         if config.quantizer == "vq":
             self.quantizer: EMAQuantizer | FSQuantizer = EMAQuantizer(
@@ -274,6 +288,20 @@ class VQVAE(Autoencoder):
         self.decoder = nn.Sequential(
             *layers, NarrowConv2d(widths[-1], self.input_shape[0], 3, padding=1)
         )
+        # the style row: the encoder's pooled features -> w code vectors; the quantised row -> a
+        # scale and shift per channel after the decoder's first conv and each upsampling
+        self.style_encoder = nn.Linear(c, dim * w) if config.style_row else None
+        self.film_after = {
+            i: m.out_channels
+            for i, m in enumerate(self.decoder)
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and i < len(self.decoder) - 1
+        }
+        self.style_film = (
+            nn.Linear(dim * w, 2 * sum(self.film_after.values())) if config.style_row else None
+        )
+        if self.style_film is not None:  # starts as the identity: the row earns its influence
+            nn.init.zeros_(self.style_film.weight)
+            nn.init.zeros_(self.style_film.bias)
         self.prior = PixelCNN(
             self.quantizer.num_codes,
             config.prior_channels,
@@ -283,7 +311,7 @@ class VQVAE(Autoencoder):
 
     @property
     def latent_dim(self) -> int:
-        """Numbers in a code: one index per position of the map."""
+        """Numbers in a code: one index per position of the map (the style row's included)."""
         return self.code_shape[0] * self.code_shape[1]
 
     @property
@@ -298,12 +326,36 @@ class VQVAE(Autoencoder):
         indices = self.quantizer.indices(z)
         return self.quantizer.lookup(indices), indices
 
+    def _vectors(self, x: torch.Tensor) -> torch.Tensor:
+        """Encoder outputs ``B x D x code_shape``: the style row (when there is one) above the
+        patches' vectors."""
+        if self.style_encoder is None:
+            return self.encoder(x)
+        features = self.encoder[:-1](x)
+        patches = self.encoder[-1](features)
+        style = self.style_encoder(features.mean((2, 3))).view(len(x), -1, 1, patches.shape[-1])
+        return torch.cat([style.to(patches.dtype), patches], 2)
+
+    def _decode_vectors(self, quantized: torch.Tensor) -> torch.Tensor:
+        """Decoder logits of quantised vectors ``B x D x code_shape``."""
+        if self.style_film is None:
+            return self.decoder(quantized)
+        style, h = quantized[:, :, 0], quantized[:, :, 1:]
+        sizes = [2 * c for c in self.film_after.values()]
+        films = iter(self.style_film(style.flatten(1)).split(sizes, 1))
+        for i, layer in enumerate(self.decoder):
+            h = layer(h)
+            if i in self.film_after:
+                scale, shift = next(films)[:, :, None, None].chunk(2, 1)
+                h = h * (1 + scale) + shift
+        return h
+
     def encode(self, x, condition=None):
-        """The ``h x w`` map of code indices (int64)."""
-        return self._quantize(self.encoder(x))[1]
+        """The map of code indices (int64), ``h x w`` or with the style row ``(h + 1) x w``."""
+        return self._quantize(self._vectors(x))[1]
 
     def decode(self, z, condition=None):
-        return self._image(self.decoder(self.quantizer.lookup(z)))
+        return self._image(self._decode_vectors(self.quantizer.lookup(z)))
 
     def _image(self, logits: torch.Tensor) -> torch.Tensor:
         """Decoder logits -> premultiplied image; with ``straight_alpha`` colour = sigmoid(colour) *
@@ -334,7 +386,7 @@ class VQVAE(Autoencoder):
         if self.config.hflip and self.training:  # the same mirror for input and target
             flip = (torch.rand(len(x), device=x.device) < 0.5).view(-1, 1, 1, 1)
             x, target = torch.where(flip, x.flip(-1), x), torch.where(flip, target.flip(-1), target)
-        z = self.encoder(x)
+        z = self._vectors(x)
         quantized, indices = self._quantize(z)
         terms: dict[str, torch.Tensor] = {}
         if isinstance(self.quantizer, EMAQuantizer):
@@ -350,7 +402,7 @@ class VQVAE(Autoencoder):
             terms["commitment"] = commitment
         else:
             counts = torch.bincount(indices.flatten(), minlength=self.num_codes)
-        logits = self.decoder(quantized.to(z.dtype))
+        logits = self._decode_vectors(quantized.to(z.dtype))
         recon = self._reconstruction_loss(logits, target)
         # stop-gradient: the prior never moves the encoder
         prior = -self.prior.log_prob(indices.detach()).mean()
