@@ -17,6 +17,7 @@ TINY = tour_plan.Preset(
     train_images=400,
     epochs=1,
     vae_epochs=1,
+    manifold_epochs=1,
     iwae_k=8,
     iwae_images=50,
     eval_images=100,
