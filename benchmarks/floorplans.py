@@ -28,8 +28,9 @@ fit-prior RUN --prior NAME``) instead of N(0, I), and with ``--sheets`` its shee
 the area: the real plans of the same 500 footprints score realism 0.049 against the training
 plans, 3x the real-vs-real reference at 4,000 plans. ``--wide N`` (with ``--run`` and one
 ``--prior``, or none for N(0, I)) draws one plan for each of N footprints no set holds (a seed of
-their own) and gives realism beside the real plans of those footprints and of N others, all
-against the same training plans (``wide`` in the results):
+their own) and gives realism beside the real plans of those footprints and of N others, and beside
+what the renderer makes of layouts without information (random room types), all against the same
+training plans (``wide`` in the results):
 
     python benchmarks/floorplans.py --run /tmp/plans/run --prior gmm --wide 4000 --name wide
 """
@@ -185,6 +186,27 @@ def measure_run(
 WIDE_SEED = 987_654  # footprints for --wide: a seed neither the dataset nor the tests use
 
 
+def uninformed_plans(model: PlanModel, footprints: np.ndarray) -> np.ndarray:
+    """What the renderer makes of layouts that carry no information: the footprint's built area,
+    every built pixel a random room type, no walls; drawn with the model's smallest room and room
+    rules, as its own layouts are. Realism it reaches is the renderer's, not the network's."""
+    import torch
+
+    from aekit.data.floorplans import CLASSES, OUTSIDE, ROOM_CLASSES
+
+    generator = torch.Generator().manual_seed(0)
+    out = []
+    for start in range(0, len(footprints), 256):
+        batch = torch.as_tensor(footprints[start : start + 256])
+        built = batch[:, 0] > 0
+        logits = torch.full((len(batch), len(CLASSES), *built.shape[1:]), -30.0)
+        logits[:, OUTSIDE] = torch.where(built, -30.0, 30.0)
+        noise = torch.rand((len(batch), len(ROOM_CLASSES), *built.shape[1:]), generator=generator)
+        logits[:, list(ROOM_CLASSES)] = torch.where(built[:, None], noise, -30.0)
+        out.append(model.render(logits, batch)[1].numpy())
+    return np.concatenate(out)
+
+
 def measure_wide(run_dir: str, n: int, prior: str | None) -> dict[str, object]:
     """Realism of one plan for each of ``n`` unseen footprints, beside the real plans of the same
     footprints and of ``n`` others, all against the run's training plans."""
@@ -202,6 +224,7 @@ def measure_wide(run_dir: str, n: int, prior: str | None) -> dict[str, object]:
     )[:, 0]
     columns = {
         f"model ({prior or 'N(0, I)'}), one plan per footprint": plans,
+        "renderer alone (random room types)": uninformed_plans(run.model, footprints[:n]),
         "real plans of the same footprints": real[:n],
         "real plans of other footprints": real[n:],
     }
