@@ -19,7 +19,6 @@ doors and windows that make it usable.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch
@@ -29,7 +28,7 @@ from torch import nn
 from aekit.data.floorplans import CLASSES
 from aekit.errors import ConfigError
 from aekit.models.layers import activation
-from aekit.models.plan_vae import FOOTPRINT_CHANNELS, PlanModel
+from aekit.models.plan_vae import FOOTPRINT_CHANNELS, PlanModel, PlanRecord
 
 FOLD = 4  # pixels folded into channels on each side
 LOGVAR_START = -6.0  # q(z | x)'s log-variance at the start (see PlanLayoutVAE.__init__)
@@ -41,7 +40,7 @@ PRIOR_SHARE = 0.05
 
 
 @dataclass
-class PlanLayoutConfig:
+class PlanLayoutConfig(PlanRecord):
     # code map channels at the coarsest grid
     latent_channels: int = field(default=8, metadata={"min": 1})
     channels: tuple[int, ...] = (48, 96, 128)  # the folded grid, then each stride-2 step
@@ -50,14 +49,6 @@ class PlanLayoutConfig:
     # nats per code dimension (batch mean) below which the KL is not pushed further
     free_bits: float = 0.1
     activation: str = "relu"
-    # the training plans' smallest room in pixels, measured by aekit train before the first step
-    # unless given (0: not measured, the renderer's default): the renderer merges smaller rooms away
-    smallest_room: int = field(default=0, metadata={"min": 0})
-    # the training plans' rooms: how many for the built area, and of which types for each count
-    # (``aekit.plan_partition.RoomRules.as_record``), measured by aekit train like smallest_room
-    # (empty: not measured, the renderer's default, measured on the generated plans); the fit's
-    # residual bounds are negative and positive
-    room_rules: tuple[float, ...] = field(default=(), metadata={"min": -math.inf})
 
 
 def _block(a: int, b: int, act: str) -> nn.Sequential:

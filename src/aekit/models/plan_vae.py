@@ -40,7 +40,22 @@ ROOM_SIZE_BATCH = 512  # training plans read into classes at once when their roo
 
 
 @dataclass
-class PlanVAEConfig:
+class PlanRecord:
+    """Options every floor-plan model has: what ``aekit train`` measures on the training plans for
+    the renderer (``PlanModel.init_from_data``)."""
+
+    # the training plans' smallest room in pixels, measured by aekit train before the first step
+    # unless given (0: not measured, the renderer's default): the renderer merges smaller rooms away
+    smallest_room: int = field(default=0, metadata={"min": 0})
+    # the training plans' rooms: how many for the built area, and of which types for each count
+    # (``aekit.plan_partition.RoomRules.as_record``), measured by aekit train like smallest_room
+    # (empty: not measured, the renderer's default, measured on the generated plans); the fit's
+    # residual bounds are negative and positive
+    room_rules: tuple[float, ...] = field(default=(), metadata={"min": -math.inf})
+
+
+@dataclass
+class PlanVAEConfig(PlanRecord):
     latent_dim: int = 32
     # per resolution from full size down; the code enters below the last
     channels: tuple[int, ...] = (12, 24, 48, 96)
@@ -50,14 +65,6 @@ class PlanVAEConfig:
     # nats per code dimension (batch mean) below which the KL is not pushed further
     free_bits: float = 0.25
     activation: str = "relu"
-    # the training plans' smallest room in pixels, measured by aekit train before the first step
-    # unless given (0: not measured, the renderer's default): the renderer merges smaller rooms away
-    smallest_room: int = field(default=0, metadata={"min": 0})
-    # the training plans' rooms: how many for the built area, and of which types for each count
-    # (``aekit.plan_partition.RoomRules.as_record``), measured by aekit train like smallest_room
-    # (empty: not measured, the renderer's default, measured on the generated plans); the fit's
-    # residual bounds are negative and positive
-    room_rules: tuple[float, ...] = field(default=(), metadata={"min": -math.inf})
 
 
 def _block(a: int, b: int, act: str) -> nn.Sequential:
