@@ -241,6 +241,11 @@ class Run:
         """The prior ``name`` fitted in the run (``aekit fit-prior``), its files checked."""
         return load_prior(self.dir, name)
 
+    def code_source(self, name: str | None) -> Prior | None:
+        """The prior ``--prior NAME`` asks for, loaded; None (codes from N(0, I), or the model's own
+        prior) for no name and for ``none`` (``NO_PRIOR``)."""
+        return None if name in (None, NO_PRIOR) else self.prior(name)
+
     def prior_names(self) -> list[str]:
         """The priors fitted in the run folder."""
         return fitted_priors(self.dir)
@@ -255,7 +260,7 @@ class Run:
         ``options`` are ``aekit sample``'s (``options.DrawOptions``: seed, temperature, prior), with
         its defaults and checks."""
         draw = options_from_keywords(DrawOptions, options)
-        prior = None if draw.prior in (None, NO_PRIOR) else self.prior(draw.prior)
+        prior = self.code_source(draw.prior)
         return sample_images(
             self.model, n, seed=draw.seed, labels=labels, temperature=draw.temperature, prior=prior
         )

@@ -38,7 +38,6 @@ from aekit.inference import (
     sample_batches,
 )
 from aekit.models.base import Autoencoder
-from aekit.option_fields import NO_PRIOR
 from aekit.run import Run
 from aekit.variations import variation_batches
 
@@ -216,10 +215,8 @@ def sample(
     # the prior `aekit train` fitted with the model
     if prior is None and model.prior_after_training() is not None:
         prior = model.prior_after_training()[0]
-    if prior == NO_PRIOR:
-        prior = None
     if isinstance(prior, str):
-        prior = run.prior(prior)
+        prior = run.code_source(prior)
     if alpha_threshold is not None and not has_alpha(model.input_shape[0]):
         raise ConfigError(
             f"--alpha-threshold: this run's images have {model.input_shape[0]} channel(s), no alpha"
