@@ -93,7 +93,9 @@ def test_a_ragged_border_becomes_one_straight_wall():
     assert sorted(r.kind for r in parsed.rooms) == [fp.BEDROOM, fp.KITCHEN]
     inner = np.isin(plan[11:49, 11:53], (fp.WALL, fp.DOOR))
     assert inner.any(0).sum() == 1  # one column of wall (and its door) between the rooms
-    assert inner.any(0).nonzero()[0][0] + 11 in range(28, 33)  # where the border was
+    # where the border was: on the column the border takes most often or the one before it (the
+    # wall takes a column from one side)
+    assert inner.any(0).nonzero()[0][0] + 11 in range(27, 33)
     for room in parsed.rooms:  # each room a rectangle
         ys, xs = np.nonzero(parsed.rooms_map == room.label)
         assert room.area == (np.ptp(ys) + 1) * (np.ptp(xs) + 1)
