@@ -15,6 +15,7 @@ import aekit
 from aekit import options as opt
 from aekit.cli import build_parser, main
 from aekit.errors import AekitError
+from aekit.images import read_image_file
 from aekit.inference import resized_reconstruct, sample_images
 from aekit.option_fields import options_from_args
 from aekit.priors import fit_prior
@@ -105,6 +106,29 @@ def test_python_api_default_draw_is_the_commands_default(vae_run: Path):
     )
     # the keyword reaches the draw
     assert not torch.equal(run.sample(3), run.sample(3, temperature=0.5))
+
+
+def test_python_api_and_command_draw_from_the_models_default_prior(
+    vae_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A model whose training fits a prior (the vq-vae's transformer, plan-layout's gmm) is drawn
+    from it by ``Run.sample`` as by ``aekit sample`` when no --prior is given; ``none`` and a
+    temperature ask for the model's own codes."""
+    model_class = type(Run(vae_run, "cpu").model)
+    assert Run(vae_run, "cpu").model.default_prior() is None
+    before = Run(vae_run, "cpu").sample(4)
+    monkeypatch.setattr(model_class, "default_prior", lambda self: "gmm")
+    assert torch.equal(Run(vae_run, "cpu").sample(4), before)  # not fitted yet: N(0, I)
+    fit_prior(vae_run, "gmm", components=2)
+    run = Run(vae_run, "cpu")
+    from_prior = run.sample(4)
+    assert torch.equal(from_prior, run.sample(4, prior="gmm"))
+    assert not torch.equal(from_prior, before)
+    assert torch.equal(run.sample(4, prior="none"), before)
+    assert torch.equal(run.sample(4, temperature=0.5), sample_images(run.model, 4, temperature=0.5))
+    assert main(["sample", str(vae_run), "--n", "4", "--out", str(tmp_path / "s")]) == 0
+    first = sorted((tmp_path / "s").glob("sample_*.png"))[0]
+    assert torch.allclose(read_image_file(first).pixels, from_prior[0], atol=1 / 255)
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,6 @@ from aekit.plan_render import render_plans
 from aekit.priors import Prior
 from aekit.progress import Progress
 
-PLAN_PRIOR = "gmm"  # plans are drawn from it when the run has it (realism 0.58 vs 1.19 for N(0, I))
 UNSEEN_FOOTPRINTS = 500  # test footprints a run is measured on (at most)
 # Checking and parsing plans is Python per plan (about 30 ms each on 2 busy cores): unless the
 # number of

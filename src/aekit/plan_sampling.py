@@ -20,21 +20,8 @@ from aekit.errors import ConfigError
 from aekit.footprints import plan_sheet, read_user_footprint
 from aekit.io import StagedFolder
 from aekit.models.plan_vae import PlanModel
-from aekit.plan_measures import PLAN_PRIOR, draw_plans
+from aekit.plan_measures import draw_plans
 from aekit.priors import Prior
-from aekit.run import Run
-
-
-def plan_prior(run: Run, prior: Prior | str | None, temperature: float = 1.0) -> Prior | None:
-    """The code source of ``aekit sample`` for floor plans: the prior asked for (a name is loaded
-    from the run), else the run's ``PLAN_PRIOR`` when fitted (``aekit fit-prior RUN --prior gmm``;
-    ``aekit train`` fits it for plan-layout) and no ``--temperature`` asks for N(0, T^2 I) codes;
-    None (``--prior none`` among them): N(0, T^2 I)."""
-    if isinstance(prior, str):
-        return run.code_source(prior)
-    if prior is None and temperature == 1.0 and PLAN_PRIOR in run.prior_names():
-        return run.prior(PLAN_PRIOR)
-    return prior
 
 
 class PlanFiles(Sequence[Path]):

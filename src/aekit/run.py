@@ -241,10 +241,17 @@ class Run:
         """The prior ``name`` fitted in the run (``aekit fit-prior``), its files checked."""
         return load_prior(self.dir, name)
 
-    def code_source(self, name: str | None) -> Prior | None:
-        """The prior ``--prior NAME`` asks for, loaded; None (codes from N(0, I), or the model's own
-        prior) for no name and for ``none`` (``NO_PRIOR``)."""
-        return None if name in (None, NO_PRIOR) else self.prior(name)
+    def code_source(self, name: str | None, temperature: float = 1.0) -> Prior | None:
+        """Where sampling takes codes from: the prior ``--prior NAME`` names, loaded; for no name
+        the model's ``default_prior`` when it is fitted in the folder and no temperature other
+        than 1 asks for N(0, T^2 I) codes; else None (N(0, I), or the model's own prior), as for
+        ``none`` (``NO_PRIOR``)."""
+        if name is None:
+            default = self.model.default_prior()
+            if temperature == 1.0 and default in self.prior_names():
+                return self.prior(default)
+            return None
+        return None if name == NO_PRIOR else self.prior(name)
 
     def prior_names(self) -> list[str]:
         """The priors fitted in the run folder."""
@@ -260,7 +267,7 @@ class Run:
         ``options`` are ``aekit sample``'s (``options.DrawOptions``: seed, temperature, prior), with
         its defaults and checks."""
         draw = options_from_keywords(DrawOptions, options)
-        prior = self.code_source(draw.prior)
+        prior = self.code_source(draw.prior, draw.temperature)
         return sample_images(
             self.model, n, seed=draw.seed, labels=labels, temperature=draw.temperature, prior=prior
         )

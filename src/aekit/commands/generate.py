@@ -173,6 +173,8 @@ def sample(
         raise ConfigError(f"--alpha-threshold must be between 0 and 1, got {alpha_threshold}")
     run = Run(run_dir, device)
     model = run.model
+    if prior is None or isinstance(prior, str):
+        prior = run.code_source(prior, temperature)
     if model.condition_kind == "footprint":  # floor plans for a drawn footprint
         if (
             class_name is not None
@@ -186,7 +188,7 @@ def sample(
                 "floor plans"
             )
         # floor plans only: loads scipy and scikit-learn
-        from aekit.plan_sampling import plan_prior, sample_plans
+        from aekit.plan_sampling import sample_plans
 
         return sample_plans(
             model,
@@ -199,7 +201,7 @@ def sample(
             overwrite=overwrite,
             vector=vector,
             scale=scale,
-            prior=plan_prior(run, prior, temperature),
+            prior=prior,
         )
     if vector or scale is not None:
         raise ConfigError(
@@ -212,11 +214,6 @@ def sample(
             "denoise "
             f"{run_dir} PAGES --out DIR`"
         )
-    # the prior `aekit train` fitted with the model
-    if prior is None and model.prior_after_training() is not None:
-        prior = model.prior_after_training()[0]
-    if isinstance(prior, str):
-        prior = run.code_source(prior)
     if alpha_threshold is not None and not has_alpha(model.input_shape[0]):
         raise ConfigError(
             f"--alpha-threshold: this run's images have {model.input_shape[0]} channel(s), no alpha"

@@ -131,6 +131,12 @@ class Autoencoder(nn.Module):
         models."""
         return None
 
+    def default_prior(self) -> str | None:
+        """The prior ``aekit sample`` and ``Run.sample`` draw codes from when no ``--prior`` names
+        one and the run folder has it fitted: the one training fits (``prior_after_training``)."""
+        after = self.prior_after_training()
+        return None if after is None else after[0]
+
     def decode_raw(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """The decoder before it is clipped to [0, 1] (the linear AE's affine map); ``decode`` by
         default."""

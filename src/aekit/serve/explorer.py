@@ -24,7 +24,7 @@ from aekit.errors import ConfigError
 from aekit.export import accepts_any_size, latent_statistics
 from aekit.footprints import UserFootprint, footprint_from_pixels, plan_sheet
 from aekit.models.base import Autoencoder
-from aekit.plan_measures import PLAN_PRIOR, draw_plans
+from aekit.plan_measures import draw_plans
 from aekit.priors import Prior
 from aekit.tiling import tiled_reconstruct
 
@@ -258,16 +258,21 @@ class Explorer:
 
     @property
     def plan_codes(self) -> str:
-        """Where plan codes come from, as ``aekit sample --condition-image`` takes them: the run's
-        fitted ``PLAN_PRIOR`` when it has one, else N(0, I)."""
-        return f"prior {PLAN_PRIOR}" if PLAN_PRIOR in self.priors else "N(0, I)"
+        """Where plan codes come from, as ``aekit sample --condition-image`` takes them: the
+        model's ``default_prior`` when the run has it fitted, else N(0, I)."""
+        default = self.model.default_prior()
+        return f"prior {default}" if default in self.priors else "N(0, I)"
 
     def plans(self, footprint: np.ndarray, n: int, seed: int) -> np.ndarray:
         """``n`` plans drawn for ``footprint`` (``2 x S x S``: mask, entrance) as ``aekit sample
         --condition-image`` draws them, on one indexed sheet with the footprint first."""
         with self._lock:
             drawn = draw_plans(
-                self.model, footprint[None], n, seed, prior=self.priors.get(PLAN_PRIOR)
+                self.model,
+                footprint[None],
+                n,
+                seed,
+                prior=self.priors.get(self.model.default_prior() or ""),
             )[0]
         return plan_sheet(drawn, footprint, columns=PLAN_COLUMNS)
 
