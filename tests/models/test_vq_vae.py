@@ -12,7 +12,12 @@ import torch
 from aekit.config import TrainConfig
 from aekit.models import build_model
 from aekit.models.quantizers import EMAQuantizer, FSQuantizer
-from aekit.models.vq_vae import PixelCNN, code_frequency_nats, transparent_patch_codes
+from aekit.models.vq_vae import (
+    PixelCNN,
+    alpha_levels,
+    code_frequency_nats,
+    transparent_patch_codes,
+)
 
 
 def test_pixelcnn_position_depends_on_every_earlier_index_and_no_later_one():
@@ -246,3 +251,35 @@ def test_the_decoder_paints_with_the_style_row():
     inside = red[:3, 6:10, 6:10].mean((1, 2)), mixed[:3, 6:10, 6:10].mean((1, 2))
     assert inside[0][0] > inside[0][1:].max() + 0.2  # reconstructed red
     assert inside[1][0] < inside[0][0] - 0.4  # the blue square's style took the red away
+
+
+def test_alpha_levels_are_the_common_alpha_values_with_clear_and_opaque():
+    alpha = torch.zeros(1000)
+    alpha[:600], alpha[600:650], alpha[650:655] = 1.0, 128 / 255, 77 / 255
+    # a shadow level on 5% of the pixels is kept, one on 0.5% is not
+    assert alpha_levels(alpha) == (0.0, 128 / 255, 1.0)
+    assert alpha_levels(torch.full((10,), 0.5)) == (0.0, 128 / 255, 1.0)  # in 1/255 steps
+
+
+def test_pictures_take_the_nearest_training_alpha_level_and_the_loss_the_soft_alpha():
+    """A model that recorded clear and opaque draws pictures with alpha 0 or 1 only, colour at most
+    alpha; without recorded levels (runs trained before them) the same weights draw soft alpha."""
+    torch.manual_seed(0)
+    model = _style_model(False)
+    x = torch.zeros(8, 4, 16, 16)
+    x[:, :3, 4:12, 4:12], x[:, 3, 4:12, 4:12] = 0.5, 1.0
+    model.init_from_data(x)
+    assert model.config.alpha_levels == (0.0, 1.0)
+    model.loss(x)
+    with torch.no_grad():
+        codes = model.encode(x)
+        picture = model.decode(codes)
+        soft = model._image(model.decoder(model.quantizer.lookup(codes)))
+    assert set(picture[:, 3].unique().tolist()) <= {0.0, 1.0}
+    assert not set(soft[:, 3].unique().tolist()) <= {0.0, 1.0}  # an untrained decoder is unsure
+    assert torch.equal(picture[:, 3], (soft[:, 3] >= 0.5).float())
+    assert (picture[:, :3] <= picture[:, 3:]).all()
+    unmeasured = _style_model(False)
+    unmeasured.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert torch.equal(unmeasured.decode(codes), soft)

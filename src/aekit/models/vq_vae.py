@@ -19,6 +19,13 @@ VQ codebook: exponential moving averages of the vectors assigned to each code (R
 at random encoder outputs of the first batch; codes that no vector chose for ``restart_after``
 training steps restart at random encoder outputs of the batch.
 
+Alpha (``straight_alpha``): the decoder's alpha is a mean, so where the training sprites are
+either opaque or clear it draws see-through fringes and shadows that no sprite has. Pictures
+(``decode``) take the nearest of the alpha values the training pixels have (``alpha_levels``,
+those of at least 1% of them, measured by ``aekit train``). On the crawl tiles' 30-minute run,
+reconstructions with alpha at 0 or 1 are half as far from the tiles in the classifier's features
+(Frechet distance x floor on ``main`` 8.3 -> 4.0, ``player`` 22.8 -> 11.9) for 0.5 dB less PSNR.
+
 Sampling: a gated PixelCNN (van den Oord et al. 2016, vertical + horizontal stacks, no blind
 spot) over the index map, trained inside ``loss`` on detached indices, so its cross-entropy
 teaches the prior and never moves the encoder. Codebook use and perplexity are reported as loss
@@ -40,6 +47,16 @@ from aekit.models.kernels import ConvTranspose2d, NarrowConv2d
 from aekit.models.layers import activation, check_conv_fit
 from aekit.models.quantizers import EMAQuantizer, FSQuantizer, usage_terms
 from aekit.sampling import index_maps_from_uniform
+
+ALPHA_LEVEL_SHARE = 0.01  # an alpha value this share of the training pixels have is a level
+
+
+def alpha_levels(alpha: torch.Tensor) -> tuple[float, ...]:
+    """The alpha values (in 1/255 steps) at least ``ALPHA_LEVEL_SHARE`` of ``alpha``'s values have,
+    0 and 1 among them: a sprite set's clear and opaque, and any shadow level it uses often."""
+    counts = torch.bincount((alpha.float() * 255).round().long().flatten(), minlength=256)
+    common = torch.nonzero(counts >= ALPHA_LEVEL_SHARE * alpha.numel()).flatten().tolist()
+    return tuple(sorted({0.0, 1.0, *(v / 255 for v in common)}))
 
 
 # --- how hard a code map is for a prior -----------------------------------------------------------
@@ -202,6 +219,11 @@ class VQVAEConfig:
     # alpha-carrying images: the decoder draws straight colour and alpha, colour is then multiplied
     # by alpha, so a pixel's colour never exceeds its alpha (un-premultiplied files stay clean)
     straight_alpha: bool = False
+    # with straight_alpha: the alpha values at least ALPHA_LEVEL_SHARE of the training pixels have,
+    # measured by aekit train (empty: not measured, pictures keep the decoder's soft alpha).
+    # Pictures take the nearest of them: the decoder's alpha is a mean, and a mean between 0 and 1
+    # where the training sprites are either opaque or clear is a see-through fringe
+    alpha_levels: tuple[float, ...] = ()
     # training images mirrored left-right at random (pixel art: no blur, no turns)
     hflip: bool = False
     # a prior over the code map fitted at the end of `aekit train` ("" none), with this share of
@@ -355,15 +377,29 @@ class VQVAE(Autoencoder):
         return self._quantize(self._vectors(x))[1]
 
     def decode(self, z, condition=None):
-        return self._image(self._decode_vectors(self.quantizer.lookup(z)))
+        """The picture of the code: the decoder's mean, its alpha at the nearest of
+        ``alpha_levels`` when they were measured."""
+        return self._image(self._decode_vectors(self.quantizer.lookup(z)), picture=True)
 
-    def _image(self, logits: torch.Tensor) -> torch.Tensor:
+    def init_from_data(self, images: torch.Tensor) -> None:
+        """Record ``alpha_levels`` (straight alpha only), unless given."""
+        if (
+            self.config.straight_alpha
+            and has_alpha(images.shape[1])
+            and not self.config.alpha_levels
+        ):
+            self.config.alpha_levels = alpha_levels(images[:, -1])
+
+    def _image(self, logits: torch.Tensor, picture: bool = False) -> torch.Tensor:
         """Decoder logits -> premultiplied image; with ``straight_alpha`` colour = sigmoid(colour) *
-        alpha."""
+        alpha (with ``picture``, alpha at the nearest of ``alpha_levels``)."""
         image = logits.float().sigmoid()
         if not self.config.straight_alpha or not has_alpha(image.shape[1]):
             return image
         alpha = image[:, -1:]
+        if picture and self.config.alpha_levels:
+            levels = torch.tensor(self.config.alpha_levels, dtype=alpha.dtype, device=alpha.device)
+            alpha = levels[(alpha.unsqueeze(-1) - levels).abs().argmin(-1)]
         return torch.cat([image[:, :-1] * alpha, alpha], 1)
 
     def _reconstruction_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
