@@ -17,6 +17,7 @@ import torch
 import aekit
 from aekit.cli import main
 from aekit.config import TrainConfig
+from aekit.errors import ConfigError
 from aekit.models.defaults import choose
 from aekit.priors import TransformerPrior, add_fit_arguments, fit_prior, load_prior
 
@@ -334,11 +335,13 @@ def test_a_prior_saved_before_guidance_loads_and_samples_as_before(
     colour_run: Path, tmp_path: Path
 ):
     """A JSON file without class_dropout and guidance and a safetensors file without the "no
-    class" token (what aekit wrote before them) load as a prior fitted without class dropout,
-    whose draws are those of the same weights under any guidance (it has nothing to guide by)."""
+    class" token (what aekit wrote before them) load as the prior fitted without class dropout,
+    drawing the same maps; guidance is refused for it (it has no token to guide by)."""
     run = tmp_path / "run"
     shutil.copytree(colour_run, run)
     fit_prior(run, "transformer", steps=20, class_dropout=0.0, **TINY)
+    labels = torch.tensor([0, 1] * 8)
+    fitted = load_prior(run, "transformer")
     info = run / "prior-transformer.json"
     described = json.loads(info.read_text())
     for key in ("class_dropout", "guidance"):
@@ -347,11 +350,12 @@ def test_a_prior_saved_before_guidance_loads_and_samples_as_before(
     old = load_prior(run, "transformer")
     assert old.config.class_dropout == 0 and not old.guided
     assert old.start.num_embeddings == 2  # red and blue, no "no class" token
-    guided = TransformerPrior((4, 4), 2, num_codes=16, class_dropout=0.0, guidance=3.0, **TINY)
-    guided.load_state_dict(old.state_dict())
-    labels = torch.tensor([0, 1] * 8)
-    draws = [p.eval().sample(16, torch.Generator().manual_seed(3), labels) for p in (old, guided)]
+    draws = [p.sample(16, torch.Generator().manual_seed(3), labels) for p in (fitted, old)]
     assert torch.equal(*draws)
+    described["options"]["guidance"] = 3.0
+    info.write_text(json.dumps(described))
+    with pytest.raises(ConfigError, match="guidance needs class labels and class_dropout"):
+        load_prior(run, "transformer")
     # a prior fitted with class dropout has one token more, and its files say so
     fit_prior(run, "transformer", steps=20, class_dropout=0.1, guidance=2.0, **TINY)
     new = load_prior(run, "transformer")

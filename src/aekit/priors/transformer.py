@@ -67,13 +67,16 @@ class TransformerPriorConfig:
     class_dropout: float = option(
         0.1,
         "transformer: share of training maps fitted with a learned 'no class' token instead of "
-        "their class, for guidance (0: no such token; ignored without labels)",
+        "their class, so that guidance can be used (0: no such token; ignored without labels; "
+        "on crawl tiles 0.1 cost 2 of 213 held-out nats a map)",
         ("must be from 0 to 0.5", lambda v: 0 <= v <= 0.5),
     )
     guidance: float = option(
         1.0,
         "transformer: classifier-free guidance when sampling, logits l_u + g (l_c - l_u) of the "
-        "class and of no class (1: the plain conditional model; needs class_dropout above 0)",
+        "class and of no class (1: the plain conditional model; needs class_dropout above 0). On "
+        "crawl tiles 3 raised class match from 0.61 to 0.72 and lowered the Frechet distance of "
+        "items and players but raised floors' 5x: no better overall",
         ("must be from 0 to 20", lambda v: 0 <= v <= 20),
     )
     max_seconds: float = max_seconds_option("transformer")
@@ -119,6 +122,11 @@ class TransformerPrior(Prior):
         length, classes = math.prod(self.code_shape), num_classes or 1
         # "no class" is the class token after the classes (index num_classes), for guidance
         self.guided = self.conditional and c.class_dropout > 0
+        if c.guidance != 1 and not self.guided:
+            raise ConfigError(
+                "prior 'transformer': guidance needs class labels and class_dropout above 0 "
+                "(the 'no class' token it guides by)"
+            )
         self.token = nn.Embedding(num_codes, c.width)
         self.start = nn.Embedding(classes + int(self.guided), c.width)  # first in the sequence
         self.position = nn.Parameter(torch.randn(length, c.width) * 0.02)
@@ -301,7 +309,7 @@ class TransformerPrior(Prior):
         n = len(codes)
         self._check_labels(labels, n)
         classes = self._classes(labels, n)
-        guidance = self.config.guidance if self.guided else 1.0
+        guidance = self.config.guidance
         copies = 1 if guidance == 1 else 2  # each map given its class, then given no class
         if copies == 2:
             classes = torch.cat([classes, torch.full_like(classes, self.num_classes)])
