@@ -4,6 +4,7 @@ default model for small colour images is the code map with this prior, fitted in
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import resource
@@ -16,8 +17,9 @@ import torch
 import aekit
 from aekit.cli import main
 from aekit.config import TrainConfig
+from aekit.errors import ConfigError
 from aekit.models.defaults import choose
-from aekit.priors import TransformerPrior, fit_prior, load_prior
+from aekit.priors import TransformerPrior, add_fit_arguments, fit_prior, load_prior
 
 TINY = {"width": 32, "layers": 1, "heads": 2, "dropout": 0.0}
 
@@ -294,3 +296,70 @@ def test_sampling_with_cached_keys_gives_the_full_pass_logits_at_every_position(
     assert torch.allclose(torch.stack(stepped, 1), full, atol=1e-5)
     # the positions differ: the check can fail
     assert not torch.allclose(stepped[5], full[:, 4], atol=1e-3)
+
+
+def _overlapping_maps(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """2 x 3 maps of one token repeated: class c takes it from its own four tokens (4c..4c+3) 60%
+    of the time and from the other class's 40%, so the plain conditional model matches its class
+    in 60% of draws."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(2, (n,), generator=g)
+    own = torch.rand(n, generator=g) < 0.6
+    group = torch.where(own, labels, 1 - labels)
+    token = torch.randint(4, (n,), generator=g) + 4 * group
+    return token.view(n, 1, 1).expand(n, 2, 3).clone(), labels
+
+
+def test_guidance_draws_more_maps_of_the_class_than_the_plain_conditional_model():
+    codes, labels = _overlapping_maps(1200, 0)
+    prior = TransformerPrior((2, 3), 2, num_codes=8, steps=500, class_dropout=0.3, **TINY)
+    prior.fit(codes, labels, seed=0)
+    assert prior.start.num_embeddings == 3  # the classes and "no class"
+    matches = {}
+    for guidance in (1.0, 3.0):
+        prior.config.guidance = guidance
+        asked = torch.arange(600) % 2
+        drawn = prior.sample(600, torch.Generator().manual_seed(1), asked)
+        assert drawn.shape == (600, 2, 3) and 0 <= int(drawn.min()) and int(drawn.max()) < 8
+        matches[guidance] = float((drawn // 4 == asked.view(-1, 1, 1)).double().mean())
+    # p_c^3 / p_u^2 puts 77% on the class's own tokens where p_c puts 60%
+    assert 0.5 < matches[1.0] < 0.7 and matches[3.0] > matches[1.0] + 0.08
+    # scoring stays the plain conditional model: log p(map | class) does not depend on g
+    with torch.no_grad():
+        plain = prior.log_prob(codes[:50], labels[:50])
+        prior.config.guidance = 1.0
+        assert torch.equal(plain, prior.log_prob(codes[:50], labels[:50]))
+
+
+def test_a_prior_saved_before_guidance_loads_and_samples_as_before(
+    colour_run: Path, tmp_path: Path
+):
+    """A JSON file without class_dropout and guidance and a safetensors file without the "no
+    class" token (what aekit wrote before them) load as the prior fitted without class dropout,
+    drawing the same maps; guidance is refused for it (it has no token to guide by)."""
+    run = tmp_path / "run"
+    shutil.copytree(colour_run, run)
+    fit_prior(run, "transformer", steps=20, class_dropout=0.0, **TINY)
+    labels = torch.tensor([0, 1] * 8)
+    fitted = load_prior(run, "transformer")
+    info = run / "prior-transformer.json"
+    described = json.loads(info.read_text())
+    for key in ("class_dropout", "guidance"):
+        del described["options"][key]
+    info.write_text(json.dumps(described))
+    old = load_prior(run, "transformer")
+    assert old.config.class_dropout == 0 and not old.guided
+    assert old.start.num_embeddings == 2  # red and blue, no "no class" token
+    draws = [p.sample(16, torch.Generator().manual_seed(3), labels) for p in (fitted, old)]
+    assert torch.equal(*draws)
+    described["options"]["guidance"] = 3.0
+    info.write_text(json.dumps(described))
+    with pytest.raises(ConfigError, match="guidance needs class labels and class_dropout"):
+        load_prior(run, "transformer")
+    # a prior fitted with class dropout has one token more, and its files say so
+    fit_prior(run, "transformer", steps=20, class_dropout=0.1, guidance=2.0, **TINY)
+    new = load_prior(run, "transformer")
+    assert new.guided and new.config.guidance == 2.0 and new.start.num_embeddings == 3
+    parser = argparse.ArgumentParser()
+    add_fit_arguments(parser)
+    assert "--class-dropout" in parser.format_help() and "--guidance" in parser.format_help()

@@ -281,7 +281,7 @@ def load_prior(run_dir: str | Path, name: str) -> Prior:
             f"refit it with `aekit fit-prior {run_dir} --prior {name}`",
             info_path,
         )
-    options = dict(info["options"])
+    options = {**cls.absent_options, **info["options"]}
     code_shape, num_classes = options.pop("code_shape", None), options.pop("num_classes", None)
     try:
         with torch.device("meta"):  # counted before anything is allocated

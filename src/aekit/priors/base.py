@@ -61,6 +61,9 @@ class Prior(nn.Module):
     # Besides N(0, 1) noise (batch x d), the exported sampler takes one U[0, 1) draw per code
     # (this note says what it picks); None: noise only.
     uniform_draw: ClassVar[str | None] = None
+    # Options added after priors were saved without them: the values those priors were fitted with
+    # (``load_prior`` reads a file without the key as this, not as the option's default).
+    absent_options: ClassVar[dict[str, Any]] = {}
     # What ended the last ``fit`` (all its steps, or its time limit), said in the prior's JSON; ""
     # when it has no steps.
     fit_note: str = ""

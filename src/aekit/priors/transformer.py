@@ -9,6 +9,13 @@ choice of one index conditions every later one.
 Sampling takes a ``temperature`` and ``top_k`` (its config, saved in the JSON). ``vary`` draws
 variations of given maps: each position keeps its index with probability ``1 - spread``, else
 draws a new one given the class and the indices before it (``aekit sample --like``).
+
+Classifier-free guidance (as in MaskGIT, Muse and VQGAN's class-conditional samplers): fitting
+replaces the class token by a learned "no class" token for a share ``class_dropout`` of the maps,
+so the same network also models p(map); sampling then takes the logits l_u + g (l_c - l_u) of the
+class (l_c) and of no class (l_u), ``guidance`` g, from one batch of twice the maps. ``log_prob``
+and ``likeliest_class`` stay the plain conditional model. A prior saved before these options
+existed has no such token (``absent_options``) and samples as it always did.
 """
 
 from __future__ import annotations
@@ -57,6 +64,21 @@ class TransformerPriorConfig:
         "transformer: draw among the k likeliest codes at each position (0: all)",
         between(0, MAX_CODES),
     )
+    class_dropout: float = option(
+        0.1,
+        "transformer: share of training maps fitted with a learned 'no class' token instead of "
+        "their class, so that guidance can be used (0: no such token; ignored without labels; "
+        "on crawl tiles 0.1 cost 2 of 213 held-out nats a map)",
+        ("must be from 0 to 0.5", lambda v: 0 <= v <= 0.5),
+    )
+    guidance: float = option(
+        1.0,
+        "transformer: classifier-free guidance when sampling, logits l_u + g (l_c - l_u) of the "
+        "class and of no class (1: the plain conditional model; needs class_dropout above 0). On "
+        "crawl tiles 3 raised class match from 0.61 to 0.72 and lowered the Frechet distance of "
+        "items and players but raised floors' 5x: no better overall",
+        ("must be from 0 to 20", lambda v: 0 <= v <= 20),
+    )
     max_seconds: float = max_seconds_option("transformer")
 
 
@@ -71,6 +93,7 @@ class TransformerPrior(Prior):
     Config = TransformerPriorConfig
     discrete_code = True
     class_conditional = True
+    absent_options = {"class_dropout": 0.0}  # priors saved before it were fitted without
 
     def __init__(
         self, code_shape: tuple[int, ...], num_classes: int | None, num_codes: int, **options: Any
@@ -97,8 +120,15 @@ class TransformerPrior(Prior):
             )
         self.num_codes = num_codes
         length, classes = math.prod(self.code_shape), num_classes or 1
+        # "no class" is the class token after the classes (index num_classes), for guidance
+        self.guided = self.conditional and c.class_dropout > 0
+        if c.guidance != 1 and not self.guided:
+            raise ConfigError(
+                "prior 'transformer': guidance needs class labels and class_dropout above 0 "
+                "(the 'no class' token it guides by)"
+            )
         self.token = nn.Embedding(num_codes, c.width)
-        self.start = nn.Embedding(classes, c.width)  # the class token, first in the sequence
+        self.start = nn.Embedding(classes + int(self.guided), c.width)  # first in the sequence
         self.position = nn.Parameter(torch.randn(length, c.width) * 0.02)
         layer = nn.TransformerEncoderLayer(
             c.width,
@@ -198,7 +228,11 @@ class TransformerPrior(Prior):
                     * (1 + math.cos(math.pi * clock.progress(step)))
                 )
             rows = torch.randint(len(codes), (min(BATCH, len(codes)),), generator=generator)
-            loss = -self._conditional_log_prob(codes[rows], classes[rows]).mean()
+            given = classes[rows]
+            if self.guided:
+                dropped = torch.rand(len(rows), generator=generator) < self.config.class_dropout
+                given = given.masked_fill(dropped, self.num_classes)
+            loss = -self._conditional_log_prob(codes[rows], given).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(self.parameters(), 1.0)
@@ -268,22 +302,28 @@ class TransformerPrior(Prior):
     ) -> torch.Tensor:
         """Maps like ``codes`` (``n x h x w``): in raster order each index is kept with probability
         ``1 - spread``, else drawn from p(index | class, the indices before it) at the config's
-        temperature and top-k. Spread 0 returns ``codes``; spread 1 draws new maps of the class."""
+        guidance, temperature and top-k. Spread 0 returns ``codes``; spread 1 draws new maps of the
+        class."""
         if not 0 <= spread <= 1:
             raise ConfigError(f"--spread must be from 0 to 1, got {spread}")
         n = len(codes)
         self._check_labels(labels, n)
         classes = self._classes(labels, n)
+        guidance = self.config.guidance
+        copies = 1 if guidance == 1 else 2  # each map given its class, then given no class
+        if copies == 2:
+            classes = torch.cat([classes, torch.full_like(classes, self.num_classes)])
         tokens = codes.flatten(1).clone()
         redraw = torch.rand(tokens.shape, generator=generator, dtype=torch.float64) < spread
         uniform = torch.rand(tokens.shape, generator=generator, dtype=torch.float64)
         cache: list[tuple[torch.Tensor, torch.Tensor]] = []
         for t in range(tokens.shape[1]):
-            before = self.start(classes) if t == 0 else self.token(tokens[:, t - 1])
-            logits = (
-                self._next_logits(before + self.position[t], cache).double()
-                / self.config.temperature
-            )
+            before = self.start(classes) if t == 0 else self.token(tokens[:, t - 1].repeat(copies))
+            logits = self._next_logits(before + self.position[t], cache).double()
+            if copies == 2:
+                given, unguided = logits.chunk(2)
+                logits = unguided + guidance * (given - unguided)
+            logits = logits / self.config.temperature
             if not redraw[:, t].any():
                 continue
             if 0 < self.config.top_k < self.num_codes:
