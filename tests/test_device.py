@@ -56,12 +56,13 @@ def test_sample_precision_auto_decodes_in_bf16_only_where_native(monkeypatch, tm
     class StandIn(torch.nn.Linear):
         condition_kind = None
 
-        def prior_after_training(self):
-            return None
-
     seen = []
     monkeypatch.setattr(
-        generate, "Run", lambda run_dir, device: SimpleNamespace(model=StandIn(1, 1), pages=False)
+        generate,
+        "Run",
+        lambda run_dir, device: SimpleNamespace(
+            model=StandIn(1, 1), pages=False, code_source=lambda name, temperature: None
+        ),
     )
     monkeypatch.setattr(
         generate, "sample_command", lambda model, out, n, **kw: seen.append(kw["bf16"]) or []

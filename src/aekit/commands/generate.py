@@ -173,6 +173,13 @@ def sample(
         raise ConfigError(f"--alpha-threshold must be between 0 and 1, got {alpha_threshold}")
     run = Run(run_dir, device)
     model = run.model
+    if run.pages and not model.generative:
+        raise ConfigError(
+            f"model {model.name!r} was trained to clean document pages ({run.dataset}); document "
+            f"cleaners do not generate images, and no prior fits them: clean pages with `aekit "
+            "denoise "
+            f"{run_dir} PAGES --out DIR`"
+        )
     if prior is None or isinstance(prior, str):
         prior = run.code_source(prior, temperature)
     if model.condition_kind == "footprint":  # floor plans for a drawn footprint
@@ -206,13 +213,6 @@ def sample(
     if vector or scale is not None:
         raise ConfigError(
             f"--vector and --scale write floor plans; model {model.name!r} does not draw them"
-        )
-    if run.pages and not model.generative:
-        raise ConfigError(
-            f"model {model.name!r} was trained to clean document pages ({run.dataset}); document "
-            f"cleaners do not generate images, and no prior fits them: clean pages with `aekit "
-            "denoise "
-            f"{run_dir} PAGES --out DIR`"
         )
     if alpha_threshold is not None and not has_alpha(model.input_shape[0]):
         raise ConfigError(

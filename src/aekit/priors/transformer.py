@@ -76,7 +76,7 @@ class TransformerPriorConfig:
         "transformer: classifier-free guidance when sampling, logits l_u + g (l_c - l_u) of the "
         "class and of no class (1: the plain conditional model; needs class_dropout above 0). On "
         "crawl tiles 3 raised class match from 0.61 to 0.72 and lowered the Frechet distance of "
-        "items and players but raised floors' 5x: no better overall",
+        "items and players but made floors far worse: no better overall",
         ("must be from 0 to 20", lambda v: 0 <= v <= 20),
     )
     max_seconds: float = max_seconds_option("transformer")
