@@ -196,8 +196,8 @@ def _best_cut(
         n = len(lines)
         # where the network's rooms meet across the line between rows at - 1 and at
         meet = ((lines[:-1] != lines[1:]) & (lines[:-1] > 0) & (lines[1:] > 0)).sum(1)
-        width = np.maximum(inside.sum(1), 1)
-        rows = inside.sum(1).cumsum()
+        covered = inside.sum(1)
+        width, rows = np.maximum(covered, 1), covered.cumsum()
         margin = max(1, round(CUT_MARGIN * n))
         for at in range(margin, n - margin + 1):
             if min(rows[at - 1], rows[-1] - rows[at - 1]) >= min_room:

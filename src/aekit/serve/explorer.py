@@ -257,23 +257,24 @@ class Explorer:
         return out[:, :h, :w]
 
     @property
-    def plan_codes(self) -> str:
-        """Where plan codes come from, as ``aekit sample --condition-image`` takes them: the
-        model's ``default_prior`` when the run has it fitted, else N(0, I)."""
+    def _plan_prior(self) -> str | None:
+        """The prior plan codes come from, as ``aekit sample --condition-image`` takes them: the
+        model's ``default_prior`` when the run has it fitted; None: N(0, I)."""
         default = self.model.default_prior()
-        return f"prior {default}" if default in self.priors else "N(0, I)"
+        return default if default in self.priors else None
+
+    @property
+    def plan_codes(self) -> str:
+        """Where plan codes come from, in words."""
+        return "N(0, I)" if self._plan_prior is None else f"prior {self._plan_prior}"
 
     def plans(self, footprint: np.ndarray, n: int, seed: int) -> np.ndarray:
         """``n`` plans drawn for ``footprint`` (``2 x S x S``: mask, entrance) as ``aekit sample
         --condition-image`` draws them, on one indexed sheet with the footprint first."""
         with self._lock:
-            drawn = draw_plans(
-                self.model,
-                footprint[None],
-                n,
-                seed,
-                prior=self.priors.get(self.model.default_prior() or ""),
-            )[0]
+            name = self._plan_prior
+            prior = None if name is None else self.priors[name]
+            drawn = draw_plans(self.model, footprint[None], n, seed, prior=prior)[0]
         return plan_sheet(drawn, footprint, columns=PLAN_COLUMNS)
 
     def uploaded_footprint(self, pixels: np.ndarray) -> UserFootprint:
