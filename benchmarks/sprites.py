@@ -256,12 +256,11 @@ def reconstructions(run: Run) -> tuple[torch.Tensor, torch.Tensor]:
     return images, recon.float().clamp(0, 1)
 
 
-def reconstruction_sampler(run: Run, train_pixels: torch.Tensor) -> Sampler:
-    """Reconstructions of held-out test tiles of the class asked for, each class's tiles in turn
-    (a seeded order, cycling; exact copies of training tiles ``train_pixels`` left out, as the
-    held-out column leaves them): so every tile of a class counts once when its figure takes them
-    all."""
-    _, recon = reconstructions(run)
+def reconstruction_sampler(run: Run, recon: torch.Tensor, train_pixels: torch.Tensor) -> Sampler:
+    """``recon``, the reconstructions of the run's test tiles, of the class asked for, each class's
+    tiles in turn (a seeded order, cycling; exact copies of training tiles ``train_pixels`` left
+    out, as the held-out column leaves them): so every tile of a class counts once when its figure
+    takes them all."""
     _, kept = remove_exact_duplicates(train_pixels, run.test.pixels)
     seeded = torch.Generator().manual_seed(0)
     kept = torch.from_numpy(kept)[torch.randperm(len(kept), generator=seeded)]
@@ -436,10 +435,11 @@ def main(argv: list[str] | None = None) -> int:
         run, run.train.subset(list(range(min(MAX_REFERENCE_IMAGES, len(run.train))))).images
     )
     train, classifier = run_classifier(run, progress)
+    real, recon = reconstructions(run)
     samplers = {
         "PCA-Gaussian": pca_gaussian_sampler(train, run.model.latent_dim),
         **run_samplers(run, priors),
-        CEILING: reconstruction_sampler(run, train.pixels),
+        CEILING: reconstruction_sampler(run, recon, train.pixels),
     }
     generation = generation_measures(  # no time budget
         samplers, train, run.test, classifier, SAMPLES_PER_FIGURE, progress=progress
@@ -462,7 +462,6 @@ def main(argv: list[str] | None = None) -> int:
         f"reconstruction PSNR {psnr['model']:.2f} dB, {pca_name} {psnr[pca_name]:.2f} dB: "
         + ("met" if psnr_met else "NOT met")
     )
-    real, recon = reconstructions(run)
     colour = colour_errors(real, recon)
     print(
         f"colour error (8-bit levels, test images): flat areas {colour['flat_rms']:.2f} RMS "
