@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
 import torch
 
 from aekit.config import TrainConfig
+from aekit.errors import ConfigError
 from aekit.models import build_model
 from aekit.models.quantizers import EMAQuantizer, FSQuantizer
 from aekit.models.vq_vae import (
@@ -279,6 +281,10 @@ def test_pictures_take_the_nearest_training_alpha_level_and_the_loss_the_soft_al
     assert not set(soft[:, 3].unique().tolist()) <= {0.0, 1.0}  # an untrained decoder is unsure
     assert torch.equal(picture[:, 3], (soft[:, 3] >= 0.5).float())
     assert (picture[:, :3] <= picture[:, 3:]).all()
+    with pytest.raises(
+        ConfigError, match=r"alpha_levels must be alpha values from 0 to 1, got \[0.0, 5.0\]"
+    ):
+        build_model("vq-vae", {"straight_alpha": True, "alpha_levels": [0.0, 5.0]}, (4, 16, 16))
     unmeasured = _style_model(False)
     unmeasured.load_state_dict(model.state_dict())
     with torch.no_grad():

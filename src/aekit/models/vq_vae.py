@@ -275,6 +275,11 @@ class VQVAE(Autoencoder):
             raise ConfigError(
                 f"model '{self.name}': vq needs codebook_size >= 2, code_dim >= 1 and 0 < decay < 1"
             )
+        if not all(0 <= level <= 1 for level in config.alpha_levels):
+            raise ConfigError(
+                f"model '{self.name}': alpha_levels must be alpha values from 0 to 1, got "
+                f"{list(config.alpha_levels)}"
+            )
         if config.fitted_prior not in ("", "transformer"):
             raise ConfigError(
                 f"model '{self.name}': fitted_prior must be '' or 'transformer', got "
